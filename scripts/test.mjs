@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// The whole test suite: prepares what the tests need from the system, builds, runs vitest, and
+// ends with one plain line `N passed, N failed`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+function git(args) {
+  return spawnSync('git', args, { encoding: 'utf8' });
+}
+
+// Tests make real commits: make sure git has an identity and a default branch name.
+if (!git(['config', '--global', 'user.name']).stdout.trim()) git(['config', '--global', 'user.name', 'Loom Tests']);
+if (!git(['config', '--global', 'user.email']).stdout.trim()) git(['config', '--global', 'user.email', 'loom-tests@localhost']);
+if (!git(['config', '--global', 'init.defaultBranch']).stdout.trim()) git(['config', '--global', 'init.defaultBranch', 'main']);
+
+execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+
+const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-test-report-')), 'vitest.json');
+const vitest = spawnSync(
+  process.execPath,
+  ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)],
+  { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : process.env.FORCE_COLOR } },
+);
+
+let passed = 0;
+let failed = 0;
+try {
+  const result = JSON.parse(fs.readFileSync(report, 'utf8'));
+  passed = result.numPassedTests;
+  failed = result.numFailedTests + (result.numRuntimeErrorTestSuites ?? 0);
+  if (result.numFailedTestSuites > 0 && failed === 0) failed = result.numFailedTestSuites;
+} catch {
+  failed = Math.max(1, failed);
+}
+if (vitest.status !== 0 && failed === 0) failed = 1;
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exit(failed > 0 || vitest.status !== 0 ? 1 : 0);

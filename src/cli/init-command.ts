@@ -1,0 +1,68 @@
+/**
+ * `loom init`: sets up `.loom/` in a git repository — config, git-ignore of runtime files, the
+ * local tracker — and, with `--claude`, the Claude Code slash commands. Idempotent: an existing
+ * config is kept.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { loomPaths, GITIGNORE_LINES } from '../config/paths.js';
+import { LocalTracker } from '../tracker/local-tracker.js';
+import { findRepoRoot } from './context.js';
+import { UserError } from './user-error.js';
+
+export const STARTER_CONFIG = {
+  tracker: { type: 'local' },
+  maxShepherds: 3,
+  pollInterval: '30s',
+  issueThreshold: 3,
+  maxProposals: 5,
+  roles: {},
+};
+
+const CLAUDE_LOOM = `# Loom
+
+Run the Loom daemon command for this repository and report its output.
+
+\`\`\`bash
+loom $ARGUMENTS
+\`\`\`
+
+- \`/loom\` or \`/loom --force\`: start the daemon (runs until \`/loom stop\` or Ctrl+C in its terminal)
+- \`/loom iterate [--force]\`: run exactly one iteration and print its summary
+- \`/loom status\`: read-only report
+- \`/loom spawn 123\`: start a shepherd for issue #123 now
+- \`/loom stop\`: ask the daemon to shut down gracefully
+
+ARGUMENTS: $ARGUMENTS
+`;
+
+const CLAUDE_SHEPHERD = `# Shepherd
+
+Drive one issue through Loom's lifecycle by running:
+
+\`\`\`bash
+loom shepherd $ARGUMENTS
+\`\`\`
+
+ARGUMENTS: $ARGUMENTS
+`;
+
+export function runInit(opts: { cwd: string; claude: boolean; log: (line: string) => void }): void {
+  const root = findRepoRoot(opts.cwd);
+  if (root === null) throw new UserError(`${opts.cwd} is not inside a git repository; run \`git init\` first (Loom works on a git repository)`);
+  const paths = loomPaths(root);
+  const existed = fs.existsSync(paths.config);
+  for (const dir of [paths.dir, paths.progress, paths.logs, paths.roles]) fs.mkdirSync(dir, { recursive: true });
+  if (!existed) fs.writeFileSync(paths.config, `${JSON.stringify(STARTER_CONFIG, null, 2)}\n`);
+  fs.writeFileSync(path.join(paths.dir, '.gitignore'), `# Loom runtime files (config.json and roles/ are meant to be committed)\n${GITIGNORE_LINES.join('\n')}\n`);
+  new LocalTracker({ path: paths.trackerDb }).dispose();
+  opts.log(existed ? `Loom is already set up in ${root}; kept .loom/config.json` : `Set up Loom in ${root}: .loom/config.json, local tracker, runtime files git-ignored`);
+  if (opts.claude) {
+    const dir = path.join(root, '.claude', 'commands');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'loom.md'), CLAUDE_LOOM);
+    fs.writeFileSync(path.join(dir, 'shepherd.md'), CLAUDE_SHEPHERD);
+    opts.log('Wrote .claude/commands/loom.md and shepherd.md: /loom, /loom status, /loom stop, /loom spawn N, /loom iterate');
+  }
+  opts.log('Next: add issues with `loom issue create "Title" --label loom:issue`, set roles.builder.command, then `loom start`.');
+}

@@ -1,0 +1,147 @@
+/**
+ * `loom issue …`: the local tracker's human interface. Reads take `--json`; writes are made as
+ * the actor `human`, so the timeline shows who changed what.
+ */
+import type { Command } from 'commander';
+import { validateLabelName } from '../core/labels.js';
+import type { Issue, Tracker } from '../tracker/tracker.js';
+import { openTracker, parseIssueNumber, requirePaths } from './context.js';
+import { UserError } from './user-error.js';
+
+async function withTracker<T>(fn: (tracker: Tracker) => Promise<T>, readonly = false): Promise<T> {
+  const paths = requirePaths();
+  const tracker = openTracker(paths, { actor: 'human', readonly });
+  try {
+    return await fn(tracker);
+  } finally {
+    tracker.dispose();
+  }
+}
+
+async function existing(tracker: Tracker, number: number): Promise<Issue> {
+  const issue = await tracker.getIssue(number);
+  if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
+  return issue;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function checkLabels(labels: readonly string[]): void {
+  for (const label of labels) {
+    const problem = validateLabelName(label);
+    if (problem !== undefined) throw new UserError(problem);
+  }
+}
+
+function labelList(labels: readonly string[]): string {
+  return labels.length > 0 ? `[${labels.join(', ')}]` : '';
+}
+
+export function registerIssueCommands(program: Command, out: (line: string) => void): void {
+  const issue = program.command('issue').description("the local tracker's issues: create, list, show, label, unlabel, comment, close");
+
+  issue
+    .command('create')
+    .description('create an issue')
+    .argument('<title>', 'issue title')
+    .option('--body <text>', 'issue body', '')
+    .option('--label <label>', 'add a label (repeatable)', collect, [])
+    .option('--json', 'print the created issue as JSON')
+    .action(async (title: string, options: { body: string; label: string[]; json?: boolean }) => {
+      if (title.trim() === '') throw new UserError('the issue title must not be empty');
+      checkLabels(options.label);
+      const created = await withTracker((t) => t.createIssue({ title, body: options.body, labels: options.label }));
+      out(options.json ? JSON.stringify(created, null, 2) : `Created #${created.number}: ${created.title} ${labelList(created.labels)}`.trim());
+    });
+
+  issue
+    .command('list')
+    .description('list issues (open by default)')
+    .option('--state <state>', 'open, closed or all', 'open')
+    .option('--label <label>', 'only issues with this label (repeatable)', collect, [])
+    .option('--json', 'print JSON')
+    .action(async (options: { state: string; label: string[]; json?: boolean }) => {
+      if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
+      const issues = await withTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label }), true);
+      if (options.json) return out(JSON.stringify(issues, null, 2));
+      if (issues.length === 0) return out('No issues.');
+      for (const i of issues) out(`#${String(i.number).padEnd(5)} ${i.state === 'closed' ? '(closed) ' : ''}${i.title} ${labelList(i.labels)}`.trimEnd());
+    });
+
+  issue
+    .command('show')
+    .description('show an issue with its comments')
+    .argument('<number>', 'issue number')
+    .option('--json', 'print JSON')
+    .action(async (numberArg: string, options: { json?: boolean }) => {
+      const number = parseIssueNumber(numberArg);
+      const { found, comments } = await withTracker(async (t) => {
+        const found = await existing(t, number);
+        return { found, comments: await t.listComments(number) };
+      }, true);
+      if (options.json) return out(JSON.stringify({ ...found, comments }, null, 2));
+      out(`#${found.number} ${found.title}`);
+      out(`state: ${found.state}   labels: ${found.labels.join(', ') || '(none)'}   created: ${found.createdAt}`);
+      if (found.body) out(`\n${found.body}`);
+      for (const c of comments) out(`\n--- ${c.author} at ${c.createdAt}\n${c.body}`);
+    });
+
+  issue
+    .command('label')
+    .description('add labels (a state label replaces the previous one)')
+    .argument('<number>', 'issue number')
+    .argument('<labels...>', 'labels to add')
+    .action(async (numberArg: string, labels: string[]) => {
+      const number = parseIssueNumber(numberArg);
+      checkLabels(labels);
+      const result = await withTracker(async (t) => {
+        await existing(t, number);
+        return t.updateLabels(number, { add: labels });
+      });
+      out(`#${number}: ${result.join(', ') || '(no labels)'}`);
+    });
+
+  issue
+    .command('unlabel')
+    .description('remove labels')
+    .argument('<number>', 'issue number')
+    .argument('<labels...>', 'labels to remove')
+    .action(async (numberArg: string, labels: string[]) => {
+      const number = parseIssueNumber(numberArg);
+      const result = await withTracker(async (t) => {
+        await existing(t, number);
+        return t.updateLabels(number, { remove: labels });
+      });
+      out(`#${number}: ${result.join(', ') || '(no labels)'}`);
+    });
+
+  issue
+    .command('comment')
+    .description('add a comment')
+    .argument('<number>', 'issue number')
+    .argument('<text>', 'comment text')
+    .action(async (numberArg: string, text: string) => {
+      const number = parseIssueNumber(numberArg);
+      if (text.trim() === '') throw new UserError('the comment must not be empty');
+      await withTracker(async (t) => {
+        await existing(t, number);
+        await t.comment(number, text);
+      });
+      out(`Commented on #${number}.`);
+    });
+
+  issue
+    .command('close')
+    .description('close an issue')
+    .argument('<number>', 'issue number')
+    .option('--comment <text>', 'comment to add before closing')
+    .action(async (numberArg: string, options: { comment?: string }) => {
+      const number = parseIssueNumber(numberArg);
+      await withTracker(async (t) => {
+        const found = await existing(t, number);
+        if (found.state === 'closed') throw new UserError(`issue #${number} is already closed`);
+        await t.close(number, options.comment);
+      });
+      out(`Closed #${number}.`);
+    });
+}

@@ -1,0 +1,222 @@
+/**
+ * The `loom` command line. One error boundary: a `UserError` (or a usage error) prints one line
+ * and exits 2; anything unexpected prints the stack, says it is a bug, and exits 1.
+ */
+import fs from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ROLE_NAMES, defaultConfig } from '../config/config.js';
+import type { LoomConfig, RoleName } from '../config/config.js';
+import { LockHeldError, acquireLock, liveLock, releaseLock } from '../daemon/daemon-lock.js';
+import { runIteration } from '../daemon/iteration.js';
+import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
+import { newTaskId, startShepherd } from '../daemon/start-shepherd.js';
+import { Label } from '../core/labels.js';
+import type { Mode } from '../core/planner.js';
+import { ProgressStore } from '../process/progress-store.js';
+import { viewOf } from '../process/progress-store.js';
+import { runRole } from '../roles/role-process.js';
+import { runShepherd } from '../shepherd/shepherd-process.js';
+import { SessionMismatchError } from '../state/state-store.js';
+import { buildStatus, renderStatus } from '../status/status-report.js';
+import { NotFoundError } from '../tracker/tracker.js';
+import type { TrackerSnapshot } from '../tracker/tracker.js';
+import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
+import { runInit } from './init-command.js';
+import { registerIssueCommands } from './issue-commands.js';
+import { UserError } from './user-error.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const stamp = () => new Date().toISOString().slice(11, 19);
+
+function buildProgram(): Command {
+  const program = new Command('loom')
+    .description("Keeps a repository's issue backlog flowing through AI coding agents, unattended.")
+    .version('0.1.0')
+    .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
+    .showHelpAfterError('(run `loom --help` for usage)')
+    .action(async (options: { force?: boolean }) => {
+      process.exitCode = await startDaemon(options.force === true);
+    });
+
+  program
+    .command('start')
+    .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`')
+    .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
+    .action(async (options: { force?: boolean }) => {
+      process.exitCode = await startDaemon(options.force === true || program.opts<{ force?: boolean }>().force === true);
+    });
+
+  program
+    .command('iterate')
+    .description('run exactly one iteration and print its one-line summary')
+    .option('--force', 'force mode for this iteration')
+    .addOption(new Option('--mode <mode>', 'internal: normal, drain or stop').choices(['normal', 'drain', 'stop']).default('normal').hideHelp())
+    .action(async (options: { force?: boolean; mode: Mode }) => {
+      const paths = requirePaths();
+      const config = requireConfig(paths);
+      const session = process.env.LOOM_DAEMON_SESSION;
+      let ownSession: string | null = null;
+      if (session === undefined) {
+        ownSession = newTaskId();
+        acquireLock(paths.lock, ownSession, 'iterate');
+      } else if (liveLock(paths.lock)?.session_id !== session) {
+        process.stderr.write('loom: this iteration belongs to a daemon that no longer holds the lock\n');
+        process.exitCode = EXIT_SESSION_LOST;
+        return;
+      }
+      const tracker = openTracker(paths);
+      try {
+        const result = await runIteration({ paths, config, tracker, force: options.force === true, mode: options.mode, ...(session ? { session } : {}) });
+        out(result.summary);
+      } catch (error) {
+        if (error instanceof SessionMismatchError) {
+          process.stderr.write(`loom: ${error.message}\n`);
+          process.exitCode = EXIT_SESSION_LOST;
+          return;
+        }
+        throw error;
+      } finally {
+        tracker.dispose();
+        if (ownSession !== null) releaseLock(paths.lock, ownSession);
+      }
+    });
+
+  program
+    .command('status')
+    .description('read-only report of the daemon, issues, shepherds and roles')
+    .option('--json', 'print one JSON document')
+    .action(async (options: { json?: boolean }) => {
+      const paths = requirePaths();
+      const problems: string[] = [];
+      let config: LoomConfig;
+      try {
+        config = requireConfig(paths);
+      } catch (error) {
+        problems.push(`config: ${(error as Error).message}`);
+        config = defaultConfig();
+      }
+      let snapshot: TrackerSnapshot | Error;
+      try {
+        const tracker = openTracker(paths, { readonly: true });
+        try {
+          snapshot = await tracker.snapshot();
+        } finally {
+          tracker.dispose();
+        }
+      } catch (error) {
+        snapshot = error as Error;
+      }
+      const report = buildStatus({ paths, config, snapshot, problems, now: new Date() });
+      out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+    });
+
+  program
+    .command('spawn')
+    .description('start a shepherd for an issue now (refused if it is closed or already owned)')
+    .argument('<issue>', 'issue number')
+    .option('--force-merge', 'merge without waiting for the Champion')
+    .action(async (issueArg: string, options: { forceMerge?: boolean }) => {
+      const issue = parseIssueNumber(issueArg);
+      const paths = requirePaths();
+      requireConfig(paths);
+      const tracker = openTracker(paths, { actor: 'human' });
+      try {
+        const current = await tracker.getIssue(issue);
+        if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
+        if (current.state !== 'open') throw new UserError(`issue #${issue} is closed; reopen it before spawning a shepherd`);
+        const progress = new ProgressStore(paths.progress);
+        const record = progress.readShepherd(issue);
+        if (viewOf(record, Date.now()).alive) throw new UserError(`issue #${issue} is already owned by a shepherd (pid ${record?.pid ?? record?.launcher_pid ?? '?'}); see \`loom status\``);
+        if (current.labels.includes(Label.building)) {
+          throw new UserError(`issue #${issue} is already claimed (${Label.building}); if no shepherd runs it the daemon returns it to ${Label.issue} on its next iteration`);
+        }
+        if (!current.labels.includes(Label.issue)) await tracker.updateLabels(issue, { add: [Label.issue] });
+        const daemon = liveLock(paths.lock);
+        const result = await startShepherd({ paths, tracker, progress, issue, forceMerge: options.forceMerge === true, now: new Date() });
+        if (!result.ok) throw new UserError(`could not spawn a shepherd for #${issue}: ${result.message}`);
+        out(`Spawned shepherd for #${issue} (pid ${result.task.pid}); log: ${result.task.output_file}`);
+        if (daemon?.holder === 'daemon') out(`The running daemon (pid ${daemon.pid}) adopts it on its next iteration.`);
+      } finally {
+        tracker.dispose();
+      }
+    });
+
+  program
+    .command('stop')
+    .description('ask the daemon to shut down gracefully (creates .loom/stop-daemon)')
+    .action(() => {
+      const paths = requirePaths();
+      fs.writeFileSync(paths.stopSignal, `${new Date().toISOString()}\n`);
+      const daemon = liveLock(paths.lock);
+      if (daemon?.holder === 'daemon') out(`Stop signal sent; the daemon (pid ${daemon.pid}) finishes active shepherds and exits.`);
+      else out('Stop signal written; no daemon is running now, so the next `loom start` clears it.');
+    });
+
+  program
+    .command('init')
+    .description('set up .loom/ (config, local tracker, git-ignore) in this git repository')
+    .option('--claude', 'also write Claude Code slash commands (.claude/commands/loom.md, shepherd.md)')
+    .action((options: { claude?: boolean }) => runInit({ cwd: process.cwd(), claude: options.claude === true, log: out }));
+
+  program
+    .command('shepherd')
+    .description('drive one issue through its lifecycle (the daemon runs this in the background)')
+    .argument('<issue>', 'issue number')
+    .option('--force-merge', 'merge as soon as the PR is approved')
+    .addOption(new Option('--task <id>', 'internal: task id given by the launcher').hideHelp())
+    .action(async (issueArg: string, options: { forceMerge?: boolean; task?: string }) => {
+      const issue = parseIssueNumber(issueArg);
+      const paths = requirePaths();
+      const config = requireConfig(paths);
+      const tracker = openTracker(paths);
+      try {
+        process.exitCode = await runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
+      } finally {
+        tracker.dispose();
+      }
+    });
+
+  program
+    .command('role')
+    .description(`run one role once (${ROLE_NAMES.join(', ')})`)
+    .argument('<name>', 'role name')
+    .addOption(new Option('--task <id>', 'internal: task id given by the launcher').hideHelp())
+    .action(async (name: string, options: { task?: string }) => {
+      if (!(ROLE_NAMES as readonly string[]).includes(name)) throw new UserError(`unknown role "${name}"; roles are ${ROLE_NAMES.join(', ')}`);
+      const paths = requirePaths();
+      const config = requireConfig(paths);
+      process.exitCode = await runRole({ paths, config, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
+    });
+
+  registerIssueCommands(program, out);
+  return program;
+}
+
+async function startDaemon(force: boolean): Promise<number> {
+  const paths = requirePaths();
+  const config = requireConfig(paths);
+  return runDaemon({ paths, config, force, log: (line) => out(`${stamp()} ${line}`) });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError) {
+      process.stderr.write(`loom: ${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\nloom: this is a bug; please report it with the output above\n`);
+    return 1;
+  }
+}
+
+process.exit(await main(process.argv));

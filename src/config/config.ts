@@ -1,0 +1,231 @@
+/**
+ * Configuration: `.loom/config.json`, overridden by `LOOM_*` environment variables, on top of the
+ * defaults of PRODUCT.md §9. Loading reports every problem at once (`path: message`), never the
+ * first one only. The resolved `LoomConfig` is plain data in milliseconds, so the pure core can
+ * use it without parsing anything.
+ */
+import fs from 'node:fs';
+import { parseDuration } from './duration.js';
+
+export const SUPPORT_ROLES = ['guide', 'champion', 'doctor', 'judge'] as const;
+export const GENERATOR_ROLES = ['architect', 'hermit'] as const;
+export const ROLE_NAMES = ['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide', 'champion'] as const;
+
+export type SupportRole = (typeof SUPPORT_ROLES)[number];
+export type GeneratorRole = (typeof GENERATOR_ROLES)[number];
+export type RoleName = (typeof ROLE_NAMES)[number];
+/** Roles the daemon runs as background processes (`loom role <name>`). */
+export type DaemonRole = SupportRole | GeneratorRole;
+
+export interface RoleConfig {
+  /** Whether the daemon schedules this role. */
+  enabled: boolean;
+  /** Shell command that performs the role (run with `sh -c` in the repository). */
+  command: string | undefined;
+  /** Support roles: time between runs, ms. Generators: cooldown between triggers, ms. */
+  interval: number;
+  /** Longest a single run may take before it is killed, ms. */
+  timeout: number;
+}
+
+export interface LoomConfig {
+  tracker: { type: 'local' };
+  maxShepherds: number;
+  /** Sleep between iterations, ms. */
+  pollInterval: number;
+  /** Ready issues below which Architect/Hermit are triggered. */
+  issueThreshold: number;
+  /** Open proposals at or above which no more are generated. */
+  maxProposals: number;
+  maxDoctorRounds: number;
+  /** A shepherd whose heartbeat (or agent output) is older than this is stuck, ms. */
+  stallTimeout: number;
+  /** How long shutdown waits for active shepherds before stopping them, ms. */
+  shutdownGrace: number;
+  /** Failed spawns of one issue before it is labelled `loom:blocked`. */
+  spawnFailureLimit: number;
+  /** An iteration running longer than this is killed by the parent, ms. */
+  iterationTimeout: number;
+  /** How often shepherds and roles renew their heartbeat, ms. */
+  heartbeatInterval: number;
+  roles: Record<RoleName, RoleConfig>;
+}
+
+const MIN = 60_000;
+const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
+  builder: 0,
+  judge: 5 * MIN,
+  doctor: 5 * MIN,
+  curator: 30 * MIN,
+  architect: 30 * MIN,
+  hermit: 30 * MIN,
+  guide: 15 * MIN,
+  champion: 10 * MIN,
+};
+
+export function defaultConfig(): LoomConfig {
+  const roles = Object.fromEntries(
+    ROLE_NAMES.map((name) => [name, { enabled: false, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
+  ) as Record<RoleName, RoleConfig>;
+  return {
+    tracker: { type: 'local' },
+    maxShepherds: 3,
+    pollInterval: 30_000,
+    issueThreshold: 3,
+    maxProposals: 5,
+    maxDoctorRounds: 3,
+    stallTimeout: 10 * MIN,
+    shutdownGrace: 5 * MIN,
+    spawnFailureLimit: 3,
+    iterationTimeout: 5 * MIN,
+    heartbeatInterval: 5_000,
+    roles,
+  };
+}
+
+type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
+/** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
+const SCALARS: Record<string, Kind> = {
+  maxShepherds: 'positive',
+  pollInterval: 'positiveDuration',
+  issueThreshold: 'count',
+  maxProposals: 'count',
+  maxDoctorRounds: 'count',
+  stallTimeout: 'positiveDuration',
+  shutdownGrace: 'duration',
+  spawnFailureLimit: 'positive',
+  iterationTimeout: 'positiveDuration',
+  heartbeatInterval: 'positiveDuration',
+};
+const ROLE_KEYS = new Set(['enabled', 'command', 'interval', 'cooldown', 'timeout']);
+
+export function envName(key: string): string {
+  return `LOOM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Thrown when the config file or env is invalid; `problems` lists every one as `path: message`. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration (${file}): ${problems.join('; ')}`);
+  }
+}
+
+function check(kind: Kind, value: unknown): { value: number } | { error: string } {
+  if (kind === 'count' || kind === 'positive') {
+    const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+    const min = kind === 'count' ? 0 : 1;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min) return { error: `must be a whole number ≥ ${min}, got ${JSON.stringify(value)}` };
+    return { value: n };
+  }
+  const ms = parseDuration(value);
+  if (ms === undefined) return { error: `must be seconds or a duration like "30s", "10m", "1h", got ${JSON.stringify(value)}` };
+  if (kind === 'positiveDuration' && ms <= 0) return { error: 'must be greater than zero' };
+  return { value: ms };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Validates a parsed config document plus env overrides. Pure: returns the config or every
+ * problem found.
+ */
+export function resolveConfig(raw: unknown, env: Record<string, string | undefined>): { ok: true; value: LoomConfig } | { ok: false; problems: string[] } {
+  const config = defaultConfig();
+  const problems: string[] = [];
+  const doc: Record<string, unknown> = isRecord(raw) ? raw : {};
+  if (!isRecord(raw)) problems.push('(root): must be a JSON object');
+
+  for (const [key, value] of Object.entries(doc)) {
+    if (key === '$schema') continue;
+    if (key === 'tracker') {
+      if (!isRecord(value) || value.type !== 'local') problems.push('tracker.type: must be "local"');
+      continue;
+    }
+    if (key === 'roles') continue;
+    const kind = SCALARS[key];
+    if (kind === undefined) {
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), 'roles', 'tracker'].join(', ')})`);
+      continue;
+    }
+    const r = check(kind, value);
+    if ('error' in r) problems.push(`${key}: ${r.error}`);
+    else (config as unknown as Record<string, number>)[key] = r.value;
+  }
+
+  const roles = doc.roles;
+  if (roles !== undefined && !isRecord(roles)) problems.push('roles: must be an object keyed by role name');
+  for (const [name, value] of Object.entries(isRecord(roles) ? roles : {})) {
+    const role = (config.roles as Record<string, RoleConfig>)[name];
+    if (role === undefined) {
+      problems.push(`roles.${name}: unknown role (known: ${ROLE_NAMES.join(', ')})`);
+      continue;
+    }
+    if (!isRecord(value)) {
+      problems.push(`roles.${name}: must be an object`);
+      continue;
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const at = `roles.${name}.${k}`;
+      if (!ROLE_KEYS.has(k)) problems.push(`${at}: unknown key (known: ${[...ROLE_KEYS].join(', ')})`);
+      else if (k === 'enabled') {
+        if (typeof v !== 'boolean') problems.push(`${at}: must be true or false`);
+      } else if (k === 'command') {
+        if (typeof v !== 'string' || v.trim() === '') problems.push(`${at}: must be a non-empty shell command string`);
+        else role.command = v;
+      } else {
+        const r = check('positiveDuration', v);
+        if ('error' in r) problems.push(`${at}: ${r.error}`);
+        else if (k === 'timeout') role.timeout = r.value;
+        else role.interval = r.value;
+      }
+    }
+    if (typeof value.enabled === 'boolean') role.enabled = value.enabled;
+  }
+
+  for (const [key, kind] of Object.entries(SCALARS)) {
+    const name = envName(key);
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    const r = check(kind, v);
+    if ('error' in r) problems.push(`env ${name}: ${r.error}`);
+    else (config as unknown as Record<string, number>)[key] = r.value;
+  }
+  for (const name of ROLE_NAMES) {
+    const role = config.roles[name];
+    const command = env[`LOOM_${name.toUpperCase()}_COMMAND`];
+    if (command !== undefined && command !== '') role.command = command;
+    const interval = env[`LOOM_${name.toUpperCase()}_INTERVAL`];
+    if (interval !== undefined && interval !== '') {
+      const r = check('positiveDuration', interval);
+      if ('error' in r) problems.push(`env LOOM_${name.toUpperCase()}_INTERVAL: ${r.error}`);
+      else role.interval = r.value;
+    }
+    // A role with something to run is on unless switched off explicitly.
+    const explicit = isRecord(roles) && isRecord(roles[name]) ? (roles[name] as Record<string, unknown>).enabled : undefined;
+    role.enabled = typeof explicit === 'boolean' ? explicit && role.command !== undefined : role.command !== undefined;
+  }
+
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: config };
+}
+
+/** Reads and validates the config file (missing file = defaults). Throws `ConfigError`. */
+export function loadConfig(file: string, env: Record<string, string | undefined> = process.env): LoomConfig {
+  let raw: unknown = {};
+  if (fs.existsSync(file)) {
+    const text = fs.readFileSync(file, 'utf8');
+    try {
+      raw = text.trim() === '' ? {} : JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(file, [`(root): not valid JSON (${(error as Error).message})`]);
+    }
+  }
+  const result = resolveConfig(raw, env);
+  if (!result.ok) throw new ConfigError(file, result.problems);
+  return result.value;
+}

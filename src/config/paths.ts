@@ -1,0 +1,58 @@
+/**
+ * Where everything lives under `.loom/` (PRODUCT.md §7). One place, so no module builds a path
+ * of its own.
+ */
+import path from 'node:path';
+
+export interface LoomPaths {
+  /** The repository's top-level directory. */
+  root: string;
+  dir: string;
+  config: string;
+  state: string;
+  lock: string;
+  stopSignal: string;
+  /** Touched on every local tracker write and when a background process finishes. */
+  wake: string;
+  progress: string;
+  logs: string;
+  checkpoints: string;
+  worktrees: string;
+  roles: string;
+  trackerDb: string;
+}
+
+export function loomPaths(root: string): LoomPaths {
+  const dir = path.join(root, '.loom');
+  return {
+    root,
+    dir,
+    config: path.join(dir, 'config.json'),
+    state: path.join(dir, 'daemon-state.json'),
+    lock: path.join(dir, 'daemon.lock'),
+    stopSignal: path.join(dir, 'stop-daemon'),
+    wake: path.join(dir, 'wake'),
+    progress: path.join(dir, 'progress'),
+    logs: path.join(dir, 'logs'),
+    checkpoints: path.join(dir, 'checkpoints'),
+    worktrees: path.join(dir, 'worktrees'),
+    roles: path.join(dir, 'roles'),
+    trackerDb: path.join(dir, 'tracker.db'),
+  };
+}
+
+/** Runtime files `loom init` keeps out of git: everything but config and role overrides. */
+export const GITIGNORE_LINES = [
+  'daemon-state.json',
+  'daemon-state.json.*',
+  'daemon.lock',
+  'stop-daemon',
+  'wake',
+  'progress/',
+  'logs/',
+  'checkpoints/',
+  'worktrees/',
+  'tracker.db',
+  'tracker.db-*',
+  '*.tmp',
+];

@@ -1,0 +1,268 @@
+/**
+ * The schema of `.loom/daemon-state.json` (PRODUCT.md §7) and its lenient reader.
+ *
+ * Field names are those of earlier Loom installations, so their state files load unchanged;
+ * unknown fields are kept on round-trip. `normalizeState` never throws on a parsed JSON value:
+ * a field of the wrong type is replaced by its default and reported as a warning.
+ */
+
+export interface ShepherdEntry {
+  /** `working` while a shepherd process owns `issue`; `idle` otherwise. */
+  status: 'working' | 'idle';
+  issue: number | null;
+  task_id: string | null;
+  pid: number | null;
+  /** Process start identity (Linux `/proc/<pid>/stat` start time) to tell a reused pid apart. */
+  pid_start: string | null;
+  output_file: string | null;
+  started: string | null;
+  last_phase: string | null;
+  pr_number: number | null;
+  idle_since: string | null;
+  last_issue: number | null;
+  [extra: string]: unknown;
+}
+
+export interface RoleEntry {
+  status: 'running' | 'idle';
+  task_id: string | null;
+  pid: number | null;
+  pid_start: string | null;
+  output_file: string | null;
+  started: string | null;
+  last_completed: string | null;
+  /** Outcome of the last finished run: `completed`, `failed`, `stalled`, `timeout`, `crashed`, `stopped`. */
+  last_outcome: string | null;
+  [extra: string]: unknown;
+}
+
+export interface RetryEntry {
+  failures: number;
+  last_failure: string;
+  /** ISO time before which the issue is not spawned again. */
+  next_retry_at: string;
+  last_error: string;
+}
+
+export interface Warning {
+  time: string;
+  message: string;
+}
+
+export interface PipelineState {
+  ready: number[];
+  building: number[];
+  blocked: number[];
+  review_requested: number[];
+  changes_requested: number[];
+  ready_to_merge: number[];
+  proposals: number[];
+  last_updated: string | null;
+}
+
+export interface DaemonState {
+  started_at: string | null;
+  running: boolean;
+  /** Iterations run by the current daemon session. */
+  iteration: number;
+  force_mode: boolean;
+  daemon_session_id: string | null;
+  daemon_pid: number | null;
+  last_poll: string | null;
+  stopped_at: string | null;
+  last_summary: string | null;
+  shepherds: Record<string, ShepherdEntry>;
+  support_roles: Record<string, RoleEntry>;
+  pipeline_state: PipelineState;
+  warnings: Warning[];
+  completed_issues: number[];
+  total_prs_merged: number;
+  /** Issues whose shepherd failed to start or died, keyed by issue number. */
+  spawn_retry_queue: Record<string, RetryEntry>;
+  [extra: string]: unknown;
+}
+
+/** How many warnings and completed issues the file keeps (oldest dropped first). */
+export const MAX_WARNINGS = 50;
+export const MAX_COMPLETED = 1000;
+
+export function emptyPipeline(): PipelineState {
+  return { ready: [], building: [], blocked: [], review_requested: [], changes_requested: [], ready_to_merge: [], proposals: [], last_updated: null };
+}
+
+export function emptyState(): DaemonState {
+  return {
+    started_at: null,
+    running: false,
+    iteration: 0,
+    force_mode: false,
+    daemon_session_id: null,
+    daemon_pid: null,
+    last_poll: null,
+    stopped_at: null,
+    last_summary: null,
+    shepherds: {},
+    support_roles: {},
+    pipeline_state: emptyPipeline(),
+    warnings: [],
+    completed_issues: [],
+    total_prs_merged: 0,
+    spawn_retry_queue: {},
+  };
+}
+
+export function idleShepherd(): ShepherdEntry {
+  return {
+    status: 'idle',
+    issue: null,
+    task_id: null,
+    pid: null,
+    pid_start: null,
+    output_file: null,
+    started: null,
+    last_phase: null,
+    pr_number: null,
+    idle_since: null,
+    last_issue: null,
+  };
+}
+
+export function idleRole(): RoleEntry {
+  return { status: 'idle', task_id: null, pid: null, pid_start: null, output_file: null, started: null, last_completed: null, last_outcome: null };
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const int = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null);
+const ints = (v: unknown): number[] => (Array.isArray(v) ? v.map(int).filter((n): n is number => n !== null) : []);
+
+function shepherdFrom(raw: Obj): ShepherdEntry {
+  const issue = int(raw.issue);
+  // Earlier installations used other words for a busy slot ("working", "running", "active").
+  const busy = issue !== null && ['working', 'running', 'active', 'busy'].includes(String(raw.status ?? 'working'));
+  return {
+    ...raw,
+    status: busy ? 'working' : 'idle',
+    issue: busy ? issue : null,
+    task_id: str(raw.task_id),
+    pid: int(raw.pid),
+    pid_start: str(raw.pid_start),
+    output_file: str(raw.output_file),
+    started: str(raw.started),
+    last_phase: str(raw.last_phase),
+    pr_number: int(raw.pr_number),
+    idle_since: str(raw.idle_since),
+    last_issue: int(raw.last_issue) ?? (busy ? null : issue),
+  };
+}
+
+function roleFrom(raw: Obj): RoleEntry {
+  const running = ['running', 'working', 'active'].includes(String(raw.status ?? ''));
+  return {
+    ...raw,
+    status: running ? 'running' : 'idle',
+    task_id: str(raw.task_id),
+    pid: int(raw.pid),
+    pid_start: str(raw.pid_start),
+    output_file: str(raw.output_file),
+    started: str(raw.started),
+    last_completed: str(raw.last_completed),
+    last_outcome: str(raw.last_outcome),
+  };
+}
+
+/**
+ * Turns any parsed JSON value into a valid state. Returns the problems found (fields that had to
+ * be reset), which the caller reports as warnings.
+ */
+export function normalizeState(raw: unknown): { state: DaemonState; problems: string[] } {
+  const problems: string[] = [];
+  if (!isObj(raw)) return { state: emptyState(), problems: ['state file is not a JSON object'] };
+  const base = emptyState();
+  const state: DaemonState = { ...raw, ...base };
+  state.started_at = str(raw.started_at);
+  state.running = raw.running === true;
+  state.iteration = int(raw.iteration) ?? 0;
+  state.force_mode = raw.force_mode === true;
+  state.daemon_session_id = str(raw.daemon_session_id);
+  state.daemon_pid = int(raw.daemon_pid);
+  state.last_poll = str(raw.last_poll);
+  state.stopped_at = str(raw.stopped_at);
+  state.last_summary = str(raw.last_summary);
+  state.total_prs_merged = int(raw.total_prs_merged) ?? 0;
+  state.completed_issues = ints(raw.completed_issues);
+
+  if (isObj(raw.shepherds)) {
+    for (const [name, entry] of Object.entries(raw.shepherds)) {
+      if (isObj(entry)) state.shepherds[name] = shepherdFrom(entry);
+      else problems.push(`shepherds.${name} is not an object; dropped`);
+    }
+  } else if (raw.shepherds !== undefined) problems.push('shepherds is not an object; reset');
+
+  if (isObj(raw.support_roles)) {
+    for (const [name, entry] of Object.entries(raw.support_roles)) {
+      if (isObj(entry)) state.support_roles[name] = roleFrom(entry);
+      else problems.push(`support_roles.${name} is not an object; dropped`);
+    }
+  } else if (raw.support_roles !== undefined) problems.push('support_roles is not an object; reset');
+
+  if (isObj(raw.pipeline_state)) {
+    const p = raw.pipeline_state;
+    state.pipeline_state = {
+      ...p,
+      ready: ints(p.ready),
+      building: ints(p.building),
+      blocked: ints(p.blocked),
+      review_requested: ints(p.review_requested),
+      changes_requested: ints(p.changes_requested),
+      ready_to_merge: ints(p.ready_to_merge),
+      proposals: ints(p.proposals),
+      last_updated: str(p.last_updated),
+    };
+  }
+
+  if (Array.isArray(raw.warnings)) {
+    // Earlier installations stored warnings as plain strings.
+    state.warnings = raw.warnings
+      .map((w): Warning | null => (typeof w === 'string' ? { time: '', message: w } : isObj(w) && typeof w.message === 'string' ? { time: str(w.time) ?? '', message: w.message } : null))
+      .filter((w): w is Warning => w !== null);
+  }
+
+  const queue = raw.spawn_retry_queue;
+  if (isObj(queue)) {
+    for (const [key, entry] of Object.entries(queue)) {
+      if (!isObj(entry) || int(key) === null) continue;
+      state.spawn_retry_queue[key] = {
+        failures: int(entry.failures) ?? 1,
+        last_failure: str(entry.last_failure) ?? '',
+        next_retry_at: str(entry.next_retry_at) ?? '',
+        last_error: str(entry.last_error) ?? '',
+      };
+    }
+  } else if (Array.isArray(queue)) {
+    // An earlier shape: a list of issue numbers (or {issue, ...}) waiting for a retry.
+    for (const item of queue) {
+      const n = isObj(item) ? int(item.issue) : int(item);
+      if (n !== null) state.spawn_retry_queue[String(n)] = { failures: isObj(item) ? (int(item.failures) ?? 1) : 1, last_failure: '', next_retry_at: '', last_error: '' };
+    }
+  }
+  return { state, problems };
+}
+
+/** Appends a warning, keeping the newest `MAX_WARNINGS`. */
+export function addWarning(state: DaemonState, time: string, message: string): void {
+  state.warnings.push({ time, message });
+  if (state.warnings.length > MAX_WARNINGS) state.warnings.splice(0, state.warnings.length - MAX_WARNINGS);
+}
+
+/** Records a completed issue, keeping the newest `MAX_COMPLETED`. */
+export function addCompleted(state: DaemonState, issue: number): void {
+  if (!state.completed_issues.includes(issue)) state.completed_issues.push(issue);
+  if (state.completed_issues.length > MAX_COMPLETED) state.completed_issues.splice(0, state.completed_issues.length - MAX_COMPLETED);
+}
+
+/** Shepherd slots that currently own an issue. */
+export function activeShepherds(state: DaemonState): [string, ShepherdEntry][] {
+  return Object.entries(state.shepherds).filter(([, s]) => s.status === 'working' && s.issue !== null);
+}

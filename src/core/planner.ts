@@ -1,0 +1,257 @@
+/**
+ * The planner: `(state, observation, config, now) → actions`. Pure — no I/O, no clock, no spawn.
+ *
+ * Invariants owned here:
+ * - never more than `maxShepherds` shepherds are started by the daemon (manual spawns may add more);
+ * - never two shepherds for one issue (an issue owned in the state, by a live progress record, or
+ *   already planned is never planned again);
+ * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever.
+ *
+ * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
+ * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
+ */
+import type { DaemonRole, LoomConfig } from '../config/config.js';
+import { GENERATOR_ROLES, SUPPORT_ROLES } from '../config/config.js';
+import type { DaemonState } from './daemon-state.js';
+import { activeShepherds } from './daemon-state.js';
+import { Label, PROPOSAL_LABELS } from './labels.js';
+import type { Progress } from './progress.js';
+import { isTerminal } from './progress.js';
+import type { Issue, TrackerSnapshot } from '../tracker/tracker.js';
+
+/** What the shell observed about one background process. */
+export interface ProcessView {
+  /** The process with the recorded pid (and start identity) exists and is not a zombie. */
+  alive: boolean;
+  progress: Progress | null;
+}
+
+export interface Observation {
+  snapshot: TrackerSnapshot;
+  /** Keyed by task id, for every shepherd and role the state says is active. */
+  processes: Record<string, ProcessView>;
+  /** Shepherd progress records whose task is not in the state (manual `loom spawn`, lost state). */
+  strays: ProcessView[];
+}
+
+/**
+ * `normal` runs the whole iteration; `drain` (shutdown requested) only records completions and
+ * stuck processes; `stop` (grace over) stops everything still running.
+ */
+export type Mode = 'normal' | 'drain' | 'stop';
+
+export interface PlanInput {
+  state: DaemonState;
+  observation: Observation;
+  config: LoomConfig;
+  /** Milliseconds since the epoch. */
+  now: number;
+  force: boolean;
+  mode: Mode;
+}
+
+export type Action =
+  /** A shepherd reached a terminal status; record it, free its slot (slot null: a stray). */
+  | { type: 'finish-shepherd'; slot: string | null; issue: number; progress: Progress }
+  /** A shepherd died or stalled without finishing: kill it if needed, then release or block its issue. */
+  | { type: 'recover-shepherd'; slot: string | null; issue: number; reason: 'dead' | 'stalled'; failures: number; block: boolean; taskId: string | null; pid: number | null }
+  /** A live shepherd the state does not know about (manual spawn, rebuilt state): take it into a slot. */
+  | { type: 'adopt-shepherd'; slot: string; issue: number; progress: Progress }
+  /** `loom:building` with no shepherd anywhere: return it to `loom:issue`. */
+  | { type: 'release-orphan'; issue: number }
+  | { type: 'promote'; issue: number; from: string }
+  | { type: 'spawn-shepherd'; slot: string; issue: number }
+  | { type: 'spawn-role'; role: DaemonRole; reason: 'interval' | 'demand' | 'low-backlog' }
+  | { type: 'finish-role'; role: DaemonRole; outcome: string }
+  | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
+  | { type: 'stop-shepherd'; slot: string; issue: number }
+  | { type: 'stop-role'; role: DaemonRole };
+
+/** When a support role is asked for on demand, it still waits this long after its last run, ms. */
+export const DEMAND_COOLDOWN_MS = 60_000;
+/** Longest wait before retrying an issue whose shepherd failed, ms. */
+export const MAX_RETRY_BACKOFF_MS = 30 * 60_000;
+
+/** Wait before the next spawn of an issue after `failures` failed ones: poll interval doubling, capped. */
+export function retryBackoff(failures: number, pollInterval: number): number {
+  return Math.min(MAX_RETRY_BACKOFF_MS, pollInterval * 2 ** Math.max(0, failures - 1));
+}
+
+const DAEMON_ROLES: readonly DaemonRole[] = [...GENERATOR_ROLES, ...SUPPORT_ROLES];
+
+const time = (iso: string | null | undefined): number | null => {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? null : t;
+};
+
+/** Ready issues in build order: `loom:urgent` first, then oldest first. */
+export function buildOrder(issues: readonly Issue[]): Issue[] {
+  const urgent = (i: Issue) => (i.labels.includes(Label.urgent) ? 0 : 1);
+  return [...issues].sort((a, b) => urgent(a) - urgent(b) || a.createdAt.localeCompare(b.createdAt) || a.number - b.number);
+}
+
+/** Whether the heartbeat in a progress record (or the start time, before one exists) is older than `limit`. */
+function stale(view: ProcessView | undefined, fallbackStart: string | null, now: number, limit: number): boolean {
+  const beat = time(view?.progress?.heartbeat) ?? time(fallbackStart);
+  return beat !== null && now - beat > limit;
+}
+
+export function plan(input: PlanInput): Action[] {
+  const { state, observation, config, now, force, mode } = input;
+  const { snapshot, processes } = observation;
+  const actions: Action[] = [];
+  const failuresOf = (issue: number) => state.spawn_retry_queue[String(issue)]?.failures ?? 0;
+  const recover = (slot: string | null, issue: number, reason: 'dead' | 'stalled', taskId: string | null, pid: number | null): Action => {
+    const failures = failuresOf(issue) + 1;
+    return { type: 'recover-shepherd', slot, issue, reason, failures, block: failures >= config.spawnFailureLimit, taskId, pid };
+  };
+
+  // Issues owned after this iteration's completions; slots free after them.
+  const owned = new Set<number>();
+  const busySlots = new Set<string>();
+  const stuck: Action[] = [];
+
+  // 1. Completions of shepherds the state knows about.
+  for (const [slot, entry] of activeShepherds(state)) {
+    const issue = entry.issue as number;
+    const view = entry.task_id ? processes[entry.task_id] : undefined;
+    const progress = view?.progress ?? null;
+    if (progress && isTerminal(progress.status)) {
+      actions.push({ type: 'finish-shepherd', slot, issue, progress });
+    } else if (!view?.alive) {
+      actions.push(recover(slot, issue, 'dead', entry.task_id, entry.pid));
+    } else {
+      owned.add(issue);
+      busySlots.add(slot);
+      if (stale(view, entry.started, now, config.stallTimeout)) stuck.push(recover(slot, issue, 'stalled', entry.task_id, entry.pid));
+    }
+  }
+
+  // 2. Strays: finished or live shepherds the state does not know; dead ones are recovered.
+  const slotNames = shepherdSlotNames(state, config.maxShepherds);
+  const freeSlots = () => slotNames.filter((s) => !busySlots.has(s));
+  for (const view of observation.strays) {
+    const p = view.progress;
+    if (!p || p.issue === null) continue;
+    if (isTerminal(p.status)) actions.push({ type: 'finish-shepherd', slot: null, issue: p.issue, progress: p });
+    else if (owned.has(p.issue)) continue; // another record owns it; this one is stale and is ignored
+    else if (view.alive) {
+      const slot = freeSlots()[0] ?? `shepherd-${nextSlotNumber(slotNames)}`;
+      if (!slotNames.includes(slot)) slotNames.push(slot);
+      busySlots.add(slot);
+      owned.add(p.issue);
+      actions.push({ type: 'adopt-shepherd', slot, issue: p.issue, progress: p });
+    } else actions.push(recover(null, p.issue, 'dead', p.task_id, p.pid));
+  }
+
+  // Issues returned by this iteration's recoveries must not be treated as orphans again.
+  const recovered = new Set(actions.filter((a) => a.type === 'recover-shepherd' || a.type === 'finish-shepherd').map((a) => (a as { issue: number }).issue));
+  for (const issue of snapshot.issues) {
+    if (issue.labels.includes(Label.building) && !owned.has(issue.number) && !recovered.has(issue.number)) {
+      actions.push({ type: 'release-orphan', issue: issue.number });
+    }
+  }
+
+  // Roles: completions (and, below, stuck checks).
+  const runningRoles = new Set<DaemonRole>();
+  for (const role of DAEMON_ROLES) {
+    const entry = state.support_roles[role];
+    if (!entry || entry.status !== 'running') continue;
+    const view = entry.task_id ? processes[entry.task_id] : undefined;
+    const progress = view?.progress ?? null;
+    if (progress && isTerminal(progress.status)) actions.push({ type: 'finish-role', role, outcome: progress.status });
+    else if (!view?.alive) actions.push({ type: 'finish-role', role, outcome: 'crashed' });
+    else {
+      runningRoles.add(role);
+      const started = time(entry.started);
+      if (started !== null && now - started > config.roles[role].timeout) stuck.push({ type: 'kill-role', role, reason: 'timeout' });
+      else if (stale(view, entry.started, now, config.stallTimeout)) stuck.push({ type: 'kill-role', role, reason: 'stalled' });
+    }
+  }
+
+  if (mode === 'stop') {
+    for (const [slot, entry] of activeShepherds(state)) {
+      if (owned.has(entry.issue as number)) actions.push({ type: 'stop-shepherd', slot, issue: entry.issue as number });
+    }
+    for (const a of actions) if (a.type === 'adopt-shepherd') actions.push({ type: 'stop-shepherd', slot: a.slot, issue: a.issue });
+    for (const role of runningRoles) actions.push({ type: 'stop-role', role });
+    return actions;
+  }
+  if (mode === 'drain') return [...actions, ...stuck];
+
+  // 3. Force mode: promote proposals to ready.
+  const promoted = new Set<number>();
+  if (force) {
+    for (const issue of snapshot.issues) {
+      const from = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
+      if (from && !issue.labels.includes(Label.building)) {
+        actions.push({ type: 'promote', issue: issue.number, from });
+        promoted.add(issue.number);
+      }
+    }
+  }
+
+  // 4. Spawn shepherds for ready issues.
+  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building));
+  const eligible = buildOrder(ready).filter((i) => {
+    if (owned.has(i.number)) return false;
+    const retry = state.spawn_retry_queue[String(i.number)];
+    const notBefore = time(retry?.next_retry_at);
+    return notBefore === null || notBefore <= now;
+  });
+  if (config.roles.builder.enabled) {
+    let capacity = config.maxShepherds - busySlots.size;
+    for (const issue of eligible) {
+      if (capacity <= 0) break;
+      const slot = freeSlots()[0];
+      if (slot === undefined) break;
+      busySlots.add(slot);
+      owned.add(issue.number);
+      capacity -= 1;
+      actions.push({ type: 'spawn-shepherd', slot, issue: issue.number });
+    }
+  }
+
+  // 5. Work generation when the backlog runs low.
+  const proposals = snapshot.issues.filter((i) => (i.labels.includes(Label.architect) || i.labels.includes(Label.hermit)) && !promoted.has(i.number)).length;
+  if (ready.length < config.issueThreshold && proposals < config.maxProposals) {
+    for (const role of GENERATOR_ROLES) {
+      const cfg = config.roles[role];
+      if (!cfg.enabled || runningRoles.has(role)) continue;
+      const last = time(state.support_roles[role]?.started);
+      if (last === null || now - last >= cfg.interval) actions.push({ type: 'spawn-role', role, reason: 'low-backlog' });
+    }
+  }
+
+  // 6. Support roles: on their interval, or on demand when a PR waits for them.
+  const shepherdIssues = owned;
+  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && shepherdIssues.has(pr.closesIssue)));
+  const demand: Partial<Record<DaemonRole, boolean>> = {
+    champion: waiting(Label.pr),
+    doctor: waiting(Label.changesRequested),
+    judge: waiting(Label.reviewRequested),
+  };
+  for (const role of SUPPORT_ROLES) {
+    const cfg = config.roles[role];
+    if (!cfg.enabled || runningRoles.has(role)) continue;
+    const last = time(state.support_roles[role]?.last_completed);
+    if (last === null || now - last >= cfg.interval) actions.push({ type: 'spawn-role', role, reason: 'interval' });
+    else if (demand[role] && now - last >= Math.min(cfg.interval, DEMAND_COOLDOWN_MS)) actions.push({ type: 'spawn-role', role, reason: 'demand' });
+  }
+
+  // 7. Stuck checks.
+  return [...actions, ...stuck];
+}
+
+/** The `shepherd-1 … shepherd-N` slot names, plus any extra slots the state already has. */
+export function shepherdSlotNames(state: DaemonState, maxShepherds: number): string[] {
+  const names = Array.from({ length: maxShepherds }, (_, i) => `shepherd-${i + 1}`);
+  for (const [name, entry] of Object.entries(state.shepherds)) if (!names.includes(name) && entry.status === 'working') names.push(name);
+  return names;
+}
+
+function nextSlotNumber(names: readonly string[]): number {
+  const numbers = names.map((n) => Number(/^shepherd-(\d+)$/.exec(n)?.[1] ?? 0));
+  return Math.max(0, ...numbers) + 1;
+}

@@ -1,0 +1,60 @@
+/**
+ * The progress/heartbeat record a shepherd or role process keeps in `.loom/progress/`.
+ * It is how an iteration learns, without blocking, that a background process finished
+ * (the seed's non-blocking TaskOutput) and whether it is still alive.
+ */
+
+export const ProgressStatus = {
+  /** Written by the launcher before the claim and the spawn; the process has not taken over yet. */
+  starting: 'starting',
+  running: 'running',
+  /** Finished its job (shepherd: issue closed or merged). */
+  completed: 'completed',
+  /** Nothing to do: the issue needed no change (closed with a comment). */
+  noChanges: 'no-changes',
+  /** Gave up and labelled the issue `loom:blocked`. */
+  blocked: 'blocked',
+  /** A role run that failed (roles have no issue to block). */
+  failed: 'failed',
+  /** Stopped by shutdown or `loom:abort`; the issue went back to `loom:issue`. */
+  stopped: 'stopped',
+  /** Did not start work: the issue was not its to work on. */
+  skipped: 'skipped',
+} as const;
+
+export type ProgressStatus = (typeof ProgressStatus)[keyof typeof ProgressStatus];
+
+export const TERMINAL_STATUSES: readonly ProgressStatus[] = ['completed', 'no-changes', 'blocked', 'failed', 'stopped', 'skipped'];
+
+export function isTerminal(status: ProgressStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export interface Progress {
+  kind: 'shepherd' | 'role';
+  task_id: string;
+  /** Shepherds: the issue. */
+  issue: number | null;
+  /** Roles: the role name. */
+  role: string | null;
+  status: ProgressStatus;
+  /** Current phase (`builder`, `judge`, ...), or the role name. */
+  phase: string;
+  /** Pid of the process doing the work (null until it has started). */
+  pid: number | null;
+  pid_start: string | null;
+  /** Pid of the process that wrote the `starting` record (the launcher). */
+  launcher_pid: number | null;
+  started: string;
+  /** Renewed every heartbeat interval while the process is alive and responsive. */
+  heartbeat: string;
+  /** Last time the agent/command produced output, if it has. */
+  last_output: string | null;
+  output_file: string;
+  /** Terminal records: what happened, in one line. */
+  message: string | null;
+  exit_code: number | null;
+  /** Set when the shepherd merged a PR. */
+  merged: boolean;
+  pr_number: number | null;
+}

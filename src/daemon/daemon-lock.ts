@@ -1,0 +1,91 @@
+/**
+ * One daemon per repository: `.loom/daemon.lock` holds the owner's pid, start identity and
+ * session. Creation is atomic (hard link of a complete temp file), so two starters cannot both
+ * win; a lock whose process is gone is stale and is taken over (moved aside first, which only
+ * one contender can do).
+ */
+import fs from 'node:fs';
+import { readJsonFile } from '../fs/atomic-file.js';
+import { isProcessAlive, processStart } from '../process/process-identity.js';
+
+export interface LockInfo {
+  pid: number;
+  pid_start: string | null;
+  session_id: string;
+  started_at: string;
+  /** What holds it: the daemon, or a one-off `loom iterate`. */
+  holder: 'daemon' | 'iterate';
+}
+
+export class LockHeldError extends Error {
+  readonly code = 'lock_held';
+  constructor(readonly info: LockInfo) {
+    super(
+      info.holder === 'daemon'
+        ? `a Loom daemon is already running for this repository (pid ${info.pid}); stop it with \`loom stop\` or watch it with \`loom status\``
+        : `a \`loom iterate\` is running for this repository (pid ${info.pid}); wait for it to finish`,
+    );
+  }
+}
+
+export function readLock(file: string): LockInfo | null {
+  try {
+    const value = readJsonFile(file) as LockInfo | undefined;
+    return value && typeof value.pid === 'number' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The lock's info if it is held by a live process, else null. */
+export function liveLock(file: string): LockInfo | null {
+  const info = readLock(file);
+  return info !== null && isProcessAlive(info.pid, info.pid_start) ? info : null;
+}
+
+/** Takes the lock for this process; takes over a stale one; throws `LockHeldError` if live. */
+export function acquireLock(file: string, session_id: string, holder: LockInfo['holder']): LockInfo {
+  const info: LockInfo = { pid: process.pid, pid_start: processStart(process.pid), session_id, started_at: new Date().toISOString(), holder };
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(info));
+  try {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      try {
+        fs.linkSync(tmp, file);
+        return info;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const current = readLock(file);
+      if (current !== null && isProcessAlive(current.pid, current.pid_start)) throw new LockHeldError(current);
+      // Stale (or unreadable): move it aside; if another contender moved it first, retry the link.
+      const aside = `${file}.stale-${process.pid}`;
+      try {
+        fs.renameSync(file, aside);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        continue;
+      }
+      const moved = readLock(aside);
+      if (moved !== null && isProcessAlive(moved.pid, moved.pid_start)) {
+        // A contender replaced the stale lock between our read and our rename: give it back.
+        try {
+          fs.linkSync(aside, file);
+        } finally {
+          fs.rmSync(aside, { force: true });
+        }
+        throw new LockHeldError(moved);
+      }
+      fs.rmSync(aside, { force: true });
+    }
+    throw new Error(`could not take ${file} after several attempts`);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Releases the lock if this process still holds it. */
+export function releaseLock(file: string, session_id: string): void {
+  const current = readLock(file);
+  if (current !== null && current.pid === process.pid && current.session_id === session_id) fs.rmSync(file, { force: true });
+}

@@ -1,0 +1,177 @@
+/**
+ * The thin parent loop (`loom`, `loom start`). It holds the daemon lock and nothing else: each
+ * tick it checks the stop signal, runs one iteration in a fresh child process, prints the child's
+ * one-line summary, and sleeps until the poll interval passes or the wake file changes.
+ *
+ * Invariant owned here: the parent accumulates nothing per iteration (no state, no history), so
+ * its memory stays flat for days; an iteration that throws, hangs or is killed cannot take it down.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { LoomConfig } from '../config/config.js';
+import { loadConfig } from '../config/config.js';
+import { formatDuration } from '../config/duration.js';
+import type { LoomPaths } from '../config/paths.js';
+import { activeShepherds } from '../core/daemon-state.js';
+import type { Mode } from '../core/planner.js';
+import { loomCommand } from '../process/launcher.js';
+import { signalGroup } from '../process/process-identity.js';
+import { delay } from '../process/wait.js';
+import { FileStateStore } from '../state/state-store.js';
+import { acquireLock, releaseLock } from './daemon-lock.js';
+import { SHUTDOWN_SIGNAL } from './iteration.js';
+import { newTaskId } from './start-shepherd.js';
+import { wakeStamp } from './wake.js';
+
+/** Exit code of `loom iterate` when the state belongs to another daemon session. */
+export const EXIT_SESSION_LOST = 4;
+/** Shortest gap between two iterations, ms — a wake storm cannot spin the loop. */
+const MIN_GAP_MS = 200;
+/** How often the parent looks at the wake and stop files while sleeping, ms. */
+const TICK_MS = 100;
+
+export interface DaemonOptions {
+  paths: LoomPaths;
+  config: LoomConfig;
+  force: boolean;
+  log: (line: string) => void;
+}
+
+interface ChildResult {
+  code: number | null;
+  summary: string;
+  error: string;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const { paths, force, log } = opts;
+  let config = opts.config;
+  const session = newTaskId();
+  acquireLock(paths.lock, session, 'daemon');
+  const store = new FileStateStore(paths.state);
+  const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
+  const stopping = () => stop.requested;
+  const onSignal = (signal: string) => {
+    stop.requested = stop.requested === 'no' ? 'graceful' : 'now';
+    log(stop.requested === 'graceful' ? `${signal}: shutting down gracefully (again to stop shepherds now)` : `${signal}: stopping shepherds now`);
+  };
+  const sigint = () => onSignal('SIGINT');
+  const sigterm = () => onSignal('SIGTERM');
+  process.on('SIGINT', sigint);
+  process.on('SIGTERM', sigterm);
+  try {
+    const loaded = store.load();
+    for (const w of loaded.warnings) log(`warning: ${w}`);
+    if (fs.existsSync(paths.stopSignal)) {
+      fs.rmSync(paths.stopSignal, { force: true });
+      log('removed a stop signal left over from before this start');
+    }
+    const state = loaded.state;
+    const now = new Date().toISOString();
+    Object.assign(state, { running: true, started_at: now, daemon_session_id: session, daemon_pid: process.pid, force_mode: force, iteration: 0, stopped_at: null });
+    store.save(state);
+    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`loom stop\`.`);
+
+    let iteration = 0;
+    while (stopping() === 'no' && !fs.existsSync(paths.stopSignal)) {
+      iteration += 1;
+      const stamp = wakeStamp(paths.wake);
+      const result = await runIterationChild(paths, config, session, force, 'normal');
+      if (result.code === EXIT_SESSION_LOST) {
+        log(`Iteration ${iteration}: ${result.error || 'the daemon state belongs to another daemon'}; exiting`);
+        return 1;
+      }
+      log(`Iteration ${iteration}: ${describe(result)}`);
+      if (result.summary === SHUTDOWN_SIGNAL) break;
+      config = reloadConfig(paths, config, log);
+      const started = Date.now();
+      await delay(MIN_GAP_MS);
+      while (Date.now() - started < config.pollInterval && stopping() === 'no' && wakeStamp(paths.wake) === stamp && !fs.existsSync(paths.stopSignal)) {
+        await delay(TICK_MS);
+      }
+    }
+
+    // Graceful shutdown: no new work; let active shepherds finish within the grace period.
+    const deadline = Date.now() + config.shutdownGrace;
+    let active = countActive(store);
+    if (active > 0 && stopping() !== 'now') log(`Shutting down: waiting up to ${formatDuration(config.shutdownGrace)} for ${active} active task(s)`);
+    while (active > 0 && stopping() !== 'now' && Date.now() < deadline) {
+      const stamp = wakeStamp(paths.wake);
+      const result = await runIterationChild(paths, config, session, force, 'drain');
+      if (result.summary && !/^ready=\d+ building=\d+ shepherds=\d+\/\d+$/.test(result.summary)) log(`Drain: ${describe(result)}`);
+      active = countActive(store);
+      const started = Date.now();
+      while (active > 0 && Date.now() - started < 1000 && Date.now() < deadline && wakeStamp(paths.wake) === stamp && stopping() !== 'now') await delay(TICK_MS);
+    }
+    if (active > 0) {
+      const result = await runIterationChild(paths, config, session, force, 'stop');
+      log(`Stopped the rest: ${describe(result)}`);
+    }
+    const final = store.load().state;
+    Object.assign(final, { running: false, stopped_at: new Date().toISOString() });
+    store.save(final, session);
+    fs.rmSync(paths.stopSignal, { force: true });
+    log(`Loom daemon stopped (${final.completed_issues.length} issues completed, ${final.total_prs_merged} PRs merged).`);
+    return 0;
+  } finally {
+    process.off('SIGINT', sigint);
+    process.off('SIGTERM', sigterm);
+    releaseLock(paths.lock, session);
+  }
+}
+
+function describe(result: ChildResult): string {
+  if (result.code === 0 && result.summary) return result.summary;
+  return `failed (exit ${result.code ?? 'killed'})${result.error ? `: ${result.error}` : ''}`;
+}
+
+/** Shepherds and roles still running, per the state file. */
+function countActive(store: FileStateStore): number {
+  const state = store.peek();
+  if (state === null) return 0;
+  return activeShepherds(state).length + Object.values(state.support_roles).filter((r) => r.status === 'running').length;
+}
+
+function reloadConfig(paths: LoomPaths, current: LoomConfig, log: (line: string) => void): LoomConfig {
+  try {
+    return loadConfig(paths.config);
+  } catch (error) {
+    log(`warning: keeping the previous configuration: ${(error as Error).message}`);
+    return current;
+  }
+}
+
+/**
+ * Runs `loom iterate` in a fresh child process in its own process group (so Ctrl+C reaches
+ * only the parent), killing it if it runs past `iterationTimeout`. Keeps only the last line.
+ */
+function runIterationChild(paths: LoomPaths, config: LoomConfig, session: string, force: boolean, mode: Mode): Promise<ChildResult> {
+  const { command, args } = loomCommand();
+  return new Promise((resolve) => {
+    const child = spawn(command, [...args, 'iterate', '--mode', mode, ...(force ? ['--force'] : [])], {
+      cwd: paths.root,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LOOM_DAEMON_SESSION: session },
+    });
+    let out = '';
+    let err = '';
+    const keep = (text: string, chunk: Buffer) => (text + chunk.toString('utf8')).slice(-8192);
+    child.stdout.on('data', (chunk: Buffer) => (out = keep(out, chunk)));
+    child.stderr.on('data', (chunk: Buffer) => (err = keep(err, chunk)));
+    const timer = setTimeout(() => {
+      err += `\niteration timed out after ${formatDuration(config.iterationTimeout)}`;
+      if (child.pid) signalGroup(child.pid, 'SIGKILL');
+    }, config.iterationTimeout);
+    const done = (code: number | null) => {
+      clearTimeout(timer);
+      const lastLine = (text: string) => text.trim().split('\n').pop()?.trim() ?? '';
+      resolve({ code, summary: lastLine(out), error: lastLine(err) });
+    };
+    child.on('error', (error) => {
+      err += `\n${error.message}`;
+      done(null);
+    });
+    child.on('close', (code) => done(code));
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * Runs one shell command as its own process group, streaming its output, with two watchdogs:
+ * output inactivity (`stallTimeout`: a command that prints nothing for that long is stalled) and
+ * a total `timeout`. Either kills the whole group, so nothing the command started outlives it.
+ */
+import { spawn } from 'node:child_process';
+import { signalGroup } from './process-identity.js';
+import { terminateGroup } from './wait.js';
+
+export interface RunCommandOptions {
+  command: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** No output for this long → stalled, ms. */
+  stallTimeout: number;
+  /** Total run time limit, ms. */
+  timeout: number;
+  /** Receives every chunk of stdout and stderr. */
+  onOutput?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunCommandResult {
+  outcome: 'exited' | 'stalled' | 'timeout' | 'aborted' | 'spawn-error';
+  exitCode: number | null;
+  /** Wall time, ms. */
+  duration: number;
+  error?: string;
+}
+
+export function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', opts.command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let outcome: RunCommandResult['outcome'] = 'exited';
+    let settled = false;
+    const kill = (why: RunCommandResult['outcome']) => {
+      if (outcome !== 'exited' || child.pid === undefined) return;
+      outcome = why;
+      void terminateGroup(child.pid, null, 5_000);
+    };
+    let stallTimer = setTimeout(() => kill('stalled'), opts.stallTimeout);
+    const totalTimer = setTimeout(() => kill('timeout'), opts.timeout);
+    const onAbort = () => kill('aborted');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const onData = (chunk: Buffer) => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => kill('stalled'), opts.stallTimeout);
+      opts.onOutput?.(chunk);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const finish = (result: Omit<RunCommandResult, 'duration'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(stallTimer);
+      clearTimeout(totalTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      resolve({ ...result, duration: Date.now() - started });
+    };
+    child.on('error', (error) => finish({ outcome: 'spawn-error', exitCode: null, error: error.message }));
+    // Leftover background processes of a finished command would hold its pipes open: end them.
+    child.on('exit', () => child.pid !== undefined && signalGroup(child.pid, 'SIGKILL'));
+    child.on('close', (code) => finish({ outcome, exitCode: code }));
+    if (opts.signal?.aborted) onAbort();
+  });
+}

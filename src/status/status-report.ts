@@ -1,0 +1,216 @@
+/**
+ * `loom status`: the read-only observation interface (seed "Status Command", PRODUCT.md §8).
+ *
+ * Invariant owned here: building a report modifies no file — the state file is only read, the
+ * tracker is opened read-only, nothing is moved aside or rebuilt. A daemon whose state says
+ * running but whose lock holder is gone is reported as crashed.
+ */
+import fs from 'node:fs';
+import type { LoomConfig } from '../config/config.js';
+import { GENERATOR_ROLES, SUPPORT_ROLES } from '../config/config.js';
+import { formatDuration } from '../config/duration.js';
+import type { LoomPaths } from '../config/paths.js';
+import type { DaemonState } from '../core/daemon-state.js';
+import { activeShepherds } from '../core/daemon-state.js';
+import { Label } from '../core/labels.js';
+import { readLock } from '../daemon/daemon-lock.js';
+import { isProcessAlive } from '../process/process-identity.js';
+import { ProgressStore, viewOf } from '../process/progress-store.js';
+import { FileStateStore } from '../state/state-store.js';
+import type { TrackerSnapshot } from '../tracker/tracker.js';
+
+export interface ShepherdStatus {
+  name: string;
+  status: 'working' | 'idle';
+  issue: number | null;
+  pid: number | null;
+  alive: boolean;
+  phase: string | null;
+  /** Milliseconds since the shepherd started. */
+  running_ms: number | null;
+  /** Milliseconds since the last heartbeat. */
+  heartbeat_age_ms: number | null;
+  output_file: string | null;
+}
+
+export interface StatusReport {
+  daemon: {
+    status: 'running' | 'stopped' | 'crashed' | 'never-started';
+    pid: number | null;
+    started_at: string | null;
+    uptime_ms: number | null;
+    force_mode: boolean;
+    iteration: number;
+    last_poll: string | null;
+    last_summary: string | null;
+    stop_requested: boolean;
+  };
+  issues: { ready: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
+  pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
+  shepherds: { active: number; max: number; slots: ShepherdStatus[]; unrecorded: { issue: number; pid: number | null; task_id: string }[] };
+  support_roles: { role: string; enabled: boolean; status: 'running' | 'idle'; started: string | null; last_completed: string | null; last_outcome: string | null }[];
+  session: { completed_issues: number; prs_merged: number };
+  spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
+  warnings: { time: string; message: string }[];
+  problems: string[];
+  interventions: string[];
+}
+
+export interface StatusInputs {
+  paths: LoomPaths;
+  config: LoomConfig;
+  /** Tracker snapshot, or the error that prevented reading it. */
+  snapshot: TrackerSnapshot | Error;
+  /** Problems found before (config invalid, ...). */
+  problems: string[];
+  now: Date;
+}
+
+export function buildStatus(inputs: StatusInputs): StatusReport {
+  const { paths, config, now } = inputs;
+  const problems = [...inputs.problems];
+  const store = new FileStateStore(paths.state);
+  const state: DaemonState | null = store.peek();
+  if (state === null && store.isCorrupt()) problems.push(`${paths.state} is unreadable; the daemon will move it aside and rebuild it on its next start`);
+  const lock = readLock(paths.lock);
+  const lockAlive = lock !== null && lock.holder === 'daemon' && isProcessAlive(lock.pid, lock.pid_start);
+  const stateRunning = state?.running === true;
+  const status: StatusReport['daemon']['status'] = lockAlive ? 'running' : stateRunning ? 'crashed' : state === null ? 'never-started' : 'stopped';
+  const t = now.getTime();
+  const since = (iso: string | null | undefined) => (iso ? Math.max(0, t - Date.parse(iso)) : null);
+
+  const snapshot = inputs.snapshot instanceof Error ? null : inputs.snapshot;
+  if (inputs.snapshot instanceof Error) problems.push(`tracker: ${inputs.snapshot.message}`);
+  const count = (label: string) => snapshot?.issues.filter((i) => i.labels.includes(label)).length ?? 0;
+  const prCount = (label: string) => snapshot?.pullRequests.filter((p) => p.labels.includes(label)).length ?? 0;
+
+  const progress = new ProgressStore(paths.progress);
+  const slots: ShepherdStatus[] = [];
+  const names = new Set<string>(Array.from({ length: config.maxShepherds }, (_, i) => `shepherd-${i + 1}`));
+  for (const name of Object.keys(state?.shepherds ?? {})) names.add(name);
+  const recorded = new Set<string>();
+  for (const name of names) {
+    const entry = state?.shepherds[name];
+    if (!entry || entry.status !== 'working' || entry.issue === null) {
+      slots.push({ name, status: 'idle', issue: null, pid: null, alive: false, phase: null, running_ms: null, heartbeat_age_ms: null, output_file: null });
+      continue;
+    }
+    const record = progress.readShepherd(entry.issue);
+    const mine = record?.task_id === entry.task_id ? record : null;
+    if (entry.task_id) recorded.add(entry.task_id);
+    slots.push({
+      name,
+      status: 'working',
+      issue: entry.issue,
+      pid: mine?.pid ?? entry.pid,
+      alive: viewOf(mine, t, entry).alive,
+      phase: mine?.phase ?? entry.last_phase,
+      running_ms: since(entry.started),
+      heartbeat_age_ms: since(mine?.heartbeat),
+      output_file: entry.output_file,
+    });
+  }
+  const unrecorded = progress
+    .listShepherds()
+    .filter((p) => !recorded.has(p.task_id) && p.issue !== null && viewOf(p, t).alive)
+    .map((p) => ({ issue: p.issue as number, pid: p.pid, task_id: p.task_id }));
+
+  const roles = [...GENERATOR_ROLES, ...SUPPORT_ROLES].map((role) => {
+    const entry = state?.support_roles[role];
+    return { role, enabled: config.roles[role].enabled, status: entry?.status ?? 'idle', started: entry?.started ?? null, last_completed: entry?.last_completed ?? null, last_outcome: entry?.last_outcome ?? null };
+  });
+
+  const report: StatusReport = {
+    daemon: {
+      status,
+      pid: lockAlive ? lock.pid : (state?.daemon_pid ?? null),
+      started_at: state?.started_at ?? null,
+      uptime_ms: status === 'running' ? since(state?.started_at) : null,
+      force_mode: state?.force_mode ?? false,
+      iteration: state?.iteration ?? 0,
+      last_poll: state?.last_poll ?? null,
+      last_summary: state?.last_summary ?? null,
+      stop_requested: fs.existsSync(paths.stopSignal),
+    },
+    issues: {
+      ready: count(Label.issue),
+      building: count(Label.building),
+      blocked: count(Label.blocked),
+      urgent: count(Label.urgent),
+      proposals: { architect: count(Label.architect), hermit: count(Label.hermit), curated: count(Label.curated) },
+    },
+    pull_requests: { review_requested: prCount(Label.reviewRequested), changes_requested: prCount(Label.changesRequested), ready_to_merge: prCount(Label.pr) },
+    shepherds: { active: state ? activeShepherds(state).length : 0, max: config.maxShepherds, slots, unrecorded },
+    support_roles: roles,
+    session: { completed_issues: state?.completed_issues.length ?? 0, prs_merged: state?.total_prs_merged ?? 0 },
+    spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
+    warnings: (state?.warnings ?? []).slice(-5),
+    problems,
+    interventions: [],
+  };
+  report.interventions = interventions(report, config);
+  return report;
+}
+
+function interventions(r: StatusReport, config: LoomConfig): string[] {
+  const out: string[] = [];
+  if (r.daemon.status === 'crashed') out.push('The daemon is not running but did not stop cleanly: `loom start` resumes it (live shepherds are adopted, orphaned issues returned).');
+  if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push('Stop gracefully: `loom stop` (or Ctrl+C in the daemon terminal).');
+  if (r.daemon.status !== 'running') out.push('Start: `loom start` (add `--force` to auto-promote proposals and auto-merge).');
+  if (r.issues.blocked > 0) out.push(`${r.issues.blocked} blocked issue(s) need a human: read the comment, then \`loom issue label N ${Label.issue}\` to retry.`);
+  const proposals = r.issues.proposals.architect + r.issues.proposals.hermit + r.issues.proposals.curated;
+  if (proposals > 0) out.push(`${proposals} proposal(s) await approval: \`loom issue label N ${Label.issue}\` approves, \`loom issue close N\` rejects.`);
+  if (r.issues.ready > 0) out.push('Build one now: `loom spawn N`; prioritise: `loom issue label N loom:urgent`.');
+  if (r.shepherds.active > 0) out.push(`Stop one issue: \`loom issue label N ${Label.abort}\`.`);
+  if (!config.roles.builder.enabled) out.push('No builder is configured: set roles.builder.command in .loom/config.json.');
+  return out;
+}
+
+const WIDTH = 51;
+const rule = '═'.repeat(WIDTH);
+
+export function renderStatus(r: StatusReport): string {
+  const lines: string[] = [];
+  const daemonWord = { running: 'Running', stopped: 'Stopped', crashed: 'Crashed (not running; did not stop cleanly)', 'never-started': 'Never started' }[r.daemon.status];
+  lines.push(rule, '  LOOM DAEMON STATUS', rule);
+  lines.push(`  Status: ${daemonWord}${r.daemon.pid && r.daemon.status === 'running' ? ` (pid ${r.daemon.pid})` : ''}${r.daemon.force_mode && r.daemon.status === 'running' ? ' — force mode' : ''}`);
+  if (r.daemon.uptime_ms !== null) lines.push(`  Uptime: ${formatDuration(r.daemon.uptime_ms)}`);
+  if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
+  if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
+  lines.push('', '  System State:');
+  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}`);
+  lines.push(`    Building (${Label.building}): ${r.issues.building}`);
+  lines.push(`    Blocked (${Label.blocked}): ${r.issues.blocked}`);
+  const p = r.issues.proposals;
+  lines.push(`    Proposals: ${p.architect} architect, ${p.hermit} hermit, ${p.curated} curated`);
+  lines.push(`    PRs pending review: ${r.pull_requests.review_requested}, changes requested: ${r.pull_requests.changes_requested}, ready to merge: ${r.pull_requests.ready_to_merge}`);
+  lines.push('', `  Shepherds: ${r.shepherds.active}/${r.shepherds.max} active`);
+  for (const s of r.shepherds.slots) {
+    if (s.status === 'idle') lines.push(`    ${s.name}: idle`);
+    else
+      lines.push(
+        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, running ${formatDuration(s.running_ms ?? 0)}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
+      );
+  }
+  for (const u of r.shepherds.unrecorded) lines.push(`    (manual) Issue #${u.issue} (pid ${u.pid ?? '?'}; the next iteration adopts it)`);
+  lines.push('', '  Support Roles:');
+  for (const role of r.support_roles) {
+    const last = role.last_completed ? `last run ${role.last_completed}${role.last_outcome && role.last_outcome !== 'completed' ? ` (${role.last_outcome})` : ''}` : 'not run yet';
+    lines.push(`    ${role.role.padEnd(9)} ${role.enabled ? (role.status === 'running' ? 'running' : `idle, ${last}`) : 'disabled'}`);
+  }
+  lines.push('', '  Session Stats:');
+  lines.push(`    Issues completed: ${r.session.completed_issues}`);
+  lines.push(`    PRs merged: ${r.session.prs_merged}`);
+  if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
+  if (r.problems.length > 0 || r.warnings.length > 0) {
+    lines.push('', '  Warnings:');
+    for (const problem of r.problems) lines.push(`    ! ${problem}`);
+    for (const w of r.warnings) lines.push(`    ${w.time ? `${w.time.slice(11, 19)} ` : ''}${w.message}`);
+  }
+  if (r.interventions.length > 0) {
+    lines.push('', '  Interventions:');
+    for (const i of r.interventions) lines.push(`    - ${i}`);
+  }
+  lines.push(rule);
+  return lines.join('\n');
+}

@@ -1,0 +1,123 @@
+/**
+ * The `Tracker` port: where issues, labels, comments and pull requests live.
+ *
+ * Contract (held by the shared suite in test/tracker/tracker-contract.ts):
+ * - Issues and pull requests share one number space, as on GitHub.
+ * - Label changes go through the label state machine (`applyLabelChange`): adding a state or
+ *   verdict label replaces the previous one of its group.
+ * - `claim` is atomic: of any number of concurrent claimers of one `loom:issue`, exactly one
+ *   gets `true`; the issue then carries `loom:building`.
+ * - `snapshot` is one consistent read of every open issue and PR carrying a `loom:*` label.
+ * Deliberately excluded: assignees, milestones, reactions, editing titles/bodies, deleting.
+ */
+
+export type ItemState = 'open' | 'closed' | 'merged';
+
+export interface Issue {
+  number: number;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  labels: string[];
+  author: string;
+  /** ISO-8601 time of creation. */
+  createdAt: string;
+  /** ISO-8601 time of the last change to labels, state or comments. */
+  updatedAt: string;
+}
+
+export interface PullRequest {
+  number: number;
+  title: string;
+  body: string;
+  state: ItemState;
+  labels: string[];
+  /** Branch holding the change. */
+  head: string;
+  /** Branch the change merges into. */
+  base: string;
+  /** Issue this PR closes (`Closes #N`), if any. */
+  closesIssue: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Comment {
+  id: number;
+  author: string;
+  body: string;
+  createdAt: string;
+}
+
+export interface TrackerEvent {
+  id: number;
+  type: 'labeled' | 'unlabeled' | 'closed' | 'reopened' | 'merged';
+  /** The label for `labeled`/`unlabeled`, else null. */
+  label: string | null;
+  /** Who made the change (the tracker's actor name). */
+  actor: string;
+  createdAt: string;
+}
+
+/** One consistent read of the open work: every open issue and PR that has a `loom:*` label. */
+export interface TrackerSnapshot {
+  issues: Issue[];
+  pullRequests: PullRequest[];
+}
+
+export interface NewIssue {
+  title: string;
+  body?: string;
+  labels?: string[];
+}
+
+export interface NewPullRequest {
+  title: string;
+  body?: string;
+  head: string;
+  base: string;
+  labels?: string[];
+  closesIssue?: number | null;
+}
+
+export interface IssueFilter {
+  state?: 'open' | 'closed' | 'all';
+  /** Only items carrying every one of these labels. */
+  labels?: string[];
+}
+
+export interface Tracker {
+  /** Every open issue and PR with at least one `loom:*` label. */
+  snapshot(): Promise<TrackerSnapshot>;
+  getIssue(number: number): Promise<Issue | null>;
+  listIssues(filter?: IssueFilter): Promise<Issue[]>;
+  createIssue(issue: NewIssue): Promise<Issue>;
+  /** Adds and removes labels in one step; returns the resulting label set. */
+  updateLabels(number: number, change: { add?: string[]; remove?: string[] }): Promise<string[]>;
+  /**
+   * Atomically swaps `loom:issue` for `loom:building` on an open issue.
+   * Returns false (and changes nothing) if the issue is not open or not `loom:issue`.
+   */
+  claim(number: number): Promise<boolean>;
+  comment(number: number, body: string): Promise<Comment>;
+  listComments(number: number): Promise<Comment[]>;
+  /** Closes an issue or PR, removing its state/verdict labels; an optional comment is added first. */
+  close(number: number, comment?: string): Promise<void>;
+  reopen(number: number): Promise<void>;
+  getPullRequest(number: number): Promise<PullRequest | null>;
+  createPullRequest(pr: NewPullRequest): Promise<PullRequest>;
+  /** Marks a PR merged (the branch merge itself is the caller's job for the local tracker). */
+  markMerged(number: number): Promise<void>;
+  /** The timeline of an item: label changes, closing, reopening, merging, oldest first. */
+  listEvents(number: number): Promise<TrackerEvent[]>;
+  /** Releases resources (database handles). */
+  dispose(): void;
+}
+
+/** Thrown for a tracker item that does not exist. */
+export class NotFoundError extends Error {
+  readonly code = 'not_found';
+  constructor(readonly number: number) {
+    super(`#${number} does not exist`);
+  }
+}
