@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The whole test suite: prepares what the tests need from the system, builds, runs vitest, and
 // ends with one plain line `N passed, N failed`.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +14,6 @@ function git(args) {
 if (!git(['config', '--global', 'user.name']).stdout.trim()) git(['config', '--global', 'user.name', 'Loom Tests']);
 if (!git(['config', '--global', 'user.email']).stdout.trim()) git(['config', '--global', 'user.email', 'loom-tests@localhost']);
 if (!git(['config', '--global', 'init.defaultBranch']).stdout.trim()) git(['config', '--global', 'init.defaultBranch', 'main']);
-
-execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
 
 const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-test-report-')), 'vitest.json');
 const vitest = spawnSync(

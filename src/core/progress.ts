@@ -45,6 +45,9 @@ export interface Progress {
   pid_start: string | null;
   /** Pid of the process that wrote the `starting` record (the launcher). */
   launcher_pid: number | null;
+  /** Pid of the agent/command process group the worker started, so a recovery can end it too. */
+  agent_pid: number | null;
+  agent_pid_start: string | null;
   started: string;
   /** Renewed every heartbeat interval while the process is alive and responsive. */
   heartbeat: string;

@@ -12,6 +12,7 @@ import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
 import { activeShepherds, addCompleted, addWarning, idleRole, idleShepherd } from '../core/daemon-state.js';
 import { Label } from '../core/labels.js';
 import type { Action, Mode, Observation, ProcessView } from '../core/planner.js';
+import type { Progress } from '../core/progress.js';
 import { plan, retryBackoff } from '../core/planner.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
@@ -113,6 +114,11 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   return { summary, actions, state };
 }
 
+/** Ends the agent process group a worker left behind, if it still runs. */
+async function endAgent(record: Progress | null): Promise<void> {
+  if (record?.agent_pid) await terminateGroup(record.agent_pid, record.agent_pid_start, KILL_GRACE_MS);
+}
+
 /** Performs planner actions against the tracker, the processes and the state. */
 class Executor {
   readonly tokens: string[] = [];
@@ -169,6 +175,8 @@ class Executor {
           const start = action.slot ? (state.shepherds[action.slot]?.pid_start ?? null) : null;
           await terminateGroup(action.pid, start, KILL_GRACE_MS);
         }
+        // The agent runs in its own process group: a worker killed with -9 leaves it behind.
+        await endAgent(progress.readShepherd(action.issue));
         const issue = await tracker.getIssue(action.issue);
         const log = action.slot ? state.shepherds[action.slot]?.output_file : null;
         const what = action.reason === 'stalled' ? 'stopped responding and was killed' : 'exited without finishing';
@@ -266,12 +274,14 @@ class Executor {
       case 'kill-role': {
         const entry = state.support_roles[action.role];
         if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
+        await endAgent(progress.readRole(action.role));
         this.warn(`role ${action.role} ${action.reason === 'timeout' ? 'ran past its timeout' : 'stopped responding'} and was killed`);
         this.finishRole(action.role, action.reason);
         this.tokens.push(`!${action.role}=${action.reason}`);
         return;
       }
       case 'finish-role':
+        if (action.outcome === 'crashed') await endAgent(progress.readRole(action.role));
         if (action.outcome !== 'completed') {
           this.tokens.push(`!${action.role}=${action.outcome}`);
           this.warn(`role ${action.role} ended ${action.outcome}`);
@@ -281,6 +291,7 @@ class Executor {
       case 'stop-role': {
         const entry = state.support_roles[action.role];
         if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
+        await endAgent(progress.readRole(action.role));
         this.finishRole(action.role, 'stopped');
         return;
       }
@@ -302,6 +313,7 @@ class Executor {
       stops.map(async (stop) => {
         const entry = state.shepherds[stop.slot];
         if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
+        await endAgent(progress.readShepherd(stop.issue));
         try {
           const issue = await tracker.getIssue(stop.issue);
           if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.updateLabels(stop.issue, { add: [Label.issue] });

@@ -43,6 +43,8 @@ export function startingRecord(fields: { kind: Progress['kind']; task_id: string
     pid: null,
     pid_start: null,
     launcher_pid: process.pid,
+    agent_pid: null,
+    agent_pid_start: null,
     started: at,
     heartbeat: at,
     last_output: null,

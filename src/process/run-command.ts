@@ -18,6 +18,8 @@ export interface RunCommandOptions {
   /** Receives every chunk of stdout and stderr. */
   onOutput?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /** Called once the command's process (the leader of its group) exists. */
+  onStart?: (pid: number) => void;
 }
 
 export interface RunCommandResult {
@@ -32,6 +34,7 @@ export function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn('sh', ['-c', opts.command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) opts.onStart?.(child.pid);
     let outcome: RunCommandResult['outcome'] = 'exited';
     let settled = false;
     const kill = (why: RunCommandResult['outcome']) => {

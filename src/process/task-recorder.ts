@@ -40,6 +40,13 @@ export class TaskRecorder {
     this.beat();
   }
 
+  /** Records the agent's process group so the daemon can end it if this worker dies first. */
+  agent(pid: number): void {
+    this.record.agent_pid = pid;
+    this.record.agent_pid_start = processStart(pid);
+    this.beat();
+  }
+
   /** Agent output renews the output lease; the file is rewritten on the next heartbeat. */
   output(): void {
     this.record.last_output = new Date().toISOString();

@@ -39,6 +39,7 @@ export async function runRole(opts: { paths: LoomPaths; config: LoomConfig; role
       stallTimeout: config.stallTimeout,
       timeout: cfg.timeout,
       signal: controller.signal,
+      onStart: (pid) => recorder.agent(pid),
       onOutput: (chunk) => {
         process.stdout.write(chunk);
         recorder.output();

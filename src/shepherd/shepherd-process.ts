@@ -119,6 +119,7 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       stallTimeout: config.stallTimeout,
       timeout: builder.timeout,
       signal: controller.signal,
+      onStart: (pid) => recorder.agent(pid),
       onOutput: (chunk) => {
         process.stdout.write(chunk);
         recorder.output();

@@ -1,0 +1,180 @@
+/**
+ * Test fixtures: a real temporary git repository set up with `loom init`, and the real `loom`
+ * binary run against it as a child process.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loomPaths } from '../../src/config/paths.js';
+import type { LoomPaths } from '../../src/config/paths.js';
+import { LocalTracker } from '../../src/tracker/local-tracker.js';
+
+export const LOOM_BIN = fileURLToPath(new URL('../../bin/loom.js', import.meta.url));
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `loom <args>` to completion. */
+export function loom(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
+  const r = spawnSync(process.execPath, [LOOM_BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface TestRepo {
+  root: string;
+  paths: LoomPaths;
+  writeConfig(config: Record<string, unknown>): void;
+  /** A tracker handle for assertions (actor `test`). */
+  tracker(): LocalTracker;
+  cleanup(): void;
+}
+
+export function makeRepo(config: Record<string, unknown> = {}): TestRepo {
+  const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-repo-')));
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
+  git('init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(root, 'README.md'), '# sample\n');
+  git('add', '.');
+  git('-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', 'commit', '-qm', 'initial');
+  const init = loom(root, ['init']);
+  if (init.code !== 0) throw new Error(`loom init failed: ${init.stderr}`);
+  const paths = loomPaths(root);
+  const trackers: LocalTracker[] = [];
+  const repo: TestRepo = {
+    root,
+    paths,
+    writeConfig: (c) => fs.writeFileSync(paths.config, JSON.stringify(c, null, 2)),
+    tracker: () => {
+      const t = new LocalTracker({ path: paths.trackerDb, actor: 'test' });
+      trackers.push(t);
+      return t;
+    },
+    cleanup: () => {
+      for (const t of trackers) t.dispose();
+      killLeftovers(paths);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+  repo.writeConfig(config);
+  return repo;
+}
+
+/** Kills any process a test left behind (recorded in progress files or the lock). */
+export function killLeftovers(paths: LoomPaths): void {
+  const pids: number[] = [];
+  try {
+    for (const name of fs.readdirSync(paths.progress)) {
+      try {
+        const p = JSON.parse(fs.readFileSync(path.join(paths.progress, name), 'utf8')) as { pid?: number; agent_pid?: number };
+        if (p.pid) pids.push(p.pid);
+        if (p.agent_pid) pids.push(p.agent_pid);
+      } catch {
+        // ignore torn files
+      }
+    }
+  } catch {
+    // no progress dir
+  }
+  for (const pid of pids) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export interface DaemonHandle {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code once the daemon exits (or rejects after `timeoutMs`). */
+  exited(timeoutMs: number): Promise<number | null>;
+}
+
+export function startDaemon(cwd: string, args: string[] = ['start'], env: NodeJS.ProcessEnv = {}): DaemonHandle {
+  const child = spawn(process.execPath, [LOOM_BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => text,
+    exited: (timeoutMs) =>
+      Promise.race([
+        exit,
+        new Promise<number | null>((_, reject) => setTimeout(() => reject(new Error(`daemon did not exit within ${timeoutMs} ms; output:\n${text}`)), timeoutMs).unref()),
+      ]),
+  };
+}
+
+/** Polls `condition` until it returns a truthy value, or fails with `message` after `timeoutMs`. */
+export async function until<T>(condition: () => T | Promise<T>, timeoutMs: number, message: string): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every file under `dir` with size, mtime and content, to prove a command changed nothing. */
+export function fingerprint(dir: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else {
+        const st = fs.statSync(full);
+        result[path.relative(dir, full)] = `${st.size}:${st.mtimeMs}:${fs.readFileSync(full).toString('base64')}`;
+      }
+    }
+  };
+  walk(dir);
+  return result;
+}
+
+/**
+ * A builder command that journals `start N` / `end N` around a sleep. It holds an flock on a
+ * per-issue lock file while it works, so a second builder for the same issue running at the same
+ * time journals `overlap N` instead (the kernel drops the lock when a builder is killed).
+ */
+export function journalBuilder(journal: string, seconds: number): string {
+  const body = `echo "start $LOOM_ISSUE" >> '${journal}'; sleep ${seconds}; echo "end $LOOM_ISSUE" >> '${journal}'`;
+  return `flock -n "${journal}.lock-$LOOM_ISSUE" sh -c "${body.replace(/"/g, '\\"')}" || echo "overlap $LOOM_ISSUE" >> '${journal}'`;
+}
+
+/** Parses a journal into per-issue [start, end] intervals (by line order) and the peak concurrency. */
+export function readJournal(journal: string): { starts: Map<number, number>; ends: Map<number, number>; peak: number; overlapping: number[] } {
+  const lines = fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean) : [];
+  const starts = new Map<number, number>();
+  const ends = new Map<number, number>();
+  const open = new Set<number>();
+  const overlapping: number[] = [];
+  let peak = 0;
+  for (const line of lines) {
+    const [word, n] = line.split(' ');
+    const issue = Number(n);
+    if (word === 'overlap') overlapping.push(issue);
+    else if (word === 'start') {
+      if (open.has(issue)) overlapping.push(issue);
+      open.add(issue);
+      starts.set(issue, (starts.get(issue) ?? 0) + 1);
+      peak = Math.max(peak, open.size);
+    } else if (word === 'end') {
+      open.delete(issue);
+      ends.set(issue, (ends.get(issue) ?? 0) + 1);
+    }
+  }
+  return { starts, ends, peak, overlapping };
+}
