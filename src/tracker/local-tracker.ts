@@ -95,6 +95,7 @@ const SCHEMA = `
     CHECK (kind = 'pr' OR state <> 'merged'),
     CHECK ((kind = 'pr') = (head IS NOT NULL AND base IS NOT NULL))
   );
+  -- Entries with one state and kind are in number order, so listing them needs no sort.
   CREATE INDEX items_state ON items (state, kind);
   CREATE TABLE labels (
     item     INTEGER NOT NULL REFERENCES items (number),
@@ -123,27 +124,95 @@ const SCHEMA = `
   CREATE INDEX events_item ON events (item, id);
 `;
 
+/**
+ * Every read of items selects these columns, labels included, as raw arrays (`ItemTuple`): one
+ * statement per read, and no per-row object keys, keeps a 10,000-item snapshot fast. Labels are
+ * joined with commas, which `validateLabelName` forbids inside a name.
+ */
+const ITEM_SELECT = `SELECT i.number, i.kind, i.title, i.body, i.state, i.author, i.created_at, i.updated_at,
+    i.head, i.base, i.closes_issue, (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i`;
+
+type ItemTuple = [
+  number: number,
+  kind: 'issue' | 'pr',
+  title: string,
+  body: string,
+  state: ItemState,
+  author: string,
+  createdAt: string,
+  updatedAt: string,
+  head: string | null,
+  base: string | null,
+  closesIssue: number | null,
+  labels: string | null,
+];
+
 /** Open items carrying a `loom:*` label. `;` follows `:` in ASCII, so the range is the prefix. */
 const SNAPSHOT_FILTER = `i.state = 'open' AND EXISTS (
   SELECT 1 FROM labels l WHERE l.item = i.number AND l.name >= 'loom:' AND l.name < 'loom;')`;
 
-interface ItemRow {
+/**
+ * The snapshot is the hot read (every daemon tick), so it selects per kind only the columns that
+ * kind needs, `state` being known: every value costs a JS conversion, and at 10,000 items those
+ * conversions, not SQLite, dominate.
+ */
+const SNAPSHOT_ISSUES = `SELECT i.number, i.title, i.body, i.author, i.created_at, i.updated_at,
+    (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i WHERE i.kind = 'issue' AND ${SNAPSHOT_FILTER} ORDER BY i.number`;
+
+type SnapshotIssueTuple = [
+  number: number,
+  title: string,
+  body: string,
+  author: string,
+  createdAt: string,
+  updatedAt: string,
+  labels: string,
+];
+
+const SNAPSHOT_PULL_REQUESTS = `SELECT i.number, i.title, i.body, i.head, i.base, i.closes_issue, i.created_at, i.updated_at,
+    (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i WHERE i.kind = 'pr' AND ${SNAPSHOT_FILTER} ORDER BY i.number`;
+
+type SnapshotPullRequestTuple = [
+  number: number,
+  title: string,
+  body: string,
+  head: string,
+  base: string,
+  closesIssue: number | null,
+  createdAt: string,
+  updatedAt: string,
+  labels: string,
+];
+
+/** An item as stored, issue or pull request. */
+interface Item {
   number: number;
   kind: 'issue' | 'pr';
   title: string;
   body: string;
   state: ItemState;
   author: string;
-  created_at: string;
-  updated_at: string;
+  createdAt: string;
+  updatedAt: string;
+  head: string | null;
+  base: string | null;
+  closesIssue: number | null;
+  /** Sorted, like `applyLabelChange` results, so label sets compare equal. */
+  labels: string[];
+}
+
+interface NewItemRow {
+  kind: 'issue' | 'pr';
+  title: string;
+  body: string;
+  author: string;
+  now: string;
   head: string | null;
   base: string | null;
   closes_issue: number | null;
-}
-
-interface LabelRow {
-  item: number;
-  name: string;
 }
 
 interface CommentRow {
@@ -194,8 +263,8 @@ export class LocalTracker implements Tracker {
 
   async getIssue(number: number): Promise<Issue | null> {
     return this.read((s) => {
-      const row = s.item(number);
-      return row?.kind === 'issue' ? toIssue(row, s.labelsOf(number)) : null;
+      const item = s.item(number);
+      return item?.kind === 'issue' ? toIssue(item) : null;
     });
   }
 
@@ -205,8 +274,8 @@ export class LocalTracker implements Tracker {
 
   async getPullRequest(number: number): Promise<PullRequest | null> {
     return this.read((s) => {
-      const row = s.item(number);
-      return row?.kind === 'pr' ? toPullRequest(row, s.labelsOf(number)) : null;
+      const item = s.item(number);
+      return item?.kind === 'pr' ? toPullRequest(item) : null;
     });
   }
 
@@ -233,16 +302,14 @@ export class LocalTracker implements Tracker {
         kind: 'issue',
         title,
         body: issue.body ?? '',
-        state: 'open',
         author: this.actor,
-        created_at: now,
-        updated_at: now,
+        now,
         head: null,
         base: null,
         closes_issue: null,
       });
       s.changeLabels(number, [], applyLabelChange([], labels, []), this.actor, now);
-      return toIssue(s.require(number), s.labelsOf(number));
+      return toIssue(s.require(number));
     });
   }
 
@@ -256,16 +323,14 @@ export class LocalTracker implements Tracker {
         kind: 'pr',
         title,
         body: pr.body ?? '',
-        state: 'open',
         author: this.actor,
-        created_at: now,
-        updated_at: now,
+        now,
         head: pr.head,
         base: pr.base,
         closes_issue: pr.closesIssue ?? null,
       });
       s.changeLabels(number, [], applyLabelChange([], labels, []), this.actor, now);
-      return toPullRequest(s.require(number), s.labelsOf(number));
+      return toPullRequest(s.require(number));
     });
   }
 
@@ -274,8 +339,7 @@ export class LocalTracker implements Tracker {
     const remove = change.remove ?? [];
     checkLabelNames([...add, ...remove]);
     return this.write((s, now) => {
-      s.require(number);
-      const current = s.labelsOf(number);
+      const current = s.require(number).labels;
       const next = applyLabelChange(current, add, remove);
       s.changeLabels(number, current, next, this.actor, now);
       return next;
@@ -284,11 +348,9 @@ export class LocalTracker implements Tracker {
 
   async claim(number: number): Promise<boolean> {
     return this.write((s, now) => {
-      const row = s.item(number);
-      if (row?.kind !== 'issue' || row.state !== 'open') return false;
-      const current = s.labelsOf(number);
-      if (!current.includes('loom:issue')) return false;
-      s.changeLabels(number, current, applyLabelChange(current, ['loom:building'], []), this.actor, now);
+      const item = s.item(number);
+      if (item?.kind !== 'issue' || item.state !== 'open' || !item.labels.includes('loom:issue')) return false;
+      s.changeLabels(number, item.labels, applyLabelChange(item.labels, ['loom:building'], []), this.actor, now);
       return true;
     });
   }
@@ -302,29 +364,29 @@ export class LocalTracker implements Tracker {
 
   async close(number: number, comment?: string): Promise<void> {
     this.write((s, now) => {
-      const row = s.require(number);
+      const item = s.require(number);
       if (comment !== undefined) s.insertComment(number, comment, this.actor, now);
       // A merged PR stays merged: closing it only strips what is left of its workflow labels.
-      if (row.state === 'open') s.setState(number, 'closed', 'closed', this.actor, now);
-      s.stripWorkflowLabels(number, this.actor, now);
+      if (item.state === 'open') s.setState(number, 'closed', 'closed', this.actor, now);
+      s.stripWorkflowLabels(item, this.actor, now);
     });
   }
 
   async reopen(number: number): Promise<void> {
     this.write((s, now) => {
-      const row = s.require(number);
-      if (row.state === 'merged') throw new Error(`#${number} is a merged pull request and cannot be reopened`);
-      if (row.state === 'closed') s.setState(number, 'open', 'reopened', this.actor, now);
+      const item = s.require(number);
+      if (item.state === 'merged') throw new Error(`#${number} is a merged pull request and cannot be reopened`);
+      if (item.state === 'closed') s.setState(number, 'open', 'reopened', this.actor, now);
     });
   }
 
   async markMerged(number: number): Promise<void> {
     this.write((s, now) => {
-      const row = s.require(number);
-      if (row.kind !== 'pr') throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
-      if (row.state !== 'open') throw new Error(`pull request #${number} is ${row.state}; only an open pull request can be merged`);
+      const item = s.require(number);
+      if (item.kind !== 'pr') throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
+      if (item.state !== 'open') throw new Error(`pull request #${number} is ${item.state}; only an open pull request can be merged`);
       s.setState(number, 'merged', 'merged', this.actor, now);
-      s.stripWorkflowLabels(number, this.actor, now);
+      s.stripWorkflowLabels(item, this.actor, now);
     });
   }
 
@@ -372,24 +434,18 @@ class Store {
     return this.stmt.totalChanges.get() ?? 0;
   }
 
-  item(number: number): ItemRow | undefined {
-    return this.stmt.item.get(number);
+  item(number: number): Item | undefined {
+    const tuple = this.stmt.item.get(number);
+    return tuple === undefined ? undefined : toItem(tuple);
   }
 
-  require(number: number): ItemRow {
-    const row = this.item(number);
-    if (row === undefined) throw new NotFoundError(number);
-    return row;
+  require(number: number): Item {
+    const item = this.item(number);
+    if (item === undefined) throw new NotFoundError(number);
+    return item;
   }
 
-  labelsOf(number: number): string[] {
-    return this.stmt.labelsOf
-      .all(number)
-      .map((r) => r.name)
-      .sort();
-  }
-
-  insertItem(row: Omit<ItemRow, 'number'>): number {
+  insertItem(row: NewItemRow): number {
     return Number(this.stmt.insertItem.run(row).lastInsertRowid);
   }
 
@@ -408,9 +464,8 @@ class Store {
     if (removed.length > 0 || added.length > 0) this.stmt.touch.run(now, number);
   }
 
-  stripWorkflowLabels(number: number, actor: string, now: string): void {
-    const current = this.labelsOf(number);
-    this.changeLabels(number, current, applyLabelChange(current, [], WORKFLOW_LABELS), actor, now);
+  stripWorkflowLabels(item: Item, actor: string, now: string): void {
+    this.changeLabels(item.number, item.labels, applyLabelChange(item.labels, [], WORKFLOW_LABELS), actor, now);
   }
 
   setState(number: number, state: ItemState, event: TrackerEvent['type'], actor: string, now: string): void {
@@ -434,16 +489,34 @@ class Store {
       .map((r) => ({ id: r.id, type: r.type, label: r.label, actor: r.actor, createdAt: r.created_at }));
   }
 
-  /** Two set-based queries grouped in memory: one query per item would not scale to thousands. */
+  /** One set-based statement per kind, never one query per item: it must scale to thousands. */
   snapshot(): TrackerSnapshot {
-    const labels = groupLabels(this.stmt.snapshotLabels.all());
-    const issues: Issue[] = [];
-    const pullRequests: PullRequest[] = [];
-    for (const row of this.stmt.snapshotItems.all()) {
-      const itemLabels = labels.get(row.number) ?? [];
-      if (row.kind === 'issue') issues.push(toIssue(row, itemLabels));
-      else pullRequests.push(toPullRequest(row, itemLabels));
-    }
+    const issues = this.stmt.snapshotIssues.all().map(
+      ([number, title, body, author, createdAt, updatedAt, labels]): Issue => ({
+        number,
+        title,
+        body,
+        state: 'open',
+        labels: labels.split(',').sort(),
+        author,
+        createdAt,
+        updatedAt,
+      }),
+    );
+    const pullRequests = this.stmt.snapshotPullRequests.all().map(
+      ([number, title, body, head, base, closesIssue, createdAt, updatedAt, labels]): PullRequest => ({
+        number,
+        title,
+        body,
+        state: 'open',
+        labels: labels.split(',').sort(),
+        head,
+        base,
+        closesIssue,
+        createdAt,
+        updatedAt,
+      }),
+    );
     return { issues, pullRequests };
   }
 
@@ -459,14 +532,11 @@ class Store {
       conditions.push('EXISTS (SELECT 1 FROM labels f WHERE f.item = i.number AND f.name = ?)');
       params.push(name);
     }
-    const where = conditions.join(' AND ');
-    const rows = this.db.prepare<string[], ItemRow>(`SELECT * FROM items i WHERE ${where} ORDER BY i.number`).all(...params);
-    const labels = groupLabels(
-      this.db
-        .prepare<string[], LabelRow>(`SELECT l.item, l.name FROM labels l WHERE l.item IN (SELECT i.number FROM items i WHERE ${where})`)
-        .all(...params),
-    );
-    return rows.map((row) => toIssue(row, labels.get(row.number) ?? []));
+    const statement = this.db.prepare<string[], ItemTuple>(`${ITEM_SELECT} WHERE ${conditions.join(' AND ')} ORDER BY i.number`);
+    return statement
+      .raw()
+      .all(...params)
+      .map((tuple) => toIssue(toItem(tuple)));
   }
 }
 
@@ -475,11 +545,10 @@ type Statements = ReturnType<typeof prepareStatements>;
 /** Prepared once per connection: preparing on every call would dominate small transactions. */
 function prepareStatements(db: Database.Database) {
   return {
-    item: db.prepare<[number], ItemRow>('SELECT * FROM items WHERE number = ?'),
-    labelsOf: db.prepare<[number], { name: string }>('SELECT name FROM labels WHERE item = ?'),
-    insertItem: db.prepare<Omit<ItemRow, 'number'>>(
+    item: db.prepare<[number], ItemTuple>(`${ITEM_SELECT} WHERE i.number = ?`).raw(),
+    insertItem: db.prepare<NewItemRow>(
       `INSERT INTO items (kind, title, body, state, author, created_at, updated_at, head, base, closes_issue)
-       VALUES (@kind, @title, @body, @state, @author, @created_at, @updated_at, @head, @base, @closes_issue)`,
+       VALUES (@kind, @title, @body, 'open', @author, @now, @now, @head, @base, @closes_issue)`,
     ),
     addLabel: db.prepare<[number, string, string, string]>(
       'INSERT INTO labels (item, name, added_at, added_by) VALUES (?, ?, ?, ?)',
@@ -499,10 +568,8 @@ function prepareStatements(db: Database.Database) {
     events: db.prepare<[number], EventRow>(
       'SELECT id, type, label, actor, created_at FROM events WHERE item = ? ORDER BY id',
     ),
-    snapshotItems: db.prepare<[], ItemRow>(`SELECT * FROM items i WHERE ${SNAPSHOT_FILTER} ORDER BY i.number`),
-    snapshotLabels: db.prepare<[], LabelRow>(
-      `SELECT l.item, l.name FROM labels l WHERE l.item IN (SELECT i.number FROM items i WHERE ${SNAPSHOT_FILTER})`,
-    ),
+    snapshotIssues: db.prepare<[], SnapshotIssueTuple>(SNAPSHOT_ISSUES).raw(),
+    snapshotPullRequests: db.prepare<[], SnapshotPullRequestTuple>(SNAPSHOT_PULL_REQUESTS).raw(),
     totalChanges: db.prepare<[], number>('SELECT total_changes()').pluck(),
   };
 }
@@ -661,42 +728,49 @@ function requireTitle(title: string): string {
   return title;
 }
 
-function groupLabels(rows: readonly LabelRow[]): Map<number, string[]> {
-  const byItem = new Map<number, string[]>();
-  for (const { item, name } of rows) {
-    const list = byItem.get(item);
-    if (list === undefined) byItem.set(item, [name]);
-    else list.push(name);
-  }
-  for (const list of byItem.values()) list.sort();
-  return byItem;
-}
-
-function toIssue(row: ItemRow, labels: string[]): Issue {
+function toItem(tuple: ItemTuple): Item {
+  const [number, kind, title, body, state, author, createdAt, updatedAt, head, base, closesIssue, labels] = tuple;
   return {
-    number: row.number,
-    title: row.title,
-    body: row.body,
-    // Issues are never merged (a CHECK constraint holds it); the cast narrows for the type.
-    state: row.state as 'open' | 'closed',
-    labels,
-    author: row.author,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    number,
+    kind,
+    title,
+    body,
+    state,
+    author,
+    createdAt,
+    updatedAt,
+    head,
+    base,
+    closesIssue,
+    labels: labels === null ? [] : labels.split(',').sort(),
   };
 }
 
-function toPullRequest(row: ItemRow, labels: string[]): PullRequest {
+function toIssue(item: Item): Issue {
   return {
-    number: row.number,
-    title: row.title,
-    body: row.body,
-    state: row.state,
-    labels,
-    head: row.head ?? '',
-    base: row.base ?? '',
-    closesIssue: row.closes_issue,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    number: item.number,
+    title: item.title,
+    body: item.body,
+    // Issues are never merged (a CHECK constraint holds it); the cast narrows for the type.
+    state: item.state as 'open' | 'closed',
+    labels: item.labels,
+    author: item.author,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
+}
+
+function toPullRequest(item: Item): PullRequest {
+  return {
+    number: item.number,
+    title: item.title,
+    body: item.body,
+    state: item.state,
+    labels: item.labels,
+    head: item.head ?? '',
+    base: item.base ?? '',
+    closesIssue: item.closesIssue,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
   };
 }

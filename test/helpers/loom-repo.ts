@@ -167,7 +167,6 @@ export function readJournal(journal: string): { starts: Map<number, number>; end
     const issue = Number(n);
     if (word === 'overlap') overlapping.push(issue);
     else if (word === 'start') {
-      if (open.has(issue)) overlapping.push(issue);
       open.add(issue);
       starts.set(issue, (starts.get(issue) ?? 0) + 1);
       peak = Math.max(peak, open.size);

@@ -1,0 +1,87 @@
+// kill -9 of the daemon (and of its shepherds) mid-run loses no issue and never lets two
+// workers own one issue.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { journalBuilder, loom, makeRepo, readJournal, startDaemon, until } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+async function setup(seconds: number) {
+  const journal = path.join(fs.mkdtempSync('/tmp/loom-journal-'), 'journal');
+  repo = makeRepo({ maxShepherds: 3, pollInterval: '1s', roles: { builder: { command: journalBuilder(journal, seconds) } } });
+  const tracker = repo.tracker();
+  for (let i = 1; i <= 10; i += 1) await tracker.createIssue({ title: `Issue ${i}`, labels: [Label.issue] });
+  return { journal, tracker };
+}
+
+async function allClosed(tracker: ReturnType<TestRepo['tracker']>) {
+  return (await tracker.listIssues({ state: 'all' })).every((i) => i.state === 'closed');
+}
+
+describe('crash recovery', () => {
+  it('a daemon killed with SIGKILL is restarted: live shepherds are adopted, nothing is lost or built twice', async () => {
+    const { journal, tracker } = await setup(1.5);
+    const first = startDaemon(repo!.root);
+    await until(() => readJournal(journal).starts.size >= 3, 30_000, 'three builders running');
+    first.child.kill('SIGKILL');
+    await first.exited(10_000);
+
+    const crashed = JSON.parse(loom(repo!.root, ['status', '--json']).stdout);
+    expect(crashed.daemon.status).toBe('crashed');
+    expect(loom(repo!.root, ['status']).stdout).toMatch(/Status: Crashed/);
+
+    const second = startDaemon(repo!.root);
+    await until(() => allClosed(tracker), 90_000, 'all issues closed after the restart');
+    loom(repo!.root, ['stop']);
+    expect(await second.exited(60_000)).toBe(0);
+
+    const j = readJournal(journal);
+    expect(j.overlapping).toEqual([]);
+    for (let n = 1; n <= 10; n += 1) {
+      expect(j.starts.get(n), `builds of #${n}`).toBe(1);
+      expect(j.ends.get(n), `finished builds of #${n}`).toBe(1);
+      const claims = (await tracker.listEvents(n)).filter((e) => e.type === 'labeled' && e.label === Label.building);
+      expect(claims, `claims of #${n}`).toHaveLength(1);
+    }
+    const state = JSON.parse(fs.readFileSync(repo!.paths.state, 'utf8'));
+    expect([...state.completed_issues].sort((a: number, b: number) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
+  it('a daemon and its shepherds killed with SIGKILL: orphaned agents are ended, issues return and are built once more, never concurrently', async () => {
+    const { journal, tracker } = await setup(2);
+    const first = startDaemon(repo!.root);
+    await until(() => readJournal(journal).starts.size >= 3, 30_000, 'three builders running');
+    first.child.kill('SIGKILL');
+    await first.exited(10_000);
+    // Kill every shepherd process (not their builders: those are orphaned and must be ended by Loom).
+    const killed: number[] = [];
+    for (const name of fs.readdirSync(repo!.paths.progress)) {
+      const record = JSON.parse(fs.readFileSync(path.join(repo!.paths.progress, name), 'utf8'));
+      if (record.kind === 'shepherd' && record.pid) {
+        process.kill(record.pid, 'SIGKILL');
+        killed.push(record.issue);
+      }
+    }
+    expect(killed.length).toBeGreaterThan(0);
+
+    const second = startDaemon(repo!.root);
+    await until(() => allClosed(tracker), 90_000, 'all issues closed after the restart');
+    loom(repo!.root, ['stop']);
+    expect(await second.exited(60_000)).toBe(0);
+
+    const j = readJournal(journal);
+    expect(j.overlapping, `${fs.readFileSync(journal, 'utf8')}\n${second.output()}`).toEqual([]);
+    for (let n = 1; n <= 10; n += 1) expect(j.ends.get(n), `finished builds of #${n}`).toBe(1);
+    for (const n of killed) {
+      const claims = (await tracker.listEvents(n)).filter((e) => e.type === 'labeled' && e.label === Label.building);
+      expect(claims.length, `claims of killed #${n}`).toBeGreaterThanOrEqual(2);
+    }
+    expect(second.output()).toMatch(/died=#/);
+    const open = await tracker.listIssues({ state: 'all' });
+    expect(open.filter((i) => i.labels.includes(Label.building) || i.labels.includes(Label.blocked))).toEqual([]);
+  });
+});
