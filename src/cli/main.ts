@@ -33,8 +33,12 @@ function buildProgram(): Command {
     .description("Keeps a repository's issue backlog flowing through AI coding agents, unattended.")
     .version('0.1.0')
     .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
-    .showHelpAfterError('(run `loom --help` for usage)')
-    .action(async (options: { force?: boolean }) => {
+    .allowExcessArguments(true)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(usageLine(text)), outputError: (text, write) => write(text) })
+    .action(async (options: { force?: boolean }, command: Command) => {
+      const [unknown] = command.args;
+      if (unknown !== undefined) throw new UserError(`unknown command "${unknown}"; run \`loom --help\` for the commands`);
       process.exitCode = await startDaemon(options.force === true);
     });
 
@@ -192,6 +196,12 @@ function buildProgram(): Command {
   return program;
 }
 
+/** Commander's usage errors as one line in Loom's voice: `loom: <problem> (run loom --help)`. */
+function usageLine(text: string): string {
+  const message = text.trim().replace(/^error: /, '');
+  return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
+}
+
 async function startDaemon(force: boolean): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
@@ -200,8 +210,6 @@ async function startDaemon(force: boolean): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
-  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -13,27 +13,33 @@
  * - Every label change goes through `applyLabelChange`, so state and verdict labels stay exclusive.
  *
  * Read-only mode (`loom status` promises to change nothing on disk). What SQLite does, measured
- * with the bundled SQLite 3.53 (see test/tracker/local-tracker.test.ts):
+ * with the bundled SQLite 3.53 (test/tracker/local-tracker.test.ts holds the promise):
  * - When the last writer closed cleanly there is no `-wal`/`-shm`; a connection opened with
  *   `{ readonly: true, fileMustExist: true }` then CREATES both files (an empty `-wal` and a 32 KiB
  *   `-shm`) and leaves them behind on close, since a read-only connection cannot checkpoint.
- * - When the files exist (a writer is running, or one crashed), a read-only connection still
- *   writes into `-shm` (it records a read mark, or rebuilds the index after a crash).
+ * - When the files exist and a writer is running, a read-only connection writes its read mark
+ *   into `-shm`; when they were left by a crashed writer, it re-initialises `-shm`.
  * - The SQLite remedies (`?immutable=1`, `?readonly_shm=1`) are URI parameters, and this
  *   better-sqlite3 build has URI filenames disabled (`SQLITE_USE_URI=0`, no `SQLITE_OPEN_URI`).
- *   Keeping the writer from deleting its WAL needs `SQLITE_FCNTL_PERSIST_WAL`, which
- *   better-sqlite3 does not expose, and would not stop the `-shm` writes anyway.
+ *   Keeping the writer from deleting its WAL needs `SQLITE_FCNTL_PERSIST_WAL` (not exposed by
+ *   better-sqlite3; `journal_size_limit` does not prevent the delete) and would not stop the
+ *   `-shm` writes anyway.
  * So a read-only tracker never hands the original files to SQLite. Each read copies `tracker.db`
  * (and its `-wal`, if any) into a fresh temp directory, lets SQLite recover and read the copy, and
- * deletes the directory. The copy is checked for consistency against concurrent writers:
+ * deletes the directory; no handle stays open between reads, so every read sees current data.
+ * The copy is checked for consistency against concurrent writers:
  * - with a WAL: its 32-byte header (salts, checkpoint sequence) is read before copying the
  *   database and must be unchanged after copying the WAL. Then no WAL restart happened in
  *   between, so every page a concurrent checkpoint may have written into our database copy is
  *   also in our WAL copy and wins on recovery; frames half-written during the copy fail their
  *   checksums and are ignored, exactly as after a crash.
  * - without a WAL (or an empty one): the database file's inode, size, mtime and ctime must be
- *   unchanged and no WAL may have appeared.
- * An inconsistent copy is thrown away and retried (10 s deadline, like the busy timeout).
+ *   unchanged and no WAL may have appeared. (Residual risk: a writer that opens, checkpoints and
+ *   closes entirely within one file-timestamp tick of the previous checkpoint, while a copy is in
+ *   flight, would go unnoticed.)
+ * An inconsistent copy is thrown away and retried (10 s deadline, like the busy timeout). A read
+ * costs a copy of the file, which is fine for status reads but is why the daemon and shepherds
+ * open the tracker writable.
  */
 
 import fs from 'node:fs';
@@ -74,6 +80,8 @@ export interface LocalTrackerOptions {
 }
 
 const SCHEMA_VERSION = 1;
+/** The first 16 bytes of every SQLite database file. */
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 const BUSY_TIMEOUT_MS = 10_000;
 
 /** Labels a closed or merged item no longer carries: it is no longer anywhere in the workflow. */
@@ -236,6 +244,7 @@ export class LocalTracker implements Tracker {
   private readonly onWrite: (() => void) | undefined;
   /** The writable store; null for a read-only tracker, which reads copies instead. */
   private readonly store: Store | null;
+  private disposed = false;
 
   constructor(options: { path: string; actor?: string; readonly?: boolean; onWrite?: () => void }) {
     this.file = path.resolve(options.path);
@@ -250,57 +259,58 @@ export class LocalTracker implements Tracker {
         throw new Error(`cannot open the local tracker ${this.file} read-only: the file does not exist`);
       }
       this.store = null;
-      // Read once now so a file that is not a loom tracker fails here rather than on first use.
-      readConsistentCopy(this.file, (db) => db.pragma('user_version', { simple: true }));
+      // Fail here on a file that is not SQLite at all, without paying for a copy; the schema
+      // version is checked on every read.
+      if (readHead(this.file, SQLITE_MAGIC.length)?.equals(SQLITE_MAGIC) !== true && fs.statSync(this.file).size > 0) {
+        throw new Error(`cannot open the local tracker ${this.file}: it is not an SQLite database`);
+      }
     } else {
       this.store = new Store(openWritable(this.file));
     }
   }
 
-  async snapshot(): Promise<TrackerSnapshot> {
+  snapshot(): Promise<TrackerSnapshot> {
     return this.read((s) => s.snapshot());
   }
 
-  async getIssue(number: number): Promise<Issue | null> {
+  getIssue(number: number): Promise<Issue | null> {
     return this.read((s) => {
       const item = s.item(number);
       return item?.kind === 'issue' ? toIssue(item) : null;
     });
   }
 
-  async listIssues(filter: IssueFilter = {}): Promise<Issue[]> {
+  listIssues(filter: IssueFilter = {}): Promise<Issue[]> {
     return this.read((s) => s.listIssues(filter));
   }
 
-  async getPullRequest(number: number): Promise<PullRequest | null> {
+  getPullRequest(number: number): Promise<PullRequest | null> {
     return this.read((s) => {
       const item = s.item(number);
       return item?.kind === 'pr' ? toPullRequest(item) : null;
     });
   }
 
-  async listComments(number: number): Promise<Comment[]> {
+  listComments(number: number): Promise<Comment[]> {
     return this.read((s) => {
       s.require(number);
       return s.comments(number);
     });
   }
 
-  async listEvents(number: number): Promise<TrackerEvent[]> {
+  listEvents(number: number): Promise<TrackerEvent[]> {
     return this.read((s) => {
       s.require(number);
       return s.events(number);
     });
   }
 
-  async createIssue(issue: NewIssue): Promise<Issue> {
-    const title = requireTitle(issue.title);
-    const labels = issue.labels ?? [];
-    checkLabelNames(labels);
+  createIssue(issue: NewIssue): Promise<Issue> {
     return this.write((s, now) => {
+      const labels = checkLabelNames(issue.labels ?? []);
       const number = s.insertItem({
         kind: 'issue',
-        title,
+        title: requireTitle(issue.title),
         body: issue.body ?? '',
         author: this.actor,
         now,
@@ -313,15 +323,13 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  async createPullRequest(pr: NewPullRequest): Promise<PullRequest> {
-    const title = requireTitle(pr.title);
-    if (pr.head.trim() === '' || pr.base.trim() === '') throw new Error('a pull request needs a head and a base branch');
-    const labels = pr.labels ?? [];
-    checkLabelNames(labels);
+  createPullRequest(pr: NewPullRequest): Promise<PullRequest> {
     return this.write((s, now) => {
+      if (pr.head.trim() === '' || pr.base.trim() === '') throw new Error('a pull request needs a head and a base branch');
+      const labels = checkLabelNames(pr.labels ?? []);
       const number = s.insertItem({
         kind: 'pr',
-        title,
+        title: requireTitle(pr.title),
         body: pr.body ?? '',
         author: this.actor,
         now,
@@ -334,11 +342,10 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  async updateLabels(number: number, change: { add?: string[]; remove?: string[] }): Promise<string[]> {
-    const add = change.add ?? [];
-    const remove = change.remove ?? [];
-    checkLabelNames([...add, ...remove]);
+  updateLabels(number: number, change: { add?: string[]; remove?: string[] }): Promise<string[]> {
     return this.write((s, now) => {
+      const add = checkLabelNames(change.add ?? []);
+      const remove = checkLabelNames(change.remove ?? []);
       const current = s.require(number).labels;
       const next = applyLabelChange(current, add, remove);
       s.changeLabels(number, current, next, this.actor, now);
@@ -346,7 +353,7 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  async claim(number: number): Promise<boolean> {
+  claim(number: number): Promise<boolean> {
     return this.write((s, now) => {
       const item = s.item(number);
       if (item?.kind !== 'issue' || item.state !== 'open' || !item.labels.includes('loom:issue')) return false;
@@ -355,15 +362,15 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  async comment(number: number, body: string): Promise<Comment> {
+  comment(number: number, body: string): Promise<Comment> {
     return this.write((s, now) => {
       s.require(number);
       return s.insertComment(number, body, this.actor, now);
     });
   }
 
-  async close(number: number, comment?: string): Promise<void> {
-    this.write((s, now) => {
+  close(number: number, comment?: string): Promise<void> {
+    return this.write((s, now) => {
       const item = s.require(number);
       if (comment !== undefined) s.insertComment(number, comment, this.actor, now);
       // A merged PR stays merged: closing it only strips what is left of its workflow labels.
@@ -372,16 +379,16 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  async reopen(number: number): Promise<void> {
-    this.write((s, now) => {
+  reopen(number: number): Promise<void> {
+    return this.write((s, now) => {
       const item = s.require(number);
       if (item.state === 'merged') throw new Error(`#${number} is a merged pull request and cannot be reopened`);
       if (item.state === 'closed') s.setState(number, 'open', 'reopened', this.actor, now);
     });
   }
 
-  async markMerged(number: number): Promise<void> {
-    this.write((s, now) => {
+  markMerged(number: number): Promise<void> {
+    return this.write((s, now) => {
       const item = s.require(number);
       if (item.kind !== 'pr') throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
       if (item.state !== 'open') throw new Error(`pull request #${number} is ${item.state}; only an open pull request can be merged`);
@@ -391,34 +398,48 @@ export class LocalTracker implements Tracker {
   }
 
   dispose(): void {
+    this.disposed = true;
     if (this.store?.db.open === true) this.store.db.close();
   }
 
-  /** One consistent read: a read transaction on the live file, or a fresh consistent copy when read-only. */
-  private read<T>(fn: (store: Store) => T): T {
-    if (this.store !== null) {
-      const store = this.store;
-      return store.db.transaction(() => fn(store))();
-    }
-    return readConsistentCopy(this.file, (db) => db.transaction(() => fn(new Store(db)))());
+  /**
+   * One consistent read: a read transaction on the live file, or a fresh consistent copy when
+   * read-only. SQLite is synchronous; the promise only carries the result or error.
+   */
+  private read<T>(fn: (store: Store) => T): Promise<T> {
+    return settle(() => {
+      this.assertUsable();
+      if (this.store !== null) {
+        const store = this.store;
+        return store.db.transaction(() => fn(store))();
+      }
+      return readConsistentCopy(this.file, (db) => db.transaction(() => fn(new Store(db)))());
+    });
   }
 
   /** One `BEGIN IMMEDIATE` transaction; `onWrite` follows its commit if it changed any row. */
-  private write<T>(fn: (store: Store, now: string) => T): T {
-    if (this.store === null) {
-      throw new Error(`the local tracker ${this.file} was opened read-only; it cannot be changed`);
-    }
-    const store = this.store;
-    const before = store.totalChanges();
-    const result = store.db.transaction(() => fn(store, new Date().toISOString())).immediate();
-    if (store.totalChanges() !== before && this.onWrite !== undefined) {
-      try {
-        this.onWrite();
-      } catch {
-        // See `LocalTrackerOptions.onWrite`: the write stands; only the notification was lost.
+  private write<T>(fn: (store: Store, now: string) => T): Promise<T> {
+    return settle(() => {
+      this.assertUsable();
+      if (this.store === null) {
+        throw new Error(`the local tracker ${this.file} was opened read-only; it cannot be changed`);
       }
-    }
-    return result;
+      const store = this.store;
+      const before = store.totalChanges();
+      const result = store.db.transaction(() => fn(store, new Date().toISOString())).immediate();
+      if (store.totalChanges() !== before && this.onWrite !== undefined) {
+        try {
+          this.onWrite();
+        } catch {
+          // See `LocalTrackerOptions.onWrite`: the write stands; only the notification was lost.
+        }
+      }
+      return result;
+    });
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new Error(`the local tracker ${this.file} has been disposed`);
   }
 }
 
@@ -716,11 +737,22 @@ function pause(attempt: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(1 + attempt, 25));
 }
 
-function checkLabelNames(names: readonly string[]): void {
+/** The result of a synchronous step as a promise, its exception as a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+/** The names, if each passes `validateLabelName`; throws its message otherwise. */
+function checkLabelNames(names: readonly string[]): readonly string[] {
   for (const name of names) {
     const problem = validateLabelName(name);
     if (problem !== undefined) throw new Error(problem);
   }
+  return names;
 }
 
 function requireTitle(title: string): string {

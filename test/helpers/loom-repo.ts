@@ -177,3 +177,20 @@ export function readJournal(journal: string): { starts: Map<number, number>; end
   }
   return { starts, ends, peak, overlapping };
 }
+
+/** Pids of live (non-zombie) processes whose working directory is `root` or inside it. */
+export function processesIn(root: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cwd = fs.readlinkSync(`/proc/${name}/cwd`);
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if ((cwd === root || cwd.startsWith(`${root}/`)) && state !== 'Z') pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}

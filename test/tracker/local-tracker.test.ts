@@ -24,13 +24,13 @@ function makeTempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'loom-'));
 }
 
-describeTrackerContract('LocalTracker', async () => {
+describeTrackerContract('LocalTracker', () => {
   const dir = makeTempDir();
   const tracker = new LocalTracker({ path: path.join(dir, LOCAL_TRACKER_FILE) });
-  return {
+  return Promise.resolve({
     tracker,
-    cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
-  };
+    cleanup: () => Promise.resolve(fs.rmSync(dir, { recursive: true, force: true })),
+  });
 });
 
 /** Temp dirs and open trackers of the current test, released even when it fails. */
@@ -274,6 +274,24 @@ describe('LocalTracker read-only', () => {
     expect(seen.snapshot.issues).toHaveLength(5);
   });
 
+  it('changes no file when an empty -wal/-shm were left behind by another read-only client', async () => {
+    const dir = tempDir();
+    const dbPath = path.join(dir, LOCAL_TRACKER_FILE);
+    const writer = new LocalTracker({ path: dbPath });
+    const number = await populate(writer);
+    writer.dispose();
+    // What a plain read-only SQLite connection leaves behind (see the LocalTracker header).
+    const plain = new Database(dbPath, { readonly: true, fileMustExist: true });
+    plain.prepare('SELECT count(*) FROM items').get();
+    plain.close();
+    expect(fs.statSync(`${dbPath}-wal`).size).toBe(0);
+
+    const before = directoryState(dir);
+    const seen = await readEverything(dbPath, number);
+    expect(directoryState(dir)).toEqual(before);
+    expect(seen.issue).toMatchObject({ number, labels: ['loom:building'] });
+  });
+
   it('refuses every write and changes nothing', async () => {
     const dir = tempDir();
     const dbPath = path.join(dir, LOCAL_TRACKER_FILE);
@@ -297,11 +315,23 @@ describe('LocalTracker read-only', () => {
     expect(directoryState(dir)).toEqual(before);
   });
 
-  it('does not create a missing file', () => {
+  it('does not create a missing file, and rejects a file that is not SQLite', () => {
     const dir = tempDir();
     const dbPath = path.join(dir, LOCAL_TRACKER_FILE);
     expect(() => new LocalTracker({ path: dbPath, readonly: true })).toThrow(/does not exist/);
     expect(fs.readdirSync(dir)).toEqual([]);
+
+    fs.writeFileSync(dbPath, 'not a database at all, just some text');
+    expect(() => new LocalTracker({ path: dbPath, readonly: true })).toThrow(/not an SQLite database/);
+  });
+
+  it('stops reading once disposed', async () => {
+    const dir = tempDir();
+    const dbPath = path.join(dir, LOCAL_TRACKER_FILE);
+    new LocalTracker({ path: dbPath }).dispose();
+    const reader = new LocalTracker({ path: dbPath, readonly: true });
+    reader.dispose();
+    await expect(reader.snapshot()).rejects.toThrow(/disposed/);
   });
 });
 
@@ -324,6 +354,18 @@ describe('LocalTracker on its own', () => {
     // Reopening an existing file keeps its data and schema.
     const again = open({ path: dbPath });
     expect(again).toBeInstanceOf(LocalTracker);
+  });
+
+  it('rejects (never throws synchronously) invalid input and use after dispose', async () => {
+    const dir = tempDir();
+    const tracker = new LocalTracker({ path: path.join(dir, LOCAL_TRACKER_FILE) });
+    await expect(tracker.createIssue({ title: '  ' })).rejects.toThrow(/title/);
+    await expect(tracker.createIssue({ title: 'x', labels: ['a,b'] })).rejects.toThrow(/comma/);
+    await expect(tracker.createPullRequest({ title: 'x', head: '', base: 'main' })).rejects.toThrow(/head and a base/);
+    expect(await tracker.listIssues({ state: 'all' })).toEqual([]);
+    tracker.dispose();
+    await expect(tracker.snapshot()).rejects.toThrow(/disposed/);
+    await expect(tracker.createIssue({ title: 'late' })).rejects.toThrow(/disposed/);
   });
 
   it('records its actor on items, comments and events (default "loom")', async () => {

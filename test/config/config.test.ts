@@ -1,0 +1,360 @@
+/**
+ * Configuration (PRODUCT.md §9): defaults, `.loom/config.json`, `LOOM_*` env overrides, and the
+ * promise that an invalid config lists every problem at once as `path: message` (§11).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LoomConfig } from '../../src/config/config.js';
+import { ConfigError, GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES, defaultConfig, envName, loadConfig, resolveConfig } from '../../src/config/config.js';
+
+const SEC = 1000;
+const MIN = 60 * SEC;
+
+/** Resolves and fails the test with the problems if the config is invalid. */
+function ok(raw: unknown, env: Record<string, string | undefined> = {}): LoomConfig {
+  const result = resolveConfig(raw, env);
+  if (!result.ok) throw new Error(`expected a valid config, got: ${result.problems.join('; ')}`);
+  return result.value;
+}
+
+/** Resolves and fails the test if the config is valid. */
+function problemsOf(raw: unknown, env: Record<string, string | undefined> = {}): string[] {
+  const result = resolveConfig(raw, env);
+  if (result.ok) throw new Error('expected problems, the config was accepted');
+  return result.problems;
+}
+
+describe('defaults (PRODUCT.md §9)', () => {
+  it('match the product brief', () => {
+    const c = defaultConfig();
+    expect(c.maxShepherds).toBe(3);
+    expect(c.pollInterval).toBe(30 * SEC);
+    expect(c.issueThreshold).toBe(3);
+    expect(c.maxProposals).toBe(5);
+    expect(c.roles.architect.interval).toBe(30 * MIN);
+    expect(c.roles.hermit.interval).toBe(30 * MIN);
+    expect(c.roles.guide.interval).toBe(15 * MIN);
+    expect(c.roles.champion.interval).toBe(10 * MIN);
+    expect(c.roles.doctor.interval).toBe(5 * MIN);
+    expect(c.roles.judge.interval).toBe(5 * MIN);
+    expect(c.maxDoctorRounds).toBe(3);
+    expect(c.stallTimeout).toBe(10 * MIN);
+    expect(c.shutdownGrace).toBe(5 * MIN);
+    expect(c.spawnFailureLimit).toBe(3);
+    expect(c.tracker).toEqual({ type: 'local' });
+  });
+
+  it('every role is configured; the daemon roles are the generators plus the support roles', () => {
+    const c = defaultConfig();
+    expect(Object.keys(c.roles).sort()).toEqual([...ROLE_NAMES].sort());
+    expect([...SUPPORT_ROLES].sort()).toEqual(['champion', 'doctor', 'guide', 'judge']);
+    expect([...GENERATOR_ROLES].sort()).toEqual(['architect', 'hermit']);
+    for (const name of ROLE_NAMES) expect(c.roles[name].timeout, name).toBeGreaterThan(0);
+  });
+
+  it('an empty file and no env resolve to the defaults', () => {
+    expect(ok({})).toEqual(defaultConfig());
+  });
+
+  it('defaultConfig returns a fresh object each time', () => {
+    const a = defaultConfig();
+    a.roles.guide.interval = 1;
+    a.maxShepherds = 99;
+    expect(defaultConfig().roles.guide.interval).toBe(15 * MIN);
+    expect(defaultConfig().maxShepherds).toBe(3);
+  });
+
+  it('a "$schema" key is allowed', () => {
+    expect(ok({ $schema: './loom.schema.json' })).toEqual(defaultConfig());
+  });
+});
+
+describe('values in the file', () => {
+  it('counts accept whole numbers within range', () => {
+    const c = ok({ maxShepherds: 8, issueThreshold: 0, maxProposals: 0, maxDoctorRounds: 5, spawnFailureLimit: 1 });
+    expect(c).toMatchObject({ maxShepherds: 8, issueThreshold: 0, maxProposals: 0, maxDoctorRounds: 5, spawnFailureLimit: 1 });
+  });
+
+  it.each([
+    ['maxShepherds', 0, 'maxShepherds: must be a whole number ≥ 1, got 0'],
+    ['spawnFailureLimit', 0, 'spawnFailureLimit: must be a whole number ≥ 1, got 0'],
+    ['maxShepherds', 2.5, 'maxShepherds: must be a whole number ≥ 1, got 2.5'],
+    ['issueThreshold', -1, 'issueThreshold: must be a whole number ≥ 0, got -1'],
+    ['maxProposals', 'lots', 'maxProposals: must be a whole number ≥ 0, got "lots"'],
+    ['maxDoctorRounds', true, 'maxDoctorRounds: must be a whole number ≥ 0, got true'],
+    ['maxShepherds', null, 'maxShepherds: must be a whole number ≥ 1, got null'],
+  ])('%s = %j is rejected', (key, value, message) => {
+    expect(problemsOf({ [key]: value })).toEqual([message]);
+  });
+
+  it('durations are seconds when numbers', () => {
+    const c = ok({ pollInterval: 45, stallTimeout: 600, shutdownGrace: 0, iterationTimeout: 1.5 });
+    expect(c.pollInterval).toBe(45 * SEC);
+    expect(c.stallTimeout).toBe(10 * MIN);
+    expect(c.shutdownGrace).toBe(0);
+    expect(c.iterationTimeout).toBe(1500);
+  });
+
+  it('durations accept strings with units, or digit strings as seconds', () => {
+    const c = ok({ pollInterval: '1m30s', stallTimeout: '15m', shutdownGrace: '2h', heartbeatInterval: '500ms', iterationTimeout: '90' });
+    expect(c.pollInterval).toBe(90 * SEC);
+    expect(c.stallTimeout).toBe(15 * MIN);
+    expect(c.shutdownGrace).toBe(120 * MIN);
+    expect(c.heartbeatInterval).toBe(500);
+    expect(c.iterationTimeout).toBe(90 * SEC);
+  });
+
+  it('rejects unreadable durations, and zero where a positive one is needed', () => {
+    expect(problemsOf({ pollInterval: 'fast' })).toEqual(['pollInterval: must be seconds or a duration like "30s", "10m", "1h", got "fast"']);
+    expect(problemsOf({ pollInterval: 0 })).toEqual(['pollInterval: must be greater than zero']);
+    expect(problemsOf({ stallTimeout: '0s' })).toEqual(['stallTimeout: must be greater than zero']);
+    expect(problemsOf({ shutdownGrace: -5 })).toEqual(['shutdownGrace: must be seconds or a duration like "30s", "10m", "1h", got -5']);
+  });
+
+  it('rejects unknown keys, naming the known ones', () => {
+    const [problem, ...rest] = problemsOf({ maxShepherd: 4 });
+    expect(rest).toEqual([]);
+    expect(problem).toMatch(/^maxShepherd: unknown key \(known: .*maxShepherds.*\)$/);
+  });
+
+  it('tracker must be the local one', () => {
+    expect(ok({ tracker: { type: 'local' } }).tracker).toEqual({ type: 'local' });
+    expect(problemsOf({ tracker: { type: 'jira' } })).toEqual(['tracker.type: must be "local"']);
+    expect(problemsOf({ tracker: 'local' })).toEqual(['tracker.type: must be "local"']);
+  });
+
+  it.each([
+    ['an array', []],
+    ['null', null],
+    ['a string', 'x'],
+    ['a number', 3],
+  ])('a document that is %s is rejected', (_what, raw) => {
+    expect(problemsOf(raw)).toEqual(['(root): must be a JSON object']);
+  });
+});
+
+describe('roles', () => {
+  it('a role with a command is enabled; interval, cooldown and timeout are durations', () => {
+    const c = ok({
+      roles: {
+        guide: { command: 'echo guide', interval: '20m', timeout: 600 },
+        architect: { command: 'echo arch', cooldown: '1h' },
+      },
+    });
+    expect(c.roles.guide).toEqual({ enabled: true, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN });
+    expect(c.roles.architect).toMatchObject({ enabled: true, command: 'echo arch', interval: 60 * MIN });
+    expect(c.roles.judge.enabled).toBe(false);
+  });
+
+  it('a role without a command is disabled', () => {
+    expect(ok({}).roles.builder.enabled).toBe(false);
+    expect(ok({ roles: { judge: { interval: 60 } } }).roles.judge).toMatchObject({ enabled: false, interval: MIN });
+  });
+
+  it('enabled: false switches a role with a command off', () => {
+    expect(ok({ roles: { guide: { command: 'echo', enabled: false } } }).roles.guide).toMatchObject({ enabled: false, command: 'echo' });
+  });
+
+  it('reports bad role entries', () => {
+    const problems = problemsOf({
+      roles: {
+        wizard: {},
+        judge: 'x',
+        guide: { enabled: 'yes', command: '  ', interval: 0, timeout: 'soon', colour: 'red' },
+      },
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^roles\.wizard: unknown role \(known: builder, /),
+        'roles.judge: must be an object',
+        'roles.guide.enabled: must be true or false',
+        'roles.guide.command: must be a non-empty shell command string',
+        'roles.guide.interval: must be greater than zero',
+        'roles.guide.timeout: must be seconds or a duration like "30s", "10m", "1h", got "soon"',
+        'roles.guide.colour: unknown key (known: enabled, command, interval, cooldown, timeout)',
+      ]),
+    );
+    expect(problems).toHaveLength(7);
+  });
+
+  it('roles must be an object', () => {
+    expect(problemsOf({ roles: ['guide'] })).toEqual(['roles: must be an object keyed by role name']);
+  });
+});
+
+describe('every problem at once', () => {
+  it('lists all problems of file and env in one result, each as `path: message`', () => {
+    const problems = problemsOf(
+      {
+        maxShepherds: 0,
+        pollInterval: 'fast',
+        issueThreshold: -1,
+        stallTimeout: 0,
+        bogus: true,
+        tracker: { type: 'github' },
+        roles: { guide: { interval: 0 }, wizard: {} },
+      },
+      { LOOM_MAX_PROPOSALS: 'many', LOOM_SHUTDOWN_GRACE: 'later' },
+    );
+    expect(problems).toHaveLength(10);
+    for (const p of problems) expect(p).toMatch(/^[^\s:]+(?: [A-Z_]+)?: \S/);
+    const paths = problems.map((p) => p.slice(0, p.indexOf(': ')));
+    expect(paths.sort()).toEqual(
+      ['bogus', 'env LOOM_MAX_PROPOSALS', 'env LOOM_SHUTDOWN_GRACE', 'issueThreshold', 'maxShepherds', 'pollInterval', 'roles.guide.interval', 'roles.wizard', 'stallTimeout', 'tracker.type'].sort(),
+    );
+  });
+
+  it('reports the same key from file and env separately', () => {
+    const problems = problemsOf({ maxShepherds: 0 }, { LOOM_MAX_SHEPHERDS: '0' });
+    expect(problems).toEqual(['maxShepherds: must be a whole number ≥ 1, got 0', 'env LOOM_MAX_SHEPHERDS: must be a whole number ≥ 1, got "0"']);
+  });
+});
+
+describe('environment overrides', () => {
+  it('env names are LOOM_ plus the key in SCREAMING_SNAKE_CASE', () => {
+    expect(envName('maxShepherds')).toBe('LOOM_MAX_SHEPHERDS');
+    expect(envName('pollInterval')).toBe('LOOM_POLL_INTERVAL');
+    expect(envName('spawnFailureLimit')).toBe('LOOM_SPAWN_FAILURE_LIMIT');
+    expect(envName('stallTimeout')).toBe('LOOM_STALL_TIMEOUT');
+  });
+
+  it('win over the file', () => {
+    const c = ok({ maxShepherds: 2, pollInterval: 10 }, { LOOM_MAX_SHEPHERDS: '5', LOOM_POLL_INTERVAL: '2m' });
+    expect(c.maxShepherds).toBe(5);
+    expect(c.pollInterval).toBe(2 * MIN);
+  });
+
+  it.each([
+    ['LOOM_MAX_SHEPHERDS', '7', 'maxShepherds', 7],
+    ['LOOM_POLL_INTERVAL', '45', 'pollInterval', 45 * SEC],
+    ['LOOM_POLL_INTERVAL', '500ms', 'pollInterval', 500],
+    ['LOOM_ISSUE_THRESHOLD', '0', 'issueThreshold', 0],
+    ['LOOM_MAX_PROPOSALS', '9', 'maxProposals', 9],
+    ['LOOM_MAX_DOCTOR_ROUNDS', '1', 'maxDoctorRounds', 1],
+    ['LOOM_STALL_TIMEOUT', '20m', 'stallTimeout', 20 * MIN],
+    ['LOOM_SHUTDOWN_GRACE', '0', 'shutdownGrace', 0],
+    ['LOOM_SPAWN_FAILURE_LIMIT', '5', 'spawnFailureLimit', 5],
+    ['LOOM_ITERATION_TIMEOUT', '1h', 'iterationTimeout', 60 * MIN],
+    ['LOOM_HEARTBEAT_INTERVAL', '2s', 'heartbeatInterval', 2 * SEC],
+  ] as const)('%s=%s sets %s', (name, value, key, expected) => {
+    expect(ok({}, { [name]: value })[key]).toBe(expected);
+  });
+
+  it('tolerates surrounding whitespace in numeric env values', () => {
+    expect(ok({}, { LOOM_MAX_SHEPHERDS: ' 4 ' }).maxShepherds).toBe(4);
+  });
+
+  it('ignores empty and unset variables', () => {
+    expect(ok({ maxShepherds: 2 }, { LOOM_MAX_SHEPHERDS: '', LOOM_POLL_INTERVAL: undefined })).toMatchObject({ maxShepherds: 2, pollInterval: 30 * SEC });
+  });
+
+  it('ignores unrelated variables', () => {
+    expect(ok({}, { LOOM_SOMETHING_ELSE: 'x', PATH: '/bin' })).toEqual(defaultConfig());
+  });
+
+  it.each([
+    ['LOOM_MAX_SHEPHERDS', 'abc', 'env LOOM_MAX_SHEPHERDS: must be a whole number ≥ 1, got "abc"'],
+    ['LOOM_MAX_SHEPHERDS', '0', 'env LOOM_MAX_SHEPHERDS: must be a whole number ≥ 1, got "0"'],
+    ['LOOM_MAX_SHEPHERDS', '-2', 'env LOOM_MAX_SHEPHERDS: must be a whole number ≥ 1, got "-2"'],
+    ['LOOM_MAX_SHEPHERDS', '2.5', 'env LOOM_MAX_SHEPHERDS: must be a whole number ≥ 1, got "2.5"'],
+    ['LOOM_POLL_INTERVAL', 'soon', 'env LOOM_POLL_INTERVAL: must be seconds or a duration like "30s", "10m", "1h", got "soon"'],
+    ['LOOM_POLL_INTERVAL', '0', 'env LOOM_POLL_INTERVAL: must be greater than zero'],
+  ])('a bad %s=%s is reported naming the variable', (name, value, message) => {
+    expect(problemsOf({}, { [name]: value })).toEqual([message]);
+  });
+
+  it('role command and interval variables', () => {
+    const c = ok({ roles: { guide: { command: 'from-file', interval: '30m' } } }, { LOOM_GUIDE_COMMAND: 'from-env', LOOM_GUIDE_INTERVAL: '5m', LOOM_JUDGE_COMMAND: 'judge.sh' });
+    expect(c.roles.guide).toMatchObject({ enabled: true, command: 'from-env', interval: 5 * MIN });
+    expect(c.roles.judge).toMatchObject({ enabled: true, command: 'judge.sh', interval: 5 * MIN });
+    expect(c.roles.champion.enabled).toBe(false);
+  });
+
+  it('an explicit enabled: false in the file keeps a role off even with a command from env', () => {
+    expect(ok({ roles: { guide: { enabled: false } } }, { LOOM_GUIDE_COMMAND: 'x' }).roles.guide.enabled).toBe(false);
+  });
+
+  it('a bad role interval variable is reported naming it', () => {
+    expect(problemsOf({}, { LOOM_JUDGE_INTERVAL: 'often' })).toEqual(['env LOOM_JUDGE_INTERVAL: must be seconds or a duration like "30s", "10m", "1h", got "often"']);
+  });
+});
+
+describe('loadConfig', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const tempFile = (content?: string): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-config-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'config.json');
+    if (content !== undefined) fs.writeFileSync(file, content);
+    return file;
+  };
+  const thrown = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected an error');
+  };
+
+  it('a missing file gives the defaults', () => {
+    expect(loadConfig(tempFile(), {})).toEqual(defaultConfig());
+  });
+
+  it('an empty or blank file gives the defaults', () => {
+    expect(loadConfig(tempFile(''), {})).toEqual(defaultConfig());
+    expect(loadConfig(tempFile('  \n'), {})).toEqual(defaultConfig());
+  });
+
+  it('reads a valid file and applies env on top', () => {
+    const file = tempFile(JSON.stringify({ maxShepherds: 2, pollInterval: '10s', roles: { judge: { command: 'judge.sh' } } }));
+    const c = loadConfig(file, { LOOM_POLL_INTERVAL: '20' });
+    expect(c.maxShepherds).toBe(2);
+    expect(c.pollInterval).toBe(20 * SEC);
+    expect(c.roles.judge).toMatchObject({ enabled: true, command: 'judge.sh' });
+  });
+
+  it('env applies when the file is missing', () => {
+    expect(loadConfig(tempFile(), { LOOM_MAX_SHEPHERDS: '6' }).maxShepherds).toBe(6);
+  });
+
+  it('invalid JSON throws a ConfigError naming the file', () => {
+    const file = tempFile('{ "maxShepherds": 3, }');
+    const error = thrown(() => loadConfig(file, {}));
+    expect(error).toBeInstanceOf(ConfigError);
+    const e = error as ConfigError;
+    expect(e.code).toBe('config_invalid');
+    expect(e.file).toBe(file);
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatch(/^\(root\): not valid JSON \(.+\)$/);
+    expect(e.message).toContain(file);
+  });
+
+  it('invalid values throw a ConfigError with every problem', () => {
+    const file = tempFile(JSON.stringify({ maxShepherds: 0, pollInterval: 'fast', nope: 1 }));
+    const error = thrown(() => loadConfig(file, { LOOM_STALL_TIMEOUT: 'x' }));
+    expect(error).toBeInstanceOf(ConfigError);
+    const e = error as ConfigError;
+    expect(e.problems).toHaveLength(4);
+    expect(e.problems).toEqual(
+      expect.arrayContaining([
+        'maxShepherds: must be a whole number ≥ 1, got 0',
+        'pollInterval: must be seconds or a duration like "30s", "10m", "1h", got "fast"',
+        expect.stringMatching(/^nope: unknown key/),
+        'env LOOM_STALL_TIMEOUT: must be seconds or a duration like "30s", "10m", "1h", got "x"',
+      ]),
+    );
+    for (const p of e.problems) expect(e.message).toContain(p);
+  });
+
+  it('a JSON document that is not an object is a ConfigError', () => {
+    const error = thrown(() => loadConfig(tempFile('[1, 2]'), {}));
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual(['(root): must be a JSON object']);
+  });
+});

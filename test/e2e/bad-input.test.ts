@@ -1,0 +1,180 @@
+// Every user error gets one actionable line, exit code 2, and changes nothing.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { fingerprint, loom, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+function expectUserError(r: { code: number | null; stderr: string; stdout: string }, pattern: RegExp) {
+  expect(r.code, r.stderr + r.stdout).toBe(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^loom: /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+}
+
+describe('bad input', () => {
+  it('loom init outside a git repository refuses and creates nothing', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-nogit-'));
+    const r = loom(dir, ['init']);
+    expectUserError(r, /not inside a git repository.*git init/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('commands in a repository without .loom/ say to run loom init', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-noinit-'));
+    fs.mkdirSync(path.join(dir, '.git'));
+    expectUserError(loom(dir, ['status']), /loom init/);
+  });
+
+  it('an invalid config lists every problem at once and changes nothing', () => {
+    repo = makeRepo();
+    fs.writeFileSync(repo.paths.config, JSON.stringify({ maxShepherds: 0, pollInterval: 'soon', roles: { wizard: {} }, colour: 'blue' }));
+    const before = fingerprint(repo.paths.dir);
+    for (const args of [['start'], ['iterate'], ['spawn', '1']]) {
+      const r = loom(repo.root, args);
+      expectUserError(r, /maxShepherds: must be a whole number ≥ 1/);
+      for (const problem of [/pollInterval: must be seconds or a duration/, /roles\.wizard: unknown role/, /colour: unknown key/]) expect(r.stderr).toMatch(problem);
+    }
+    const env = loom(repo.root, ['iterate'], { LOOM_MAX_SHEPHERDS: 'many' });
+    expectUserError(env, /env LOOM_MAX_SHEPHERDS: must be a whole number/);
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+    // status still works and reports the problem
+    const status = loom(repo.root, ['status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/maxShepherds/);
+  });
+
+  it('an env override with a bad value is reported by name', () => {
+    repo = makeRepo();
+    const r = loom(repo.root, ['iterate'], { LOOM_POLL_INTERVAL: '-3' });
+    expectUserError(r, /env LOOM_POLL_INTERVAL/);
+  });
+
+  it('loom spawn refuses an unknown, closed or already-owned issue', async () => {
+    repo = makeRepo({ roles: { builder: { command: 'sleep 30' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'open', labels: [Label.issue] });
+    const closed = await tracker.createIssue({ title: 'closed' });
+    await tracker.close(closed.number);
+    // The tracker's content (SQLite may checkpoint its WAL on close) plus every other file.
+    const everything = async () => {
+      const files = Object.entries(fingerprint(repo!.paths.dir)).filter(([name]) => !name.startsWith('tracker.db'));
+      const issues = await tracker.listIssues({ state: 'all' });
+      const timeline = await Promise.all(issues.map(async (i) => [await tracker.listEvents(i.number), await tracker.listComments(i.number)]));
+      return JSON.stringify({ files, issues, timeline });
+    };
+    const before = await everything();
+    expectUserError(loom(repo.root, ['spawn', '99']), /#99 does not exist/);
+    expectUserError(loom(repo.root, ['spawn', 'abc']), /not an issue number/);
+    expectUserError(loom(repo.root, ['spawn', String(closed.number)]), /closed/);
+    expect(await everything()).toBe(before);
+
+    const first = loom(repo.root, ['spawn', '1']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/Spawned shepherd for #1/);
+    expectUserError(loom(repo.root, ['spawn', '1']), /already (owned|claimed)/);
+    const building = await tracker.getIssue(1);
+    const logs = fs.readdirSync(repo.paths.logs).map((n) => fs.readFileSync(path.join(repo!.paths.logs, n), 'utf8'));
+    expect(building!.labels, logs.join('\n')).toEqual([Label.building]);
+    const claims = (await tracker.listEvents(1)).filter((e) => e.label === Label.building && e.type === 'labeled');
+    expect(claims).toHaveLength(1);
+  });
+
+  it('a second daemon refuses to start, naming the first one; a stale lock is taken over', async () => {
+    repo = makeRepo({ pollInterval: '1s' });
+    // A lock left by a crashed daemon (a pid that does not exist).
+    fs.writeFileSync(repo.paths.lock, JSON.stringify({ pid: 999_999_99, pid_start: null, session_id: 'old', started_at: '2026-01-01T00:00:00Z', holder: 'daemon' }));
+    const daemon = startDaemon(repo.root);
+    await until(() => /Iteration 1:/.test(daemon.output()), 20_000, 'first iteration');
+    const second = loom(repo.root, ['start']);
+    expectUserError(second, new RegExp(`already running .*pid ${daemon.child.pid}`));
+    expectUserError(loom(repo.root, ['iterate']), new RegExp(`pid ${daemon.child.pid}`));
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(30_000)).toBe(0);
+  });
+
+  it('a corrupt or truncated state file is moved aside and rebuilt from the tracker, with a warning', async () => {
+    for (const garbage of ['{"started_at": "2026-01-', 'not json at all \u0000\u0001']) {
+      repo = makeRepo({ roles: { builder: { command: 'sleep 30' } } });
+      const tracker = repo.tracker();
+      await tracker.createIssue({ title: 'orphan', labels: [Label.building] });
+      fs.writeFileSync(repo.paths.state, garbage);
+      // status only reads: it reports the problem and leaves the file where it is
+      const status = loom(repo.root, ['status']);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/unreadable/);
+      expect(fs.readFileSync(repo.paths.state, 'utf8')).toBe(garbage);
+
+      const r = loom(repo.root, ['iterate']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/released=#1/);
+      const aside = fs.readdirSync(repo.paths.dir).filter((n) => n.startsWith('daemon-state.json.corrupt-'));
+      expect(aside).toHaveLength(1);
+      expect(fs.readFileSync(path.join(repo.paths.dir, aside[0]!), 'utf8')).toBe(garbage);
+      const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8'));
+      expect(state.warnings.map((w: { message: string }) => w.message).join('\n')).toMatch(/unreadable.*moved to/);
+      expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+      repo.cleanup();
+      repo = undefined;
+    }
+  });
+
+  it('reads a state file written by an earlier Loom installation', () => {
+    repo = makeRepo();
+    const legacy = {
+      started_at: '2026-01-23T10:00:00Z',
+      running: false,
+      shepherds: { 'shepherd-1': { status: 'idle', issue: null, idle_since: '2026-01-23T11:00:00Z', idle_reason: 'no_ready_issues' } },
+      support_roles: { guide: { status: 'idle', task_id: null, last_completed: '2026-01-23T11:00:00Z' } },
+      completed_issues: [100, 101, 102],
+      total_prs_merged: 3,
+      last_architect_trigger: '2026-01-23T09:00:00Z',
+      warnings: ['an old plain-string warning'],
+    };
+    fs.writeFileSync(repo.paths.state, JSON.stringify(legacy));
+    const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(status.session).toEqual({ completed_issues: 3, prs_merged: 3 });
+    const r = loom(repo.root, ['iterate']);
+    expect(r.code, r.stderr).toBe(0);
+    const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8'));
+    expect(state.completed_issues).toEqual([100, 101, 102]);
+    expect(state.last_architect_trigger).toBe('2026-01-23T09:00:00Z');
+    expect(state.shepherds['shepherd-1'].idle_reason).toBe('no_ready_issues');
+  });
+
+  it('loom status modifies no file (stopped, and after a crash)', async () => {
+    repo = makeRepo({ pollInterval: '1s', roles: { builder: { command: 'true' } } });
+    await repo.tracker().createIssue({ title: 'x', labels: [Label.issue] });
+    repo.tracker().dispose();
+    let before = fingerprint(repo.paths.dir);
+    for (const args of [['status'], ['status', '--json'], ['issue', 'list'], ['issue', 'show', '1', '--json']]) expect(loom(repo.root, args).code).toBe(0);
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+
+    const daemon = startDaemon(repo.root);
+    await until(() => /Iteration 2:/.test(daemon.output()), 20_000, 'two iterations');
+    daemon.child.kill('SIGKILL');
+    await daemon.exited(10_000);
+    await until(() => processesIn(repo!.root).length === 0, 20_000, 'every Loom process in the repository has exited');
+    before = fingerprint(repo.paths.dir);
+    const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(status.daemon.status).toBe('crashed');
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+  });
+
+  it('unknown commands, options and issue numbers are usage errors', () => {
+    repo = makeRepo();
+    expect(loom(repo.root, ['frobnicate']).code).toBe(2);
+    expect(loom(repo.root, ['status', '--bogus']).code).toBe(2);
+    expectUserError(loom(repo.root, ['issue', 'show', '42']), /#42 does not exist/);
+    expectUserError(loom(repo.root, ['issue', 'label', '42', 'loom:issue']), /#42 does not exist/);
+    expectUserError(loom(repo.root, ['role', 'wizard']), /unknown role/);
+    expectUserError(loom(repo.root, ['issue', 'create', 'x', '--label', ' spaced ']), /whitespace/);
+  });
+});
