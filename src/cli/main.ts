@@ -22,6 +22,7 @@ import { NotFoundError } from '../tracker/tracker.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
 import { runInit } from './init-command.js';
+import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { UserError } from './user-error.js';
 
@@ -34,6 +35,7 @@ function buildProgram(): Command {
     .version('0.1.0')
     .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
     .allowExcessArguments(true)
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(usageLine(text)), outputError: (text, write) => write(text) })
     .action(async (options: { force?: boolean }, command: Command) => {
@@ -190,6 +192,13 @@ function buildProgram(): Command {
       const paths = requirePaths();
       const config = requireConfig(paths);
       process.exitCode = await runRole({ paths, config, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
+    });
+
+  program
+    .command('demo')
+    .description('run Loom on a throw-away sample repository with the built-in script agent')
+    .action(async () => {
+      process.exitCode = await runDemo(out);
     });
 
   registerIssueCommands(program, out);

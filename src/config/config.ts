@@ -207,7 +207,8 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
       else role.interval = r.value;
     }
     // A role with something to run is on unless switched off explicitly.
-    const explicit = isRecord(roles) && isRecord(roles[name]) ? (roles[name] as Record<string, unknown>).enabled : undefined;
+    const explicit = isRecord(roles) && isRecord(roles[name]) ? roles[name].enabled : undefined;
+    if (explicit === true && role.command === undefined) problems.push(`roles.${name}.enabled: true needs roles.${name}.command (the command that performs the role)`);
     role.enabled = typeof explicit === 'boolean' ? explicit && role.command !== undefined : role.command !== undefined;
   }
 

@@ -140,7 +140,7 @@ const ints = (v: unknown): number[] => (Array.isArray(v) ? v.map(int).filter((n)
 function shepherdFrom(raw: Obj): ShepherdEntry {
   const issue = int(raw.issue);
   // Earlier installations used other words for a busy slot ("working", "running", "active").
-  const busy = issue !== null && ['working', 'running', 'active', 'busy'].includes(String(raw.status ?? 'working'));
+  const busy = issue !== null && ['working', 'running', 'active', 'busy'].includes(str(raw.status) ?? 'working');
   return {
     ...raw,
     status: busy ? 'working' : 'idle',
@@ -158,7 +158,7 @@ function shepherdFrom(raw: Obj): ShepherdEntry {
 }
 
 function roleFrom(raw: Obj): RoleEntry {
-  const running = ['running', 'working', 'active'].includes(String(raw.status ?? ''));
+  const running = ['running', 'working', 'active'].includes(str(raw.status) ?? '');
   return {
     ...raw,
     status: running ? 'running' : 'idle',
@@ -181,6 +181,19 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
   if (!isObj(raw)) return { state: emptyState(), problems: ['state file is not a JSON object'] };
   const base = emptyState();
   const state: DaemonState = { ...raw, ...base };
+  // A present field of the wrong kind is reset below; say so once per field.
+  const expect = (field: string, ok: (v: unknown) => boolean, kind: string) => {
+    if (raw[field] !== undefined && raw[field] !== null && !ok(raw[field])) problems.push(`${field} is not ${kind}; reset`);
+  };
+  expect('running', (v) => typeof v === 'boolean', 'true or false');
+  expect('force_mode', (v) => typeof v === 'boolean', 'true or false');
+  expect('iteration', (v) => int(v) !== null, 'a whole number');
+  expect('total_prs_merged', (v) => int(v) !== null, 'a whole number');
+  expect('completed_issues', Array.isArray, 'a list');
+  expect('warnings', Array.isArray, 'a list');
+  expect('pipeline_state', isObj, 'an object');
+  expect('spawn_retry_queue', (v) => isObj(v) || Array.isArray(v), 'an object');
+  for (const field of ['started_at', 'daemon_session_id', 'last_poll', 'stopped_at', 'last_summary']) expect(field, (v) => typeof v === 'string', 'a string');
   state.started_at = str(raw.started_at);
   state.running = raw.running === true;
   state.iteration = int(raw.iteration) ?? 0;

@@ -55,6 +55,8 @@ export type Action =
   | { type: 'finish-shepherd'; slot: string | null; issue: number; progress: Progress }
   /** A shepherd died or stalled without finishing: kill it if needed, then release or block its issue. */
   | { type: 'recover-shepherd'; slot: string | null; issue: number; reason: 'dead' | 'stalled'; failures: number; block: boolean; taskId: string | null; pid: number | null }
+  /** A dead slot whose issue a live stray record owns now: free the slot, touch nothing else. */
+  | { type: 'drop-slot'; slot: string; issue: number }
   /** A live shepherd the state does not know about (manual spawn, rebuilt state): take it into a slot. */
   | { type: 'adopt-shepherd'; slot: string; issue: number; progress: Progress }
   /** `loom:building` with no shepherd anywhere: return it to `loom:issue`. */
@@ -112,6 +114,9 @@ export function plan(input: PlanInput): Action[] {
   const busySlots = new Set<string>();
   const stuck: Action[] = [];
 
+  // Live records the state does not know own their issue even if a dead slot still names it.
+  const liveStrays = new Set(observation.strays.filter((v) => v.alive && v.progress && !isTerminal(v.progress.status)).map((v) => v.progress?.issue));
+
   // 1. Completions of shepherds the state knows about.
   for (const [slot, entry] of activeShepherds(state)) {
     const issue = entry.issue as number;
@@ -120,7 +125,7 @@ export function plan(input: PlanInput): Action[] {
     if (progress && isTerminal(progress.status)) {
       actions.push({ type: 'finish-shepherd', slot, issue, progress });
     } else if (!view?.alive) {
-      actions.push(recover(slot, issue, 'dead', entry.task_id, entry.pid));
+      actions.push(liveStrays.has(issue) ? { type: 'drop-slot', slot, issue } : recover(slot, issue, 'dead', entry.task_id, entry.pid));
     } else {
       owned.add(issue);
       busySlots.add(slot);
@@ -155,14 +160,18 @@ export function plan(input: PlanInput): Action[] {
 
   // Roles: completions (and, below, stuck checks).
   const runningRoles = new Set<DaemonRole>();
+  /** Roles recorded as finished by this plan: their last run ended now. */
+  const finishedNow = new Set<DaemonRole>();
   for (const role of DAEMON_ROLES) {
     const entry = state.support_roles[role];
     if (!entry || entry.status !== 'running') continue;
     const view = entry.task_id ? processes[entry.task_id] : undefined;
     const progress = view?.progress ?? null;
-    if (progress && isTerminal(progress.status)) actions.push({ type: 'finish-role', role, outcome: progress.status });
-    else if (!view?.alive) actions.push({ type: 'finish-role', role, outcome: 'crashed' });
-    else {
+    const outcome = progress && isTerminal(progress.status) ? progress.status : view?.alive ? null : 'crashed';
+    if (outcome !== null) {
+      actions.push({ type: 'finish-role', role, outcome });
+      finishedNow.add(role);
+    } else {
       runningRoles.add(role);
       const started = time(entry.started);
       if (started !== null && now - started > config.roles[role].timeout) stuck.push({ type: 'kill-role', role, reason: 'timeout' });
@@ -204,6 +213,7 @@ export function plan(input: PlanInput): Action[] {
     let capacity = config.maxShepherds - busySlots.size;
     for (const issue of eligible) {
       if (capacity <= 0) break;
+      if (owned.has(issue.number)) continue;
       const slot = freeSlots()[0];
       if (slot === undefined) break;
       busySlots.add(slot);
@@ -235,7 +245,7 @@ export function plan(input: PlanInput): Action[] {
   for (const role of SUPPORT_ROLES) {
     const cfg = config.roles[role];
     if (!cfg.enabled || runningRoles.has(role)) continue;
-    const last = time(state.support_roles[role]?.last_completed);
+    const last = finishedNow.has(role) ? now : time(state.support_roles[role]?.last_completed);
     if (last === null || now - last >= cfg.interval) actions.push({ type: 'spawn-role', role, reason: 'interval' });
     else if (demand[role] && now - last >= Math.min(cfg.interval, DEMAND_COOLDOWN_MS)) actions.push({ type: 'spawn-role', role, reason: 'demand' });
   }

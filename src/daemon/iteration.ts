@@ -133,9 +133,6 @@ class Executor {
   }
 
   async run(actions: Action[]): Promise<void> {
-    // Stops are signalled together so the grace periods overlap instead of adding up.
-    const stops = actions.filter((a): a is Extract<Action, { type: 'stop-shepherd' }> => a.type === 'stop-shepherd');
-    const stopsDone = stops.length > 0 ? this.stopShepherds(stops) : Promise.resolve();
     for (const action of actions) {
       if (action.type === 'stop-shepherd') continue;
       try {
@@ -146,7 +143,10 @@ class Executor {
         this.warn(`${action.type} ${target} failed: ${(error as Error).message}`);
       }
     }
-    await stopsDone;
+    // Stops come last (after adoptions have filled their slots) and are signalled together, so
+    // the grace periods overlap instead of adding up.
+    const stops = actions.filter((a): a is Extract<Action, { type: 'stop-shepherd' }> => a.type === 'stop-shepherd');
+    if (stops.length > 0) await this.stopShepherds(stops);
   }
 
   private freeSlot(slot: string | null, issue: number): void {
@@ -176,7 +176,8 @@ class Executor {
           await terminateGroup(action.pid, start, KILL_GRACE_MS);
         }
         // The agent runs in its own process group: a worker killed with -9 leaves it behind.
-        await endAgent(progress.readShepherd(action.issue));
+        const record = progress.readShepherd(action.issue);
+        if (record?.task_id === action.taskId) await endAgent(record);
         const issue = await tracker.getIssue(action.issue);
         const log = action.slot ? state.shepherds[action.slot]?.output_file : null;
         const what = action.reason === 'stalled' ? 'stopped responding and was killed' : 'exited without finishing';
@@ -202,9 +203,12 @@ class Executor {
         }
         this.warn(`shepherd for #${action.issue} ${what}${log ? ` (log ${log})` : ''}`);
         this.freeSlot(action.slot, action.issue);
-        progress.remove(progress.shepherdFile(action.issue));
+        if (progress.readShepherd(action.issue)?.task_id === action.taskId) progress.remove(progress.shepherdFile(action.issue));
         return;
       }
+      case 'drop-slot':
+        this.freeSlot(action.slot, action.issue);
+        return;
       case 'adopt-shepherd': {
         const p = action.progress;
         const entry: ShepherdEntry = {

@@ -133,9 +133,9 @@ const SCHEMA = `
 `;
 
 /**
- * Every read of items selects these columns, labels included, as raw arrays (`ItemTuple`): one
- * statement per read, and no per-row object keys, keeps a 10,000-item snapshot fast. Labels are
- * joined with commas, which `validateLabelName` forbids inside a name.
+ * Item reads (one item, issue lists) select these columns, labels included, as raw arrays
+ * (`ItemTuple`): one statement per read and no per-row object keys. Labels are joined with
+ * commas, which `validateLabelName` forbids inside a name.
  */
 const ITEM_SELECT = `SELECT i.number, i.kind, i.title, i.body, i.state, i.author, i.created_at, i.updated_at,
     i.head, i.base, i.closes_issue, (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
@@ -246,7 +246,7 @@ export class LocalTracker implements Tracker {
   private readonly store: Store | null;
   private disposed = false;
 
-  constructor(options: { path: string; actor?: string; readonly?: boolean; onWrite?: () => void }) {
+  constructor(options: LocalTrackerOptions) {
     this.file = path.resolve(options.path);
     this.actor = options.actor ?? 'loom';
     this.onWrite = options.onWrite;

@@ -250,38 +250,28 @@ describe('normalizeState: malformed fields', () => {
     expect(load({ started_at: null, shepherds: {}, support_roles: {}, warnings: [], daemon_session_id: null }).problems).toEqual([]);
   });
 
-  // BUG: src/core/daemon-state.ts:184-194, 210-249 — only `shepherds` and `support_roles` report
-  // the problems they reset. A wrong-typed `completed_issues`, `total_prs_merged`, `iteration`,
-  // `warnings`, `pipeline_state` or `spawn_retry_queue` is silently replaced by its default, against
-  // the module contract (daemon-state.ts:5-6 "a field of the wrong type is replaced by its default
-  // and reported as a warning") and PRODUCT.md §11 (bad input gets a clear error). Losing
-  // `completed_issues` or the retry queue silently hides data loss from the operator.
-  it.fails('reports a wrong-typed completed_issues', () => {
+  it('reports a wrong-typed completed_issues', () => {
     const { state, problems } = load({ completed_issues: 'abc' });
     expect(state.completed_issues).toEqual([]);
     expect(problems.some((p) => p.includes('completed_issues'))).toBe(true);
   });
 
-  // BUG: see above (daemon-state.ts:193).
-  it.fails('reports a wrong-typed total_prs_merged', () => {
+  it('reports a wrong-typed total_prs_merged', () => {
     const { problems } = load({ total_prs_merged: 'three' });
     expect(problems.some((p) => p.includes('total_prs_merged'))).toBe(true);
   });
 
-  // BUG: see above (daemon-state.ts:232-249).
-  it.fails('reports a wrong-typed spawn_retry_queue', () => {
+  it('reports a wrong-typed spawn_retry_queue', () => {
     const { problems } = load({ spawn_retry_queue: 'q' });
     expect(problems.some((p) => p.includes('spawn_retry_queue'))).toBe(true);
   });
 
-  // BUG: see above (daemon-state.ts:210-223).
-  it.fails('reports a wrong-typed pipeline_state', () => {
+  it('reports a wrong-typed pipeline_state', () => {
     const { problems } = load({ pipeline_state: [1, 2] });
     expect(problems.some((p) => p.includes('pipeline_state'))).toBe(true);
   });
 
-  // BUG: see above (daemon-state.ts:225-230).
-  it.fails('reports a wrong-typed warnings', () => {
+  it('reports a wrong-typed warnings', () => {
     const { problems } = load({ warnings: { a: 1 } });
     expect(problems.some((p) => p.includes('warnings'))).toBe(true);
   });

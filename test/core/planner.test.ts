@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DaemonRole, LoomConfig } from '../../src/config/config.js';
 import { defaultConfig } from '../../src/config/config.js';
-import type { DaemonState, RoleEntry, ShepherdEntry } from '../../src/core/daemon-state.js';
+import type { DaemonState, RetryEntry, RoleEntry, ShepherdEntry } from '../../src/core/daemon-state.js';
 import { emptyState, idleRole, idleShepherd } from '../../src/core/daemon-state.js';
 import { Label } from '../../src/core/labels.js';
 import type { Action, Mode, ProcessView } from '../../src/core/planner.js';
@@ -51,6 +51,8 @@ function progress(over: Partial<Progress> = {}): Progress {
     pid: 4000 + (issueNo ?? 0),
     pid_start: 'start-1',
     launcher_pid: 99,
+    agent_pid: null,
+    agent_pid_start: null,
     started: ago(5 * MIN),
     heartbeat: ago(5 * SEC),
     last_output: ago(5 * SEC),
@@ -152,8 +154,8 @@ const roleSpawns = (actions: readonly Action[]): [DaemonRole, string][] => ofTyp
 // ---------------------------------------------------------------------------------------------
 
 describe('plan: shepherd completions', () => {
-  it.each(TERMINAL_STATUSES.map((s) => [s]))('a terminal %s record finishes the shepherd and its slot is reused in the same plan', (status) => {
-    const record = progress({ issue: 1, status: status as ProgressStatus, message: 'done' });
+  it.each(TERMINAL_STATUSES.map((s): [ProgressStatus] => [s]))('a terminal %s record finishes the shepherd and its slot is reused in the same plan', (status) => {
+    const record = progress({ issue: 1, status, message: 'done' });
     const actions = run({
       config: config((c) => (c.maxShepherds = 1)),
       state: state({ shepherds: { 'shepherd-1': working(1) } }),
@@ -212,7 +214,7 @@ describe('plan: shepherd completions', () => {
     [2, 3, true],
     [5, 6, true],
   ])('failures come from spawn_retry_queue (previous %s → %i, block %s at the limit 3)', (previous, failures, block) => {
-    const queue = previous === undefined ? {} : { '1': { failures: previous, last_failure: ago(10 * MIN), next_retry_at: ago(9 * MIN), last_error: 'x' } };
+    const queue: Record<string, RetryEntry> = previous === undefined ? {} : { '1': { failures: previous, last_failure: ago(10 * MIN), next_retry_at: ago(9 * MIN), last_error: 'x' } };
     const actions = run({ state: state({ shepherds: { 'shepherd-1': working(1) }, spawn_retry_queue: queue }), processes: { 'task-1': dead() } });
     expect(ofType(actions, 'recover-shepherd')).toEqual([expect.objectContaining({ issue: 1, failures, block })]);
   });
@@ -418,12 +420,7 @@ describe('plan: shepherd capacity', () => {
     expect(spawnedIssues(actions)).toEqual([1, 2]);
   });
 
-  // BUG: src/core/planner.ts:196-213 — `eligible` is filtered against `owned` once, before the spawn
-  // loop, and the loop does not re-check it, so an issue that appears twice in the snapshot (e.g. a
-  // paginated tracker listing that shifted between pages) is spawned twice in one plan. The module's
-  // own invariant (planner.ts:6-7, PRODUCT.md §4 "at most one shepherd owns an issue") says an issue
-  // already planned is never planned again. Expected: one spawn per issue number.
-  it.fails('never plans two spawns for one issue, even when the snapshot lists it twice', () => {
+  it('never plans two spawns for one issue, even when the snapshot lists it twice', () => {
     const actions = run({ issues: [issue(1), issue(2), issue(1)], config: config((c) => (c.maxShepherds = 5)) });
     expect(spawnedIssues(actions)).toEqual([1, 2]);
   });
@@ -506,8 +503,8 @@ describe('plan: stray progress records', () => {
     expect(actions).toEqual([]);
   });
 
-  it.each(TERMINAL_STATUSES.map((s) => [s]))('finishes a terminal (%s) stray without a slot, and does not release its issue', (status) => {
-    const record = progress({ issue: 5, status: status as ProgressStatus });
+  it.each(TERMINAL_STATUSES.map((s): [ProgressStatus] => [s]))('finishes a terminal (%s) stray without a slot, and does not release its issue', (status) => {
+    const record = progress({ issue: 5, status });
     const actions = run({ strays: [dead(record)], issues: [issue(5, [Label.building])] });
     expect(actions).toEqual([{ type: 'finish-shepherd', slot: null, issue: 5, progress: record }]);
   });
@@ -529,13 +526,7 @@ describe('plan: stray progress records', () => {
     expect(actions.map((a) => a.type)).toEqual(['adopt-shepherd']);
   });
 
-  // BUG: src/core/planner.ts:116-146 — a state slot whose process is dead is recovered (step 1)
-  // before the strays are looked at, so when a live stray (e.g. `loom spawn 5` after the crash)
-  // owns the same issue the plan both returns the issue to `loom:issue` (recover → release, and the
-  // executor deletes `.loom/progress/shepherd-5.json`, the live shepherd's record) and adopts the
-  // live shepherd. PRODUCT.md §4/§11: `loom:building` means a shepherd owns it; an issue owned by a
-  // live shepherd must not be released. Expected: adopt only, no recover-shepherd for #5.
-  it.fails('does not recover an issue whose dead state entry is superseded by a live stray', () => {
+  it('does not recover an issue whose dead state entry is superseded by a live stray', () => {
     const record = progress({ issue: 5, task_id: 'manual-5' });
     const actions = run({
       state: state({ shepherds: { 'shepherd-1': working(5, { task_id: 'task-old' }) } }),
@@ -900,13 +891,7 @@ describe('plan: support roles (Guide, Champion, Doctor, Judge)', () => {
     expect(actions).toEqual([['judge', 'demand']]);
   });
 
-  // BUG: src/core/planner.ts:157-171 and 235-241 — a support role that finishes in this plan is
-  // judged "due" against the *previous* `last_completed` in the state (or null on its first run),
-  // so the plan emits finish-role and then spawn-role for the same role: it restarts immediately
-  // after every run that took longer than its interval, and always right after its first run.
-  // PRODUCT.md §9 / brief: support roles run on their interval, due at last_completed + interval;
-  // the run finishing now makes the next one due `interval` from now.
-  it.fails('a role finishing in this plan is not started again in the same plan', () => {
+  it('a role finishing in this plan is not started again in the same plan', () => {
     const actions = run({
       config: config(enable('guide')),
       state: state({ support_roles: { guide: runningRole('guide', { started: ago(20 * MIN), last_completed: ago(40 * MIN) }) } }),

@@ -151,8 +151,7 @@ describe('bad input', () => {
 
   it('loom status modifies no file (stopped, and after a crash)', async () => {
     repo = makeRepo({ pollInterval: '1s', roles: { builder: { command: 'true' } } });
-    await repo.tracker().createIssue({ title: 'x', labels: [Label.issue] });
-    repo.tracker().dispose();
+    expect(loom(repo.root, ['issue', 'create', 'x', '--label', Label.issue]).code).toBe(0);
     let before = fingerprint(repo.paths.dir);
     for (const args of [['status'], ['status', '--json'], ['issue', 'list'], ['issue', 'show', '1', '--json']]) expect(loom(repo.root, args).code).toBe(0);
     expect(fingerprint(repo.paths.dir)).toEqual(before);
