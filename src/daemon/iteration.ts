@@ -182,7 +182,8 @@ class Executor {
         const log = action.slot ? state.shepherds[action.slot]?.output_file : null;
         const what = action.reason === 'stalled' ? 'stopped responding and was killed' : 'exited without finishing';
         this.tokens.push(`${action.reason === 'stalled' ? 'stuck' : 'died'}=#${action.issue}`);
-        if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) {
+        // A stuck shepherd that got SIGTERM may already have returned its issue; the failure counts all the same.
+        if (issue !== null && issue.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) {
           if (action.block) {
             await tracker.comment(
               action.issue,
@@ -192,7 +193,7 @@ class Executor {
             delete state.spawn_retry_queue[String(action.issue)];
             this.tokens.push(`blocked=#${action.issue}`);
           } else {
-            await tracker.updateLabels(action.issue, { add: [Label.issue] });
+            if (issue.labels.includes(Label.building)) await tracker.updateLabels(action.issue, { add: [Label.issue] });
             state.spawn_retry_queue[String(action.issue)] = {
               failures: action.failures,
               last_failure: now.toISOString(),
