@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
+// `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const bin = path.join(here, '..', 'bin', 'loom.js');
+const dist = path.join(here, '..', 'dist');
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+};
+const only = arg('only', null);
+
+function repo(config) {
+  const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-')));
+  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: root });
+  execFileSync(process.execPath, [bin, 'init'], { cwd: root, stdio: 'ignore' });
+  fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify(config));
+  return root;
+}
+const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function parentMemory() {
+  const iterations = Number(arg('iterations', 10000));
+  const root = repo({ pollInterval: '1ms' });
+  // The parent is what must stay flat; a minimal stand-in for `loom iterate` keeps 10,000 child
+  // processes affordable (the real iteration runs in its own fresh process either way).
+  const fake = path.join(root, 'fake-iterate.mjs');
+  fs.writeFileSync(fake, "process.stdout.write('ready=0 building=0 shepherds=0/3\\n');\n");
+  const daemon = spawn(process.execPath, [bin, 'start'], { cwd: root, env: { ...process.env, LOOM_CLI_ENTRY: fake, LOOM_MIN_ITERATION_GAP_MS: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const samples = [];
+  let seen = 0;
+  let buffer = '';
+  const started = Date.now();
+  await new Promise((resolve) => {
+    daemon.stdout.on('data', (chunk) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop();
+      for (const line of lines) {
+        const m = /Iteration (\d+):/.exec(line);
+        if (!m) continue;
+        seen = Number(m[1]);
+        if (seen === 100 || seen % 1000 === 0) samples.push([seen, rssKb(daemon.pid)]);
+        if (seen >= iterations) {
+          fs.writeFileSync(path.join(root, '.loom', 'stop-daemon'), '');
+          resolve();
+        }
+      }
+    });
+  });
+  await new Promise((resolve) => daemon.on('exit', resolve));
+  const base = samples[0][1];
+  const last = samples.at(-1)[1];
+  const seconds = (Date.now() - started) / 1000;
+  console.log(`parent memory: ${iterations} iterations in ${seconds.toFixed(0)} s; RSS after 100: ${(base / 1024).toFixed(1)} MB, after ${samples.at(-1)[0]}: ${(last / 1024).toFixed(1)} MB, growth ${((last - base) / 1024).toFixed(2)} MB (target < 5 MB)`);
+  console.log(`  samples (iteration: RSS MB): ${samples.map(([i, kb]) => `${i}: ${(kb / 1024).toFixed(1)}`).join(', ')}`);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+async function iterationCost() {
+  const issues = Number(arg('issues', 10000));
+  const root = repo({});
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local-tracker.js'));
+  const { loomPaths } = await import(path.join(dist, 'config', 'paths.js'));
+  const { loadConfig } = await import(path.join(dist, 'config', 'config.js'));
+  const { runIteration } = await import(path.join(dist, 'daemon', 'iteration.js'));
+  const paths = loomPaths(root);
+  const tracker = new LocalTracker({ path: paths.trackerDb });
+  const labels = ['loom:issue', 'loom:blocked', 'loom:architect', 'loom:issue', 'loom:curated'];
+  for (let i = 0; i < issues; i += 1) await tracker.createIssue({ title: `Issue ${i}`, body: 'x'.repeat(200), labels: [labels[i % labels.length]] });
+  // No builder configured: the iteration plans everything but spawns nothing, so this is the
+  // orchestration work itself (state, snapshot, observation, plan, save).
+  const config = loadConfig(paths.config);
+  const times = [];
+  for (let i = 0; i < 21; i += 1) {
+    const t = process.hrtime.bigint();
+    await runIteration({ paths, config, tracker, force: false, mode: 'normal' });
+    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  const steady = times.slice(1);
+  console.log(`iteration over ${issues} open issues (local tracker): median ${median(steady).toFixed(1)} ms, min ${Math.min(...steady).toFixed(1)} ms, max ${Math.max(...steady).toFixed(1)} ms over ${steady.length} runs (target < 100 ms); first run ${times[0].toFixed(1)} ms`);
+  const process_ = spawnSync(process.execPath, [bin, 'iterate'], { cwd: root, encoding: 'utf8' });
+  const t = Date.now();
+  spawnSync(process.execPath, [bin, 'iterate'], { cwd: root, encoding: 'utf8' });
+  console.log(`  the same as a fresh \`loom iterate\` process (node start-up included): ${Date.now() - t} ms; summary: ${process_.stdout.trim()}`);
+  tracker.dispose();
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+async function pickup() {
+  const root = repo({ pollInterval: '30s', maxShepherds: 1, roles: { builder: { command: 'true' } } });
+  const daemon = spawn(process.execPath, [bin, 'start'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  daemon.stdout.on('data', (c) => (out += c));
+  const until = async (cond) => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 5));
+  };
+  await until(() => /Iteration 1:/.test(out));
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local-tracker.js'));
+  const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+  const latencies = [];
+  for (let i = 0; i < 10; i += 1) {
+    const t = Date.now();
+    execFileSync(process.execPath, [bin, 'issue', 'create', `ready ${i}`, '--label', 'loom:issue'], { cwd: root });
+    const created = Date.now();
+    const n = i + 1;
+    await until(() => /\+shepherd=#(\d+)/.test(out) && out.includes(`+shepherd=#${n}`));
+    latencies.push(Date.now() - created);
+    await until(() => out.includes(`done=#${n}`));
+    void t;
+  }
+  fs.writeFileSync(path.join(root, '.loom', 'stop-daemon'), '');
+  await new Promise((resolve) => daemon.on('exit', resolve));
+  tracker.dispose();
+  console.log(`pickup of a new ready issue with a free slot (poll interval 30 s): median ${median(latencies)} ms, max ${Math.max(...latencies)} ms over ${latencies.length} issues (target < 1000 ms)`);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+console.log(`loom bench — node ${process.version}, ${os.cpus().length} cpus, ${new Date().toISOString()}`);
+if (!only || only === 'iteration') await iterationCost();
+if (!only || only === 'pickup') await pickup();
+if (!only || only === 'memory') await parentMemory();
