@@ -3,6 +3,7 @@
  * and exits 2; anything unexpected prints the stack, says it is a bug, and exits 1.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ROLE_NAMES, defaultConfig } from '../config/config.js';
 import type { LoomConfig, RoleName } from '../config/config.js';
@@ -15,6 +16,8 @@ import type { Mode } from '../core/planner.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { viewOf } from '../process/progress-store.js';
 import { runRole } from '../roles/role-process.js';
+import { RoleFileError } from '../roles/role-file.js';
+import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
 import { SessionMismatchError } from '../state/state-store.js';
 import { buildStatus, renderStatus } from '../status/status-report.js';
@@ -22,6 +25,7 @@ import { NotFoundError } from '../tracker/tracker.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
 import { runInit } from './init-command.js';
+import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { UserError } from './user-error.js';
@@ -191,14 +195,21 @@ function buildProgram(): Command {
       if (!(ROLE_NAMES as readonly string[]).includes(name)) throw new UserError(`unknown role "${name}"; roles are ${ROLE_NAMES.join(', ')}`);
       const paths = requirePaths();
       const config = requireConfig(paths);
-      process.exitCode = await runRole({ paths, config, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
+      const tracker = openTracker(paths);
+      try {
+        process.exitCode = await runRole({ paths, config, tracker, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
+      } finally {
+        tracker.dispose();
+      }
     });
 
   program
     .command('demo')
     .description('run Loom on a throw-away sample repository with the built-in script agent')
-    .action(async () => {
-      process.exitCode = await runDemo(out);
+    .option('--dir <path>', 'create the sample repository here (an empty or new directory) instead of a temporary one')
+    .action(async (options: { dir?: string }) => {
+      if (options.dir !== undefined && fs.existsSync(options.dir) && fs.readdirSync(options.dir).length > 0) throw new UserError(`${options.dir} is not empty; give a new or empty directory`);
+      process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir));
     });
 
   registerIssueCommands(program, out);
@@ -214,7 +225,16 @@ function usageLine(text: string): string {
 async function startDaemon(force: boolean): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
-  return runDaemon({ paths, config, force, log: (line) => out(`${stamp()} ${line}`) });
+  const log = (line: string) => out(`${stamp()} ${line}`);
+  const prepare = async () => {
+    const tracker = openTracker(paths);
+    try {
+      await cleanupWorktrees(paths, tracker, log);
+    } finally {
+      tracker.dispose();
+    }
+  };
+  return runDaemon({ paths, config, force, log, prepare });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -227,7 +247,7 @@ export async function main(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       return 2;
     }
-    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError) {
+    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError || error instanceof RoleFileError || error instanceof RuntimeConfigError) {
       process.stderr.write(`loom: ${error.message}\n`);
       return 2;
     }

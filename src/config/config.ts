@@ -5,6 +5,8 @@
  * use it without parsing anything.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { defaultRolesDir, loadRole, RoleFileError } from '../roles/role-file.js';
 import { parseDuration } from './duration.js';
 
 export const SUPPORT_ROLES = ['guide', 'champion', 'doctor', 'judge'] as const;
@@ -17,9 +19,17 @@ export type RoleName = (typeof ROLE_NAMES)[number];
 /** Roles the daemon runs as background processes (`loom role <name>`). */
 export type DaemonRole = SupportRole | GeneratorRole;
 
+/** Agent runtimes a role can use. */
+export const RUNTIME_NAMES = ['script', 'command'] as const;
+export type RuntimeChoice = (typeof RUNTIME_NAMES)[number];
+
 export interface RoleConfig {
-  /** Whether the daemon schedules this role. */
+  /** Whether the role runs at all (a runtime is configured for it and it is not switched off). */
   enabled: boolean;
+  /** The runtime (`roles.<r>.runtime`, else the top-level `runtime`, else `command` when a command is set). */
+  runtime: RuntimeChoice | undefined;
+  /** Model name passed to runtimes that take one. */
+  model: string | undefined;
   /** Shell command that performs the role (run with `sh -c` in the repository). */
   command: string | undefined;
   /** Support roles: time between runs, ms. Generators: cooldown between triggers, ms. */
@@ -30,6 +40,14 @@ export interface RoleConfig {
 
 export interface LoomConfig {
   tracker: { type: 'local' };
+  /** Runtime for every role that does not name its own. */
+  runtime: RuntimeChoice | undefined;
+  /** The Judge's test gate: must pass in the worktree (unset: no test gate). */
+  testCommand: string | undefined;
+  /** Branch issues are built from and merged into (unset: detected). */
+  defaultBranch: string | undefined;
+  /** The Champion does not merge a PR changing more lines than this. */
+  maxMergeLines: number;
   maxShepherds: number;
   /** Sleep between iterations, ms. */
   pollInterval: number;
@@ -48,6 +66,8 @@ export interface LoomConfig {
   iterationTimeout: number;
   /** How often shepherds and roles renew their heartbeat, ms. */
   heartbeatInterval: number;
+  /** Times a shepherd re-runs an agent that stalled or timed out before giving up. */
+  agentRetries: number;
   roles: Record<RoleName, RoleConfig>;
 }
 
@@ -65,10 +85,14 @@ const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
 
 export function defaultConfig(): LoomConfig {
   const roles = Object.fromEntries(
-    ROLE_NAMES.map((name) => [name, { enabled: false, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
+    ROLE_NAMES.map((name) => [name, { enabled: false, runtime: undefined, model: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
   ) as Record<RoleName, RoleConfig>;
   return {
     tracker: { type: 'local' },
+    runtime: undefined,
+    testCommand: undefined,
+    defaultBranch: undefined,
+    maxMergeLines: 5000,
     maxShepherds: 3,
     pollInterval: 30_000,
     issueThreshold: 3,
@@ -79,6 +103,7 @@ export function defaultConfig(): LoomConfig {
     spawnFailureLimit: 3,
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
+    agentRetries: 2,
     roles,
   };
 }
@@ -96,8 +121,12 @@ const SCALARS: Record<string, Kind> = {
   spawnFailureLimit: 'positive',
   iterationTimeout: 'positiveDuration',
   heartbeatInterval: 'positiveDuration',
+  maxMergeLines: 'positive',
+  agentRetries: 'count',
 };
-const ROLE_KEYS = new Set(['enabled', 'command', 'interval', 'cooldown', 'timeout']);
+/** Top-level string keys. */
+const STRINGS = ['testCommand', 'defaultBranch'] as const;
+const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'command', 'interval', 'cooldown', 'timeout']);
 
 export function envName(key: string): string {
   return `LOOM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -135,9 +164,35 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * Validates a parsed config document plus env overrides. Pure: returns the config or every
  * problem found.
  */
-export function resolveConfig(raw: unknown, env: Record<string, string | undefined>): { ok: true; value: LoomConfig } | { ok: false; problems: string[] } {
+/** Settings a role file's front matter can give (below config.json and env in precedence). */
+export interface RoleFileSettings {
+  runtime?: string;
+  command?: string;
+  model?: string;
+  timeout?: number;
+  interval?: number;
+  cooldown?: number;
+}
+
+export function resolveConfig(
+  raw: unknown,
+  env: Record<string, string | undefined>,
+  roleFiles: Partial<Record<RoleName, RoleFileSettings>> = {},
+): { ok: true; value: LoomConfig } | { ok: false; problems: string[] } {
   const config = defaultConfig();
   const problems: string[] = [];
+  // Role files first: config.json and env override them.
+  for (const name of ROLE_NAMES) {
+    const file = roleFiles[name];
+    if (file === undefined) continue;
+    const role = config.roles[name];
+    if (file.runtime !== undefined && (RUNTIME_NAMES as readonly string[]).includes(file.runtime)) role.runtime = file.runtime as RuntimeChoice;
+    if (file.command !== undefined) role.command = file.command;
+    if (file.model !== undefined) role.model = file.model;
+    if (file.timeout !== undefined) role.timeout = file.timeout;
+    const interval = file.interval ?? file.cooldown;
+    if (interval !== undefined) role.interval = interval;
+  }
   const doc: Record<string, unknown> = isRecord(raw) ? raw : {};
   if (!isRecord(raw)) problems.push('(root): must be a JSON object');
 
@@ -148,9 +203,19 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
       continue;
     }
     if (key === 'roles') continue;
+    if (key === 'runtime') {
+      if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
+      else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
+      continue;
+    }
+    if ((STRINGS as readonly string[]).includes(key)) {
+      if (typeof value === 'string' && value.trim() !== '') config[key as (typeof STRINGS)[number]] = value;
+      else problems.push(`${key}: must be a non-empty string`);
+      continue;
+    }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), 'roles', 'tracker'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'roles', 'tracker'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -175,6 +240,12 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
       if (!ROLE_KEYS.has(k)) problems.push(`${at}: unknown key (known: ${[...ROLE_KEYS].join(', ')})`);
       else if (k === 'enabled') {
         if (typeof v !== 'boolean') problems.push(`${at}: must be true or false`);
+      } else if (k === 'runtime') {
+        if (typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v)) role.runtime = v as RuntimeChoice;
+        else problems.push(`${at}: must be one of ${RUNTIME_NAMES.join(', ')}`);
+      } else if (k === 'model') {
+        if (typeof v === 'string' && v.trim() !== '') role.model = v;
+        else problems.push(`${at}: must be a non-empty string`);
       } else if (k === 'command') {
         if (typeof v !== 'string' || v.trim() === '') problems.push(`${at}: must be a non-empty shell command string`);
         else role.command = v;
@@ -188,6 +259,15 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
     if (typeof value.enabled === 'boolean') role.enabled = value.enabled;
   }
 
+  const envRuntime = env.LOOM_RUNTIME;
+  if (envRuntime !== undefined && envRuntime !== '') {
+    if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
+    else problems.push(`env LOOM_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
+  }
+  for (const key of STRINGS) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') config[key] = v;
+  }
   for (const [key, kind] of Object.entries(SCALARS)) {
     const name = envName(key);
     const v = env[name];
@@ -206,16 +286,43 @@ export function resolveConfig(raw: unknown, env: Record<string, string | undefin
       if ('error' in r) problems.push(`env LOOM_${name.toUpperCase()}_INTERVAL: ${r.error}`);
       else role.interval = r.value;
     }
-    // A role with something to run is on unless switched off explicitly.
+    const runtime = env[`LOOM_${name.toUpperCase()}_RUNTIME`];
+    if (runtime !== undefined && runtime !== '') {
+      if ((RUNTIME_NAMES as readonly string[]).includes(runtime)) role.runtime = runtime as RuntimeChoice;
+      else problems.push(`env LOOM_${name.toUpperCase()}_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
+    }
+    role.runtime ??= role.command !== undefined ? 'command' : config.runtime;
+    if (role.runtime === 'command' && role.command === undefined) problems.push(`roles.${name}.runtime: "command" needs roles.${name}.command`);
+    // A role with a runtime is on unless switched off explicitly.
     const explicit = isRecord(roles) && isRecord(roles[name]) ? roles[name].enabled : undefined;
-    if (explicit === true && role.command === undefined) problems.push(`roles.${name}.enabled: true needs roles.${name}.command (the command that performs the role)`);
-    role.enabled = typeof explicit === 'boolean' ? explicit && role.command !== undefined : role.command !== undefined;
+    if (explicit === true && role.runtime === undefined && name !== 'champion') problems.push(`roles.${name}.enabled: true needs a runtime (roles.${name}.runtime, roles.${name}.command or the top-level runtime)`);
+    // The Champion's merge decision is code: it needs no runtime and is on unless switched off.
+    if (name === 'champion') role.enabled = explicit !== false;
+    else role.enabled = typeof explicit === 'boolean' ? explicit && role.runtime !== undefined : role.runtime !== undefined;
   }
 
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value: config };
 }
 
-/** Reads and validates the config file (missing file = defaults). Throws `ConfigError`. */
+/**
+ * Front matter of the role files that apply (`.loom/roles/<role>.md` over the built-in ones).
+ * A malformed role file is a config problem naming its file and line.
+ */
+function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<RoleName, RoleFileSettings>> {
+  const result: Partial<Record<RoleName, RoleFileSettings>> = {};
+  for (const name of ROLE_NAMES) {
+    try {
+      const { runtime, command, model, timeout, interval, cooldown } = loadRole(name, [rolesDir, defaultRolesDir()]);
+      result[name] = { runtime, command, model, timeout, interval, cooldown };
+    } catch (error) {
+      if (error instanceof RoleFileError) problems.push(error.message);
+      else throw error;
+    }
+  }
+  return result;
+}
+
+/** Reads and validates the config file (missing file = defaults) and the role files beside it. Throws `ConfigError`. */
 export function loadConfig(file: string, env: Record<string, string | undefined> = process.env): LoomConfig {
   let raw: unknown = {};
   if (fs.existsSync(file)) {
@@ -226,7 +333,10 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
       throw new ConfigError(file, [`(root): not valid JSON (${(error as Error).message})`]);
     }
   }
-  const result = resolveConfig(raw, env);
-  if (!result.ok) throw new ConfigError(file, result.problems);
+  const roleProblems: string[] = [];
+  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems);
+  const result = resolveConfig(raw, env, roleFiles);
+  const problems = [...roleProblems, ...(result.ok ? [] : result.problems)];
+  if (problems.length > 0 || !result.ok) throw new ConfigError(file, problems);
   return result.value;
 }

@@ -38,6 +38,8 @@ export interface DaemonOptions {
   config: LoomConfig;
   force: boolean;
   log: (line: string) => void;
+  /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
+  prepare?: () => Promise<void>;
 }
 
 interface ChildResult {
@@ -68,6 +70,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (fs.existsSync(paths.stopSignal)) {
       fs.rmSync(paths.stopSignal, { force: true });
       log('removed a stop signal left over from before this start');
+    }
+    try {
+      await opts.prepare?.();
+    } catch (error) {
+      log(`warning: start-up cleanup failed: ${(error as Error).message}`);
     }
     const state = loaded.state;
     const now = new Date().toISOString();

@@ -1,61 +1,67 @@
 /**
- * `loom demo`: a throw-away sample repository with a handful of issues on the local tracker,
- * the daemon in force mode over it with the demo script agent, live progress, and the final
- * status once the backlog is done.
+ * `loom demo`: a throw-away sample repository (a small real project with its own tests) with
+ * eight issues for the built-in script agent, the daemon in force mode over it with live
+ * progress, and the final status once the backlog is done.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
 import { waitFor } from '../process/wait.js';
 import { LocalTracker } from '../tracker/local-tracker.js';
 import { runInit } from '../cli/init-command.js';
+import { SAMPLE_CONFIG, SAMPLE_ISSUES, writeSampleProject } from './sample-repo.js';
 
-const ISSUES: { title: string; labels: string[] }[] = [
-  { title: 'Document the add function', labels: [Label.issue] },
-  { title: 'Add a subtract function', labels: [Label.issue] },
-  { title: 'Fix the greeting punctuation', labels: [Label.issue, Label.urgent] },
-  { title: 'Add a multiply function', labels: [Label.issue] },
-  { title: 'Rewrite everything in a weekend (fail)', labels: [Label.issue] },
-  { title: 'Explain the project layout', labels: [Label.architect] },
-];
+/** The demo gives up after this long, ms. */
+const DEMO_LIMIT_MS = 5 * 60_000;
 
-export async function runDemo(log: (line: string) => void): Promise<number> {
-  const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-')));
-  const git = (...args: string[]) => spawnSync('git', args, { cwd: root, encoding: 'utf8' });
-  git('init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'math.js'), 'export const add = (a, b) => a + b;\nexport const greet = (name) => `Hello ${name}`;\n');
-  fs.writeFileSync(path.join(root, 'README.md'), '# Sample project\n\nA tiny project for the Loom demo.\n');
-  git('add', '.');
-  git('-c', 'user.name=Loom Demo', '-c', 'user.email=demo@localhost', 'commit', '-qm', 'Sample project');
+export async function runDemo(log: (line: string) => void, dir?: string): Promise<number> {
+  const root = dir ?? fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-')));
+  fs.mkdirSync(root, { recursive: true });
+  writeSampleProject(root);
   runInit({ cwd: root, claude: false, log: () => undefined });
   const paths = loomPaths(root);
-  const agent = fileURLToPath(new URL('./demo-agent.js', import.meta.url));
-  const config = { maxShepherds: 3, pollInterval: '2s', heartbeatInterval: '1s', roles: { builder: { command: `"${process.execPath}" "${agent}"` } } };
-  fs.writeFileSync(paths.config, `${JSON.stringify(config, null, 2)}\n`);
+  fs.writeFileSync(paths.config, `${JSON.stringify(SAMPLE_CONFIG, null, 2)}\n`);
   const tracker = new LocalTracker({ path: paths.trackerDb, actor: 'demo' });
-  for (const issue of ISSUES) await tracker.createIssue({ title: issue.title, labels: issue.labels });
-  log(`Sample repository: ${root} (${ISSUES.length} issues on the local tracker)`);
+  for (const issue of SAMPLE_ISSUES) await tracker.createIssue({ title: issue.title, body: issue.body, labels: issue.labels });
+  log(`Sample repository: ${root}`);
+  log(`${SAMPLE_ISSUES.length} issues on the local tracker; starting the daemon in force mode (script agents, \`${SAMPLE_CONFIG.testCommand}\` as the judge's test gate).`);
 
+  const started = Date.now();
   const { command, args } = loomCommand();
   const daemon = spawn(command, [...args, 'start', '--force'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   daemon.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', resolve));
+  const stopDaemon = () => fs.writeFileSync(paths.stopSignal, '');
+  process.once('SIGINT', stopDaemon);
 
+  // Done when nothing is ready, being built, proposed or waiting in a PR.
+  const busy = [Label.issue, Label.building, Label.architect, Label.hermit, Label.curated, Label.reviewRequested, Label.changesRequested, Label.pr];
   const settled = async () => {
-    const open = await tracker.listIssues();
-    return open.every((i) => !i.labels.some((l) => l === Label.issue || l === Label.building || l === Label.architect));
+    const { issues, pullRequests } = await tracker.snapshot();
+    return [...issues, ...pullRequests].every((item) => !item.labels.some((l) => (busy as string[]).includes(l)));
   };
-  const done = await waitFor(settled, 120_000, 250);
-  fs.writeFileSync(paths.stopSignal, '');
+  const done = await waitFor(settled, DEMO_LIMIT_MS, 250);
+  stopDaemon();
   const code = await exited;
-  tracker.dispose();
+  process.off('SIGINT', stopDaemon);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+
   const status = spawnSync(command, [...args, 'status'], { cwd: root, encoding: 'utf8' });
   log(status.stdout.trimEnd());
-  log(done ? `Backlog done. The sample repository is at ${root} (try \`cd ${root} && loom issue list --state all\`).` : `The demo did not finish within 2 minutes; see ${paths.logs}`);
+  const all = await tracker.listIssues({ state: 'all' });
+  log('');
+  for (const issue of all) log(`  #${issue.number} ${issue.state.padEnd(6)} ${issue.labels.join(', ').padEnd(14)} ${issue.title}`);
+  const history = spawnSync('git', ['log', '--first-parent', '--format=  %h %s', 'main'], { cwd: root, encoding: 'utf8' });
+  log(`\nmain (first-parent history):\n${history.stdout.trimEnd()}`);
+  tracker.dispose();
+  log(
+    done
+      ? `\nBacklog done in ${seconds}s. The sample repository is at ${root}\n  cd ${root} && git log --graph --oneline --all   # the merges\n  cd ${root} && npx loom issue list --state all  # the issues`
+      : `\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`,
+  );
   return done && code === 0 ? 0 : 1;
 }

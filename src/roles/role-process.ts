@@ -1,28 +1,52 @@
 /**
- * `loom role <name>`: runs one support or generator role once. At this stage a role runs its
- * configured command (`roles.<name>.command`); the heartbeat, timeout, stall watchdog and the
- * progress record the daemon reads are the same as for shepherds.
+ * `loom role <name>`: runs one support or generator role once. The agent produces (proposals,
+ * reviews, triage lines, commits); this file parses its output and makes every tracker write.
+ * The Champion is code only: its merge decision is `championDecision`.
  */
 import type { LoomConfig, RoleName } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
-import { agentEnv } from '../process/agent-env.js';
-import { ProgressStore } from '../process/progress-store.js';
-import { runCommand } from '../process/run-command.js';
-import { TaskRecorder } from '../process/task-recorder.js';
+import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import { newTaskId, startingRecord } from '../daemon/start-shepherd.js';
+import { defaultBranch, git } from '../git/git.js';
+import { branchFor, Worktrees } from '../git/worktrees.js';
+import { ProgressStore } from '../process/progress-store.js';
+import { TaskRecorder } from '../process/task-recorder.js';
+import { judgeRound } from '../shepherd/judge-round.js';
+import { mergePullRequest } from '../shepherd/merge-pull-request.js';
+import type { Issue, PullRequest, Tracker } from '../tracker/tracker.js';
 import { UserError } from '../cli/user-error.js';
+import { championDecision } from './champion-policy.js';
+import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from './output-contracts.js';
+import { runRoleAgent } from './run-role-agent.js';
 
-export async function runRole(opts: { paths: LoomPaths; config: LoomConfig; role: RoleName; taskId?: string; log: (line: string) => void }): Promise<number> {
-  const { paths, config, role, log } = opts;
-  const cfg = config.roles[role];
-  if (cfg.command === undefined) throw new UserError(`role ${role} has nothing to run; set roles.${role}.command in .loom/config.json`);
+export interface RoleRun {
+  paths: LoomPaths;
+  config: LoomConfig;
+  tracker: Tracker;
+  role: RoleName;
+  taskId?: string;
+  log: (line: string) => void;
+}
+
+interface RoleContext extends RoleRun {
+  recorder: TaskRecorder;
+  signal: AbortSignal;
+}
+
+/** Result of one role run: a one-line summary, or a failure. */
+type RoleOutcome = { ok: true; summary: string } | { ok: false; message: string };
+
+export async function runRole(run: RoleRun): Promise<number> {
+  const { paths, config, role, log } = run;
+  if (role === 'builder') throw new UserError('the builder runs inside a shepherd; use `loom shepherd N` or `loom spawn N`');
+  if (!config.roles[role].enabled && role !== 'champion') throw new UserError(`role ${role} has no runtime; set roles.${role}.runtime (or the top-level "runtime") in .loom/config.json`);
   const progress = new ProgressStore(paths.progress);
   const file = progress.roleFile(role);
   let record = progress.read(file);
-  if (opts.taskId === undefined) {
+  if (run.taskId === undefined) {
     record = startingRecord({ kind: 'role', task_id: newTaskId(), issue: null, role, output_file: '(terminal)', now: new Date() });
-  } else if (record === null || record.task_id !== opts.taskId) {
-    log(`role ${role}: task ${opts.taskId} is not the current run; exiting`);
+  } else if (record === null || record.task_id !== run.taskId) {
+    log(`role ${role}: task ${run.taskId} is not the current run; exiting`);
     return 0;
   }
   const recorder = new TaskRecorder(progress, file, record, paths.wake);
@@ -32,26 +56,179 @@ export async function runRole(opts: { paths: LoomPaths; config: LoomConfig; role
   process.on('SIGINT', onSignal);
   recorder.start(role, config.heartbeatInterval);
   try {
-    const result = await runCommand({
-      command: cfg.command,
-      cwd: paths.root,
-      env: agentEnv(process.env, { LOOM_ROLE: role, LOOM_TASK_ID: record.task_id, LOOM_REPO_ROOT: paths.root }),
-      stallTimeout: config.stallTimeout,
-      timeout: cfg.timeout,
-      signal: controller.signal,
-      onStart: (pid) => recorder.agent(pid),
-      onOutput: (chunk) => {
-        process.stdout.write(chunk);
-        recorder.output();
-      },
-    });
-    const ok = result.outcome === 'exited' && result.exitCode === 0;
-    const message = ok ? 'completed' : result.outcome === 'exited' ? `exited with code ${result.exitCode ?? '?'}` : result.outcome;
-    recorder.finish(controller.signal.aborted ? 'stopped' : ok ? 'completed' : 'failed', { message, exit_code: ok ? 0 : 1 });
+    const outcome = await perform({ ...run, recorder, signal: controller.signal });
+    const message = outcome.ok ? outcome.summary : outcome.message;
+    recorder.finish(controller.signal.aborted ? 'stopped' : outcome.ok ? 'completed' : 'failed', { message, exit_code: outcome.ok ? 0 : 1 });
     log(`role ${role}: ${message}`);
-    return ok ? 0 : 1;
+    return outcome.ok ? 0 : 1;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+function perform(ctx: RoleContext): Promise<RoleOutcome> {
+  switch (ctx.role) {
+    case 'architect':
+    case 'hermit':
+      return generate(ctx, ctx.role);
+    case 'guide':
+      return guide(ctx);
+    case 'curator':
+      return curate(ctx);
+    case 'champion':
+      return champion(ctx);
+    case 'judge':
+      return judgeOpenPullRequests(ctx);
+    case 'doctor':
+      return doctorOpenPullRequests(ctx);
+    case 'builder':
+      throw new UserError('the builder runs inside a shepherd');
+  }
+}
+
+const listIssues = (issues: readonly Issue[]) => (issues.length === 0 ? '(none)' : issues.map((i) => `- #${i.number} ${i.title}${i.labels.length ? ` [${i.labels.join(', ')}]` : ''}`).join('\n'));
+
+async function agent(ctx: RoleContext, vars: Record<string, string>, cwd = ctx.paths.root, attempt = 1, instructions?: string) {
+  return runRoleAgent({ paths: ctx.paths, config: ctx.config, role: ctx.role, cwd, vars, attempt, signal: ctx.signal, recorder: ctx.recorder, ...(instructions !== undefined ? { instructions } : {}) });
+}
+
+async function generate(ctx: RoleContext, role: 'architect' | 'hermit'): Promise<RoleOutcome> {
+  const open = await ctx.tracker.listIssues();
+  const proposals = open.filter((i) => i.labels.includes(Label.architect) || i.labels.includes(Label.hermit));
+  const room = ctx.config.maxProposals - proposals.length;
+  if (room <= 0) return { ok: true, summary: `${proposals.length} proposals already open; none added` };
+  const run = await agent(ctx, { open_issues: listIssues(open.filter((i) => !proposals.includes(i))), open_proposals: listIssues(proposals), max_proposals: String(room) });
+  if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
+  const existing = new Set(open.map((i) => i.title.trim().toLowerCase()));
+  const created: number[] = [];
+  for (const p of parseProposals(run.output).slice(0, room)) {
+    if (existing.has(p.title.toLowerCase())) continue;
+    existing.add(p.title.toLowerCase());
+    const issue = await ctx.tracker.createIssue({ title: p.title, body: p.body, labels: [role === 'architect' ? Label.architect : Label.hermit] });
+    created.push(issue.number);
+  }
+  return { ok: true, summary: created.length ? `proposed ${created.map((n) => `#${n}`).join(', ')}` : 'no proposals' };
+}
+
+async function guide(ctx: RoleContext): Promise<RoleOutcome> {
+  const open = await ctx.tracker.listIssues();
+  const run = await agent(ctx, { open_issues: listIssues(open) });
+  if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
+  const known = new Set(open.map((i) => i.number));
+  let done = 0;
+  for (const action of parseGuideActions(run.output)) {
+    if (!known.has(action.issue)) continue;
+    if (action.type === 'urgent') {
+      await ctx.tracker.updateLabels(action.issue, { add: [Label.urgent] });
+      await ctx.tracker.comment(action.issue, `Loom Guide: marked \`${Label.urgent}\` — ${action.reason}`);
+    } else await ctx.tracker.comment(action.issue, `Loom Guide: ${action.text}`);
+    done += 1;
+  }
+  return { ok: true, summary: `${done} triage action(s)` };
+}
+
+async function curate(ctx: RoleContext): Promise<RoleOutcome> {
+  const candidates = (await ctx.tracker.listIssues()).filter((i) => !i.labels.some((l) => ISSUE_STATE_LABELS.includes(l)));
+  if (candidates.length === 0) return { ok: true, summary: 'nothing to curate' };
+  const run = await agent(ctx, { open_issues: candidates.map((i) => `#${i.number} ${i.title}\n${fenceUntrusted(`issue #${i.number}`, i.body)}`).join('\n\n') });
+  if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
+  const allowed = new Set(candidates.map((i) => i.number));
+  let done = 0;
+  for (const c of parseCuration(run.output)) {
+    if (!allowed.has(c.issue)) continue;
+    allowed.delete(c.issue);
+    await ctx.tracker.comment(c.issue, `Loom Curator:\n\n${c.text}`);
+    await ctx.tracker.updateLabels(c.issue, { add: [Label.curated] });
+    done += 1;
+  }
+  return { ok: true, summary: `curated ${done} issue(s)` };
+}
+
+/** Open PRs with `label` whose issue no shepherd owns right now. */
+async function unownedPullRequests(ctx: RoleContext, label: string): Promise<{ pr: PullRequest; issue: Issue }[]> {
+  const { pullRequests } = await ctx.tracker.snapshot();
+  const result: { pr: PullRequest; issue: Issue }[] = [];
+  for (const pr of pullRequests) {
+    if (!pr.labels.includes(label) || pr.closesIssue === null) continue;
+    const issue = await ctx.tracker.getIssue(pr.closesIssue);
+    if (issue === null || issue.labels.includes(Label.building)) continue;
+    result.push({ pr, issue });
+  }
+  return result;
+}
+
+async function base(ctx: RoleContext): Promise<string> {
+  return ctx.config.defaultBranch ?? defaultBranch(ctx.paths.root);
+}
+
+async function champion(ctx: RoleContext): Promise<RoleOutcome> {
+  const target = await base(ctx);
+  const merged: number[] = [];
+  const skipped: string[] = [];
+  for (const { pr, issue } of await unownedPullRequests(ctx, Label.pr)) {
+    const stat = await git(ctx.paths.root, ['diff', '--numstat', `${target}...${pr.head}`]);
+    const changedLines = stat.split('\n').reduce((sum, line) => sum + line.split('\t').slice(0, 2).reduce((s, v) => s + (Number(v) || 0), 0), 0);
+    const decision = championDecision({ labels: pr.labels, changedLines, maxLines: ctx.config.maxMergeLines });
+    if (!decision.merge) {
+      skipped.push(`#${pr.number} (${decision.reason})`);
+      continue;
+    }
+    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issue.number, base: target, signal: ctx.signal });
+    if (result.ok) {
+      merged.push(pr.number);
+      continue;
+    }
+    skipped.push(`#${pr.number} (${result.reason})`);
+    if (result.reason === 'conflict' || result.reason === 'tests') {
+      await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.message}. The Doctor will update the branch.`);
+      await ctx.tracker.updateLabels(pr.number, { add: [Label.changesRequested] });
+    }
+  }
+  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}` };
+}
+
+async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
+  const target = await base(ctx);
+  const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
+  const judged: string[] = [];
+  for (const { pr, issue } of await unownedPullRequests(ctx, Label.reviewRequested)) {
+    const worktree = await worktrees.ensure(issue.number, target);
+    const rounds = (await ctx.tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom Judge')).length;
+    const outcome = await judgeRound({ paths: ctx.paths, config: ctx.config, issue, prNumber: pr.number, worktree, base: target, branch: branchFor(issue.number), attempt: rounds + 1, signal: ctx.signal, recorder: ctx.recorder });
+    if (ctx.signal.aborted) break;
+    if (outcome.agentError !== null) return { ok: false, message: outcome.agentError };
+    await ctx.tracker.comment(pr.number, outcome.review);
+    await ctx.tracker.updateLabels(pr.number, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
+    judged.push(`#${pr.number} ${outcome.verdict}`);
+  }
+  return { ok: true, summary: judged.length ? `judged ${judged.join(', ')}` : 'no PR waits for review' };
+}
+
+async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
+  const target = await base(ctx);
+  const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
+  const treated: number[] = [];
+  for (const { pr, issue } of await unownedPullRequests(ctx, Label.changesRequested)) {
+    const comments = await ctx.tracker.listComments(pr.number);
+    const reviews = comments.filter((c) => c.body.startsWith('**Loom') && !c.body.startsWith('**Loom Doctor'));
+    const rounds = comments.filter((c) => c.body.startsWith('**Loom Doctor')).length;
+    if (rounds >= ctx.config.maxDoctorRounds) {
+      if (!issue.labels.includes(Label.blocked)) {
+        await ctx.tracker.comment(issue.number, `Loom: PR #${pr.number} still has changes requested after ${rounds} doctor round(s); marking this issue \`${Label.blocked}\`.`);
+        await ctx.tracker.updateLabels(issue.number, { add: [Label.blocked] });
+      }
+      continue;
+    }
+    const worktree = await worktrees.ensure(issue.number, target);
+    await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
+    const run = await agent(ctx, { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review: reviews.at(-1)?.body ?? '', test_command: ctx.config.testCommand ?? '(none configured)' }, worktree, rounds + 1, issue.body);
+    if (ctx.signal.aborted) break;
+    if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
+    await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
+    await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; back to review.`);
+    await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested] });
+    treated.push(pr.number);
+  }
+  return { ok: true, summary: treated.length ? `updated ${treated.map((n) => `#${n}`).join(', ')}` : 'no PR waits for changes' };
 }

@@ -1,33 +1,22 @@
 /**
- * `loom shepherd <issue>`: drives one claimed issue. At this stage the lifecycle is the builder
- * phase only (the configured builder command); the process management around it — taking over
- * the progress record, heartbeat, `loom:abort`, graceful stop on SIGTERM, the tracker writes at
- * the end — is the real thing the full lifecycle builds on.
+ * `loom shepherd <issue>`: the process around one issue's lifecycle (lifecycle.ts) — taking over
+ * the progress record (or claiming the issue when run by hand), the heartbeat, `loom:abort`,
+ * graceful stop on SIGTERM, and the terminal status written last.
  *
  * Exit codes are a contract with the daemon and with users (docs/shepherd.md): `ShepherdExit`.
  */
 import type { LoomConfig } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
-import { agentEnv } from '../process/agent-env.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
-import { runCommand } from '../process/run-command.js';
 import { TaskRecorder } from '../process/task-recorder.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { newTaskId, startingRecord } from '../daemon/start-shepherd.js';
 import { UserError } from '../cli/user-error.js';
+import { runLifecycle } from './lifecycle.js';
+import { ShepherdExit } from './shepherd-exit.js';
 
-export const ShepherdExit = {
-  success: 0,
-  unexpected: 1,
-  usage: 2,
-  builderFailed: 3,
-  testsFailed: 4,
-  needsHuman: 5,
-  shutdown: 6,
-  skipped: 7,
-  noChanges: 8,
-} as const;
+
 
 export interface ShepherdOptions {
   paths: LoomPaths;
@@ -96,65 +85,28 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       recorder.finish('skipped', { message: `#${issue} is not claimed (closed or relabelled)`, exit_code: ShepherdExit.skipped });
       return ShepherdExit.skipped;
     }
-    const builder = config.roles.builder;
-    if (builder.command === undefined) {
-      const message = 'no builder is configured (roles.builder.command in .loom/config.json)';
-      await tracker.comment(issue, `Loom: ${message}; marking this issue \`${Label.blocked}\`.`);
-      await tracker.updateLabels(issue, { add: [Label.blocked] });
-      recorder.finish('blocked', { message, exit_code: ShepherdExit.needsHuman });
-      return ShepherdExit.needsHuman;
-    }
-    log(`shepherd #${issue}: builder started: ${builder.command}`);
-    const env = agentEnv(process.env, {
-      LOOM_ISSUE: String(issue),
-      LOOM_ISSUE_TITLE: current.title,
-      LOOM_ROLE: 'builder',
-      LOOM_TASK_ID: record.task_id,
-      LOOM_REPO_ROOT: paths.root,
-    });
-    const result = await runCommand({
-      command: builder.command,
-      cwd: paths.root,
-      env,
-      stallTimeout: config.stallTimeout,
-      timeout: builder.timeout,
+    const result = await runLifecycle(current, {
+      paths,
+      config,
+      tracker,
+      recorder,
       signal: controller.signal,
-      onStart: (pid) => recorder.agent(pid),
-      onOutput: (chunk) => {
-        process.stdout.write(chunk);
-        recorder.output();
-      },
+      forceMerge: opts.forceMerge,
+      log: (line) => log(`shepherd #${issue}: ${line}`),
+      logFile: record.output_file === '(terminal)' ? null : record.output_file,
     });
-    const logRef = record.output_file === '(terminal)' ? '' : ` Log: \`${record.output_file}\``;
-
-    if (stopReason !== null) {
+    if (result.status === 'stopped') {
       const now = await tracker.getIssue(issue);
       if (now?.state === 'open') {
-        if (stopReason === 'abort') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`.`);
+        if (stopReason === 'abort') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`. Work so far is kept on its branch.`);
         await tracker.updateLabels(issue, { add: [Label.issue], remove: [Label.abort] });
       }
-      recorder.finish('stopped', { message: stopReason === 'abort' ? 'aborted by loom:abort' : 'stopped for shutdown', exit_code: ShepherdExit.shutdown });
+      recorder.finish('stopped', { message: stopReason === 'abort' ? 'aborted by loom:abort' : 'stopped for shutdown', exit_code: ShepherdExit.shutdown, pr_number: result.prNumber });
       return ShepherdExit.shutdown;
     }
-    if (result.outcome === 'exited' && result.exitCode === 0) {
-      await tracker.close(issue, `Loom: built by the builder command in ${Math.round(result.duration / 100) / 10}s.${logRef}`);
-      recorder.finish('completed', { message: 'builder succeeded; issue closed', exit_code: ShepherdExit.success });
-      log(`shepherd #${issue}: done`);
-      return ShepherdExit.success;
-    }
-    const reason =
-      result.outcome === 'stalled'
-        ? `the builder produced no output for ${Math.round(config.stallTimeout / 1000)}s and was killed`
-        : result.outcome === 'timeout'
-          ? `the builder ran past its ${Math.round(builder.timeout / 1000)}s timeout and was killed`
-          : result.outcome === 'spawn-error'
-            ? `the builder could not start: ${result.error ?? 'unknown error'}`
-            : `the builder exited with code ${result.exitCode ?? 'unknown'}`;
-    await tracker.comment(issue, `Loom: ${reason}; marking this issue \`${Label.blocked}\`.${logRef}`);
-    await tracker.updateLabels(issue, { add: [Label.blocked] });
-    recorder.finish('blocked', { message: reason, exit_code: ShepherdExit.builderFailed });
-    log(`shepherd #${issue}: blocked: ${reason}`);
-    return ShepherdExit.builderFailed;
+    recorder.finish(result.status, { message: result.message, exit_code: result.exit, merged: result.merged, pr_number: result.prNumber });
+    log(`shepherd #${issue}: ${result.status}: ${result.message}`);
+    return result.exit;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -143,7 +143,7 @@ describe('roles', () => {
         architect: { command: 'echo arch', cooldown: '1h' },
       },
     });
-    expect(c.roles.guide).toEqual({ enabled: true, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN });
+    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN });
     expect(c.roles.architect).toMatchObject({ enabled: true, command: 'echo arch', interval: 60 * MIN });
     expect(c.roles.judge.enabled).toBe(false);
   });
@@ -173,7 +173,7 @@ describe('roles', () => {
         'roles.guide.command: must be a non-empty shell command string',
         'roles.guide.interval: must be greater than zero',
         'roles.guide.timeout: must be seconds or a duration like "30s", "10m", "1h", got "soon"',
-        'roles.guide.colour: unknown key (known: enabled, command, interval, cooldown, timeout)',
+        'roles.guide.colour: unknown key (known: enabled, runtime, model, command, interval, cooldown, timeout)',
       ]),
     );
     expect(problems).toHaveLength(7);

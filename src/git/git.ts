@@ -1,0 +1,63 @@
+/**
+ * A thin, typed wrapper around the `git` executable. Every call is a real git process; failures
+ * become `GitError` values carrying git's own message, so callers can say what went wrong.
+ */
+import { execFile } from 'node:child_process';
+
+export class GitError extends Error {
+  readonly code = 'git_failed';
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(`git ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no message'}`);
+  }
+}
+
+/** Identity used for commits Loom makes itself (WIP saves, leftover changes, merges). */
+const LOOM_IDENTITY = ['-c', 'user.name=Loom', '-c', 'user.email=loom@localhost'];
+
+export interface GitOptions {
+  /** Commit as Loom when git has no identity configured. */
+  asLoom?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs git in `cwd`; resolves with trimmed stdout, rejects with `GitError`. */
+export function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<string> {
+  const full = options.asLoom ? [...LOOM_IDENTITY, ...args] : [...args];
+  return new Promise((resolve, reject) => {
+    execFile('git', full, { cwd, env: options.env ?? gitEnv(), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new GitError(args, typeof error.code === 'number' ? error.code : null, stderr || error.message));
+      else resolve(stdout.trimEnd());
+    });
+  });
+}
+
+/** Like `git` but resolves to null instead of rejecting (for probes such as `rev-parse --verify`). */
+export async function gitMaybe(cwd: string, args: readonly string[]): Promise<string | null> {
+  try {
+    return await git(cwd, args);
+  } catch (error) {
+    if (error instanceof GitError) return null;
+    throw error;
+  }
+}
+
+/** The process environment without variables that would redirect git to another repository. */
+function gitEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY']) delete env[key];
+  return env;
+}
+
+/** The repository's default branch: `init.defaultBranch`-independent — the branch HEAD of the main worktree names, else main/master. */
+export async function defaultBranch(root: string): Promise<string> {
+  const remoteHead = await gitMaybe(root, ['symbolic-ref', '--short', 'refs/remotes/origin/HEAD']);
+  if (remoteHead) return remoteHead.replace(/^origin\//, '');
+  for (const name of ['main', 'master']) if (await gitMaybe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${name}`])) return name;
+  const head = await gitMaybe(root, ['symbolic-ref', '--short', 'HEAD']);
+  if (head) return head;
+  throw new GitError(['symbolic-ref', 'HEAD'], null, 'cannot tell the default branch (no main/master branch and HEAD is detached); set "defaultBranch" in .loom/config.json');
+}

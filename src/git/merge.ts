@@ -1,0 +1,79 @@
+/**
+ * Merging an issue branch into the default branch the way the local tracker does it: a real
+ * merge commit (`--no-ff` shape: one merge per issue on the default branch's first-parent
+ * history), computed with `git merge-tree` so nothing is touched until it is known to be clean.
+ *
+ * Invariant owned here: merges are serialised by `.loom/merge.lock`, and the default branch only
+ * moves by compare-and-swap from the commit the merge was computed on.
+ */
+import fs from 'node:fs';
+import { isProcessAlive } from '../process/process-identity.js';
+import { waitFor } from '../process/wait.js';
+import { git, gitMaybe, GitError } from './git.js';
+
+export type MergeResult = { ok: true; commit: string } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
+
+/** Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. */
+export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | 'locked'> {
+  const mine = `${process.pid}`;
+  const take = () => {
+    try {
+      fs.writeFileSync(lockFile, mine, { flag: 'wx' });
+      return true;
+    } catch {
+      const holder = Number(fs.readFileSync(lockFile, { encoding: 'utf8', flag: 'r' }) || 0);
+      if (!isProcessAlive(holder)) fs.rmSync(lockFile, { force: true }); // a crashed merger's lock
+      return false;
+    }
+  };
+  if (!(await waitFor(take, timeoutMs, 25))) return 'locked';
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lockFile, { force: true });
+  }
+}
+
+/** Rebases the worktree's branch onto `base` if `base` has moved on; false on a conflict (rebase aborted). */
+export async function rebaseIfBehind(worktree: string, base: string): Promise<{ rebased: boolean; conflict: boolean }> {
+  const behind = (await gitMaybe(worktree, ['merge-base', '--is-ancestor', base, 'HEAD'])) === null;
+  if (!behind) return { rebased: false, conflict: false };
+  try {
+    await git(worktree, ['rebase', '-q', base], { asLoom: true });
+    return { rebased: true, conflict: false };
+  } catch (error) {
+    if (!(error instanceof GitError)) throw error;
+    await gitMaybe(worktree, ['rebase', '--abort']);
+    return { rebased: false, conflict: true };
+  }
+}
+
+/**
+ * Merges `branch` into `base` with a merge commit. When the main working tree has `base` checked
+ * out it is fast-forwarded to the merge (so its files follow); otherwise only the ref moves.
+ */
+export async function mergeIntoBase(root: string, base: string, branch: string, message: string): Promise<MergeResult> {
+  const baseRef = `refs/heads/${base}`;
+  const baseSha = await git(root, ['rev-parse', '--verify', baseRef]);
+  const branchSha = await git(root, ['rev-parse', '--verify', `refs/heads/${branch}`]);
+  let tree: string;
+  try {
+    tree = (await git(root, ['merge-tree', '--write-tree', baseSha, branchSha])).split('\n')[0] ?? '';
+  } catch (error) {
+    if (error instanceof GitError && error.exitCode === 1) return { ok: false, reason: 'conflict', message: `${branch} does not merge cleanly into ${base}` };
+    throw error;
+  }
+  const commit = await git(root, ['commit-tree', tree, '-p', baseSha, '-p', branchSha, '-m', message], { asLoom: true });
+  const head = await gitMaybe(root, ['symbolic-ref', '-q', 'HEAD']);
+  if (head === baseRef) {
+    try {
+      await git(root, ['merge', '-q', '--ff-only', commit]);
+    } catch (error) {
+      if (!(error instanceof GitError)) throw error;
+      return { ok: false, reason: 'dirty-main', message: `the main working tree has local changes that the merge would overwrite: ${error.stderr.trim().split('\n')[0] ?? ''}` };
+    }
+  } else {
+    await git(root, ['update-ref', baseRef, commit, baseSha]);
+  }
+  return { ok: true, commit };
+}

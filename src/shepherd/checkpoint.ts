@@ -1,0 +1,53 @@
+/**
+ * Shepherd checkpoints: `.loom/checkpoints/issue-N.json`, written (atomically) after every
+ * completed phase, so a shepherd started again for the same issue — after a crash, a kill or a
+ * shutdown — resumes where the last one stopped instead of starting over.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
+
+/** The last phase completed. */
+export type CheckpointPhase = 'built' | 'pr-opened' | 'judged' | 'doctored' | 'merged';
+
+export interface Checkpoint {
+  issue: number;
+  phase: CheckpointPhase;
+  branch: string;
+  base: string;
+  pr_number: number | null;
+  /** Last verdict: the Judge approved (`approve`) or asked for changes (`changes`). */
+  verdict: 'approve' | 'changes' | null;
+  /** The review the Doctor must address. */
+  review: string | null;
+  /** Doctor rounds done so far. */
+  doctor_rounds: number;
+  /** Whether the last judge round failed on the test gate. */
+  tests_failed: boolean;
+  updated_at: string;
+}
+
+export class CheckpointStore {
+  constructor(readonly dir: string) {}
+
+  file(issue: number): string {
+    return path.join(this.dir, `issue-${issue}.json`);
+  }
+
+  read(issue: number): Checkpoint | null {
+    try {
+      return (readJsonFile(this.file(issue)) as Checkpoint | undefined) ?? null;
+    } catch {
+      return null; // a torn file means no usable checkpoint: the phase is simply redone
+    }
+  }
+
+  write(checkpoint: Checkpoint): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    writeFileAtomic(this.file(checkpoint.issue), `${JSON.stringify({ ...checkpoint, updated_at: new Date().toISOString() }, null, 2)}\n`);
+  }
+
+  remove(issue: number): void {
+    fs.rmSync(this.file(issue), { force: true });
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The issue lifecycle a shepherd drives: builder → PR → judge → (doctor → judge)* → merge, in the
+ * issue's own worktree, with a checkpoint after every completed phase.
+ *
+ * Invariants owned here:
+ * - a phase recorded in the checkpoint is never redone; a restarted shepherd resumes after it;
+ * - work is never lost: anything an interrupted agent left uncommitted is committed before the
+ *   next phase, and before giving up (WIP commit);
+ * - agents only produce (commits, review text); every tracker write happens here.
+ */
+import type { LoomConfig } from '../config/config.js';
+import type { LoomPaths } from '../config/paths.js';
+import { Label } from '../core/labels.js';
+import type { ProgressStatus } from '../core/progress.js';
+import { defaultBranch, git } from '../git/git.js';
+import { branchFor, Worktrees } from '../git/worktrees.js';
+import type { TaskRecorder } from '../process/task-recorder.js';
+import { fenceUntrusted, parseNoChanges } from '../roles/output-contracts.js';
+import { RoleFileError } from '../roles/role-file.js';
+import { runRoleAgent } from '../roles/run-role-agent.js';
+import { RuntimeConfigError } from '../runtimes/create-runtime.js';
+import type { RunResult } from '../runtimes/runtime.js';
+import type { Issue, Tracker } from '../tracker/tracker.js';
+import type { Checkpoint } from './checkpoint.js';
+import { CheckpointStore } from './checkpoint.js';
+import { judgeRound } from './judge-round.js';
+import { mergePullRequest } from './merge-pull-request.js';
+import { ShepherdExit } from './shepherd-exit.js';
+
+export interface LifecycleResult {
+  status: ProgressStatus;
+  exit: number;
+  message: string;
+  merged: boolean;
+  prNumber: number | null;
+}
+
+export interface LifecycleDeps {
+  paths: LoomPaths;
+  config: LoomConfig;
+  tracker: Tracker;
+  recorder: TaskRecorder;
+  signal: AbortSignal;
+  forceMerge: boolean;
+  log: (line: string) => void;
+  /** Log file of this run, for comments. */
+  logFile: string | null;
+}
+
+/** Thrown inside the lifecycle when the shepherd must stop (shutdown or `loom:abort`). */
+class Stopped extends Error {}
+
+export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
+  const { paths, config, tracker, recorder, log } = deps;
+  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  const checkpoints = new CheckpointStore(paths.checkpoints);
+  const n = issue.number;
+  const branch = branchFor(n);
+  const logRef = deps.logFile ? ` Log: \`${deps.logFile}\`` : '';
+
+  const base = config.defaultBranch ?? (await defaultBranch(paths.root));
+  let cp: Checkpoint | null = checkpoints.read(n);
+  if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
+  recorder.phase('worktree');
+  const worktree = await worktrees.ensure(n, base);
+  if (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd')) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
+
+  const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
+    cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next };
+    checkpoints.write(cp);
+    return cp;
+  };
+  const check = (run: RunResult) => {
+    if (run.outcome === 'aborted' || deps.signal.aborted) throw new Stopped();
+    return run;
+  };
+  const vars = (extra: Record<string, string> = {}) => ({
+    'issue.number': String(n),
+    'issue.title': issue.title,
+    'issue.body': fenceUntrusted(`issue #${n}`, issue.body),
+    branch,
+    base,
+    test_command: config.testCommand ?? '(none configured)',
+    ...extra,
+  });
+  /** Runs a role's agent; a stall or timeout is retried (WIP kept) up to `agentRetries` times. */
+  const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
+    for (let retry = 0; ; retry += 1) {
+      const run = check(await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, signal: deps.signal, recorder }));
+      if ((run.outcome !== 'stalled' && run.outcome !== 'timeout') || retry >= config.agentRetries) return run;
+      await worktrees.saveWip(n, `${role} ${run.outcome}`);
+      log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);
+    }
+  };
+  const giveUp = async (exit: number, reason: string): Promise<LifecycleResult> => {
+    await worktrees.remove(n, { reason: reason.slice(0, 72) });
+    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. The work so far is on branch \`${branch}\`.${logRef}`);
+    await tracker.updateLabels(n, { add: [Label.blocked] });
+    log(`blocked: ${reason}`);
+    return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
+  };
+
+  try {
+    // Builder.
+    if (cp === null) {
+      recorder.phase('builder');
+      log(`builder started in ${worktree}`);
+      const run = await runAgent('builder', 1);
+      if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
+      await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
+      const commits = Number(await git(worktree, ['rev-list', '--count', `${base}..HEAD`]));
+      if (commits === 0) {
+        const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
+        await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
+        await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
+        checkpoints.remove(n);
+        log(`no changes needed: ${reason}`);
+        return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+      }
+      cp = save({ phase: 'built' });
+    }
+
+    // Pull request.
+    if (cp.phase === 'built') {
+      recorder.phase('pr');
+      const pr = await tracker.createPullRequest({
+        title: `#${n}: ${issue.title}`,
+        body: `Closes #${n}\n\nBuilt by Loom on branch \`${branch}\`.`,
+        head: branch,
+        base,
+        labels: [Label.reviewRequested],
+        closesIssue: n,
+      });
+      log(`opened PR #${pr.number}`);
+      cp = save({ phase: 'pr-opened', pr_number: pr.number });
+    }
+
+    for (;;) {
+      const prNumber = cp.pr_number as number;
+      // Judge.
+      if (cp.phase === 'pr-opened' || cp.phase === 'doctored') {
+        recorder.phase('judge');
+        const round = cp.doctor_rounds + 1;
+        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base, branch, attempt: round, signal: deps.signal, recorder });
+        if (deps.signal.aborted) throw new Stopped();
+        if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
+        await tracker.comment(prNumber, outcome.review);
+        await tracker.updateLabels(prNumber, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
+        log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
+        cp = save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
+      }
+
+      // Doctor.
+      if (cp.verdict === 'changes') {
+        if (cp.doctor_rounds >= config.maxDoctorRounds) {
+          const exit = cp.tests_failed ? ShepherdExit.testsFailed : ShepherdExit.needsHuman;
+          return await giveUp(exit, `the judge still requests changes after ${cp.doctor_rounds} doctor round(s)${cp.tests_failed ? ' (the test gate fails)' : ''}`);
+        }
+        recorder.phase('doctor');
+        const attempt = cp.doctor_rounds + 1;
+        log(`doctor round ${attempt}`);
+        const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
+        if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
+        await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
+        await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
+        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        continue;
+      }
+
+      // Approved: merge, or leave it to the Champion.
+      if (!deps.forceMerge) {
+        await tracker.updateLabels(n, { remove: [Label.building] });
+        await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
+        log(`PR #${prNumber} approved; left for the Champion`);
+        return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
+      }
+      recorder.phase('merge');
+      const pr = await tracker.getPullRequest(prNumber);
+      if (pr === null || pr.state !== 'open') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} is no longer open`);
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, signal: deps.signal });
+      if (merged.ok) {
+        log(`merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
+        return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
+      }
+      if (merged.reason === 'tests') {
+        // The default branch moved on and the rebased branch fails: another doctor round.
+        await tracker.comment(prNumber, `**Loom** — ${merged.message}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        cp = save({ phase: 'judged', verdict: 'changes', review: merged.message, tests_failed: true });
+        continue;
+      }
+      return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} could not be merged: ${merged.message}`);
+    }
+  } catch (error) {
+    if (error instanceof Stopped) {
+      await worktrees.saveWip(n, 'stopped');
+      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
+    }
+    // A broken role file or runtime setting needs a human, not three more attempts.
+    if (error instanceof RoleFileError || error instanceof RuntimeConfigError) return giveUp(ShepherdExit.needsHuman, error.message);
+    throw error;
+  }
+}
