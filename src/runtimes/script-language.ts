@@ -46,7 +46,7 @@ const fail = (line: number, message: string): never => {
 
 // CommonMark fences: up to three spaces of indent, three or more backticks or tildes. A longer
 // fence lets a block contain a shorter one (e.g. a heredoc writing a Markdown file).
-const OPEN_FENCE = /^ {0,3}(`{3,}|~{3,})\s*loom-script\b(.*)$/;
+const OPEN_FENCE = /^ {0,3}(`{3,}|~{3,})\s*loom-script(?=\s|$)(.*)$/;
 
 /** Picks the block for `role` (an exact `attempt` match beats a block without one) and parses it. */
 export function parseScript(text: string, role: string, attempt: number): ParseResult {

@@ -138,6 +138,7 @@ describe('parseScript block selection', () => {
     expect(says('doctor', 2)).toEqual({ found: false, texts: [] });
     expect(says('architect', 1)).toEqual({ found: false, texts: [] });
     expect(parseScript('just prose, no blocks', 'judge', 1)).toEqual({ ok: true, steps: [], found: false });
+    expect(parseScript(`${fence}loom-scripts judge\nsay x\n${fence}`, 'judge', 1)).toEqual({ ok: true, steps: [], found: false });
   });
 
   it('does not parse the steps of blocks for other roles', () => {

@@ -1,0 +1,79 @@
+// `loom demo` end to end: the daemon over the sample repository, checked through git, the
+// tracker, the file system and the process table.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
+import { LocalTracker } from '../../src/tracker/local-tracker.js';
+import { loom, processesIn } from '../helpers/loom-repo.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const git = (cwd: string, ...args: string[]) => spawnSync('git', args, { cwd, encoding: 'utf8' }).stdout.trim();
+
+describe('loom demo', () => {
+  it('builds, reviews, doctors and merges the sample backlog, leaving one merge per merged issue and nothing running', async () => {
+    const root = path.join(fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-test-'))), 'sample');
+    dirs.push(path.dirname(root));
+    const r = loom(process.cwd(), ['demo', '--dir', root]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Backlog done in/);
+
+    const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db'), readonly: true });
+    const issues = await tracker.listIssues({ state: 'all' });
+    const byTitle = new Map(issues.map((i) => [i.title, i]));
+    const merged = SAMPLE_ISSUES.filter((s) => s.expect === 'merged').map((s) => byTitle.get(s.title)!);
+    for (const sample of SAMPLE_ISSUES) {
+      const issue = byTitle.get(sample.title)!;
+      if (sample.expect === 'blocked') {
+        expect(issue.state).toBe('open');
+        expect(issue.labels).toEqual([Label.blocked]);
+        expect((await tracker.listComments(issue.number)).at(-1)!.body).toMatch(/too large to do safely/);
+      } else {
+        expect(issue.state, sample.title).toBe('closed');
+        expect(issue.labels.filter((l) => l !== Label.urgent)).toEqual([]);
+      }
+      if (sample.expect === 'no-changes') expect((await tracker.listComments(issue.number)).at(-1)!.body).toMatch(/no changes needed/);
+    }
+
+    // Git: the first-parent history of main is the initial commit plus exactly one merge per merged issue.
+    const firstParent = git(root, 'log', '--first-parent', '--format=%s', 'main').split('\n');
+    expect(firstParent.at(-1)).toBe('sample-calc: initial version');
+    const merges = firstParent.slice(0, -1);
+    expect(merges).toHaveLength(merged.length);
+    expect(merges.map((m) => Number(/^Merge #(\d+):/.exec(m)?.[1])).sort((a, b) => a - b)).toEqual(merged.map((i) => i.number).sort((a, b) => a - b));
+    for (const sha of git(root, 'rev-list', '--first-parent', 'main').split('\n').slice(0, -1)) {
+      expect(git(root, 'rev-list', '--parents', '-n', '1', sha).split(' ')).toHaveLength(3);
+    }
+    // The merged code works: the sample's own tests pass on main, with every new function present.
+    expect(spawnSync('node', ['--test'], { cwd: root, encoding: 'utf8' }).status).toBe(0);
+    for (const f of ['subtract', 'multiply', 'divide', 'clamp', 'negate']) expect(fs.existsSync(path.join(root, 'src', `${f}.js`))).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'src', 'divide.js'), 'utf8')).toMatch(/a \/ b/);
+
+    // The divide issue went through a doctor round: its PR was first sent back, then approved.
+    const divide = byTitle.get('Add a divide function')!;
+    const { pullRequests } = await tracker.snapshot();
+    expect(pullRequests).toEqual([]); // no open PR is left
+    const prNumber = Number(/PR #(\d+)/.exec(merges.find((m) => m.startsWith(`Merge #${divide.number}:`))!)![1]);
+    const reviews = (await tracker.listComments(prNumber)).map((c) => c.body);
+    expect(reviews[0]).toMatch(/changes requested.*test gate failed/s);
+    expect(reviews.at(-1)).toMatch(/approved/);
+    const pr = await tracker.getPullRequest(prNumber);
+    expect(pr!.state).toBe('merged');
+
+    // Nothing left behind: no worktree, no issue branch but the blocked one's, no process, no progress record.
+    expect(git(root, 'worktree', 'list').split('\n')).toHaveLength(1);
+    expect(fs.readdirSync(path.join(root, '.loom', 'worktrees'))).toEqual([]);
+    const blocked = SAMPLE_ISSUES.find((s) => s.expect === 'blocked')!;
+    expect(git(root, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['loom/issue-' + String(byTitle.get(blocked.title)!.number), 'main'].sort());
+    expect(fs.readdirSync(path.join(root, '.loom', 'progress'))).toEqual([]);
+    expect(processesIn(root)).toEqual([]);
+    tracker.dispose();
+  });
+});
