@@ -48,7 +48,10 @@ async function parentMemory() {
         const m = /Iteration (\d+):/.exec(line);
         if (!m) continue;
         seen = Number(m[1]);
-        if (seen === 100 || seen % 1000 === 0) samples.push([seen, rssKb(daemon.pid)]);
+        if (seen === 100 || seen % 1000 === 0) {
+          samples.push([seen, rssKb(daemon.pid)]);
+          process.stderr.write(`  … ${seen} iterations, parent RSS ${(samples.at(-1)[1] / 1024).toFixed(1)} MB\n`);
+        }
         if (seen >= iterations) {
           fs.writeFileSync(path.join(root, '.loom', 'stop-daemon'), '');
           resolve();
