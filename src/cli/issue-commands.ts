@@ -38,6 +38,35 @@ function labelList(labels: readonly string[]): string {
 }
 
 export function registerIssueCommands(program: Command, out: (line: string) => void): void {
+  const pr = program.command('pr').description("the local tracker's pull requests: list, show");
+  pr.command('list')
+    .description('list open pull requests (all with --all)')
+    .option('--all', 'include merged and closed ones')
+    .option('--json', 'print JSON')
+    .action(async (options: { all?: boolean; json?: boolean }) => {
+      const prs = await withTracker((t) => t.listPullRequests({ state: options.all ? 'all' : 'open' }), true);
+      if (options.json) return out(JSON.stringify(prs, null, 2));
+      if (prs.length === 0) return out('No pull requests.');
+      for (const p of prs) out(`#${String(p.number).padEnd(5)} ${p.state === 'open' ? '' : `(${p.state}) `}${p.title} ${p.head} → ${p.base} ${labelList(p.labels)}`.trimEnd());
+    });
+  pr.command('show')
+    .description('show a pull request with its comments')
+    .argument('<number>', 'pull request number')
+    .option('--json', 'print JSON')
+    .action(async (numberArg: string, options: { json?: boolean }) => {
+      const number = parseIssueNumber(numberArg);
+      const { found, comments } = await withTracker(async (t) => {
+        const found = await t.getPullRequest(number);
+        if (found === null) throw new UserError(`pull request #${number} does not exist; see \`loom pr list --all\``);
+        return { found, comments: await t.listComments(number) };
+      }, true);
+      if (options.json) return out(JSON.stringify({ ...found, comments }, null, 2));
+      out(`PR #${found.number} ${found.title}`);
+      out(`state: ${found.state}   ${found.head} → ${found.base}   labels: ${found.labels.join(', ') || '(none)'}${found.closesIssue ? `   closes #${found.closesIssue}` : ''}`);
+      if (found.body) out(`\n${found.body}`);
+      for (const c of comments) out(`\n--- ${c.author} at ${c.createdAt}\n${c.body}`);
+    });
+
   const issue = program.command('issue').description("the local tracker's issues: create, list, show, label, unlabel, comment, close");
 
   issue

@@ -284,6 +284,10 @@ export class LocalTracker implements Tracker {
     return this.read((s) => s.listIssues(filter));
   }
 
+  listPullRequests(filter: { state?: ItemState | 'all' } = {}): Promise<PullRequest[]> {
+    return this.read((s) => s.listPullRequests(filter.state ?? 'open'));
+  }
+
   getPullRequest(number: number): Promise<PullRequest | null> {
     return this.read((s) => {
       const item = s.item(number);
@@ -539,6 +543,15 @@ class Store {
       }),
     );
     return { issues, pullRequests };
+  }
+
+  listPullRequests(state: ItemState | 'all'): PullRequest[] {
+    const where = state === 'all' ? "i.kind = 'pr'" : "i.kind = 'pr' AND i.state = ?";
+    const statement = this.db.prepare<string[], ItemTuple>(`${ITEM_SELECT} WHERE ${where} ORDER BY i.number`);
+    return statement
+      .raw()
+      .all(...(state === 'all' ? [] : [state]))
+      .map((tuple) => toPullRequest(toItem(tuple)));
   }
 
   listIssues(filter: IssueFilter): Issue[] {

@@ -105,6 +105,8 @@ export interface Tracker {
   close(number: number, comment?: string): Promise<void>;
   reopen(number: number): Promise<void>;
   getPullRequest(number: number): Promise<PullRequest | null>;
+  /** Pull requests by state (default: open), ordered by number. */
+  listPullRequests(filter?: { state?: ItemState | 'all' }): Promise<PullRequest[]>;
   createPullRequest(pr: NewPullRequest): Promise<PullRequest>;
   /** Marks a PR merged (the branch merge itself is the caller's job for the local tracker). */
   markMerged(number: number): Promise<void>;

@@ -313,6 +313,17 @@ export function describeTrackerContract(
         const issue = await tracker.createIssue({ title: 'not a PR' });
         await expect(tracker.markMerged(issue.number)).rejects.toThrow(/not a pull request/);
       });
+
+      it('lists pull requests by state, never issues', async () => {
+        const open = await tracker.createPullRequest({ title: 'open one', head: 'loom/open-one', base: 'main' });
+        const merged = await tracker.createPullRequest({ title: 'merged one', head: 'loom/merged-one', base: 'main' });
+        await tracker.markMerged(merged.number);
+        const issue = await tracker.createIssue({ title: 'an issue' });
+        const mine = (prs: { number: number }[]) => prs.map((p) => p.number).filter((n) => [open.number, merged.number, issue.number].includes(n));
+        expect(mine(await tracker.listPullRequests())).toEqual([open.number]);
+        expect(mine(await tracker.listPullRequests({ state: 'merged' }))).toEqual([merged.number]);
+        expect(mine(await tracker.listPullRequests({ state: 'all' }))).toEqual([open.number, merged.number]);
+      });
     });
 
     describe('snapshot', () => {
