@@ -103,7 +103,7 @@ describe('shepherd', () => {
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
   });
 
-  it('a malformed role file is a clear error naming the file and line', async () => {
+  it('a malformed role file is a clear error naming the file and line', () => {
     repo = gateRepo();
     fs.writeFileSync(path.join(repo.paths.roles, 'judge.md'), '---\ntimeout: 5m\nthis is not front matter\n---\nReview it.\n');
     for (const args of [['iterate'], ['role', 'judge'], ['shepherd', '1']]) {
