@@ -85,7 +85,7 @@ const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
 
 export function defaultConfig(): LoomConfig {
   const roles = Object.fromEntries(
-    ROLE_NAMES.map((name) => [name, { enabled: false, runtime: undefined, model: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
+    ROLE_NAMES.map((name) => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
   ) as Record<RoleName, RoleConfig>;
   return {
     tracker: { type: 'local' },

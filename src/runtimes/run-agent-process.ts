@@ -70,7 +70,7 @@ export async function runAgentProcess(command: string, context: RunContext): Pro
     return toRunResult(result, output.text(), context);
   } catch (error) {
     // Only our own setup can throw here (temp files, a callback); still a value, never a throw.
-    return { outcome: 'failed', output: '', exitCode: null, message: `could not run the agent: ${(error as Error).message}`, duration: Date.now() - started };
+    return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started };
   } finally {
     if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -107,11 +107,11 @@ function toRunResult(result: RunCommandResult, output: string, context: RunConte
       return { ...base, outcome: 'failed', message: last === '' ? how : `${how}: ${last}` };
     }
     case 'stalled':
-      return { ...base, outcome: 'stalled', message: `no output for ${seconds(context.stallTimeout)}; killed` };
+      return { ...base, outcome: 'stalled', message: `produced no output for ${seconds(context.stallTimeout)} and was killed` };
     case 'timeout':
-      return { ...base, outcome: 'timeout', message: `still running after ${seconds(context.timeout)}; killed` };
+      return { ...base, outcome: 'timeout', message: `was still running after ${seconds(context.timeout)} and was killed` };
     case 'aborted':
-      return { ...base, outcome: 'aborted', message: 'aborted; killed' };
+      return { ...base, outcome: 'aborted', message: 'was stopped' };
     case 'spawn-error':
       return { ...base, outcome: 'failed', message: `could not start: ${result.error ?? 'unknown error'}` };
   }

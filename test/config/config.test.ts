@@ -269,7 +269,9 @@ describe('environment overrides', () => {
     const c = ok({ roles: { guide: { command: 'from-file', interval: '30m' } } }, { LOOM_GUIDE_COMMAND: 'from-env', LOOM_GUIDE_INTERVAL: '5m', LOOM_JUDGE_COMMAND: 'judge.sh' });
     expect(c.roles.guide).toMatchObject({ enabled: true, command: 'from-env', interval: 5 * MIN });
     expect(c.roles.judge).toMatchObject({ enabled: true, command: 'judge.sh', interval: 5 * MIN });
-    expect(c.roles.champion.enabled).toBe(false);
+    // The Champion's merge decision is code: it needs no runtime and is on unless switched off.
+    expect(c.roles.champion.enabled).toBe(true);
+    expect(ok({ roles: { champion: { enabled: false } } }).roles.champion.enabled).toBe(false);
   });
 
   it('an explicit enabled: false in the file keeps a role off even with a command from env', () => {
@@ -356,5 +358,47 @@ describe('loadConfig', () => {
     const error = thrown(() => loadConfig(tempFile('[1, 2]'), {}));
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual(['(root): must be a JSON object']);
+  });
+});
+
+describe('runtimes, gates and role files', () => {
+  it('the top-level runtime enables every role that names none; a role can choose another or be switched off', () => {
+    const c = ok({ runtime: 'script', roles: { judge: { command: 'judge.sh' }, guide: { enabled: false } } });
+    expect(c.roles.builder).toMatchObject({ enabled: true, runtime: 'script' });
+    expect(c.roles.judge).toMatchObject({ enabled: true, runtime: 'command', command: 'judge.sh' });
+    expect(c.roles.guide.enabled).toBe(false);
+    expect(ok({}).roles.builder.enabled).toBe(false);
+  });
+
+  it('validates runtime names, the command runtime without a command, and the string keys', () => {
+    expect(problemsOf({ runtime: 'magic', testCommand: '', roles: { doctor: { runtime: 'command' } } })).toEqual([
+      'runtime: must be one of script, command',
+      'testCommand: must be a non-empty string',
+      'roles.doctor.runtime: "command" needs roles.doctor.command',
+    ]);
+    expect(problemsOf({}, { LOOM_RUNTIME: 'magic' })).toEqual(['env LOOM_RUNTIME: must be one of script, command']);
+    expect(ok({ testCommand: 'npm test', defaultBranch: 'trunk', agentRetries: 0 })).toMatchObject({ testCommand: 'npm test', defaultBranch: 'trunk', agentRetries: 0 });
+    expect(ok({}, { LOOM_TEST_COMMAND: 'make check', LOOM_AGENT_RETRIES: '5' })).toMatchObject({ testCommand: 'make check', agentRetries: 5 });
+  });
+
+  it('role file front matter sits below config.json and env', () => {
+    const files = { guide: { interval: 20 * MIN, runtime: 'script', timeout: 7 * MIN }, architect: { cooldown: 45 * MIN } };
+    const fromFiles = resolveConfig({}, {}, files);
+    expect(fromFiles.ok && fromFiles.value.roles.guide).toMatchObject({ enabled: true, runtime: 'script', interval: 20 * MIN, timeout: 7 * MIN });
+    expect(fromFiles.ok && fromFiles.value.roles.architect.interval).toBe(45 * MIN);
+    const overridden = resolveConfig({ roles: { guide: { interval: '1h' } } }, { LOOM_GUIDE_RUNTIME: 'command', LOOM_GUIDE_COMMAND: 'g.sh' }, files);
+    expect(overridden.ok && overridden.value.roles.guide).toMatchObject({ interval: 60 * MIN, runtime: 'command', command: 'g.sh' });
+  });
+
+  it('loadConfig reads .loom/roles/ beside the config and reports a malformed role file by file and line', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-roles-'));
+    fs.mkdirSync(path.join(dir, 'roles'));
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, '{}');
+    fs.writeFileSync(path.join(dir, 'roles', 'guide.md'), '---\nruntime: script\ninterval: 2m\n---\nTriage {{ open_issues }}\n');
+    expect(loadConfig(file, {}).roles.guide).toMatchObject({ enabled: true, runtime: 'script', interval: 2 * MIN });
+    fs.writeFileSync(path.join(dir, 'roles', 'doctor.md'), '---\ninterval: soon\n---\nFix it\n');
+    expect(() => loadConfig(file, {})).toThrow(/roles\/doctor\.md:2: /);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

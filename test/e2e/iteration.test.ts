@@ -72,13 +72,13 @@ describe('loom iterate', () => {
   });
 
   it('a builder that prints nothing for stallTimeout is killed and the issue blocked with the reason', async () => {
-    repo = makeRepo({ heartbeatInterval: '0.2s', stallTimeout: '1s', roles: { builder: { command: 'echo starting; sleep 30' } } });
+    repo = makeRepo({ heartbeatInterval: '0.2s', stallTimeout: '1s', agentRetries: 2, roles: { builder: { command: 'echo starting; sleep 30' } } });
     const tracker = repo.tracker();
     await tracker.createIssue({ title: 'silent', labels: [Label.issue] });
     iterate();
     await until(async () => (await tracker.getIssue(1))!.labels.includes(Label.blocked), 15_000, 'blocked');
     const comments = await tracker.listComments(1);
-    expect(comments.at(-1)!.body).toMatch(/no output for 1s and was killed.*Log: /s);
+    expect(comments.at(-1)!.body).toMatch(/the builder produced no output for 1s and was killed \(after 3 attempts\).*Log: /s);
     await until(() => progressOf(1)?.status === 'blocked', 5_000, 'terminal record');
     expect(isProcessAlive(progressOf(1).agent_pid, progressOf(1).agent_pid_start)).toBe(false);
     expect(iterate()).toMatch(/blocked=#1/);
@@ -95,7 +95,7 @@ describe('loom iterate', () => {
     expect((await tracker.getIssue(2))!.labels).toEqual([Label.blocked]);
     expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/exited with code 1/);
     const summary = iterate();
-    expect(summary).toMatch(/done=#1/);
+    expect(summary).toMatch(/no-changes=#1/); // exit 0 without commits: nothing needed changing
     expect(summary).toMatch(/blocked=#2/);
     expect(state().completed_issues).toEqual([1]);
   });

@@ -103,7 +103,7 @@ describe.each(kinds)('$name', (kind) => {
 
   it('is stalled when silent for stallTimeout, and its process group is killed', async () => {
     const { result, pid } = await run(kind, { script: ['say started', 'hang'], command: 'sleep 30' }, { stallTimeout: 500 });
-    expect(result).toMatchObject({ outcome: 'stalled', message: 'no output for 0.5s; killed' });
+    expect(result).toMatchObject({ outcome: 'stalled', message: 'produced no output for 0.5s and was killed' });
     expect(result.duration).toBeLessThan(15_000);
     await expectGroupGone(pid);
   });
@@ -125,7 +125,7 @@ describe.each(kinds)('$name', (kind) => {
 
   it('times out after timeout, and its process group is killed', async () => {
     const { result, pid } = await run(kind, { script: ['hang'], command: 'sleep 30' }, { timeout: 1_000 });
-    expect(result).toMatchObject({ outcome: 'timeout', message: 'still running after 1s; killed' });
+    expect(result).toMatchObject({ outcome: 'timeout', message: 'was still running after 1s and was killed' });
     await expectGroupGone(pid);
   });
 
@@ -151,7 +151,7 @@ describe.each(kinds)('$name', (kind) => {
     expect(pid !== undefined && isProcessAlive(pid)).toBe(true);
     controller.abort();
     const result = await running;
-    expect(result).toMatchObject({ outcome: 'aborted', message: 'aborted; killed' });
+    expect(result).toMatchObject({ outcome: 'aborted', message: 'was stopped' });
     await expectGroupGone(pid);
   });
 
