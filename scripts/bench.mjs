@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -62,8 +62,9 @@ async function parentMemory() {
   await new Promise((resolve) => daemon.on('exit', resolve));
   const base = samples[0][1];
   const last = samples.at(-1)[1];
+  const warm = samples.find(([i]) => i === 1000)?.[1] ?? base;
   const seconds = (Date.now() - started) / 1000;
-  console.log(`parent memory: ${iterations} iterations in ${seconds.toFixed(0)} s; RSS after 100: ${(base / 1024).toFixed(1)} MB, after ${samples.at(-1)[0]}: ${(last / 1024).toFixed(1)} MB, growth ${((last - base) / 1024).toFixed(2)} MB (target < 5 MB)`);
+  console.log(`parent memory: ${iterations} iterations in ${seconds.toFixed(0)} s; RSS after 100: ${(base / 1024).toFixed(1)} MB, after ${samples.at(-1)[0]}: ${(last / 1024).toFixed(1)} MB, growth ${((last - base) / 1024).toFixed(2)} MB (target < 5 MB); after the first 1000 (V8 warm-up): ${((last - warm) / 1024).toFixed(2)} MB`);
   console.log(`  samples (iteration: RSS MB): ${samples.map(([i, kb]) => `${i}: ${(kb / 1024).toFixed(1)}`).join(', ')}`);
   fs.rmSync(root, { recursive: true, force: true });
 }
@@ -127,7 +128,46 @@ async function pickup() {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
+async function overhead() {
+  const count = Number(arg('overhead-issues', 10));
+  // Loom: one shepherd per issue, instant agents (the command runtime running `true`; the builder
+  // writes one file), no test command, merged with --force-merge.
+  const root = repo({ runtime: 'command', roles: Object.fromEntries(['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide'].map((r) => [r, { command: r === 'builder' ? 'echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"' : r === 'judge' ? 'echo "VERDICT: APPROVE"' : 'true' }])) });
+  execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '--allow-empty', '-m', 'initial'], { cwd: root });
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local-tracker.js'));
+  const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+  for (let i = 0; i < count; i += 1) await tracker.createIssue({ title: `Issue ${i}`, labels: ['loom:issue'] });
+  tracker.dispose();
+  let t = Date.now();
+  for (let n = 1; n <= count; n += 1) {
+    const r = spawnSync(process.execPath, [bin, 'shepherd', String(n), '--force-merge'], { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`shepherd ${n} failed: ${r.stdout}${r.stderr}`);
+  }
+  const loomMs = (Date.now() - t) / count;
+  // Bare git: the same lifecycle's git work by hand (worktree add, write + commit, merge commit, worktree remove).
+  const bare = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-git-')));
+  const g = (cwd, ...a) => execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...a], { cwd, stdio: 'ignore' });
+  g(bare, 'init', '-q', '-b', 'main');
+  g(bare, 'commit', '-q', '--allow-empty', '-m', 'initial');
+  t = Date.now();
+  for (let n = 1; n <= count; n += 1) {
+    const wt = path.join(bare, 'wt', `issue-${n}`);
+    g(bare, 'worktree', 'add', '-q', '-b', `loom/issue-${n}`, wt, 'main');
+    fs.writeFileSync(path.join(wt, `issue-${n}.txt`), `${n}\n`);
+    g(wt, 'add', '-A');
+    g(wt, 'commit', '-q', '-m', `issue ${n}`);
+    g(bare, 'merge', '-q', '--no-ff', '-m', `Merge #${n}`, `loom/issue-${n}`);
+    g(bare, 'worktree', 'remove', '--force', wt);
+    g(bare, 'branch', '-q', '-D', `loom/issue-${n}`);
+  }
+  const gitMs = (Date.now() - t) / count;
+  console.log(`orchestration overhead per issue (instant agents, local tracker, sequential): loom ${loomMs.toFixed(0)} ms, bare git ${gitMs.toFixed(0)} ms, ratio ${(loomMs / gitMs).toFixed(1)}× (target ≤ 1.5×)`);
+  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(bare, { recursive: true, force: true });
+}
+
 console.log(`loom bench — node ${process.version}, ${os.cpus().length} cpus, ${new Date().toISOString()}`);
 if (!only || only === 'iteration') await iterationCost();
 if (!only || only === 'pickup') await pickup();
+if (!only || only === 'overhead') await overhead();
 if (!only || only === 'memory') await parentMemory();

@@ -292,7 +292,7 @@ export function resolveConfig(
       else problems.push(`env LOOM_${name.toUpperCase()}_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
     }
     role.runtime ??= role.command !== undefined ? 'command' : config.runtime;
-    if (role.runtime === 'command' && role.command === undefined) problems.push(`roles.${name}.runtime: "command" needs roles.${name}.command`);
+    if (role.runtime === 'command' && role.command === undefined && name !== 'champion') problems.push(`roles.${name}.runtime: "command" needs roles.${name}.command`);
     // A role with a runtime is on unless switched off explicitly.
     const explicit = isRecord(roles) && isRecord(roles[name]) ? roles[name].enabled : undefined;
     if (explicit === true && role.runtime === undefined && name !== 'champion') problems.push(`roles.${name}.enabled: true needs a runtime (roles.${name}.runtime, roles.${name}.command or the top-level runtime)`);
