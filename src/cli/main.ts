@@ -19,8 +19,10 @@ import { runRole } from '../roles/role-process.js';
 import { RoleFileError } from '../roles/role-file.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
-import { SessionMismatchError } from '../state/state-store.js';
+import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { buildStatus, renderStatus } from '../status/status-report.js';
+import { buildWhy, renderWhy } from '../status/why-report.js';
+import { showLogs } from './logs-command.js';
 import { NotFoundError } from '../tracker/tracker.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
@@ -210,6 +212,36 @@ function buildProgram(): Command {
     .action(async (options: { dir?: string }) => {
       if (options.dir !== undefined && fs.existsSync(options.dir) && fs.readdirSync(options.dir).length > 0) throw new UserError(`${options.dir} is not empty; give a new or empty directory`);
       process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir));
+    });
+
+  program
+    .command('logs')
+    .description('show the log of the latest shepherd run for an issue (or of a role); -f follows it')
+    .argument('<issue|role>', 'issue number or role name')
+    .option('-f, --follow', 'keep printing until that run finishes (or Ctrl+C)')
+    .option('--all', 'every run, oldest first')
+    .action(async (target: string, options: { follow?: boolean; all?: boolean }) => {
+      await showLogs(requirePaths(), target, { follow: options.follow === true, all: options.all === true }, (text) => process.stdout.write(text));
+    });
+
+  program
+    .command('why')
+    .description('why is this issue not being worked on: every gate, in the order the daemon applies them')
+    .argument('<issue>', 'issue number')
+    .option('--json', 'print JSON')
+    .action(async (issueArg: string, options: { json?: boolean }) => {
+      const number = parseIssueNumber(issueArg);
+      const paths = requirePaths();
+      const config = requireConfig(paths);
+      const tracker = openTracker(paths, { readonly: true });
+      try {
+        const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
+        if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
+        const report = buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
+        out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
+      } finally {
+        tracker.dispose();
+      }
     });
 
   registerIssueCommands(program, out);

@@ -1,0 +1,59 @@
+/**
+ * `loom logs <issue|role> [-f] [--all]`: the log of the latest shepherd run for an issue (or role
+ * run), optionally followed until that run finishes or Ctrl+C.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LoomPaths } from '../config/paths.js';
+import { ROLE_NAMES } from '../config/config.js';
+import { isTerminal } from '../core/progress.js';
+import { ProgressStore } from '../process/progress-store.js';
+import { delay } from '../process/wait.js';
+import { parseIssueNumber } from './context.js';
+import { UserError } from './user-error.js';
+
+export async function showLogs(paths: LoomPaths, target: string, options: { follow: boolean; all: boolean }, write: (text: string) => void): Promise<void> {
+  const isRole = (ROLE_NAMES as readonly string[]).includes(target);
+  const prefix = isRole ? `role-${target}-` : `shepherd-issue-${parseIssueNumber(target)}-`;
+  const files = (fs.existsSync(paths.logs) ? fs.readdirSync(paths.logs) : []).filter((f) => f.startsWith(prefix) && f.endsWith('.log')).sort();
+  if (files.length === 0) throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}`);
+  const chosen = options.all ? files : files.slice(-1);
+  for (const f of chosen.slice(0, -1)) write(`==> ${f} <==\n${fs.readFileSync(path.join(paths.logs, f), 'utf8')}\n`);
+  const latest = path.join(paths.logs, chosen.at(-1) as string);
+  if (chosen.length > 1) write(`==> ${path.basename(latest)} <==\n`);
+  let offset = 0;
+  const drain = () => {
+    const size = fs.statSync(latest).size;
+    if (size <= offset) return false;
+    const fd = fs.openSync(latest, 'r');
+    try {
+      const buffer = Buffer.alloc(size - offset);
+      fs.readSync(fd, buffer, 0, buffer.length, offset);
+      write(buffer.toString('utf8'));
+    } finally {
+      fs.closeSync(fd);
+    }
+    offset = size;
+    return true;
+  };
+  drain();
+  if (!options.follow) return;
+  const progress = new ProgressStore(paths.progress);
+  const running = () => {
+    const record = isRole ? progress.readRole(target) : progress.readShepherd(parseIssueNumber(target));
+    return record !== null && record.output_file === latest && !isTerminal(record.status);
+  };
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.once('SIGINT', onSignal);
+  try {
+    while (!stop) {
+      const grew = drain();
+      if (!grew && !running()) break;
+      await delay(200);
+    }
+    drain();
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
