@@ -5,10 +5,41 @@
  * agent's whole process group on stall (no output for `stallTimeout`), timeout or abort, and
  * reports the agent's pid as soon as it exists so a supervisor can end it if the caller dies.
  * The agent's environment is built from an allowlist (`agentEnv`): tracker tokens never reach it.
- * Deliberately excluded here: token/cost accounting and session resume (real CLI runtimes).
+ * CLI runtimes (claude, codex, ...) also report typed events, session id, usage and a classified
+ * failure; `script` and `command` leave those unset.
  */
 
-export type RuntimeName = 'script' | 'command';
+export type RuntimeName = 'script' | 'command' | 'claude' | 'codex' | 'gemini' | 'opencode';
+
+/**
+ * What an agent CLI's stream turns into. Every event renews the run's liveness lease; `text`,
+ * `tool_use` and `tool_result` also feed the readable transcript (`loom logs <issue> -f`).
+ */
+export type AgentEvent =
+  | { type: 'session'; sessionId: string; model?: string }
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; name: string; input: string }
+  | { type: 'tool_result'; ok: boolean; output: string }
+  | { type: 'retrying'; attempt: number; reason: string; delayMs?: number }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'result'; ok: boolean; text: string };
+
+/** Tokens and cost of one run. `costUsd` is null when neither the CLI nor the price table gives one. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  costUsd: number | null;
+}
+
+/** Why a run failed, and whether waiting can help (PRODUCT.md §5, docs/runtimes.md). */
+export type FailureKind = 'auth' | 'rate-limit' | 'overloaded' | 'agent' | 'config';
+
+export interface RunFailure {
+  kind: FailureKind;
+  /** For `rate-limit`: when the limit resets (ISO time), if the CLI said. */
+  resetAt?: string;
+}
 
 export interface RunContext {
   /** Role being performed: builder, judge, doctor, ... */
@@ -32,6 +63,14 @@ export interface RunContext {
   onOutput?: (text: string) => void;
   /** The agent's process (group leader) id, once it exists. */
   onStart?: (pid: number) => void;
+  /** Typed events parsed from the agent's stream (CLI runtimes). */
+  onEvent?: (event: AgentEvent) => void;
+  /** Model to use, for runtimes that take one. */
+  model?: string;
+  /** Extra CLI arguments from the role file or config. */
+  args?: readonly string[];
+  /** Session to resume (the previous run of this role on this task), when the CLI supports it. */
+  resumeSessionId?: string;
 }
 
 export interface RunResult {
@@ -43,6 +82,11 @@ export interface RunResult {
   message: string;
   /** Wall time, ms. */
   duration: number;
+  /** Session id of the run, for resume (CLI runtimes). */
+  sessionId?: string;
+  usage?: Usage;
+  /** Set when outcome is `failed`: the classified cause. */
+  failure?: RunFailure;
 }
 
 export interface AgentRuntime {
