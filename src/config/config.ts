@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { defaultRolesDir, loadRole, RoleFileError } from '../roles/role-file.js';
+import type { Budgets, Price } from '../core/usage.js';
 import { parseDuration } from './duration.js';
 
 export const SUPPORT_ROLES = ['guide', 'champion', 'doctor', 'judge'] as const;
@@ -20,7 +21,7 @@ export type RoleName = (typeof ROLE_NAMES)[number];
 export type DaemonRole = SupportRole | GeneratorRole;
 
 /** Agent runtimes a role can use. */
-export const RUNTIME_NAMES = ['script', 'command'] as const;
+export const RUNTIME_NAMES = ['script', 'command', 'claude', 'codex', 'gemini', 'opencode'] as const;
 export type RuntimeChoice = (typeof RUNTIME_NAMES)[number];
 
 export interface RoleConfig {
@@ -30,6 +31,10 @@ export interface RoleConfig {
   runtime: RuntimeChoice | undefined;
   /** Model name passed to runtimes that take one. */
   model: string | undefined;
+  /** Extra CLI arguments (split on whitespace). */
+  args: string[];
+  /** Runtime to fail over to while this role's runtime is rate- or usage-limited. */
+  fallback: RuntimeChoice | undefined;
   /** Shell command that performs the role (run with `sh -c` in the repository). */
   command: string | undefined;
   /** Support roles: time between runs, ms. Generators: cooldown between triggers, ms. */
@@ -48,6 +53,10 @@ export interface LoomConfig {
   defaultBranch: string | undefined;
   /** The Champion does not merge a PR changing more lines than this. */
   maxMergeLines: number;
+  /** Cost and token caps; a run that would exceed one is not started. */
+  budget: Budgets;
+  /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
+  pricing: Record<string, Price>;
   maxShepherds: number;
   /** Sleep between iterations, ms. */
   pollInterval: number;
@@ -85,7 +94,7 @@ const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
 
 export function defaultConfig(): LoomConfig {
   const roles = Object.fromEntries(
-    ROLE_NAMES.map((name) => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
+    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
   ) as Record<RoleName, RoleConfig>;
   return {
     tracker: { type: 'local' },
@@ -93,6 +102,8 @@ export function defaultConfig(): LoomConfig {
     testCommand: undefined,
     defaultBranch: undefined,
     maxMergeLines: 5000,
+    budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
+    pricing: {},
     maxShepherds: 3,
     pollInterval: 30_000,
     issueThreshold: 3,
@@ -126,7 +137,8 @@ const SCALARS: Record<string, Kind> = {
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;
-const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'command', 'interval', 'cooldown', 'timeout']);
+const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'args', 'fallback', 'command', 'interval', 'cooldown', 'timeout']);
+const BUDGET_KEYS = ['perIssueUsd', 'perDayUsd', 'perIssueTokens', 'perDayTokens'] as const;
 
 export function envName(key: string): string {
   return `LOOM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -172,6 +184,7 @@ export interface RoleFileSettings {
   timeout?: number;
   interval?: number;
   cooldown?: number;
+  args?: string;
 }
 
 export function resolveConfig(
@@ -189,6 +202,7 @@ export function resolveConfig(
     if (file.runtime !== undefined && (RUNTIME_NAMES as readonly string[]).includes(file.runtime)) role.runtime = file.runtime as RuntimeChoice;
     if (file.command !== undefined) role.command = file.command;
     if (file.model !== undefined) role.model = file.model;
+    if (file.args !== undefined) role.args = file.args.split(/\s+/).filter(Boolean);
     if (file.timeout !== undefined) role.timeout = file.timeout;
     const interval = file.interval ?? file.cooldown;
     if (interval !== undefined) role.interval = interval;
@@ -203,6 +217,26 @@ export function resolveConfig(
       continue;
     }
     if (key === 'roles') continue;
+    if (key === 'budget') {
+      if (!isRecord(value)) problems.push('budget: must be an object with perIssueUsd, perDayUsd, perIssueTokens, perDayTokens');
+      else
+        for (const [k, v] of Object.entries(value)) {
+          if (!(BUDGET_KEYS as readonly string[]).includes(k)) problems.push(`budget.${k}: unknown key (known: ${BUDGET_KEYS.join(', ')})`);
+          else if (typeof v !== 'number' || !(v > 0)) problems.push(`budget.${k}: must be a number greater than zero`);
+          else config.budget[k as (typeof BUDGET_KEYS)[number]] = v;
+        }
+      continue;
+    }
+    if (key === 'pricing') {
+      if (!isRecord(value)) problems.push('pricing: must be an object keyed by model or runtime name');
+      else
+        for (const [name, p] of Object.entries(value)) {
+          const ok = isRecord(p) && ['input', 'output'].every((f) => typeof p[f] === 'number' && (p[f] as number) >= 0) && (p.cachedInput === undefined || (typeof p.cachedInput === 'number' && p.cachedInput >= 0));
+          if (!ok || !isRecord(p)) problems.push(`pricing.${name}: must be { "input": USD per million tokens, "output": ..., "cachedInput": ... (optional) }`);
+          else config.pricing[name] = { input: p.input as number, output: p.output as number, cachedInput: (p.cachedInput as number | undefined) ?? (p.input as number) };
+        }
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -215,7 +249,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'roles', 'tracker'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'budget', 'pricing', 'roles', 'tracker'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -243,6 +277,13 @@ export function resolveConfig(
       } else if (k === 'runtime') {
         if (typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v)) role.runtime = v as RuntimeChoice;
         else problems.push(`${at}: must be one of ${RUNTIME_NAMES.join(', ')}`);
+      } else if (k === 'fallback') {
+        if (typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v)) role.fallback = v as RuntimeChoice;
+        else problems.push(`${at}: must be one of ${RUNTIME_NAMES.join(', ')}`);
+      } else if (k === 'args') {
+        if (typeof v === 'string') role.args = v.split(/\s+/).filter(Boolean);
+        else if (Array.isArray(v) && v.every((a) => typeof a === 'string')) role.args = v as string[];
+        else problems.push(`${at}: must be a string or a list of strings`);
       } else if (k === 'model') {
         if (typeof v === 'string' && v.trim() !== '') role.model = v;
         else problems.push(`${at}: must be a non-empty string`);
@@ -259,6 +300,13 @@ export function resolveConfig(
     if (typeof value.enabled === 'boolean') role.enabled = value.enabled;
   }
 
+  for (const k of BUDGET_KEYS) {
+    const name = `LOOM_BUDGET_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (Number(v) > 0) config.budget[k] = Number(v);
+    else problems.push(`env ${name}: must be a number greater than zero`);
+  }
   const envRuntime = env.LOOM_RUNTIME;
   if (envRuntime !== undefined && envRuntime !== '') {
     if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
@@ -312,8 +360,8 @@ function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<Rol
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
-      const { runtime, command, model, timeout, interval, cooldown } = loadRole(name, [rolesDir, defaultRolesDir()]);
-      result[name] = { runtime, command, model, timeout, interval, cooldown };
+      const { runtime, command, model, timeout, interval, cooldown, args } = loadRole(name, [rolesDir, defaultRolesDir()]);
+      result[name] = { runtime, command, model, timeout, interval, cooldown, args };
     } catch (error) {
       if (error instanceof RoleFileError) problems.push(error.message);
       else throw error;

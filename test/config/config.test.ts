@@ -143,7 +143,7 @@ describe('roles', () => {
         architect: { command: 'echo arch', cooldown: '1h' },
       },
     });
-    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN });
+    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, args: [], fallback: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN });
     expect(c.roles.architect).toMatchObject({ enabled: true, command: 'echo arch', interval: 60 * MIN });
     expect(c.roles.judge.enabled).toBe(false);
   });
@@ -173,7 +173,7 @@ describe('roles', () => {
         'roles.guide.command: must be a non-empty shell command string',
         'roles.guide.interval: must be greater than zero',
         'roles.guide.timeout: must be seconds or a duration like "30s", "10m", "1h", got "soon"',
-        'roles.guide.colour: unknown key (known: enabled, runtime, model, command, interval, cooldown, timeout)',
+        'roles.guide.colour: unknown key (known: enabled, runtime, model, args, fallback, command, interval, cooldown, timeout)',
       ]),
     );
     expect(problems).toHaveLength(7);
@@ -372,11 +372,11 @@ describe('runtimes, gates and role files', () => {
 
   it('validates runtime names, the command runtime without a command, and the string keys', () => {
     expect(problemsOf({ runtime: 'magic', testCommand: '', roles: { doctor: { runtime: 'command' } } })).toEqual([
-      'runtime: must be one of script, command',
+      'runtime: must be one of script, command, claude, codex, gemini, opencode',
       'testCommand: must be a non-empty string',
       'roles.doctor.runtime: "command" needs roles.doctor.command',
     ]);
-    expect(problemsOf({}, { LOOM_RUNTIME: 'magic' })).toEqual(['env LOOM_RUNTIME: must be one of script, command']);
+    expect(problemsOf({}, { LOOM_RUNTIME: 'magic' })).toEqual(['env LOOM_RUNTIME: must be one of script, command, claude, codex, gemini, opencode']);
     expect(ok({ testCommand: 'npm test', defaultBranch: 'trunk', agentRetries: 0 })).toMatchObject({ testCommand: 'npm test', defaultBranch: 'trunk', agentRetries: 0 });
     expect(ok({}, { LOOM_TEST_COMMAND: 'make check', LOOM_AGENT_RETRIES: '5' })).toMatchObject({ testCommand: 'make check', agentRetries: 5 });
   });
@@ -400,5 +400,21 @@ describe('runtimes, gates and role files', () => {
     fs.writeFileSync(path.join(dir, 'roles', 'doctor.md'), '---\ninterval: soon\n---\nFix it\n');
     expect(() => loadConfig(file, {})).toThrow(/roles\/doctor\.md:2: /);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('budgets, pricing, fallbacks', () => {
+  it('accepts budgets, prices, a fallback runtime and args; reports every bad value', () => {
+    const c = ok({ budget: { perIssueUsd: 2, perDayTokens: 1e6 }, pricing: { 'my-model': { input: 1, output: 2 } }, roles: { builder: { runtime: 'claude', fallback: 'codex', args: '--max-turns 40' } } });
+    expect(c.budget).toEqual({ perIssueUsd: 2, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: 1e6 });
+    expect(c.pricing['my-model']).toEqual({ input: 1, output: 2, cachedInput: 1 });
+    expect(c.roles.builder).toMatchObject({ runtime: 'claude', fallback: 'codex', args: ['--max-turns', '40'] });
+    expect(problemsOf({ budget: { perIssueUsd: -1, perWeek: 3 }, pricing: { x: { input: 'cheap' } }, roles: { judge: { fallback: 'magic' } } })).toEqual([
+      'budget.perIssueUsd: must be a number greater than zero',
+      'budget.perWeek: unknown key (known: perIssueUsd, perDayUsd, perIssueTokens, perDayTokens)',
+      'pricing.x: must be { "input": USD per million tokens, "output": ..., "cachedInput": ... (optional) }',
+      'roles.judge.fallback: must be one of script, command, claude, codex, gemini, opencode',
+    ]);
+    expect(ok({}, { LOOM_BUDGET_PER_DAY_USD: '25' }).budget.perDayUsd).toBe(25);
   });
 });
