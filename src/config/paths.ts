@@ -20,6 +20,12 @@ export interface LoomPaths {
   worktrees: string;
   roles: string;
   trackerDb: string;
+  /** Usage ledger: one JSON line per agent run. */
+  usage: string;
+  /** `<runtime>.json` while a runtime is rate- or usage-limited. */
+  limits: string;
+  /** Per-task agent CLI config/home directories (sessions survive for resume). */
+  agentHomes: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -38,6 +44,9 @@ export function loomPaths(root: string): LoomPaths {
     worktrees: path.join(dir, 'worktrees'),
     roles: path.join(dir, 'roles'),
     trackerDb: path.join(dir, 'tracker.db'),
+    usage: path.join(dir, 'usage.jsonl'),
+    limits: path.join(dir, 'limits'),
+    agentHomes: path.join(dir, 'agent-homes'),
   };
 }
 
@@ -54,5 +63,9 @@ export const GITIGNORE_LINES = [
   'worktrees/',
   'tracker.db',
   'tracker.db-*',
+  'usage.jsonl',
+  'limits/',
+  'agent-homes/',
+  'merge.lock',
   '*.tmp',
 ];

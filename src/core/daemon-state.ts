@@ -5,6 +5,8 @@
  * unknown fields are kept on round-trip. `normalizeState` never throws on a parsed JSON value:
  * a field of the wrong type is replaced by its default and reported as a warning.
  */
+import type { RunRecord, UsageTotals } from './usage.js';
+import { addRun, dayOf, emptyTotals } from './usage.js';
 
 export interface ShepherdEntry {
   /** `working` while a shepherd process owns `issue`; `idle` otherwise. */
@@ -60,6 +62,39 @@ export interface PipelineState {
   last_updated: string | null;
 }
 
+/** Agent usage folded in from the usage ledger (`.loom/usage.jsonl`). */
+export interface UsageState {
+  /** Bytes of the ledger already folded in. */
+  ledger_offset: number;
+  total: UsageTotals;
+  /** By UTC day (`YYYY-MM-DD`), newest 31 days. */
+  by_day: Record<string, UsageTotals>;
+  /** By issue number, newest 200 issues. */
+  by_issue: Record<string, UsageTotals>;
+  /** The newest 20 runs. */
+  recent_runs: (RunRecord & { issue: number | null })[];
+}
+
+export function emptyUsage(): UsageState {
+  return { ledger_offset: 0, total: emptyTotals(), by_day: {}, by_issue: {}, recent_runs: [] };
+}
+
+/** Folds ledger entries into the usage state, keeping its bounded windows. */
+export function foldUsage(usage: UsageState, entries: readonly (RunRecord & { issue: number | null })[], offset: number): UsageState {
+  const next: UsageState = { ...usage, by_day: { ...usage.by_day }, by_issue: { ...usage.by_issue }, recent_runs: [...usage.recent_runs], ledger_offset: offset };
+  for (const entry of entries) {
+    next.total = addRun(next.total, entry);
+    const day = dayOf(entry.at);
+    next.by_day[day] = addRun(next.by_day[day] ?? emptyTotals(), entry);
+    if (entry.issue !== null) next.by_issue[String(entry.issue)] = addRun(next.by_issue[String(entry.issue)] ?? emptyTotals(), entry);
+    next.recent_runs.push(entry);
+  }
+  next.recent_runs = next.recent_runs.slice(-20);
+  for (const day of Object.keys(next.by_day).sort().slice(0, -31)) delete next.by_day[day];
+  for (const issue of Object.keys(next.by_issue).sort((a, b) => Number(a) - Number(b)).slice(0, -200)) delete next.by_issue[issue];
+  return next;
+}
+
 export interface DaemonState {
   started_at: string | null;
   running: boolean;
@@ -79,6 +114,9 @@ export interface DaemonState {
   total_prs_merged: number;
   /** Issues whose shepherd failed to start or died, keyed by issue number. */
   spawn_retry_queue: Record<string, RetryEntry>;
+  usage: UsageState;
+  /** Runtimes under a rate or usage limit at the last iteration: `{ until, reason }`. */
+  runtime_limits: Record<string, { until: string; reason: string }>;
   [extra: string]: unknown;
 }
 
@@ -108,6 +146,8 @@ export function emptyState(): DaemonState {
     completed_issues: [],
     total_prs_merged: 0,
     spawn_retry_queue: {},
+    usage: emptyUsage(),
+    runtime_limits: {},
   };
 }
 
@@ -242,6 +282,8 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
       .filter((w): w is Warning => w !== null);
   }
 
+  if (isObj(raw.usage) && isObj(raw.usage.total)) state.usage = { ...emptyUsage(), ...(raw.usage as unknown as UsageState) };
+  if (isObj(raw.runtime_limits)) state.runtime_limits = raw.runtime_limits as DaemonState['runtime_limits'];
   const queue = raw.spawn_retry_queue;
   if (isObj(queue)) {
     for (const [key, entry] of Object.entries(queue)) {

@@ -10,7 +10,7 @@
  * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
  * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
  */
-import type { DaemonRole, LoomConfig } from '../config/config.js';
+import type { DaemonRole, LoomConfig, RoleName } from '../config/config.js';
 import { GENERATOR_ROLES, SUPPORT_ROLES } from '../config/config.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
@@ -32,6 +32,8 @@ export interface Observation {
   processes: Record<string, ProcessView>;
   /** Shepherd progress records whose task is not in the state (manual `loom spawn`, lost state). */
   strays: ProcessView[];
+  /** Runtimes under a rate or usage limit right now: no work is dispatched to them. */
+  limitedRuntimes?: readonly string[];
 }
 
 /**
@@ -103,6 +105,13 @@ export function plan(input: PlanInput): Action[] {
   const { state, observation, config, now, force, mode } = input;
   const { snapshot, processes } = observation;
   const actions: Action[] = [];
+  const limited = observation.limitedRuntimes ?? [];
+  /** A role can run when it has a runtime (primary or fallback) that is not limited. */
+  const dispatchable = (role: RoleName) => {
+    const c = config.roles[role];
+    const runtimes = [c.runtime, c.fallback].filter((r) => r !== undefined);
+    return runtimes.length === 0 || runtimes.some((r) => !limited.includes(r));
+  };
   const failuresOf = (issue: number) => state.spawn_retry_queue[String(issue)]?.failures ?? 0;
   const recover = (slot: string | null, issue: number, reason: 'dead' | 'stalled', taskId: string | null, pid: number | null): Action => {
     const failures = failuresOf(issue) + 1;
@@ -209,7 +218,7 @@ export function plan(input: PlanInput): Action[] {
     const notBefore = time(retry?.next_retry_at);
     return notBefore === null || notBefore <= now;
   });
-  if (config.roles.builder.enabled) {
+  if (config.roles.builder.enabled && dispatchable('builder')) {
     let capacity = config.maxShepherds - busySlots.size;
     for (const issue of eligible) {
       if (capacity <= 0) break;
@@ -228,7 +237,7 @@ export function plan(input: PlanInput): Action[] {
   if (ready.length < config.issueThreshold && proposals < config.maxProposals) {
     for (const role of GENERATOR_ROLES) {
       const cfg = config.roles[role];
-      if (!cfg.enabled || runningRoles.has(role)) continue;
+      if (!cfg.enabled || runningRoles.has(role) || !dispatchable(role)) continue;
       const last = time(state.support_roles[role]?.started);
       if (last === null || now - last >= cfg.interval) actions.push({ type: 'spawn-role', role, reason: 'low-backlog' });
     }
@@ -244,7 +253,7 @@ export function plan(input: PlanInput): Action[] {
   };
   for (const role of SUPPORT_ROLES) {
     const cfg = config.roles[role];
-    if (!cfg.enabled || runningRoles.has(role)) continue;
+    if (!cfg.enabled || runningRoles.has(role) || !dispatchable(role)) continue;
     const last = finishedNow.has(role) ? now : time(state.support_roles[role]?.last_completed);
     if (last === null || now - last >= cfg.interval) actions.push({ type: 'spawn-role', role, reason: 'interval' });
     else if (demand[role] && now - last >= Math.min(cfg.interval, DEMAND_COOLDOWN_MS)) actions.push({ type: 'spawn-role', role, reason: 'demand' });

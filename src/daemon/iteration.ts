@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import type { LoomConfig } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
-import { activeShepherds, addCompleted, addWarning, idleRole, idleShepherd } from '../core/daemon-state.js';
+import { activeShepherds, addCompleted, addWarning, foldUsage, idleRole, idleShepherd } from '../core/daemon-state.js';
+import { UsageLedger } from '../usage/usage-ledger.js';
+import { activeLimits } from '../usage/runtime-limits.js';
 import { Label } from '../core/labels.js';
 import type { Action, Mode, Observation, ProcessView } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
@@ -92,6 +94,11 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const progress = new ProgressStore(paths.progress);
   const now = clock();
   const observation = observe(state, snapshot, progress, now.getTime());
+  const limits = activeLimits(paths.limits, now);
+  observation.limitedRuntimes = Object.keys(limits);
+  state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));
+  const ledger = new UsageLedger(paths.usage).readFrom(state.usage.ledger_offset);
+  state.usage = foldUsage(state.usage, ledger.entries, ledger.offset);
   const actions = plan({ state, observation, config, now: now.getTime(), force, mode });
 
   const executor = new Executor({ paths, config, tracker, progress, state, force, clock });

@@ -17,7 +17,8 @@ import type { Issue, PullRequest, Tracker } from '../tracker/tracker.js';
 import { UserError } from '../cli/user-error.js';
 import { championDecision } from './champion-policy.js';
 import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from './output-contracts.js';
-import { runRoleAgent } from './run-role-agent.js';
+import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from './run-role-agent.js';
+import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 
 export interface RoleRun {
   paths: LoomPaths;
@@ -56,7 +57,13 @@ export async function runRole(run: RoleRun): Promise<number> {
   process.on('SIGINT', onSignal);
   recorder.start(role, config.heartbeatInterval);
   try {
-    const outcome = await perform({ ...run, recorder, signal: controller.signal });
+    let outcome: RoleOutcome;
+    try {
+      outcome = await perform({ ...run, recorder, signal: controller.signal });
+    } catch (error) {
+      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError)) throw error;
+      outcome = { ok: false, message: error.message };
+    }
     const message = outcome.ok ? outcome.summary : outcome.message;
     recorder.finish(controller.signal.aborted ? 'stopped' : outcome.ok ? 'completed' : 'failed', { message, exit_code: outcome.ok ? 0 : 1 });
     log(`role ${role}: ${message}`);

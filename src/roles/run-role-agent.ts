@@ -1,13 +1,18 @@
 /**
  * Runs one role's agent once: load the role file (`.loom/roles/<role>.md` over the built-in
- * default), fill its prompt, pick the runtime, run it with Loom's watchdogs, stream its output to
- * the log and renew the task's liveness lease as output arrives.
+ * default), fill its prompt, pick the runtime (its fallback while the primary is rate- or
+ * usage-limited), check the budgets, run it with Loom's watchdogs, stream its output to the log,
+ * renew the task's liveness lease, and record tokens and cost in the usage ledger.
  */
-import type { LoomConfig, RoleName } from '../config/config.js';
+import path from 'node:path';
+import type { LoomConfig, RoleName, RuntimeChoice } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
+import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { createRuntime } from '../runtimes/create-runtime.js';
 import type { RunResult } from '../runtimes/runtime.js';
+import { UsageLedger } from '../usage/usage-ledger.js';
+import { activeLimits, recordLimit } from '../usage/runtime-limits.js';
 import { defaultRolesDir, fillTemplate, loadRole } from './role-file.js';
 
 const LONG_VARS = ['diff', 'issue.body', 'review', 'test_output', 'open_issues', 'open_proposals'];
@@ -17,40 +22,106 @@ export interface RoleAgentRun {
   config: LoomConfig;
   role: RoleName;
   cwd: string;
-  /** Template variables (see TEMPLATE_VARIABLES); also passed to the agent as LOOM_* env vars. */
+  /** Template variables (see TEMPLATE_VARIABLES); short ones also reach the agent as LOOM_* env vars. */
   vars: Record<string, string>;
   /** Written instructions for runtimes that follow them (the issue text); default: the prompt. */
   instructions?: string;
   attempt: number;
+  /** The issue the run works for (usage is attributed to it; per-issue budgets apply). */
+  issue?: number;
+  /** A previous session of this task to resume, when the runtime supports it. */
+  resumeSessionId?: string;
   signal?: AbortSignal;
   recorder?: TaskRecorder;
 }
 
-export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult> {
+/** A budget cap would be exceeded: the run was not started. */
+export class BudgetExceededError extends Error {
+  readonly code = 'budget_exceeded';
+}
+
+/** The runtime is rate- or usage-limited and the role has no fallback: try again after `until`. */
+export class RuntimeLimitedError extends Error {
+  readonly code = 'runtime_limited';
+  constructor(
+    readonly runtime: string,
+    readonly until: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { runtime: string }> {
   const definition = loadRole(run.role, [run.paths.roles, defaultRolesDir()]);
   const roleConfig = run.config.roles[run.role];
-  const runtime = createRuntime(run.role, roleConfig, definition);
+  const now = new Date();
+  const ledger = new UsageLedger(run.paths.usage);
+  const spent = ledger.totals(run.issue ?? null, dayOf(now.toISOString()));
+  const over = budgetExceeded(run.config.budget, spent.issue, spent.day);
+  if (over !== null) throw new BudgetExceededError(`budget: ${over}`);
+
+  const primary = (roleConfig.runtime ?? definition.runtime) as RuntimeChoice | undefined;
+  const limits = activeLimits(run.paths.limits, now);
+  const candidates = [primary, roleConfig.fallback].filter((r, i, all): r is RuntimeChoice => r !== undefined && all.indexOf(r) === i);
+  const usable = candidates.filter((r) => limits[r] === undefined);
+  if (usable.length === 0) {
+    const limit = limits[candidates[0] ?? ''];
+    throw new RuntimeLimitedError(limit?.runtime ?? String(primary), limit?.until ?? now.toISOString(), `runtime ${limit?.runtime ?? String(primary)} is limited until ${limit?.until ?? '?'} (${limit?.reason ?? 'rate limit'})`);
+  }
+
   const vars: Record<string, string> = { repo: run.paths.root, role: run.role, attempt: String(run.attempt), ...run.vars };
+  const prompt = fillTemplate(definition.template, vars);
   // Short values also go to the agent as env vars (LOOM_ISSUE_NUMBER, ...); long texts stay in the prompt.
   const envVars: Record<string, string> = {};
   for (const [key, value] of Object.entries(vars)) if (!LONG_VARS.includes(key)) envVars[key.replace(/\./g, '_')] = value;
   if (vars['issue.number'] !== undefined) envVars.issue = vars['issue.number'];
   envVars.repo_root = run.paths.root;
-  const prompt = fillTemplate(definition.template, vars);
-  return runtime.run({
-    role: run.role,
-    prompt,
-    cwd: run.cwd,
-    vars: envVars,
-    instructions: run.instructions ?? prompt,
-    attempt: run.attempt,
-    stallTimeout: run.config.stallTimeout,
-    timeout: roleConfig.timeout,
-    ...(run.signal ? { signal: run.signal } : {}),
-    onOutput: (text) => {
-      process.stdout.write(text);
-      run.recorder?.output();
-    },
-    onStart: (pid) => run.recorder?.agent(pid),
-  });
+  // Agent CLIs keep their config and sessions in a home per task, so a resume finds its session.
+  envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
+
+  for (const name of usable) {
+    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, definition);
+    const result = await runtime.run({
+      role: run.role,
+      prompt,
+      cwd: run.cwd,
+      vars: envVars,
+      instructions: run.instructions ?? prompt,
+      attempt: run.attempt,
+      stallTimeout: run.config.stallTimeout,
+      timeout: roleConfig.timeout,
+      ...(run.signal ? { signal: run.signal } : {}),
+      ...(roleConfig.model ? { model: roleConfig.model } : {}),
+      ...(roleConfig.args.length > 0 ? { args: roleConfig.args } : {}),
+      ...(run.resumeSessionId && name === primary ? { resumeSessionId: run.resumeSessionId } : {}),
+      onOutput: (text) => {
+        process.stdout.write(text);
+        run.recorder?.output();
+      },
+      onStart: (pid) => run.recorder?.agent(pid),
+    });
+    if (result.usage !== undefined) {
+      const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
+      ledger.append({
+        at: new Date().toISOString(),
+        issue: run.issue ?? null,
+        role: run.role,
+        runtime: name,
+        model: roleConfig.model ?? null,
+        session_id: result.sessionId ?? null,
+        outcome: result.outcome,
+        input_tokens: result.usage.inputTokens,
+        output_tokens: result.usage.outputTokens,
+        cached_input_tokens: result.usage.cachedInputTokens,
+        cost_usd: cost,
+        priced,
+      });
+    }
+    if (result.failure?.kind !== 'rate-limit') return { ...result, runtime: name };
+    const limit = recordLimit(run.paths.limits, name, result.failure.resetAt, result.message, new Date());
+    process.stdout.write(`loom: runtime ${name} is limited until ${limit.until}${name !== usable.at(-1) ? '; failing over' : ''}\n`);
+    if (name === usable.at(-1)) throw new RuntimeLimitedError(name, limit.until, `runtime ${name} is limited until ${limit.until}: ${result.message}`);
+  }
+  throw new Error('unreachable: no runtime ran');
 }

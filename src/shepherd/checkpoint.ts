@@ -24,6 +24,8 @@ export interface Checkpoint {
   doctor_rounds: number;
   /** Whether the last judge round failed on the test gate. */
   tests_failed: boolean;
+  /** Agent sessions by role, for resume on retries and doctor rounds. */
+  sessions?: Record<string, string>;
   updated_at: string;
 }
 

@@ -90,6 +90,7 @@ export async function judgeRound(opts: {
       test_command: config.testCommand ?? '(none configured)',
       test_output: gate.ran ? fenceUntrusted('the test output', `${gate.passed ? 'PASSED' : 'FAILED'}\n${gate.output}`) : '(no test command configured)',
     },
+    issue: issue.number,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.recorder ? { recorder: opts.recorder } : {}),
   });

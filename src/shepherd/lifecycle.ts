@@ -17,7 +17,7 @@ import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../roles/output-contracts.js';
 import { RoleFileError } from '../roles/role-file.js';
-import { runRoleAgent } from '../roles/run-role-agent.js';
+import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../roles/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { RunResult } from '../runtimes/runtime.js';
 import type { Issue, Tracker } from '../tracker/tracker.js';
@@ -66,7 +66,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   if (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd')) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
   const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
-    cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next };
+    cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
     checkpoints.write(cp);
     return cp;
   };
@@ -83,10 +83,19 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     test_command: config.testCommand ?? '(none configured)',
     ...extra,
   });
-  /** Runs a role's agent; a stall or timeout is retried (WIP kept) up to `agentRetries` times. */
+  /** Agent sessions of this issue (kept in the checkpoint once there is one). */
+  const sessions: Record<string, string> = { ...(cp?.sessions ?? {}) };
+  /**
+   * Runs a role's agent; a stall or timeout is retried (WIP kept) up to `agentRetries` times,
+   * resuming the agent's session where the runtime supports it (a doctor resumes the builder's).
+   */
   const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
     for (let retry = 0; ; retry += 1) {
-      const run = check(await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, signal: deps.signal, recorder }));
+      const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
+      const run = check(
+        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(resume ? { resumeSessionId: resume } : {}) }),
+      );
+      if (run.sessionId) sessions[role] = run.sessionId;
       if ((run.outcome !== 'stalled' && run.outcome !== 'timeout') || retry >= config.agentRetries) return run;
       await worktrees.saveWip(n, `${role} ${run.outcome}`);
       log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);
@@ -196,8 +205,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       await worktrees.saveWip(n, 'stopped');
       return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
     }
-    // A broken role file or runtime setting needs a human, not three more attempts.
-    if (error instanceof RoleFileError || error instanceof RuntimeConfigError) return giveUp(ShepherdExit.needsHuman, error.message);
+    // A broken role file or runtime setting, or a spent budget, needs a human, not more attempts.
+    if (error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof BudgetExceededError) return giveUp(ShepherdExit.needsHuman, error.message);
+    // A rate/usage limit is not the issue's fault: back to the queue, resumed once the limit ends.
+    if (error instanceof RuntimeLimitedError) {
+      await worktrees.saveWip(n, 'runtime limited');
+      log(error.message);
+      return { status: 'stopped', exit: ShepherdExit.shutdown, message: error.message, merged: false, prNumber: cp?.pr_number ?? null };
+    }
     throw error;
   }
 }

@@ -101,7 +101,8 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
         if (stopReason === 'abort') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`. Work so far is kept on its branch.`);
         await tracker.updateLabels(issue, { add: [Label.issue], remove: [Label.abort] });
       }
-      recorder.finish('stopped', { message: stopReason === 'abort' ? 'aborted by loom:abort' : 'stopped for shutdown', exit_code: ShepherdExit.shutdown, pr_number: result.prNumber });
+      const why = stopReason === 'abort' ? 'aborted by loom:abort' : stopReason === 'shutdown' ? 'stopped for shutdown' : result.message;
+      recorder.finish('stopped', { message: why, exit_code: ShepherdExit.shutdown, pr_number: result.prNumber });
       return ShepherdExit.shutdown;
     }
     recorder.finish(result.status, { message: result.message, exit_code: result.exit, merged: result.merged, pr_number: result.prNumber });

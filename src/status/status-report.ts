@@ -17,6 +17,10 @@ import { readLock } from '../daemon/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
+import type { UsageTotals } from '../core/usage.js';
+import { addRun, dayOf, emptyTotals } from '../core/usage.js';
+import { UsageLedger } from '../usage/usage-ledger.js';
+import { activeLimits } from '../usage/runtime-limits.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
 
 export interface ShepherdStatus {
@@ -50,6 +54,10 @@ export interface StatusReport {
   shepherds: { active: number; max: number; slots: ShepherdStatus[]; unrecorded: { issue: number; pid: number | null; task_id: string }[] };
   support_roles: { role: string; enabled: boolean; status: 'running' | 'idle'; started: string | null; last_completed: string | null; last_outcome: string | null }[];
   session: { completed_issues: number; prs_merged: number };
+  /** Agent tokens and cost (from the usage ledger): today (UTC), all time, and per working issue. */
+  usage: { today: UsageTotals; total: UsageTotals; by_issue: Record<string, UsageTotals> };
+  /** Runtimes that get no work until the time given. */
+  runtime_limits: { runtime: string; until: string; reason: string }[];
   spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
   warnings: { time: string; message: string }[];
   problems: string[];
@@ -143,6 +151,8 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     shepherds: { active: state ? activeShepherds(state).length : 0, max: config.maxShepherds, slots, unrecorded },
     support_roles: roles,
     session: { completed_issues: state?.completed_issues.length ?? 0, prs_merged: state?.total_prs_merged ?? 0 },
+    usage: usageReport(paths, slots, now),
+    runtime_limits: Object.values(activeLimits(paths.limits, now)),
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
     warnings: (state?.warnings ?? []).slice(-5),
     problems,
@@ -150,6 +160,21 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   };
   report.interventions = interventions(report, config);
   return report;
+}
+
+function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {
+  const entries = new UsageLedger(paths.usage).readFrom(0).entries;
+  const today = dayOf(now.toISOString());
+  let total = emptyTotals();
+  let day = emptyTotals();
+  const byIssue: Record<string, UsageTotals> = {};
+  const working = new Set(slots.filter((s) => s.issue !== null).map((s) => String(s.issue)));
+  for (const e of entries) {
+    total = addRun(total, e);
+    if (dayOf(e.at) === today) day = addRun(day, e);
+    if (e.issue !== null && working.has(String(e.issue))) byIssue[String(e.issue)] = addRun(byIssue[String(e.issue)] ?? emptyTotals(), e);
+  }
+  return { today: day, total, by_issue: byIssue };
 }
 
 function interventions(r: StatusReport, config: LoomConfig): string[] {
@@ -189,7 +214,7 @@ export function renderStatus(r: StatusReport): string {
     if (s.status === 'idle') lines.push(`    ${s.name}: idle`);
     else
       lines.push(
-        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, running ${formatDuration(s.running_ms ?? 0)}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
+        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, running ${formatDuration(s.running_ms ?? 0)}${r.usage.by_issue[String(s.issue)] ? `, $${r.usage.by_issue[String(s.issue)]?.cost_usd.toFixed(2)}` : ''}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
       );
   }
   for (const u of r.shepherds.unrecorded) lines.push(`    (manual) Issue #${u.issue} (pid ${u.pid ?? '?'}; the next iteration adopts it)`);
@@ -201,6 +226,10 @@ export function renderStatus(r: StatusReport): string {
   lines.push('', '  Session Stats:');
   lines.push(`    Issues completed: ${r.session.completed_issues}`);
   lines.push(`    PRs merged: ${r.session.prs_merged}`);
+  const u = r.usage;
+  const money = (t: UsageTotals) => `${t.runs} runs, ${(t.input_tokens / 1000).toFixed(1)}k in / ${(t.output_tokens / 1000).toFixed(1)}k out tokens, $${t.cost_usd.toFixed(2)}`;
+  if (u.total.runs > 0) lines.push(`    Agent usage today: ${money(u.today)}`, `    Agent usage total: ${money(u.total)}`);
+  for (const l of r.runtime_limits) lines.push(`    Runtime ${l.runtime} limited until ${l.until} (${l.reason})`);
   if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
   if (r.problems.length > 0 || r.warnings.length > 0) {
     lines.push('', '  Warnings:');
