@@ -23,6 +23,7 @@ import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { buildStatus, renderStatus } from '../status/status-report.js';
 import { buildWhy, renderWhy } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
+import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../tracker/tracker.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
@@ -242,6 +243,16 @@ function buildProgram(): Command {
       } finally {
         tracker.dispose();
       }
+    });
+
+  program
+    .command('doctor')
+    .description('check the agent runtimes (installed, version, auth) and every role\'s runtime, without calling any API')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => {
+      const paths = requirePaths();
+      const report = runDoctor(paths.root, requireConfig(paths));
+      out(options.json ? JSON.stringify(report, null, 2) : renderDoctor(report));
     });
 
   registerIssueCommands(program, out);
