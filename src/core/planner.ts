@@ -34,6 +34,8 @@ export interface Observation {
   strays: ProcessView[];
   /** Runtimes under a rate or usage limit right now: no work is dispatched to them. */
   limitedRuntimes?: readonly string[];
+  /** Set when today's agent usage reached a daily budget: no new agent work starts. */
+  dailyBudgetSpent?: string | null;
 }
 
 /**
@@ -108,6 +110,7 @@ export function plan(input: PlanInput): Action[] {
   const limited = observation.limitedRuntimes ?? [];
   /** A role can run when it has a runtime (primary or fallback) that is not limited. */
   const dispatchable = (role: RoleName) => {
+    if (observation.dailyBudgetSpent && role !== 'champion') return false; // merging costs no tokens
     const c = config.roles[role];
     const runtimes = [c.runtime, c.fallback].filter((r) => r !== undefined);
     return runtimes.length === 0 || runtimes.some((r) => !limited.includes(r));

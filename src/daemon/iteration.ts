@@ -11,6 +11,7 @@ import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
 import { activeShepherds, addCompleted, addWarning, foldUsage, idleRole, idleShepherd } from '../core/daemon-state.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
+import { budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import { Label } from '../core/labels.js';
 import type { Action, Mode, Observation, ProcessView } from '../core/planner.js';
@@ -99,6 +100,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));
   const ledger = new UsageLedger(paths.usage).readFrom(state.usage.ledger_offset);
   state.usage = foldUsage(state.usage, ledger.entries, ledger.offset);
+  const today = state.usage.by_day[dayOf(now.toISOString())] ?? emptyTotals();
+  observation.dailyBudgetSpent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), today);
   const actions = plan({ state, observation, config, now: now.getTime(), force, mode });
 
   const executor = new Executor({ paths, config, tracker, progress, state, force, clock });

@@ -18,7 +18,7 @@ import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
 import type { UsageTotals } from '../core/usage.js';
-import { addRun, dayOf, emptyTotals } from '../core/usage.js';
+import { addRun, budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
@@ -187,6 +187,9 @@ function interventions(r: StatusReport, config: LoomConfig): string[] {
   if (proposals > 0) out.push(`${proposals} proposal(s) await approval: \`loom issue label N ${Label.issue}\` approves, \`loom issue close N\` rejects.`);
   if (r.issues.ready > 0) out.push('Build one now: `loom spawn N`; prioritise: `loom issue label N loom:urgent`.');
   if (r.shepherds.active > 0) out.push(`Stop one issue: \`loom issue label N ${Label.abort}\`.`);
+  const spent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), r.usage.today);
+  if (spent !== null) out.push(`No new agent work today: ${spent}. Raise budget.perDayUsd / perDayTokens in .loom/config.json or wait for the next UTC day.`);
+  for (const l of r.runtime_limits) out.push(`Runtime ${l.runtime} gets no work until ${l.until}; configure roles.<role>.fallback to keep going on another runtime.`);
   if (!config.roles.builder.enabled) out.push('No builder is configured: set roles.builder.command in .loom/config.json.');
   return out;
 }
