@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
 import { ROLE_NAMES } from '../config/config.js';
 import { isTerminal } from '../core/progress.js';
+import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { delay } from '../process/wait.js';
 import { parseIssueNumber } from './context.js';
@@ -41,7 +42,8 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
   const progress = new ProgressStore(paths.progress);
   const running = () => {
     const record = isRole ? progress.readRole(target) : progress.readShepherd(parseIssueNumber(target));
-    return record !== null && record.output_file === latest && !isTerminal(record.status);
+    // Until the worker has exited: it may still write its last lines after its terminal status.
+    return record !== null && record.output_file === latest && (!isTerminal(record.status) || isProcessAlive(record.pid, record.pid_start));
   };
   let stop = false;
   const onSignal = () => (stop = true);

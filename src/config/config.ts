@@ -231,7 +231,7 @@ export function resolveConfig(
       if (!isRecord(value)) problems.push('pricing: must be an object keyed by model or runtime name');
       else
         for (const [name, p] of Object.entries(value)) {
-          const ok = isRecord(p) && ['input', 'output'].every((f) => typeof p[f] === 'number' && (p[f] as number) >= 0) && (p.cachedInput === undefined || (typeof p.cachedInput === 'number' && p.cachedInput >= 0));
+          const ok = isRecord(p) && ['input', 'output'].every((f) => typeof p[f] === 'number' && (p[f]) >= 0) && (p.cachedInput === undefined || (typeof p.cachedInput === 'number' && p.cachedInput >= 0));
           if (!ok || !isRecord(p)) problems.push(`pricing.${name}: must be { "input": USD per million tokens, "output": ..., "cachedInput": ... (optional) }`);
           else config.pricing[name] = { input: p.input as number, output: p.output as number, cachedInput: (p.cachedInput as number | undefined) ?? (p.input as number) };
         }
@@ -282,7 +282,7 @@ export function resolveConfig(
         else problems.push(`${at}: must be one of ${RUNTIME_NAMES.join(', ')}`);
       } else if (k === 'args') {
         if (typeof v === 'string') role.args = v.split(/\s+/).filter(Boolean);
-        else if (Array.isArray(v) && v.every((a) => typeof a === 'string')) role.args = v as string[];
+        else if (Array.isArray(v) && v.every((a) => typeof a === 'string')) role.args = v;
         else problems.push(`${at}: must be a string or a list of strings`);
       } else if (k === 'model') {
         if (typeof v === 'string' && v.trim() !== '') role.model = v;

@@ -9,7 +9,7 @@ import type { LoomConfig, RoleName, RuntimeChoice } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
-import { createRuntime } from '../runtimes/create-runtime.js';
+import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits, recordLimit } from '../usage/runtime-limits.js';
@@ -64,6 +64,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   const primary = (roleConfig.runtime ?? definition.runtime) as RuntimeChoice | undefined;
   const limits = activeLimits(run.paths.limits, now);
   const candidates = [primary, roleConfig.fallback].filter((r, i, all): r is RuntimeChoice => r !== undefined && all.indexOf(r) === i);
+  if (candidates.length === 0) throw new RuntimeConfigError(`role ${run.role} has no runtime; set roles.${run.role}.runtime or the top-level "runtime" in .loom/config.json`);
   const usable = candidates.filter((r) => limits[r] === undefined);
   if (usable.length === 0) {
     const limit = limits[candidates[0] ?? ''];

@@ -1,19 +1,45 @@
 /**
  * Picks the runtime for a role: the config's choice (`roles.<r>.runtime`, the top-level
  * `runtime`, or `command` when a command is set), else the role file's front matter.
+ *
+ * Agent CLIs run with a config/home directory of their own per task (`.loom/agent-homes/…`), so
+ * runs share no settings or sessions; it is seeded once from the user's own login and settings
+ * (`~/.claude/.credentials.json`, `~/.codex/auth.json` and `config.toml`) so a logged-in CLI stays
+ * logged in.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { RoleConfig } from '../config/config.js';
 import type { RoleDefinition } from '../roles/role-file.js';
+import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
+import { CodexRuntime } from './codex-runtime.js';
 import { CommandRuntime } from './command-runtime.js';
-import type { AgentRuntime } from './runtime.js';
+import type { AgentRuntime, RunContext } from './runtime.js';
 import { ScriptRuntime } from './script-runtime.js';
 
 export class RuntimeConfigError extends Error {
   readonly code = 'runtime_config';
 }
 
+/** Copies `files` from the user's home into `dir` once (files already there are kept). */
+function seed(dir: string, from: string, files: readonly string[]): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const file of files) {
+    const source = path.join(from, file);
+    const target = path.join(dir, file);
+    if (fs.existsSync(source) && !fs.existsSync(target)) fs.copyFileSync(source, target);
+  }
+}
+
+function agentHome(context: RunContext, cli: string): string {
+  const base = context.vars.state_dir ?? path.join(os.tmpdir(), 'loom-agent-homes', context.role);
+  return path.join(base, cli);
+}
+
 export function createRuntime(role: string, config: RoleConfig, definition: RoleDefinition): AgentRuntime {
   const name = config.runtime ?? definition.runtime;
+  const home = process.env.HOME ?? os.homedir();
   switch (name) {
     case 'script':
       return new ScriptRuntime();
@@ -22,9 +48,26 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
       if (command === undefined) throw new RuntimeConfigError(`role ${role} uses the command runtime but has no command (roles.${role}.command)`);
       return new CommandRuntime({ command });
     }
+    case 'claude':
+      return {
+        name: 'claude',
+        run: (context) => {
+          seed(claudeConfigDir(context), path.join(home, '.claude'), ['.credentials.json']);
+          return new ClaudeRuntime({ ...(config.command ? { command: config.command } : {}) }).run(context);
+        },
+      };
+    case 'codex':
+      return new CodexRuntime({
+        ...(config.command ? { command: config.command } : {}),
+        home: (context) => {
+          const dir = agentHome(context, 'codex');
+          seed(dir, path.join(home, '.codex'), ['auth.json', 'config.toml']);
+          return dir;
+        },
+      });
     case undefined:
       throw new RuntimeConfigError(`role ${role} has no runtime; set roles.${role}.runtime or the top-level "runtime" in .loom/config.json`);
     default:
-      throw new RuntimeConfigError(`role ${role}: runtime "${name}" is not available in this build (available: script, command)`);
+      throw new RuntimeConfigError(`role ${role}: runtime "${name}" has no adapter in this build yet (available: script, command, claude, codex)`);
   }
 }

@@ -198,3 +198,22 @@ export function processesIn(root: string): number[] {
   }
   return pids;
 }
+
+/**
+ * Runs `loom <args>` without blocking this process — needed when the test itself serves HTTP
+ * (a fake model API) that the command's children talk to.
+ */
+export function loomAsync(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LOOM_BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

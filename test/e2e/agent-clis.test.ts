@@ -1,0 +1,108 @@
+// A real shepherd over a real issue with the REAL agent CLIs (pinned dev dependencies) pointed at
+// fake model APIs on 127.0.0.1 that play scripted tool calls: the CLI edits and commits files in
+// the worktree, the judge run returns a verdict, the PR merges, and the usage is recorded.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import { FakeAnthropicServer } from '../fakes/anthropic-server.js';
+import type { FakeOpenAIServer } from '../fakes/openai-server.js';
+import { startFakeOpenAIServer } from '../fakes/openai-server.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { loom, loomAsync, makeRepo } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+let closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers) await close();
+  closers = [];
+  repo?.cleanup();
+});
+
+const git = (cwd: string, ...args: string[]) => spawnSync('git', args, { cwd, encoding: 'utf8' }).stdout.trim();
+const bin = (name: string) => path.resolve('node_modules/.bin', name);
+
+function ledger(root: string): { role: string; runtime: string; input_tokens: number; output_tokens: number; cost_usd: number; session_id: string | null; issue: number | null }[] {
+  return fs
+    .readFileSync(path.join(root, '.loom', 'usage.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
+
+describe('real agent CLIs against fake model APIs', () => {
+  it('Claude Code builds, commits and gets approved; the PR merges', async () => {
+    expect(fs.existsSync(bin('claude')), 'the pinned @anthropic-ai/claude-code must be installed').toBe(true);
+    const server = await FakeAnthropicServer.start([
+      // builder: write a file, commit it, then finish
+      { tool: 'Write', input: { file_path: 'GREETING.md', content: 'Hello from Claude\n' } },
+      { tool: 'Bash', input: { command: 'git add GREETING.md && git -c user.name=Agent -c user.email=agent@localhost commit -qm "Add GREETING.md (#1)"', description: 'commit' } },
+      { text: 'Added GREETING.md and committed it.' },
+      // judge
+      { text: 'The change adds the requested file.\n\nVERDICT: APPROVE' },
+    ]);
+    closers.push(() => server.close());
+    repo = makeRepo({ testCommand: 'test -f GREETING.md', roles: { builder: { runtime: 'claude' }, judge: { runtime: 'claude' }, doctor: { runtime: 'claude' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'Add a greeting file', body: 'Create GREETING.md saying hello.', labels: [Label.issue] });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-'));
+    const env = { PATH: `${path.dirname(bin('claude'))}:${process.env.PATH ?? ''}`, HOME: home, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: 'test-key', GITHUB_TOKEN: 'ghp_must_not_leak' };
+    const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/claude: tool Write/);
+    expect(r.stdout).toMatch(/merged PR #2/);
+
+    expect(fs.readFileSync(path.join(repo.root, 'GREETING.md'), 'utf8')).toBe('Hello from Claude\n');
+    expect(git(repo.root, 'log', '--format=%s', 'main')).toMatch(/Add GREETING\.md \(#1\)/); // the agent's own commit
+    expect(git(repo.root, 'log', '--first-parent', '--format=%s', '-1', 'main')).toMatch(/^Merge #1: Add a greeting file/);
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/approved[\s\S]*The change adds the requested file/);
+
+    const runs = ledger(repo.root);
+    expect(runs.map((x) => x.role)).toEqual(['builder', 'judge']);
+    for (const run of runs) {
+      expect(run).toMatchObject({ runtime: 'claude', issue: 1 });
+      expect(run.session_id).toBeTruthy();
+      expect(run.input_tokens).toBeGreaterThan(0);
+      expect(run.cost_usd).toBeGreaterThan(0);
+    }
+    const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(status.usage.total.runs).toBe(2);
+    // The tracker token never reached the agent: no request carried it.
+    expect(JSON.stringify(server.requests)).not.toMatch(/ghp_must_not_leak/);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('Codex builds through a shell tool call and gets approved; the PR merges; tokens are priced from the table', async () => {
+    expect(fs.existsSync(bin('codex')), 'the pinned @openai/codex must be installed').toBe(true);
+    const server: FakeOpenAIServer = await startFakeOpenAIServer([
+      { kind: 'shell', cmd: "printf 'Hello from Codex\\n' > GREETING.md" },
+      { kind: 'text', text: 'Added GREETING.md.' },
+      { kind: 'text', text: 'Looks right.\n\nVERDICT: APPROVE' },
+    ]);
+    closers.push(() => server.close());
+    repo = makeRepo({ testCommand: 'test -f GREETING.md', pricing: { codex: { input: 1, output: 2, cachedInput: 0.5 } }, roles: { builder: { runtime: 'codex' }, judge: { runtime: 'codex' }, doctor: { runtime: 'codex' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'Add a greeting file', body: 'Create GREETING.md saying hello.', labels: [Label.issue] });
+    // The user's own Codex settings (here: the fake provider) seed each task's CODEX_HOME.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-codex-home-'));
+    fs.mkdirSync(path.join(home, '.codex'));
+    fs.writeFileSync(path.join(home, '.codex', 'config.toml'), server.codexConfig());
+    const env = { PATH: `${path.dirname(bin('codex'))}:${process.env.PATH ?? ''}`, HOME: home, CODEX_API_KEY: 'sk-test' };
+    const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(repo.root, 'GREETING.md'), 'utf8')).toBe('Hello from Codex\n');
+    // Codex's workspace-write sandbox keeps the agent out of the worktree's git directory (it lives
+    // in the main repository), so its commit fails and Loom commits the change it left behind.
+    expect(git(repo.root, 'log', '--format=%B', 'main')).toMatch(/Changes the builder left uncommitted, committed by Loom/);
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    const runs = ledger(repo.root);
+    expect(runs.map((x) => x.role)).toEqual(['builder', 'judge']);
+    expect(runs[0]).toMatchObject({ runtime: 'codex', priced: true });
+    expect(runs[0]!.cost_usd).toBeCloseTo((runs[0]!.input_tokens * 1 + runs[0]!.output_tokens * 2) / 1e6, 9);
+    expect(fs.existsSync(path.join(repo.root, '.loom', 'agent-homes', 'issue-1', 'codex', 'config.toml'))).toBe(true);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,783 @@
+/**
+ * A fake GitHub REST API for tests of the GitHub tracker: one repository with issues, pull
+ * requests, labels, comments and issue events in memory, served over node:http on 127.0.0.1.
+ *
+ * Invariant owned here: it answers like GitHub where the tracker depends on it — real paths and
+ * status codes, bodies shaped like the @octokit/fixtures recordings (issue/PR/label/comment/event
+ * objects with `user`/`actor` objects, `pull_request` key on PRs in the issues API, `body: null`
+ * for an empty body, second-resolution timestamps), a content ETag on every GET and `304` on a
+ * matching `If-None-Match` WITHOUT spending rate limit, `link` pagination (`per_page` default 30,
+ * max 100; links point at `/repositories/{id}/...` as GitHub's do), `x-ratelimit-*` headers
+ * decremented per non-304 request and a 403 "API rate limit exceeded" once exhausted, 404 "Label
+ * does not exist" when deleting a label an issue lacks, 405/409 on merge. Failure switches make it
+ * answer 401 / 403 with retry-after / 429 / 5xx. With `gitDir` (a bare repository), a merge
+ * really merges the head branch into the base branch (`git merge-tree --write-tree`, `commit-tree`,
+ * `update-ref`) and reports the merge sha. Every request is logged.
+ */
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Permission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+
+export interface FakeGitHubOptions {
+  owner?: string;
+  repo?: string;
+  /** token → login. A request with any other token gets 401 "Bad credentials". */
+  tokens?: Record<string, string>;
+  /** login → permission on the repository (default 'none'; the owner is 'admin'). */
+  permissions?: Record<string, Permission>;
+  /** Rate-limit budget per reset window (default 5000). */
+  rateLimit?: number;
+  /** A bare git repository: merges really happen there. */
+  gitDir?: string;
+  /** Clock in epoch ms (timestamps, rate-limit reset). */
+  now?: () => number;
+}
+
+export interface LoggedRequest {
+  method: string;
+  /** Path and query as sent. */
+  path: string;
+  status: number;
+  /** The request carried `If-None-Match`. */
+  conditional: boolean;
+  login: string | null;
+}
+
+/** A scripted failure: the next `times` requests matching `match` get this answer. */
+export interface FailureSwitch {
+  status: 401 | 403 | 429 | 500 | 502 | 503;
+  /** Seconds, sent as `retry-after`. */
+  retryAfter?: number;
+  times?: number;
+  match?: (method: string, path: string) => boolean;
+}
+
+interface StoredLabel {
+  id: number;
+  name: string;
+  color: string;
+  description: string | null;
+}
+
+interface StoredEvent {
+  id: number;
+  event: 'labeled' | 'unlabeled' | 'closed' | 'reopened' | 'merged';
+  actor: string;
+  label: string | null;
+  commitId: string | null;
+  createdAt: string;
+}
+
+interface StoredComment {
+  id: number;
+  author: string;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface StoredItem {
+  id: number;
+  number: number;
+  kind: 'issue' | 'pr';
+  title: string;
+  body: string | null;
+  state: 'open' | 'closed';
+  stateReason: string | null;
+  author: string;
+  labels: string[];
+  createdAt: string;
+  updatedAt: string;
+  closedAt: string | null;
+  closedBy: string | null;
+  comments: StoredComment[];
+  events: StoredEvent[];
+  head: string | null;
+  base: string | null;
+  fakeHeadSha: string | null;
+  mergedAt: string | null;
+  mergeCommitSha: string | null;
+  mergedBy: string | null;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+const REPO_ID = 1000;
+const DOCS = 'https://docs.github.com/rest';
+
+export class FakeGitHubServer {
+  readonly owner: string;
+  readonly repo: string;
+  readonly requests: LoggedRequest[] = [];
+  readonly limit: number;
+  remaining: number;
+  /** Epoch seconds when the budget resets. */
+  resetAt: number;
+  /**
+   * Runs before each authenticated request is answered; a test can interleave other work there
+   * (the request waits for the returned promise).
+   */
+  intercept: ((request: { method: string; path: string; login: string }) => Promise<void> | void) | null = null;
+  /** Answer the next merges with this status instead of merging. */
+  mergeFailure: { status: 405 | 409; times: number } | null = null;
+
+  private readonly tokens: Record<string, string>;
+  private readonly permissions: Map<string, Permission>;
+  private readonly gitDir: string | undefined;
+  private readonly now: () => number;
+  private readonly failures: Array<FailureSwitch & { left: number }> = [];
+  private readonly items = new Map<number, StoredItem>();
+  private readonly labels = new Map<string, StoredLabel>();
+  private nextNumber = 1;
+  private nextId = 5000;
+  private server: http.Server | null = null;
+  private port = 0;
+
+  private constructor(options: FakeGitHubOptions) {
+    this.owner = options.owner ?? 'octo-org';
+    this.repo = options.repo ?? 'widgets';
+    this.tokens = options.tokens ?? { 'test-token': 'loom-bot' };
+    this.permissions = new Map(Object.entries(options.permissions ?? {}));
+    if (!this.permissions.has(this.owner)) this.permissions.set(this.owner, 'admin');
+    this.gitDir = options.gitDir;
+    this.now = options.now ?? Date.now;
+    this.limit = options.rateLimit ?? 5000;
+    this.remaining = this.limit;
+    this.resetAt = Math.floor(this.now() / 1000) + 3600;
+  }
+
+  static async start(options: FakeGitHubOptions = {}): Promise<FakeGitHubServer> {
+    const fake = new FakeGitHubServer(options);
+    const server = http.createServer((req, res) => {
+      fake.handle(req, res).catch((error: unknown) => {
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify({ message: String(error) }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    fake.server = server;
+    fake.port = (server.address() as AddressInfo).port;
+    return fake;
+  }
+
+  /** The API root, as `baseUrl` for Octokit. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  failNext(failure: FailureSwitch): void {
+    this.failures.push({ ...failure, left: failure.times ?? 1 });
+  }
+
+  setPermission(login: string, permission: Permission): void {
+    this.permissions.set(login, permission);
+  }
+
+  /** Adds a label as `login` directly (a human acting in the web UI). */
+  applyLabel(number: number, label: string, login: string): void {
+    const item = this.require(number);
+    this.setLabels(item, applyAdd(item.labels, [label]), login);
+  }
+
+  /** Creates issues directly (no requests, no rate limit): seeding for tests. */
+  seedIssues(count: number, labels: string[] = [], login = 'seed-user'): number[] {
+    const numbers: number[] = [];
+    for (let i = 0; i < count; i++) numbers.push(this.createItem('issue', `seeded ${i}`, null, login, labels, null, null).number);
+    return numbers;
+  }
+
+  // --- HTTP -----------------------------------------------------------------------------------
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const rawPath = req.url ?? '/';
+    const conditional = typeof req.headers['if-none-match'] === 'string';
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const auth = req.headers.authorization ?? '';
+    const token = auth.replace(/^(token|bearer)\s+/i, '');
+    const login = this.tokens[token] ?? null;
+
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}, spend = true): void => {
+      if (spend && status !== 401) {
+        this.remaining = Math.max(0, this.remaining - 1);
+      }
+      const out: Record<string, string> = {
+        'content-type': 'application/json; charset=utf-8',
+        'x-github-media-type': 'github.v3; format=json',
+        'x-ratelimit-limit': String(this.limit),
+        'x-ratelimit-remaining': String(this.remaining),
+        'x-ratelimit-reset': String(this.resetAt),
+        'x-ratelimit-used': String(this.limit - this.remaining),
+        'x-ratelimit-resource': 'core',
+        ...headers,
+      };
+      this.requests.push({ method, path: rawPath, status, conditional, login });
+      res.writeHead(status, out);
+      res.end(status === 304 || status === 204 || body === undefined ? undefined : JSON.stringify(body));
+    };
+
+    if (login === null) {
+      send(401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
+      return;
+    }
+    if (this.intercept !== null) await this.intercept({ method, path: rawPath, login });
+    const failure = this.failures.find((f) => f.match === undefined || f.match(method, rawPath));
+    if (failure !== undefined) {
+      failure.left--;
+      if (failure.left <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
+      const headers: Record<string, string> = failure.retryAfter === undefined ? {} : { 'retry-after': String(failure.retryAfter) };
+      const message =
+        failure.status === 401
+          ? 'Bad credentials'
+          : failure.status === 403 || failure.status === 429
+            ? 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'
+            : 'Server Error';
+      send(failure.status, { message, documentation_url: DOCS }, headers);
+      return;
+    }
+    if (this.now() / 1000 >= this.resetAt) {
+      this.remaining = this.limit;
+      this.resetAt = Math.floor(this.now() / 1000) + 3600;
+    }
+    if (this.remaining === 0) {
+      send(403, { message: `API rate limit exceeded for user ID 1.`, documentation_url: DOCS }, {}, false);
+      return;
+    }
+
+    const url = new URL(rawPath, this.url);
+    let body: unknown;
+    try {
+      body = text === '' ? {} : JSON.parse(text);
+    } catch {
+      send(400, { message: 'Problems parsing JSON', documentation_url: DOCS });
+      return;
+    }
+    try {
+      const result = this.route(method, url, body as Record<string, unknown>, login);
+      if (method === 'GET') {
+        const etag = `W/"${crypto.createHash('sha1').update(JSON.stringify(result.body)).digest('hex')}"`;
+        const headers = { etag, 'cache-control': 'private, max-age=60, s-maxage=60', ...result.headers };
+        if (req.headers['if-none-match'] === etag) {
+          send(304, undefined, headers, false);
+          return;
+        }
+        send(result.status, result.body, headers);
+        return;
+      }
+      send(result.status, result.body, result.headers);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        send(error.status, { message: error.message, documentation_url: DOCS, ...error.extra });
+        return;
+      }
+      throw error;
+    }
+  }
+
+  private route(
+    method: string,
+    url: URL,
+    body: Record<string, unknown>,
+    login: string,
+  ): { status: number; body: unknown; headers?: Record<string, string> } {
+    if (method === 'GET' && url.pathname === '/user') return { status: 200, body: userObject(login) };
+    const prefixes = [`/repos/${this.owner}/${this.repo}`, `/repositories/${REPO_ID}`];
+    const prefix = prefixes.find((p) => url.pathname === p || url.pathname.startsWith(`${p}/`));
+    if (prefix === undefined) throw new HttpError(404, 'Not Found');
+    const parts = url.pathname.slice(prefix.length).split('/').filter(Boolean).map(decodeURIComponent);
+    const q = url.searchParams;
+    const [a, b, c, d] = parts;
+    const num = (s: string | undefined): number => {
+      const n = Number(s);
+      if (!Number.isInteger(n)) throw new HttpError(404, 'Not Found');
+      return n;
+    };
+    const ok = (value: unknown, status = 200) => ({ status, body: value });
+
+    if (a === 'issues' && b === undefined) {
+      if (method === 'GET') return this.page(url, this.listIssues(q).map((i) => this.issueJson(i)));
+      if (method === 'POST') return ok(this.issueJson(this.createIssue(body, login)), 201);
+    }
+    if (a === 'issues' && b !== undefined) {
+      const item = this.require(num(b));
+      if (c === undefined) {
+        if (method === 'GET') return ok(this.issueJson(item));
+        if (method === 'PATCH') return ok(this.issueJson(this.patchIssue(item, body, login)));
+      }
+      if (c === 'labels') {
+        if (method === 'GET' && d === undefined) return this.page(url, item.labels.map((l) => this.labelJson(l)));
+        if (method === 'POST' && d === undefined) {
+          this.setLabels(item, applyAdd(item.labels, stringList(body.labels)), login);
+          return ok(item.labels.map((l) => this.labelJson(l)));
+        }
+        if (method === 'PUT' && d === undefined) {
+          this.setLabels(item, [...new Set(stringList(body.labels))], login);
+          return ok(item.labels.map((l) => this.labelJson(l)));
+        }
+        if (method === 'DELETE' && d !== undefined) {
+          if (!item.labels.includes(d)) throw new HttpError(404, 'Label does not exist');
+          this.setLabels(
+            item,
+            item.labels.filter((l) => l !== d),
+            login,
+          );
+          return ok(item.labels.map((l) => this.labelJson(l)));
+        }
+      }
+      if (c === 'comments' && d === undefined) {
+        if (method === 'GET') return this.page(url, item.comments.map((cm) => this.commentJson(item, cm)));
+        if (method === 'POST') {
+          if (typeof body.body !== 'string') throw validation('IssueComment', 'body');
+          const at = this.timestamp();
+          const comment: StoredComment = { id: this.id(), author: login, body: body.body, createdAt: at, updatedAt: at };
+          item.comments.push(comment);
+          item.updatedAt = at;
+          return ok(this.commentJson(item, comment), 201);
+        }
+      }
+      if (c === 'events' && d === undefined && method === 'GET') return this.page(url, item.events.map((e) => this.eventJson(item, e)));
+    }
+    if (a === 'pulls' && b === undefined) {
+      if (method === 'GET') {
+        const state = q.get('state') ?? 'open';
+        const pulls = [...this.items.values()].filter((i) => i.kind === 'pr' && (state === 'all' || i.state === state));
+        pulls.sort((x, y) => (q.get('direction') === 'asc' ? x.number - y.number : y.number - x.number));
+        return this.page(url, pulls.map((p) => this.pullJson(p)));
+      }
+      if (method === 'POST') return ok(this.pullJson(this.createPull(body, login)), 201);
+    }
+    if (a === 'pulls' && b !== undefined) {
+      const item = this.items.get(num(b));
+      if (item?.kind !== 'pr') throw new HttpError(404, 'Not Found');
+      if (c === undefined && method === 'GET') return ok(this.pullJson(item));
+      if (c === 'merge' && method === 'PUT') return ok(this.merge(item, body, login));
+    }
+    if (a === 'labels') {
+      if (b === undefined && method === 'GET') return this.page(url, [...this.labels.values()].map((l) => this.labelJson(l.name)));
+      if (b === undefined && method === 'POST') {
+        const name = typeof body.name === 'string' ? body.name : '';
+        if (name === '') throw validation('Label', 'name');
+        if (this.labels.has(name)) throw validation('Label', 'name', 'already_exists');
+        if (typeof body.color !== 'string' || !/^[0-9a-fA-F]{6}$/.test(body.color)) throw validation('Label', 'color');
+        this.labels.set(name, { id: this.id(), name, color: body.color, description: optionalString(body.description) });
+        return ok(this.labelJson(name), 201);
+      }
+      if (b !== undefined && method === 'PATCH') {
+        const label = this.labels.get(b);
+        if (label === undefined) throw new HttpError(404, 'Not Found');
+        if (typeof body.color === 'string') label.color = body.color;
+        if ('description' in body) label.description = optionalString(body.description);
+        return ok(this.labelJson(b));
+      }
+    }
+    if (a === 'collaborators' && b !== undefined && c === 'permission' && method === 'GET') {
+      const permission = this.permissions.get(b) ?? 'none';
+      const legacy = permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission;
+      return ok({ permission: legacy, role_name: permission, user: userObject(b) });
+    }
+    throw new HttpError(404, 'Not Found');
+  }
+
+  /** One page of a list, with GitHub's `link` header. */
+  private page(url: URL, all: unknown[]): { status: number; body: unknown; headers: Record<string, string> } {
+    const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page') ?? 30) || 30));
+    const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
+    const last = Math.max(1, Math.ceil(all.length / perPage));
+    const rel = (p: number, name: string): string => {
+      const target = new URL(url.pathname.replace(`/repos/${this.owner}/${this.repo}`, `/repositories/${REPO_ID}`), this.url);
+      url.searchParams.forEach((v, k) => target.searchParams.set(k, v));
+      target.searchParams.set('page', String(p));
+      return `<${target.toString()}>; rel="${name}"`;
+    };
+    const links: string[] = [];
+    if (page > 1) links.push(rel(page - 1, 'prev'));
+    if (page < last) links.push(rel(page + 1, 'next'), rel(last, 'last'));
+    if (page > 1) links.push(rel(1, 'first'));
+    return {
+      status: 200,
+      body: all.slice((page - 1) * perPage, page * perPage),
+      headers: links.length > 0 ? { link: links.join(', ') } : {},
+    };
+  }
+
+  // --- model ----------------------------------------------------------------------------------
+
+  private listIssues(q: URLSearchParams): StoredItem[] {
+    const state = q.get('state') ?? 'open';
+    const labels = (q.get('labels') ?? '').split(',').filter(Boolean);
+    const result = [...this.items.values()].filter(
+      (i) => (state === 'all' || i.state === state) && labels.every((l) => i.labels.includes(l)),
+    );
+    const key = q.get('sort') === 'updated' ? (i: StoredItem) => i.updatedAt : (i: StoredItem) => String(i.number).padStart(12, '0');
+    result.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : x.number - y.number));
+    if (q.get('direction') !== 'asc') result.reverse();
+    return result;
+  }
+
+  private createIssue(body: Record<string, unknown>, login: string): StoredItem {
+    if (typeof body.title !== 'string' || body.title === '') throw validation('Issue', 'title', 'missing_field');
+    return this.createItem('issue', body.title, optionalString(body.body), login, stringList(body.labels), null, null);
+  }
+
+  private createPull(body: Record<string, unknown>, login: string): StoredItem {
+    const head = typeof body.head === 'string' ? body.head : '';
+    const base = typeof body.base === 'string' ? body.base : '';
+    if (typeof body.title !== 'string' || body.title === '') throw validation('PullRequest', 'title', 'missing_field');
+    if (head === '' || base === '') throw validation('PullRequest', head === '' ? 'head' : 'base', 'missing_field');
+    if (this.gitDir !== undefined) {
+      for (const [field, ref] of [['head', head], ['base', base]] as const) {
+        if (this.branchSha(ref) === null) throw validation('PullRequest', field, 'invalid');
+      }
+    }
+    return this.createItem('pr', body.title, optionalString(body.body), login, [], head, base);
+  }
+
+  private createItem(
+    kind: 'issue' | 'pr',
+    title: string,
+    body: string | null,
+    login: string,
+    labels: string[],
+    head: string | null,
+    base: string | null,
+  ): StoredItem {
+    const at = this.timestamp();
+    const number = this.nextNumber++;
+    const item: StoredItem = {
+      id: this.id(),
+      number,
+      kind,
+      title,
+      body: body === '' ? null : body,
+      state: 'open',
+      stateReason: null,
+      author: login,
+      labels: [],
+      createdAt: at,
+      updatedAt: at,
+      closedAt: null,
+      closedBy: null,
+      comments: [],
+      events: [],
+      head,
+      base,
+      fakeHeadSha: head === null ? null : crypto.createHash('sha1').update(`${head}#${number}`).digest('hex'),
+      mergedAt: null,
+      mergeCommitSha: null,
+      mergedBy: null,
+    };
+    this.items.set(number, item);
+    this.setLabels(item, [...new Set(labels)], login);
+    return item;
+  }
+
+  private patchIssue(item: StoredItem, body: Record<string, unknown>, login: string): StoredItem {
+    if (typeof body.title === 'string') item.title = body.title;
+    if ('body' in body) item.body = optionalString(body.body);
+    if (Array.isArray(body.labels)) this.setLabels(item, [...new Set(stringList(body.labels))], login);
+    if ((body.state === 'closed' || body.state === 'open') && body.state !== item.state) {
+      if (item.mergedAt !== null) throw validation('Issue', 'state', 'invalid');
+      this.setState(item, body.state, body.state === 'closed' ? 'closed' : 'reopened', login);
+    }
+    return item;
+  }
+
+  private setState(item: StoredItem, state: 'open' | 'closed', event: 'closed' | 'reopened', login: string): void {
+    const at = this.timestamp();
+    item.state = state;
+    item.stateReason = state === 'closed' ? 'completed' : 'reopened';
+    item.closedAt = state === 'closed' ? at : null;
+    item.closedBy = state === 'closed' ? login : null;
+    item.updatedAt = at;
+    this.event(item, event, login, null);
+  }
+
+  private setLabels(item: StoredItem, next: string[], login: string): void {
+    const removed = item.labels.filter((l) => !next.includes(l));
+    const added = next.filter((l) => !item.labels.includes(l));
+    for (const name of added) {
+      if (!this.labels.has(name)) this.labels.set(name, { id: this.id(), name, color: 'ededed', description: null });
+    }
+    item.labels = [...next];
+    for (const name of removed) this.event(item, 'unlabeled', login, name);
+    for (const name of added) this.event(item, 'labeled', login, name);
+    if (removed.length > 0 || added.length > 0) item.updatedAt = this.timestamp();
+  }
+
+  private event(item: StoredItem, event: StoredEvent['event'], actor: string, label: string | null, commitId: string | null = null): void {
+    item.events.push({ id: this.id(), event, actor, label, commitId, createdAt: this.timestamp() });
+  }
+
+  private merge(item: StoredItem, body: Record<string, unknown>, login: string): unknown {
+    if (this.mergeFailure !== null) {
+      const { status } = this.mergeFailure;
+      if (--this.mergeFailure.times <= 0) this.mergeFailure = null;
+      throw status === 405
+        ? new HttpError(405, 'Pull Request is not mergeable')
+        : new HttpError(409, 'Head branch was modified. Review and try the merge again.');
+    }
+    if (item.state !== 'open') throw new HttpError(405, 'Pull Request is not mergeable');
+    const headSha = this.headSha(item);
+    if (typeof body.sha === 'string' && body.sha !== headSha) {
+      throw new HttpError(409, 'Head branch was modified. Review and try the merge again.');
+    }
+    const message = `Merge pull request #${item.number} from ${this.owner}/${item.head ?? ''}`;
+    const sha = this.gitDir === undefined ? crypto.createHash('sha1').update(`merge#${item.number}`).digest('hex') : this.gitMerge(item, message);
+    const at = this.timestamp();
+    item.mergedAt = at;
+    item.mergeCommitSha = sha;
+    item.mergedBy = login;
+    this.event(item, 'merged', login, null, sha);
+    this.setState(item, 'closed', 'closed', login);
+    return { sha, merged: true, message: 'Pull Request successfully merged' };
+  }
+
+  /** A real merge commit of head into base in the bare repository; 405 on conflicts. */
+  private gitMerge(item: StoredItem, message: string): string {
+    const git = (...args: string[]): string =>
+      execFileSync('git', ['--git-dir', this.gitDir ?? '', ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'GitHub',
+          GIT_AUTHOR_EMAIL: 'noreply@github.com',
+          GIT_COMMITTER_NAME: 'GitHub',
+          GIT_COMMITTER_EMAIL: 'noreply@github.com',
+        },
+      }).trim();
+    const base = this.branchSha(item.base ?? '');
+    const head = this.branchSha(item.head ?? '');
+    if (base === null || head === null) throw new HttpError(405, 'Pull Request is not mergeable');
+    let tree: string;
+    try {
+      tree = git('merge-tree', '--write-tree', base, head).split('\n')[0] ?? '';
+    } catch {
+      throw new HttpError(405, 'Pull Request is not mergeable');
+    }
+    const commit = git('commit-tree', tree, '-p', base, '-p', head, '-m', message);
+    git('update-ref', `refs/heads/${item.base ?? ''}`, commit, base);
+    return commit;
+  }
+
+  private branchSha(branch: string): string | null {
+    if (this.gitDir === undefined) return null;
+    try {
+      return execFileSync('git', ['--git-dir', this.gitDir, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+    } catch {
+      return null;
+    }
+  }
+
+  private headSha(item: StoredItem): string {
+    return (this.gitDir === undefined ? null : this.branchSha(item.head ?? '')) ?? item.fakeHeadSha ?? '';
+  }
+
+  private require(number: number): StoredItem {
+    const item = this.items.get(number);
+    if (item === undefined) throw new HttpError(404, 'Not Found');
+    return item;
+  }
+
+  private id(): number {
+    return this.nextId++;
+  }
+
+  /** GitHub's second-resolution UTC timestamps. */
+  private timestamp(): string {
+    return new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  // --- JSON shapes (after the @octokit/fixtures recordings) -------------------------------------
+
+  private get apiRepo(): string {
+    return `https://api.github.com/repos/${this.owner}/${this.repo}`;
+  }
+
+  private labelJson(name: string): unknown {
+    const label = this.labels.get(name) ?? { id: 0, name, color: 'ededed', description: null };
+    return {
+      id: label.id,
+      node_id: nodeId(label.id),
+      url: `${this.apiRepo}/labels/${encodeURIComponent(name)}`,
+      name,
+      color: label.color,
+      default: false,
+      description: label.description,
+    };
+  }
+
+  private issueJson(item: StoredItem): unknown {
+    const base = `${this.apiRepo}/issues/${item.number}`;
+    return {
+      url: base,
+      repository_url: this.apiRepo,
+      labels_url: `${base}/labels{/name}`,
+      comments_url: `${base}/comments`,
+      events_url: `${base}/events`,
+      html_url: `https://github.com/${this.owner}/${this.repo}/${item.kind === 'pr' ? 'pull' : 'issues'}/${item.number}`,
+      id: item.id,
+      node_id: nodeId(item.id),
+      number: item.number,
+      title: item.title,
+      user: userObject(item.author),
+      labels: item.labels.map((l) => this.labelJson(l)),
+      state: item.state,
+      locked: false,
+      assignee: null,
+      assignees: [],
+      milestone: null,
+      comments: item.comments.length,
+      created_at: item.createdAt,
+      updated_at: item.updatedAt,
+      closed_at: item.closedAt,
+      author_association: 'MEMBER',
+      active_lock_reason: null,
+      ...(item.kind === 'pr'
+        ? {
+            draft: false,
+            pull_request: {
+              url: `${this.apiRepo}/pulls/${item.number}`,
+              html_url: `https://github.com/${this.owner}/${this.repo}/pull/${item.number}`,
+              diff_url: `https://github.com/${this.owner}/${this.repo}/pull/${item.number}.diff`,
+              patch_url: `https://github.com/${this.owner}/${this.repo}/pull/${item.number}.patch`,
+              merged_at: item.mergedAt,
+            },
+          }
+        : {}),
+      body: item.body,
+      closed_by: item.closedBy === null ? null : userObject(item.closedBy),
+      timeline_url: `${base}/timeline`,
+      performed_via_github_app: null,
+      state_reason: item.stateReason,
+    };
+  }
+
+  private pullJson(item: StoredItem): unknown {
+    const ref = (branch: string, sha: string) => ({
+      label: `${this.owner}:${branch}`,
+      ref: branch,
+      sha,
+      user: userObject(this.owner),
+      repo: { id: REPO_ID, name: this.repo, full_name: `${this.owner}/${this.repo}` },
+    });
+    return {
+      url: `${this.apiRepo}/pulls/${item.number}`,
+      id: item.id,
+      node_id: nodeId(item.id),
+      html_url: `https://github.com/${this.owner}/${this.repo}/pull/${item.number}`,
+      issue_url: `${this.apiRepo}/issues/${item.number}`,
+      number: item.number,
+      state: item.state,
+      locked: false,
+      title: item.title,
+      user: userObject(item.author),
+      body: item.body,
+      labels: item.labels.map((l) => this.labelJson(l)),
+      created_at: item.createdAt,
+      updated_at: item.updatedAt,
+      closed_at: item.closedAt,
+      merged_at: item.mergedAt,
+      merge_commit_sha: item.mergeCommitSha,
+      draft: false,
+      head: ref(item.head ?? '', this.headSha(item)),
+      base: ref(item.base ?? '', this.branchSha(item.base ?? '') ?? '0'.repeat(40)),
+      author_association: 'MEMBER',
+      merged: item.mergedAt !== null,
+      mergeable: item.state === 'open' ? true : null,
+      merged_by: item.mergedBy === null ? null : userObject(item.mergedBy),
+    };
+  }
+
+  private commentJson(item: StoredItem, comment: StoredComment): unknown {
+    return {
+      url: `${this.apiRepo}/issues/comments/${comment.id}`,
+      html_url: `https://github.com/${this.owner}/${this.repo}/issues/${item.number}#issuecomment-${comment.id}`,
+      issue_url: `${this.apiRepo}/issues/${item.number}`,
+      id: comment.id,
+      node_id: nodeId(comment.id),
+      user: userObject(comment.author),
+      created_at: comment.createdAt,
+      updated_at: comment.updatedAt,
+      author_association: 'MEMBER',
+      body: comment.body,
+      performed_via_github_app: null,
+    };
+  }
+
+  private eventJson(item: StoredItem, event: StoredEvent): unknown {
+    return {
+      id: event.id,
+      node_id: nodeId(event.id),
+      url: `${this.apiRepo}/issues/events/${event.id}`,
+      actor: userObject(event.actor),
+      event: event.event,
+      commit_id: event.commitId,
+      commit_url: event.commitId === null ? null : `${this.apiRepo}/commits/${event.commitId}`,
+      created_at: event.createdAt,
+      ...(event.label === null ? {} : { label: { name: event.label, color: this.labels.get(event.label)?.color ?? 'ededed' } }),
+      performed_via_github_app: null,
+      issue_number: item.number,
+    };
+  }
+}
+
+function userObject(login: string): Record<string, unknown> {
+  const id = 1000 + (crypto.createHash('sha1').update(login).digest().readUInt16BE(0) % 50_000);
+  return {
+    login,
+    id,
+    node_id: nodeId(id),
+    avatar_url: `https://avatars.githubusercontent.com/u/${id}?v=4`,
+    gravatar_id: '',
+    url: `https://api.github.com/users/${login}`,
+    html_url: `https://github.com/${login}`,
+    type: 'User',
+    site_admin: false,
+  };
+}
+
+function nodeId(id: number): string {
+  return Buffer.from(`04:Entity${id}`).toString('base64');
+}
+
+function applyAdd(current: string[], add: string[]): string[] {
+  return [...new Set([...current, ...add])];
+}
+
+function stringList(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((v) => (typeof v === 'string' ? v : typeof v === 'object' && v !== null ? String((v as { name?: unknown }).name) : String(v)));
+}
+
+function optionalString(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function validation(resource: string, field: string, code = 'invalid'): HttpError {
+  return new HttpError(422, 'Validation Failed', { errors: [{ resource, code, field }] });
+}

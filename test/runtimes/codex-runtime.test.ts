@@ -1,0 +1,224 @@
+// CodexRuntime end to end: the real `codex` CLI (node_modules/.bin, pinned) against a fake
+// OpenAI Responses API. A missing CLI fails these tests; it never skips them.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../../src/process/process-identity.js';
+import { waitFor } from '../../src/process/wait.js';
+import { CodexRuntime } from '../../src/runtimes/codex-runtime.js';
+import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
+import { startFakeOpenAIServer } from '../fakes/openai-server.js';
+import type { FakeOpenAIServer, FakeTurn } from '../fakes/openai-server.js';
+import { groupHasLiveMembers } from './process-group.js';
+
+const CODEX = path.resolve('node_modules/.bin/codex');
+const SAVED_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
+
+let root: string;
+let cwd: string;
+let home: string;
+let server: FakeOpenAIServer | null = null;
+let saved: Partial<Record<(typeof SAVED_ENV)[number], string>>;
+
+beforeEach(() => {
+  saved = {};
+  for (const key of SAVED_ENV) {
+    if (process.env[key] !== undefined) saved[key] = process.env[key];
+    delete process.env[key];
+  }
+  process.env.CODEX_API_KEY = 'sk-fake-codex-key';
+  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-codex-test-')));
+  cwd = path.join(root, 'repo');
+  home = path.join(root, 'codex-home');
+  fs.mkdirSync(cwd);
+  execFileSync('git', ['init', '-q', cwd]);
+});
+
+afterEach(async () => {
+  for (const key of SAVED_ENV) {
+    delete process.env[key];
+    const value = saved[key];
+    if (value !== undefined) process.env[key] = value;
+  }
+  await server?.close();
+  server = null;
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+interface Run {
+  result: RunResult;
+  events: AgentEvent[];
+  streamed: string;
+  pid: number | undefined;
+}
+
+async function run(script: readonly FakeTurn[], overrides: Partial<RunContext> = {}, config?: (s: FakeOpenAIServer) => string): Promise<Run> {
+  server ??= await startFakeOpenAIServer(script);
+  const runtime = new CodexRuntime({ command: CODEX, home: () => home, config: config?.(server) ?? server.codexConfig() });
+  const events: AgentEvent[] = [];
+  let streamed = '';
+  let pid: number | undefined;
+  const result = await runtime.run({
+    role: 'builder',
+    prompt: 'Create hello.txt, please.',
+    cwd,
+    vars: { issue: '7' },
+    instructions: 'An issue.',
+    attempt: 1,
+    stallTimeout: 20_000,
+    timeout: 30_000,
+    onEvent: (event) => events.push(event),
+    onOutput: (text) => (streamed += text),
+    onStart: (p) => (pid = p),
+    ...overrides,
+  });
+  return { result, events, streamed, pid };
+}
+
+/** The input items of the n-th `/responses` request. */
+function inputOf(n: number): Array<Record<string, unknown>> {
+  const body = server!.responsesRequests()[n]?.body as { input?: Array<Record<string, unknown>> } | undefined;
+  return body?.input ?? [];
+}
+
+describe('CodexRuntime with the real codex CLI', () => {
+  it('has the pinned CLI installed', () => {
+    expect(fs.existsSync(CODEX)).toBe(true);
+    expect(execFileSync(CODEX, ['--version'], { encoding: 'utf8' })).toContain('0.169.0');
+  });
+
+  it('runs a tool call that creates a file, and reports thread id, tokens, events and the final message', async () => {
+    const { result, events, streamed } = await run(
+      [
+        { kind: 'shell', cmd: "printf 'hello from codex' > hello.txt", usage: { input: 100, cached: 40, output: 10 } },
+        { kind: 'text', text: 'Created hello.txt.', usage: { input: 200, cached: 60, output: 20 } },
+      ],
+      { model: 'gpt-fake-model' },
+    );
+    expect(result).toMatchObject({ outcome: 'success', exitCode: 0, output: 'Created hello.txt.', message: '' });
+    expect(fs.readFileSync(path.join(cwd, 'hello.txt'), 'utf8')).toBe('hello from codex');
+    expect(result.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(result.usage).toEqual({ inputTokens: 300, outputTokens: 30, cachedInputTokens: 100, costUsd: null });
+    expect(events[0]).toEqual({ type: 'session', sessionId: result.sessionId });
+    expect(events).toContainEqual({ type: 'tool_use', name: 'shell', input: expect.stringContaining('hello.txt') });
+    // (Output is whatever the login shell printed; the sandbox keeps it from writing outside the repo.)
+    expect(events).toContainEqual({ type: 'tool_result', ok: true, output: expect.any(String) });
+    expect(events).toContainEqual({ type: 'text', text: 'Created hello.txt.' });
+    expect(events.at(-1)).toEqual({ type: 'result', ok: true, text: 'Created hello.txt.' });
+    expect(streamed).toMatch(/^\$ .*printf 'hello from codex' > hello\.txt/m);
+    expect(streamed).toContain('Created hello.txt.');
+    // What the CLI sent: the model asked for, the prompt, the tool offered, then the tool's output.
+    const [first, second] = server!.responsesRequests();
+    expect(first?.body).toMatchObject({ model: 'gpt-fake-model', stream: true });
+    expect(first?.headers.authorization).toBe('Bearer sk-fake-codex-key');
+    expect(JSON.stringify(inputOf(0))).toContain('Create hello.txt, please.');
+    expect((first?.body as { tools: Array<{ name?: string }> }).tools.map((t) => t.name)).toContain('exec_command');
+    expect(second).toBeDefined();
+    expect(inputOf(1)).toContainEqual(expect.objectContaining({ type: 'function_call_output', call_id: 'call_1' }));
+    expect(server!.remaining()).toBe(0);
+  });
+
+  it('runs the agent in the workspace-write sandbox: it cannot write outside the repository', async () => {
+    // Not under /tmp: workspace-write lets the agent use /tmp and $TMPDIR (where the repo is).
+    const outside = fs.mkdtempSync(path.join(path.resolve('node_modules'), '.loom-sandbox-probe-'));
+    try {
+      const { result } = await run([{ kind: 'shell', cmd: `echo in > inside.txt; echo out > ${outside}/outside.txt` }, { kind: 'text', text: 'Tried both.' }]);
+      expect(result.outcome).toBe('success');
+      expect(fs.readFileSync(path.join(cwd, 'inside.txt'), 'utf8')).toBe('in\n');
+      expect(fs.existsSync(path.join(outside, 'outside.txt'))).toBe(false);
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('classifies a 401 as an auth failure', async () => {
+    const { result } = await run([{ kind: 'error', status: 401, code: 'invalid_api_key', type: 'invalid_request_error', message: 'Incorrect API key provided: sk-fake.' }]);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'auth' } });
+    expect(result.message).toContain('401');
+    expect(result.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('classifies a 429 as a rate limit', async () => {
+    const { result } = await run([{ kind: 'error', status: 429, retryAfter: 20, code: 'rate_limit_exceeded', type: 'tokens', message: 'Rate limit reached. Please try again in 20s.' }]);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'rate-limit' } });
+    expect(result.message).toContain('429');
+  });
+
+  it('reads the reset time of a rate limit the stream reports', async () => {
+    const before = Date.now();
+    const { result } = await run([{ kind: 'failed', code: 'rate_limit_exceeded', message: 'Rate limit reached for gpt-fake. Please try again in 20s.' }]);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'rate-limit' } });
+    const resetAt = Date.parse(result.failure?.resetAt ?? '');
+    expect(resetAt).toBeGreaterThanOrEqual(before + 20_000);
+    expect(resetAt).toBeLessThanOrEqual(Date.now() + 20_000);
+  });
+
+  it('classifies a 500 as overloaded', async () => {
+    const { result } = await run([{ kind: 'error', status: 500, type: 'server_error', message: 'The server had an error while processing your request.' }]);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
+  });
+
+  it('classifies a missing API key as an auth failure', async () => {
+    delete process.env.CODEX_API_KEY;
+    const { result } = await run([{ kind: 'text', text: 'never asked' }]);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'auth' } });
+    expect(result.message).toContain('CODEX_API_KEY');
+    expect(server!.responsesRequests()).toHaveLength(0);
+  });
+
+  it('hands a prompt too long for one argument over on stdin', async () => {
+    const prompt = `${'Context line.\n'.repeat(10_000)}-- The end of a long prompt.`;
+    const { result } = await run([{ kind: 'text', text: 'Read it all.' }], { prompt });
+    expect(result).toMatchObject({ outcome: 'success', output: 'Read it all.' });
+    expect(JSON.stringify(inputOf(0))).toContain('-- The end of a long prompt.');
+  });
+
+  it('is stalled when the model never answers, and its process group is killed', async () => {
+    const { result, pid } = await run([{ kind: 'hang' }], { stallTimeout: 3_000 });
+    expect(result).toMatchObject({ outcome: 'stalled', message: 'produced no output for 3s and was killed' });
+    expect(result.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(pid).toBeTypeOf('number');
+    expect(await waitFor(() => !isProcessAlive(pid) && !groupHasLiveMembers(pid!), 5_000)).toBe(true);
+  });
+
+  it('resumes a thread: the model sees the earlier conversation, and only this run is counted', async () => {
+    const first = await run([
+      { kind: 'text', text: 'First answer: 42.', usage: { input: 100, cached: 0, output: 10 } },
+      { kind: 'text', text: 'Second answer: still 42.', usage: { input: 150, cached: 100, output: 5 } },
+    ]);
+    expect(first.result).toMatchObject({ outcome: 'success', output: 'First answer: 42.' });
+    const second = await run([], { prompt: 'Check your answer.', resumeSessionId: first.result.sessionId });
+    expect(second.result).toMatchObject({ outcome: 'success', output: 'Second answer: still 42.', sessionId: first.result.sessionId });
+    expect(second.result.usage).toEqual({ inputTokens: 150, outputTokens: 5, cachedInputTokens: 100, costUsd: null });
+    const resumed = JSON.stringify(inputOf(1));
+    expect(resumed).toContain('Create hello.txt, please.');
+    expect(resumed).toContain('First answer: 42.');
+    expect(resumed).toContain('Check your answer.');
+  });
+
+  it('does not pass tracker tokens to the agent, only its own key and Loom variables', async () => {
+    process.env.GITHUB_TOKEN = 'ghp_must_not_leak';
+    process.env.GH_TOKEN = 'gho_must_not_leak';
+    // Codex itself drops *TOKEN* variables from its shell by default: turn that off, so the
+    // test sees exactly what Loom gave the CLI.
+    const withFullShellEnv = (s: FakeOpenAIServer) => `${s.codexConfig()}\n[shell_environment_policy]\ninherit = "all"\nignore_default_excludes = true\n`;
+    const { result } = await run([{ kind: 'shell', cmd: 'env > env.txt' }, { kind: 'text', text: 'Wrote env.txt.' }], {}, withFullShellEnv);
+    expect(result.outcome).toBe('success');
+    const env = fs.readFileSync(path.join(cwd, 'env.txt'), 'utf8');
+    expect(env).not.toContain('must_not_leak');
+    expect(env).not.toMatch(/^(GITHUB_TOKEN|GH_TOKEN)=/m);
+    expect(env).toMatch(/^CODEX_API_KEY=sk-fake-codex-key$/m);
+    expect(env).toMatch(/^LOOM_ISSUE=7$/m);
+    expect(env).toMatch(/^LOOM_ROLE=builder$/m);
+    expect(env).toContain(`CODEX_HOME=${home}`);
+  });
+
+  it('reports a missing CLI as a config failure', async () => {
+    server = await startFakeOpenAIServer([]);
+    const runtime = new CodexRuntime({ command: path.join(root, 'no-such-codex'), home: () => home });
+    const result = await runtime.run({ role: 'builder', prompt: 'x', cwd, vars: {}, instructions: '', attempt: 1, stallTimeout: 10_000, timeout: 10_000 });
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 127, failure: { kind: 'config' } });
+  });
+});

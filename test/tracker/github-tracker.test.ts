@@ -1,0 +1,322 @@
+/**
+ * GitHubTracker: the shared Tracker contract against a GitHub-shaped fake server, plus what only
+ * GitHub has to prove — pagination, free idle polls (304), the claim race over HTTP, rate-limit
+ * circuit breaking, retries and typed errors, merging, the trust rule and idempotent label setup.
+ */
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LABEL_INFO } from '../../src/core/labels.js';
+import {
+  GitHubTracker,
+  MergeRejectedError,
+  RateLimitedError,
+  TrackerAuthError,
+  TrackerUnavailableError,
+  githubToken,
+  type GitHubTrackerOptions,
+} from '../../src/tracker/github-tracker.js';
+import { FakeGitHubServer, type FakeGitHubOptions } from '../fakes/github-server.js';
+import { describeTrackerContract } from './tracker-contract.js';
+
+describeTrackerContract('GitHubTracker', async () => {
+  const server = await FakeGitHubServer.start();
+  const tracker = new GitHubTracker({ owner: server.owner, repo: server.repo, token: 'test-token', baseUrl: server.url });
+  return { tracker, cleanup: () => server.close() };
+});
+
+const servers: FakeGitHubServer[] = [];
+const trackers: GitHubTracker[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const t of trackers.splice(0)) t.dispose();
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function start(options: FakeGitHubOptions = {}): Promise<FakeGitHubServer> {
+  const server = await FakeGitHubServer.start(options);
+  servers.push(server);
+  return server;
+}
+
+function connect(server: FakeGitHubServer, options: Partial<GitHubTrackerOptions> = {}): GitHubTracker {
+  const tracker = new GitHubTracker({
+    owner: server.owner,
+    repo: server.repo,
+    token: 'test-token',
+    baseUrl: server.url,
+    retryDelayMs: 1,
+    ...options,
+  });
+  trackers.push(tracker);
+  return tracker;
+}
+
+describe('GitHubTracker on GitHub', () => {
+  it('follows link pagination over more than 100 issues', async () => {
+    const server = await start();
+    server.seedIssues(130, ['loom:issue']);
+    server.seedIssues(120, ['bug']);
+    const tracker = connect(server);
+
+    const snapshot = await tracker.snapshot();
+    expect(snapshot.issues).toHaveLength(130);
+    expect(snapshot.issues.map((i) => i.number)).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+    const pages = server.requests.filter((r) => r.method === 'GET' && /\/issues\?|\/repositories\/\d+\/issues/.test(r.path));
+    expect(pages).toHaveLength(3);
+    expect(pages[0]!.path).toContain('per_page=100');
+    // The later pages are fetched from GitHub's own `link` URLs.
+    expect(pages[1]!.path).toMatch(/^\/repositories\/1000\/issues\?.*page=2/);
+    expect((await tracker.listIssues({ labels: ['bug'] })).length).toBe(120);
+  });
+
+  it('makes an idle second snapshot with conditional requests only, answered 304 at no rate-limit cost', async () => {
+    const server = await start();
+    server.seedIssues(150, ['loom:issue']);
+    const tracker = connect(server);
+    await tracker.createPullRequest({ title: 'pr', head: 'loom/x', base: 'main', labels: ['loom:review-requested'] });
+
+    const first = await tracker.snapshot();
+    expect(first.pullRequests.map((p) => p.head)).toEqual(['loom/x']);
+    const remaining = server.remaining;
+    const used = server.requests.length;
+    const hits = tracker.conditionalHits;
+
+    const second = await tracker.snapshot();
+    expect(second).toEqual(first);
+    const idle = server.requests.slice(used);
+    expect(idle.length).toBeGreaterThan(0);
+    expect(idle.every((r) => r.conditional && r.status === 304)).toBe(true);
+    expect(server.remaining).toBe(remaining);
+    expect(tracker.conditionalHits - hits).toBe(idle.length);
+    expect(tracker.rateLimit()).toMatchObject({ remaining, limit: 5000 });
+
+    // A change is seen on the next poll.
+    server.applyLabel(3, 'loom:urgent', 'someone');
+    const third = await tracker.snapshot();
+    expect(third.issues.find((i) => i.number === 3)?.labels).toEqual(['loom:issue', 'loom:urgent']);
+  });
+
+  it('costs one conditional request per idle poll (per 100 open issues), loom PRs included', async () => {
+    const server = await start();
+    server.seedIssues(5, ['loom:issue']);
+    const tracker = connect(server);
+    await tracker.createPullRequest({ title: 'pr', head: 'loom/y', base: 'main', labels: ['loom:pr'] });
+    await tracker.snapshot();
+    const used = server.requests.length;
+    await tracker.snapshot();
+    expect(server.requests.slice(used)).toEqual([expect.objectContaining({ method: 'GET', status: 304, conditional: true })]);
+  });
+
+  it('lets exactly one of two concurrent claimers win', async () => {
+    const server = await start({ tokens: { 'token-a': 'shepherd-a', 'token-b': 'shepherd-b', 'test-token': 'loom-bot' } });
+    const [number] = server.seedIssues(1, ['loom:issue']);
+    for (let round = 0; round < 5; round++) {
+      const n = round === 0 ? number! : server.seedIssues(1, ['loom:issue'])[0]!;
+      const a = connect(server, { token: 'token-a' });
+      const b = connect(server, { token: 'token-b' });
+      const results = await Promise.all([a.claim(n), b.claim(n)]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await a.getIssue(n))?.labels).toEqual(['loom:building']);
+    }
+  });
+
+  it('lets exactly one claimer win when both share one token', async () => {
+    const server = await start();
+    const [n] = server.seedIssues(1, ['loom:issue']);
+    const results = await Promise.all([connect(server).claim(n!), connect(server).claim(n!), connect(server).claim(n!)]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('gives up a claim whose verification shows another actor claimed first', async () => {
+    const server = await start({ tokens: { 'token-a': 'shepherd-a', 'token-b': 'shepherd-b' } });
+    const [n] = server.seedIssues(1, ['loom:issue']);
+    const a = connect(server, { token: 'token-a' });
+    const b = connect(server, { token: 'token-b' });
+    let bWon: boolean | undefined;
+    // A removed loom:issue; before it adds loom:building a human re-approves and B claims fully.
+    server.intercept = async ({ method, path: p, login }) => {
+      if (login !== 'shepherd-a' || method !== 'POST' || !p.endsWith(`/issues/${n}/labels`) || bWon !== undefined) return;
+      server.applyLabel(n!, 'loom:issue', 'human');
+      bWon = false;
+      bWon = await b.claim(n!);
+    };
+    expect(await a.claim(n!)).toBe(false);
+    expect(bWon).toBe(true);
+    expect((await a.getIssue(n!))?.labels).toEqual(['loom:building']);
+  });
+
+  it('opens the circuit on a secondary rate limit without retry-after for a minute', async () => {
+    const server = await start();
+    const clock = 5_000_000;
+    const tracker = connect(server, { now: () => clock });
+    server.failNext({ status: 403 });
+    await expect(tracker.listIssues()).rejects.toMatchObject({ code: 'rate_limited', until: clock + 60_000 });
+  });
+
+  it('opens the circuit on 403 with retry-after: fast rejections until the reset', async () => {
+    const server = await start();
+    server.seedIssues(2, ['loom:issue']);
+    let clock = 1_000_000;
+    const tracker = connect(server, { now: () => clock });
+    server.failNext({ status: 403, retryAfter: 60 });
+
+    const error = await tracker.snapshot().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(error).toMatchObject({ code: 'rate_limited', retryable: true, until: clock + 60_000 });
+    expect(tracker.circuitOpenUntil()).toBe(clock + 60_000);
+
+    const sent = server.requests.length;
+    await expect(tracker.getIssue(1)).rejects.toBeInstanceOf(RateLimitedError);
+    await expect(tracker.snapshot()).rejects.toBeInstanceOf(RateLimitedError);
+    expect(server.requests.length).toBe(sent); // nothing reached the server
+
+    clock += 59_000;
+    await expect(tracker.snapshot()).rejects.toBeInstanceOf(RateLimitedError);
+    clock += 1_000;
+    expect(tracker.circuitOpenUntil()).toBeNull();
+    expect((await tracker.snapshot()).issues).toHaveLength(2);
+  });
+
+  it('opens the circuit on 429 and on an exhausted budget, until the reset', async () => {
+    const server = await start({ rateLimit: 3 });
+    const clock = 1_000_000;
+    const tracker = connect(server, { now: () => clock });
+    server.failNext({ status: 429, retryAfter: 5 });
+    await expect(tracker.listIssues()).rejects.toMatchObject({ code: 'rate_limited', until: clock + 5_000 });
+
+    const other = connect(server, { now: () => Date.now() });
+    await other.listIssues({ state: 'all' });
+    await other.listIssues({ state: 'closed' });
+    expect(other.rateLimit().remaining).toBe(0);
+    expect(other.circuitOpenUntil()).toBe(server.resetAt * 1000);
+    const sent = server.requests.length;
+    await expect(other.listIssues()).rejects.toMatchObject({ code: 'rate_limited', until: server.resetAt * 1000 });
+    expect(server.requests.length).toBe(sent);
+  });
+
+  it('retries 5xx with backoff, then throws a typed, retryable error', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    server.failNext({ status: 502, times: 2 });
+    expect(await tracker.listIssues()).toEqual([]);
+    expect(server.requests.map((r) => r.status)).toEqual([502, 502, 200]);
+
+    server.failNext({ status: 500, times: 10 });
+    const before = server.requests.length;
+    const error = await tracker.listIssues().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrackerUnavailableError);
+    expect(error).toMatchObject({ code: 'tracker_unavailable', retryable: true, status: 500 });
+    expect(server.requests.length - before).toBe(4);
+  });
+
+  it('turns 401 into a typed auth error naming GITHUB_TOKEN', async () => {
+    const server = await start();
+    const tracker = connect(server, { token: 'wrong' });
+    const error = await tracker.snapshot().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrackerAuthError);
+    expect(error).toMatchObject({ code: 'tracker_auth', retryable: false });
+    expect((error as Error).message).toMatch(/check GITHUB_TOKEN/);
+  });
+
+  it('merges through the API and types 405/409 refusals', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/x', base: 'main', labels: ['loom:pr'] });
+
+    server.mergeFailure = { status: 405, times: 1 };
+    const notMergeable = await tracker.markMerged(pr.number).catch((e: unknown) => e);
+    expect(notMergeable).toBeInstanceOf(MergeRejectedError);
+    expect(notMergeable).toMatchObject({ code: 'merge_rejected', status: 405, retryable: false, number: pr.number });
+    expect((notMergeable as Error).message).toMatch(/not mergeable/);
+
+    server.mergeFailure = { status: 409, times: 1 };
+    await expect(tracker.markMerged(pr.number)).rejects.toMatchObject({ code: 'merge_rejected', status: 409, retryable: true });
+    expect((await tracker.getPullRequest(pr.number))?.state).toBe('open');
+
+    await tracker.markMerged(pr.number);
+    expect(await tracker.getPullRequest(pr.number)).toMatchObject({ state: 'merged', labels: [] });
+    const merge = server.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/merge'));
+    expect(merge.map((r) => r.status)).toEqual([405, 409, 200]);
+  });
+
+  it('really merges the head branch of a bare repository', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-'));
+    dirs.push(dir);
+    const bare = path.join(dir, 'origin.git');
+    const work = path.join(dir, 'work');
+    const git = (cwd: string, ...args: string[]): string =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
+    execFileSync('git', ['init', '--bare', '-q', '-b', 'main', bare]);
+    execFileSync('git', ['init', '-q', '-b', 'main', work]);
+    fs.writeFileSync(path.join(work, 'a.txt'), 'a\n');
+    git(work, 'add', '.');
+    git(work, 'commit', '-qm', 'base');
+    git(work, 'checkout', '-qb', 'loom/issue-1');
+    fs.writeFileSync(path.join(work, 'b.txt'), 'b\n');
+    git(work, 'add', '.');
+    git(work, 'commit', '-qm', 'feature');
+    git(work, 'push', '-q', bare, 'main', 'loom/issue-1');
+
+    const server = await start({ gitDir: bare });
+    const tracker = connect(server);
+    await expect(tracker.createPullRequest({ title: 'bad', head: 'no-such-branch', base: 'main' })).rejects.toMatchObject({ status: 422 });
+    const pr = await tracker.createPullRequest({ title: 'feature', head: 'loom/issue-1', base: 'main', closesIssue: 1 });
+    expect(pr).toMatchObject({ body: 'Closes #1', closesIssue: 1 });
+    await tracker.markMerged(pr.number);
+
+    const mainTip = git(bare, 'rev-parse', 'main');
+    expect(git(bare, 'rev-parse', `${mainTip}^2`)).toBe(git(bare, 'rev-parse', 'loom/issue-1'));
+    expect(git(bare, 'show', `${mainTip}:b.txt`)).toBe('b');
+    const events = await tracker.listEvents(pr.number);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['merged', 'closed']));
+  });
+
+  it('trusts loom:issue only when applied by a writer or an allow-listed user', async () => {
+    const server = await start({ permissions: { maintainer: 'maintain', reader: 'read', writer: 'write' } });
+    const tracker = connect(server, { trust: { allow: ['friend'] } });
+    const [byReader, byWriter, byMaintainer, byFriend, unlabelled, laundered] = server.seedIssues(6, [], 'author');
+    server.applyLabel(byReader!, 'loom:issue', 'reader');
+    server.applyLabel(byWriter!, 'loom:issue', 'writer');
+    server.applyLabel(byMaintainer!, 'loom:issue', 'maintainer');
+    server.applyLabel(byFriend!, 'loom:issue', 'friend');
+    // A writer approved, then a reader removed and re-applied it: the latest application counts.
+    server.applyLabel(laundered!, 'loom:issue', 'writer');
+    await tracker.updateLabels(laundered!, { remove: ['loom:issue'] });
+    server.applyLabel(laundered!, 'loom:issue', 'reader');
+
+    expect(await tracker.isTrusted(byReader!)).toBe(false);
+    expect(await tracker.isTrusted(byWriter!)).toBe(true);
+    expect(await tracker.isTrusted(byMaintainer!)).toBe(true);
+    expect(await tracker.isTrusted(byFriend!)).toBe(true);
+    expect(await tracker.isTrusted(unlabelled!)).toBe(false);
+    expect(await tracker.isTrusted(laundered!)).toBe(false);
+    // Permissions are cached per user: one lookup each for reader, writer, maintainer.
+    expect(server.requests.filter((r) => r.path.includes('/collaborators/')).length).toBe(3);
+  });
+
+  it('creates every loom label once; a second ensureLabels changes nothing', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    await tracker.createIssue({ title: 'pre-existing', labels: ['loom:urgent'] }); // auto-created, grey, no description
+    const first = await tracker.ensureLabels();
+    expect(first.created).toHaveLength(Object.keys(LABEL_INFO).length - 1);
+    expect(first.updated).toEqual(['loom:urgent']);
+
+    const sent = server.requests.length;
+    expect(await tracker.ensureLabels()).toEqual({ created: [], updated: [] });
+    const second = server.requests.slice(sent);
+    expect(second.every((r) => r.method === 'GET')).toBe(true);
+  });
+
+  it('finds the token in GITHUB_TOKEN, then GH_TOKEN, else gh (failure tolerated)', () => {
+    expect(githubToken({ GITHUB_TOKEN: 'a', GH_TOKEN: 'b' })).toBe('a');
+    expect(githubToken({ GH_TOKEN: 'b' })).toBe('b');
+    expect(githubToken({ PATH: '/nonexistent' })).toBeNull();
+  });
+});
