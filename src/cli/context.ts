@@ -12,6 +12,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { loomPaths } from '../config/paths.js';
 import { touchWake } from '../daemon/wake.js';
 import { LocalTracker } from '../tracker/local-tracker.js';
+import { GitHubTracker, githubToken } from '../tracker/github-tracker.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { UserError } from './user-error.js';
 
@@ -47,6 +48,24 @@ export function requireConfig(paths: LoomPaths): LoomConfig {
 }
 
 export function openTracker(paths: LoomPaths, options: { readonly?: boolean; actor?: string } = {}): Tracker {
+  let trackerConfig: LoomConfig['tracker'] = { type: 'local' };
+  try {
+    trackerConfig = loadConfig(paths.config).tracker;
+  } catch {
+    // an invalid config is reported by the command itself; the tracker choice falls back to local
+  }
+  if (trackerConfig.type === 'github') {
+    const token = githubToken(process.env);
+    if (token === null) throw new UserError('the github tracker needs a token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`');
+    return new GitHubTracker({
+      owner: trackerConfig.owner,
+      repo: trackerConfig.repo,
+      token,
+      trust: { allow: trackerConfig.trustedUsers },
+      cacheFile: path.join(paths.dir, 'github-cache.json'),
+      ...(trackerConfig.baseUrl ? { baseUrl: trackerConfig.baseUrl } : {}),
+    });
+  }
   if (!fs.existsSync(paths.trackerDb)) throw new UserError(`the local tracker (${paths.trackerDb}) is missing; run \`loom init\` to create it`);
   return new LocalTracker({ path: paths.trackerDb, actor: options.actor ?? 'loom', readonly: options.readonly ?? false, onWrite: () => touchWake(paths.wake) });
 }

@@ -25,6 +25,7 @@ import { buildWhy, renderWhy } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../tracker/tracker.js';
+import { GitHubTrackerError } from '../tracker/github-tracker.js';
 import type { TrackerSnapshot } from '../tracker/tracker.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
 import { runInit } from './init-command.js';
@@ -290,7 +291,7 @@ export async function main(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       return 2;
     }
-    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError || error instanceof RoleFileError || error instanceof RuntimeConfigError) {
+    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError || error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof GitHubTrackerError) {
       process.stderr.write(`loom: ${error.message}\n`);
       return 2;
     }

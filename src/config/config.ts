@@ -43,8 +43,11 @@ export interface RoleConfig {
   timeout: number;
 }
 
+/** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
+export type TrackerConfig = { type: 'local' } | { type: 'github'; owner: string; repo: string; baseUrl: string | undefined; trustedUsers: string[] };
+
 export interface LoomConfig {
-  tracker: { type: 'local' };
+  tracker: TrackerConfig;
   /** Runtime for every role that does not name its own. */
   runtime: RuntimeChoice | undefined;
   /** The Judge's test gate: must pass in the worktree (unset: no test gate). */
@@ -213,7 +216,16 @@ export function resolveConfig(
   for (const [key, value] of Object.entries(doc)) {
     if (key === '$schema') continue;
     if (key === 'tracker') {
-      if (!isRecord(value) || value.type !== 'local') problems.push('tracker.type: must be "local"');
+      if (!isRecord(value) || (value.type !== 'local' && value.type !== 'github')) problems.push('tracker.type: must be "local" or "github"');
+      else if (value.type === 'github') {
+        const { owner, repo, baseUrl, trustedUsers } = value;
+        if (typeof owner !== 'string' || owner === '') problems.push('tracker.owner: the GitHub owner (user or organisation) is required for the github tracker');
+        if (typeof repo !== 'string' || repo === '') problems.push('tracker.repo: the GitHub repository name is required for the github tracker');
+        if (baseUrl !== undefined && (typeof baseUrl !== 'string' || !/^https?:\/\//.test(baseUrl))) problems.push('tracker.baseUrl: must be an http(s) URL (GitHub Enterprise API root)');
+        if (trustedUsers !== undefined && !(Array.isArray(trustedUsers) && trustedUsers.every((u) => typeof u === 'string'))) problems.push('tracker.trustedUsers: must be a list of GitHub logins');
+        if (typeof owner === 'string' && typeof repo === 'string')
+          config.tracker = { type: 'github', owner, repo, baseUrl: typeof baseUrl === 'string' ? baseUrl : undefined, trustedUsers: Array.isArray(trustedUsers) ? (trustedUsers as string[]) : [] };
+      }
       continue;
     }
     if (key === 'roles') continue;

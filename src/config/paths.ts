@@ -64,6 +64,7 @@ export const GITIGNORE_LINES = [
   'tracker.db',
   'tracker.db-*',
   'usage.jsonl',
+  'github-cache.json',
   'limits/',
   'agent-homes/',
   'merge.lock',

@@ -115,6 +115,11 @@ export interface DaemonState {
   /** Issues whose shepherd failed to start or died, keyed by issue number. */
   spawn_retry_queue: Record<string, RetryEntry>;
   usage: UsageState;
+  /**
+   * GitHub trust checks by issue number: untrusted issues (`loom:issue` applied by someone without
+   * write access) wait for a maintainer and are checked again after `TRUST_RECHECK_MS`.
+   */
+  untrusted: Record<string, { checked_at: string; reason: string }>;
   /** Runtimes under a rate or usage limit at the last iteration: `{ until, reason }`. */
   runtime_limits: Record<string, { until: string; reason: string }>;
   [extra: string]: unknown;
@@ -147,6 +152,7 @@ export function emptyState(): DaemonState {
     total_prs_merged: 0,
     spawn_retry_queue: {},
     usage: emptyUsage(),
+    untrusted: {},
     runtime_limits: {},
   };
 }
@@ -283,6 +289,7 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
   }
 
   if (isObj(raw.usage) && isObj(raw.usage.total)) state.usage = { ...emptyUsage(), ...(raw.usage as unknown as UsageState) };
+  if (isObj(raw.untrusted)) state.untrusted = raw.untrusted as DaemonState['untrusted'];
   if (isObj(raw.runtime_limits)) state.runtime_limits = raw.runtime_limits as DaemonState['runtime_limits'];
   const queue = raw.spawn_retry_queue;
   if (isObj(queue)) {

@@ -75,6 +75,8 @@ export type Action =
 
 /** When a support role is asked for on demand, it still waits this long after its last run, ms. */
 export const DEMAND_COOLDOWN_MS = 60_000;
+/** An issue found untrusted is not tried again for this long, ms. */
+export const TRUST_RECHECK_MS = 10 * 60_000;
 /** Longest wait before retrying an issue whose shepherd failed, ms. */
 export const MAX_RETRY_BACKOFF_MS = 30 * 60_000;
 
@@ -219,6 +221,8 @@ export function plan(input: PlanInput): Action[] {
     if (owned.has(i.number)) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
     const notBefore = time(retry?.next_retry_at);
+    const untrustedAt = time(state.untrusted[String(i.number)]?.checked_at);
+    if (untrustedAt !== null && now - untrustedAt < TRUST_RECHECK_MS) return false;
     return notBefore === null || notBefore <= now;
   });
   if (config.roles.builder.enabled && dispatchable('builder')) {

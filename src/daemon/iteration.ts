@@ -21,6 +21,7 @@ import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker, TrackerSnapshot } from '../tracker/tracker.js';
+import { GitHubTracker } from '../tracker/github-tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
@@ -252,6 +253,16 @@ class Executor {
         this.tokens.push(`promote=#${action.issue}`);
         return;
       case 'spawn-shepherd': {
+        // Untrusted issue text is never built: the label must come from someone with write access.
+        if (tracker instanceof GitHubTracker) {
+          if (!(await tracker.isTrusted(action.issue))) {
+            state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
+            this.tokens.push(`untrusted=#${action.issue}`);
+            this.warn(`#${action.issue} waits for a maintainer: ${Label.issue} was not applied by a user with write access`);
+            return;
+          }
+          delete state.untrusted[String(action.issue)];
+        }
         const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now });
         if (result.ok) {
           const t = result.task;

@@ -22,7 +22,7 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   const root = dir ?? fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-')));
   fs.mkdirSync(root, { recursive: true });
   writeSampleProject(root);
-  runInit({ cwd: root, claude: false, log: () => undefined });
+  await runInit({ cwd: root, claude: false, log: () => undefined });
   const paths = loomPaths(root);
   fs.writeFileSync(paths.config, `${JSON.stringify(SAMPLE_CONFIG, null, 2)}\n`);
   const tracker = new LocalTracker({ path: paths.trackerDb, actor: 'demo' });

@@ -171,10 +171,13 @@ async function base(ctx: RoleContext): Promise<string> {
 
 async function champion(ctx: RoleContext): Promise<RoleOutcome> {
   const target = await base(ctx);
+  const remote = ctx.tracker.kind === 'github';
+  if (remote) await git(ctx.paths.root, ['fetch', '-q', 'origin']);
+  const ref = (branch: string) => (remote ? `origin/${branch}` : branch);
   const merged: number[] = [];
   const skipped: string[] = [];
   for (const { pr, issue } of await unownedPullRequests(ctx, Label.pr)) {
-    const stat = await git(ctx.paths.root, ['diff', '--numstat', `${target}...${pr.head}`]);
+    const stat = await git(ctx.paths.root, ['diff', '--numstat', `${ref(target)}...${ref(pr.head)}`]);
     const changedLines = stat.split('\n').reduce((sum, line) => sum + line.split('\t').slice(0, 2).reduce((s, v) => s + (Number(v) || 0), 0), 0);
     const decision = championDecision({ labels: pr.labels, changedLines, maxLines: ctx.config.maxMergeLines });
     if (!decision.merge) {

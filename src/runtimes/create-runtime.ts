@@ -15,6 +15,8 @@ import type { RoleDefinition } from '../roles/role-file.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
 import { CodexRuntime } from './codex-runtime.js';
 import { CommandRuntime } from './command-runtime.js';
+import { GeminiRuntime } from './gemini-runtime.js';
+import { OpencodeRuntime } from './opencode-runtime.js';
 import type { AgentRuntime, RunContext } from './runtime.js';
 import { ScriptRuntime } from './script-runtime.js';
 
@@ -65,9 +67,22 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
           return dir;
         },
       });
+    case 'gemini':
+      // GEMINI_CLI_HOME is the directory that holds `.gemini/` (settings, OAuth login, chats).
+      return new GeminiRuntime({
+        ...(config.command ? { command: config.command } : {}),
+        home: (context) => {
+          const dir = agentHome(context, 'gemini');
+          seed(path.join(dir, '.gemini'), path.join(home, '.gemini'), ['settings.json', 'oauth_creds.json', 'google_accounts.json']);
+          return dir;
+        },
+      });
+    case 'opencode':
+      // The runtime seeds the home once from the user's opencode config and auth.json itself.
+      return new OpencodeRuntime({ ...(config.command ? { command: config.command } : {}), home: (context) => agentHome(context, 'opencode') });
     case undefined:
       throw new RuntimeConfigError(`role ${role} has no runtime; set roles.${role}.runtime or the top-level "runtime" in .loom/config.json`);
     default:
-      throw new RuntimeConfigError(`role ${role}: runtime "${name}" has no adapter in this build yet (available: script, command, claude, codex)`);
+      throw new RuntimeConfigError(`role ${role}: runtime "${name}" has no adapter (available: script, command, claude, codex, gemini, opencode)`);
   }
 }

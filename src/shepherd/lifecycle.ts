@@ -59,10 +59,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const logRef = deps.logFile ? ` Log: \`${deps.logFile}\`` : '';
 
   const base = config.defaultBranch ?? (await defaultBranch(paths.root));
+  // With a hosted tracker the truth is the remote's default branch; locally it is the branch itself.
+  const remote = tracker.kind === 'github';
+  if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
+  const baseRef = remote ? `origin/${base}` : base;
   let cp: Checkpoint | null = checkpoints.read(n);
   if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
   recorder.phase('worktree');
-  const worktree = await worktrees.ensure(n, base);
+  const worktree = await worktrees.ensure(n, baseRef);
   if (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd')) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
   const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
@@ -117,7 +121,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const run = await runAgent('builder', 1);
       if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
       await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
-      const commits = Number(await git(worktree, ['rev-list', '--count', `${base}..HEAD`]));
+      const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
       if (commits === 0) {
         const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
         await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
@@ -132,6 +136,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     // Pull request.
     if (cp.phase === 'built') {
       recorder.phase('pr');
+      if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       const pr = await tracker.createPullRequest({
         title: `#${n}: ${issue.title}`,
         body: `Closes #${n}\n\nBuilt by Loom on branch \`${branch}\`.`,
@@ -150,7 +155,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       if (cp.phase === 'pr-opened' || cp.phase === 'doctored') {
         recorder.phase('judge');
         const round = cp.doctor_rounds + 1;
-        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base, branch, attempt: round, signal: deps.signal, recorder });
+        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         await tracker.comment(prNumber, outcome.review);
@@ -171,6 +176,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
+        if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
         await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
         cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
         continue;

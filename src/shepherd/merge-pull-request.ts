@@ -7,7 +7,9 @@
 import path from 'node:path';
 import type { LoomConfig } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
+import { git } from '../git/git.js';
 import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { MergeRejectedError } from '../tracker/github-tracker.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { PullRequest, Tracker } from '../tracker/tracker.js';
 import { CheckpointStore } from './checkpoint.js';
@@ -24,13 +26,29 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
   const { paths, config, tracker, pr, issue, base } = opts;
   const worktrees = new Worktrees(paths.root, paths.worktrees);
   const branch = branchFor(issue);
-  const worktree = await worktrees.ensure(issue, base);
+  const remote = tracker.kind === 'github';
+  const baseRef = remote ? `origin/${base}` : base;
+  const worktree = await worktrees.ensure(issue, baseRef);
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
-    const rebase = await rebaseIfBehind(worktree, base);
+    if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
+    const rebase = await rebaseIfBehind(worktree, baseRef);
     if (rebase.conflict) return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}` };
     if (rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
+    }
+    if (remote) {
+      // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
+      await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+      try {
+        await tracker.markMerged(pr.number);
+      } catch (error) {
+        if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
+        throw error;
+      }
+      await git(paths.root, ['fetch', '-q', 'origin', base]);
+      await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`.`);
+      return { ok: true, commit: await git(paths.root, ['rev-parse', `origin/${base}`]) };
     }
     const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`);
     if (!merged.ok) return merged;

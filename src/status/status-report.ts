@@ -59,6 +59,8 @@ export interface StatusReport {
   /** Runtimes that get no work until the time given. */
   runtime_limits: { runtime: string; until: string; reason: string }[];
   spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
+  /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
+  waiting_for_maintainer: number[];
   warnings: { time: string; message: string }[];
   problems: string[];
   interventions: string[];
@@ -154,6 +156,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     usage: usageReport(paths, slots, now),
     runtime_limits: Object.values(activeLimits(paths.limits, now)),
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
+    waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
     problems,
     interventions: [],
@@ -182,6 +185,7 @@ function interventions(r: StatusReport, config: LoomConfig): string[] {
   if (r.daemon.status === 'crashed') out.push('The daemon is not running but did not stop cleanly: `loom start` resumes it (live shepherds are adopted, orphaned issues returned).');
   if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push('Stop gracefully: `loom stop` (or Ctrl+C in the daemon terminal).');
   if (r.daemon.status !== 'running') out.push('Start: `loom start` (add `--force` to auto-promote proposals and auto-merge).');
+  if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${r.waiting_for_maintainer.map((n) => `#${n}`).join(', ')} — someone with write access must apply ${Label.issue}.`);
   if (r.issues.blocked > 0) out.push(`${r.issues.blocked} blocked issue(s) need a human: read the comment, then \`loom issue label N ${Label.issue}\` to retry.`);
   const proposals = r.issues.proposals.architect + r.issues.proposals.hermit + r.issues.proposals.curated;
   if (proposals > 0) out.push(`${proposals} proposal(s) await approval: \`loom issue label N ${Label.issue}\` approves, \`loom issue close N\` rejects.`);

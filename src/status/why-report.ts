@@ -49,6 +49,8 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
           ? `a proposal (${proposal}): approve with \`loom issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
           : `has no ${Label.issue} label: \`loom issue label ${number} ${Label.issue}\``,
   );
+  const untrusted = state?.untrusted[String(number)];
+  add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
   const retry = state?.spawn_retry_queue[String(number)];
   const notBefore = retry ? Date.parse(retry.next_retry_at) : NaN;
   add('not backing off', !(notBefore > now.getTime()), retry ? `${retry.failures} failed start(s), last: ${retry.last_error}; ${notBefore > now.getTime() ? `next try after ${retry.next_retry_at}` : 'may be retried now'}` : 'no failed starts');

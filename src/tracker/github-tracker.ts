@@ -36,6 +36,8 @@
  */
 
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 import { Octokit } from '@octokit/rest';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../core/labels.js';
 import {
@@ -66,6 +68,19 @@ export interface GitHubTrackerOptions {
   trust?: { allow?: string[] };
   /** First delay of the 5xx retry backoff (doubles per retry); default 500 ms. */
   retryDelayMs?: number;
+  /**
+   * File that carries the conditional-request cache, the circuit breaker and our login from one
+   * process to the next (each iteration is a fresh process; without it every poll would be
+   * unconditional and cost rate limit).
+   */
+  cacheFile?: string;
+}
+
+interface PersistedCache {
+  entries: [string, CachedResponse][];
+  openUntil: number | null;
+  pulls: [number, GhPull][];
+  actor: string | null;
 }
 
 export interface RateLimitState {
@@ -206,6 +221,7 @@ interface GhEvent {
 }
 
 export class GitHubTracker implements Tracker {
+  readonly kind = 'github' as const;
   readonly owner: string;
   readonly repo: string;
   /** Requests actually sent (retries included; fast rejections by the open circuit excluded). */
@@ -225,8 +241,21 @@ export class GitHubTracker implements Tracker {
   private snapshotPulls = new Map<number, GhPull>();
   private actor: string | null | undefined;
   private disposed = false;
+  private readonly cacheFile: string | undefined;
 
   constructor(options: GitHubTrackerOptions) {
+    this.cacheFile = options.cacheFile;
+    if (this.cacheFile !== undefined) {
+      try {
+        const saved = JSON.parse(fs.readFileSync(this.cacheFile, 'utf8')) as PersistedCache;
+        for (const [url, entry] of saved.entries) this.cache.set(url, entry);
+        this.openUntil = saved.openUntil;
+        this.snapshotPulls = new Map(saved.pulls);
+        if (options.actor === undefined && saved.actor) options = { ...options, actor: saved.actor };
+      } catch {
+        // no cache yet (or a torn one): start cold
+      }
+    }
     this.owner = options.owner;
     this.repo = options.repo;
     this.now = options.now ?? Date.now;
@@ -496,6 +525,14 @@ export class GitHubTracker implements Tracker {
   }
 
   dispose(): void {
+    if (this.cacheFile !== undefined && !this.disposed) {
+      const saved: PersistedCache = { entries: [...this.cache.entries()], openUntil: this.openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null };
+      try {
+        writeFileAtomic(this.cacheFile, JSON.stringify(saved));
+      } catch {
+        // a lost cache costs one unconditional poll, nothing more
+      }
+    }
     this.disposed = true;
     this.cache.clear();
   }

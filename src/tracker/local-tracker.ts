@@ -239,6 +239,7 @@ interface EventRow {
 }
 
 export class LocalTracker implements Tracker {
+  readonly kind = 'local' as const;
   private readonly file: string;
   private readonly actor: string;
   private readonly onWrite: (() => void) | undefined;

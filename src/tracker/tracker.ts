@@ -87,6 +87,11 @@ export interface IssueFilter {
 }
 
 export interface Tracker {
+  /**
+   * `local`: PRs are local branches that Loom merges itself. `github`: branches are pushed to the
+   * `origin` remote before a PR is opened, and `markMerged` merges through the API.
+   */
+  readonly kind: 'local' | 'github';
   /** Every open issue and PR with at least one `loom:*` label. */
   snapshot(): Promise<TrackerSnapshot>;
   getIssue(number: number): Promise<Issue | null>;

@@ -119,10 +119,17 @@ describe('values in the file', () => {
     expect(problem).toMatch(/^maxShepherd: unknown key \(known: .*maxShepherds.*\)$/);
   });
 
-  it('tracker must be the local one', () => {
+  it('tracker is local or github (with owner and repo)', () => {
     expect(ok({ tracker: { type: 'local' } }).tracker).toEqual({ type: 'local' });
-    expect(problemsOf({ tracker: { type: 'jira' } })).toEqual(['tracker.type: must be "local"']);
-    expect(problemsOf({ tracker: 'local' })).toEqual(['tracker.type: must be "local"']);
+    expect(problemsOf({ tracker: { type: 'jira' } })).toEqual(['tracker.type: must be "local" or "github"']);
+    expect(problemsOf({ tracker: 'local' })).toEqual(['tracker.type: must be "local" or "github"']);
+    expect(ok({ tracker: { type: 'github', owner: 'acme', repo: 'widgets' } }).tracker).toEqual({ type: 'github', owner: 'acme', repo: 'widgets', baseUrl: undefined, trustedUsers: [] });
+    expect(problemsOf({ tracker: { type: 'github', baseUrl: 'ftp://x', trustedUsers: 'me' } })).toEqual([
+      'tracker.owner: the GitHub owner (user or organisation) is required for the github tracker',
+      'tracker.repo: the GitHub repository name is required for the github tracker',
+      'tracker.baseUrl: must be an http(s) URL (GitHub Enterprise API root)',
+      'tracker.trustedUsers: must be a list of GitHub logins',
+    ]);
   });
 
   it.each([
@@ -193,7 +200,7 @@ describe('every problem at once', () => {
         issueThreshold: -1,
         stallTimeout: 0,
         bogus: true,
-        tracker: { type: 'github' },
+        tracker: { type: 'jira' },
         roles: { guide: { interval: 0 }, wizard: {} },
       },
       { LOOM_MAX_PROPOSALS: 'many', LOOM_SHUTDOWN_GRACE: 'later' },

@@ -121,8 +121,9 @@ describe('CodexRuntime with the real codex CLI', () => {
   });
 
   it('runs the agent in the workspace-write sandbox: it cannot write outside the repository', async () => {
-    // Not under /tmp: workspace-write lets the agent use /tmp and $TMPDIR (where the repo is).
-    const outside = fs.mkdtempSync(path.join(path.resolve('node_modules'), '.loom-sandbox-probe-'));
+    // In the home directory: workspace-write lets the agent use /tmp and $TMPDIR (where the repo
+    // is, and where a CI checkout may be), but not the user's home.
+    const outside = fs.mkdtempSync(path.join(os.homedir(), '.loom-sandbox-probe-'));
     try {
       const { result } = await run([{ kind: 'shell', cmd: `echo in > inside.txt; echo out > ${outside}/outside.txt` }, { kind: 'text', text: 'Tried both.' }]);
       expect(result.outcome).toBe('success');

@@ -1,0 +1,334 @@
+/**
+ * `OpencodeRuntime`: runs the opencode CLI headlessly (`opencode run --format json --auto -m
+ * <provider/model>`, the prompt on stdin from a file, `--session <id>` to continue an earlier
+ * run) as the agent, under `runCommand`'s watchdogs, and turns its JSON stream into events, a
+ * readable transcript, session id, usage (tokens and the CLI's own cost, summed over steps) and
+ * a classified failure.
+ *
+ * Each task gets its own opencode home: `XDG_CONFIG_HOME`, `XDG_DATA_HOME`, `XDG_CACHE_HOME` and
+ * `XDG_STATE_HOME` point under it, so runs share no settings or sessions while a resume finds its
+ * session. It is seeded once from the user's own opencode config and login (`auth.json`); an
+ * optional `config` (opencode.json text) is layered on top through `OPENCODE_CONFIG`. The
+ * environment is the `agentEnv` allowlist plus the provider key variables, nothing else.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { agentEnv } from '../process/agent-env.js';
+import { runCommand } from '../process/run-command.js';
+import type { RunCommandResult } from '../process/run-command.js';
+import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
+import type { OpencodeFacts } from './opencode-stream.js';
+import { OUTPUT_LIMIT, shellQuote, varName } from './run-agent-process.js';
+import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+
+/** The caller's variables opencode itself may need: provider keys, and its own models-catalog switches. */
+export const OPENCODE_ENV = [
+  'ANTHROPIC_API_KEY',
+  'OPENAI_API_KEY',
+  'OPENROUTER_API_KEY',
+  'OPENCODE_API_KEY',
+  'GEMINI_API_KEY',
+  'GOOGLE_GENERATIVE_AI_API_KEY',
+  'GROQ_API_KEY',
+  'DEEPSEEK_API_KEY',
+  'XAI_API_KEY',
+  'MISTRAL_API_KEY',
+  'OPENCODE_DISABLE_MODELS_FETCH',
+  'OPENCODE_MODELS_URL',
+  'OPENCODE_MODELS_PATH',
+] as const;
+
+/** The model when neither the role nor the config names one: opencode always gets `-m`. */
+export const DEFAULT_OPENCODE_MODEL = 'anthropic/claude-sonnet-4-5';
+
+/** Files seeded from the user's opencode config dir (`~/.config/opencode`) and data dir (`~/.local/share/opencode`). */
+const USER_CONFIG_FILES = ['opencode.json', 'opencode.jsonc', 'config.json'] as const;
+const USER_DATA_FILES = ['auth.json'] as const;
+
+/** Where Loom's own config layer is written inside the home. */
+const LOOM_CONFIG_FILE = 'loom-opencode.json';
+
+/** Longest transcript line for a tool call or result, in characters. */
+const TRANSCRIPT_LIMIT = 400;
+
+export interface OpencodeRuntimeOptions {
+  /** The CLI's executable (default `opencode` on PATH). */
+  command?: string;
+  /** The task's opencode home; default `<state_dir>/opencode`, else a temp dir per working directory. Kept between runs for resume. */
+  home?: (context: RunContext) => string;
+  /** `opencode.json` text layered over the seeded config on every run (providers, permissions, ...). */
+  config?: string;
+  /**
+   * The user's opencode config and data dirs to seed a new home from (default
+   * `$XDG_CONFIG_HOME/opencode` or `~/.config/opencode`, `$XDG_DATA_HOME/opencode` or
+   * `~/.local/share/opencode`); null: seed nothing.
+   */
+  seedFrom?: { configDir: string; dataDir: string } | null;
+}
+
+export class OpencodeRuntime implements AgentRuntime {
+  readonly name = 'opencode';
+  private readonly command: string;
+  private readonly home: (context: RunContext) => string;
+  private readonly config: string | undefined;
+  private readonly seedFrom: { configDir: string; dataDir: string } | null;
+
+  constructor(options: OpencodeRuntimeOptions = {}) {
+    this.command = options.command ?? 'opencode';
+    this.home = options.home ?? opencodeHome;
+    this.config = options.config;
+    this.seedFrom = options.seedFrom === undefined ? userOpencodeDirs(process.env) : options.seedFrom;
+  }
+
+  async run(context: RunContext): Promise<RunResult> {
+    const started = Date.now();
+    let dir: string | null = null;
+    try {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-opencode-run-'));
+      const promptFile = path.join(dir, 'prompt.md');
+      const instructionsFile = path.join(dir, 'instructions.md');
+      const stderrFile = path.join(dir, 'stderr.txt');
+      fs.writeFileSync(promptFile, context.prompt);
+      fs.writeFileSync(instructionsFile, context.instructions);
+      const dirs = prepareHome(this.home(context), this.seedFrom);
+      let configFile: string | undefined;
+      if (this.config !== undefined) {
+        configFile = path.join(dirs.home, LOOM_CONFIG_FILE);
+        fs.writeFileSync(configFile, this.config, { mode: 0o600 });
+      }
+
+      const model = context.model !== undefined && context.model !== '' ? context.model : DEFAULT_OPENCODE_MODEL;
+      const args = [
+        'run',
+        '--format',
+        'json',
+        // Headless: approve the permission asks nobody is there to answer (explicit denials still hold).
+        '--auto',
+        '-m',
+        model,
+        ...(context.resumeSessionId !== undefined && context.resumeSessionId !== '' ? ['--session', context.resumeSessionId] : []),
+        ...(context.args ?? []),
+      ];
+      // The prompt goes in on stdin, from its file (read to EOF, then closed): an argument is limited
+      // to 128 KiB, and one after `--` reaches the model wrapped in quotes. stderr goes to a file so
+      // it cannot split a JSON line on stdout; stdout alone carries the stream (and the liveness).
+      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(promptFile)} 2>${shellQuote(stderrFile)}`;
+      const vars = Object.fromEntries(Object.entries(context.vars).map(([key, value]) => [varName(key), value]));
+      // Loom's own variables come last: a task variable named `role` must not change the role.
+      const env = agentEnv(
+        process.env,
+        {
+          ...vars,
+          LOOM_ROLE: context.role,
+          LOOM_ATTEMPT: String(context.attempt),
+          LOOM_PROMPT_FILE: promptFile,
+          LOOM_INSTRUCTIONS_FILE: instructionsFile,
+          XDG_CONFIG_HOME: dirs.config,
+          XDG_DATA_HOME: dirs.data,
+          XDG_CACHE_HOME: dirs.cache,
+          XDG_STATE_HOME: dirs.state,
+          OPENCODE_DISABLE_AUTOUPDATE: '1',
+          OPENCODE_DISABLE_SHARE: '1',
+          ...(configFile === undefined ? {} : { OPENCODE_CONFIG: configFile }),
+        },
+        OPENCODE_ENV,
+      );
+
+      const reader = new OpencodeStreamReader(context);
+      const decoder = new StringDecoder('utf8');
+      const result = await runCommand({
+        command,
+        cwd: context.cwd,
+        env,
+        stallTimeout: context.stallTimeout,
+        timeout: context.timeout,
+        signal: context.signal,
+        onStart: (pid) => guarded(() => context.onStart?.(pid)),
+        onOutput: (chunk) => reader.write(decoder.write(chunk)),
+      });
+      reader.write(decoder.end());
+      reader.end();
+      return toRunResult(result, reader, readTail(stderrFile), context);
+    } catch (error) {
+      // Only our own setup can throw here (temp files, the home); still a value, never a throw.
+      return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started, failure: { kind: 'config' } };
+    } finally {
+      if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * The task's opencode home: `<state_dir>/opencode` when Loom gave the task a state dir, else a
+ * temp dir named after the working directory (a resume must use the same cwd anyway).
+ */
+export function opencodeHome(context: RunContext): string {
+  const stateDir = context.vars.state_dir;
+  if (stateDir !== undefined && stateDir !== '') return path.join(stateDir, 'opencode');
+  const key = createHash('sha256').update(path.resolve(context.cwd)).digest('hex').slice(0, 16);
+  return path.join(os.tmpdir(), `loom-opencode-${key}`);
+}
+
+/** The user's own opencode config and data dirs, as opencode finds them. */
+export function userOpencodeDirs(env: NodeJS.ProcessEnv): { configDir: string; dataDir: string } {
+  const home = env.HOME ?? os.homedir();
+  const xdgConfig = env.XDG_CONFIG_HOME !== undefined && env.XDG_CONFIG_HOME !== '' ? env.XDG_CONFIG_HOME : path.join(home, '.config');
+  const xdgData = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : path.join(home, '.local', 'share');
+  return { configDir: path.join(xdgConfig, 'opencode'), dataDir: path.join(xdgData, 'opencode') };
+}
+
+interface HomeDirs {
+  home: string;
+  config: string;
+  data: string;
+  cache: string;
+  state: string;
+}
+
+/** Creates the home's XDG dirs and seeds them once from the user's config and login (files already there are kept). */
+function prepareHome(home: string, seedFrom: { configDir: string; dataDir: string } | null): HomeDirs {
+  const dirs: HomeDirs = { home, config: path.join(home, 'config'), data: path.join(home, 'data'), cache: path.join(home, 'cache'), state: path.join(home, 'state') };
+  for (const dir of [dirs.config, dirs.data, dirs.cache, dirs.state]) fs.mkdirSync(path.join(dir, 'opencode'), { recursive: true, mode: 0o700 });
+  if (seedFrom !== null) {
+    seed(seedFrom.configDir, path.join(dirs.config, 'opencode'), USER_CONFIG_FILES);
+    seed(seedFrom.dataDir, path.join(dirs.data, 'opencode'), USER_DATA_FILES);
+  }
+  return dirs;
+}
+
+function seed(from: string, to: string, files: readonly string[]): void {
+  for (const file of files) {
+    const source = path.join(from, file);
+    const target = path.join(to, file);
+    if (path.resolve(source) !== path.resolve(target) && fs.existsSync(source) && !fs.existsSync(target)) fs.copyFileSync(source, target);
+  }
+}
+
+/** Splits stdout into lines, folds them into facts, and reports events and transcript lines. */
+class OpencodeStreamReader {
+  facts: OpencodeFacts = emptyOpencodeFacts;
+  /** Lines that were not stream records (stray output), tail kept for messages. */
+  stray = '';
+  private partial = '';
+
+  constructor(private readonly context: RunContext) {}
+
+  write(text: string): void {
+    if (text === '') return;
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.line(line);
+  }
+
+  end(): void {
+    if (this.partial !== '') this.line(this.partial);
+    this.partial = '';
+  }
+
+  private line(raw: string): void {
+    if (raw.trim() === '') return;
+    const line = parseOpencodeLine(raw);
+    if (line === null) {
+      this.stray = (this.stray + raw + '\n').slice(-OUTPUT_LIMIT);
+      guarded(() => this.context.onOutput?.(`${raw}\n`));
+      return;
+    }
+    const known = this.facts.sessionId;
+    this.facts = reduceOpencode(this.facts, line);
+    for (const event of opencodeEvents(line, known)) {
+      guarded(() => this.context.onEvent?.(event));
+      guarded(() => this.context.onOutput?.(`${transcriptLine(event)}\n`));
+    }
+  }
+}
+
+/** One readable line per event, for `loom logs`. */
+export function transcriptLine(event: AgentEvent): string {
+  switch (event.type) {
+    case 'session':
+      return `opencode: session ${event.sessionId}`;
+    case 'text':
+      return `opencode: text ${event.text.replace(/\n/g, '\n  ')}`;
+    case 'tool_use':
+      return event.name === 'bash' ? `$ ${clip(event.input)}` : `opencode: tool ${event.name} ${clip(event.input)}`;
+    case 'tool_result':
+      return `opencode: tool ${event.ok ? 'ok' : 'error'} ${clip(event.output.replace(/\s+/g, ' ').trim())}`;
+    case 'retrying':
+      return `opencode: retrying (attempt ${event.attempt}: ${event.reason})`;
+    case 'usage': {
+      const u = event.usage;
+      return `opencode: usage ${u.inputTokens} in, ${u.outputTokens} out, ${u.cachedInputTokens} cached${u.costUsd !== null ? `, $${u.costUsd.toFixed(6)}` : ''}`;
+    }
+    case 'result':
+      return `opencode: result ${event.ok ? 'ok' : 'error'} ${clip(event.text)}`;
+  }
+}
+
+function toRunResult(result: RunCommandResult, reader: OpencodeStreamReader, stderr: string, context: RunContext): RunResult {
+  const facts = reader.facts;
+  const base: Omit<RunResult, 'outcome' | 'message'> = {
+    output: facts.finalText,
+    exitCode: result.exitCode,
+    duration: result.duration,
+    ...(facts.sessionId !== undefined ? { sessionId: facts.sessionId } : {}),
+    ...(facts.usage !== undefined ? { usage: facts.usage } : {}),
+  };
+  switch (result.outcome) {
+    case 'exited': {
+      if (result.exitCode === 0 && opencodeSucceeded(facts)) {
+        guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
+        return { ...base, outcome: 'success', message: '' };
+      }
+      const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'ended without finishing its turn' : `exited with code ${result.exitCode}`;
+      const plain = stripAnsi(lastLine(stderr) || lastLine(reader.stray));
+      if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
+        return { ...base, outcome: 'failed', message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
+      }
+      const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
+      return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + reader.stray)) };
+    }
+    case 'stalled':
+      return { ...base, outcome: 'stalled', message: `produced no output for ${context.stallTimeout / 1000}s and was killed` };
+    case 'timeout':
+      return { ...base, outcome: 'timeout', message: `was still running after ${context.timeout / 1000}s and was killed` };
+    case 'aborted':
+      return { ...base, outcome: 'aborted', message: 'was stopped' };
+    case 'spawn-error':
+      return { ...base, outcome: 'failed', message: `could not start: ${result.error ?? 'unknown error'}`, failure: { kind: 'config' } };
+  }
+}
+
+function readTail(file: string): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.length > OUTPUT_LIMIT ? text.slice(-OUTPUT_LIMIT) : text;
+  } catch {
+    return '';
+  }
+}
+
+/** Runs a caller's callback, dropping its exceptions (they must not stop the stream or the watchdogs). */
+function guarded(callback: () => void): void {
+  try {
+    callback();
+  } catch {
+    // The callback's own failure is the caller's concern.
+  }
+}
+
+function clip(text: string): string {
+  return text.length > TRANSCRIPT_LIMIT ? `${text.slice(0, TRANSCRIPT_LIMIT)}…` : text;
+}
+
+function lastLine(text: string): string {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  return lines[lines.length - 1]?.trim() ?? '';
+}
+
+function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}

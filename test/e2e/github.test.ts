@@ -1,0 +1,99 @@
+// The daemon against a GitHub-shaped server on 127.0.0.1 backed by a real bare repository: issues
+// become pushed branches and PRs, get verdicts, merge through the API; untrusted issues wait for a
+// maintainer; idle iterations make only conditional requests answered 304.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import { GitHubTracker } from '../../src/tracker/github-tracker.js';
+import { FakeGitHubServer } from '../fakes/github-server.js';
+import { LOOM_BIN, loomAsync, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+
+const dirs: string[] = [];
+let server: FakeGitHubServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const git = (cwd: string, ...args: string[]) => {
+  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+const fence = '```';
+
+describe('github tracker end to end', () => {
+  it('builds, reviews and merges through the API; untrusted issues wait; idle polls cost nothing', async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-')));
+    dirs.push(base);
+    const bare = path.join(base, 'widgets.git');
+    const root = path.join(base, 'work');
+    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    git(root, 'remote', 'add', 'origin', bare);
+    git(root, 'push', '-q', 'origin', 'main');
+
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-reader': 'visitor' }, permissions: { visitor: 'read' }, gitDir: bare });
+    const init = await loomAsync(root, ['init']);
+    expect(init.code, init.stderr).toBe(0);
+    fs.writeFileSync(
+      path.join(root, '.loom', 'config.json'),
+      JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.5s', roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } } }),
+    );
+    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+    const labels = await loomAsync(root, ['init'], env);
+    expect(labels.stdout).toMatch(/GitHub labels: \d+ created/);
+
+    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    const visitor = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-reader', baseUrl: server.url });
+    const body = (file: string) => `${fence}loom-script builder\nwrite ${file} <<EOF\n${file}\nEOF\n${fence}`;
+    await owner.createIssue({ title: 'Add one.txt', body: body('one.txt'), labels: [Label.issue] });
+    await owner.createIssue({ title: 'Add two.txt', body: body('two.txt'), labels: [Label.issue] });
+    const stranger = await visitor.createIssue({ title: 'Run my script', body: body('evil.txt'), labels: [Label.issue] });
+
+    const daemon = startDaemon(root, ['start', '--force'], env);
+    await until(async () => (await owner.getIssue(1))?.state === 'closed' && (await owner.getIssue(2))?.state === 'closed', 60_000, `both issues merged; output:\n${daemon.output()}`);
+    await until(() => /untrusted=#3/.test(daemon.output()), 20_000, 'the untrusted issue noticed');
+
+    // Idle: let the daemon settle for two iterations after the last change, then watch two more.
+    const iterations = () => Number([...daemon.output().matchAll(/Iteration (\d+):/g)].at(-1)?.[1] ?? 0);
+    const settled = iterations();
+    await until(() => iterations() >= settled + 2, 30_000, 'two settling iterations');
+    const before = server.requests.length;
+    const start = iterations();
+    await until(() => iterations() >= start + 2, 30_000, 'two idle iterations');
+    const idle = server.requests.slice(before);
+    const perIteration = idle.length / (iterations() - start);
+    expect(idle.every((r) => r.method === 'GET' && r.conditional && r.status === 304), `${JSON.stringify(server.requests.slice(-12), null, 1)}\n${daemon.output().split('\n').slice(-8).join('\n')}`).toBe(true);
+    expect(perIteration).toBeLessThanOrEqual(2);
+
+    await loomAsync(root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+
+    // The bare repository's main has one merge per issue, with the files.
+    const log = git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n');
+    expect(log).toHaveLength(3);
+    expect(git(bare, 'show', 'main:one.txt')).toBe('one.txt');
+    expect(git(bare, 'show', 'main:two.txt')).toBe('two.txt');
+    const prs = await owner.listPullRequests({ state: 'all' });
+    expect(prs.map((p) => p.state)).toEqual(['merged', 'merged']);
+    expect(prs.map((p) => p.body)).toEqual([expect.stringMatching(/Closes #\d/), expect.stringMatching(/Closes #\d/)]);
+    // The stranger's issue was never built.
+    const waiting = await owner.getIssue(stranger.number);
+    expect(waiting).toMatchObject({ state: 'open', labels: [Label.issue] });
+    expect(spawnSync('git', ['show', 'main:evil.txt'], { cwd: bare }).status).not.toBe(0);
+    const why = await loomAsync(root, ['why', String(stranger.number)], env);
+    expect(why.stdout).toMatch(/waiting for a maintainer/);
+    owner.dispose();
+    visitor.dispose();
+    await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
+    void LOOM_BIN;
+  });
+});

@@ -1,0 +1,202 @@
+// GeminiRuntime end to end: the real `gemini` CLI (node_modules/.bin, pinned) against a fake
+// Gemini API. A missing CLI fails these tests; it never skips them.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../../src/process/process-identity.js';
+import { waitFor } from '../../src/process/wait.js';
+import { GeminiRuntime } from '../../src/runtimes/gemini-runtime.js';
+import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
+import { startFakeGeminiServer } from '../fakes/gemini-server.js';
+import type { FakeGeminiServer, FakeGeminiTurn } from '../fakes/gemini-server.js';
+import { groupHasLiveMembers } from './process-group.js';
+
+const GEMINI = path.resolve('node_modules/.bin/gemini');
+const SAVED_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
+
+/**
+ * Settings for the test home: API-key auth (the CLI rejects the "gateway" auth type it would pick
+ * for GOOGLE_GEMINI_BASE_URL), no usage statistics sent to Google, and no retries, so failures
+ * surface at once.
+ */
+const SETTINGS = JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } }, privacy: { usageStatisticsEnabled: false }, general: { maxAttempts: 1 } });
+
+let root: string;
+let cwd: string;
+let home: string;
+let server: FakeGeminiServer | null = null;
+let saved: Partial<Record<(typeof SAVED_ENV)[number], string>>;
+
+beforeEach(() => {
+  saved = {};
+  for (const key of SAVED_ENV) {
+    if (process.env[key] !== undefined) saved[key] = process.env[key];
+    delete process.env[key];
+  }
+  process.env.GEMINI_API_KEY = 'fake-gemini-key';
+  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gemini-test-')));
+  cwd = path.join(root, 'repo');
+  home = path.join(root, 'gemini-home');
+  fs.mkdirSync(cwd);
+  execFileSync('git', ['init', '-q', cwd]);
+});
+
+afterEach(async () => {
+  for (const key of SAVED_ENV) {
+    delete process.env[key];
+    const value = saved[key];
+    if (value !== undefined) process.env[key] = value;
+  }
+  await server?.close();
+  server = null;
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+interface Run {
+  result: RunResult;
+  events: AgentEvent[];
+  streamed: string;
+  pid: number | undefined;
+}
+
+async function run(script: readonly FakeGeminiTurn[], overrides: Partial<RunContext> = {}): Promise<Run> {
+  server ??= await startFakeGeminiServer(script);
+  process.env.GOOGLE_GEMINI_BASE_URL = server.baseUrl;
+  const runtime = new GeminiRuntime({ command: GEMINI, home: () => home, settings: SETTINGS });
+  const events: AgentEvent[] = [];
+  let streamed = '';
+  let pid: number | undefined;
+  const result = await runtime.run({
+    role: 'builder',
+    prompt: 'Create hello.txt, please.',
+    cwd,
+    vars: { issue: '7' },
+    instructions: 'An issue.',
+    attempt: 1,
+    model: 'gemini-fake-model',
+    stallTimeout: 30_000,
+    timeout: 60_000,
+    onEvent: (event) => events.push(event),
+    onOutput: (text) => (streamed += text),
+    onStart: (p) => (pid = p),
+    ...overrides,
+  });
+  return { result, events, streamed, pid };
+}
+
+/** The `contents` of the n-th turn request, as JSON text. */
+function contentsOf(n: number): string {
+  const body = server!.turnRequests()[n]?.body as { contents?: unknown } | undefined;
+  return JSON.stringify(body?.contents ?? []);
+}
+
+const UUID = /^[0-9a-f-]{36}$/;
+
+describe('GeminiRuntime with the real gemini CLI', () => {
+  it('has the pinned CLI installed', () => {
+    expect(fs.existsSync(GEMINI)).toBe(true);
+    expect(execFileSync(GEMINI, ['--version'], { encoding: 'utf8' })).toContain('0.61.0');
+  });
+
+  it('runs a write_file tool call that creates a file, and reports session id, tokens, events and the final text', async () => {
+    const { result, events, streamed } = await run([
+      { kind: 'tool', name: 'write_file', args: { file_path: 'hello.txt', content: 'hello from gemini' }, usage: { input: 100, cached: 40, output: 10 } },
+      { kind: 'text', text: 'Created hello.txt.', usage: { input: 200, cached: 60, output: 20 } },
+    ]);
+    expect(result).toMatchObject({ outcome: 'success', exitCode: 0, output: 'Created hello.txt.', message: '' });
+    expect(fs.readFileSync(path.join(cwd, 'hello.txt'), 'utf8')).toBe('hello from gemini');
+    expect(result.sessionId).toMatch(UUID);
+    expect(result.usage).toEqual({ inputTokens: 300, outputTokens: 30, cachedInputTokens: 100, costUsd: null });
+    expect(events[0]).toEqual({ type: 'session', sessionId: result.sessionId, model: 'gemini-fake-model' });
+    expect(events).toContainEqual({ type: 'tool_use', name: 'write_file', input: expect.stringContaining('hello.txt') });
+    expect(events).toContainEqual({ type: 'tool_result', ok: true, output: expect.any(String) });
+    expect(events).toContainEqual({ type: 'text', text: 'Created hello.txt.' });
+    expect(events.at(-1)).toEqual({ type: 'result', ok: true, text: 'Created hello.txt.' });
+    expect(streamed).toContain('[tool] write_file');
+    expect(streamed).toContain('Created hello.txt.');
+    // What the CLI sent: the model asked for, the key, the prompt, the tool offered, then its result.
+    const [first, second] = server!.turnRequests();
+    expect(first?.url).toBe('/v1beta/models/gemini-fake-model:streamGenerateContent?alt=sse');
+    expect(first?.headers['x-goog-api-key']).toBe('fake-gemini-key');
+    expect(contentsOf(0)).toContain('Create hello.txt, please.');
+    const tools = (first?.body as { tools: Array<{ functionDeclarations?: Array<{ name: string }> }> }).tools.flatMap((t) => t.functionDeclarations ?? []);
+    expect(tools.map((t) => t.name)).toContain('write_file');
+    expect(JSON.stringify((second?.body as { contents?: unknown } | undefined)?.contents)).toContain('"functionResponse"');
+    expect(server!.remaining()).toBe(0);
+  });
+
+  it('classifies a 401 as an auth failure (exit code 401 mod 256)', async () => {
+    const { result } = await run([{ kind: 'error', status: 401, message: 'API key not valid. Please pass a valid API key.' }]);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 145, failure: { kind: 'auth' } });
+    expect(result.message).toContain('401');
+    expect(result.sessionId).toMatch(UUID);
+  });
+
+  it('classifies a 429 as a rate limit, with the reset time the API gave', async () => {
+    const before = Date.now();
+    const { result } = await run([{ kind: 'error', status: 429, message: 'Resource has been exhausted (e.g. check quota).', retryDelay: '3600s' }]);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 173, failure: { kind: 'rate-limit' } });
+    const resetAt = Date.parse(result.failure?.resetAt ?? '');
+    expect(resetAt).toBeGreaterThanOrEqual(before + 3_600_000);
+    expect(resetAt).toBeLessThanOrEqual(Date.now() + 3_600_000);
+  });
+
+  it('classifies a 503 as overloaded', async () => {
+    const { result } = await run([{ kind: 'error', status: 503, message: 'The model is overloaded. Please try again later.' }]);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 247, failure: { kind: 'overloaded' } });
+  });
+
+  it('is stalled when the model never answers, and its process group is killed', async () => {
+    // 5 s, not 3: the CLI prints nothing for its first 2-4 s of start-up on a loaded machine.
+    const { result, pid } = await run([{ kind: 'hang' }], { stallTimeout: 5_000 });
+    expect(result).toMatchObject({ outcome: 'stalled', message: 'produced no output for 5s and was killed' });
+    expect(server!.turnRequests()).toHaveLength(1);
+    expect(result.sessionId).toMatch(UUID);
+    expect(pid).toBeTypeOf('number');
+    expect(await waitFor(() => !isProcessAlive(pid) && !groupHasLiveMembers(pid!), 5_000)).toBe(true);
+  });
+
+  it('does not pass tracker tokens to the agent, only its own key and Loom variables', async () => {
+    process.env.GITHUB_TOKEN = 'ghp_must_not_leak';
+    process.env.GH_TOKEN = 'gho_must_not_leak';
+    const { result } = await run([{ kind: 'tool', name: 'run_shell_command', args: { command: 'env > env.txt' } }, { kind: 'text', text: 'Wrote env.txt.' }]);
+    expect(result.outcome).toBe('success');
+    const env = fs.readFileSync(path.join(cwd, 'env.txt'), 'utf8');
+    expect(env).not.toContain('must_not_leak');
+    expect(env).not.toMatch(/^(GITHUB_TOKEN|GH_TOKEN)=/m);
+    expect(env).toMatch(/^GEMINI_API_KEY=fake-gemini-key$/m);
+    expect(env).toMatch(/^LOOM_ISSUE=7$/m);
+    expect(env).toMatch(/^LOOM_ROLE=builder$/m);
+    expect(env).toContain(`GEMINI_CLI_HOME=${home}`);
+  });
+
+  it('resumes a session: the model sees the earlier conversation', async () => {
+    const first = await run([
+      { kind: 'text', text: 'First answer: 42.', usage: { input: 100, output: 10 } },
+      { kind: 'text', text: 'Second answer: still 42.', usage: { input: 150, cached: 100, output: 5 } },
+    ]);
+    expect(first.result).toMatchObject({ outcome: 'success', output: 'First answer: 42.' });
+    const second = await run([], { prompt: 'Check your answer.', resumeSessionId: first.result.sessionId });
+    expect(second.result).toMatchObject({ outcome: 'success', output: 'Second answer: still 42.', sessionId: first.result.sessionId });
+    expect(second.result.usage).toEqual({ inputTokens: 150, outputTokens: 5, cachedInputTokens: 100, costUsd: null });
+    const resumed = contentsOf(1);
+    expect(resumed).toContain('Create hello.txt, please.');
+    expect(resumed).toContain('First answer: 42.');
+    expect(resumed).toContain('Check your answer.');
+  });
+
+  it('hands a prompt too long for one argument over on stdin', async () => {
+    const prompt = `${'Context line.\n'.repeat(10_000)}-- The end of a long prompt.`;
+    const { result } = await run([{ kind: 'text', text: 'Read it all.' }], { prompt });
+    expect(result).toMatchObject({ outcome: 'success', output: 'Read it all.' });
+    expect(contentsOf(0)).toContain('-- The end of a long prompt.');
+  });
+
+  it('reports a missing CLI as a config failure', async () => {
+    const runtime = new GeminiRuntime({ command: path.join(root, 'no-such-gemini'), home: () => home });
+    const result = await runtime.run({ role: 'builder', prompt: 'x', cwd, vars: {}, instructions: '', attempt: 1, stallTimeout: 10_000, timeout: 10_000 });
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 127, failure: { kind: 'config' } });
+  });
+});

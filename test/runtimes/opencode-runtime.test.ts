@@ -1,0 +1,221 @@
+// OpencodeRuntime end to end: the real `opencode` CLI (node_modules/.bin, pinned) against the fake
+// Anthropic Messages API through a custom provider. A missing CLI fails these tests; it never skips them.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../../src/process/process-identity.js';
+import { waitFor } from '../../src/process/wait.js';
+import { OpencodeRuntime } from '../../src/runtimes/opencode-runtime.js';
+import type { OpencodeRuntimeOptions } from '../../src/runtimes/opencode-runtime.js';
+import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
+import { DEFAULT_USAGE, FakeAnthropicServer, RATE_LIMIT_RESET_UNIX } from '../fakes/anthropic-server.js';
+import type { ScriptTurn } from '../fakes/anthropic-server.js';
+import { fakeStepCost, OPENCODE_FAKE_MODEL, OPENCODE_FAKE_PROVIDER, opencodeFakeConfig } from '../fakes/opencode-provider.js';
+import { groupHasLiveMembers } from './process-group.js';
+
+const OPENCODE = path.resolve('node_modules/.bin/opencode');
+const MODEL = `${OPENCODE_FAKE_PROVIDER}/${OPENCODE_FAKE_MODEL}`;
+const SAVED_ENV = ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENCODE_DISABLE_MODELS_FETCH', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
+
+let root: string;
+let cwd: string;
+let home: string;
+let server: FakeAnthropicServer | null = null;
+let saved: Partial<Record<(typeof SAVED_ENV)[number], string>>;
+
+beforeEach(() => {
+  saved = {};
+  for (const key of SAVED_ENV) {
+    if (process.env[key] !== undefined) saved[key] = process.env[key];
+    delete process.env[key];
+  }
+  process.env.ANTHROPIC_API_KEY = 'sk-ant-fake-opencode-key';
+  // No models.dev catalog download: the fake provider's model is declared in the config.
+  process.env.OPENCODE_DISABLE_MODELS_FETCH = '1';
+  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-opencode-test-')));
+  cwd = path.join(root, 'repo');
+  home = path.join(root, 'opencode-home');
+  fs.mkdirSync(cwd);
+  execFileSync('git', ['init', '-q', cwd]);
+});
+
+afterEach(async () => {
+  for (const key of SAVED_ENV) {
+    delete process.env[key];
+    const value = saved[key];
+    if (value !== undefined) process.env[key] = value;
+  }
+  await server?.close();
+  server = null;
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+interface Run {
+  result: RunResult;
+  events: AgentEvent[];
+  streamed: string;
+  pid: number | undefined;
+}
+
+async function run(script: ScriptTurn[], overrides: Partial<RunContext> = {}, options: OpencodeRuntimeOptions = {}): Promise<Run> {
+  server ??= await FakeAnthropicServer.start(script);
+  const runtime = new OpencodeRuntime({ command: OPENCODE, home: () => home, config: opencodeFakeConfig(server.url), seedFrom: null, ...options });
+  const events: AgentEvent[] = [];
+  let streamed = '';
+  let pid: number | undefined;
+  const result = await runtime.run({
+    role: 'builder',
+    prompt: 'Create hello.txt, please.',
+    cwd,
+    vars: { issue: '7' },
+    instructions: 'An issue.',
+    attempt: 1,
+    model: MODEL,
+    stallTimeout: 30_000,
+    timeout: 50_000,
+    onEvent: (event) => events.push(event),
+    onOutput: (text) => (streamed += text),
+    onStart: (p) => (pid = p),
+    ...overrides,
+  });
+  return { result, events, streamed, pid };
+}
+
+/** All the text the n-th agent turn sent as its conversation. */
+function conversationOf(n: number): string {
+  return JSON.stringify(server!.mainRequests()[n]?.body?.messages ?? []);
+}
+
+describe('OpencodeRuntime with the real opencode CLI', () => {
+  it('has the pinned CLI installed', () => {
+    expect(fs.existsSync(OPENCODE)).toBe(true);
+    expect(execFileSync(OPENCODE, ['--version'], { encoding: 'utf8' })).toContain('1.18.33');
+  });
+
+  it('runs a tool call that writes a file, and reports session id, tokens, summed cost, events and the final text', async () => {
+    const { result, events, streamed } = await run([
+      { tool: 'bash', input: { command: "printf 'hello from opencode' > hello.txt", description: 'Write hello.txt' } },
+      { text: 'Created hello.txt.', usage: { inputTokens: 200, outputTokens: 20, cachedInputTokens: 100 } },
+    ]);
+    expect(result).toMatchObject({ outcome: 'success', exitCode: 0, output: 'Created hello.txt.', message: '' });
+    expect(fs.readFileSync(path.join(cwd, 'hello.txt'), 'utf8')).toBe('hello from opencode');
+    expect(result.sessionId).toMatch(/^ses_[A-Za-z0-9]+$/);
+    const second = { inputTokens: 200, outputTokens: 20, cachedInputTokens: 100 };
+    expect(result.usage).toMatchObject({
+      inputTokens: DEFAULT_USAGE.inputTokens + second.inputTokens,
+      outputTokens: DEFAULT_USAGE.outputTokens + second.outputTokens,
+      cachedInputTokens: DEFAULT_USAGE.cachedInputTokens + second.cachedInputTokens,
+    });
+    // Each step's cost comes from the CLI (the model's price in the config); the run's is their sum.
+    expect(result.usage?.costUsd).toBeCloseTo(fakeStepCost(DEFAULT_USAGE) + fakeStepCost(second), 9);
+    expect(events[0]).toEqual({ type: 'session', sessionId: result.sessionId });
+    expect(events.filter((e) => e.type === 'session')).toHaveLength(1);
+    expect(events).toContainEqual({ type: 'tool_use', name: 'bash', input: "printf 'hello from opencode' > hello.txt" });
+    expect(events).toContainEqual({ type: 'tool_result', ok: true, output: expect.any(String) });
+    expect(events).toContainEqual({ type: 'text', text: 'Created hello.txt.' });
+    expect(events.filter((e) => e.type === 'usage')).toHaveLength(2);
+    expect(events.at(-1)).toEqual({ type: 'result', ok: true, text: 'Created hello.txt.' });
+    expect(streamed).toContain("$ printf 'hello from opencode' > hello.txt");
+    expect(streamed).toContain('opencode: text Created hello.txt.');
+    // What the CLI sent: the model asked for, the key, the prompt exactly (from stdin), tools offered.
+    const [first, after] = server!.mainRequests();
+    expect(first?.body).toMatchObject({ model: OPENCODE_FAKE_MODEL, stream: true });
+    expect(first?.headers['x-api-key']).toBe('sk-ant-fake-opencode-key');
+    expect(conversationOf(0)).toContain('Create hello.txt, please.');
+    expect(conversationOf(0)).not.toContain('\\"Create hello.txt');
+    expect(JSON.stringify(after?.body?.messages)).toMatch(/"tool_result","tool_use_id":"toolu_fake\d+_0"/);
+  });
+
+  it('classifies a 401 as an auth failure', async () => {
+    server = await FakeAnthropicServer.start([]);
+    server.failWith('auth');
+    const { result } = await run([]);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 1, failure: { kind: 'auth' } });
+    expect(result.message).toContain('401');
+    expect(result.message).toContain('invalid x-api-key');
+    expect(result.sessionId).toMatch(/^ses_/);
+  });
+
+  it('classifies a 429 as a rate limit, with the reset time from the response headers', async () => {
+    server = await FakeAnthropicServer.start([]);
+    server.failWith('rate-limit');
+    const { result } = await run([]);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'rate-limit', resetAt: new Date(RATE_LIMIT_RESET_UNIX * 1000).toISOString() } });
+    expect(result.message).toContain('429');
+  });
+
+  // opencode 1.18 retries a 5xx on its own, silently (no line on stdout), 5 times with backoff
+  // 2+4+8+16+32 s when the response has no retry-after: the error event comes after about a minute,
+  // so a stall timeout must be longer than that.
+  it('classifies a 529 as overloaded, once the CLI has given up retrying', async () => {
+    server = await FakeAnthropicServer.start([]);
+    server.failWith('overloaded');
+    const { result } = await run([], { stallTimeout: 110_000, timeout: 130_000 });
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
+    expect(result.message).toContain('529');
+    expect(server.mainRequests().length).toBeGreaterThan(1);
+  }, 150_000);
+
+  it('is stalled when the model never answers, and its process group is killed', async () => {
+    server = await FakeAnthropicServer.start([]);
+    server.failWith('hang');
+    const { result, pid } = await run([], { stallTimeout: 3_000 });
+    expect(result).toMatchObject({ outcome: 'stalled', message: 'produced no output for 3s and was killed' });
+    expect(pid).toBeTypeOf('number');
+    expect(await waitFor(() => !isProcessAlive(pid) && !groupHasLiveMembers(pid!), 5_000)).toBe(true);
+  });
+
+  it('resumes a session: the model sees the earlier conversation, and only this run is counted', async () => {
+    const first = await run([{ text: 'First answer: 42.' }]);
+    expect(first.result).toMatchObject({ outcome: 'success', output: 'First answer: 42.' });
+    server!.play([{ text: 'Second answer: still 42.', usage: { inputTokens: 300, outputTokens: 5, cachedInputTokens: 0 } }]);
+    const second = await run([], { prompt: 'Check your answer.', resumeSessionId: first.result.sessionId });
+    expect(second.result).toMatchObject({ outcome: 'success', output: 'Second answer: still 42.', sessionId: first.result.sessionId });
+    expect(second.result.usage).toMatchObject({ inputTokens: 300, outputTokens: 5, cachedInputTokens: 0 });
+    const resumed = conversationOf(1);
+    expect(resumed).toContain('Create hello.txt, please.');
+    expect(resumed).toContain('First answer: 42.');
+    expect(resumed).toContain('Check your answer.');
+  });
+
+  it('does not pass tracker tokens to the agent, only its provider key, its own dirs and Loom variables', async () => {
+    process.env.GITHUB_TOKEN = 'ghp_must_not_leak';
+    process.env.GH_TOKEN = 'gho_must_not_leak';
+    const { result } = await run([{ tool: 'bash', input: { command: 'env > env.txt', description: 'Dump env' } }, { text: 'Wrote env.txt.' }]);
+    expect(result.outcome).toBe('success');
+    const env = fs.readFileSync(path.join(cwd, 'env.txt'), 'utf8');
+    expect(env).not.toContain('must_not_leak');
+    expect(env).not.toMatch(/^(GITHUB_TOKEN|GH_TOKEN)=/m);
+    expect(env).toMatch(/^ANTHROPIC_API_KEY=sk-ant-fake-opencode-key$/m);
+    expect(env).toMatch(/^LOOM_ISSUE=7$/m);
+    expect(env).toMatch(/^LOOM_ROLE=builder$/m);
+    expect(env).toContain(`XDG_DATA_HOME=${path.join(home, 'data')}`);
+  });
+
+  it("seeds a new home once from the user's opencode config and login", async () => {
+    server = await FakeAnthropicServer.start([{ text: 'Seeded.' }]);
+    const user = path.join(root, 'user');
+    fs.mkdirSync(path.join(user, 'config'), { recursive: true });
+    fs.mkdirSync(path.join(user, 'data'), { recursive: true });
+    // The provider comes only from the user's own config this time.
+    fs.writeFileSync(path.join(user, 'config', 'opencode.json'), opencodeFakeConfig(server.url));
+    fs.writeFileSync(path.join(user, 'data', 'auth.json'), '{}');
+    const { result } = await run([], {}, { seedFrom: { configDir: path.join(user, 'config'), dataDir: path.join(user, 'data') }, config: undefined });
+    expect(result).toMatchObject({ outcome: 'success', output: 'Seeded.' });
+    expect(fs.readFileSync(path.join(home, 'data', 'opencode', 'auth.json'), 'utf8')).toBe('{}');
+    // Once: a later change to the user's file does not overwrite the task's copy.
+    fs.writeFileSync(path.join(user, 'data', 'auth.json'), '{"changed":true}');
+    server.play([{ text: 'Again.' }]);
+    const again = await run([], {}, { seedFrom: { configDir: path.join(user, 'config'), dataDir: path.join(user, 'data') }, config: undefined });
+    expect(again.result.outcome).toBe('success');
+    expect(fs.readFileSync(path.join(home, 'data', 'opencode', 'auth.json'), 'utf8')).toBe('{}');
+  });
+
+  it('reports a missing CLI as a config failure', async () => {
+    const runtime = new OpencodeRuntime({ command: path.join(root, 'no-such-opencode'), home: () => home, seedFrom: null });
+    const result = await runtime.run({ role: 'builder', prompt: 'x', cwd, vars: {}, instructions: '', attempt: 1, stallTimeout: 10_000, timeout: 10_000 });
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 127, failure: { kind: 'config' } });
+  });
+});
