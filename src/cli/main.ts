@@ -88,6 +88,12 @@ function buildProgram(): Command {
           process.exitCode = EXIT_SESSION_LOST;
           return;
         }
+        // A rate-limited or unreachable tracker is a pause, not a failure: the daemon keeps
+        // polling and resumes by itself (the circuit breaker makes the waiting calls free).
+        if (error instanceof GitHubTrackerError && error.retryable) {
+          out(`TRACKER_UNAVAILABLE ${error.message}`);
+          return;
+        }
         throw error;
       } finally {
         tracker.dispose();

@@ -6,6 +6,7 @@
  * running but whose lock holder is gone is reported as crashed.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { LoomConfig } from '../config/config.js';
 import { GENERATOR_ROLES, SUPPORT_ROLES } from '../config/config.js';
 import { formatDuration } from '../config/duration.js';
@@ -58,6 +59,8 @@ export interface StatusReport {
   usage: { today: UsageTotals; total: UsageTotals; by_issue: Record<string, UsageTotals> };
   /** Runtimes that get no work until the time given. */
   runtime_limits: { runtime: string; until: string; reason: string }[];
+  /** GitHub: the rate-limit circuit breaker is open until this time (no tracker calls until then). */
+  tracker_paused_until: string | null;
   spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
   /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
   waiting_for_maintainer: number[];
@@ -155,6 +158,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     session: { completed_issues: state?.completed_issues.length ?? 0, prs_merged: state?.total_prs_merged ?? 0 },
     usage: usageReport(paths, slots, now),
     runtime_limits: Object.values(activeLimits(paths.limits, now)),
+    tracker_paused_until: trackerPause(paths, now),
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
     waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
@@ -163,6 +167,16 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   };
   report.interventions = interventions(report, config);
   return report;
+}
+
+/** When the GitHub tracker's circuit breaker (persisted between iterations) is open, until when. */
+function trackerPause(paths: LoomPaths, now: Date): string | null {
+  try {
+    const saved = JSON.parse(fs.readFileSync(path.join(paths.dir, 'github-cache.json'), 'utf8')) as { openUntil?: number | null };
+    return typeof saved.openUntil === 'number' && saved.openUntil > now.getTime() ? new Date(saved.openUntil).toISOString() : null;
+  } catch {
+    return null;
+  }
 }
 
 function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {
@@ -237,6 +251,7 @@ export function renderStatus(r: StatusReport): string {
   const money = (t: UsageTotals) => `${t.runs} runs, ${(t.input_tokens / 1000).toFixed(1)}k in / ${(t.output_tokens / 1000).toFixed(1)}k out tokens, $${t.cost_usd.toFixed(2)}`;
   if (u.total.runs > 0) lines.push(`    Agent usage today: ${money(u.today)}`, `    Agent usage total: ${money(u.total)}`);
   for (const l of r.runtime_limits) lines.push(`    Runtime ${l.runtime} limited until ${l.until} (${l.reason})`);
+  if (r.tracker_paused_until) lines.push(`    GitHub rate limit: no tracker calls until ${r.tracker_paused_until}; the daemon resumes by itself`);
   if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
   if (r.problems.length > 0 || r.warnings.length > 0) {
     lines.push('', '  Warnings:');

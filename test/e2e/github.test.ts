@@ -97,3 +97,28 @@ describe('github tracker end to end', () => {
     void LOOM_BIN;
   });
 });
+
+describe('github rate limits', () => {
+  it('a 403 with retry-after pauses the daemon without failing it; the pause survives between iterations and shows in status', async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-rl-')));
+    dirs.push(base);
+    const root = path.join(base, 'work');
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    git(root, 'commit', '-q', '--allow-empty', '-m', 'initial');
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { tok: 'acme' } });
+    expect((await loomAsync(root, ['init'])).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script' }));
+    const env = { GITHUB_TOKEN: 'tok', GH_TOKEN: '' };
+    server.failNext({ status: 403, retryAfter: 600 });
+    const first = await loomAsync(root, ['iterate'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^TRACKER_UNAVAILABLE .*rate limit/im);
+    const sent = server.requests.length;
+    const second = await loomAsync(root, ['iterate'], env);
+    expect(second.stdout).toMatch(/^TRACKER_UNAVAILABLE/m);
+    expect(server.requests.length).toBe(sent); // the open circuit makes no calls at all
+    const status = JSON.parse((await loomAsync(root, ['status', '--json'], env)).stdout);
+    expect(Date.parse(status.tracker_paused_until)).toBeGreaterThan(Date.now() + 500_000);
+  });
+});
