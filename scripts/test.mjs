@@ -15,6 +15,13 @@ if (!git(['config', '--global', 'user.name']).stdout.trim()) git(['config', '--g
 if (!git(['config', '--global', 'user.email']).stdout.trim()) git(['config', '--global', 'user.email', 'loom-tests@localhost']);
 if (!git(['config', '--global', 'init.defaultBranch']).stdout.trim()) git(['config', '--global', 'init.defaultBranch', 'main']);
 
+// The opencode CLI lives in its own folder (see tools/opencode/package.json); install it once.
+const opencode = path.join('tools', 'opencode');
+if (!fs.existsSync(path.join(opencode, 'node_modules', '.bin', 'opencode'))) {
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock'], { cwd: opencode, stdio: 'inherit' });
+  if (r.status !== 0) process.stderr.write('warning: installing the opencode CLI failed; its runtime tests will fail\n');
+}
+
 const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-test-report-')), 'vitest.json');
 const vitest = spawnSync(
   process.execPath,

@@ -1,4 +1,4 @@
-// OpencodeRuntime end to end: the real `opencode` CLI (node_modules/.bin, pinned) against the fake
+// OpencodeRuntime end to end: the real `opencode` CLI (tools/opencode, pinned) against the fake
 // Anthropic Messages API through a custom provider. A missing CLI fails these tests; it never skips them.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +15,8 @@ import type { ScriptTurn } from '../fakes/anthropic-server.js';
 import { fakeStepCost, OPENCODE_FAKE_MODEL, OPENCODE_FAKE_PROVIDER, opencodeFakeConfig } from '../fakes/opencode-provider.js';
 import { groupHasLiveMembers } from './process-group.js';
 
-const OPENCODE = path.resolve('node_modules/.bin/opencode');
+// Installed by the test command into tools/opencode (the root lock file cannot hold it).
+const OPENCODE = path.resolve('tools/opencode/node_modules/.bin/opencode');
 const MODEL = `${OPENCODE_FAKE_PROVIDER}/${OPENCODE_FAKE_MODEL}`;
 const SAVED_ENV = ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENCODE_DISABLE_MODELS_FETCH', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
 
