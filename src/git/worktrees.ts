@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { git, gitMaybe } from './git.js';
+import { git, gitMaybe, GitError } from './git.js';
 
 export function branchFor(issue: number): string {
   return `loom/issue-${issue}`;
@@ -42,12 +42,22 @@ export class Worktrees {
     const dir = this.pathFor(issue);
     if (this.exists(issue)) return dir;
     fs.mkdirSync(this.dir, { recursive: true });
-    await git(this.root, ['worktree', 'prune']);
     if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true }); // a half-created leftover
     const branch = branchFor(issue);
-    const hasBranch = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
-    if (hasBranch) await git(this.root, ['worktree', 'add', dir, branch]);
-    else await git(this.root, ['worktree', 'add', '-b', branch, dir, base]);
+    const add = async () => {
+      const hasBranch = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
+      if (hasBranch) await git(this.root, ['worktree', 'add', dir, branch]);
+      else await git(this.root, ['worktree', 'add', '-b', branch, dir, base]);
+    };
+    try {
+      await add();
+    } catch (error) {
+      // A registration left by a crashed run blocks the add. Prune only then: a prune while other
+      // shepherds are adding their worktrees can unregister theirs.
+      if (!(error instanceof GitError) || !/already (registered|checked out|used by worktree)|missing but/.test(error.stderr)) throw error;
+      await git(this.root, ['worktree', 'prune']);
+      await add();
+    }
     return dir;
   }
 
@@ -80,7 +90,6 @@ export class Worktrees {
     } else if (fs.existsSync(dir)) {
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    await git(this.root, ['worktree', 'prune']);
     if (options.deleteBranch) await gitMaybe(this.root, ['branch', '-D', branchFor(issue)]);
   }
 

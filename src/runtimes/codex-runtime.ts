@@ -11,13 +11,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { agentEnv } from '../process/agent-env.js';
-import { runCommand } from '../process/run-command.js';
 import type { RunCommandResult } from '../process/run-command.js';
+import { emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
+import type { RunBase } from './cli-agent.js';
 import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex } from './codex-stream.js';
 import type { CodexFacts, TokenCounts } from './codex-stream.js';
-import { shellQuote, varName } from './run-agent-process.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
@@ -51,38 +50,18 @@ export class CodexRuntime implements AgentRuntime {
   }
 
   async run(context: RunContext): Promise<RunResult> {
-    const started = Date.now();
-    let dir: string | null = null;
-    try {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-codex-'));
+    return withAgentFiles('loom-codex-', context, async (files) => {
       const home = this.home(context);
       fs.mkdirSync(home, { recursive: true });
       if (this.config !== undefined) fs.writeFileSync(path.join(home, 'config.toml'), this.config);
-      const promptFile = path.join(dir, 'prompt.md');
-      const instructionsFile = path.join(dir, 'instructions.md');
-      fs.writeFileSync(promptFile, context.prompt);
-      fs.writeFileSync(instructionsFile, context.instructions);
-      const vars = Object.fromEntries(Object.entries(context.vars).map(([key, value]) => [varName(key), value]));
-      // Loom's own variables come last: a task variable named `role` must not change the role.
       const env = agentEnv(
         process.env,
-        { ...vars, LOOM_ROLE: context.role, LOOM_ATTEMPT: String(context.attempt), LOOM_PROMPT_FILE: promptFile, LOOM_INSTRUCTIONS_FILE: instructionsFile, CODEX_HOME: home },
+        { ...loomVars(context, files), CODEX_HOME: home },
         CODEX_ENV,
       );
       const previous = context.resumeSessionId === undefined ? undefined : readTotals(home)[context.resumeSessionId];
       const stream = new CodexStreamReader(context, previous);
-      const decoder = new StringDecoder('utf8');
-      const result = await runCommand({
-        command: this.commandLine(context, promptFile),
-        cwd: context.cwd,
-        env,
-        stallTimeout: context.stallTimeout,
-        timeout: context.timeout,
-        signal: context.signal,
-        onStart: (pid) => guarded(() => context.onStart?.(pid)),
-        onOutput: (chunk) => stream.write(decoder.write(chunk)),
-      });
-      stream.write(decoder.end());
+      const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
       const sessionId = facts.sessionId;
@@ -90,14 +69,9 @@ export class CodexRuntime implements AgentRuntime {
       // Losing the totals only makes a later resume over-count; it must not fail this run.
       if (sessionId !== undefined && totals !== undefined) guarded(() => saveTotals(home, sessionId, totals));
       const usage = codexUsage(facts, previous);
-      const base: Omit<RunResult, 'outcome' | 'message'> = { output: facts.finalText, exitCode: result.exitCode, duration: result.duration, ...(facts.sessionId === undefined ? {} : { sessionId: facts.sessionId }), ...(usage === undefined ? {} : { usage }) };
+      const base: RunBase = { output: facts.finalText, exitCode: result.exitCode, duration: result.duration, ...(facts.sessionId === undefined ? {} : { sessionId: facts.sessionId }), ...(usage === undefined ? {} : { usage }) };
       return resultOf(result, base, facts, stream.lastPlainLine, context);
-    } catch (error) {
-      // Only our own setup can throw here (temp files, the home); still a value, never a throw.
-      return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started, failure: { kind: 'config' } };
-    } finally {
-      if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
-    }
+    }, { kind: 'config' });
   }
 
   /** `codex exec --json ... [resume <thread>] <prompt>`, each word quoted for `sh -c`. */
@@ -115,95 +89,46 @@ export class CodexRuntime implements AgentRuntime {
 }
 
 /** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */
-class CodexStreamReader {
+class CodexStreamReader extends LineReader {
   facts: CodexFacts = emptyCodexFacts;
   /** The last line that was not JSON (stderr), for a failure without a reported error. */
   lastPlainLine = '';
-  private pending = '';
 
   constructor(
     private readonly context: RunContext,
     private readonly previous: TokenCounts | undefined,
-  ) {}
-
-  write(text: string): void {
-    if (text === '') return;
-    this.pending += text;
-    let newline = this.pending.indexOf('\n');
-    while (newline !== -1) {
-      this.line(this.pending.slice(0, newline));
-      this.pending = this.pending.slice(newline + 1);
-      newline = this.pending.indexOf('\n');
-    }
+  ) {
+    super();
   }
 
-  end(): void {
-    if (this.pending !== '') this.line(this.pending);
-    this.pending = '';
-  }
-
-  private line(raw: string): void {
+  protected line(raw: string): void {
     const line = parseCodexLine(raw);
     if (line === null) {
       if (raw.trim() === '') return;
       this.lastPlainLine = raw.trim();
-      this.out(`${raw}\n`);
+      emitOutput(this.context, `${raw}\n`);
       return;
     }
     this.facts = reduceCodex(this.facts, line);
     const notice = codexNotice(line);
-    if (notice !== null) this.out(`[codex] ${notice}\n`);
-    for (const event of codexEvents(line, this.previous)) {
-      guarded(() => this.context.onEvent?.(event));
-      const text = transcript(event);
-      if (text !== '') this.out(text);
-    }
-  }
-
-  private out(text: string): void {
-    guarded(() => this.context.onOutput?.(text));
+    if (notice !== null) emitOutput(this.context, `[codex] ${notice}\n`);
+    for (const event of codexEvents(line, this.previous)) emitEvent(this.context, event, transcript(event));
   }
 }
 
 /** One event as transcript lines for `loom logs`. */
 function transcript(event: AgentEvent): string {
-  switch (event.type) {
-    case 'session':
-      return `[codex] session ${event.sessionId}\n`;
-    case 'text':
-      return `${event.text}\n`;
-    case 'tool_use':
-      return event.name === 'shell' ? `$ ${event.input}\n` : `[tool] ${event.name} ${event.input}\n`;
-    case 'tool_result': {
-      const output = event.output.trimEnd();
-      return `${output === '' ? '' : `${output}\n`}${event.ok ? '' : '[tool failed]\n'}`;
-    }
-    case 'retrying':
-      return `[codex] retrying (attempt ${event.attempt}): ${event.reason}\n`;
-    case 'usage':
-      return `[codex] tokens: ${event.usage.inputTokens} in (${event.usage.cachedInputTokens} cached), ${event.usage.outputTokens} out\n`;
-    case 'result':
-      return event.ok ? '' : `[codex] failed: ${event.text}\n`;
-  }
+  return transcriptBlock('codex', event, { shellTool: 'shell' });
 }
 
-function resultOf(result: RunCommandResult, base: Omit<RunResult, 'outcome' | 'message'>, facts: CodexFacts, lastPlainLine: string, context: RunContext): RunResult {
-  switch (result.outcome) {
-    case 'stalled':
-      return { ...base, outcome: 'stalled', message: `produced no output for ${context.stallTimeout / 1000}s and was killed` };
-    case 'timeout':
-      return { ...base, outcome: 'timeout', message: `was still running after ${context.timeout / 1000}s and was killed` };
-    case 'aborted':
-      return { ...base, outcome: 'aborted', message: 'was stopped' };
-    case 'spawn-error':
-      return { ...base, outcome: 'failed', message: `could not start: ${result.error ?? 'unknown error'}`, failure: { kind: 'config' } };
-    case 'exited':
-      if (result.exitCode === 0 && codexSucceeded(facts)) {
-        guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-        return { ...base, outcome: 'success', message: '' };
-      }
-      return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
+function resultOf(result: RunCommandResult, base: RunBase, facts: CodexFacts, lastPlainLine: string, context: RunContext): RunResult {
+  const ended = watchdogResult(result, context, base);
+  if (ended !== null) return ended;
+  if (result.exitCode === 0 && codexSucceeded(facts)) {
+    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
+    return { ...base, outcome: 'success', message: '' };
   }
+  return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
 }
 
 function failureOf(facts: CodexFacts, exitCode: number | null, lastPlainLine: string): Pick<RunResult, 'message' | 'failure'> {
@@ -231,13 +156,4 @@ function saveTotals(home: string, sessionId: string, totals: TokenCounts): void 
   const file = path.join(home, TOTALS_FILE);
   fs.writeFileSync(`${file}.tmp`, JSON.stringify({ ...readTotals(home), [sessionId]: totals }));
   fs.renameSync(`${file}.tmp`, file);
-}
-
-/** Runs a caller's callback, dropping its exceptions (they must not stop the run's watchdogs). */
-function guarded(callback: () => void): void {
-  try {
-    callback();
-  } catch {
-    // The callback's own failure is the caller's concern.
-  }
 }

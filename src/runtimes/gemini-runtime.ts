@@ -17,13 +17,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { agentEnv } from '../process/agent-env.js';
-import { runCommand } from '../process/run-command.js';
 import type { RunCommandResult } from '../process/run-command.js';
+import { emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
+import type { RunBase } from './cli-agent.js';
 import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
 import type { GeminiFacts } from './gemini-stream.js';
-import { shellQuote, varName } from './run-agent-process.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 
 /** The CLI's own variables that may reach it: its API keys, endpoint and Vertex AI selection. */
@@ -54,40 +53,20 @@ export class GeminiRuntime implements AgentRuntime {
   }
 
   async run(context: RunContext): Promise<RunResult> {
-    const started = Date.now();
-    let dir: string | null = null;
-    try {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gemini-'));
+    return withAgentFiles('loom-gemini-', context, async (files) => {
       const home = this.home(context);
       fs.mkdirSync(path.join(home, '.gemini'), { recursive: true });
       if (this.settings !== undefined) fs.writeFileSync(path.join(home, '.gemini', 'settings.json'), this.settings);
-      const promptFile = path.join(dir, 'prompt.md');
-      const instructionsFile = path.join(dir, 'instructions.md');
-      fs.writeFileSync(promptFile, context.prompt);
-      fs.writeFileSync(instructionsFile, context.instructions);
-      const vars = Object.fromEntries(Object.entries(context.vars).map(([key, value]) => [varName(key), value]));
-      // Loom's own variables come last: a task variable named `role` must not change the role.
       const env = agentEnv(
         process.env,
-        { ...vars, LOOM_ROLE: context.role, LOOM_ATTEMPT: String(context.attempt), LOOM_PROMPT_FILE: promptFile, LOOM_INSTRUCTIONS_FILE: instructionsFile, GEMINI_CLI_HOME: home },
+        { ...loomVars(context, files), GEMINI_CLI_HOME: home },
         GEMINI_ENV,
       );
       const stream = new GeminiStreamReader(context);
-      const decoder = new StringDecoder('utf8');
-      const result = await runCommand({
-        command: this.commandLine(context, promptFile),
-        cwd: context.cwd,
-        env,
-        stallTimeout: context.stallTimeout,
-        timeout: context.timeout,
-        signal: context.signal,
-        onStart: (pid) => guarded(() => context.onStart?.(pid)),
-        onOutput: (chunk) => stream.write(decoder.write(chunk)),
-      });
-      stream.write(decoder.end());
+      const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
-      const base: Omit<RunResult, 'outcome' | 'message'> = {
+      const base: RunBase = {
         output: facts.finalText,
         exitCode: result.exitCode,
         duration: result.duration,
@@ -95,12 +74,7 @@ export class GeminiRuntime implements AgentRuntime {
         ...(facts.usage === undefined ? {} : { usage: facts.usage }),
       };
       return resultOf(result, base, facts, stream.lastPlainLine, context);
-    } catch (error) {
-      // Only our own setup can throw here (temp files, the home); still a value, never a throw.
-      return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started, failure: { kind: 'config' } };
-    } finally {
-      if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
-    }
+    }, { kind: 'config' });
   }
 
   /** `gemini -o stream-json --skip-trust --approval-mode yolo [-m model] [--resume id] -p <prompt>`, quoted for `sh -c`. */
@@ -124,92 +98,43 @@ export function defaultGeminiHome(context: RunContext): string {
 }
 
 /** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */
-class GeminiStreamReader {
+class GeminiStreamReader extends LineReader {
   facts: GeminiFacts = emptyGeminiFacts;
   /** The last line that was not JSON (stderr), for a failure without a reported error. */
   lastPlainLine = '';
-  private pending = '';
 
-  constructor(private readonly context: RunContext) {}
-
-  write(text: string): void {
-    if (text === '') return;
-    this.pending += text;
-    let newline = this.pending.indexOf('\n');
-    while (newline !== -1) {
-      this.line(this.pending.slice(0, newline));
-      this.pending = this.pending.slice(newline + 1);
-      newline = this.pending.indexOf('\n');
-    }
+  constructor(private readonly context: RunContext) {
+    super();
   }
 
-  end(): void {
-    if (this.pending !== '') this.line(this.pending);
-    this.pending = '';
-  }
-
-  private line(raw: string): void {
+  protected line(raw: string): void {
     const line = parseGeminiLine(raw);
     if (line === null) {
       if (raw.trim() === '') return;
       this.lastPlainLine = raw.trim();
-      this.out(`${raw}\n`);
+      emitOutput(this.context, `${raw}\n`);
       return;
     }
     this.facts = reduceGemini(this.facts, line);
     const notice = geminiNotice(line);
-    if (notice !== null) this.out(`[gemini] ${notice}\n`);
-    for (const event of geminiEvents(line)) {
-      guarded(() => this.context.onEvent?.(event));
-      const text = transcript(event);
-      if (text !== '') this.out(text);
-    }
-  }
-
-  private out(text: string): void {
-    guarded(() => this.context.onOutput?.(text));
+    if (notice !== null) emitOutput(this.context, `[gemini] ${notice}\n`);
+    for (const event of geminiEvents(line)) emitEvent(this.context, event, transcript(event));
   }
 }
 
 /** One event as transcript lines for `loom logs`. */
 function transcript(event: AgentEvent): string {
-  switch (event.type) {
-    case 'session':
-      return `[gemini] session ${event.sessionId}${event.model === undefined ? '' : ` (${event.model})`}\n`;
-    case 'text':
-      return `${event.text}\n`;
-    case 'tool_use':
-      return event.name === 'run_shell_command' ? `$ ${event.input}\n` : `[tool] ${event.name} ${event.input}\n`;
-    case 'tool_result': {
-      const output = event.output.trimEnd();
-      return `${output === '' ? '' : `${output}\n`}${event.ok ? '' : '[tool failed]\n'}`;
-    }
-    case 'retrying':
-      return `[gemini] retrying (attempt ${event.attempt}): ${event.reason}\n`;
-    case 'usage':
-      return `[gemini] tokens: ${event.usage.inputTokens} in (${event.usage.cachedInputTokens} cached), ${event.usage.outputTokens} out\n`;
-    case 'result':
-      return event.ok ? '' : `[gemini] failed: ${event.text}\n`;
-  }
+  return transcriptBlock('gemini', event, { shellTool: 'run_shell_command', sessionModel: true });
 }
 
-function resultOf(result: RunCommandResult, base: Omit<RunResult, 'outcome' | 'message'>, facts: GeminiFacts, lastPlainLine: string, context: RunContext): RunResult {
-  switch (result.outcome) {
-    case 'stalled':
-      return { ...base, outcome: 'stalled', message: `produced no output for ${context.stallTimeout / 1000}s and was killed` };
-    case 'timeout':
-      return { ...base, outcome: 'timeout', message: `was still running after ${context.timeout / 1000}s and was killed` };
-    case 'aborted':
-      return { ...base, outcome: 'aborted', message: 'was stopped' };
-    case 'spawn-error':
-      return { ...base, outcome: 'failed', message: `could not start: ${result.error ?? 'unknown error'}`, failure: { kind: 'config' } };
-    case 'exited':
-      if (result.exitCode === 0 && geminiSucceeded(facts)) {
-        guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-        return { ...base, outcome: 'success', message: '' };
-      }
-      return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
+function resultOf(result: RunCommandResult, base: RunBase, facts: GeminiFacts, lastPlainLine: string, context: RunContext): RunResult {
+  const ended = watchdogResult(result, context, base);
+  if (ended !== null) return ended;
+  if (result.exitCode === 0 && geminiSucceeded(facts)) {
+    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
+    return { ...base, outcome: 'success', message: '' };
   }
+  return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
 }
 
 function failureOf(facts: GeminiFacts, exitCode: number | null, lastPlainLine: string): Pick<RunResult, 'message' | 'failure'> {
@@ -217,13 +142,4 @@ function failureOf(facts: GeminiFacts, exitCode: number | null, lastPlainLine: s
   const how = exitCode === null ? 'was killed by a signal' : exitCode === 0 ? 'ended without completing its turn' : `exited with code ${exitCode}`;
   const cause = facts.errorMessage ?? lastPlainLine;
   return { message: cause === '' ? how : `${how}: ${cause}`, failure: classifyGeminiFailure(cause, exitCode) };
-}
-
-/** Runs a caller's callback, dropping its exceptions (they must not stop the run's watchdogs). */
-function guarded(callback: () => void): void {
-  try {
-    callback();
-  } catch {
-    // The callback's own failure is the caller's concern.
-  }
 }

@@ -11,17 +11,15 @@
  * optional `config` (opencode.json text) is layered on top through `OPENCODE_CONFIG`. The
  * environment is the `agentEnv` allowlist plus the provider key variables, nothing else.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { agentEnv } from '../process/agent-env.js';
-import { runCommand } from '../process/run-command.js';
 import type { RunCommandResult } from '../process/run-command.js';
+import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OUTPUT_LIMIT, readTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
+import type { RunBase } from './cli-agent.js';
 import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
 import type { OpencodeFacts } from './opencode-stream.js';
-import { OUTPUT_LIMIT, shellQuote, varName } from './run-agent-process.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 
 /** The caller's variables opencode itself may need: provider keys, and its own models-catalog switches. */
@@ -50,9 +48,6 @@ const USER_DATA_FILES = ['auth.json'] as const;
 
 /** Where Loom's own config layer is written inside the home. */
 const LOOM_CONFIG_FILE = 'loom-opencode.json';
-
-/** Longest transcript line for a tool call or result, in characters. */
-const TRANSCRIPT_LIMIT = 400;
 
 export interface OpencodeRuntimeOptions {
   /** The CLI's executable (default `opencode` on PATH). */
@@ -84,15 +79,7 @@ export class OpencodeRuntime implements AgentRuntime {
   }
 
   async run(context: RunContext): Promise<RunResult> {
-    const started = Date.now();
-    let dir: string | null = null;
-    try {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-opencode-run-'));
-      const promptFile = path.join(dir, 'prompt.md');
-      const instructionsFile = path.join(dir, 'instructions.md');
-      const stderrFile = path.join(dir, 'stderr.txt');
-      fs.writeFileSync(promptFile, context.prompt);
-      fs.writeFileSync(instructionsFile, context.instructions);
+    return withAgentFiles('loom-opencode-run-', context, async (files) => {
       const dirs = prepareHome(this.home(context), this.seedFrom);
       let configFile: string | undefined;
       if (this.config !== undefined) {
@@ -115,17 +102,11 @@ export class OpencodeRuntime implements AgentRuntime {
       // The prompt goes in on stdin, from its file (read to EOF, then closed): an argument is limited
       // to 128 KiB, and one after `--` reaches the model wrapped in quotes. stderr goes to a file so
       // it cannot split a JSON line on stdout; stdout alone carries the stream (and the liveness).
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(promptFile)} 2>${shellQuote(stderrFile)}`;
-      const vars = Object.fromEntries(Object.entries(context.vars).map(([key, value]) => [varName(key), value]));
-      // Loom's own variables come last: a task variable named `role` must not change the role.
+      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)} 2>${shellQuote(files.stderrFile)}`;
       const env = agentEnv(
         process.env,
         {
-          ...vars,
-          LOOM_ROLE: context.role,
-          LOOM_ATTEMPT: String(context.attempt),
-          LOOM_PROMPT_FILE: promptFile,
-          LOOM_INSTRUCTIONS_FILE: instructionsFile,
+          ...loomVars(context, files),
           XDG_CONFIG_HOME: dirs.config,
           XDG_DATA_HOME: dirs.data,
           XDG_CACHE_HOME: dirs.cache,
@@ -138,26 +119,10 @@ export class OpencodeRuntime implements AgentRuntime {
       );
 
       const reader = new OpencodeStreamReader(context);
-      const decoder = new StringDecoder('utf8');
-      const result = await runCommand({
-        command,
-        cwd: context.cwd,
-        env,
-        stallTimeout: context.stallTimeout,
-        timeout: context.timeout,
-        signal: context.signal,
-        onStart: (pid) => guarded(() => context.onStart?.(pid)),
-        onOutput: (chunk) => reader.write(decoder.write(chunk)),
-      });
-      reader.write(decoder.end());
+      const result = await runAgentCommand(command, env, context, (text) => reader.write(text));
       reader.end();
-      return toRunResult(result, reader, readTail(stderrFile), context);
-    } catch (error) {
-      // Only our own setup can throw here (temp files, the home); still a value, never a throw.
-      return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started, failure: { kind: 'config' } };
-    } finally {
-      if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
-    }
+      return toRunResult(result, reader, readTail(files.stderrFile), context);
+    }, { kind: 'config' });
   }
 }
 
@@ -166,10 +131,7 @@ export class OpencodeRuntime implements AgentRuntime {
  * temp dir named after the working directory (a resume must use the same cwd anyway).
  */
 export function opencodeHome(context: RunContext): string {
-  const stateDir = context.vars.state_dir;
-  if (stateDir !== undefined && stateDir !== '') return path.join(stateDir, 'opencode');
-  const key = createHash('sha256').update(path.resolve(context.cwd)).digest('hex').slice(0, 16);
-  return path.join(os.tmpdir(), `loom-opencode-${key}`);
+  return taskHome(context, 'opencode');
 }
 
 /** The user's own opencode config and data dirs, as opencode finds them. */
@@ -208,124 +170,56 @@ function seed(from: string, to: string, files: readonly string[]): void {
 }
 
 /** Splits stdout into lines, folds them into facts, and reports events and transcript lines. */
-class OpencodeStreamReader {
+class OpencodeStreamReader extends LineReader {
   facts: OpencodeFacts = emptyOpencodeFacts;
   /** Lines that were not stream records (stray output), tail kept for messages. */
   stray = '';
-  private partial = '';
 
-  constructor(private readonly context: RunContext) {}
-
-  write(text: string): void {
-    if (text === '') return;
-    const lines = (this.partial + text).split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) this.line(line);
+  constructor(private readonly context: RunContext) {
+    super();
   }
 
-  end(): void {
-    if (this.partial !== '') this.line(this.partial);
-    this.partial = '';
-  }
-
-  private line(raw: string): void {
+  protected line(raw: string): void {
     if (raw.trim() === '') return;
     const line = parseOpencodeLine(raw);
     if (line === null) {
       this.stray = (this.stray + raw + '\n').slice(-OUTPUT_LIMIT);
-      guarded(() => this.context.onOutput?.(`${raw}\n`));
+      emitOutput(this.context, `${raw}\n`);
       return;
     }
     const known = this.facts.sessionId;
     this.facts = reduceOpencode(this.facts, line);
-    for (const event of opencodeEvents(line, known)) {
-      guarded(() => this.context.onEvent?.(event));
-      guarded(() => this.context.onOutput?.(`${transcriptLine(event)}\n`));
-    }
+    for (const event of opencodeEvents(line, known)) emitEvent(this.context, event, `${transcriptLine(event)}\n`);
   }
 }
 
 /** One readable line per event, for `loom logs`. */
 export function transcriptLine(event: AgentEvent): string {
-  switch (event.type) {
-    case 'session':
-      return `opencode: session ${event.sessionId}`;
-    case 'text':
-      return `opencode: text ${event.text.replace(/\n/g, '\n  ')}`;
-    case 'tool_use':
-      return event.name === 'bash' ? `$ ${clip(event.input)}` : `opencode: tool ${event.name} ${clip(event.input)}`;
-    case 'tool_result':
-      return `opencode: tool ${event.ok ? 'ok' : 'error'} ${clip(event.output.replace(/\s+/g, ' ').trim())}`;
-    case 'retrying':
-      return `opencode: retrying (attempt ${event.attempt}: ${event.reason})`;
-    case 'usage': {
-      const u = event.usage;
-      return `opencode: usage ${u.inputTokens} in, ${u.outputTokens} out, ${u.cachedInputTokens} cached${u.costUsd !== null ? `, $${u.costUsd.toFixed(6)}` : ''}`;
-    }
-    case 'result':
-      return `opencode: result ${event.ok ? 'ok' : 'error'} ${clip(event.text)}`;
-  }
+  return agentTranscriptLine('opencode', event, { shellTool: 'bash', costDigits: 6 });
 }
 
 function toRunResult(result: RunCommandResult, reader: OpencodeStreamReader, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
-  const base: Omit<RunResult, 'outcome' | 'message'> = {
+  const base: RunBase = {
     output: facts.finalText,
     exitCode: result.exitCode,
     duration: result.duration,
     ...(facts.sessionId !== undefined ? { sessionId: facts.sessionId } : {}),
     ...(facts.usage !== undefined ? { usage: facts.usage } : {}),
   };
-  switch (result.outcome) {
-    case 'exited': {
-      if (result.exitCode === 0 && opencodeSucceeded(facts)) {
-        guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-        return { ...base, outcome: 'success', message: '' };
-      }
-      const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'ended without finishing its turn' : `exited with code ${result.exitCode}`;
-      const plain = stripAnsi(lastLine(stderr) || lastLine(reader.stray));
-      if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
-        return { ...base, outcome: 'failed', message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
-      }
-      const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
-      return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + reader.stray)) };
-    }
-    case 'stalled':
-      return { ...base, outcome: 'stalled', message: `produced no output for ${context.stallTimeout / 1000}s and was killed` };
-    case 'timeout':
-      return { ...base, outcome: 'timeout', message: `was still running after ${context.timeout / 1000}s and was killed` };
-    case 'aborted':
-      return { ...base, outcome: 'aborted', message: 'was stopped' };
-    case 'spawn-error':
-      return { ...base, outcome: 'failed', message: `could not start: ${result.error ?? 'unknown error'}`, failure: { kind: 'config' } };
+  const ended = watchdogResult(result, context, base);
+  if (ended !== null) return ended;
+  if (result.exitCode === 0 && opencodeSucceeded(facts)) {
+    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
+    return { ...base, outcome: 'success', message: '' };
   }
-}
-
-function readTail(file: string): string {
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    return text.length > OUTPUT_LIMIT ? text.slice(-OUTPUT_LIMIT) : text;
-  } catch {
-    return '';
+  const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'ended without finishing its turn' : `exited with code ${result.exitCode}`;
+  const plain = stripAnsi(lastLine(stderr) || lastLine(reader.stray));
+  if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
+    return { ...base, outcome: 'failed', message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
   }
-}
-
-/** Runs a caller's callback, dropping its exceptions (they must not stop the stream or the watchdogs). */
-function guarded(callback: () => void): void {
-  try {
-    callback();
-  } catch {
-    // The callback's own failure is the caller's concern.
-  }
-}
-
-function clip(text: string): string {
-  return text.length > TRANSCRIPT_LIMIT ? `${text.slice(0, TRANSCRIPT_LIMIT)}…` : text;
-}
-
-function lastLine(text: string): string {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  return lines[lines.length - 1]?.trim() ?? '';
+  const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
+  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + reader.stray)) };
 }
 
 function stripAnsi(text: string): string {

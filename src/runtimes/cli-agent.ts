@@ -1,0 +1,249 @@
+/**
+ * The pieces every agent-CLI runtime shares: the prompt and instructions handed over as files in
+ * a private temp dir, Loom's own variables in the environment, one `runCommand` run with its
+ * watchdogs and its output decoded and split into lines, the watchdog outcomes mapped to a
+ * `RunResult`, the per-task home, and the transcript lines written for `loom logs`.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { runCommand } from '../process/run-command.js';
+import type { RunCommandResult } from '../process/run-command.js';
+import type { AgentEvent, RunContext, RunFailure, RunResult } from './runtime.js';
+
+/** Output kept for the result, in characters; the end matters most (verdicts, last error). */
+export const OUTPUT_LIMIT = 1024 * 1024;
+
+/** Longest transcript line for a tool call or result, in characters. */
+const TRANSCRIPT_LIMIT = 400;
+
+/** A run's result before its outcome and message are known. */
+export type RunBase = Omit<RunResult, 'outcome' | 'message'>;
+
+/** The files of one run, in its private temp dir (removed after the run). */
+export interface AgentFiles {
+  dir: string;
+  promptFile: string;
+  instructionsFile: string;
+  /** Where a runtime may redirect the CLI's stderr; not created. */
+  stderrFile: string;
+}
+
+/** `issue` → `LOOM_ISSUE`, `issueTitle` / `issue-title` → `LOOM_ISSUE_TITLE`. */
+export function varName(key: string): string {
+  return `LOOM_${key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .toUpperCase()}`;
+}
+
+/** Quotes one word for `sh -c`. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Makes a temp dir (`<tmp>/<prefix>XXXXXX`) with the prompt and instructions files, runs `run`
+ * with them and removes the dir. Never throws: a failure of our own setup becomes a failed
+ * result ("could not be run: ..."), with `failure` when given.
+ */
+export async function withAgentFiles(prefix: string, context: RunContext, run: (files: AgentFiles) => Promise<RunResult>, failure?: RunFailure): Promise<RunResult> {
+  const started = Date.now();
+  let dir: string | null = null;
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const files: AgentFiles = { dir, promptFile: path.join(dir, 'prompt.md'), instructionsFile: path.join(dir, 'instructions.md'), stderrFile: path.join(dir, 'stderr.txt') };
+    fs.writeFileSync(files.promptFile, context.prompt);
+    fs.writeFileSync(files.instructionsFile, context.instructions);
+    return await run(files);
+  } catch (error) {
+    // Only our own setup can throw here (temp files, the home); still a value, never a throw.
+    return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started, ...(failure === undefined ? {} : { failure }) };
+  } finally {
+    if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The task's variables and Loom's own, for the agent's environment. Loom's come last: a task variable named `role` must not change the role. */
+export function loomVars(context: RunContext, files: AgentFiles): Record<string, string> {
+  const vars = Object.fromEntries(Object.entries(context.vars).map(([key, value]) => [varName(key), value]));
+  return { ...vars, LOOM_ROLE: context.role, LOOM_ATTEMPT: String(context.attempt), LOOM_PROMPT_FILE: files.promptFile, LOOM_INSTRUCTIONS_FILE: files.instructionsFile };
+}
+
+/** Runs `command` (via `sh -c`, in `context.cwd`) under the context's watchdogs, passing its output on decoded as UTF-8. */
+export async function runAgentCommand(command: string, env: NodeJS.ProcessEnv, context: RunContext, onText: (text: string) => void): Promise<RunCommandResult> {
+  const decoder = new StringDecoder('utf8');
+  const result = await runCommand({
+    command,
+    cwd: context.cwd,
+    env,
+    stallTimeout: context.stallTimeout,
+    timeout: context.timeout,
+    signal: context.signal,
+    onStart: (pid) => guarded(() => context.onStart?.(pid)),
+    onOutput: (chunk) => onText(decoder.write(chunk)),
+  });
+  onText(decoder.end());
+  return result;
+}
+
+/** Splits a stream of text into lines (without the `\n`) for `line`; `end` hands over an unterminated last line. */
+export abstract class LineReader {
+  private partial = '';
+
+  protected abstract line(line: string): void;
+
+  write(text: string): void {
+    if (text === '') return;
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.line(line);
+  }
+
+  end(): void {
+    const last = this.partial;
+    this.partial = '';
+    if (last !== '') this.line(last);
+  }
+}
+
+/** Reports an event and its transcript text (if any) to the context's callbacks. */
+export function emitEvent(context: RunContext, event: AgentEvent, transcript: string): void {
+  guarded(() => context.onEvent?.(event));
+  if (transcript !== '') emitOutput(context, transcript);
+}
+
+/** Reports transcript text to the context's `onOutput`. */
+export function emitOutput(context: RunContext, text: string): void {
+  guarded(() => context.onOutput?.(text));
+}
+
+/**
+ * The result for a run the watchdogs ended (stalled, timed out, stopped, or never started); null
+ * when the command exited on its own and the runtime must judge it. A spawn error is a failure
+ * of kind `spawnFailure` (`config` unless null).
+ */
+export function watchdogResult(result: RunCommandResult, context: RunContext, base: RunBase, spawnFailure: RunFailure | null = { kind: 'config' }): RunResult | null {
+  switch (result.outcome) {
+    case 'exited':
+      return null;
+    case 'stalled':
+      return { ...base, outcome: 'stalled', message: `produced no output for ${seconds(context.stallTimeout)} and was killed` };
+    case 'timeout':
+      return { ...base, outcome: 'timeout', message: `was still running after ${seconds(context.timeout)} and was killed` };
+    case 'aborted':
+      return { ...base, outcome: 'aborted', message: 'was stopped' };
+    case 'spawn-error':
+      return { ...base, outcome: 'failed', message: `could not start: ${result.error ?? 'unknown error'}`, ...(spawnFailure === null ? {} : { failure: spawnFailure }) };
+  }
+}
+
+/**
+ * The CLI's home for a task: `<state_dir>/<name>` when Loom gave the task a state dir, else a temp
+ * dir named after the working directory (a resume must use the same cwd anyway).
+ */
+export function taskHome(context: RunContext, name: string): string {
+  const stateDir = context.vars.state_dir;
+  if (stateDir !== undefined && stateDir !== '') return path.join(stateDir, name);
+  const key = createHash('sha256').update(path.resolve(context.cwd)).digest('hex').slice(0, 16);
+  return path.join(os.tmpdir(), `loom-${name}-${key}`);
+}
+
+/** How `transcriptLine` renders a CLI's events. */
+export interface TranscriptLineOptions {
+  /** The tool whose calls are shown as `$ <command>`. */
+  shellTool?: string;
+  /** Show the session's model. */
+  sessionModel?: boolean;
+  /** Show a retry's delay. */
+  retryDelay?: boolean;
+  /** Decimals of the cost (default 4). */
+  costDigits?: number;
+  /** Show only the first line of a result's text. */
+  resultFirstLine?: boolean;
+}
+
+/** One readable line per event (`<name>: ...`), for `loom logs`. */
+export function transcriptLine(name: string, event: AgentEvent, options: TranscriptLineOptions = {}): string {
+  switch (event.type) {
+    case 'session':
+      return `${name}: session ${event.sessionId}${options.sessionModel === true && event.model !== undefined ? ` (${event.model})` : ''}`;
+    case 'text':
+      return `${name}: text ${event.text.replace(/\n/g, '\n  ')}`;
+    case 'tool_use':
+      return event.name === options.shellTool ? `$ ${clip(event.input)}` : `${name}: tool ${event.name} ${clip(event.input)}`;
+    case 'tool_result':
+      return `${name}: tool ${event.ok ? 'ok' : 'error'} ${clip(event.output.replace(/\s+/g, ' ').trim())}`;
+    case 'retrying':
+      return `${name}: retrying (attempt ${event.attempt}: ${event.reason}${options.retryDelay === true && event.delayMs !== undefined ? `, in ${Math.round(event.delayMs / 100) / 10}s` : ''})`;
+    case 'usage': {
+      const u = event.usage;
+      return `${name}: usage ${u.inputTokens} in, ${u.outputTokens} out, ${u.cachedInputTokens} cached${u.costUsd !== null ? `, $${u.costUsd.toFixed(options.costDigits ?? 4)}` : ''}`;
+    }
+    case 'result':
+      return `${name}: result ${event.ok ? 'ok' : 'error'} ${clip(options.resultFirstLine === true ? firstLine(event.text) : event.text)}`;
+  }
+}
+
+/** One event as raw transcript text (`[<name>] ...` notes around the agent's own text and tool output), for `loom logs`; '' for nothing. */
+export function transcriptBlock(name: string, event: AgentEvent, options: { shellTool: string; sessionModel?: boolean }): string {
+  switch (event.type) {
+    case 'session':
+      return `[${name}] session ${event.sessionId}${options.sessionModel === true && event.model !== undefined ? ` (${event.model})` : ''}\n`;
+    case 'text':
+      return `${event.text}\n`;
+    case 'tool_use':
+      return event.name === options.shellTool ? `$ ${event.input}\n` : `[tool] ${event.name} ${event.input}\n`;
+    case 'tool_result': {
+      const output = event.output.trimEnd();
+      return `${output === '' ? '' : `${output}\n`}${event.ok ? '' : '[tool failed]\n'}`;
+    }
+    case 'retrying':
+      return `[${name}] retrying (attempt ${event.attempt}): ${event.reason}\n`;
+    case 'usage':
+      return `[${name}] tokens: ${event.usage.inputTokens} in (${event.usage.cachedInputTokens} cached), ${event.usage.outputTokens} out\n`;
+    case 'result':
+      return event.ok ? '' : `[${name}] failed: ${event.text}\n`;
+  }
+}
+
+/**
+ * Runs a caller's callback, dropping its exceptions: thrown inside runCommand's event handlers
+ * they would crash the process or leave the agent running with nobody watching it.
+ */
+export function guarded(callback: () => void): void {
+  try {
+    callback();
+  } catch {
+    // The callback's own failure is the caller's concern; the run carries on under its watchdogs.
+  }
+}
+
+/** The last `OUTPUT_LIMIT` characters of a file, '' if it cannot be read. */
+export function readTail(file: string): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.length > OUTPUT_LIMIT ? text.slice(-OUTPUT_LIMIT) : text;
+  } catch {
+    return '';
+  }
+}
+
+export function clip(text: string): string {
+  return text.length > TRANSCRIPT_LIMIT ? `${text.slice(0, TRANSCRIPT_LIMIT)}…` : text;
+}
+
+export function firstLine(text: string): string {
+  return text.split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '';
+}
+
+export function lastLine(text: string): string {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  return lines[lines.length - 1]?.trim() ?? '';
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
+}
