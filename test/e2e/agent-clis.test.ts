@@ -106,3 +106,26 @@ describe('real agent CLIs against fake model APIs', () => {
     fs.rmSync(home, { recursive: true, force: true });
   });
 });
+
+describe('usage limits through the pipeline', () => {
+  it('a 429 from Claude Code records the limit and the shepherd carries on with the fallback runtime', async () => {
+    const server = await FakeAnthropicServer.start([]);
+    server.failWith('rate-limit');
+    closers.push(() => server.close());
+    const fence = '```';
+    repo = makeRepo({ roles: { builder: { runtime: 'claude', fallback: 'script' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'limited', labels: [Label.issue], body: `${fence}loom-script builder\nwrite done.txt <<EOF\ndone by the fallback\nEOF\n${fence}` });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-'));
+    const env = { PATH: `${path.dirname(bin('claude'))}:${process.env.PATH ?? ''}`, HOME: home, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: 'test-key' };
+    const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/runtime claude is limited until .*; failing over/);
+    expect(fs.readFileSync(path.join(repo.root, 'done.txt'), 'utf8')).toBe('done by the fallback\n');
+    const limit = JSON.parse(fs.readFileSync(path.join(repo.root, '.loom', 'limits', 'claude.json'), 'utf8'));
+    expect(Date.parse(limit.until)).toBeGreaterThan(Date.now());
+    const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(status.runtime_limits.map((l: { runtime: string }) => l.runtime)).toEqual(['claude']);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+});
