@@ -25,6 +25,10 @@ import { GitHubTracker } from '../tracker/github-tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
+/** Below this fraction of the GitHub rate limit left, iterations ask the parent to slow down. */
+export const SLOW_DOWN_FRACTION = 0.1;
+/** How much longer the parent sleeps after an iteration asked it to slow down. */
+export const SLOW_DOWN_FACTOR = 4;
 
 /** How long a stop or a stuck-kill waits for a process after SIGTERM before SIGKILL, ms. */
 export const KILL_GRACE_MS = 10_000;
@@ -114,6 +118,11 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   state.last_poll = at;
   state.force_mode = force;
   const active = activeShepherds(state).length;
+  // GitHub: with less than a tenth of the rate limit left, ask the parent to poll less often.
+  if (tracker instanceof GitHubTracker) {
+    const { remaining, limit } = tracker.rateLimit();
+    if (remaining !== null && limit !== null && limit > 0 && remaining < limit * SLOW_DOWN_FRACTION) executor.tokens.push(`slow-down=${remaining}/${limit}`);
+  }
   const summary = [
     `ready=${state.pipeline_state.ready.length}`,
     `building=${state.pipeline_state.building.length}`,

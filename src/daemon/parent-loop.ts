@@ -19,7 +19,7 @@ import { signalGroup } from '../process/process-identity.js';
 import { delay } from '../process/wait.js';
 import { FileStateStore } from '../state/state-store.js';
 import { acquireLock, releaseLock } from './daemon-lock.js';
-import { SHUTDOWN_SIGNAL } from './iteration.js';
+import { SHUTDOWN_SIGNAL, SLOW_DOWN_FACTOR } from './iteration.js';
 import { newTaskId } from './start-shepherd.js';
 import { wakeStamp } from './wake.js';
 
@@ -95,8 +95,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       if (result.summary === SHUTDOWN_SIGNAL) break;
       config = reloadConfig(paths, config, log);
       const started = Date.now();
+      // A tracker low on rate limit (or paused) is polled less often and not woken early.
+      const slow = /\bslow-down=|^TRACKER_UNAVAILABLE/.test(result.summary);
+      const sleep = slow ? config.pollInterval * SLOW_DOWN_FACTOR : config.pollInterval;
       await delay(MIN_GAP_MS);
-      while (Date.now() - started < config.pollInterval && stopping() === 'no' && wakeStamp(paths.wake) === stamp && !fs.existsSync(paths.stopSignal)) {
+      while (Date.now() - started < sleep && (slow || wakeStamp(paths.wake) === stamp) && stopping() === 'no' && !fs.existsSync(paths.stopSignal)) {
         await delay(TICK_MS);
       }
     }

@@ -7,7 +7,7 @@ import type { LoomConfig, RoleName } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import { newTaskId, startingRecord } from '../daemon/start-shepherd.js';
-import { defaultBranch, git } from '../git/git.js';
+import { defaultBranch, git, GitError } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
@@ -61,7 +61,8 @@ export async function runRole(run: RoleRun): Promise<number> {
     try {
       outcome = await perform({ ...run, recorder, signal: controller.signal });
     } catch (error) {
-      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError)) throw error;
+      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached) is a failed run, not a crash.
+      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError)) throw error;
       outcome = { ok: false, message: error.message };
     }
     const message = outcome.ok ? outcome.summary : outcome.message;

@@ -122,3 +122,28 @@ describe('github rate limits', () => {
     expect(Date.parse(status.tracker_paused_until)).toBeGreaterThan(Date.now() + 500_000);
   });
 });
+
+describe('github rate-limit budget', () => {
+  it('with less than a tenth of the rate limit left, an iteration asks the daemon to slow down', async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-slow-')));
+    dirs.push(base);
+    const root = path.join(base, 'work');
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    git(root, 'commit', '-q', '--allow-empty', '-m', 'initial');
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { tok: 'acme' }, rateLimit: 20 });
+    expect((await loomAsync(root, ['init'])).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, roles: { champion: { enabled: false } } }));
+    const env = { GITHUB_TOKEN: 'tok', GH_TOKEN: '' };
+    const plenty = await loomAsync(root, ['iterate'], env);
+    expect(plenty.stdout).not.toMatch(/slow-down/);
+    // Spend the budget from elsewhere (another client on the same token), then iterate again.
+    const other = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok', baseUrl: server.url });
+    const spend = await other.createIssue({ title: 'spend' });
+    for (let i = 0; i < 20 && (other.rateLimit().remaining ?? 0) > 1; i += 1) await other.comment(spend.number, `spending ${i}`);
+    expect(other.rateLimit().remaining).toBe(1);
+    other.dispose();
+    const low = await loomAsync(root, ['iterate'], env);
+    expect(low.stdout).toMatch(/slow-down=\d+\/20/);
+  });
+});
