@@ -204,23 +204,13 @@ class Executor {
         this.tokens.push(`${action.reason === 'stalled' ? 'stuck' : 'died'}=#${action.issue}`);
         // A stuck shepherd that got SIGTERM may already have returned its issue; the failure counts all the same.
         if (issue !== null && issue.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) {
-          if (action.block) {
-            await tracker.comment(
-              action.issue,
-              `Loom: the shepherd for this issue ${what} (attempt ${action.failures} of ${config.spawnFailureLimit}); giving up and marking it \`${Label.blocked}\`.${log ? ` Log: \`${log}\`` : ''}\nRemove the label or add \`${Label.issue}\` to try again.`,
-            );
-            await tracker.updateLabels(action.issue, { add: [Label.blocked] });
-            delete state.spawn_retry_queue[String(action.issue)];
-            this.tokens.push(`blocked=#${action.issue}`);
-          } else {
-            if (issue.labels.includes(Label.building)) await tracker.updateLabels(action.issue, { add: [Label.issue] });
-            state.spawn_retry_queue[String(action.issue)] = {
-              failures: action.failures,
-              last_failure: now.toISOString(),
-              next_retry_at: new Date(now.getTime() + retryBackoff(action.failures, config.pollInterval)).toISOString(),
-              last_error: `shepherd ${what}`,
-            };
-          }
+          if (!action.block && issue.labels.includes(Label.building)) await tracker.updateLabels(action.issue, { add: [Label.issue] });
+          await this.countFailure(
+            action.issue,
+            action.failures,
+            `shepherd ${what}`,
+            `Loom: the shepherd for this issue ${what} (attempt ${action.failures} of ${config.spawnFailureLimit}); giving up and marking it \`${Label.blocked}\`.${log ? ` Log: \`${log}\`` : ''}\nRemove the label or add \`${Label.issue}\` to try again.`,
+          );
         }
         this.warn(`shepherd for #${action.issue} ${what}${log ? ` (log ${log})` : ''}`);
         this.freeSlot(action.slot, action.issue);
@@ -281,19 +271,7 @@ class Executor {
           const failures = (state.spawn_retry_queue[String(action.issue)]?.failures ?? 0) + 1;
           this.tokens.push(`!spawn=#${action.issue}`);
           this.warn(`could not start a shepherd for #${action.issue}: ${result.message}`);
-          if (failures >= config.spawnFailureLimit) {
-            await tracker.comment(action.issue, `Loom: could not start a shepherd for this issue ${failures} times (last error: ${result.message}); marking it \`${Label.blocked}\`.`);
-            await tracker.updateLabels(action.issue, { add: [Label.blocked] });
-            delete state.spawn_retry_queue[String(action.issue)];
-            this.tokens.push(`blocked=#${action.issue}`);
-          } else {
-            state.spawn_retry_queue[String(action.issue)] = {
-              failures,
-              last_failure: now.toISOString(),
-              next_retry_at: new Date(now.getTime() + retryBackoff(failures, config.pollInterval)).toISOString(),
-              last_error: result.message,
-            };
-          }
+          await this.countFailure(action.issue, failures, result.message, `Loom: could not start a shepherd for this issue ${failures} times (last error: ${result.message}); marking it \`${Label.blocked}\`.`);
         } else {
           this.tokens.push(`skip=#${action.issue}`);
         }
@@ -333,6 +311,28 @@ class Executor {
       case 'stop-shepherd':
         return; // handled in bulk by stopShepherds
     }
+  }
+
+  /**
+   * One more failed shepherd for `issue`: at `spawnFailureLimit` the issue is blocked with
+   * `blockComment`; before that it waits in the retry queue with a growing backoff.
+   */
+  private async countFailure(issue: number, failures: number, error: string, blockComment: string): Promise<void> {
+    const { state, tracker, config } = this.o;
+    const now = this.o.clock();
+    if (failures >= config.spawnFailureLimit) {
+      await tracker.comment(issue, blockComment);
+      await tracker.updateLabels(issue, { add: [Label.blocked] });
+      delete state.spawn_retry_queue[String(issue)];
+      this.tokens.push(`blocked=#${issue}`);
+      return;
+    }
+    state.spawn_retry_queue[String(issue)] = {
+      failures,
+      last_failure: now.toISOString(),
+      next_retry_at: new Date(now.getTime() + retryBackoff(failures, config.pollInterval)).toISOString(),
+      last_error: error,
+    };
   }
 
   private finishRole(role: string, outcome: string): void {

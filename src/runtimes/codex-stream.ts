@@ -7,6 +7,7 @@
  * includes the earlier runs, so callers pass those earlier totals to get this run's share.
  */
 import type { AgentEvent, RunFailure, Usage } from './runtime.js';
+import { isRecord, record, str, num, json } from './json-fields.js';
 
 /** Token counts without a price. */
 export type TokenCounts = Omit<Usage, 'costUsd'>;
@@ -220,23 +221,3 @@ function tokenCounts(value: unknown): TokenCounts | null {
   return { inputTokens: num(value.input_tokens), outputTokens: num(value.output_tokens), cachedInputTokens: num(value.cached_input_tokens) };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
-}
-
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : '';
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
-
-function json(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}

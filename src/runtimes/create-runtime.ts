@@ -13,11 +13,12 @@ import path from 'node:path';
 import type { RoleConfig } from '../config/config.js';
 import type { RoleDefinition } from '../roles/role-file.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
+import { taskHome } from './cli-agent.js';
 import { CodexRuntime } from './codex-runtime.js';
 import { CommandRuntime } from './command-runtime.js';
 import { GeminiRuntime } from './gemini-runtime.js';
 import { OpencodeRuntime } from './opencode-runtime.js';
-import type { AgentRuntime, RunContext } from './runtime.js';
+import type { AgentRuntime } from './runtime.js';
 import { ScriptRuntime } from './script-runtime.js';
 
 export class RuntimeConfigError extends Error {
@@ -32,11 +33,6 @@ function seed(dir: string, from: string, files: readonly string[]): void {
     const target = path.join(dir, file);
     if (fs.existsSync(source) && !fs.existsSync(target)) fs.copyFileSync(source, target);
   }
-}
-
-function agentHome(context: RunContext, cli: string): string {
-  const base = context.vars.state_dir ?? path.join(os.tmpdir(), 'loom-agent-homes', context.role);
-  return path.join(base, cli);
 }
 
 export function createRuntime(role: string, config: RoleConfig, definition: RoleDefinition): AgentRuntime {
@@ -62,7 +58,7 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
       return new CodexRuntime({
         ...(config.command ? { command: config.command } : {}),
         home: (context) => {
-          const dir = agentHome(context, 'codex');
+          const dir = taskHome(context, 'codex');
           seed(dir, path.join(home, '.codex'), ['auth.json', 'config.toml']);
           return dir;
         },
@@ -72,14 +68,14 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
       return new GeminiRuntime({
         ...(config.command ? { command: config.command } : {}),
         home: (context) => {
-          const dir = agentHome(context, 'gemini');
+          const dir = taskHome(context, 'gemini');
           seed(path.join(dir, '.gemini'), path.join(home, '.gemini'), ['settings.json', 'oauth_creds.json', 'google_accounts.json']);
           return dir;
         },
       });
     case 'opencode':
       // The runtime seeds the home once from the user's opencode config and auth.json itself.
-      return new OpencodeRuntime({ ...(config.command ? { command: config.command } : {}), home: (context) => agentHome(context, 'opencode') });
+      return new OpencodeRuntime({ ...(config.command ? { command: config.command } : {}), home: (context) => taskHome(context, 'opencode') });
     case undefined:
       throw new RuntimeConfigError(`role ${role} has no runtime; set roles.${role}.runtime or the top-level "runtime" in .loom/config.json`);
     default:

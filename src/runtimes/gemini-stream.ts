@@ -13,6 +13,7 @@
  */
 import { resetTime } from './codex-stream.js';
 import type { AgentEvent, FailureKind, RunFailure, Usage } from './runtime.js';
+import { isRecord, record, str, num, json } from './json-fields.js';
 
 /** One parsed line of the stream; fields are only what the CLI prints, so all are loose. */
 export interface GeminiLine {
@@ -174,23 +175,3 @@ function toolInput(name: string, parameters: Record<string, unknown>): string {
   return JSON.stringify(parameters);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
-}
-
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : '';
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
-
-function json(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}

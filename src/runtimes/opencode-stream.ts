@@ -10,6 +10,7 @@
  */
 import { classifyCodexFailure, resetTime } from './codex-stream.js';
 import type { AgentEvent, RunFailure, Usage } from './runtime.js';
+import { isRecord, record, str, num } from './json-fields.js';
 
 /** One parsed line of the stream; fields are only what the CLI prints, so all are loose. */
 export interface OpencodeLine {
@@ -222,18 +223,3 @@ function sessionOf(line: OpencodeLine): string {
   return str(line.sessionID) || str(record(line.part).sessionID);
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return isRecord(value) ? value : {};
-}
-
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : '';
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
