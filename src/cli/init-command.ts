@@ -97,5 +97,5 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
     fs.writeFileSync(path.join(dir, 'shepherd.md'), CLAUDE_SHEPHERD);
     opts.log('Wrote .claude/commands/loom.md and shepherd.md: /loom, /loom status, /loom stop, /loom spawn N, /loom iterate');
   }
-  opts.log('Next: add issues with `loom issue create "Title" --label loom:issue`, set roles.builder.command, then `loom start`.');
+  opts.log('Next: pick the agents ("runtime": "claude", "codex", "gemini" or "opencode" in .loom/config.json; `loom doctor` shows what is installed), add issues with `loom issue create "Title" --label loom:issue`, then `loom start`.');
 }

@@ -17,7 +17,7 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
   const isRole = (ROLE_NAMES as readonly string[]).includes(target);
   const prefix = isRole ? `role-${target}-` : `shepherd-issue-${parseIssueNumber(target)}-`;
   const files = (fs.existsSync(paths.logs) ? fs.readdirSync(paths.logs) : []).filter((f) => f.startsWith(prefix) && f.endsWith('.log')).sort();
-  if (files.length === 0) throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}`);
+  if (files.length === 0) throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}; they appear once it runs (see \`loom status\`)`);
   const chosen = options.all ? files : files.slice(-1);
   for (const f of chosen.slice(0, -1)) write(`==> ${f} <==\n${fs.readFileSync(path.join(paths.logs, f), 'utf8')}\n`);
   const latest = path.join(paths.logs, chosen.at(-1) as string);

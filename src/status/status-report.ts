@@ -208,7 +208,7 @@ function interventions(r: StatusReport, config: LoomConfig): string[] {
   const spent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), r.usage.today);
   if (spent !== null) out.push(`No new agent work today: ${spent}. Raise budget.perDayUsd / perDayTokens in .loom/config.json or wait for the next UTC day.`);
   for (const l of r.runtime_limits) out.push(`Runtime ${l.runtime} gets no work until ${l.until}; configure roles.<role>.fallback to keep going on another runtime.`);
-  if (!config.roles.builder.enabled) out.push('No builder is configured: set roles.builder.command in .loom/config.json.');
+  if (!config.roles.builder.enabled) out.push('No agent runtime is configured for the builder: set "runtime" (claude, codex, gemini, opencode, command, script) in .loom/config.json; `loom doctor` shows what is installed.');
   return out;
 }
 
