@@ -80,6 +80,8 @@ export interface LoomConfig {
   heartbeatInterval: number;
   /** Times a shepherd re-runs an agent that stalled or timed out before giving up. */
   agentRetries: number;
+  /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
+  cliRetries: number;
   roles: Record<RoleName, RoleConfig>;
 }
 
@@ -118,6 +120,7 @@ export function defaultConfig(): LoomConfig {
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
     agentRetries: 2,
+    cliRetries: 2,
     roles,
   };
 }
@@ -137,6 +140,7 @@ const SCALARS: Record<string, Kind> = {
   heartbeatInterval: 'positiveDuration',
   maxMergeLines: 'positive',
   agentRetries: 'count',
+  cliRetries: 'count',
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;

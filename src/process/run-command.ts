@@ -15,8 +15,10 @@ export interface RunCommandOptions {
   stallTimeout: number;
   /** Total run time limit, ms. */
   timeout: number;
-  /** Receives every chunk of stdout and stderr. */
+  /** Receives every chunk of stdout, and of stderr unless `onStderr` is given. */
   onOutput?: (chunk: Buffer) => void;
+  /** Receives stderr on its own, so it cannot split a line of a stdout stream. */
+  onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
   /** Called once the command's process (the leader of its group) exists. */
   onStart?: (pid: number) => void;
@@ -46,13 +48,25 @@ export function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
     const totalTimer = setTimeout(() => kill('timeout'), opts.timeout);
     const onAbort = () => kill('aborted');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const onData = (chunk: Buffer) => {
+    const renew = () => {
       clearTimeout(stallTimer);
       stallTimer = setTimeout(() => kill('stalled'), opts.stallTimeout);
+    };
+    const onData = (chunk: Buffer) => {
+      renew();
       opts.onOutput?.(chunk);
     };
+    const onStderr = opts.onStderr;
     child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    child.stderr.on(
+      'data',
+      onStderr === undefined
+        ? onData
+        : (chunk: Buffer) => {
+            renew();
+            onStderr(chunk);
+          },
+    );
     const finish = (result: Omit<RunCommandResult, 'duration'>) => {
       if (settled) return;
       settled = true;

@@ -92,6 +92,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
       attempt: run.attempt,
       stallTimeout: run.config.stallTimeout,
       timeout: roleConfig.timeout,
+      cliRetries: run.config.cliRetries,
       ...(run.signal ? { signal: run.signal } : {}),
       ...(roleConfig.model ? { model: roleConfig.model } : {}),
       ...(roleConfig.args.length > 0 ? { args: roleConfig.args } : {}),

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
 import type { RunBase } from './cli-agent.js';
-import { emitEvent, emitOutput, firstLine, LineReader, lastLine, loomVars, OUTPUT_LIMIT, readTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { cliRetriesOf, emitEvent, emitOutput, firstLine, LineReader, lastLine, loomVars, OUTPUT_LIMIT, readTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
 import { classifyClaudeFailure, claudeEvents, initialClaudeFacts, parseClaudeLine, reduceClaudeFacts } from './claude-stream.js';
 import type { ClaudeFacts } from './claude-stream.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunFailure, RunResult } from './runtime.js';
@@ -17,31 +17,21 @@ import type { AgentEvent, AgentRuntime, RunContext, RunFailure, RunResult } from
 /** The caller's variables Claude Code itself needs (auth, endpoint, provider); nothing else passes. */
 export const CLAUDE_ENV_PASSTHROUGH = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'] as const;
 
-/**
- * The CLI retries API errors on its own, silently and with growing waits; Loom classifies the
- * failure and reschedules instead, so a couple of quick retries is all the CLI gets.
- */
-export const DEFAULT_MAX_RETRIES = 2;
-
 export interface ClaudeRuntimeOptions {
   /** Path to the `claude` executable; default `claude` on PATH. */
   command?: string;
-  /** `CLAUDE_CODE_MAX_RETRIES` for the CLI. */
-  maxRetries?: number;
 }
 
 export class ClaudeRuntime implements AgentRuntime {
   readonly name = 'claude';
   private readonly command: string;
-  private readonly maxRetries: number;
 
   constructor(options: ClaudeRuntimeOptions = {}) {
     this.command = options.command ?? 'claude';
-    this.maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   }
 
-  async run(context: RunContext): Promise<RunResult> {
-    return withAgentFiles('loom-claude-run-', context, async (files) => {
+  async run(request: RunContext): Promise<RunResult> {
+    return withAgentFiles('loom-claude-run-', request, async (files, context) => {
       const configDir = claudeConfigDir(context);
       fs.mkdirSync(configDir, { recursive: true, mode: 0o700 });
 
@@ -68,7 +58,9 @@ export class ClaudeRuntime implements AgentRuntime {
           // Bypass-permissions mode refuses to run as root outside a sandbox; the worktree is ours.
           IS_SANDBOX: '1',
           CLAUDE_CONFIG_DIR: configDir,
-          CLAUDE_CODE_MAX_RETRIES: String(this.maxRetries),
+          // The CLI retries API errors on its own with growing waits; Loom classifies the failure
+          // and reschedules instead, so `cliRetries` quick retries is all the CLI gets.
+          CLAUDE_CODE_MAX_RETRIES: String(cliRetriesOf(context)),
           // No autoupdater, telemetry or error reporting from an unattended run.
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
           DISABLE_AUTOUPDATER: '1',

@@ -44,25 +44,101 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** How many times in a row an agent CLI may retry on its own when the run does not say (`cliRetries`). */
+export const DEFAULT_CLI_RETRIES = 2;
+
+/** The CLI's retries the run allows in a row. */
+export function cliRetriesOf(context: RunContext): number {
+  return context.cliRetries ?? DEFAULT_CLI_RETRIES;
+}
+
 /**
  * Makes a temp dir (`<tmp>/<prefix>XXXXXX`) with the prompt and instructions files, runs `run`
  * with them and removes the dir. Never throws: a failure of our own setup becomes a failed
  * result ("could not be run: ..."), with `failure` when given.
+ *
+ * `run` gets the context to use for the run: the caller's, with its events watched by a
+ * `RetryCap` — one retry of the CLI's own beyond `cliRetries` in a row stops the run, which then
+ * fails as transient.
  */
-export async function withAgentFiles(prefix: string, context: RunContext, run: (files: AgentFiles) => Promise<RunResult>, failure?: RunFailure): Promise<RunResult> {
+export async function withAgentFiles(prefix: string, request: RunContext, run: (files: AgentFiles, context: RunContext) => Promise<RunResult>, failure?: RunFailure): Promise<RunResult> {
   const started = Date.now();
   let dir: string | null = null;
+  const cap = new RetryCap(cliRetriesOf(request), request.signal);
   try {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     const files: AgentFiles = { dir, promptFile: path.join(dir, 'prompt.md'), instructionsFile: path.join(dir, 'instructions.md'), stderrFile: path.join(dir, 'stderr.txt') };
-    fs.writeFileSync(files.promptFile, context.prompt);
-    fs.writeFileSync(files.instructionsFile, context.instructions);
-    return await run(files);
+    fs.writeFileSync(files.promptFile, request.prompt);
+    fs.writeFileSync(files.instructionsFile, request.instructions);
+    const context: RunContext = {
+      ...request,
+      signal: cap.signal,
+      onEvent: (event) => {
+        cap.note(event);
+        request.onEvent?.(event);
+      },
+    };
+    return cap.verdict(await run(files, context));
   } catch (error) {
     // Only our own setup can throw here (temp files, the home); still a value, never a throw.
     return { outcome: 'failed', output: '', exitCode: null, message: `could not be run: ${(error as Error).message}`, duration: Date.now() - started, ...(failure === undefined ? {} : { failure }) };
   } finally {
+    cap.dispose();
     if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Counts an agent CLI's own retries (`retrying` events) in a row — any other event but the session
+ * id is progress and resets the count — and aborts the run on the first one beyond `limit`. Agent CLIs retry failed
+ * model requests with growing waits, for minutes; Loom would rather fail the run as transient and
+ * reschedule it (backing off the runtime on a rate limit, or failing over to the role's fallback).
+ */
+export class RetryCap {
+  private readonly controller = new AbortController();
+  private readonly onOuterAbort = () => this.controller.abort();
+  private inARow = 0;
+  private lastReason = '';
+  private tripped = false;
+
+  constructor(
+    private readonly limit: number,
+    private readonly outer: AbortSignal | undefined,
+  ) {
+    if (outer?.aborted === true) this.controller.abort();
+    else outer?.addEventListener('abort', this.onOuterAbort, { once: true });
+  }
+
+  /** Aborted when the caller's signal is, or when the CLI retried once too often. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  note(event: AgentEvent): void {
+    // A session id is no progress: some CLIs report it only once a request got through, or late.
+    if (event.type === 'session') return;
+    if (event.type !== 'retrying') {
+      this.inARow = 0;
+      return;
+    }
+    this.inARow += 1;
+    this.lastReason = event.reason;
+    if (this.inARow > this.limit && !this.tripped) {
+      this.tripped = true;
+      this.controller.abort();
+    }
+  }
+
+  /** The run's result, or — when this cap stopped it — a transient failure saying why. */
+  verdict(result: RunResult): RunResult {
+    if (!this.tripped || result.outcome !== 'aborted') return result;
+    const kind = /\b429\b|rate.?limit|too many requests|usage limit|quota/i.test(this.lastReason) ? 'rate-limit' : 'overloaded';
+    const reason = this.lastReason === '' ? '' : `: ${this.lastReason}`;
+    return { ...result, outcome: 'failed', message: `was stopped: the CLI retried its model request ${this.limit + 1} times in a row (cliRetries is ${this.limit})${reason}`, failure: { kind } };
+  }
+
+  dispose(): void {
+    this.outer?.removeEventListener('abort', this.onOuterAbort);
   }
 }
 
@@ -72,9 +148,13 @@ export function loomVars(context: RunContext, files: AgentFiles): Record<string,
   return { ...vars, LOOM_ROLE: context.role, LOOM_ATTEMPT: String(context.attempt), LOOM_PROMPT_FILE: files.promptFile, LOOM_INSTRUCTIONS_FILE: files.instructionsFile };
 }
 
-/** Runs `command` (via `sh -c`, in `context.cwd`) under the context's watchdogs, passing its output on decoded as UTF-8. */
-export async function runAgentCommand(command: string, env: NodeJS.ProcessEnv, context: RunContext, onText: (text: string) => void): Promise<RunCommandResult> {
+/**
+ * Runs `command` (via `sh -c`, in `context.cwd`) under the context's watchdogs, passing its output
+ * on decoded as UTF-8: stdout and stderr together to `onText`, or stderr apart to `onStderr`.
+ */
+export async function runAgentCommand(command: string, env: NodeJS.ProcessEnv, context: RunContext, onText: (text: string) => void, onStderr?: (text: string) => void): Promise<RunCommandResult> {
   const decoder = new StringDecoder('utf8');
+  const stderrDecoder = new StringDecoder('utf8');
   const result = await runCommand({
     command,
     cwd: context.cwd,
@@ -84,8 +164,10 @@ export async function runAgentCommand(command: string, env: NodeJS.ProcessEnv, c
     signal: context.signal,
     onStart: (pid) => guarded(() => context.onStart?.(pid)),
     onOutput: (chunk) => onText(decoder.write(chunk)),
+    ...(onStderr === undefined ? {} : { onStderr: (chunk: Buffer) => onStderr(stderrDecoder.write(chunk)) }),
   });
   onText(decoder.end());
+  onStderr?.(stderrDecoder.end());
   return result;
 }
 

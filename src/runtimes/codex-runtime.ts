@@ -5,7 +5,9 @@
  * usage and a classified failure.
  *
  * Each task gets its own `CODEX_HOME` (settings, sessions for resume), so runs share no
- * configuration; an optional `config` (TOML) is written there before every run. The environment
+ * configuration; an optional `config` (TOML) is written there before every run. The CLI's own
+ * retries are capped at `cliRetries`: through `-c` for a provider the config declares, and from
+ * the stream ("Reconnecting... N/M") for the built-in ones, whose settings cannot be changed. The environment
  * is the `agentEnv` allowlist plus the CLI's own key variables, nothing else.
  */
 import fs from 'node:fs';
@@ -13,8 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunBase } from './cli-agent.js';
+import { codexRetryOverrides } from './codex-config.js';
 import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex } from './codex-stream.js';
 import type { CodexFacts, TokenCounts } from './codex-stream.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
@@ -49,11 +52,12 @@ export class CodexRuntime implements AgentRuntime {
     this.config = options.config;
   }
 
-  async run(context: RunContext): Promise<RunResult> {
-    return withAgentFiles('loom-codex-', context, async (files) => {
+  async run(request: RunContext): Promise<RunResult> {
+    return withAgentFiles('loom-codex-', request, async (files, context) => {
       const home = this.home(context);
       fs.mkdirSync(home, { recursive: true });
       if (this.config !== undefined) fs.writeFileSync(path.join(home, 'config.toml'), this.config);
+      const retryCap = codexRetryOverrides(readConfig(home), context.args ?? [], cliRetriesOf(context));
       const env = agentEnv(
         process.env,
         { ...loomVars(context, files), CODEX_HOME: home },
@@ -61,7 +65,7 @@ export class CodexRuntime implements AgentRuntime {
       );
       const previous = context.resumeSessionId === undefined ? undefined : readTotals(home)[context.resumeSessionId];
       const stream = new CodexStreamReader(context, previous);
-      const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
+      const result = await runAgentCommand(this.commandLine(context, files.promptFile, retryCap), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
       const sessionId = facts.sessionId;
@@ -75,8 +79,8 @@ export class CodexRuntime implements AgentRuntime {
   }
 
   /** `codex exec --json ... [resume <thread>] <prompt>`, each word quoted for `sh -c`. */
-  private commandLine(context: RunContext, promptFile: string): string {
-    const words = ['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write'];
+  private commandLine(context: RunContext, promptFile: string, retryCap: readonly string[]): string {
+    const words = ['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write', ...retryCap];
     if (context.model !== undefined && context.model !== '') words.push('-m', context.model);
     words.push(...(context.args ?? []));
     if (context.resumeSessionId !== undefined) words.push('resume', context.resumeSessionId);
@@ -142,6 +146,15 @@ function defaultHome(context: RunContext): string {
   const issue = context.vars.issue;
   const key = (issue !== undefined && issue !== '' ? `issue-${issue}` : context.role).replace(/[^A-Za-z0-9._-]+/g, '_');
   return path.join(os.homedir(), '.cache', 'loom', 'codex', key);
+}
+
+/** The home's `config.toml` text ('' when there is none). */
+function readConfig(home: string): string {
+  try {
+    return fs.readFileSync(path.join(home, 'config.toml'), 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function readTotals(home: string): Record<string, TokenCounts> {

@@ -6,7 +6,10 @@
  *
  * Each task gets its own `GEMINI_CLI_HOME` (the CLI keeps `.gemini/` — settings, OAuth creds,
  * chats for resume — under it), so runs share no configuration; optional `settings` (JSON) are
- * written to `.gemini/settings.json` there before every run. `--skip-trust` trusts the worktree,
+ * written to `.gemini/settings.json` there before every run. The CLI's own retries are capped at
+ * `cliRetries`: `general.maxAttempts` in those settings, and from its "Attempt N failed ...
+ * Retrying with backoff" lines, which become `retrying` events.
+ * `--skip-trust` trusts the worktree,
  * `--approval-mode yolo` lets tools run without prompts. The environment is the `agentEnv`
  * allowlist plus the CLI's own key and endpoint variables, nothing else.
  *
@@ -19,14 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunBase } from './cli-agent.js';
-import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
+import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
 import type { GeminiFacts } from './gemini-stream.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 
-/** The CLI's own variables that may reach it: its API keys, endpoint and Vertex AI selection. */
-export const GEMINI_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION'] as const;
+/** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
+export const GEMINI_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GEMINI_CLI_SYSTEM_DEFAULTS_PATH'] as const;
 
 /** Prompts longer than this go through stdin (`-p` appends to stdin): one argv string is capped at 128 KiB. */
 const PROMPT_ARG_LIMIT = 100_000;
@@ -52,11 +55,12 @@ export class GeminiRuntime implements AgentRuntime {
     this.settings = options.settings;
   }
 
-  async run(context: RunContext): Promise<RunResult> {
-    return withAgentFiles('loom-gemini-', context, async (files) => {
+  async run(request: RunContext): Promise<RunResult> {
+    return withAgentFiles('loom-gemini-', request, async (files, context) => {
       const home = this.home(context);
       fs.mkdirSync(path.join(home, '.gemini'), { recursive: true });
       if (this.settings !== undefined) fs.writeFileSync(path.join(home, '.gemini', 'settings.json'), this.settings);
+      capSettingsRetries(home, cliRetriesOf(context));
       const env = agentEnv(
         process.env,
         { ...loomVars(context, files), GEMINI_CLI_HOME: home },
@@ -92,6 +96,49 @@ export class GeminiRuntime implements AgentRuntime {
   }
 }
 
+/** The CLI's own retry setting cannot go higher than this many attempts. */
+const GEMINI_MAX_ATTEMPTS = 10;
+
+/**
+ * Settings text with the CLI's own retries capped: `general.maxAttempts` at `retries + 1` (a
+ * lower value already there is kept), every other setting as it was. Null when the settings are
+ * not plain JSON (comments): they are left as they are, and the cap on the stream still applies.
+ * (System settings would outrank the user's, but the CLI reads them only from a root-owned path.)
+ */
+export function geminiSettingsWithRetries(existing: string | undefined, retries: number): string | null {
+  let settings: Record<string, unknown> = {};
+  if (existing !== undefined && existing.trim() !== '') {
+    try {
+      const parsed: unknown = JSON.parse(existing);
+      if (!isObject(parsed)) return null;
+      settings = parsed;
+    } catch {
+      return null;
+    }
+  }
+  const general = isObject(settings.general) ? settings.general : {};
+  const current = typeof general.maxAttempts === 'number' && general.maxAttempts >= 1 ? general.maxAttempts : GEMINI_MAX_ATTEMPTS;
+  const maxAttempts = Math.max(1, Math.min(current, retries + 1, GEMINI_MAX_ATTEMPTS));
+  return `${JSON.stringify({ ...settings, general: { ...general, maxAttempts } }, null, 2)}\n`;
+}
+
+/** Caps the retries in the task home's `.gemini/settings.json` (`geminiSettingsWithRetries`). */
+function capSettingsRetries(home: string, retries: number): void {
+  const file = path.join(home, '.gemini', 'settings.json');
+  let existing: string | undefined;
+  try {
+    existing = fs.readFileSync(file, 'utf8');
+  } catch {
+    existing = undefined;
+  }
+  const text = geminiSettingsWithRetries(existing, retries);
+  if (text !== null && text !== existing) fs.writeFileSync(file, text);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** `<state_dir>/gemini`, else `<tmp>/loom-agent-homes/<role>/gemini`. */
 export function defaultGeminiHome(context: RunContext): string {
   return path.join(context.vars.state_dir ?? path.join(os.tmpdir(), 'loom-agent-homes', context.role), 'gemini');
@@ -111,6 +158,11 @@ class GeminiStreamReader extends LineReader {
     const line = parseGeminiLine(raw);
     if (line === null) {
       if (raw.trim() === '') return;
+      const retry = geminiRetryLine(raw);
+      if (retry !== null) {
+        emitEvent(this.context, retry, transcript(retry));
+        return;
+      }
       this.lastPlainLine = raw.trim();
       emitOutput(this.context, `${raw}\n`);
       return;

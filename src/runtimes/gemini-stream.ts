@@ -82,6 +82,20 @@ export function geminiNotice(line: GeminiLine): string | null {
   return line.type === 'error' ? `${str(line.severity) || 'error'}: ${str(line.message)}` : null;
 }
 
+/**
+ * A line the CLI prints (on stderr) before it retries a model request on its own —
+ * "Attempt 2 failed with status 503. Retrying with backoff... <error>", "Attempt 1 failed: <why>.
+ * Retrying after 5000ms..." — as a `retrying` event; null for any other line.
+ */
+export function geminiRetryLine(raw: string): Extract<AgentEvent, { type: 'retrying' }> | null {
+  const match = /^Attempt (\d+) failed(.*?)\. Retrying (?:with backoff|after (\d+)ms)\.\.\.\s*(.*)$/.exec(raw.trim());
+  if (match === null) return null;
+  const how = match[2]!.trim().replace(/^:\s*/, '').replace(/^with\s+/, '');
+  const detail = match[4]!.trim();
+  const reason = [how, detail].filter((part) => part !== '').join(': ') || 'failed';
+  return { type: 'retrying', attempt: Number(match[1]), reason, ...(match[3] === undefined ? {} : { delayMs: Number(match[3]) }) };
+}
+
 /** Folds one line into the run's facts. */
 export function reduceGemini(facts: GeminiFacts, line: GeminiLine): GeminiFacts {
   switch (line.type) {

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OUTPUT_LIMIT, readTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OUTPUT_LIMIT, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunBase } from './cli-agent.js';
 import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
 import type { OpencodeFacts } from './opencode-stream.js';
@@ -78,8 +78,8 @@ export class OpencodeRuntime implements AgentRuntime {
     this.seedFrom = options.seedFrom === undefined ? userOpencodeDirs(process.env) : options.seedFrom;
   }
 
-  async run(context: RunContext): Promise<RunResult> {
-    return withAgentFiles('loom-opencode-run-', context, async (files) => {
+  async run(request: RunContext): Promise<RunResult> {
+    return withAgentFiles('loom-opencode-run-', request, async (files, context) => {
       const dirs = prepareHome(this.home(context), this.seedFrom);
       let configFile: string | undefined;
       if (this.config !== undefined) {
@@ -97,12 +97,17 @@ export class OpencodeRuntime implements AgentRuntime {
         '-m',
         model,
         ...(context.resumeSessionId !== undefined && context.resumeSessionId !== '' ? ['--session', context.resumeSessionId] : []),
+        // Its error log on stderr: the only place a failed model request (before each of the CLI's
+        // own retries) shows; the JSON stream says nothing until it gives up.
+        '--print-logs',
+        '--log-level',
+        'ERROR',
         ...(context.args ?? []),
       ];
       // The prompt goes in on stdin, from its file (read to EOF, then closed): an argument is limited
-      // to 128 KiB, and one after `--` reaches the model wrapped in quotes. stderr goes to a file so
-      // it cannot split a JSON line on stdout; stdout alone carries the stream (and the liveness).
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)} 2>${shellQuote(files.stderrFile)}`;
+      // to 128 KiB, and one after `--` reaches the model wrapped in quotes. stderr is read apart so
+      // it cannot split a JSON line on stdout.
+      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)}`;
       const env = agentEnv(
         process.env,
         {
@@ -119,9 +124,17 @@ export class OpencodeRuntime implements AgentRuntime {
       );
 
       const reader = new OpencodeStreamReader(context);
-      const result = await runAgentCommand(command, env, context, (text) => reader.write(text));
+      const stderr = new OpencodeStderrReader(context);
+      const result = await runAgentCommand(
+        command,
+        env,
+        context,
+        (text) => reader.write(text),
+        (text) => stderr.write(text),
+      );
       reader.end();
-      return toRunResult(result, reader, readTail(files.stderrFile), context);
+      stderr.end();
+      return toRunResult(result, reader, stderr.tail, context);
     }, { kind: 'config' });
   }
 }
@@ -191,6 +204,36 @@ class OpencodeStreamReader extends LineReader {
     this.facts = reduceOpencode(this.facts, line);
     for (const event of opencodeEvents(line, known)) emitEvent(this.context, event, `${transcriptLine(event)}\n`);
   }
+}
+
+/**
+ * Reads the CLI's stderr: keeps its tail for messages, and turns each failed model request in the
+ * error log (`message="stream error"`, after which the CLI retries unless it gives up) into a
+ * `retrying` event. An auth failure is not retried by the CLI, so it is no retry either.
+ */
+class OpencodeStderrReader extends LineReader {
+  tail = '';
+  private failures = 0;
+
+  constructor(private readonly context: RunContext) {
+    super();
+  }
+
+  protected line(raw: string): void {
+    this.tail = (this.tail + raw + '\n').slice(-OUTPUT_LIMIT);
+    const retry = opencodeRetryLine(raw, this.failures + 1);
+    if (retry === null) return;
+    this.failures += 1;
+    emitEvent(this.context, retry, `${transcriptLine(retry)}\n`);
+  }
+}
+
+/** A `stream error` line of opencode's error log as the `attempt`-th `retrying` event; null for any other line. */
+export function opencodeRetryLine(raw: string, attempt: number): Extract<AgentEvent, { type: 'retrying' }> | null {
+  if (!/^timestamp=\S+ level=ERROR\b/.test(raw) || !/\bmessage="stream error"/.test(raw)) return null;
+  const reason = /\berror\.error="((?:[^"\\]|\\.)*)"/.exec(raw)?.[1]?.replace(/\\(.)/g, '$1') ?? 'stream error';
+  if (/\b40[13]\b|unauthori[sz]ed|authentication|invalid (?:x-)?api[ -]key|ProviderAuthError/i.test(reason)) return null;
+  return { type: 'retrying', attempt, reason };
 }
 
 /** One readable line per event, for `loom logs`. */

@@ -71,6 +71,13 @@ export interface RunContext {
   args?: readonly string[];
   /** Session to resume (the previous run of this role on this task), when the CLI supports it. */
   resumeSessionId?: string;
+  /**
+   * How many times in a row an agent CLI may retry a failed model request on its own before the
+   * run fails (config `cliRetries`; default `DEFAULT_CLI_RETRIES`). Passed to the CLI's own
+   * setting where it has one, and enforced from its stream: one retry more and the run is
+   * stopped and failed as transient, so Loom reschedules instead of waiting on the CLI.
+   */
+  cliRetries?: number;
 }
 
 export interface RunResult {

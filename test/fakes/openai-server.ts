@@ -39,8 +39,13 @@ export interface FakeOpenAIServer {
   responsesRequests(): RecordedRequest[];
   /** Turns not yet played. */
   remaining(): number;
-  /** `config.toml` text pointing Codex at this server (no retries, so failures surface at once). */
-  codexConfig(options?: { model?: string; envKey?: string }): string;
+  /**
+   * `config.toml` text pointing Codex at this server through a declared provider, `loom-fake`
+   * (no retries unless `retries` says, so failures surface at once; null: the CLI's defaults).
+   */
+  codexConfig(options?: { model?: string; envKey?: string; retries?: { request: number; stream: number } | null }): string;
+  /** `config.toml` text pointing Codex's built-in `openai` provider at this server (its retries cannot be changed). */
+  codexBuiltinConfig(options?: { model?: string }): string;
   close(): Promise<void>;
 }
 
@@ -81,7 +86,7 @@ export async function startFakeOpenAIServer(script: readonly FakeTurn[]): Promis
     requests,
     responsesRequests: () => requests.filter((r) => r.method === 'POST' && new URL(r.url, 'http://fake').pathname.endsWith('/responses')),
     remaining: () => turns.length,
-    codexConfig: ({ model = 'gpt-fake', envKey = 'CODEX_API_KEY' } = {}) =>
+    codexConfig: ({ model = 'gpt-fake', envKey = 'CODEX_API_KEY', retries = { request: 0, stream: 0 } } = {}) =>
       [
         `model = ${JSON.stringify(model)}`,
         'model_provider = "loom-fake"',
@@ -91,10 +96,10 @@ export async function startFakeOpenAIServer(script: readonly FakeTurn[]): Promis
         `base_url = ${JSON.stringify(baseUrl)}`,
         `env_key = ${JSON.stringify(envKey)}`,
         'wire_api = "responses"',
-        'request_max_retries = 0',
-        'stream_max_retries = 0',
+        ...(retries === null ? [] : [`request_max_retries = ${retries.request}`, `stream_max_retries = ${retries.stream}`]),
         '',
       ].join('\n'),
+    codexBuiltinConfig: ({ model = 'gpt-fake' } = {}) => [`model = ${JSON.stringify(model)}`, `openai_base_url = ${JSON.stringify(baseUrl)}`, ''].join('\n'),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

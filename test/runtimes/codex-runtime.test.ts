@@ -161,6 +161,29 @@ describe('CodexRuntime with the real codex CLI', () => {
     expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
   });
 
+  const serverError: FakeTurn = { kind: 'error', status: 500, type: 'server_error', message: 'The server had an error while processing your request.' };
+
+  it("caps a declared provider's own retries at cliRetries (-c overrides)", async () => {
+    // The config leaves the retries at the CLI's defaults: 4 request retries within each of 5 stream retries.
+    const { result, events } = await run(Array(30).fill(serverError), { cliRetries: 1 }, (s) => s.codexConfig({ retries: null }));
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
+    expect(result.message).not.toContain('was stopped');
+    // One stream retry, each stream attempt with one request retry: 2 × 2 requests, not 5 × 5.
+    expect(server!.responsesRequests()).toHaveLength(4);
+    expect(events.filter((e) => e.type === 'retrying')).toHaveLength(1);
+  });
+
+  it('stops a run of the built-in provider, whose retries cannot be set, once it retries more than cliRetries times in a row', async () => {
+    // The built-in provider first tries the Responses WebSocket, which the fake refuses (404), and
+    // reconnects up to 5 times before it falls back to HTTPS (and 5 × 5 attempts there).
+    const { result, events, pid } = await run(Array(30).fill(serverError), { cliRetries: 1 }, (s) => s.codexBuiltinConfig());
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
+    expect(result.message).toMatch(/^was stopped: the CLI retried its model request 2 times in a row \(cliRetries is 1\): unexpected status 404/);
+    expect(events.filter((e) => e.type === 'retrying')).toHaveLength(2);
+    expect(server!.requests.filter((r) => r.method === 'GET' && r.url.endsWith('/responses')).length).toBeGreaterThanOrEqual(2);
+    expect(await waitFor(() => !isProcessAlive(pid) && !groupHasLiveMembers(pid!), 5_000)).toBe(true);
+  });
+
   it('classifies a missing API key as an auth failure', async () => {
     delete process.env.CODEX_API_KEY;
     const { result } = await run([{ kind: 'text', text: 'never asked' }]);

@@ -7,14 +7,14 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { waitFor } from '../../src/process/wait.js';
-import { GeminiRuntime } from '../../src/runtimes/gemini-runtime.js';
+import { GeminiRuntime, geminiSettingsWithRetries } from '../../src/runtimes/gemini-runtime.js';
 import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
 import { startFakeGeminiServer } from '../fakes/gemini-server.js';
 import type { FakeGeminiServer, FakeGeminiTurn } from '../fakes/gemini-server.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 const GEMINI = path.resolve('node_modules/.bin/gemini');
-const SAVED_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
+const SAVED_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GEMINI_CLI_SYSTEM_SETTINGS_PATH', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
 
 /**
  * Settings for the test home: API-key auth (the CLI rejects the "gateway" auth type it would pick
@@ -61,10 +61,10 @@ interface Run {
   pid: number | undefined;
 }
 
-async function run(script: readonly FakeGeminiTurn[], overrides: Partial<RunContext> = {}): Promise<Run> {
+async function run(script: readonly FakeGeminiTurn[], overrides: Partial<RunContext> = {}, settings = SETTINGS): Promise<Run> {
   server ??= await startFakeGeminiServer(script);
   process.env.GOOGLE_GEMINI_BASE_URL = server.baseUrl;
-  const runtime = new GeminiRuntime({ command: GEMINI, home: () => home, settings: SETTINGS });
+  const runtime = new GeminiRuntime({ command: GEMINI, home: () => home, settings });
   const events: AgentEvent[] = [];
   let streamed = '';
   let pid: number | undefined;
@@ -148,6 +148,31 @@ describe('GeminiRuntime with the real gemini CLI', () => {
     expect(result).toMatchObject({ outcome: 'failed', exitCode: 247, failure: { kind: 'overloaded' } });
   });
 
+  const overloaded: FakeGeminiTurn = { kind: 'error', status: 503, message: 'The model is overloaded. Please try again later.' };
+  // The user's settings leave maxAttempts at the CLI's default (10 attempts, with growing waits).
+  const uncappedSettings = JSON.stringify({ security: { auth: { selectedType: 'gemini-api-key' } }, privacy: { usageStatisticsEnabled: false } });
+
+  it("caps the CLI's own retries at cliRetries in the task's settings, keeping the rest of them", async () => {
+    const { result, events } = await run([overloaded, overloaded, overloaded, overloaded], { cliRetries: 1 }, uncappedSettings);
+    expect(result).toMatchObject({ outcome: 'failed', exitCode: 247, failure: { kind: 'overloaded' } });
+    // The first attempt and one retry, reported as a retrying event.
+    expect(server!.turnRequests()).toHaveLength(2);
+    expect(events.filter((e) => e.type === 'retrying')).toEqual([{ type: 'retrying', attempt: 1, reason: expect.stringContaining('status 503') as string }]);
+    const written = JSON.parse(fs.readFileSync(path.join(home, '.gemini', 'settings.json'), 'utf8')) as unknown;
+    expect(written).toEqual({ ...(JSON.parse(uncappedSettings) as object), general: { maxAttempts: 2 } });
+  });
+
+  it('stops a run whose CLI retries more than cliRetries times in a row anyway (settings with comments are left alone)', async () => {
+    const commented = `// mine\n${JSON.stringify({ ...(JSON.parse(uncappedSettings) as object), general: { maxAttempts: 6 } })}`;
+    const { result, events, pid } = await run([overloaded, overloaded, overloaded, overloaded, overloaded, overloaded], { cliRetries: 1 }, commented);
+    expect(fs.readFileSync(path.join(home, '.gemini', 'settings.json'), 'utf8')).toBe(commented);
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
+    expect(result.message).toMatch(/^was stopped: the CLI retried its model request 2 times in a row \(cliRetries is 1\): status 503/);
+    expect(events.filter((e) => e.type === 'retrying').map((e) => (e.type === 'retrying' ? e.attempt : 0))).toEqual([1, 2]);
+    expect(server!.turnRequests()).toHaveLength(2);
+    expect(await waitFor(() => !isProcessAlive(pid) && !groupHasLiveMembers(pid!), 5_000)).toBe(true);
+  });
+
   it('is stalled when the model never answers, and its process group is killed', async () => {
     // 5 s, not 3: the CLI prints nothing for its first 2-4 s of start-up on a loaded machine.
     const { result, pid } = await run([{ kind: 'hang' }], { stallTimeout: 5_000 });
@@ -198,5 +223,22 @@ describe('GeminiRuntime with the real gemini CLI', () => {
     const runtime = new GeminiRuntime({ command: path.join(root, 'no-such-gemini'), home: () => home });
     const result = await runtime.run({ role: 'builder', prompt: 'x', cwd, vars: {}, instructions: '', attempt: 1, stallTimeout: 10_000, timeout: 10_000 });
     expect(result).toMatchObject({ outcome: 'failed', exitCode: 127, failure: { kind: 'config' } });
+  });
+});
+
+describe('geminiSettingsWithRetries', () => {
+  it('sets general.maxAttempts to the retries plus the first attempt, keeping other settings', () => {
+    expect(JSON.parse(geminiSettingsWithRetries(undefined, 2)!)).toEqual({ general: { maxAttempts: 3 } });
+    expect(JSON.parse(geminiSettingsWithRetries('{"general":{"vimMode":true},"tools":{"sandbox":true}}', 0)!)).toEqual({ general: { vimMode: true, maxAttempts: 1 }, tools: { sandbox: true } });
+  });
+
+  it("keeps a lower setting, and never goes above the CLI's limit of 10", () => {
+    expect(JSON.parse(geminiSettingsWithRetries('{"general":{"maxAttempts":2}}', 5)!)).toEqual({ general: { maxAttempts: 2 } });
+    expect(JSON.parse(geminiSettingsWithRetries('', 40)!)).toEqual({ general: { maxAttempts: 10 } });
+  });
+
+  it('leaves settings that are not plain JSON as they are', () => {
+    expect(geminiSettingsWithRetries('{ // mine\n "general": {} }', 2)).toBeNull();
+    expect(geminiSettingsWithRetries('[1, 2]', 2)).toBeNull();
   });
 });

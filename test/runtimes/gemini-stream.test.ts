@@ -1,6 +1,6 @@
 // The Gemini CLI stream-json parser, on lines of the shape Gemini CLI 0.61.0 printed against the fake API.
 import { describe, expect, it } from 'vitest';
-import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiSucceeded, parseGeminiLine, reduceGemini, statusOfExitCode } from '../../src/runtimes/gemini-stream.js';
+import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini, statusOfExitCode } from '../../src/runtimes/gemini-stream.js';
 import type { GeminiFacts, GeminiLine } from '../../src/runtimes/gemini-stream.js';
 
 const SUCCESS = [
@@ -140,5 +140,20 @@ describe('statusOfExitCode', () => {
     expect(statusOfExitCode(41)).toBeUndefined();
     expect(statusOfExitCode(130)).toBeUndefined();
     expect(statusOfExitCode(null)).toBeUndefined();
+  });
+});
+
+describe('geminiRetryLine', () => {
+  it("turns the CLI's retry notices into retrying events", () => {
+    expect(geminiRetryLine('Attempt 2 failed with status 503. Retrying with backoff... _ApiError: {"error":{"code":503}}')).toEqual({ type: 'retrying', attempt: 2, reason: 'status 503: _ApiError: {"error":{"code":503}}' });
+    expect(geminiRetryLine('Attempt 1 failed: Quota exceeded for quota metric. Retrying after 5000ms...')).toEqual({ type: 'retrying', attempt: 1, reason: 'Quota exceeded for quota metric', delayMs: 5000 });
+    expect(geminiRetryLine('Attempt 3 failed with 429 error (no Retry-After header). Retrying with backoff...')).toEqual({ type: 'retrying', attempt: 3, reason: '429 error (no Retry-After header)' });
+    expect(geminiRetryLine('Attempt 1 failed. Retrying with backoff...')).toEqual({ type: 'retrying', attempt: 1, reason: 'failed' });
+  });
+
+  it('ignores every other line, including the last attempt that gives up', () => {
+    expect(geminiRetryLine('Attempt 2 failed: The model is overloaded.. Max attempts reached')).toBeNull();
+    expect(geminiRetryLine('    at retryWithBackoff (file:///bundle/chunk.js:1:1)')).toBeNull();
+    expect(geminiRetryLine('{"type":"init"}')).toBeNull();
   });
 });

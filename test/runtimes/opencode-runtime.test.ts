@@ -142,22 +142,42 @@ describe('OpencodeRuntime with the real opencode CLI', () => {
   it('classifies a 429 as a rate limit, with the reset time from the response headers', async () => {
     server = await FakeAnthropicServer.start([]);
     server.failWith('rate-limit');
-    const { result } = await run([]);
+    // The CLI retries a 429 too; with retries enough it gives up on its own and reports the headers.
+    const { result } = await run([], { cliRetries: 10 });
     expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'rate-limit', resetAt: new Date(RATE_LIMIT_RESET_UNIX * 1000).toISOString() } });
     expect(result.message).toContain('429');
   });
 
-  // opencode 1.18 retries a 5xx on its own, silently (no line on stdout), 5 times with backoff
-  // 2+4+8+16+32 s when the response has no retry-after: the error event comes after about a minute,
-  // so a stall timeout must be longer than that.
+  // opencode 1.18 retries a 5xx on its own, 5 times with backoff 2+4+8+16+32 s when the response
+  // has no retry-after, and its JSON stream says nothing until it gives up; its error log on stderr
+  // has a "stream error" line for each failed request.
   it('classifies a 529 as overloaded, once the CLI has given up retrying', async () => {
     server = await FakeAnthropicServer.start([]);
     server.failWith('overloaded');
-    const { result } = await run([], { stallTimeout: 110_000, timeout: 130_000 });
+    // cliRetries above the CLI's own 5: the CLI gives up first.
+    const { result, events } = await run([], { cliRetries: 6, stallTimeout: 110_000, timeout: 130_000 });
     expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
     expect(result.message).toContain('529');
-    expect(server.mainRequests().length).toBeGreaterThan(1);
+    expect(server.mainRequests()).toHaveLength(6);
+    expect(events.filter((e) => e.type === 'retrying')).toHaveLength(6);
   }, 150_000);
+
+  it('stops a run whose CLI retries more than cliRetries times in a row, read from its error log', async () => {
+    server = await FakeAnthropicServer.start([]);
+    server.failWith('overloaded');
+    const { result, events, streamed, pid } = await run([], { cliRetries: 1 });
+    expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
+    expect(result.message).toBe('was stopped: the CLI retried its model request 2 times in a row (cliRetries is 1): AI_APICallError: Overloaded');
+    // Stopped at the second; the CLI may get one more request out while it shuts down.
+    expect(events.filter((e) => e.type === 'retrying').slice(0, 2)).toEqual([
+      { type: 'retrying', attempt: 1, reason: 'AI_APICallError: Overloaded' },
+      { type: 'retrying', attempt: 2, reason: 'AI_APICallError: Overloaded' },
+    ]);
+    expect(streamed).toContain('retrying (attempt 1: AI_APICallError: Overloaded)');
+    expect(server.mainRequests().length).toBeGreaterThanOrEqual(2);
+    expect(server.mainRequests().length).toBeLessThanOrEqual(3);
+    expect(await waitFor(() => !isProcessAlive(pid) && !groupHasLiveMembers(pid!), 5_000)).toBe(true);
+  });
 
   it('is stalled when the model never answers, and its process group is killed', async () => {
     server = await FakeAnthropicServer.start([]);
