@@ -388,6 +388,13 @@ describe('runtimes, gates and role files', () => {
     expect(ok({}, { LOOM_TEST_COMMAND: 'make check', LOOM_AGENT_RETRIES: '5' })).toMatchObject({ testCommand: 'make check', agentRetries: 5 });
   });
 
+  it("takes cliRetries, the cap on an agent CLI's own retries: 2 by default, 0 allowed", () => {
+    expect(ok({})).toMatchObject({ cliRetries: 2 });
+    expect(ok({ cliRetries: 0 })).toMatchObject({ cliRetries: 0 });
+    expect(ok({ cliRetries: 1 }, { LOOM_CLI_RETRIES: '4' })).toMatchObject({ cliRetries: 4 });
+    expect(problemsOf({ cliRetries: -1 })).toEqual(['cliRetries: must be a whole number ≥ 0, got -1']);
+  });
+
   it('role file front matter sits below config.json and env', () => {
     const files = { guide: { interval: 20 * MIN, runtime: 'script', timeout: 7 * MIN }, architect: { cooldown: 45 * MIN } };
     const fromFiles = resolveConfig({}, {}, files);

@@ -113,7 +113,7 @@ describe('usage limits through the pipeline', () => {
     server.failWith('rate-limit');
     closers.push(() => server.close());
     const fence = '```';
-    repo = makeRepo({ roles: { builder: { runtime: 'claude', fallback: 'script' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
+    repo = makeRepo({ cliRetries: 1, roles: { builder: { runtime: 'claude', fallback: 'script' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
     const tracker = repo.tracker();
     await tracker.createIssue({ title: 'limited', labels: [Label.issue], body: `${fence}loom-script builder\nwrite done.txt <<EOF\ndone by the fallback\nEOF\n${fence}` });
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-'));
@@ -121,6 +121,8 @@ describe('usage limits through the pipeline', () => {
     const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/runtime claude is limited until .*; failing over/);
+    // cliRetries 1 from the config reached the CLI: the first request and one retry.
+    expect(server.mainRequests()).toHaveLength(2);
     expect(fs.readFileSync(path.join(repo.root, 'done.txt'), 'utf8')).toBe('done by the fallback\n');
     const limit = JSON.parse(fs.readFileSync(path.join(repo.root, '.loom', 'limits', 'claude.json'), 'utf8'));
     expect(Date.parse(limit.until)).toBeGreaterThan(Date.now());
