@@ -54,8 +54,8 @@ export async function rebaseIfBehind(worktree: string, base: string): Promise<{ 
  */
 export async function mergeIntoBase(root: string, base: string, branch: string, message: string): Promise<MergeResult> {
   const baseRef = `refs/heads/${base}`;
-  const baseSha = await git(root, ['rev-parse', '--verify', baseRef]);
-  const branchSha = await git(root, ['rev-parse', '--verify', `refs/heads/${branch}`]);
+  // One call for both: `--verify` takes a single name, and fails on a missing one just the same.
+  const [baseSha = '', branchSha = ''] = (await git(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`])).split('\n');
   let tree: string;
   try {
     tree = (await git(root, ['merge-tree', '--write-tree', baseSha, branchSha])).split('\n')[0] ?? '';

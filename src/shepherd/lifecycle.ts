@@ -66,8 +66,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   let cp: Checkpoint | null = checkpoints.read(n);
   if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
   recorder.phase('worktree');
+  const existed = worktrees.exists(n);
   const worktree = await worktrees.ensure(n, baseRef);
-  if (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd')) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
+  // A new worktree has nothing uncommitted; one an interrupted shepherd left may.
+  if (existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
   const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
     cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };

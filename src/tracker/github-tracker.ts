@@ -38,7 +38,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { writeFileAtomic } from '../fs/atomic-file.js';
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../core/labels.js';
 import {
   NotFoundError,
@@ -229,7 +229,9 @@ export class GitHubTracker implements Tracker {
   /** Conditional requests answered 304 (served from the cache at no rate-limit cost). */
   conditionalHits = 0;
 
-  private readonly octokit: Octokit;
+  /** Octokit, loaded on the first request: a Loom process on the local tracker never pays for loading it. */
+  private octokit: Promise<Octokit> | null = null;
+  private readonly octokitOptions: NonNullable<ConstructorParameters<typeof Octokit>[0]>;
   private readonly now: () => number;
   private readonly retryDelayMs: number;
   private readonly trustAllow: ReadonlySet<string>;
@@ -262,13 +264,18 @@ export class GitHubTracker implements Tracker {
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.trustAllow = new Set(options.trust?.allow ?? []);
     this.actor = options.actor;
-    this.octokit = new Octokit({
+    this.octokitOptions = {
       auth: options.token,
       baseUrl: (options.baseUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
       userAgent: 'loom-github-tracker',
       request: options.fetch === undefined ? {} : { fetch: options.fetch },
       log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-    });
+    };
+  }
+
+  private client(): Promise<Octokit> {
+    this.octokit ??= import('@octokit/rest').then(({ Octokit: Client }) => new Client(this.octokitOptions));
+    return this.octokit;
   }
 
   /** The last rate-limit state GitHub reported. */
@@ -637,7 +644,7 @@ export class GitHubTracker implements Tracker {
       if (cached !== undefined) headers['if-none-match'] = cached.etag;
       this.requests++;
       try {
-        const res = await this.octokit.request({ method, url, headers, ...(body === undefined ? {} : { data: body }) });
+        const res = await (await this.client()).request({ method, url, headers, ...(body === undefined ? {} : { data: body }) });
         this.track(res.headers);
         if (conditional && typeof res.headers.etag === 'string') this.remember(url, res.headers.etag, res.data, res.headers.link);
         return { status: res.status, data: res.data as T, headers: res.headers };
