@@ -12,7 +12,7 @@ import type { TaskRecorder } from '../process/task-recorder.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
-import { activeLimits, recordLimit } from '../usage/runtime-limits.js';
+import { activeLimits, OVERLOADED_BACKOFF_MS, recordLimit } from '../usage/runtime-limits.js';
 import { defaultRolesDir, fillTemplate, loadRole } from './role-file.js';
 
 const LONG_VARS = ['diff', 'issue.body', 'review', 'test_output', 'open_issues', 'open_proposals'];
@@ -120,9 +120,14 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
         priced,
       });
     }
-    if (result.failure?.kind !== 'rate-limit') return { ...result, runtime: name };
-    const limit = recordLimit(run.paths.limits, name, result.failure.resetAt, result.message, new Date());
-    process.stdout.write(`loom: runtime ${name} is limited until ${limit.until}${name !== usable.at(-1) ? '; failing over' : ''}\n`);
+    // A rate/usage limit, or a provider still overloaded after the CLI's own retries, is not the
+    // issue's fault: the runtime pauses (until the reset, or a backoff) and the role fails over.
+    const kind = result.failure?.kind;
+    if (kind !== 'rate-limit' && kind !== 'overloaded') return { ...result, runtime: name };
+    const now = new Date();
+    const resetAt = kind === 'overloaded' ? new Date(now.getTime() + OVERLOADED_BACKOFF_MS).toISOString() : result.failure?.resetAt;
+    const limit = recordLimit(run.paths.limits, name, resetAt, result.message, now);
+    process.stdout.write(`loom: runtime ${name} is ${kind === 'overloaded' ? 'overloaded; paused' : 'limited'} until ${limit.until}${name !== usable.at(-1) ? '; failing over' : ''}\n`);
     if (name === usable.at(-1)) throw new RuntimeLimitedError(name, limit.until, `runtime ${name} is limited until ${limit.until}: ${result.message}`);
   }
   throw new Error('unreachable: no runtime ran');

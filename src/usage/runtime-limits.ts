@@ -1,7 +1,7 @@
 /**
  * Runtime limits: when an agent CLI reports a rate or usage limit, the process that saw it writes
  * `.loom/limits/<runtime>.json` with the time the limit resets (or a backoff when the CLI did not
- * say). Until then the daemon dispatches no work to that runtime, and roles with a fallback
+ * say); an overloaded provider pauses its runtime for a shorter backoff the same way. Until then the daemon dispatches no work to that runtime, and roles with a fallback
  * runtime use it instead. An expired file is simply ignored.
  */
 import fs from 'node:fs';
@@ -10,6 +10,9 @@ import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 
 /** Backoff when a limit comes without a reset time, ms. */
 export const DEFAULT_LIMIT_BACKOFF_MS = 15 * 60_000;
+
+/** Pause of a runtime whose provider reported itself overloaded (5xx, 529) after the CLI's own retries, ms. */
+export const OVERLOADED_BACKOFF_MS = 5 * 60_000;
 
 export interface RuntimeLimit {
   runtime: string;

@@ -130,4 +130,32 @@ describe('usage limits through the pipeline', () => {
     expect(status.runtime_limits.map((l: { runtime: string }) => l.runtime)).toEqual(['claude']);
     fs.rmSync(home, { recursive: true, force: true });
   });
+
+  it('an overloaded provider pauses the runtime for a while and sends the issue back, instead of blocking it', async () => {
+    const server = await FakeAnthropicServer.start([]);
+    server.failWith('overloaded');
+    closers.push(() => server.close());
+    repo = makeRepo({ cliRetries: 0, roles: { builder: { runtime: 'claude' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'busy provider', labels: [Label.issue] });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-'));
+    const env = { PATH: `${path.dirname(bin('claude'))}:${process.env.PATH ?? ''}`, HOME: home, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: 'test-key' };
+    const before = Date.now();
+    const r = await loomAsync(repo.root, ['shepherd', '1'], env);
+    // The shepherd stops (exit 6, as on shutdown): not the issue's fault, so nothing is blocked.
+    expect(r.code, r.stdout + r.stderr).toBe(6);
+    expect(r.stdout).toMatch(/runtime claude is overloaded; paused until /);
+    expect(server.mainRequests()).toHaveLength(1);
+    const limit = JSON.parse(fs.readFileSync(path.join(repo.root, '.loom', 'limits', 'claude.json'), 'utf8')) as { until: string; reason: string };
+    expect(Date.parse(limit.until) - before).toBeGreaterThanOrEqual(5 * 60_000 - 1_000);
+    expect(Date.parse(limit.until) - Date.now()).toBeLessThanOrEqual(5 * 60_000);
+    expect(limit.reason).toMatch(/529|overloaded/i);
+    const labels = (await tracker.getIssue(1))!.labels;
+    expect(labels).not.toContain(Label.blocked);
+    expect(labels).toContain(Label.issue);
+    const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(status.runtime_limits.map((l: { runtime: string }) => l.runtime)).toEqual(['claude']);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
 });
+
