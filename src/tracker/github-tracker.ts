@@ -81,6 +81,8 @@ interface PersistedCache {
   openUntil: number | null;
   pulls: [number, GhPull][];
   actor: string | null;
+  /** When the snapshot last read the open-issue listing itself (epoch ms); absent in older files. */
+  listedAt?: number | null;
 }
 
 export interface RateLimitState {
@@ -155,6 +157,17 @@ const WRITE_PERMISSIONS = new Set(['admin', 'maintain', 'write']);
 const MAX_RETRIES = 3;
 /** Bound on remembered ETags (one per URL); the oldest are forgotten first. */
 const MAX_CACHED_URLS = 2_000;
+
+/** Items in the snapshot's change probe: every item updated in the latest second shows, up to this many. */
+const PROBE_SIZE = 100;
+/** The snapshot reads the open-issue listing itself at least this often, probe or not, ms. */
+const FULL_LISTING_INTERVAL_MS = 10 * 60_000;
+
+/** `path?query` for a listing's parameters (in the order given). */
+function listUrl(path: string, params: Record<string, string | number>): string {
+  const query = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  return query === '' ? path : `${path}?${query}`;
+}
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -241,6 +254,8 @@ export class GitHubTracker implements Tracker {
   private openUntil: number | null = null;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
+  /** When the snapshot last read the open-issue listing (not the probe's cached copy), epoch ms. */
+  private listedAt: number | null = null;
   private actor: string | null | undefined;
   private disposed = false;
   private readonly cacheFile: string | undefined;
@@ -253,6 +268,7 @@ export class GitHubTracker implements Tracker {
         for (const [url, entry] of saved.entries) this.cache.set(url, entry);
         this.openUntil = saved.openUntil;
         this.snapshotPulls = new Map(saved.pulls);
+        this.listedAt = typeof saved.listedAt === 'number' ? saved.listedAt : null;
         if (options.actor === undefined && saved.actor) options = { ...options, actor: saved.actor };
       } catch {
         // no cache yet (or a torn one): start cold
@@ -290,8 +306,31 @@ export class GitHubTracker implements Tracker {
   }
 
   async snapshot(): Promise<TrackerSnapshot> {
+    const listing = { state: 'open', per_page: 100 };
+    // One conditional probe first: the most recently updated issues and PRs, open or closed. Any
+    // change Loom cares about (labels, open/closed, a new issue, a push to a PR) bumps an item's
+    // updated_at, which changes this page; a 304 means the open-issue pages cached by the last
+    // snapshot still hold, so an idle poll is one request at no rate-limit cost, however long the
+    // backlog. The probe's ETag is kept only once the listing it vouches for has been read.
+    const probeUrl = listUrl(this.path('/issues'), { state: 'all', sort: 'updated', direction: 'desc', per_page: PROBE_SIZE });
+    const probe = await this.send<GhIssue[]>('GET', probeUrl, undefined, undefined, true);
+    // Timestamps have one-second resolution: more than PROBE_SIZE items changed within one second
+    // could hide a change from the probe, so the listing itself is read again every so often anyway
+    // (conditionally: unchanged pages still cost nothing).
+    const due = this.listedAt === null || this.now() - this.listedAt >= FULL_LISTING_INTERVAL_MS;
+    const cached = probe.status === 304 && !due ? this.cachedPages<GhIssue>(this.path('/issues'), listing) : null;
+    let fetched: GhIssue[];
+    if (cached !== null) fetched = cached;
+    else {
+      const vouch = this.cache.get(probeUrl);
+      this.cache.delete(probeUrl);
+      const startedAt = this.now();
+      fetched = await this.getAll<GhIssue>(this.path('/issues'), listing);
+      if (vouch !== undefined) this.remember(probeUrl, vouch.etag, vouch.data, vouch.link);
+      this.listedAt = startedAt;
+    }
     // Pages are separate reads: an issue created meanwhile shifts the pages, so dedupe by number.
-    const items = uniqueByNumber(await this.getAll<GhIssue>(this.path('/issues'), { state: 'open', per_page: 100 }));
+    const items = uniqueByNumber(fetched);
     const loom = items.filter((i) => i.state === 'open' && labelNames(i.labels).some((l) => l.startsWith('loom:')));
     const issues = loom.filter((i) => !isPull(i)).map(toIssue);
     const loomPulls = loom.filter(isPull);
@@ -533,7 +572,7 @@ export class GitHubTracker implements Tracker {
 
   dispose(): void {
     if (this.cacheFile !== undefined && !this.disposed) {
-      const saved: PersistedCache = { entries: [...this.cache.entries()], openUntil: this.openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null };
+      const saved: PersistedCache = { entries: [...this.cache.entries()], openUntil: this.openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null, listedAt: this.listedAt };
       try {
         writeFileAtomic(this.cacheFile, JSON.stringify(saved));
       } catch {
@@ -603,9 +642,27 @@ export class GitHubTracker implements Tracker {
   }
 
   /** Every page of a list, following `link: rel="next"`; each page is a conditional GET. */
+  /**
+   * Every page of a listing as the cache holds it from the last full read (following the cached
+   * `link` headers), without a request; null when a page is missing.
+   */
+  private cachedPages<T>(path: string, params: Record<string, string | number>): T[] | null {
+    let url: string | null = listUrl(path, params);
+    const all: T[] = [];
+    const seen = new Set<string>();
+    while (url !== null && !seen.has(url)) {
+      seen.add(url);
+      const entry = this.cache.get(url);
+      if (entry === undefined || !Array.isArray(entry.data)) return null;
+      this.remember(url, entry.etag, entry.data, entry.link); // recently used: not the next evicted
+      all.push(...(entry.data as T[]));
+      url = nextLink(entry.link);
+    }
+    return all;
+  }
+
   private async getAll<T>(path: string, params: Record<string, string | number>, item?: number): Promise<T[]> {
-    const query = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
-    let url: string | null = query === '' ? path : `${path}?${query}`;
+    let url: string | null = listUrl(path, params);
     const all: T[] = [];
     const seen = new Set<string>();
     while (url !== null && !seen.has(url)) {

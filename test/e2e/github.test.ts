@@ -140,8 +140,9 @@ describe('github rate-limit budget', () => {
     // Spend the budget from elsewhere (another client on the same token), then iterate again.
     const other = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok', baseUrl: server.url });
     const spend = await other.createIssue({ title: 'spend' });
-    for (let i = 0; i < 20 && (other.rateLimit().remaining ?? 0) > 1; i += 1) await other.comment(spend.number, `spending ${i}`);
-    expect(other.rateLimit().remaining).toBe(1);
+    // Two points left: the iteration's change probe and its listing of the open issues (the new issue changed them).
+    for (let i = 0; i < 20 && (other.rateLimit().remaining ?? 0) > 2; i += 1) await other.comment(spend.number, `spending ${i}`);
+    expect(other.rateLimit().remaining).toBe(2);
     other.dispose();
     const low = await loomAsync(root, ['iterate'], env);
     expect(low.stdout).toMatch(/slow-down=\d+\/20/);

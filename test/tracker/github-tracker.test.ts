@@ -67,7 +67,10 @@ describe('GitHubTracker on GitHub', () => {
     const snapshot = await tracker.snapshot();
     expect(snapshot.issues).toHaveLength(130);
     expect(snapshot.issues.map((i) => i.number)).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
-    const pages = server.requests.filter((r) => r.method === 'GET' && /\/issues\?|\/repositories\/\d+\/issues/.test(r.path));
+    const lists = server.requests.filter((r) => r.method === 'GET' && /\/issues\?|\/repositories\/\d+\/issues/.test(r.path));
+    // First the change probe (one page of the most recently updated, open or closed), then the listing.
+    expect(lists[0]!.path).toMatch(/state=all&sort=updated&direction=desc/);
+    const pages = lists.slice(1);
     expect(pages).toHaveLength(3);
     expect(pages[0]!.path).toContain('per_page=100');
     // The later pages are fetched from GitHub's own `link` URLs.
@@ -75,8 +78,9 @@ describe('GitHubTracker on GitHub', () => {
     expect((await tracker.listIssues({ labels: ['bug'] })).length).toBe(120);
   });
 
-  it('makes an idle second snapshot with conditional requests only, answered 304 at no rate-limit cost', async () => {
-    const server = await start();
+  it('makes an idle second snapshot with one conditional request, answered 304 at no rate-limit cost', async () => {
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const server = await start({ now: () => clock });
     server.seedIssues(150, ['loom:issue']);
     const tracker = connect(server);
     await tracker.createPullRequest({ title: 'pr', head: 'loom/x', base: 'main', labels: ['loom:review-requested'] });
@@ -90,16 +94,37 @@ describe('GitHubTracker on GitHub', () => {
     const second = await tracker.snapshot();
     expect(second).toEqual(first);
     const idle = server.requests.slice(used);
-    expect(idle.length).toBeGreaterThan(0);
+    // The change probe alone: 150 open issues are two pages, read from the cache the first snapshot left.
+    expect(idle).toHaveLength(1);
     expect(idle.every((r) => r.conditional && r.status === 304)).toBe(true);
     expect(server.remaining).toBe(remaining);
     expect(tracker.conditionalHits - hits).toBe(idle.length);
     expect(tracker.rateLimit()).toMatchObject({ remaining, limit: 5000 });
 
     // A change is seen on the next poll.
+    clock += 1_000;
     server.applyLabel(3, 'loom:urgent', 'someone');
     const third = await tracker.snapshot();
     expect(third.issues.find((i) => i.number === 3)?.labels).toEqual(['loom:issue', 'loom:urgent']);
+  });
+
+  it('reads the listing again every 10 minutes: a change the probe cannot show is seen by then', async () => {
+    // 150 issues created and one relabelled within the same second: with one-second timestamps
+    // the relabelled issue stays out of the probe's 100 most recent, so the probe answers 304.
+    const server = await start({ now: () => Date.parse('2026-01-05T10:00:00Z') });
+    server.seedIssues(150, ['loom:issue']);
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const tracker = connect(server, { now: () => clock });
+    await tracker.snapshot();
+    server.applyLabel(3, 'loom:urgent', 'someone');
+    const hidden = await tracker.snapshot();
+    expect(hidden.issues.find((i) => i.number === 3)?.labels).toEqual(['loom:issue']);
+    clock += 10 * 60_000;
+    const used = server.requests.length;
+    const later = await tracker.snapshot();
+    expect(later.issues.find((i) => i.number === 3)?.labels).toEqual(['loom:issue', 'loom:urgent']);
+    // Still conditional: the unchanged page is a 304.
+    expect(server.requests.slice(used).some((r) => r.conditional && r.status === 304)).toBe(true);
   });
 
   it('costs one conditional request per idle poll (per 100 open issues), loom PRs included', async () => {
