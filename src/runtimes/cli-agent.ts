@@ -121,6 +121,8 @@ export class RetryCap {
       this.inARow = 0;
       return;
     }
+    // A retry the CLI has a fallback for (another transport) neither counts nor resets.
+    if (event.fallback === true) return;
     this.inARow += 1;
     this.lastReason = event.reason;
     if (this.inARow > this.limit && !this.tripped) {

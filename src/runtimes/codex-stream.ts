@@ -172,12 +172,18 @@ function unitMs(unit: string): number {
   return 86_400_000;
 }
 
-/** "Reconnecting... 2/5 (reason)": the CLI retrying on its own, not a failure. */
+/**
+ * "Reconnecting... 2/5 (reason)": the CLI retrying on its own, not a failure. A reconnect of the
+ * Responses WebSocket (the reason names a `ws://`/`wss://` URL) has a way out of its own — the CLI
+ * falls back to HTTPS when the socket keeps failing (a proxy that blocks WebSockets) — so it is
+ * marked `fallback` and not held against `cliRetries`.
+ */
 function retryNotice(message: string): AgentEvent | null {
   const match = /^Reconnecting\.\.\.\s*(?:(\d+)\/\d+)?\s*(.*)$/s.exec(message);
   if (match === null) return null;
   const reason = (match[2] ?? '').replace(/^\((.*)\)$/s, '$1').trim();
-  return { type: 'retrying', attempt: Number(match[1] ?? 0), reason: reason === '' ? message : reason };
+  const fallback = /\bwss?:\/\//.test(reason);
+  return { type: 'retrying', attempt: Number(match[1] ?? 0), reason: reason === '' ? message : reason, ...(fallback ? { fallback: true } : {}) };
 }
 
 function itemStarted(item: Record<string, unknown>): AgentEvent[] {

@@ -20,7 +20,8 @@ export type AgentEvent =
   | { type: 'text'; text: string }
   | { type: 'tool_use'; name: string; input: string }
   | { type: 'tool_result'; ok: boolean; output: string }
-  | { type: 'retrying'; attempt: number; reason: string; delayMs?: number }
+  /** `fallback`: the CLI has another way to go if this keeps failing (not counted against `cliRetries`). */
+  | { type: 'retrying'; attempt: number; reason: string; delayMs?: number; fallback?: boolean }
   | { type: 'usage'; usage: Usage }
   | { type: 'result'; ok: boolean; text: string };
 

@@ -136,6 +136,11 @@ describe('failures', () => {
     expect(codexSucceeded(facts(raw))).toBe(true);
   });
 
+  it('a WebSocket reconnect is a retry the CLI has a fallback for (HTTPS)', () => {
+    const raw = ['{"type":"error","message":"Reconnecting... 2/5 (unexpected status 404 Not Found: Not Found, url: wss://api.openai.com/v1/responses)"}'];
+    expect(events(raw)[0]).toEqual({ type: 'retrying', attempt: 2, reason: 'unexpected status 404 Not Found: Not Found, url: wss://api.openai.com/v1/responses', fallback: true });
+  });
+
   it('a turn that never completes is not a success', () => {
     expect(codexSucceeded(facts([`{"type":"thread.started","thread_id":"${THREAD}"}`, '{"type":"turn.started"}']))).toBe(false);
   });

@@ -27,6 +27,15 @@ describe('RetryCap', () => {
     expect(cap.signal.aborted).toBe(true);
   });
 
+  it('neither counts nor resets on a retry the CLI has a fallback for', () => {
+    const cap = new RetryCap(1, undefined);
+    cap.note(retry(1));
+    for (let i = 0; i < 5; i += 1) cap.note({ type: 'retrying', attempt: i + 1, reason: 'websocket 404', fallback: true });
+    expect(cap.signal.aborted).toBe(false);
+    cap.note(retry(2));
+    expect(cap.signal.aborted).toBe(true);
+  });
+
   it('calls a rate limit a rate limit', () => {
     const cap = new RetryCap(0, undefined);
     cap.note(retry(1, 'status 429: Too Many Requests'));
