@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
 import type { RunBase } from './cli-agent.js';
-import { cliRetriesOf, emitEvent, emitOutput, firstLine, LineReader, lastLine, loomVars, OUTPUT_LIMIT, readTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { cliRetriesOf, emitEvent, emitOutput, firstLine, LineReader, lastLine, loomVars, OUTPUT_LIMIT, OutputTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
 import { classifyClaudeFailure, claudeEvents, initialClaudeFacts, parseClaudeLine, reduceClaudeFacts } from './claude-stream.js';
 import type { ClaudeFacts } from './claude-stream.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunFailure, RunResult } from './runtime.js';
@@ -48,9 +48,8 @@ export class ClaudeRuntime implements AgentRuntime {
         ...(context.resumeSessionId !== undefined && context.resumeSessionId !== '' ? ['--resume', context.resumeSessionId] : []),
         ...(context.args ?? []),
       ];
-      // stderr goes to a file: runCommand merges both streams, and a stderr chunk landing inside a
-      // half-read JSON line would spoil it. stdout alone carries the stream (and the liveness).
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)} 2>${shellQuote(files.stderrFile)}`;
+      // stderr is read apart: a stderr chunk landing inside a half-read JSON line would spoil it.
+      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)}`;
       const env = agentEnv(
         process.env,
         {
@@ -69,9 +68,16 @@ export class ClaudeRuntime implements AgentRuntime {
       );
 
       const reader = new ClaudeStreamReader(context);
-      const result = await runAgentCommand(command, env, context, (text) => reader.write(text));
+      const stderr = new OutputTail();
+      const result = await runAgentCommand(
+        command,
+        env,
+        context,
+        (text) => reader.write(text),
+        (text) => stderr.add(text),
+      );
       reader.end();
-      return toRunResult(result, reader, readTail(files.stderrFile), context);
+      return toRunResult(result, reader, stderr.text(), context);
     }, { kind: 'config' });
   }
 }
@@ -89,7 +95,7 @@ export function claudeConfigDir(context: RunContext): string {
 class ClaudeStreamReader extends LineReader {
   facts: ClaudeFacts = initialClaudeFacts();
   /** Lines that were not stream records (stray output), tail kept for messages. */
-  stray = '';
+  readonly stray = new OutputTail();
 
   constructor(private readonly context: RunContext) {
     super();
@@ -99,7 +105,7 @@ class ClaudeStreamReader extends LineReader {
     if (line.trim() === '') return;
     const record = parseClaudeLine(line);
     if (record === null) {
-      this.stray = (this.stray + line + '\n').slice(-OUTPUT_LIMIT);
+      this.stray.add(`${line}\n`);
       emitOutput(this.context, `${line}\n`);
       return;
     }
@@ -115,7 +121,8 @@ export function transcriptLine(event: AgentEvent): string {
 
 function toRunResult(result: RunCommandResult, reader: ClaudeStreamReader, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
-  const output = facts.resultSeen ? facts.resultText : (reader.stray + stderr).slice(-OUTPUT_LIMIT);
+  const stray = reader.stray.text();
+  const output = facts.resultSeen ? facts.resultText : (stray + stderr).slice(-OUTPUT_LIMIT);
   const base: RunBase = {
     output,
     exitCode: result.exitCode,
@@ -127,7 +134,7 @@ function toRunResult(result: RunCommandResult, reader: ClaudeStreamReader, stder
   if (ended !== null) return ended;
   if (result.exitCode === 0 && facts.resultSeen && !facts.isError) return { ...base, outcome: 'success', message: '' };
   const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'exited' : `exited with code ${result.exitCode}`;
-  const detail = failureDetail(facts, reader.stray, stderr, result.exitCode);
+  const detail = failureDetail(facts, stray, stderr, result.exitCode);
   const failure: RunFailure = !facts.resultSeen && facts.apiErrors.length === 0 && (result.exitCode === 127 || result.exitCode === 126) ? { kind: 'config' } : classifyClaudeFailure(facts, stderr);
   return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure };
 }

@@ -27,8 +27,6 @@ export interface AgentFiles {
   dir: string;
   promptFile: string;
   instructionsFile: string;
-  /** Where a runtime may redirect the CLI's stderr; not created. */
-  stderrFile: string;
 }
 
 /** `issue` → `LOOM_ISSUE`, `issueTitle` / `issue-title` → `LOOM_ISSUE_TITLE`. */
@@ -67,7 +65,7 @@ export async function withAgentFiles(prefix: string, request: RunContext, run: (
   const cap = new RetryCap(cliRetriesOf(request), request.signal);
   try {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-    const files: AgentFiles = { dir, promptFile: path.join(dir, 'prompt.md'), instructionsFile: path.join(dir, 'instructions.md'), stderrFile: path.join(dir, 'stderr.txt') };
+    const files: AgentFiles = { dir, promptFile: path.join(dir, 'prompt.md'), instructionsFile: path.join(dir, 'instructions.md') };
     fs.writeFileSync(files.promptFile, request.prompt);
     fs.writeFileSync(files.instructionsFile, request.instructions);
     const context: RunContext = {
@@ -305,13 +303,37 @@ export function guarded(callback: () => void): void {
   }
 }
 
-/** The last `OUTPUT_LIMIT` characters of a file, '' if it cannot be read. */
-export function readTail(file: string): string {
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    return text.length > OUTPUT_LIMIT ? text.slice(-OUTPUT_LIMIT) : text;
-  } catch {
-    return '';
+/** Keeps the last `limit` characters of a stream without re-copying the whole text per chunk. */
+export class OutputTail {
+  private chunks: string[] = [];
+  private length = 0;
+
+  constructor(private readonly limit: number = OUTPUT_LIMIT) {}
+
+  add(text: string): void {
+    this.chunks.push(text);
+    this.length += text.length;
+    // Compact only once we hold twice the limit, so the cost stays linear in the output size.
+    if (this.length > this.limit * 2) {
+      const kept = this.text();
+      this.chunks = [kept];
+      this.length = kept.length;
+    }
+  }
+
+  text(): string {
+    const all = this.chunks.join('');
+    return all.length > this.limit ? all.slice(all.length - this.limit) : all;
+  }
+}
+
+/** Copies `files` from `from` into `to` (created) once: files already there are kept. */
+export function seedFiles(from: string, to: string, files: readonly string[]): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const file of files) {
+    const source = path.join(from, file);
+    const target = path.join(to, file);
+    if (path.resolve(source) !== path.resolve(target) && fs.existsSync(source) && !fs.existsSync(target)) fs.copyFileSync(source, target);
   }
 }
 

@@ -11,11 +11,10 @@
  * is the `agentEnv` allowlist plus the CLI's own key variables, nothing else.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, taskHome, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunBase } from './cli-agent.js';
 import { codexRetryOverrides } from './codex-config.js';
 import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex } from './codex-stream.js';
@@ -34,7 +33,7 @@ const TOTALS_FILE = 'loom-thread-totals.json';
 export interface CodexRuntimeOptions {
   /** The CLI, as a shell command prefix (default `codex`). */
   command?: string;
-  /** The `CODEX_HOME` for a run; default `~/.cache/loom/codex/<issue-N | role>`. Kept between runs for resume. */
+  /** The `CODEX_HOME` for a run; default the task's home (`taskHome`). Kept between runs for resume. */
   home?: (context: RunContext) => string;
   /** `config.toml` text written into the home before every run (model provider, ...). */
   config?: string;
@@ -48,7 +47,7 @@ export class CodexRuntime implements AgentRuntime {
 
   constructor(options: CodexRuntimeOptions = {}) {
     this.command = options.command ?? 'codex';
-    this.home = options.home ?? defaultHome;
+    this.home = options.home ?? ((context) => taskHome(context, 'codex'));
     this.config = options.config;
   }
 
@@ -140,12 +139,6 @@ function failureOf(facts: CodexFacts, exitCode: number | null, lastPlainLine: st
   const how = exitCode === null ? 'was killed by a signal' : exitCode === 0 ? 'ended without completing its turn' : `exited with code ${exitCode}`;
   const cause = facts.errorMessage ?? lastPlainLine;
   return { message: cause === '' ? how : `${how}: ${cause}`, failure: classifyCodexFailure(cause) };
-}
-
-function defaultHome(context: RunContext): string {
-  const issue = context.vars.issue;
-  const key = (issue !== undefined && issue !== '' ? `issue-${issue}` : context.role).replace(/[^A-Za-z0-9._-]+/g, '_');
-  return path.join(os.homedir(), '.cache', 'loom', 'codex', key);
 }
 
 /** The home's `config.toml` text ('' when there is none). */

@@ -7,13 +7,12 @@
  * (`~/.claude/.credentials.json`, `~/.codex/auth.json` and `config.toml`) so a logged-in CLI stays
  * logged in.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RoleConfig } from '../config/config.js';
 import type { RoleDefinition } from '../roles/role-file.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
-import { taskHome } from './cli-agent.js';
+import { seedFiles, taskHome } from './cli-agent.js';
 import { CodexRuntime } from './codex-runtime.js';
 import { CommandRuntime } from './command-runtime.js';
 import { GeminiRuntime } from './gemini-runtime.js';
@@ -23,16 +22,6 @@ import { ScriptRuntime } from './script-runtime.js';
 
 export class RuntimeConfigError extends Error {
   readonly code = 'runtime_config';
-}
-
-/** Copies `files` from the user's home into `dir` once (files already there are kept). */
-function seed(dir: string, from: string, files: readonly string[]): void {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const file of files) {
-    const source = path.join(from, file);
-    const target = path.join(dir, file);
-    if (fs.existsSync(source) && !fs.existsSync(target)) fs.copyFileSync(source, target);
-  }
 }
 
 export function createRuntime(role: string, config: RoleConfig, definition: RoleDefinition): AgentRuntime {
@@ -50,7 +39,7 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
       return {
         name: 'claude',
         run: (context) => {
-          seed(claudeConfigDir(context), path.join(home, '.claude'), ['.credentials.json']);
+          seedFiles(path.join(home, '.claude'), claudeConfigDir(context), ['.credentials.json']);
           return new ClaudeRuntime({ ...(config.command ? { command: config.command } : {}) }).run(context);
         },
       };
@@ -59,7 +48,7 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
         ...(config.command ? { command: config.command } : {}),
         home: (context) => {
           const dir = taskHome(context, 'codex');
-          seed(dir, path.join(home, '.codex'), ['auth.json', 'config.toml']);
+          seedFiles(path.join(home, '.codex'), dir, ['auth.json', 'config.toml']);
           return dir;
         },
       });
@@ -69,7 +58,7 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
         ...(config.command ? { command: config.command } : {}),
         home: (context) => {
           const dir = taskHome(context, 'gemini');
-          seed(path.join(dir, '.gemini'), path.join(home, '.gemini'), ['settings.json', 'oauth_creds.json', 'google_accounts.json']);
+          seedFiles(path.join(home, '.gemini'), path.join(dir, '.gemini'), ['settings.json', 'oauth_creds.json', 'google_accounts.json']);
           return dir;
         },
       });

@@ -18,14 +18,14 @@
  * selected.", exit 41); set `selectedType: "gemini-api-key"` in the settings to use an endpoint.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, taskHome, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunBase } from './cli-agent.js';
 import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
 import type { GeminiFacts } from './gemini-stream.js';
+import { isRecord } from './json-fields.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 
 /** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
@@ -37,7 +37,7 @@ const PROMPT_ARG_LIMIT = 100_000;
 export interface GeminiRuntimeOptions {
   /** The CLI, as a shell command prefix (default `gemini`). */
   command?: string;
-  /** The `GEMINI_CLI_HOME` for a run; default `<state_dir>/gemini` (else under the temp dir). Kept between runs for resume. */
+  /** The `GEMINI_CLI_HOME` for a run; default the task's home (`taskHome`). Kept between runs for resume. */
   home?: (context: RunContext) => string;
   /** `settings.json` text written into `<home>/.gemini/` before every run (auth type, retries, ...). */
   settings?: string;
@@ -51,7 +51,7 @@ export class GeminiRuntime implements AgentRuntime {
 
   constructor(options: GeminiRuntimeOptions = {}) {
     this.command = options.command ?? 'gemini';
-    this.home = options.home ?? defaultGeminiHome;
+    this.home = options.home ?? ((context) => taskHome(context, 'gemini'));
     this.settings = options.settings;
   }
 
@@ -110,13 +110,13 @@ export function geminiSettingsWithRetries(existing: string | undefined, retries:
   if (existing !== undefined && existing.trim() !== '') {
     try {
       const parsed: unknown = JSON.parse(existing);
-      if (!isObject(parsed)) return null;
+      if (!isRecord(parsed)) return null;
       settings = parsed;
     } catch {
       return null;
     }
   }
-  const general = isObject(settings.general) ? settings.general : {};
+  const general = isRecord(settings.general) ? settings.general : {};
   const current = typeof general.maxAttempts === 'number' && general.maxAttempts >= 1 ? general.maxAttempts : GEMINI_MAX_ATTEMPTS;
   const maxAttempts = Math.max(1, Math.min(current, retries + 1, GEMINI_MAX_ATTEMPTS));
   return `${JSON.stringify({ ...settings, general: { ...general, maxAttempts } }, null, 2)}\n`;
@@ -133,15 +133,6 @@ function capSettingsRetries(home: string, retries: number): void {
   }
   const text = geminiSettingsWithRetries(existing, retries);
   if (text !== null && text !== existing) fs.writeFileSync(file, text);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `<state_dir>/gemini`, else `<tmp>/loom-agent-homes/<role>/gemini`. */
-export function defaultGeminiHome(context: RunContext): string {
-  return path.join(context.vars.state_dir ?? path.join(os.tmpdir(), 'loom-agent-homes', context.role), 'gemini');
 }
 
 /** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OUTPUT_LIMIT, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OutputTail, runAgentCommand, seedFiles, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunBase } from './cli-agent.js';
 import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
 import type { OpencodeFacts } from './opencode-stream.js';
@@ -134,7 +134,7 @@ export class OpencodeRuntime implements AgentRuntime {
       );
       reader.end();
       stderr.end();
-      return toRunResult(result, reader, stderr.tail, context);
+      return toRunResult(result, reader, stderr.tail.text(), context);
     }, { kind: 'config' });
   }
 }
@@ -168,25 +168,17 @@ function prepareHome(home: string, seedFrom: { configDir: string; dataDir: strin
   const dirs: HomeDirs = { home, config: path.join(home, 'config'), data: path.join(home, 'data'), cache: path.join(home, 'cache'), state: path.join(home, 'state') };
   for (const dir of [dirs.config, dirs.data, dirs.cache, dirs.state]) fs.mkdirSync(path.join(dir, 'opencode'), { recursive: true, mode: 0o700 });
   if (seedFrom !== null) {
-    seed(seedFrom.configDir, path.join(dirs.config, 'opencode'), USER_CONFIG_FILES);
-    seed(seedFrom.dataDir, path.join(dirs.data, 'opencode'), USER_DATA_FILES);
+    seedFiles(seedFrom.configDir, path.join(dirs.config, 'opencode'), USER_CONFIG_FILES);
+    seedFiles(seedFrom.dataDir, path.join(dirs.data, 'opencode'), USER_DATA_FILES);
   }
   return dirs;
-}
-
-function seed(from: string, to: string, files: readonly string[]): void {
-  for (const file of files) {
-    const source = path.join(from, file);
-    const target = path.join(to, file);
-    if (path.resolve(source) !== path.resolve(target) && fs.existsSync(source) && !fs.existsSync(target)) fs.copyFileSync(source, target);
-  }
 }
 
 /** Splits stdout into lines, folds them into facts, and reports events and transcript lines. */
 class OpencodeStreamReader extends LineReader {
   facts: OpencodeFacts = emptyOpencodeFacts;
   /** Lines that were not stream records (stray output), tail kept for messages. */
-  stray = '';
+  readonly stray = new OutputTail();
 
   constructor(private readonly context: RunContext) {
     super();
@@ -196,7 +188,7 @@ class OpencodeStreamReader extends LineReader {
     if (raw.trim() === '') return;
     const line = parseOpencodeLine(raw);
     if (line === null) {
-      this.stray = (this.stray + raw + '\n').slice(-OUTPUT_LIMIT);
+      this.stray.add(`${raw}\n`);
       emitOutput(this.context, `${raw}\n`);
       return;
     }
@@ -212,7 +204,7 @@ class OpencodeStreamReader extends LineReader {
  * `retrying` event. An auth failure is not retried by the CLI, so it is no retry either.
  */
 class OpencodeStderrReader extends LineReader {
-  tail = '';
+  readonly tail = new OutputTail();
   private failures = 0;
 
   constructor(private readonly context: RunContext) {
@@ -220,7 +212,7 @@ class OpencodeStderrReader extends LineReader {
   }
 
   protected line(raw: string): void {
-    this.tail = (this.tail + raw + '\n').slice(-OUTPUT_LIMIT);
+    this.tail.add(`${raw}\n`);
     const retry = opencodeRetryLine(raw, this.failures + 1);
     if (retry === null) return;
     this.failures += 1;
@@ -257,12 +249,13 @@ function toRunResult(result: RunCommandResult, reader: OpencodeStreamReader, std
     return { ...base, outcome: 'success', message: '' };
   }
   const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'ended without finishing its turn' : `exited with code ${result.exitCode}`;
-  const plain = stripAnsi(lastLine(stderr) || lastLine(reader.stray));
+  const stray = reader.stray.text();
+  const plain = stripAnsi(lastLine(stderr) || lastLine(stray));
   if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
     return { ...base, outcome: 'failed', message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
   }
   const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
-  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + reader.stray)) };
+  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + stray)) };
 }
 
 function stripAnsi(text: string): string {

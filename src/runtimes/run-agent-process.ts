@@ -5,7 +5,7 @@
  */
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitOutput, lastLine, loomVars, OUTPUT_LIMIT, runAgentCommand, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { emitOutput, lastLine, loomVars, OutputTail, runAgentCommand, watchdogResult, withAgentFiles } from './cli-agent.js';
 import type { RunContext, RunResult } from './runtime.js';
 
 export { OUTPUT_LIMIT, shellQuote, varName } from './cli-agent.js';
@@ -14,7 +14,7 @@ export { OUTPUT_LIMIT, shellQuote, varName } from './cli-agent.js';
 export async function runAgentProcess(command: string, context: RunContext): Promise<RunResult> {
   return withAgentFiles('loom-agent-', context, async (files) => {
     const env = agentEnv(process.env, loomVars(context, files));
-    const output = new OutputTail(OUTPUT_LIMIT);
+    const output = new OutputTail();
     // One decoder for both streams: runCommand does not say which stream a chunk came from. A
     // multi-byte character split across chunks is rare enough in agent output to accept that.
     const result = await runAgentCommand(command, env, context, (text) => {
@@ -34,28 +34,4 @@ function toRunResult(result: RunCommandResult, output: string, context: RunConte
   const last = lastLine(output);
   const how = result.exitCode === null ? 'was killed by a signal' : `exited with code ${result.exitCode}`;
   return { ...base, outcome: 'failed', message: last === '' ? how : `${how}: ${last}` };
-}
-
-/** Keeps the last `limit` characters of a stream without re-copying the whole text per chunk. */
-class OutputTail {
-  private chunks: string[] = [];
-  private length = 0;
-
-  constructor(private readonly limit: number) {}
-
-  add(text: string): void {
-    this.chunks.push(text);
-    this.length += text.length;
-    // Compact only once we hold twice the limit, so the cost stays linear in the output size.
-    if (this.length > this.limit * 2) {
-      const kept = this.text();
-      this.chunks = [kept];
-      this.length = kept.length;
-    }
-  }
-
-  text(): string {
-    const all = this.chunks.join('');
-    return all.length > this.limit ? all.slice(all.length - this.limit) : all;
-  }
 }

@@ -177,6 +177,12 @@ interface Response<T> {
   headers: Record<string, string | number | undefined>;
 }
 
+/** One page of a listing and its `link` header. */
+interface Page<T> {
+  data: T[];
+  link: unknown;
+}
+
 interface CachedResponse {
   etag: string;
   data: unknown;
@@ -318,7 +324,7 @@ export class GitHubTracker implements Tracker {
     // could hide a change from the probe, so the listing itself is read again every so often anyway
     // (conditionally: unchanged pages still cost nothing).
     const due = this.listedAt === null || this.now() - this.listedAt >= FULL_LISTING_INTERVAL_MS;
-    const cached = probe.status === 304 && !due ? this.cachedPages<GhIssue>(this.path('/issues'), listing) : null;
+    const cached = probe.status === 304 && !due ? await this.cachedPages<GhIssue>(this.path('/issues'), listing) : null;
     let fetched: GhIssue[];
     if (cached !== null) fetched = cached;
     else {
@@ -642,36 +648,38 @@ export class GitHubTracker implements Tracker {
   }
 
   /** Every page of a list, following `link: rel="next"`; each page is a conditional GET. */
-  /**
-   * Every page of a listing as the cache holds it from the last full read (following the cached
-   * `link` headers), without a request; null when a page is missing.
-   */
-  private cachedPages<T>(path: string, params: Record<string, string | number>): T[] | null {
+  /** Every page of a listing, following the `link` headers, each read by `read`; null when `read` has no page. */
+  private async pages<T>(path: string, params: Record<string, string | number>, read: (url: string) => Page<T> | null | Promise<Page<T> | null>): Promise<T[] | null> {
     let url: string | null = listUrl(path, params);
     const all: T[] = [];
     const seen = new Set<string>();
     while (url !== null && !seen.has(url)) {
       seen.add(url);
-      const entry = this.cache.get(url);
-      if (entry === undefined || !Array.isArray(entry.data)) return null;
-      this.remember(url, entry.etag, entry.data, entry.link); // recently used: not the next evicted
-      all.push(...(entry.data as T[]));
-      url = nextLink(entry.link);
+      const page = await read(url);
+      if (page === null) return null;
+      all.push(...page.data);
+      url = nextLink(page.link);
     }
     return all;
   }
 
+  /** A listing's pages as the cache holds them from the last full read, without a request; null when a page is missing. */
+  private cachedPages<T>(path: string, params: Record<string, string | number>): Promise<T[] | null> {
+    return this.pages<T>(path, params, (url) => {
+      const entry = this.cache.get(url);
+      if (entry === undefined || !Array.isArray(entry.data)) return null;
+      this.remember(url, entry.etag, entry.data, entry.link); // recently used: not the next evicted
+      return { data: entry.data as T[], link: entry.link };
+    });
+  }
+
+  /** A listing's pages from the API, each a conditional GET. */
   private async getAll<T>(path: string, params: Record<string, string | number>, item?: number): Promise<T[]> {
-    let url: string | null = listUrl(path, params);
-    const all: T[] = [];
-    const seen = new Set<string>();
-    while (url !== null && !seen.has(url)) {
-      seen.add(url);
+    const all = await this.pages<T>(path, params, async (url) => {
       const res: Response<T[]> = await this.send<T[]>('GET', url, undefined, item, true);
-      all.push(...res.data);
-      url = nextLink(res.headers.link);
-    }
-    return all;
+      return { data: res.data, link: res.headers.link };
+    });
+    return all ?? [];
   }
 
   private async writeLabels(number: number, current: readonly string[], next: string[]): Promise<void> {

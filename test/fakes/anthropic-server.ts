@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { json } from './http-fake.js';
 
 export interface TurnUsage {
   inputTokens: number;
@@ -254,7 +255,3 @@ function estimateTokens(raw: string): number {
   return Math.max(1, Math.ceil(raw.length / 4));
 }
 
-function json(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(payload));
-}

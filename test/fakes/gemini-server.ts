@@ -9,7 +9,8 @@
  * script. Every request is recorded.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { json, pathnameOf, startRecordingServer } from './http-fake.js';
+import type { RecordedRequest } from './http-fake.js';
 
 export interface FakeGeminiTokens {
   input: number;
@@ -23,13 +24,7 @@ export type FakeGeminiTurn =
   | { kind: 'error'; status: number; message: string; googleStatus?: string; retryDelay?: string; reason?: string }
   | { kind: 'hang' };
 
-export interface RecordedGeminiRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  /** Parsed JSON body, or the raw text when it is not JSON (undefined when empty). */
-  body: unknown;
-}
+export type RecordedGeminiRequest = RecordedRequest;
 
 export interface FakeGeminiServer {
   /** Origin for `GOOGLE_GEMINI_BASE_URL` (the SDK adds `/v1beta/...`). */
@@ -52,47 +47,36 @@ export async function startFakeGeminiServer(script: readonly FakeGeminiTurn[]): 
   const requests: RecordedGeminiRequest[] = [];
   const hanging = new Set<http.ServerResponse>();
 
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const recorded: RecordedGeminiRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: parseBody(text) };
-      requests.push(recorded);
-      const pathname = new URL(recorded.url, 'http://fake').pathname;
-      const model = /\/models\/([^/:]+):/.exec(pathname)?.[1] ?? 'gemini-fake';
-      if (recorded.method === 'POST' && pathname.endsWith(':streamGenerateContent')) {
-        const turn = turns.shift();
-        if (turn?.kind === 'hang') hanging.add(res);
-        play(res, turn, model);
-        return;
-      }
-      if (recorded.method === 'POST' && pathname.endsWith(':generateContent')) {
-        // The model router asks a small model to score the prompt's complexity, as JSON.
-        json(res, 200, response([{ text: JSON.stringify({ complexity_reasoning: 'fake', complexity_score: 10 }) }], model, { input: 10, output: 5 }));
-        return;
-      }
-      if (recorded.method === 'POST' && pathname.endsWith(':countTokens')) {
-        json(res, 200, { totalTokens: 10 });
-        return;
-      }
-      json(res, 404, googleError(404, `fake Gemini server: no route for ${recorded.method} ${pathname}`));
-    });
+  const { port, close } = await startRecordingServer(requests, (recorded, res) => {
+    const pathname = pathnameOf(recorded);
+    const model = /\/models\/([^/:]+):/.exec(pathname)?.[1] ?? 'gemini-fake';
+    if (recorded.method === 'POST' && pathname.endsWith(':streamGenerateContent')) {
+      const turn = turns.shift();
+      if (turn?.kind === 'hang') hanging.add(res);
+      play(res, turn, model);
+      return;
+    }
+    if (recorded.method === 'POST' && pathname.endsWith(':generateContent')) {
+      // The model router asks a small model to score the prompt's complexity, as JSON.
+      json(res, 200, response([{ text: JSON.stringify({ complexity_reasoning: 'fake', complexity_score: 10 }) }], model, { input: 10, output: 5 }));
+      return;
+    }
+    if (recorded.method === 'POST' && pathname.endsWith(':countTokens')) {
+      json(res, 200, { totalTokens: 10 });
+      return;
+    }
+    json(res, 404, googleError(404, `fake Gemini server: no route for ${recorded.method} ${pathname}`));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
 
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     requests,
-    turnRequests: () => requests.filter((r) => r.method === 'POST' && new URL(r.url, 'http://fake').pathname.endsWith(':streamGenerateContent')),
+    turnRequests: () => requests.filter((r) => r.method === 'POST' && pathnameOf(r).endsWith(':streamGenerateContent')),
     remaining: () => turns.length,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const res of hanging) res.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => {
+      for (const res of hanging) res.destroy();
+      return close();
+    },
   };
 }
 
@@ -151,16 +135,4 @@ function sse(res: http.ServerResponse, events: readonly Record<string, unknown>[
   res.end();
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
 
-function parseBody(text: string): unknown {
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}

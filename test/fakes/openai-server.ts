@@ -8,7 +8,8 @@
  * script. Every request is recorded.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { json, pathnameOf, startRecordingServer } from './http-fake.js';
+import type { RecordedRequest } from './http-fake.js';
 
 export interface FakeTokens {
   input: number;
@@ -23,13 +24,7 @@ export type FakeTurn =
   | { kind: 'failed'; code: string; message: string }
   | { kind: 'hang' };
 
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  /** Parsed JSON body, or the raw text when it is not JSON (undefined when empty). */
-  body: unknown;
-}
+export type { RecordedRequest };
 
 export interface FakeOpenAIServer {
   /** Base URL including `/v1`, as a model provider's `base_url`. */
@@ -56,35 +51,26 @@ export async function startFakeOpenAIServer(script: readonly FakeTurn[]): Promis
   const requests: RecordedRequest[] = [];
   let responseCount = 0;
 
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const recorded: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: parseBody(text) };
-      requests.push(recorded);
-      const pathname = new URL(recorded.url, 'http://fake').pathname;
-      if (recorded.method === 'POST' && pathname.endsWith('/responses')) {
-        const turn = turns.shift();
-        responseCount += 1;
-        play(res, turn, `resp_${responseCount}`, responseCount);
-        return;
-      }
-      if (recorded.method === 'GET' && pathname.endsWith('/models')) {
-        json(res, 200, { object: 'list', data: [] });
-        return;
-      }
-      json(res, 404, { error: { message: `fake OpenAI server: no route for ${recorded.method} ${pathname}`, type: 'invalid_request_error' } });
-    });
+  const { port, close } = await startRecordingServer(requests, (recorded, res) => {
+    const pathname = pathnameOf(recorded);
+    if (recorded.method === 'POST' && pathname.endsWith('/responses')) {
+      const turn = turns.shift();
+      responseCount += 1;
+      play(res, turn, `resp_${responseCount}`, responseCount);
+      return;
+    }
+    if (recorded.method === 'GET' && pathname.endsWith('/models')) {
+      json(res, 200, { object: 'list', data: [] });
+      return;
+    }
+    json(res, 404, { error: { message: `fake OpenAI server: no route for ${recorded.method} ${pathname}`, type: 'invalid_request_error' } });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}/v1`;
 
   return {
     baseUrl,
     requests,
-    responsesRequests: () => requests.filter((r) => r.method === 'POST' && new URL(r.url, 'http://fake').pathname.endsWith('/responses')),
+    responsesRequests: () => requests.filter((r) => r.method === 'POST' && pathnameOf(r).endsWith('/responses')),
     remaining: () => turns.length,
     codexConfig: ({ model = 'gpt-fake', envKey = 'CODEX_API_KEY', retries = { request: 0, stream: 0 } } = {}) =>
       [
@@ -100,11 +86,7 @@ export async function startFakeOpenAIServer(script: readonly FakeTurn[]): Promis
         '',
       ].join('\n'),
     codexBuiltinConfig: ({ model = 'gpt-fake' } = {}) => [`model = ${JSON.stringify(model)}`, `openai_base_url = ${JSON.stringify(baseUrl)}`, ''].join('\n'),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 
@@ -182,16 +164,4 @@ function sse(res: http.ServerResponse, events: readonly Record<string, unknown>[
   res.end();
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-}
 
-function parseBody(text: string): unknown {
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}

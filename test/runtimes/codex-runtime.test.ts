@@ -8,9 +8,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { waitFor } from '../../src/process/wait.js';
 import { CodexRuntime } from '../../src/runtimes/codex-runtime.js';
-import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
+import type { RunContext } from '../../src/runtimes/runtime.js';
 import { startFakeOpenAIServer } from '../fakes/openai-server.js';
 import type { FakeOpenAIServer, FakeTurn } from '../fakes/openai-server.js';
+import { collectRun, isolateEnv, scratchRepo } from './cli-harness.js';
+import type { Run } from './cli-harness.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 const CODEX = path.resolve('node_modules/.bin/codex');
@@ -20,47 +22,25 @@ let root: string;
 let cwd: string;
 let home: string;
 let server: FakeOpenAIServer | null = null;
-let saved: Partial<Record<(typeof SAVED_ENV)[number], string>>;
+let restoreEnv: () => void;
 
 beforeEach(() => {
-  saved = {};
-  for (const key of SAVED_ENV) {
-    if (process.env[key] !== undefined) saved[key] = process.env[key];
-    delete process.env[key];
-  }
+  restoreEnv = isolateEnv(SAVED_ENV);
   process.env.CODEX_API_KEY = 'sk-fake-codex-key';
-  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-codex-test-')));
-  cwd = path.join(root, 'repo');
-  home = path.join(root, 'codex-home');
-  fs.mkdirSync(cwd);
-  execFileSync('git', ['init', '-q', cwd]);
+  ({ root, cwd, home } = scratchRepo('loom-codex-test-', 'codex-home'));
 });
 
 afterEach(async () => {
-  for (const key of SAVED_ENV) {
-    delete process.env[key];
-    const value = saved[key];
-    if (value !== undefined) process.env[key] = value;
-  }
+  restoreEnv();
   await server?.close();
   server = null;
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Run {
-  result: RunResult;
-  events: AgentEvent[];
-  streamed: string;
-  pid: number | undefined;
-}
-
 async function run(script: readonly FakeTurn[], overrides: Partial<RunContext> = {}, config?: (s: FakeOpenAIServer) => string): Promise<Run> {
   server ??= await startFakeOpenAIServer(script);
   const runtime = new CodexRuntime({ command: CODEX, home: () => home, config: config?.(server) ?? server.codexConfig() });
-  const events: AgentEvent[] = [];
-  let streamed = '';
-  let pid: number | undefined;
-  const result = await runtime.run({
+  return collectRun(runtime, {
     role: 'builder',
     prompt: 'Create hello.txt, please.',
     cwd,
@@ -69,12 +49,8 @@ async function run(script: readonly FakeTurn[], overrides: Partial<RunContext> =
     attempt: 1,
     stallTimeout: 20_000,
     timeout: 30_000,
-    onEvent: (event) => events.push(event),
-    onOutput: (text) => (streamed += text),
-    onStart: (p) => (pid = p),
     ...overrides,
   });
-  return { result, events, streamed, pid };
 }
 
 /** The input items of the n-th `/responses` request. */

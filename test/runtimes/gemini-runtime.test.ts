@@ -2,15 +2,16 @@
 // Gemini API. A missing CLI fails these tests; it never skips them.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { waitFor } from '../../src/process/wait.js';
 import { GeminiRuntime, geminiSettingsWithRetries } from '../../src/runtimes/gemini-runtime.js';
-import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
+import type { RunContext } from '../../src/runtimes/runtime.js';
 import { startFakeGeminiServer } from '../fakes/gemini-server.js';
 import type { FakeGeminiServer, FakeGeminiTurn } from '../fakes/gemini-server.js';
+import { collectRun, isolateEnv, scratchRepo } from './cli-harness.js';
+import type { Run } from './cli-harness.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 const GEMINI = path.resolve('node_modules/.bin/gemini');
@@ -27,48 +28,26 @@ let root: string;
 let cwd: string;
 let home: string;
 let server: FakeGeminiServer | null = null;
-let saved: Partial<Record<(typeof SAVED_ENV)[number], string>>;
+let restoreEnv: () => void;
 
 beforeEach(() => {
-  saved = {};
-  for (const key of SAVED_ENV) {
-    if (process.env[key] !== undefined) saved[key] = process.env[key];
-    delete process.env[key];
-  }
+  restoreEnv = isolateEnv(SAVED_ENV);
   process.env.GEMINI_API_KEY = 'fake-gemini-key';
-  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gemini-test-')));
-  cwd = path.join(root, 'repo');
-  home = path.join(root, 'gemini-home');
-  fs.mkdirSync(cwd);
-  execFileSync('git', ['init', '-q', cwd]);
+  ({ root, cwd, home } = scratchRepo('loom-gemini-test-', 'gemini-home'));
 });
 
 afterEach(async () => {
-  for (const key of SAVED_ENV) {
-    delete process.env[key];
-    const value = saved[key];
-    if (value !== undefined) process.env[key] = value;
-  }
+  restoreEnv();
   await server?.close();
   server = null;
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Run {
-  result: RunResult;
-  events: AgentEvent[];
-  streamed: string;
-  pid: number | undefined;
-}
-
 async function run(script: readonly FakeGeminiTurn[], overrides: Partial<RunContext> = {}, settings = SETTINGS): Promise<Run> {
   server ??= await startFakeGeminiServer(script);
   process.env.GOOGLE_GEMINI_BASE_URL = server.baseUrl;
   const runtime = new GeminiRuntime({ command: GEMINI, home: () => home, settings });
-  const events: AgentEvent[] = [];
-  let streamed = '';
-  let pid: number | undefined;
-  const result = await runtime.run({
+  return collectRun(runtime, {
     role: 'builder',
     prompt: 'Create hello.txt, please.',
     cwd,
@@ -78,12 +57,8 @@ async function run(script: readonly FakeGeminiTurn[], overrides: Partial<RunCont
     model: 'gemini-fake-model',
     stallTimeout: 30_000,
     timeout: 60_000,
-    onEvent: (event) => events.push(event),
-    onOutput: (text) => (streamed += text),
-    onStart: (p) => (pid = p),
     ...overrides,
   });
-  return { result, events, streamed, pid };
 }
 
 /** The `contents` of the n-th turn request, as JSON text. */

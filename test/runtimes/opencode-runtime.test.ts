@@ -2,17 +2,18 @@
 // Anthropic Messages API through a custom provider. A missing CLI fails these tests; it never skips them.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { waitFor } from '../../src/process/wait.js';
 import { OpencodeRuntime } from '../../src/runtimes/opencode-runtime.js';
 import type { OpencodeRuntimeOptions } from '../../src/runtimes/opencode-runtime.js';
-import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
+import type { RunContext } from '../../src/runtimes/runtime.js';
 import { DEFAULT_USAGE, FakeAnthropicServer, RATE_LIMIT_RESET_UNIX } from '../fakes/anthropic-server.js';
 import type { ScriptTurn } from '../fakes/anthropic-server.js';
 import { fakeStepCost, OPENCODE_FAKE_MODEL, OPENCODE_FAKE_PROVIDER, opencodeFakeConfig } from '../fakes/opencode-provider.js';
+import { collectRun, isolateEnv, scratchRepo } from './cli-harness.js';
+import type { Run } from './cli-harness.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 // Installed by the test command into tools/opencode (the root lock file cannot hold it).
@@ -24,49 +25,27 @@ let root: string;
 let cwd: string;
 let home: string;
 let server: FakeAnthropicServer | null = null;
-let saved: Partial<Record<(typeof SAVED_ENV)[number], string>>;
+let restoreEnv: () => void;
 
 beforeEach(() => {
-  saved = {};
-  for (const key of SAVED_ENV) {
-    if (process.env[key] !== undefined) saved[key] = process.env[key];
-    delete process.env[key];
-  }
+  restoreEnv = isolateEnv(SAVED_ENV);
   process.env.ANTHROPIC_API_KEY = 'sk-ant-fake-opencode-key';
   // No models.dev catalog download: the fake provider's model is declared in the config.
   process.env.OPENCODE_DISABLE_MODELS_FETCH = '1';
-  root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-opencode-test-')));
-  cwd = path.join(root, 'repo');
-  home = path.join(root, 'opencode-home');
-  fs.mkdirSync(cwd);
-  execFileSync('git', ['init', '-q', cwd]);
+  ({ root, cwd, home } = scratchRepo('loom-opencode-test-', 'opencode-home'));
 });
 
 afterEach(async () => {
-  for (const key of SAVED_ENV) {
-    delete process.env[key];
-    const value = saved[key];
-    if (value !== undefined) process.env[key] = value;
-  }
+  restoreEnv();
   await server?.close();
   server = null;
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Run {
-  result: RunResult;
-  events: AgentEvent[];
-  streamed: string;
-  pid: number | undefined;
-}
-
 async function run(script: ScriptTurn[], overrides: Partial<RunContext> = {}, options: OpencodeRuntimeOptions = {}): Promise<Run> {
   server ??= await FakeAnthropicServer.start(script);
   const runtime = new OpencodeRuntime({ command: OPENCODE, home: () => home, config: opencodeFakeConfig(server.url), seedFrom: null, ...options });
-  const events: AgentEvent[] = [];
-  let streamed = '';
-  let pid: number | undefined;
-  const result = await runtime.run({
+  return collectRun(runtime, {
     role: 'builder',
     prompt: 'Create hello.txt, please.',
     cwd,
@@ -76,12 +55,8 @@ async function run(script: ScriptTurn[], overrides: Partial<RunContext> = {}, op
     model: MODEL,
     stallTimeout: 30_000,
     timeout: 50_000,
-    onEvent: (event) => events.push(event),
-    onOutput: (text) => (streamed += text),
-    onStart: (p) => (pid = p),
     ...overrides,
   });
-  return { result, events, streamed, pid };
 }
 
 /** All the text the n-th agent turn sent as its conversation. */
