@@ -15,6 +15,7 @@ import { UserError } from './user-error.js';
 
 export async function showLogs(paths: LoomPaths, target: string, options: { follow: boolean; all: boolean }, write: (text: string) => void): Promise<void> {
   const isRole = (ROLE_NAMES as readonly string[]).includes(target);
+  if (!isRole && !/^#?\d+$/.test(target)) throw new UserError(`"${target}" is neither an issue number nor a role; use a number like 12 or one of ${ROLE_NAMES.join(', ')}`);
   const prefix = isRole ? `role-${target}-` : `shepherd-issue-${parseIssueNumber(target)}-`;
   const files = (fs.existsSync(paths.logs) ? fs.readdirSync(paths.logs) : []).filter((f) => f.startsWith(prefix) && f.endsWith('.log')).sort();
   if (files.length === 0) throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}; they appear once it runs (see \`loom status\`)`);
