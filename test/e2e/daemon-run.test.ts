@@ -19,6 +19,8 @@ describe('loom start', () => {
     for (let i = 1; i <= 10; i += 1) await tracker.createIssue({ title: `Issue ${i}`, labels: [Label.issue] });
 
     const daemon = startDaemon(repo.root);
+    // The daemon is a separate process: its first state write comes a moment after the spawn.
+    await until(() => JSON.parse(loom(repo!.root, ['status', '--json']).stdout).daemon.status === 'running', 15_000, 'the daemon running');
     const observations: { active: number; slots: number[] }[] = [];
     // Watch while it runs: the status report against the tracker.
     await until(
