@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoomConfig } from '../config/config.js';
-import { ROLE_NAMES } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
+import { ROLE_NAMES } from '../core/vocabulary.js';
 
 export interface RuntimeCheck {
   runtime: string;

@@ -4,9 +4,10 @@
  */
 import type { Command } from 'commander';
 import { validateLabelName } from '../core/labels.js';
-import type { Issue, Tracker } from '../tracker/tracker.js';
+import type { Tracker } from '../tracker/tracker.js';
+import type { Issue } from '../core/tracker-model.js';
 import { openTracker, parseIssueNumber, requirePaths } from './context.js';
-import { UserError } from './user-error.js';
+import { UserError } from '../core/errors.js';
 
 async function withTracker<T>(fn: (tracker: Tracker) => Promise<T>, readonly = false): Promise<T> {
   const paths = requirePaths();

@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
-import { ROLE_NAMES } from '../config/config.js';
+import { ROLE_NAMES } from '../core/vocabulary.js';
 import { isTerminal } from '../core/progress.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { delay } from '../process/wait.js';
 import { parseIssueNumber } from './context.js';
-import { UserError } from './user-error.js';
+import { UserError } from '../core/errors.js';
 
 export async function showLogs(paths: LoomPaths, target: string, options: { follow: boolean; all: boolean }, write: (text: string) => void): Promise<void> {
   const isRole = (ROLE_NAMES as readonly string[]).includes(target);

@@ -6,124 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaultRolesDir, loadRole, RoleFileError } from '../roles/role-file.js';
-import type { Budgets, Price } from '../core/usage.js';
-import { parseDuration } from './duration.js';
-
-export const SUPPORT_ROLES = ['guide', 'champion', 'doctor', 'judge'] as const;
-export const GENERATOR_ROLES = ['architect', 'hermit'] as const;
-export const ROLE_NAMES = ['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide', 'champion'] as const;
-
-export type SupportRole = (typeof SUPPORT_ROLES)[number];
-export type GeneratorRole = (typeof GENERATOR_ROLES)[number];
-export type RoleName = (typeof ROLE_NAMES)[number];
-/** Roles the daemon runs as background processes (`loom role <name>`). */
-export type DaemonRole = SupportRole | GeneratorRole;
-
-/** Agent runtimes a role can use. */
-export const RUNTIME_NAMES = ['script', 'command', 'claude', 'codex', 'gemini', 'opencode'] as const;
-export type RuntimeChoice = (typeof RUNTIME_NAMES)[number];
-
-export interface RoleConfig {
-  /** Whether the role runs at all (a runtime is configured for it and it is not switched off). */
-  enabled: boolean;
-  /** The runtime (`roles.<r>.runtime`, else the top-level `runtime`, else `command` when a command is set). */
-  runtime: RuntimeChoice | undefined;
-  /** Model name passed to runtimes that take one. */
-  model: string | undefined;
-  /** Extra CLI arguments (split on whitespace). */
-  args: string[];
-  /** Runtime to fail over to while this role's runtime is rate- or usage-limited. */
-  fallback: RuntimeChoice | undefined;
-  /** Shell command that performs the role (run with `sh -c` in the repository). */
-  command: string | undefined;
-  /** Support roles: time between runs, ms. Generators: cooldown between triggers, ms. */
-  interval: number;
-  /** Longest a single run may take before it is killed, ms. */
-  timeout: number;
-}
-
-/** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
-export type TrackerConfig = { type: 'local' } | { type: 'github'; owner: string; repo: string; baseUrl: string | undefined; trustedUsers: string[] };
-
-export interface LoomConfig {
-  tracker: TrackerConfig;
-  /** Runtime for every role that does not name its own. */
-  runtime: RuntimeChoice | undefined;
-  /** The Judge's test gate: must pass in the worktree (unset: no test gate). */
-  testCommand: string | undefined;
-  /** Branch issues are built from and merged into (unset: detected). */
-  defaultBranch: string | undefined;
-  /** The Champion does not merge a PR changing more lines than this. */
-  maxMergeLines: number;
-  /** Cost and token caps; a run that would exceed one is not started. */
-  budget: Budgets;
-  /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
-  pricing: Record<string, Price>;
-  maxShepherds: number;
-  /** Sleep between iterations, ms. */
-  pollInterval: number;
-  /** Ready issues below which Architect/Hermit are triggered. */
-  issueThreshold: number;
-  /** Open proposals at or above which no more are generated. */
-  maxProposals: number;
-  maxDoctorRounds: number;
-  /** A shepherd whose heartbeat (or agent output) is older than this is stuck, ms. */
-  stallTimeout: number;
-  /** How long shutdown waits for active shepherds before stopping them, ms. */
-  shutdownGrace: number;
-  /** Failed spawns of one issue before it is labelled `loom:blocked`. */
-  spawnFailureLimit: number;
-  /** An iteration running longer than this is killed by the parent, ms. */
-  iterationTimeout: number;
-  /** How often shepherds and roles renew their heartbeat, ms. */
-  heartbeatInterval: number;
-  /** Times a shepherd re-runs an agent that stalled or timed out before giving up. */
-  agentRetries: number;
-  /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
-  cliRetries: number;
-  roles: Record<RoleName, RoleConfig>;
-}
-
-const MIN = 60_000;
-const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
-  builder: 0,
-  judge: 5 * MIN,
-  doctor: 5 * MIN,
-  curator: 30 * MIN,
-  architect: 30 * MIN,
-  hermit: 30 * MIN,
-  guide: 15 * MIN,
-  champion: 10 * MIN,
-};
-
-export function defaultConfig(): LoomConfig {
-  const roles = Object.fromEntries(
-    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN }]),
-  ) as Record<RoleName, RoleConfig>;
-  return {
-    tracker: { type: 'local' },
-    runtime: undefined,
-    testCommand: undefined,
-    defaultBranch: undefined,
-    maxMergeLines: 5000,
-    budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
-    pricing: {},
-    maxShepherds: 3,
-    pollInterval: 30_000,
-    issueThreshold: 3,
-    maxProposals: 5,
-    maxDoctorRounds: 3,
-    stallTimeout: 10 * MIN,
-    shutdownGrace: 5 * MIN,
-    spawnFailureLimit: 3,
-    iterationTimeout: 5 * MIN,
-    heartbeatInterval: 5_000,
-    agentRetries: 2,
-    cliRetries: 2,
-    roles,
-  };
-}
+import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
+import type { LoomConfig, RoleConfig } from '../core/config-model.js';
+import { defaultConfig } from '../core/config-model.js';
+import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
+import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
+import { LoomError } from '../core/errors.js';
+import { parseDuration } from '../core/duration.js';
 
 type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
@@ -152,13 +41,12 @@ export function envName(key: string): string {
 }
 
 /** Thrown when the config file or env is invalid; `problems` lists every one as `path: message`. */
-export class ConfigError extends Error {
-  readonly code = 'config_invalid';
+export class ConfigError extends LoomError {
   constructor(
     readonly file: string,
     readonly problems: string[],
   ) {
-    super(`invalid configuration (${file}): ${problems.join('; ')}`);
+    super('config_invalid', `invalid configuration (${file}): ${problems.join('; ')}`, { userFixable: true });
   }
 }
 
@@ -192,6 +80,10 @@ export interface RoleFileSettings {
   interval?: number;
   cooldown?: number;
   args?: string;
+  /** The prompt template after the front matter. */
+  template?: string;
+  /** The file the settings came from. */
+  file?: string;
 }
 
 export function resolveConfig(
@@ -211,6 +103,8 @@ export function resolveConfig(
     if (file.model !== undefined) role.model = file.model;
     if (file.args !== undefined) role.args = file.args.split(/\s+/).filter(Boolean);
     if (file.timeout !== undefined) role.timeout = file.timeout;
+    if (file.template !== undefined) role.template = file.template;
+    if (file.file !== undefined) role.roleFile = file.file;
     const interval = file.interval ?? file.cooldown;
     if (interval !== undefined) role.interval = interval;
   }
@@ -376,8 +270,8 @@ function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<Rol
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
-      const { runtime, command, model, timeout, interval, cooldown, args } = loadRole(name, [rolesDir, defaultRolesDir()]);
-      result[name] = { runtime, command, model, timeout, interval, cooldown, args };
+      const { runtime, command, model, timeout, interval, cooldown, args, template, file } = loadRole(name, [rolesDir, defaultRolesDir()]);
+      result[name] = { runtime, command, model, timeout, interval, cooldown, args, template, file };
     } catch (error) {
       if (error instanceof RoleFileError) problems.push(error.message);
       else throw error;

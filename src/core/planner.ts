@@ -10,14 +10,15 @@
  * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
  * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
  */
-import type { DaemonRole, LoomConfig, RoleName } from '../config/config.js';
-import { GENERATOR_ROLES, SUPPORT_ROLES } from '../config/config.js';
+import type { LoomConfig } from './config-model.js';
+import type { DaemonRole, RoleName } from './vocabulary.js';
+import { GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
-import type { Issue, TrackerSnapshot } from '../tracker/tracker.js';
+import type { Issue, TrackerSnapshot } from './tracker-model.js';
 
 /** What the shell observed about one background process. */
 export interface ProcessView {

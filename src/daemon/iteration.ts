@@ -6,7 +6,7 @@
  * `.loom/progress/`. It is the only code that turns planner actions into effects.
  */
 import fs from 'node:fs';
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
 import { activeShepherds, addCompleted, addWarning, foldUsage, idleRole, idleShepherd } from '../core/daemon-state.js';
@@ -20,7 +20,8 @@ import { plan, retryBackoff } from '../core/planner.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
-import type { Tracker, TrackerSnapshot } from '../tracker/tracker.js';
+import type { Tracker } from '../tracker/tracker.js';
+import type { TrackerSnapshot } from '../core/tracker-model.js';
 import { GitHubTracker } from '../tracker/github-tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 

@@ -8,9 +8,9 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import { loadConfig } from '../config/config.js';
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../core/duration.js';
 import type { LoomPaths } from '../config/paths.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import type { Mode } from '../core/planner.js';
@@ -18,10 +18,10 @@ import { loomCommand } from '../process/launcher.js';
 import { signalGroup } from '../process/process-identity.js';
 import { delay } from '../process/wait.js';
 import { FileStateStore } from '../state/state-store.js';
-import { acquireLock, releaseLock } from './daemon-lock.js';
+import { acquireLock, releaseLock } from '../state/daemon-lock.js';
 import { SHUTDOWN_SIGNAL, SLOW_DOWN_FACTOR } from './iteration.js';
-import { newTaskId } from './start-shepherd.js';
-import { wakeStamp } from './wake.js';
+import { newTaskId } from '../process/new-task.js';
+import { wakeStamp } from '../process/wake.js';
 
 /** Exit code of `loom iterate` when the state belongs to another daemon session. */
 export const EXIT_SESSION_LOST = 4;

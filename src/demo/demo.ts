@@ -12,7 +12,7 @@ import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
 import { waitFor } from '../process/wait.js';
 import { LocalTracker } from '../tracker/local-tracker.js';
-import { runInit } from '../cli/init-command.js';
+import { runInit } from '../setup/init-repo.js';
 import { SAMPLE_CONFIG, SAMPLE_ISSUES, writeSampleProject } from './sample-repo.js';
 
 /** The demo gives up after this long, ms. */

@@ -4,7 +4,7 @@
  * and writes the terminal status last, after every tracker write is done.
  */
 import type { Progress, ProgressStatus } from '../core/progress.js';
-import { touchWake } from '../daemon/wake.js';
+import { touchWake } from './wake.js';
 import { processStart } from './process-identity.js';
 import type { ProgressStore } from './progress-store.js';
 

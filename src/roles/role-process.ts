@@ -3,21 +3,23 @@
  * reviews, triage lines, commits); this file parses its output and makes every tracker write.
  * The Champion is code only: its merge decision is `championDecision`.
  */
-import type { LoomConfig, RoleName } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
+import type { RoleName } from '../core/vocabulary.js';
 import type { LoomPaths } from '../config/paths.js';
 import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
-import { newTaskId, startingRecord } from '../daemon/start-shepherd.js';
+import { newTaskId, startingRecord } from '../process/new-task.js';
 import { defaultBranch, git, GitError } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
-import { judgeRound } from '../shepherd/judge-round.js';
-import { mergePullRequest } from '../shepherd/merge-pull-request.js';
-import type { Issue, PullRequest, Tracker } from '../tracker/tracker.js';
-import { UserError } from '../cli/user-error.js';
-import { championDecision } from './champion-policy.js';
-import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from './output-contracts.js';
-import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from './run-role-agent.js';
+import { judgeRound } from '../steps/judge-round.js';
+import { mergePullRequest } from '../steps/merge-pull-request.js';
+import type { Tracker } from '../tracker/tracker.js';
+import type { Issue, PullRequest } from '../core/tracker-model.js';
+import { UserError } from '../core/errors.js';
+import { championDecision } from '../core/champion-policy.js';
+import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from '../core/output-contracts.js';
+import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 
 export interface RoleRun {

@@ -1,6 +1,6 @@
 /**
- * Picks the runtime for a role: the config's choice (`roles.<r>.runtime`, the top-level
- * `runtime`, or `command` when a command is set), else the role file's front matter.
+ * Builds the runtime a role's resolved config names (the config loader has already applied the
+ * precedence: env, config.json, role file front matter).
  *
  * Agent CLIs run with a config/home directory of their own per task (`.loom/agent-homes/…`), so
  * runs share no settings or sessions; it is seeded once from the user's own login and settings
@@ -9,8 +9,9 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import type { RoleConfig } from '../config/config.js';
-import type { RoleDefinition } from '../roles/role-file.js';
+import type { RoleConfig } from '../core/config-model.js';
+import { LoomError } from '../core/errors.js';
+import { RUNTIME_NAMES } from '../core/vocabulary.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
 import { seedFiles, taskHome } from './cli-agent.js';
 import { CodexRuntime } from './codex-runtime.js';
@@ -20,18 +21,20 @@ import { OpencodeRuntime } from './opencode-runtime.js';
 import type { AgentRuntime } from './runtime.js';
 import { ScriptRuntime } from './script-runtime.js';
 
-export class RuntimeConfigError extends Error {
-  readonly code = 'runtime_config';
+export class RuntimeConfigError extends LoomError {
+  constructor(message: string) {
+    super('runtime_config', message, { userFixable: true });
+  }
 }
 
-export function createRuntime(role: string, config: RoleConfig, definition: RoleDefinition): AgentRuntime {
-  const name = config.runtime ?? definition.runtime;
+export function createRuntime(role: string, config: RoleConfig): AgentRuntime {
+  const name = config.runtime;
   const home = process.env.HOME ?? os.homedir();
   switch (name) {
     case 'script':
       return new ScriptRuntime();
     case 'command': {
-      const command = config.command ?? definition.command;
+      const command = config.command;
       if (command === undefined) throw new RuntimeConfigError(`role ${role} uses the command runtime but has no command (roles.${role}.command)`);
       return new CommandRuntime({ command });
     }
@@ -67,7 +70,9 @@ export function createRuntime(role: string, config: RoleConfig, definition: Role
       return new OpencodeRuntime({ ...(config.command ? { command: config.command } : {}), home: (context) => taskHome(context, 'opencode') });
     case undefined:
       throw new RuntimeConfigError(`role ${role} has no runtime; set roles.${role}.runtime or the top-level "runtime" in .loom/config.json`);
-    default:
-      throw new RuntimeConfigError(`role ${role}: runtime "${name}" has no adapter (available: script, command, claude, codex, gemini, opencode)`);
+    default: {
+      const unknown: never = name;
+      throw new RuntimeConfigError(`role ${role}: runtime "${String(unknown)}" has no adapter (available: ${RUNTIME_NAMES.join(', ')})`);
+    }
   }
 }

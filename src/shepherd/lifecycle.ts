@@ -8,23 +8,24 @@
  *   next phase, and before giving up (WIP commit);
  * - agents only produce (commits, review text); every tracker write happens here.
  */
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
-import { fenceUntrusted, parseNoChanges } from '../roles/output-contracts.js';
-import { RoleFileError } from '../roles/role-file.js';
-import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../roles/run-role-agent.js';
+import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
+import { RoleFileError } from '../config/role-file.js';
+import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { RunResult } from '../runtimes/runtime.js';
-import type { Issue, Tracker } from '../tracker/tracker.js';
-import type { Checkpoint } from './checkpoint.js';
-import { CheckpointStore } from './checkpoint.js';
-import { judgeRound } from './judge-round.js';
-import { mergePullRequest } from './merge-pull-request.js';
+import type { Tracker } from '../tracker/tracker.js';
+import type { Issue } from '../core/tracker-model.js';
+import type { Checkpoint } from '../state/checkpoint-store.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
+import { judgeRound } from '../steps/judge-round.js';
+import { mergePullRequest } from '../steps/merge-pull-request.js';
 import { ShepherdExit } from './shepherd-exit.js';
 
 export interface LifecycleResult {

@@ -5,14 +5,15 @@
  *
  * Exit codes are a contract with the daemon and with users (docs/shepherd.md): `ShepherdExit`.
  */
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
-import { ProgressStore, viewOf } from '../process/progress-store.js';
+import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
 import type { Tracker } from '../tracker/tracker.js';
-import { newTaskId, startingRecord } from '../daemon/start-shepherd.js';
-import { UserError } from '../cli/user-error.js';
+import { newTaskId } from '../process/new-task.js';
+import { claimIssue } from '../steps/claim-issue.js';
+import { UserError } from '../core/errors.js';
 import { runLifecycle } from './lifecycle.js';
 import { ShepherdExit } from './shepherd-exit.js';
 
@@ -40,18 +41,10 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
 
   if (opts.taskId === undefined) {
     // Run by hand: claim the issue the same way the daemon would.
-    const task_id = newTaskId();
-    const fresh = startingRecord({ kind: 'shepherd', task_id, issue, role: null, output_file: '(terminal)', now: new Date() });
-    if (!progress.createExclusive(file, fresh)) {
-      if (viewOf(record, Date.now()).alive) throw new UserError(`#${issue} already has a shepherd (task ${record?.task_id ?? '?'}); see \`loom status\``);
-      progress.remove(file);
-      if (!progress.createExclusive(file, fresh)) throw new UserError(`#${issue} was just claimed by another shepherd`);
-    }
-    if (!(await tracker.claim(issue))) {
-      progress.remove(file);
-      throw new UserError(`#${issue} is not ready to build (it needs the ${Label.issue} label and must be open); see \`loom issue show ${issue}\``);
-    }
-    record = fresh;
+    const claim = await claimIssue({ progress, tracker, issue, task_id: newTaskId(), output_file: '(terminal)', now: new Date() });
+    if (!claim.ok && claim.reason === 'owned') throw new UserError(`#${issue} already has a shepherd (task ${claim.owner?.task_id ?? '?'}); see \`loom status\``);
+    if (!claim.ok) throw new UserError(`#${issue} is not ready to build (it needs the ${Label.issue} label and must be open); see \`loom issue show ${issue}\``);
+    record = claim.record;
   } else if (record === null || record.task_id !== opts.taskId) {
     log(`shepherd #${issue}: task ${opts.taskId} does not own this issue any more; exiting`);
     return ShepherdExit.skipped;

@@ -7,14 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LoomConfig } from '../config/config.js';
-import { GENERATOR_ROLES, SUPPORT_ROLES } from '../config/config.js';
-import { formatDuration } from '../config/duration.js';
+import type { LoomConfig } from '../core/config-model.js';
+import { GENERATOR_ROLES, SUPPORT_ROLES } from '../core/vocabulary.js';
+import { formatDuration } from '../core/duration.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { Label } from '../core/labels.js';
-import { readLock } from '../daemon/daemon-lock.js';
+import { readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
@@ -22,7 +22,7 @@ import type { UsageTotals } from '../core/usage.js';
 import { addRun, budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits } from '../usage/runtime-limits.js';
-import type { TrackerSnapshot } from '../tracker/tracker.js';
+import type { TrackerSnapshot } from '../core/tracker-model.js';
 
 export interface ShepherdStatus {
   name: string;

@@ -2,15 +2,15 @@
  * `loom why <issue>`: every gate between an issue and a shepherd, in the order the planner
  * applies them, each with whether it passes and what to do about it. Read-only, like status.
  */
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
 import { buildOrder } from '../core/planner.js';
-import { liveLock } from '../daemon/daemon-lock.js';
+import { liveLock } from '../state/daemon-lock.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
-import type { Issue, TrackerSnapshot } from '../tracker/tracker.js';
+import type { Issue, TrackerSnapshot } from '../core/tracker-model.js';
 
 export interface Gate {
   gate: string;

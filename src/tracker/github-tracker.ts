@@ -40,19 +40,8 @@ import fs from 'node:fs';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import type { Octokit } from '@octokit/rest';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../core/labels.js';
-import {
-  NotFoundError,
-  type Comment,
-  type Issue,
-  type IssueFilter,
-  type ItemState,
-  type NewIssue,
-  type NewPullRequest,
-  type PullRequest,
-  type Tracker,
-  type TrackerEvent,
-  type TrackerSnapshot,
-} from './tracker.js';
+import { type Tracker } from './tracker.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../core/tracker-model.js';
 
 export interface GitHubTrackerOptions {
   owner: string;

@@ -47,19 +47,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ISSUE_STATE_LABELS, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../core/labels.js';
-import {
-  NotFoundError,
-  type Comment,
-  type Issue,
-  type IssueFilter,
-  type ItemState,
-  type NewIssue,
-  type NewPullRequest,
-  type PullRequest,
-  type Tracker,
-  type TrackerEvent,
-  type TrackerSnapshot,
-} from './tracker.js';
+import { type Tracker } from './tracker.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../core/tracker-model.js';
 
 /** File name of the local tracker inside the `.loom` directory. */
 export const LOCAL_TRACKER_FILE = 'tracker.db';

@@ -11,80 +11,7 @@
  * Deliberately excluded: assignees, milestones, reactions, editing titles/bodies, deleting.
  */
 
-export type ItemState = 'open' | 'closed' | 'merged';
-
-export interface Issue {
-  number: number;
-  title: string;
-  body: string;
-  state: 'open' | 'closed';
-  labels: string[];
-  author: string;
-  /** ISO-8601 time of creation. */
-  createdAt: string;
-  /** ISO-8601 time of the last change to labels, state or comments. */
-  updatedAt: string;
-}
-
-export interface PullRequest {
-  number: number;
-  title: string;
-  body: string;
-  state: ItemState;
-  labels: string[];
-  /** Branch holding the change. */
-  head: string;
-  /** Branch the change merges into. */
-  base: string;
-  /** Issue this PR closes (`Closes #N`), if any. */
-  closesIssue: number | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface Comment {
-  id: number;
-  author: string;
-  body: string;
-  createdAt: string;
-}
-
-export interface TrackerEvent {
-  id: number;
-  type: 'labeled' | 'unlabeled' | 'closed' | 'reopened' | 'merged';
-  /** The label for `labeled`/`unlabeled`, else null. */
-  label: string | null;
-  /** Who made the change (the tracker's actor name). */
-  actor: string;
-  createdAt: string;
-}
-
-/** One consistent read of the open work: every open issue and PR that has a `loom:*` label. */
-export interface TrackerSnapshot {
-  issues: Issue[];
-  pullRequests: PullRequest[];
-}
-
-export interface NewIssue {
-  title: string;
-  body?: string;
-  labels?: string[];
-}
-
-export interface NewPullRequest {
-  title: string;
-  body?: string;
-  head: string;
-  base: string;
-  labels?: string[];
-  closesIssue?: number | null;
-}
-
-export interface IssueFilter {
-  state?: 'open' | 'closed' | 'all';
-  /** Only items carrying every one of these labels. */
-  labels?: string[];
-}
+import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 export interface Tracker {
   /**
@@ -119,12 +46,4 @@ export interface Tracker {
   listEvents(number: number): Promise<TrackerEvent[]>;
   /** Releases resources (database handles). */
   dispose(): void;
-}
-
-/** Thrown for a tracker item that does not exist. */
-export class NotFoundError extends Error {
-  readonly code = 'not_found';
-  constructor(readonly number: number) {
-    super(`#${number} does not exist`);
-  }
 }

@@ -6,8 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LoomConfig } from '../../src/config/config.js';
-import { ConfigError, GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES, defaultConfig, envName, loadConfig, resolveConfig } from '../../src/config/config.js';
+import type { LoomConfig } from '../../src/core/config-model.js';
+import { ConfigError, envName, loadConfig, resolveConfig } from '../../src/config/config.js';
+import { defaultConfig } from '../../src/core/config-model.js';
+import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../../src/core/vocabulary.js';
+import { defaultRolesDir, loadRole } from '../../src/config/role-file.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
@@ -150,7 +153,7 @@ describe('roles', () => {
         architect: { command: 'echo arch', cooldown: '1h' },
       },
     });
-    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, args: [], fallback: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN });
+    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, args: [], fallback: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN, template: '', roleFile: null });
     expect(c.roles.architect).toMatchObject({ enabled: true, command: 'echo arch', interval: 60 * MIN });
     expect(c.roles.judge.enabled).toBe(false);
   });
@@ -311,13 +314,25 @@ describe('loadConfig', () => {
     throw new Error('expected an error');
   };
 
-  it('a missing file gives the defaults', () => {
-    expect(loadConfig(tempFile(), {})).toEqual(defaultConfig());
+  /** The defaults, with each role's prompt from its built-in role file (the loader reads them once). */
+  const defaultsWithRoleFiles = () => {
+    const expected = defaultConfig();
+    for (const name of ROLE_NAMES) {
+      const file = loadRole(name, [defaultRolesDir()]);
+      expected.roles[name] = { ...expected.roles[name], template: file.template, roleFile: file.file };
+    }
+    return expected;
+  };
+
+  it('a missing file gives the defaults, and every role its built-in prompt', () => {
+    const c = loadConfig(tempFile(), {});
+    expect(c).toEqual(defaultsWithRoleFiles());
+    for (const name of ROLE_NAMES) expect(c.roles[name].template.length).toBeGreaterThan(0);
   });
 
   it('an empty or blank file gives the defaults', () => {
-    expect(loadConfig(tempFile(''), {})).toEqual(defaultConfig());
-    expect(loadConfig(tempFile('  \n'), {})).toEqual(defaultConfig());
+    expect(loadConfig(tempFile(''), {})).toEqual(defaultsWithRoleFiles());
+    expect(loadConfig(tempFile('  \n'), {})).toEqual(defaultsWithRoleFiles());
   });
 
   it('reads a valid file and applies env on top', () => {

@@ -3,7 +3,7 @@
  * (`500ms`, `30s`, `10m`, `1h`, `1d`, combined as `1h30m`). Always milliseconds inside.
  */
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/config/duration.js';
+import { formatDuration, parseDuration } from '../../src/core/duration.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;

@@ -7,8 +7,9 @@
  * test only sees the actions it is about unless it switches roles on.
  */
 import { describe, expect, it } from 'vitest';
-import type { DaemonRole, LoomConfig } from '../../src/config/config.js';
-import { defaultConfig } from '../../src/config/config.js';
+import type { LoomConfig } from '../../src/core/config-model.js';
+import type { DaemonRole } from '../../src/core/vocabulary.js';
+import { defaultConfig } from '../../src/core/config-model.js';
 import type { DaemonState, RetryEntry, RoleEntry, ShepherdEntry } from '../../src/core/daemon-state.js';
 import { emptyState, idleRole, idleShepherd } from '../../src/core/daemon-state.js';
 import { Label } from '../../src/core/labels.js';
@@ -16,7 +17,7 @@ import type { Action, Mode, ProcessView } from '../../src/core/planner.js';
 import { DEMAND_COOLDOWN_MS, MAX_RETRY_BACKOFF_MS, buildOrder, plan, retryBackoff, shepherdSlotNames } from '../../src/core/planner.js';
 import type { Progress, ProgressStatus } from '../../src/core/progress.js';
 import { TERMINAL_STATUSES } from '../../src/core/progress.js';
-import type { Issue, PullRequest } from '../../src/tracker/tracker.js';
+import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fake clock and factories

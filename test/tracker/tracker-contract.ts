@@ -8,7 +8,8 @@
  */
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NotFoundError, type Tracker } from '../../src/tracker/tracker.js';
+import { type Tracker } from '../../src/tracker/tracker.js';
+import { NotFoundError } from '../../src/core/tracker-model.js';
 
 export function describeTrackerContract(
   name: string,

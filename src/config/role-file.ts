@@ -9,7 +9,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration } from '../config/duration.js';
+import { LoomError } from '../core/errors.js';
+import { parseDuration } from '../core/duration.js';
+import { PLACEHOLDER, TEMPLATE_VARIABLES } from '../core/prompt-template.js';
+import { RUNTIME_NAMES } from '../core/vocabulary.js';
 
 export interface RoleDefinition {
   /** The role's name (`builder`, `judge`, ...). */
@@ -32,41 +35,18 @@ export interface RoleDefinition {
 }
 
 /** A problem in a role file, at a 1-based line (0: the file as a whole). */
-export class RoleFileError extends Error {
+export class RoleFileError extends LoomError {
   readonly file: string;
   readonly line: number;
   readonly problem: string;
 
   constructor(file: string, line: number, problem: string) {
-    super(line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`);
-    this.name = 'RoleFileError';
+    super('role_file_invalid', line > 0 ? `${file}:${line}: ${problem}` : `${file}: ${problem}`, { userFixable: true });
     this.file = file;
     this.line = line;
     this.problem = problem;
   }
 }
-
-/** Names a prompt template may use as `{{ name }}`. */
-export const TEMPLATE_VARIABLES: readonly string[] = [
-  'repo',
-  'role',
-  'attempt',
-  'issue.number',
-  'issue.title',
-  'issue.body',
-  'pr.number',
-  'branch',
-  'base',
-  'diff',
-  'review',
-  'test_command',
-  'test_output',
-  'open_issues',
-  'open_proposals',
-  'max_proposals',
-];
-
-export const ROLE_RUNTIMES = ['script', 'command', 'claude', 'codex', 'gemini', 'opencode'] as const;
 
 const STRING_KEYS = ['command', 'model', 'args'] as const;
 const DURATION_KEYS = ['timeout', 'interval', 'cooldown'] as const;
@@ -74,8 +54,6 @@ const KNOWN_KEYS: readonly string[] = ['runtime', ...STRING_KEYS, ...DURATION_KE
 
 const DELIMITER = /^---[ \t]*$/;
 const KEY_LINE = /^([A-Za-z_][A-Za-z0-9_-]*)[ \t]*:(.*)$/;
-/** `{{ name }}`: anything between double braces on one line is a placeholder, known or not. */
-const PLACEHOLDER = /\{\{[ \t]*([^{}\r\n]*?)[ \t]*\}\}/g;
 
 /** Parses one role file's text; `file` is used in error messages only. */
 export function parseRoleFile(text: string, file: string, name: string): RoleDefinition {
@@ -127,7 +105,7 @@ export function parseRoleFile(text: string, file: string, name: string): RoleDef
 function setKey(role: RoleDefinition, key: string, value: string, bad: (problem: string) => RoleFileError): void {
   switch (key) {
     case 'runtime':
-      if (!(ROLE_RUNTIMES as readonly string[]).includes(value)) throw bad(`'${clip(value)}' is not a runtime (one of: ${ROLE_RUNTIMES.join(', ')})`);
+      if (!(RUNTIME_NAMES as readonly string[]).includes(value)) throw bad(`'${clip(value)}' is not a runtime (one of: ${RUNTIME_NAMES.join(', ')})`);
       role.runtime = value;
       return;
     case 'command':
@@ -213,15 +191,7 @@ export function loadRole(name: string, dirs: readonly string[]): RoleDefinition 
   throw new RoleFileError(dirs[0] === undefined ? `${name}.md` : path.join(dirs[0], `${name}.md`), 0, `no role file for '${name}' (looked in: ${where})`);
 }
 
-/** The package's built-in role files: `<package>/defaults/roles` (this file is in `src/roles/` or `dist/roles/`). */
+/** The package's built-in role files: `<package>/defaults/roles` (this file is in `src/config/` or `dist/config/`). */
 export function defaultRolesDir(): string {
   return fileURLToPath(new URL('../../defaults/roles/', import.meta.url)).replace(/[\\/]$/, '');
-}
-
-/**
- * The template with every `{{ name }}` replaced by `vars[name]` (an empty string when absent).
- * One pass: text inside a substituted value is never expanded again.
- */
-export function fillTemplate(template: string, vars: Record<string, string>): string {
-  return template.replace(PLACEHOLDER, (_match, placeholder: string) => (Object.hasOwn(vars, placeholder) ? (vars[placeholder] ?? '') : ''));
 }

@@ -10,8 +10,8 @@ import { loomPaths, GITIGNORE_LINES } from '../config/paths.js';
 import { LocalTracker } from '../tracker/local-tracker.js';
 import { GitHubTracker, githubToken } from '../tracker/github-tracker.js';
 import { loadConfig } from '../config/config.js';
-import { findRepoRoot } from './context.js';
-import { UserError } from './user-error.js';
+import { findRepoRoot } from '../git/repo-root.js';
+import { UserError } from '../core/errors.js';
 
 export const STARTER_CONFIG = {
   tracker: { type: 'local' },

@@ -1,11 +1,12 @@
 /**
- * Runs one role's agent once: load the role file (`.loom/roles/<role>.md` over the built-in
- * default), fill its prompt, pick the runtime (its fallback while the primary is rate- or
+ * Runs one role's agent once: fill its prompt (the role file's template, resolved by the config
+ * loader), pick the runtime (its fallback while the primary is rate- or
  * usage-limited), check the budgets, run it with Loom's watchdogs, stream its output to the log,
  * renew the task's liveness lease, and record tokens and cost in the usage ledger.
  */
 import path from 'node:path';
-import type { LoomConfig, RoleName, RuntimeChoice } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
+import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
@@ -13,7 +14,7 @@ import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js
 import type { RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits, OVERLOADED_BACKOFF_MS, recordLimit } from '../usage/runtime-limits.js';
-import { defaultRolesDir, fillTemplate, loadRole } from './role-file.js';
+import { fillTemplate } from '../core/prompt-template.js';
 
 const LONG_VARS = ['diff', 'issue.body', 'review', 'test_output', 'open_issues', 'open_proposals'];
 
@@ -53,7 +54,6 @@ export class RuntimeLimitedError extends Error {
 }
 
 export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { runtime: string }> {
-  const definition = loadRole(run.role, [run.paths.roles, defaultRolesDir()]);
   const roleConfig = run.config.roles[run.role];
   const now = new Date();
   const ledger = new UsageLedger(run.paths.usage);
@@ -61,7 +61,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   const over = budgetExceeded(run.config.budget, spent.issue, spent.day);
   if (over !== null) throw new BudgetExceededError(`budget: ${over}`);
 
-  const primary = (roleConfig.runtime ?? definition.runtime) as RuntimeChoice | undefined;
+  const primary = roleConfig.runtime;
   const limits = activeLimits(run.paths.limits, now);
   const candidates = [primary, roleConfig.fallback].filter((r, i, all): r is RuntimeChoice => r !== undefined && all.indexOf(r) === i);
   if (candidates.length === 0) throw new RuntimeConfigError(`role ${run.role} has no runtime; set roles.${run.role}.runtime or the top-level "runtime" in .loom/config.json`);
@@ -72,7 +72,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   }
 
   const vars: Record<string, string> = { repo: run.paths.root, role: run.role, attempt: String(run.attempt), ...run.vars };
-  const prompt = fillTemplate(definition.template, vars);
+  const prompt = fillTemplate(roleConfig.template, vars);
   // Short values also go to the agent as env vars (LOOM_ISSUE_NUMBER, ...); long texts stay in the prompt.
   const envVars: Record<string, string> = {};
   for (const [key, value] of Object.entries(vars)) if (!LONG_VARS.includes(key)) envVars[key.replace(/\./g, '_')] = value;
@@ -82,7 +82,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
 
   for (const name of usable) {
-    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, definition);
+    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name });
     const result = await runtime.run({
       role: run.role,
       prompt,

@@ -4,7 +4,7 @@
  * is within the size limit; "merges cleanly" and "checks green" are decided by the merge itself
  * (rebase without conflict, test gate after a rebase).
  */
-import { Label } from '../core/labels.js';
+import { Label } from './labels.js';
 
 export type ChampionDecision = { merge: true } | { merge: false; reason: string };
 

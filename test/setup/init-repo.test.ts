@@ -1,6 +1,6 @@
 // `loom init` picks the github tracker from an origin on github.com (https or ssh).
 import { describe, expect, it } from 'vitest';
-import { githubRepoOf } from '../../src/cli/init-command.js';
+import { githubRepoOf } from '../../src/setup/init-repo.js';
 
 describe('githubRepoOf', () => {
   it('reads owner and repo from GitHub remotes and ignores others', () => {

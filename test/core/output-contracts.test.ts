@@ -11,7 +11,7 @@ import {
   parseNoChanges,
   parseProposals,
   parseVerdict,
-} from '../../src/roles/output-contracts.js';
+} from '../../src/core/output-contracts.js';
 
 describe('parseVerdict', () => {
   it('reads APPROVE and REQUEST_CHANGES and removes the verdict line from the review', () => {

@@ -3,15 +3,15 @@
  * `approve` only when the diff is not empty, the configured test command passes in the worktree,
  * and the agent approves. Used by shepherds and by the support Judge.
  */
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git } from '../git/git.js';
 import { agentEnv } from '../process/agent-env.js';
 import { runCommand } from '../process/run-command.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
-import { fenceUntrusted, parseVerdict } from '../roles/output-contracts.js';
-import { runRoleAgent } from '../roles/run-role-agent.js';
-import type { Issue } from '../tracker/tracker.js';
+import { fenceUntrusted, parseVerdict } from '../core/output-contracts.js';
+import { runRoleAgent } from './run-role-agent.js';
+import type { Issue } from '../core/tracker-model.js';
 
 /** Diffs larger than this are cut for the prompt (the gates still see the whole tree), chars. */
 const MAX_DIFF_CHARS = 200_000;

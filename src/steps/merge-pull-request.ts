@@ -5,14 +5,15 @@
  * the PR merged, close the issue, and remove the worktree, branch and checkpoint.
  */
 import path from 'node:path';
-import type { LoomConfig } from '../config/config.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git } from '../git/git.js';
 import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError } from '../tracker/github-tracker.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
-import type { PullRequest, Tracker } from '../tracker/tracker.js';
-import { CheckpointStore } from './checkpoint.js';
+import type { Tracker } from '../tracker/tracker.js';
+import type { PullRequest } from '../core/tracker-model.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
 import { runTestGate } from './judge-round.js';
 
 export type MergeOutcome =

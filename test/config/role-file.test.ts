@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultRolesDir, fillTemplate, loadRole, parseRoleFile, RoleFileError, TEMPLATE_VARIABLES } from '../../src/roles/role-file.js';
-import { ROLE_NAMES } from '../../src/config/config.js';
+import { defaultRolesDir, loadRole, parseRoleFile, RoleFileError } from '../../src/config/role-file.js';
+import { fillTemplate, TEMPLATE_VARIABLES } from '../../src/core/prompt-template.js';
+import { ROLE_NAMES } from '../../src/core/vocabulary.js';
 
 const MIN = 60_000;
 

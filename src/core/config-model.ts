@@ -1,0 +1,113 @@
+/**
+ * The resolved configuration (`LoomConfig`) and its defaults (PRODUCT.md §9). Plain data in
+ * milliseconds: the config loader (src/config/) builds it once from config.json, `LOOM_*` env
+ * and role files; everything downstream only reads it.
+ */
+import type { Budgets, Price } from './usage.js';
+import type { RoleName, RuntimeChoice } from './vocabulary.js';
+import { ROLE_NAMES } from './vocabulary.js';
+
+export interface RoleConfig {
+  /** Whether the role runs at all (a runtime is configured for it and it is not switched off). */
+  enabled: boolean;
+  /** The runtime (`roles.<r>.runtime`, else the top-level `runtime`, else `command` when a command is set). */
+  runtime: RuntimeChoice | undefined;
+  /** Model name passed to runtimes that take one. */
+  model: string | undefined;
+  /** Extra CLI arguments (split on whitespace). */
+  args: string[];
+  /** Runtime to fail over to while this role's runtime is rate- or usage-limited. */
+  fallback: RuntimeChoice | undefined;
+  /** Shell command that performs the role (run with `sh -c` in the repository). */
+  command: string | undefined;
+  /** Support roles: time between runs, ms. Generators: cooldown between triggers, ms. */
+  interval: number;
+  /** Longest a single run may take before it is killed, ms. */
+  timeout: number;
+  /** The prompt template (from the role file: `.loom/roles/<role>.md` over the built-in one). */
+  template: string;
+  /** The role file the template came from; null when none was read. */
+  roleFile: string | null;
+}
+
+/** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
+export type TrackerConfig = { type: 'local' } | { type: 'github'; owner: string; repo: string; baseUrl: string | undefined; trustedUsers: string[] };
+
+export interface LoomConfig {
+  tracker: TrackerConfig;
+  /** Runtime for every role that does not name its own. */
+  runtime: RuntimeChoice | undefined;
+  /** The Judge's test gate: must pass in the worktree (unset: no test gate). */
+  testCommand: string | undefined;
+  /** Branch issues are built from and merged into (unset: detected). */
+  defaultBranch: string | undefined;
+  /** The Champion does not merge a PR changing more lines than this. */
+  maxMergeLines: number;
+  /** Cost and token caps; a run that would exceed one is not started. */
+  budget: Budgets;
+  /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
+  pricing: Record<string, Price>;
+  maxShepherds: number;
+  /** Sleep between iterations, ms. */
+  pollInterval: number;
+  /** Ready issues below which Architect/Hermit are triggered. */
+  issueThreshold: number;
+  /** Open proposals at or above which no more are generated. */
+  maxProposals: number;
+  maxDoctorRounds: number;
+  /** A shepherd whose heartbeat (or agent output) is older than this is stuck, ms. */
+  stallTimeout: number;
+  /** How long shutdown waits for active shepherds before stopping them, ms. */
+  shutdownGrace: number;
+  /** Failed spawns of one issue before it is labelled `loom:blocked`. */
+  spawnFailureLimit: number;
+  /** An iteration running longer than this is killed by the parent, ms. */
+  iterationTimeout: number;
+  /** How often shepherds and roles renew their heartbeat, ms. */
+  heartbeatInterval: number;
+  /** Times a shepherd re-runs an agent that stalled or timed out before giving up. */
+  agentRetries: number;
+  /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
+  cliRetries: number;
+  roles: Record<RoleName, RoleConfig>;
+}
+
+const MIN = 60_000;
+const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
+  builder: 0,
+  judge: 5 * MIN,
+  doctor: 5 * MIN,
+  curator: 30 * MIN,
+  architect: 30 * MIN,
+  hermit: 30 * MIN,
+  guide: 15 * MIN,
+  champion: 10 * MIN,
+};
+
+export function defaultConfig(): LoomConfig {
+  const roles = Object.fromEntries(
+    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN, template: '', roleFile: null }]),
+  ) as Record<RoleName, RoleConfig>;
+  return {
+    tracker: { type: 'local' },
+    runtime: undefined,
+    testCommand: undefined,
+    defaultBranch: undefined,
+    maxMergeLines: 5000,
+    budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
+    pricing: {},
+    maxShepherds: 3,
+    pollInterval: 30_000,
+    issueThreshold: 3,
+    maxProposals: 5,
+    maxDoctorRounds: 3,
+    stallTimeout: 10 * MIN,
+    shutdownGrace: 5 * MIN,
+    spawnFailureLimit: 3,
+    iterationTimeout: 5 * MIN,
+    heartbeatInterval: 5_000,
+    agentRetries: 2,
+    cliRetries: 2,
+    roles,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The tracker's domain: issues, pull requests, comments and events as Loom sees them, whichever
+ * tracker holds them. Plain data; the `Tracker` port (src/tracker/tracker.ts) moves it.
+ */
+import { LoomError } from './errors.js';
+
+export type ItemState = 'open' | 'closed' | 'merged';
+
+export interface Issue {
+  number: number;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  labels: string[];
+  author: string;
+  /** ISO-8601 time of creation. */
+  createdAt: string;
+  /** ISO-8601 time of the last change to labels, state or comments. */
+  updatedAt: string;
+}
+
+export interface PullRequest {
+  number: number;
+  title: string;
+  body: string;
+  state: ItemState;
+  labels: string[];
+  /** Branch holding the change. */
+  head: string;
+  /** Branch the change merges into. */
+  base: string;
+  /** Issue this PR closes (`Closes #N`), if any. */
+  closesIssue: number | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Comment {
+  id: number;
+  author: string;
+  body: string;
+  createdAt: string;
+}
+
+export interface TrackerEvent {
+  id: number;
+  type: 'labeled' | 'unlabeled' | 'closed' | 'reopened' | 'merged';
+  /** The label for `labeled`/`unlabeled`, else null. */
+  label: string | null;
+  /** Who made the change (the tracker's actor name). */
+  actor: string;
+  createdAt: string;
+}
+
+/** One consistent read of the open work: every open issue and PR that has a `loom:*` label. */
+export interface TrackerSnapshot {
+  issues: Issue[];
+  pullRequests: PullRequest[];
+}
+
+export interface NewIssue {
+  title: string;
+  body?: string;
+  labels?: string[];
+}
+
+export interface NewPullRequest {
+  title: string;
+  body?: string;
+  head: string;
+  base: string;
+  labels?: string[];
+  closesIssue?: number | null;
+}
+
+export interface IssueFilter {
+  state?: 'open' | 'closed' | 'all';
+  /** Only items carrying every one of these labels. */
+  labels?: string[];
+}
+
+/** Thrown for a tracker item that does not exist. */
+export class NotFoundError extends LoomError {
+  constructor(readonly number: number) {
+    super('not_found', `#${number} does not exist`, { userFixable: true });
+  }
+}

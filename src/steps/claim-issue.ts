@@ -1,0 +1,51 @@
+/**
+ * Claiming an issue for a shepherd: the one owner of the invariant "one shepherd per issue",
+ * used by the daemon's spawn, `loom spawn` and `loom shepherd N` run by hand.
+ *
+ * The order matters: first the progress record is created exclusively (so an iteration running
+ * at the same moment sees the issue as owned rather than orphaned), then the tracker claim
+ * (atomic: `loom:issue` → `loom:building`). A failure undoes the step before it.
+ */
+import { Label } from '../core/labels.js';
+import type { Progress } from '../core/progress.js';
+import { startingRecord } from '../process/new-task.js';
+import type { ProgressStore } from '../process/progress-store.js';
+import { viewOf } from '../process/progress-store.js';
+import type { Tracker } from '../tracker/tracker.js';
+
+export type ClaimResult =
+  | { ok: true; record: Progress }
+  | { ok: false; reason: 'owned'; message: string; owner: Progress | null }
+  | { ok: false; reason: 'lost-claim'; message: string };
+
+/**
+ * Takes `issue` for the task `task_id`: its progress record, then the tracker claim. On success
+ * the caller owns the issue and must launch (or run) its shepherd, or undo with `releaseClaim`.
+ */
+export async function claimIssue(opts: { progress: ProgressStore; tracker: Tracker; issue: number; task_id: string; output_file: string; now: Date }): Promise<ClaimResult> {
+  const { progress, tracker, issue, now } = opts;
+  const file = progress.shepherdFile(issue);
+  const record = startingRecord({ kind: 'shepherd', task_id: opts.task_id, issue, role: null, output_file: opts.output_file, now });
+  if (!progress.createExclusive(file, record)) {
+    const existing = progress.read(file);
+    if (viewOf(existing, now.getTime()).alive)
+      return { ok: false, reason: 'owned', owner: existing, message: `#${issue} is already owned by shepherd task ${existing?.task_id ?? '?'} (pid ${existing?.pid ?? existing?.launcher_pid ?? '?'})` };
+    // A finished or dead record left behind: it owns nothing any more.
+    progress.remove(file);
+    if (!progress.createExclusive(file, record)) return { ok: false, reason: 'owned', owner: progress.read(file), message: `#${issue} was claimed by another launcher just now` };
+  }
+  let claimed = false;
+  try {
+    claimed = await tracker.claim(issue);
+  } finally {
+    if (!claimed) progress.remove(file);
+  }
+  if (!claimed) return { ok: false, reason: 'lost-claim', message: `#${issue} is no longer ${Label.issue} (claimed elsewhere or changed)` };
+  return { ok: true, record };
+}
+
+/** Undoes a claim whose shepherd could not be started: the record goes, the issue is ready again. */
+export async function releaseClaim(opts: { progress: ProgressStore; tracker: Tracker; issue: number }): Promise<void> {
+  opts.progress.remove(opts.progress.shepherdFile(opts.issue));
+  await opts.tracker.updateLabels(opts.issue, { add: [Label.issue] });
+}

@@ -1,0 +1,30 @@
+/**
+ * The one place that builds a tracker adapter from the config: nothing else names an adapter
+ * class. A tracker that cannot be opened is a `UserError` saying what to do.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TrackerConfig } from '../core/config-model.js';
+import { UserError } from '../core/errors.js';
+import type { LoomPaths } from '../config/paths.js';
+import { touchWake } from '../process/wake.js';
+import { GitHubTracker, githubToken } from './github-tracker.js';
+import { LocalTracker } from './local-tracker.js';
+import type { Tracker } from './tracker.js';
+
+export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, options: { readonly?: boolean; actor?: string } = {}): Tracker {
+  if (trackerConfig.type === 'github') {
+    const token = githubToken(process.env);
+    if (token === null) throw new UserError('the github tracker needs a token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`');
+    return new GitHubTracker({
+      owner: trackerConfig.owner,
+      repo: trackerConfig.repo,
+      token,
+      trust: { allow: trackerConfig.trustedUsers },
+      cacheFile: path.join(paths.dir, 'github-cache.json'),
+      ...(trackerConfig.baseUrl ? { baseUrl: trackerConfig.baseUrl } : {}),
+    });
+  }
+  if (!fs.existsSync(paths.trackerDb)) throw new UserError(`the local tracker (${paths.trackerDb}) is missing; run \`loom init\` to create it`);
+  return new LocalTracker({ path: paths.trackerDb, actor: options.actor ?? 'loom', readonly: options.readonly ?? false, onWrite: () => touchWake(paths.wake) });
+}
