@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bin/', 'scripts/*.mjs', 'eslint.config.js', 'vitest.config.ts'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bin/', 'scripts/*.mjs', 'eslint.config.js', 'vitest.config.ts', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

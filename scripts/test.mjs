@@ -22,6 +22,12 @@ if (!fs.existsSync(path.join(opencode, 'node_modules', '.bin', 'opencode'))) {
   if (r.status !== 0) process.stderr.write('warning: installing the opencode CLI failed; its runtime tests will fail\n');
 }
 
+// The lint (eslint, tsc, the layer rules of .dependency-cruiser.cjs, knip's unused exports) is
+// one check of the suite: a violation fails CI like a failing test.
+const lint = spawnSync('npm', ['run', '--silent', 'lint'], { stdio: 'inherit' });
+const lintFailed = lint.status !== 0;
+if (lintFailed) process.stderr.write('lint failed: see above (npm run lint)\n');
+
 const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-test-report-')), 'vitest.json');
 const vitest = spawnSync(
   process.execPath,
@@ -40,5 +46,7 @@ try {
   failed = Math.max(1, failed);
 }
 if (vitest.status !== 0 && failed === 0) failed = 1;
+if (lintFailed) failed += 1;
+else passed += 1;
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
-process.exit(failed > 0 || vitest.status !== 0 ? 1 : 0);
+process.exitCode = failed > 0 || vitest.status !== 0 ? 1 : 0;
