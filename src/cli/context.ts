@@ -42,6 +42,16 @@ export function openTracker(paths: LoomPaths, options: { readonly?: boolean; act
   return createTracker(paths, trackerConfig, options);
 }
 
+/** Runs `fn` with the configured tracker and always releases it (database handles, timers). */
+export async function withTracker<T>(paths: LoomPaths, options: { readonly?: boolean; actor?: string }, fn: (tracker: Tracker) => Promise<T>): Promise<T> {
+  const tracker = openTracker(paths, options);
+  try {
+    return await fn(tracker);
+  } finally {
+    tracker.dispose();
+  }
+}
+
 /** Parses a positive issue number argument or throws a `UserError`. */
 export function parseIssueNumber(value: string): number {
   const text = value.replace(/^#/, '');

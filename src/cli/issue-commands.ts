@@ -6,17 +6,11 @@ import type { Command } from 'commander';
 import { validateLabelName } from '../core/labels.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { Issue } from '../core/tracker-model.js';
-import { openTracker, parseIssueNumber, requirePaths } from './context.js';
+import { parseIssueNumber, requirePaths, withTracker } from './context.js';
 import { UserError } from '../core/errors.js';
 
-async function withTracker<T>(fn: (tracker: Tracker) => Promise<T>, readonly = false): Promise<T> {
-  const paths = requirePaths();
-  const tracker = openTracker(paths, { actor: 'human', readonly });
-  try {
-    return await fn(tracker);
-  } finally {
-    tracker.dispose();
-  }
+function humanTracker<T>(fn: (tracker: Tracker) => Promise<T>, readonly = false): Promise<T> {
+  return withTracker(requirePaths(), { actor: 'human', readonly }, fn);
 }
 
 async function existing(tracker: Tracker, number: number): Promise<Issue> {
@@ -45,7 +39,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--all', 'include merged and closed ones')
     .option('--json', 'print JSON')
     .action(async (options: { all?: boolean; json?: boolean }) => {
-      const prs = await withTracker((t) => t.listPullRequests({ state: options.all ? 'all' : 'open' }), true);
+      const prs = await humanTracker((t) => t.listPullRequests({ state: options.all ? 'all' : 'open' }), true);
       if (options.json) return out(JSON.stringify(prs, null, 2));
       if (prs.length === 0) return out('No pull requests.');
       for (const p of prs) out(`#${String(p.number).padEnd(5)} ${p.state === 'open' ? '' : `(${p.state}) `}${p.title} ${p.head} → ${p.base} ${labelList(p.labels)}`.trimEnd());
@@ -56,7 +50,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (numberArg: string, options: { json?: boolean }) => {
       const number = parseIssueNumber(numberArg);
-      const { found, comments } = await withTracker(async (t) => {
+      const { found, comments } = await humanTracker(async (t) => {
         const found = await t.getPullRequest(number);
         if (found === null) throw new UserError(`pull request #${number} does not exist; see \`loom pr list --all\``);
         return { found, comments: await t.listComments(number) };
@@ -80,7 +74,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .action(async (title: string, options: { body: string; label: string[]; json?: boolean }) => {
       if (title.trim() === '') throw new UserError('the issue title must not be empty');
       checkLabels(options.label);
-      const created = await withTracker((t) => t.createIssue({ title, body: options.body, labels: options.label }));
+      const created = await humanTracker((t) => t.createIssue({ title, body: options.body, labels: options.label }));
       out(options.json ? JSON.stringify(created, null, 2) : `Created #${created.number}: ${created.title} ${labelList(created.labels)}`.trim());
     });
 
@@ -92,7 +86,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (options: { state: string; label: string[]; json?: boolean }) => {
       if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
-      const issues = await withTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label }), true);
+      const issues = await humanTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label }), true);
       if (options.json) return out(JSON.stringify(issues, null, 2));
       if (issues.length === 0) return out('No issues.');
       for (const i of issues) out(`#${String(i.number).padEnd(5)} ${i.state === 'closed' ? '(closed) ' : ''}${i.title} ${labelList(i.labels)}`.trimEnd());
@@ -105,7 +99,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (numberArg: string, options: { json?: boolean }) => {
       const number = parseIssueNumber(numberArg);
-      const { found, comments } = await withTracker(async (t) => {
+      const { found, comments } = await humanTracker(async (t) => {
         const found = await existing(t, number);
         return { found, comments: await t.listComments(number) };
       }, true);
@@ -124,7 +118,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .action(async (numberArg: string, labels: string[]) => {
       const number = parseIssueNumber(numberArg);
       checkLabels(labels);
-      const result = await withTracker(async (t) => {
+      const result = await humanTracker(async (t) => {
         await existing(t, number);
         return t.updateLabels(number, { add: labels });
       });
@@ -138,7 +132,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .argument('<labels...>', 'labels to remove')
     .action(async (numberArg: string, labels: string[]) => {
       const number = parseIssueNumber(numberArg);
-      const result = await withTracker(async (t) => {
+      const result = await humanTracker(async (t) => {
         await existing(t, number);
         return t.updateLabels(number, { remove: labels });
       });
@@ -153,7 +147,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .action(async (numberArg: string, text: string) => {
       const number = parseIssueNumber(numberArg);
       if (text.trim() === '') throw new UserError('the comment must not be empty');
-      await withTracker(async (t) => {
+      await humanTracker(async (t) => {
         await existing(t, number);
         await t.comment(number, text);
       });
@@ -167,7 +161,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--comment <text>', 'comment to add before closing')
     .action(async (numberArg: string, options: { comment?: string }) => {
       const number = parseIssueNumber(numberArg);
-      await withTracker(async (t) => {
+      await humanTracker(async (t) => {
         const found = await existing(t, number);
         if (found.state === 'closed') throw new UserError(`issue #${number} is already closed`);
         await t.close(number, options.comment);

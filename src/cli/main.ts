@@ -5,32 +5,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { defaultConfig } from '../core/config-model.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
-import type { LoomConfig } from '../core/config-model.js';
 import type { RoleName } from '../core/vocabulary.js';
 import { LockHeldError, acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
 import { runIteration } from '../daemon/iteration.js';
 import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
 import { newTaskId } from '../process/new-task.js';
-import { startShepherd } from '../daemon/start-shepherd.js';
-import { Label } from '../core/labels.js';
 import type { Mode } from '../core/planner.js';
-import { ProgressStore } from '../process/progress-store.js';
-import { viewOf } from '../process/progress-store.js';
 import { runRole } from '../roles/role-process.js';
 import { RoleFileError } from '../config/role-file.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
-import { buildStatus, renderStatus } from '../status/status-report.js';
+import { renderStatus } from '../status/status-report.js';
+import { collectStatus } from '../status/collect-status.js';
+import { spawnIssue } from '../daemon/spawn-issue.js';
 import { buildWhy, renderWhy } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../core/tracker-model.js';
 import { GitHubTrackerError } from '../tracker/github-tracker.js';
-import type { TrackerSnapshot } from '../core/tracker-model.js';
-import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
+import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
 import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
@@ -109,27 +104,7 @@ function buildProgram(): Command {
     .description('read-only report of the daemon, issues, shepherds and roles')
     .option('--json', 'print one JSON document')
     .action(async (options: { json?: boolean }) => {
-      const paths = requirePaths();
-      const problems: string[] = [];
-      let config: LoomConfig;
-      try {
-        config = requireConfig(paths);
-      } catch (error) {
-        problems.push(`config: ${(error as Error).message}`);
-        config = defaultConfig();
-      }
-      let snapshot: TrackerSnapshot | Error;
-      try {
-        const tracker = openTracker(paths, { readonly: true });
-        try {
-          snapshot = await tracker.snapshot();
-        } finally {
-          tracker.dispose();
-        }
-      } catch (error) {
-        snapshot = error as Error;
-      }
-      const report = buildStatus({ paths, config, snapshot, problems, now: new Date() });
+      const report = await collectStatus(requirePaths());
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
 
@@ -142,26 +117,9 @@ function buildProgram(): Command {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
       requireConfig(paths);
-      const tracker = openTracker(paths, { actor: 'human' });
-      try {
-        const current = await tracker.getIssue(issue);
-        if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
-        if (current.state !== 'open') throw new UserError(`issue #${issue} is closed; reopen it before spawning a shepherd`);
-        const progress = new ProgressStore(paths.progress);
-        const record = progress.readShepherd(issue);
-        if (viewOf(record, Date.now()).alive) throw new UserError(`issue #${issue} is already owned by a shepherd (pid ${record?.pid ?? record?.launcher_pid ?? '?'}); see \`loom status\``);
-        if (current.labels.includes(Label.building)) {
-          throw new UserError(`issue #${issue} is already claimed (${Label.building}); if no shepherd runs it the daemon returns it to ${Label.issue} on its next iteration`);
-        }
-        if (!current.labels.includes(Label.issue)) await tracker.updateLabels(issue, { add: [Label.issue] });
-        const daemon = liveLock(paths.lock);
-        const result = await startShepherd({ paths, tracker, progress, issue, forceMerge: options.forceMerge === true, now: new Date() });
-        if (!result.ok) throw new UserError(`could not spawn a shepherd for #${issue}: ${result.message}`);
-        out(`Spawned shepherd for #${issue} (pid ${result.task.pid}); log: ${result.task.output_file}`);
-        if (daemon?.holder === 'daemon') out(`The running daemon (pid ${daemon.pid}) adopts it on its next iteration.`);
-      } finally {
-        tracker.dispose();
-      }
+      const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date() }));
+      out(`Spawned shepherd for #${issue} (pid ${spawned.task.pid}); log: ${spawned.task.output_file}`);
+      if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
     });
 
   program
@@ -191,12 +149,9 @@ function buildProgram(): Command {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
       const config = requireConfig(paths);
-      const tracker = openTracker(paths);
-      try {
-        process.exitCode = await runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
-      } finally {
-        tracker.dispose();
-      }
+      process.exitCode = await withTracker(paths, {}, (tracker) =>
+        runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) }),
+      );
     });
 
   program
@@ -208,12 +163,9 @@ function buildProgram(): Command {
       if (!(ROLE_NAMES as readonly string[]).includes(name)) throw new UserError(`unknown role "${name}"; roles are ${ROLE_NAMES.join(', ')}`);
       const paths = requirePaths();
       const config = requireConfig(paths);
-      const tracker = openTracker(paths);
-      try {
-        process.exitCode = await runRole({ paths, config, tracker, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) });
-      } finally {
-        tracker.dispose();
-      }
+      process.exitCode = await withTracker(paths, {}, (tracker) =>
+        runRole({ paths, config, tracker, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) }),
+      );
     });
 
   program
@@ -244,15 +196,12 @@ function buildProgram(): Command {
       const number = parseIssueNumber(issueArg);
       const paths = requirePaths();
       const config = requireConfig(paths);
-      const tracker = openTracker(paths, { readonly: true });
-      try {
+      const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
         if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
-        const report = buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
-        out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
-      } finally {
-        tracker.dispose();
-      }
+        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
+      });
+      out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
     });
 
   program
@@ -280,12 +229,7 @@ async function startDaemon(force: boolean): Promise<number> {
   const config = requireConfig(paths);
   const log = (line: string) => out(`${stamp()} ${line}`);
   const prepare = async () => {
-    const tracker = openTracker(paths);
-    try {
-      await cleanupWorktrees(paths, tracker, log);
-    } finally {
-      tracker.dispose();
-    }
+    await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
   };
   return runDaemon({ paths, config, force, log, prepare });
 }

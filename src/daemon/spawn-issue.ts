@@ -1,0 +1,37 @@
+/**
+ * `loom spawn N`: a human starts a shepherd for one issue now. Refused (a `UserError` saying what
+ * to do) when the issue does not exist, is closed, or is already owned; an open issue without
+ * `loom:issue` gets it first, so the claim (steps/claim-issue.ts) applies as for the daemon.
+ */
+import { UserError } from '../core/errors.js';
+import { Label } from '../core/labels.js';
+import type { LoomPaths } from '../config/paths.js';
+import { ProgressStore, viewOf } from '../process/progress-store.js';
+import { liveLock } from '../state/daemon-lock.js';
+import type { Tracker } from '../tracker/tracker.js';
+import type { StartedTask } from './start-shepherd.js';
+import { startShepherd } from './start-shepherd.js';
+
+export interface SpawnedIssue {
+  task: StartedTask;
+  /** The pid of a running daemon, which adopts the shepherd on its next iteration; null when none runs. */
+  daemonPid: number | null;
+}
+
+export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; issue: number; forceMerge: boolean; now: Date }): Promise<SpawnedIssue> {
+  const { paths, tracker, issue } = opts;
+  const current = await tracker.getIssue(issue);
+  if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
+  if (current.state !== 'open') throw new UserError(`issue #${issue} is closed; reopen it before spawning a shepherd`);
+  const progress = new ProgressStore(paths.progress);
+  const record = progress.readShepherd(issue);
+  if (viewOf(record, opts.now.getTime()).alive) throw new UserError(`issue #${issue} is already owned by a shepherd (pid ${record?.pid ?? record?.launcher_pid ?? '?'}); see \`loom status\``);
+  if (current.labels.includes(Label.building)) {
+    throw new UserError(`issue #${issue} is already claimed (${Label.building}); if no shepherd runs it the daemon returns it to ${Label.issue} on its next iteration`);
+  }
+  if (!current.labels.includes(Label.issue)) await tracker.updateLabels(issue, { add: [Label.issue] });
+  const daemon = liveLock(paths.lock);
+  const result = await startShepherd({ paths, tracker, progress, issue, forceMerge: opts.forceMerge, now: opts.now });
+  if (!result.ok) throw new UserError(`could not spawn a shepherd for #${issue}: ${result.message}`);
+  return { task: result.task, daemonPid: daemon?.holder === 'daemon' ? daemon.pid : null };
+}
