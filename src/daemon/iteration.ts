@@ -3,36 +3,30 @@
  * background processes → plan → execute → save → one summary line.
  *
  * Stateless between runs: everything it needs is in the state file, the tracker and
- * `.loom/progress/`. It is the only code that turns planner actions into effects.
+ * `.loom/progress/`. Planner actions become effects in executor.ts.
  */
 import fs from 'node:fs';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
-import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
-import { activeShepherds, addCompleted, addWarning, foldUsage, idleRole, idleShepherd } from '../core/daemon-state.js';
+import type { DaemonState } from '../core/daemon-state.js';
+import { activeShepherds, foldUsage } from '../core/daemon-state.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { activeLimits } from '../usage/runtime-limits.js';
-import { Label } from '../core/labels.js';
-import type { Action, Mode, Observation, ProcessView } from '../core/planner.js';
-import type { Progress } from '../core/progress.js';
-import { plan, retryBackoff } from '../core/planner.js';
-import { ProgressStore, viewOf } from '../process/progress-store.js';
-import { terminateGroup } from '../process/wait.js';
+import type { Action, Mode } from '../core/planner.js';
+import { plan } from '../core/planner.js';
+import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
-import type { TrackerSnapshot } from '../core/tracker-model.js';
 import { GitHubTracker } from '../tracker/github-tracker.js';
-import { startRole, startShepherd } from './start-shepherd.js';
+import { Executor } from './executor.js';
+import { observe, pipeline } from './observe.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** Below this fraction of the GitHub rate limit left, iterations ask the parent to slow down. */
 export const SLOW_DOWN_FRACTION = 0.1;
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
 export const SLOW_DOWN_FACTOR = 4;
-
-/** How long a stop or a stuck-kill waits for a process after SIGTERM before SIGKILL, ms. */
-export const KILL_GRACE_MS = 10_000;
 
 export interface IterationOptions {
   paths: LoomPaths;
@@ -49,44 +43,6 @@ export interface IterationResult {
   summary: string;
   actions: Action[];
   state: DaemonState;
-}
-
-export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress: ProgressStore, now: number): Observation {
-  const processes: Record<string, ProcessView> = {};
-  const known = new Set<string>();
-  for (const [, entry] of activeShepherds(state)) {
-    if (!entry.task_id) continue;
-    known.add(entry.task_id);
-    const record = progress.readShepherd(entry.issue as number);
-    processes[entry.task_id] = viewOf(record?.task_id === entry.task_id ? record : null, now, entry);
-  }
-  for (const [role, entry] of Object.entries(state.support_roles)) {
-    if (entry.status !== 'running' || !entry.task_id) continue;
-    known.add(entry.task_id);
-    const record = progress.readRole(role);
-    processes[entry.task_id] = viewOf(record?.task_id === entry.task_id ? record : null, now, entry);
-  }
-  const strays = progress
-    .listShepherds()
-    .filter((p) => !known.has(p.task_id))
-    .map((p) => viewOf(p, now));
-  return { snapshot, processes, strays };
-}
-
-/** Counts for the summary line and `pipeline_state`, from the snapshot. */
-function pipeline(snapshot: TrackerSnapshot, at: string): DaemonState['pipeline_state'] {
-  const withLabel = (label: string) => snapshot.issues.filter((i) => i.labels.includes(label)).map((i) => i.number);
-  const prsWith = (label: string) => snapshot.pullRequests.filter((p) => p.labels.includes(label)).map((p) => p.number);
-  return {
-    ready: withLabel(Label.issue),
-    building: withLabel(Label.building),
-    blocked: withLabel(Label.blocked),
-    review_requested: prsWith(Label.reviewRequested),
-    changes_requested: prsWith(Label.changesRequested),
-    ready_to_merge: prsWith(Label.pr),
-    proposals: [...withLabel(Label.architect), ...withLabel(Label.hermit), ...withLabel(Label.curated)],
-    last_updated: at,
-  };
 }
 
 export async function runIteration(opts: IterationOptions): Promise<IterationResult> {
@@ -135,231 +91,3 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   return { summary, actions, state };
 }
 
-/** Ends the agent process group a worker left behind, if it still runs. */
-async function endAgent(record: Progress | null): Promise<void> {
-  if (record?.agent_pid) await terminateGroup(record.agent_pid, record.agent_pid_start, KILL_GRACE_MS);
-}
-
-/** Performs planner actions against the tracker, the processes and the state. */
-class Executor {
-  readonly tokens: string[] = [];
-  private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date };
-
-  constructor(o: Executor['o']) {
-    this.o = o;
-  }
-
-  private warn(message: string): void {
-    addWarning(this.o.state, this.o.clock().toISOString(), message);
-  }
-
-  async run(actions: Action[]): Promise<void> {
-    for (const action of actions) {
-      if (action.type === 'stop-shepherd') continue;
-      try {
-        await this.execute(action);
-      } catch (error) {
-        const target = 'issue' in action ? `#${action.issue}` : 'role' in action ? action.role : '';
-        this.tokens.push(`!${action.type}=${target}`);
-        this.warn(`${action.type} ${target} failed: ${(error as Error).message}`);
-      }
-    }
-    // Stops come last (after adoptions have filled their slots) and are signalled together, so
-    // the grace periods overlap instead of adding up.
-    const stops = actions.filter((a): a is Extract<Action, { type: 'stop-shepherd' }> => a.type === 'stop-shepherd');
-    if (stops.length > 0) await this.stopShepherds(stops);
-  }
-
-  private freeSlot(slot: string | null, issue: number): void {
-    if (slot === null) return;
-    const previous = this.o.state.shepherds[slot];
-    this.o.state.shepherds[slot] = { ...idleShepherd(), last_issue: issue, idle_since: this.o.clock().toISOString(), last_phase: previous?.last_phase ?? null };
-  }
-
-  private async execute(action: Action): Promise<void> {
-    const { tracker, state, progress, config, paths } = this.o;
-    const now = this.o.clock();
-    switch (action.type) {
-      case 'finish-shepherd': {
-        const p = action.progress;
-        if (p.status === 'completed' || p.status === 'no-changes') addCompleted(state, action.issue);
-        if (p.merged) state.total_prs_merged += 1;
-        if (p.status !== 'stopped') delete state.spawn_retry_queue[String(action.issue)];
-        const word = p.status === 'completed' ? 'done' : p.status;
-        this.tokens.push(`${word}=#${action.issue}`);
-        this.freeSlot(action.slot, action.issue);
-        progress.remove(progress.shepherdFile(action.issue));
-        return;
-      }
-      case 'recover-shepherd': {
-        if (action.reason === 'stalled' && action.pid !== null) {
-          const start = action.slot ? (state.shepherds[action.slot]?.pid_start ?? null) : null;
-          await terminateGroup(action.pid, start, KILL_GRACE_MS);
-        }
-        // The agent runs in its own process group: a worker killed with -9 leaves it behind.
-        const record = progress.readShepherd(action.issue);
-        if (record?.task_id === action.taskId) await endAgent(record);
-        const issue = await tracker.getIssue(action.issue);
-        const log = action.slot ? state.shepherds[action.slot]?.output_file : null;
-        const what = action.reason === 'stalled' ? 'stopped responding and was killed' : 'exited without finishing';
-        this.tokens.push(`${action.reason === 'stalled' ? 'stuck' : 'died'}=#${action.issue}`);
-        // A stuck shepherd that got SIGTERM may already have returned its issue; the failure counts all the same.
-        if (issue !== null && issue.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) {
-          if (!action.block && issue.labels.includes(Label.building)) await tracker.updateLabels(action.issue, { add: [Label.issue] });
-          await this.countFailure(
-            action.issue,
-            action.failures,
-            `shepherd ${what}`,
-            `Loom: the shepherd for this issue ${what} (attempt ${action.failures} of ${config.spawnFailureLimit}); giving up and marking it \`${Label.blocked}\`.${log ? ` Log: \`${log}\`` : ''}\nRemove the label or add \`${Label.issue}\` to try again.`,
-          );
-        }
-        this.warn(`shepherd for #${action.issue} ${what}${log ? ` (log ${log})` : ''}`);
-        this.freeSlot(action.slot, action.issue);
-        if (progress.readShepherd(action.issue)?.task_id === action.taskId) progress.remove(progress.shepherdFile(action.issue));
-        return;
-      }
-      case 'drop-slot':
-        this.freeSlot(action.slot, action.issue);
-        return;
-      case 'adopt-shepherd': {
-        const p = action.progress;
-        const entry: ShepherdEntry = {
-          ...idleShepherd(),
-          status: 'working',
-          issue: action.issue,
-          task_id: p.task_id,
-          pid: p.pid ?? p.launcher_pid,
-          pid_start: p.pid_start,
-          output_file: p.output_file,
-          started: p.started,
-          last_phase: p.phase,
-        };
-        state.shepherds[action.slot] = entry;
-        this.tokens.push(`adopt=#${action.issue}`);
-        return;
-      }
-      case 'release-orphan': {
-        // Re-check at the last moment: a manual spawn may have taken it since the snapshot.
-        if (viewOf(progress.readShepherd(action.issue), now.getTime()).alive) return;
-        const issue = await tracker.getIssue(action.issue);
-        if (issue === null || issue.state !== 'open' || !issue.labels.includes(Label.building)) return;
-        await tracker.updateLabels(action.issue, { add: [Label.issue] });
-        this.tokens.push(`released=#${action.issue}`);
-        this.warn(`#${action.issue} was ${Label.building} with no shepherd; returned to ${Label.issue}`);
-        return;
-      }
-      case 'promote':
-        await tracker.updateLabels(action.issue, { add: [Label.issue] });
-        this.tokens.push(`promote=#${action.issue}`);
-        return;
-      case 'spawn-shepherd': {
-        // Untrusted issue text is never built: the label must come from someone with write access.
-        if (tracker instanceof GitHubTracker) {
-          if (!(await tracker.isTrusted(action.issue))) {
-            state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
-            this.tokens.push(`untrusted=#${action.issue}`);
-            this.warn(`#${action.issue} waits for a maintainer: ${Label.issue} was not applied by a user with write access`);
-            return;
-          }
-          delete state.untrusted[String(action.issue)];
-        }
-        const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now });
-        if (result.ok) {
-          const t = result.task;
-          state.shepherds[action.slot] = { ...idleShepherd(), status: 'working', issue: action.issue, task_id: t.task_id, pid: t.pid, pid_start: t.pid_start, output_file: t.output_file, started: t.started, last_phase: 'starting' };
-          this.tokens.push(`+shepherd=#${action.issue}`);
-        } else if (result.reason === 'spawn-failed') {
-          const failures = (state.spawn_retry_queue[String(action.issue)]?.failures ?? 0) + 1;
-          this.tokens.push(`!spawn=#${action.issue}`);
-          this.warn(`could not start a shepherd for #${action.issue}: ${result.message}`);
-          await this.countFailure(action.issue, failures, result.message, `Loom: could not start a shepherd for this issue ${failures} times (last error: ${result.message}); marking it \`${Label.blocked}\`.`);
-        } else {
-          this.tokens.push(`skip=#${action.issue}`);
-        }
-        return;
-      }
-      case 'spawn-role': {
-        const t = startRole({ paths, progress, role: action.role, now });
-        const previous = state.support_roles[action.role] ?? idleRole();
-        state.support_roles[action.role] = { ...previous, status: 'running', task_id: t.task_id, pid: t.pid, pid_start: t.pid_start, output_file: t.output_file, started: t.started };
-        this.tokens.push(`+${action.role}`);
-        return;
-      }
-      case 'kill-role': {
-        const entry = state.support_roles[action.role];
-        if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
-        await endAgent(progress.readRole(action.role));
-        this.warn(`role ${action.role} ${action.reason === 'timeout' ? 'ran past its timeout' : 'stopped responding'} and was killed`);
-        this.finishRole(action.role, action.reason);
-        this.tokens.push(`!${action.role}=${action.reason}`);
-        return;
-      }
-      case 'finish-role':
-        if (action.outcome === 'crashed') await endAgent(progress.readRole(action.role));
-        if (action.outcome !== 'completed') {
-          this.tokens.push(`!${action.role}=${action.outcome}`);
-          this.warn(`role ${action.role} ended ${action.outcome}`);
-        }
-        this.finishRole(action.role, action.outcome);
-        return;
-      case 'stop-role': {
-        const entry = state.support_roles[action.role];
-        if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
-        await endAgent(progress.readRole(action.role));
-        this.finishRole(action.role, 'stopped');
-        return;
-      }
-      case 'stop-shepherd':
-        return; // handled in bulk by stopShepherds
-    }
-  }
-
-  /**
-   * One more failed shepherd for `issue`: at `spawnFailureLimit` the issue is blocked with
-   * `blockComment`; before that it waits in the retry queue with a growing backoff.
-   */
-  private async countFailure(issue: number, failures: number, error: string, blockComment: string): Promise<void> {
-    const { state, tracker, config } = this.o;
-    const now = this.o.clock();
-    if (failures >= config.spawnFailureLimit) {
-      await tracker.comment(issue, blockComment);
-      await tracker.updateLabels(issue, { add: [Label.blocked] });
-      delete state.spawn_retry_queue[String(issue)];
-      this.tokens.push(`blocked=#${issue}`);
-      return;
-    }
-    state.spawn_retry_queue[String(issue)] = {
-      failures,
-      last_failure: now.toISOString(),
-      next_retry_at: new Date(now.getTime() + retryBackoff(failures, config.pollInterval)).toISOString(),
-      last_error: error,
-    };
-  }
-
-  private finishRole(role: string, outcome: string): void {
-    const entry = this.o.state.support_roles[role] ?? idleRole();
-    this.o.state.support_roles[role] = { ...entry, status: 'idle', task_id: null, pid: null, pid_start: null, last_completed: this.o.clock().toISOString(), last_outcome: outcome };
-    this.o.progress.remove(this.o.progress.roleFile(role));
-  }
-
-  /** SIGTERM every shepherd at once; each saves its work and releases its issue; stragglers are killed. */
-  private async stopShepherds(stops: Extract<Action, { type: 'stop-shepherd' }>[]): Promise<void> {
-    const { state, tracker, progress } = this.o;
-    await Promise.all(
-      stops.map(async (stop) => {
-        const entry = state.shepherds[stop.slot];
-        if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
-        await endAgent(progress.readShepherd(stop.issue));
-        try {
-          const issue = await tracker.getIssue(stop.issue);
-          if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.updateLabels(stop.issue, { add: [Label.issue] });
-        } catch (error) {
-          this.warn(`could not return #${stop.issue} to ${Label.issue}: ${(error as Error).message}`);
-        }
-        this.tokens.push(`stopped=#${stop.issue}`);
-        this.freeSlot(stop.slot, stop.issue);
-        progress.remove(progress.shepherdFile(stop.issue));
-      }),
-    );
-  }
-}

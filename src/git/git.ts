@@ -3,15 +3,15 @@
  * become `GitError` values carrying git's own message, so callers can say what went wrong.
  */
 import { execFile } from 'node:child_process';
+import { LoomError } from '../core/errors.js';
 
-export class GitError extends Error {
-  readonly code = 'git_failed';
+export class GitError extends LoomError {
   constructor(
     readonly args: readonly string[],
     readonly exitCode: number | null,
     readonly stderr: string,
   ) {
-    super(`git ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no message'}`);
+    super('git_failed', `git ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no message'}`, {});
   }
 }
 

@@ -4,6 +4,7 @@
  * win; a lock whose process is gone is stale and is taken over (moved aside first, which only
  * one contender can do).
  */
+import { LoomError } from '../core/errors.js';
 import fs from 'node:fs';
 import { readJsonFile } from '../fs/atomic-file.js';
 import { isProcessAlive, processStart } from '../process/process-identity.js';
@@ -17,13 +18,14 @@ export interface LockInfo {
   holder: 'daemon' | 'iterate';
 }
 
-export class LockHeldError extends Error {
-  readonly code = 'lock_held';
+export class LockHeldError extends LoomError {
   constructor(readonly info: LockInfo) {
     super(
+      'lock_held',
       info.holder === 'daemon'
         ? `a Loom daemon is already running for this repository (pid ${info.pid}); stop it with \`loom stop\` or watch it with \`loom status\``
         : `a \`loom iterate\` is running for this repository (pid ${info.pid}); wait for it to finish`,
+      { userFixable: true, retryable: true },
     );
   }
 }

@@ -9,6 +9,7 @@
  *   empty state is returned with a warning; the iteration then rebuilds ownership from the tracker
  *   and the live progress records.
  */
+import { LoomError } from '../core/errors.js';
 import fs from 'node:fs';
 import type { DaemonState } from '../core/daemon-state.js';
 import { addWarning, emptyState, normalizeState } from '../core/daemon-state.js';
@@ -22,13 +23,12 @@ export interface LoadedState {
   movedTo: string | null;
 }
 
-export class SessionMismatchError extends Error {
-  readonly code = 'session_mismatch';
+export class SessionMismatchError extends LoomError {
   constructor(
     readonly expected: string,
     readonly found: string | null,
   ) {
-    super(`daemon state now belongs to session ${found ?? '(none)'}, not ${expected}; another daemon took over`);
+    super('session_mismatch', `daemon state now belongs to session ${found ?? '(none)'}, not ${expected}; another daemon took over`);
   }
 }
 

@@ -4,6 +4,7 @@
  * usage-limited), check the budgets, run it with Loom's watchdogs, stream its output to the log,
  * renew the task's liveness lease, and record tokens and cost in the usage ledger.
  */
+import { LoomError } from '../core/errors.js';
 import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
@@ -37,19 +38,20 @@ export interface RoleAgentRun {
 }
 
 /** A budget cap would be exceeded: the run was not started. */
-export class BudgetExceededError extends Error {
-  readonly code = 'budget_exceeded';
+export class BudgetExceededError extends LoomError {
+  constructor(message: string) {
+    super('budget_exceeded', message, { userFixable: true });
+  }
 }
 
 /** The runtime is rate- or usage-limited and the role has no fallback: try again after `until`. */
-export class RuntimeLimitedError extends Error {
-  readonly code = 'runtime_limited';
+export class RuntimeLimitedError extends LoomError {
   constructor(
     readonly runtime: string,
     readonly until: string,
     message: string,
   ) {
-    super(message);
+    super('runtime_limited', message, { retryable: true });
   }
 }
 

@@ -1,0 +1,50 @@
+/**
+ * What an iteration sees besides the tracker: each running shepherd's and role's liveness from
+ * its progress record (the planner's `ProcessView`), records no state entry knows (strays), and
+ * the pipeline counts derived from the snapshot for the summary and `pipeline_state`.
+ */
+import type { DaemonState } from '../core/daemon-state.js';
+import { activeShepherds } from '../core/daemon-state.js';
+import { Label } from '../core/labels.js';
+import type { Observation, ProcessView } from '../core/planner.js';
+import type { TrackerSnapshot } from '../core/tracker-model.js';
+import type { ProgressStore } from '../process/progress-store.js';
+import { viewOf } from '../process/progress-store.js';
+
+export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress: ProgressStore, now: number): Observation {
+  const processes: Record<string, ProcessView> = {};
+  const known = new Set<string>();
+  for (const [, entry] of activeShepherds(state)) {
+    if (!entry.task_id) continue;
+    known.add(entry.task_id);
+    const record = progress.readShepherd(entry.issue as number);
+    processes[entry.task_id] = viewOf(record?.task_id === entry.task_id ? record : null, now, entry);
+  }
+  for (const [role, entry] of Object.entries(state.support_roles)) {
+    if (entry.status !== 'running' || !entry.task_id) continue;
+    known.add(entry.task_id);
+    const record = progress.readRole(role);
+    processes[entry.task_id] = viewOf(record?.task_id === entry.task_id ? record : null, now, entry);
+  }
+  const strays = progress
+    .listShepherds()
+    .filter((p) => !known.has(p.task_id))
+    .map((p) => viewOf(p, now));
+  return { snapshot, processes, strays };
+}
+
+/** Counts for the summary line and `pipeline_state`, from the snapshot. */
+export function pipeline(snapshot: TrackerSnapshot, at: string): DaemonState['pipeline_state'] {
+  const withLabel = (label: string) => snapshot.issues.filter((i) => i.labels.includes(label)).map((i) => i.number);
+  const prsWith = (label: string) => snapshot.pullRequests.filter((p) => p.labels.includes(label)).map((p) => p.number);
+  return {
+    ready: withLabel(Label.issue),
+    building: withLabel(Label.building),
+    blocked: withLabel(Label.blocked),
+    review_requested: prsWith(Label.reviewRequested),
+    changes_requested: prsWith(Label.changesRequested),
+    ready_to_merge: prsWith(Label.pr),
+    proposals: [...withLabel(Label.architect), ...withLabel(Label.hermit), ...withLabel(Label.curated)],
+    last_updated: at,
+  };
+}
