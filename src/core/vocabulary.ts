@@ -2,7 +2,7 @@
  * Loom's vocabulary: the names of roles and agent runtimes. Plain data shared by every layer; the
  * label names live in labels.ts.
  */
-export const SUPPORT_ROLES = ['guide', 'champion', 'doctor', 'judge'] as const;
+export const SUPPORT_ROLES = ['guide', 'champion', 'doctor', 'judge', 'curator'] as const;
 export const GENERATOR_ROLES = ['architect', 'hermit'] as const;
 export const ROLE_NAMES = ['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide', 'champion'] as const;
 

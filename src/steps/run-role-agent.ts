@@ -80,6 +80,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   for (const [key, value] of Object.entries(vars)) if (!LONG_VARS.includes(key)) envVars[key.replace(/\./g, '_')] = value;
   if (vars['issue.number'] !== undefined) envVars.issue = vars['issue.number'];
   envVars.repo_root = run.paths.root;
+  if (run.recorder !== undefined) envVars.task_id = run.recorder.record.task_id;
   // Agent CLIs keep their config and sessions in a home per task, so a resume finds its session.
   envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
 

@@ -817,6 +817,14 @@ describe('plan: support roles (Guide, Champion, Doctor, Judge)', () => {
     ]);
   });
 
+  it('the Curator is a support role too: when enabled it runs on its interval (30 min)', () => {
+    const curator = (age: number | null) =>
+      support({ cfg: enable('curator'), state: state({ support_roles: completed({ guide: 0, champion: 0, doctor: 0, judge: 0, ...(age === null ? {} : { curator: age }) }) }) });
+    expect(curator(null)).toEqual([['curator', 'interval']]);
+    expect(curator(29 * MIN)).toEqual([]);
+    expect(curator(30 * MIN)).toEqual([['curator', 'interval']]);
+  });
+
   it('uses the configured interval', () => {
     expect(support({ cfg: (c) => (c.roles.guide.interval = 1 * MIN), state: state({ support_roles: completed({ guide: 2 * MIN, champion: 0, doctor: 0, judge: 0 }) }) })).toEqual([['guide', 'interval']]);
   });
@@ -972,7 +980,7 @@ describe('plan: role completions and stuck roles', () => {
   it('ignores idle roles and roles that are not daemon roles', () => {
     const actions = run({
       config: config((c) => (c.roles.builder.enabled = false)),
-      state: state({ support_roles: { judge: idleRoleEntry({ last_completed: ago(MIN) }), curator: runningRole('judge', { task_id: 'cur' }) } }),
+      state: state({ support_roles: { judge: idleRoleEntry({ last_completed: ago(MIN) }), builder: runningRole('judge', { task_id: 'bld' }) } }),
       processes: {},
     });
     expect(actions).toEqual([]);

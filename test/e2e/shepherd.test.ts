@@ -2,6 +2,7 @@
 // start-up cleanup of worktrees, and SIGKILL in every phase resumed from checkpoints.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
@@ -43,6 +44,20 @@ describe('shepherd', () => {
     expect(issue!.labels).toEqual([Label.blocked]);
     expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/the builder exited with code 1: cannot be done.*branch `loom\/issue-1`/s);
     expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+  });
+
+  it('an agent gets the context variables docs/config.md lists: LOOM_ISSUE, LOOM_ISSUE_TITLE, LOOM_ROLE, LOOM_TASK_ID, LOOM_REPO_ROOT', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-env-')), 'env.txt');
+    repo = makeRepo({ roles: { builder: { command: `env | grep ^LOOM_ > '${out}'; exit 1` } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'show me the env', labels: [Label.issue] });
+    const r = loom(repo.root, ['shepherd', '1']);
+    expect(r.code, r.stdout + r.stderr).toBe(3);
+    const env = Object.fromEntries(fs.readFileSync(out, 'utf8').trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+    expect(env).toMatchObject({ LOOM_ISSUE: '1', LOOM_ISSUE_TITLE: 'show me the env', LOOM_ROLE: 'builder', LOOM_REPO_ROOT: repo.root });
+    expect(env.LOOM_TASK_ID).toMatch(/^[0-9a-f]{12}$/);
+    const documented = [...fs.readFileSync(path.resolve('docs/config.md'), 'utf8').matchAll(/`(LOOM_[A-Z_]+)`, /g)].map((m) => m[1]);
+    for (const name of ['LOOM_ISSUE', 'LOOM_ISSUE_TITLE', 'LOOM_ROLE', 'LOOM_TASK_ID']) expect(documented).toContain(name);
   });
 
   it('an agent that hangs silently is killed on stall, retried, and blocked after the limit', async () => {
