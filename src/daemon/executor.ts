@@ -21,10 +21,6 @@ import { startRole, startShepherd } from './start-shepherd.js';
 /** How long a stop or a stuck-kill waits for a process after SIGTERM before SIGKILL, ms. */
 export const KILL_GRACE_MS = 10_000;
 
-/** Ends the agent process group a worker left behind, if it still runs. */
-async function endAgent(record: Progress | null): Promise<void> {
-  if (record?.agent_pid) await terminateGroup(record.agent_pid, record.agent_pid_start, KILL_GRACE_MS);
-}
 
 /** Performs planner actions against the tracker, the processes and the state. */
 export class Executor {
@@ -37,6 +33,21 @@ export class Executor {
 
   private warn(message: string): void {
     addWarning(this.o.state, this.o.clock().toISOString(), message);
+  }
+
+  /**
+   * Ends a process group Loom recorded. A pid whose start identity is unknown (an older state
+   * file) or does not match may be someone else's process now: it is never signalled, only reported.
+   */
+  private async end(pid: number, start: string | null, what: string): Promise<void> {
+    const result = await terminateGroup(pid, start, KILL_GRACE_MS);
+    if (result === 'not-ours') this.warn(`${what}: pid ${pid} is not provably Loom's (its start identity is ${start === null ? 'unknown' : 'different'}); not signalled`);
+    if (result === 'survived') this.warn(`${what}: pid ${pid} survived SIGKILL`);
+  }
+
+  /** Ends the agent process group a worker left behind, if it still runs (even when its leader died). */
+  private async endAgent(record: Progress | null): Promise<void> {
+    if (record?.agent_pid) await this.end(record.agent_pid, record.agent_pid_start, `the agent of ${record.issue !== null ? `#${record.issue}` : (record.role ?? 'a task')}`);
   }
 
   async run(actions: Action[]): Promise<void> {
@@ -80,11 +91,11 @@ export class Executor {
       case 'recover-shepherd': {
         if (action.reason === 'stalled' && action.pid !== null) {
           const start = action.slot ? (state.shepherds[action.slot]?.pid_start ?? null) : null;
-          await terminateGroup(action.pid, start, KILL_GRACE_MS);
+          await this.end(action.pid, start, `the shepherd of #${action.issue}`);
         }
         // The agent runs in its own process group: a worker killed with -9 leaves it behind.
         const record = progress.readShepherd(action.issue);
-        if (record?.task_id === action.taskId) await endAgent(record);
+        if (record?.task_id === action.taskId) await this.endAgent(record);
         const issue = await tracker.getIssue(action.issue);
         const log = action.slot ? state.shepherds[action.slot]?.output_file : null;
         const what = action.reason === 'stalled' ? 'stopped responding and was killed' : 'exited without finishing';
@@ -173,15 +184,15 @@ export class Executor {
       }
       case 'kill-role': {
         const entry = state.support_roles[action.role];
-        if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
-        await endAgent(progress.readRole(action.role));
+        if (entry?.pid) await this.end(entry.pid, entry.pid_start, `role ${action.role}`);
+        await this.endAgent(progress.readRole(action.role));
         this.warn(`role ${action.role} ${action.reason === 'timeout' ? 'ran past its timeout' : 'stopped responding'} and was killed`);
         this.finishRole(action.role, action.reason);
         this.tokens.push(`!${action.role}=${action.reason}`);
         return;
       }
       case 'finish-role':
-        if (action.outcome === 'crashed') await endAgent(progress.readRole(action.role));
+        if (action.outcome === 'crashed') await this.endAgent(progress.readRole(action.role));
         if (action.outcome !== 'completed') {
           this.tokens.push(`!${action.role}=${action.outcome}`);
           this.warn(`role ${action.role} ended ${action.outcome}`);
@@ -190,8 +201,8 @@ export class Executor {
         return;
       case 'stop-role': {
         const entry = state.support_roles[action.role];
-        if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
-        await endAgent(progress.readRole(action.role));
+        if (entry?.pid) await this.end(entry.pid, entry.pid_start, `role ${action.role}`);
+        await this.endAgent(progress.readRole(action.role));
         this.finishRole(action.role, 'stopped');
         return;
       }
@@ -234,8 +245,8 @@ export class Executor {
     await Promise.all(
       stops.map(async (stop) => {
         const entry = state.shepherds[stop.slot];
-        if (entry?.pid) await terminateGroup(entry.pid, entry.pid_start, KILL_GRACE_MS);
-        await endAgent(progress.readShepherd(stop.issue));
+        if (entry?.pid) await this.end(entry.pid, entry.pid_start, `the shepherd of #${stop.issue}`);
+        await this.endAgent(progress.readShepherd(stop.issue));
         try {
           const issue = await tracker.getIssue(stop.issue);
           if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.updateLabels(stop.issue, { add: [Label.issue] });

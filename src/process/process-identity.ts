@@ -34,6 +34,43 @@ export function isProcessAlive(pid: number | null | undefined, start?: string | 
   return start === null || start === undefined || stat[19] === start;
 }
 
+/** True when some process (a zombie too) has this pid. */
+export function processExists(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * True when a process group with this id has a live (not zombie) member. Read from `/proc` where
+ * it exists; elsewhere any member counts.
+ */
+export function groupExists(pgid: number): boolean {
+  if (pgid <= 1) return false;
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    // Fields after the command name: state (0), ppid (1), pgrp (2).
+    if (stat !== null && stat[2] === String(pgid) && stat[0] !== 'Z' && stat[0] !== 'X') return true;
+  }
+  return false;
+}
+
 /** Sends a signal to a process group (or the process if it leads none); ignores a gone process. */
 export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {

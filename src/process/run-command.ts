@@ -42,7 +42,7 @@ export function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
     const kill = (why: RunCommandResult['outcome']) => {
       if (outcome !== 'exited' || child.pid === undefined) return;
       outcome = why;
-      void terminateGroup(child.pid, null, 5_000);
+      void terminateGroup(child.pid, null, 5_000, { ownChild: true });
     };
     let stallTimer = setTimeout(() => kill('stalled'), opts.stallTimeout);
     const totalTimer = setTimeout(() => kill('timeout'), opts.timeout);

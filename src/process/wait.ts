@@ -1,5 +1,5 @@
 /** Waiting on a condition with a deadline — never a fixed sleep standing in for an event. */
-import { isProcessAlive, signalGroup } from './process-identity.js';
+import { groupExists, isProcessAlive, processExists, signalGroup } from './process-identity.js';
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -14,14 +14,43 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
 }
 
 /**
- * Stops a process group: SIGCONT (a stopped process cannot handle SIGTERM), SIGTERM, and SIGKILL
- * if it is still alive after `graceMs`. Resolves true once the process is gone.
+ * How a stop ended: the process (group) was already `gone`, was `ended` by the signals, `survived`
+ * even SIGKILL, or was `not-ours` and left alone — a pid whose start identity is unknown or does
+ * not match what was recorded may belong to an unrelated process that reused the pid.
  */
-export async function terminateGroup(pid: number, start: string | null, graceMs: number): Promise<boolean> {
-  if (!isProcessAlive(pid, start)) return true;
+export type TerminateResult = 'gone' | 'ended' | 'survived' | 'not-ours';
+
+/**
+ * Stops the process group led by `pid`: SIGCONT (a stopped process cannot handle SIGTERM),
+ * SIGTERM, and SIGKILL to whatever is left after `graceMs`.
+ *
+ * Only what is provably ours is signalled: the leader must still carry the recorded start
+ * identity `start`. When the leader has died, its group can outlive it (an agent's child
+ * processes): a group whose id is `pid` while no process has that pid is the leader's own group
+ * (the kernel does not reuse a pid while a group of that id exists), so it is ended too.
+ * `ownChild` marks a child this process spawned and has not reaped: its pid cannot have been
+ * reused, so no start identity is needed.
+ */
+export async function terminateGroup(pid: number, start: string | null, graceMs: number, opts: { ownChild?: boolean } = {}): Promise<TerminateResult> {
+  const state = groupState(pid, start, opts.ownChild === true);
+  if (state === 'gone' || state === 'not-ours') return state;
   signalGroup(pid, 'SIGCONT');
   signalGroup(pid, 'SIGTERM');
-  if (await waitFor(() => !isProcessAlive(pid, start), graceMs)) return true;
+  const over = () => groupState(pid, start, opts.ownChild === true) === 'gone';
+  if (await waitFor(over, graceMs)) return 'ended';
   signalGroup(pid, 'SIGKILL');
-  return waitFor(() => !isProcessAlive(pid, start), 5_000);
+  return (await waitFor(over, 5_000)) ? 'ended' : 'survived';
+}
+
+/** Whether the group led by `pid` still has members, and whether it is provably the recorded one. */
+function groupState(pid: number, start: string | null, ownChild: boolean): 'leader' | 'orphans' | 'gone' | 'not-ours' {
+  if (processExists(pid)) {
+    if (isProcessAlive(pid, start) && (start !== null || ownChild)) return 'leader';
+    // A zombie leader still holds its pid; anything else with this pid is someone else's.
+    if (!isProcessAlive(pid) && groupExists(pid)) return start !== null || ownChild ? 'orphans' : 'not-ours';
+    if (!isProcessAlive(pid)) return 'gone';
+    return 'not-ours';
+  }
+  if (!groupExists(pid)) return 'gone';
+  return start !== null || ownChild ? 'orphans' : 'not-ours';
 }
