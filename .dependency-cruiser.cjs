@@ -5,7 +5,7 @@
  */
 const LOWER = {
   core: [],
-  config: ['core'],
+  config: ['core', 'fs'],
   fs: ['core'],
   process: ['core', 'config', 'fs'],
   git: ['core', 'config', 'fs', 'process'],

@@ -4,9 +4,8 @@
  * `UserError` with the command that fixes it.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { ConfigError, describeConfigError, lastGoodConfig, loadConfig } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import { loomPaths } from '../config/paths.js';
 import { findRepoRoot } from '../git/repo-root.js';
@@ -22,12 +21,21 @@ export function requirePaths(cwd: string = process.cwd()): LoomPaths {
   return paths;
 }
 
+/**
+ * The validated config, or a `UserError` naming every problem. A process the daemon started
+ * (`LOOM_DAEMON_SESSION` set: an iteration, a shepherd, a role) falls back to the daemon's last
+ * good configuration instead, with a warning on stderr, so an invalid edit does not stop the work.
+ */
 export function requireConfig(paths: LoomPaths): LoomConfig {
   try {
     return loadConfig(paths.config);
   } catch (error) {
-    if (error instanceof ConfigError) throw new UserError(`${path.relative(process.cwd(), error.file) || error.file}: ${error.problems.join('; ')}`);
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    const message = describeConfigError(error, process.cwd());
+    const fallback = process.env.LOOM_DAEMON_SESSION !== undefined ? lastGoodConfig(paths) : null;
+    if (fallback === null) throw new UserError(message);
+    process.stderr.write(`loom: warning: ${message}; using the daemon's last good configuration until it is fixed\n`);
+    return fallback;
   }
 }
 

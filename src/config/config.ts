@@ -12,6 +12,8 @@ import { defaultConfig } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
+import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
+import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
 
 type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
@@ -25,6 +27,7 @@ const SCALARS: Record<string, Kind> = {
   stallTimeout: 'positiveDuration',
   shutdownGrace: 'duration',
   spawnFailureLimit: 'positive',
+  maxRetryBackoff: 'positiveDuration',
   iterationTimeout: 'positiveDuration',
   heartbeatInterval: 'positiveDuration',
   maxMergeLines: 'positive',
@@ -297,4 +300,30 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
   const problems = [...roleProblems, ...(result.ok ? [] : result.problems)];
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, problems);
   return result.value;
+}
+
+/**
+ * The daemon's last good configuration: every successful load by the daemon is kept
+ * (`.loom/daemon-state.json.last-good-config`), so that a config.json edited into an invalid
+ * state does not stop reconciliation — iterations, shepherds and roles started by the daemon use
+ * the last good one until the file is fixed.
+ */
+export function rememberGoodConfig(paths: LoomPaths, config: LoomConfig): void {
+  writeFileAtomic(paths.lastGoodConfig, `${JSON.stringify(config)}\n`);
+}
+
+/** The daemon's last good configuration, or null when there is none (or it cannot be read). */
+export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
+  let saved: unknown;
+  try {
+    saved = readJsonFile(paths.lastGoodConfig);
+  } catch {
+    return null;
+  }
+  return isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker) ? (saved as unknown as LoomConfig) : null;
+}
+
+/** One line for a config error: the file relative to `cwd`, then every problem. */
+export function describeConfigError(error: ConfigError, cwd: string): string {
+  return `${path.relative(cwd, error.file) || error.file}: ${error.problems.join('; ')}`;
 }

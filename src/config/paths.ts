@@ -26,6 +26,8 @@ export interface LoomPaths {
   limits: string;
   /** Per-task agent CLI config/home directories (sessions survive for resume). */
   agentHomes: string;
+  /** The configuration the daemon last loaded successfully (used while config.json is invalid). */
+  lastGoodConfig: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -47,6 +49,7 @@ export function loomPaths(root: string): LoomPaths {
     usage: path.join(dir, 'usage.jsonl'),
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
+    lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
   };
 }
 

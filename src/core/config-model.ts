@@ -61,6 +61,8 @@ export interface LoomConfig {
   shutdownGrace: number;
   /** Failed spawns of one issue before it is labelled `loom:blocked`. */
   spawnFailureLimit: number;
+  /** Longest wait before a failed issue is tried again (the backoff doubles up to this), ms. */
+  maxRetryBackoff: number;
   /** An iteration running longer than this is killed by the parent, ms. */
   iterationTimeout: number;
   /** How often shepherds and roles renew their heartbeat, ms. */
@@ -104,6 +106,7 @@ export function defaultConfig(): LoomConfig {
     stallTimeout: 10 * MIN,
     shutdownGrace: 5 * MIN,
     spawnFailureLimit: 3,
+    maxRetryBackoff: 30 * MIN,
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
     agentRetries: 2,

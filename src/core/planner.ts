@@ -82,8 +82,8 @@ export const TRUST_RECHECK_MS = 10 * 60_000;
 export const MAX_RETRY_BACKOFF_MS = 30 * 60_000;
 
 /** Wait before the next spawn of an issue after `failures` failed ones: poll interval doubling, capped. */
-export function retryBackoff(failures: number, pollInterval: number): number {
-  return Math.min(MAX_RETRY_BACKOFF_MS, pollInterval * 2 ** Math.max(0, failures - 1));
+export function retryBackoff(failures: number, pollInterval: number, max: number = MAX_RETRY_BACKOFF_MS): number {
+  return Math.min(max, pollInterval * 2 ** Math.max(0, failures - 1));
 }
 
 const DAEMON_ROLES: readonly DaemonRole[] = [...GENERATOR_ROLES, ...SUPPORT_ROLES];

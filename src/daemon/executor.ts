@@ -228,7 +228,7 @@ export class Executor {
     state.spawn_retry_queue[String(issue)] = {
       failures,
       last_failure: now.toISOString(),
-      next_retry_at: new Date(now.getTime() + retryBackoff(failures, config.pollInterval)).toISOString(),
+      next_retry_at: new Date(now.getTime() + retryBackoff(failures, config.pollInterval, config.maxRetryBackoff)).toISOString(),
       last_error: error,
     };
   }

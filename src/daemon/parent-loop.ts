@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { LoomConfig } from '../core/config-model.js';
-import { loadConfig } from '../config/config.js';
+import { ConfigError, describeConfigError, loadConfig, rememberGoodConfig } from '../config/config.js';
 import { formatDuration } from '../core/duration.js';
 import type { LoomPaths } from '../config/paths.js';
 import { activeShepherds } from '../core/daemon-state.js';
@@ -80,6 +80,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const now = new Date().toISOString();
     Object.assign(state, { running: true, started_at: now, daemon_session_id: session, daemon_pid: process.pid, force_mode: force, iteration: 0, stopped_at: null });
     store.save(state);
+    rememberGoodConfig(paths, config);
+    const configProblem: { problem: string | null } = { problem: null };
     log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`loom stop\`.`);
 
     let iteration = 0;
@@ -93,7 +95,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       }
       log(`Iteration ${iteration}: ${describe(result)}`);
       if (result.summary === SHUTDOWN_SIGNAL) break;
-      config = reloadConfig(paths, config, log);
+      config = reloadConfig(paths, config, log, configProblem);
       const started = Date.now();
       // A tracker low on rate limit (or paused) is polled less often and not woken early.
       const slow = /\bslow-down=|^TRACKER_UNAVAILABLE/.test(result.summary);
@@ -145,11 +147,22 @@ function countActive(store: FileStateStore): number {
   return activeShepherds(state).length + Object.values(state.support_roles).filter((r) => r.status === 'running').length;
 }
 
-function reloadConfig(paths: LoomPaths, current: LoomConfig, log: (line: string) => void): LoomConfig {
+/**
+ * The config for the next iteration: the file when it is valid (kept as the last good one for
+ * the processes the daemon starts), else the last good one. A problem is logged once per change
+ * of the file's problems, not every iteration.
+ */
+function reloadConfig(paths: LoomPaths, current: LoomConfig, log: (line: string) => void, seen: { problem: string | null }): LoomConfig {
   try {
-    return loadConfig(paths.config);
+    const config = loadConfig(paths.config);
+    if (seen.problem !== null) log('configuration is valid again; applying it');
+    seen.problem = null;
+    rememberGoodConfig(paths, config);
+    return config;
   } catch (error) {
-    log(`warning: keeping the previous configuration: ${(error as Error).message}`);
+    const problem = error instanceof ConfigError ? describeConfigError(error, paths.root) : (error as Error).message;
+    if (problem !== seen.problem) log(`warning: ${problem}; the daemon keeps running on the last good configuration until it is fixed`);
+    seen.problem = problem;
     return current;
   }
 }

@@ -3,8 +3,7 @@
  * is a problem in the report, not a failure), one read-only tracker snapshot (an unreachable
  * tracker is a problem too), the state file and the progress records.
  */
-import path from 'node:path';
-import { ConfigError, loadConfig } from '../config/config.js';
+import { ConfigError, describeConfigError, lastGoodConfig, loadConfig } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { LoomConfig } from '../core/config-model.js';
 import { defaultConfig } from '../core/config-model.js';
@@ -19,9 +18,10 @@ export async function collectStatus(paths: LoomPaths, now: () => Date = () => ne
   try {
     config = loadConfig(paths.config);
   } catch (error) {
-    const message = error instanceof ConfigError ? `${path.relative(process.cwd(), error.file) || error.file}: ${error.problems.join('; ')}` : (error as Error).message;
-    problems.push(`config: ${message}`);
-    config = defaultConfig();
+    const message = error instanceof ConfigError ? describeConfigError(error, process.cwd()) : (error as Error).message;
+    const lastGood = lastGoodConfig(paths);
+    problems.push(`config: ${message}${lastGood !== null ? ' (a running daemon uses its last good configuration until it is fixed)' : ''}`);
+    config = lastGood ?? defaultConfig();
   }
   let snapshot: TrackerSnapshot | Error;
   try {

@@ -52,7 +52,7 @@ describe('defaults (PRODUCT.md §9)', () => {
   it('every role is configured; the daemon roles are the generators plus the support roles', () => {
     const c = defaultConfig();
     expect(Object.keys(c.roles).sort()).toEqual([...ROLE_NAMES].sort());
-    expect([...SUPPORT_ROLES].sort()).toEqual(['champion', 'doctor', 'guide', 'judge']);
+    expect([...SUPPORT_ROLES].sort()).toEqual(['champion', 'curator', 'doctor', 'guide', 'judge']);
     expect([...GENERATOR_ROLES].sort()).toEqual(['architect', 'hermit']);
     for (const name of ROLE_NAMES) expect(c.roles[name].timeout, name).toBeGreaterThan(0);
   });
@@ -246,6 +246,7 @@ describe('environment overrides', () => {
     ['LOOM_STALL_TIMEOUT', '20m', 'stallTimeout', 20 * MIN],
     ['LOOM_SHUTDOWN_GRACE', '0', 'shutdownGrace', 0],
     ['LOOM_SPAWN_FAILURE_LIMIT', '5', 'spawnFailureLimit', 5],
+    ['LOOM_MAX_RETRY_BACKOFF', '2h', 'maxRetryBackoff', 120 * MIN],
     ['LOOM_ITERATION_TIMEOUT', '1h', 'iterationTimeout', 60 * MIN],
     ['LOOM_HEARTBEAT_INTERVAL', '2s', 'heartbeatInterval', 2 * SEC],
   ] as const)('%s=%s sets %s', (name, value, key, expected) => {

@@ -655,6 +655,12 @@ describe('retryBackoff', () => {
     expect(retryBackoff(100, 30 * SEC)).toBe(30 * MIN);
     expect(retryBackoff(1, 60 * MIN)).toBe(30 * MIN);
   });
+
+  it('takes the cap from the config (maxRetryBackoff)', () => {
+    expect(retryBackoff(7, 30 * SEC, 5 * MIN)).toBe(5 * MIN);
+    expect(retryBackoff(2, 30 * SEC, 5 * MIN)).toBe(60 * SEC);
+    expect(retryBackoff(20, 30 * SEC, 2 * 60 * MIN)).toBe(2 * 60 * MIN);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
