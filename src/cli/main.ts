@@ -253,4 +253,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exit(await main(process.argv));
+const code = await main(process.argv);
+process.exitCode = code;
+// Exit only once stdout and stderr have handed everything to the OS: a pipe that is full (a slow
+// reader, `| head`) queues the rest in this process, and exiting at once would drop it.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())))));
+process.exit(code);
