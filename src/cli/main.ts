@@ -28,14 +28,14 @@ import { buildWhy, renderWhy } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../core/tracker-model.js';
-import { GitHubTrackerError } from '../tracker/github-tracker.js';
+import { TrackerError } from '../tracker/tracker-errors.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
 import { runInit } from '../setup/init-repo.js';
 import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
-import { UserError } from '../core/errors.js';
+import { LoomError, UserError } from '../core/errors.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -91,9 +91,10 @@ function buildProgram(): Command {
           process.exitCode = EXIT_SESSION_LOST;
           return;
         }
-        // A rate-limited or unreachable tracker is a pause, not a failure: the daemon keeps
-        // polling and resumes by itself (the circuit breaker makes the waiting calls free).
-        if (error instanceof GitHubTrackerError && error.retryable) {
+        // A retryable failure (a rate-limited or unreachable tracker) is a pause, not a failure:
+        // the daemon keeps polling and resumes by itself (the circuit breaker makes the waiting
+        // calls free).
+        if (error instanceof LoomError && error.retryable) {
           out(`TRACKER_UNAVAILABLE ${error.message}`);
           return;
         }
@@ -300,7 +301,7 @@ export async function main(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       return 2;
     }
-    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError || error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof GitHubTrackerError) {
+    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError || error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof TrackerError) {
       process.stderr.write(`loom: ${error.message}\n`);
       return 2;
     }

@@ -41,6 +41,7 @@ import { writeFileAtomic } from '../fs/atomic-file.js';
 import type { Octokit } from '@octokit/rest';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../core/labels.js';
 import { type Tracker } from './tracker.js';
+import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from './tracker-errors.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../core/tracker-model.js';
 
 export interface GitHubTrackerOptions {
@@ -82,64 +83,18 @@ export interface RateLimitState {
   used: number | null;
 }
 
-/** Base of the adapter's typed errors: a stable `code` and whether retrying later can help. */
-export class GitHubTrackerError extends Error {
-  constructor(
-    readonly code: string,
-    readonly retryable: boolean,
-    message: string,
-    readonly status: number | null = null,
-  ) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
-
-/** The rate limit is exhausted (or a secondary limit hit); nothing is sent until `until`. */
-export class RateLimitedError extends GitHubTrackerError {
-  constructor(
-    readonly until: number,
-    status: number | null = null,
-  ) {
-    super('rate_limited', true, `GitHub rate limit: requests paused until ${new Date(until).toISOString()}`, status);
-  }
-}
-
-/** GitHub kept answering 5xx (or could not be reached) after the retries. */
-export class TrackerUnavailableError extends GitHubTrackerError {
-  constructor(status: number, detail: string) {
-    super('tracker_unavailable', true, `GitHub is unavailable (${status}): ${detail}`, status);
-  }
-}
-
-/** GitHub rejected the credentials. */
-export class TrackerAuthError extends GitHubTrackerError {
-  constructor(detail: string) {
-    super('tracker_auth', false, `GitHub rejected the token (401: ${detail}); check GITHUB_TOKEN`, 401);
-  }
-}
-
-/** GitHub refused the merge: 405 not mergeable, 409 the head changed since it was read. */
-export class MergeRejectedError extends GitHubTrackerError {
-  constructor(
-    readonly number: number,
-    status: number,
-    detail: string,
-  ) {
-    super('merge_rejected', status === 409, `GitHub refused to merge pull request #${number} (${status}): ${detail}`, status);
-  }
-}
-
 /** Any other unexpected GitHub answer (403 without rate limiting, 422 validation, ...). */
-export class GitHubApiError extends GitHubTrackerError {
+export class GitHubApiError extends TrackerError {
   constructor(
     status: number,
     readonly detail: string,
   ) {
-    super('github_api_error', false, `GitHub answered ${status}: ${detail}`, status);
+    super('github_api_error', `GitHub answered ${status}: ${detail}`, { status });
   }
 }
 
+/** How the adapter names the service in its errors. */
+const SERVICE = 'GitHub';
 /** Labels a closed or merged item no longer carries. */
 const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT_LABELS];
 const WRITE_PERMISSIONS = new Set(['admin', 'maintain', 'write']);
@@ -492,7 +447,7 @@ export class GitHubTracker implements Tracker {
       await this.send('PUT', this.path(`/pulls/${number}/merge`), { sha: pull.head.sha, merge_method: 'merge' });
     } catch (error) {
       const status = statusOf(error);
-      if (status === 405 || status === 409) throw new MergeRejectedError(number, status, messageOf(error));
+      if (status === 405 || status === 409) throw new MergeRejectedError({ service: SERVICE, number, status, detail: messageOf(error), retryable: status === 409 });
       throw error;
     }
     const current = labelNames(pull.labels);
@@ -599,7 +554,7 @@ export class GitHubTracker implements Tracker {
     try {
       this.actor = (await this.send<GhUser>('GET', '/user')).data.login;
     } catch (error) {
-      if (error instanceof GitHubTrackerError && error.retryable) throw error;
+      if (error instanceof TrackerError && error.retryable) throw error;
       this.actor = null;
     }
     return this.actor;
@@ -693,7 +648,7 @@ export class GitHubTracker implements Tracker {
     const cached = conditional ? this.cache.get(url) : undefined;
     for (let attempt = 0; ; attempt++) {
       const until = this.circuitOpenUntil();
-      if (until !== null) throw new RateLimitedError(until);
+      if (until !== null) throw new RateLimitedError({ service: SERVICE, until });
       const headers: Record<string, string> = {};
       if (cached !== undefined) headers['if-none-match'] = cached.etag;
       this.requests++;
@@ -711,12 +666,12 @@ export class GitHubTracker implements Tracker {
           this.remember(url, cached.etag, cached.data, cached.link);
           return { status: 304, data: cached.data as T, headers: { ...resHeaders, link: cached.link } };
         }
-        if (status === 401) throw new TrackerAuthError(messageOf(error));
+        if (status === 401) throw new TrackerAuthError({ service: SERVICE, status, detail: messageOf(error), hint: 'check GITHUB_TOKEN' });
         if (status === 403 || status === 429) {
           const limited = this.rateLimitedUntil(status, resHeaders, messageOf(error));
           if (limited !== null) {
             this.openUntil = limited;
-            throw new RateLimitedError(limited, status);
+            throw new RateLimitedError({ service: SERVICE, until: limited, status });
           }
         }
         if (status !== null && status >= 500) {
@@ -724,7 +679,7 @@ export class GitHubTracker implements Tracker {
             await sleep(this.retryDelayMs * 2 ** attempt);
             continue;
           }
-          throw new TrackerUnavailableError(status, messageOf(error));
+          throw new TrackerUnavailableError({ service: SERVICE, status, detail: messageOf(error) });
         }
         if ((status === 404 || status === 410) && item !== undefined) throw new NotFoundError(item);
         if (status !== null) throw new GitHubApiError(status, messageOf(error));

@@ -9,16 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LoomError } from '../../src/core/errors.js';
 import { LABEL_INFO } from '../../src/core/labels.js';
-import {
-  GitHubTracker,
-  MergeRejectedError,
-  RateLimitedError,
-  TrackerAuthError,
-  TrackerUnavailableError,
-  githubToken,
-  type GitHubTrackerOptions,
-} from '../../src/tracker/github-tracker.js';
+import { GitHubTracker, githubToken, type GitHubTrackerOptions } from '../../src/tracker/github-tracker.js';
+import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerUnavailableError } from '../../src/tracker/tracker-errors.js';
 import { FakeGitHubServer, type FakeGitHubOptions } from '../fakes/github-server.js';
 import { describeTrackerContract } from './tracker-contract.js';
 
@@ -236,7 +230,8 @@ describe('GitHubTracker on GitHub', () => {
     const before = server.requests.length;
     const error = await tracker.listIssues().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrackerUnavailableError);
-    expect(error).toMatchObject({ code: 'tracker_unavailable', retryable: true, status: 500 });
+    expect(error).toMatchObject({ code: 'tracker_unavailable', retryable: true, userFixable: false, status: 500 });
+    expect(error).toBeInstanceOf(LoomError);
     expect(server.requests.length - before).toBe(4);
   });
 
@@ -245,7 +240,8 @@ describe('GitHubTracker on GitHub', () => {
     const tracker = connect(server, { token: 'wrong' });
     const error = await tracker.snapshot().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrackerAuthError);
-    expect(error).toMatchObject({ code: 'tracker_auth', retryable: false });
+    expect(error).toMatchObject({ code: 'tracker_auth', retryable: false, userFixable: true });
+    expect(error).toBeInstanceOf(LoomError);
     expect((error as Error).message).toMatch(/check GITHUB_TOKEN/);
   });
 
