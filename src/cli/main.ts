@@ -29,6 +29,7 @@ import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../core/tracker-model.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
+import type { TrackerHealth } from '../tracker/tracker.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths } from './context.js';
 import { runInit } from '../setup/init-repo.js';
@@ -120,17 +121,20 @@ function buildProgram(): Command {
         config = defaultConfig();
       }
       let snapshot: TrackerSnapshot | Error;
+      let trackerHealth: TrackerHealth | null = null;
       try {
         const tracker = openTracker(paths, { readonly: true });
         try {
           snapshot = await tracker.snapshot();
         } finally {
+          // Asked even when the snapshot failed: a paused tracker is why it did.
+          trackerHealth = tracker.health();
           tracker.dispose();
         }
       } catch (error) {
         snapshot = error as Error;
       }
-      const report = buildStatus({ paths, config, snapshot, problems, now: new Date() });
+      const report = buildStatus({ paths, config, snapshot, trackerHealth, problems, now: new Date() });
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
 

@@ -22,12 +22,9 @@ import { terminateGroup } from '../process/wait.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
-import { GitHubTracker } from '../tracker/github-tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
-/** Below this fraction of the GitHub rate limit left, iterations ask the parent to slow down. */
-export const SLOW_DOWN_FRACTION = 0.1;
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
 export const SLOW_DOWN_FACTOR = 4;
 
@@ -119,11 +116,10 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   state.last_poll = at;
   state.force_mode = force;
   const active = activeShepherds(state).length;
-  // GitHub: with less than a tenth of the rate limit left, ask the parent to poll less often.
-  if (tracker instanceof GitHubTracker) {
-    const { remaining, limit } = tracker.rateLimit();
-    if (remaining !== null && limit !== null && limit > 0 && remaining < limit * SLOW_DOWN_FRACTION) executor.tokens.push(`slow-down=${remaining}/${limit}`);
-  }
+  // A tracker running low on its request budget: ask the parent to poll less often.
+  const health = tracker.health();
+  const low = health.state === 'slow-down' ? health : health.state === 'unavailable' ? health.lowBudget : null;
+  if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
   const summary = [
     `ready=${state.pipeline_state.ready.length}`,
     `building=${state.pipeline_state.building.length}`,
@@ -254,15 +250,13 @@ class Executor {
         return;
       case 'spawn-shepherd': {
         // Untrusted issue text is never built: the label must come from someone with write access.
-        if (tracker instanceof GitHubTracker) {
-          if (!(await tracker.isTrusted(action.issue))) {
-            state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
-            this.tokens.push(`untrusted=#${action.issue}`);
-            this.warn(`#${action.issue} waits for a maintainer: ${Label.issue} was not applied by a user with write access`);
-            return;
-          }
-          delete state.untrusted[String(action.issue)];
+        if (!(await tracker.isTrusted(action.issue))) {
+          state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
+          this.tokens.push(`untrusted=#${action.issue}`);
+          this.warn(`#${action.issue} waits for a maintainer: ${Label.issue} was not applied by a user with write access`);
+          return;
         }
+        delete state.untrusted[String(action.issue)];
         const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now });
         if (result.ok) {
           const t = result.task;

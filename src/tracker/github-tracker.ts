@@ -40,7 +40,7 @@ import fs from 'node:fs';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import type { Octokit } from '@octokit/rest';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../core/labels.js';
-import { type Tracker } from './tracker.js';
+import type { Tracker, TrackerBudget, TrackerHealth } from './tracker.js';
 import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from './tracker-errors.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../core/tracker-model.js';
 
@@ -101,6 +101,9 @@ const WRITE_PERMISSIONS = new Set(['admin', 'maintain', 'write']);
 const MAX_RETRIES = 3;
 /** Bound on remembered ETags (one per URL); the oldest are forgotten first. */
 const MAX_CACHED_URLS = 2_000;
+
+/** Below this fraction of the rate limit left, `health` asks to slow down. */
+export const SLOW_DOWN_FRACTION = 0.1;
 
 /** Items in the snapshot's change probe: every item updated in the latest second shows, up to this many. */
 const PROBE_SIZE = 100;
@@ -253,6 +256,18 @@ export class GitHubTracker implements Tracker {
   circuitOpenUntil(): number | null {
     if (this.openUntil !== null && this.now() >= this.openUntil) this.openUntil = null;
     return this.openUntil;
+  }
+
+  /**
+   * Unavailable while the circuit breaker is open (restored from the cache file by a fresh
+   * process), slow-down below `SLOW_DOWN_FRACTION` of the rate limit, else ok.
+   */
+  health(): TrackerHealth {
+    const { remaining, limit } = this.limits;
+    const low: TrackerBudget | null = remaining !== null && limit !== null && limit > 0 && remaining < limit * SLOW_DOWN_FRACTION ? { remaining, limit } : null;
+    const until = this.circuitOpenUntil();
+    if (until !== null) return { state: 'unavailable', until: new Date(until).toISOString(), lowBudget: low };
+    return low === null ? { state: 'ok' } : { state: 'slow-down', ...low };
   }
 
   async snapshot(): Promise<TrackerSnapshot> {

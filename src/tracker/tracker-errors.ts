@@ -45,6 +45,13 @@ export class TrackerAuthError extends TrackerError {
   }
 }
 
+/** The tracker needs credentials and none were found; the message says where to put them. */
+export class TrackerTokenMissingError extends TrackerError {
+  constructor(message: string) {
+    super('tracker_token_missing', message, { userFixable: true });
+  }
+}
+
 /**
  * The tracker refused to merge a pull request: not mergeable (conflicts, checks), or `retryable`
  * when its head changed since it was read.

@@ -219,6 +219,30 @@ describe('GitHubTracker on GitHub', () => {
     expect(server.requests.length).toBe(sent);
   });
 
+  it('reports its health from what it knows: slow-down below a tenth of the budget, unavailable while the circuit is open, in a fresh process too', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-health-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const server = await start({ rateLimit: 20 });
+    const tracker = connect(server, { cacheFile });
+    expect(tracker.health()).toEqual({ state: 'ok' }); // nothing known yet
+    const issue = await tracker.createIssue({ title: 'spend' });
+    expect(tracker.health()).toEqual({ state: 'ok' });
+    while ((tracker.rateLimit().remaining ?? 0) > 1) await tracker.comment(issue.number, 'spending');
+    expect(tracker.health()).toEqual({ state: 'slow-down', remaining: 1, limit: 20 });
+
+    await tracker.comment(issue.number, 'the last point');
+    const until = new Date(server.resetAt * 1000).toISOString();
+    expect(tracker.health()).toEqual({ state: 'unavailable', until, lowBudget: { remaining: 0, limit: 20 } });
+    tracker.dispose();
+
+    // Another process (`loom status`) that has sent nothing learns the pause from the cache file.
+    const sent = server.requests.length;
+    const fresh = connect(server, { cacheFile });
+    expect(fresh.health()).toEqual({ state: 'unavailable', until, lowBudget: null });
+    expect(server.requests.length).toBe(sent);
+  });
+
   it('retries 5xx with backoff, then throws a typed, retryable error', async () => {
     const server = await start();
     const tracker = connect(server);

@@ -356,6 +356,15 @@ describe('LocalTracker on its own', () => {
     expect(again).toBeInstanceOf(LocalTracker);
   });
 
+  it('trusts every approval and has no label definitions to create', async () => {
+    const dir = tempDir();
+    const tracker = open({ path: path.join(dir, LOCAL_TRACKER_FILE) });
+    const issue = await tracker.createIssue({ title: 'approved', labels: ['loom:issue'] });
+    expect(await tracker.isTrusted(issue.number)).toBe(true);
+    expect(await tracker.ensureLabels()).toEqual({ created: [], updated: [] });
+    expect(tracker.health()).toEqual({ state: 'ok' });
+  });
+
   it('rejects (never throws synchronously) invalid input and use after dispose', async () => {
     const dir = tempDir();
     const tracker = new LocalTracker({ path: path.join(dir, LOCAL_TRACKER_FILE) });
