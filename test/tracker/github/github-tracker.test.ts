@@ -9,12 +9,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LoomError } from '../../src/core/errors.js';
-import { LABEL_INFO } from '../../src/core/labels.js';
-import { GitHubTracker, githubToken, type GitHubTrackerOptions } from '../../src/tracker/github-tracker.js';
-import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerUnavailableError } from '../../src/tracker/tracker-errors.js';
-import { FakeGitHubServer, type FakeGitHubOptions } from '../fakes/github-server.js';
-import { describeTrackerContract } from './tracker-contract.js';
+import { LoomError } from '../../../src/core/errors.js';
+import { LABEL_INFO } from '../../../src/core/labels.js';
+import { GitHubTracker, type GitHubTrackerOptions } from '../../../src/tracker/github/github-tracker.js';
+import { githubToken } from '../../../src/tracker/github/github-token.js';
+import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerUnavailableError } from '../../../src/tracker/tracker-errors.js';
+import { FakeGitHubServer, type FakeGitHubOptions } from '../../fakes/github-server.js';
+import { describeTrackerContract } from '../tracker-contract.js';
 
 describeTrackerContract('GitHubTracker', async () => {
   const server = await FakeGitHubServer.start();
