@@ -10,7 +10,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { touchWake } from '../process/wake.js';
 import { GitHubTracker } from './github/github-tracker.js';
 import { githubToken } from './github/github-token.js';
-import { LocalTracker } from './local-tracker.js';
+import { LocalTracker } from './local/local-tracker.js';
 import type { Tracker } from './tracker.js';
 import { TrackerTokenMissingError } from './tracker-errors.js';
 
