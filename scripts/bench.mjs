@@ -72,7 +72,7 @@ async function parentMemory() {
 async function iterationCost() {
   const issues = Number(arg('issues', 10000));
   const root = repo({});
-  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local-tracker.js'));
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
   const { loomPaths } = await import(path.join(dist, 'config', 'paths.js'));
   const { loadConfig } = await import(path.join(dist, 'config', 'config.js'));
   const { runIteration } = await import(path.join(dist, 'daemon', 'iteration.js'));
@@ -108,7 +108,7 @@ async function pickup() {
     while (!cond()) await new Promise((r) => setTimeout(r, 5));
   };
   await until(() => /Iteration 1:/.test(out));
-  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local-tracker.js'));
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
   const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
   const latencies = [];
   for (let i = 0; i < 10; i += 1) {
@@ -134,7 +134,7 @@ async function overhead() {
   // writes one file), no test command, merged with --force-merge.
   const root = repo({ runtime: 'command', roles: Object.fromEntries(['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide'].map((r) => [r, { command: r === 'builder' ? 'echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"' : r === 'judge' ? 'echo "VERDICT: APPROVE"' : 'true' }])) });
   execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '--allow-empty', '-m', 'initial'], { cwd: root });
-  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local-tracker.js'));
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
   const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
   for (let i = 0; i < count; i += 1) await tracker.createIssue({ title: `Issue ${i}`, labels: ['loom:issue'] });
   tracker.dispose();

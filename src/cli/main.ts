@@ -7,14 +7,12 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ROLE_NAMES } from '../core/vocabulary.js';
 import type { RoleName } from '../core/vocabulary.js';
-import { LockHeldError, acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
+import { acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
 import { runIteration } from '../daemon/iteration.js';
 import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
 import { newTaskId } from '../process/new-task.js';
 import type { Mode } from '../core/planner.js';
 import { runRole } from '../roles/role-process.js';
-import { RoleFileError } from '../config/role-file.js';
-import { RuntimeConfigError } from '../runtimes/create-runtime.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { renderStatus } from '../status/status-report.js';
@@ -23,14 +21,13 @@ import { spawnIssue } from '../daemon/spawn-issue.js';
 import { buildWhy, renderWhy } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
-import { NotFoundError } from '../core/tracker-model.js';
-import { GitHubTrackerError } from '../tracker/github-tracker.js';
+import { TrackerError } from '../tracker/tracker-errors.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
 import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
-import { UserError } from '../core/errors.js';
+import { LoomError, UserError } from '../core/errors.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -86,9 +83,10 @@ function buildProgram(): Command {
           process.exitCode = EXIT_SESSION_LOST;
           return;
         }
-        // A rate-limited or unreachable tracker is a pause, not a failure: the daemon keeps
-        // polling and resumes by itself (the circuit breaker makes the waiting calls free).
-        if (error instanceof GitHubTrackerError && error.retryable) {
+        // A retryable failure (a rate-limited or unreachable tracker) is a pause, not a failure:
+        // the daemon keeps polling and resumes by itself (the circuit breaker makes the waiting
+        // calls free).
+        if (error instanceof TrackerError && error.retryable) {
           out(`TRACKER_UNAVAILABLE ${error.message}`);
           return;
         }
@@ -244,7 +242,9 @@ export async function main(argv: string[]): Promise<number> {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       return 2;
     }
-    if (error instanceof UserError || error instanceof LockHeldError || error instanceof NotFoundError || error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof GitHubTrackerError) {
+    // Loom's own expected failures: what the user can fix, what will pass by itself (a held lock, a
+    // paused tracker), and every tracker refusal. One line, exit 2.
+    if (error instanceof LoomError && (error.userFixable || error.retryable || error instanceof TrackerError)) {
       process.stderr.write(`loom: ${error.message}\n`);
       return 2;
     }

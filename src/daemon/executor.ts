@@ -14,7 +14,6 @@ import { retryBackoff } from '../core/planner.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import type { Tracker } from '../tracker/tracker.js';
-import { GitHubTracker } from '../tracker/github-tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 
 
@@ -151,15 +150,13 @@ export class Executor {
         return;
       case 'spawn-shepherd': {
         // Untrusted issue text is never built: the label must come from someone with write access.
-        if (tracker instanceof GitHubTracker) {
-          if (!(await tracker.isTrusted(action.issue))) {
-            state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
-            this.tokens.push(`untrusted=#${action.issue}`);
-            this.warn(`#${action.issue} waits for a maintainer: ${Label.issue} was not applied by a user with write access`);
-            return;
-          }
-          delete state.untrusted[String(action.issue)];
+        if (!(await tracker.isTrusted(action.issue))) {
+          state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
+          this.tokens.push(`untrusted=#${action.issue}`);
+          this.warn(`#${action.issue} waits for a maintainer: ${Label.issue} was not applied by a user with write access`);
+          return;
         }
+        delete state.untrusted[String(action.issue)];
         const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now });
         if (result.ok) {
           const t = result.task;

@@ -18,13 +18,10 @@ import { plan } from '../core/planner.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
-import { GitHubTracker } from '../tracker/github-tracker.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
-/** Below this fraction of the GitHub rate limit left, iterations ask the parent to slow down. */
-export const SLOW_DOWN_FRACTION = 0.1;
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
 export const SLOW_DOWN_FACTOR = 4;
 
@@ -75,11 +72,10 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   state.last_poll = at;
   state.force_mode = force;
   const active = activeShepherds(state).length;
-  // GitHub: with less than a tenth of the rate limit left, ask the parent to poll less often.
-  if (tracker instanceof GitHubTracker) {
-    const { remaining, limit } = tracker.rateLimit();
-    if (remaining !== null && limit !== null && limit > 0 && remaining < limit * SLOW_DOWN_FRACTION) executor.tokens.push(`slow-down=${remaining}/${limit}`);
-  }
+  // A tracker running low on its request budget: ask the parent to poll less often.
+  const health = tracker.health();
+  const low = health.state === 'slow-down' ? health : health.state === 'unavailable' ? health.lowBudget : null;
+  if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
   const summary = [
     `ready=${state.pipeline_state.ready.length}`,
     `building=${state.pipeline_state.building.length}`,

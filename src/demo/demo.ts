@@ -11,7 +11,7 @@ import { loomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
 import { waitFor } from '../process/wait.js';
-import { LocalTracker } from '../tracker/local-tracker.js';
+import { createTracker } from '../tracker/create-tracker.js';
 import { runInit } from '../setup/init-repo.js';
 import { SAMPLE_CONFIG, SAMPLE_ISSUES, writeSampleProject } from './sample-repo.js';
 
@@ -25,7 +25,7 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   await runInit({ cwd: root, claude: false, log: () => undefined });
   const paths = loomPaths(root);
   fs.writeFileSync(paths.config, `${JSON.stringify(SAMPLE_CONFIG, null, 2)}\n`);
-  const tracker = new LocalTracker({ path: paths.trackerDb, actor: 'demo' });
+  const tracker = createTracker(paths, { type: 'local' }, { actor: 'demo' });
   for (const issue of SAMPLE_ISSUES) await tracker.createIssue({ title: issue.title, body: issue.body, labels: issue.labels });
   log(`Sample repository: ${root}`);
   log(`${SAMPLE_ISSUES.length} issues on the local tracker; starting the daemon in force mode (script agents, \`${SAMPLE_CONFIG.testCommand}\` as the judge's test gate).`);

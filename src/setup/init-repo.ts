@@ -7,8 +7,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loomPaths, GITIGNORE_LINES } from '../config/paths.js';
-import { LocalTracker } from '../tracker/local-tracker.js';
-import { GitHubTracker, githubToken } from '../tracker/github-tracker.js';
+import { createTracker, ensureLocalTracker } from '../tracker/create-tracker.js';
+import type { Tracker } from '../tracker/tracker.js';
+import { TrackerTokenMissingError } from '../tracker/tracker-errors.js';
 import { loadConfig } from '../config/config.js';
 import { findRepoRoot } from '../git/repo-root.js';
 import { UserError } from '../core/errors.js';
@@ -77,18 +78,24 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
   }
   const config = loadConfig(paths.config);
   if (config.tracker.type === 'github') {
-    const token = githubToken(process.env);
-    if (token === null) opts.log('No GitHub token (GITHUB_TOKEN, GH_TOKEN or `gh auth token`): set one and run `loom init` again to create the loom:* labels.');
-    else {
-      const { owner, repo, baseUrl } = config.tracker;
-      const tracker = new GitHubTracker({ owner, repo, token, ...(baseUrl ? { baseUrl } : {}) });
-      const { created, updated } = await tracker.ensureLabels();
-      tracker.dispose();
-      opts.log(`GitHub labels: ${created.length} created, ${updated.length} updated, the rest already right.`);
+    let tracker: Tracker | null = null;
+    try {
+      tracker = createTracker(paths, config.tracker);
+    } catch (error) {
+      if (!(error instanceof TrackerTokenMissingError)) throw error;
+      opts.log('No GitHub token (GITHUB_TOKEN, GH_TOKEN or `gh auth token`): set one and run `loom init` again to create the loom:* labels.');
+    }
+    if (tracker !== null) {
+      try {
+        const { created, updated } = await tracker.ensureLabels();
+        opts.log(`GitHub labels: ${created.length} created, ${updated.length} updated, the rest already right.`);
+      } finally {
+        tracker.dispose();
+      }
     }
   }
   fs.writeFileSync(path.join(paths.dir, '.gitignore'), `# Loom runtime files (config.json and roles/ are meant to be committed)\n${GITIGNORE_LINES.join('\n')}\n`);
-  new LocalTracker({ path: paths.trackerDb }).dispose();
+  ensureLocalTracker(paths);
   opts.log(existed ? `Loom is already set up in ${root}; kept .loom/config.json` : `Set up Loom in ${root}: .loom/config.json, local tracker, runtime files git-ignored`);
   if (opts.claude) {
     const dir = path.join(root, '.claude', 'commands');

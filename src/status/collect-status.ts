@@ -9,6 +9,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import { defaultConfig } from '../core/config-model.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import { createTracker } from '../tracker/create-tracker.js';
+import type { TrackerHealth } from '../tracker/tracker.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
 
@@ -24,15 +25,18 @@ export async function collectStatus(paths: LoomPaths, now: () => Date = () => ne
     config = lastGood ?? defaultConfig();
   }
   let snapshot: TrackerSnapshot | Error;
+  let trackerHealth: TrackerHealth | null = null;
   try {
     const tracker = createTracker(paths, config.tracker, { readonly: true });
     try {
       snapshot = await tracker.snapshot();
     } finally {
+      // Asked even when the snapshot failed: a paused tracker is why it did.
+      trackerHealth = tracker.health();
       tracker.dispose();
     }
   } catch (error) {
     snapshot = error as Error;
   }
-  return buildStatus({ paths, config, snapshot, problems, now: now() });
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: now() });
 }

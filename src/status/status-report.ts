@@ -6,7 +6,6 @@
  * running but whose lock holder is gone is reported as crashed.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import { GENERATOR_ROLES, SUPPORT_ROLES } from '../core/vocabulary.js';
 import { formatDuration } from '../core/duration.js';
@@ -23,6 +22,7 @@ import { addRun, budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
+import type { TrackerHealth } from '../tracker/tracker.js';
 
 export interface ShepherdStatus {
   name: string;
@@ -59,7 +59,7 @@ export interface StatusReport {
   usage: { today: UsageTotals; total: UsageTotals; by_issue: Record<string, UsageTotals> };
   /** Runtimes that get no work until the time given. */
   runtime_limits: { runtime: string; until: string; reason: string }[];
-  /** GitHub: the rate-limit circuit breaker is open until this time (no tracker calls until then). */
+  /** The tracker takes no calls until this time (GitHub: the rate-limit circuit breaker is open). */
   tracker_paused_until: string | null;
   spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
   /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
@@ -74,6 +74,8 @@ export interface StatusInputs {
   config: LoomConfig;
   /** Tracker snapshot, or the error that prevented reading it. */
   snapshot: TrackerSnapshot | Error;
+  /** What the tracker said of its health after the snapshot; null if it could not be opened. */
+  trackerHealth: TrackerHealth | null;
   /** Problems found before (config invalid, ...). */
   problems: string[];
   now: Date;
@@ -158,7 +160,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     session: { completed_issues: state?.completed_issues.length ?? 0, prs_merged: state?.total_prs_merged ?? 0 },
     usage: usageReport(paths, slots, now),
     runtime_limits: Object.values(activeLimits(paths.limits, now)),
-    tracker_paused_until: trackerPause(paths, now),
+    tracker_paused_until: inputs.trackerHealth?.state === 'unavailable' ? inputs.trackerHealth.until : null,
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
     waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
@@ -167,16 +169,6 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   };
   report.interventions = interventions(report, config);
   return report;
-}
-
-/** When the GitHub tracker's circuit breaker (persisted between iterations) is open, until when. */
-function trackerPause(paths: LoomPaths, now: Date): string | null {
-  try {
-    const saved = JSON.parse(fs.readFileSync(path.join(paths.dir, 'github-cache.json'), 'utf8')) as { openUntil?: number | null };
-    return typeof saved.openUntil === 'number' && saved.openUntil > now.getTime() ? new Date(saved.openUntil).toISOString() : null;
-  } catch {
-    return null;
-  }
 }
 
 function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {

@@ -9,7 +9,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git } from '../git/git.js';
 import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
-import { MergeRejectedError } from '../tracker/github-tracker.js';
+import { MergeRejectedError } from '../tracker/tracker-errors.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';

@@ -1,6 +1,6 @@
 /**
  * The one place that builds a tracker adapter from the config: nothing else names an adapter
- * class. A tracker that cannot be opened is a `UserError` saying what to do.
+ * class. A tracker that cannot be opened is a `LoomError` saying what to do.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,14 +8,20 @@ import type { TrackerConfig } from '../core/config-model.js';
 import { UserError } from '../core/errors.js';
 import type { LoomPaths } from '../config/paths.js';
 import { touchWake } from '../process/wake.js';
-import { GitHubTracker, githubToken } from './github-tracker.js';
-import { LocalTracker } from './local-tracker.js';
+import { GitHubTracker } from './github/github-tracker.js';
+import { githubToken } from './github/github-token.js';
+import { LocalTracker } from './local/local-tracker.js';
 import type { Tracker } from './tracker.js';
+import { TrackerTokenMissingError } from './tracker-errors.js';
 
+/**
+ * The configured tracker. Throws `TrackerTokenMissingError` when the github tracker finds no
+ * token, and a `UserError` when the local tracker's file has not been created (`loom init`).
+ */
 export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, options: { readonly?: boolean; actor?: string } = {}): Tracker {
   if (trackerConfig.type === 'github') {
     const token = githubToken(process.env);
-    if (token === null) throw new UserError('the github tracker needs a token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`');
+    if (token === null) throw new TrackerTokenMissingError('the github tracker needs a token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`');
     return new GitHubTracker({
       owner: trackerConfig.owner,
       repo: trackerConfig.repo,
@@ -27,4 +33,9 @@ export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, op
   }
   if (!fs.existsSync(paths.trackerDb)) throw new UserError(`the local tracker (${paths.trackerDb}) is missing; run \`loom init\` to create it`);
   return new LocalTracker({ path: paths.trackerDb, actor: options.actor ?? 'loom', readonly: options.readonly ?? false, onWrite: () => touchWake(paths.wake) });
+}
+
+/** Creates the local tracker's file (`.loom/tracker.db`) with its schema unless it exists; `loom init` does. */
+export function ensureLocalTracker(paths: LoomPaths): void {
+  new LocalTracker({ path: paths.trackerDb }).dispose();
 }

@@ -8,10 +8,35 @@
  * - `claim` is atomic: of any number of concurrent claimers of one `loom:issue`, exactly one
  *   gets `true`; the issue then carries `loom:building`.
  * - `snapshot` is one consistent read of every open issue and PR carrying a `loom:*` label.
+ * - `health` never makes a request: it says what the adapter already knows, so it is cheap
+ *   enough to ask after every iteration and answers in a process that has not talked to the
+ *   tracker yet (`loom status`) from what an earlier process left behind.
+ * - Failures of the tracker itself are the `TrackerError`s of ./tracker-errors.ts; a missing
+ *   item is `NotFoundError`.
  * Deliberately excluded: assignees, milestones, reactions, editing titles/bodies, deleting.
  */
 
 import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
+
+/** A request budget: `remaining` of `limit` requests left in the current window. */
+export interface TrackerBudget {
+  readonly remaining: number;
+  readonly limit: number;
+}
+
+/**
+ * What the tracker can take right now, discriminated by `state`:
+ * - `ok`: poll at the configured interval.
+ * - `slow-down`: requests go through, but the request budget is running low; the daemon polls
+ *   less often until it recovers.
+ * - `unavailable`: nothing is sent before `until` (ISO 8601): every call fails fast with a
+ *   retryable `TrackerError` and the daemon resumes by itself afterwards. `lowBudget` is the
+ *   budget when it is running low as well (an exhausted one always is), else null.
+ */
+export type TrackerHealth =
+  | { readonly state: 'ok' }
+  | ({ readonly state: 'slow-down' } & TrackerBudget)
+  | { readonly state: 'unavailable'; readonly until: string; readonly lowBudget: TrackerBudget | null };
 
 export interface Tracker {
   /**
@@ -44,6 +69,23 @@ export interface Tracker {
   markMerged(number: number): Promise<void>;
   /** The timeline of an item: label changes, closing, reopening, merging, oldest first. */
   listEvents(number: number): Promise<TrackerEvent[]>;
-  /** Releases resources (database handles). */
+  /**
+   * How the tracker is doing, from what the adapter already knows (no request). In a process
+   * that has made no request yet, a remote adapter answers from its persisted state (GitHub: the
+   * circuit breaker in `.loom/github-cache.json`). The local tracker is always `ok`.
+   */
+  health(): TrackerHealth;
+  /**
+   * Whether an approved issue may be built: whoever most recently applied `loom:issue` may
+   * approve work (PRODUCT.md §11; GitHub: write access or `trustedUsers`). Everyone who can
+   * write the local tracker may: always true there.
+   */
+  isTrusted(number: number): Promise<boolean>;
+  /**
+   * Creates or updates the definition (color, description) of every `loom:*` label where the
+   * tracker keeps label definitions; idempotent. The local tracker has none: empty lists.
+   */
+  ensureLabels(): Promise<{ created: string[]; updated: string[] }>;
+  /** Releases resources (database handles) and saves what the next process reuses. */
   dispose(): void;
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
-import { LocalTracker } from '../../src/tracker/local-tracker.js';
+import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
 import { loom, processesIn } from '../helpers/loom-repo.js';
 
 const dirs: string[] = [];

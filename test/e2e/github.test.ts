@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { GitHubTracker } from '../../src/tracker/github-tracker.js';
+import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
 import { FakeGitHubServer } from '../fakes/github-server.js';
 import { LOOM_BIN, loomAsync, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 

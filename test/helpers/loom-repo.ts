@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loomPaths } from '../../src/config/paths.js';
 import type { LoomPaths } from '../../src/config/paths.js';
-import { LocalTracker } from '../../src/tracker/local-tracker.js';
+import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
 
 export const LOOM_BIN = fileURLToPath(new URL('../../bin/loom.js', import.meta.url));
 

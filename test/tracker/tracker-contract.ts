@@ -364,5 +364,14 @@ export function describeTrackerContract(
         expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
       });
     });
+
+    describe('health', () => {
+      it('is ok with budget to spare, before and after requests', async () => {
+        expect(tracker.health()).toEqual({ state: 'ok' });
+        await tracker.createIssue({ title: 'health' });
+        await tracker.snapshot();
+        expect(tracker.health()).toEqual({ state: 'ok' });
+      });
+    });
   });
 }

@@ -9,18 +9,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LABEL_INFO } from '../../src/core/labels.js';
-import {
-  GitHubTracker,
-  MergeRejectedError,
-  RateLimitedError,
-  TrackerAuthError,
-  TrackerUnavailableError,
-  githubToken,
-  type GitHubTrackerOptions,
-} from '../../src/tracker/github-tracker.js';
-import { FakeGitHubServer, type FakeGitHubOptions } from '../fakes/github-server.js';
-import { describeTrackerContract } from './tracker-contract.js';
+import { LoomError } from '../../../src/core/errors.js';
+import { LABEL_INFO } from '../../../src/core/labels.js';
+import { GitHubTracker, type GitHubTrackerOptions } from '../../../src/tracker/github/github-tracker.js';
+import { githubToken } from '../../../src/tracker/github/github-token.js';
+import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerUnavailableError } from '../../../src/tracker/tracker-errors.js';
+import { FakeGitHubServer, type FakeGitHubOptions } from '../../fakes/github-server.js';
+import { describeTrackerContract } from '../tracker-contract.js';
 
 describeTrackerContract('GitHubTracker', async () => {
   const server = await FakeGitHubServer.start();
@@ -225,6 +220,30 @@ describe('GitHubTracker on GitHub', () => {
     expect(server.requests.length).toBe(sent);
   });
 
+  it('reports its health from what it knows: slow-down below a tenth of the budget, unavailable while the circuit is open, in a fresh process too', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-health-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const server = await start({ rateLimit: 20 });
+    const tracker = connect(server, { cacheFile });
+    expect(tracker.health()).toEqual({ state: 'ok' }); // nothing known yet
+    const issue = await tracker.createIssue({ title: 'spend' });
+    expect(tracker.health()).toEqual({ state: 'ok' });
+    while ((tracker.rateLimit().remaining ?? 0) > 1) await tracker.comment(issue.number, 'spending');
+    expect(tracker.health()).toEqual({ state: 'slow-down', remaining: 1, limit: 20 });
+
+    await tracker.comment(issue.number, 'the last point');
+    const until = new Date(server.resetAt * 1000).toISOString();
+    expect(tracker.health()).toEqual({ state: 'unavailable', until, lowBudget: { remaining: 0, limit: 20 } });
+    tracker.dispose();
+
+    // Another process (`loom status`) that has sent nothing learns the pause from the cache file.
+    const sent = server.requests.length;
+    const fresh = connect(server, { cacheFile });
+    expect(fresh.health()).toEqual({ state: 'unavailable', until, lowBudget: null });
+    expect(server.requests.length).toBe(sent);
+  });
+
   it('retries 5xx with backoff, then throws a typed, retryable error', async () => {
     const server = await start();
     const tracker = connect(server);
@@ -236,7 +255,8 @@ describe('GitHubTracker on GitHub', () => {
     const before = server.requests.length;
     const error = await tracker.listIssues().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrackerUnavailableError);
-    expect(error).toMatchObject({ code: 'tracker_unavailable', retryable: true, status: 500 });
+    expect(error).toMatchObject({ code: 'tracker_unavailable', retryable: true, userFixable: false, status: 500 });
+    expect(error).toBeInstanceOf(LoomError);
     expect(server.requests.length - before).toBe(4);
   });
 
@@ -245,7 +265,8 @@ describe('GitHubTracker on GitHub', () => {
     const tracker = connect(server, { token: 'wrong' });
     const error = await tracker.snapshot().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrackerAuthError);
-    expect(error).toMatchObject({ code: 'tracker_auth', retryable: false });
+    expect(error).toMatchObject({ code: 'tracker_auth', retryable: false, userFixable: true });
+    expect(error).toBeInstanceOf(LoomError);
     expect((error as Error).message).toMatch(/check GITHUB_TOKEN/);
   });
 

@@ -12,11 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LOCAL_TRACKER_FILE, LocalTracker } from '../../src/tracker/local-tracker.js';
-import { describeTrackerContract } from './tracker-contract.js';
+import { LOCAL_TRACKER_FILE } from '../../../src/tracker/local/local-database.js';
+import { LocalTracker } from '../../../src/tracker/local/local-tracker.js';
+import { describeTrackerContract } from '../tracker-contract.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const projectRoot = path.resolve(here, '../..');
+const projectRoot = path.resolve(here, '../../..');
 const claimOnceScript = path.join(here, 'fixtures', 'claim-once.ts');
 const createIssuesScript = path.join(here, 'fixtures', 'create-issues.ts');
 
@@ -280,7 +281,7 @@ describe('LocalTracker read-only', () => {
     const writer = new LocalTracker({ path: dbPath });
     const number = await populate(writer);
     writer.dispose();
-    // What a plain read-only SQLite connection leaves behind (see the LocalTracker header).
+    // What a plain read-only SQLite connection leaves behind (see src/tracker/local/read-consistent-copy.ts).
     const plain = new Database(dbPath, { readonly: true, fileMustExist: true });
     plain.prepare('SELECT count(*) FROM items').get();
     plain.close();
@@ -354,6 +355,15 @@ describe('LocalTracker on its own', () => {
     // Reopening an existing file keeps its data and schema.
     const again = open({ path: dbPath });
     expect(again).toBeInstanceOf(LocalTracker);
+  });
+
+  it('trusts every approval and has no label definitions to create', async () => {
+    const dir = tempDir();
+    const tracker = open({ path: path.join(dir, LOCAL_TRACKER_FILE) });
+    const issue = await tracker.createIssue({ title: 'approved', labels: ['loom:issue'] });
+    expect(await tracker.isTrusted(issue.number)).toBe(true);
+    expect(await tracker.ensureLabels()).toEqual({ created: [], updated: [] });
+    expect(tracker.health()).toEqual({ state: 'ok' });
   });
 
   it('rejects (never throws synchronously) invalid input and use after dispose', async () => {

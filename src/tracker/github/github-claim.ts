@@ -1,0 +1,39 @@
+/**
+ * The claim protocol on GitHub, and `claimVerdict`, the rule that decides who won.
+ *
+ * GitHub has no compare-and-swap on labels. `GitHubTracker.claim` uses the closest thing it has:
+ * after checking the issue is open and `loom:issue`, it DELETEs the `loom:issue` label. GitHub
+ * answers 404 ("Label does not exist") when the label is no longer there, so of concurrent
+ * claimers only the first removal succeeds; the others return false having changed nothing. The
+ * winner then adds `loom:building` and re-reads the issue events to verify (`claimVerdict`): the
+ * first `labeled loom:building` after the latest `labeled loom:issue` must be by our actor, and
+ * only one `unlabeled loom:issue` may follow that approval. If another actor won, we return
+ * false and leave its claim alone; if two removals by the same actor (one token shared by
+ * several processes) both succeeded, neither can tell which is its own, so both return false
+ * and put `loom:issue` back for a later tick.
+ *
+ * Remaining race: GitHub does not document the label DELETE as linearizable. Two removals that
+ * it lets both succeed for one token are detected only if both verifications see both events; a
+ * verification that runs before the other claimer's events are visible can still return true,
+ * and a human re-approving (`labeled loom:issue`) in the middle of a claim resets the
+ * verification window. Crash recovery (PRODUCT.md §4) is the backstop for an orphaned
+ * `loom:building`.
+ */
+import { Label } from '../../core/labels.js';
+import type { TrackerEvent } from '../../core/tracker-model.js';
+
+/**
+ * Who won a claim, from the issue's timeline (oldest first) after our removal of `loom:issue`
+ * and addition of `loom:building`; `me` is our login (null when the token cannot tell).
+ * `ambiguous`: several removals by us (or by someone we cannot tell from us) succeeded.
+ */
+export function claimVerdict(events: readonly TrackerEvent[], me: string | null): 'won' | 'lost' | 'ambiguous' {
+  const approvedAt = events.findLastIndex((e) => e.type === 'labeled' && e.label === Label.issue);
+  const since = events.slice(approvedAt + 1);
+  const firstBuilding = since.find((e) => e.type === 'labeled' && e.label === Label.building);
+  if (firstBuilding !== undefined && me !== null && firstBuilding.actor !== me) return 'lost';
+  const removals = since.filter((e) => e.type === 'unlabeled' && e.label === Label.issue);
+  if (removals.length > 1 && (me === null || removals.every((e) => e.actor === me))) return 'ambiguous';
+  if (removals.length > 1) return removals[0]?.actor === me ? 'won' : 'lost';
+  return 'won';
+}

@@ -1,0 +1,325 @@
+/**
+ * `GitHubTransport`: every request of the GitHub adapter goes through `send`, which applies the
+ * adapter's HTTP policies.
+ *
+ * Invariants owned here:
+ * - An idle poll costs no rate limit: a conditional GET sends back the ETag of the last answer
+ *   for its URL as `If-None-Match`; GitHub answers `304 Not Modified` without charging a
+ *   rate-limit point, and the remembered body is served. At most `MAX_CACHED_URLS` URLs are
+ *   remembered, the least recently used forgotten first.
+ * - Rate limits are honoured: `x-ratelimit-*` headers are tracked from every response; a 403/429
+ *   with `retry-after`, or an exhausted budget, opens a circuit breaker until the reset, during
+ *   which every call rejects fast with `RateLimitedError` and nothing is sent.
+ * - 5xx answers are retried with backoff (3 retries), then `TrackerUnavailableError`; 401 is
+ *   `TrackerAuthError`; any other error status is a `GitHubApiError` (or `NotFoundError` for a
+ *   named item).
+ */
+import type { Octokit } from '@octokit/rest';
+import { NotFoundError } from '../../core/tracker-model.js';
+import { RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
+
+/** How the adapter names the service in its errors. */
+export const SERVICE = 'GitHub';
+const MAX_RETRIES = 3;
+/** Bound on remembered ETags (one per URL); the oldest are forgotten first. */
+const MAX_CACHED_URLS = 2_000;
+
+/** Any other unexpected GitHub answer (403 without rate limiting, 422 validation, ...). */
+export class GitHubApiError extends TrackerError {
+  constructor(
+    status: number,
+    readonly detail: string,
+  ) {
+    super('github_api_error', `GitHub answered ${status}: ${detail}`, { status });
+  }
+}
+
+export interface RateLimitState {
+  remaining: number | null;
+  limit: number | null;
+  /** Epoch milliseconds when the budget resets, if known. */
+  resetAt: number | null;
+  used: number | null;
+}
+
+/** The last answer to a conditional GET of one URL. */
+export interface CachedResponse {
+  etag: string;
+  data: unknown;
+  link: string | undefined;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface Response<T> {
+  status: number;
+  data: T;
+  headers: Record<string, string | number | undefined>;
+}
+
+/** One page of a listing and its `link` header. */
+interface Page<T> {
+  data: T[];
+  link: unknown;
+}
+
+export interface GitHubTransportOptions {
+  owner: string;
+  repo: string;
+  token: string;
+  /** REST API root; defaults to https://api.github.com. */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  /** Clock in epoch milliseconds (circuit breaker, rate-limit reset). */
+  now?: () => number;
+  /** First delay of the 5xx retry backoff (doubles per retry); default 500 ms. */
+  retryDelayMs?: number;
+  /** What an earlier process left: remembered answers and the circuit breaker. */
+  restored?: { entries: [string, CachedResponse][]; openUntil: number | null };
+}
+
+export class GitHubTransport {
+  readonly owner: string;
+  readonly repo: string;
+  /** Requests actually sent (retries included; fast rejections by the open circuit excluded). */
+  requests = 0;
+  /** Conditional requests answered 304 (served from the cache at no rate-limit cost). */
+  conditionalHits = 0;
+
+  /** Octokit, loaded on the first request: a Loom process on the local tracker never pays for loading it. */
+  private octokit: Promise<Octokit> | null = null;
+  private readonly octokitOptions: NonNullable<ConstructorParameters<typeof Octokit>[0]>;
+  private readonly now: () => number;
+  private readonly retryDelayMs: number;
+  private readonly cache = new Map<string, CachedResponse>();
+  private limits: RateLimitState = { remaining: null, limit: null, resetAt: null, used: null };
+  private openUntil: number | null = null;
+  private disposed = false;
+
+  constructor(options: GitHubTransportOptions) {
+    for (const [url, entry] of options.restored?.entries ?? []) this.cache.set(url, entry);
+    this.openUntil = options.restored?.openUntil ?? null;
+    this.owner = options.owner;
+    this.repo = options.repo;
+    this.now = options.now ?? Date.now;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.octokitOptions = {
+      auth: options.token,
+      baseUrl: (options.baseUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
+      userAgent: 'loom-github-tracker',
+      request: options.fetch === undefined ? {} : { fetch: options.fetch },
+      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+    };
+  }
+
+  /** The last rate-limit state GitHub reported. */
+  rateLimit(): RateLimitState {
+    return { ...this.limits };
+  }
+
+  /** When the rate-limit circuit breaker is open, the epoch ms it closes; else null. */
+  circuitOpenUntil(): number | null {
+    if (this.openUntil !== null && this.now() >= this.openUntil) this.openUntil = null;
+    return this.openUntil;
+  }
+
+  /** What the next process can reuse: the remembered answers and the circuit breaker. */
+  persisted(): { entries: [string, CachedResponse][]; openUntil: number | null } {
+    return { entries: [...this.cache.entries()], openUntil: this.openUntil };
+  }
+
+  /** Every later call throws; the remembered answers are dropped. */
+  dispose(): void {
+    this.disposed = true;
+    this.cache.clear();
+  }
+
+  /** A path under this repository: `/repos/{owner}/{repo}{suffix}`. */
+  repoPath(suffix: string): string {
+    return `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.repo)}${suffix}`;
+  }
+
+  /** Forgets the remembered answer of a URL, returning it. */
+  forget(url: string): CachedResponse | undefined {
+    const entry = this.cache.get(url);
+    this.cache.delete(url);
+    return entry;
+  }
+
+  /** Remembers an answer for a URL, as the most recently used. */
+  remember(url: string, entry: { etag: string; data: unknown; link: unknown }): void {
+    this.cache.delete(url);
+    this.cache.set(url, { etag: entry.etag, data: entry.data, link: typeof entry.link === 'string' ? entry.link : undefined });
+    if (this.cache.size > MAX_CACHED_URLS) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done !== true) this.cache.delete(oldest.value);
+    }
+  }
+
+  /** A listing's pages as the cache holds them from the last full read, without a request; null when a page is missing. */
+  cachedPages<T>(path: string, params: Record<string, string | number>): Promise<T[] | null> {
+    return this.pages<T>(path, params, (url) => {
+      const entry = this.cache.get(url);
+      if (entry === undefined || !Array.isArray(entry.data)) return null;
+      this.remember(url, entry); // recently used: not the next evicted
+      return { data: entry.data as T[], link: entry.link };
+    });
+  }
+
+  /** A listing's pages from the API, following `link: rel="next"`, each a conditional GET. */
+  async getAll<T>(path: string, params: Record<string, string | number>, item?: number): Promise<T[]> {
+    const all = await this.pages<T>(path, params, async (url) => {
+      const res: Response<T[]> = await this.send<T[]>('GET', url, undefined, item, true);
+      return { data: res.data, link: res.headers.link };
+    });
+    return all ?? [];
+  }
+
+  /**
+   * One API call with the adapter's policies: circuit breaker, conditional cache, rate-limit
+   * tracking, 5xx retries and typed errors. `item` turns a 404 into `NotFoundError`.
+   */
+  async send<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, item?: number, conditional = false): Promise<Response<T>> {
+    if (this.disposed) throw new Error(`the GitHub tracker for ${this.owner}/${this.repo} has been disposed`);
+    const cached = conditional ? this.cache.get(url) : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const until = this.circuitOpenUntil();
+      if (until !== null) throw new RateLimitedError({ service: SERVICE, until });
+      const headers: Record<string, string> = {};
+      if (cached !== undefined) headers['if-none-match'] = cached.etag;
+      this.requests++;
+      try {
+        const res = await (await this.client()).request({ method, url, headers, ...(body === undefined ? {} : { data: body }) });
+        this.track(res.headers);
+        if (conditional && typeof res.headers.etag === 'string') this.remember(url, { etag: res.headers.etag, data: res.data, link: res.headers.link });
+        return { status: res.status, data: res.data as T, headers: res.headers };
+      } catch (error) {
+        const status = statusOf(error);
+        const resHeaders = headersOf(error);
+        if (resHeaders !== undefined) this.track(resHeaders);
+        if (status === 304 && cached !== undefined) {
+          this.conditionalHits++;
+          this.remember(url, cached);
+          return { status: 304, data: cached.data as T, headers: { ...resHeaders, link: cached.link } };
+        }
+        if (status === 401) throw new TrackerAuthError({ service: SERVICE, status, detail: messageOf(error), hint: 'check GITHUB_TOKEN' });
+        if (status === 403 || status === 429) {
+          const limited = this.rateLimitedUntil(status, resHeaders, messageOf(error));
+          if (limited !== null) {
+            this.openUntil = limited;
+            throw new RateLimitedError({ service: SERVICE, until: limited, status });
+          }
+        }
+        if (status !== null && status >= 500) {
+          if (attempt < MAX_RETRIES) {
+            await sleep(this.retryDelayMs * 2 ** attempt);
+            continue;
+          }
+          throw new TrackerUnavailableError({ service: SERVICE, status, detail: messageOf(error) });
+        }
+        if ((status === 404 || status === 410) && item !== undefined) throw new NotFoundError(item);
+        if (status !== null) throw new GitHubApiError(status, messageOf(error));
+        throw error;
+      }
+    }
+  }
+
+  private client(): Promise<Octokit> {
+    this.octokit ??= import('@octokit/rest').then(({ Octokit: Client }) => new Client(this.octokitOptions));
+    return this.octokit;
+  }
+
+  /** Every page of a listing, following the `link` headers, each read by `read`; null when `read` has no page. */
+  private async pages<T>(path: string, params: Record<string, string | number>, read: (url: string) => Page<T> | null | Promise<Page<T> | null>): Promise<T[] | null> {
+    let url: string | null = listUrl(path, params);
+    const all: T[] = [];
+    const seen = new Set<string>();
+    while (url !== null && !seen.has(url)) {
+      seen.add(url);
+      const page = await read(url);
+      if (page === null) return null;
+      all.push(...page.data);
+      url = nextLink(page.link);
+    }
+    return all;
+  }
+
+  /** When a 403/429 is a rate limit, the epoch ms it lifts; null for a plain permission 403. */
+  private rateLimitedUntil(status: number, headers: Record<string, unknown> | undefined, detail: string): number | null {
+    const retryAfter = Number(headers?.['retry-after']);
+    if (headers?.['retry-after'] !== undefined && Number.isFinite(retryAfter)) return this.now() + retryAfter * 1000;
+    const reset = Number(headers?.['x-ratelimit-reset']);
+    if (Number(headers?.['x-ratelimit-remaining']) === 0 && Number.isFinite(reset) && reset * 1000 > this.now()) {
+      return reset * 1000; // primary limit: wait for the window to reset
+    }
+    // Secondary limits without retry-after: GitHub asks to wait at least a minute.
+    if (status === 429 || /rate limit|abuse/i.test(detail)) return this.now() + 60_000;
+    return null;
+  }
+
+  private track(headers: Record<string, unknown>): void {
+    const num = (name: string): number | null => {
+      const value = headers[name];
+      if (value === undefined || value === null || value === '') return null;
+      const n = Number(value);
+      return Number.isFinite(n) ? n : null;
+    };
+    const remaining = num('x-ratelimit-remaining');
+    if (remaining === null) return;
+    const reset = num('x-ratelimit-reset');
+    this.limits = {
+      remaining,
+      limit: num('x-ratelimit-limit'),
+      resetAt: reset === null ? null : reset * 1000,
+      used: num('x-ratelimit-used'),
+    };
+    // An exhausted budget opens the circuit proactively: the next call would be refused anyway.
+    if (remaining === 0 && reset !== null && reset * 1000 > this.now()) this.openUntil = reset * 1000;
+  }
+}
+
+/** `path?query` for a listing's parameters (in the order given). */
+export function listUrl(path: string, params: Record<string, string | number>): string {
+  const query = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  return query === '' ? path : `${path}?${query}`;
+}
+
+/** The HTTP status of a failed request, if it had one. */
+export function statusOf(error: unknown): number | null {
+  const status = typeof error === 'object' && error !== null ? (error as { status?: unknown }).status : undefined;
+  return typeof status === 'number' ? status : null;
+}
+
+/** GitHub's own message for a failed request (or the error's). */
+export function messageOf(error: unknown): string {
+  if (error instanceof GitHubApiError) return error.detail;
+  if (typeof error === 'object' && error !== null) {
+    const data = (error as { response?: { data?: unknown } }).response?.data;
+    if (typeof data === 'object' && data !== null && typeof (data as { message?: unknown }).message === 'string') {
+      return (data as { message: string }).message;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The request failed because the thing is not there (404, 410). */
+export function isGone(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === 404 || status === 410;
+}
+
+function nextLink(link: unknown): string | null {
+  if (typeof link !== 'string') return null;
+  const match = /<([^>]+)>;\s*rel="next"/.exec(link);
+  return match?.[1] ?? null;
+}
+
+function headersOf(error: unknown): Record<string, string | number | undefined> | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const response = (error as { response?: { headers?: Record<string, string | number | undefined> } }).response;
+  return response?.headers;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

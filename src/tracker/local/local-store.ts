@@ -1,0 +1,331 @@
+/**
+ * `LocalStore`: the local tracker's queries and row changes on one SQLite connection.
+ *
+ * Invariants owned here:
+ * - Callers provide the transaction: a store method never begins or commits one, so a
+ *   `LocalTracker` write is exactly one immediate transaction however many rows it changes.
+ * - A label change writes the difference between two sets with one event per real change;
+ *   a no-op writes nothing.
+ * - The snapshot is one set-based statement per kind, never one query per item: it must scale
+ *   to thousands of items.
+ */
+import type Database from 'better-sqlite3';
+import { ISSUE_STATE_LABELS, PR_VERDICT_LABELS, applyLabelChange } from '../../core/labels.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
+
+/** Labels a closed or merged item no longer carries: it is no longer anywhere in the workflow. */
+const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT_LABELS];
+
+/**
+ * Item reads (one item, issue lists) select these columns, labels included, as raw arrays
+ * (`ItemTuple`): one statement per read and no per-row object keys. Labels are joined with
+ * commas, which `validateLabelName` forbids inside a name.
+ */
+const ITEM_SELECT = `SELECT i.number, i.kind, i.title, i.body, i.state, i.author, i.created_at, i.updated_at,
+    i.head, i.base, i.closes_issue, (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i`;
+
+type ItemTuple = [
+  number: number,
+  kind: 'issue' | 'pr',
+  title: string,
+  body: string,
+  state: ItemState,
+  author: string,
+  createdAt: string,
+  updatedAt: string,
+  head: string | null,
+  base: string | null,
+  closesIssue: number | null,
+  labels: string | null,
+];
+
+/** Open items carrying a `loom:*` label. `;` follows `:` in ASCII, so the range is the prefix. */
+const SNAPSHOT_FILTER = `i.state = 'open' AND EXISTS (
+  SELECT 1 FROM labels l WHERE l.item = i.number AND l.name >= 'loom:' AND l.name < 'loom;')`;
+
+/**
+ * The snapshot is the hot read (every daemon tick), so it selects per kind only the columns that
+ * kind needs, `state` being known: every value costs a JS conversion, and at 10,000 items those
+ * conversions, not SQLite, dominate.
+ */
+const SNAPSHOT_ISSUES = `SELECT i.number, i.title, i.body, i.author, i.created_at, i.updated_at,
+    (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i WHERE i.kind = 'issue' AND ${SNAPSHOT_FILTER} ORDER BY i.number`;
+
+type SnapshotIssueTuple = [
+  number: number,
+  title: string,
+  body: string,
+  author: string,
+  createdAt: string,
+  updatedAt: string,
+  labels: string,
+];
+
+const SNAPSHOT_PULL_REQUESTS = `SELECT i.number, i.title, i.body, i.head, i.base, i.closes_issue, i.created_at, i.updated_at,
+    (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i WHERE i.kind = 'pr' AND ${SNAPSHOT_FILTER} ORDER BY i.number`;
+
+type SnapshotPullRequestTuple = [
+  number: number,
+  title: string,
+  body: string,
+  head: string,
+  base: string,
+  closesIssue: number | null,
+  createdAt: string,
+  updatedAt: string,
+  labels: string,
+];
+
+/** An item as stored, issue or pull request. */
+interface Item {
+  number: number;
+  kind: 'issue' | 'pr';
+  title: string;
+  body: string;
+  state: ItemState;
+  author: string;
+  createdAt: string;
+  updatedAt: string;
+  head: string | null;
+  base: string | null;
+  closesIssue: number | null;
+  /** Sorted, like `applyLabelChange` results, so label sets compare equal. */
+  labels: string[];
+}
+
+interface NewItemRow {
+  kind: 'issue' | 'pr';
+  title: string;
+  body: string;
+  author: string;
+  now: string;
+  head: string | null;
+  base: string | null;
+  closes_issue: number | null;
+}
+
+interface CommentRow {
+  id: number;
+  author: string;
+  body: string;
+  created_at: string;
+}
+
+interface EventRow {
+  id: number;
+  type: TrackerEvent['type'];
+  label: string | null;
+  actor: string;
+  created_at: string;
+}
+
+/** Queries and row changes on one connection; callers provide the transaction. */
+export class LocalStore {
+  private readonly stmt: Statements;
+
+  constructor(readonly db: Database.Database) {
+    this.stmt = prepareStatements(db);
+  }
+
+  totalChanges(): number {
+    return this.stmt.totalChanges.get() ?? 0;
+  }
+
+  item(number: number): Item | undefined {
+    const tuple = this.stmt.item.get(number);
+    return tuple === undefined ? undefined : toItem(tuple);
+  }
+
+  require(number: number): Item {
+    const item = this.item(number);
+    if (item === undefined) throw new NotFoundError(number);
+    return item;
+  }
+
+  insertItem(row: NewItemRow): number {
+    return Number(this.stmt.insertItem.run(row).lastInsertRowid);
+  }
+
+  /** Writes the difference between two label sets, with one event per real change. */
+  changeLabels(number: number, current: readonly string[], next: readonly string[], actor: string, now: string): void {
+    const removed = current.filter((l) => !next.includes(l));
+    const added = next.filter((l) => !current.includes(l));
+    for (const name of removed) {
+      this.stmt.removeLabel.run(number, name);
+      this.stmt.event.run(number, 'unlabeled', name, actor, now);
+    }
+    for (const name of added) {
+      this.stmt.addLabel.run(number, name, now, actor);
+      this.stmt.event.run(number, 'labeled', name, actor, now);
+    }
+    if (removed.length > 0 || added.length > 0) this.stmt.touch.run(now, number);
+  }
+
+  stripWorkflowLabels(item: Item, actor: string, now: string): void {
+    this.changeLabels(item.number, item.labels, applyLabelChange(item.labels, [], WORKFLOW_LABELS), actor, now);
+  }
+
+  setState(number: number, state: ItemState, event: TrackerEvent['type'], actor: string, now: string): void {
+    this.stmt.setState.run(state, now, number);
+    this.stmt.event.run(number, event, null, actor, now);
+  }
+
+  insertComment(number: number, body: string, author: string, now: string): Comment {
+    const id = Number(this.stmt.insertComment.run(number, author, body, now).lastInsertRowid);
+    this.stmt.touch.run(now, number);
+    return { id, author, body, createdAt: now };
+  }
+
+  comments(number: number): Comment[] {
+    return this.stmt.comments.all(number).map((r) => ({ id: r.id, author: r.author, body: r.body, createdAt: r.created_at }));
+  }
+
+  events(number: number): TrackerEvent[] {
+    return this.stmt.events
+      .all(number)
+      .map((r) => ({ id: r.id, type: r.type, label: r.label, actor: r.actor, createdAt: r.created_at }));
+  }
+
+  /** One set-based statement per kind, never one query per item: it must scale to thousands. */
+  snapshot(): TrackerSnapshot {
+    const issues = this.stmt.snapshotIssues.all().map(
+      ([number, title, body, author, createdAt, updatedAt, labels]): Issue => ({
+        number,
+        title,
+        body,
+        state: 'open',
+        labels: labels.split(',').sort(),
+        author,
+        createdAt,
+        updatedAt,
+      }),
+    );
+    const pullRequests = this.stmt.snapshotPullRequests.all().map(
+      ([number, title, body, head, base, closesIssue, createdAt, updatedAt, labels]): PullRequest => ({
+        number,
+        title,
+        body,
+        state: 'open',
+        labels: labels.split(',').sort(),
+        head,
+        base,
+        closesIssue,
+        createdAt,
+        updatedAt,
+      }),
+    );
+    return { issues, pullRequests };
+  }
+
+  listPullRequests(state: ItemState | 'all'): PullRequest[] {
+    const where = state === 'all' ? "i.kind = 'pr'" : "i.kind = 'pr' AND i.state = ?";
+    const statement = this.db.prepare<string[], ItemTuple>(`${ITEM_SELECT} WHERE ${where} ORDER BY i.number`);
+    return statement
+      .raw()
+      .all(...(state === 'all' ? [] : [state]))
+      .map((tuple) => toPullRequest(toItem(tuple)));
+  }
+
+  listIssues(filter: IssueFilter): Issue[] {
+    const state = filter.state ?? 'open';
+    const conditions = ["i.kind = 'issue'"];
+    const params: string[] = [];
+    if (state !== 'all') {
+      conditions.push('i.state = ?');
+      params.push(state);
+    }
+    for (const name of new Set(filter.labels ?? [])) {
+      conditions.push('EXISTS (SELECT 1 FROM labels f WHERE f.item = i.number AND f.name = ?)');
+      params.push(name);
+    }
+    const statement = this.db.prepare<string[], ItemTuple>(`${ITEM_SELECT} WHERE ${conditions.join(' AND ')} ORDER BY i.number`);
+    return statement
+      .raw()
+      .all(...params)
+      .map((tuple) => toIssue(toItem(tuple)));
+  }
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** Prepared once per connection: preparing on every call would dominate small transactions. */
+function prepareStatements(db: Database.Database) {
+  return {
+    item: db.prepare<[number], ItemTuple>(`${ITEM_SELECT} WHERE i.number = ?`).raw(),
+    insertItem: db.prepare<NewItemRow>(
+      `INSERT INTO items (kind, title, body, state, author, created_at, updated_at, head, base, closes_issue)
+       VALUES (@kind, @title, @body, 'open', @author, @now, @now, @head, @base, @closes_issue)`,
+    ),
+    addLabel: db.prepare<[number, string, string, string]>(
+      'INSERT INTO labels (item, name, added_at, added_by) VALUES (?, ?, ?, ?)',
+    ),
+    removeLabel: db.prepare<[number, string]>('DELETE FROM labels WHERE item = ? AND name = ?'),
+    event: db.prepare<[number, TrackerEvent['type'], string | null, string, string]>(
+      'INSERT INTO events (item, type, label, actor, created_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    touch: db.prepare<[string, number]>('UPDATE items SET updated_at = ? WHERE number = ?'),
+    setState: db.prepare<[ItemState, string, number]>('UPDATE items SET state = ?, updated_at = ? WHERE number = ?'),
+    insertComment: db.prepare<[number, string, string, string]>(
+      'INSERT INTO comments (item, author, body, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    comments: db.prepare<[number], CommentRow>(
+      'SELECT id, author, body, created_at FROM comments WHERE item = ? ORDER BY id',
+    ),
+    events: db.prepare<[number], EventRow>(
+      'SELECT id, type, label, actor, created_at FROM events WHERE item = ? ORDER BY id',
+    ),
+    snapshotIssues: db.prepare<[], SnapshotIssueTuple>(SNAPSHOT_ISSUES).raw(),
+    snapshotPullRequests: db.prepare<[], SnapshotPullRequestTuple>(SNAPSHOT_PULL_REQUESTS).raw(),
+    totalChanges: db.prepare<[], number>('SELECT total_changes()').pluck(),
+  };
+}
+
+function toItem(tuple: ItemTuple): Item {
+  const [number, kind, title, body, state, author, createdAt, updatedAt, head, base, closesIssue, labels] = tuple;
+  return {
+    number,
+    kind,
+    title,
+    body,
+    state,
+    author,
+    createdAt,
+    updatedAt,
+    head,
+    base,
+    closesIssue,
+    labels: labels === null ? [] : labels.split(',').sort(),
+  };
+}
+
+export function toIssue(item: Item): Issue {
+  return {
+    number: item.number,
+    title: item.title,
+    body: item.body,
+    // Issues are never merged (a CHECK constraint holds it); the cast narrows for the type.
+    state: item.state as 'open' | 'closed',
+    labels: item.labels,
+    author: item.author,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
+}
+
+export function toPullRequest(item: Item): PullRequest {
+  return {
+    number: item.number,
+    title: item.title,
+    body: item.body,
+    state: item.state,
+    labels: item.labels,
+    head: item.head ?? '',
+    base: item.base ?? '',
+    closesIssue: item.closesIssue,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
+}
