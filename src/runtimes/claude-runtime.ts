@@ -8,11 +8,22 @@
 import fs from 'node:fs';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import type { RunBase } from './cli-agent.js';
-import { cliRetriesOf, emitEvent, emitOutput, firstLine, LineReader, lastLine, loomVars, OUTPUT_LIMIT, OutputTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
 import { classifyClaudeFailure, claudeEvents, initialClaudeFacts, parseClaudeLine, reduceClaudeFacts } from './claude-stream.js';
 import type { ClaudeFacts } from './claude-stream.js';
+import { emitEvent, emitOutput } from './emit-event.js';
+import { LineReader } from './line-reader.js';
+import { loomVars } from './loom-vars.js';
+import { OUTPUT_LIMIT, OutputTail } from './output-tail.js';
+import { cliRetriesOf } from './retry-cap.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunFailure, RunResult } from './runtime.js';
+import { shellQuote } from './shell-quote.js';
+import { taskHome } from './task-home.js';
+import { firstLine, lastLine } from './text-lines.js';
+import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
+import { watchdogResult } from './watchdog-result.js';
+import type { RunBase } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The caller's variables Claude Code itself needs (auth, endpoint, provider); nothing else passes. */
 export const CLAUDE_ENV_PASSTHROUGH = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'] as const;

@@ -14,12 +14,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, taskHome, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
-import type { RunBase } from './cli-agent.js';
 import { codexRetryOverrides } from './codex-config.js';
 import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex } from './codex-stream.js';
 import type { CodexFacts, TokenCounts } from './codex-stream.js';
+import { emitEvent, emitOutput, guarded } from './emit-event.js';
+import { LineReader } from './line-reader.js';
+import { loomVars } from './loom-vars.js';
+import { cliRetriesOf } from './retry-cap.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { shellQuote } from './shell-quote.js';
+import { taskHome } from './task-home.js';
+import { transcriptBlock } from './transcript-block.js';
+import { watchdogResult } from './watchdog-result.js';
+import type { RunBase } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
 export const CODEX_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;

@@ -21,12 +21,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, taskHome, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
-import type { RunBase } from './cli-agent.js';
+import { emitEvent, emitOutput, guarded } from './emit-event.js';
 import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
 import type { GeminiFacts } from './gemini-stream.js';
 import { isRecord } from './json-fields.js';
+import { LineReader } from './line-reader.js';
+import { loomVars } from './loom-vars.js';
+import { cliRetriesOf } from './retry-cap.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { shellQuote } from './shell-quote.js';
+import { taskHome } from './task-home.js';
+import { transcriptBlock } from './transcript-block.js';
+import { watchdogResult } from './watchdog-result.js';
+import type { RunBase } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
 export const GEMINI_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GEMINI_CLI_SYSTEM_DEFAULTS_PATH'] as const;

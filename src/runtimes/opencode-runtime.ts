@@ -16,11 +16,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OutputTail, runAgentCommand, seedFiles, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
-import type { RunBase } from './cli-agent.js';
+import { emitEvent, emitOutput, guarded } from './emit-event.js';
+import { LineReader } from './line-reader.js';
+import { loomVars } from './loom-vars.js';
 import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
 import type { OpencodeFacts } from './opencode-stream.js';
+import { OutputTail } from './output-tail.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { seedFiles } from './seed-files.js';
+import { shellQuote } from './shell-quote.js';
+import { taskHome } from './task-home.js';
+import { lastLine } from './text-lines.js';
+import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
+import { watchdogResult } from './watchdog-result.js';
+import type { RunBase } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The caller's variables opencode itself may need: provider keys, and its own models-catalog switches. */
 export const OPENCODE_ENV = [
