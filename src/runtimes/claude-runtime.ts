@@ -8,10 +8,9 @@
 import fs from 'node:fs';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { classifyClaudeFailure, claudeEvents, initialClaudeFacts, parseClaudeLine, reduceClaudeFacts } from './claude-stream.js';
+import { classifyClaudeFailure, claudeStream } from './claude-stream.js';
 import type { ClaudeFacts } from './claude-stream.js';
-import { emitEvent, emitOutput } from './emit-event.js';
-import { LineReader } from './line-reader.js';
+import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
 import { OUTPUT_LIMIT, OutputTail } from './output-tail.js';
 import { cliRetriesOf } from './retry-cap.js';
@@ -78,7 +77,7 @@ export class ClaudeRuntime implements AgentRuntime {
         CLAUDE_ENV_PASSTHROUGH,
       );
 
-      const reader = new ClaudeStreamReader(context);
+      const reader = new JsonStreamReader(context, claudeStream, { name: 'claude', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OutputTail();
       const result = await runAgentCommand(
         command,
@@ -102,35 +101,12 @@ export function claudeConfigDir(context: RunContext): string {
   return taskHome(context, 'claude');
 }
 
-/** Splits the stream into lines, folds them into facts, and reports events and transcript lines. */
-class ClaudeStreamReader extends LineReader {
-  facts: ClaudeFacts = initialClaudeFacts();
-  /** Lines that were not stream records (stray output), tail kept for messages. */
-  readonly stray = new OutputTail();
-
-  constructor(private readonly context: RunContext) {
-    super();
-  }
-
-  protected line(line: string): void {
-    if (line.trim() === '') return;
-    const record = parseClaudeLine(line);
-    if (record === null) {
-      this.stray.add(`${line}\n`);
-      emitOutput(this.context, `${line}\n`);
-      return;
-    }
-    this.facts = reduceClaudeFacts(this.facts, record);
-    for (const event of claudeEvents(record)) emitEvent(this.context, event, `${transcriptLine(event)}\n`);
-  }
-}
-
 /** One readable line per event, for `loom logs`. */
 export function transcriptLine(event: AgentEvent): string {
   return agentTranscriptLine('claude', event, { sessionModel: true, retryDelay: true, costDigits: 4, resultFirstLine: true });
 }
 
-function toRunResult(result: RunCommandResult, reader: ClaudeStreamReader, stderr: string, context: RunContext): RunResult {
+function toRunResult(result: RunCommandResult, reader: JsonStreamReader<ClaudeFacts>, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
   const stray = reader.stray.text();
   const output = facts.resultSeen ? facts.resultText : (stray + stderr).slice(-OUTPUT_LIMIT);

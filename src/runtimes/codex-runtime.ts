@@ -15,10 +15,10 @@ import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
 import { codexRetryOverrides } from './codex-config.js';
-import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex } from './codex-stream.js';
+import { classifyCodexFailure, codexStream, codexSucceeded, codexUsage } from './codex-stream.js';
 import type { CodexFacts, TokenCounts } from './codex-stream.js';
-import { emitEvent, emitOutput, guarded } from './emit-event.js';
-import { LineReader } from './line-reader.js';
+import { guarded } from './emit-event.js';
+import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
 import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
@@ -72,7 +72,8 @@ export class CodexRuntime implements AgentRuntime {
         CODEX_ENV,
       );
       const previous = context.resumeSessionId === undefined ? undefined : readTotals(home)[context.resumeSessionId];
-      const stream = new CodexStreamReader(context, previous);
+      // The merged stdout/stderr stream: JSON lines become events, the rest is transcript.
+      const stream = new JsonStreamReader(context, codexStream(previous), { name: 'codex', event: transcript });
       const result = await runAgentCommand(this.commandLine(context, files.promptFile, retryCap), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
@@ -97,34 +98,6 @@ export class CodexRuntime implements AgentRuntime {
     words.push('--', viaStdin ? '-' : context.prompt);
     // `exec`: the CLI leads the process group itself. Stdin is closed (/dev/null) unless it carries the prompt.
     return `exec ${this.command} ${words.map(shellQuote).join(' ')}${viaStdin ? ` < ${shellQuote(promptFile)}` : ''}`;
-  }
-}
-
-/** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */
-class CodexStreamReader extends LineReader {
-  facts: CodexFacts = emptyCodexFacts;
-  /** The last line that was not JSON (stderr), for a failure without a reported error. */
-  lastPlainLine = '';
-
-  constructor(
-    private readonly context: RunContext,
-    private readonly previous: TokenCounts | undefined,
-  ) {
-    super();
-  }
-
-  protected line(raw: string): void {
-    const line = parseCodexLine(raw);
-    if (line === null) {
-      if (raw.trim() === '') return;
-      this.lastPlainLine = raw.trim();
-      emitOutput(this.context, `${raw}\n`);
-      return;
-    }
-    this.facts = reduceCodex(this.facts, line);
-    const notice = codexNotice(line);
-    if (notice !== null) emitOutput(this.context, `[codex] ${notice}\n`);
-    for (const event of codexEvents(line, this.previous)) emitEvent(this.context, event, transcript(event));
   }
 }
 

@@ -21,11 +21,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded } from './emit-event.js';
-import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
+import { guarded } from './emit-event.js';
+import { classifyGeminiFailure, geminiStream, geminiSucceeded } from './gemini-stream.js';
 import type { GeminiFacts } from './gemini-stream.js';
 import { isRecord } from './json-fields.js';
-import { LineReader } from './line-reader.js';
+import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
 import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
@@ -75,7 +75,8 @@ export class GeminiRuntime implements AgentRuntime {
         { ...loomVars(context, files), GEMINI_CLI_HOME: home },
         GEMINI_ENV,
       );
-      const stream = new GeminiStreamReader(context);
+      // The merged stdout/stderr stream: JSON lines become events, retry notices too, the rest is transcript.
+      const stream = new JsonStreamReader(context, geminiStream, { name: 'gemini', event: transcript });
       const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
@@ -142,36 +143,6 @@ function capSettingsRetries(home: string, retries: number): void {
   }
   const text = geminiSettingsWithRetries(existing, retries);
   if (text !== null && text !== existing) fs.writeFileSync(file, text);
-}
-
-/** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */
-class GeminiStreamReader extends LineReader {
-  facts: GeminiFacts = emptyGeminiFacts;
-  /** The last line that was not JSON (stderr), for a failure without a reported error. */
-  lastPlainLine = '';
-
-  constructor(private readonly context: RunContext) {
-    super();
-  }
-
-  protected line(raw: string): void {
-    const line = parseGeminiLine(raw);
-    if (line === null) {
-      if (raw.trim() === '') return;
-      const retry = geminiRetryLine(raw);
-      if (retry !== null) {
-        emitEvent(this.context, retry, transcript(retry));
-        return;
-      }
-      this.lastPlainLine = raw.trim();
-      emitOutput(this.context, `${raw}\n`);
-      return;
-    }
-    this.facts = reduceGemini(this.facts, line);
-    const notice = geminiNotice(line);
-    if (notice !== null) emitOutput(this.context, `[gemini] ${notice}\n`);
-    for (const event of geminiEvents(line)) emitEvent(this.context, event, transcript(event));
-  }
 }
 
 /** One event as transcript lines for `loom logs`. */

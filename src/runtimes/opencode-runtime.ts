@@ -16,10 +16,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded } from './emit-event.js';
+import { emitEvent, guarded } from './emit-event.js';
+import { JsonStreamReader } from './json-stream-reader.js';
 import { LineReader } from './line-reader.js';
 import { loomVars } from './loom-vars.js';
-import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
+import { classifyOpencodeFailure, describeOpencodeError, opencodeRetryLine, opencodeStream, opencodeSucceeded } from './opencode-stream.js';
 import type { OpencodeFacts } from './opencode-stream.js';
 import { OutputTail } from './output-tail.js';
 import { runAgentCommand } from './run-agent-command.js';
@@ -134,7 +135,7 @@ export class OpencodeRuntime implements AgentRuntime {
         OPENCODE_ENV,
       );
 
-      const reader = new OpencodeStreamReader(context);
+      const reader = new JsonStreamReader(context, opencodeStream, { name: 'opencode', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OpencodeStderrReader(context);
       const result = await runAgentCommand(
         command,
@@ -185,30 +186,6 @@ function prepareHome(home: string, seedFrom: { configDir: string; dataDir: strin
   return dirs;
 }
 
-/** Splits stdout into lines, folds them into facts, and reports events and transcript lines. */
-class OpencodeStreamReader extends LineReader {
-  facts: OpencodeFacts = emptyOpencodeFacts;
-  /** Lines that were not stream records (stray output), tail kept for messages. */
-  readonly stray = new OutputTail();
-
-  constructor(private readonly context: RunContext) {
-    super();
-  }
-
-  protected line(raw: string): void {
-    if (raw.trim() === '') return;
-    const line = parseOpencodeLine(raw);
-    if (line === null) {
-      this.stray.add(`${raw}\n`);
-      emitOutput(this.context, `${raw}\n`);
-      return;
-    }
-    const known = this.facts.sessionId;
-    this.facts = reduceOpencode(this.facts, line);
-    for (const event of opencodeEvents(line, known)) emitEvent(this.context, event, `${transcriptLine(event)}\n`);
-  }
-}
-
 /**
  * Reads the CLI's stderr: keeps its tail for messages, and turns each failed model request in the
  * error log (`message="stream error"`, after which the CLI retries unless it gives up) into a
@@ -231,20 +208,12 @@ class OpencodeStderrReader extends LineReader {
   }
 }
 
-/** A `stream error` line of opencode's error log as the `attempt`-th `retrying` event; null for any other line. */
-export function opencodeRetryLine(raw: string, attempt: number): Extract<AgentEvent, { type: 'retrying' }> | null {
-  if (!/^timestamp=\S+ level=ERROR\b/.test(raw) || !/\bmessage="stream error"/.test(raw)) return null;
-  const reason = /\berror\.error="((?:[^"\\]|\\.)*)"/.exec(raw)?.[1]?.replace(/\\(.)/g, '$1') ?? 'stream error';
-  if (/\b40[13]\b|unauthori[sz]ed|authentication|invalid (?:x-)?api[ -]key|ProviderAuthError/i.test(reason)) return null;
-  return { type: 'retrying', attempt, reason };
-}
-
 /** One readable line per event, for `loom logs`. */
 export function transcriptLine(event: AgentEvent): string {
   return agentTranscriptLine('opencode', event, { shellTool: 'bash', costDigits: 6 });
 }
 
-function toRunResult(result: RunCommandResult, reader: OpencodeStreamReader, stderr: string, context: RunContext): RunResult {
+function toRunResult(result: RunCommandResult, reader: JsonStreamReader<OpencodeFacts>, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
   const base: RunBase = {
     output: facts.finalText,
