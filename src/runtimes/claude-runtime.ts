@@ -17,11 +17,11 @@ import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunFailure, RunResult } from './runtime.js';
 import { shellQuote } from './shell-quote.js';
+import { streamRunResult } from './stream-run-result.js';
 import { taskHome } from './task-home.js';
 import { firstLine, lastLine } from './text-lines.js';
 import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
-import { watchdogResult } from './watchdog-result.js';
-import type { RunBase } from './watchdog-result.js';
+import { howItEnded, withDetail } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** The caller's variables Claude Code itself needs (auth, endpoint, provider); nothing else passes. */
@@ -106,24 +106,17 @@ export function transcriptLine(event: AgentEvent): string {
   return agentTranscriptLine('claude', event, { sessionModel: true, retryDelay: true, costDigits: 4, resultFirstLine: true });
 }
 
+/** Success needs the stream's `result` line without `is_error`; the stream reported that line's `result` event itself. */
 function toRunResult(result: RunCommandResult, reader: JsonStreamReader<ClaudeFacts>, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
   const stray = reader.stray.text();
   const output = facts.resultSeen ? facts.resultText : (stray + stderr).slice(-OUTPUT_LIMIT);
-  const base: RunBase = {
-    output,
-    exitCode: result.exitCode,
-    duration: result.duration,
-    ...(facts.sessionId !== undefined ? { sessionId: facts.sessionId } : {}),
-    ...(facts.usage !== undefined ? { usage: facts.usage } : {}),
-  };
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && facts.resultSeen && !facts.isError) return { ...base, outcome: 'success', message: '' };
-  const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'exited' : `exited with code ${result.exitCode}`;
-  const detail = failureDetail(facts, stray, stderr, result.exitCode);
-  const failure: RunFailure = !facts.resultSeen && facts.apiErrors.length === 0 && (result.exitCode === 127 || result.exitCode === 126) ? { kind: 'config' } : classifyClaudeFailure(facts, stderr);
-  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure };
+  const summary = { output, sessionId: facts.sessionId, usage: facts.usage, succeeded: facts.resultSeen && !facts.isError, reportsResult: true };
+  return streamRunResult(result, context, summary, () => {
+    const detail = failureDetail(facts, stray, stderr, result.exitCode);
+    const failure: RunFailure = !facts.resultSeen && facts.apiErrors.length === 0 && (result.exitCode === 127 || result.exitCode === 126) ? { kind: 'config' } : classifyClaudeFailure(facts, stderr);
+    return { message: withDetail(howItEnded(result.exitCode, 'exited'), detail), failure };
+  });
 }
 
 function failureDetail(facts: ClaudeFacts, stray: string, stderr: string, exitCode: number | null): string {

@@ -13,10 +13,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
-import type { RunCommandResult } from '../process/run-command.js';
 import { codexRetryOverrides } from './codex-config.js';
 import { classifyCodexFailure, codexStream, codexSucceeded, codexUsage } from './codex-stream.js';
-import type { CodexFacts, TokenCounts } from './codex-stream.js';
+import type { TokenCounts } from './codex-stream.js';
 import { guarded } from './emit-event.js';
 import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
@@ -24,10 +23,9 @@ import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 import { shellQuote } from './shell-quote.js';
+import { streamRunResult, turnFailure } from './stream-run-result.js';
 import { taskHome } from './task-home.js';
 import { transcriptBlock } from './transcript-block.js';
-import { watchdogResult } from './watchdog-result.js';
-import type { RunBase } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
@@ -81,9 +79,8 @@ export class CodexRuntime implements AgentRuntime {
       const totals = facts.totals;
       // Losing the totals only makes a later resume over-count; it must not fail this run.
       if (sessionId !== undefined && totals !== undefined) guarded(() => saveTotals(home, sessionId, totals));
-      const usage = codexUsage(facts, previous);
-      const base: RunBase = { output: facts.finalText, exitCode: result.exitCode, duration: result.duration, ...(facts.sessionId === undefined ? {} : { sessionId: facts.sessionId }), ...(usage === undefined ? {} : { usage }) };
-      return resultOf(result, base, facts, stream.lastPlainLine, context);
+      const summary = { output: facts.finalText, sessionId, usage: codexUsage(facts, previous), succeeded: codexSucceeded(facts) };
+      return streamRunResult(result, context, summary, () => turnFailure('codex', result.exitCode, facts, stream.lastPlainLine, (cause) => classifyCodexFailure(cause)));
     }, { kind: 'config' });
   }
 
@@ -104,23 +101,6 @@ export class CodexRuntime implements AgentRuntime {
 /** One event as transcript lines for `loom logs`. */
 function transcript(event: AgentEvent): string {
   return transcriptBlock('codex', event, { shellTool: 'shell' });
-}
-
-function resultOf(result: RunCommandResult, base: RunBase, facts: CodexFacts, lastPlainLine: string, context: RunContext): RunResult {
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && codexSucceeded(facts)) {
-    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-    return { ...base, outcome: 'success', message: '' };
-  }
-  return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
-}
-
-function failureOf(facts: CodexFacts, exitCode: number | null, lastPlainLine: string): Pick<RunResult, 'message' | 'failure'> {
-  if (exitCode === 127 && facts.sessionId === undefined) return { message: `codex CLI not found: ${lastPlainLine}`, failure: { kind: 'config' } };
-  const how = exitCode === null ? 'was killed by a signal' : exitCode === 0 ? 'ended without completing its turn' : `exited with code ${exitCode}`;
-  const cause = facts.errorMessage ?? lastPlainLine;
-  return { message: cause === '' ? how : `${how}: ${cause}`, failure: classifyCodexFailure(cause) };
 }
 
 /** The home's `config.toml` text ('' when there is none). */

@@ -20,10 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
-import type { RunCommandResult } from '../process/run-command.js';
-import { guarded } from './emit-event.js';
 import { classifyGeminiFailure, geminiStream, geminiSucceeded } from './gemini-stream.js';
-import type { GeminiFacts } from './gemini-stream.js';
 import { isRecord } from './json-fields.js';
 import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
@@ -31,10 +28,9 @@ import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 import { shellQuote } from './shell-quote.js';
+import { streamRunResult, turnFailure } from './stream-run-result.js';
 import { taskHome } from './task-home.js';
 import { transcriptBlock } from './transcript-block.js';
-import { watchdogResult } from './watchdog-result.js';
-import type { RunBase } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
@@ -80,14 +76,8 @@ export class GeminiRuntime implements AgentRuntime {
       const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
-      const base: RunBase = {
-        output: facts.finalText,
-        exitCode: result.exitCode,
-        duration: result.duration,
-        ...(facts.sessionId === undefined ? {} : { sessionId: facts.sessionId }),
-        ...(facts.usage === undefined ? {} : { usage: facts.usage }),
-      };
-      return resultOf(result, base, facts, stream.lastPlainLine, context);
+      const summary = { output: facts.finalText, sessionId: facts.sessionId, usage: facts.usage, succeeded: geminiSucceeded(facts) };
+      return streamRunResult(result, context, summary, () => turnFailure('gemini', result.exitCode, facts, stream.lastPlainLine, (cause) => classifyGeminiFailure(cause, result.exitCode)));
     }, { kind: 'config' });
   }
 
@@ -148,21 +138,4 @@ function capSettingsRetries(home: string, retries: number): void {
 /** One event as transcript lines for `loom logs`. */
 function transcript(event: AgentEvent): string {
   return transcriptBlock('gemini', event, { shellTool: 'run_shell_command', sessionModel: true });
-}
-
-function resultOf(result: RunCommandResult, base: RunBase, facts: GeminiFacts, lastPlainLine: string, context: RunContext): RunResult {
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && geminiSucceeded(facts)) {
-    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-    return { ...base, outcome: 'success', message: '' };
-  }
-  return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
-}
-
-function failureOf(facts: GeminiFacts, exitCode: number | null, lastPlainLine: string): Pick<RunResult, 'message' | 'failure'> {
-  if (exitCode === 127 && facts.sessionId === undefined) return { message: `gemini CLI not found: ${lastPlainLine}`, failure: { kind: 'config' } };
-  const how = exitCode === null ? 'was killed by a signal' : exitCode === 0 ? 'ended without completing its turn' : `exited with code ${exitCode}`;
-  const cause = facts.errorMessage ?? lastPlainLine;
-  return { message: cause === '' ? how : `${how}: ${cause}`, failure: classifyGeminiFailure(cause, exitCode) };
 }

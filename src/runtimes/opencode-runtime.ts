@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, guarded } from './emit-event.js';
+import { emitEvent } from './emit-event.js';
 import { JsonStreamReader } from './json-stream-reader.js';
 import { LineReader } from './line-reader.js';
 import { loomVars } from './loom-vars.js';
@@ -27,11 +27,11 @@ import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
 import { seedFiles } from './seed-files.js';
 import { shellQuote } from './shell-quote.js';
+import { streamRunResult } from './stream-run-result.js';
 import { taskHome } from './task-home.js';
 import { lastLine } from './text-lines.js';
 import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
-import { watchdogResult } from './watchdog-result.js';
-import type { RunBase } from './watchdog-result.js';
+import { howItEnded, withDetail } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** The caller's variables opencode itself may need: provider keys, and its own models-catalog switches. */
@@ -215,27 +215,16 @@ export function transcriptLine(event: AgentEvent): string {
 
 function toRunResult(result: RunCommandResult, reader: JsonStreamReader<OpencodeFacts>, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
-  const base: RunBase = {
-    output: facts.finalText,
-    exitCode: result.exitCode,
-    duration: result.duration,
-    ...(facts.sessionId !== undefined ? { sessionId: facts.sessionId } : {}),
-    ...(facts.usage !== undefined ? { usage: facts.usage } : {}),
-  };
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && opencodeSucceeded(facts)) {
-    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-    return { ...base, outcome: 'success', message: '' };
-  }
-  const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'ended without finishing its turn' : `exited with code ${result.exitCode}`;
-  const stray = reader.stray.text();
-  const plain = stripAnsi(lastLine(stderr) || lastLine(stray));
-  if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
-    return { ...base, outcome: 'failed', message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
-  }
-  const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
-  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + stray)) };
+  const summary = { output: facts.finalText, sessionId: facts.sessionId, usage: facts.usage, succeeded: opencodeSucceeded(facts) };
+  return streamRunResult(result, context, summary, () => {
+    const stray = reader.stray.text();
+    const plain = stripAnsi(lastLine(stderr) || lastLine(stray));
+    if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
+      return { message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
+    }
+    const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
+    return { message: withDetail(howItEnded(result.exitCode, 'ended without finishing its turn'), detail), failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + stray)) };
+  });
 }
 
 function stripAnsi(text: string): string {
