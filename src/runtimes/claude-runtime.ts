@@ -10,6 +10,7 @@ import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
 import { classifyClaudeFailure, claudeStream } from './claude-stream.js';
 import type { ClaudeFacts } from './claude-stream.js';
+import { execLine } from './exec-line.js';
 import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
 import { OUTPUT_LIMIT, OutputTail } from './output-tail.js';
@@ -59,7 +60,7 @@ export class ClaudeRuntime implements AgentRuntime {
         ...(context.args ?? []),
       ];
       // stderr is read apart: a stderr chunk landing inside a half-read JSON line would spoil it.
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)}`;
+      const command = execLine(shellQuote(this.command), args, files.promptFile);
       const env = agentEnv(
         process.env,
         {

@@ -17,12 +17,12 @@ import { codexRetryOverrides } from './codex-config.js';
 import { classifyCodexFailure, codexStream, codexSucceeded, codexUsage } from './codex-stream.js';
 import type { TokenCounts } from './codex-stream.js';
 import { guarded } from './emit-event.js';
+import { execLine, promptNeedsStdin } from './exec-line.js';
 import { JsonStreamReader } from './json-stream-reader.js';
 import { loomVars } from './loom-vars.js';
 import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
-import { shellQuote } from './shell-quote.js';
 import { streamRunResult, turnFailure } from './stream-run-result.js';
 import { taskHome } from './task-home.js';
 import { transcriptBlock } from './transcript-block.js';
@@ -30,9 +30,6 @@ import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
 export const CODEX_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;
-
-/** Prompts longer than this go through a file on stdin: one argv string is capped at 128 KiB. */
-const PROMPT_ARG_LIMIT = 100_000;
 
 /** Where a thread's token totals are kept between runs, inside its `CODEX_HOME`. */
 const TOTALS_FILE = 'loom-thread-totals.json';
@@ -91,10 +88,9 @@ export class CodexRuntime implements AgentRuntime {
     words.push(...(context.args ?? []));
     if (context.resumeSessionId !== undefined) words.push('resume', context.resumeSessionId);
     // `--` keeps a prompt that starts with `-` from being read as an option.
-    const viaStdin = Buffer.byteLength(context.prompt) > PROMPT_ARG_LIMIT;
+    const viaStdin = promptNeedsStdin(context.prompt);
     words.push('--', viaStdin ? '-' : context.prompt);
-    // `exec`: the CLI leads the process group itself. Stdin is closed (/dev/null) unless it carries the prompt.
-    return `exec ${this.command} ${words.map(shellQuote).join(' ')}${viaStdin ? ` < ${shellQuote(promptFile)}` : ''}`;
+    return execLine(this.command, words, viaStdin ? promptFile : undefined);
   }
 }
 

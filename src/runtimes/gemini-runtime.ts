@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
+import { execLine, promptNeedsStdin } from './exec-line.js';
 import { classifyGeminiFailure, geminiStream, geminiSucceeded } from './gemini-stream.js';
 import { isRecord } from './json-fields.js';
 import { JsonStreamReader } from './json-stream-reader.js';
@@ -27,7 +28,6 @@ import { loomVars } from './loom-vars.js';
 import { cliRetriesOf } from './retry-cap.js';
 import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
-import { shellQuote } from './shell-quote.js';
 import { streamRunResult, turnFailure } from './stream-run-result.js';
 import { taskHome } from './task-home.js';
 import { transcriptBlock } from './transcript-block.js';
@@ -35,9 +35,6 @@ import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
 export const GEMINI_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GEMINI_CLI_SYSTEM_DEFAULTS_PATH'] as const;
-
-/** Prompts longer than this go through stdin (`-p` appends to stdin): one argv string is capped at 128 KiB. */
-const PROMPT_ARG_LIMIT = 100_000;
 
 export interface GeminiRuntimeOptions {
   /** The CLI, as a shell command prefix (default `gemini`). */
@@ -88,11 +85,10 @@ export class GeminiRuntime implements AgentRuntime {
     words.push(...(context.args ?? []));
     if (context.resumeSessionId !== undefined) words.push('--resume', context.resumeSessionId);
     // `-p=<prompt>`: one word, so a prompt that starts with `-` is not read as an option. A long
-    // prompt goes on stdin; `-p` with an empty value still selects headless mode.
-    const viaStdin = Buffer.byteLength(context.prompt) > PROMPT_ARG_LIMIT;
+    // prompt goes on stdin (`-p` appends to stdin); `-p` with an empty value still selects headless mode.
+    const viaStdin = promptNeedsStdin(context.prompt);
     words.push(`--prompt=${viaStdin ? '' : context.prompt}`);
-    // `exec`: the CLI leads the process group itself. Stdin is closed (/dev/null) unless it carries the prompt.
-    return `exec ${this.command} ${words.map(shellQuote).join(' ')}${viaStdin ? ` < ${shellQuote(promptFile)}` : ''}`;
+    return execLine(this.command, words, viaStdin ? promptFile : undefined);
   }
 }
 

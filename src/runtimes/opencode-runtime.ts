@@ -17,6 +17,7 @@ import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
 import { emitEvent } from './emit-event.js';
+import { execLine } from './exec-line.js';
 import { JsonStreamReader } from './json-stream-reader.js';
 import { LineReader } from './line-reader.js';
 import { loomVars } from './loom-vars.js';
@@ -119,7 +120,7 @@ export class OpencodeRuntime implements AgentRuntime {
       // The prompt goes in on stdin, from its file (read to EOF, then closed): an argument is limited
       // to 128 KiB, and one after `--` reaches the model wrapped in quotes. stderr is read apart so
       // it cannot split a JSON line on stdout.
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)}`;
+      const command = execLine(shellQuote(this.command), args, files.promptFile);
       const env = agentEnv(
         process.env,
         {
