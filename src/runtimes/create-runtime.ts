@@ -13,6 +13,7 @@ import type { RoleConfig } from '../core/config-model.js';
 import { LoomError } from '../core/errors.js';
 import { RUNTIME_NAMES } from '../core/vocabulary.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
+import { codexHome } from './codex-home.js';
 import { CodexRuntime } from './codex-runtime.js';
 import { CommandRuntime } from './command-runtime.js';
 import { GeminiRuntime } from './gemini-runtime.js';
@@ -51,7 +52,7 @@ export function createRuntime(role: string, config: RoleConfig): AgentRuntime {
       return new CodexRuntime({
         ...(config.command ? { command: config.command } : {}),
         home: (context) => {
-          const dir = taskHome(context, 'codex');
+          const dir = codexHome(taskHome(context, 'codex'));
           seedFiles(path.join(home, '.codex'), dir, ['auth.json', 'config.toml']);
           return dir;
         },
