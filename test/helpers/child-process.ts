@@ -54,9 +54,14 @@ export function runFixture(children: Child[], script: string, args: string[]): C
   return track(spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] }), children);
 }
 
+/** Runs plain JavaScript (`node -e code args…`); the child is added to `children`. */
+export function runNodeScript(children: Child[], code: string, args: string[] = []): Child {
+  return track(spawn(process.execPath, ['-e', code, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), children);
+}
+
 /** A plain Node process that stays alive (until killed) and prints `up` once running. */
 export function runIdleProcess(children: Child[]): Child {
-  return track(spawn(process.execPath, ['-e', "process.stdout.write('up\\n'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'pipe'] }), children);
+  return runNodeScript(children, "process.stdout.write('up\\n'); setInterval(() => {}, 1000);");
 }
 
 export async function waitForExit(child: Child, timeoutMs = 60_000): Promise<void> {
