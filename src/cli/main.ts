@@ -220,7 +220,8 @@ function buildProgram(): Command {
 
 /** Commander's usage errors as one line in Loom's voice: `loom: <problem> (run loom --help)`. */
 function usageLine(text: string): string {
-  const message = text.trim().replace(/^error: /, '');
+  // Commander puts its suggestion on a line of its own: "unknown option '--jsn'\n(Did you mean --json?)".
+  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean');
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
 }
 
