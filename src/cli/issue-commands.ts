@@ -6,16 +6,16 @@ import type { Command } from 'commander';
 import { validateLabelName } from '../core/labels.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { Issue } from '../core/tracker-model.js';
-import { parseIssueNumber, requirePaths, withTracker } from './context.js';
+import { missingIssue, parseIssueNumber, requirePaths, withTracker } from './context.js';
 import { UserError } from '../core/errors.js';
 
 function humanTracker<T>(fn: (tracker: Tracker) => Promise<T>, readonly = false): Promise<T> {
   return withTracker(requirePaths(), { actor: 'human', readonly }, fn);
 }
 
-async function existing(tracker: Tracker, number: number): Promise<Issue> {
+async function existing(tracker: Tracker, number: number, command?: string): Promise<Issue> {
   const issue = await tracker.getIssue(number);
-  if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
+  if (issue === null) throw await missingIssue(tracker, number, command);
   return issue;
 }
 
@@ -100,7 +100,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .action(async (numberArg: string, options: { json?: boolean }) => {
       const number = parseIssueNumber(numberArg);
       const { found, comments } = await humanTracker(async (t) => {
-        const found = await existing(t, number);
+        const found = await existing(t, number, 'issue show');
         return { found, comments: await t.listComments(number) };
       }, true);
       if (options.json) return out(JSON.stringify({ ...found, comments }, null, 2));

@@ -25,7 +25,7 @@ import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../core/tracker-model.js';
 import { GitHubTrackerError } from '../tracker/github-tracker.js';
-import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
+import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
 import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
@@ -198,7 +198,7 @@ function buildProgram(): Command {
       const config = requireConfig(paths);
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
-        if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
+        if (issue === null) throw await missingIssue(tracker, number, 'why');
         return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));

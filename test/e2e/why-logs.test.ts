@@ -22,6 +22,26 @@ describe('loom why / loom logs', () => {
     expect(loom(repo.root, ['why', '9']).code).toBe(2);
   });
 
+  it('logs, why and issue show for a number that is no issue say so, and name the issue a pull request is for', async () => {
+    repo = makeRepo({});
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'first', labels: [Label.issue] });
+    await tracker.createPullRequest({ title: '#1: first', head: 'loom/issue-1', base: 'main', closesIssue: 1 });
+    const expectOneLine = (args: string[], pattern: RegExp) => {
+      const r = loom(repo!.root, args);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+      expect(r.stdout).toBe('');
+    };
+    expectOneLine(['logs', '99'], /^loom: issue #99 does not exist; see `loom issue list --state all`$/m);
+    expectOneLine(['logs', '2'], /^loom: #2 is a pull request, not an issue \(issues and pull requests share one number sequence\); it is for issue #1: `loom logs 1`$/m);
+    expectOneLine(['why', '2'], /#2 is a pull request, not an issue .*: `loom why 1`$/m);
+    expectOneLine(['issue', 'show', '2'], /#2 is a pull request, not an issue .*: `loom issue show 1`$/m);
+    // An issue that exists but has not run yet still says when its logs appear.
+    expectOneLine(['logs', '1'], /no logs for #1 yet/);
+  });
+
   it('logs -f prints a running shepherd\'s log until it finishes', async () => {
     repo = makeRepo({ pollInterval: '1s', heartbeatInterval: '0.2s', roles: { builder: { command: 'for i in 1 2 3 4 5; do echo "step $i"; sleep 0.2; done; echo done > out.txt' } } });
     await repo.tracker().createIssue({ title: 'chatty', labels: [Label.issue] });
