@@ -32,6 +32,18 @@ function labelList(labels: readonly string[]): string {
   return labels.length > 0 ? `[${labels.join(', ')}]` : '';
 }
 
+/** `#9–#14, #16` for [9, 10, 11, 12, 13, 14, 16]; past `max` runs, the rest is `…`. */
+function numberRanges(numbers: readonly number[], max = 5): string {
+  const runs: [number, number][] = [];
+  for (const n of [...numbers].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last !== undefined && n === last[1] + 1) last[1] = n;
+    else runs.push([n, n]);
+  }
+  const shown = runs.slice(0, max).map(([a, b]) => (a === b ? `#${a}` : `#${a}–#${b}`));
+  return `${shown.join(', ')}${runs.length > max ? ', …' : ''}`;
+}
+
 export function registerIssueCommands(program: Command, out: (line: string) => void): void {
   const pr = program.command('pr').description("the local tracker's pull requests: list, show");
   pr.command('list')
@@ -86,10 +98,20 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (options: { state: string; label: string[]; json?: boolean }) => {
       if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
-      const issues = await humanTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label }), true);
+      const { issues, prNumbers } = await humanTracker(async (t) => {
+        const issues = await t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label });
+        // Pull requests numbered between the listed issues leave gaps in the list: say what they are.
+        // (The local tracker is cheap to ask; on GitHub the shared numbering is familiar already.)
+        if (options.json || issues.length === 0 || t.kind !== 'local') return { issues, prNumbers: [] };
+        const numbers = issues.map((i) => i.number);
+        const [low, high] = [Math.min(...numbers), Math.max(...numbers)];
+        const prNumbers = (await t.listPullRequests({ state: 'all' })).map((p) => p.number).filter((n) => n > low && n < high);
+        return { issues, prNumbers };
+      }, true);
       if (options.json) return out(JSON.stringify(issues, null, 2));
       if (issues.length === 0) return out('No issues.');
       for (const i of issues) out(`#${String(i.number).padEnd(5)} ${i.state === 'closed' ? '(closed) ' : ''}${i.title} ${labelList(i.labels)}`.trimEnd());
+      if (prNumbers.length > 0) out(`(Issues and pull requests share one number sequence, as on GitHub: ${numberRanges(prNumbers)} ${prNumbers.length === 1 ? 'is a pull request' : 'are pull requests'}; \`loom pr list --all\` lists them.)`);
     });
 
   issue

@@ -42,6 +42,23 @@ describe('loom why / loom logs', () => {
     expectOneLine(['logs', '1'], /no logs for #1 yet/);
   });
 
+  it('issue list says which numbers missing between the listed issues are pull requests', async () => {
+    repo = makeRepo({});
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'first' });
+    await tracker.createPullRequest({ title: '#1: first', head: 'loom/issue-1', base: 'main', closesIssue: 1 });
+    await tracker.createPullRequest({ title: 'another', head: 'b', base: 'main' });
+    await tracker.createIssue({ title: 'fourth' });
+    const list = loom(repo.root, ['issue', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toBe('#1     first\n#4     fourth\n(Issues and pull requests share one number sequence, as on GitHub: #2–#3 are pull requests; `loom pr list --all` lists them.)\n');
+    // Nothing to explain without a gap; JSON stays the plain list.
+    expect(loom(repo.root, ['issue', 'list', '--label', 'none-such']).stdout).toBe('No issues.\n');
+    await tracker.close(4);
+    expect(loom(repo.root, ['issue', 'list']).stdout).toBe('#1     first\n');
+    expect(JSON.parse(loom(repo.root, ['issue', 'list', '--state', 'all', '--json']).stdout).map((i: { number: number }) => i.number)).toEqual([1, 4]);
+  });
+
   it('logs -f prints a running shepherd\'s log until it finishes', async () => {
     repo = makeRepo({ pollInterval: '1s', heartbeatInterval: '0.2s', roles: { builder: { command: 'for i in 1 2 3 4 5; do echo "step $i"; sleep 0.2; done; echo done > out.txt' } } });
     await repo.tracker().createIssue({ title: 'chatty', labels: [Label.issue] });
