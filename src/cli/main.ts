@@ -20,7 +20,7 @@ import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { renderStatus } from '../status/status-report.js';
 import { collectStatus } from '../status/collect-status.js';
 import { spawnIssue } from '../daemon/spawn-issue.js';
-import { buildWhy, renderWhy } from '../status/why-report.js';
+import { buildWhy, renderWhy, whyFacts } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
 import { renderDoctor, runDoctor } from './doctor-command.js';
 import { NotFoundError } from '../core/tracker-model.js';
@@ -199,7 +199,8 @@ function buildProgram(): Command {
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
         if (issue === null) throw await missingIssue(tracker, number, 'why');
-        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
+        const facts = await whyFacts(tracker, issue, snapshot);
+        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
     });

@@ -15,11 +15,46 @@ describe('loom why / loom logs', () => {
     await tracker.createIssue({ title: 'ready', labels: [Label.issue] });
     const plain = loom(repo.root, ['why', '1']);
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/#1 is waiting: labelled loom:issue — has no loom:issue label: `loom issue label 1 loom:issue`/);
+    expect(plain.stdout).toMatch(/^#1 is open but not ready: it has no loom:issue label; `loom issue label 1 loom:issue` makes it ready\n/);
+    expect(plain.stdout).toMatch(/✗ labelled loom:issue\s+has no loom:issue label: `loom issue label 1 loom:issue`/);
     const ready = JSON.parse(loom(repo.root, ['why', '2', '--json']).stdout);
     expect(ready.gates.find((g: { gate: string }) => g.gate === 'builder configured').ok).toBe(false);
-    expect(ready.verdict).toMatch(/builder configured/);
+    expect(ready.state).toBe('ready');
+    expect(ready.verdict).toMatch(/^#2 is ready \(loom:issue\), waiting: builder configured — no runtime for the builder/);
     expect(loom(repo.root, ['why', '9']).code).toBe(2);
+  });
+
+  it('why says the state first: being built (phase, time), in review, closed by a merge or as not needed, blocked', async () => {
+    const fence = '```';
+    const script = (body: string) => `${fence}loom-script builder\n${body}\n${fence}`;
+    repo = makeRepo({ runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.2s', shutdownGrace: '1s', roles: { builder: { command: 'sleep 30' }, champion: { enabled: false } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'slow', labels: [Label.issue] });
+    const daemon = startDaemon(repo.root);
+    const building = await until(() => {
+      const r = loom(repo!.root, ['why', '1']);
+      return /is being built by a shepherd \(phase builder/.test(r.stdout) ? r.stdout : null;
+    }, 20_000, 'a shepherd runs the builder for #1');
+    expect(building).toMatch(/^#1 is being built by a shepherd \(phase builder, \d+s\); `loom logs 1 -f` follows it\n/);
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(30_000)).toBe(0);
+
+    // One shepherd at a time, by hand: the script agent for the rest.
+    repo.writeConfig({ runtime: 'script' });
+    await tracker.createIssue({ title: 'reviewed', body: script('write r.txt <<EOF\nr\nEOF'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'merged', body: script('write m.txt <<EOF\nm\nEOF'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'fine already', body: script('say NO CHANGES NEEDED: it works'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'impossible', body: script('fail cannot be done'), labels: [Label.issue] });
+    expect(loom(repo.root, ['shepherd', '2']).code).toBe(0); // approved, left to the Champion: PR #6
+    expect(loom(repo.root, ['shepherd', '3', '--force-merge']).code).toBe(0); // PR #7, merged
+    expect(loom(repo.root, ['shepherd', '4']).code).toBe(8);
+    expect(loom(repo.root, ['shepherd', '5']).code).toBe(3);
+    const headline = (n: number) => loom(repo!.root, ['why', String(n)]).stdout.split('\n')[0];
+    expect(headline(2)).toBe('#2 is in review: PR #6 is approved (loom:pr); the Champion merges it');
+    expect(headline(3)).toBe('#3 is closed: merged in PR #7');
+    expect(headline(4)).toBe('#4 is closed: no changes needed — it works');
+    expect(headline(5)).toBe('#5 is blocked (loom:blocked): read its last comment (`loom issue show 5`), then `loom issue label 5 loom:issue` to retry');
+    expect(JSON.parse(loom(repo.root, ['why', '3', '--json']).stdout)).toMatchObject({ issue: 3, state: 'closed' });
   });
 
   it('logs, why and issue show for a number that is no issue say so, and name the issue a pull request is for', async () => {
