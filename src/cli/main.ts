@@ -22,7 +22,7 @@ import { collectStatus } from '../status/collect-status.js';
 import { spawnIssue } from '../daemon/spawn-issue.js';
 import { buildWhy, renderWhy, whyFacts } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
-import { renderDoctor, runDoctor } from './doctor-command.js';
+import { renderDoctor, runDoctor, unrunnableRoles } from './doctor-command.js';
 import { NotFoundError } from '../core/tracker-model.js';
 import { GitHubTrackerError } from '../tracker/github-tracker.js';
 import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
@@ -31,6 +31,8 @@ import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { UserError } from '../core/errors.js';
+import type { LoomConfig } from '../core/config-model.js';
+import type { LoomPaths } from '../config/paths.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -116,7 +118,7 @@ function buildProgram(): Command {
     .action(async (issueArg: string, options: { forceMerge?: boolean }) => {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
-      requireConfig(paths);
+      requireRunnableRoles(paths, requireConfig(paths));
       const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date() }));
       out(`Spawned shepherd for #${issue} (pid ${spawned.task.pid}); log: ${spawned.task.output_file}`);
       if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
@@ -226,9 +228,16 @@ function usageLine(text: string): string {
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
 }
 
+/** Refuses, in one line, to start work that every run of a role would fail (a missing or non-executable agent). */
+function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
+  const problem = unrunnableRoles(paths.root, config);
+  if (problem !== null) throw new UserError(problem);
+}
+
 async function startDaemon(force: boolean): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
+  requireRunnableRoles(paths, config);
   const log = (line: string) => out(`${stamp()} ${line}`);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
