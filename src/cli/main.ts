@@ -11,6 +11,7 @@ import { LockHeldError, acquireLock, liveLock, releaseLock } from '../state/daem
 import { runIteration } from '../daemon/iteration.js';
 import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
 import { newTaskId } from '../process/new-task.js';
+import { typedLoom } from '../process/typed-command.js';
 import type { Mode } from '../core/planner.js';
 import { runRole } from '../roles/role-process.js';
 import { RoleFileError } from '../config/role-file.js';
@@ -35,6 +36,12 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+/**
+ * How printed hints spell a Loom command, so they work as printed: `loom` when that is this Loom
+ * on the PATH, else its full path — or what `loom demo` sets for the commands it runs in its
+ * sample repository (`cd <repo> && <this Loom>`).
+ */
+const hintCommand = () => process.env.LOOM_HINT_COMMAND ?? typedLoom().command;
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 function buildProgram(): Command {
@@ -106,7 +113,7 @@ function buildProgram(): Command {
     .description('read-only report of the daemon, issues, shepherds and roles')
     .option('--json', 'print one JSON document')
     .action(async (options: { json?: boolean }) => {
-      const report = await collectStatus(requirePaths());
+      const report = await collectStatus(requirePaths(), { cli: hintCommand() });
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
 
@@ -202,7 +209,7 @@ function buildProgram(): Command {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
         if (issue === null) throw await missingIssue(tracker, number, 'why');
         const facts = await whyFacts(tracker, issue, snapshot);
-        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts });
+        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli: hintCommand() });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
     });
@@ -242,7 +249,7 @@ async function startDaemon(force: boolean): Promise<number> {
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
   };
-  return runDaemon({ paths, config, force, log, prepare });
+  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand() });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -40,6 +40,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
   prepare?: () => Promise<void>;
+  /** How the stop hint spells a Loom command (default `loom`). */
+  cli?: string;
 }
 
 interface ChildResult {
@@ -80,7 +82,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const now = new Date().toISOString();
     Object.assign(state, { running: true, started_at: now, daemon_session_id: session, daemon_pid: process.pid, force_mode: force, iteration: 0, stopped_at: null });
     store.save(state);
-    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`loom stop\`.`);
+    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`${opts.cli ?? 'loom'} stop\`.`);
 
     let iteration = 0;
     while (stopping() === 'no' && !fs.existsSync(paths.stopSignal)) {

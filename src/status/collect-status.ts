@@ -13,7 +13,8 @@ import { createTracker } from '../tracker/create-tracker.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
 
-export async function collectStatus(paths: LoomPaths, now: () => Date = () => new Date()): Promise<StatusReport> {
+/** `cli`: how the report's interventions spell a Loom command (default `loom`). */
+export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
   let config: LoomConfig;
   try {
@@ -34,5 +35,5 @@ export async function collectStatus(paths: LoomPaths, now: () => Date = () => ne
   } catch (error) {
     snapshot = error as Error;
   }
-  return buildStatus({ paths, config, snapshot, problems, now: now() });
+  return buildStatus({ paths, config, snapshot, problems, now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }

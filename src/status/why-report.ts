@@ -49,8 +49,9 @@ export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: Tracker
   return { pullRequests, lastComment: comments.at(-1)?.body ?? null };
 }
 
-export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts }): WhyReport {
+export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
   const { paths, config, state, snapshot, issue, number, now } = input;
+  const cli = input.cli ?? 'loom';
   const facts = input.facts ?? { pullRequests: snapshot.pullRequests.filter((p) => p.closesIssue === number), lastComment: null };
   const gates: Gate[] = [];
   const add = (gate: string, ok: boolean, detail: string) => gates.push({ gate, ok, detail });
@@ -60,7 +61,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   const record = new ProgressStore(paths.progress).readShepherd(number);
   const owned = viewOf(record, now.getTime()).alive;
   const building = issue.labels.includes(Label.building);
-  add('not already owned', !owned && !building, owned ? `a shepherd is working on it (pid ${record?.pid ?? record?.launcher_pid ?? '?'}, phase ${record?.phase ?? '?'}); \`loom logs ${number}\`` : building ? `${Label.building} but no live shepherd: the next iteration returns it to ${Label.issue}` : 'no shepherd owns it');
+  add('not already owned', !owned && !building, owned ? `a shepherd is working on it (pid ${record?.pid ?? record?.launcher_pid ?? '?'}, phase ${record?.phase ?? '?'}); \`${cli} logs ${number}\`` : building ? `${Label.building} but no live shepherd: the next iteration returns it to ${Label.issue}` : 'no shepherd owns it');
   const proposal = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
   const ready = issue.labels.includes(Label.issue);
   add(
@@ -71,10 +72,10 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
       : building
         ? `it carries ${Label.building} instead: a shepherd claimed it`
         : issue.labels.includes(Label.blocked)
-          ? `${Label.blocked}: read its last comment, then \`loom issue label ${number} ${Label.issue}\``
+          ? `${Label.blocked}: read its last comment, then \`${cli} issue label ${number} ${Label.issue}\``
           : proposal
-            ? `a proposal (${proposal}): approve with \`loom issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
-            : `has no ${Label.issue} label: \`loom issue label ${number} ${Label.issue}\``,
+            ? `a proposal (${proposal}): approve with \`${cli} issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
+            : `has no ${Label.issue} label: \`${cli} issue label ${number} ${Label.issue}\``,
   );
   const untrusted = state?.untrusted[String(number)];
   add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
@@ -83,13 +84,13 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('not backing off', !(notBefore > now.getTime()), retry ? `${retry.failures} failed start(s), last: ${retry.last_error}; ${notBefore > now.getTime() ? `next try after ${retry.next_retry_at}` : 'may be retried now'}` : 'no failed starts');
   add('builder configured', config.roles.builder.enabled, config.roles.builder.enabled ? `builder runtime: ${config.roles.builder.runtime ?? '?'}` : 'no runtime for the builder: set "runtime" or roles.builder in .loom/config.json');
   const daemon = liveLock(paths.lock);
-  add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`loom start\`, or \`loom spawn ${number}\` to build it now`);
+  add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`${cli} start\`, or \`${cli} spawn ${number}\` to build it now`);
   const active = state ? activeShepherds(state).length : 0;
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
   const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
   const position = queue.findIndex((i) => i.number === number);
-  if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`loom issue label ${number} ${Label.urgent}\` moves it up`}`);
-  const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now });
+  if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
+  const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
   const failing = gates.find((g) => !g.ok);
   // An issue waiting to be built says which gate holds it; any other state is the answer itself.
   const verdict = where === 'ready' ? (failing ? `${headline}, waiting: ${failing.gate} — ${failing.detail}` : `${headline} and passes every gate: the next iteration starts a shepherd for it`) : headline;
@@ -97,22 +98,22 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
 }
 
 /** The issue's state as a headline: "#13 is being built by a shepherd (phase judge, 3m)", "#3 is closed: merged in PR #4", … */
-function stateOf(o: { issue: Issue; record: Progress | null; facts: WhyFacts; forceMode: boolean; now: Date }): { state: WhyState; headline: string } {
-  const { issue, record, facts } = o;
+function stateOf(o: { issue: Issue; record: Progress | null; facts: WhyFacts; forceMode: boolean; now: Date; cli: string }): { state: WhyState; headline: string } {
+  const { issue, record, facts, cli } = o;
   const n = issue.number;
   if (issue.state === 'closed') {
     const merged = facts.pullRequests.find((p) => p.state === 'merged');
     if (merged) return { state: 'closed', headline: `#${n} is closed: merged in PR #${merged.number}` };
     const noChanges = /^Loom: no changes needed — (.*?)\.?(?:\s+Log: .*)?$/s.exec(facts.lastComment ?? '');
     if (noChanges) return { state: 'closed', headline: `#${n} is closed: no changes needed — ${noChanges[1]?.split('\n')[0] ?? ''}` };
-    return { state: 'closed', headline: `#${n} is closed, without a merged pull request (\`loom issue show ${n}\` has its comments)` };
+    return { state: 'closed', headline: `#${n} is closed, without a merged pull request (\`${cli} issue show ${n}\` has its comments)` };
   }
   if (record !== null) {
     const ran = formatDuration(o.now.getTime() - Date.parse(record.started));
-    return { state: 'building', headline: `#${n} is being built by a shepherd (phase ${record.phase}, ${ran}); \`loom logs ${n} -f\` follows it` };
+    return { state: 'building', headline: `#${n} is being built by a shepherd (phase ${record.phase}, ${ran}); \`${cli} logs ${n} -f\` follows it` };
   }
   if (issue.labels.includes(Label.building)) return { state: 'building', headline: `#${n} is marked ${Label.building} but no shepherd is alive: the next iteration returns it to ${Label.issue}` };
-  if (issue.labels.includes(Label.blocked)) return { state: 'blocked', headline: `#${n} is blocked (${Label.blocked}): read its last comment (\`loom issue show ${n}\`), then \`loom issue label ${n} ${Label.issue}\` to retry` };
+  if (issue.labels.includes(Label.blocked)) return { state: 'blocked', headline: `#${n} is blocked (${Label.blocked}): read its last comment (\`${cli} issue show ${n}\`), then \`${cli} issue label ${n} ${Label.issue}\` to retry` };
   const pr = facts.pullRequests.find((p) => p.state === 'open');
   if (pr) {
     const step = pr.labels.includes(Label.pr)
@@ -128,10 +129,10 @@ function stateOf(o: { issue: Issue; record: Progress | null; facts: WhyFacts; fo
   }
   const proposal = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
   if (proposal && !issue.labels.includes(Label.issue)) {
-    return { state: 'proposal', headline: `#${n} is a proposal (${proposal}) awaiting approval: \`loom issue label ${n} ${Label.issue}\` approves it${o.forceMode ? '; the daemon in force mode promotes it by itself' : ''}` };
+    return { state: 'proposal', headline: `#${n} is a proposal (${proposal}) awaiting approval: \`${cli} issue label ${n} ${Label.issue}\` approves it${o.forceMode ? '; the daemon in force mode promotes it by itself' : ''}` };
   }
   if (issue.labels.includes(Label.issue)) return { state: 'ready', headline: `#${n} is ready (${Label.issue})` };
-  return { state: 'not-ready', headline: `#${n} is open but not ready: it has no ${Label.issue} label; \`loom issue label ${n} ${Label.issue}\` makes it ready` };
+  return { state: 'not-ready', headline: `#${n} is open but not ready: it has no ${Label.issue} label; \`${cli} issue label ${n} ${Label.issue}\` makes it ready` };
 }
 
 export function renderWhy(report: WhyReport): string {

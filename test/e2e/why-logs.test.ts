@@ -3,6 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { loom, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
+import { typedLoom } from '../../src/process/typed-command.js';
+
+/** How Loom's hints spell a Loom command here (`loom` only when that is this Loom on the PATH). */
+const cli = typedLoom().command;
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -15,8 +19,8 @@ describe('loom why / loom logs', () => {
     await tracker.createIssue({ title: 'ready', labels: [Label.issue] });
     const plain = loom(repo.root, ['why', '1']);
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/^#1 is open but not ready: it has no loom:issue label; `loom issue label 1 loom:issue` makes it ready\n/);
-    expect(plain.stdout).toMatch(/✗ labelled loom:issue\s+has no loom:issue label: `loom issue label 1 loom:issue`/);
+    expect(plain.stdout.split('\n')[0]).toBe(`#1 is open but not ready: it has no loom:issue label; \`${cli} issue label 1 loom:issue\` makes it ready`);
+    expect(plain.stdout).toContain(`✗ labelled loom:issue      has no loom:issue label: \`${cli} issue label 1 loom:issue\``);
     const ready = JSON.parse(loom(repo.root, ['why', '2', '--json']).stdout);
     expect(ready.gates.find((g: { gate: string }) => g.gate === 'builder configured').ok).toBe(false);
     expect(ready.state).toBe('ready');
@@ -35,7 +39,8 @@ describe('loom why / loom logs', () => {
       const r = loom(repo!.root, ['why', '1']);
       return /is being built by a shepherd \(phase builder/.test(r.stdout) ? r.stdout : null;
     }, 20_000, 'a shepherd runs the builder for #1');
-    expect(building).toMatch(/^#1 is being built by a shepherd \(phase builder, \d+s\); `loom logs 1 -f` follows it\n/);
+    expect(building.split('\n')[0]).toMatch(/^#1 is being built by a shepherd \(phase builder, \d+s\); `.+ logs 1 -f` follows it$/);
+    expect(building.split('\n')[0]).toContain(`\`${cli} logs 1 -f\``);
     loom(repo.root, ['stop']);
     expect(await daemon.exited(30_000)).toBe(0);
 
@@ -53,7 +58,7 @@ describe('loom why / loom logs', () => {
     expect(headline(2)).toBe('#2 is in review: PR #6 is approved (loom:pr); the Champion merges it');
     expect(headline(3)).toBe('#3 is closed: merged in PR #7');
     expect(headline(4)).toBe('#4 is closed: no changes needed — it works');
-    expect(headline(5)).toBe('#5 is blocked (loom:blocked): read its last comment (`loom issue show 5`), then `loom issue label 5 loom:issue` to retry');
+    expect(headline(5)).toBe(`#5 is blocked (loom:blocked): read its last comment (\`${cli} issue show 5\`), then \`${cli} issue label 5 loom:issue\` to retry`);
     expect(JSON.parse(loom(repo.root, ['why', '3', '--json']).stdout)).toMatchObject({ issue: 3, state: 'closed' });
   });
 
