@@ -113,7 +113,12 @@ function stateOf(o: { issue: Issue; record: Progress | null; facts: WhyFacts; fo
     return { state: 'building', headline: `#${n} is being built by a shepherd (phase ${record.phase}, ${ran}); \`${cli} logs ${n} -f\` follows it` };
   }
   if (issue.labels.includes(Label.building)) return { state: 'building', headline: `#${n} is marked ${Label.building} but no shepherd is alive: the next iteration returns it to ${Label.issue}` };
-  if (issue.labels.includes(Label.blocked)) return { state: 'blocked', headline: `#${n} is blocked (${Label.blocked}): read its last comment (\`${cli} issue show ${n}\`), then \`${cli} issue label ${n} ${Label.issue}\` to retry` };
+  if (issue.labels.includes(Label.blocked)) {
+    // Loom's blocking comments say why: "Loom: <reason>; marking this issue `loom:blocked`. …".
+    const reason = /^Loom: ([\s\S]+?)[;,]? (?:giving up and )?marking (?:this issue|it) `loom:blocked`/.exec(facts.lastComment ?? '')?.[1]?.replace(/\s+/g, ' ').replace(/\.$/, '');
+    const why = reason === undefined ? `read its last comment (\`${cli} issue show ${n}\`), then` : `${reason.length > 160 ? `${reason.slice(0, 159)}…` : reason}; once that is dealt with,`;
+    return { state: 'blocked', headline: `#${n} is blocked (${Label.blocked}): ${why} \`${cli} issue label ${n} ${Label.issue}\` retries it` };
+  }
   const pr = facts.pullRequests.find((p) => p.state === 'open');
   if (pr) {
     const step = pr.labels.includes(Label.pr)

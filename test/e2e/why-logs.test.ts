@@ -58,7 +58,10 @@ describe('loom why / loom logs', () => {
     expect(headline(2)).toBe('#2 is in review: PR #6 is approved (loom:pr); the Champion merges it');
     expect(headline(3)).toBe('#3 is closed: merged in PR #7');
     expect(headline(4)).toBe('#4 is closed: no changes needed — it works');
-    expect(headline(5)).toBe(`#5 is blocked (loom:blocked): read its last comment (\`${cli} issue show 5\`), then \`${cli} issue label 5 loom:issue\` to retry`);
+    expect(headline(5)).toBe(`#5 is blocked (loom:blocked): the builder exited with code 1: cannot be done; once that is dealt with, \`${cli} issue label 5 loom:issue\` retries it`);
+    // A block without Loom's reason (a human's label) points at the comments.
+    await tracker.updateLabels(2, { add: [Label.blocked] });
+    expect(headline(2)).toBe(`#2 is blocked (loom:blocked): read its last comment (\`${cli} issue show 2\`), then \`${cli} issue label 2 loom:issue\` retries it`);
     expect(JSON.parse(loom(repo.root, ['why', '3', '--json']).stdout)).toMatchObject({ issue: 3, state: 'closed' });
   });
 
