@@ -17,9 +17,9 @@ export class CommandRuntime implements AgentRuntime {
   readonly name = 'command';
   private readonly command: string;
 
-  /** `root`: the repository root a relative executable path is resolved against. */
-  constructor(options: { command: string; root?: string }) {
-    this.command = options.root === undefined ? options.command : resolveCommand(options.command, options.root);
+  /** `command` as `createRuntime` resolved it (`resolveCommand`). */
+  constructor(options: { command: string }) {
+    this.command = options.command;
   }
 
   run(context: RunContext): Promise<RunResult> {

@@ -48,7 +48,7 @@ export function createRuntime(role: string, config: RoleConfig, root?: string): 
   const name = config.runtime;
   const home = process.env.HOME ?? os.homedir();
   const command = config.command === undefined || name === undefined || name === 'script' ? config.command : configuredCommand(name, config.command, root);
-  const cli = command === undefined ? {} : { command };
+  const cli = command ? { command } : {};
   switch (name) {
     case 'script':
       return new ScriptRuntime();
