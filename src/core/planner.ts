@@ -70,7 +70,8 @@ export type Action =
   | { type: 'promote'; issue: number; from: string }
   | { type: 'spawn-shepherd'; slot: string; issue: number }
   | { type: 'spawn-role'; role: DaemonRole; reason: 'interval' | 'demand' | 'low-backlog' }
-  | { type: 'finish-role'; role: DaemonRole; outcome: string }
+  /** `merged`: how many PRs the run merged (the Champion), when any. */
+  | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
   | { type: 'stop-shepherd'; slot: string; issue: number }
   | { type: 'stop-role'; role: DaemonRole };
@@ -190,7 +191,8 @@ export function plan(input: PlanInput): Action[] {
     const progress = view?.progress ?? null;
     const outcome = progress && isTerminal(progress.status) ? progress.status : view?.alive ? null : 'crashed';
     if (outcome !== null) {
-      actions.push({ type: 'finish-role', role, outcome });
+      const merged = progress?.merged_prs?.length ?? 0;
+      actions.push({ type: 'finish-role', role, outcome, ...(merged > 0 ? { merged } : {}) });
       finishedNow.add(role);
     } else {
       runningRoles.add(role);

@@ -112,7 +112,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     await worktrees.remove(n, { reason: reason.slice(0, 72) });
     await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. The work so far is on branch \`${branch}\`.${logRef}`);
     await tracker.updateLabels(n, { add: [Label.blocked] });
-    log(`blocked: ${reason}`);
     return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
   };
 
@@ -130,7 +129,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
         await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
         checkpoints.remove(n);
-        log(`no changes needed: ${reason}`);
         return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
       }
       cp = save({ phase: 'built' });

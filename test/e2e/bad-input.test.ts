@@ -178,6 +178,13 @@ describe('bad input', () => {
     expectUserError(loom(repo.root, ['logs', 'wizard']), /"wizard" is neither an issue number nor a role; use a number like 12 or one of builder, /);
     expectUserError(loom(repo.root, ['issue', 'create', 'x', '--label', ' spaced ']), /whitespace/);
   });
+
+  it('a mistyped option or subcommand gets its "did you mean" on the same one line', () => {
+    repo = makeRepo();
+    expectUserError(loom(repo.root, ['status', '--jsn']), /^loom: unknown option '--jsn' \(did you mean --json\?\); run `loom --help` for usage$/);
+    expectUserError(loom(repo.root, ['issue', 'list', '--stat', 'all']), /unknown option '--stat' \(did you mean --state\?\)/);
+    expectUserError(loom(repo.root, ['issue', 'lsit']), /unknown command 'lsit' \(did you mean list\?\)/);
+  });
 });
 
 describe('bad input: each problem named by its source, nothing silently ignored', () => {
