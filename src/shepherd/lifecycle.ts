@@ -16,6 +16,7 @@ import { defaultBranch, git } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
+import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { RoleFileError } from '../config/role-file.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -34,6 +35,8 @@ export interface LifecycleResult {
   message: string;
   merged: boolean;
   prNumber: number | null;
+  /** Set when stopped: whether the branch holds commits beyond the base (work kept on it). */
+  branchHasWork?: boolean;
 }
 
 export interface LifecycleDeps {
@@ -48,7 +51,7 @@ export interface LifecycleDeps {
   logFile: string | null;
 }
 
-/** Thrown inside the lifecycle when the shepherd must stop (shutdown or `loom:abort`). */
+/** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
 class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
@@ -116,6 +119,11 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
   };
 
+  /** Reads the issue again before a step others would see; stops when someone took it away. */
+  const stillOurs = async () => {
+    if (deps.signal.aborted || shepherdWithdrawal(n, await tracker.getIssue(n)) !== null) throw new Stopped();
+  };
+
   try {
     // Builder.
     if (cp === null) {
@@ -127,6 +135,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
       if (commits === 0) {
         const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
+        await stillOurs();
         await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
         await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
         checkpoints.remove(n);
@@ -139,6 +148,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     // Pull request.
     if (cp.phase === 'built') {
       recorder.phase('pr');
+      await stillOurs();
       if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       const pr = await tracker.createPullRequest({
         title: `#${n}: ${issue.title}`,
@@ -186,6 +196,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       }
 
       // Approved: merge, or leave it to the Champion.
+      await stillOurs();
       if (!deps.forceMerge) {
         await tracker.updateLabels(n, { remove: [Label.building] });
         await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
@@ -195,11 +206,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state !== 'open') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} is no longer open`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, signal: deps.signal });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
       if (merged.ok) {
         log(`merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
       }
+      // Someone took the issue away while the merge waited (or ran its test gate): not merged.
+      if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
+      if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
         await tracker.comment(prNumber, `**Loom** — ${merged.message}`);
@@ -212,7 +226,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   } catch (error) {
     if (error instanceof Stopped) {
       await worktrees.saveWip(n, 'stopped');
-      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
+      const branchHasWork = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`])) > 0;
+      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null, branchHasWork };
     }
     // A broken role file or runtime setting, or a spent budget, needs a human, not more attempts.
     if (error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof BudgetExceededError) return giveUp(ShepherdExit.needsHuman, error.message);
