@@ -111,9 +111,9 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);
     }
   };
-  const giveUp = async (exit: number, reason: string): Promise<LifecycleResult> => {
+  const giveUp = async (exit: number, reason: string, where = ` The work so far is on branch \`${branch}\`.`): Promise<LifecycleResult> => {
     await worktrees.remove(n, { reason: reason.slice(0, 72) });
-    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. The work so far is on branch \`${branch}\`.${logRef}`);
+    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`.${where}${logRef}`);
     await tracker.updateLabels(n, { add: [Label.blocked] });
     log(`blocked: ${reason}`);
     return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
@@ -125,22 +125,29 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   };
 
   try {
-    // Builder.
+    // Builder. No new commit is a decision only when the builder says so (`NO CHANGES NEEDED:
+    // <reason>`); a builder that made no commit and said nothing failed, and is retried.
     if (cp === null) {
       recorder.phase('builder');
       log(`builder started in ${worktree}`);
-      const run = await runAgent('builder', 1);
-      if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
-      await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
-      const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
-      if (commits === 0) {
-        const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
-        await stillOurs();
-        await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
-        await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
-        checkpoints.remove(n);
-        log(`no changes needed: ${reason}`);
-        return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+      for (let attempt = 1; ; attempt += 1) {
+        const run = await runAgent('builder', attempt);
+        if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
+        await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
+        const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
+        if (commits > 0) break;
+        const reason = parseNoChanges(run.output);
+        if (reason !== null) {
+          await stillOurs();
+          await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
+          await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
+          checkpoints.remove(n);
+          log(`no changes needed: ${reason}`);
+          return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+        }
+        const silent = `the builder made no commit and did not say \`NO CHANGES NEEDED: <reason>\``;
+        if (attempt > config.agentRetries) return await giveUp(ShepherdExit.builderFailed, `${silent} (after ${attempt} attempts)`, ' Nothing was committed.');
+        log(`${silent}; retrying (${attempt} of ${config.agentRetries})`);
       }
       cp = save({ phase: 'built' });
     }
