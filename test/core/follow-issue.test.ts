@@ -1,9 +1,8 @@
 /**
- * Following the issue (core/follow-issue.ts) and the Champion's merge policy: pure rules over the
- * issue and PR as just read.
+ * Following the issue (core/follow-issue.ts): pure rules over the issue and PR as just read. The
+ * Champion's use of them is in champion-policy.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { championDecision } from '../../src/core/champion-policy.js';
 import { mergeHold, shepherdWithdrawal, supportHold } from '../../src/core/follow-issue.js';
 import { Label } from '../../src/core/labels.js';
 import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
@@ -68,27 +67,5 @@ describe('mergeHold', () => {
       expect(ask(by, [Label.blocked])?.on).toBe('issue');
       expect(ask(by, [Label.abort])?.on).toBe('issue');
     }
-  });
-});
-
-describe('championDecision', () => {
-  const decide = (over: Partial<Parameters<typeof championDecision>[0]> = {}) => championDecision({ labels: [Label.pr], changedLines: 10, maxLines: 5000, issueNumber: 1, issue: issue([]), ...over });
-
-  it('merges an approved PR within the size limit whose issue is open, unowned and not blocked', () => {
-    expect(decide()).toEqual({ merge: true });
-  });
-
-  it('never merges a PR whose issue is closed, gone, blocked, aborted or owned by a shepherd — whatever the PR says', () => {
-    expect(decide({ issue: issue([], 'closed') })).toEqual({ merge: false, reason: 'issue #1 is closed' });
-    expect(decide({ issue: null })).toEqual({ merge: false, reason: 'issue #1 does not exist' });
-    expect(decide({ issue: issue([Label.blocked]) })).toEqual({ merge: false, reason: 'issue #1 is `loom:blocked`' });
-    expect(decide({ issue: issue([Label.abort]) })).toEqual({ merge: false, reason: 'issue #1 has `loom:abort`' });
-    expect(decide({ issue: issue([Label.building]) })).toEqual({ merge: false, reason: 'a shepherd owns issue #1 (`loom:building`)' });
-  });
-
-  it('keeps the PR rules: approval, manual merge, size', () => {
-    expect(decide({ labels: [Label.reviewRequested] })).toEqual({ merge: false, reason: 'not approved (loom:pr missing)' });
-    expect(decide({ labels: [Label.pr, Label.manualMerge] })).toEqual({ merge: false, reason: 'loom:manual-merge: a human merges it' });
-    expect(decide({ changedLines: 5001 })).toEqual({ merge: false, reason: '5001 changed lines exceed maxMergeLines 5000' });
   });
 });
