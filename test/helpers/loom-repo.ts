@@ -149,12 +149,13 @@ export function fingerprint(dir: string): Record<string, string> {
 }
 
 /**
- * A builder command that journals `start N` / `end N` around a sleep. It holds an flock on a
+ * A builder command that journals `start N` / `end N` around a sleep and then decides that the
+ * issue needs no change (`NO CHANGES NEEDED: …`, so Loom closes it). It holds an flock on a
  * per-issue lock file while it works, so a second builder for the same issue running at the same
  * time journals `overlap N` instead (the kernel drops the lock when a builder is killed).
  */
 export function journalBuilder(journal: string, seconds: number): string {
-  const body = `echo "start $LOOM_ISSUE" >> '${journal}'; sleep ${seconds}; echo "end $LOOM_ISSUE" >> '${journal}'`;
+  const body = `echo "start $LOOM_ISSUE" >> '${journal}'; sleep ${seconds}; echo "end $LOOM_ISSUE" >> '${journal}'; echo "NO CHANGES NEEDED: journalled $LOOM_ISSUE"`;
   return `flock -n "${journal}.lock-$LOOM_ISSUE" sh -c "${body.replace(/"/g, '\\"')}" || echo "overlap $LOOM_ISSUE" >> '${journal}'`;
 }
 
