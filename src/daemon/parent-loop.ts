@@ -40,6 +40,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
   prepare?: () => Promise<void>;
+  /** The file `log` writes to when the daemon runs in the background (recorded in the lock for `loom status`). */
+  logFile?: string;
 }
 
 interface ChildResult {
@@ -52,7 +54,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, force, log } = opts;
   let config = opts.config;
   const session = newTaskId();
-  acquireLock(paths.lock, session, 'daemon');
+  acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const store = new FileStateStore(paths.state);
   const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
   const stopping = () => stop.requested;

@@ -49,6 +49,8 @@ export interface StatusReport {
     last_poll: string | null;
     last_summary: string | null;
     stop_requested: boolean;
+    /** The log of the daemon running in the background, or of the last one that did; null when there is none. */
+    log_file: string | null;
   };
   issues: { ready: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
   pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
@@ -146,6 +148,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       last_poll: state?.last_poll ?? null,
       last_summary: state?.last_summary ?? null,
       stop_requested: fs.existsSync(paths.stopSignal),
+      log_file: lockAlive ? (lock.log_file ?? null) : fs.existsSync(paths.daemonLog) ? paths.daemonLog : null,
     },
     issues: {
       ready: count(Label.issue),
@@ -188,9 +191,9 @@ function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): Stat
 
 function interventions(r: StatusReport, config: LoomConfig): string[] {
   const out: string[] = [];
-  if (r.daemon.status === 'crashed') out.push('The daemon is not running but did not stop cleanly: `loom start` resumes it (live shepherds are adopted, orphaned issues returned).');
+  if (r.daemon.status === 'crashed') out.push('The daemon is not running but did not stop cleanly: `loom start --detach` (or `loom start`) resumes it (live shepherds are adopted, orphaned issues returned).');
   if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push('Stop gracefully: `loom stop` (or Ctrl+C in the daemon terminal).');
-  if (r.daemon.status !== 'running') out.push('Start: `loom start` (add `--force` to auto-promote proposals and auto-merge).');
+  if (r.daemon.status !== 'running') out.push('Start: `loom start --detach` in the background, or `loom start` in this terminal (add `--force` to auto-promote proposals and auto-merge).');
   if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${r.waiting_for_maintainer.map((n) => `#${n}`).join(', ')} — someone with write access must apply ${Label.issue}.`);
   if (r.issues.blocked > 0) out.push(`${r.issues.blocked} blocked issue(s) need a human: read the comment, then \`loom issue label N ${Label.issue}\` to retry.`);
   const proposals = r.issues.proposals.architect + r.issues.proposals.hermit + r.issues.proposals.curated;
@@ -213,6 +216,7 @@ export function renderStatus(r: StatusReport): string {
   lines.push(rule, '  LOOM DAEMON STATUS', rule);
   lines.push(`  Status: ${daemonWord}${r.daemon.pid && r.daemon.status === 'running' ? ` (pid ${r.daemon.pid})` : ''}${r.daemon.force_mode && r.daemon.status === 'running' ? ' — force mode' : ''}`);
   if (r.daemon.uptime_ms !== null) lines.push(`  Uptime: ${formatDuration(r.daemon.uptime_ms)}`);
+  if (r.daemon.log_file !== null) lines.push(`  Log: ${r.daemon.log_file} (\`loom logs daemon -f\`)`);
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');

@@ -81,6 +81,13 @@ export function killLeftovers(paths: LoomPaths): void {
   } catch {
     // no progress dir
   }
+  // A daemon running in the background (`loom start --detach`) holds the lock.
+  try {
+    const lock = JSON.parse(fs.readFileSync(paths.lock, 'utf8')) as { pid?: number };
+    if (lock.pid && lock.pid !== process.pid) pids.unshift(lock.pid);
+  } catch {
+    // no lock
+  }
   for (const pid of pids) {
     for (const target of [-pid, pid]) {
       try {
