@@ -58,10 +58,11 @@ background, without blocking this session. The arguments are: "$ARGUMENTS".
 
 1. Run \`loom spawn $ARGUMENTS\` with the Bash tool. It starts the shepherd detached and prints its
    pid and its log file.
-2. Run \`loom logs $1\` (without \`-f\`) to show what it has done so far.
+2. Run \`loom logs N\` (without \`-f\`), N being the issue number (the first argument), to show
+   what it has done so far.
 
-Show the user both outputs unchanged, in a code block, and tell them: \`/loom logs $1\` shows more
-later, \`/loom status\` shows every shepherd, and \`loom issue label $1 loom:abort\` stops this one.
+Show the user both outputs unchanged, in a code block, and tell them: \`/loom logs N\` shows more
+later, \`/loom status\` shows every shepherd, and \`loom issue label N loom:abort\` stops this one.
 Never run \`loom shepherd\` itself here: it runs in the foreground until the issue is done.
 If a command fails, give its one-line message and the command it suggests.
 `;
