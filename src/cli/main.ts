@@ -28,6 +28,7 @@ import { runInit } from '../setup/init-repo.js';
 import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
+import { registerServiceCommands } from './service-command.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
 
@@ -218,6 +219,7 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
+  registerServiceCommands(program, out);
   // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
   const refuseExtra = (command: Command): void => {
     for (const sub of command.commands) {
