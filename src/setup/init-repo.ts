@@ -71,5 +71,5 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
   ensureLocalTracker(paths);
   opts.log(existed ? `Loom is already set up in ${root}; kept .loom/config.json` : `Set up Loom in ${root}: .loom/config.json, local tracker, runtime files git-ignored`);
   if (opts.claude) writeSlashCommands(root, opts.log);
-  opts.log('Next: pick the agents ("runtime": "claude", "codex", "gemini" or "opencode" in .loom/config.json; `loom doctor` shows what is installed), add issues with `loom issue create "Title" --label loom:issue`, then `loom start`.');
+  opts.log('Next: pick the agents ("runtime": "claude", "codex", "gemini" or "opencode" in .loom/config.json; `loom doctor` shows what is installed), add issues with `loom issue create "Title" --label loom:issue`, then `loom start --detach` (in the background; `loom service install` to have it start at login).');
 }
