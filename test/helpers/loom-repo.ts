@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loomPaths } from '../../src/config/paths.js';
 import type { LoomPaths } from '../../src/config/paths.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
+import { isProcessAlive } from '../../src/process/process-identity.js';
 
 export const LOOM_BIN = fileURLToPath(new URL('../../bin/loom.js', import.meta.url));
 
@@ -80,6 +81,14 @@ export function killLeftovers(paths: LoomPaths): void {
     }
   } catch {
     // no progress dir
+  }
+  // A daemon running in the background (`loom start --detach`) holds the lock; a stale lock's pid
+  // may belong to someone else by now, so only the process that took it is killed.
+  try {
+    const lock = JSON.parse(fs.readFileSync(paths.lock, 'utf8')) as { pid?: number; pid_start?: string | null };
+    if (lock.pid && lock.pid !== process.pid && isProcessAlive(lock.pid, lock.pid_start ?? null)) pids.unshift(lock.pid);
+  } catch {
+    // no lock
   }
   for (const pid of pids) {
     for (const target of [-pid, pid]) {
