@@ -122,6 +122,8 @@ export interface DaemonState {
   untrusted: Record<string, { checked_at: string; reason: string }>;
   /** Runtimes under a rate or usage limit at the last iteration: `{ until, reason }`. */
   runtime_limits: Record<string, { until: string; reason: string }>;
+  /** Dependency problems already reported (cycles, dependencies closed as not planned): each once. */
+  dependency_reports: string[];
   [extra: string]: unknown;
 }
 
@@ -154,6 +156,7 @@ export function emptyState(): DaemonState {
     usage: emptyUsage(),
     untrusted: {},
     runtime_limits: {},
+    dependency_reports: [],
   };
 }
 
@@ -290,6 +293,7 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
 
   if (isObj(raw.usage) && isObj(raw.usage.total)) state.usage = { ...emptyUsage(), ...(raw.usage as unknown as UsageState) };
   if (isObj(raw.untrusted)) state.untrusted = raw.untrusted as DaemonState['untrusted'];
+  if (Array.isArray(raw.dependency_reports)) state.dependency_reports = raw.dependency_reports.filter((k): k is string => typeof k === 'string');
   if (isObj(raw.runtime_limits)) state.runtime_limits = raw.runtime_limits as DaemonState['runtime_limits'];
   const queue = raw.spawn_retry_queue;
   if (isObj(queue)) {

@@ -21,6 +21,8 @@ import { supportHold } from './follow-issue.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
+import type { DependencyMap, DependencyProblem } from './dependencies.js';
+import { dependencyProblems, openDependencies } from './dependencies.js';
 
 /** What the shell observed about one background process. */
 export interface ProcessView {
@@ -39,6 +41,12 @@ export interface Observation {
   limitedRuntimes?: readonly string[];
   /** Set when today's agent usage reached a daily budget: no new agent work starts. */
   dailyBudgetSpent?: string | null;
+  /**
+   * The declared dependencies (`Depends on #N`, `Blocked by #N`) of the snapshot's issues, and of
+   * the open dependencies they lead to, with each dependency's state. An issue with an open
+   * dependency is not built.
+   */
+  dependencies?: DependencyMap;
 }
 
 /**
@@ -75,7 +83,9 @@ export type Action =
   | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
   | { type: 'stop-shepherd'; slot: string; issue: number }
-  | { type: 'stop-role'; role: DaemonRole };
+  | { type: 'stop-role'; role: DaemonRole }
+  /** A dependency cycle, or a dependency closed as not planned or missing: comment and warn, once. */
+  | ({ type: 'report-dependency' } & DependencyProblem);
 
 /** When a support role is asked for on demand, it still waits this long after its last run, ms. */
 export const DEMAND_COOLDOWN_MS = 60_000;
@@ -228,6 +238,7 @@ export function plan(input: PlanInput): Action[] {
   const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building));
   const eligible = buildOrder(ready).filter((i) => {
     if (owned.has(i.number) || failedNow.has(i.number)) return false;
+    if (openDependencies(observation.dependencies, i.number).length > 0) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
     const notBefore = time(retry?.next_retry_at);
     const untrustedAt = time(state.untrusted[String(i.number)]?.checked_at);
@@ -247,6 +258,9 @@ export function plan(input: PlanInput): Action[] {
       actions.push({ type: 'spawn-shepherd', slot, issue: issue.number });
     }
   }
+
+  // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.
+  for (const p of dependencyProblems(observation.dependencies, ready.map((i) => i.number), state.dependency_reports)) actions.push({ type: 'report-dependency', ...p });
 
   // 5. Work generation when the backlog runs low.
   const proposals = snapshot.issues.filter((i) => (i.labels.includes(Label.architect) || i.labels.includes(Label.hermit)) && !promoted.has(i.number)).length;

@@ -18,6 +18,7 @@ import { plan } from '../core/planner.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
+import { readDependencies } from '../tracker/dependency-states.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 
@@ -55,6 +56,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const progress = new ProgressStore(paths.progress);
   const now = clock();
   const observation = observe(state, snapshot, progress, now.getTime());
+  observation.dependencies = await readDependencies(tracker, snapshot.issues);
   const limits = activeLimits(paths.limits, now);
   observation.limitedRuntimes = Object.keys(limits);
   state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));

@@ -24,6 +24,8 @@ import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { openDependencies } from '../core/dependencies.js';
 
 export interface ShepherdStatus {
   name: string;
@@ -53,7 +55,8 @@ export interface StatusReport {
     /** The log of the daemon running in the background, or of the last one that did; null when there is none. */
     log_file: string | null;
   };
-  issues: { ready: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
+  /** `waiting_on_dependencies`: ready issues not built while a `Depends on #N` issue is open. */
+  issues: { ready: number; waiting_on_dependencies: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
   pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
   shepherds: { active: number; max: number; slots: ShepherdStatus[]; unrecorded: { issue: number; pid: number | null; task_id: string }[] };
   support_roles: { role: string; enabled: boolean; status: 'running' | 'idle'; started: string | null; last_completed: string | null; last_outcome: string | null }[];
@@ -84,6 +87,8 @@ export interface StatusInputs {
   now: Date;
   /** How the interventions spell a Loom command (default `loom`). */
   cli?: string;
+  /** The ready issues' declared dependencies and their states. */
+  dependencies?: DependencyMap;
 }
 
 export function buildStatus(inputs: StatusInputs): StatusReport {
@@ -155,6 +160,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     },
     issues: {
       ready: count(Label.issue),
+      waiting_on_dependencies: snapshot?.issues.filter((i) => i.labels.includes(Label.issue) && openDependencies(inputs.dependencies, i.number).length > 0).length ?? 0,
       building: count(Label.building),
       blocked: count(Label.blocked),
       urgent: count(Label.urgent),
@@ -240,7 +246,7 @@ export function renderStatus(r: StatusReport): string {
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');
-  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}`);
+  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}${r.issues.waiting_on_dependencies ? `, ${r.issues.waiting_on_dependencies} waiting on dependencies` : ''}`);
   lines.push(`    Building (${Label.building}): ${r.issues.building}`);
   lines.push(`    Blocked (${Label.blocked}): ${r.issues.blocked}`);
   const p = r.issues.proposals;

@@ -15,6 +15,9 @@ import { liveLock } from '../state/daemon-lock.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import type { Tracker } from '../tracker/tracker.js';
+import { readDependencies } from '../tracker/dependency-states.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { dependencyCycles, openDependencies } from '../core/dependencies.js';
 
 export interface Gate {
   gate: string;
@@ -39,6 +42,8 @@ export interface WhyFacts {
   pullRequests: PullRequest[];
   /** The last comment's text, if any (a closed issue's says why it was closed). */
   lastComment: string | null;
+  /** The issue's declared dependencies and their states (and those of open dependencies, for cycles). */
+  dependencies?: DependencyMap;
 }
 
 /** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
@@ -46,7 +51,8 @@ export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: Tracker
   const open = snapshot.pullRequests.filter((p) => p.closesIssue === issue.number);
   const pullRequests = issue.state === 'closed' ? (await tracker.listPullRequests({ state: 'all' })).filter((p) => p.closesIssue === issue.number) : open;
   const comments = issue.state === 'closed' || issue.labels.includes(Label.blocked) ? await tracker.listComments(issue.number) : [];
-  return { pullRequests, lastComment: comments.at(-1)?.body ?? null };
+  const dependencies = issue.state === 'open' ? await readDependencies(tracker, [issue]) : {};
+  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies };
 }
 
 export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
@@ -77,6 +83,22 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
             ? `a proposal (${proposal}): approve with \`${cli} issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
             : `has no ${Label.issue} label: \`${cli} issue label ${number} ${Label.issue}\``,
   );
+  const deps = facts.dependencies?.[String(number)] ?? [];
+  if (deps.length > 0) {
+    const waiting = openDependencies(facts.dependencies, number);
+    const cycle = dependencyCycles(facts.dependencies).find((c) => c.includes(number));
+    const refs = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
+    const closedBadly = deps.filter((d) => d.state === 'not-planned' || d.state === 'missing').map((d) => d.number);
+    add(
+      'dependencies done',
+      waiting.length === 0,
+      cycle
+        ? `waits on ${refs(waiting)}: a cycle (${refs(cycle)}) — remove one \`Depends on\` line to break it`
+        : waiting.length > 0
+          ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} closed`
+          : `${refs(deps.map((d) => d.number))} closed${closedBadly.length > 0 ? `; ${refs(closedBadly)} not done (not planned or missing)` : ''}`,
+    );
+  }
   const untrusted = state?.untrusted[String(number)];
   add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
   const retry = state?.spawn_retry_queue[String(number)];
