@@ -16,8 +16,9 @@ import { LoomError } from '../core/errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
+import { parseSize } from '../core/size.js';
 
-type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
+type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration' | 'size';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
 const SCALARS: Record<string, Kind> = {
   maxShepherds: 'positive',
@@ -34,6 +35,7 @@ const SCALARS: Record<string, Kind> = {
   maxMergeLines: 'positive',
   agentRetries: 'count',
   cliRetries: 'count',
+  minFreeDisk: 'size',
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;
@@ -60,6 +62,10 @@ function check(kind: Kind, value: unknown): { value: number } | { error: string 
     const min = kind === 'count' ? 0 : 1;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < min) return { error: `must be a whole number ≥ ${min}, got ${JSON.stringify(value)}` };
     return { value: n };
+  }
+  if (kind === 'size') {
+    const bytes = parseSize(typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value);
+    return bytes === undefined ? { error: `must be bytes or a size like "500MB", "2GB", got ${JSON.stringify(value)}` } : { value: bytes };
   }
   const ms = parseDuration(value);
   if (ms === undefined) return { error: `must be seconds or a duration like "30s", "10m", "1h", got ${JSON.stringify(value)}` };

@@ -48,6 +48,8 @@ export interface LoomConfig {
   /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
   pricing: Record<string, Price>;
   maxShepherds: number;
+  /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
+  minFreeDisk: number;
   /** Sleep between iterations, ms. */
   pollInterval: number;
   /** Ready issues below which Architect/Hermit are triggered. */
@@ -99,6 +101,7 @@ export function defaultConfig(): LoomConfig {
     budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
     pricing: {},
     maxShepherds: 3,
+    minFreeDisk: 2e9,
     pollInterval: 30_000,
     issueThreshold: 3,
     maxProposals: 5,

@@ -47,6 +47,8 @@ export interface Observation {
    * dependency is not built.
    */
   dependencies?: DependencyMap;
+  /** Free bytes on the repository's filesystem (null: unknown). Below `minFreeDisk` no shepherd starts. */
+  freeDisk?: number | null;
 }
 
 /**
@@ -245,7 +247,8 @@ export function plan(input: PlanInput): Action[] {
     if (untrustedAt !== null && now - untrustedAt < TRUST_RECHECK_MS) return false;
     return notBefore === null || notBefore <= now;
   });
-  if (config.roles.builder.enabled && dispatchable('builder')) {
+  const lowDisk = observation.freeDisk !== undefined && observation.freeDisk !== null && observation.freeDisk < config.minFreeDisk;
+  if (config.roles.builder.enabled && dispatchable('builder') && !lowDisk) {
     let capacity = config.maxShepherds - busySlots.size;
     for (const issue of eligible) {
       if (capacity <= 0) break;

@@ -26,6 +26,8 @@ import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { openDependencies } from '../core/dependencies.js';
+import { formatSize } from '../core/size.js';
+import { freeDiskBytes } from '../fs/free-disk.js';
 
 export interface ShepherdStatus {
   name: string;
@@ -68,6 +70,8 @@ export interface StatusReport {
   /** The tracker takes no calls until this time (GitHub: the rate-limit circuit breaker is open). */
   tracker_paused_until: string | null;
   spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
+  /** Free space on the repository's filesystem (null: unknown); `low`: no new worktree starts. */
+  disk: { free_bytes: number | null; min_free_bytes: number; low: boolean };
   /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
   waiting_for_maintainer: number[];
   warnings: { time: string; message: string }[];
@@ -174,6 +178,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     runtime_limits: Object.values(activeLimits(paths.limits, now)),
     tracker_paused_until: inputs.trackerHealth?.state === 'unavailable' ? inputs.trackerHealth.until : null,
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
+    disk: diskReport(paths.root, config.minFreeDisk),
     waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
     problems,
@@ -183,6 +188,11 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
   report.interventions = interventions(report, config, inputs.cli ?? 'loom', { ready: numbers(Label.issue), blocked: numbers(Label.blocked), proposals });
   return report;
+}
+
+function diskReport(root: string, min: number): StatusReport['disk'] {
+  const free = freeDiskBytes(root);
+  return { free_bytes: free, min_free_bytes: min, low: free !== null && free < min };
 }
 
 function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {
@@ -274,6 +284,7 @@ export function renderStatus(r: StatusReport): string {
   if (u.total.runs > 0) lines.push(`    Agent usage today: ${money(u.today)}`, `    Agent usage total: ${money(u.total)}`);
   for (const l of r.runtime_limits) lines.push(`    Runtime ${l.runtime} limited until ${l.until} (${l.reason})`);
   if (r.tracker_paused_until) lines.push(`    GitHub rate limit: no tracker calls until ${r.tracker_paused_until}; the daemon resumes by itself`);
+  if (r.disk.low && r.disk.free_bytes !== null) lines.push(`    Disk: ${formatSize(r.disk.free_bytes)} free, below minFreeDisk (${formatSize(r.disk.min_free_bytes)}): no new worktree starts until space is freed`);
   if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
   if (r.problems.length > 0 || r.warnings.length > 0) {
     lines.push('', '  Warnings:');

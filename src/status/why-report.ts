@@ -16,6 +16,8 @@ import { ProgressStore, viewOf } from '../process/progress-store.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { readDependencies } from '../tracker/dependency-states.js';
+import { freeDiskBytes } from '../fs/free-disk.js';
+import { formatSize } from '../core/size.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { dependencyCycles, openDependencies } from '../core/dependencies.js';
 
@@ -107,6 +109,9 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('builder configured', config.roles.builder.enabled, config.roles.builder.enabled ? `builder runtime: ${config.roles.builder.runtime ?? '?'}` : 'no runtime for the builder: set "runtime" or roles.builder in .loom/config.json');
   const daemon = liveLock(paths.lock);
   add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`${cli} start\`, or \`${cli} spawn ${number}\` to build it now`);
+  const free = freeDiskBytes(paths.root);
+  const lowDisk = free !== null && free < config.minFreeDisk;
+  add('disk space', !lowDisk, free === null ? 'free space unknown' : `${formatSize(free)} free${lowDisk ? `, below minFreeDisk (${formatSize(config.minFreeDisk)}): no new worktree starts until space is freed` : ` (minFreeDisk ${formatSize(config.minFreeDisk)})`}`);
   const active = state ? activeShepherds(state).length : 0;
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
   const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue)));

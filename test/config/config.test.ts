@@ -459,3 +459,19 @@ describe('budgets, pricing, fallbacks', () => {
     expect(ok({}, { LOOM_BUDGET_PER_DAY_USD: '25' }).budget.perDayUsd).toBe(25);
   });
 });
+
+describe('minFreeDisk', () => {
+  it('defaults to 2 GB and takes bytes or a size with a unit, from the file or LOOM_MIN_FREE_DISK', () => {
+    expect(ok({}).minFreeDisk).toBe(2e9);
+    expect(ok({ minFreeDisk: 0 }).minFreeDisk).toBe(0);
+    expect(ok({ minFreeDisk: '500MB' }).minFreeDisk).toBe(5e8);
+    expect(ok({ minFreeDisk: '1.5 GiB' }).minFreeDisk).toBe(1.5 * 2 ** 30);
+    expect(ok({ minFreeDisk: '1GB' }, { LOOM_MIN_FREE_DISK: '1024' }).minFreeDisk).toBe(1024);
+  });
+
+  it('reports a bad size with the other problems', () => {
+    expect(problemsOf({ minFreeDisk: '2 parsecs', maxShepherds: 0 }, { LOOM_MIN_FREE_DISK: '-1' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^minFreeDisk: must be bytes or a size like "500MB", "2GB", got "2 parsecs"/), expect.stringMatching(/^maxShepherds:/), expect.stringMatching(/^env LOOM_MIN_FREE_DISK: must be bytes/)]),
+    );
+  });
+});

@@ -116,6 +116,8 @@ const worldArb = fc.record({
   untrusted: fc.dictionary(issueNo.map(String), fc.constantFrom(1 * MIN, TRUST_RECHECK_MS - 1, TRUST_RECHECK_MS, 20 * MIN), { maxKeys: 2 }),
   limited: fc.oneof(fc.constant<RuntimeChoice[]>([]), fc.subarray<RuntimeChoice>(['claude', 'codex'])),
   budgetSpent: fc.constantFrom<string | null>(null, null, null, null, null, 'perDayUsd'),
+  /** Free disk space against the default 2 GB minimum: unknown, plenty, exactly enough, too little. */
+  freeDisk: fc.constantFrom<number | null | undefined>(undefined, null, 50e9, 50e9, 2e9, 1e9),
   force: fc.boolean(),
   mode: fc.constantFrom<Mode>('normal', 'normal', 'normal', 'normal', 'drain', 'stop'),
 });
@@ -229,7 +231,7 @@ function inputOf(w: World): PlanInput {
     const deps = i.deps.filter((d, k) => d.number !== i.number && i.deps.findIndex((e) => e.number === d.number) === k);
     if (deps.length > 0) dependencies[String(i.number)] = deps;
   }
-  const observation: Observation = { snapshot: { issues, pullRequests }, processes, strays, limitedRuntimes: w.limited, dailyBudgetSpent: w.budgetSpent, dependencies };
+  const observation: Observation = { snapshot: { issues, pullRequests }, processes, strays, limitedRuntimes: w.limited, dailyBudgetSpent: w.budgetSpent, dependencies, ...(w.freeDisk !== undefined ? { freeDisk: w.freeDisk } : {}) };
   return { state, observation, config, now: NOW, force: w.force, mode: w.mode };
 }
 
@@ -308,7 +310,9 @@ function builderDispatchable(input: PlanInput): boolean {
   const c = input.config.roles.builder;
   const limited = input.observation.limitedRuntimes ?? [];
   const runtimes = [c.runtime, c.fallback].filter((r) => r !== undefined);
-  return c.enabled && !input.observation.dailyBudgetSpent && (runtimes.length === 0 || runtimes.some((r) => !limited.includes(r)));
+  const free = input.observation.freeDisk;
+  const lowDisk = free !== undefined && free !== null && free < input.config.minFreeDisk;
+  return c.enabled && !lowDisk && !input.observation.dailyBudgetSpent && (runtimes.length === 0 || runtimes.some((r) => !limited.includes(r)));
 }
 
 /** Runs `check` over many random worlds; the failing world (shrunk) and the seed are reported. */

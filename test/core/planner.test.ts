@@ -132,12 +132,13 @@ interface Scenario {
   force?: boolean;
   mode?: Mode;
   dependencies?: DependencyMap;
+  freeDisk?: number | null;
 }
 
 function run(s: Scenario = {}): Action[] {
   return plan({
     state: s.state ?? state(),
-    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}) },
+    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}) },
     config: s.config ?? config(),
     now: s.now ?? NOW,
     force: s.force ?? false,
@@ -1166,5 +1167,20 @@ describe('plan: dependencies', () => {
 
   it('nothing is reported while draining', () => {
     expect(run({ issues: [issue(4), issue(5)], mode: 'drain', dependencies: { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] } })).toEqual([]);
+  });
+});
+
+describe('plan: disk-aware admission', () => {
+  it('starts no shepherd while free disk space is below minFreeDisk; resumes at or above it; unknown space does not stop it', () => {
+    const c = config((x) => (x.minFreeDisk = 2e9));
+    expect(spawnedIssues(run({ issues: [issue(1)], config: c, freeDisk: 2e9 - 1 }))).toEqual([]);
+    expect(spawnedIssues(run({ issues: [issue(1)], config: c, freeDisk: 2e9 }))).toEqual([1]);
+    expect(spawnedIssues(run({ issues: [issue(1)], config: c, freeDisk: null }))).toEqual([1]);
+  });
+
+  it('low disk still lets support roles run (merging frees worktrees)', () => {
+    const actions = run({ issues: [issue(1)], prs: [pr(50, [Label.pr], 9)], config: config((x) => (enable('champion')(x), (x.minFreeDisk = 2e9))), freeDisk: 1e6 });
+    expect(spawnedIssues(actions)).toEqual([]);
+    expect(roleSpawns(actions).map(([r]) => r)).toContain('champion');
   });
 });
