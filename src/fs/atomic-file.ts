@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(file: string, data: string, hooks: { beforeRename?: () => void } = {}): void {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
@@ -14,6 +14,7 @@ export function writeFileAtomic(file: string, data: string): void {
   } finally {
     fs.closeSync(fd);
   }
+  hooks.beforeRename?.();
   try {
     fs.renameSync(tmp, file);
   } catch (error) {

@@ -27,6 +27,7 @@ import { CheckpointStore } from '../state/checkpoint-store.js';
 import { judgeRound } from '../steps/judge-round.js';
 import { mergePullRequest } from '../steps/merge-pull-request.js';
 import { ShepherdExit } from './shepherd-exit.js';
+import { crashPoint } from '../process/crash-point.js';
 
 export interface LifecycleResult {
   status: ProgressStatus;
@@ -148,6 +149,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         labels: [Label.reviewRequested],
         closesIssue: n,
       });
+      crashPoint('pr:created');
       log(`opened PR #${pr.number}`);
       cp = save({ phase: 'pr-opened', pr_number: pr.number });
     }
@@ -162,6 +164,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         await tracker.comment(prNumber, outcome.review);
+        crashPoint('judge:reviewed');
         await tracker.updateLabels(prNumber, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
         cp = save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });

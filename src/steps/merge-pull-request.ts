@@ -15,6 +15,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { runTestGate } from './judge-round.js';
+import { crashPoint } from '../process/crash-point.js';
 
 export type MergeOutcome =
   | { ok: true; commit: string }
@@ -53,8 +54,11 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
     }
     const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`);
     if (!merged.ok) return merged;
+    crashPoint('merge:base-moved');
     await tracker.markMerged(pr.number);
+    crashPoint('merge:pr-marked');
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\` as ${merged.commit.slice(0, 12)}.`);
+    crashPoint('merge:issue-closed');
     return merged;
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
