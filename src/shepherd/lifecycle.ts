@@ -13,7 +13,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
-import { branchFor, Worktrees } from '../git/worktrees.js';
+import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { RoleFileError } from '../config/role-file.js';
@@ -67,11 +67,29 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const baseRef = remote ? `origin/${base}` : base;
   let cp: Checkpoint | null = checkpoints.read(n);
   if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
+
+  /** Marks the issue blocked with `reason`; the comment says where the work is only when there is some. */
+  const block = async (exit: number, reason: string, workNote: string): Promise<LifecycleResult> => {
+    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. ${workNote}${logRef}`);
+    await tracker.updateLabels(n, { add: [Label.blocked] });
+    log(`blocked: ${reason}`);
+    return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
+  };
+  /** Not Loom's worktree: refuse it, touch nothing there, and say why. */
+  const refuse = (error: WorkspaceRefusedError) =>
+    block(ShepherdExit.needsHuman, `refusing to work in \`${error.where}\`: ${error.reason}`, `Loom works only in its own worktree of this repository on \`${branch}\`; nothing was changed or committed there. Move it aside, then add \`${Label.issue}\` to try again.`);
+
   recorder.phase('worktree');
-  const existed = worktrees.exists(n);
-  const worktree = await worktrees.ensure(n, baseRef);
+  let prepared: Awaited<ReturnType<Worktrees['prepare']>>;
+  try {
+    prepared = await worktrees.prepare(n, baseRef);
+  } catch (error) {
+    if (!(error instanceof WorkspaceRefusedError)) throw error;
+    return await refuse(error);
+  }
+  const worktree = prepared.dir;
   // A new worktree has nothing uncommitted; one an interrupted shepherd left may.
-  if (existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
+  if (prepared.existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
   const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
     cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
@@ -109,17 +127,22 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);
     }
   };
+  /** Gives up: WIP saved, worktree removed, the branch kept only if it has work, the issue blocked. */
   const giveUp = async (exit: number, reason: string): Promise<LifecycleResult> => {
-    await worktrees.remove(n, { reason: reason.slice(0, 72) });
-    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. The work so far is on branch \`${branch}\`.${logRef}`);
-    await tracker.updateLabels(n, { add: [Label.blocked] });
-    log(`blocked: ${reason}`);
-    return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
+    const { branchDeleted } = await worktrees.remove(n, { deleteBranch: 'if-no-work', base: baseRef, reason: reason.slice(0, 72) });
+    return block(exit, reason, branchDeleted ? 'No work was committed, so no branch was kept.' : `The work so far is on branch \`${branch}\`.`);
   };
 
   try {
     // Builder.
     if (cp === null) {
+      // A retry starts from the current base, keeping what an earlier attempt committed.
+      if (prepared.branchExisted) {
+        const update = await worktrees.updateFromBase(n, baseRef);
+        if (update === 'rebased') log(`rebased ${branch} onto ${base}`);
+        if (update === 'merged') log(`merged ${base} into ${branch} (the earlier work does not rebase cleanly)`);
+        if (update === 'conflict') return await giveUp(ShepherdExit.needsHuman, `the work on branch \`${branch}\` conflicts with \`${base}\` (it neither rebases nor merges cleanly); resolve the conflict on the branch, or delete the branch to start over`);
+      }
       recorder.phase('builder');
       log(`builder started in ${worktree}`);
       const run = await runAgent('builder', 1);
@@ -217,6 +240,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       await worktrees.saveWip(n, 'stopped');
       return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
     }
+    // The worktree path stopped being Loom's worktree while this run used it.
+    if (error instanceof WorkspaceRefusedError) return refuse(error);
     // A broken role file or runtime setting, or a spent budget, needs a human, not more attempts.
     if (error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof BudgetExceededError) return giveUp(ShepherdExit.needsHuman, error.message);
     // A rate/usage limit is not the issue's fault: back to the queue, resumed once the limit ends.

@@ -42,8 +42,9 @@ describe('shepherd', () => {
     expect(r.code, r.stdout + r.stderr).toBe(3);
     const issue = await tracker.getIssue(1);
     expect(issue!.labels).toEqual([Label.blocked]);
-    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/the builder exited with code 1: cannot be done.*branch `loom\/issue-1`/s);
+    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/the builder exited with code 1: cannot be done.*No work was committed, so no branch was kept/s);
     expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+    expect(git(repo.root, 'branch', '--format=%(refname:short)')).toBe('main');
   });
 
   it('an agent gets the context variables docs/config.md lists: LOOM_ISSUE, LOOM_ISSUE_TITLE, LOOM_ROLE, LOOM_TASK_ID, LOOM_REPO_ROOT', async () => {
