@@ -67,6 +67,11 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const baseRef = remote ? `origin/${base}` : base;
   let cp: Checkpoint | null = checkpoints.read(n);
   if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
+  /**
+   * True until this run completes a phase of its own: the tracker effects of the phase a killed
+   * run had recorded may be half-applied, so they are re-applied only after checking each one.
+   */
+  let resumed = cp !== null;
 
   /** Marks the issue blocked with `reason`; the comment says where the work is only when there is some. */
   const block = async (exit: number, reason: string, workNote: string): Promise<LifecycleResult> => {
@@ -75,6 +80,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     log(`blocked: ${reason}`);
     return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
   };
+
   /** Not Loom's worktree: refuse it, touch nothing there, and say why. */
   const refuse = (error: WorkspaceRefusedError) =>
     block(ShepherdExit.needsHuman, `refusing to work in \`${error.where}\`: ${error.reason}`, `Loom works only in its own worktree of this repository on \`${branch}\`; nothing was changed or committed there. Move it aside, then add \`${Label.issue}\` to try again.`);
@@ -94,6 +100,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
     cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
     checkpoints.write(cp);
+    resumed = false;
     return cp;
   };
   const check = (run: RunResult) => {
@@ -132,6 +139,19 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     const { branchDeleted } = await worktrees.remove(n, { deleteBranch: 'if-no-work', base: baseRef, reason: reason.slice(0, 72) });
     return block(exit, reason, branchDeleted ? 'No work was committed, so no branch was kept.' : `The work so far is on branch \`${branch}\`.`);
   };
+  /** Posts the verdict in the checkpoint on the PR and labels it; after a resume, only what is missing. */
+  const publishVerdict = async (prNumber: number, at: Checkpoint, checkFirst: boolean) => {
+    const review = at.review ?? '';
+    const posted = checkFirst && (await tracker.listComments(prNumber)).filter((c) => c.body.startsWith('**Loom')).at(-1)?.body === review;
+    if (!posted) await tracker.comment(prNumber, review);
+    crashPoint('judge:reviewed');
+    await tracker.updateLabels(prNumber, { add: [at.verdict === 'approve' ? Label.pr : Label.changesRequested] });
+  };
+  /** Publishes a doctor round: the branch (pushed to the host) and the PR back to review. Idempotent. */
+  const publishDoctored = async (prNumber: number) => {
+    if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+    await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
+  };
 
   try {
     // Builder.
@@ -160,37 +180,48 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       cp = save({ phase: 'built' });
     }
 
-    // Pull request.
+    // Pull request: the one already open for this branch (an earlier run opened it) or a new one.
     if (cp.phase === 'built') {
       recorder.phase('pr');
       if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
-      const pr = await tracker.createPullRequest({
-        title: `#${n}: ${issue.title}`,
-        body: `Closes #${n}\n\nBuilt by Loom on branch \`${branch}\`.`,
-        head: branch,
-        base,
-        labels: [Label.reviewRequested],
-        closesIssue: n,
-      });
-      crashPoint('pr:created');
-      log(`opened PR #${pr.number}`);
-      cp = save({ phase: 'pr-opened', pr_number: pr.number });
+      const open = prepared.branchExisted || resumed ? (await tracker.listPullRequests({ state: 'open' })).find((p) => p.head === branch && p.base === base) : undefined;
+      let prNumber: number;
+      if (open !== undefined) {
+        if (!open.labels.includes(Label.reviewRequested)) await tracker.updateLabels(open.number, { add: [Label.reviewRequested] });
+        prNumber = open.number;
+        log(`reusing the open PR #${open.number} for ${branch}`);
+      } else {
+        const pr = await tracker.createPullRequest({
+          title: `#${n}: ${issue.title}`,
+          body: `Closes #${n}\n\nBuilt by Loom on branch \`${branch}\`.`,
+          head: branch,
+          base,
+          labels: [Label.reviewRequested],
+          closesIssue: n,
+        });
+        crashPoint('pr:created');
+        prNumber = pr.number;
+        log(`opened PR #${pr.number}`);
+      }
+      cp = save({ phase: 'pr-opened', pr_number: prNumber });
     }
 
     for (;;) {
       const prNumber = cp.pr_number as number;
-      // Judge.
+      // Judge: the verdict is recorded first, then published, so a kill in between is finished on resume.
       if (cp.phase === 'pr-opened' || cp.phase === 'doctored') {
+        if (resumed && cp.phase === 'doctored') await publishDoctored(prNumber);
         recorder.phase('judge');
         const round = cp.doctor_rounds + 1;
         const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
-        await tracker.comment(prNumber, outcome.review);
-        crashPoint('judge:reviewed');
-        await tracker.updateLabels(prNumber, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
         cp = save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
+        await publishVerdict(prNumber, cp, false);
+      } else if (resumed && cp.phase === 'judged') {
+        await publishVerdict(prNumber, cp, true);
+        resumed = false;
       }
 
       // Doctor.
@@ -205,32 +236,31 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
-        if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
-        await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
         cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        await publishDoctored(prNumber);
         continue;
       }
 
       // Approved: merge, or leave it to the Champion.
       if (!deps.forceMerge) {
+        const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+        if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         await tracker.updateLabels(n, { remove: [Label.building] });
-        await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
         log(`PR #${prNumber} approved; left for the Champion`);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
       }
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
-      if (pr === null || pr.state !== 'open') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} is no longer open`);
+      if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
       const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, signal: deps.signal });
       if (merged.ok) {
-        log(`merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
+        log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
       }
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
-        await tracker.comment(prNumber, `**Loom** — ${merged.message}`);
-        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
-        cp = save({ phase: 'judged', verdict: 'changes', review: merged.message, tests_failed: true });
+        cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
+        await publishVerdict(prNumber, cp, false);
         continue;
       }
       return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} could not be merged: ${merged.message}`);

@@ -1,0 +1,146 @@
+// Every side effect of a shepherd is idempotent across crashes, and nothing is left behind. Each
+// test kills a real shepherd with SIGKILL at one named crash window (LOOM_TEST_CRASH_AT, the
+// windows docs/shepherd.md lists), lets one `loom iterate` recover, and runs the issue again.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { loom, makeRepo } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+const fence = '```';
+const git = (cwd: string, ...args: string[]) => spawnSync('git', args, { cwd, encoding: 'utf8' }).stdout.trim();
+const script = (role: string, body: string) => `${fence}loom-script ${role}\n${body}\n${fence}`;
+const NO_SUPPORT_ROLES = Object.fromEntries(['architect', 'hermit', 'guide', 'curator', 'champion', 'judge', 'doctor'].map((r) => [r, { enabled: false }]));
+
+function crashRepo(config: Record<string, unknown> = {}): TestRepo {
+  return makeRepo({ runtime: 'script', heartbeatInterval: '0.2s', roles: NO_SUPPORT_ROLES, ...config });
+}
+
+/** Runs `loom shepherd N --force-merge`, killed with SIGKILL at `point`. */
+function shepherdKilledAt(n: number, point: string): void {
+  const r = loom(repo!.root, ['shepherd', String(n), '--force-merge'], { LOOM_TEST_CRASH_AT: point });
+  expect(r.code, `the shepherd was not killed at ${point}:\n${r.stdout}${r.stderr}`).toBeNull();
+}
+
+/** One iteration: recovers the dead shepherd (its issue back to `loom:issue`) and cleans up. */
+function iterate(): string {
+  const r = loom(repo!.root, ['iterate']);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  return r.stdout;
+}
+
+function shepherd(n: number): { code: number | null; output: string } {
+  const r = loom(repo!.root, ['shepherd', String(n), '--force-merge']);
+  return { code: r.code, output: r.stdout + r.stderr };
+}
+
+const mergesOf = (n: number) => git(repo!.root, 'log', '--first-parent', '--format=%s', 'main').split('\n').filter((s) => s.startsWith(`Merge #${n}:`));
+const branches = () => git(repo!.root, 'branch', '--format=%(refname:short)').split('\n').filter(Boolean);
+const checkpointFiles = () => (fs.existsSync(repo!.paths.checkpoints) ? fs.readdirSync(repo!.paths.checkpoints) : []);
+
+function tempFiles(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      if (entry.name === 'worktrees') continue;
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.tmp')) found.push(path.relative(dir, full));
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+/** Nothing of issue `n` is left: no worktree, no branch, no checkpoint, no temp file. */
+function expectNothingLeft(n: number): void {
+  expect(fs.existsSync(path.join(repo!.paths.worktrees, `issue-${n}`)), 'worktree').toBe(false);
+  expect(branches()).toEqual(['main']);
+  expect(checkpointFiles()).toEqual([]);
+  expect(tempFiles(repo!.paths.dir)).toEqual([]);
+}
+
+describe('crash windows', () => {
+  it('killed after the default branch moved, before the PR was marked merged: the retry records the merge and never merges again', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'merge:base-moved');
+    expect(mergesOf(1)).toHaveLength(1);
+    expect((await tracker.getPullRequest(2))!.state).toBe('open');
+
+    expect(iterate()).toMatch(/died=#1/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    const again = shepherd(1);
+    expect(mergesOf(1)).toHaveLength(1);
+    expect(git(repo.root, 'log', '--format=%s', 'main').split('\n').filter((s) => s.startsWith('Merge '))).toHaveLength(1);
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toMatch(/PR #2 was already merged into main/);
+    expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    expect(fs.readFileSync(path.join(repo.root, 'a.txt'), 'utf8')).toBe('a\n');
+    expectNothingLeft(1);
+  });
+
+  it('killed after the PR was marked merged, before the issue was closed: the retry closes the issue instead of blocking it', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'merge:pr-marked');
+    expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    expect((await tracker.getIssue(1))!.state).toBe('open');
+
+    iterate();
+    const again = shepherd(1);
+    expect(again.code, again.output).toBe(0);
+    const issue = await tracker.getIssue(1);
+    expect(issue!.state).toBe('closed');
+    expect(issue!.labels).toEqual([]);
+    expect((await tracker.listComments(1)).filter((c) => /merged PR #2/.test(c.body))).toHaveLength(1);
+    expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
+  it('killed after opening its PR, before the checkpoint: the retry reuses the open PR instead of opening a second one', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'pr:created');
+    expect(await tracker.listPullRequests({ state: 'all' })).toHaveLength(1);
+
+    iterate();
+    const again = shepherd(1);
+    const prs = await tracker.listPullRequests({ state: 'all' });
+    expect(prs.map((p) => [p.number, p.state])).toEqual([[2, 'merged']]);
+    expect(again.code, again.output).toBe(0);
+    expect(again.output).toMatch(/reusing the open PR #2/);
+    expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
+  it('killed after posting its review, before recording the verdict: the retry posts no second review and runs no second judge', async () => {
+    const journal = path.join(fs.mkdtempSync('/tmp/loom-judge-'), 'journal');
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({
+      title: 'add a file',
+      labels: [Label.issue],
+      body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('judge', `run echo judge >> ${journal}\nsay VERDICT: APPROVE`)].join('\n\n'),
+    });
+    shepherdKilledAt(1, 'judge:reviewed');
+    expect((await tracker.listComments(2)).filter((c) => c.body.startsWith('**Loom Judge'))).toHaveLength(1);
+
+    iterate();
+    const again = shepherd(1);
+    expect(again.code, again.output).toBe(0);
+    expect((await tracker.listComments(2)).filter((c) => c.body.startsWith('**Loom Judge'))).toHaveLength(1);
+    expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toEqual(['judge']);
+    expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    expectNothingLeft(1);
+  });
+});
