@@ -24,7 +24,7 @@ import { renderDoctor, runDoctor } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
-import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
+import { cleanupLeftovers } from '../daemon/cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { LoomError, UserError } from '../core/errors.js';
@@ -227,7 +227,7 @@ async function startDaemon(force: boolean): Promise<number> {
   const config = requireConfig(paths);
   const log = (line: string) => out(`${stamp()} ${line}`);
   const prepare = async () => {
-    await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
+    await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
   return runDaemon({ paths, config, force, log, prepare });
 }

@@ -44,3 +44,25 @@ export function readJsonFile(file: string): unknown {
   }
   return JSON.parse(text) as unknown;
 }
+
+/**
+ * Removes the temp files `writeFileAtomic` (and other writers naming theirs `<file>.<pid>.<tag>.tmp`)
+ * left in `dir` when their writer was killed between writing and renaming: those whose writer
+ * `isAlive` says is gone. Returns the names removed.
+ */
+export function removeStaleTempFiles(dir: string, isAlive: (pid: number) => boolean): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = /\.(\d+)\.[^./]+\.tmp$/.exec(name)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}

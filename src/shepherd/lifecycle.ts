@@ -75,6 +75,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
 
   /** Marks the issue blocked with `reason`; the comment says where the work is only when there is some. */
   const block = async (exit: number, reason: string, workNote: string): Promise<LifecycleResult> => {
+    checkpoints.remove(n);
     await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. ${workNote}${logRef}`);
     await tracker.updateLabels(n, { add: [Label.blocked] });
     log(`blocked: ${reason}`);
@@ -245,7 +246,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       if (!deps.forceMerge) {
         const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
+        // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
+        await worktrees.remove(n, { reason: 'approved' });
         await tracker.updateLabels(n, { remove: [Label.building] });
+        checkpoints.remove(n);
         log(`PR #${prNumber} approved; left for the Champion`);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
       }

@@ -53,4 +53,19 @@ export class CheckpointStore {
   remove(issue: number): void {
     fs.rmSync(this.file(issue), { force: true });
   }
+
+  /** Issues that have a checkpoint file. */
+  list(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .map((n) => /^issue-(\d+)\.json$/.exec(n)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
 }

@@ -143,4 +143,58 @@ describe('crash windows', () => {
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
     expectNothingLeft(1);
   });
+
+  it('killed after closing its issue, before removing its worktree: the next iteration removes the worktree, the merged branch and the checkpoint', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'merge:issue-closed');
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(true);
+    expect(branches()).toContain('loom/issue-1');
+    expect(checkpointFiles()).toEqual(['issue-1.json']);
+
+    expect(iterate()).toMatch(/cleaned=#1/);
+    expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
+  it('a checkpoint write killed before its rename leaves a temp file: the next iteration removes it, and the retry finishes', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'checkpoint:before-rename');
+    expect(checkpointFiles().filter((f) => f.endsWith('.tmp'))).toHaveLength(1);
+
+    iterate();
+    expect(tempFiles(repo.paths.dir)).toEqual([]);
+    const again = shepherd(1);
+    expect(again.code, again.output).toBe(0);
+    expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
+  it('a killed shepherd whose issue a human then closes or blocks: the next iteration saves its uncommitted work, keeps branches with work, deletes empty ones', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    // #1 has work on its branch and uncommitted work in its worktree; #2 has only an empty branch.
+    await tracker.createIssue({ title: 'has work', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'no work yet', body: script('builder', 'write b.txt <<EOF\nb\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'pr:created');
+    fs.writeFileSync(path.join(repo.paths.worktrees, 'issue-1', 'unsaved.txt'), 'precious\n');
+    git(repo.root, 'worktree', 'add', '-q', '-b', 'loom/issue-2', path.join(repo.paths.worktrees, 'issue-2'), 'main');
+    await tracker.updateLabels(2, { add: [Label.building] });
+    fs.mkdirSync(repo.paths.checkpoints, { recursive: true });
+    await tracker.close(1);
+    await tracker.updateLabels(2, { add: [Label.blocked] });
+
+    const summary = iterate();
+    expect(summary).toMatch(/cleaned=#1/);
+    expect(summary).toMatch(/cleaned=#2/);
+    expect(fs.readdirSync(repo.paths.worktrees)).toEqual([]);
+    expect(checkpointFiles()).toEqual([]);
+    expect(branches().sort()).toEqual(['loom/issue-1', 'main']);
+    expect(git(repo.root, 'show', 'loom/issue-1:unsaved.txt')).toBe('precious');
+    expect(git(repo.root, 'show', 'loom/issue-1:a.txt')).toBe('a');
+  });
 });

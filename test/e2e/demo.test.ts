@@ -68,12 +68,13 @@ describe('loom demo', () => {
     expect(pr!.state).toBe('merged');
 
     // Nothing left behind: no worktree, no issue branch (the blocked issue committed no work, so its
-    // branch went too, and its comment says so), no process, no progress record.
+    // branch went too, and its comment says so), no checkpoint, no process, no progress record.
     expect(git(root, 'worktree', 'list').split('\n')).toHaveLength(1);
     expect(fs.readdirSync(path.join(root, '.loom', 'worktrees'))).toEqual([]);
     const blocked = byTitle.get(SAMPLE_ISSUES.find((s) => s.expect === 'blocked')!.title)!;
     expect((await tracker.listComments(blocked.number)).at(-1)!.body).toMatch(/No work was committed, so no branch was kept/);
     expect(git(root, 'branch', '--format=%(refname:short)')).toBe('main');
+    expect(fs.readdirSync(path.join(root, '.loom', 'checkpoints'))).toEqual([]);
     expect(fs.readdirSync(path.join(root, '.loom', 'progress'))).toEqual([]);
     expect(processesIn(root)).toEqual([]);
     tracker.dispose();

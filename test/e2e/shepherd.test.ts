@@ -132,7 +132,7 @@ describe('shepherd', () => {
     expect(loom(repo.root, ['iterate']).stderr).toMatch(/roles\/judge\.md:4: .*issue\.titel/);
   });
 
-  it('on daemon start a worktree whose issue is closed is removed after saving its uncommitted work', async () => {
+  it('on daemon start the worktree of a closed or blocked issue is removed after saving its uncommitted work', async () => {
     repo = gateRepo();
     const tracker = repo.tracker();
     await tracker.createIssue({ title: 'abandoned', labels: [Label.issue] });
@@ -149,7 +149,7 @@ describe('shepherd', () => {
     loom(repo.root, ['stop']);
     expect(await daemon.exited(30_000)).toBe(0);
     expect(daemon.output()).toMatch(/removed the worktree of #1 \(issue closed\); its uncommitted work was saved as a WIP commit/);
-    expect(daemon.output()).toMatch(/removed the worktree of #2 \(no shepherd owns it\)/);
+    expect(daemon.output()).toMatch(/removed the worktree of #2 \(issue blocked\)/);
     expect(worktrees.list()).toEqual([]);
     expect(git(repo.root, 'show', 'loom/issue-1:unsaved.txt')).toBe('precious');
     expect(git(repo.root, 'log', '-1', '--format=%s', 'loom/issue-1')).toMatch(/^WIP #1: issue closed/);

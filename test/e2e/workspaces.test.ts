@@ -164,6 +164,12 @@ describe('workspaces by real path', () => {
     const after = fs.lstatSync(slot);
     expect([after.ino, after.mode, after.isSymbolicLink()]).toEqual([before.slot.ino, before.slot.mode, before.slot.isSymbolicLink()]);
 
+    // The next iteration leaves it alone as well, and says so once.
+    for (let i = 0; i < 2; i += 1) expect(loom(repo.root, ['iterate']).code).toBe(0);
+    expect(fs.lstatSync(slot).ino).toBe(before.slot.ino);
+    expect(gitState(repo.root)).toBe(before.self);
+    const warnings = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8')).warnings.map((w: { message: string }) => w.message);
+    expect(warnings.filter((m: string) => /issue-1/.test(m) && reason.test(m))).toHaveLength(1);
   });
 
   it.each(interrupted)('recovers $name left at the worktree path, and the issue is merged', async ({ make, kept }) => {
