@@ -159,6 +159,26 @@ describe('crash windows', () => {
     expectNothingLeft(1);
   });
 
+  it('a Champion killed after marking the PR merged, before closing the issue: the next iteration closes the issue and cleans up', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    const approved = loom(repo.root, ['shepherd', '1']);
+    expect(approved.code, approved.stdout + approved.stderr).toBe(0);
+    expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+    expect(checkpointFiles()).toEqual([]);
+    const champion = loom(repo.root, ['role', 'champion'], { LOOM_TEST_CRASH_AT: 'merge:pr-marked' });
+    expect(champion.code, champion.stdout + champion.stderr).toBeNull();
+    expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    expect((await tracker.getIssue(1))!.state).toBe('open');
+
+    expect(iterate()).toMatch(/cleaned=#1/);
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/merged PR #2/);
+    expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
   it('a checkpoint write killed before its rename leaves a temp file: the next iteration removes it, and the retry finishes', async () => {
     repo = crashRepo();
     const tracker = repo.tracker();
