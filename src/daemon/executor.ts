@@ -52,7 +52,7 @@ export class Executor {
       for (const n of cleaned) this.tokens.push(`cleaned=#${n}`);
     } catch (error) {
       this.tokens.push('!cleanup');
-      this.warn(`cleanup failed: ${(error as Error).message}`);
+      this.warnOnce(`cleanup failed: ${(error as Error).message}`);
     }
   }
 
