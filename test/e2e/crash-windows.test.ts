@@ -1,13 +1,14 @@
 // Every side effect of a shepherd is idempotent across crashes, and nothing is left behind. Each
 // test kills a real shepherd with SIGKILL at one named crash window (LOOM_TEST_CRASH_AT, the
 // windows docs/shepherd.md lists), lets one `loom iterate` recover, and runs the issue again.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { loom, makeRepo } from '../helpers/loom-repo.js';
+import { loom, makeRepo, until } from '../helpers/loom-repo.js';
+import { isProcessAlive, processStart } from '../../src/process/process-identity.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -176,6 +177,27 @@ describe('crash windows', () => {
     expect((await tracker.getIssue(1))!.state).toBe('closed');
     expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/merged PR #2/);
     expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
+  it('nothing is cleaned while a Judge, Doctor or Champion runs (they work in issue worktrees); it is once they are done', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'merge:issue-closed');
+    // A Champion run in progress: its progress record names a live process.
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const record = { kind: 'role', task_id: 'abcdef123456', issue: null, role: 'champion', status: 'running', pid: sleeper.pid, pid_start: processStart(sleeper.pid!), launcher_pid: process.pid, output_file: '(terminal)', started: new Date().toISOString(), heartbeat: new Date().toISOString(), phase: 'champion' };
+      fs.writeFileSync(path.join(repo.paths.progress, 'role-champion.json'), JSON.stringify(record));
+      expect(iterate()).not.toMatch(/cleaned=/);
+      expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(true);
+      expect(checkpointFiles()).toEqual(['issue-1.json']);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+    await until(() => !isProcessAlive(sleeper.pid), 10_000, 'the stand-in Champion is gone');
+    expect(iterate()).toMatch(/cleaned=#1/);
     expectNothingLeft(1);
   });
 

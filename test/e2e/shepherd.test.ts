@@ -112,11 +112,16 @@ describe('shepherd', () => {
     const { pullRequests } = await tracker.snapshot();
     expect(pullRequests.map((p) => p.labels)).toEqual([[Label.pr]]);
     expect((await tracker.getIssue(1))!.labels).toEqual([]);
+    // The shepherd is done with it: no worktree or checkpoint left; the branch stays for the PR.
+    expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+    expect(fs.existsSync(path.join(repo.paths.checkpoints, 'issue-1.json'))).toBe(false);
+    expect(git(repo.root, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['loom/issue-1', 'main']);
     const champion = loom(repo.root, ['role', 'champion']);
     expect(champion.code, champion.stdout + champion.stderr).toBe(0);
     expect(champion.stdout).toMatch(/merged #2/);
     expect((await tracker.getIssue(1))!.state).toBe('closed');
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    expect(git(repo.root, 'branch', '--format=%(refname:short)')).toBe('main');
   });
 
   it('a malformed role file is a clear error naming the file and line', () => {
