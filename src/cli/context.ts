@@ -41,13 +41,8 @@ export function requireConfig(paths: LoomPaths): LoomConfig {
 
 /** The configured tracker; a `UserError` when it cannot be opened. */
 export function openTracker(paths: LoomPaths, options: { readonly?: boolean; actor?: string } = {}): Tracker {
-  let trackerConfig: LoomConfig['tracker'] = { type: 'local' };
-  try {
-    trackerConfig = loadConfig(paths.config).tracker;
-  } catch {
-    // an invalid config is reported by the command itself; the tracker choice falls back to local
-  }
-  return createTracker(paths, trackerConfig, options);
+  // An invalid config is an error here too: guessing the local tracker would act on the wrong one.
+  return createTracker(paths, requireConfig(paths).tracker, options);
 }
 
 /** Runs `fn` with the configured tracker and always releases it (database handles, timers). */
@@ -58,6 +53,18 @@ export async function withTracker<T>(paths: LoomPaths, options: { readonly?: boo
   } finally {
     tracker.dispose();
   }
+}
+
+/**
+ * The error for a number that names no issue. Issues and pull requests share one number sequence
+ * (as on GitHub), so a pull request's number says so and names its issue; `command` (`logs`,
+ * `why`, …) makes that a command to copy.
+ */
+export async function missingIssue(tracker: Tracker, number: number, command?: string): Promise<UserError> {
+  const pr = await tracker.getPullRequest(number).catch(() => null);
+  if (pr === null) return new UserError(`issue #${number} does not exist; see \`loom issue list --state all\``);
+  const forIssue = pr.closesIssue === null ? `; see \`loom pr show ${number}\`` : `; it is for issue #${pr.closesIssue}${command === undefined ? '' : `: \`loom ${command} ${pr.closesIssue}\``}`;
+  return new UserError(`#${number} is a pull request, not an issue (issues and pull requests share one number sequence)${forIssue}`);
 }
 
 /** Parses a positive issue number argument or throws a `UserError`. */

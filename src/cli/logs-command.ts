@@ -10,7 +10,7 @@ import { isTerminal } from '../core/progress.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { delay } from '../process/wait.js';
-import { parseIssueNumber } from './context.js';
+import { missingIssue, parseIssueNumber, withTracker } from './context.js';
 import { UserError } from '../core/errors.js';
 
 export async function showLogs(paths: LoomPaths, target: string, options: { follow: boolean; all: boolean }, write: (text: string) => void): Promise<void> {
@@ -18,7 +18,14 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
   if (!isRole && !/^#?\d+$/.test(target)) throw new UserError(`"${target}" is neither an issue number nor a role; use a number like 12 or one of ${ROLE_NAMES.join(', ')}`);
   const prefix = isRole ? `role-${target}-` : `shepherd-issue-${parseIssueNumber(target)}-`;
   const files = (fs.existsSync(paths.logs) ? fs.readdirSync(paths.logs) : []).filter((f) => f.startsWith(prefix) && f.endsWith('.log')).sort();
-  if (files.length === 0) throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}; they appear once it runs (see \`loom status\`)`);
+  if (files.length === 0) {
+    if (!isRole) {
+      const issue = parseIssueNumber(target);
+      const missing = await withTracker(paths, { readonly: true }, async (tracker) => ((await tracker.getIssue(issue)) === null ? missingIssue(tracker, issue, 'logs') : null));
+      if (missing !== null) throw missing;
+    }
+    throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}; they appear once it runs (see \`loom status\`)`);
+  }
   const chosen = options.all ? files : files.slice(-1);
   for (const f of chosen.slice(0, -1)) write(`==> ${f} <==\n${fs.readFileSync(path.join(paths.logs, f), 'utf8')}\n`);
   const latest = path.join(paths.logs, chosen.at(-1) as string);

@@ -11,6 +11,7 @@ import { acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
 import { runIteration } from '../daemon/iteration.js';
 import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
 import { newTaskId } from '../process/new-task.js';
+import { typedLoom } from '../process/typed-command.js';
 import type { Mode } from '../core/planner.js';
 import { runRole } from '../roles/role-process.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
@@ -18,18 +19,27 @@ import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { renderStatus } from '../status/status-report.js';
 import { collectStatus } from '../status/collect-status.js';
 import { spawnIssue } from '../daemon/spawn-issue.js';
-import { buildWhy, renderWhy } from '../status/why-report.js';
+import { buildWhy, renderWhy, whyFacts } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
-import { renderDoctor, runDoctor } from './doctor-command.js';
+import { renderDoctor, runDoctor, unrunnableRoles } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
-import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
+import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
 import { cleanupLeftovers } from '../daemon/cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { LoomError, UserError } from '../core/errors.js';
+import { systemErrorLine } from './system-error.js';
+import type { LoomConfig } from '../core/config-model.js';
+import type { LoomPaths } from '../config/paths.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+/**
+ * How printed hints spell a Loom command, so they work as printed: `loom` when that is this Loom
+ * on the PATH, else its full path — or what `loom demo` sets for the commands it runs in its
+ * sample repository (`cd <repo> && <this Loom>`).
+ */
+const hintCommand = () => process.env.LOOM_HINT_COMMAND ?? typedLoom().command;
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 function buildProgram(): Command {
@@ -102,7 +112,7 @@ function buildProgram(): Command {
     .description('read-only report of the daemon, issues, shepherds and roles')
     .option('--json', 'print one JSON document')
     .action(async (options: { json?: boolean }) => {
-      const report = await collectStatus(requirePaths());
+      const report = await collectStatus(requirePaths(), { cli: hintCommand() });
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
 
@@ -114,7 +124,7 @@ function buildProgram(): Command {
     .action(async (issueArg: string, options: { forceMerge?: boolean }) => {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
-      requireConfig(paths);
+      requireRunnableRoles(paths, requireConfig(paths));
       const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date() }));
       out(`Spawned shepherd for #${issue} (pid ${spawned.task.pid}); log: ${spawned.task.output_file}`);
       if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
@@ -196,8 +206,9 @@ function buildProgram(): Command {
       const config = requireConfig(paths);
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
-        if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
-        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
+        if (issue === null) throw await missingIssue(tracker, number, 'why');
+        const facts = await whyFacts(tracker, issue, snapshot);
+        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli: hintCommand() });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
     });
@@ -213,23 +224,39 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
+  // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
+  const refuseExtra = (command: Command): void => {
+    for (const sub of command.commands) {
+      sub.allowExcessArguments(false);
+      refuseExtra(sub);
+    }
+  };
+  refuseExtra(program);
   return program;
 }
 
 /** Commander's usage errors as one line in Loom's voice: `loom: <problem> (run loom --help)`. */
 function usageLine(text: string): string {
-  const message = text.trim().replace(/^error: /, '');
+  // Commander puts its suggestion on a line of its own: "unknown option '--jsn'\n(Did you mean --json?)".
+  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean');
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
+}
+
+/** Refuses, in one line, to start work that every run of a role would fail (a missing or non-executable agent). */
+function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
+  const problem = unrunnableRoles(paths.root, config);
+  if (problem !== null) throw new UserError(problem);
 }
 
 async function startDaemon(force: boolean): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
+  requireRunnableRoles(paths, config);
   const log = (line: string) => out(`${stamp()} ${line}`);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
-  return runDaemon({ paths, config, force, log, prepare });
+  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand() });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -246,6 +273,11 @@ export async function main(argv: string[]): Promise<number> {
     // paused tracker), and every tracker refusal. One line, exit 2.
     if (error instanceof LoomError && (error.userFixable || error.retryable || error instanceof TrackerError)) {
       process.stderr.write(`loom: ${error.message}\n`);
+      return 2;
+    }
+    const system = systemErrorLine(error, process.cwd());
+    if (system !== null) {
+      process.stderr.write(`loom: ${system}\n`);
       return 2;
     }
     process.stderr.write(`${(error as Error).stack ?? String(error)}\nloom: this is a bug; please report it with the output above\n`);

@@ -59,5 +59,7 @@ export interface Progress {
   exit_code: number | null;
   /** Set when the shepherd merged a PR. */
   merged: boolean;
+  /** Roles: the pull requests this run merged (the Champion); absent in older records. */
+  merged_prs?: number[];
   pr_number: number | null;
 }

@@ -40,6 +40,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
   prepare?: () => Promise<void>;
+  /** How the stop hint spells a Loom command (default `loom`). */
+  cli?: string;
 }
 
 interface ChildResult {
@@ -82,7 +84,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     store.save(state);
     rememberGoodConfig(paths, config);
     const configProblem: { problem: string | null } = { problem: null };
-    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`loom stop\`.`);
+    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`${opts.cli ?? 'loom'} stop\`.`);
 
     let iteration = 0;
     while (stopping() === 'no' && !fs.existsSync(paths.stopSignal)) {

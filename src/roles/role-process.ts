@@ -36,8 +36,8 @@ interface RoleContext extends RoleRun {
   signal: AbortSignal;
 }
 
-/** Result of one role run: a one-line summary, or a failure. */
-type RoleOutcome = { ok: true; summary: string } | { ok: false; message: string };
+/** Result of one role run: a one-line summary (and the PRs it merged), or a failure. */
+type RoleOutcome = { ok: true; summary: string; merged?: number[] } | { ok: false; message: string };
 
 export async function runRole(run: RoleRun): Promise<number> {
   const { paths, config, role, log } = run;
@@ -68,7 +68,7 @@ export async function runRole(run: RoleRun): Promise<number> {
       outcome = { ok: false, message: error.message };
     }
     const message = outcome.ok ? outcome.summary : outcome.message;
-    recorder.finish(controller.signal.aborted ? 'stopped' : outcome.ok ? 'completed' : 'failed', { message, exit_code: outcome.ok ? 0 : 1 });
+    recorder.finish(controller.signal.aborted ? 'stopped' : outcome.ok ? 'completed' : 'failed', { message, exit_code: outcome.ok ? 0 : 1, ...(outcome.ok && outcome.merged ? { merged_prs: outcome.merged } : {}) });
     log(`role ${role}: ${message}`);
     return outcome.ok ? 0 : 1;
   } finally {
@@ -198,7 +198,7 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
       await ctx.tracker.updateLabels(pr.number, { add: [Label.changesRequested] });
     }
   }
-  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}` };
+  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`, merged };
 }
 
 async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {

@@ -78,7 +78,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     checkpoints.remove(n);
     await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. ${workNote}${logRef}`);
     await tracker.updateLabels(n, { add: [Label.blocked] });
-    log(`blocked: ${reason}`);
     return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
   };
 
@@ -175,7 +174,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
         await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
         checkpoints.remove(n);
-        log(`no changes needed: ${reason}`);
         return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
       }
       cp = save({ phase: 'built' });

@@ -85,7 +85,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
 
   for (const name of usable) {
-    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name });
+    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
     const result = await runtime.run({
       role: run.role,
       prompt,

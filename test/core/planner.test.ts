@@ -936,6 +936,11 @@ describe('plan: role completions and stuck roles', () => {
     expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: status }]);
   });
 
+  it('a finished run that merged PRs (the Champion) says how many, so the merges are counted', () => {
+    expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status: 'completed', merged_prs: [4, 6] })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: 'completed', merged: 2 }]);
+    expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status: 'completed', merged_prs: [] })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: 'completed' }]);
+  });
+
   it('a dead role process without a terminal record finished as crashed', () => {
     expect(roleScenario(runningRole('judge'), dead(null))).toEqual([{ type: 'finish-role', role: 'judge', outcome: 'crashed' }]);
     expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status: 'running' })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: 'crashed' }]);
