@@ -10,6 +10,7 @@ import type { RoleName } from '../core/vocabulary.js';
 import { acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
 import { runIteration } from '../daemon/iteration.js';
 import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
+import { backgroundLog, startDetached } from '../daemon/detach.js';
 import { newTaskId } from '../process/new-task.js';
 import { typedLoom } from '../process/typed-command.js';
 import type { Mode } from '../core/planner.js';
@@ -28,6 +29,7 @@ import { runInit } from '../setup/init-repo.js';
 import { cleanupLeftovers } from '../daemon/cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
+import { registerServiceCommands } from './service-command.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
@@ -59,10 +61,13 @@ function buildProgram(): Command {
 
   program
     .command('start')
-    .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`')
+    .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`; --detach runs it in the background')
     .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
-    .action(async (options: { force?: boolean }) => {
-      process.exitCode = await startDaemon(options.force === true || program.opts<{ force?: boolean }>().force === true);
+    .option('--detach', 'run in the background (log: .loom/logs/daemon.log) and return once it runs')
+    .addOption(new Option('--log-file <file>', 'internal: stdout is this file; write dated lines and rotate it by size').hideHelp())
+    .action(async (options: { force?: boolean; detach?: boolean; logFile?: string }) => {
+      const force = options.force === true || program.opts<{ force?: boolean }>().force === true;
+      process.exitCode = options.detach === true ? await startInBackground(force) : await startDaemon(force, options.logFile);
     });
 
   program
@@ -187,8 +192,8 @@ function buildProgram(): Command {
 
   program
     .command('logs')
-    .description('show the log of the latest shepherd run for an issue (or of a role); -f follows it')
-    .argument('<issue|role>', 'issue number or role name')
+    .description('show the log of the latest shepherd run for an issue (or of a role, or of the background daemon); -f follows it')
+    .argument('<issue|role|daemon>', 'issue number, role name, or daemon')
     .option('-f, --follow', 'keep printing until that run finishes (or Ctrl+C)')
     .option('--all', 'every run, oldest first')
     .action(async (target: string, options: { follow?: boolean; all?: boolean }) => {
@@ -224,6 +229,7 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
+  registerServiceCommands(program, out);
   // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
   const refuseExtra = (command: Command): void => {
     for (const sub of command.commands) {
@@ -248,15 +254,32 @@ function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
   if (problem !== null) throw new UserError(problem);
 }
 
-async function startDaemon(force: boolean): Promise<number> {
+async function startDaemon(force: boolean, logFile?: string): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
   requireRunnableRoles(paths, config);
-  const log = (line: string) => out(`${stamp()} ${line}`);
+  const log = logFile === undefined ? (line: string) => out(`${stamp()} ${line}`) : backgroundLog(logFile);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
-  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand() });
+  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand(), ...(logFile === undefined ? {} : { logFile }) });
+}
+
+/** `loom start --detach`: a bad config, an agent that cannot run or a running daemon is refused before anything starts. */
+async function startInBackground(force: boolean): Promise<number> {
+  const paths = requirePaths();
+  requireRunnableRoles(paths, requireConfig(paths));
+  const result = await startDetached({ paths, force });
+  if (!result.started) {
+    process.stderr.write(`loom: the daemon did not start: ${result.message}${result.exitCode === 2 ? '' : ` (exit ${result.exitCode}; its log: ${paths.daemonLog})`}\n`);
+    return result.exitCode === 2 ? 2 : 1;
+  }
+  const cli = hintCommand();
+  out(`Loom daemon running in the background (pid ${result.pid}${force ? ', force mode' : ''}).`);
+  if (!result.ready) out(`It holds the lock but has not written its first state yet; \`${cli} status\` shows when it has.`);
+  out(`Log: ${result.logFile} (follow it: \`${cli} logs daemon -f\`)`);
+  out(`Watch: \`${cli} status\`   Stop: \`${cli} stop\``);
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

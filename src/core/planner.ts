@@ -17,6 +17,7 @@ import { GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
+import { supportHold } from './follow-issue.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
@@ -258,9 +259,13 @@ export function plan(input: PlanInput): Action[] {
     }
   }
 
-  // 6. Support roles: on their interval, or on demand when a PR waits for them.
+  // 6. Support roles: on their interval, or on demand when a PR waits for them. A PR waits for
+  // them unless a shepherd owns its issue, or its issue (when the snapshot has it) is one the
+  // support roles leave alone: blocked, aborted (`supportHold`).
   const shepherdIssues = owned;
-  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && shepherdIssues.has(pr.closesIssue)));
+  const inSnapshot = new Map(snapshot.issues.map((i) => [i.number, i]));
+  const leftAlone = (n: number) => shepherdIssues.has(n) || (inSnapshot.has(n) && supportHold(n, inSnapshot.get(n) ?? null) !== null);
+  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
   const demand: Partial<Record<DaemonRole, boolean>> = {
     champion: waiting(Label.pr),
     doctor: waiting(Label.changesRequested),

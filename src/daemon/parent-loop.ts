@@ -42,6 +42,8 @@ export interface DaemonOptions {
   prepare?: () => Promise<void>;
   /** How the stop hint spells a Loom command (default `loom`). */
   cli?: string;
+  /** The file `log` writes to when the daemon runs in the background (recorded in the lock for `loom status`). */
+  logFile?: string;
 }
 
 interface ChildResult {
@@ -54,7 +56,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, force, log } = opts;
   let config = opts.config;
   const session = newTaskId();
-  acquireLock(paths.lock, session, 'daemon');
+  acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const store = new FileStateStore(paths.state);
   const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
   const stopping = () => stop.requested;

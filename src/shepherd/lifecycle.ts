@@ -16,6 +16,7 @@ import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
+import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { RoleFileError } from '../config/role-file.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -35,6 +36,8 @@ export interface LifecycleResult {
   message: string;
   merged: boolean;
   prNumber: number | null;
+  /** Set when stopped: whether the branch holds commits beyond the base (work kept on it). */
+  branchHasWork?: boolean;
 }
 
 export interface LifecycleDeps {
@@ -49,7 +52,7 @@ export interface LifecycleDeps {
   logFile: string | null;
 }
 
-/** Thrown inside the lifecycle when the shepherd must stop (shutdown or `loom:abort`). */
+/** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
 class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
@@ -153,8 +156,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
   };
 
+  /** Reads the issue again before a step others would see; stops when someone took it away. */
+  const stillOurs = async () => {
+    if (deps.signal.aborted || shepherdWithdrawal(n, await tracker.getIssue(n)) !== null) throw new Stopped();
+  };
+
   try {
-    // Builder.
+    // Builder. No new commit is a decision only when the builder says so (`NO CHANGES NEEDED:
+    // <reason>`); a builder that made no commit and said nothing failed, and is retried.
     if (cp === null) {
       // A retry starts from the current base, keeping what an earlier attempt committed.
       if (prepared.branchExisted) {
@@ -165,16 +174,23 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       }
       recorder.phase('builder');
       log(`builder started in ${worktree}`);
-      const run = await runAgent('builder', 1);
-      if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
-      await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
-      const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
-      if (commits === 0) {
-        const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
-        await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
-        await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
-        checkpoints.remove(n);
-        return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+      for (let attempt = 1; ; attempt += 1) {
+        const run = await runAgent('builder', attempt);
+        if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
+        await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
+        const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
+        if (commits > 0) break;
+        const reason = parseNoChanges(run.output);
+        if (reason !== null) {
+          await stillOurs();
+          await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
+          await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
+          checkpoints.remove(n);
+          return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+        }
+        const silent = `the builder made no commit and did not say \`NO CHANGES NEEDED: <reason>\``;
+        if (attempt > config.agentRetries) return await giveUp(ShepherdExit.builderFailed, `${silent} (after ${attempt} attempts)`);
+        log(`${silent}; retrying (${attempt} of ${config.agentRetries})`);
       }
       cp = save({ phase: 'built' });
     }
@@ -182,6 +198,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     // Pull request: the one already open for this branch (an earlier run opened it) or a new one.
     if (cp.phase === 'built') {
       recorder.phase('pr');
+      await stillOurs();
       if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       const open = prepared.branchExisted || resumed ? (await tracker.listPullRequests({ state: 'open' })).find((p) => p.head === branch && p.base === base) : undefined;
       let prNumber: number;
@@ -241,6 +258,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       }
 
       // Approved: merge, or leave it to the Champion.
+      await stillOurs();
       if (!deps.forceMerge) {
         const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
@@ -254,11 +272,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, signal: deps.signal });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
       if (merged.ok) {
         log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
       }
+      // Someone took the issue away while the merge waited (or ran its test gate): not merged.
+      if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
+      if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
         cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
@@ -270,7 +291,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   } catch (error) {
     if (error instanceof Stopped) {
       await worktrees.saveWip(n, 'stopped');
-      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
+      const branchHasWork = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`])) > 0;
+      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null, branchHasWork };
     }
     // The worktree path stopped being Loom's worktree while this run used it.
     if (error instanceof WorkspaceRefusedError) return refuse(error);

@@ -50,6 +50,8 @@ export interface StatusReport {
     last_poll: string | null;
     last_summary: string | null;
     stop_requested: boolean;
+    /** The log of the daemon running in the background, or of the last one that did; null when there is none. */
+    log_file: string | null;
   };
   issues: { ready: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
   pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
@@ -149,6 +151,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       last_poll: state?.last_poll ?? null,
       last_summary: state?.last_summary ?? null,
       stop_requested: fs.existsSync(paths.stopSignal),
+      log_file: lockAlive ? (lock.log_file ?? null) : fs.existsSync(paths.daemonLog) ? paths.daemonLog : null,
     },
     issues: {
       ready: count(Label.issue),
@@ -198,12 +201,12 @@ function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): Stat
 function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers: { ready: number[]; blocked: number[]; proposals: number[] }): string[] {
   const out: string[] = [];
   const list = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
-  if (r.daemon.status === 'crashed') out.push(`The daemon is not running but did not stop cleanly: \`${cli} start\` resumes it (live shepherds are adopted, orphaned issues returned).`);
+  if (r.daemon.status === 'crashed') out.push(`The daemon is not running but did not stop cleanly: \`${cli} start --detach\` (or \`${cli} start\`) resumes it (live shepherds are adopted, orphaned issues returned).`);
   if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push(`Stop gracefully: \`${cli} stop\` (or Ctrl+C in the daemon terminal).`);
   // Starting is worth saying only when the daemon would find something to do.
   const generators = config.roles.architect.enabled || config.roles.hermit.enabled;
   const pending = r.issues.ready + r.issues.building + r.pull_requests.review_requested + r.pull_requests.changes_requested + r.pull_requests.ready_to_merge + numbers.proposals.length;
-  if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start\` (add \`--force\` to auto-promote proposals and auto-merge).`);
+  if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start --detach\` in the background, or \`${cli} start\` in this terminal (add \`--force\` to auto-promote proposals and auto-merge).`);
   if (r.daemon.status !== 'running' && pending === 0 && !generators && numbers.blocked.length === 0) out.push(`Nothing is ready to build: \`${cli} issue create TITLE --label ${Label.issue}\` adds an issue, then \`${cli} start\`.`);
   if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${list(r.waiting_for_maintainer)} — someone with write access must apply ${Label.issue}.`);
   const [blocked] = numbers.blocked;
@@ -233,6 +236,7 @@ export function renderStatus(r: StatusReport): string {
   lines.push(rule, '  LOOM DAEMON STATUS', rule);
   lines.push(`  Status: ${daemonWord}${r.daemon.pid && r.daemon.status === 'running' ? ` (pid ${r.daemon.pid})` : ''}${r.daemon.force_mode && r.daemon.status === 'running' ? ' — force mode' : ''}`);
   if (r.daemon.uptime_ms !== null) lines.push(`  Uptime: ${formatDuration(r.daemon.uptime_ms)}`);
+  if (r.daemon.log_file !== null) lines.push(`  Log: ${r.daemon.log_file} (\`loom logs daemon -f\`)`);
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');

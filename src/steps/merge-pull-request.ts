@@ -15,13 +15,19 @@ import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js
 import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
+import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
 import { crashPoint } from '../process/crash-point.js';
 
+/**
+ * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
+ * changed); `pr-closed`: the PR is no longer open. Both are found by the re-read right before
+ * the merge and change nothing. `missing-branch`: the issue branch is gone (and not merged).
+ */
 export type MergeOutcome =
   /** `already`: an earlier, interrupted run had merged it; this run only recorded the merge. */
   | { ok: true; commit: string; already: boolean }
-  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'missing-branch'; message: string };
+  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch'; message: string };
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
@@ -32,7 +38,17 @@ const MERGE_LOCK_WAIT_MS = 10 * 60_000;
  * the branch already in the base → the merge is only recorded; the PR already merged → not
  * merged again; the issue already closed → not closed (or commented on) again.
  */
-export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; pr: PullRequest; issue: number; base: string; signal?: AbortSignal }): Promise<MergeOutcome> {
+export async function mergePullRequest(opts: {
+  paths: LoomPaths;
+  config: LoomConfig;
+  tracker: Tracker;
+  pr: PullRequest;
+  issue: number;
+  base: string;
+  /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
+  by: 'shepherd' | 'champion';
+  signal?: AbortSignal;
+}): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   const worktrees = new Worktrees(paths.root, paths.worktrees);
   const branch = branchFor(issue);
@@ -48,7 +64,7 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
     if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
       // Merged by an earlier run that was killed before it recorded everything.
       const commit = inBase.state === 'merged' ? inBase.commit : await git(paths.root, ['rev-parse', baseRef]);
-      if (pr.state === 'open') await tracker.markMerged(pr.number);
+      if (pr.state === 'open' && (await tracker.getPullRequest(pr.number))?.state === 'open') await tracker.markMerged(pr.number);
       await closeIssue(commit, true);
       return { ok: true, commit, already: true };
     }
@@ -60,6 +76,8 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
     }
+    const held = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
+    if (held !== null) return held;
     // Before the base can move: the issue's checkpoint names the PR, so whoever finds this merge
     // half-recorded after a kill (a resumed shepherd, the daemon's cleanup) knows which PR it was.
     const checkpoints = new CheckpointStore(paths.checkpoints);
@@ -104,4 +122,15 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+// ── Follow the issue ────────────────────────────────────────────────────────────────────────
+// Every merge reads the issue and the PR again immediately before merging (under the merge
+// lock, after any wait for it and any test gate): a PR closed, or an issue closed, blocked,
+// aborted or taken over meanwhile, is not merged. The rule is `mergeHold` (core/follow-issue.ts).
+async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+  const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
+  const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
+  if (hold === null) return null;
+  return { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message };
 }

@@ -175,7 +175,7 @@ describe('bad input', () => {
     expectUserError(loom(repo.root, ['issue', 'show', '42']), /#42 does not exist/);
     expectUserError(loom(repo.root, ['issue', 'label', '42', 'loom:issue']), /#42 does not exist/);
     expectUserError(loom(repo.root, ['role', 'wizard']), /unknown role/);
-    expectUserError(loom(repo.root, ['logs', 'wizard']), /"wizard" is neither an issue number nor a role; use a number like 12 or one of builder, /);
+    expectUserError(loom(repo.root, ['logs', 'wizard']), /"wizard" is neither an issue number nor a role; use a number like 12, `daemon` or one of builder, /);
     expectUserError(loom(repo.root, ['issue', 'create', 'x', '--label', ' spaced ']), /whitespace/);
   });
 
