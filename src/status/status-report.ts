@@ -206,7 +206,7 @@ function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers
   // Starting is worth saying only when the daemon would find something to do.
   const generators = config.roles.architect.enabled || config.roles.hermit.enabled;
   const pending = r.issues.ready + r.issues.building + r.pull_requests.review_requested + r.pull_requests.changes_requested + r.pull_requests.ready_to_merge + numbers.proposals.length;
-  if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start --detach\` in the background, or \`${cli} start\` in this terminal (add \`--force\` to auto-promote proposals and auto-merge).`);
+  if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start\` in this terminal, or \`${cli} start --detach\` in the background (add \`--force\` to auto-promote proposals and auto-merge).`);
   if (r.daemon.status !== 'running' && pending === 0 && !generators && numbers.blocked.length === 0) out.push(`Nothing is ready to build: \`${cli} issue create TITLE --label ${Label.issue}\` adds an issue, then \`${cli} start\`.`);
   if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${list(r.waiting_for_maintainer)} — someone with write access must apply ${Label.issue}.`);
   const [blocked] = numbers.blocked;
