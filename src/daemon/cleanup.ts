@@ -99,6 +99,8 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         }
       }
 
+      // A shepherd started meanwhile (a manual spawn) writes its progress record first: look again.
+      if (viewOf(progress.readShepherd(n), Date.now()).alive) continue;
       const reason = issue === null || issue.state === 'closed' ? 'issue closed' : issue.labels.includes(Label.blocked) ? 'issue blocked' : 'no shepherd owns it';
       const dirty = await worktrees.isDirty(n);
       const hadWorktree = withWorktree.has(n);
