@@ -3,6 +3,7 @@
 // windows docs/shepherd.md lists), lets one `loom iterate` recover, and runs the issue again.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
@@ -125,7 +126,7 @@ describe('crash windows', () => {
   });
 
   it('killed after posting its review, before recording the verdict: the retry posts no second review and runs no second judge', async () => {
-    const journal = path.join(fs.mkdtempSync('/tmp/loom-judge-'), 'journal');
+    const journal = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-judge-')), 'journal');
     repo = crashRepo();
     const tracker = repo.tracker();
     await tracker.createIssue({
