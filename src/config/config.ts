@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
 import type { LoomConfig, RoleConfig } from '../core/config-model.js';
-import { defaultConfig } from '../core/config-model.js';
+import type { HookName } from '../core/config-model.js';
+import { defaultConfig, HOOK_NAMES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
@@ -71,6 +72,23 @@ function check(kind: Kind, value: unknown): { value: number } | { error: string 
   if (ms === undefined) return { error: `must be seconds or a duration like "30s", "10m", "1h", got ${JSON.stringify(value)}` };
   if (kind === 'positiveDuration' && ms <= 0) return { error: 'must be greater than zero' };
   return { value: ms };
+}
+
+/** `hooks`: `afterCreate`, `beforeRun`, `afterRun`, `beforeRemove` (shell commands) and `timeout`. */
+function resolveHooks(value: unknown, config: LoomConfig, problems: string[]): void {
+  if (!isRecord(value)) {
+    problems.push(`hooks: must be an object with ${HOOK_NAMES.join(', ')} and timeout`);
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'timeout') {
+      const r = check('positiveDuration', v);
+      if ('error' in r) problems.push(`hooks.timeout: ${r.error}`);
+      else config.hooks.timeout = r.value;
+    } else if (!(HOOK_NAMES as readonly string[]).includes(k)) problems.push(`hooks.${k}: unknown key (known: ${HOOK_NAMES.join(', ')}, timeout)`);
+    else if (typeof v !== 'string' || v.trim() === '') problems.push(`hooks.${k}: must be a non-empty shell command`);
+    else config.hooks[k as HookName] = v;
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -135,6 +153,10 @@ export function resolveConfig(
         }
       continue;
     }
+    if (key === 'hooks') {
+      resolveHooks(value, config, problems);
+      continue;
+    }
     if (key === 'pricing') {
       if (!isRecord(value)) problems.push('pricing: must be an object keyed by model or runtime name');
       else
@@ -157,7 +179,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'budget', 'pricing', 'roles', 'tracker'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'budget', 'pricing', 'roles', 'tracker', 'hooks'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);

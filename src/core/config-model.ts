@@ -33,6 +33,19 @@ export interface RoleConfig {
 /** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
 export type TrackerConfig = { type: 'local' } | { type: 'github'; owner: string; repo: string; baseUrl: string | undefined; trustedUsers: string[] };
 
+/** The workspace hooks: each a shell command, run with `sh -c` in the worktree. */
+export interface WorkspaceHooks {
+  afterCreate?: string;
+  beforeRun?: string;
+  afterRun?: string;
+  beforeRemove?: string;
+  /** Longest run of one hook, ms. */
+  timeout: number;
+}
+
+export const HOOK_NAMES = ['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
 export interface LoomConfig {
   tracker: TrackerConfig;
   /** Runtime for every role that does not name its own. */
@@ -48,6 +61,8 @@ export interface LoomConfig {
   /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
   pricing: Record<string, Price>;
   maxShepherds: number;
+  /** Shell commands run in an issue's worktree around its life (docs/config.md, "Workspace hooks"). */
+  hooks: WorkspaceHooks;
   /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
   minFreeDisk: number;
   /** Sleep between iterations, ms. */
@@ -101,6 +116,7 @@ export function defaultConfig(): LoomConfig {
     budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
     pricing: {},
     maxShepherds: 3,
+    hooks: { timeout: 60_000 },
     minFreeDisk: 2e9,
     pollInterval: 30_000,
     issueThreshold: 3,

@@ -52,6 +52,12 @@ export type Workspace =
 /** How `updateFromBase` brought a branch up to date. */
 export type BaseUpdate = 'current' | 'rebased' | 'merged' | 'conflict';
 
+/** Called with a worktree's path: after it is created (throwing fails the creation), before it is removed. */
+export interface WorktreeHooks {
+  afterCreate?: (dir: string) => Promise<void>;
+  beforeRemove?: (dir: string) => Promise<void>;
+}
+
 export class Worktrees {
   private commonDirPromise: Promise<string> | null = null;
 
@@ -60,6 +66,7 @@ export class Worktrees {
     readonly root: string,
     /** `.loom/worktrees`. */
     readonly dir: string,
+    private readonly hooks: WorktreeHooks = {},
   ) {}
 
   pathFor(issue: number): string {
@@ -196,6 +203,13 @@ export class Worktrees {
       await git(this.root, ['worktree', 'prune']);
       await add();
     }
+    try {
+      await this.hooks.afterCreate?.(dir);
+    } catch (error) {
+      // A new worktree holds no work: remove it, so that the next attempt creates it (and runs the hook) again.
+      await gitMaybe(this.root, ['worktree', 'remove', '--force', dir]);
+      throw error;
+    }
     return { dir, existed: false, branchExisted };
   }
 
@@ -263,6 +277,7 @@ export class Worktrees {
   async remove(issue: number, options: { deleteBranch?: boolean | 'if-no-work'; base?: string; reason?: string } = {}): Promise<{ branchDeleted: boolean }> {
     const dir = this.pathFor(issue);
     if ((await this.settle(issue)) === 'worktree') {
+      await this.hooks.beforeRemove?.(dir).catch(() => undefined);
       await this.saveWip(issue, options.reason ?? 'worktree removed');
       await git(this.root, ['worktree', 'remove', '--force', dir]);
     }

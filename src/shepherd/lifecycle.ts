@@ -14,6 +14,7 @@ import { Label } from '../core/labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
+import { runHook } from '../process/workspace-hooks.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
@@ -57,7 +58,8 @@ class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
   const { paths, config, tracker, recorder, log } = deps;
-  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: paths.root };
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { afterCreate: (d) => runHook(config.hooks, 'afterCreate', d, hookContext, log), beforeRemove: (d) => runHook(config.hooks, 'beforeRemove', d, hookContext, log) });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const n = issue.number;
   const branch = branchFor(n);
@@ -128,9 +130,11 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
     for (let retry = 0; ; retry += 1) {
       const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
+      await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
         await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(resume ? { resumeSessionId: resume } : {}) }),
       );
+      await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       if (run.sessionId) sessions[role] = run.sessionId;
       if ((run.outcome !== 'stalled' && run.outcome !== 'timeout') || retry >= config.agentRetries) return run;
       await worktrees.saveWip(n, `${role} ${run.outcome}`);
