@@ -475,3 +475,19 @@ describe('minFreeDisk', () => {
     );
   });
 });
+
+describe('hooks', () => {
+  it('takes the four hooks as shell commands and a timeout (default 60 s)', () => {
+    expect(ok({}).hooks).toEqual({ timeout: 60 * SEC });
+    expect(ok({ hooks: { afterCreate: 'npm ci', beforeRemove: 'rm -rf tmp', timeout: '10m' } }).hooks).toEqual({ afterCreate: 'npm ci', beforeRemove: 'rm -rf tmp', timeout: 10 * MIN });
+  });
+
+  it('reports every bad hook key at once', () => {
+    expect(problemsOf({ hooks: { afterCreat: 'x', beforeRun: '', timeout: 0 } })).toEqual([
+      'hooks.afterCreat: unknown key (known: afterCreate, beforeRun, afterRun, beforeRemove, timeout)',
+      'hooks.beforeRun: must be a non-empty shell command',
+      'hooks.timeout: must be greater than zero',
+    ]);
+    expect(problemsOf({ hooks: 'npm ci' })).toEqual(['hooks: must be an object with afterCreate, beforeRun, afterRun, beforeRemove and timeout']);
+  });
+});
