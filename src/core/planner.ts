@@ -16,6 +16,7 @@ import { GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
+import { buildBlocker, doctorLabelOf, holdOf } from './original-labels.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
@@ -209,15 +210,15 @@ export function plan(input: PlanInput): Action[] {
   if (force) {
     for (const issue of snapshot.issues) {
       const from = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
-      if (from && !issue.labels.includes(Label.building)) {
+      if (from && !issue.labels.includes(Label.building) && buildBlocker(issue.labels) === undefined) {
         actions.push({ type: 'promote', issue: issue.number, from });
         promoted.add(issue.number);
       }
     }
   }
 
-  // 4. Spawn shepherds for ready issues.
-  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building));
+  // 4. Spawn shepherds for ready issues (never one the original Loom's labels hold or rule out).
+  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined);
   const eligible = buildOrder(ready).filter((i) => {
     if (owned.has(i.number)) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
@@ -253,11 +254,15 @@ export function plan(input: PlanInput): Action[] {
 
   // 6. Support roles: on their interval, or on demand when a PR waits for them.
   const shepherdIssues = owned;
-  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && shepherdIssues.has(pr.closesIssue)));
+  // A held PR (or one whose issue is held) waits for a human, not for a role.
+  const held = new Set(snapshot.issues.filter((i) => holdOf(i.labels) !== undefined).map((i) => i.number));
+  const waiting = (wanted: (labels: readonly string[]) => boolean) =>
+    snapshot.pullRequests.some((pr) => wanted(pr.labels) && holdOf(pr.labels) === undefined && !(pr.closesIssue !== null && (shepherdIssues.has(pr.closesIssue) || held.has(pr.closesIssue))));
   const demand: Partial<Record<DaemonRole, boolean>> = {
-    champion: waiting(Label.pr),
-    doctor: waiting(Label.changesRequested),
-    judge: waiting(Label.reviewRequested),
+    champion: waiting((l) => l.includes(Label.pr)),
+    // The original Loom's `loom:merge-conflict` and `loom:ci-failure` ask for the Doctor too.
+    doctor: waiting((l) => l.includes(Label.changesRequested) || doctorLabelOf(l) !== undefined),
+    judge: waiting((l) => l.includes(Label.reviewRequested)),
   };
   for (const role of SUPPORT_ROLES) {
     const cfg = config.roles[role];

@@ -18,6 +18,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { UserError } from '../core/errors.js';
 import { championDecision } from '../core/champion-policy.js';
+import { ORIGINAL_TRIAGE_LABEL, doctorLabelOf, doctorLabels, holdOf } from '../core/original-labels.js';
 import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from '../core/output-contracts.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -139,7 +140,7 @@ async function guide(ctx: RoleContext): Promise<RoleOutcome> {
 }
 
 async function curate(ctx: RoleContext): Promise<RoleOutcome> {
-  const candidates = (await ctx.tracker.listIssues()).filter((i) => !i.labels.some((l) => ISSUE_STATE_LABELS.includes(l)));
+  const candidates = (await ctx.tracker.listIssues()).filter((i) => !i.labels.some((l) => ISSUE_STATE_LABELS.includes(l)) && holdOf(i.labels) === undefined);
   if (candidates.length === 0) return { ok: true, summary: 'nothing to curate' };
   const run = await agent(ctx, { open_issues: candidates.map((i) => `#${i.number} ${i.title}\n${fenceUntrusted(`issue #${i.number}`, i.body)}`).join('\n\n') });
   if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
@@ -149,20 +150,24 @@ async function curate(ctx: RoleContext): Promise<RoleOutcome> {
     if (!allowed.has(c.issue)) continue;
     allowed.delete(c.issue);
     await ctx.tracker.comment(c.issue, `Loom Curator:\n\n${c.text}`);
-    await ctx.tracker.updateLabels(c.issue, { add: [Label.curated] });
+    // The original Loom's `loom:triage` ("awaiting the Curator") is done with once curated.
+    await ctx.tracker.updateLabels(c.issue, { add: [Label.curated], remove: [ORIGINAL_TRIAGE_LABEL] });
     done += 1;
   }
   return { ok: true, summary: `curated ${done} issue(s)` };
 }
 
-/** Open PRs with `label` whose issue no shepherd owns right now. */
-async function unownedPullRequests(ctx: RoleContext, label: string): Promise<{ pr: PullRequest; issue: Issue }[]> {
+/**
+ * Open PRs with `label` (or that `also` accepts) whose issue no shepherd owns right now. A PR
+ * held for a human (the original Loom's `loom:operator*`, on the PR or its issue) is left alone.
+ */
+async function unownedPullRequests(ctx: RoleContext, label: string, also: (labels: readonly string[]) => boolean = () => false): Promise<{ pr: PullRequest; issue: Issue }[]> {
   const { pullRequests } = await ctx.tracker.snapshot();
   const result: { pr: PullRequest; issue: Issue }[] = [];
   for (const pr of pullRequests) {
-    if (!pr.labels.includes(label) || pr.closesIssue === null) continue;
+    if (!(pr.labels.includes(label) || also(pr.labels)) || pr.closesIssue === null || holdOf(pr.labels) !== undefined) continue;
     const issue = await ctx.tracker.getIssue(pr.closesIssue);
-    if (issue === null || issue.labels.includes(Label.building)) continue;
+    if (issue === null || issue.labels.includes(Label.building) || holdOf(issue.labels) !== undefined) continue;
     result.push({ pr, issue });
   }
   return result;
@@ -182,7 +187,7 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
   for (const { pr, issue } of await unownedPullRequests(ctx, Label.pr)) {
     const stat = await git(ctx.paths.root, ['diff', '--numstat', `${ref(target)}...${ref(pr.head)}`]);
     const changedLines = stat.split('\n').reduce((sum, line) => sum + line.split('\t').slice(0, 2).reduce((s, v) => s + (Number(v) || 0), 0), 0);
-    const decision = championDecision({ labels: pr.labels, changedLines, maxLines: ctx.config.maxMergeLines });
+    const decision = championDecision({ labels: pr.labels, issueLabels: issue.labels, changedLines, maxLines: ctx.config.maxMergeLines });
     if (!decision.merge) {
       skipped.push(`#${pr.number} (${decision.reason})`);
       continue;
@@ -222,7 +227,8 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const target = await base(ctx);
   const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
   const treated: number[] = [];
-  for (const { pr, issue } of await unownedPullRequests(ctx, Label.changesRequested)) {
+  // The original Loom's `loom:merge-conflict` and `loom:ci-failure` ask for the Doctor as well.
+  for (const { pr, issue } of await unownedPullRequests(ctx, Label.changesRequested, (labels) => doctorLabelOf(labels) !== undefined)) {
     const comments = await ctx.tracker.listComments(pr.number);
     const reviews = comments.filter((c) => c.body.startsWith('**Loom') && !c.body.startsWith('**Loom Doctor'));
     const rounds = comments.filter((c) => c.body.startsWith('**Loom Doctor')).length;
@@ -240,7 +246,7 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
     if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
     await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
     await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; back to review.`);
-    await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested] });
+    await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested], remove: doctorLabels(pr.labels) });
     treated.push(pr.number);
   }
   return { ok: true, summary: treated.length ? `updated ${treated.map((n) => `#${n}`).join(', ')}` : 'no PR waits for changes' };

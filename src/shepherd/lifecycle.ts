@@ -11,6 +11,7 @@
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
+import { holdOf } from '../core/original-labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
@@ -185,10 +186,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         continue;
       }
 
-      // Approved: merge, or leave it to the Champion.
-      if (!deps.forceMerge) {
+      // Approved: merge, or leave it to the Champion (always when a human holds it).
+      const held = deps.forceMerge ? await heldFor(tracker, n, prNumber) : undefined;
+      if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
+      if (!deps.forceMerge || held !== undefined) {
         await tracker.updateLabels(n, { remove: [Label.building] });
-        await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
+        await tracker.comment(n, held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
         log(`PR #${prNumber} approved; left for the Champion`);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
       }
@@ -224,4 +227,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     }
     throw error;
   }
+}
+
+/** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
+async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
+  const [pr, current] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issue)]);
+  return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
 }

@@ -7,6 +7,7 @@ import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
+import { buildBlocker, originalLabel } from '../core/original-labels.js';
 import { buildOrder } from '../core/planner.js';
 import { liveLock } from '../state/daemon-lock.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
@@ -49,6 +50,10 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
           ? `a proposal (${proposal}): approve with \`loom issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
           : `has no ${Label.issue} label: \`loom issue label ${number} ${Label.issue}\``,
   );
+  const blocker = buildBlocker(issue.labels);
+  add('not held', blocker === undefined, blocker ? `${blocker.label}: ${blocker.reason}; \`loom issue unlabel ${number} ${blocker.label}\` once it may be built` : 'no hold, epic or failure label');
+  const others = issue.labels.filter((l) => originalLabel(l) !== undefined && l !== blocker?.label);
+  if (others.length > 0) add('labels of the original Loom', true, others.map((l) => `${l}: ${originalLabel(l)?.meaning ?? ''}`).join('; '));
   const untrusted = state?.untrusted[String(number)];
   add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
   const retry = state?.spawn_retry_queue[String(number)];
@@ -59,7 +64,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`loom start\`, or \`loom spawn ${number}\` to build it now`);
   const active = state ? activeShepherds(state).length : 0;
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
-  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
+  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && buildBlocker(i.labels) === undefined));
   const position = queue.findIndex((i) => i.number === number);
   if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`loom issue label ${number} ${Label.urgent}\` moves it up`}`);
   return finish(number, gates);
