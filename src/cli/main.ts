@@ -235,6 +235,7 @@ async function startDaemon(force: boolean): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
   const log = (line: string) => out(`${stamp()} ${line}`);
+  for (const note of config.notes) log(`note: ${note}`);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
   };

@@ -78,6 +78,8 @@ export interface StatusReport {
   /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
   waiting_for_maintainer: number[];
   warnings: { time: string; message: string }[];
+  /** What the config loader accepted but wants said once (docs/config.md, `notes`). */
+  notes: string[];
   /** Files the original Loom left that Loom reads for what they are and leaves alone. */
   original: { progress_files: { file: string; issue: number | null; status: string | null }[] };
   problems: string[];
@@ -190,6 +192,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
     waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
+    notes: config.notes ?? [],
     original: { progress_files: progress.listOriginal().map((p) => ({ file: p.file, issue: p.issue, status: p.status })) },
     problems,
     interventions: [],
@@ -291,6 +294,10 @@ export function renderStatus(r: StatusReport): string {
     lines.push('', '  Warnings:');
     for (const problem of r.problems) lines.push(`    ! ${problem}`);
     for (const w of r.warnings) lines.push(`    ${w.time ? `${w.time.slice(11, 19)} ` : ''}${w.message}`);
+  }
+  if (r.notes.length > 0) {
+    lines.push('', '  Notes:');
+    for (const note of r.notes) lines.push(`    ${note}`);
   }
   if (r.interventions.length > 0) {
     lines.push('', '  Interventions:');
