@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
 import type { LoomConfig, RoleConfig } from '../core/config-model.js';
 import { defaultConfig } from '../core/config-model.js';
@@ -70,27 +71,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/**
- * Validates a parsed config document plus env overrides. Pure: returns the config or every
- * problem found.
- */
-/** Settings a role file's front matter can give (below config.json and env in precedence). */
-export interface RoleFileSettings {
-  runtime?: string;
-  command?: string;
-  model?: string;
-  timeout?: number;
-  interval?: number;
-  cooldown?: number;
-  args?: string;
-  /** The prompt template after the front matter. */
-  template?: string;
-  /** The file the settings came from. */
-  file?: string;
-  /** Notes about the file (see `LoomConfig.notes`). */
-  notes?: string[];
-}
+/** Settings a role file's front matter can give (below config.json and env in precedence), with its prompt. */
+export type RoleFileSettings = Partial<Omit<RoleDefinition, 'name'>>;
 
+/**
+ * Validates a parsed config document plus env overrides and role files. Pure: returns the config
+ * or every problem found.
+ */
 export function resolveConfig(
   raw: unknown,
   env: Record<string, string | undefined>,
@@ -276,8 +263,8 @@ function readRoleFiles(rolesDir: string, problems: string[], notes: string[]): P
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
-      const { runtime, command, model, timeout, interval, cooldown, args, template, file, notes: fileNotes } = loadRole(name, [rolesDir, defaultRolesDir()]);
-      result[name] = { runtime, command, model, timeout, interval, cooldown, args, template, file, notes: fileNotes };
+      const { name: _name, ...settings } = loadRole(name, [rolesDir, defaultRolesDir()]);
+      result[name] = settings;
     } catch (error) {
       if (error instanceof RoleFileError) problems.push(error.message);
       else throw error;

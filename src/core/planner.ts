@@ -5,7 +5,8 @@
  * - never more than `maxShepherds` shepherds are started by the daemon (manual spawns may add more);
  * - never two shepherds for one issue (an issue owned in the state, by a live progress record, or
  *   already planned is never planned again);
- * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever.
+ * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever (and
+ *   the plan that records a failure never spawns that issue again: its retry wait starts now).
  *
  * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
  * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
@@ -128,6 +129,8 @@ export function plan(input: PlanInput): Action[] {
   // Issues owned after this iteration's completions; slots free after them.
   const owned = new Set<number>();
   const busySlots = new Set<string>();
+  /** State slots whose shepherd keeps running. */
+  const kept: { slot: string; issue: number }[] = [];
   const stuck: Action[] = [];
 
   // Live records the state does not know own their issue even if a dead slot still names it.
@@ -145,6 +148,7 @@ export function plan(input: PlanInput): Action[] {
     } else {
       owned.add(issue);
       busySlots.add(slot);
+      kept.push({ slot, issue });
       if (stale(view, entry.started, now, config.stallTimeout)) stuck.push(recover(slot, issue, 'stalled', entry.task_id, entry.pid));
     }
   }
@@ -168,6 +172,8 @@ export function plan(input: PlanInput): Action[] {
 
   // Issues returned by this iteration's recoveries must not be treated as orphans again.
   const recovered = new Set(actions.filter((a) => a.type === 'recover-shepherd' || a.type === 'finish-shepherd').map((a) => (a as { issue: number }).issue));
+  // Nor spawned again: the failure just counted sets its retry wait, or blocks it at the limit.
+  const failedNow = new Set(actions.filter((a) => a.type === 'recover-shepherd').map((a) => a.issue));
   for (const issue of snapshot.issues) {
     if (issue.labels.includes(Label.building) && !owned.has(issue.number) && !recovered.has(issue.number)) {
       actions.push({ type: 'release-orphan', issue: issue.number });
@@ -196,9 +202,8 @@ export function plan(input: PlanInput): Action[] {
   }
 
   if (mode === 'stop') {
-    for (const [slot, entry] of activeShepherds(state)) {
-      if (owned.has(entry.issue as number)) actions.push({ type: 'stop-shepherd', slot, issue: entry.issue as number });
-    }
+    // The slots still running and the adopted ones; not a slot freed above whose issue a stray now owns.
+    for (const { slot, issue } of kept) actions.push({ type: 'stop-shepherd', slot, issue });
     for (const a of actions) if (a.type === 'adopt-shepherd') actions.push({ type: 'stop-shepherd', slot: a.slot, issue: a.issue });
     for (const role of runningRoles) actions.push({ type: 'stop-role', role });
     return actions;
@@ -220,7 +225,7 @@ export function plan(input: PlanInput): Action[] {
   // 4. Spawn shepherds for ready issues (never one the original Loom's labels hold or rule out).
   const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined);
   const eligible = buildOrder(ready).filter((i) => {
-    if (owned.has(i.number)) return false;
+    if (owned.has(i.number) || failedNow.has(i.number)) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
     const notBefore = time(retry?.next_retry_at);
     const untrustedAt = time(state.untrusted[String(i.number)]?.checked_at);
