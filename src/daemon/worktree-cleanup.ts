@@ -7,6 +7,7 @@
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { Worktrees } from '../git/worktrees.js';
+import { isOriginalWorktree } from '../git/original-worktree.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import type { Tracker } from '../tracker/tracker.js';
 
@@ -16,6 +17,8 @@ export async function cleanupWorktrees(paths: LoomPaths, tracker: Tracker, log: 
   const removed: number[] = [];
   for (const n of worktrees.list()) {
     if (viewOf(progress.readShepherd(n), Date.now()).alive) continue;
+    // The original Loom's worktrees (feature/issue-N) are left as they are until Loom builds the issue.
+    if (isOriginalWorktree(worktrees.pathFor(n), n)) continue;
     const issue = await tracker.getIssue(n);
     const closed = issue === null || issue.state === 'closed';
     const unowned = !closed && !issue.labels.includes(Label.building) && !issue.labels.includes(Label.issue);

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { git, gitMaybe, GitError } from './git.js';
+import { adoptOriginalWork } from './original-worktree.js';
 
 export function branchFor(issue: number): string {
   return `loom/issue-${issue}`;
@@ -40,6 +41,9 @@ export class Worktrees {
    */
   async ensure(issue: number, base: string): Promise<string> {
     const dir = this.pathFor(issue);
+    // The original Loom's worktree (feature/issue-N, marker files) or branch continues on ours.
+    const adopted = await adoptOriginalWork(this.root, dir, issue, base);
+    if (adopted !== null) process.stdout.write(`loom: ${adopted}\n`);
     if (this.exists(issue)) return dir;
     fs.mkdirSync(this.dir, { recursive: true });
     if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true }); // a half-created leftover

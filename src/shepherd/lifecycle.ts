@@ -15,6 +15,7 @@ import { holdOf } from '../core/original-labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
+import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { RoleFileError } from '../config/role-file.js';
@@ -69,7 +70,17 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
   recorder.phase('worktree');
   const existed = worktrees.exists(n);
-  const worktree = await worktrees.ensure(n, baseRef);
+  let worktree: string;
+  try {
+    worktree = await worktrees.ensure(n, baseRef);
+  } catch (error) {
+    // The original Loom's worktree needs a human (still in use, or diverged): left exactly as it is.
+    if (!(error instanceof OriginalWorkError)) throw error;
+    await tracker.comment(n, `Loom: ${error.message}; marking this issue \`${Label.blocked}\`.`);
+    await tracker.updateLabels(n, { add: [Label.blocked] });
+    log(`blocked: ${error.message}`);
+    return { status: 'blocked', exit: ShepherdExit.needsHuman, message: error.message, merged: false, prNumber: null };
+  }
   // A new worktree has nothing uncommitted; one an interrupted shepherd left may.
   if (existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
