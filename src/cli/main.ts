@@ -24,6 +24,7 @@ import { renderDoctor, runDoctor } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
 import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
+import { runMigrate } from '../setup/migrate.js';
 import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
@@ -137,6 +138,14 @@ function buildProgram(): Command {
     .description('set up .loom/ (config, local tracker, git-ignore) in this git repository')
     .option('--claude', 'also write Claude Code slash commands (.claude/commands/loom.md, shepherd.md)')
     .action((options: { claude?: boolean }) => runInit({ cwd: process.cwd(), claude: options.claude === true, log: out }));
+
+  program
+    .command('migrate')
+    .description("convert the original Loom's .loom/config.json into Loom's (the original is kept as config.json.orig) and say what was mapped and dropped")
+    .option('--dry-run', 'print what would be written; write nothing')
+    .action((options: { dryRun?: boolean }) => {
+      runMigrate({ cwd: process.cwd(), dryRun: options.dryRun === true, log: out });
+    });
 
   program
     .command('shepherd')

@@ -16,6 +16,7 @@ import { LoomError } from '../core/errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
+import { originalKeysOf } from './original-config.js';
 
 type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
@@ -103,6 +104,9 @@ export function resolveConfig(
   }
   const doc: Record<string, unknown> = isRecord(raw) ? raw : {};
   if (!isRecord(raw)) problems.push('(root): must be a JSON object');
+  // The original Loom's config.json: one actionable line instead of a list of unknown keys.
+  const original = originalKeysOf(raw);
+  if (original.length > 0) return { ok: false, problems: [`a configuration of the original Loom (${original.join(', ')}); run \`loom migrate\` to convert it (\`loom migrate --dry-run\` shows the result first)`] };
 
   for (const [key, value] of Object.entries(doc)) {
     if (key === '$schema') continue;

@@ -267,7 +267,7 @@ export function renderStatus(r: StatusReport): string {
     const running = s.running_ms === null ? 'running time unknown' : `running ${formatDuration(s.running_ms)}`;
     if (s.status === 'idle') lines.push(`    ${s.name}: idle`);
     else if (s.status === 'errored' || s.status === 'paused')
-      lines.push(`    ${s.name}: ${s.status}${s.issue !== null ? ` on issue #${s.issue}` : ''} (left by an earlier Loom; ${running}; the slot is free and the issue is recovered like any unowned one)`);
+      lines.push(`    ${s.name}: ${s.status}${s.issue !== null ? ` on issue #${s.issue}` : ''}${s.phase ? ` in ${s.phase}` : ''} (left by an earlier Loom; no process of this Loom runs for it: the slot is free and the issue is recovered like any unowned one)`);
     else
       lines.push(
         `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, ${running}${r.usage.by_issue[String(s.issue)] ? `, $${r.usage.by_issue[String(s.issue)]?.cost_usd.toFixed(2)}` : ''}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
