@@ -10,6 +10,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoomConfig } from '../core/config-model.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
+import { CLAUDE_AUTH_ENV } from '../runtimes/claude-runtime.js';
+import { CODEX_AUTH_ENV } from '../runtimes/codex-runtime.js';
+import { GEMINI_AUTH_ENV } from '../runtimes/gemini-runtime.js';
+import { OPENCODE_ENV } from '../runtimes/opencode-runtime.js';
 
 export interface RuntimeCheck {
   runtime: string;
@@ -29,11 +33,16 @@ export interface DoctorReport {
   problems: string[];
 }
 
-const CLI: Record<string, { bin: string; env: string[]; files: string[] }> = {
-  claude: { bin: 'claude', env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'], files: ['.claude/.credentials.json'] },
-  codex: { bin: 'codex', env: ['CODEX_API_KEY', 'OPENAI_API_KEY'], files: ['.codex/auth.json'] },
-  gemini: { bin: 'gemini', env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_APPLICATION_CREDENTIALS'], files: ['.gemini/oauth_creds.json'] },
-  opencode: { bin: 'opencode', env: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENROUTER_API_KEY'], files: ['.local/share/opencode/auth.json'] },
+/**
+ * Each CLI and where its credentials can come from: the credential variables its runtime passes
+ * to the agent (so "configured" means the agent receives it — a switch like
+ * CLAUDE_CODE_USE_BEDROCK is no credential), and the login files its task home is seeded from.
+ */
+const CLI: Record<string, { bin: string; env: readonly string[]; files: string[] }> = {
+  claude: { bin: 'claude', env: CLAUDE_AUTH_ENV, files: ['.claude/.credentials.json'] },
+  codex: { bin: 'codex', env: CODEX_AUTH_ENV, files: ['.codex/auth.json'] },
+  gemini: { bin: 'gemini', env: GEMINI_AUTH_ENV, files: ['.gemini/oauth_creds.json'] },
+  opencode: { bin: 'opencode', env: OPENCODE_ENV.filter((name) => name.endsWith('_API_KEY')), files: ['.local/share/opencode/auth.json'] },
 };
 
 /** The executable on PATH, or in the repository's or Loom's own `node_modules/.bin`. */
