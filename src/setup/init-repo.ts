@@ -122,8 +122,8 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
     }
     if (tracker !== null) {
       try {
-        const { created, updated } = await tracker.ensureLabels();
-        opts.log(`GitHub labels: ${created.length} created, ${updated.length} updated, the rest already right.`);
+        const { created, differing } = await tracker.ensureLabels();
+        opts.log(`GitHub labels: ${created.length} created${differing.length > 0 ? `; ${differing.length} differ from Loom's and are left as they are: ${differing.join(', ')}` : ''}; existing labels are never changed.`);
       } finally {
         tracker.dispose();
       }
