@@ -140,12 +140,17 @@ export function parseRoleFile(text: string, file: string, name: string): RoleDef
   for (let i = start; i < lines.length; i++) {
     for (const m of (lines[i] ?? '').matchAll(PLACEHOLDER)) {
       const placeholder = m[1] ?? '';
-      if (!TEMPLATE_VARIABLES.includes(placeholder) && !placeholder.startsWith(LITERAL_PREFIX)) {
+      if (!TEMPLATE_VARIABLES.includes(placeholder) && !placeholder.startsWith(LITERAL_PREFIX) && ORIGINAL_PLACEHOLDERS[placeholder] === undefined) {
         throw new RoleFileError(file, i + 1, `unknown template placeholder '${m[0]}' (known: ${TEMPLATE_VARIABLES.join(', ')})`);
       }
     }
   }
-  role.template = lines.slice(start).join('\n').trimEnd();
+  // The original Loom's `{{workspace}}` is `{{repo}}` here, also in a file that got front matter.
+  role.template = lines
+    .slice(start)
+    .join('\n')
+    .trimEnd()
+    .replace(PLACEHOLDER, (match, inner: string) => (ORIGINAL_PLACEHOLDERS[inner] !== undefined ? `{{${ORIGINAL_PLACEHOLDERS[inner]}}}` : match));
   return role;
 }
 

@@ -73,6 +73,13 @@ describe('original role files', () => {
     expect(() => loadConfig(path.join(d, 'config.json'), {})).toThrow(/judge\.md:1: missing front matter/);
   });
 
+  it('an original role file that got front matter keeps {{workspace}} as the repository', () => {
+    const d = loomDir({ 'judge.md': `---\ninterval: 7m\n---\n${ORIGINAL_JUDGE}` });
+    const config = loadConfig(path.join(d, 'config.json'), {});
+    expect(config.roles.judge.interval).toBe(7 * MIN);
+    expect(fillTemplate(config.roles.judge.template, { repo: '/r' })).toMatch(/evaluator working in the \/r repository/);
+  });
+
   it('{{=text}} in a Loom role file is the literal {{text}}', () => {
     const d = loomDir({ 'guide.md': '---\ninterval: 15m\n---\nKeep {{=this}} as is for {{repo}}.\n' });
     const config = loadConfig(path.join(d, 'config.json'), {});
