@@ -5,6 +5,8 @@
  * `.loom-managed`: "Loom may clean this up").
  *
  * Invariants owned here:
+ * - only the original's own worktree is adopted: this repository's linked worktree on
+ *   `feature/issue-N`; anything else at the path is left to the worktree code (which refuses it);
  * - the original's work is kept: a worktree on `feature/issue-N` continues on `loom/issue-N`,
  *   created at its commit, with its uncommitted changes; `feature/issue-N` itself is not changed;
  *   without a worktree, a `feature/issue-N` with commits the base lacks starts `loom/issue-N`;
@@ -57,16 +59,31 @@ function gitDirOf(dir: string): string | null {
   }
 }
 
-/** The branch checked out in a linked worktree (`null` when detached or unreadable). */
-function branchOf(dir: string): string | null | undefined {
+/**
+ * The branch checked out in `dir` when it is a linked worktree of the repository at `root` — a
+ * real directory (no symbolic link) whose `.git` file points into `<root>/.git/worktrees/` —
+ * `null` when detached; undefined when it is no such worktree (Loom's worktree code refuses it).
+ */
+function branchOf(root: string, dir: string): string | null | undefined {
+  if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) return undefined;
   const gitDir = gitDirOf(dir);
   if (gitDir === null) return undefined;
+  const admin = path.join(realOr(path.join(root, '.git')), 'worktrees');
+  if (path.dirname(realOr(gitDir)) !== admin) return undefined;
   try {
     const head = fs.readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
     const m = /^ref:\s*refs\/heads\/(.+)$/.exec(head);
     return m?.[1] ?? null;
   } catch {
     return undefined;
+  }
+}
+
+function realOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
   }
 }
 
@@ -109,22 +126,23 @@ async function removeMarkers(dir: string): Promise<string[]> {
  * continues it. Returns what it did, in one line, or null when there was nothing to adopt.
  */
 export async function adoptOriginalWork(root: string, dir: string, issue: number, base: string): Promise<string | null> {
-  const branch = branchOf(dir);
+  const branch = branchOf(root, dir);
   const mine = ours(issue);
-  if (branch === mine) return null;
-  if (branch !== undefined) {
-    // A worktree of the original (or one left on any other branch): continue it on ours.
+  const original = originalBranchFor(issue);
+  if (branch === original) {
+    // The original's worktree: continue it on ours. (Any other branch is not the original's: the
+    // worktree code refuses it and leaves it as it is.)
     const pid = livePidIn(dir);
     if (pid !== null) throw new OriginalWorktreeInUseError(dir, pid);
     const removed = await removeMarkers(dir);
-    const from = branch ?? 'a detached HEAD';
+    const from = branch;
     if (!(await hasBranch(root, mine))) await git(dir, ['switch', '-q', '-c', mine]);
     else if ((await gitMaybe(dir, ['merge-base', '--is-ancestor', mine, 'HEAD'])) !== null) await git(dir, ['switch', '-q', '-C', mine]);
     else throw new OriginalWorkConflictError(dir, from, issue);
     return `adopted ${path.basename(dir)} of the original Loom: its work on ${from} continues on ${mine}${removed.length > 0 ? `; removed its marker files ${removed.join(', ')}` : ''}`;
   }
   // No worktree: a branch of the original with work the base lacks starts ours.
-  const original = originalBranchFor(issue);
+  if (fs.lstatSync(dir, { throwIfNoEntry: false }) !== undefined) return null;
   if ((await hasBranch(root, mine)) || !(await hasBranch(root, original))) return null;
   const ahead = Number(await git(root, ['rev-list', '--count', `${base}..refs/heads/${original}`]));
   if (!(ahead > 0)) return null;
@@ -138,8 +156,8 @@ export interface OriginalWorktree {
   branch: string;
 }
 
-/** Worktrees under `worktreesDir` on a branch other than Loom's (the original's `feature/issue-N`). */
-export function originalWorktrees(worktreesDir: string): OriginalWorktree[] {
+/** The original Loom's worktrees under `worktreesDir` (on `feature/issue-N`). */
+export function originalWorktrees(root: string, worktreesDir: string): OriginalWorktree[] {
   let names: string[];
   try {
     names = fs.readdirSync(worktreesDir);
@@ -151,14 +169,12 @@ export function originalWorktrees(worktreesDir: string): OriginalWorktree[] {
     const issue = Number(/^issue-(\d+)$/.exec(name)?.[1] ?? NaN);
     if (!Number.isSafeInteger(issue)) continue;
     const dir = path.join(worktreesDir, name);
-    const branch = branchOf(dir);
-    if (branch !== undefined && branch !== ours(issue)) found.push({ issue, dir, branch: branch ?? '(detached HEAD)' });
+    if (branchOf(root, dir) === originalBranchFor(issue)) found.push({ issue, dir, branch: originalBranchFor(issue) });
   }
   return found;
 }
 
-/** Whether the worktree at `dir` is on a branch other than Loom's for `issue` (an original one). */
-export function isOriginalWorktree(dir: string, issue: number): boolean {
-  const branch = branchOf(dir);
-  return branch !== undefined && branch !== ours(issue);
+/** Whether `dir` is the original Loom's worktree for `issue` (on `feature/issue-N`). */
+export function isOriginalWorktree(root: string, dir: string, issue: number): boolean {
+  return branchOf(root, dir) === originalBranchFor(issue);
 }

@@ -26,7 +26,7 @@ import { howItEnded, withDetail } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** Claude Code's credentials from the environment: an API key, a bearer token, or a long-lived OAuth token (`claude setup-token`). */
-export const CLAUDE_AUTH_ENV = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
+const CLAUDE_AUTH_ENV = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
 
 /** The caller's variables Claude Code itself needs (auth, endpoint, provider); nothing else passes. */
 export const CLAUDE_ENV_PASSTHROUGH = [...CLAUDE_AUTH_ENV, 'ANTHROPIC_BASE_URL', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'] as const;

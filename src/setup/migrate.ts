@@ -119,7 +119,7 @@ function describeInstallation(paths: LoomPaths, log: (...lines: string[]) => voi
   }
   const progress = new ProgressStore(paths.progress).listOriginal();
   if (progress.length > 0) lines.push(`.loom/progress/: ${progress.length} progress file(s) of the original Loom (${progress.map((p) => p.file).join(', ')}): left alone, never taken for Loom's`);
-  for (const w of originalWorktrees(paths.worktrees))
+  for (const w of originalWorktrees(paths.root, paths.worktrees))
     lines.push(`.loom/worktrees/issue-${w.issue} is on ${w.branch}: adopted when #${w.issue} is next built — its work moves onto loom/issue-${w.issue} (${w.branch} stays as it is) and the original's marker files are never committed`);
   if (lines.length === 0) return;
   log('', 'Also found (nothing here is changed by `loom migrate`):');

@@ -97,17 +97,21 @@ describe('labels of the original Loom: pull requests', () => {
   });
 
   it('the Champion never merges a held PR (hold on the PR or on its issue)', () => {
-    expect(championDecision({ labels: [Label.pr, 'loom:operator'], changedLines: 10, maxLines: 200 })).toEqual({ merge: false, reason: 'loom:operator: held for a human' });
-    expect(championDecision({ labels: [Label.pr], issueLabels: ['loom:operator-only'], changedLines: 10, maxLines: 200 }).merge).toBe(false);
-    expect(championDecision({ labels: [Label.pr, 'loom:needs-capability'], changedLines: 10, maxLines: 200 }).merge).toBe(false);
-    expect(championDecision({ labels: [Label.pr, 'loom:epic-phase'], changedLines: 10, maxLines: 200 }).merge).toBe(true);
+    const open = issue(7, []);
+    const decide = (labels: string[], changedLines = 10, on: Issue = open) => championDecision({ labels, changedLines, maxLines: 200, issueNumber: 7, issue: on });
+    expect(decide([Label.pr, 'loom:operator'])).toEqual({ merge: false, reason: 'loom:operator: held for a human' });
+    expect(decide([Label.pr], 10, issue(7, ['loom:operator-only'])).merge).toBe(false);
+    expect(decide([Label.pr, 'loom:needs-capability']).merge).toBe(false);
+    expect(decide([Label.pr, 'loom:epic-phase']).merge).toBe(true);
   });
 
   it('loom:auto-merge-ok lifts the size limit, and only the size limit', () => {
-    expect(championDecision({ labels: [Label.pr], changedLines: 500, maxLines: 200 }).merge).toBe(false);
-    expect(championDecision({ labels: [Label.pr, 'loom:auto-merge-ok'], changedLines: 500, maxLines: 200 }).merge).toBe(true);
-    expect(championDecision({ labels: [Label.pr, 'loom:auto-merge-ok', Label.manualMerge], changedLines: 5, maxLines: 200 }).merge).toBe(false);
-    expect(championDecision({ labels: [Label.pr, 'loom:auto-merge-ok', 'loom:operator'], changedLines: 5, maxLines: 200 }).merge).toBe(false);
+    const open = issue(7, []);
+    const decide = (labels: string[], changedLines: number) => championDecision({ labels, changedLines, maxLines: 200, issueNumber: 7, issue: open });
+    expect(decide([Label.pr], 500).merge).toBe(false);
+    expect(decide([Label.pr, 'loom:auto-merge-ok'], 500).merge).toBe(true);
+    expect(decide([Label.pr, 'loom:auto-merge-ok', Label.manualMerge], 5).merge).toBe(false);
+    expect(decide([Label.pr, 'loom:auto-merge-ok', 'loom:operator'], 5).merge).toBe(false);
   });
 });
 
