@@ -40,8 +40,8 @@ describe('original role files', () => {
     expect(role.original).toBe(true);
     expect(role.file).toBe(path.join(d, 'roles', 'judge.md'));
     expect(role.interval).toBe(5 * MIN); // the built-in judge's settings apply
-    const prompt = fillTemplate(role.template, { repo: '/work/sample', 'pr.number': '12', diff: 'the diff' });
-    expect(prompt.startsWith('# Pull Request Judge\n\nYou are a thorough and constructive PR evaluator working in the /work/sample repository.')).toBe(true);
+    const prompt = fillTemplate(role.template, { repo: '/srv/sample', 'pr.number': '12', diff: 'the diff' });
+    expect(prompt.startsWith('# Pull Request Judge\n\nYou are a thorough and constructive PR evaluator working in the /srv/sample repository.')).toBe(true);
     expect(prompt).toMatch(/## How this role runs under Loom/);
     expect(prompt.indexOf('How this role runs under Loom')).toBeGreaterThan(prompt.indexOf('gh pr list'));
     expect(prompt).toMatch(/VERDICT: APPROVE\nVERDICT: REQUEST_CHANGES/);
