@@ -14,6 +14,7 @@ import { Label } from '../core/labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
+import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
@@ -190,13 +191,28 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         }
         recorder.phase('doctor');
         const attempt = cp.doctor_rounds + 1;
+        // A conflict with the moved base: the Doctor works with the base merged in (merge in progress).
+        const conflict = cp.conflict ?? [];
+        if (conflict.length > 0) {
+          const unmerged = await mergeBaseForDoctor(worktree, baseRef);
+          log(`merged ${base} into ${branch} for the doctor${unmerged.length ? `; conflicts in ${unmerged.join(', ')}` : ''}`);
+        }
         log(`doctor round ${attempt}`);
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
+        await concludeMerge(worktree, `Merge ${base} into ${branch}\n\nConflicts resolved by the doctor (round ${attempt}), committed by Loom.`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
         if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+        const markers = await filesWithConflictMarkers(worktree, conflict);
+        if (markers.length > 0) {
+          // Never judged, never merged while a conflict marker is left: another doctor round.
+          const review = `conflict markers are still in ${markers.map((f) => `\`${f}\``).join(', ')} after doctor round ${attempt}: resolve them (keep both changes' intent) and commit.`;
+          await tracker.comment(prNumber, `**Loom** — ${review}`);
+          cp = save({ phase: 'judged', verdict: 'changes', review, doctor_rounds: attempt, tests_failed: false, conflict: markers });
+          continue;
+        }
         await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
-        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null, conflict: [] });
         continue;
       }
 
@@ -219,6 +235,16 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       // Someone took the issue away while the merge waited (or ran its test gate): not merged.
       if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
       if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
+      if (merged.reason === 'conflict' && merged.files !== undefined && merged.files.length > 0) {
+        // The default branch moved on and the branch does not rebase onto it: a doctor round with
+        // the base merged in resolves the conflicting files, then the gates run again.
+        const review = `\`${base}\` moved on and \`${branch}\` no longer applies cleanly on it. Loom merged \`${base}\` into this worktree; the merge is in progress with conflicts in ${merged.files.map((f) => `\`${f}\``).join(', ')}. Resolve each conflict keeping the intent of both sides (this issue's change and what \`${base}\` gained), remove every conflict marker, run the tests, and commit.`;
+        await tracker.comment(prNumber, `**Loom** — ${review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
+        continue;
+      }
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
         await tracker.comment(prNumber, `**Loom** — ${merged.message}`);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git } from '../git/git.js';
-import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError } from '../tracker/tracker-errors.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -24,7 +24,13 @@ import { runTestGate } from './judge-round.js';
  */
 export type MergeOutcome =
   | { ok: true; commit: string }
-  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed'; message: string };
+  | {
+      ok: false;
+      reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed';
+      message: string;
+      /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
+      files?: string[];
+    };
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
@@ -49,7 +55,10 @@ export async function mergePullRequest(opts: {
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
     const rebase = await rebaseIfBehind(worktree, baseRef);
-    if (rebase.conflict) return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}` };
+    if (rebase.conflict) {
+      const files = await conflictingFiles(worktree, baseRef);
+      return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };
+    }
     if (rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };

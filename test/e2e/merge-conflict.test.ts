@@ -1,0 +1,47 @@
+// A branch that no longer rebases onto the moved default branch goes to the Doctor with the base
+// merged in and the conflicting files named; the gates run again; main ends up with both changes.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { loom, makeRepo } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+const fence = '```';
+const git = (cwd: string, ...args: string[]) => spawnSync('git', args, { cwd, encoding: 'utf8' }).stdout.trim();
+const script = (role: string, body: string) => `${fence}loom-script ${role}\n${body}\n${fence}`;
+
+/** A `run` step that commits `shared.txt` = "main" on main in the repository root: another merge landing meanwhile. */
+const mainMoves = `run printf 'main\\n' > "$LOOM_REPO_ROOT/shared.txt" && git -C "$LOOM_REPO_ROOT" add shared.txt && git -C "$LOOM_REPO_ROOT" -c user.name=Other -c user.email=other@localhost commit -qm 'main moves'`;
+
+describe('merge conflicts go to the Doctor (local tracker)', () => {
+  it('the base moved on with a conflicting change: a doctor round with the base merged in and the file named, markers left are another round, then the merge holds both changes', async () => {
+    repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s' });
+    const tracker = repo.tracker();
+    const body = [
+      script('builder', `write shared.txt <<EOF\nissue one\nEOF\n${mainMoves}`),
+      // Round 1 leaves the conflict markers in place; round 2 resolves them.
+      script('doctor 1', 'say looked at it'),
+      script('doctor 2', 'write shared.txt <<EOF\nmain\nissue one\nEOF'),
+    ].join('\n\n');
+    await tracker.createIssue({ title: 'edit shared', body, labels: [Label.issue] });
+
+    const r = loom(repo.root, ['shepherd', '1', '--force-merge']);
+
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(repo.root, 'shared.txt'), 'utf8')).toBe('main\nissue one\n');
+    expect(git(repo.root, 'log', '--first-parent', '--format=%s', 'main').split('\n').slice(0, 2)).toEqual([expect.stringMatching(/^Merge #1: edit shared \(PR #2\)/), 'main moves']);
+    const comments = (await tracker.listComments(2)).map((c) => c.body);
+    expect(comments.filter((c) => /^\*\*Loom\*\* — `main` moved on .*conflicts in `shared\.txt`/s.test(c))).toHaveLength(1);
+    expect(comments.filter((c) => /^\*\*Loom\*\* — conflict markers are still in `shared\.txt` after doctor round 1/.test(c))).toHaveLength(1);
+    expect(r.stdout).toMatch(/merged main into loom\/issue-1 for the doctor; conflicts in shared\.txt/);
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    // No marker reached main, and the branch history kept the base merge the Doctor resolved.
+    expect(git(repo.root, 'grep', '-c', '<<<<<<<', 'main', '--', 'shared.txt')).toBe('');
+  });
+});
