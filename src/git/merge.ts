@@ -6,6 +6,8 @@
  * Invariant owned here: merges are serialised by `.loom/merge.lock`, and the default branch only
  * moves by compare-and-swap from the commit the merge was computed on.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { tryLock, unlock } from '../process/lock-file.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
@@ -89,10 +91,11 @@ export async function concludeMerge(worktree: string, message: string): Promise<
   return true;
 }
 
-/** Of `files`, those that still hold a conflict marker line (`<<<<<<< ` or `>>>>>>> `) in the worktree. */
+/** Of `files` (a missing one is skipped), those that still hold a conflict marker line (`<<<<<<< ` or `>>>>>>> `) in the worktree. */
 export async function filesWithConflictMarkers(worktree: string, files: string[]): Promise<string[]> {
-  if (files.length === 0) return [];
-  const found = await gitMaybe(worktree, ['grep', '-l', '--no-index', '-E', '-e', '^(<{7}|>{7})( |$)', '--', ...files]);
+  const present = files.filter((file) => fs.existsSync(path.join(worktree, file)));
+  if (present.length === 0) return [];
+  const found = await gitMaybe(worktree, ['grep', '-l', '--no-index', '-E', '-e', '^(<{7}|>{7})( |$)', '--', ...present]);
   return found === null || found === '' ? [] : found.split('\n');
 }
 

@@ -44,4 +44,39 @@ describe('merge conflicts go to the Doctor (local tracker)', () => {
     // No marker reached main, and the branch history kept the base merge the Doctor resolved.
     expect(git(repo.root, 'grep', '-c', '<<<<<<<', 'main', '--', 'shared.txt')).toBe('');
   });
+
+  it('the Champion path: a conflicting approved PR is not merged and names the file; the Doctor role resolves it with the base merged in (markers left keep it with the Doctor); judged again, then merged', async () => {
+    repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s' });
+    const tracker = repo.tracker();
+    const body = [
+      script('builder', 'write shared.txt <<EOF\nissue one\nEOF'),
+      script('doctor 1', 'say looked at it'),
+      script('doctor 2', 'write shared.txt <<EOF\nmain\nissue one\nEOF'),
+    ].join('\n\n');
+    await tracker.createIssue({ title: 'edit shared', body, labels: [Label.issue] });
+    expect(loom(repo.root, ['shepherd', '1']).code).toBe(0);
+    fs.writeFileSync(path.join(repo.root, 'shared.txt'), 'main\n');
+    git(repo.root, 'add', 'shared.txt');
+    git(repo.root, '-c', 'user.name=Other', '-c', 'user.email=other@localhost', 'commit', '-qm', 'main moves');
+
+    const first = loom(repo.root, ['role', 'champion']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/skipped #2 \(conflict\)/);
+    expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/^\*\*Loom Champion\*\* — not merged: loom\/issue-1 does not rebase cleanly onto main \(conflicts in `shared\.txt`\)/);
+    expect((await tracker.getPullRequest(2))!.labels).toEqual([Label.changesRequested]);
+
+    expect(loom(repo.root, ['role', 'doctor']).code).toBe(0);
+    expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/^\*\*Loom Doctor\*\* — round 1 done; conflict markers are still in `shared\.txt`/);
+    expect((await tracker.getPullRequest(2))!.labels).toEqual([Label.changesRequested]);
+    expect(git(repo.root, 'log', '-1', '--format=%P', 'loom/issue-1').split(' ')).toHaveLength(2); // the base merge, concluded
+
+    expect(loom(repo.root, ['role', 'doctor']).code).toBe(0);
+    expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/round 2 done; back to review/);
+    expect(loom(repo.root, ['role', 'judge']).code).toBe(0);
+    expect((await tracker.getPullRequest(2))!.labels).toEqual([Label.pr]);
+    const last = loom(repo.root, ['role', 'champion']);
+    expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
+    expect(git(repo.root, 'show', 'main:shared.txt')).toBe('main\nissue one');
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+  });
 });
