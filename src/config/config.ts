@@ -31,6 +31,8 @@ const SCALARS: Record<string, Kind> = {
   maxRetryBackoff: 'positiveDuration',
   iterationTimeout: 'positiveDuration',
   heartbeatInterval: 'positiveDuration',
+  checksPollInterval: 'positiveDuration',
+  checksTimeout: 'positiveDuration',
   maxMergeLines: 'positive',
   agentRetries: 'count',
   cliRetries: 'count',

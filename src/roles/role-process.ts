@@ -239,8 +239,8 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
       continue;
     }
     skipped.push(`#${pr.number} (${result.reason === 'withdrawn' || result.reason === 'pr-closed' ? result.message : result.reason})`);
-    if (result.reason === 'conflict' || result.reason === 'tests') {
-      await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.message}. The Doctor will update the branch.`);
+    if (result.reason === 'conflict' || result.reason === 'tests' || (result.reason === 'checks' && result.review !== undefined)) {
+      await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.review ?? result.message}. The Doctor will update the branch.`);
       await ctx.tracker.updateLabels(pr.number, { add: [Label.changesRequested] });
     }
   }

@@ -227,7 +227,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state !== 'open') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} is no longer open`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
       if (merged.ok) {
         log(`merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
@@ -243,6 +243,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
         log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
         cp = save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
+        continue;
+      }
+      if (merged.reason === 'checks' && merged.review !== undefined) {
+        // CI failed on the pushed head: a doctor round with the failing checks and their output.
+        await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber}: ${merged.message}; a doctor round fixes it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
         continue;
       }
       if (merged.reason === 'tests') {

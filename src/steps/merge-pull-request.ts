@@ -16,6 +16,8 @@ import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
+import { waitForChecks } from './wait-for-checks.js';
+import { failingChecksReview } from '../core/checks.js';
 
 /**
  * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
@@ -26,10 +28,12 @@ export type MergeOutcome =
   | { ok: true; commit: string }
   | {
       ok: false;
-      reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed';
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed';
       message: string;
       /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
       files?: string[];
+      /** With `checks`: the Doctor's work list when checks failed (absent when they never finished). */
+      review?: string;
     };
 
 /** How long a merger waits for another merge to finish, ms. */
@@ -45,6 +49,7 @@ export async function mergePullRequest(opts: {
   /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
   by: 'shepherd' | 'champion';
   signal?: AbortSignal;
+  log?: (line: string) => void;
 }): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   const worktrees = new Worktrees(paths.root, paths.worktrees);
@@ -68,6 +73,15 @@ export async function mergePullRequest(opts: {
     if (remote) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+      // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
+      const sha = await git(worktree, ['rev-parse', 'HEAD']);
+      const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.log ? { onPending: (names) => opts.log?.(`PR #${pr.number}: waiting on checks ${names.join(', ')}`) } : {}) });
+      if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
+      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: `checks still pending after ${Math.round(config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };
+      if (checks.state === 'failure') {
+        const review = failingChecksReview(checks.failing, sha);
+        return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
+      }
       try {
         await tracker.markMerged(pr.number);
       } catch (error) {
