@@ -300,6 +300,7 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
       // A branch that conflicts with the moved base: the Doctor resolves it with the base merged in.
       const baseRef = ctx.tracker.kind === 'github' ? `origin/${target}` : target;
+      if (ctx.tracker.kind === 'github') await git(ctx.paths.root, ['fetch', '-q', 'origin', target]);
       const conflict = await conflictingFiles(worktree, baseRef);
       let review = reviews.at(-1)?.body ?? '';
       if (conflict.length > 0) {
@@ -319,6 +320,8 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
       await concludeMerge(worktree, `Merge ${target} into ${pr.head}\n\nConflicts resolved by the doctor (round ${rounds + 1}), committed by Loom.`);
       await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
+      // On GitHub the PR is the pushed branch: the round's commits go there before anyone looks again.
+      if (ctx.tracker.kind === 'github') await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${pr.head}`]);
       // Every file the branch changes: a marker committed in an earlier round is caught too.
       const changed = (await git(worktree, ['diff', '--name-only', baseRef, 'HEAD'])).split('\n').filter(Boolean);
       const markers = await filesWithConflictMarkers(worktree, changed);

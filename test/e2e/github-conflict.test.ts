@@ -72,4 +72,46 @@ describe('github: conflicts go to the Doctor', () => {
     expect((await owner.getIssue(1))?.state).toBe('closed');
     owner.dispose();
   });
+
+  it('the Champion path: a conflicting approved PR goes to the Doctor role, whose resolution is pushed to the PR branch; judged, then merged', { timeout: 120_000 }, async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-conflict-')));
+    dirs.push(base);
+    const bare = path.join(base, 'widgets.git');
+    const root = path.join(base, 'work');
+    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'shared.txt'), 'start\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    git(root, 'remote', 'add', 'origin', bare);
+    git(root, 'push', '-q', 'origin', 'main');
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    expect((await loomAsync(root, ['init'])).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s' }));
+    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
+    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    await owner.createIssue({ title: 'Say one', body: [script('builder', 'write shared.txt <<EOF\none\nEOF'), script('doctor', 'write shared.txt <<EOF\ntwo\none\nEOF')].join('\n\n'), labels: [Label.issue] });
+    expect((await loomAsync(root, ['shepherd', '1'], env)).code).toBe(0);
+    // Someone else's change lands on origin's main meanwhile.
+    const other = path.join(base, 'other');
+    git(base, 'clone', '-q', bare, other);
+    fs.writeFileSync(path.join(other, 'shared.txt'), 'two\n');
+    git(other, 'commit', '-qam', 'main moves');
+    git(other, 'push', '-q', 'origin', 'main');
+
+    const first = await loomAsync(root, ['role', 'champion'], env);
+    expect(first.stdout, first.stdout + first.stderr).toMatch(/skipped #2 \(conflict\)/);
+    const doctor = await loomAsync(root, ['role', 'doctor'], env);
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
+    // The resolution is on the PR's branch on origin, with main merged in.
+    expect(git(bare, 'show', 'loom/issue-1:shared.txt')).toBe('two\none');
+    expect(git(bare, 'merge-base', '--is-ancestor', 'main', 'loom/issue-1')).toBe('');
+    expect((await loomAsync(root, ['role', 'judge'], env)).code).toBe(0);
+    const last = await loomAsync(root, ['role', 'champion'], env);
+    expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
+    expect(git(bare, 'show', 'main:shared.txt')).toBe('two\none');
+    owner.dispose();
+  });
 });
