@@ -1,12 +1,12 @@
 // A branch that no longer rebases onto the moved default branch goes to the Doctor with the base
 // merged in and the conflicting files named; the gates run again; main ends up with both changes.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { loom, makeRepo } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, makeRepo, until } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -78,5 +78,32 @@ describe('merge conflicts go to the Doctor (local tracker)', () => {
     expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
     expect(git(repo.root, 'show', 'main:shared.txt')).toBe('main\nissue one');
     expect((await tracker.getIssue(1))!.state).toBe('closed');
+  });
+
+  it('a shepherd killed during the conflict round (merge in progress) resumes the round: the interrupted merge is aborted on resume and the base merged in again for the Doctor; no conflict marker is ever merged', { timeout: 120_000 }, async () => {
+    repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s' });
+    const tracker = repo.tracker();
+    const killed = path.join(repo.root, '.loom', 'killed-once');
+    const body = [
+      script('builder', `write shared.txt <<EOF\nissue one\nEOF\n${mainMoves}`),
+      // The first time, the doctor hangs (and is killed with its shepherd); the next time it resolves.
+      script('doctor', `run if [ ! -e "${killed}" ]; then touch "${killed}"; sleep 600; fi\nwrite shared.txt <<EOF\nmain\nissue one\nEOF`),
+    ].join('\n\n');
+    await tracker.createIssue({ title: 'edit shared', body, labels: [Label.issue] });
+    const first = spawn(process.execPath, [LOOM_BIN, 'shepherd', '1', '--force-merge'], { cwd: repo.root, stdio: 'ignore' });
+    const worktree = path.join(repo.paths.worktrees, 'issue-1');
+    await until(() => fs.existsSync(killed), 60_000, 'the doctor round to start');
+    expect(git(worktree, 'rev-parse', '-q', '--verify', 'MERGE_HEAD')).not.toBe('');
+    first.kill('SIGKILL');
+    await until(() => first.exitCode !== null || first.signalCode !== null, 10_000, 'the shepherd to die');
+    // What the daemon's recovery does for a dead shepherd: the issue goes back to the queue (its checkpoint stays).
+    await tracker.updateLabels(1, { add: [Label.issue] });
+
+    const r = loom(repo.root, ['shepherd', '1', '--force-merge']);
+
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/resuming #1 from its checkpoint \(last completed phase: judged\)\n.*merged main into loom\/issue-1 for the doctor; conflicts in shared\.txt\n.*doctor round 1\n/);
+    expect(git(repo.root, 'show', 'main:shared.txt')).toBe('main\nissue one');
+    expect(git(repo.root, 'grep', '-c', '<<<<<<<', 'main', '--', 'shared.txt')).toBe('');
   });
 });
