@@ -67,6 +67,8 @@ export interface LoomConfig {
   iterationTimeout: number;
   /** How often shepherds and roles renew their heartbeat, ms. */
   heartbeatInterval: number;
+  /** How a branch is brought up to date with a moved base before merging: `rebase` (default) or `merge`. */
+  updateStrategy: 'rebase' | 'merge';
   /** GitHub: how often a merge waiting on CI checks reads them again (conditional requests), ms. */
   checksPollInterval: number;
   /** GitHub: how long a merge waits for pending CI checks before giving up, ms. */
@@ -113,6 +115,7 @@ export function defaultConfig(): LoomConfig {
     maxRetryBackoff: 30 * MIN,
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
+    updateStrategy: 'rebase',
     checksPollInterval: 15_000,
     checksTimeout: 60 * MIN,
     agentRetries: 2,

@@ -32,12 +32,12 @@ export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: 
  * Rebases the worktree's branch onto `base` if `base` has moved on; false on a conflict (rebase
  * aborted). A branch that already holds a merge of the base (a conflict the Doctor resolved) is
  * updated by merging the base again instead: a rebase would replay its commits without that
- * resolution and conflict again.
+ * resolution and conflict again. With `strategy` `merge` (config `updateStrategy`) it always merges.
  */
-export async function rebaseIfBehind(worktree: string, base: string): Promise<{ rebased: boolean; conflict: boolean }> {
+export async function rebaseIfBehind(worktree: string, base: string, strategy: 'rebase' | 'merge' = 'rebase'): Promise<{ rebased: boolean; conflict: boolean }> {
   const behind = (await gitMaybe(worktree, ['merge-base', '--is-ancestor', base, 'HEAD'])) === null;
   if (!behind) return { rebased: false, conflict: false };
-  const merges = await git(worktree, ['rev-list', '--merges', `${base}..HEAD`]);
+  const merges = strategy === 'merge' ? 'merge' : await git(worktree, ['rev-list', '--merges', `${base}..HEAD`]);
   try {
     if (merges !== '') await git(worktree, ['merge', '-q', '--no-edit', base], { asLoom: true });
     else await git(worktree, ['rebase', '-q', base], { asLoom: true });

@@ -81,7 +81,7 @@ export async function mergePullRequest(opts: {
     }
     if (inBase.state === 'missing') return { ok: false, reason: 'missing-branch', message: `branch ${branch} no longer exists` };
     const worktree = await worktrees.ensure(issue, baseRef);
-    const rebase = await rebaseIfBehind(worktree, baseRef);
+    const rebase = await rebaseIfBehind(worktree, baseRef, config.updateStrategy);
     if (rebase.conflict) {
       const files = await conflictingFiles(worktree, baseRef);
       return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };

@@ -309,6 +309,33 @@ describe('rebaseIfBehind on a branch holding a resolved merge of the base', () =
   });
 });
 
+describe('rebaseIfBehind with updateStrategy merge', () => {
+  it('merges the moved base into the branch (a merge commit on top of the branch tip) instead of rebasing', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'feature', { 'feature.txt': 'new\n' });
+    const mainTip = commit(root, 'main moves', { 'b.txt': 'b\n' });
+
+    expect(await rebaseIfBehind(wt, 'main', 'merge')).toEqual({ rebased: true, conflict: false });
+
+    expect(parents(wt, 'HEAD')).toEqual([tip, mainTip]);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+
+  it('a conflicting merge is aborted and the branch left as it was', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+
+    expect(await rebaseIfBehind(wt, 'main', 'merge')).toEqual({ rebased: false, conflict: true });
+
+    expect(rev(wt, 'HEAD')).toBe(tip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+    expect(fs.existsSync(path.join(sh(wt, 'rev-parse', '--absolute-git-dir'), 'MERGE_HEAD'))).toBe(false);
+  });
+});
+
 describe('conflicts for the Doctor', () => {
   it('conflictingFiles names the conflicting files without touching the worktree; none for a clean merge', async () => {
     const root = makeRepo();
