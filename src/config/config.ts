@@ -16,6 +16,7 @@ import { LoomError } from '../core/errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
+import { originalKeysOf } from './original-config.js';
 
 type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
@@ -99,11 +100,15 @@ export function resolveConfig(
     if (file.timeout !== undefined) role.timeout = file.timeout;
     if (file.template !== undefined) role.template = file.template;
     if (file.file !== undefined) role.roleFile = file.file;
+    config.notes.push(...(file.notes ?? []));
     const interval = file.interval ?? file.cooldown;
     if (interval !== undefined) role.interval = interval;
   }
   const doc: Record<string, unknown> = isRecord(raw) ? raw : {};
   if (!isRecord(raw)) problems.push('(root): must be a JSON object');
+  // The original Loom's config.json: one actionable line instead of a list of unknown keys.
+  const original = originalKeysOf(raw);
+  if (original.length > 0) return { ok: false, problems: [`a configuration of the original Loom (${original.join(', ')}); run \`loom migrate\` to convert it (\`loom migrate --dry-run\` shows the result first)`] };
 
   for (const [key, value] of Object.entries(doc)) {
     if (key === '$schema') continue;
@@ -270,7 +275,7 @@ export function resolveConfig(
  * Front matter of the role files that apply (`.loom/roles/<role>.md` over the built-in ones).
  * A malformed role file is a config problem naming its file and line.
  */
-function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<RoleName, RoleFileSettings>> {
+function readRoleFiles(rolesDir: string, problems: string[], notes: string[]): Partial<Record<RoleName, RoleFileSettings>> {
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
@@ -288,13 +293,29 @@ function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<Rol
   } catch {
     // no roles directory: only the built-in role files apply
   }
+  const others: string[] = [];
   for (const name of names) {
     const role = name.slice(0, -'.md'.length);
     if ((ROLE_NAMES as readonly string[]).includes(role)) continue;
     const near = ROLE_NAMES.find((known) => editDistance(known, role.toLowerCase()) <= 2);
+    // The original Loom kept more files here (README.md, auditor.md, shepherd.md, builder-pr.md,
+    // ...), Markdown without front matter: they are its, not typos, and are left alone.
+    if (near === undefined && !hasFrontMatter(path.join(rolesDir, name))) {
+      others.push(name);
+      continue;
+    }
     problems.push(`${path.join(rolesDir, name)}: not a role, so it would be ignored (roles: ${ROLE_NAMES.join(', ')})${near !== undefined ? `; did you mean ${near}.md?` : ''}`);
   }
+  if (others.length > 0) notes.push(`${rolesDir}: ${others.sort().join(', ')} ${others.length === 1 ? 'is not a role' : 'are not roles'} of this Loom (files of the original Loom); left alone`);
   return result;
+}
+
+function hasFrontMatter(file: string): boolean {
+  try {
+    return /^\uFEFF?---[ \t]*\r?$/m.test(fs.readFileSync(file, 'utf8').split('\n', 1)[0] ?? '');
+  } catch {
+    return false;
+  }
 }
 
 /** Levenshtein distance, for "did you mean" hints. */
@@ -323,8 +344,10 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
     }
   }
   const roleProblems: string[] = [];
-  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems);
+  const roleNotes: string[] = [];
+  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems, roleNotes);
   const result = resolveConfig(raw, env, roleFiles);
+  if (result.ok) result.value.notes.push(...roleNotes);
   const problems = [...roleProblems, ...(result.ok ? [] : result.problems)];
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, problems);
   return result.value;
@@ -348,7 +371,7 @@ export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
   } catch {
     return null;
   }
-  return isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker) ? (saved as unknown as LoomConfig) : null;
+  return isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker) ? ({ notes: [], ...saved } as unknown as LoomConfig) : null;
 }
 
 /** A role file's problem: `<file>.md[:<line>]: <problem>` (it names its own file). */

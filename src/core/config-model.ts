@@ -78,6 +78,11 @@ export interface LoomConfig {
   /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
   cliRetries: number;
   roles: Record<RoleName, RoleConfig>;
+  /**
+   * Things the loader accepted but a user should hear about once (an original Loom role file's
+   * placeholder with no value here, files in `.loom/roles/` that are not roles).
+   */
+  notes: string[];
 }
 
 const MIN = 60_000;
@@ -121,5 +126,6 @@ export function defaultConfig(): LoomConfig {
     agentRetries: 2,
     cliRetries: 2,
     roles,
+    notes: [],
   };
 }

@@ -9,8 +9,12 @@ import type { RunRecord, UsageTotals } from './usage.js';
 import { addRun, dayOf, emptyTotals } from './usage.js';
 
 export interface ShepherdEntry {
-  /** `working` while a shepherd process owns `issue`; `idle` otherwise. */
-  status: 'working' | 'idle';
+  /**
+   * `working` while a shepherd process owns `issue`; `idle` otherwise. `errored` and `paused` are
+   * statuses an earlier Loom left (its shepherd failed, or a human paused it): kept and shown,
+   * but such a slot owns nothing — no process of this Loom runs for it.
+   */
+  status: 'working' | 'idle' | 'errored' | 'paused';
   issue: number | null;
   task_id: string | null;
   pid: number | null;
@@ -187,10 +191,11 @@ function shepherdFrom(raw: Obj): ShepherdEntry {
   const issue = int(raw.issue);
   // Earlier installations used other words for a busy slot ("working", "running", "active").
   const busy = issue !== null && ['working', 'running', 'active', 'busy'].includes(str(raw.status) ?? 'working');
+  const left = str(raw.status) === 'errored' || str(raw.status) === 'paused' ? (str(raw.status) as 'errored' | 'paused') : null;
   return {
     ...raw,
-    status: busy ? 'working' : 'idle',
-    issue: busy ? issue : null,
+    status: busy ? 'working' : (left ?? 'idle'),
+    issue: busy || left !== null ? issue : null,
     task_id: str(raw.task_id),
     pid: int(raw.pid),
     pid_start: str(raw.pid_start),
@@ -199,7 +204,7 @@ function shepherdFrom(raw: Obj): ShepherdEntry {
     last_phase: str(raw.last_phase),
     pr_number: int(raw.pr_number),
     idle_since: str(raw.idle_since),
-    last_issue: int(raw.last_issue) ?? (busy ? null : issue),
+    last_issue: int(raw.last_issue) ?? (busy || left !== null ? null : issue),
   };
 }
 

@@ -18,6 +18,7 @@ import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
 import { supportHold } from './follow-issue.js';
+import { buildBlocker, doctorLabelOf, holdOf } from './original-labels.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
@@ -217,15 +218,15 @@ export function plan(input: PlanInput): Action[] {
   if (force) {
     for (const issue of snapshot.issues) {
       const from = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
-      if (from && !issue.labels.includes(Label.building)) {
+      if (from && !issue.labels.includes(Label.building) && buildBlocker(issue.labels) === undefined) {
         actions.push({ type: 'promote', issue: issue.number, from });
         promoted.add(issue.number);
       }
     }
   }
 
-  // 4. Spawn shepherds for ready issues.
-  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building));
+  // 4. Spawn shepherds for ready issues (never one the original Loom's labels hold or rule out).
+  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined);
   const eligible = buildOrder(ready).filter((i) => {
     if (owned.has(i.number) || failedNow.has(i.number)) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
@@ -261,15 +262,18 @@ export function plan(input: PlanInput): Action[] {
 
   // 6. Support roles: on their interval, or on demand when a PR waits for them. A PR waits for
   // them unless a shepherd owns its issue, or its issue (when the snapshot has it) is one the
-  // support roles leave alone: blocked, aborted (`supportHold`).
+  // support roles leave alone: blocked, aborted, held (`supportHold`).
   const shepherdIssues = owned;
   const inSnapshot = new Map(snapshot.issues.map((i) => [i.number, i]));
   const leftAlone = (n: number) => shepherdIssues.has(n) || (inSnapshot.has(n) && supportHold(n, inSnapshot.get(n) ?? null) !== null);
-  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
+  // A PR held for a human (the original Loom's `loom:operator*`) waits for the human, not a role.
+  const waiting = (wanted: (labels: readonly string[]) => boolean) =>
+    snapshot.pullRequests.some((pr) => wanted(pr.labels) && holdOf(pr.labels) === undefined && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
   const demand: Partial<Record<DaemonRole, boolean>> = {
-    champion: waiting(Label.pr),
-    doctor: waiting(Label.changesRequested),
-    judge: waiting(Label.reviewRequested),
+    champion: waiting((l) => l.includes(Label.pr)),
+    // The original Loom's `loom:merge-conflict` and `loom:ci-failure` ask for the Doctor too.
+    doctor: waiting((l) => l.includes(Label.changesRequested) || doctorLabelOf(l) !== undefined),
+    judge: waiting((l) => l.includes(Label.reviewRequested)),
   };
   for (const role of SUPPORT_ROLES) {
     const cfg = config.roles[role];

@@ -5,7 +5,9 @@
  * - a worktree path is always inside `.loom/worktrees` (names come from issue numbers only);
  * - Loom works, commits and deletes only in a path that really is this repository's worktree on
  *   `loom/issue-N`, judged by the real path and by git, not by the name: a symbolic link, a file,
- *   a worktree on another branch or a checkout of another repository is refused and left as it is;
+ *   a worktree on another branch or a checkout of another repository is refused and left as it is
+ *   (except the original Loom's own worktree on `feature/issue-N`, adopted first:
+ *   `original-worktree.ts`);
  * - uncommitted work is never thrown away: before a worktree is removed its changes are saved
  *   as a WIP commit on its branch;
  * - the branch outlives the worktree unless it was merged, so a resumed shepherd finds its work;
@@ -16,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { git, gitMaybe, GitError } from './git.js';
+import { adoptOriginalWork } from './original-worktree.js';
 
 export function branchFor(issue: number): string {
   return `loom/issue-${issue}`;
@@ -176,6 +179,9 @@ export class Worktrees {
    */
   async prepare(issue: number, base: string): Promise<{ dir: string; existed: boolean; branchExisted: boolean }> {
     const dir = this.pathFor(issue);
+    // The original Loom's worktree (feature/issue-N, marker files) or branch continues on ours.
+    const adopted = await adoptOriginalWork(this.root, dir, issue, base);
+    if (adopted !== null) process.stdout.write(`loom: ${adopted}\n`);
     if ((await this.settle(issue)) === 'worktree') return { dir, existed: true, branchExisted: true };
     fs.mkdirSync(this.dir, { recursive: true });
     const branch = branchFor(issue);

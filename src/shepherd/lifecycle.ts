@@ -11,10 +11,12 @@
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
+import { holdOf } from '../core/original-labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
+import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
@@ -94,6 +96,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   try {
     prepared = await worktrees.prepare(n, baseRef);
   } catch (error) {
+    // The original Loom's worktree needs a human (still in use, or diverged): left exactly as it is.
+    if (error instanceof OriginalWorkError) return await block(ShepherdExit.needsHuman, error.message, 'Nothing was changed there.');
     if (!(error instanceof WorkspaceRefusedError)) throw error;
     return await refuse(error);
   }
@@ -274,10 +278,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         continue;
       }
 
-      // Approved: merge, or leave it to the Champion.
+      // Approved: merge, or leave it to the Champion (always when a human holds it).
       await stillOurs();
-      if (!deps.forceMerge) {
-        const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+      const held = deps.forceMerge ? await heldFor(tracker, n, prNumber) : undefined;
+      if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
+      if (!deps.forceMerge || held !== undefined) {
+        const note = held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
         await worktrees.remove(n, { reason: 'approved' });
@@ -341,4 +347,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     }
     throw error;
   }
+}
+
+/** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
+async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
+  const [pr, current] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issue)]);
+  return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
 }

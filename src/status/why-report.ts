@@ -9,6 +9,7 @@ import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { formatDuration } from '../core/duration.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
+import { buildBlocker, originalLabel } from '../core/original-labels.js';
 import { buildOrder } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { liveLock } from '../state/daemon-lock.js';
@@ -77,6 +78,10 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
             ? `a proposal (${proposal}): approve with \`${cli} issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
             : `has no ${Label.issue} label: \`${cli} issue label ${number} ${Label.issue}\``,
   );
+  const blocker = buildBlocker(issue.labels);
+  add('not held', blocker === undefined, blocker ? `${blocker.label}: ${blocker.reason}; \`loom issue unlabel ${number} ${blocker.label}\` once it may be built` : 'no hold, epic or failure label');
+  const others = issue.labels.filter((l) => originalLabel(l) !== undefined && l !== blocker?.label);
+  if (others.length > 0) add('labels of the original Loom', true, others.map((l) => `${l}: ${originalLabel(l)?.meaning ?? ''}`).join('; '));
   const untrusted = state?.untrusted[String(number)];
   add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
   const retry = state?.spawn_retry_queue[String(number)];
@@ -87,7 +92,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`${cli} start\`, or \`${cli} spawn ${number}\` to build it now`);
   const active = state ? activeShepherds(state).length : 0;
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
-  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
+  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && buildBlocker(i.labels) === undefined));
   const position = queue.findIndex((i) => i.number === number);
   if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
   const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
