@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { RoleConfig } from '../core/config-model.js';
 import { LoomError } from '../core/errors.js';
 import { RUNTIME_NAMES } from '../core/vocabulary.js';
+import { bwrapProblem, bwrapStatus } from '../process/sandbox-probe.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
 import { codexHome } from './codex-home.js';
 import { CodexRuntime } from './codex-runtime.js';
@@ -29,7 +30,15 @@ export class RuntimeConfigError extends LoomError {
   }
 }
 
+/**
+ * The runtime for a role. A role sandboxed with bubblewrap where bubblewrap is missing or cannot
+ * create a sandbox gets no runtime: `RuntimeConfigError` saying what to do, and no run starts.
+ */
 export function createRuntime(role: string, config: RoleConfig): AgentRuntime {
+  if (config.sandbox.type === 'bwrap') {
+    const sandbox = bwrapStatus();
+    if (!sandbox.ok) throw new RuntimeConfigError(`role ${role}: ${bwrapProblem(sandbox)}`);
+  }
   const name = config.runtime;
   const home = process.env.HOME ?? os.homedir();
   switch (name) {
