@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoomConfig } from '../core/config-model.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
+import { sandboxSummary } from '../process/sandbox-probe.js';
+import type { SandboxSummary } from '../process/sandbox-probe.js';
 
 export interface RuntimeCheck {
   runtime: string;
@@ -26,6 +28,8 @@ export interface DoctorReport {
   git: string | null;
   runtimes: RuntimeCheck[];
   roles: { role: string; enabled: boolean; runtime: string | null; fallback: string | null; usable: boolean; problem: string | null }[];
+  /** Whether bubblewrap works here, and which roles' agents run sandboxed (docs/security.md). */
+  sandbox: Omit<SandboxSummary, 'problem'>;
   problems: string[];
 }
 
@@ -94,7 +98,9 @@ export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessE
     return { role, enabled: c.enabled, runtime: c.runtime ?? null, fallback: c.fallback ?? null, usable, problem };
   });
   if (!config.roles.builder.enabled) problems.push('no builder runtime: set "runtime" or roles.builder in .loom/config.json');
-  return { node: process.version, git: version('git'), runtimes, roles, problems };
+  const { problem: sandboxProblem, ...sandbox } = sandboxSummary(config, env);
+  if (sandboxProblem !== null) problems.push(sandboxProblem);
+  return { node: process.version, git: version('git'), runtimes, roles, sandbox, problems };
 }
 
 export function renderDoctor(r: DoctorReport): string {
@@ -108,6 +114,7 @@ export function renderDoctor(r: DoctorReport): string {
     const what = role.role === 'champion' ? (role.enabled ? 'built in (the merge policy is code)' : 'off') : role.enabled ? `${role.runtime ?? '?'}${role.fallback ? ` (fallback ${role.fallback})` : ''}` : 'off';
     lines.push(`  ${role.role.padEnd(9)} ${what}${role.problem ? ` — ${role.problem}${role.usable ? ', the fallback will be used' : ''}` : ''}`);
   }
+  lines.push('', `Sandbox: ${r.sandbox.bwrap.ok ? `${r.sandbox.bwrap.version} at ${r.sandbox.bwrap.path}` : r.sandbox.bwrap.kind === 'missing' ? 'bubblewrap not installed' : `bubblewrap cannot sandbox here (${r.sandbox.bwrap.detail})`}`, `  ${r.sandbox.text}`);
   lines.push('', r.problems.length === 0 ? 'Everything a configured role needs is in place.' : `Problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
   return lines.join('\n');
 }
