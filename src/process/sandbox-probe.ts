@@ -91,10 +91,10 @@ export function sandboxSummary(config: LoomConfig, env: NodeJS.ProcessEnv = proc
   const problem = sandboxed.length > 0 && !bwrap.ok ? bwrapProblem(bwrap) : null;
   let text: string;
   if (unsandboxed.length > 0) {
-    const fix = bwrap.ok ? `${bwrap.version} works here: set "sandbox": "bwrap" in .loom/config.json` : bwrap.kind === 'missing' ? 'install bubblewrap (`bwrap`) and set "sandbox": "bwrap"' : `bubblewrap cannot sandbox here (${bwrap.detail})`;
-    text = `agents are NOT sandboxed (${unsandboxed.join(', ')}): they reach everything you can, your home included; ${fix} (docs/security.md)`;
+    const fix = bwrap.ok ? `${bwrap.version} works here: set "sandbox": "bwrap" in .loom/config.json` : bwrap.kind === 'missing' ? 'install bubblewrap (`bwrap`) and set "sandbox": "bwrap"' : `bubblewrap cannot sandbox here (${bwrap.detail}): allow unprivileged user namespaces, then set "sandbox": "bwrap"`;
+    text = `agents are NOT sandboxed (${unsandboxed.join(', ')}): they reach everything you can, your home included; ${fix}`;
   } else if (sandboxed.length > 0) {
-    text = bwrap.ok ? `agents run in bubblewrap (${bwrap.version}): each sees only its worktree and task home (docs/security.md)` : `agents are configured for bubblewrap, which cannot sandbox here: their runs do not start`;
+    text = bwrap.ok ? `agents run in bubblewrap (${bwrap.version}): each sees only its worktree and task home` : `agents are configured for bubblewrap, which cannot sandbox here: their runs do not start`;
   } else text = 'no role runs an agent';
   return { sandboxed, unsandboxed, bwrap, text, problem };
 }

@@ -13,7 +13,7 @@ import { codexHome } from '../../src/runtimes/codex-home.js';
 import { FakeAnthropicServer } from '../fakes/anthropic-server.js';
 import { startFakeOpenAIServer } from '../fakes/openai-server.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { loom, loomAsync, makeRepo } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, loomAsync, makeRepo } from '../helpers/loom-repo.js';
 import { fakeHome, plantLoomSecrets, PROBE_SCRIPT, probeReport, SANDBOXED, UNSANDBOXED } from '../helpers/sandbox-probe.js';
 
 let repo: TestRepo | undefined;
@@ -139,7 +139,28 @@ describe('the real agent CLIs in the sandbox, through a whole shepherd', () => {
   });
 });
 
-describe('what doctor and status say', () => {
+describe('the default, and what doctor and status say', () => {
+  function freshRepo(): string {
+    const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-init-sandbox-')));
+    cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
+    execFileSync('git', ['init', '-q', '-b', 'main', root]);
+    return root;
+  }
+
+  it('`loom init` writes "sandbox": "bwrap" where bubblewrap works, "none" (and says so) where it is missing', () => {
+    const withBwrap = freshRepo();
+    const r = loom(withBwrap, ['init']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(withBwrap, '.loom', 'config.json'), 'utf8')).sandbox).toBe('bwrap');
+    expect(r.stdout).toContain('Agents will run in a bubblewrap sandbox');
+
+    const without = freshRepo();
+    const s = spawnSync(process.execPath, [LOOM_BIN, 'init'], { cwd: without, encoding: 'utf8', env: { ...process.env, PATH: pathWithoutBwrap() } });
+    expect(s.status, s.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(without, '.loom', 'config.json'), 'utf8')).sandbox).toBe('none');
+    expect(s.stdout).toContain('Agents will NOT be sandboxed ("sandbox": "none"): bubblewrap is not installed');
+  });
+
   it('doctor and status say which roles run sandboxed, that agents are not sandboxed with "none", and the problem when bubblewrap cannot run', () => {
     repo = makeRepo({ runtime: 'script', sandbox: 'bwrap', roles: { architect: { sandbox: 'none' } } });
     const doctor = JSON.parse(loom(repo.root, ['doctor', '--json']).stdout);
