@@ -39,7 +39,7 @@ export async function runAgentCommand(agent: AgentCommand, context: RunContext, 
   if (sandbox !== undefined && sandbox.type === 'bwrap') {
     const status = bwrapStatus();
     if (!status.ok) throw new Error(bwrapProblem(status));
-    const program = agent.program === undefined ? [] : programPaths(agent.program, env);
+    const program = agent.program === undefined ? [] : programPaths(agent.program, env, context.cwd);
     ({ command, env } = sandboxedCommand(status.path, command, { sandbox, cwd: context.cwd, env, homes: agent.homes ?? [], readOnly: [agent.files.dir, ...program, ...(agent.readOnly ?? [])] }));
   }
   const decoder = new StringDecoder('utf8');

@@ -122,17 +122,30 @@ function toolRoot(file: string): string {
   return at > 0 ? parts.slice(0, at + 1).join(path.sep) : path.dirname(file);
 }
 
+/** The program a command line starts: after `NAME=value` assignments, its first word, unquoted when single-quoted. */
+function programWord(command: string): string {
+  if (path.isAbsolute(command) && kindOf(command) === 'file') return command;
+  const rest = command.trimStart().replace(/^(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*/, '');
+  if (rest.startsWith("'")) {
+    const end = rest.indexOf("'", 1);
+    return end > 0 ? rest.slice(1, end) : '';
+  }
+  return rest.split(/\s+/)[0] ?? '';
+}
+
 /**
- * The directories that show an agent's program and what it links to. `command`: the program, or a
- * command prefix whose first word is (a path, or a name on PATH).
+ * What shows an agent's program in the sandbox: the file, its directory, and the package tree it
+ * links into (what would uncover a whole home or the repository is left out by `sandboxMounts`).
+ * `command`: the program, or a command line starting with it (a path, relative ones against
+ * `cwd`, or a name on PATH).
  */
-export function programPaths(command: string, env: NodeJS.ProcessEnv): string[] {
-  const program = path.isAbsolute(command) && kindOf(command) === 'file' ? command : (command.trim().split(/\s+/)[0] ?? '');
+export function programPaths(command: string, env: NodeJS.ProcessEnv, cwd: string): string[] {
+  const program = programWord(command);
   if (program === '') return [];
-  const candidates = program.includes('/') ? [path.resolve(program)] : (env.PATH ?? '').split(path.delimiter).filter((d) => path.isAbsolute(d)).map((d) => path.join(d, program));
+  const candidates = program.includes('/') ? [path.resolve(cwd, program)] : (env.PATH ?? '').split(path.delimiter).filter((d) => path.isAbsolute(d)).map((d) => path.join(d, program));
   const found = candidates.find((c) => kindOf(c) === 'file');
   if (found === undefined) return [];
-  return [...new Set([real(path.dirname(found)), toolRoot(real(found))])];
+  return [...new Set([real(found), real(path.dirname(found)), toolRoot(real(found))])];
 }
 
 /** The mounts of one sandboxed run, in the order bubblewrap must apply them. */
@@ -173,7 +186,8 @@ export function sandboxMounts(request: SandboxRequest): Mount[] {
     }
   }
   for (const dir of request.homes ?? []) add('rw', real(dir), RANK.shown);
-  for (const p of (request.readOnly ?? []).map(real)) if (harmless(p)) add('ro', p, RANK.shown);
+  // (What lies outside the hidden places is in sight anyway.)
+  for (const p of (request.readOnly ?? []).map(real)) if (isHidden(p) && harmless(p)) add('ro', p, RANK.shown);
 
   // The agent's tools, where they are installed in a hidden place.
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {

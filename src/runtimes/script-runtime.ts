@@ -36,6 +36,6 @@ export class ScriptRuntime implements AgentRuntime {
 
   run(context: RunContext): Promise<RunResult> {
     // `exec`: the agent itself leads the process group, with no shell in between.
-    return runAgentProcess(`exec ${scriptAgentArgv().map(shellQuote).join(' ')}`, context, scriptAgentPaths());
+    return runAgentProcess(`exec ${scriptAgentArgv().map(shellQuote).join(' ')}`, context, { readOnly: scriptAgentPaths() });
   }
 }

@@ -83,7 +83,21 @@ describe('a shepherd with a command agent', () => {
     expect(fs.readFileSync(path.join(repo.root, 'OUTSIDE.txt'), 'utf8')).toBe('probe\n');
   });
 
-  it('bubblewrap missing: no agent runs, and the issue is blocked with one line saying what to do', async () => {
+  it("a command agent that is a script of the main checkout (not committed) still runs: the sandbox shows that file, and nothing else of the checkout", async () => {
+    repo = await probeRepo({ sandbox: 'bwrap', roles: { builder: { command: './agent.sh --fast' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
+    fs.writeFileSync(
+      path.join(repo.root, 'agent.sh'),
+      '#!/bin/sh\ntest -e "$LOOM_REPO_ROOT/README.md" && echo "main-checkout: seen" || echo "main-checkout: hidden"\necho "args: $*"\nprintf \'built\\n\' > built.txt && git add built.txt && git commit -qm Build\n',
+      { mode: 0o755 },
+    );
+    const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], { HOME: home() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('main-checkout: hidden');
+    expect(r.stdout).toContain('args: --fast');
+    expect(git(repo.root, 'show', 'main:built.txt')).toBe('built');
+  });
+
+  it('bubblewrap missing: a shepherd started by hand runs no agent, and the issue is blocked with one line saying what to do', async () => {
     repo = await probeRepo({ sandbox: 'bwrap', roles: { builder: { command: 'sh scripts/probe.sh' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
     const r = await loomAsync(repo.root, ['shepherd', '1'], { HOME: home(), PATH: pathWithoutBwrap() });
     expect(r.code, r.stdout + r.stderr).toBe(5);
