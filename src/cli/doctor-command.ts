@@ -157,6 +157,9 @@ export function unrunnableRoles(root: string, config: LoomConfig, env: NodeJS.Pr
     if (c.fallback !== undefined && checkExecutable(role, c, c.fallback, root, env).problem === null) continue;
     byProblem.set(problem, [...(byProblem.get(problem) ?? []), role]);
   }
+  // A role sandboxed with bubblewrap that cannot sandbox here would never start a run either.
+  const sandbox = sandboxSummary(config, env);
+  if (sandbox.problem !== null) byProblem.set(sandbox.problem, sandbox.sandboxed);
   if (byProblem.size === 0) return null;
   const parts = [...byProblem].map(([problem, roles]) => `${roles.length === 1 ? 'role' : 'roles'} ${roles.join(', ')}: ${problem}`);
   return `cannot start: ${parts.join('; ')} (\`loom doctor\` checks every role)`;

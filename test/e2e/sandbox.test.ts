@@ -13,7 +13,7 @@ import { codexHome } from '../../src/runtimes/codex-home.js';
 import { FakeAnthropicServer } from '../fakes/anthropic-server.js';
 import { startFakeOpenAIServer } from '../fakes/openai-server.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { LOOM_BIN, loom, loomAsync, makeRepo } from '../helpers/loom-repo.js';
+import { fingerprint, LOOM_BIN, loom, loomAsync, makeRepo } from '../helpers/loom-repo.js';
 import { fakeHome, plantLoomSecrets, PROBE_SCRIPT, probeReport, SANDBOXED, UNSANDBOXED } from '../helpers/sandbox-probe.js';
 
 let repo: TestRepo | undefined;
@@ -95,6 +95,20 @@ describe('a shepherd with a command agent', () => {
     expect(r.stdout).toContain('main-checkout: hidden');
     expect(r.stdout).toContain('args: --fast');
     expect(git(repo.root, 'show', 'main:built.txt')).toBe('built');
+  });
+
+  it('bubblewrap missing: `loom start` and `loom spawn` refuse in one line, exit 2, and change nothing', async () => {
+    repo = await probeRepo({ sandbox: 'bwrap', roles: { builder: { command: 'sh scripts/probe.sh' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } } });
+    const env = { HOME: home(), PATH: pathWithoutBwrap() };
+    const before = fingerprint(repo.paths.dir);
+    for (const args of [['start'], ['start', '--detach'], ['spawn', '1']]) {
+      const r = loom(repo.root, args, env);
+      expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/cannot start: roles builder, judge, doctor: sandbox "bwrap": bubblewrap is not installed .*"sandbox": "none"/);
+    }
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+    expect((await repo.tracker().getIssue(1))!.labels).toEqual([Label.issue]);
   });
 
   it('bubblewrap missing: a shepherd started by hand runs no agent, and the issue is blocked with one line saying what to do', async () => {
