@@ -107,6 +107,16 @@ describe('a command agent in the bubblewrap sandbox', () => {
     expect(fs.readFileSync(path.join(root, '.git', 'worktrees', 'issue-1', 'commondir'), 'utf8').trim()).toBe('../..');
   });
 
+  it('in the repository itself (architect, hermit, guide, curator) reads the code but writes nothing, and sees no .loom/', async () => {
+    const run = await command(
+      'cat README.md; (echo x > NEW.txt) 2>/dev/null && echo "write: done" || echo "write: refused"; ls -A .loom 2>/dev/null | wc -l; git log --format=%s -1',
+      { cwd: root, sandbox: bwrap() },
+    );
+    expect(run.outcome, run.output).toBe('success');
+    expect(run.output.trim().split('\n')).toEqual(['# the main checkout', 'write: refused', '0', 'initial']);
+    expect(fs.existsSync(path.join(root, 'NEW.txt'))).toBe(false);
+  });
+
   it('hides what sandbox.hide names: relative to the worktree, absolute, and under ~/', async () => {
     fs.writeFileSync(path.join(worktree, '.env'), 'API_KEY=hunter2\n');
     fs.mkdirSync(path.join(worktree, 'secrets'));
