@@ -13,7 +13,8 @@
  *   the task's homes;
  * - never writable, so Loom's own git commands after the run cannot be turned against it: the
  *   repository's git config, hooks, `info/` and submodule git dirs, the main checkout's HEAD and
- *   index, the worktree's `.git` link and its metadata's links back (`commondir`, `gitdir`);
+ *   index, the worktree's `.git` link, its metadata's links back (`commondir`, `gitdir`), its
+ *   `config.worktree` and submodule git dirs;
  * - read-only from hidden places: the directories on PATH and what their links point to, so the
  *   agent's tools (installed under the home by nvm, npm or an installer) still run;
  * - no capabilities, own pid namespace (no other process visible), ended with Loom's process;
@@ -181,7 +182,7 @@ export function sandboxMounts(request: SandboxRequest): Mount[] {
       add('tmpfs', path.join(git.common, 'worktrees'), RANK.shown);
       if (git.own !== null) {
         add('rw', git.own, RANK.shown);
-        for (const name of ['commondir', 'gitdir', 'config.worktree']) add('ro', path.join(git.own, name), RANK.shown);
+        for (const name of ['commondir', 'gitdir', 'config.worktree', 'modules']) add('ro', path.join(git.own, name), RANK.shown);
       }
     }
   }
@@ -263,8 +264,22 @@ function gitIdentity(cwd: string, env: NodeJS.ProcessEnv): Record<string, string
   return identity;
 }
 
+/**
+ * What git would read if it appeared, made to exist so it can be mounted read-only: the
+ * repository's `hooks/` (an agent must not add a hook Loom's own git commands would run) and the
+ * worktree's `config.worktree` (read once `extensions.worktreeConfig` is on, as sparse checkouts
+ * turn it on). Empty, they change nothing.
+ */
+function guardGitFiles(cwd: string): void {
+  const git = gitLayout(real(cwd));
+  if (git === null) return;
+  fs.mkdirSync(path.join(git.common, 'hooks'), { recursive: true });
+  if (git.own !== null) fs.writeFileSync(path.join(git.own, 'config.worktree'), '', { flag: 'a' });
+}
+
 /** `command` (a `sh -c` line) run inside the sandbox by `bwrap`, and the environment to run it with. */
 export function sandboxedCommand(bwrap: string, command: string, request: SandboxRequest): { command: string; env: NodeJS.ProcessEnv } {
+  if (real(request.cwd) !== real(request.sandbox.repoRoot)) guardGitFiles(request.cwd);
   const words = [bwrap, ...bwrapArgs(request), '--', '/bin/sh', '-c', command];
   return { command: `exec ${words.map(shellQuote).join(' ')}`, env: { ...request.env, ...gitIdentity(request.cwd, request.env) } };
 }

@@ -87,11 +87,15 @@ describe('a command agent in the bubblewrap sandbox', () => {
 
   it('cannot redirect or reconfigure the git commands Loom runs in the worktree after it', async () => {
     const before = fs.readFileSync(path.join(worktree, '.git'), 'utf8');
+    // A repository without a hooks directory: the agent must not be able to make one.
+    fs.rmSync(path.join(root, '.git', 'hooks'), { recursive: true, force: true });
     const run = await command(
       [
-        'echo "gitdir: /tmp/evil" > .git && echo "link: changed" || echo "link: kept"',
+        '(echo "gitdir: /tmp/evil" > .git) 2>/dev/null && echo "link: changed" || echo "link: kept"',
         'git config core.hooksPath /tmp 2>/dev/null && echo "config: changed" || echo "config: kept"',
-        `echo /tmp > "$(git rev-parse --git-dir)/commondir" 2>/dev/null && echo "commondir: changed" || echo "commondir: kept"`,
+        `(echo /tmp > "$(git rev-parse --git-dir)/commondir") 2>/dev/null && echo "commondir: changed" || echo "commondir: kept"`,
+        `(printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> "$(git rev-parse --git-dir)/config.worktree") 2>/dev/null && echo "worktree config: changed" || echo "worktree config: kept"`,
+        `(mkdir -p "$(git rev-parse --git-common-dir)/hooks" && printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > "$(git rev-parse --git-common-dir)/hooks/post-commit") 2>/dev/null && echo "hooks: changed" || echo "hooks: kept"`,
         `ls "$(git rev-parse --git-common-dir)/worktrees"`,
       ].join('; '),
       { sandbox: bwrap() },
@@ -100,6 +104,10 @@ describe('a command agent in the bubblewrap sandbox', () => {
     expect(run.output).toContain('link: kept');
     expect(run.output).toContain('config: kept');
     expect(run.output).toContain('commondir: kept');
+    expect(run.output).toContain('worktree config: kept');
+    expect(run.output).toContain('hooks: kept');
+    expect(fs.readdirSync(path.join(root, '.git', 'hooks'))).toEqual([]);
+    expect(fs.readFileSync(path.join(root, '.git', 'worktrees', 'issue-1', 'config.worktree'), 'utf8')).toBe('');
     // Only its own worktree's metadata is there; issue-9's is not.
     expect(run.output.trim().split('\n').at(-1)).toBe('issue-1');
     expect(fs.readFileSync(path.join(worktree, '.git'), 'utf8')).toBe(before);
