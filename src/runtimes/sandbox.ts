@@ -159,10 +159,11 @@ export function sandboxMounts(request: SandboxRequest): Mount[] {
   const add = (kind: Mount['kind'], p: string, rank: number) => ranked.push({ mount: { kind, path: p }, rank });
 
   // Hidden: homes, temp directories, user sockets, the main checkout (with .loom/). The agent's
-  // home and temp directories stay writable (tools keep caches there), empty and private.
+  // home, temp and runtime directories stay writable (tools keep caches and sockets there),
+  // empty and private.
   const dirs = (paths: readonly string[]) => [...new Set(paths.filter((p) => p !== '' && path.isAbsolute(p)).map(real))].filter((p) => p !== '/' && kindOf(p) === 'dir');
-  const scratch = dirs([home, '/tmp', '/var/tmp', os.tmpdir(), env.TMPDIR ?? '']);
-  const hidden = dirs(['/home', '/root', os.userInfo().homedir, '/run/user', repoRoot, ...scratch]);
+  const scratch = dirs([home, '/tmp', '/var/tmp', os.tmpdir(), env.TMPDIR ?? '', '/run/user']);
+  const hidden = dirs(['/home', '/root', os.userInfo().homedir, repoRoot, ...scratch]);
   for (const dir of hidden) ranked.push({ mount: { kind: 'tmpfs', path: dir, writable: scratch.includes(dir) }, rank: RANK.hidden });
   add('tmpfs', path.join(repoRoot, '.loom'), RANK.hidden);
   const isHidden = (p: string) => hidden.some((dir) => isUnder(p, dir));
