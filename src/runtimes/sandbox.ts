@@ -76,6 +76,15 @@ function real(p: string): string {
   }
 }
 
+/** The home of the account in the password database ('' for a uid without an entry, as in some containers). */
+function accountHome(): string {
+  try {
+    return os.userInfo().homedir;
+  } catch {
+    return '';
+  }
+}
+
 function isUnder(p: string, parent: string): boolean {
   const relative = path.relative(parent, p);
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
@@ -163,7 +172,7 @@ export function sandboxMounts(request: SandboxRequest): Mount[] {
   // empty and private.
   const dirs = (paths: readonly string[]) => [...new Set(paths.filter((p) => p !== '' && path.isAbsolute(p)).map(real))].filter((p) => p !== '/' && kindOf(p) === 'dir');
   const scratch = dirs([home, '/tmp', '/var/tmp', os.tmpdir(), env.TMPDIR ?? '', '/run/user']);
-  const hidden = dirs(['/home', '/root', os.userInfo().homedir, repoRoot, ...scratch]);
+  const hidden = dirs(['/home', '/root', accountHome(), repoRoot, ...scratch]);
   for (const dir of hidden) ranked.push({ mount: { kind: 'tmpfs', path: dir, writable: scratch.includes(dir) }, rank: RANK.hidden });
   add('tmpfs', path.join(repoRoot, '.loom'), RANK.hidden);
   const isHidden = (p: string) => hidden.some((dir) => isUnder(p, dir));
