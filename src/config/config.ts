@@ -9,15 +9,18 @@ import path from 'node:path';
 import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
 import type { LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
-import { defaultConfig, defaultSandbox, SANDBOX_TYPES } from '../core/config-model.js';
+import type { HookName } from '../core/config-model.js';
+import { defaultConfig, defaultSandbox, HOOK_NAMES, SANDBOX_TYPES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
+import { parseSize } from '../core/size.js';
+import { originalKeysOf } from './original-config.js';
 
-type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
+type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration' | 'size';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
 const SCALARS: Record<string, Kind> = {
   maxShepherds: 'positive',
@@ -31,9 +34,12 @@ const SCALARS: Record<string, Kind> = {
   maxRetryBackoff: 'positiveDuration',
   iterationTimeout: 'positiveDuration',
   heartbeatInterval: 'positiveDuration',
+  checksPollInterval: 'positiveDuration',
+  checksTimeout: 'positiveDuration',
   maxMergeLines: 'positive',
   agentRetries: 'count',
   cliRetries: 'count',
+  minFreeDisk: 'size',
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;
@@ -62,10 +68,31 @@ function check(kind: Kind, value: unknown): { value: number } | { error: string 
     if (typeof n !== 'number' || !Number.isInteger(n) || n < min) return { error: `must be a whole number ≥ ${min}, got ${JSON.stringify(value)}` };
     return { value: n };
   }
+  if (kind === 'size') {
+    const bytes = parseSize(typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value);
+    return bytes === undefined ? { error: `must be bytes or a size like "500MB", "2GB", got ${JSON.stringify(value)}` } : { value: bytes };
+  }
   const ms = parseDuration(value);
   if (ms === undefined) return { error: `must be seconds or a duration like "30s", "10m", "1h", got ${JSON.stringify(value)}` };
   if (kind === 'positiveDuration' && ms <= 0) return { error: 'must be greater than zero' };
   return { value: ms };
+}
+
+/** `hooks`: `afterCreate`, `beforeRun`, `afterRun`, `beforeRemove` (shell commands) and `timeout`. */
+function resolveHooks(value: unknown, config: LoomConfig, problems: string[]): void {
+  if (!isRecord(value)) {
+    problems.push(`hooks: must be an object with ${HOOK_NAMES.join(', ')} and timeout`);
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'timeout') {
+      const r = check('positiveDuration', v);
+      if ('error' in r) problems.push(`hooks.timeout: ${r.error}`);
+      else config.hooks.timeout = r.value;
+    } else if (!(HOOK_NAMES as readonly string[]).includes(k)) problems.push(`hooks.${k}: unknown key (known: ${HOOK_NAMES.join(', ')}, timeout)`);
+    else if (typeof v !== 'string' || v.trim() === '') problems.push(`hooks.${k}: must be a non-empty shell command`);
+    else config.hooks[k as HookName] = v;
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -138,11 +165,15 @@ export function resolveConfig(
     if (file.timeout !== undefined) role.timeout = file.timeout;
     if (file.template !== undefined) role.template = file.template;
     if (file.file !== undefined) role.roleFile = file.file;
+    config.notes.push(...(file.notes ?? []));
     const interval = file.interval ?? file.cooldown;
     if (interval !== undefined) role.interval = interval;
   }
   const doc: Record<string, unknown> = isRecord(raw) ? raw : {};
   if (!isRecord(raw)) problems.push('(root): must be a JSON object');
+  // The original Loom's config.json: one actionable line instead of a list of unknown keys.
+  const original = originalKeysOf(raw);
+  if (original.length > 0) return { ok: false, problems: [`a configuration of the original Loom (${original.join(', ')}); run \`loom migrate\` to convert it (\`loom migrate --dry-run\` shows the result first)`] };
 
   for (const [key, value] of Object.entries(doc)) {
     if (key === '$schema') continue;
@@ -170,6 +201,10 @@ export function resolveConfig(
         }
       continue;
     }
+    if (key === 'hooks') {
+      resolveHooks(value, config, problems);
+      continue;
+    }
     if (key === 'pricing') {
       if (!isRecord(value)) problems.push('pricing: must be an object keyed by model or runtime name');
       else
@@ -184,6 +219,11 @@ export function resolveConfig(
       Object.assign(config.sandbox, parseSandbox(value, 'sandbox', problems));
       continue;
     }
+    if (key === 'updateStrategy') {
+      if (value === 'rebase' || value === 'merge') config.updateStrategy = value;
+      else problems.push(`updateStrategy: must be "rebase" or "merge", got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -196,7 +236,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks', 'updateStrategy'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -268,6 +308,11 @@ export function resolveConfig(
     if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
     else problems.push(`env LOOM_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
   }
+  const envStrategy = env.LOOM_UPDATE_STRATEGY;
+  if (envStrategy !== undefined && envStrategy !== '') {
+    if (envStrategy === 'rebase' || envStrategy === 'merge') config.updateStrategy = envStrategy;
+    else problems.push(`env LOOM_UPDATE_STRATEGY: must be "rebase" or "merge", got ${JSON.stringify(envStrategy)}`);
+  }
   for (const key of STRINGS) {
     const v = env[envName(key)];
     if (v !== undefined && v !== '') config[key] = v;
@@ -321,7 +366,7 @@ function roleSandbox(top: SandboxConfig, own: Partial<SandboxConfig>): SandboxCo
  * Front matter of the role files that apply (`.loom/roles/<role>.md` over the built-in ones).
  * A malformed role file is a config problem naming its file and line.
  */
-function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<RoleName, RoleFileSettings>> {
+function readRoleFiles(rolesDir: string, problems: string[], notes: string[]): Partial<Record<RoleName, RoleFileSettings>> {
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
@@ -339,13 +384,29 @@ function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<Rol
   } catch {
     // no roles directory: only the built-in role files apply
   }
+  const others: string[] = [];
   for (const name of names) {
     const role = name.slice(0, -'.md'.length);
     if ((ROLE_NAMES as readonly string[]).includes(role)) continue;
     const near = ROLE_NAMES.find((known) => editDistance(known, role.toLowerCase()) <= 2);
+    // The original Loom kept more files here (README.md, auditor.md, shepherd.md, builder-pr.md,
+    // ...), Markdown without front matter: they are its, not typos, and are left alone.
+    if (near === undefined && !hasFrontMatter(path.join(rolesDir, name))) {
+      others.push(name);
+      continue;
+    }
     problems.push(`${path.join(rolesDir, name)}: not a role, so it would be ignored (roles: ${ROLE_NAMES.join(', ')})${near !== undefined ? `; did you mean ${near}.md?` : ''}`);
   }
+  if (others.length > 0) notes.push(`${rolesDir}: ${others.sort().join(', ')} ${others.length === 1 ? 'is not a role' : 'are not roles'} of this Loom (files of the original Loom); left alone`);
   return result;
+}
+
+function hasFrontMatter(file: string): boolean {
+  try {
+    return /^\uFEFF?---[ \t]*\r?$/m.test(fs.readFileSync(file, 'utf8').split('\n', 1)[0] ?? '');
+  } catch {
+    return false;
+  }
 }
 
 /** Levenshtein distance, for "did you mean" hints. */
@@ -374,8 +435,10 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
     }
   }
   const roleProblems: string[] = [];
-  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems);
+  const roleNotes: string[] = [];
+  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems, roleNotes);
   const result = resolveConfig(raw, env, roleFiles);
+  if (result.ok) result.value.notes.push(...roleNotes);
   const problems = [...roleProblems, ...(result.ok ? [] : result.problems)];
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, problems);
   return result.value;
@@ -400,9 +463,9 @@ export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
     return null;
   }
   if (!(isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker))) return null;
+  const config = { notes: [], ...saved } as unknown as LoomConfig;
   // Saved by a version of Loom without sandboxes: none, as it ran then.
-  const config = saved as unknown as LoomConfig;
-  config.sandbox = isRecord(saved.sandbox) ? config.sandbox : defaultSandbox();
+  if (!isRecord(saved.sandbox)) config.sandbox = defaultSandbox();
   for (const role of Object.values(config.roles)) if (!isRecord(role.sandbox)) role.sandbox = { ...config.sandbox, hide: [...config.sandbox.hide] };
   return config;
 }

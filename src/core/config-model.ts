@@ -48,6 +48,19 @@ export interface RoleConfig {
 /** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
 export type TrackerConfig = { type: 'local' } | { type: 'github'; owner: string; repo: string; baseUrl: string | undefined; trustedUsers: string[] };
 
+/** The workspace hooks: each a shell command, run with `sh -c` in the worktree. */
+export interface WorkspaceHooks {
+  afterCreate?: string;
+  beforeRun?: string;
+  afterRun?: string;
+  beforeRemove?: string;
+  /** Longest run of one hook, ms. */
+  timeout: number;
+}
+
+export const HOOK_NAMES = ['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
 export interface LoomConfig {
   tracker: TrackerConfig;
   /** Runtime for every role that does not name its own. */
@@ -63,6 +76,10 @@ export interface LoomConfig {
   /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
   pricing: Record<string, Price>;
   maxShepherds: number;
+  /** Shell commands run in an issue's worktree around its life (docs/config.md, "Workspace hooks"). */
+  hooks: WorkspaceHooks;
+  /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
+  minFreeDisk: number;
   /** Sleep between iterations, ms. */
   pollInterval: number;
   /** Ready issues below which Architect/Hermit are triggered. */
@@ -82,6 +99,12 @@ export interface LoomConfig {
   iterationTimeout: number;
   /** How often shepherds and roles renew their heartbeat, ms. */
   heartbeatInterval: number;
+  /** How a branch is brought up to date with a moved base before merging: `rebase` (default) or `merge`. */
+  updateStrategy: 'rebase' | 'merge';
+  /** GitHub: how often a merge waiting on CI checks reads them again (conditional requests), ms. */
+  checksPollInterval: number;
+  /** GitHub: how long a merge waits for pending CI checks before giving up, ms. */
+  checksTimeout: number;
   /** Times a shepherd re-runs an agent that stalled or timed out before giving up. */
   agentRetries: number;
   /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
@@ -89,6 +112,11 @@ export interface LoomConfig {
   /** The sandbox of every role that does not set its own (`roles.<role>.sandbox`). */
   sandbox: SandboxConfig;
   roles: Record<RoleName, RoleConfig>;
+  /**
+   * Things the loader accepted but a user should hear about once (an original Loom role file's
+   * placeholder with no value here, files in `.loom/roles/` that are not roles).
+   */
+  notes: string[];
 }
 
 const MIN = 60_000;
@@ -121,6 +149,8 @@ export function defaultConfig(): LoomConfig {
     budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
     pricing: {},
     maxShepherds: 3,
+    hooks: { timeout: 60_000 },
+    minFreeDisk: 2e9,
     pollInterval: 30_000,
     issueThreshold: 3,
     maxProposals: 5,
@@ -131,9 +161,13 @@ export function defaultConfig(): LoomConfig {
     maxRetryBackoff: 30 * MIN,
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
+    updateStrategy: 'rebase',
+    checksPollInterval: 15_000,
+    checksTimeout: 60 * MIN,
     agentRetries: 2,
     cliRetries: 2,
     sandbox: defaultSandbox(),
     roles,
+    notes: [],
   };
 }

@@ -29,7 +29,8 @@ import { transcriptBlock } from './transcript-block.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
-export const CODEX_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;
+const CODEX_AUTH_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY'] as const;
+export const CODEX_ENV = [...CODEX_AUTH_ENV, 'OPENAI_BASE_URL'] as const;
 
 /** Where a thread's token totals are kept between runs, inside its `CODEX_HOME`. */
 const TOTALS_FILE = 'loom-thread-totals.json';

@@ -150,7 +150,12 @@ export interface AgentAuth {
   files: string[];
 }
 
-const AUTH_VARIABLE = /(_API_KEY|_AUTH_TOKEN|_USE_BEDROCK|_USE_VERTEX|_USE_VERTEXAI)$/;
+/**
+ * A passed variable that is a login by itself: a key, a token (CLAUDE_CODE_OAUTH_TOKEN too), a
+ * key file. Provider switches (CLAUDE_CODE_USE_BEDROCK, GOOGLE_GENAI_USE_VERTEXAI) are not: the
+ * cloud credentials they need do not reach the agent.
+ */
+const AUTH_VARIABLE = /(_API_KEY|_AUTH_TOKEN|_OAUTH_TOKEN|_APPLICATION_CREDENTIALS)$/;
 
 /** Where each agent CLI's login may come from, such that it reaches the agent Loom runs. */
 export function agentAuth(runtime: CliRuntime, env: NodeJS.ProcessEnv = process.env): AgentAuth {

@@ -11,9 +11,13 @@
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
+import { holdOf } from '../core/original-labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
+import { runHook } from '../process/workspace-hooks.js';
+import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
+import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
@@ -57,7 +61,8 @@ class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
   const { paths, config, tracker, recorder, log } = deps;
-  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: paths.root };
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { afterCreate: (d) => runHook(config.hooks, 'afterCreate', d, hookContext, log), beforeRemove: (d) => runHook(config.hooks, 'beforeRemove', d, hookContext, log) });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const n = issue.number;
   const branch = branchFor(n);
@@ -93,6 +98,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   try {
     prepared = await worktrees.prepare(n, baseRef);
   } catch (error) {
+    // The original Loom's worktree needs a human (still in use, or diverged): left exactly as it is.
+    if (error instanceof OriginalWorkError) return await block(ShepherdExit.needsHuman, error.message, 'Nothing was changed there.');
     if (!(error instanceof WorkspaceRefusedError)) throw error;
     return await refuse(error);
   }
@@ -128,9 +135,11 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
     for (let retry = 0; ; retry += 1) {
       const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
+      await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
         await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(resume ? { resumeSessionId: resume } : {}) }),
       );
+      await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       if (run.sessionId) sessions[role] = run.sessionId;
       if ((run.outcome !== 'stalled' && run.outcome !== 'timeout') || retry >= config.agentRetries) return run;
       await worktrees.saveWip(n, `${role} ${run.outcome}`);
@@ -248,19 +257,37 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         }
         recorder.phase('doctor');
         const attempt = cp.doctor_rounds + 1;
+        // A conflict with the moved base: the Doctor works with the base merged in (merge in progress).
+        const conflict = cp.conflict ?? [];
+        if (conflict.length > 0) {
+          const unmerged = await mergeBaseForDoctor(worktree, baseRef);
+          log(`merged ${base} into ${branch} for the doctor${unmerged.length ? `; conflicts in ${unmerged.join(', ')}` : ''}`);
+        }
         log(`doctor round ${attempt}`);
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
+        await concludeMerge(worktree, `Merge ${base} into ${branch}\n\nConflicts resolved by the doctor (round ${attempt}), committed by Loom.`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
-        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        const markers = await filesWithConflictMarkers(worktree, conflict);
+        if (markers.length > 0) {
+          // Never judged, never merged while a conflict marker is left: another doctor round.
+          const review = `conflict markers are still in ${markers.map((f) => `\`${f}\``).join(', ')} after doctor round ${attempt}: resolve them (keep both changes' intent) and commit.`;
+          cp = save({ phase: 'judged', verdict: 'changes', review, doctor_rounds: attempt, tests_failed: false, conflict: markers });
+          if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+          await tracker.comment(prNumber, `**Loom** — ${review}`);
+          continue;
+        }
+        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null, conflict: [] });
         await publishDoctored(prNumber);
         continue;
       }
 
-      // Approved: merge, or leave it to the Champion.
+      // Approved: merge, or leave it to the Champion (always when a human holds it).
       await stillOurs();
-      if (!deps.forceMerge) {
-        const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+      const held = deps.forceMerge ? await heldFor(tracker, n, prNumber) : undefined;
+      if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
+      if (!deps.forceMerge || held !== undefined) {
+        const note = held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
         await worktrees.remove(n, { reason: 'approved' });
@@ -272,7 +299,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
       if (merged.ok) {
         log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
@@ -280,6 +307,24 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       // Someone took the issue away while the merge waited (or ran its test gate): not merged.
       if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
       if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
+      if (merged.reason === 'conflict' && merged.files !== undefined && merged.files.length > 0) {
+        // The default branch moved on and the branch does not rebase onto it: a doctor round with
+        // the base merged in resolves the conflicting files, then the gates run again.
+        const review = `\`${base}\` moved on and \`${branch}\` no longer applies cleanly on it. Loom merged \`${base}\` into this worktree; the merge is in progress with conflicts in ${merged.files.map((f) => `\`${f}\``).join(', ')}. Resolve each conflict keeping the intent of both sides (this issue's change and what \`${base}\` gained), remove every conflict marker, run the tests, and commit.`;
+        await tracker.comment(prNumber, `**Loom** — ${review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
+        continue;
+      }
+      if (merged.reason === 'checks' && merged.review !== undefined) {
+        // CI failed on the pushed head: a doctor round with the failing checks and their output.
+        await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber}: ${merged.message}; a doctor round fixes it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
+        continue;
+      }
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
         cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
@@ -306,4 +351,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     }
     throw error;
   }
+}
+
+/** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
+async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
+  const [pr, current] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issue)]);
+  return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
 }

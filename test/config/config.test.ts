@@ -117,6 +117,14 @@ describe('values in the file', () => {
     expect(problemsOf({ shutdownGrace: -5 })).toEqual(['shutdownGrace: must be seconds or a duration like "30s", "10m", "1h", got -5']);
   });
 
+  it('updateStrategy is rebase (default) or merge, from the file or LOOM_UPDATE_STRATEGY; anything else is one problem', () => {
+    expect(resolveConfig({}, {})).toMatchObject({ ok: true, value: { updateStrategy: 'rebase' } });
+    expect(resolveConfig({ updateStrategy: 'merge' }, {})).toMatchObject({ ok: true, value: { updateStrategy: 'merge' } });
+    expect(resolveConfig({ updateStrategy: 'merge' }, { LOOM_UPDATE_STRATEGY: 'rebase' })).toMatchObject({ ok: true, value: { updateStrategy: 'rebase' } });
+    expect(problemsOf({ updateStrategy: 'squash' })).toEqual(['updateStrategy: must be "rebase" or "merge", got "squash"']);
+    expect(problemsOf({}, { LOOM_UPDATE_STRATEGY: 'ff' })).toEqual(['env LOOM_UPDATE_STRATEGY: must be "rebase" or "merge", got "ff"']);
+  });
+
   it('rejects unknown keys, naming the known ones', () => {
     const [problem, ...rest] = problemsOf({ maxShepherd: 4 });
     expect(rest).toEqual([]);
@@ -458,6 +466,38 @@ describe('budgets, pricing, fallbacks', () => {
       'roles.judge.fallback: must be one of script, command, claude, codex, gemini, opencode',
     ]);
     expect(ok({}, { LOOM_BUDGET_PER_DAY_USD: '25' }).budget.perDayUsd).toBe(25);
+  });
+});
+
+describe('minFreeDisk', () => {
+  it('defaults to 2 GB and takes bytes or a size with a unit, from the file or LOOM_MIN_FREE_DISK', () => {
+    expect(ok({}).minFreeDisk).toBe(2e9);
+    expect(ok({ minFreeDisk: 0 }).minFreeDisk).toBe(0);
+    expect(ok({ minFreeDisk: '500MB' }).minFreeDisk).toBe(5e8);
+    expect(ok({ minFreeDisk: '1.5 GiB' }).minFreeDisk).toBe(1.5 * 2 ** 30);
+    expect(ok({ minFreeDisk: '1GB' }, { LOOM_MIN_FREE_DISK: '1024' }).minFreeDisk).toBe(1024);
+  });
+
+  it('reports a bad size with the other problems', () => {
+    expect(problemsOf({ minFreeDisk: '2 parsecs', maxShepherds: 0 }, { LOOM_MIN_FREE_DISK: '-1' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^minFreeDisk: must be bytes or a size like "500MB", "2GB", got "2 parsecs"/), expect.stringMatching(/^maxShepherds:/), expect.stringMatching(/^env LOOM_MIN_FREE_DISK: must be bytes/)]),
+    );
+  });
+});
+
+describe('hooks', () => {
+  it('takes the four hooks as shell commands and a timeout (default 60 s)', () => {
+    expect(ok({}).hooks).toEqual({ timeout: 60 * SEC });
+    expect(ok({ hooks: { afterCreate: 'npm ci', beforeRemove: 'rm -rf tmp', timeout: '10m' } }).hooks).toEqual({ afterCreate: 'npm ci', beforeRemove: 'rm -rf tmp', timeout: 10 * MIN });
+  });
+
+  it('reports every bad hook key at once', () => {
+    expect(problemsOf({ hooks: { afterCreat: 'x', beforeRun: '', timeout: 0 } })).toEqual([
+      'hooks.afterCreat: unknown key (known: afterCreate, beforeRun, afterRun, beforeRemove, timeout)',
+      'hooks.beforeRun: must be a non-empty shell command',
+      'hooks.timeout: must be greater than zero',
+    ]);
+    expect(problemsOf({ hooks: 'npm ci' })).toEqual(['hooks: must be an object with afterCreate, beforeRun, afterRun, beforeRemove and timeout']);
   });
 });
 

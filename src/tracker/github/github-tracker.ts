@@ -16,6 +16,8 @@
  * - Trust (PRODUCT.md §11) is `GitHubTrust`'s rule over the issue's events.
  */
 
+import type { CheckResult } from '../../core/checks.js';
+import { checkRunState, commitStatusState } from '../../core/checks.js';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
@@ -285,6 +287,26 @@ export class GitHubTracker implements Tracker {
     if (item.state === 'closed') await this.transport.send('PATCH', this.transport.repoPath(`/issues/${number}`), { state: 'open' }, number);
   }
 
+  async checks(sha: string): Promise<CheckResult[]> {
+    // Two conditional GETs: answered 304 (free) while nothing about the commit changed.
+    const runs = await this.transport.send<{ check_runs?: GhCheckRun[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/check-runs`), { per_page: 100 }), undefined, undefined, true);
+    const status = await this.transport.send<{ statuses?: GhStatus[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/status`), { per_page: 100 }), undefined, undefined, true);
+    return [
+      ...(runs.data.check_runs ?? []).map((r) => ({
+        name: r.name,
+        state: checkRunState(r.status, r.conclusion),
+        conclusion: r.conclusion ?? r.status,
+        details: [r.output?.title, r.output?.summary, r.output?.text, r.details_url ? `Details: ${r.details_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      })),
+      ...(status.data.statuses ?? []).map((s) => ({
+        name: s.context,
+        state: commitStatusState(s.state),
+        conclusion: s.state,
+        details: [s.description, s.target_url ? `Details: ${s.target_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      })),
+    ];
+  }
+
   async getPullRequest(number: number): Promise<PullRequest | null> {
     const pull = await this.fetchPull(number);
     return pull === null ? null : toPullRequest(pull);
@@ -357,27 +379,25 @@ export class GitHubTracker implements Tracker {
     return this.trust.isTrusted(await this.listEvents(number));
   }
 
-  /** Creates or updates every `loom:*` label (name, color, description); idempotent. */
-  async ensureLabels(): Promise<{ created: string[]; updated: string[] }> {
+  /**
+   * Creates every `loom:*` label that is missing. A label that exists — in any spelling, as
+   * GitHub compares names case-insensitively — is left exactly as it is (a repository's own or the
+   * original Loom's colours and words); those whose colour or description differ from Loom's are
+   * returned in `differing`. Idempotent.
+   */
+  async ensureLabels(): Promise<{ created: string[]; differing: string[] }> {
     const existing = await this.transport.getAll<GhLabel>(this.transport.repoPath('/labels'), { per_page: 100 });
-    const byName = new Map(existing.map((l) => [l.name, l]));
+    const byName = new Map(existing.map((l) => [l.name.toLowerCase(), l]));
     const created: string[] = [];
-    const updated: string[] = [];
+    const differing: string[] = [];
     for (const [name, info] of Object.entries(LABEL_INFO)) {
-      const have = byName.get(name);
+      const have = byName.get(name.toLowerCase());
       if (have === undefined) {
         await this.transport.send('POST', this.transport.repoPath('/labels'), { name, color: info.color, description: info.description });
         created.push(name);
-      } else if (have.color?.toLowerCase() !== info.color.toLowerCase() || (have.description ?? '') !== info.description) {
-        await this.transport.send('PATCH', this.transport.repoPath(`/labels/${encodeURIComponent(name)}`), {
-          new_name: name,
-          color: info.color,
-          description: info.description,
-        });
-        updated.push(name);
-      }
+      } else if (have.color?.toLowerCase() !== info.color.toLowerCase() || (have.description ?? '') !== info.description) differing.push(have.name);
     }
-    return { created, updated };
+    return { created, differing };
   }
 
   dispose(): void {
@@ -455,4 +475,21 @@ function checkLabelNames(names: readonly string[]): string[] {
 function requireTitle(title: string): string {
   if (title.trim() === '') throw new Error('a title must not be empty');
   return title;
+}
+
+/** A check run as GitHub returns it (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs`), the fields Loom reads. */
+interface GhCheckRun {
+  name: string;
+  status: string;
+  conclusion: string | null;
+  details_url?: string | null;
+  output?: { title?: string | null; summary?: string | null; text?: string | null };
+}
+
+/** A commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`, `statuses[]`), the fields Loom reads. */
+interface GhStatus {
+  context: string;
+  state: string;
+  description?: string | null;
+  target_url?: string | null;
 }
