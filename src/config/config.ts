@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
-import type { LoomConfig, RoleConfig } from '../core/config-model.js';
+import type { LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
 import type { HookName } from '../core/config-model.js';
-import { defaultConfig, HOOK_NAMES } from '../core/config-model.js';
+import { defaultConfig, defaultSandbox, HOOK_NAMES, SANDBOX_TYPES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
@@ -41,7 +41,8 @@ const SCALARS: Record<string, Kind> = {
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;
-const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'args', 'fallback', 'command', 'interval', 'cooldown', 'timeout']);
+const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'args', 'fallback', 'command', 'interval', 'cooldown', 'timeout', 'sandbox']);
+const SANDBOX_KEYS = ['type', 'network', 'hide'] as const;
 const BUDGET_KEYS = ['perIssueUsd', 'perDayUsd', 'perIssueTokens', 'perDayTokens'] as const;
 
 export function envName(key: string): string {
@@ -94,6 +95,46 @@ function resolveHooks(value: unknown, config: LoomConfig, problems: string[]): v
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const SANDBOX_SHAPE = '"bwrap", "none" or { "type": "bwrap" | "none", "network": true | false, "hide": [paths] }';
+
+/**
+ * A `sandbox` value, at the top level or a role's: `"bwrap"`, `"none"`, or an object with any of
+ * `type`, `network`, `hide`. Only the keys given are returned; each problem is added under `at`.
+ */
+function parseSandbox(value: unknown, at: string, problems: string[]): Partial<SandboxConfig> {
+  if (typeof value === 'string') {
+    if ((SANDBOX_TYPES as readonly string[]).includes(value)) return { type: value as SandboxType };
+    problems.push(`${at}: must be ${SANDBOX_SHAPE}, got ${JSON.stringify(value)}`);
+    return {};
+  }
+  if (!isRecord(value)) {
+    problems.push(`${at}: must be ${SANDBOX_SHAPE}`);
+    return {};
+  }
+  const sandbox: Partial<SandboxConfig> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'type') {
+      if (typeof v === 'string' && (SANDBOX_TYPES as readonly string[]).includes(v)) sandbox.type = v as SandboxType;
+      else problems.push(`${at}.type: must be ${SANDBOX_TYPES.map((t) => `"${t}"`).join(' or ')}, got ${JSON.stringify(v)}`);
+    } else if (k === 'network') {
+      if (typeof v === 'boolean') sandbox.network = v;
+      else problems.push(`${at}.network: must be true or false`);
+    } else if (k === 'hide') {
+      if (!Array.isArray(v) || !v.every((p) => typeof p === 'string' && p.trim() !== '')) {
+        problems.push(`${at}.hide: must be a list of paths (absolute, "~/…" or relative to the worktree)`);
+        continue;
+      }
+      const paths = v as string[];
+      for (const p of paths) {
+        if (/^~[^/]/.test(p)) problems.push(`${at}.hide: "${p}": only "~/…" (your own home) is understood, not another user's home`);
+        else if (!path.isAbsolute(p) && !p.startsWith('~') && p.split(/[\\/]/).includes('..')) problems.push(`${at}.hide: "${p}": a relative path must stay inside the worktree (no "..")`);
+      }
+      sandbox.hide = paths;
+    } else problems.push(`${at}.${k}: unknown key (known: ${SANDBOX_KEYS.join(', ')})`);
+  }
+  return sandbox;
 }
 
 /** Settings a role file's front matter can give (below config.json and env in precedence), with its prompt. */
@@ -172,6 +213,10 @@ export function resolveConfig(
         }
       continue;
     }
+    if (key === 'sandbox') {
+      Object.assign(config.sandbox, parseSandbox(value, 'sandbox', problems));
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -184,7 +229,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'budget', 'pricing', 'roles', 'tracker', 'hooks'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -194,6 +239,8 @@ export function resolveConfig(
 
   const roles = doc.roles;
   if (roles !== undefined && !isRecord(roles)) problems.push('roles: must be an object keyed by role name');
+  /** Each role's own sandbox keys, laid over the top-level sandbox once env has had its say. */
+  const roleSandboxes: Partial<Record<RoleName, Partial<SandboxConfig>>> = {};
   for (const [name, value] of Object.entries(isRecord(roles) ? roles : {})) {
     const role = (config.roles as Record<string, RoleConfig>)[name];
     if (role === undefined) {
@@ -225,6 +272,8 @@ export function resolveConfig(
       } else if (k === 'command') {
         if (typeof v !== 'string' || v.trim() === '') problems.push(`${at}: must be a non-empty shell command string`);
         else role.command = v;
+      } else if (k === 'sandbox') {
+        roleSandboxes[name as RoleName] = parseSandbox(v, at, problems);
       } else {
         const r = check('positiveDuration', v);
         if ('error' in r) problems.push(`${at}: ${r.error}`);
@@ -241,6 +290,11 @@ export function resolveConfig(
     if (v === undefined || v === '') continue;
     if (Number(v) > 0) config.budget[k] = Number(v);
     else problems.push(`env ${name}: must be a number greater than zero`);
+  }
+  const envSandbox = env.LOOM_SANDBOX;
+  if (envSandbox !== undefined && envSandbox !== '') {
+    if ((SANDBOX_TYPES as readonly string[]).includes(envSandbox)) config.sandbox.type = envSandbox as SandboxType;
+    else problems.push(`env LOOM_SANDBOX: must be ${SANDBOX_TYPES.map((t) => `"${t}"`).join(' or ')}, got ${JSON.stringify(envSandbox)}`);
   }
   const envRuntime = env.LOOM_RUNTIME;
   if (envRuntime !== undefined && envRuntime !== '') {
@@ -261,6 +315,7 @@ export function resolveConfig(
   }
   for (const name of ROLE_NAMES) {
     const role = config.roles[name];
+    role.sandbox = roleSandbox(config.sandbox, roleSandboxes[name] ?? {});
     const command = env[`LOOM_${name.toUpperCase()}_COMMAND`];
     if (command !== undefined && command !== '') role.command = command;
     const interval = env[`LOOM_${name.toUpperCase()}_INTERVAL`];
@@ -285,6 +340,14 @@ export function resolveConfig(
   }
 
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value: config };
+}
+
+/**
+ * A role's sandbox: its own keys over the top-level ones. `hide` adds to the top-level list — a
+ * role cannot show what every agent is meant not to see.
+ */
+function roleSandbox(top: SandboxConfig, own: Partial<SandboxConfig>): SandboxConfig {
+  return { type: own.type ?? top.type, network: own.network ?? top.network, hide: [...new Set([...top.hide, ...(own.hide ?? [])])] };
 }
 
 /**
@@ -387,7 +450,12 @@ export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
   } catch {
     return null;
   }
-  return isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker) ? ({ notes: [], ...saved } as unknown as LoomConfig) : null;
+  if (!(isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker))) return null;
+  const config = { notes: [], ...saved } as unknown as LoomConfig;
+  // Saved by a version of Loom without sandboxes: none, as it ran then.
+  if (!isRecord(saved.sandbox)) config.sandbox = defaultSandbox();
+  for (const role of Object.values(config.roles)) if (!isRecord(role.sandbox)) role.sandbox = { ...config.sandbox, hide: [...config.sandbox.hide] };
+  return config;
 }
 
 /** A role file's problem: `<file>.md[:<line>]: <problem>` (it names its own file). */

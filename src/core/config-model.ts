@@ -7,6 +7,19 @@ import type { Budgets, Price } from './usage.js';
 import type { RoleName, RuntimeChoice } from './vocabulary.js';
 import { ROLE_NAMES } from './vocabulary.js';
 
+/** The filesystem sandbox around an agent run (docs/security.md): bubblewrap, or none. */
+export type SandboxType = 'bwrap' | 'none';
+export const SANDBOX_TYPES: readonly SandboxType[] = ['bwrap', 'none'];
+
+export interface SandboxConfig {
+  /** `bwrap`: the agent sees only its worktree, its task home and the system read-only; `none`: everything the user can reach. */
+  type: SandboxType;
+  /** Whether the agent keeps the host's network (its model API needs it); false: loopback only. */
+  network: boolean;
+  /** More paths hidden from the agent: absolute, `~/…` (the user's home) or relative to the working directory. */
+  hide: string[];
+}
+
 export interface RoleConfig {
   /** Whether the role runs at all (a runtime is configured for it and it is not switched off). */
   enabled: boolean;
@@ -28,6 +41,8 @@ export interface RoleConfig {
   template: string;
   /** The role file the template came from; null when none was read. */
   roleFile: string | null;
+  /** The sandbox of this role's runs: the top-level `sandbox` with `roles.<role>.sandbox` over it. */
+  sandbox: SandboxConfig;
 }
 
 /** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
@@ -88,6 +103,8 @@ export interface LoomConfig {
   agentRetries: number;
   /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
   cliRetries: number;
+  /** The sandbox of every role that does not set its own (`roles.<role>.sandbox`). */
+  sandbox: SandboxConfig;
   roles: Record<RoleName, RoleConfig>;
   /**
    * Things the loader accepted but a user should hear about once (an original Loom role file's
@@ -108,9 +125,14 @@ const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
   champion: 10 * MIN,
 };
 
+/** No sandbox unless configured: `loom init` writes `"sandbox": "bwrap"` where bubblewrap works. */
+export function defaultSandbox(): SandboxConfig {
+  return { type: 'none', network: true, hide: [] };
+}
+
 export function defaultConfig(): LoomConfig {
   const roles = Object.fromEntries(
-    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN, template: '', roleFile: null }]),
+    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN, template: '', roleFile: null, sandbox: defaultSandbox() }]),
   ) as Record<RoleName, RoleConfig>;
   return {
     tracker: { type: 'local' },
@@ -135,6 +157,7 @@ export function defaultConfig(): LoomConfig {
     heartbeatInterval: 5_000,
     agentRetries: 2,
     cliRetries: 2,
+    sandbox: defaultSandbox(),
     roles,
     notes: [],
   };

@@ -84,8 +84,7 @@ export class ClaudeRuntime implements AgentRuntime {
       const reader = new JsonStreamReader(context, claudeStream, { name: 'claude', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OutputTail();
       const result = await runAgentCommand(
-        command,
-        env,
+        { command, env, files, homes: [configDir], program: this.command },
         context,
         (text) => reader.write(text),
         (text) => stderr.add(text),

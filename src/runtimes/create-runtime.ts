@@ -13,6 +13,7 @@ import type { RoleConfig } from '../core/config-model.js';
 import { LoomError } from '../core/errors.js';
 import type { RuntimeChoice } from '../core/vocabulary.js';
 import { RUNTIME_NAMES } from '../core/vocabulary.js';
+import { bwrapProblem, bwrapStatus } from '../process/sandbox-probe.js';
 import { CLAUDE_ENV_PASSTHROUGH, ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
 import { codexHome } from './codex-home.js';
 import { CODEX_ENV, CodexRuntime } from './codex-runtime.js';
@@ -45,8 +46,15 @@ const SEEDED = {
  * Builds the runtime for a role. `root`, the repository root, resolves a relative executable path
  * in `command` (`./scripts/agent.sh`, `node_modules/.bin/claude`): agents run in the issue's
  * worktree, but the path names the repository's file.
+ *
+ * A role sandboxed with bubblewrap where bubblewrap is missing or cannot create a sandbox gets no
+ * runtime: `RuntimeConfigError` saying what to do, and no run starts.
  */
 export function createRuntime(role: string, config: RoleConfig, root?: string): AgentRuntime {
+  if (config.sandbox.type === 'bwrap') {
+    const sandbox = bwrapStatus();
+    if (!sandbox.ok) throw new RuntimeConfigError(`role ${role}: ${bwrapProblem(sandbox)}`);
+  }
   const name = config.runtime;
   const home = process.env.HOME ?? os.homedir();
   const command = config.command === undefined || name === undefined || name === 'script' ? config.command : configuredCommand(name, config.command, root);

@@ -73,7 +73,8 @@ export class GeminiRuntime implements AgentRuntime {
       );
       // The merged stdout/stderr stream: JSON lines become events, retry notices too, the rest is transcript.
       const stream = new JsonStreamReader(context, geminiStream, { name: 'gemini', event: transcript });
-      const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
+      const command = this.commandLine(context, files.promptFile);
+      const result = await runAgentCommand({ command, env, files, homes: [home], program: this.command }, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
       const summary = { output: facts.finalText, sessionId: facts.sessionId, usage: facts.usage, succeeded: geminiSucceeded(facts) };

@@ -14,6 +14,7 @@ import { loadConfig } from '../config/config.js';
 import { originalKeysOf } from '../config/original-config.js';
 import { findRepoRoot } from '../git/repo-root.js';
 import { UserError } from '../core/errors.js';
+import { bwrapStatus } from '../process/sandbox-probe.js';
 import { writeSlashCommands } from './slash-commands.js';
 
 export const STARTER_CONFIG = {
@@ -81,8 +82,11 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
     }
     const gh = githubRepoOf(origin);
     const tracker = gh ? { type: 'github', owner: gh.owner, repo: gh.repo } : STARTER_CONFIG.tracker;
-    fs.writeFileSync(paths.config, `${JSON.stringify({ ...STARTER_CONFIG, tracker }, null, 2)}\n`);
+    // Agents run sandboxed wherever bubblewrap works (docs/security.md); elsewhere the config says they are not.
+    const bwrap = bwrapStatus();
+    fs.writeFileSync(paths.config, `${JSON.stringify({ ...STARTER_CONFIG, tracker, sandbox: bwrap.ok ? 'bwrap' : 'none' }, null, 2)}\n`);
     if (gh) opts.log(`origin is github.com/${gh.owner}/${gh.repo}: using the github tracker`);
+    opts.log(bwrap.ok ? 'Agents will run in a bubblewrap sandbox ("sandbox": "bwrap"): each sees only its worktree.' : `Agents will NOT be sandboxed ("sandbox": "none"): ${bwrap.kind === 'missing' ? 'bubblewrap is not installed' : `bubblewrap cannot sandbox here (${bwrap.detail})`}; \`loom doctor\` says what to do.`);
   }
   const config = loadConfig(paths.config);
   if (config.tracker.type === 'github') {

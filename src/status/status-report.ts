@@ -17,6 +17,7 @@ import { buildOrder } from '../core/planner.js';
 import { holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
 import { readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
+import { sandboxSummary } from '../process/sandbox-probe.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
 import type { UsageTotals } from '../core/usage.js';
@@ -89,6 +90,8 @@ export interface StatusReport {
   /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
   waiting_for_maintainer: number[];
   warnings: { time: string; message: string }[];
+  /** Which roles' agents run in bubblewrap, and whether it works here (docs/security.md). */
+  sandbox: { sandboxed: string[]; unsandboxed: string[]; bwrap: 'works' | 'missing' | 'refused'; text: string };
   /** What the config loader accepted but wants said once (docs/config.md, `notes`). */
   notes: string[];
   /** Files the original Loom left that Loom reads for what they are and leaves alone. */
@@ -176,6 +179,9 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     return { role, enabled: config.roles[role].enabled, status: entry?.status ?? 'idle', started: entry?.started ?? null, last_completed: entry?.last_completed ?? null, last_outcome: entry?.last_outcome ?? null };
   });
 
+  const sandbox = sandboxSummary(config);
+  if (sandbox.problem !== null) problems.push(sandbox.problem);
+
   const report: StatusReport = {
     daemon: {
       status,
@@ -210,6 +216,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     disk: diskReport(paths.root, config.minFreeDisk),
     waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
+    sandbox: { sandboxed: sandbox.sandboxed, unsandboxed: sandbox.unsandboxed, bwrap: sandbox.bwrap.ok ? 'works' : sandbox.bwrap.kind, text: sandbox.text },
     notes: config.notes ?? [],
     original: { progress_files: progress.listOriginal().map((p) => ({ file: p.file, issue: p.issue, status: p.status })) },
     problems,
@@ -320,6 +327,7 @@ export function renderStatus(r: StatusReport): string {
     const last = role.last_completed ? `last run ${role.last_completed}${role.last_outcome && role.last_outcome !== 'completed' ? ` (${role.last_outcome})` : ''}` : 'not run yet';
     lines.push(`    ${role.role.padEnd(9)} ${role.enabled ? (role.status === 'running' ? 'running' : `idle, ${last}`) : 'disabled'}`);
   }
+  lines.push('', `  Sandbox: ${r.sandbox.text}`);
   lines.push('', '  Session Stats:');
   lines.push(`    Issues completed: ${r.session.completed_issues}`);
   lines.push(`    PRs merged: ${r.session.prs_merged}`);
