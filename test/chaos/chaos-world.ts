@@ -22,6 +22,54 @@ import type { IssuePlan, Mode, Scenario } from './scenario.js';
 
 const LOOM_BIN = fileURLToPath(new URL('../../bin/loom.js', import.meta.url));
 const AGENT = fileURLToPath(new URL('./agent.sh', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+
+/**
+ * The CLI entry of the run's background processes (`LOOM_CLI_ENTRY`): for a shepherd whose issue
+ * has a switch point armed (`crash-at/<point>@<issue>`), it sets `LOOM_TEST_CRASH_AT=<point>` for
+ * that process only, moving the arm to `crash-inflight/<point>@<issue>@<pid>`; a process that
+ * exits normally (the point was not reached) puts it back for the next shepherd of the issue.
+ */
+function entryWrapper(realMain: string, runDir: string): string {
+  return `import fs from 'node:fs';
+const dir = ${JSON.stringify(runDir)};
+const [command, target] = process.argv.slice(2);
+if (command === 'shepherd') {
+  for (const name of fs.readdirSync(dir + '/crash-at')) {
+    const [point, issue] = name.split('@');
+    if (issue !== target) continue;
+    const inflight = dir + '/crash-inflight/' + name + '@' + process.pid;
+    try {
+      fs.renameSync(dir + '/crash-at/' + name, inflight);
+    } catch {
+      continue;
+    }
+    process.env.LOOM_TEST_CRASH_AT = point;
+    process.on('exit', () => {
+      try {
+        fs.renameSync(inflight, dir + '/crash-at/' + name);
+      } catch {}
+    });
+    break;
+  }
+}
+await import(${JSON.stringify(realMain)});
+`;
+}
+
+/** The LOOM_TEST_CRASH_AT points this build of Loom knows (none before the switch exists). */
+export function switchPoints(): Set<string> {
+  const found = new Set<string>();
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.js')) for (const m of fs.readFileSync(full, 'utf8').matchAll(/crashPoint\('([^']+)'\)/g)) found.add(m[1] ?? '');
+    }
+  };
+  if (fs.existsSync(DIST)) walk(DIST);
+  return found;
+}
 /** Loom's login on the fake; the human's is `maintainer`. */
 export const LOOM_LOGIN = 'acme';
 const LOOM_TOKEN = 'tok-loom';
@@ -88,7 +136,10 @@ export class ChaosWorld {
   }
 
   private async setUp(scenario: Scenario): Promise<void> {
-    for (const d of ['plan', 'arm', 'fired', 'locks', 'bin', 'tmp']) fs.mkdirSync(path.join(this.run, d), { recursive: true });
+    for (const d of ['plan', 'arm', 'fired', 'locks', 'bin', 'tmp', 'entry', 'crash-at', 'crash-inflight']) fs.mkdirSync(path.join(this.run, d), { recursive: true });
+    // Named main.js, so the processes it starts look like Loom's own (`main.js shepherd N`).
+    fs.writeFileSync(path.join(this.run, 'entry', 'package.json'), '{ "type": "module" }\n');
+    fs.writeFileSync(path.join(this.run, 'entry', 'main.js'), entryWrapper(path.join(DIST, 'cli', 'main.js'), this.run));
     fs.writeFileSync(path.join(this.run, 'journal'), '');
     fs.writeFileSync(path.join(this.run, 'fired.log'), '');
     const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
@@ -145,7 +196,8 @@ export class ChaosWorld {
       this.plans.set(issue.number, plan);
       const vars = { BUILDER: plan.builder, JUDGE: plan.judge, DELAY: String(plan.delay), CRASH: plan.crash ?? '', REASON: plan.reason };
       fs.writeFileSync(path.join(this.run, 'plan', `issue-${issue.number}`), `${Object.entries(vars).map(([k, v]) => `${k}='${v}'`).join('\n')}\n`);
-      if (plan.crash !== null) fs.writeFileSync(path.join(this.run, 'arm', `${plan.crash}-${issue.number}`), '');
+      if (plan.crash?.startsWith('at:')) fs.writeFileSync(path.join(this.run, 'crash-at', `${plan.crash.slice(3)}@${issue.number}`), '');
+      else if (plan.crash !== null) fs.writeFileSync(path.join(this.run, 'arm', `${plan.crash}-${issue.number}`), '');
     }
   }
 
@@ -155,6 +207,7 @@ export class ChaosWorld {
       ...process.env,
       PATH: `${path.join(this.run, 'bin')}:${process.env.PATH ?? ''}`,
       TMPDIR: path.join(this.run, 'tmp'),
+      LOOM_CLI_ENTRY: path.join(this.run, 'entry', 'main.js'),
       LOOM_CHAOS_RUN: this.marker.split('=')[1],
       GITHUB_TOKEN: this.server !== null ? LOOM_TOKEN : '',
       GH_TOKEN: '',

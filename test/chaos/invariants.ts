@@ -105,7 +105,8 @@ export const INVARIANTS: Record<string, string> = {
   'orphan-worktree': 'no worktree is left but a ready issue’s, and none git has registered without its directory',
   'orphan-branch': 'no branch is left that is merged or holds no work, but a ready issue’s',
   'orphan-checkpoint': 'no checkpoint is left but a ready issue’s',
-  'orphan-temp': 'no temp file is left under .loom/ nor agent temp dir in TMPDIR',
+  'orphan-temp': 'no temp file is left under .loom/',
+  'orphan-agent-temp': "no agent run's temp dir (prompt files) is left in TMPDIR",
   'orphan-progress': 'no progress record is left after the daemon stopped',
   'orphan-lock': 'no daemon or merge lock is left after the daemon stopped',
   'orphan-process': 'no process of the run outlives the daemon',
@@ -193,7 +194,7 @@ export function checkInvariants(e: Evidence): Violation[] {
     else if (!r.path.startsWith(`${e.worktreesDir}/`)) add('orphan-worktree', null, `git registers a worktree outside .loom/worktrees: ${r.path}`);
   }
   for (const t of e.loomTemps) add('orphan-temp', null, `.loom/${t}`);
-  if (e.agentTemps.length > 0) add('orphan-temp', null, `${e.agentTemps.length} agent temp dir(s) left in TMPDIR: ${e.agentTemps.slice(0, 5).join(', ')}`);
+  if (e.agentTemps.length > 0) add('orphan-agent-temp', null, `${e.agentTemps.length} agent temp dir(s) left in TMPDIR: ${e.agentTemps.slice(0, 5).join(', ')}`);
   for (const p of e.progress) add('orphan-progress', null, `.loom/progress/${p}`);
   for (const l of e.locks) add('orphan-lock', null, `.loom/${l}`);
   for (const p of e.leftovers) add('orphan-process', null, p);

@@ -62,7 +62,7 @@ export function kindOf(p: Proc, daemonPids: ReadonlySet<number>): ProcKind {
   if (/main\.js shepherd \d+/.test(p.cmdline)) return 'shepherd';
   if (/main\.js role \w+/.test(p.cmdline)) return 'role';
   // An agent is its process group, led by the runtime's `sh -c`: counted once, by its leader.
-  if (/agent\.sh /.test(p.cmdline)) return p.pid === p.pgid ? 'agent' : 'other';
+  if (/agent\.sh\b/.test(p.cmdline)) return p.pid === p.pgid ? 'agent' : 'other';
   return 'other';
 }
 

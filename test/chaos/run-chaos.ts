@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Label } from '../../src/core/labels.js';
 import type { RoutedRequest } from '../fakes/github-server.js';
-import { ChaosWorld, LOOM_LOGIN } from './chaos-world.js';
+import { ChaosWorld, LOOM_LOGIN, switchPoints } from './chaos-world.js';
 import type { Evidence, HumanRecord, JournalEntry, Violation } from './invariants.js';
 import { checkInvariants } from './invariants.js';
 import { keyOf, killAll, kindOf, pidOfConnection, runProcesses, sigkill } from './processes.js';
@@ -43,6 +43,9 @@ export interface ChaosReport {
   /** The run's directory when kept. */
   dir: string | null;
 }
+
+/** Crash points the agent script fires itself. */
+const AGENT_POINTS: CrashPoint[] = ['builder-committed', 'judging', 'judge-killed', 'doctor-committed'];
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
@@ -130,8 +133,18 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
     const firedLog = fs.readFileSync(path.join(world.run, 'fired.log'), 'utf8').trim();
     report.fired = firedLog === '' ? [] : firedLog.split('\n').map((l) => l.replace(/^\d+ /, ''));
     report.unfired = fs.readdirSync(path.join(world.run, 'arm'));
+    const available = switchPoints();
+    const killedPids = new Set(report.kills.map((k) => Number(/pid (\d+)/.exec(k)?.[1])));
+    for (const name of fs.readdirSync(path.join(world.run, 'crash-inflight'))) {
+      const [point = '', issue = '', pid = ''] = name.split('@');
+      report.fired.push(`at:${point}-${issue} killed ${pid} (LOOM_TEST_CRASH_AT${killedPids.has(Number(pid)) ? '; or the random kill of that pid came first' : ''})`);
+    }
+    for (const name of fs.readdirSync(path.join(world.run, 'crash-at'))) {
+      const [point = '', issue = ''] = name.split('@');
+      report.unfired.push(`at:${point}-${issue}${available.has(point) ? '' : ' (this build has no such LOOM_TEST_CRASH_AT point)'}`);
+    }
     for (const plan of scenario.issues) {
-      if (plan.crash === null || ['pushed', 'pr-created', 'merged-on-host', 'issue-closed', 'leftover-committed', 'main-moved', 'worktree-remove', 'branch-delete'].includes(plan.crash)) continue;
+      if (plan.crash === null || !AGENT_POINTS.includes(plan.crash)) continue;
       const n = world.numbers.get(plan.index);
       if (!fs.existsSync(path.join(world.run, 'fired', `agent-${plan.crash}-${n}`))) report.unfired.push(`${plan.crash}-${n}`);
     }
@@ -269,6 +282,7 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
         break;
     }
     report.faults.push(`${f.at}ms ${f.kind} ${f.amount}`);
+    log(`fault armed: ${f.kind} ${f.amount}`);
     return Promise.resolve();
   }
 }

@@ -34,11 +34,19 @@ export const CRASH_POINTS = {
   'issue-closed': 'the host closed the issue; the closer is killed before it hears back (fake GitHub)',
   'worktree-remove': 'the issue is closed; the shepherd is killed before it removes the worktree (git)',
   'branch-delete': 'the worktree is removed; the shepherd is killed before it deletes the branch (git)',
+  // Through the test-only switch LOOM_TEST_CRASH_AT (the process kills itself at a named point),
+  // set for one shepherd of the issue by the run's CLI entry wrapper; reported as unavailable in
+  // a build without the switch.
+  'at:pr:created': 'the PR is opened; the shepherd is killed before its `pr-opened` checkpoint (LOOM_TEST_CRASH_AT)',
+  'at:judge:reviewed': 'the review is posted; the shepherd is killed before its `judged` checkpoint (LOOM_TEST_CRASH_AT)',
+  'at:merge:pr-marked': 'the PR is marked merged; the merger is killed before it closes the issue (LOOM_TEST_CRASH_AT)',
+  'at:checkpoint:before-rename': "a checkpoint's temp file is written; the shepherd is killed before the rename (LOOM_TEST_CRASH_AT)",
 } as const;
 export type CrashPoint = keyof typeof CRASH_POINTS;
 
-const LOCAL_POINTS: CrashPoint[] = ['builder-committed', 'leftover-committed', 'judging', 'judge-killed', 'doctor-committed', 'main-moved', 'worktree-remove', 'branch-delete'];
-const GITHUB_POINTS: CrashPoint[] = ['leftover-committed', 'pushed', 'pr-created', 'judge-killed', 'merged-on-host', 'issue-closed', 'branch-delete'];
+const SWITCH_POINTS: CrashPoint[] = ['at:pr:created', 'at:judge:reviewed', 'at:merge:pr-marked', 'at:checkpoint:before-rename'];
+const LOCAL_POINTS: CrashPoint[] = ['builder-committed', 'leftover-committed', 'judging', 'judge-killed', 'doctor-committed', 'main-moved', 'worktree-remove', 'branch-delete', ...SWITCH_POINTS];
+const GITHUB_POINTS: CrashPoint[] = ['leftover-committed', 'pushed', 'pr-created', 'judge-killed', 'merged-on-host', 'issue-closed', 'branch-delete', ...SWITCH_POINTS];
 
 export interface IssuePlan {
   /** 1-based position; the tracker number is learnt when the issue is created. */
@@ -113,7 +121,7 @@ export interface ScenarioOptions {
 }
 
 export function defaultOptions(mode: Mode, short: boolean): ScenarioOptions {
-  if (mode === 'github') return short ? { issues: 14, chaosMs: 16_000, killGapMs: 3_000 } : { issues: 30, chaosMs: 40_000, killGapMs: 2_500 };
+  if (mode === 'github') return short ? { issues: 18, chaosMs: 16_000, killGapMs: 3_000 } : { issues: 30, chaosMs: 40_000, killGapMs: 2_500 };
   return short ? { issues: 32, chaosMs: 24_000, killGapMs: 2_400 } : { issues: 40, chaosMs: 45_000, killGapMs: 2_000 };
 }
 
