@@ -15,6 +15,14 @@ if (!git(['config', '--global', 'user.name']).stdout.trim()) git(['config', '--g
 if (!git(['config', '--global', 'user.email']).stdout.trim()) git(['config', '--global', 'user.email', 'loom-tests@localhost']);
 if (!git(['config', '--global', 'init.defaultBranch']).stdout.trim()) git(['config', '--global', 'init.defaultBranch', 'main']);
 
+// Bubblewrap, as on most Linux desktops (Flatpak brings it): with it, Codex runs its tool calls in
+// its own sandbox, and the suite must pass that way too. Installed once, as root, from Debian.
+if (!fs.existsSync('/usr/bin/bwrap') && process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
+  const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
+  const ok = spawnSync('apt-get', ['update', '-qq'], quiet).status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', 'bubblewrap'], quiet).status === 0;
+  if (!ok) process.stderr.write('warning: installing bubblewrap failed; the suite runs without it\n');
+}
+
 // The opencode CLI lives in its own folder (see tools/opencode/package.json); install it once.
 const opencode = path.join('tools', 'opencode');
 if (!fs.existsSync(path.join(opencode, 'node_modules', '.bin', 'opencode'))) {

@@ -41,13 +41,8 @@ export function requireConfig(paths: LoomPaths): LoomConfig {
 
 /** The configured tracker; a `UserError` when it cannot be opened. */
 export function openTracker(paths: LoomPaths, options: { readonly?: boolean; actor?: string } = {}): Tracker {
-  let trackerConfig: LoomConfig['tracker'] = { type: 'local' };
-  try {
-    trackerConfig = loadConfig(paths.config).tracker;
-  } catch {
-    // an invalid config is reported by the command itself; the tracker choice falls back to local
-  }
-  return createTracker(paths, trackerConfig, options);
+  // An invalid config is an error here too: guessing the local tracker would act on the wrong one.
+  return createTracker(paths, requireConfig(paths).tracker, options);
 }
 
 /** Runs `fn` with the configured tracker and always releases it (database handles, timers). */

@@ -3,7 +3,7 @@
  * the actor `human`, so the timeline shows who changed what.
  */
 import type { Command } from 'commander';
-import { validateLabelName } from '../core/labels.js';
+import { canonicalLabel, unknownLoomLabel, validateLabelName } from '../core/labels.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { Issue } from '../core/tracker-model.js';
 import { parseIssueNumber, requirePaths, withTracker } from './context.js';
@@ -21,11 +21,13 @@ async function existing(tracker: Tracker, number: number): Promise<Issue> {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function checkLabels(labels: readonly string[]): void {
+/** The labels as given, Loom's own in their canonical spelling; a `UserError` for a bad or unknown one. */
+function checkLabels(labels: readonly string[]): string[] {
   for (const label of labels) {
-    const problem = validateLabelName(label);
+    const problem = validateLabelName(label) ?? unknownLoomLabel(label);
     if (problem !== undefined) throw new UserError(problem);
   }
+  return labels.map(canonicalLabel);
 }
 
 function labelList(labels: readonly string[]): string {
@@ -73,8 +75,8 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print the created issue as JSON')
     .action(async (title: string, options: { body: string; label: string[]; json?: boolean }) => {
       if (title.trim() === '') throw new UserError('the issue title must not be empty');
-      checkLabels(options.label);
-      const created = await humanTracker((t) => t.createIssue({ title, body: options.body, labels: options.label }));
+      const labels = checkLabels(options.label);
+      const created = await humanTracker((t) => t.createIssue({ title, body: options.body, labels }));
       out(options.json ? JSON.stringify(created, null, 2) : `Created #${created.number}: ${created.title} ${labelList(created.labels)}`.trim());
     });
 
@@ -86,7 +88,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (options: { state: string; label: string[]; json?: boolean }) => {
       if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
-      const issues = await humanTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label }), true);
+      const issues = await humanTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label.map(canonicalLabel) }), true);
       if (options.json) return out(JSON.stringify(issues, null, 2));
       if (issues.length === 0) return out('No issues.');
       for (const i of issues) out(`#${String(i.number).padEnd(5)} ${i.state === 'closed' ? '(closed) ' : ''}${i.title} ${labelList(i.labels)}`.trimEnd());
@@ -117,10 +119,10 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .argument('<labels...>', 'labels to add')
     .action(async (numberArg: string, labels: string[]) => {
       const number = parseIssueNumber(numberArg);
-      checkLabels(labels);
+      const add = checkLabels(labels);
       const result = await humanTracker(async (t) => {
         await existing(t, number);
-        return t.updateLabels(number, { add: labels });
+        return t.updateLabels(number, { add });
       });
       out(`#${number}: ${result.join(', ') || '(no labels)'}`);
     });
@@ -134,7 +136,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
       const number = parseIssueNumber(numberArg);
       const result = await humanTracker(async (t) => {
         await existing(t, number);
-        return t.updateLabels(number, { remove: labels });
+        return t.updateLabels(number, { remove: labels.map(canonicalLabel) });
       });
       out(`#${number}: ${result.join(', ') || '(no labels)'}`);
     });

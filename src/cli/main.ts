@@ -28,6 +28,7 @@ import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { LoomError, UserError } from '../core/errors.js';
+import { systemErrorLine } from './system-error.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -213,6 +214,14 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
+  // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
+  const refuseExtra = (command: Command): void => {
+    for (const sub of command.commands) {
+      sub.allowExcessArguments(false);
+      refuseExtra(sub);
+    }
+  };
+  refuseExtra(program);
   return program;
 }
 
@@ -246,6 +255,11 @@ export async function main(argv: string[]): Promise<number> {
     // paused tracker), and every tracker refusal. One line, exit 2.
     if (error instanceof LoomError && (error.userFixable || error.retryable || error instanceof TrackerError)) {
       process.stderr.write(`loom: ${error.message}\n`);
+      return 2;
+    }
+    const system = systemErrorLine(error, process.cwd());
+    if (system !== null) {
+      process.stderr.write(`loom: ${system}\n`);
       return 2;
     }
     process.stderr.write(`${(error as Error).stack ?? String(error)}\nloom: this is a bug; please report it with the output above\n`);

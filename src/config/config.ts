@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
 import type { LoomConfig, RoleConfig } from '../core/config-model.js';
 import { defaultConfig } from '../core/config-model.js';
@@ -70,25 +71,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/**
- * Validates a parsed config document plus env overrides. Pure: returns the config or every
- * problem found.
- */
-/** Settings a role file's front matter can give (below config.json and env in precedence). */
-export interface RoleFileSettings {
-  runtime?: string;
-  command?: string;
-  model?: string;
-  timeout?: number;
-  interval?: number;
-  cooldown?: number;
-  args?: string;
-  /** The prompt template after the front matter. */
-  template?: string;
-  /** The file the settings came from. */
-  file?: string;
-}
+/** Settings a role file's front matter can give (below config.json and env in precedence), with its prompt. */
+export type RoleFileSettings = Partial<Omit<RoleDefinition, 'name'>>;
 
+/**
+ * Validates a parsed config document plus env overrides and role files. Pure: returns the config
+ * or every problem found.
+ */
 export function resolveConfig(
   raw: unknown,
   env: Record<string, string | undefined>,
@@ -273,14 +262,38 @@ function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<Rol
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
-      const { runtime, command, model, timeout, interval, cooldown, args, template, file } = loadRole(name, [rolesDir, defaultRolesDir()]);
-      result[name] = { runtime, command, model, timeout, interval, cooldown, args, template, file };
+      const { name: _name, ...settings } = loadRole(name, [rolesDir, defaultRolesDir()]);
+      result[name] = settings;
     } catch (error) {
       if (error instanceof RoleFileError) problems.push(error.message);
       else throw error;
     }
   }
+  // A role file whose name is no role (a typo like `bulider.md`) would be ignored silently.
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(rolesDir).filter((name) => name.endsWith('.md'));
+  } catch {
+    // no roles directory: only the built-in role files apply
+  }
+  for (const name of names) {
+    const role = name.slice(0, -'.md'.length);
+    if ((ROLE_NAMES as readonly string[]).includes(role)) continue;
+    const near = ROLE_NAMES.find((known) => editDistance(known, role.toLowerCase()) <= 2);
+    problems.push(`${path.join(rolesDir, name)}: not a role, so it would be ignored (roles: ${ROLE_NAMES.join(', ')})${near !== undefined ? `; did you mean ${near}.md?` : ''}`);
+  }
   return result;
+}
+
+/** Levenshtein distance, for "did you mean" hints. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min((previous[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    previous = row;
+  }
+  return previous[b.length] ?? 0;
 }
 
 /** Reads and validates the config file (missing file = defaults) and the role files beside it. Throws `ConfigError`. */
@@ -288,8 +301,11 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
   let raw: unknown = {};
   if (fs.existsSync(file)) {
     const text = fs.readFileSync(file, 'utf8');
+    // An empty file is more likely a truncated write or an editor accident than a wish for the
+    // defaults: say so rather than run on defaults silently.
+    if (text.trim() === '') throw new ConfigError(file, ['(root): the file is empty; write {} to use the defaults, or delete the file']);
     try {
-      raw = text.trim() === '' ? {} : JSON.parse(text);
+      raw = JSON.parse(text);
     } catch (error) {
       throw new ConfigError(file, [`(root): not valid JSON (${(error as Error).message})`]);
     }
@@ -323,7 +339,23 @@ export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
   return isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker) ? (saved as unknown as LoomConfig) : null;
 }
 
-/** One line for a config error: the file relative to `cwd`, then every problem. */
+/** A role file's problem: `<file>.md[:<line>]: <problem>` (it names its own file). */
+const ROLE_FILE_PROBLEM = /^(.+?\.md)((?::\d+)?: .*)$/s;
+
+/**
+ * One line for a config error, each problem under its own source: the config file's problems
+ * after its path (relative to `cwd`), an environment variable's as `env LOOM_…: …`, a role file's
+ * after that file's path.
+ */
 export function describeConfigError(error: ConfigError, cwd: string): string {
-  return `${path.relative(cwd, error.file) || error.file}: ${error.problems.join('; ')}`;
+  const relative = (file: string) => path.relative(cwd, file) || file;
+  const own: string[] = [];
+  const others: string[] = [];
+  for (const problem of error.problems) {
+    const role = ROLE_FILE_PROBLEM.exec(problem);
+    if (problem.startsWith('env ')) others.push(problem);
+    else if (role !== null) others.push(`${relative(role[1] ?? '')}${role[2] ?? ''}`);
+    else own.push(problem);
+  }
+  return [...(own.length > 0 ? [`${relative(error.file)}: ${own.join('; ')}`] : []), ...others].join('; ');
 }

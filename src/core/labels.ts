@@ -94,3 +94,26 @@ export function validateLabelName(name: string): string | undefined {
   if (name.includes(',')) return `label "${name}" must not contain a comma`;
   return undefined;
 }
+
+const LOOM_LABELS: readonly string[] = Object.values(Label);
+
+/**
+ * Loom's own labels compare case-insensitively, as GitHub's do: `LOOM:Issue` is `loom:issue`.
+ * Any other label keeps its spelling.
+ */
+export function canonicalLabel(name: string): string {
+  const lower = name.toLowerCase();
+  return LOOM_LABELS.includes(lower) ? lower : name;
+}
+
+/** Every label of a list in its canonical spelling, sorted, without duplicates. */
+export function canonicalLabels(names: readonly string[]): string[] {
+  return [...new Set(names.map(canonicalLabel))].sort();
+}
+
+/** A problem when `name` is in Loom's namespace (`loom:`) but is not one of its labels (a typo). */
+export function unknownLoomLabel(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (!lower.startsWith('loom:') || LOOM_LABELS.includes(lower)) return undefined;
+  return `"${name}" is not a Loom label (Loom's labels: ${LOOM_LABELS.join(', ')})`;
+}

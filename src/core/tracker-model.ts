@@ -56,6 +56,8 @@ export interface TrackerEvent {
 export interface TrackerSnapshot {
   issues: Issue[];
   pullRequests: PullRequest[];
+  /** Records the tracker had to skip (malformed), said once per snapshot. */
+  warnings?: string[];
 }
 
 export interface NewIssue {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
-import { activeShepherds, foldUsage } from '../core/daemon-state.js';
+import { activeShepherds, addWarning, foldUsage } from '../core/daemon-state.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { activeLimits } from '../usage/runtime-limits.js';
@@ -51,6 +51,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   if (session !== undefined && state.daemon_session_id !== session) throw new SessionMismatchError(session, state.daemon_session_id);
 
   const snapshot = await tracker.snapshot();
+  for (const warning of snapshot.warnings ?? []) addWarning(state, clock().toISOString(), warning);
   const progress = new ProgressStore(paths.progress);
   const now = clock();
   const observation = observe(state, snapshot, progress, now.getTime());

@@ -8,11 +8,22 @@
 import fs from 'node:fs';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import type { RunBase } from './cli-agent.js';
-import { cliRetriesOf, emitEvent, emitOutput, firstLine, LineReader, lastLine, loomVars, OUTPUT_LIMIT, OutputTail, runAgentCommand, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
-import { classifyClaudeFailure, claudeEvents, initialClaudeFacts, parseClaudeLine, reduceClaudeFacts } from './claude-stream.js';
+import { classifyClaudeFailure, claudeStream } from './claude-stream.js';
 import type { ClaudeFacts } from './claude-stream.js';
+import { execLine } from './exec-line.js';
+import { JsonStreamReader } from './json-stream-reader.js';
+import { loomVars } from './loom-vars.js';
+import { OUTPUT_LIMIT, OutputTail } from './output-tail.js';
+import { cliRetriesOf } from './retry-cap.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunFailure, RunResult } from './runtime.js';
+import { shellQuote } from './shell-quote.js';
+import { streamRunResult } from './stream-run-result.js';
+import { taskHome } from './task-home.js';
+import { firstLine, lastLine } from './text-lines.js';
+import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
+import { howItEnded, withDetail } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The caller's variables Claude Code itself needs (auth, endpoint, provider); nothing else passes. */
 export const CLAUDE_ENV_PASSTHROUGH = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'] as const;
@@ -49,7 +60,7 @@ export class ClaudeRuntime implements AgentRuntime {
         ...(context.args ?? []),
       ];
       // stderr is read apart: a stderr chunk landing inside a half-read JSON line would spoil it.
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)}`;
+      const command = execLine(shellQuote(this.command), args, files.promptFile);
       const env = agentEnv(
         process.env,
         {
@@ -67,7 +78,7 @@ export class ClaudeRuntime implements AgentRuntime {
         CLAUDE_ENV_PASSTHROUGH,
       );
 
-      const reader = new ClaudeStreamReader(context);
+      const reader = new JsonStreamReader(context, claudeStream, { name: 'claude', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OutputTail();
       const result = await runAgentCommand(
         command,
@@ -91,52 +102,22 @@ export function claudeConfigDir(context: RunContext): string {
   return taskHome(context, 'claude');
 }
 
-/** Splits the stream into lines, folds them into facts, and reports events and transcript lines. */
-class ClaudeStreamReader extends LineReader {
-  facts: ClaudeFacts = initialClaudeFacts();
-  /** Lines that were not stream records (stray output), tail kept for messages. */
-  readonly stray = new OutputTail();
-
-  constructor(private readonly context: RunContext) {
-    super();
-  }
-
-  protected line(line: string): void {
-    if (line.trim() === '') return;
-    const record = parseClaudeLine(line);
-    if (record === null) {
-      this.stray.add(`${line}\n`);
-      emitOutput(this.context, `${line}\n`);
-      return;
-    }
-    this.facts = reduceClaudeFacts(this.facts, record);
-    for (const event of claudeEvents(record)) emitEvent(this.context, event, `${transcriptLine(event)}\n`);
-  }
-}
-
 /** One readable line per event, for `loom logs`. */
 export function transcriptLine(event: AgentEvent): string {
   return agentTranscriptLine('claude', event, { sessionModel: true, retryDelay: true, costDigits: 4, resultFirstLine: true });
 }
 
-function toRunResult(result: RunCommandResult, reader: ClaudeStreamReader, stderr: string, context: RunContext): RunResult {
+/** Success needs the stream's `result` line without `is_error`; the stream reported that line's `result` event itself. */
+function toRunResult(result: RunCommandResult, reader: JsonStreamReader<ClaudeFacts>, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
   const stray = reader.stray.text();
   const output = facts.resultSeen ? facts.resultText : (stray + stderr).slice(-OUTPUT_LIMIT);
-  const base: RunBase = {
-    output,
-    exitCode: result.exitCode,
-    duration: result.duration,
-    ...(facts.sessionId !== undefined ? { sessionId: facts.sessionId } : {}),
-    ...(facts.usage !== undefined ? { usage: facts.usage } : {}),
-  };
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && facts.resultSeen && !facts.isError) return { ...base, outcome: 'success', message: '' };
-  const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'exited' : `exited with code ${result.exitCode}`;
-  const detail = failureDetail(facts, stray, stderr, result.exitCode);
-  const failure: RunFailure = !facts.resultSeen && facts.apiErrors.length === 0 && (result.exitCode === 127 || result.exitCode === 126) ? { kind: 'config' } : classifyClaudeFailure(facts, stderr);
-  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure };
+  const summary = { output, sessionId: facts.sessionId, usage: facts.usage, succeeded: facts.resultSeen && !facts.isError, reportsResult: true };
+  return streamRunResult(result, context, summary, () => {
+    const detail = failureDetail(facts, stray, stderr, result.exitCode);
+    const failure: RunFailure = !facts.resultSeen && facts.apiErrors.length === 0 && (result.exitCode === 127 || result.exitCode === 126) ? { kind: 'config' } : classifyClaudeFailure(facts, stderr);
+    return { message: withDetail(howItEnded(result.exitCode, 'exited'), detail), failure };
+  });
 }
 
 function failureDetail(facts: ClaudeFacts, stray: string, stderr: string, exitCode: number | null): string {

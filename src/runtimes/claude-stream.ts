@@ -10,10 +10,9 @@
  * seconds) and `result` (subtype, is_error, result, session_id, total_cost_usd, usage). A run that
  * failed on an API error still ends with `subtype: "success"`: `is_error` is what counts.
  */
+import { isRecord, optionalNum, optionalStr } from './json-fields.js';
+import type { StreamLine, StreamMapping } from './json-stream-reader.js';
 import type { AgentEvent, RunFailure, Usage } from './runtime.js';
-
-/** One parsed stream line: a JSON object with a string `type`. */
-export type ClaudeRecord = Record<string, unknown> & { type: string };
 
 /** An API error the stream reported (a retry, a synthetic error message, the result). */
 export interface ClaudeApiError {
@@ -44,32 +43,26 @@ export function initialClaudeFacts(): ClaudeFacts {
   return { resultSeen: false, resultText: '', isError: false, apiErrors: [], retries: 0 };
 }
 
-/** Parses one line; null for blank lines and anything that is not a typed JSON object. */
-export function parseClaudeLine(line: string): ClaudeRecord | null {
-  const trimmed = line.trim();
-  if (!trimmed.startsWith('{')) return null;
-  try {
-    const value: unknown = JSON.parse(trimmed);
-    if (isObject(value) && typeof value.type === 'string') return value as ClaudeRecord;
-  } catch {
-    // Not JSON: stray output, reported raw by the caller.
-  }
-  return null;
-}
+/** Claude Code's stream for `JsonStreamReader`. */
+export const claudeStream: StreamMapping<ClaudeFacts> = {
+  initial: initialClaudeFacts(),
+  reduce: reduceClaudeFacts,
+  events: (record) => claudeEvents(record),
+};
 
 /** The events one record means, in order. */
-export function claudeEvents(record: ClaudeRecord): AgentEvent[] {
+export function claudeEvents(record: StreamLine): AgentEvent[] {
   switch (record.type) {
     case 'system': {
       if (record.subtype === 'init' && typeof record.session_id === 'string') {
-        const model = str(record.model);
+        const model = optionalStr(record.model);
         return [{ type: 'session', sessionId: record.session_id, ...(model !== undefined ? { model } : {}) }];
       }
       if (record.subtype === 'api_retry') {
-        const delay = num(record.retry_delay_ms);
-        const status = num(record.error_status);
-        const reason = [status !== undefined ? String(status) : undefined, str(record.error)].filter((p) => p !== undefined).join(' ') || 'api error';
-        return [{ type: 'retrying', attempt: num(record.attempt) ?? 1, reason, ...(delay !== undefined ? { delayMs: delay } : {}) }];
+        const delay = optionalNum(record.retry_delay_ms);
+        const status = optionalNum(record.error_status);
+        const reason = [status !== undefined ? String(status) : undefined, optionalStr(record.error)].filter((p) => p !== undefined).join(' ') || 'api error';
+        return [{ type: 'retrying', attempt: optionalNum(record.attempt) ?? 1, reason, ...(delay !== undefined ? { delayMs: delay } : {}) }];
       }
       return [];
     }
@@ -77,7 +70,7 @@ export function claudeEvents(record: ClaudeRecord): AgentEvent[] {
       const events: AgentEvent[] = [];
       for (const block of contentBlocks(record)) {
         if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') events.push({ type: 'text', text: block.text });
-        if (block.type === 'tool_use') events.push({ type: 'tool_use', name: str(block.name) ?? '?', input: JSON.stringify(block.input ?? {}) });
+        if (block.type === 'tool_use') events.push({ type: 'tool_use', name: optionalStr(block.name) ?? '?', input: JSON.stringify(block.input ?? {}) });
       }
       return events;
     }
@@ -92,7 +85,7 @@ export function claudeEvents(record: ClaudeRecord): AgentEvent[] {
       const events: AgentEvent[] = [];
       const usage = resultUsage(record);
       if (usage !== undefined) events.push({ type: 'usage', usage });
-      events.push({ type: 'result', ok: resultOk(record), text: str(record.result) ?? '' });
+      events.push({ type: 'result', ok: resultOk(record), text: optionalStr(record.result) ?? '' });
       return events;
     }
     default:
@@ -101,19 +94,19 @@ export function claudeEvents(record: ClaudeRecord): AgentEvent[] {
 }
 
 /** The facts after one more record. Pure: returns a new object. */
-export function reduceClaudeFacts(facts: ClaudeFacts, record: ClaudeRecord): ClaudeFacts {
+export function reduceClaudeFacts(facts: ClaudeFacts, record: StreamLine): ClaudeFacts {
   const next: ClaudeFacts = { ...facts, apiErrors: [...facts.apiErrors] };
-  const sessionId = str(record.session_id);
+  const sessionId = optionalStr(record.session_id);
   if (sessionId !== undefined && (next.sessionId === undefined || record.type === 'result' || record.subtype === 'init')) next.sessionId = sessionId;
   switch (record.type) {
     case 'system':
       if (record.subtype === 'init') {
-        const model = str(record.model);
+        const model = optionalStr(record.model);
         if (model !== undefined) next.model = model;
       }
       if (record.subtype === 'api_retry') {
         next.retries += 1;
-        next.apiErrors.push({ status: num(record.error_status) ?? null, type: str(record.error) ?? 'unknown', text: '' });
+        next.apiErrors.push({ status: optionalNum(record.error_status) ?? null, type: optionalStr(record.error) ?? 'unknown', text: '' });
       }
       break;
     case 'assistant':
@@ -121,25 +114,25 @@ export function reduceClaudeFacts(facts: ClaudeFacts, record: ClaudeRecord): Cla
         const text = contentBlocks(record)
           .map((b) => (typeof b.text === 'string' ? b.text : ''))
           .join('\n');
-        next.apiErrors.push({ status: num(record.api_error_status) ?? null, type: str(record.api_error_type) ?? str(record.error) ?? 'unknown', text });
+        next.apiErrors.push({ status: optionalNum(record.api_error_status) ?? null, type: optionalStr(record.api_error_type) ?? optionalStr(record.error) ?? 'unknown', text });
       }
       break;
     case 'rate_limit_event': {
-      const info = isObject(record.rate_limit_info) ? record.rate_limit_info : {};
-      const resetsAt = num(info.resetsAt);
+      const info = isRecord(record.rate_limit_info) ? record.rate_limit_info : {};
+      const resetsAt = optionalNum(info.resetsAt);
       if (info.status === 'rejected' && resetsAt !== undefined) next.rateLimitResetAt = unixToIso(resetsAt);
       break;
     }
     case 'result': {
       next.resultSeen = true;
-      next.resultText = str(record.result) ?? '';
+      next.resultText = optionalStr(record.result) ?? '';
       next.isError = !resultOk(record);
-      const subtype = str(record.subtype);
+      const subtype = optionalStr(record.subtype);
       if (subtype !== undefined) next.resultSubtype = subtype;
       const usage = resultUsage(record);
       if (usage !== undefined) next.usage = usage;
-      const status = num(record.api_error_status);
-      const type = str(record.api_error_type);
+      const status = optionalNum(record.api_error_status);
+      const type = optionalStr(record.api_error_type);
       if (status !== undefined || type !== undefined) next.apiErrors.push({ status: status ?? null, type: type ?? 'unknown', text: next.resultText });
       break;
     }
@@ -220,7 +213,7 @@ export function extractResetAt(text: string, now: Date = new Date()): string | u
 }
 
 /** Success means the result says so: not `is_error`, subtype `success`. */
-function resultOk(record: ClaudeRecord): boolean {
+function resultOk(record: StreamLine): boolean {
   return record.is_error !== true && (record.subtype === undefined || record.subtype === 'success');
 }
 
@@ -229,31 +222,31 @@ function resultOk(record: ClaudeRecord): boolean {
  * `inputTokens` is input not read from cache (plain + cache writes), `cachedInputTokens` the
  * cache reads.
  */
-function resultUsage(record: ClaudeRecord): Usage | undefined {
-  const usage = isObject(record.usage) ? record.usage : undefined;
-  const cost = num(record.total_cost_usd);
+function resultUsage(record: StreamLine): Usage | undefined {
+  const usage = isRecord(record.usage) ? record.usage : undefined;
+  const cost = optionalNum(record.total_cost_usd);
   if (usage === undefined && cost === undefined) return undefined;
   return {
-    inputTokens: (num(usage?.input_tokens) ?? 0) + (num(usage?.cache_creation_input_tokens) ?? 0),
-    outputTokens: num(usage?.output_tokens) ?? 0,
-    cachedInputTokens: num(usage?.cache_read_input_tokens) ?? 0,
+    inputTokens: (optionalNum(usage?.input_tokens) ?? 0) + (optionalNum(usage?.cache_creation_input_tokens) ?? 0),
+    outputTokens: optionalNum(usage?.output_tokens) ?? 0,
+    cachedInputTokens: optionalNum(usage?.cache_read_input_tokens) ?? 0,
     costUsd: cost ?? null,
   };
 }
 
-function contentBlocks(record: ClaudeRecord): Record<string, unknown>[] {
-  const message = isObject(record.message) ? record.message : undefined;
+function contentBlocks(record: StreamLine): Record<string, unknown>[] {
+  const message = isRecord(record.message) ? record.message : undefined;
   const content = message?.content;
   if (typeof content === 'string') return [{ type: 'text', text: content }];
-  return Array.isArray(content) ? content.filter(isObject) : [];
+  return Array.isArray(content) ? content.filter(isRecord) : [];
 }
 
 function toolResultText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content
-      .filter(isObject)
-      .map((part) => (typeof part.text === 'string' ? part.text : `[${str(part.type) ?? 'part'}]`))
+      .filter(isRecord)
+      .map((part) => (typeof part.text === 'string' ? part.text : `[${optionalStr(part.type) ?? 'part'}]`))
       .join('\n');
   }
   return content === undefined || content === null ? '' : JSON.stringify(content);
@@ -261,16 +254,4 @@ function toolResultText(content: unknown): string {
 
 function unixToIso(value: number): string {
   return new Date(value > 1e12 ? value : value * 1000).toISOString();
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }

@@ -13,19 +13,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
-import type { RunCommandResult } from '../process/run-command.js';
-import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, taskHome, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
-import type { RunBase } from './cli-agent.js';
 import { codexRetryOverrides } from './codex-config.js';
-import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex } from './codex-stream.js';
-import type { CodexFacts, TokenCounts } from './codex-stream.js';
+import { classifyCodexFailure, codexStream, codexSucceeded, codexUsage } from './codex-stream.js';
+import type { TokenCounts } from './codex-stream.js';
+import { guarded } from './emit-event.js';
+import { execLine, promptNeedsStdin } from './exec-line.js';
+import { JsonStreamReader } from './json-stream-reader.js';
+import { loomVars } from './loom-vars.js';
+import { cliRetriesOf } from './retry-cap.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { streamRunResult, turnFailure } from './stream-run-result.js';
+import { taskHome } from './task-home.js';
+import { transcriptBlock } from './transcript-block.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
 export const CODEX_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;
-
-/** Prompts longer than this go through a file on stdin: one argv string is capped at 128 KiB. */
-const PROMPT_ARG_LIMIT = 100_000;
 
 /** Where a thread's token totals are kept between runs, inside its `CODEX_HOME`. */
 const TOTALS_FILE = 'loom-thread-totals.json';
@@ -63,7 +67,8 @@ export class CodexRuntime implements AgentRuntime {
         CODEX_ENV,
       );
       const previous = context.resumeSessionId === undefined ? undefined : readTotals(home)[context.resumeSessionId];
-      const stream = new CodexStreamReader(context, previous);
+      // The merged stdout/stderr stream: JSON lines become events, the rest is transcript.
+      const stream = new JsonStreamReader(context, codexStream(previous), { name: 'codex', event: transcript });
       const result = await runAgentCommand(this.commandLine(context, files.promptFile, retryCap), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
@@ -71,9 +76,8 @@ export class CodexRuntime implements AgentRuntime {
       const totals = facts.totals;
       // Losing the totals only makes a later resume over-count; it must not fail this run.
       if (sessionId !== undefined && totals !== undefined) guarded(() => saveTotals(home, sessionId, totals));
-      const usage = codexUsage(facts, previous);
-      const base: RunBase = { output: facts.finalText, exitCode: result.exitCode, duration: result.duration, ...(facts.sessionId === undefined ? {} : { sessionId: facts.sessionId }), ...(usage === undefined ? {} : { usage }) };
-      return resultOf(result, base, facts, stream.lastPlainLine, context);
+      const summary = { output: facts.finalText, sessionId, usage: codexUsage(facts, previous), succeeded: codexSucceeded(facts) };
+      return streamRunResult(result, context, summary, () => turnFailure('codex', result.exitCode, facts, stream.lastPlainLine, (cause) => classifyCodexFailure(cause)));
     }, { kind: 'config' });
   }
 
@@ -84,61 +88,15 @@ export class CodexRuntime implements AgentRuntime {
     words.push(...(context.args ?? []));
     if (context.resumeSessionId !== undefined) words.push('resume', context.resumeSessionId);
     // `--` keeps a prompt that starts with `-` from being read as an option.
-    const viaStdin = Buffer.byteLength(context.prompt) > PROMPT_ARG_LIMIT;
+    const viaStdin = promptNeedsStdin(context.prompt);
     words.push('--', viaStdin ? '-' : context.prompt);
-    // `exec`: the CLI leads the process group itself. Stdin is closed (/dev/null) unless it carries the prompt.
-    return `exec ${this.command} ${words.map(shellQuote).join(' ')}${viaStdin ? ` < ${shellQuote(promptFile)}` : ''}`;
-  }
-}
-
-/** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */
-class CodexStreamReader extends LineReader {
-  facts: CodexFacts = emptyCodexFacts;
-  /** The last line that was not JSON (stderr), for a failure without a reported error. */
-  lastPlainLine = '';
-
-  constructor(
-    private readonly context: RunContext,
-    private readonly previous: TokenCounts | undefined,
-  ) {
-    super();
-  }
-
-  protected line(raw: string): void {
-    const line = parseCodexLine(raw);
-    if (line === null) {
-      if (raw.trim() === '') return;
-      this.lastPlainLine = raw.trim();
-      emitOutput(this.context, `${raw}\n`);
-      return;
-    }
-    this.facts = reduceCodex(this.facts, line);
-    const notice = codexNotice(line);
-    if (notice !== null) emitOutput(this.context, `[codex] ${notice}\n`);
-    for (const event of codexEvents(line, this.previous)) emitEvent(this.context, event, transcript(event));
+    return execLine(this.command, words, viaStdin ? promptFile : undefined);
   }
 }
 
 /** One event as transcript lines for `loom logs`. */
 function transcript(event: AgentEvent): string {
   return transcriptBlock('codex', event, { shellTool: 'shell' });
-}
-
-function resultOf(result: RunCommandResult, base: RunBase, facts: CodexFacts, lastPlainLine: string, context: RunContext): RunResult {
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && codexSucceeded(facts)) {
-    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-    return { ...base, outcome: 'success', message: '' };
-  }
-  return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
-}
-
-function failureOf(facts: CodexFacts, exitCode: number | null, lastPlainLine: string): Pick<RunResult, 'message' | 'failure'> {
-  if (exitCode === 127 && facts.sessionId === undefined) return { message: `codex CLI not found: ${lastPlainLine}`, failure: { kind: 'config' } };
-  const how = exitCode === null ? 'was killed by a signal' : exitCode === 0 ? 'ended without completing its turn' : `exited with code ${exitCode}`;
-  const cause = facts.errorMessage ?? lastPlainLine;
-  return { message: cause === '' ? how : `${how}: ${cause}`, failure: classifyCodexFailure(cause) };
 }
 
 /** The home's `config.toml` text ('' when there is none). */

@@ -8,15 +8,10 @@
  */
 import type { AgentEvent, RunFailure, Usage } from './runtime.js';
 import { isRecord, record, str, num, json } from './json-fields.js';
+import type { StreamLine, StreamMapping } from './json-stream-reader.js';
 
 /** Token counts without a price. */
 export type TokenCounts = Omit<Usage, 'costUsd'>;
-
-/** One parsed line of the stream; fields are only what the CLI prints, so all are loose. */
-export interface CodexLine {
-  type: string;
-  [key: string]: unknown;
-}
 
 /** What a whole run said, accumulated line by line with `reduceCodex`. */
 export interface CodexFacts {
@@ -33,20 +28,13 @@ export interface CodexFacts {
 
 export const emptyCodexFacts: CodexFacts = { finalText: '', completed: false, failed: false };
 
-/** A line of the stream, or null for anything else (stderr text, blank or broken lines). */
-export function parseCodexLine(line: string): CodexLine | null {
-  const trimmed = line.trim();
-  if (!trimmed.startsWith('{')) return null;
-  try {
-    const value: unknown = JSON.parse(trimmed);
-    return isRecord(value) && typeof value.type === 'string' ? (value as CodexLine) : null;
-  } catch {
-    return null;
-  }
+/** The Codex stream for `JsonStreamReader`. `previous`: the thread's totals before this run (resume). */
+export function codexStream(previous?: TokenCounts): StreamMapping<CodexFacts> {
+  return { initial: emptyCodexFacts, reduce: reduceCodex, events: (line) => codexEvents(line, previous), notice: codexNotice };
 }
 
 /** The typed events of one line. `previous`: the thread's totals before this run (resume). */
-export function codexEvents(line: CodexLine, previous?: TokenCounts): AgentEvent[] {
+export function codexEvents(line: StreamLine, previous?: TokenCounts): AgentEvent[] {
   switch (line.type) {
     case 'thread.started': {
       const id = str(line.thread_id);
@@ -72,7 +60,7 @@ export function codexEvents(line: CodexLine, previous?: TokenCounts): AgentEvent
 }
 
 /** A line's note for the transcript that is no event: the CLI's warnings and errors. */
-export function codexNotice(line: CodexLine): string | null {
+export function codexNotice(line: StreamLine): string | null {
   if (line.type === 'item.completed') {
     const item = record(line.item);
     return item.type === 'error' ? `warning: ${str(item.message)}` : null;
@@ -85,7 +73,7 @@ export function codexNotice(line: CodexLine): string | null {
 }
 
 /** Folds one line into the run's facts. */
-export function reduceCodex(facts: CodexFacts, line: CodexLine): CodexFacts {
+export function reduceCodex(facts: CodexFacts, line: StreamLine): CodexFacts {
   switch (line.type) {
     case 'thread.started': {
       const id = str(line.thread_id);

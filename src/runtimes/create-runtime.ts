@@ -13,13 +13,15 @@ import type { RoleConfig } from '../core/config-model.js';
 import { LoomError } from '../core/errors.js';
 import { RUNTIME_NAMES } from '../core/vocabulary.js';
 import { ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
-import { seedFiles, taskHome } from './cli-agent.js';
+import { codexHome } from './codex-home.js';
 import { CodexRuntime } from './codex-runtime.js';
 import { CommandRuntime } from './command-runtime.js';
 import { GeminiRuntime } from './gemini-runtime.js';
 import { OpencodeRuntime } from './opencode-runtime.js';
 import type { AgentRuntime } from './runtime.js';
 import { ScriptRuntime } from './script-runtime.js';
+import { seedFiles } from './seed-files.js';
+import { taskHome } from './task-home.js';
 
 export class RuntimeConfigError extends LoomError {
   constructor(message: string) {
@@ -50,7 +52,7 @@ export function createRuntime(role: string, config: RoleConfig): AgentRuntime {
       return new CodexRuntime({
         ...(config.command ? { command: config.command } : {}),
         home: (context) => {
-          const dir = taskHome(context, 'codex');
+          const dir = codexHome(taskHome(context, 'codex'));
           seedFiles(path.join(home, '.codex'), dir, ['auth.json', 'config.toml']);
           return dir;
         },

@@ -20,19 +20,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
-import type { RunCommandResult } from '../process/run-command.js';
-import { cliRetriesOf, emitEvent, emitOutput, guarded, LineReader, loomVars, runAgentCommand, shellQuote, taskHome, transcriptBlock, watchdogResult, withAgentFiles } from './cli-agent.js';
-import type { RunBase } from './cli-agent.js';
-import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini } from './gemini-stream.js';
-import type { GeminiFacts } from './gemini-stream.js';
+import { execLine, promptNeedsStdin } from './exec-line.js';
+import { classifyGeminiFailure, geminiStream, geminiSucceeded } from './gemini-stream.js';
 import { isRecord } from './json-fields.js';
+import { JsonStreamReader } from './json-stream-reader.js';
+import { loomVars } from './loom-vars.js';
+import { cliRetriesOf } from './retry-cap.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { streamRunResult, turnFailure } from './stream-run-result.js';
+import { taskHome } from './task-home.js';
+import { transcriptBlock } from './transcript-block.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
 export const GEMINI_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GEMINI_CLI_SYSTEM_DEFAULTS_PATH'] as const;
-
-/** Prompts longer than this go through stdin (`-p` appends to stdin): one argv string is capped at 128 KiB. */
-const PROMPT_ARG_LIMIT = 100_000;
 
 export interface GeminiRuntimeOptions {
   /** The CLI, as a shell command prefix (default `gemini`). */
@@ -66,18 +68,13 @@ export class GeminiRuntime implements AgentRuntime {
         { ...loomVars(context, files), GEMINI_CLI_HOME: home },
         GEMINI_ENV,
       );
-      const stream = new GeminiStreamReader(context);
+      // The merged stdout/stderr stream: JSON lines become events, retry notices too, the rest is transcript.
+      const stream = new JsonStreamReader(context, geminiStream, { name: 'gemini', event: transcript });
       const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
-      const base: RunBase = {
-        output: facts.finalText,
-        exitCode: result.exitCode,
-        duration: result.duration,
-        ...(facts.sessionId === undefined ? {} : { sessionId: facts.sessionId }),
-        ...(facts.usage === undefined ? {} : { usage: facts.usage }),
-      };
-      return resultOf(result, base, facts, stream.lastPlainLine, context);
+      const summary = { output: facts.finalText, sessionId: facts.sessionId, usage: facts.usage, succeeded: geminiSucceeded(facts) };
+      return streamRunResult(result, context, summary, () => turnFailure('gemini', result.exitCode, facts, stream.lastPlainLine, (cause) => classifyGeminiFailure(cause, result.exitCode)));
     }, { kind: 'config' });
   }
 
@@ -88,11 +85,10 @@ export class GeminiRuntime implements AgentRuntime {
     words.push(...(context.args ?? []));
     if (context.resumeSessionId !== undefined) words.push('--resume', context.resumeSessionId);
     // `-p=<prompt>`: one word, so a prompt that starts with `-` is not read as an option. A long
-    // prompt goes on stdin; `-p` with an empty value still selects headless mode.
-    const viaStdin = Buffer.byteLength(context.prompt) > PROMPT_ARG_LIMIT;
+    // prompt goes on stdin (`-p` appends to stdin); `-p` with an empty value still selects headless mode.
+    const viaStdin = promptNeedsStdin(context.prompt);
     words.push(`--prompt=${viaStdin ? '' : context.prompt}`);
-    // `exec`: the CLI leads the process group itself. Stdin is closed (/dev/null) unless it carries the prompt.
-    return `exec ${this.command} ${words.map(shellQuote).join(' ')}${viaStdin ? ` < ${shellQuote(promptFile)}` : ''}`;
+    return execLine(this.command, words, viaStdin ? promptFile : undefined);
   }
 }
 
@@ -135,54 +131,7 @@ function capSettingsRetries(home: string, retries: number): void {
   if (text !== null && text !== existing) fs.writeFileSync(file, text);
 }
 
-/** Reads the merged stdout/stderr stream line by line: JSON lines become events, the rest is transcript. */
-class GeminiStreamReader extends LineReader {
-  facts: GeminiFacts = emptyGeminiFacts;
-  /** The last line that was not JSON (stderr), for a failure without a reported error. */
-  lastPlainLine = '';
-
-  constructor(private readonly context: RunContext) {
-    super();
-  }
-
-  protected line(raw: string): void {
-    const line = parseGeminiLine(raw);
-    if (line === null) {
-      if (raw.trim() === '') return;
-      const retry = geminiRetryLine(raw);
-      if (retry !== null) {
-        emitEvent(this.context, retry, transcript(retry));
-        return;
-      }
-      this.lastPlainLine = raw.trim();
-      emitOutput(this.context, `${raw}\n`);
-      return;
-    }
-    this.facts = reduceGemini(this.facts, line);
-    const notice = geminiNotice(line);
-    if (notice !== null) emitOutput(this.context, `[gemini] ${notice}\n`);
-    for (const event of geminiEvents(line)) emitEvent(this.context, event, transcript(event));
-  }
-}
-
 /** One event as transcript lines for `loom logs`. */
 function transcript(event: AgentEvent): string {
   return transcriptBlock('gemini', event, { shellTool: 'run_shell_command', sessionModel: true });
-}
-
-function resultOf(result: RunCommandResult, base: RunBase, facts: GeminiFacts, lastPlainLine: string, context: RunContext): RunResult {
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && geminiSucceeded(facts)) {
-    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-    return { ...base, outcome: 'success', message: '' };
-  }
-  return { ...base, outcome: 'failed', ...failureOf(facts, result.exitCode, lastPlainLine) };
-}
-
-function failureOf(facts: GeminiFacts, exitCode: number | null, lastPlainLine: string): Pick<RunResult, 'message' | 'failure'> {
-  if (exitCode === 127 && facts.sessionId === undefined) return { message: `gemini CLI not found: ${lastPlainLine}`, failure: { kind: 'config' } };
-  const how = exitCode === null ? 'was killed by a signal' : exitCode === 0 ? 'ended without completing its turn' : `exited with code ${exitCode}`;
-  const cause = facts.errorMessage ?? lastPlainLine;
-  return { message: cause === '' ? how : `${how}: ${cause}`, failure: classifyGeminiFailure(cause, exitCode) };
 }

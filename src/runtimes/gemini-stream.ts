@@ -14,12 +14,7 @@
 import { resetTime } from './codex-stream.js';
 import type { AgentEvent, FailureKind, RunFailure, Usage } from './runtime.js';
 import { isRecord, record, str, num, json } from './json-fields.js';
-
-/** One parsed line of the stream; fields are only what the CLI prints, so all are loose. */
-export interface GeminiLine {
-  type: string;
-  [key: string]: unknown;
-}
+import type { StreamLine, StreamMapping } from './json-stream-reader.js';
 
 /** What a whole run said, accumulated line by line with `reduceGemini`. */
 export interface GeminiFacts {
@@ -37,20 +32,17 @@ export interface GeminiFacts {
 
 export const emptyGeminiFacts: GeminiFacts = { finalText: '', completed: false, failed: false };
 
-/** A line of the stream, or null for anything else (stderr text, blank or broken lines). */
-export function parseGeminiLine(line: string): GeminiLine | null {
-  const trimmed = line.trim();
-  if (!trimmed.startsWith('{')) return null;
-  try {
-    const value: unknown = JSON.parse(trimmed);
-    return isRecord(value) && typeof value.type === 'string' ? (value as GeminiLine) : null;
-  } catch {
-    return null;
-  }
-}
+/** The Gemini CLI's stream for `JsonStreamReader`: its stderr retry notices are events too. */
+export const geminiStream: StreamMapping<GeminiFacts> = {
+  initial: emptyGeminiFacts,
+  reduce: reduceGemini,
+  events: (line) => geminiEvents(line),
+  notice: geminiNotice,
+  plainEvent: geminiRetryLine,
+};
 
 /** The typed events of one line. */
-export function geminiEvents(line: GeminiLine): AgentEvent[] {
+export function geminiEvents(line: StreamLine): AgentEvent[] {
   switch (line.type) {
     case 'init': {
       const id = str(line.session_id);
@@ -78,7 +70,7 @@ export function geminiEvents(line: GeminiLine): AgentEvent[] {
 }
 
 /** A line's note for the transcript that is no event: the CLI's warnings and errors. */
-export function geminiNotice(line: GeminiLine): string | null {
+export function geminiNotice(line: StreamLine): string | null {
   return line.type === 'error' ? `${str(line.severity) || 'error'}: ${str(line.message)}` : null;
 }
 
@@ -97,7 +89,7 @@ export function geminiRetryLine(raw: string): Extract<AgentEvent, { type: 'retry
 }
 
 /** Folds one line into the run's facts. */
-export function reduceGemini(facts: GeminiFacts, line: GeminiLine): GeminiFacts {
+export function reduceGemini(facts: GeminiFacts, line: StreamLine): GeminiFacts {
   switch (line.type) {
     case 'init': {
       const id = str(line.session_id);
@@ -174,7 +166,7 @@ function retryDelay(message: string, now: Date): string | undefined {
   return seconds === undefined ? undefined : new Date(now.getTime() + Math.ceil(Number(seconds) * 1000)).toISOString();
 }
 
-function resultError(line: GeminiLine): string {
+function resultError(line: StreamLine): string {
   return str(record(line.error).message);
 }
 

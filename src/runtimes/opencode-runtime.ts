@@ -16,11 +16,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitEvent, emitOutput, guarded, LineReader, lastLine, loomVars, OutputTail, runAgentCommand, seedFiles, shellQuote, taskHome, transcriptLine as agentTranscriptLine, watchdogResult, withAgentFiles } from './cli-agent.js';
-import type { RunBase } from './cli-agent.js';
-import { classifyOpencodeFailure, describeOpencodeError, emptyOpencodeFacts, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from './opencode-stream.js';
+import { emitEvent } from './emit-event.js';
+import { execLine } from './exec-line.js';
+import { JsonStreamReader } from './json-stream-reader.js';
+import { LineReader } from './line-reader.js';
+import { loomVars } from './loom-vars.js';
+import { classifyOpencodeFailure, describeOpencodeError, opencodeRetryLine, opencodeStream, opencodeSucceeded } from './opencode-stream.js';
 import type { OpencodeFacts } from './opencode-stream.js';
+import { OutputTail } from './output-tail.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { AgentEvent, AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { seedFiles } from './seed-files.js';
+import { shellQuote } from './shell-quote.js';
+import { streamRunResult } from './stream-run-result.js';
+import { taskHome } from './task-home.js';
+import { lastLine } from './text-lines.js';
+import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
+import { howItEnded, withDetail } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** The caller's variables opencode itself may need: provider keys, and its own models-catalog switches. */
 export const OPENCODE_ENV = [
@@ -107,7 +120,7 @@ export class OpencodeRuntime implements AgentRuntime {
       // The prompt goes in on stdin, from its file (read to EOF, then closed): an argument is limited
       // to 128 KiB, and one after `--` reaches the model wrapped in quotes. stderr is read apart so
       // it cannot split a JSON line on stdout.
-      const command = `exec ${[this.command, ...args].map(shellQuote).join(' ')} <${shellQuote(files.promptFile)}`;
+      const command = execLine(shellQuote(this.command), args, files.promptFile);
       const env = agentEnv(
         process.env,
         {
@@ -123,7 +136,7 @@ export class OpencodeRuntime implements AgentRuntime {
         OPENCODE_ENV,
       );
 
-      const reader = new OpencodeStreamReader(context);
+      const reader = new JsonStreamReader(context, opencodeStream, { name: 'opencode', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OpencodeStderrReader(context);
       const result = await runAgentCommand(
         command,
@@ -174,30 +187,6 @@ function prepareHome(home: string, seedFrom: { configDir: string; dataDir: strin
   return dirs;
 }
 
-/** Splits stdout into lines, folds them into facts, and reports events and transcript lines. */
-class OpencodeStreamReader extends LineReader {
-  facts: OpencodeFacts = emptyOpencodeFacts;
-  /** Lines that were not stream records (stray output), tail kept for messages. */
-  readonly stray = new OutputTail();
-
-  constructor(private readonly context: RunContext) {
-    super();
-  }
-
-  protected line(raw: string): void {
-    if (raw.trim() === '') return;
-    const line = parseOpencodeLine(raw);
-    if (line === null) {
-      this.stray.add(`${raw}\n`);
-      emitOutput(this.context, `${raw}\n`);
-      return;
-    }
-    const known = this.facts.sessionId;
-    this.facts = reduceOpencode(this.facts, line);
-    for (const event of opencodeEvents(line, known)) emitEvent(this.context, event, `${transcriptLine(event)}\n`);
-  }
-}
-
 /**
  * Reads the CLI's stderr: keeps its tail for messages, and turns each failed model request in the
  * error log (`message="stream error"`, after which the CLI retries unless it gives up) into a
@@ -220,42 +209,23 @@ class OpencodeStderrReader extends LineReader {
   }
 }
 
-/** A `stream error` line of opencode's error log as the `attempt`-th `retrying` event; null for any other line. */
-export function opencodeRetryLine(raw: string, attempt: number): Extract<AgentEvent, { type: 'retrying' }> | null {
-  if (!/^timestamp=\S+ level=ERROR\b/.test(raw) || !/\bmessage="stream error"/.test(raw)) return null;
-  const reason = /\berror\.error="((?:[^"\\]|\\.)*)"/.exec(raw)?.[1]?.replace(/\\(.)/g, '$1') ?? 'stream error';
-  if (/\b40[13]\b|unauthori[sz]ed|authentication|invalid (?:x-)?api[ -]key|ProviderAuthError/i.test(reason)) return null;
-  return { type: 'retrying', attempt, reason };
-}
-
 /** One readable line per event, for `loom logs`. */
 export function transcriptLine(event: AgentEvent): string {
   return agentTranscriptLine('opencode', event, { shellTool: 'bash', costDigits: 6 });
 }
 
-function toRunResult(result: RunCommandResult, reader: OpencodeStreamReader, stderr: string, context: RunContext): RunResult {
+function toRunResult(result: RunCommandResult, reader: JsonStreamReader<OpencodeFacts>, stderr: string, context: RunContext): RunResult {
   const facts = reader.facts;
-  const base: RunBase = {
-    output: facts.finalText,
-    exitCode: result.exitCode,
-    duration: result.duration,
-    ...(facts.sessionId !== undefined ? { sessionId: facts.sessionId } : {}),
-    ...(facts.usage !== undefined ? { usage: facts.usage } : {}),
-  };
-  const ended = watchdogResult(result, context, base);
-  if (ended !== null) return ended;
-  if (result.exitCode === 0 && opencodeSucceeded(facts)) {
-    guarded(() => context.onEvent?.({ type: 'result', ok: true, text: facts.finalText }));
-    return { ...base, outcome: 'success', message: '' };
-  }
-  const how = result.exitCode === null ? 'was killed by a signal' : result.exitCode === 0 ? 'ended without finishing its turn' : `exited with code ${result.exitCode}`;
-  const stray = reader.stray.text();
-  const plain = stripAnsi(lastLine(stderr) || lastLine(stray));
-  if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
-    return { ...base, outcome: 'failed', message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
-  }
-  const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
-  return { ...base, outcome: 'failed', message: detail === '' ? how : `${how}: ${detail}`, failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + stray)) };
+  const summary = { output: facts.finalText, sessionId: facts.sessionId, usage: facts.usage, succeeded: opencodeSucceeded(facts) };
+  return streamRunResult(result, context, summary, () => {
+    const stray = reader.stray.text();
+    const plain = stripAnsi(lastLine(stderr) || lastLine(stray));
+    if (facts.error === undefined && facts.sessionId === undefined && (result.exitCode === 127 || result.exitCode === 126)) {
+      return { message: `opencode CLI not found: ${plain}`, failure: { kind: 'config' } };
+    }
+    const detail = facts.error !== undefined ? describeOpencodeError(facts.error) : plain;
+    return { message: withDetail(howItEnded(result.exitCode, 'ended without finishing its turn'), detail), failure: classifyOpencodeFailure(facts.error, stripAnsi(stderr + stray)) };
+  });
 }
 
 function stripAnsi(text: string): string {

@@ -2,7 +2,7 @@
  * The opencode CLI's `run --format json` stream, read purely: one JSON line → `AgentEvent`s, a
  * reducer for the run's final facts (session id, usage summed over steps, final text, success)
  * and the classification of an `error` event (auth, rate limit with its reset time, overloaded,
- * agent).
+ * agent); and one line of its error log (stderr) → the `retrying` event it means, if any.
  *
  * Every line carries `sessionID`. `step_finish` closes one model call with that call's tokens and
  * cost (USD), so a run's usage is the sum over its steps; `text` and `tool_use` carry finished
@@ -11,12 +11,7 @@
 import { classifyCodexFailure, resetTime } from './codex-stream.js';
 import type { AgentEvent, RunFailure, Usage } from './runtime.js';
 import { isRecord, record, str, num } from './json-fields.js';
-
-/** One parsed line of the stream; fields are only what the CLI prints, so all are loose. */
-export interface OpencodeLine {
-  type: string;
-  [key: string]: unknown;
-}
+import type { StreamLine, StreamMapping } from './json-stream-reader.js';
 
 /** What a whole run said, accumulated line by line with `reduceOpencode`. */
 export interface OpencodeFacts {
@@ -43,20 +38,15 @@ export interface OpencodeError {
 
 export const emptyOpencodeFacts: OpencodeFacts = { finalText: '', steps: 0 };
 
-/** A line of the stream, or null for anything else (stray text, blank or broken lines). */
-export function parseOpencodeLine(line: string): OpencodeLine | null {
-  const trimmed = line.trim();
-  if (!trimmed.startsWith('{')) return null;
-  try {
-    const value: unknown = JSON.parse(trimmed);
-    return isRecord(value) && typeof value.type === 'string' ? (value as OpencodeLine) : null;
-  } catch {
-    return null;
-  }
-}
+/** opencode's stream for `JsonStreamReader`: the session id is reported once, from the first line that has it. */
+export const opencodeStream: StreamMapping<OpencodeFacts> = {
+  initial: emptyOpencodeFacts,
+  reduce: reduceOpencode,
+  events: (line, before) => opencodeEvents(line, before.sessionId),
+};
 
 /** The typed events of one line. `known`: the session id already reported (the first line reports it). */
-export function opencodeEvents(line: OpencodeLine, known?: string): AgentEvent[] {
+export function opencodeEvents(line: StreamLine, known?: string): AgentEvent[] {
   const events: AgentEvent[] = [];
   const sessionId = sessionOf(line);
   if (sessionId !== '' && sessionId !== known) events.push({ type: 'session', sessionId });
@@ -92,8 +82,16 @@ export function opencodeEvents(line: OpencodeLine, known?: string): AgentEvent[]
   return events;
 }
 
+/** A `stream error` line of opencode's error log as the `attempt`-th `retrying` event; null for any other line. */
+export function opencodeRetryLine(raw: string, attempt: number): Extract<AgentEvent, { type: 'retrying' }> | null {
+  if (!/^timestamp=\S+ level=ERROR\b/.test(raw) || !/\bmessage="stream error"/.test(raw)) return null;
+  const reason = /\berror\.error="((?:[^"\\]|\\.)*)"/.exec(raw)?.[1]?.replace(/\\(.)/g, '$1') ?? 'stream error';
+  if (/\b40[13]\b|unauthori[sz]ed|authentication|invalid (?:x-)?api[ -]key|ProviderAuthError/i.test(reason)) return null;
+  return { type: 'retrying', attempt, reason };
+}
+
 /** Folds one line into the run's facts. */
-export function reduceOpencode(facts: OpencodeFacts, line: OpencodeLine): OpencodeFacts {
+export function reduceOpencode(facts: OpencodeFacts, line: StreamLine): OpencodeFacts {
   const sessionId = sessionOf(line);
   const next: OpencodeFacts = facts.sessionId === undefined && sessionId !== '' ? { ...facts, sessionId } : facts;
   const part = record(line.part);
@@ -202,7 +200,7 @@ function roundUsd(value: number): number {
   return Math.round(value * 1e10) / 1e10;
 }
 
-function errorOf(line: OpencodeLine): OpencodeError {
+function errorOf(line: StreamLine): OpencodeError {
   const error = record(line.error);
   const data = record(error.data);
   const name = str(error.name) || 'Error';
@@ -219,7 +217,7 @@ function toolInput(tool: string, input: unknown): string {
   return input === undefined || input === null ? '' : JSON.stringify(input);
 }
 
-function sessionOf(line: OpencodeLine): string {
+function sessionOf(line: StreamLine): string {
   return str(line.sessionID) || str(record(line.part).sessionID);
 }
 

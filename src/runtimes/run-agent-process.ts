@@ -5,10 +5,14 @@
  */
 import { agentEnv } from '../process/agent-env.js';
 import type { RunCommandResult } from '../process/run-command.js';
-import { emitOutput, lastLine, loomVars, OutputTail, runAgentCommand, watchdogResult, withAgentFiles } from './cli-agent.js';
+import { emitOutput } from './emit-event.js';
+import { loomVars } from './loom-vars.js';
+import { OutputTail } from './output-tail.js';
+import { runAgentCommand } from './run-agent-command.js';
 import type { RunContext, RunResult } from './runtime.js';
-
-export { OUTPUT_LIMIT, shellQuote, varName } from './cli-agent.js';
+import { lastLine } from './text-lines.js';
+import { howItEnded, watchdogResult, withDetail } from './watchdog-result.js';
+import { withAgentFiles } from './with-agent-files.js';
 
 /** Runs `command` (via `sh -c`, in `context.cwd`) as the agent for `context`. Never throws. */
 export async function runAgentProcess(command: string, context: RunContext): Promise<RunResult> {
@@ -31,7 +35,5 @@ function toRunResult(result: RunCommandResult, output: string, context: RunConte
   const ended = watchdogResult(result, context, base, null);
   if (ended !== null) return ended;
   if (result.exitCode === 0) return { ...base, outcome: 'success', message: '' };
-  const last = lastLine(output);
-  const how = result.exitCode === null ? 'was killed by a signal' : `exited with code ${result.exitCode}`;
-  return { ...base, outcome: 'failed', message: last === '' ? how : `${how}: ${last}` };
+  return { ...base, outcome: 'failed', message: withDetail(howItEnded(result.exitCode), lastLine(output)) };
 }

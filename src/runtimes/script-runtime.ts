@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runAgentProcess, shellQuote } from './run-agent-process.js';
+import { runAgentProcess } from './run-agent-process.js';
 import type { AgentRuntime, RunContext, RunResult } from './runtime.js';
+import { shellQuote } from './shell-quote.js';
 
 /**
  * argv that starts the script agent: the compiled sibling under `dist/`, or — under vitest or tsx,

@@ -21,6 +21,13 @@ export class TrackerError extends LoomError {
   }
 }
 
+/** The tracker's storage cannot be used (the local database is missing, damaged or too new): the user repairs it. */
+export class TrackerStorageError extends TrackerError {
+  constructor(message: string) {
+    super('tracker_storage', message, { userFixable: true });
+  }
+}
+
 /** The rate limit is exhausted (or a secondary limit hit); nothing is sent until `until` (epoch ms). */
 export class RateLimitedError extends TrackerError {
   readonly until: number;

@@ -331,9 +331,20 @@ describe('loadConfig', () => {
     for (const name of ROLE_NAMES) expect(c.roles[name].template.length).toBeGreaterThan(0);
   });
 
-  it('an empty or blank file gives the defaults', () => {
-    expect(loadConfig(tempFile(''), {})).toEqual(defaultsWithRoleFiles());
-    expect(loadConfig(tempFile('  \n'), {})).toEqual(defaultsWithRoleFiles());
+  it('an empty or blank file is an error that says how to get the defaults', () => {
+    for (const text of ['', '  \n']) {
+      const error = (() => {
+        try {
+          loadConfig(tempFile(text), {});
+        } catch (e) {
+          return e;
+        }
+        throw new Error('expected an error');
+      })();
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems).toEqual(['(root): the file is empty; write {} to use the defaults, or delete the file']);
+    }
+    expect(loadConfig(tempFile('{}'), {})).toEqual(defaultsWithRoleFiles());
   });
 
   it('reads a valid file and applies env on top', () => {

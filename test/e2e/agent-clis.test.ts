@@ -1,6 +1,7 @@
 // A real shepherd over a real issue with the REAL agent CLIs (pinned dev dependencies) pointed at
 // fake model APIs on 127.0.0.1 that play scripted tool calls: the CLI edits and commits files in
 // the worktree, the judge run returns a verdict, the PR merges, and the usage is recorded.
+import { codexHome } from '../../src/runtimes/codex-home.js';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -102,7 +103,11 @@ describe('real agent CLIs against fake model APIs', () => {
     expect(runs.map((x) => x.role)).toEqual(['builder', 'judge']);
     expect(runs[0]).toMatchObject({ runtime: 'codex', priced: true });
     expect(runs[0]!.cost_usd).toBeCloseTo((runs[0]!.input_tokens * 1 + runs[0]!.output_tokens * 2) / 1e6, 9);
-    expect(fs.existsSync(path.join(repo.root, '.loom', 'agent-homes', 'issue-1', 'codex', 'config.toml'))).toBe(true);
+    // The task's home is under the temp directory here, so Codex gets it in the user's cache (codex-home.ts).
+    const taskHome = codexHome(path.join(repo.root, '.loom', 'agent-homes', 'issue-1', 'codex'), env);
+    expect(taskHome).not.toContain(os.tmpdir());
+    expect(fs.existsSync(path.join(taskHome, 'config.toml'))).toBe(true);
+    fs.rmSync(taskHome, { recursive: true, force: true });
     fs.rmSync(home, { recursive: true, force: true });
   });
 });

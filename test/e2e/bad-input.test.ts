@@ -1,11 +1,12 @@
 // Every user error gets one actionable line, exit code 2, and changes nothing.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { fingerprint, loom, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+import { fingerprint, LOOM_BIN, loom, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -176,5 +177,89 @@ describe('bad input', () => {
     expectUserError(loom(repo.root, ['role', 'wizard']), /unknown role/);
     expectUserError(loom(repo.root, ['logs', 'wizard']), /"wizard" is neither an issue number nor a role; use a number like 12 or one of builder, /);
     expectUserError(loom(repo.root, ['issue', 'create', 'x', '--label', ' spaced ']), /whitespace/);
+  });
+});
+
+describe('bad input: each problem named by its source, nothing silently ignored', () => {
+  it('an env value is reported as the env variable, not as a config.json problem', () => {
+    repo = makeRepo();
+    const r = loom(repo.root, ['iterate'], { LOOM_MAX_SHEPHERDS: 'abc' });
+    expectUserError(r, /^loom: env LOOM_MAX_SHEPHERDS: must be a whole number/);
+    expect(r.stderr).not.toMatch(/config\.json/);
+  });
+
+  it('a role file problem names the role file, not config.json', () => {
+    repo = makeRepo();
+    fs.writeFileSync(path.join(repo.paths.roles, 'builder.md'), '---\ntimeout: soon\n---\nBuild it.\n');
+    const r = loom(repo.root, ['iterate']);
+    expectUserError(r, /^loom: \.loom\/roles\/builder\.md:2: bad value for timeout/);
+    expect(r.stderr).not.toMatch(/config\.json/);
+  });
+
+  it('a misspelt role file is an error with the likely name, not silently ignored', () => {
+    repo = makeRepo();
+    fs.writeFileSync(path.join(repo.paths.roles, 'bulider.md'), '---\ntimeout: 10m\n---\nBuild it.\n');
+    expectUserError(loom(repo.root, ['iterate']), /\.loom\/roles\/bulider\.md: not a role, so it would be ignored .*did you mean builder\.md\?/);
+  });
+
+  it('an empty config.json is an error that says how to get the defaults', () => {
+    repo = makeRepo();
+    fs.writeFileSync(repo.paths.config, '');
+    expectUserError(loom(repo.root, ['iterate']), /config\.json: \(root\): the file is empty; write \{\} to use the defaults/);
+  });
+
+  it('loom issue list with an invalid config is an error, not the local tracker by guess', () => {
+    repo = makeRepo();
+    fs.writeFileSync(repo.paths.config, JSON.stringify({ tracker: { type: 'gitlab' } }));
+    expectUserError(loom(repo.root, ['issue', 'list']), /tracker\.type: must be "local" or "github"/);
+  });
+
+  it('an unknown loom: label is refused; Loom labels are taken in any case', async () => {
+    repo = makeRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x' });
+    expectUserError(loom(repo.root, ['issue', 'label', '1', 'loom:bogus']), /"loom:bogus" is not a Loom label/);
+    expectUserError(loom(repo.root, ['issue', 'create', 'y', '--label', 'loom:isue']), /"loom:isue" is not a Loom label/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([]);
+    expect(loom(repo.root, ['issue', 'label', '1', 'LOOM:Issue', 'Bug']).code).toBe(0);
+    expect((await tracker.getIssue(1))!.labels).toEqual(['Bug', Label.issue]);
+    expect(loom(repo.root, ['issue', 'unlabel', '1', 'Loom:Issue']).code).toBe(0);
+    expect((await tracker.getIssue(1))!.labels).toEqual(['Bug']);
+  });
+
+  it('extra words after a command are refused', () => {
+    repo = makeRepo();
+    for (const args of [['status', 'extra'], ['stop', 'now'], ['issue', 'list', 'all']]) {
+      const r = loom(repo.root, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/too many arguments/);
+    }
+    expect(fs.existsSync(repo.paths.stopSignal)).toBe(false);
+  });
+
+  it('a corrupt tracker database is one line saying how to recover, exit 2', () => {
+    repo = makeRepo();
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(repo.paths.trackerDb + suffix, { force: true });
+    fs.writeFileSync(repo.paths.trackerDb, 'this is not a database '.repeat(400));
+    for (const args of [['issue', 'list'], ['issue', 'create', 'x'], ['iterate']]) expectUserError(loom(repo.root, args), /not (readable|an SQLite database).*move it aside and run `loom init`/);
+  });
+
+  it('an unwritable .loom/ is one line naming what cannot be written, exit 2', () => {
+    repo = makeRepo();
+    // Run as an unprivileged user (root may write anywhere): the repository stays root's.
+    fs.chmodSync(repo.root, 0o755);
+    const asNobody = (args: string[]) => {
+      const r = spawnSync(process.execPath, [LOOM_BIN, ...args], {
+        cwd: repo!.root,
+        encoding: 'utf8',
+        uid: 65534,
+        gid: 65534,
+        env: { PATH: process.env.PATH, HOME: os.tmpdir(), GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'safe.directory', GIT_CONFIG_VALUE_0: '*' },
+      });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    expectUserError(asNobody(['stop']), /cannot write \.loom\/stop-daemon \(EACCES\): check that \.loom\/ and its files are writable/);
+    expectUserError(asNobody(['issue', 'create', 'x']), /cannot write the local tracker database|not readable|cannot open the local tracker/);
   });
 });

@@ -152,6 +152,8 @@ export class FakeGitHubServer {
    * (the request waits for the returned promise).
    */
   intercept: ((request: { method: string; path: string; login: string }) => Promise<void> | void) | null = null;
+  /** Issue numbers whose JSON comes out malformed (`labels: null`), as a broken proxy or API bug might send. */
+  readonly malformed = new Set<number>();
   /** Answer the next merges with this status instead of merging. */
   mergeFailure: { status: 405 | 409; times: number } | null = null;
   /**
@@ -378,10 +380,12 @@ export class FakeGitHubServer {
           return ok(item.labels.map((l) => this.labelJson(l)));
         }
         if (method === 'DELETE' && d !== undefined) {
-          if (!item.labels.includes(d)) throw new HttpError(404, 'Label does not exist');
+          // Label names are case-insensitive on GitHub, in lookups as in uniqueness.
+          const same = (l: string) => l.toLowerCase() === d.toLowerCase();
+          if (!item.labels.some(same)) throw new HttpError(404, 'Label does not exist');
           this.setLabels(
             item,
-            item.labels.filter((l) => l !== d),
+            item.labels.filter((l) => !same(l)),
             login,
           );
           return ok(item.labels.map((l) => this.labelJson(l)));
@@ -691,7 +695,7 @@ export class FakeGitHubServer {
       number: item.number,
       title: item.title,
       user: userObject(item.author),
-      labels: item.labels.map((l) => this.labelJson(l)),
+      labels: this.malformed.has(item.number) ? null : item.labels.map((l) => this.labelJson(l)),
       state: item.state,
       locked: false,
       assignee: null,

@@ -1,8 +1,9 @@
 // The Claude Code stream-json parser and reducer, on lines shaped as Claude Code 2.1.328 prints
 // them (recorded against the fake Anthropic server, trimmed of fields Loom does not read).
 import { describe, expect, it } from 'vitest';
-import { classifyClaudeFailure, claudeEvents, extractResetAt, initialClaudeFacts, parseClaudeLine, reduceClaudeFacts } from '../../src/runtimes/claude-stream.js';
+import { classifyClaudeFailure, claudeEvents, extractResetAt, initialClaudeFacts, reduceClaudeFacts } from '../../src/runtimes/claude-stream.js';
 import type { ClaudeFacts } from '../../src/runtimes/claude-stream.js';
+import { parseStreamLine } from '../../src/runtimes/json-stream-reader.js';
 import type { AgentEvent } from '../../src/runtimes/runtime.js';
 
 const SESSION = 'f4f0a422-de2c-4ea4-894d-fbf4ea2cc8aa';
@@ -55,7 +56,7 @@ function run(lines: string[]): { facts: ClaudeFacts; events: AgentEvent[] } {
   let facts = initialClaudeFacts();
   const events: AgentEvent[] = [];
   for (const line of lines) {
-    const record = parseClaudeLine(line);
+    const record = parseStreamLine(line);
     if (record === null) continue;
     facts = reduceClaudeFacts(facts, record);
     events.push(...claudeEvents(record));
@@ -63,14 +64,14 @@ function run(lines: string[]): { facts: ClaudeFacts; events: AgentEvent[] } {
   return { facts, events };
 }
 
-describe('parseClaudeLine', () => {
+describe('parseStreamLine', () => {
   it('takes typed JSON objects and nothing else', () => {
-    expect(parseClaudeLine(init())?.type).toBe('system');
-    expect(parseClaudeLine('')).toBeNull();
-    expect(parseClaudeLine('Error: something on stderr')).toBeNull();
-    expect(parseClaudeLine('{"no":"type"}')).toBeNull();
-    expect(parseClaudeLine('{"type":"result", broken')).toBeNull();
-    expect(parseClaudeLine('[1,2]')).toBeNull();
+    expect(parseStreamLine(init())?.type).toBe('system');
+    expect(parseStreamLine('')).toBeNull();
+    expect(parseStreamLine('Error: something on stderr')).toBeNull();
+    expect(parseStreamLine('{"no":"type"}')).toBeNull();
+    expect(parseStreamLine('{"type":"result", broken')).toBeNull();
+    expect(parseStreamLine('[1,2]')).toBeNull();
   });
 });
 
@@ -115,7 +116,7 @@ describe('a successful run', () => {
 
   it('reducing is pure', () => {
     const before = initialClaudeFacts();
-    const record = parseClaudeLine(errorResult('Invalid API key · Fix external API key', 401, 'authentication_error'))!;
+    const record = parseStreamLine(errorResult('Invalid API key · Fix external API key', 401, 'authentication_error'))!;
     reduceClaudeFacts(before, record);
     expect(before).toEqual(initialClaudeFacts());
   });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { waitFor } from '../../src/process/wait.js';
+import { codexHome } from '../../src/runtimes/codex-home.js';
 import { CodexRuntime } from '../../src/runtimes/codex-runtime.js';
 import type { RunContext } from '../../src/runtimes/runtime.js';
 import { startFakeOpenAIServer } from '../fakes/openai-server.js';
@@ -28,6 +29,9 @@ beforeEach(() => {
   restoreEnv = isolateEnv(SAVED_ENV);
   process.env.CODEX_API_KEY = 'sk-fake-codex-key';
   ({ root, cwd, home } = scratchRepo('loom-codex-test-', 'codex-home'));
+  // As Loom gives it (src/runtimes/codex-home.ts): never under the temp directory, where Codex
+  // refuses to link its sandbox helper when bubblewrap is installed.
+  home = codexHome(home);
 });
 
 afterEach(async () => {
@@ -35,6 +39,7 @@ afterEach(async () => {
   await server?.close();
   server = null;
   fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(home, { recursive: true, force: true });
 });
 
 async function run(script: readonly FakeTurn[], overrides: Partial<RunContext> = {}, config?: (s: FakeOpenAIServer) => string): Promise<Run> {

@@ -1,7 +1,9 @@
 // The Codex `exec --json` stream parser and reducer, on lines shaped as codex-cli 0.169.0 prints them.
 import { describe, expect, it } from 'vitest';
-import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, parseCodexLine, reduceCodex, resetTime } from '../../src/runtimes/codex-stream.js';
-import type { CodexFacts, CodexLine } from '../../src/runtimes/codex-stream.js';
+import { classifyCodexFailure, codexEvents, codexNotice, codexSucceeded, codexUsage, emptyCodexFacts, reduceCodex, resetTime } from '../../src/runtimes/codex-stream.js';
+import type { CodexFacts } from '../../src/runtimes/codex-stream.js';
+import { parseStreamLine } from '../../src/runtimes/json-stream-reader.js';
+import type { StreamLine } from '../../src/runtimes/json-stream-reader.js';
 import type { AgentEvent } from '../../src/runtimes/runtime.js';
 
 const THREAD = '01a1fcc0-b1e6-7b21-8ed1-1c2acc543c6d';
@@ -25,9 +27,9 @@ const FAILED_401 = [
   '{"type":"turn.failed","error":{"message":"unexpected status 401 Unauthorized: Incorrect API key provided: sk-test. You can find your API key at https://platform.openai.com/account/api-keys., url: http://127.0.0.1:37895/v1/responses"}}',
 ];
 
-function lines(raw: readonly string[]): CodexLine[] {
+function lines(raw: readonly string[]): StreamLine[] {
   return raw.map((l) => {
-    const line = parseCodexLine(l);
+    const line = parseStreamLine(l);
     expect(line, l).not.toBeNull();
     return line!;
   });
@@ -41,14 +43,14 @@ function events(raw: readonly string[]): AgentEvent[] {
   return lines(raw).flatMap((l) => codexEvents(l));
 }
 
-describe('parseCodexLine', () => {
+describe('parseStreamLine', () => {
   it('reads JSON event lines and ignores everything else', () => {
-    expect(parseCodexLine('{"type":"turn.started"}')).toEqual({ type: 'turn.started' });
-    expect(parseCodexLine('WARNING: proceeding, even though we could not create PATH aliases')).toBeNull();
-    expect(parseCodexLine('Reading additional input from stdin...')).toBeNull();
-    expect(parseCodexLine('{"type":"turn.comp')).toBeNull();
-    expect(parseCodexLine('{"no":"type"}')).toBeNull();
-    expect(parseCodexLine('')).toBeNull();
+    expect(parseStreamLine('{"type":"turn.started"}')).toEqual({ type: 'turn.started' });
+    expect(parseStreamLine('WARNING: proceeding, even though we could not create PATH aliases')).toBeNull();
+    expect(parseStreamLine('Reading additional input from stdin...')).toBeNull();
+    expect(parseStreamLine('{"type":"turn.comp')).toBeNull();
+    expect(parseStreamLine('{"no":"type"}')).toBeNull();
+    expect(parseStreamLine('')).toBeNull();
   });
 });
 
@@ -82,9 +84,9 @@ describe('codexNotice', () => {
   it('gives the CLI warnings and fatal errors for the transcript, not retries or other lines', () => {
     const [, warning] = lines(SUCCESS);
     expect(codexNotice(warning!)).toMatch(/^warning: Model metadata for `gpt-fake` not found/);
-    expect(codexNotice(parseCodexLine('{"type":"error","message":"Missing environment variable: `CODEX_API_KEY`."}')!)).toBe('error: Missing environment variable: `CODEX_API_KEY`.');
-    expect(codexNotice(parseCodexLine('{"type":"error","message":"Reconnecting... 1/5"}')!)).toBeNull();
-    expect(codexNotice(parseCodexLine('{"type":"turn.started"}')!)).toBeNull();
+    expect(codexNotice(parseStreamLine('{"type":"error","message":"Missing environment variable: `CODEX_API_KEY`."}')!)).toBe('error: Missing environment variable: `CODEX_API_KEY`.');
+    expect(codexNotice(parseStreamLine('{"type":"error","message":"Reconnecting... 1/5"}')!)).toBeNull();
+    expect(codexNotice(parseStreamLine('{"type":"turn.started"}')!)).toBeNull();
   });
 });
 
@@ -100,7 +102,7 @@ describe('token accounting', () => {
 
   it('subtracts the thread totals of earlier runs when resuming', () => {
     const previous = { inputTokens: 300, outputTokens: 10, cachedInputTokens: 0 };
-    const line = parseCodexLine('{"type":"turn.completed","usage":{"input_tokens":600,"cached_input_tokens":250,"output_tokens":20}}')!;
+    const line = parseStreamLine('{"type":"turn.completed","usage":{"input_tokens":600,"cached_input_tokens":250,"output_tokens":20}}')!;
     expect(codexEvents(line, previous)).toEqual([{ type: 'usage', usage: { inputTokens: 300, outputTokens: 10, cachedInputTokens: 250, costUsd: null } }]);
     expect(codexUsage(reduceCodex(emptyCodexFacts, line), previous)).toEqual({ inputTokens: 300, outputTokens: 10, cachedInputTokens: 250, costUsd: null });
   });

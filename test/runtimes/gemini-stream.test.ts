@@ -1,7 +1,9 @@
 // The Gemini CLI stream-json parser, on lines of the shape Gemini CLI 0.61.0 printed against the fake API.
 import { describe, expect, it } from 'vitest';
-import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, parseGeminiLine, reduceGemini, statusOfExitCode } from '../../src/runtimes/gemini-stream.js';
-import type { GeminiFacts, GeminiLine } from '../../src/runtimes/gemini-stream.js';
+import { classifyGeminiFailure, emptyGeminiFacts, geminiEvents, geminiNotice, geminiRetryLine, geminiSucceeded, reduceGemini, statusOfExitCode } from '../../src/runtimes/gemini-stream.js';
+import type { GeminiFacts } from '../../src/runtimes/gemini-stream.js';
+import { parseStreamLine } from '../../src/runtimes/json-stream-reader.js';
+import type { StreamLine } from '../../src/runtimes/json-stream-reader.js';
 
 const SUCCESS = [
   '{"type":"init","timestamp":"2026-11-21T06:39:22.520Z","session_id":"de42fa15-ad4e-48b0-92c9-016e71138174","model":"gemini-fake-model"}',
@@ -22,22 +24,22 @@ const RATE_429 = `{"type":"result","timestamp":"2026-11-21T06:39:46.726Z","statu
 const OVERLOADED_503 = `{"type":"result","timestamp":"2026-11-21T06:39:47.576Z","status":"error","error":{"type":"unknown","message":"[API Error: The model is overloaded. Please try again later.]"},${EMPTY_STATS}}`;
 
 function reduceAll(lines: readonly string[]): GeminiFacts {
-  return lines.map(parseGeminiLine).reduce<GeminiFacts>((facts, line) => (line === null ? facts : reduceGemini(facts, line)), emptyGeminiFacts);
+  return lines.map(parseStreamLine).reduce<GeminiFacts>((facts, line) => (line === null ? facts : reduceGemini(facts, line)), emptyGeminiFacts);
 }
 
-function line(text: string): GeminiLine {
-  const parsed = parseGeminiLine(text);
+function line(text: string): StreamLine {
+  const parsed = parseStreamLine(text);
   if (parsed === null) throw new Error(`not a stream line: ${text}`);
   return parsed;
 }
 
-describe('parseGeminiLine', () => {
+describe('parseStreamLine', () => {
   it('reads JSON lines with a type and nothing else', () => {
-    expect(parseGeminiLine(SUCCESS[0]!)).toMatchObject({ type: 'init' });
-    expect(parseGeminiLine('YOLO mode is enabled. All tool calls will be automatically approved.')).toBeNull();
-    expect(parseGeminiLine('{"no":"type"}')).toBeNull();
-    expect(parseGeminiLine('{"type":')).toBeNull();
-    expect(parseGeminiLine('')).toBeNull();
+    expect(parseStreamLine(SUCCESS[0]!)).toMatchObject({ type: 'init' });
+    expect(parseStreamLine('YOLO mode is enabled. All tool calls will be automatically approved.')).toBeNull();
+    expect(parseStreamLine('{"no":"type"}')).toBeNull();
+    expect(parseStreamLine('{"type":')).toBeNull();
+    expect(parseStreamLine('')).toBeNull();
   });
 });
 

@@ -1,8 +1,10 @@
 // The opencode `run --format json` stream, read purely: lines in the shape opencode 1.18.33 prints
 // (recorded against the fake Anthropic API), folded into events, facts and a classified failure.
 import { describe, expect, it } from 'vitest';
-import { classifyOpencodeFailure, emptyOpencodeFacts, headerReset, opencodeEvents, opencodeSucceeded, parseOpencodeLine, reduceOpencode } from '../../src/runtimes/opencode-stream.js';
-import type { OpencodeFacts, OpencodeLine } from '../../src/runtimes/opencode-stream.js';
+import { classifyOpencodeFailure, emptyOpencodeFacts, headerReset, opencodeEvents, opencodeSucceeded, reduceOpencode } from '../../src/runtimes/opencode-stream.js';
+import type { OpencodeFacts } from '../../src/runtimes/opencode-stream.js';
+import { parseStreamLine } from '../../src/runtimes/json-stream-reader.js';
+import type { StreamLine } from '../../src/runtimes/json-stream-reader.js';
 import type { AgentEvent } from '../../src/runtimes/runtime.js';
 
 const SES = 'ses_e032bae26ffemdjIN1cxoucQ7j';
@@ -20,9 +22,9 @@ const AUTH_ERROR = `{"type":"error","timestamp":1795243152247,"sessionID":"${SES
 const RATE_LIMIT_ERROR = `{"type":"error","timestamp":1795243180748,"sessionID":"${SES}","error":{"name":"APIError","data":{"message":"This request would exceed the rate limit for your organization of 50 requests per minute.","statusCode":429,"isRetryable":true,"responseHeaders":{"anthropic-ratelimit-requests-limit":"50","anthropic-ratelimit-requests-remaining":"0","anthropic-ratelimit-requests-reset":"2100-01-01T00:00:00.000Z","anthropic-ratelimit-unified-reset":"4102444800","retry-after":"1"}}}}`;
 const UNKNOWN_ERROR = `{"type":"error","timestamp":1795243225251,"sessionID":"${SES}","error":{"name":"UnknownError","data":{"message":"Unexpected server error. Check server logs for details.","ref":"err_840a277b"}}}`;
 
-function lines(raw: readonly string[]): OpencodeLine[] {
+function lines(raw: readonly string[]): StreamLine[] {
   return raw.map((l) => {
-    const line = parseOpencodeLine(l);
+    const line = parseStreamLine(l);
     if (line === null) throw new Error(`not a line: ${l}`);
     return line;
   });
@@ -38,13 +40,13 @@ function fold(raw: readonly string[]): { facts: OpencodeFacts; events: AgentEven
   return { facts, events };
 }
 
-describe('parseOpencodeLine', () => {
+describe('parseStreamLine', () => {
   it('reads JSON lines with a type and ignores anything else', () => {
-    expect(parseOpencodeLine(RECORDED[0]!)?.type).toBe('step_start');
-    expect(parseOpencodeLine('Error: Session not found')).toBeNull();
-    expect(parseOpencodeLine('{"broken":')).toBeNull();
-    expect(parseOpencodeLine('{"no":"type"}')).toBeNull();
-    expect(parseOpencodeLine('')).toBeNull();
+    expect(parseStreamLine(RECORDED[0]!)?.type).toBe('step_start');
+    expect(parseStreamLine('Error: Session not found')).toBeNull();
+    expect(parseStreamLine('{"broken":')).toBeNull();
+    expect(parseStreamLine('{"no":"type"}')).toBeNull();
+    expect(parseStreamLine('')).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RetryCap } from '../../src/runtimes/cli-agent.js';
+import { RetryCap } from '../../src/runtimes/retry-cap.js';
 import type { AgentEvent, RunResult } from '../../src/runtimes/runtime.js';
 
 const retry = (attempt: number, reason = '500 server error'): AgentEvent => ({ type: 'retrying', attempt, reason });

@@ -24,7 +24,7 @@ import { GitHubCacheFile } from './github-cache-file.js';
 import { claimVerdict } from './github-claim.js';
 import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, statusOf, type RateLimitState } from './github-transport.js';
 import { GitHubTrust } from './github-trust.js';
-import { isPull, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
+import { isPull, isWellFormed, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
 
 export interface GitHubTrackerOptions {
   owner: string;
@@ -155,7 +155,12 @@ export class GitHubTracker implements Tracker {
       this.listedAt = startedAt;
     }
     // Pages are separate reads: an issue created meanwhile shifts the pages, so dedupe by number.
-    const items = uniqueByNumber(fetched);
+    const warnings: string[] = [];
+    const items = uniqueByNumber(fetched).filter((item) => {
+      if (isWellFormed(item)) return true;
+      warnings.push(`GitHub returned a malformed record${typeof (item as { number?: unknown }).number === 'number' ? ` for #${String((item as { number: number }).number)}` : ''}; skipped it this time`);
+      return false;
+    });
     const loom = items.filter((i) => i.state === 'open' && labelNames(i.labels).some((l) => l.startsWith('loom:')));
     const issues = loom.filter((i) => !isPull(i)).map(toIssue);
     const loomPulls = loom.filter(isPull);
@@ -166,19 +171,23 @@ export class GitHubTracker implements Tracker {
     let byNumber = this.snapshotPulls;
     if (!fresh) {
       const pulls = await t.getAll<GhPull>(t.repoPath('/pulls'), { state: 'open', per_page: 100 });
-      byNumber = new Map(pulls.map((p) => [p.number, p]));
+      byNumber = new Map(pulls.filter((p) => isWellFormed(p)).map((p) => [p.number, p]));
     }
     const kept = new Map<number, GhPull>();
     for (const item of loomPulls) {
       const pull = byNumber.get(item.number) ?? (await this.fetchPull(item.number));
       if (pull === null || pull.state !== 'open') continue;
+      if (!isWellFormed(pull)) {
+        warnings.push(`GitHub returned a malformed record for pull request #${item.number}; skipped it this time`);
+        continue;
+      }
       kept.set(pull.number, pull);
       pullRequests.push(toPullRequest(pull));
     }
     this.snapshotPulls = kept;
     issues.sort(byNumberAsc);
     pullRequests.sort(byNumberAsc);
-    return { issues, pullRequests };
+    return { issues, pullRequests, ...(warnings.length > 0 ? { warnings } : {}) };
   }
 
   async getIssue(number: number): Promise<Issue | null> {

@@ -3,6 +3,7 @@
  * Invariant: the only code that knows GitHub's JSON field names; everything past these
  * functions speaks `Issue`, `PullRequest`, `Comment` and `TrackerEvent`.
  */
+import { canonicalLabel, canonicalLabels } from '../../core/labels.js';
 import type { Comment, Issue, ItemState, PullRequest, TrackerEvent } from '../../core/tracker-model.js';
 
 export interface GhUser {
@@ -56,13 +57,24 @@ export interface GhEvent {
   created_at: string;
 }
 
+/**
+ * A listing record Loom can map: the fields it reads have their documented types. A malformed
+ * record (say `labels: null`) is skipped by the listing instead of failing the whole snapshot.
+ */
+export function isWellFormed(item: unknown): item is GhIssue & GhPull {
+  if (typeof item !== 'object' || item === null) return false;
+  const r = item as Record<string, unknown>;
+  const labelsOk = Array.isArray(r.labels) && r.labels.every((l) => typeof l === 'string' || (typeof l === 'object' && l !== null && typeof (l as { name?: unknown }).name === 'string'));
+  return Number.isInteger(r.number) && typeof r.title === 'string' && typeof r.state === 'string' && labelsOk && typeof r.created_at === 'string' && typeof r.updated_at === 'string';
+}
+
 export function isPull(item: GhIssue): boolean {
   return item.pull_request !== undefined && item.pull_request !== null;
 }
 
 /** Label names, sorted like `applyLabelChange` results so label sets compare equal. */
 export function labelNames(labels: ReadonlyArray<GhLabel | string>): string[] {
-  return labels.map((l) => (typeof l === 'string' ? l : l.name)).sort();
+  return canonicalLabels(labels.map((l) => (typeof l === 'string' ? l : l.name)));
 }
 
 export function toIssue(item: GhIssue): Issue {
@@ -110,7 +122,7 @@ export function toEvent(event: GhEvent): TrackerEvent | null {
   return {
     id: event.id,
     type,
-    label: type === 'labeled' || type === 'unlabeled' ? (event.label?.name ?? null) : null,
+    label: type === 'labeled' || type === 'unlabeled' ? (event.label?.name === undefined ? null : canonicalLabel(event.label.name)) : null,
     actor: event.actor?.login ?? 'ghost',
     createdAt: event.created_at,
   };

@@ -8,6 +8,7 @@
  * - Racing first opens are safe: the schema is created in one `BEGIN IMMEDIATE` transaction, so
  *   exactly once; a file with a newer schema than this Loom understands is refused.
  */
+import { TrackerStorageError } from '../tracker-errors.js';
 import Database from 'better-sqlite3';
 
 /** File name of the local tracker inside the `.loom` directory. */
@@ -102,7 +103,7 @@ export function ensureSchema(db: Database.Database): void {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version === SCHEMA_VERSION) return;
     if (version > SCHEMA_VERSION) {
-      throw new Error(`the local tracker has schema version ${version}; this loom understands up to ${SCHEMA_VERSION}`);
+      throw new TrackerStorageError(`the local tracker has schema version ${version}; this loom understands up to ${SCHEMA_VERSION}: upgrade Loom`);
     }
     if (version === 0) {
       db.exec(SCHEMA);

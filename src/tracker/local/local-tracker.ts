@@ -20,6 +20,7 @@
  * are ./local-store.ts's.
  */
 
+import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyLabelChange, validateLabelName } from '../../core/labels.js';
@@ -59,17 +60,17 @@ export class LocalTracker implements Tracker {
     this.onWrite = options.onWrite;
     const dir = path.dirname(this.file);
     if (!fs.existsSync(dir)) {
-      throw new Error(`cannot open the local tracker ${this.file}: directory ${dir} does not exist`);
+      throw new TrackerStorageError(`cannot open the local tracker ${this.file}: directory ${dir} does not exist; run \`loom init\``);
     }
     if (options.readonly === true) {
       if (!fs.existsSync(this.file)) {
-        throw new Error(`cannot open the local tracker ${this.file} read-only: the file does not exist`);
+        throw new TrackerStorageError(`cannot open the local tracker ${this.file}: the file does not exist; run \`loom init\` to create it`);
       }
       this.store = null;
       // Fail here on a file that is not SQLite at all, without paying for a copy; the schema
       // version is checked on every read.
       if (readHead(this.file, SQLITE_MAGIC.length)?.equals(SQLITE_MAGIC) !== true && fs.statSync(this.file).size > 0) {
-        throw new Error(`cannot open the local tracker ${this.file}: it is not an SQLite database`);
+        throw new TrackerStorageError(`cannot open the local tracker ${this.file}: it is not an SQLite database; restore it from a backup, or move it aside and run \`loom init\` for an empty one`);
       }
     } else {
       this.store = new LocalStore(openLocalDatabase(this.file));

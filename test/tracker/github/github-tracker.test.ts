@@ -73,6 +73,24 @@ describe('GitHubTracker on GitHub', () => {
     expect((await tracker.listIssues({ labels: ['bug'] })).length).toBe(120);
   });
 
+  it('skips a malformed record (labels: null) with a warning instead of failing the whole snapshot', async () => {
+    const server = await start();
+    server.seedIssues(3, ['loom:issue']);
+    server.malformed.add(2);
+    const snapshot = await connect(server).snapshot();
+    expect(snapshot.issues.map((i) => i.number)).toEqual([1, 3]);
+    expect(snapshot.warnings).toEqual(['GitHub returned a malformed record for #2; skipped it this time']);
+  });
+
+  it("compares Loom's labels case-insensitively, as GitHub does: LOOM:Issue is loom:issue", async () => {
+    const server = await start();
+    const [n] = server.seedIssues(1, ['LOOM:Issue', 'Bug']);
+    const tracker = connect(server);
+    const snapshot = await tracker.snapshot();
+    expect(snapshot.issues.map((i) => [i.number, i.labels])).toEqual([[n, ['Bug', 'loom:issue']]]);
+    expect(await tracker.claim(n!)).toBe(true);
+  });
+
   it('makes an idle second snapshot with one conditional request, answered 304 at no rate-limit cost', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ now: () => clock });
