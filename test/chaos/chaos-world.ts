@@ -131,7 +131,12 @@ export class ChaosWorld {
 
   static async create(scenario: Scenario): Promise<ChaosWorld> {
     const world = new ChaosWorld(scenario.mode);
-    await world.setUp(scenario);
+    try {
+      await world.setUp(scenario);
+    } catch (error) {
+      await world.dispose(false);
+      throw error;
+    }
     return world;
   }
 
