@@ -41,6 +41,12 @@ for (let seed = from; seed < from + count; seed += 1) {
     const names = [...new Set(report.violations.map((v) => v.invariant))];
     log(`--- seed ${seed} (${mode}) ${report.violations.length === 0 ? 'PASSED' : `FAILED: ${names.join(', ')}`} in ${(report.durationMs / 1000).toFixed(0)}s; ${Object.entries(report.outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}${report.drained ? '' : '; did not settle'}`);
     for (const v of report.violations) log(`    ${v.invariant}: ${v.detail}`);
+    if (report.violations.length > 0) {
+      log(`    kills: ${report.kills.join('; ')}`);
+      log(`    human: ${report.humans.join('; ')}`);
+      if (report.faults.length > 0) log(`    tracker faults: ${report.faults.join('; ')}`);
+      log(`    crash windows fired: ${report.fired.join('; ') || 'none'}; not reached: ${report.unfired.join(', ') || 'none'}`);
+    }
     if (report.dir) log(`    run kept in ${report.dir}`);
   }
 }

@@ -113,7 +113,18 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
     const daemon = world.current();
     const daemonProblems: string[] = [];
     if (daemon !== undefined && daemon.alive()) {
-      await world.loom(['stop']);
+      // As a person would: stop a daemon that is running (holds the lock), not one still booting —
+      // a daemon takes a stop signal it finds at start-up for a stale one and removes it.
+      const holds = () => {
+        try {
+          return (JSON.parse(fs.readFileSync(world.paths.lock, 'utf8')) as { pid?: number }).pid === daemon.pid;
+        } catch {
+          return false;
+        }
+      };
+      if (!(await waitFor(() => holds() || !daemon.alive(), 30_000, 100))) daemonProblems.push(`the daemon (pid ${daemon.pid}) did not take the lock within 30 s of its start`);
+      const stop = await world.loom(['stop']);
+      if (stop.code !== 0) daemonProblems.push(`loom stop exited ${stop.code}: ${stop.stderr.trim()}`);
       const code = await Promise.race([daemon.exited, delay(60_000).then(() => 'timeout' as const)]);
       if (code === 'timeout') daemonProblems.push('the daemon did not stop within 60 s of `loom stop`');
       else if (code !== 0) daemonProblems.push(`the daemon exited with ${code} after \`loom stop\``);
