@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { INVARIANTS } from '../test/chaos/invariants.js';
 import type { ChaosReport } from '../test/chaos/run-chaos.js';
-import { runChaos } from '../test/chaos/run-chaos.js';
+import { killActiveRuns, runChaos } from '../test/chaos/run-chaos.js';
 import type { Mode } from '../test/chaos/scenario.js';
 import { defaultOptions, makeScenario } from '../test/chaos/scenario.js';
 
@@ -30,6 +30,13 @@ if (!['local', 'github', 'both'].includes(modeArg) || !Number.isInteger(from) ||
 const modes: Mode[] = modeArg === 'both' ? ['local', 'github'] : [modeArg as Mode];
 const expected = new Set((option('expect') ?? '').split(',').filter(Boolean));
 const log = (line: string) => process.stdout.write(`${line}\n`);
+// Interrupted: end every process the run in progress started before exiting.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: killing the processes of the run in progress`);
+    void killActiveRuns().finally(() => process.exit(130));
+  });
+}
 
 const reports: ChaosReport[] = [];
 for (let seed = from; seed < from + count; seed += 1) {

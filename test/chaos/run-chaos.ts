@@ -59,10 +59,19 @@ async function waitFor<T>(condition: () => Promise<T> | T, timeoutMs: number, ev
   }
 }
 
+/** Runs in progress, so a signal to the runner can still end everything they started. */
+const active = new Set<ChaosWorld>();
+
+/** Kills every process of the runs in progress (for a runner interrupted by a signal). */
+export async function killActiveRuns(): Promise<void> {
+  await Promise.all([...active].map((world) => killAll(world.root, world.marker)));
+}
+
 export async function runChaos(scenario: Scenario, options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const log = (line: string) => options.log(`[${scenario.mode} seed ${scenario.seed} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
   const world = await ChaosWorld.create(scenario);
+  active.add(world);
   const report: ChaosReport = {
     seed: scenario.seed,
     mode: scenario.mode,
@@ -164,6 +173,7 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
     return report;
   } finally {
     const stray = await killAll(world.root, world.marker);
+    active.delete(world);
     if (stray.length > 0) log(`killed ${stray.length} leftover process(es)`);
     const keep = options.keep === 'always' || (options.keep === 'on-failure' && failed);
     report.dir = keep ? world.base : null;

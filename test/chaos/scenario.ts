@@ -173,8 +173,10 @@ export function makeScenario(seed: number, mode: Mode, options: ScenarioOptions)
 
   const faults: Fault[] = [];
   if (mode === 'github') {
-    for (let at = 1_000 + random.int(0, 1_500); at < options.chaosMs; at += random.int(700, 2_200)) {
-      const kind = random.weighted<FaultKind>({ '5xx': 30, '429': 10, 'ambiguous-5xx': 15, slow: 20, drop: 10, malformed: 15 });
+    // Every kind once (in the seed's order), then by weight.
+    const first = random.shuffle<FaultKind>(['5xx', '429', 'ambiguous-5xx', 'slow', 'drop', 'malformed']);
+    for (let at = 1_000 + random.int(0, 1_500); at < options.chaosMs; at += random.int(1_200, 3_000)) {
+      const kind = first.shift() ?? random.weighted<FaultKind>({ '5xx': 30, '429': 10, 'ambiguous-5xx': 15, slow: 20, drop: 10, malformed: 15 });
       const amount = kind === '5xx' ? random.int(1, 3) : kind === '429' ? random.int(1, 2) : kind === 'slow' ? random.int(500, 4_000) : kind === 'drop' ? random.int(500, 3_000) : 1;
       faults.push({ at, kind, amount });
     }
