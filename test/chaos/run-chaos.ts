@@ -48,6 +48,8 @@ export interface ChaosReport {
 const AGENT_POINTS: CrashPoint[] = ['builder-committed', 'judging', 'judge-killed', 'doctor-committed'];
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/** A deadline for a race: its timer does not keep the process alive once the race is decided. */
+const timeoutAfter = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Waits until `condition` is truthy or the deadline passes; returns the last value. */
 async function waitFor<T>(condition: () => Promise<T> | T, timeoutMs: number, everyMs = 200): Promise<T> {
@@ -134,13 +136,13 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
       if (!(await waitFor(() => holds() || !daemon.alive(), 30_000, 100))) daemonProblems.push(`the daemon (pid ${daemon.pid}) did not take the lock within 30 s of its start`);
       const stop = await world.loom(['stop']);
       if (stop.code !== 0) daemonProblems.push(`loom stop exited ${stop.code}: ${stop.stderr.trim()}`);
-      const code = await Promise.race([daemon.exited, delay(60_000).then(() => 'timeout' as const)]);
+      const code = await Promise.race([daemon.exited, timeoutAfter(60_000).then(() => 'timeout' as const)]);
       if (code === 'timeout') daemonProblems.push('the daemon did not stop within 60 s of `loom stop`');
       else if (code !== 0) daemonProblems.push(`the daemon exited with ${code} after \`loom stop\``);
     }
     for (const d of world.daemons) {
       if (d === daemon || daemonKilled.has(d.pid)) continue;
-      const code = await Promise.race([d.exited, delay(1).then(() => 'running' as const)]);
+      const code = await Promise.race([d.exited, timeoutAfter(1).then(() => 'running' as const)]);
       daemonProblems.push(`daemon pid ${d.pid} ${code === 'running' ? 'was still running beside a newer one' : `ended by itself with exit ${code}`}`);
     }
     // Shepherds and agents still finishing their stop get a moment; what is left then is an orphan.
