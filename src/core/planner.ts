@@ -5,7 +5,8 @@
  * - never more than `maxShepherds` shepherds are started by the daemon (manual spawns may add more);
  * - never two shepherds for one issue (an issue owned in the state, by a live progress record, or
  *   already planned is never planned again);
- * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever.
+ * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever (and
+ *   the plan that records a failure never spawns that issue again: its retry wait starts now).
  *
  * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
  * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
@@ -16,6 +17,7 @@ import { GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
+import { supportHold } from './follow-issue.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
@@ -69,7 +71,8 @@ export type Action =
   | { type: 'promote'; issue: number; from: string }
   | { type: 'spawn-shepherd'; slot: string; issue: number }
   | { type: 'spawn-role'; role: DaemonRole; reason: 'interval' | 'demand' | 'low-backlog' }
-  | { type: 'finish-role'; role: DaemonRole; outcome: string }
+  /** `merged`: how many PRs the run merged (the Champion), when any. */
+  | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
   | { type: 'stop-shepherd'; slot: string; issue: number }
   | { type: 'stop-role'; role: DaemonRole };
@@ -127,6 +130,8 @@ export function plan(input: PlanInput): Action[] {
   // Issues owned after this iteration's completions; slots free after them.
   const owned = new Set<number>();
   const busySlots = new Set<string>();
+  /** State slots whose shepherd keeps running. */
+  const kept: { slot: string; issue: number }[] = [];
   const stuck: Action[] = [];
 
   // Live records the state does not know own their issue even if a dead slot still names it.
@@ -144,6 +149,7 @@ export function plan(input: PlanInput): Action[] {
     } else {
       owned.add(issue);
       busySlots.add(slot);
+      kept.push({ slot, issue });
       if (stale(view, entry.started, now, config.stallTimeout)) stuck.push(recover(slot, issue, 'stalled', entry.task_id, entry.pid));
     }
   }
@@ -167,6 +173,8 @@ export function plan(input: PlanInput): Action[] {
 
   // Issues returned by this iteration's recoveries must not be treated as orphans again.
   const recovered = new Set(actions.filter((a) => a.type === 'recover-shepherd' || a.type === 'finish-shepherd').map((a) => (a as { issue: number }).issue));
+  // Nor spawned again: the failure just counted sets its retry wait, or blocks it at the limit.
+  const failedNow = new Set(actions.filter((a) => a.type === 'recover-shepherd').map((a) => a.issue));
   for (const issue of snapshot.issues) {
     if (issue.labels.includes(Label.building) && !owned.has(issue.number) && !recovered.has(issue.number)) {
       actions.push({ type: 'release-orphan', issue: issue.number });
@@ -184,7 +192,8 @@ export function plan(input: PlanInput): Action[] {
     const progress = view?.progress ?? null;
     const outcome = progress && isTerminal(progress.status) ? progress.status : view?.alive ? null : 'crashed';
     if (outcome !== null) {
-      actions.push({ type: 'finish-role', role, outcome });
+      const merged = progress?.merged_prs?.length ?? 0;
+      actions.push({ type: 'finish-role', role, outcome, ...(merged > 0 ? { merged } : {}) });
       finishedNow.add(role);
     } else {
       runningRoles.add(role);
@@ -195,9 +204,8 @@ export function plan(input: PlanInput): Action[] {
   }
 
   if (mode === 'stop') {
-    for (const [slot, entry] of activeShepherds(state)) {
-      if (owned.has(entry.issue as number)) actions.push({ type: 'stop-shepherd', slot, issue: entry.issue as number });
-    }
+    // The slots still running and the adopted ones; not a slot freed above whose issue a stray now owns.
+    for (const { slot, issue } of kept) actions.push({ type: 'stop-shepherd', slot, issue });
     for (const a of actions) if (a.type === 'adopt-shepherd') actions.push({ type: 'stop-shepherd', slot: a.slot, issue: a.issue });
     for (const role of runningRoles) actions.push({ type: 'stop-role', role });
     return actions;
@@ -219,7 +227,7 @@ export function plan(input: PlanInput): Action[] {
   // 4. Spawn shepherds for ready issues.
   const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building));
   const eligible = buildOrder(ready).filter((i) => {
-    if (owned.has(i.number)) return false;
+    if (owned.has(i.number) || failedNow.has(i.number)) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
     const notBefore = time(retry?.next_retry_at);
     const untrustedAt = time(state.untrusted[String(i.number)]?.checked_at);
@@ -251,9 +259,13 @@ export function plan(input: PlanInput): Action[] {
     }
   }
 
-  // 6. Support roles: on their interval, or on demand when a PR waits for them.
+  // 6. Support roles: on their interval, or on demand when a PR waits for them. A PR waits for
+  // them unless a shepherd owns its issue, or its issue (when the snapshot has it) is one the
+  // support roles leave alone: blocked, aborted (`supportHold`).
   const shepherdIssues = owned;
-  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && shepherdIssues.has(pr.closesIssue)));
+  const inSnapshot = new Map(snapshot.issues.map((i) => [i.number, i]));
+  const leftAlone = (n: number) => shepherdIssues.has(n) || (inSnapshot.has(n) && supportHold(n, inSnapshot.get(n) ?? null) !== null);
+  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
   const demand: Partial<Record<DaemonRole, boolean>> = {
     champion: waiting(Label.pr),
     doctor: waiting(Label.changesRequested),

@@ -189,6 +189,8 @@ export class Executor {
         return;
       }
       case 'finish-role':
+        // The Champion's merges count like a shepherd's (the daemon's summary, status, the state file).
+        state.total_prs_merged += action.merged ?? 0;
         if (action.outcome === 'crashed') await this.endAgent(progress.readRole(action.role));
         if (action.outcome !== 'completed') {
           this.tokens.push(`!${action.role}=${action.outcome}`);

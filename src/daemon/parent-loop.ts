@@ -40,6 +40,10 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
   prepare?: () => Promise<void>;
+  /** How the stop hint spells a Loom command (default `loom`). */
+  cli?: string;
+  /** The file `log` writes to when the daemon runs in the background (recorded in the lock for `loom status`). */
+  logFile?: string;
 }
 
 interface ChildResult {
@@ -52,7 +56,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, force, log } = opts;
   let config = opts.config;
   const session = newTaskId();
-  acquireLock(paths.lock, session, 'daemon');
+  acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const store = new FileStateStore(paths.state);
   const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
   const stopping = () => stop.requested;
@@ -82,7 +86,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     store.save(state);
     rememberGoodConfig(paths, config);
     const configProblem: { problem: string | null } = { problem: null };
-    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`loom stop\`.`);
+    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`${opts.cli ?? 'loom'} stop\`.`);
 
     let iteration = 0;
     while (stopping() === 'no' && !fs.existsSync(paths.stopSignal)) {

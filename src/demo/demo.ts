@@ -1,7 +1,13 @@
 /**
  * `loom demo`: a throw-away sample repository (a small real project with its own tests) with
  * eight issues for the built-in script agent, the daemon in force mode over it with live
- * progress, and the final status once the backlog is done.
+ * progress, the final status once the backlog is done, and three next steps.
+ *
+ * Every command the demo prints works when copied as printed, from wherever the user is: Loom
+ * is usually not on the PATH yet (the README's `npm ci && npm run demo`), so the commands name
+ * this Loom by its full path — `loom` only when `loom` on the PATH is this very Loom — and start
+ * with `cd <sample repository> &&`. The daemon and `loom status` get that spelling through
+ * `LOOM_HINT_COMMAND`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +16,7 @@ import path from 'node:path';
 import { loomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
+import { shellWord, typedLoom } from '../process/typed-command.js';
 import { waitFor } from '../process/wait.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import { runInit } from '../setup/init-repo.js';
@@ -32,7 +39,9 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
 
   const started = Date.now();
   const { command, args } = loomCommand();
-  const daemon = spawn(command, [...args, 'start', '--force'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const loom = typedLoom();
+  const env = { ...process.env, LOOM_HINT_COMMAND: `cd ${shellWord(root)} && ${loom.command}` };
+  const daemon = spawn(command, [...args, 'start', '--force'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   daemon.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', resolve));
   const stopDaemon = () => fs.writeFileSync(paths.stopSignal, '');
@@ -50,7 +59,7 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   process.off('SIGINT', stopDaemon);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
-  const status = spawnSync(command, [...args, 'status'], { cwd: root, encoding: 'utf8' });
+  const status = spawnSync(command, [...args, 'status'], { cwd: root, env, encoding: 'utf8' });
   log(status.stdout.trimEnd());
   const all = await tracker.listIssues({ state: 'all' });
   log('');
@@ -58,10 +67,23 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   const history = spawnSync('git', ['log', '--first-parent', '--format=  %h %s', 'main'], { cwd: root, encoding: 'utf8' });
   log(`\nmain (first-parent history):\n${history.stdout.trimEnd()}`);
   tracker.dispose();
+  if (!done) {
+    log(`\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`);
+    return 1;
+  }
+  const blocked = all.find((i) => i.state === 'open' && i.labels.includes(Label.blocked));
+  const inRepo = `cd ${shellWord(root)} &&`;
+  const steps: [string, string][] = [
+    ['The merges, one per merged issue:', `${inRepo} git log --graph --oneline --all`],
+    ['Every issue and how it ended:', `${inRepo} ${loom.command} issue list --state all`],
+    blocked === undefined ? ['What Loom reports now:', `${inRepo} ${loom.command} status`] : [`Why #${blocked.number} waits for a human:`, `${inRepo} ${loom.command} why ${blocked.number}`],
+  ];
+  log(`\nBacklog done in ${seconds}s. The sample repository is at ${root}. Next steps, each command works as printed:`);
+  for (const [what, line] of steps) log(`  ${what}\n    ${line}`);
   log(
-    done
-      ? `\nBacklog done in ${seconds}s. The sample repository is at ${root}\n  cd ${root} && git log --graph --oneline --all   # the merges\n  cd ${root} && npx loom issue list --state all  # the issues`
-      : `\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`,
+    loom.onPath
+      ? 'Use Loom on your own repository: `loom init` in it, then the README\'s "Use it on your repository".'
+      : `Loom is not on your PATH, so these commands name it by its full path. To type \`loom\` instead, run \`npm link\` once in ${shellWord(loom.home)}; then see the README's "Use it on your repository".`,
   );
-  return done && code === 0 ? 0 : 1;
+  return code === 0 ? 0 : 1;
 }

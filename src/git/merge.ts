@@ -6,31 +6,22 @@
  * Invariant owned here: merges are serialised by `.loom/merge.lock`, and the default branch only
  * moves by compare-and-swap from the commit the merge was computed on.
  */
-import fs from 'node:fs';
-import { isProcessAlive } from '../process/process-identity.js';
+import { tryLock, unlock } from '../process/lock-file.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
 
 export type MergeResult = { ok: true; commit: string } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
 
-/** Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. */
+/**
+ * Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. The lock names its
+ * holder process; one left by a crashed merger is taken over (src/process/lock-file.ts).
+ */
 export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | 'locked'> {
-  const mine = `${process.pid}`;
-  const take = () => {
-    try {
-      fs.writeFileSync(lockFile, mine, { flag: 'wx' });
-      return true;
-    } catch {
-      const holder = Number(fs.readFileSync(lockFile, { encoding: 'utf8', flag: 'r' }) || 0);
-      if (!isProcessAlive(holder)) fs.rmSync(lockFile, { force: true }); // a crashed merger's lock
-      return false;
-    }
-  };
-  if (!(await waitFor(take, timeoutMs, 25))) return 'locked';
+  if (!(await waitFor(() => tryLock(lockFile), timeoutMs, 25))) return 'locked';
   try {
     return await fn();
   } finally {
-    fs.rmSync(lockFile, { force: true });
+    unlock(lockFile);
   }
 }
 

@@ -16,6 +16,7 @@ import { defaultBranch, git } from '../git/git.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
+import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { RoleFileError } from '../config/role-file.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -34,6 +35,8 @@ export interface LifecycleResult {
   message: string;
   merged: boolean;
   prNumber: number | null;
+  /** Set when stopped: whether the branch holds commits beyond the base (work kept on it). */
+  branchHasWork?: boolean;
 }
 
 export interface LifecycleDeps {
@@ -48,7 +51,7 @@ export interface LifecycleDeps {
   logFile: string | null;
 }
 
-/** Thrown inside the lifecycle when the shepherd must stop (shutdown or `loom:abort`). */
+/** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
 class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
@@ -108,30 +111,41 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);
     }
   };
-  const giveUp = async (exit: number, reason: string): Promise<LifecycleResult> => {
+  const giveUp = async (exit: number, reason: string, where = ` The work so far is on branch \`${branch}\`.`): Promise<LifecycleResult> => {
     await worktrees.remove(n, { reason: reason.slice(0, 72) });
-    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. The work so far is on branch \`${branch}\`.${logRef}`);
+    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`.${where}${logRef}`);
     await tracker.updateLabels(n, { add: [Label.blocked] });
-    log(`blocked: ${reason}`);
     return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
   };
 
+  /** Reads the issue again before a step others would see; stops when someone took it away. */
+  const stillOurs = async () => {
+    if (deps.signal.aborted || shepherdWithdrawal(n, await tracker.getIssue(n)) !== null) throw new Stopped();
+  };
+
   try {
-    // Builder.
+    // Builder. No new commit is a decision only when the builder says so (`NO CHANGES NEEDED:
+    // <reason>`); a builder that made no commit and said nothing failed, and is retried.
     if (cp === null) {
       recorder.phase('builder');
       log(`builder started in ${worktree}`);
-      const run = await runAgent('builder', 1);
-      if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
-      await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
-      const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
-      if (commits === 0) {
-        const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
-        await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
-        await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
-        checkpoints.remove(n);
-        log(`no changes needed: ${reason}`);
-        return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+      for (let attempt = 1; ; attempt += 1) {
+        const run = await runAgent('builder', attempt);
+        if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
+        await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
+        const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
+        if (commits > 0) break;
+        const reason = parseNoChanges(run.output);
+        if (reason !== null) {
+          await stillOurs();
+          await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
+          await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
+          checkpoints.remove(n);
+          return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+        }
+        const silent = `the builder made no commit and did not say \`NO CHANGES NEEDED: <reason>\``;
+        if (attempt > config.agentRetries) return await giveUp(ShepherdExit.builderFailed, `${silent} (after ${attempt} attempts)`, ' Nothing was committed.');
+        log(`${silent}; retrying (${attempt} of ${config.agentRetries})`);
       }
       cp = save({ phase: 'built' });
     }
@@ -139,6 +153,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     // Pull request.
     if (cp.phase === 'built') {
       recorder.phase('pr');
+      await stillOurs();
       if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       const pr = await tracker.createPullRequest({
         title: `#${n}: ${issue.title}`,
@@ -186,6 +201,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       }
 
       // Approved: merge, or leave it to the Champion.
+      await stillOurs();
       if (!deps.forceMerge) {
         await tracker.updateLabels(n, { remove: [Label.building] });
         await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
@@ -195,11 +211,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state !== 'open') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} is no longer open`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, signal: deps.signal });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
       if (merged.ok) {
         log(`merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
       }
+      // Someone took the issue away while the merge waited (or ran its test gate): not merged.
+      if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
+      if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
         await tracker.comment(prNumber, `**Loom** — ${merged.message}`);
@@ -212,7 +231,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   } catch (error) {
     if (error instanceof Stopped) {
       await worktrees.saveWip(n, 'stopped');
-      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
+      const branchHasWork = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`])) > 0;
+      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null, branchHasWork };
     }
     // A broken role file or runtime setting, or a spent budget, needs a human, not more attempts.
     if (error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof BudgetExceededError) return giveUp(ShepherdExit.needsHuman, error.message);

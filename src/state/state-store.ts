@@ -4,7 +4,8 @@
  * Invariants owned here:
  * - every write is temp file + fsync + rename, so a crash leaves the old or the new file;
  * - a writer that belongs to a daemon session only writes while the file still names that
- *   session (`daemon_session_id`), so an iteration of a replaced daemon cannot clobber the state;
+ *   session (`daemon_session_id`), so an iteration of a replaced daemon cannot clobber the state
+ *   (writers serialise on `<file>.lock`, so the check and the write are one step);
  * - a corrupt or truncated file never crashes Loom: it is moved aside as `.corrupt-<time>` and an
  *   empty state is returned with a warning; the iteration then rebuilds ownership from the tracker
  *   and the live progress records.
@@ -14,6 +15,10 @@ import fs from 'node:fs';
 import type { DaemonState } from '../core/daemon-state.js';
 import { addWarning, emptyState, normalizeState } from '../core/daemon-state.js';
 import { writeFileAtomic } from '../fs/atomic-file.js';
+import { tryLock, unlock } from '../process/lock-file.js';
+
+/** How long a save waits for another writer of the state file, ms (a write takes milliseconds). */
+const SAVE_LOCK_WAIT_MS = 10_000;
 
 export interface LoadedState {
   state: DaemonState;
@@ -79,14 +84,28 @@ export class FileStateStore {
     return { state, warnings: problems, movedTo: null };
   }
 
-  /** Writes the state; with `session`, refuses if the file on disk names another session. */
+  /**
+   * Writes the state; with `session`, refuses if the file on disk names another session. Writers
+   * take `<file>.lock` for the check and the write, so a daemon taking the state over cannot slip
+   * its write between a replaced writer's check and that writer's write.
+   */
   save(state: DaemonState, session?: string): void {
-    if (session !== undefined) {
-      const current = this.peek();
-      if (current !== null && current.daemon_session_id !== null && current.daemon_session_id !== session) {
-        throw new SessionMismatchError(session, current.daemon_session_id);
-      }
+    const lock = `${this.file}.lock`;
+    const deadline = Date.now() + SAVE_LOCK_WAIT_MS;
+    while (!tryLock(lock)) {
+      if (Date.now() >= deadline) throw new Error(`could not take ${lock} within ${SAVE_LOCK_WAIT_MS} ms to write the daemon state`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // a short synchronous pause
     }
-    writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`);
+    try {
+      if (session !== undefined) {
+        const current = this.peek();
+        if (current !== null && current.daemon_session_id !== null && current.daemon_session_id !== session) {
+          throw new SessionMismatchError(session, current.daemon_session_id);
+        }
+      }
+      writeFileAtomic(this.file, `${JSON.stringify(state, null, 2)}\n`);
+    } finally {
+      unlock(lock);
+    }
   }
 }

@@ -13,7 +13,8 @@ import type { TrackerHealth } from '../tracker/tracker.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
 
-export async function collectStatus(paths: LoomPaths, now: () => Date = () => new Date()): Promise<StatusReport> {
+/** `cli`: how the report's interventions spell a Loom command (default `loom`). */
+export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
   let config: LoomConfig;
   try {
@@ -38,5 +39,5 @@ export async function collectStatus(paths: LoomPaths, now: () => Date = () => ne
   } catch (error) {
     snapshot = error as Error;
   }
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: now() });
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }

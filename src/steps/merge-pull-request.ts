@@ -14,16 +14,32 @@ import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
+import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
 
+/**
+ * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
+ * changed); `pr-closed`: the PR is no longer open. Both are found by the re-read right before
+ * the merge and change nothing.
+ */
 export type MergeOutcome =
   | { ok: true; commit: string }
-  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked'; message: string };
+  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed'; message: string };
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
 
-export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; pr: PullRequest; issue: number; base: string; signal?: AbortSignal }): Promise<MergeOutcome> {
+export async function mergePullRequest(opts: {
+  paths: LoomPaths;
+  config: LoomConfig;
+  tracker: Tracker;
+  pr: PullRequest;
+  issue: number;
+  base: string;
+  /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
+  by: 'shepherd' | 'champion';
+  signal?: AbortSignal;
+}): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   const worktrees = new Worktrees(paths.root, paths.worktrees);
   const branch = branchFor(issue);
@@ -38,6 +54,8 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
     }
+    const held = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
+    if (held !== null) return held;
     if (remote) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
@@ -63,4 +81,15 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+// ── Follow the issue ────────────────────────────────────────────────────────────────────────
+// Every merge reads the issue and the PR again immediately before merging (under the merge
+// lock, after any wait for it and any test gate): a PR closed, or an issue closed, blocked,
+// aborted or taken over meanwhile, is not merged. The rule is `mergeHold` (core/follow-issue.ts).
+async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+  const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
+  const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
+  if (hold === null) return null;
+  return { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message };
 }

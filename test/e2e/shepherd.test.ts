@@ -46,6 +46,21 @@ describe('shepherd', () => {
     expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
   });
 
+  it('a shepherd\'s log says how it ended once: one "blocked:" line, one "no-changes:" line', async () => {
+    repo = gateRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'impossible', body: script('builder', 'fail cannot be done'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'already fine', body: script('builder', 'say NO CHANGES NEEDED: it already works'), labels: [Label.issue] });
+    const blocked = loom(repo.root, ['shepherd', '1']);
+    expect(blocked.code, blocked.stdout + blocked.stderr).toBe(3);
+    expect(blocked.stdout.match(/blocked: /g), blocked.stdout).toHaveLength(1);
+    expect(blocked.stdout).toMatch(/shepherd #1: blocked: the builder exited with code 1: cannot be done\n/);
+    const fine = loom(repo.root, ['shepherd', '2']);
+    expect(fine.code, fine.stdout + fine.stderr).toBe(8);
+    expect(fine.stdout.match(/it already works/g), fine.stdout).toHaveLength(2); // the agent's own line, then the shepherd's last
+    expect(fine.stdout).toMatch(/shepherd #2: no-changes: it already works\n/);
+  });
+
   it('an agent gets the context variables docs/config.md lists: LOOM_ISSUE, LOOM_ISSUE_TITLE, LOOM_ROLE, LOOM_TASK_ID, LOOM_REPO_ROOT', async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-env-')), 'env.txt');
     repo = makeRepo({ roles: { builder: { command: `env | grep ^LOOM_ > '${out}'; exit 1` } } });
