@@ -14,7 +14,8 @@ function explain(report: ChaosReport): string {
     `seed ${report.seed} (${report.mode}): ${report.violations.length} violation(s); reproduce with \`npm run chaos -- --seed ${report.seed} --mode ${report.mode} --short\``,
     ...report.violations.map((v) => `- ${v.invariant} (${INVARIANTS[v.invariant] ?? ''}): ${v.detail}`),
     `kills: ${report.kills.join('; ')}`,
-    `crash windows fired: ${report.fired.join('; ') || 'none'}`,
+    `crash windows fired: ${report.fired.join('; ') || 'none'}; not reached: ${report.unfired.join(', ') || 'none'}`,
+    `outcomes: ${Object.entries(report.outcomes).map(([k, v]) => `${v} ${k}`).join(', ')}${report.drained ? '' : ' (the issues did not settle before the stop)'}`,
     report.dir ? `run kept in ${report.dir}` : '',
   ].join('\n');
 }
