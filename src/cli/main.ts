@@ -26,7 +26,7 @@ import { renderDoctor, runDoctor, unrunnableRoles } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
 import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
-import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
+import { cleanupLeftovers } from '../daemon/cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { registerServiceCommands } from './service-command.js';
@@ -260,7 +260,7 @@ async function startDaemon(force: boolean, logFile?: string): Promise<number> {
   requireRunnableRoles(paths, config);
   const log = logFile === undefined ? (line: string) => out(`${stamp()} ${line}`) : backgroundLog(logFile);
   const prepare = async () => {
-    await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
+    await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
   return runDaemon({ paths, config, force, log, prepare, cli: hintCommand(), ...(logFile === undefined ? {} : { logFile }) });
 }

@@ -13,7 +13,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import { newTaskId, startingRecord } from '../process/new-task.js';
 import { defaultBranch, git, GitError } from '../git/git.js';
-import { branchFor, Worktrees } from '../git/worktrees.js';
+import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
 import { judgeRound } from '../steps/judge-round.js';
@@ -69,8 +69,8 @@ export async function runRole(run: RoleRun): Promise<number> {
     try {
       outcome = await perform({ ...run, recorder, signal: controller.signal });
     } catch (error) {
-      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached) is a failed run, not a crash.
-      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError)) throw error;
+      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached, a worktree path that is not Loom's) is a failed run, not a crash.
+      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError || error instanceof WorkspaceRefusedError)) throw error;
       outcome = { ok: false, message: error.message };
     }
     const message = outcome.ok ? outcome.summary : outcome.message;

@@ -67,11 +67,14 @@ describe('loom demo', () => {
     const pr = await tracker.getPullRequest(prNumber);
     expect(pr!.state).toBe('merged');
 
-    // Nothing left behind: no worktree, no issue branch but the blocked one's, no process, no progress record.
+    // Nothing left behind: no worktree, no issue branch (the blocked issue committed no work, so its
+    // branch went too, and its comment says so), no checkpoint, no process, no progress record.
     expect(git(root, 'worktree', 'list').split('\n')).toHaveLength(1);
     expect(fs.readdirSync(path.join(root, '.loom', 'worktrees'))).toEqual([]);
-    const blocked = SAMPLE_ISSUES.find((s) => s.expect === 'blocked')!;
-    expect(git(root, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['loom/issue-' + String(byTitle.get(blocked.title)!.number), 'main'].sort());
+    const blocked = byTitle.get(SAMPLE_ISSUES.find((s) => s.expect === 'blocked')!.title)!;
+    expect((await tracker.listComments(blocked.number)).at(-1)!.body).toMatch(/No work was committed, so no branch was kept/);
+    expect(git(root, 'branch', '--format=%(refname:short)')).toBe('main');
+    expect(fs.readdirSync(path.join(root, '.loom', 'checkpoints'))).toEqual([]);
     expect(fs.readdirSync(path.join(root, '.loom', 'progress'))).toEqual([]);
     expect(processesIn(root)).toEqual([]);
     tracker.dispose();

@@ -36,7 +36,7 @@ describe('no changes needed is a decision', () => {
     expect(issue.state).toBe('open');
     expect(issue.labels).toEqual([Label.blocked]);
     const comment = (await tracker.listComments(1)).at(-1)!.body;
-    expect(comment).toMatch(/^Loom: the builder made no commit and did not say `NO CHANGES NEEDED: <reason>` \(after 2 attempts\); marking this issue `loom:blocked`\. Nothing was committed\./);
+    expect(comment).toMatch(/^Loom: the builder made no commit and did not say `NO CHANGES NEEDED: <reason>` \(after 2 attempts\); marking this issue `loom:blocked`\. No work was committed, so no branch was kept\./);
     expect(comment).not.toMatch(/no changes needed —|work so far/);
     expect(await tracker.listPullRequests({ state: 'all' })).toEqual([]);
   });
