@@ -112,14 +112,22 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
     }
     await Promise.all(pending);
 
-    // Settle: no more chaos; a daemon runs until every issue has left loom:issue / loom:building.
+    // Settle: no more chaos; a daemon runs until every issue has left loom:issue / loom:building
+    // and its cleanup had the chance to remove what finished issues left (it waits while a
+    // support role works in the worktrees, and they run every 2 s here) — or the time is up.
     if (!(world.current()?.alive() ?? false)) world.startDaemon();
     log('chaos over; settling');
-    report.drained = await waitFor(async () => {
+    const list = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+    let clean = false;
+    await waitFor(async () => {
       const issues = await world.tracker.listIssues({ state: 'all' });
-      return issues.every((i) => i.state === 'closed' || (!i.labels.includes(Label.issue) && !i.labels.includes(Label.building)));
+      report.drained = issues.every((i) => i.state === 'closed' || (!i.labels.includes(Label.issue) && !i.labels.includes(Label.building)));
+      const resumable = new Set(issues.filter((i) => i.state === 'open' && i.labels.includes(Label.issue)).map((i) => i.number));
+      const own = (name: string) => resumable.has(Number(/issue-(\d+)/.exec(name)?.[1]));
+      clean = list(world.paths.worktrees).every(own) && list(world.paths.checkpoints).every(own);
+      return report.drained && clean;
     }, options.settleMs, 500);
-    log(report.drained ? 'settled' : `not settled after ${options.settleMs / 1000}s; stopping anyway`);
+    log(report.drained ? `settled${clean ? '' : '; leftovers still there'}` : `not settled after ${options.settleMs / 1000}s; stopping anyway`);
 
     const daemon = world.current();
     const daemonProblems: string[] = [];
