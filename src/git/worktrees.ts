@@ -14,6 +14,7 @@
  * - a branch with nothing of its own (every commit already in the base) starts again from the
  *   current base, and one with work is brought up to date by a rebase or, failing that, a merge.
  */
+import { listDir } from '../fs/list-dir.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LoomError } from '../core/errors.js';
@@ -295,13 +296,7 @@ export class Worktrees {
 
   /** Issue numbers that have something at their worktree path. */
   list(): number[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names
+    return listDir(this.dir)
       .map((n) => /^issue-(\d+)$/.exec(n)?.[1])
       .filter((n): n is string => n !== undefined)
       .map(Number)

@@ -3,6 +3,7 @@
  * One record per issue/role: the launcher creates it exclusively (`starting`), so two launchers
  * cannot both own an issue; from then on only the process it names writes it.
  */
+import { listDir } from '../fs/list-dir.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OriginalProgress, Progress } from '../core/progress.js';
@@ -90,13 +91,7 @@ export class ProgressStore {
 
   /** Every shepherd record on disk (Loom's own: records of another schema are skipped). */
   listShepherds(): Progress[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names
+    return listDir(this.dir)
       .filter((n) => /^shepherd-\d+\.json$/.test(n))
       .map((n) => this.read(path.join(this.dir, n)))
       .filter((p): p is Progress => p !== null);

@@ -3,6 +3,7 @@
  * completed phase, so a shepherd started again for the same issue — after a crash, a kill or a
  * shutdown — resumes where the last one stopped instead of starting over.
  */
+import { listDir } from '../fs/list-dir.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
@@ -56,13 +57,7 @@ export class CheckpointStore {
 
   /** Issues that have a checkpoint file. */
   list(): number[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return [];
-    }
-    return names
+    return listDir(this.dir)
       .map((n) => /^issue-(\d+)\.json$/.exec(n)?.[1])
       .filter((n): n is string => n !== undefined)
       .map(Number)
