@@ -12,6 +12,9 @@ import { createTracker } from '../tracker/create-tracker.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
+import { readDependencies } from '../tracker/dependency-states.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { Label } from '../core/labels.js';
 
 /** `cli`: how the report's interventions spell a Loom command (default `loom`). */
 export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
@@ -27,10 +30,12 @@ export async function collectStatus(paths: LoomPaths, options: { now?: () => Dat
   }
   let snapshot: TrackerSnapshot | Error;
   let trackerHealth: TrackerHealth | null = null;
+  let dependencies: DependencyMap | undefined;
   try {
     const tracker = createTracker(paths, config.tracker, { readonly: true });
     try {
       snapshot = await tracker.snapshot();
+      dependencies = await readDependencies(tracker, snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
     } finally {
       // Asked even when the snapshot failed: a paused tracker is why it did.
       trackerHealth = tracker.health();
@@ -39,5 +44,5 @@ export async function collectStatus(paths: LoomPaths, options: { now?: () => Dat
   } catch (error) {
     snapshot = error as Error;
   }
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }
