@@ -179,7 +179,12 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
       if (!fs.existsSync(path.join(world.run, 'fired', `agent-${plan.crash}-${n}`))) report.unfired.push(`${plan.crash}-${n}`);
     }
     failed = report.violations.length > 0;
-    if (failed) fs.writeFileSync(path.join(world.base, 'daemon.log'), world.output());
+    if (failed || options.keep === 'always') {
+      // What a kept run needs to be read later: the GitHub fake's state dies with the run.
+      fs.writeFileSync(path.join(world.base, 'daemon.log'), world.output());
+      fs.writeFileSync(path.join(world.base, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+      fs.writeFileSync(path.join(world.base, 'tracker.json'), `${JSON.stringify({ issues: evidence.issues.map(({ plan, ...rest }) => ({ ...rest, plan: plan.builder })), prs: evidence.prs, humans: evidence.humans }, null, 2)}\n`);
+    }
     return report;
   } finally {
     const stray = await killAll(world.root, world.marker);
