@@ -29,6 +29,7 @@ import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
+import { registerObservabilityCommands } from './observability-commands.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -214,6 +215,7 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
+  registerObservabilityCommands(program);
   // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
   const refuseExtra = (command: Command): void => {
     for (const sub of command.commands) {

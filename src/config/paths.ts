@@ -28,6 +28,8 @@ export interface LoomPaths {
   agentHomes: string;
   /** The configuration the daemon last loaded successfully (used while config.json is invalid). */
   lastGoodConfig: string;
+  /** The event log: one JSON line per daemon, shepherd and role event (rotated by size). */
+  events: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -50,6 +52,7 @@ export function loomPaths(root: string): LoomPaths {
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
+    events: path.join(dir, 'events.jsonl'),
   };
 }
 
@@ -71,5 +74,7 @@ export const GITIGNORE_LINES = [
   'limits/',
   'agent-homes/',
   'merge.lock',
+  'events.jsonl',
+  'events.jsonl.*',
   '*.tmp',
 ];

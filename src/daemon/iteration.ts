@@ -20,6 +20,8 @@ import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
+import { recordIteration } from './iteration-events.js';
+import { sendNotifications } from './notifier.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
@@ -47,6 +49,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const clock = opts.now ?? (() => new Date());
   const store = new FileStateStore(paths.state);
   const { state } = store.load(clock());
+  const began = Date.now();
+  const warningsBefore = new Set(state.warnings);
   if (mode === 'normal' && fs.existsSync(paths.stopSignal)) return { summary: SHUTDOWN_SIGNAL, actions: [], state };
   if (session !== undefined && state.daemon_session_id !== session) throw new SessionMismatchError(session, state.daemon_session_id);
 
@@ -84,6 +88,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
     ...executor.tokens,
   ].join(' ');
   state.last_summary = summary;
+  recordIteration({ paths, state, actions, tokens: executor.tokens, summary, mode, durationMs: Date.now() - began, warningsBefore, dailyBudgetSpent: observation.dailyBudgetSpent, now: clock() });
+  await sendNotifications({ paths, config, state, now: clock() });
   store.save(state, session);
   return { summary, actions, state };
 }

@@ -15,6 +15,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { runTestGate } from './judge-round.js';
+import { EventLog } from '../process/event-log.js';
 
 export type MergeOutcome =
   | { ok: true; commit: string }
@@ -59,6 +60,7 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
   if (result.ok) {
+    new EventLog(paths.events).emit('pr.merged', { issue, pr: pr.number, commit: result.commit });
     await worktrees.remove(issue, { deleteBranch: true, reason: 'merged' });
     new CheckpointStore(paths.checkpoints).remove(issue);
   }

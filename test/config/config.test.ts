@@ -459,3 +459,22 @@ describe('budgets, pricing, fallbacks', () => {
     expect(ok({}, { LOOM_BUDGET_PER_DAY_USD: '25' }).budget.perDayUsd).toBe(25);
   });
 });
+
+describe('notify', () => {
+  it('takes a command, a webhook and the kinds that notify; env sets command and webhook', () => {
+    expect(defaultConfig().notify).toEqual({ command: undefined, webhook: undefined, on: ['blocked', 'budget', 'limited', 'crashed', 'guard'] });
+    expect(ok({ notify: { command: 'notify-send Loom', webhook: 'https://hooks.example.com/x', on: ['blocked', 'crashed'] } }).notify).toEqual({ command: 'notify-send Loom', webhook: 'https://hooks.example.com/x', on: ['blocked', 'crashed'] });
+    expect(ok({}, { LOOM_NOTIFY_COMMAND: 'true', LOOM_NOTIFY_WEBHOOK: 'http://127.0.0.1:9/h' }).notify).toMatchObject({ command: 'true', webhook: 'http://127.0.0.1:9/h' });
+  });
+
+  it('reports every bad value', () => {
+    expect(problemsOf({ notify: { command: '', webhook: 'ftp://x', on: ['blocked', 'sometimes'], email: 'me@example.com' } })).toEqual([
+      'notify.command: must be a non-empty shell command string',
+      'notify.webhook: must be an http(s) URL',
+      'notify.on: must be a list of blocked, budget, limited, crashed, guard',
+      'notify.email: unknown key (known: command, webhook, on)',
+    ]);
+    expect(problemsOf({ notify: 'yes' })).toEqual(['notify: must be an object with "command" and/or "webhook" (and optionally "on")']);
+    expect(problemsOf({}, { LOOM_NOTIFY_WEBHOOK: 'not a url' })).toEqual(['env LOOM_NOTIFY_WEBHOOK: must be an http(s) URL']);
+  });
+});

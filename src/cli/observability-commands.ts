@@ -1,0 +1,20 @@
+/**
+ * The commands to watch Loom beyond `loom status`: `loom events` (the event log).
+ */
+import type { Command } from 'commander';
+import { requirePaths } from './context.js';
+import { showEvents } from './events-command.js';
+
+export function registerObservabilityCommands(program: Command): void {
+  program
+    .command('events')
+    .description('the event log: one line per daemon, shepherd and role event; -f follows it')
+    .option('-n, --lines <n>', 'the last N events (0: all)', '50')
+    .option('--issue <n>', "only this issue's events")
+    .option('-f, --follow', 'keep printing new events until Ctrl+C')
+    .option('--idle', 'also the iterations that did nothing')
+    .option('--json', "print each event's JSON line")
+    .action(async (options: { lines: string; issue?: string; follow?: boolean; json?: boolean; idle?: boolean }) => {
+      await showEvents(requirePaths(), { lines: options.lines, ...(options.issue !== undefined ? { issue: options.issue } : {}), follow: options.follow === true, json: options.json === true, idle: options.idle === true }, (text) => process.stdout.write(text));
+    });
+}

@@ -1,0 +1,151 @@
+// The event log and notifications during real daemon runs on the script agents: every daemon,
+// shepherd and role step is one JSON line; `loom events` and `loom logs` read it; a blocked issue
+// and a crashed daemon reach the notify command and the webhook; a failing webhook is a warning
+// that never shows its URL.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LoomEvent } from '../../src/core/events.js';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { loom, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+let server: http.Server | undefined;
+afterEach(async () => {
+  repo?.cleanup();
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+});
+
+const fence = '```';
+const readEvents = (file: string): LoomEvent[] =>
+  fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as LoomEvent)
+    : [];
+
+interface Hook {
+  url: string;
+  received: { text: string; event: LoomEvent }[];
+  failTypes: Set<string>;
+}
+
+async function webhook(): Promise<Hook> {
+  const hook: Hook = { url: '', received: [], failTypes: new Set() };
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const parsed = JSON.parse(body) as { text: string; event: LoomEvent };
+      hook.received.push(parsed);
+      res.writeHead(hook.failTypes.has(parsed.event.type) ? 500 : 204);
+      res.end();
+    });
+  });
+  server = srv;
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  hook.url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/hook/s3cr3t-path`;
+  return hook;
+}
+
+describe('event log and notifications', () => {
+  it('records a run step by step, notifies a blocked issue and a crashed daemon, and never leaks the webhook URL', async () => {
+    const hook = await webhook();
+    const notified = path.join(fs.mkdtempSync('/tmp/loom-notify-'), 'notified.jsonl');
+    repo = makeRepo({
+      runtime: 'script',
+      pollInterval: '1s',
+      heartbeatInterval: '0.5s',
+      roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } },
+      notify: { command: `cat >> '${notified}'`, webhook: hook.url },
+    });
+    const tracker = repo.tracker();
+    const good = await tracker.createIssue({ title: 'Add one.txt', body: `${fence}loom-script builder\nwrite one.txt <<EOF\none\nEOF\ncommit Add one.txt\n${fence}`, labels: [Label.issue] });
+    const bad = await tracker.createIssue({ title: 'Rewrite everything', body: `${fence}loom-script builder\nfail far too big for one change\n${fence}`, labels: [Label.issue] });
+
+    const daemon = startDaemon(repo.root, ['start', '--force']);
+    await until(async () => (await tracker.getIssue(good.number))?.state === 'closed' && (await tracker.getIssue(bad.number))?.labels.includes(Label.blocked), 60_000, `both issues done; output:\n${daemon.output()}`);
+    await until(() => readEvents(notified).some((e) => e.type === 'issue.blocked'), 20_000, 'the blocked issue notified');
+    expect(loom(repo.root, ['stop']).code).toBe(0);
+    expect(await daemon.exited(60_000)).toBe(0);
+
+    const events = readEvents(repo.paths.events);
+    const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8'));
+    const of = (issue: number) => events.filter((e) => e.issue === issue);
+    const types = (issue: number) => of(issue).map((e) => e.type);
+    expect(events[0]).toMatchObject({ type: 'daemon.started', after: 'none', force: true });
+    expect(events.at(-1)).toMatchObject({ type: 'daemon.stopped' });
+    for (const e of events) expect(Date.parse(e.at)).not.toBeNaN();
+
+    // The merged issue: claimed, built, judged, merged, recorded — in that order.
+    const goodTypes = types(good.number);
+    const order: LoomEvent['type'][] = ['shepherd.spawned', 'task.started', 'agent.run', 'verdict', 'pr.merged', 'task.finished', 'shepherd.completed'];
+    expect(order.map((t) => goodTypes.indexOf(t))).toEqual([...order.map((t) => goodTypes.indexOf(t))].sort((a, b) => a - b));
+    for (const t of order) expect(goodTypes).toContain(t);
+    const phases = of(good.number).filter((e) => e.type === 'task.phase').map((e) => e.phase);
+    expect(phases).toEqual(expect.arrayContaining(['worktree', 'builder', 'pr', 'judge', 'merge']));
+    const started = of(good.number).find((e) => e.type === 'task.started')!;
+    expect(started).toMatchObject({ kind: 'shepherd', session: state.daemon_session_id });
+    expect(fs.existsSync(started.output_file!)).toBe(true);
+    const runs = of(good.number).filter((e) => e.type === 'agent.run');
+    expect(runs.map((r) => r.role)).toEqual(['builder', 'judge']);
+    for (const r of runs) {
+      expect(r).toMatchObject({ runtime: 'script', outcome: 'success', task_id: started.task_id, session: state.daemon_session_id, input_tokens: 0, cost_usd: 0 });
+      expect(r.duration_ms).toBeGreaterThan(0);
+    }
+    expect(of(good.number).find((e) => e.type === 'verdict')).toMatchObject({ verdict: 'approve', attempt: 1 });
+    const merged = of(good.number).find((e) => e.type === 'pr.merged')!;
+    expect(merged.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(of(good.number).find((e) => e.type === 'task.finished')).toMatchObject({ outcome: 'completed', merged: true, pr: merged.pr });
+
+    // The blocked one: the agent's failure, the shepherd's end, the daemon's record.
+    expect(of(bad.number).find((e) => e.type === 'agent.run')).toMatchObject({ role: 'builder', outcome: 'failed' });
+    expect(of(bad.number).find((e) => e.type === 'task.finished')).toMatchObject({ outcome: 'blocked' });
+    expect(of(bad.number).find((e) => e.type === 'issue.blocked')?.message).toMatch(/builder/);
+
+    // The notify command got the blocked issue as JSON on stdin, and the webhook `{ text, event }`.
+    const blocked = readEvents(notified).filter((e) => e.type === 'issue.blocked');
+    expect(blocked).toHaveLength(1);
+    expect(blocked[0]).toMatchObject({ issue: bad.number });
+    expect(hook.received.find((r) => r.event.type === 'issue.blocked')?.text).toMatch(new RegExp(`#${bad.number} blocked`));
+    expect(readEvents(notified).every((e) => ['issue.blocked', 'daemon.crashed', 'budget.reached', 'runtime.limited'].includes(e.type))).toBe(true);
+
+    // `loom events`: lines, one issue, JSON, bad input.
+    const list = loom(repo.root, ['events', '--issue', String(good.number), '-n', '0']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`#${good.number} merged PR #${merged.pr}`));
+    expect(list.stdout).toMatch(/builder on script: success in \d/);
+    expect(list.stdout.split('\n').filter(Boolean).every((l) => l.includes(`#${good.number}`))).toBe(true);
+    const json = loom(repo.root, ['events', '--json', '-n', '5']);
+    expect(json.stdout.trim().split('\n').map((l) => JSON.parse(l).type)).toHaveLength(5);
+    expect(loom(repo.root, ['events', '-n', 'lots']).stderr).toMatch(/^loom: -n takes a number/);
+    expect(loom(repo.root, ['events', '-n', 'lots']).code).toBe(2);
+    const badIssue = loom(repo.root, ['events', '--issue', 'abc']);
+    expect([badIssue.code, badIssue.stderr.trim().split('\n')]).toEqual([2, [expect.stringMatching(/^loom: "abc" is not an issue number/)]]);
+    // `loom logs` finds the run through the event log.
+    expect(loom(repo.root, ['logs', String(good.number)]).stdout).toMatch(/merged PR #/);
+
+    // A daemon killed with SIGKILL: the next start notifies the crash (the webhook fails this time).
+    hook.failTypes.add('daemon.crashed');
+    const second = startDaemon(repo.root, ['start', '--force']);
+    await until(() => /Iteration 1:/.test(second.output()), 20_000, 'the second daemon iterating');
+    second.child.kill('SIGKILL');
+    await second.exited(10_000);
+    const third = startDaemon(repo.root, ['start', '--force']);
+    await until(() => readEvents(notified).some((e) => e.type === 'daemon.crashed'), 20_000, `the crash notified; output:\n${third.output()}`);
+    await until(() => JSON.parse(loom(repo!.root, ['status', '--json']).stdout).warnings.some((w: { message: string }) => /notification of daemon.crashed failed: notify.webhook answered 500/.test(w.message)), 20_000, 'the failed webhook as a warning');
+    loom(repo.root, ['stop']);
+    expect(await third.exited(60_000)).toBe(0);
+    expect(readEvents(repo.paths.events).filter((e) => e.type === 'daemon.started').map((e) => e.after)).toEqual(['none', 'stop', 'crash']);
+    expect(readEvents(notified).filter((e) => e.type === 'daemon.crashed')).toHaveLength(1);
+
+    // The webhook's URL (which may carry a secret) is nowhere Loom writes.
+    for (const file of [repo.paths.events, repo.paths.state]) expect(fs.readFileSync(file, 'utf8')).not.toContain('s3cr3t');
+    expect(daemon.output() + second.output() + third.output()).not.toContain('s3cr3t');
+  });
+});
