@@ -29,7 +29,7 @@ import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
-import { registerObservabilityCommands } from './observability-commands.js';
+import { registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -103,7 +103,9 @@ function buildProgram(): Command {
     .command('status')
     .description('read-only report of the daemon, issues, shepherds and roles')
     .option('--json', 'print one JSON document')
-    .action(async (options: { json?: boolean }) => {
+    .option('--watch', 'redraw it in place every second until Ctrl+C (with --json: one line per change)')
+    .action(async (options: { json?: boolean; watch?: boolean }) => {
+      if (options.watch === true) return watchStatusCommand(requirePaths(), options.json === true);
       const report = await collectStatus(requirePaths());
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
