@@ -29,7 +29,7 @@ import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
-import { registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
+import { dashboardBeside, parsePort, registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -53,8 +53,10 @@ function buildProgram(): Command {
     .command('start')
     .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`')
     .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
-    .action(async (options: { force?: boolean }) => {
-      process.exitCode = await startDaemon(options.force === true || program.opts<{ force?: boolean }>().force === true);
+    .option('--dashboard [port]', 'also serve the dashboard (loom dashboard) while the daemon runs; port 0 or none: any free port')
+    .action(async (options: { force?: boolean; dashboard?: string | boolean }) => {
+      const dashboard = options.dashboard === undefined ? null : parsePort(options.dashboard);
+      process.exitCode = await startDaemon(options.force === true || program.opts<{ force?: boolean }>().force === true, dashboard);
     });
 
   program
@@ -174,9 +176,10 @@ function buildProgram(): Command {
     .command('demo')
     .description('run Loom on a throw-away sample repository with the built-in script agent')
     .option('--dir <path>', 'create the sample repository here (an empty or new directory) instead of a temporary one')
-    .action(async (options: { dir?: string }) => {
+    .option('--dashboard', 'serve the dashboard while it runs, and keep it open afterwards until Ctrl+C')
+    .action(async (options: { dir?: string; dashboard?: boolean }) => {
       if (options.dir !== undefined && fs.existsSync(options.dir) && fs.readdirSync(options.dir).length > 0) throw new UserError(`${options.dir} is not empty; give a new or empty directory`);
-      process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir));
+      process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir), options.dashboard === true);
     });
 
   program
@@ -217,7 +220,7 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
-  registerObservabilityCommands(program);
+  registerObservabilityCommands(program, out);
   // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
   const refuseExtra = (command: Command): void => {
     for (const sub of command.commands) {
@@ -235,14 +238,15 @@ function usageLine(text: string): string {
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
 }
 
-async function startDaemon(force: boolean): Promise<number> {
+async function startDaemon(force: boolean, dashboardPort: number | null = null): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
   const log = (line: string) => out(`${stamp()} ${line}`);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
   };
-  return runDaemon({ paths, config, force, log, prepare });
+  const services = dashboardPort === null ? undefined : () => dashboardBeside(paths, dashboardPort, log);
+  return runDaemon({ paths, config, force, log, prepare, ...(services ? { services } : {}) });
 }
 
 export async function main(argv: string[]): Promise<number> {

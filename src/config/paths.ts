@@ -30,6 +30,8 @@ export interface LoomPaths {
   lastGoodConfig: string;
   /** The event log: one JSON line per daemon, shepherd and role event (rotated by size). */
   events: string;
+  /** The running dashboard's address and process (`loom dashboard`). */
+  dashboard: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -53,6 +55,7 @@ export function loomPaths(root: string): LoomPaths {
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
     events: path.join(dir, 'events.jsonl'),
+    dashboard: path.join(dir, 'dashboard.json'),
   };
 }
 
@@ -76,5 +79,6 @@ export const GITIGNORE_LINES = [
   'merge.lock',
   'events.jsonl',
   'events.jsonl.*',
+  'dashboard.json',
   '*.tmp',
 ];

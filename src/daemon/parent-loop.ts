@@ -42,6 +42,11 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
   prepare?: () => Promise<void>;
+  /**
+   * Processes that run beside the daemon (the dashboard), started once the lock is held; a
+   * failure to start them fails the start. The function returned stops them at the end.
+   */
+  services?: () => Promise<() => Promise<void>>;
 }
 
 interface ChildResult {
@@ -67,6 +72,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   process.on('SIGINT', sigint);
   process.on('SIGTERM', sigterm);
   const events = new EventLog(paths.events);
+  let stopServices: (() => Promise<void>) | null = null;
   try {
     const loaded = store.load();
     for (const w of loaded.warnings) log(`warning: ${w}`);
@@ -79,6 +85,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     } catch (error) {
       log(`warning: start-up cleanup failed: ${(error as Error).message}`);
     }
+    // Before the state says running: a service that cannot start leaves no crashed-looking state.
+    stopServices = (await opts.services?.()) ?? null;
     const state = loaded.state;
     const now = new Date().toISOString();
     // Running in the file with the lock free: the last daemon did not stop cleanly.
@@ -139,6 +147,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log(`Loom daemon stopped (${final.completed_issues.length} issues completed, ${final.total_prs_merged} PRs merged).`);
     return 0;
   } finally {
+    await stopServices?.();
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
     releaseLock(paths.lock, session);

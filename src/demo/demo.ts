@@ -1,7 +1,8 @@
 /**
  * `loom demo`: a throw-away sample repository (a small real project with its own tests) with
  * eight issues for the built-in script agent, the daemon in force mode over it with live
- * progress, and the final status once the backlog is done.
+ * progress, and the final status once the backlog is done. With `--dashboard` a dashboard serves
+ * the run live and stays open afterwards until Ctrl+C.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { loomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
+import { startDashboardProcess } from '../process/dashboard-process.js';
 import { waitFor } from '../process/wait.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import { runInit } from '../setup/init-repo.js';
@@ -18,7 +20,7 @@ import { SAMPLE_CONFIG, SAMPLE_ISSUES, writeSampleProject } from './sample-repo.
 /** The demo gives up after this long, ms. */
 const DEMO_LIMIT_MS = 5 * 60_000;
 
-export async function runDemo(log: (line: string) => void, dir?: string): Promise<number> {
+export async function runDemo(log: (line: string) => void, dir?: string, dashboard = false): Promise<number> {
   const root = dir ?? fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-')));
   fs.mkdirSync(root, { recursive: true });
   writeSampleProject(root);
@@ -29,6 +31,8 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   for (const issue of SAMPLE_ISSUES) await tracker.createIssue({ title: issue.title, body: issue.body, labels: issue.labels });
   log(`Sample repository: ${root}`);
   log(`${SAMPLE_ISSUES.length} issues on the local tracker; starting the daemon in force mode (script agents, \`${SAMPLE_CONFIG.testCommand}\` as the judge's test gate).`);
+  const board = dashboard ? await startDashboardProcess(paths, { host: '127.0.0.1', port: 0 }) : null;
+  if (board !== null) log(`Dashboard: ${board.url} (open it to watch the run)`);
 
   const started = Date.now();
   const { command, args } = loomCommand();
@@ -63,5 +67,21 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
       ? `\nBacklog done in ${seconds}s. The sample repository is at ${root}\n  cd ${root} && git log --graph --oneline --all   # the merges\n  cd ${root} && npx loom issue list --state all  # the issues`
       : `\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`,
   );
+  if (board !== null) {
+    log(`\nThe dashboard stays open at ${board.url} — press Ctrl+C to quit.`);
+    await new Promise<void>((resolve) => {
+      // A signal handler alone does not keep the process alive while it waits.
+      const alive = setInterval(() => undefined, 60_000);
+      const quit = () => {
+        clearInterval(alive);
+        process.off('SIGINT', quit);
+        process.off('SIGTERM', quit);
+        resolve();
+      };
+      process.on('SIGINT', quit);
+      process.on('SIGTERM', quit);
+    });
+    await board.stop();
+  }
   return done && code === 0 ? 0 : 1;
 }

@@ -15,15 +15,25 @@ import { buildStatus } from './status-report.js';
 
 export async function collectStatus(paths: LoomPaths, now: () => Date = () => new Date()): Promise<StatusReport> {
   const problems: string[] = [];
-  let config: LoomConfig;
+  const config = readConfig(paths, problems);
+  const { snapshot, trackerHealth } = await readTracker(paths, config);
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: now() });
+}
+
+/** The config to report on: the file, else the daemon's last good one, else the defaults; a problem is added to `problems`. */
+export function readConfig(paths: LoomPaths, problems: string[]): LoomConfig {
   try {
-    config = loadConfig(paths.config);
+    return loadConfig(paths.config);
   } catch (error) {
     const message = error instanceof ConfigError ? describeConfigError(error, process.cwd()) : (error as Error).message;
     const lastGood = lastGoodConfig(paths);
     problems.push(`config: ${message}${lastGood !== null ? ' (a running daemon uses its last good configuration until it is fixed)' : ''}`);
-    config = lastGood ?? defaultConfig();
+    return lastGood ?? defaultConfig();
   }
+}
+
+/** One read-only snapshot (or the error that prevented it) and the tracker's health after it. */
+export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null }> {
   let snapshot: TrackerSnapshot | Error;
   let trackerHealth: TrackerHealth | null = null;
   try {
@@ -38,5 +48,5 @@ export async function collectStatus(paths: LoomPaths, now: () => Date = () => ne
   } catch (error) {
     snapshot = error as Error;
   }
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: now() });
+  return { snapshot, trackerHealth };
 }
