@@ -55,6 +55,18 @@ export async function withTracker<T>(paths: LoomPaths, options: { readonly?: boo
   }
 }
 
+/**
+ * The error for a number that names no issue. Issues and pull requests share one number sequence
+ * (as on GitHub), so a pull request's number says so and names its issue; `command` (`logs`,
+ * `why`, …) makes that a command to copy.
+ */
+export async function missingIssue(tracker: Tracker, number: number, command?: string): Promise<UserError> {
+  const pr = await tracker.getPullRequest(number).catch(() => null);
+  if (pr === null) return new UserError(`issue #${number} does not exist; see \`loom issue list --state all\``);
+  const forIssue = pr.closesIssue === null ? `; see \`loom pr show ${number}\`` : `; it is for issue #${pr.closesIssue}${command === undefined ? '' : `: \`loom ${command} ${pr.closesIssue}\``}`;
+  return new UserError(`#${number} is a pull request, not an issue (issues and pull requests share one number sequence)${forIssue}`);
+}
+
 /** Parses a positive issue number argument or throws a `UserError`. */
 export function parseIssueNumber(value: string): number {
   const text = value.replace(/^#/, '');

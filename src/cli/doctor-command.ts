@@ -1,47 +1,70 @@
 /**
- * `loom doctor`: which agent runtimes are installed, their versions, whether their auth is
- * configured, and whether every role's runtime is usable — without calling any API (only
- * `--version` and a look at environment variables and credential files).
+ * `loom doctor`: what each configured role will actually run — the command's executable (a
+ * relative path is the repository's) or the agent CLI on the `PATH` the agent gets, whether it
+ * is there and executable, and whether a login reaches the agent (a variable Loom passes through,
+ * or a login file it seeds into the task's home) — without calling any API (only `--version`).
+ * `loom start` refuses to start on the same executable checks (`unrunnableRoles`).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoomConfig } from '../core/config-model.js';
+import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
+import { findExecutable } from '../runtimes/command-runtime.js';
+import { agentAuth, checkExecutable } from '../runtimes/create-runtime.js';
 
 export interface RuntimeCheck {
   runtime: string;
+  /** On the `PATH` the agent gets (Loom passes the caller's `PATH` through). */
   installed: boolean;
   path: string | null;
   version: string | null;
+  /** Not on `PATH` but found here (a `node_modules/.bin`): agents will not find it there. */
+  elsewhere: string | null;
+  /** A login that reaches the agent was found. */
   auth: boolean;
-  /** Where auth was found, or what would provide it. */
+  /** Where auth was found, or what would provide it (and what is set but does not reach the agent). */
   authDetail: string;
+}
+
+export interface RoleCheck {
+  role: string;
+  enabled: boolean;
+  runtime: string | null;
+  fallback: string | null;
+  /** What the role runs: the executable found, or the command as configured. */
+  runs: string | null;
+  usable: boolean;
+  problem: string | null;
 }
 
 export interface DoctorReport {
   node: string;
   git: string | null;
   runtimes: RuntimeCheck[];
-  roles: { role: string; enabled: boolean; runtime: string | null; fallback: string | null; usable: boolean; problem: string | null }[];
+  roles: RoleCheck[];
   problems: string[];
 }
 
-const CLI: Record<string, { bin: string; env: string[]; files: string[] }> = {
-  claude: { bin: 'claude', env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'], files: ['.claude/.credentials.json'] },
-  codex: { bin: 'codex', env: ['CODEX_API_KEY', 'OPENAI_API_KEY'], files: ['.codex/auth.json'] },
-  gemini: { bin: 'gemini', env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_APPLICATION_CREDENTIALS'], files: ['.gemini/oauth_creds.json'] },
-  opencode: { bin: 'opencode', env: ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENROUTER_API_KEY'], files: ['.local/share/opencode/auth.json'] },
+const CLIS = ['claude', 'codex', 'gemini', 'opencode'] as const;
+type Cli = (typeof CLIS)[number];
+
+/** Variables people set for each CLI that look like a login: any of them Loom does not pass is worth saying. */
+const LOGIN_LIKE: Record<Cli, RegExp | null> = {
+  claude: /^(ANTHROPIC|CLAUDE_CODE)_\w*(KEY|TOKEN)$/,
+  codex: /^(OPENAI|CODEX)_\w*(KEY|TOKEN)$/,
+  gemini: /^(GEMINI|GOOGLE)_\w*(KEY|TOKEN|CREDENTIALS)$/,
+  opencode: null,
 };
 
-/** The executable on PATH, or in the repository's or Loom's own `node_modules/.bin`. */
-function findExecutable(bin: string, root: string, env: NodeJS.ProcessEnv): string | null {
+const isCli = (runtime: string | undefined): runtime is Cli => (CLIS as readonly string[]).includes(runtime ?? '');
+
+/** The CLI in the repository's or Loom's own `node_modules/.bin`, which agents do not search. */
+function notOnPath(bin: string, root: string): string | null {
   const own = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
-  const dirs = [...(env.PATH ?? '').split(path.delimiter), path.join(root, 'node_modules', '.bin'), own];
-  for (const dir of dirs) {
-    if (!dir) continue;
+  for (const dir of [path.join(root, 'node_modules', '.bin'), own]) {
     const candidate = path.join(dir, bin);
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
@@ -53,61 +76,109 @@ function findExecutable(bin: string, root: string, env: NodeJS.ProcessEnv): stri
   return null;
 }
 
-function version(file: string, args: string[] = ['--version']): string | null {
-  const r = spawnSync(file, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
+function version(file: string, env: NodeJS.ProcessEnv, args: string[] = ['--version']): string | null {
+  const r = spawnSync(file, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'], env });
   if (r.status !== 0) return null;
   return (r.stdout || r.stderr).trim().split('\n')[0] ?? null;
 }
 
+function checkAuth(cli: Cli, env: NodeJS.ProcessEnv): { auth: boolean; authDetail: string } {
+  const sources = agentAuth(cli, env);
+  const home = env.HOME ?? '';
+  const shown = (file: string) => (home !== '' && file.startsWith(`${home}/`) ? `~/${path.relative(home, file)}` : file);
+  const fromEnv = sources.env.filter((name) => (env[name] ?? '') !== '');
+  const fromFiles = sources.files.filter((file) => fs.existsSync(file));
+  const pattern = LOGIN_LIKE[cli];
+  const unpassed = pattern === null ? [] : Object.keys(env).filter((name) => pattern.test(name) && (env[name] ?? '') !== '' && !sources.env.includes(name));
+  const unpassedNote = unpassed.length === 0 ? '' : `; ${unpassed.map((n) => `$${n}`).join(', ')} ${unpassed.length === 1 ? 'is' : 'are'} set but Loom does not pass ${unpassed.length === 1 ? 'it' : 'them'} to the agent`;
+  if (fromEnv.length > 0 || fromFiles.length > 0) return { auth: true, authDetail: [...fromEnv.map((n) => `$${n}`), ...fromFiles.map(shown)].join(', ') + unpassedNote };
+  const hint = `set ${sources.env.slice(0, 2).map((n) => `$${n}`).join(' or ')}, or log in with \`${cli}\` (${sources.files.map(shown).join(', ')})`;
+  return { auth: false, authDetail: hint + unpassedNote };
+}
+
 export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessEnv = process.env): DoctorReport {
-  const home = env.HOME ?? os.homedir();
-  const runtimes = Object.entries(CLI).map(([runtime, cli]): RuntimeCheck => {
-    const file = findExecutable(cli.bin, root, env);
-    const fromEnv = cli.env.filter((name) => (env[name] ?? '') !== '');
-    const fromFiles = cli.files.filter((f) => fs.existsSync(path.join(home, f)));
-    const auth = fromEnv.length > 0 || fromFiles.length > 0;
-    return {
-      runtime,
-      installed: file !== null,
-      path: file,
-      version: file ? version(file) : null,
-      auth,
-      authDetail: auth ? [...fromEnv.map((n) => `$${n}`), ...fromFiles.map((f) => `~/${f}`)].join(', ') : `set one of ${cli.env.slice(0, 2).map((n) => `$${n}`).join(', ')} or log in with \`${cli.bin}\``,
-    };
+  const runtimes = CLIS.map((cli): RuntimeCheck => {
+    const found = findExecutable(cli, root, env);
+    const file = 'path' in found ? found.path : null;
+    return { runtime: cli, installed: file !== null, path: file, version: file === null ? null : version(file, env), elsewhere: file === null ? notOnPath(cli, root) : null, ...checkAuth(cli, env) };
   });
   const byName = new Map(runtimes.map((r) => [r.runtime, r]));
   const problems: string[] = [];
-  const roles = ROLE_NAMES.map((role) => {
+  const roles = ROLE_NAMES.map((role): RoleCheck => {
     const c = config.roles[role];
-    const check = (name: string | undefined) => {
-      if (name === undefined || name === 'script') return null;
-      if (name === 'command') return c.command === undefined ? 'command runtime without a command' : null;
-      const r = byName.get(name);
-      if (!r?.installed) return `${name} is not installed`;
-      if (!r.auth) return `${name} has no auth configured`;
-      return null;
-    };
-    const problem = c.enabled ? check(c.runtime) : null;
-    const fallbackOk = c.fallback !== undefined && check(c.fallback) === null;
-    const usable = !c.enabled || problem === null || fallbackOk;
-    if (!usable) problems.push(`role ${role}: ${problem ?? ''}`);
-    return { role, enabled: c.enabled, runtime: c.runtime ?? null, fallback: c.fallback ?? null, usable, problem };
+    const base = { role, enabled: c.enabled, runtime: c.runtime ?? null, fallback: c.fallback ?? null };
+    // The Champion is code: its merge policy runs no agent.
+    if (!c.enabled || role === 'champion' || c.runtime === undefined) return { ...base, runs: null, usable: true, problem: null };
+    const primary = checkRole(role, config, c.runtime, root, env, byName);
+    const fallbackOk = c.fallback !== undefined && checkRole(role, config, c.fallback, root, env, byName).problem === null;
+    const usable = primary.problem === null || fallbackOk;
+    if (!usable) problems.push(`role ${role}: ${primary.problem ?? ''}`);
+    return { ...base, runs: primary.runs, usable, problem: primary.problem };
   });
   if (!config.roles.builder.enabled) problems.push('no builder runtime: set "runtime" or roles.builder in .loom/config.json');
-  return { node: process.version, git: version('git'), runtimes, roles, problems };
+  return { node: process.version, git: version('git', env), runtimes, roles, problems };
+}
+
+/** What one runtime of a role runs, and the first reason it cannot. */
+function checkRole(role: RoleName, config: LoomConfig, runtime: RuntimeChoice, root: string, env: NodeJS.ProcessEnv, clis: Map<string, RuntimeCheck>): { runs: string | null; problem: string | null } {
+  const c = config.roles[role];
+  const exe = checkExecutable(role, c, runtime, root, env);
+  const runs = runtime === 'script' ? 'built in' : exe.problem !== null ? null : (exe.path ?? c.command ?? exe.word);
+  if (exe.problem !== null) {
+    const elsewhere = exe.word !== null && !exe.word.includes('/') ? notOnPath(exe.word, root) : null;
+    const where = elsewhere === null ? '' : ` (it is at ${elsewhere}: set roles.${role}.command to that path, or put its folder on PATH)`;
+    return { runs, problem: `${exe.problem}${where}` };
+  }
+  if (isCli(runtime)) {
+    const cli = clis.get(runtime);
+    if (cli !== undefined && !cli.auth) return { runs, problem: `${runtime} has no login that reaches the agent: ${cli.authDetail}` };
+  }
+  return { runs, problem: null };
+}
+
+/**
+ * Roles whose executable cannot run (missing, not executable, not on PATH) and have no fallback
+ * that can: one line for `loom start` to refuse with, or null. Logins are not checked here (a
+ * login can live where Loom cannot see it); `loom doctor` reports them.
+ */
+export function unrunnableRoles(root: string, config: LoomConfig, env: NodeJS.ProcessEnv = process.env): string | null {
+  const byProblem = new Map<string, string[]>();
+  for (const role of ROLE_NAMES) {
+    const c = config.roles[role];
+    if (!c.enabled || role === 'champion' || c.runtime === undefined) continue;
+    const problem = checkExecutable(role, c, c.runtime, root, env).problem;
+    if (problem === null) continue;
+    if (c.fallback !== undefined && checkExecutable(role, c, c.fallback, root, env).problem === null) continue;
+    byProblem.set(problem, [...(byProblem.get(problem) ?? []), role]);
+  }
+  if (byProblem.size === 0) return null;
+  const parts = [...byProblem].map(([problem, roles]) => `${roles.length === 1 ? 'role' : 'roles'} ${roles.join(', ')}: ${problem}`);
+  return `cannot start: ${parts.join('; ')} (\`loom doctor\` checks every role)`;
 }
 
 export function renderDoctor(r: DoctorReport): string {
-  const lines = [`node ${r.node}, ${r.git ?? 'git NOT FOUND'}`, '', 'Agent runtimes:'];
+  const lines = [`node ${r.node}, ${r.git ?? 'git NOT FOUND'}`, '', 'Agent CLIs (on the PATH agents get):'];
   for (const rt of r.runtimes) {
-    lines.push(`  ${rt.runtime.padEnd(9)} ${rt.installed ? `${rt.version ?? '(version unknown)'} at ${rt.path ?? '?'}` : 'not installed'}`);
+    const where = rt.installed
+      ? `${rt.version ?? '(version unknown)'} at ${rt.path ?? '?'}`
+      : rt.elsewhere !== null
+        ? `not on PATH (found at ${rt.elsewhere}, where agents do not look: put its folder on PATH or set a role's "command" to it)`
+        : 'not installed';
+    lines.push(`  ${rt.runtime.padEnd(9)} ${where}`);
     if (rt.installed) lines.push(`  ${''.padEnd(9)} auth: ${rt.auth ? `configured (${rt.authDetail})` : `MISSING — ${rt.authDetail}`}`);
   }
-  lines.push('  script    built in (deterministic, follows loom-script blocks)', '  command   built in (any executable)', '', 'Roles:');
+  lines.push('  script    built in (deterministic, follows loom-script blocks)', '  command   built in (any executable; a relative path is resolved against the repository root)', '', 'Roles (what each one runs):');
   for (const role of r.roles) {
-    const what = role.role === 'champion' ? (role.enabled ? 'built in (the merge policy is code)' : 'off') : role.enabled ? `${role.runtime ?? '?'}${role.fallback ? ` (fallback ${role.fallback})` : ''}` : 'off';
-    lines.push(`  ${role.role.padEnd(9)} ${what}${role.problem ? ` — ${role.problem}${role.usable ? ', the fallback will be used' : ''}` : ''}`);
+    const what =
+      role.role === 'champion'
+        ? role.enabled
+          ? 'built in (the merge policy is code)'
+          : 'off'
+        : role.enabled
+          ? `${role.runtime ?? '?'}${role.runs !== null && role.runs !== 'built in' ? ` → ${role.runs}` : ''}${role.fallback ? ` (fallback ${role.fallback})` : ''}`
+          : 'off';
+    lines.push(`  ${role.role.padEnd(9)} ${what}${role.problem ? ` — ${role.problem}${role.usable ? '; the fallback will be used' : ''}` : ''}`);
   }
-  lines.push('', r.problems.length === 0 ? 'Everything a configured role needs is in place.' : `Problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
+  lines.push('', r.problems.length === 0 ? 'Everything each role runs is in place.' : `Problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
   return lines.join('\n');
 }

@@ -6,16 +6,16 @@ import type { Command } from 'commander';
 import { canonicalLabel, unknownLoomLabel, validateLabelName } from '../core/labels.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { Issue } from '../core/tracker-model.js';
-import { parseIssueNumber, requirePaths, withTracker } from './context.js';
+import { missingIssue, parseIssueNumber, requirePaths, withTracker } from './context.js';
 import { UserError } from '../core/errors.js';
 
 function humanTracker<T>(fn: (tracker: Tracker) => Promise<T>, readonly = false): Promise<T> {
   return withTracker(requirePaths(), { actor: 'human', readonly }, fn);
 }
 
-async function existing(tracker: Tracker, number: number): Promise<Issue> {
+async function existing(tracker: Tracker, number: number, command?: string): Promise<Issue> {
   const issue = await tracker.getIssue(number);
-  if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
+  if (issue === null) throw await missingIssue(tracker, number, command);
   return issue;
 }
 
@@ -32,6 +32,18 @@ function checkLabels(labels: readonly string[]): string[] {
 
 function labelList(labels: readonly string[]): string {
   return labels.length > 0 ? `[${labels.join(', ')}]` : '';
+}
+
+/** `#9–#14, #16` for [9, 10, 11, 12, 13, 14, 16]; past `max` runs, the rest is `…`. */
+function numberRanges(numbers: readonly number[], max = 5): string {
+  const runs: [number, number][] = [];
+  for (const n of [...numbers].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last !== undefined && n === last[1] + 1) last[1] = n;
+    else runs.push([n, n]);
+  }
+  const shown = runs.slice(0, max).map(([a, b]) => (a === b ? `#${a}` : `#${a}–#${b}`));
+  return `${shown.join(', ')}${runs.length > max ? ', …' : ''}`;
 }
 
 export function registerIssueCommands(program: Command, out: (line: string) => void): void {
@@ -88,10 +100,20 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (options: { state: string; label: string[]; json?: boolean }) => {
       if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
-      const issues = await humanTracker((t) => t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label.map(canonicalLabel) }), true);
+      const { issues, prNumbers } = await humanTracker(async (t) => {
+        const issues = await t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label.map(canonicalLabel) });
+        // Pull requests numbered between the listed issues leave gaps in the list: say what they are.
+        // (The local tracker is cheap to ask; on GitHub the shared numbering is familiar already.)
+        if (options.json || issues.length === 0 || t.kind !== 'local') return { issues, prNumbers: [] };
+        const numbers = issues.map((i) => i.number);
+        const [low, high] = [Math.min(...numbers), Math.max(...numbers)];
+        const prNumbers = (await t.listPullRequests({ state: 'all' })).map((p) => p.number).filter((n) => n > low && n < high);
+        return { issues, prNumbers };
+      }, true);
       if (options.json) return out(JSON.stringify(issues, null, 2));
       if (issues.length === 0) return out('No issues.');
       for (const i of issues) out(`#${String(i.number).padEnd(5)} ${i.state === 'closed' ? '(closed) ' : ''}${i.title} ${labelList(i.labels)}`.trimEnd());
+      if (prNumbers.length > 0) out(`(Issues and pull requests share one number sequence, as on GitHub: ${numberRanges(prNumbers)} ${prNumbers.length === 1 ? 'is a pull request' : 'are pull requests'}; \`loom pr list --all\` lists them.)`);
     });
 
   issue
@@ -102,7 +124,7 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .action(async (numberArg: string, options: { json?: boolean }) => {
       const number = parseIssueNumber(numberArg);
       const { found, comments } = await humanTracker(async (t) => {
-        const found = await existing(t, number);
+        const found = await existing(t, number, 'issue show');
         return { found, comments: await t.listComments(number) };
       }, true);
       if (options.json) return out(JSON.stringify({ ...found, comments }, null, 2));

@@ -10,7 +10,9 @@ import type { RoleName } from '../core/vocabulary.js';
 import { acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
 import { runIteration } from '../daemon/iteration.js';
 import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
+import { backgroundLog, startDetached } from '../daemon/detach.js';
 import { newTaskId } from '../process/new-task.js';
+import { typedLoom } from '../process/typed-command.js';
 import type { Mode } from '../core/planner.js';
 import { runRole } from '../roles/role-process.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
@@ -18,20 +20,30 @@ import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { renderStatus } from '../status/status-report.js';
 import { collectStatus } from '../status/collect-status.js';
 import { spawnIssue } from '../daemon/spawn-issue.js';
-import { buildWhy, renderWhy } from '../status/why-report.js';
+import { buildWhy, renderWhy, whyFacts } from '../status/why-report.js';
 import { showLogs } from './logs-command.js';
-import { renderDoctor, runDoctor } from './doctor-command.js';
+import { renderDoctor, runDoctor, unrunnableRoles } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
-import { openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
+import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
-import { cleanupWorktrees } from '../daemon/worktree-cleanup.js';
+import { cleanupLeftovers } from '../daemon/cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
+import { registerServiceCommands } from './service-command.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
+import type { LoomConfig } from '../core/config-model.js';
+import type { LoomPaths } from '../config/paths.js';
 import { dashboardBeside, parsePort, registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
+import { liveDashboard } from '../process/dashboard-record.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+/**
+ * How printed hints spell a Loom command, so they work as printed: `loom` when that is this Loom
+ * on the PATH, else its full path — or what `loom demo` sets for the commands it runs in its
+ * sample repository (`cd <repo> && <this Loom>`).
+ */
+const hintCommand = () => process.env.LOOM_HINT_COMMAND ?? typedLoom().command;
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 function buildProgram(): Command {
@@ -51,12 +63,15 @@ function buildProgram(): Command {
 
   program
     .command('start')
-    .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`')
+    .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`; --detach runs it in the background')
     .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
+    .option('--detach', 'run in the background (log: .loom/logs/daemon.log) and return once it runs')
     .option('--dashboard [port]', 'also serve the dashboard (loom dashboard) while the daemon runs; port 0 or none: any free port')
-    .action(async (options: { force?: boolean; dashboard?: string | boolean }) => {
+    .addOption(new Option('--log-file <file>', 'internal: stdout is this file; write dated lines and rotate it by size').hideHelp())
+    .action(async (options: { force?: boolean; detach?: boolean; logFile?: string; dashboard?: string | boolean }) => {
+      const force = options.force === true || program.opts<{ force?: boolean }>().force === true;
       const dashboard = options.dashboard === undefined ? null : parsePort(options.dashboard);
-      process.exitCode = await startDaemon(options.force === true || program.opts<{ force?: boolean }>().force === true, dashboard);
+      process.exitCode = options.detach === true ? await startInBackground(force, dashboard) : await startDaemon(force, options.logFile, dashboard);
     });
 
   program
@@ -107,8 +122,8 @@ function buildProgram(): Command {
     .option('--json', 'print one JSON document')
     .option('--watch', 'redraw it in place every second until Ctrl+C (with --json: one line per change)')
     .action(async (options: { json?: boolean; watch?: boolean }) => {
-      if (options.watch === true) return watchStatusCommand(requirePaths(), options.json === true);
-      const report = await collectStatus(requirePaths());
+      if (options.watch === true) return watchStatusCommand(requirePaths(), options.json === true, hintCommand());
+      const report = await collectStatus(requirePaths(), { cli: hintCommand() });
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
 
@@ -120,7 +135,7 @@ function buildProgram(): Command {
     .action(async (issueArg: string, options: { forceMerge?: boolean }) => {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
-      requireConfig(paths);
+      requireRunnableRoles(paths, requireConfig(paths));
       const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date() }));
       out(`Spawned shepherd for #${issue} (pid ${spawned.task.pid}); log: ${spawned.task.output_file}`);
       if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
@@ -184,8 +199,8 @@ function buildProgram(): Command {
 
   program
     .command('logs')
-    .description('show the log of the latest shepherd run for an issue (or of a role); -f follows it')
-    .argument('<issue|role>', 'issue number or role name')
+    .description('show the log of the latest shepherd run for an issue (or of a role, or of the background daemon); -f follows it')
+    .argument('<issue|role|daemon>', 'issue number, role name, or daemon')
     .option('-f, --follow', 'keep printing until that run finishes (or Ctrl+C)')
     .option('--all', 'every run, oldest first')
     .action(async (target: string, options: { follow?: boolean; all?: boolean }) => {
@@ -203,8 +218,9 @@ function buildProgram(): Command {
       const config = requireConfig(paths);
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
-        if (issue === null) throw new UserError(`issue #${number} does not exist; see \`loom issue list\``);
-        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date() });
+        if (issue === null) throw await missingIssue(tracker, number, 'why');
+        const facts = await whyFacts(tracker, issue, snapshot);
+        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli: hintCommand() });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
     });
@@ -220,7 +236,8 @@ function buildProgram(): Command {
     });
 
   registerIssueCommands(program, out);
-  registerObservabilityCommands(program, out);
+  registerServiceCommands(program, out);
+  registerObservabilityCommands(program, out, hintCommand);
   // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
   const refuseExtra = (command: Command): void => {
     for (const sub of command.commands) {
@@ -234,19 +251,46 @@ function buildProgram(): Command {
 
 /** Commander's usage errors as one line in Loom's voice: `loom: <problem> (run loom --help)`. */
 function usageLine(text: string): string {
-  const message = text.trim().replace(/^error: /, '');
+  // Commander puts its suggestion on a line of its own: "unknown option '--jsn'\n(Did you mean --json?)".
+  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean');
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
 }
 
-async function startDaemon(force: boolean, dashboardPort: number | null = null): Promise<number> {
+/** Refuses, in one line, to start work that every run of a role would fail (a missing or non-executable agent). */
+function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
+  const problem = unrunnableRoles(paths.root, config);
+  if (problem !== null) throw new UserError(problem);
+}
+
+async function startDaemon(force: boolean, logFile?: string, dashboardPort: number | null = null): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
-  const log = (line: string) => out(`${stamp()} ${line}`);
+  requireRunnableRoles(paths, config);
+  const log = logFile === undefined ? (line: string) => out(`${stamp()} ${line}`) : backgroundLog(logFile);
   const prepare = async () => {
-    await withTracker(paths, {}, (tracker) => cleanupWorktrees(paths, tracker, log));
+    await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
   const services = dashboardPort === null ? undefined : () => dashboardBeside(paths, dashboardPort, log);
-  return runDaemon({ paths, config, force, log, prepare, ...(services ? { services } : {}) });
+  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand(), ...(logFile === undefined ? {} : { logFile }), ...(services ? { services } : {}) });
+}
+
+/** `loom start --detach`: a bad config, an agent that cannot run or a running daemon is refused before anything starts. */
+async function startInBackground(force: boolean, dashboardPort: number | null): Promise<number> {
+  const paths = requirePaths();
+  requireRunnableRoles(paths, requireConfig(paths));
+  const result = await startDetached({ paths, force, ...(dashboardPort === null ? {} : { args: ['--dashboard', String(dashboardPort)] }) });
+  if (!result.started) {
+    process.stderr.write(`loom: the daemon did not start: ${result.message}${result.exitCode === 2 ? '' : ` (exit ${result.exitCode}; its log: ${paths.daemonLog})`}\n`);
+    return result.exitCode === 2 ? 2 : 1;
+  }
+  const cli = hintCommand();
+  out(`Loom daemon running in the background (pid ${result.pid}${force ? ', force mode' : ''}).`);
+  if (!result.ready) out(`It holds the lock but has not written its first state yet; \`${cli} status\` shows when it has.`);
+  const dashboard = dashboardPort === null ? null : liveDashboard(paths.dashboard);
+  if (dashboard !== null) out(`Dashboard: ${dashboard.url}`);
+  out(`Log: ${result.logFile} (follow it: \`${cli} logs daemon -f\`)`);
+  out(`Watch: \`${cli} status\`   Stop: \`${cli} stop\``);
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -23,7 +23,8 @@ const WATCH_INTERVAL_MS = 1_000;
 /** The address the dashboard binds unless told otherwise. */
 export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
 
-export function registerObservabilityCommands(program: Command, out: (line: string) => void): void {
+/** `cli`: how printed hints spell a Loom command. */
+export function registerObservabilityCommands(program: Command, out: (line: string) => void, cli: () => string): void {
   program
     .command('events')
     .description('the event log: one line per daemon, shepherd and role event; -f follows it')
@@ -43,7 +44,7 @@ export function registerObservabilityCommands(program: Command, out: (line: stri
     .option('--port <port>', 'port to listen on (0: any free port)', '0')
     .action(async (options: { host?: string; port: string }) => {
       const paths = requirePaths();
-      process.exitCode = await runDashboard({ paths, host: dashboardHost(options.host), port: parsePort(options.port), token: dashboardToken(), sources: dashboardSources(paths), log: out });
+      process.exitCode = await runDashboard({ paths, host: dashboardHost(options.host), port: parsePort(options.port), token: dashboardToken(), sources: dashboardSources(paths, cli()), log: out });
     });
 }
 
@@ -67,23 +68,23 @@ function dashboardToken(): string | null {
 }
 
 /** The read models of `status/` behind the dashboard's port. */
-function dashboardSources(paths: LoomPaths): DashboardSources<Board> {
-  const collector = new BoardCollector(paths);
+function dashboardSources(paths: LoomPaths, cli: string): DashboardSources<Board> {
+  const collector = new BoardCollector(paths, cli);
   return {
     board: () => collector.board(),
-    status: () => collectStatus(paths),
+    status: () => collectStatus(paths, { cli }),
     issue: (n, events) => collectIssueReport(paths, n, events),
   };
 }
 
 /** `loom status --watch`: redraws until Ctrl+C (or SIGTERM), then returns. */
-export async function watchStatusCommand(paths: LoomPaths, json: boolean): Promise<void> {
+export async function watchStatusCommand(paths: LoomPaths, json: boolean, cli: string): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    await watchStatus(paths, { write: (text) => process.stdout.write(text), tty: process.stdout.isTTY, json, intervalMs: WATCH_INTERVAL_MS, signal: controller.signal });
+    await watchStatus(paths, { write: (text) => process.stdout.write(text), tty: process.stdout.isTTY, json, intervalMs: WATCH_INTERVAL_MS, signal: controller.signal, cli });
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

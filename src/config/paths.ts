@@ -16,6 +16,8 @@ export interface LoomPaths {
   wake: string;
   progress: string;
   logs: string;
+  /** The log of a daemon running in the background (`loom start --detach`, the service). */
+  daemonLog: string;
   checkpoints: string;
   worktrees: string;
   roles: string;
@@ -46,6 +48,7 @@ export function loomPaths(root: string): LoomPaths {
     wake: path.join(dir, 'wake'),
     progress: path.join(dir, 'progress'),
     logs: path.join(dir, 'logs'),
+    daemonLog: path.join(dir, 'logs', 'daemon.log'),
     checkpoints: path.join(dir, 'checkpoints'),
     worktrees: path.join(dir, 'worktrees'),
     roles: path.join(dir, 'roles'),

@@ -17,6 +17,7 @@ import { GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
+import { supportHold } from './follow-issue.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
@@ -70,7 +71,8 @@ export type Action =
   | { type: 'promote'; issue: number; from: string }
   | { type: 'spawn-shepherd'; slot: string; issue: number }
   | { type: 'spawn-role'; role: DaemonRole; reason: 'interval' | 'demand' | 'low-backlog' }
-  | { type: 'finish-role'; role: DaemonRole; outcome: string }
+  /** `merged`: how many PRs the run merged (the Champion), when any. */
+  | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
   | { type: 'stop-shepherd'; slot: string; issue: number }
   | { type: 'stop-role'; role: DaemonRole };
@@ -190,7 +192,8 @@ export function plan(input: PlanInput): Action[] {
     const progress = view?.progress ?? null;
     const outcome = progress && isTerminal(progress.status) ? progress.status : view?.alive ? null : 'crashed';
     if (outcome !== null) {
-      actions.push({ type: 'finish-role', role, outcome });
+      const merged = progress?.merged_prs?.length ?? 0;
+      actions.push({ type: 'finish-role', role, outcome, ...(merged > 0 ? { merged } : {}) });
       finishedNow.add(role);
     } else {
       runningRoles.add(role);
@@ -256,9 +259,13 @@ export function plan(input: PlanInput): Action[] {
     }
   }
 
-  // 6. Support roles: on their interval, or on demand when a PR waits for them.
+  // 6. Support roles: on their interval, or on demand when a PR waits for them. A PR waits for
+  // them unless a shepherd owns its issue, or its issue (when the snapshot has it) is one the
+  // support roles leave alone: blocked, aborted (`supportHold`).
   const shepherdIssues = owned;
-  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && shepherdIssues.has(pr.closesIssue)));
+  const inSnapshot = new Map(snapshot.issues.map((i) => [i.number, i]));
+  const leftAlone = (n: number) => shepherdIssues.has(n) || (inSnapshot.has(n) && supportHold(n, inSnapshot.get(n) ?? null) !== null);
+  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
   const demand: Partial<Record<DaemonRole, boolean>> = {
     champion: waiting(Label.pr),
     doctor: waiting(Label.changesRequested),

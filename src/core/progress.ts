@@ -16,7 +16,10 @@ export const ProgressStatus = {
   blocked: 'blocked',
   /** A role run that failed (roles have no issue to block). */
   failed: 'failed',
-  /** Stopped by shutdown or `loom:abort`; the issue went back to `loom:issue`. */
+  /**
+   * Stopped by shutdown or `loom:abort` (the issue went back to `loom:issue`), or because a person
+   * closed the issue, marked it `loom:blocked` or removed `loom:building` (labels left as they are).
+   */
   stopped: 'stopped',
   /** Did not start work: the issue was not its to work on. */
   skipped: 'skipped',
@@ -59,5 +62,7 @@ export interface Progress {
   exit_code: number | null;
   /** Set when the shepherd merged a PR. */
   merged: boolean;
+  /** Roles: the pull requests this run merged (the Champion); absent in older records. */
+  merged_prs?: number[];
   pr_number: number | null;
 }

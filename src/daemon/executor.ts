@@ -15,6 +15,8 @@ import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
+import { cleanupLeftovers } from './cleanup.js';
+import type { TrackerSnapshot } from '../core/tracker-model.js';
 
 
 /** How long a stop or a stuck-kill waits for a process after SIGTERM before SIGKILL, ms. */
@@ -32,6 +34,26 @@ export class Executor {
 
   private warn(message: string): void {
     addWarning(this.o.state, this.o.clock().toISOString(), message);
+  }
+
+  /** A standing problem is reported once, not every iteration. */
+  private warnOnce(message: string): void {
+    if (!this.o.state.warnings.some((w) => w.message === message)) this.warn(message);
+  }
+
+  /**
+   * After the actions: removes what finished, closed or blocked issues left behind — worktrees,
+   * merged or empty branches, checkpoints, temp files (cleanup.ts). A failure is a warning.
+   */
+  async cleanup(snapshot: TrackerSnapshot): Promise<void> {
+    const { paths, config, tracker } = this.o;
+    try {
+      const cleaned = await cleanupLeftovers({ paths, config, tracker, snapshot, now: this.o.clock().getTime(), log: () => undefined, warn: (m) => this.warnOnce(m) });
+      for (const n of cleaned) this.tokens.push(`cleaned=#${n}`);
+    } catch (error) {
+      this.tokens.push('!cleanup');
+      this.warnOnce(`cleanup failed: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -189,6 +211,8 @@ export class Executor {
         return;
       }
       case 'finish-role':
+        // The Champion's merges count like a shepherd's (the daemon's summary, status, the state file).
+        state.total_prs_merged += action.merged ?? 0;
         if (action.outcome === 'crashed') await this.endAgent(progress.readRole(action.role));
         if (action.outcome !== 'completed') {
           this.tokens.push(`!${action.role}=${action.outcome}`);

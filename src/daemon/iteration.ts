@@ -70,6 +70,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
 
   const executor = new Executor({ paths, config, tracker, progress, state, force, clock });
   await executor.run(actions);
+  await executor.cleanup(snapshot);
 
   const at = clock().toISOString();
   state.pipeline_state = pipeline(snapshot, at);

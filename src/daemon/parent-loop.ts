@@ -42,6 +42,10 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** One-time work once the lock is held, before the first iteration (worktree cleanup). */
   prepare?: () => Promise<void>;
+  /** How the stop hint spells a Loom command (default `loom`). */
+  cli?: string;
+  /** The file `log` writes to when the daemon runs in the background (recorded in the lock for `loom status`). */
+  logFile?: string;
   /**
    * Processes that run beside the daemon (the dashboard), started once the lock is held; a
    * failure to start them fails the start. The function returned stops them at the end.
@@ -59,7 +63,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, force, log } = opts;
   let config = opts.config;
   const session = newTaskId();
-  acquireLock(paths.lock, session, 'daemon');
+  acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const store = new FileStateStore(paths.state);
   const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
   const stopping = () => stop.requested;
@@ -98,7 +102,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     events.emit('daemon.started', { pid: process.pid, session, after, force });
     rememberGoodConfig(paths, config);
     const configProblem: { problem: string | null } = { problem: null };
-    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`loom stop\`.`);
+    log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`${opts.cli ?? 'loom'} stop\`.`);
 
     let iteration = 0;
     while (stopping() === 'no' && !fs.existsSync(paths.stopSignal)) {

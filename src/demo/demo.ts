@@ -1,8 +1,14 @@
 /**
  * `loom demo`: a throw-away sample repository (a small real project with its own tests) with
  * eight issues for the built-in script agent, the daemon in force mode over it with live
- * progress, and the final status once the backlog is done. With `--dashboard` a dashboard serves
- * the run live and stays open afterwards until Ctrl+C.
+ * progress, the final status once the backlog is done, and three next steps. With `--dashboard` a
+ * dashboard serves the run live and stays open afterwards until Ctrl+C.
+ *
+ * Every command the demo prints works when copied as printed, from wherever the user is: Loom
+ * is usually not on the PATH yet (the README's `npm ci && npm run demo`), so the commands name
+ * this Loom by its full path — `loom` only when `loom` on the PATH is this very Loom — and start
+ * with `cd <sample repository> &&`. The daemon and `loom status` get that spelling through
+ * `LOOM_HINT_COMMAND`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +17,8 @@ import path from 'node:path';
 import { loomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
+import { shellWord, typedLoom } from '../process/typed-command.js';
+import type { DashboardProcess } from '../process/dashboard-process.js';
 import { startDashboardProcess } from '../process/dashboard-process.js';
 import { waitFor } from '../process/wait.js';
 import { createTracker } from '../tracker/create-tracker.js';
@@ -36,7 +44,9 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
 
   const started = Date.now();
   const { command, args } = loomCommand();
-  const daemon = spawn(command, [...args, 'start', '--force'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const loom = typedLoom();
+  const env = { ...process.env, LOOM_HINT_COMMAND: `cd ${shellWord(root)} && ${loom.command}` };
+  const daemon = spawn(command, [...args, 'start', '--force'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   daemon.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', resolve));
   const stopDaemon = () => fs.writeFileSync(paths.stopSignal, '');
@@ -54,7 +64,7 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
   process.off('SIGINT', stopDaemon);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
-  const status = spawnSync(command, [...args, 'status'], { cwd: root, encoding: 'utf8' });
+  const status = spawnSync(command, [...args, 'status'], { cwd: root, env, encoding: 'utf8' });
   log(status.stdout.trimEnd());
   const all = await tracker.listIssues({ state: 'all' });
   log('');
@@ -62,26 +72,44 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
   const history = spawnSync('git', ['log', '--first-parent', '--format=  %h %s', 'main'], { cwd: root, encoding: 'utf8' });
   log(`\nmain (first-parent history):\n${history.stdout.trimEnd()}`);
   tracker.dispose();
-  log(
-    done
-      ? `\nBacklog done in ${seconds}s. The sample repository is at ${root}\n  cd ${root} && git log --graph --oneline --all   # the merges\n  cd ${root} && npx loom issue list --state all  # the issues`
-      : `\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`,
-  );
-  if (board !== null) {
-    log(`\nThe dashboard stays open at ${board.url} — press Ctrl+C to quit.`);
-    await new Promise<void>((resolve) => {
-      // A signal handler alone does not keep the process alive while it waits.
-      const alive = setInterval(() => undefined, 60_000);
-      const quit = () => {
-        clearInterval(alive);
-        process.off('SIGINT', quit);
-        process.off('SIGTERM', quit);
-        resolve();
-      };
-      process.on('SIGINT', quit);
-      process.on('SIGTERM', quit);
-    });
-    await board.stop();
+  if (!done) {
+    log(`\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`);
+    await holdOpen(board, log);
+    return 1;
   }
-  return done && code === 0 ? 0 : 1;
+  const blocked = all.find((i) => i.state === 'open' && i.labels.includes(Label.blocked));
+  const inRepo = `cd ${shellWord(root)} &&`;
+  const steps: [string, string][] = [
+    ['The merges, one per merged issue:', `${inRepo} git log --graph --oneline --all`],
+    ['Every issue and how it ended:', `${inRepo} ${loom.command} issue list --state all`],
+    blocked === undefined ? ['What Loom reports now:', `${inRepo} ${loom.command} status`] : [`Why #${blocked.number} waits for a human:`, `${inRepo} ${loom.command} why ${blocked.number}`],
+  ];
+  log(`\nBacklog done in ${seconds}s. The sample repository is at ${root}. Next steps, each command works as printed:`);
+  for (const [what, line] of steps) log(`  ${what}\n    ${line}`);
+  log(
+    loom.onPath
+      ? 'Use Loom on your own repository: `loom init` in it, then the README\'s "Use it on your repository".'
+      : `Loom is not on your PATH, so these commands name it by its full path. To type \`loom\` instead, run \`npm link\` once in ${shellWord(loom.home)}; then see the README's "Use it on your repository".`,
+  );
+  await holdOpen(board, log);
+  return code === 0 ? 0 : 1;
+}
+
+/** With `--dashboard`: keeps the dashboard open until Ctrl+C (or SIGTERM), then stops it. */
+async function holdOpen(board: DashboardProcess | null, log: (line: string) => void): Promise<void> {
+  if (board === null) return;
+  log(`\nThe dashboard stays open at ${board.url} — press Ctrl+C to quit.`);
+  await new Promise<void>((resolve) => {
+    // A signal handler alone does not keep the process alive while it waits.
+    const alive = setInterval(() => undefined, 60_000);
+    const quit = () => {
+      clearInterval(alive);
+      process.off('SIGINT', quit);
+      process.off('SIGTERM', quit);
+      resolve();
+    };
+    process.on('SIGINT', quit);
+    process.on('SIGTERM', quit);
+  });
+  await board.stop();
 }

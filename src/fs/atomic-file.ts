@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(file: string, data: string, hooks: { beforeRename?: () => void } = {}): void {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
@@ -14,6 +14,7 @@ export function writeFileAtomic(file: string, data: string): void {
   } finally {
     fs.closeSync(fd);
   }
+  hooks.beforeRename?.();
   try {
     fs.renameSync(tmp, file);
   } catch (error) {
@@ -42,4 +43,26 @@ export function readJsonFile(file: string): unknown {
     throw error;
   }
   return JSON.parse(text) as unknown;
+}
+
+/**
+ * Removes the temp files `writeFileAtomic` (and other writers naming theirs `<file>.<pid>.<tag>.tmp`)
+ * left in `dir` when their writer was killed between writing and renaming: those whose writer
+ * `isAlive` says is gone. Returns the names removed.
+ */
+export function removeStaleTempFiles(dir: string, isAlive: (pid: number) => boolean): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = /\.(\d+)\.[^./]+\.tmp$/.exec(name)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }

@@ -10,7 +10,8 @@ import { tryLock, unlock } from '../process/lock-file.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
 
-export type MergeResult = { ok: true; commit: string } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
+/** `already`: the branch was in the base before (nothing merged, `commit` is the base). */
+export type MergeResult = { ok: true; commit: string; already: boolean } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
 
 /**
  * Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. The lock names its
@@ -40,13 +41,28 @@ export async function rebaseIfBehind(worktree: string, base: string): Promise<{ 
 }
 
 /**
+ * Whether `branch`'s work is already in `baseRef`: `missing` (no such branch), `merged` (its tip is
+ * an ancestor of `baseRef`, with the commit that brought it there) or `unmerged`.
+ */
+export async function branchInBase(root: string, branch: string, baseRef: string): Promise<{ state: 'missing' } | { state: 'unmerged' } | { state: 'merged'; commit: string }> {
+  const tip = await gitMaybe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
+  if (tip === null) return { state: 'missing' };
+  if ((await gitMaybe(root, ['merge-base', '--is-ancestor', tip, baseRef])) === null) return { state: 'unmerged' };
+  // The oldest commit of the base that descends from the tip: the merge that brought it in.
+  const first = (await git(root, ['rev-list', '--ancestry-path', '--reverse', `${tip}..${baseRef}`])).split('\n')[0];
+  return { state: 'merged', commit: first === undefined || first === '' ? tip : first };
+}
+
+/**
  * Merges `branch` into `base` with a merge commit. When the main working tree has `base` checked
  * out it is fast-forwarded to the merge (so its files follow); otherwise only the ref moves.
+ * A branch already in `base` is never merged again: no empty second merge commit.
  */
 export async function mergeIntoBase(root: string, base: string, branch: string, message: string): Promise<MergeResult> {
   const baseRef = `refs/heads/${base}`;
   // One call for both: `--verify` takes a single name, and fails on a missing one just the same.
   const [baseSha = '', branchSha = ''] = (await git(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`])).split('\n');
+  if ((await gitMaybe(root, ['merge-base', '--is-ancestor', branchSha, baseSha])) !== null) return { ok: true, commit: baseSha, already: true };
   let tree: string;
   try {
     tree = (await git(root, ['merge-tree', '--write-tree', baseSha, branchSha])).split('\n')[0] ?? '';
@@ -66,5 +82,5 @@ export async function mergeIntoBase(root: string, base: string, branch: string, 
   } else {
     await git(root, ['update-ref', baseRef, commit, baseSha]);
   }
-  return { ok: true, commit };
+  return { ok: true, commit, already: false };
 }

@@ -3,19 +3,58 @@
  *
  * Invariants owned here:
  * - a worktree path is always inside `.loom/worktrees` (names come from issue numbers only);
+ * - Loom works, commits and deletes only in a path that really is this repository's worktree on
+ *   `loom/issue-N`, judged by the real path and by git, not by the name: a symbolic link, a file,
+ *   a worktree on another branch or a checkout of another repository is refused and left as it is;
  * - uncommitted work is never thrown away: before a worktree is removed its changes are saved
  *   as a WIP commit on its branch;
- * - the branch outlives the worktree unless it was merged, so a resumed shepherd finds its work.
+ * - the branch outlives the worktree unless it was merged, so a resumed shepherd finds its work;
+ * - a branch with nothing of its own (every commit already in the base) starts again from the
+ *   current base, and one with work is brought up to date by a rebase or, failing that, a merge.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { LoomError } from '../core/errors.js';
 import { git, gitMaybe, GitError } from './git.js';
 
 export function branchFor(issue: number): string {
   return `loom/issue-${issue}`;
 }
 
+/** `.loom/worktrees/issue-N` exists but is not Loom's worktree for the issue: Loom will not touch it. */
+export class WorkspaceRefusedError extends LoomError {
+  constructor(
+    readonly issue: number,
+    /** The path as the user knows it (relative to the repository). */
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super('workspace_refused', `${where} is not Loom's worktree for #${issue}: ${reason}`, { userFixable: true });
+  }
+}
+
+/**
+ * What is at an issue's worktree path:
+ * - `absent`: nothing;
+ * - `leftover`: an empty directory (a `git worktree add` killed before it wrote anything);
+ * - `worktree`: this repository's worktree on the issue branch; `interrupted` names an operation
+ *   a killed process left half-done there (a worktree add still checking out, a rebase, a merge);
+ * - `half-removed`: a `git worktree remove` killed while deleting it (its registration still names it);
+ * - `refused`: anything else, with the reason.
+ */
+export type Workspace =
+  | { kind: 'absent' }
+  | { kind: 'leftover' }
+  | { kind: 'worktree'; interrupted: 'add' | 'rebase' | 'merge' | null }
+  | { kind: 'half-removed'; registration: string }
+  | { kind: 'refused'; reason: string };
+
+/** How `updateFromBase` brought a branch up to date. */
+export type BaseUpdate = 'current' | 'rebased' | 'merged' | 'conflict';
+
 export class Worktrees {
+  private commonDirPromise: Promise<string> | null = null;
+
   constructor(
     /** The repository's main working tree. */
     readonly root: string,
@@ -30,24 +69,123 @@ export class Worktrees {
     return resolved;
   }
 
-  exists(issue: number): boolean {
-    return fs.existsSync(path.join(this.pathFor(issue), '.git'));
+  /** The worktree path as shown to people: relative to the repository. */
+  displayPath(issue: number): string {
+    return path.relative(this.root, this.pathFor(issue)) || this.pathFor(issue);
   }
 
   /**
-   * The issue's worktree, created if needed: on the existing branch `loom/issue-N` (a resumed
-   * shepherd) or on a new one from `base`.
+   * A cheap check without git: a real directory (not a symbolic link) holding a `.git` file, as a
+   * linked worktree does. Callers that have not made sure of the path first use `inspect`.
    */
-  async ensure(issue: number, base: string): Promise<string> {
+  exists(issue: number): boolean {
     const dir = this.pathFor(issue);
-    if (this.exists(issue)) return dir;
-    fs.mkdirSync(this.dir, { recursive: true });
-    if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true }); // a half-created leftover
+    return lstatOrNull(dir)?.isDirectory() === true && lstatOrNull(path.join(dir, '.git'))?.isFile() === true;
+  }
+
+  /** This repository's common git directory (real path), asked once. */
+  private commonDir(): Promise<string> {
+    this.commonDirPromise ??= git(this.root, ['rev-parse', '--path-format=absolute', '--git-common-dir']).then((d) => fs.realpathSync(d));
+    return this.commonDirPromise;
+  }
+
+  /** What is at the issue's worktree path, judged by its real path and by git. */
+  async inspect(issue: number): Promise<Workspace> {
+    const dir = this.pathFor(issue);
+    const stat = lstatOrNull(dir);
+    if (stat === null) return { kind: 'absent' };
+    if (stat.isSymbolicLink()) return { kind: 'refused', reason: `it is a symbolic link (to ${readLinkOr(dir)})` };
+    if (!stat.isDirectory()) return { kind: 'refused', reason: 'it is not a directory' };
+    if (fs.readdirSync(dir).length === 0) return { kind: 'leftover' };
     const branch = branchFor(issue);
+    const real = fs.realpathSync(dir);
+    const common = await this.commonDir();
+    const out = lstatOrNull(path.join(dir, '.git')) === null ? null : await gitMaybe(dir, ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-common-dir', '--git-dir', '--symbolic-full-name', 'HEAD']);
+    const [top = '', theirCommon = '', gitDir = '', head = ''] = out?.split('\n') ?? [];
+    if (out === null || realOr(top) !== real) {
+      // No git worktree of its own. A `git worktree remove` killed half-way leaves a directory
+      // without its `.git` that is still registered here: then it is ours to finish removing.
+      const registration = lstatOrNull(path.join(dir, '.git')) === null ? this.registrationOf(common, real) : null;
+      if (registration !== null) return { kind: 'half-removed', registration };
+      return { kind: 'refused', reason: 'it is not a git worktree' };
+    }
+    if (realOr(theirCommon) !== common) return { kind: 'refused', reason: 'it is not a worktree of this repository' };
+    if (realOr(gitDir) === common) return { kind: 'refused', reason: 'it is a separate checkout, not a worktree Loom created' };
+    const rebasing = ['rebase-merge', 'rebase-apply'].some((d) => readOr(path.join(gitDir, d, 'head-name')) === `refs/heads/${branch}`);
+    if (!rebasing && head !== `refs/heads/${branch}`) {
+      return { kind: 'refused', reason: head === 'HEAD' ? `its HEAD is detached, not on ${branch}` : `it has branch ${head.replace(/^refs\/heads\//, '')} checked out, not ${branch}` };
+    }
+    const interrupted = /initializ/i.test(readOr(path.join(gitDir, 'locked'))) ? 'add' : rebasing ? 'rebase' : fs.existsSync(path.join(gitDir, 'MERGE_HEAD')) ? 'merge' : null;
+    return { kind: 'worktree', interrupted };
+  }
+
+  /** The registration (`<common>/worktrees/<id>`) whose `gitdir` names `<real>/.git`, if any. */
+  private registrationOf(common: string, real: string): string | null {
+    const admin = path.join(common, 'worktrees');
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(admin);
+    } catch {
+      return null;
+    }
+    for (const id of ids) {
+      const gitdir = readOr(path.join(admin, id, 'gitdir'));
+      if (gitdir !== '' && realOr(path.dirname(gitdir)) === real) return path.join(admin, id);
+    }
+    return null;
+  }
+
+  private refuse(issue: number, reason: string): never {
+    throw new WorkspaceRefusedError(issue, this.displayPath(issue), reason);
+  }
+
+  /** Makes a `half-removed`, `leftover` or interrupted workspace usable (or gone); refuses a foreign one. */
+  private async settle(issue: number): Promise<'absent' | 'worktree'> {
+    const dir = this.pathFor(issue);
+    const ws = await this.inspect(issue);
+    switch (ws.kind) {
+      case 'absent':
+        return 'absent';
+      case 'refused':
+        return this.refuse(issue, ws.reason);
+      case 'leftover':
+        fs.rmdirSync(dir);
+        return 'absent';
+      case 'half-removed':
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(ws.registration, { recursive: true, force: true });
+        return 'absent';
+      case 'worktree':
+        if (ws.interrupted === 'add') {
+          // Killed while checking out: nothing in it is work (a new worktree has none yet).
+          await git(this.root, ['worktree', 'remove', '--force', '--force', dir]);
+          return 'absent';
+        }
+        if (ws.interrupted === 'rebase') await git(dir, ['rebase', '--abort']);
+        if (ws.interrupted === 'merge') await git(dir, ['merge', '--abort']);
+        return 'worktree';
+    }
+  }
+
+  /**
+   * The issue's worktree, created if needed: on the existing branch `loom/issue-N` when it has
+   * work of its own, else on a branch (re)started from `base`. `existed`: the worktree was there
+   * already (it may hold work an interrupted run left uncommitted); `branchExisted`: the branch
+   * was (an earlier run may have opened a PR for it). Throws `WorkspaceRefusedError` for a path
+   * that is not Loom's worktree for the issue.
+   */
+  async prepare(issue: number, base: string): Promise<{ dir: string; existed: boolean; branchExisted: boolean }> {
+    const dir = this.pathFor(issue);
+    if ((await this.settle(issue)) === 'worktree') return { dir, existed: true, branchExisted: true };
+    fs.mkdirSync(this.dir, { recursive: true });
+    const branch = branchFor(issue);
+    let branchExisted = false;
     const add = async () => {
-      const hasBranch = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
-      if (hasBranch) await git(this.root, ['worktree', 'add', dir, branch]);
-      else await git(this.root, ['worktree', 'add', '-b', branch, dir, base]);
+      const tip = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
+      branchExisted = tip !== null;
+      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '-b', branch, dir, base]);
+      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '-B', branch, dir, base]);
+      else await git(this.root, ['worktree', 'add', '-q', dir, branch]);
     };
     try {
       await add();
@@ -58,7 +196,43 @@ export class Worktrees {
       await git(this.root, ['worktree', 'prune']);
       await add();
     }
-    return dir;
+    return { dir, existed: false, branchExisted };
+  }
+
+  /** `prepare`, for callers that need only the path. */
+  async ensure(issue: number, base: string): Promise<string> {
+    return (await this.prepare(issue, base)).dir;
+  }
+
+  /**
+   * Brings the worktree's branch up to date with `base`: nothing to do when `base` is already in
+   * it; else a rebase; when that conflicts, a merge of `base` into it; when that conflicts too,
+   * nothing changes and the result is `conflict`. The worktree must be clean (save WIP first).
+   */
+  async updateFromBase(issue: number, base: string): Promise<BaseUpdate> {
+    const dir = this.pathFor(issue);
+    if ((await gitMaybe(dir, ['merge-base', '--is-ancestor', base, 'HEAD'])) !== null) return 'current';
+    try {
+      await git(dir, ['rebase', '-q', base], { asLoom: true });
+      return 'rebased';
+    } catch (error) {
+      if (!(error instanceof GitError)) throw error;
+      await gitMaybe(dir, ['rebase', '--abort']);
+    }
+    try {
+      await git(dir, ['merge', '-q', '--no-edit', '-m', `Merge ${base} into ${branchFor(issue)}`, base], { asLoom: true });
+      return 'merged';
+    } catch (error) {
+      if (!(error instanceof GitError)) throw error;
+      await gitMaybe(dir, ['merge', '--abort']);
+      return 'conflict';
+    }
+  }
+
+  /** Whether the issue branch exists and has commits that `base` does not. */
+  async hasWork(issue: number, base: string): Promise<boolean> {
+    const count = await gitMaybe(this.root, ['rev-list', '--count', `${base}..refs/heads/${branchFor(issue)}`]);
+    return count !== null && Number(count) > 0;
   }
 
   /** Whether the worktree has uncommitted changes (tracked or untracked). */
@@ -81,19 +255,24 @@ export class Worktrees {
     return this.commitAll(issue, `WIP #${issue}: ${reason}\n\nSaved by Loom so no work is lost.`);
   }
 
-  /** Saves WIP, then removes the worktree (the branch stays unless `deleteBranch`). */
-  async remove(issue: number, options: { deleteBranch?: boolean; reason?: string } = {}): Promise<void> {
+  /**
+   * Saves WIP, then removes the worktree; the branch stays unless `deleteBranch` (`'if-no-work'`:
+   * only when it has no commit `base` lacks). Returns whether it deleted the branch. Throws
+   * `WorkspaceRefusedError`, touching nothing, when the path is not Loom's worktree for the issue.
+   */
+  async remove(issue: number, options: { deleteBranch?: boolean | 'if-no-work'; base?: string; reason?: string } = {}): Promise<{ branchDeleted: boolean }> {
     const dir = this.pathFor(issue);
-    if (this.exists(issue)) {
+    if ((await this.settle(issue)) === 'worktree') {
       await this.saveWip(issue, options.reason ?? 'worktree removed');
       await git(this.root, ['worktree', 'remove', '--force', dir]);
-    } else if (fs.existsSync(dir)) {
-      fs.rmSync(dir, { recursive: true, force: true });
     }
-    if (options.deleteBranch) await gitMaybe(this.root, ['branch', '-D', branchFor(issue)]);
+    const branch = branchFor(issue);
+    const drop = options.deleteBranch === true || (options.deleteBranch === 'if-no-work' && options.base !== undefined && !(await this.hasWork(issue, options.base)));
+    if (drop) await gitMaybe(this.root, ['branch', '-D', branch]);
+    return { branchDeleted: drop };
   }
 
-  /** Issue numbers that have a worktree directory. */
+  /** Issue numbers that have something at their worktree path. */
   list(): number[] {
     let names: string[];
     try {
@@ -106,5 +285,38 @@ export class Worktrees {
       .filter((n): n is string => n !== undefined)
       .map(Number)
       .sort((a, b) => a - b);
+  }
+}
+
+function lstatOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw error;
+  }
+}
+
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function readLinkOr(file: string): string {
+  try {
+    return fs.readlinkSync(file);
+  } catch {
+    return '?';
+  }
+}
+
+function realOr(file: string): string {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return file;
   }
 }

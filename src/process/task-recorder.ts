@@ -69,10 +69,18 @@ export class TaskRecorder {
     this.record.last_output = new Date().toISOString();
   }
 
-  finish(status: ProgressStatus, fields: { message: string; exit_code: number; merged?: boolean; pr_number?: number | null }): void {
+  finish(status: ProgressStatus, fields: { message: string; exit_code: number; merged?: boolean; pr_number?: number | null; merged_prs?: number[] }): void {
     if (this.timer) clearInterval(this.timer);
     this.finished = true;
-    Object.assign(this.record, { status, heartbeat: new Date().toISOString(), message: fields.message, exit_code: fields.exit_code, merged: fields.merged ?? false, pr_number: fields.pr_number ?? this.record.pr_number });
+    Object.assign(this.record, {
+      status,
+      heartbeat: new Date().toISOString(),
+      message: fields.message,
+      exit_code: fields.exit_code,
+      merged: fields.merged ?? false,
+      pr_number: fields.pr_number ?? this.record.pr_number,
+      ...(fields.merged_prs !== undefined && fields.merged_prs.length > 0 ? { merged_prs: fields.merged_prs } : {}),
+    });
     this.store.write(this.file, this.record);
     this.events.emit('task.finished', { ...this.task(), outcome: status, message: fields.message, pr: this.record.pr_number ?? undefined, merged: this.record.merged || undefined, exit_code: fields.exit_code });
     touchWake(this.wakeFile);

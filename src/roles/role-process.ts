@@ -2,6 +2,10 @@
  * `loom role <name>`: runs one support or generator role once. The agent produces (proposals,
  * reviews, triage lines, commits); this file parses its output and makes every tracker write.
  * The Champion is code only: its merge decision is `championDecision`.
+ *
+ * The Judge, Doctor and Champion act only on PRs whose issue is open, not blocked or aborted, and
+ * owned by no shepherd (`supportHold`); while the Judge or Doctor works on one, it reads the
+ * issue and the PR again every heartbeat and stops its agent when that no longer holds.
  */
 import type { LoomConfig } from '../core/config-model.js';
 import type { RoleName } from '../core/vocabulary.js';
@@ -9,7 +13,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import { newTaskId, startingRecord } from '../process/new-task.js';
 import { defaultBranch, git, GitError } from '../git/git.js';
-import { branchFor, Worktrees } from '../git/worktrees.js';
+import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
 import { judgeRound } from '../steps/judge-round.js';
@@ -18,6 +22,8 @@ import type { Tracker } from '../tracker/tracker.js';
 import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { UserError } from '../core/errors.js';
 import { championDecision } from '../core/champion-policy.js';
+import { supportHold } from '../core/follow-issue.js';
+import { Follow } from '../steps/follow.js';
 import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from '../core/output-contracts.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -36,8 +42,8 @@ interface RoleContext extends RoleRun {
   signal: AbortSignal;
 }
 
-/** Result of one role run: a one-line summary, or a failure. */
-type RoleOutcome = { ok: true; summary: string } | { ok: false; message: string };
+/** Result of one role run: a one-line summary (and the PRs it merged), or a failure. */
+type RoleOutcome = { ok: true; summary: string; merged?: number[] } | { ok: false; message: string };
 
 export async function runRole(run: RoleRun): Promise<number> {
   const { paths, config, role, log } = run;
@@ -63,12 +69,12 @@ export async function runRole(run: RoleRun): Promise<number> {
     try {
       outcome = await perform({ ...run, recorder, signal: controller.signal });
     } catch (error) {
-      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached) is a failed run, not a crash.
-      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError)) throw error;
+      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached, a worktree path that is not Loom's) is a failed run, not a crash.
+      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError || error instanceof WorkspaceRefusedError)) throw error;
       outcome = { ok: false, message: error.message };
     }
     const message = outcome.ok ? outcome.summary : outcome.message;
-    recorder.finish(controller.signal.aborted ? 'stopped' : outcome.ok ? 'completed' : 'failed', { message, exit_code: outcome.ok ? 0 : 1 });
+    recorder.finish(controller.signal.aborted ? 'stopped' : outcome.ok ? 'completed' : 'failed', { message, exit_code: outcome.ok ? 0 : 1, ...(outcome.ok && outcome.merged ? { merged_prs: outcome.merged } : {}) });
     log(`role ${role}: ${message}`);
     return outcome.ok ? 0 : 1;
   } finally {
@@ -155,17 +161,54 @@ async function curate(ctx: RoleContext): Promise<RoleOutcome> {
   return { ok: true, summary: `curated ${done} issue(s)` };
 }
 
-/** Open PRs with `label` whose issue no shepherd owns right now. */
-async function unownedPullRequests(ctx: RoleContext, label: string): Promise<{ pr: PullRequest; issue: Issue }[]> {
+/** A PR a support role may look at: open, with `label`, closing an issue (as read now; null: gone). */
+interface Candidate {
+  pr: PullRequest;
+  issueNumber: number;
+  issue: Issue | null;
+}
+
+/** Open PRs with `label` that close an issue, each with its issue read now. */
+async function pullRequestsWith(ctx: RoleContext, label: string): Promise<Candidate[]> {
   const { pullRequests } = await ctx.tracker.snapshot();
-  const result: { pr: PullRequest; issue: Issue }[] = [];
+  const result: Candidate[] = [];
   for (const pr of pullRequests) {
     if (!pr.labels.includes(label) || pr.closesIssue === null) continue;
-    const issue = await ctx.tracker.getIssue(pr.closesIssue);
-    if (issue === null || issue.labels.includes(Label.building)) continue;
-    result.push({ pr, issue });
+    result.push({ pr, issueNumber: pr.closesIssue, issue: await ctx.tracker.getIssue(pr.closesIssue) });
   }
   return result;
+}
+
+/**
+ * The candidates a Judge or Doctor may act on. A PR whose issue a shepherd owns is the shepherd's
+ * (not mentioned); one whose issue is closed, gone, blocked or aborted is skipped and listed.
+ */
+function actionable(candidates: Candidate[], skipped: string[]): (Candidate & { issue: Issue })[] {
+  const result: (Candidate & { issue: Issue })[] = [];
+  for (const c of candidates) {
+    const hold = supportHold(c.issueNumber, c.issue);
+    if (hold === null && c.issue !== null) result.push({ ...c, issue: c.issue });
+    else if (!c.issue?.labels.includes(Label.building)) skipped.push(`#${c.pr.number} (${hold ?? 'not actionable'})`);
+  }
+  return result;
+}
+
+/** Reads the PR and its issue every heartbeat while a role works on it; stops it when `supportHold` no longer allows the work. */
+function followPullRequest(ctx: RoleContext, prNumber: number, issueNumber: number): Follow<string> {
+  return new Follow<string>({
+    every: ctx.config.heartbeatInterval,
+    signal: ctx.signal,
+    check: async () => {
+      const [issue, pr] = await Promise.all([ctx.tracker.getIssue(issueNumber), ctx.tracker.getPullRequest(prNumber)]);
+      return supportHold(issueNumber, issue) ?? (pr === null || pr.state !== 'open' ? `PR #${prNumber} is no longer open` : null);
+    },
+    onStop: (why) => ctx.log(`role ${ctx.role}: ${why.replace(/`/g, '')}; stopping the work on PR #${prNumber}`),
+  });
+}
+
+/** `<done>; skipped #N (why), …; stopped #M (why)`. */
+function summary(done: string, skipped: string[], stopped: string[]): string {
+  return [done, skipped.length ? `skipped ${skipped.join(', ')}` : '', stopped.length ? `stopped ${stopped.join(', ')}` : ''].filter(Boolean).join('; ');
 }
 
 async function base(ctx: RoleContext): Promise<string> {
@@ -179,50 +222,67 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
   const ref = (branch: string) => (remote ? `origin/${branch}` : branch);
   const merged: number[] = [];
   const skipped: string[] = [];
-  for (const { pr, issue } of await unownedPullRequests(ctx, Label.pr)) {
+  for (const { pr, issueNumber, issue } of await pullRequestsWith(ctx, Label.pr)) {
+    // A PR a shepherd owns is the shepherd's to merge: not the Champion's business, not listed.
+    if (issue?.labels.includes(Label.building) === true) continue;
     const stat = await git(ctx.paths.root, ['diff', '--numstat', `${ref(target)}...${ref(pr.head)}`]);
     const changedLines = stat.split('\n').reduce((sum, line) => sum + line.split('\t').slice(0, 2).reduce((s, v) => s + (Number(v) || 0), 0), 0);
-    const decision = championDecision({ labels: pr.labels, changedLines, maxLines: ctx.config.maxMergeLines });
+    const decision = championDecision({ labels: pr.labels, changedLines, maxLines: ctx.config.maxMergeLines, issueNumber, issue });
     if (!decision.merge) {
       skipped.push(`#${pr.number} (${decision.reason})`);
       continue;
     }
-    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issue.number, base: target, signal: ctx.signal });
+    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal });
     if (result.ok) {
       merged.push(pr.number);
       continue;
     }
-    skipped.push(`#${pr.number} (${result.reason})`);
+    skipped.push(`#${pr.number} (${result.reason === 'withdrawn' || result.reason === 'pr-closed' ? result.message : result.reason})`);
     if (result.reason === 'conflict' || result.reason === 'tests') {
       await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.message}. The Doctor will update the branch.`);
       await ctx.tracker.updateLabels(pr.number, { add: [Label.changesRequested] });
     }
   }
-  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}` };
+  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`, merged };
 }
 
 async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const target = await base(ctx);
   const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
   const judged: string[] = [];
-  for (const { pr, issue } of await unownedPullRequests(ctx, Label.reviewRequested)) {
-    const worktree = await worktrees.ensure(issue.number, target);
-    const rounds = (await ctx.tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom Judge')).length;
-    const outcome = await judgeRound({ paths: ctx.paths, config: ctx.config, issue, prNumber: pr.number, worktree, base: target, branch: branchFor(issue.number), attempt: rounds + 1, signal: ctx.signal, recorder: ctx.recorder });
-    if (ctx.signal.aborted) break;
-    if (outcome.agentError !== null) return { ok: false, message: outcome.agentError };
-    await ctx.tracker.comment(pr.number, outcome.review);
-    await ctx.tracker.updateLabels(pr.number, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
-    judged.push(`#${pr.number} ${outcome.verdict}`);
+  const skipped: string[] = [];
+  const stopped: string[] = [];
+  for (const { pr, issue } of actionable(await pullRequestsWith(ctx, Label.reviewRequested), skipped)) {
+    const follow = followPullRequest(ctx, pr.number, issue.number);
+    try {
+      const worktree = await worktrees.ensure(issue.number, target);
+      const rounds = (await ctx.tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom Judge')).length;
+      const outcome = await judgeRound({ paths: ctx.paths, config: ctx.config, issue, prNumber: pr.number, worktree, base: target, branch: branchFor(issue.number), attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder });
+      if (ctx.signal.aborted) break;
+      const held = await follow.now();
+      if (held !== null) {
+        await worktrees.remove(issue.number, { reason: held.replace(/`/g, '').slice(0, 72) });
+        stopped.push(`#${pr.number} (${held})`);
+        continue;
+      }
+      if (outcome.agentError !== null) return { ok: false, message: outcome.agentError };
+      await ctx.tracker.comment(pr.number, outcome.review);
+      await ctx.tracker.updateLabels(pr.number, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
+      judged.push(`#${pr.number} ${outcome.verdict}`);
+    } finally {
+      follow.stop();
+    }
   }
-  return { ok: true, summary: judged.length ? `judged ${judged.join(', ')}` : 'no PR waits for review' };
+  return { ok: true, summary: summary(judged.length ? `judged ${judged.join(', ')}` : 'no PR waits for review', skipped, stopped) };
 }
 
 async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const target = await base(ctx);
   const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
   const treated: number[] = [];
-  for (const { pr, issue } of await unownedPullRequests(ctx, Label.changesRequested)) {
+  const skipped: string[] = [];
+  const stopped: string[] = [];
+  for (const { pr, issue } of actionable(await pullRequestsWith(ctx, Label.changesRequested), skipped)) {
     const comments = await ctx.tracker.listComments(pr.number);
     const reviews = comments.filter((c) => c.body.startsWith('**Loom') && !c.body.startsWith('**Loom Doctor'));
     const rounds = comments.filter((c) => c.body.startsWith('**Loom Doctor')).length;
@@ -233,15 +293,28 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       }
       continue;
     }
-    const worktree = await worktrees.ensure(issue.number, target);
-    await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
-    const run = await agent(ctx, { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review: reviews.at(-1)?.body ?? '', test_command: ctx.config.testCommand ?? '(none configured)' }, worktree, rounds + 1, issue.body);
-    if (ctx.signal.aborted) break;
-    if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
-    await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
-    await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; back to review.`);
-    await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested] });
-    treated.push(pr.number);
+    const follow = followPullRequest(ctx, pr.number, issue.number);
+    try {
+      const worktree = await worktrees.ensure(issue.number, target);
+      await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
+      const vars = { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review: reviews.at(-1)?.body ?? '', test_command: ctx.config.testCommand ?? '(none configured)' };
+      const run = await runRoleAgent({ paths: ctx.paths, config: ctx.config, role: ctx.role, cwd: worktree, vars, attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder, instructions: issue.body });
+      if (ctx.signal.aborted) break;
+      const held = await follow.now();
+      if (held !== null) {
+        // The work so far is kept on the branch (WIP commit); the PR is left as it was.
+        await worktrees.remove(issue.number, { reason: held.replace(/`/g, '').slice(0, 72) });
+        stopped.push(`#${pr.number} (${held})`);
+        continue;
+      }
+      if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
+      await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
+      await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; back to review.`);
+      await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested] });
+      treated.push(pr.number);
+    } finally {
+      follow.stop();
+    }
   }
-  return { ok: true, summary: treated.length ? `updated ${treated.map((n) => `#${n}`).join(', ')}` : 'no PR waits for changes' };
+  return { ok: true, summary: summary(treated.length ? `updated ${treated.map((n) => `#${n}`).join(', ')}` : 'no PR waits for changes', skipped, stopped) };
 }

@@ -1,7 +1,7 @@
 /**
  * `loom init`: sets up `.loom/` in a git repository — config, git-ignore of runtime files, the
- * local tracker — and, with `--claude`, the Claude Code slash commands. Idempotent: an existing
- * config is kept.
+ * local tracker — and, with `--claude`, the Claude Code slash commands (`slash-commands.ts`).
+ * Idempotent: an existing config is kept.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,6 +13,7 @@ import { TrackerTokenMissingError } from '../tracker/tracker-errors.js';
 import { loadConfig } from '../config/config.js';
 import { findRepoRoot } from '../git/repo-root.js';
 import { UserError } from '../core/errors.js';
+import { writeSlashCommands } from './slash-commands.js';
 
 export const STARTER_CONFIG = {
   tracker: { type: 'local' },
@@ -22,34 +23,6 @@ export const STARTER_CONFIG = {
   maxProposals: 5,
   roles: {},
 };
-
-const CLAUDE_LOOM = `# Loom
-
-Run the Loom daemon command for this repository and report its output.
-
-\`\`\`bash
-loom $ARGUMENTS
-\`\`\`
-
-- \`/loom\` or \`/loom --force\`: start the daemon (runs until \`/loom stop\` or Ctrl+C in its terminal)
-- \`/loom iterate [--force]\`: run exactly one iteration and print its summary
-- \`/loom status\`: read-only report
-- \`/loom spawn 123\`: start a shepherd for issue #123 now
-- \`/loom stop\`: ask the daemon to shut down gracefully
-
-ARGUMENTS: $ARGUMENTS
-`;
-
-const CLAUDE_SHEPHERD = `# Shepherd
-
-Drive one issue through Loom's lifecycle by running:
-
-\`\`\`bash
-loom shepherd $ARGUMENTS
-\`\`\`
-
-ARGUMENTS: $ARGUMENTS
-`;
 
 /** `owner/repo` of a GitHub remote URL (https or ssh), or null. */
 export function githubRepoOf(url: string): { owner: string; repo: string } | null {
@@ -97,12 +70,6 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
   fs.writeFileSync(path.join(paths.dir, '.gitignore'), `# Loom runtime files (config.json and roles/ are meant to be committed)\n${GITIGNORE_LINES.join('\n')}\n`);
   ensureLocalTracker(paths);
   opts.log(existed ? `Loom is already set up in ${root}; kept .loom/config.json` : `Set up Loom in ${root}: .loom/config.json, local tracker, runtime files git-ignored`);
-  if (opts.claude) {
-    const dir = path.join(root, '.claude', 'commands');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'loom.md'), CLAUDE_LOOM);
-    fs.writeFileSync(path.join(dir, 'shepherd.md'), CLAUDE_SHEPHERD);
-    opts.log('Wrote .claude/commands/loom.md and shepherd.md: /loom, /loom status, /loom stop, /loom spawn N, /loom iterate');
-  }
-  opts.log('Next: pick the agents ("runtime": "claude", "codex", "gemini" or "opencode" in .loom/config.json; `loom doctor` shows what is installed), add issues with `loom issue create "Title" --label loom:issue`, then `loom start`.');
+  if (opts.claude) writeSlashCommands(root, opts.log);
+  opts.log('Next: pick the agents ("runtime": "claude", "codex", "gemini" or "opencode" in .loom/config.json; `loom doctor` shows what is installed), add issues with `loom issue create "Title" --label loom:issue`, then `loom start --detach` (in the background; `loom service install` to have it start at login).');
 }

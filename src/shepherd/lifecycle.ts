@@ -13,9 +13,10 @@ import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
-import { branchFor, Worktrees } from '../git/worktrees.js';
+import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
+import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { RoleFileError } from '../config/role-file.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -27,6 +28,7 @@ import { CheckpointStore } from '../state/checkpoint-store.js';
 import { judgeRound } from '../steps/judge-round.js';
 import { mergePullRequest } from '../steps/merge-pull-request.js';
 import { ShepherdExit } from './shepherd-exit.js';
+import { crashPoint } from '../process/crash-point.js';
 
 export interface LifecycleResult {
   status: ProgressStatus;
@@ -34,6 +36,8 @@ export interface LifecycleResult {
   message: string;
   merged: boolean;
   prNumber: number | null;
+  /** Set when stopped: whether the branch holds commits beyond the base (work kept on it). */
+  branchHasWork?: boolean;
 }
 
 export interface LifecycleDeps {
@@ -48,7 +52,7 @@ export interface LifecycleDeps {
   logFile: string | null;
 }
 
-/** Thrown inside the lifecycle when the shepherd must stop (shutdown or `loom:abort`). */
+/** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
 class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
@@ -66,15 +70,40 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const baseRef = remote ? `origin/${base}` : base;
   let cp: Checkpoint | null = checkpoints.read(n);
   if (cp) log(`resuming #${n} from its checkpoint (last completed phase: ${cp.phase})`);
+  /**
+   * True until this run completes a phase of its own: the tracker effects of the phase a killed
+   * run had recorded may be half-applied, so they are re-applied only after checking each one.
+   */
+  let resumed = cp !== null;
+
+  /** Marks the issue blocked with `reason`; the comment says where the work is only when there is some. */
+  const block = async (exit: number, reason: string, workNote: string): Promise<LifecycleResult> => {
+    checkpoints.remove(n);
+    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. ${workNote}${logRef}`);
+    await tracker.updateLabels(n, { add: [Label.blocked] });
+    return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
+  };
+
+  /** Not Loom's worktree: refuse it, touch nothing there, and say why. */
+  const refuse = (error: WorkspaceRefusedError) =>
+    block(ShepherdExit.needsHuman, `refusing to work in \`${error.where}\`: ${error.reason}`, `Loom works only in its own worktree of this repository on \`${branch}\`; nothing was changed or committed there. Move it aside, then add \`${Label.issue}\` to try again.`);
+
   recorder.phase('worktree');
-  const existed = worktrees.exists(n);
-  const worktree = await worktrees.ensure(n, baseRef);
+  let prepared: Awaited<ReturnType<Worktrees['prepare']>>;
+  try {
+    prepared = await worktrees.prepare(n, baseRef);
+  } catch (error) {
+    if (!(error instanceof WorkspaceRefusedError)) throw error;
+    return await refuse(error);
+  }
+  const worktree = prepared.dir;
   // A new worktree has nothing uncommitted; one an interrupted shepherd left may.
-  if (existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
+  if (prepared.existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
   const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
     cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
     checkpoints.write(cp);
+    resumed = false;
     return cp;
   };
   const check = (run: RunResult) => {
@@ -108,63 +137,107 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);
     }
   };
+  /** Gives up: WIP saved, worktree removed, the branch kept only if it has work, the issue blocked. */
   const giveUp = async (exit: number, reason: string): Promise<LifecycleResult> => {
-    await worktrees.remove(n, { reason: reason.slice(0, 72) });
-    await tracker.comment(n, `Loom: ${reason}; marking this issue \`${Label.blocked}\`. The work so far is on branch \`${branch}\`.${logRef}`);
-    await tracker.updateLabels(n, { add: [Label.blocked] });
-    log(`blocked: ${reason}`);
-    return { status: 'blocked', exit, message: reason, merged: false, prNumber: cp?.pr_number ?? null };
+    const { branchDeleted } = await worktrees.remove(n, { deleteBranch: 'if-no-work', base: baseRef, reason: reason.slice(0, 72) });
+    return block(exit, reason, branchDeleted ? 'No work was committed, so no branch was kept.' : `The work so far is on branch \`${branch}\`.`);
+  };
+  /** Posts the verdict in the checkpoint on the PR and labels it; after a resume, only what is missing. */
+  const publishVerdict = async (prNumber: number, at: Checkpoint, checkFirst: boolean) => {
+    const review = at.review ?? '';
+    const posted = checkFirst && (await tracker.listComments(prNumber)).filter((c) => c.body.startsWith('**Loom')).at(-1)?.body === review;
+    if (!posted) await tracker.comment(prNumber, review);
+    crashPoint('judge:reviewed');
+    await tracker.updateLabels(prNumber, { add: [at.verdict === 'approve' ? Label.pr : Label.changesRequested] });
+  };
+  /** Publishes a doctor round: the branch (pushed to the host) and the PR back to review. Idempotent. */
+  const publishDoctored = async (prNumber: number) => {
+    if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+    await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
+  };
+
+  /** Reads the issue again before a step others would see; stops when someone took it away. */
+  const stillOurs = async () => {
+    if (deps.signal.aborted || shepherdWithdrawal(n, await tracker.getIssue(n)) !== null) throw new Stopped();
   };
 
   try {
-    // Builder.
+    // Builder. No new commit is a decision only when the builder says so (`NO CHANGES NEEDED:
+    // <reason>`); a builder that made no commit and said nothing failed, and is retried.
     if (cp === null) {
+      // A retry starts from the current base, keeping what an earlier attempt committed.
+      if (prepared.branchExisted) {
+        const update = await worktrees.updateFromBase(n, baseRef);
+        if (update === 'rebased') log(`rebased ${branch} onto ${base}`);
+        if (update === 'merged') log(`merged ${base} into ${branch} (the earlier work does not rebase cleanly)`);
+        if (update === 'conflict') return await giveUp(ShepherdExit.needsHuman, `the work on branch \`${branch}\` conflicts with \`${base}\` (it neither rebases nor merges cleanly); resolve the conflict on the branch, or delete the branch to start over`);
+      }
       recorder.phase('builder');
       log(`builder started in ${worktree}`);
-      const run = await runAgent('builder', 1);
-      if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
-      await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
-      const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
-      if (commits === 0) {
-        const reason = parseNoChanges(run.output) ?? 'the builder made no changes';
-        await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
-        await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
-        checkpoints.remove(n);
-        log(`no changes needed: ${reason}`);
-        return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+      for (let attempt = 1; ; attempt += 1) {
+        const run = await runAgent('builder', attempt);
+        if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
+        await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
+        const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
+        if (commits > 0) break;
+        const reason = parseNoChanges(run.output);
+        if (reason !== null) {
+          await stillOurs();
+          await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
+          await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
+          checkpoints.remove(n);
+          return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
+        }
+        const silent = `the builder made no commit and did not say \`NO CHANGES NEEDED: <reason>\``;
+        if (attempt > config.agentRetries) return await giveUp(ShepherdExit.builderFailed, `${silent} (after ${attempt} attempts)`);
+        log(`${silent}; retrying (${attempt} of ${config.agentRetries})`);
       }
       cp = save({ phase: 'built' });
     }
 
-    // Pull request.
+    // Pull request: the one already open for this branch (an earlier run opened it) or a new one.
     if (cp.phase === 'built') {
       recorder.phase('pr');
+      await stillOurs();
       if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
-      const pr = await tracker.createPullRequest({
-        title: `#${n}: ${issue.title}`,
-        body: `Closes #${n}\n\nBuilt by Loom on branch \`${branch}\`.`,
-        head: branch,
-        base,
-        labels: [Label.reviewRequested],
-        closesIssue: n,
-      });
-      log(`opened PR #${pr.number}`);
-      cp = save({ phase: 'pr-opened', pr_number: pr.number });
+      const open = prepared.branchExisted || resumed ? (await tracker.listPullRequests({ state: 'open' })).find((p) => p.head === branch && p.base === base) : undefined;
+      let prNumber: number;
+      if (open !== undefined) {
+        if (!open.labels.includes(Label.reviewRequested)) await tracker.updateLabels(open.number, { add: [Label.reviewRequested] });
+        prNumber = open.number;
+        log(`reusing the open PR #${open.number} for ${branch}`);
+      } else {
+        const pr = await tracker.createPullRequest({
+          title: `#${n}: ${issue.title}`,
+          body: `Closes #${n}\n\nBuilt by Loom on branch \`${branch}\`.`,
+          head: branch,
+          base,
+          labels: [Label.reviewRequested],
+          closesIssue: n,
+        });
+        crashPoint('pr:created');
+        prNumber = pr.number;
+        log(`opened PR #${pr.number}`);
+      }
+      cp = save({ phase: 'pr-opened', pr_number: prNumber });
     }
 
     for (;;) {
       const prNumber = cp.pr_number as number;
-      // Judge.
+      // Judge: the verdict is recorded first, then published, so a kill in between is finished on resume.
       if (cp.phase === 'pr-opened' || cp.phase === 'doctored') {
+        if (resumed && cp.phase === 'doctored') await publishDoctored(prNumber);
         recorder.phase('judge');
         const round = cp.doctor_rounds + 1;
         const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
-        await tracker.comment(prNumber, outcome.review);
-        await tracker.updateLabels(prNumber, { add: [outcome.verdict === 'approve' ? Label.pr : Label.changesRequested] });
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
         cp = save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
+        await publishVerdict(prNumber, cp, false);
+      } else if (resumed && cp.phase === 'judged') {
+        await publishVerdict(prNumber, cp, true);
+        resumed = false;
       }
 
       // Doctor.
@@ -179,32 +252,38 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
-        if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
-        await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
         cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        await publishDoctored(prNumber);
         continue;
       }
 
       // Approved: merge, or leave it to the Champion.
+      await stillOurs();
       if (!deps.forceMerge) {
+        const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+        if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
+        // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
+        await worktrees.remove(n, { reason: 'approved' });
         await tracker.updateLabels(n, { remove: [Label.building] });
-        await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`);
+        checkpoints.remove(n);
         log(`PR #${prNumber} approved; left for the Champion`);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
       }
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
-      if (pr === null || pr.state !== 'open') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} is no longer open`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, signal: deps.signal });
+      if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
       if (merged.ok) {
-        log(`merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
+        log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
       }
+      // Someone took the issue away while the merge waited (or ran its test gate): not merged.
+      if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
+      if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
-        await tracker.comment(prNumber, `**Loom** — ${merged.message}`);
-        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
-        cp = save({ phase: 'judged', verdict: 'changes', review: merged.message, tests_failed: true });
+        cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
+        await publishVerdict(prNumber, cp, false);
         continue;
       }
       return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} could not be merged: ${merged.message}`);
@@ -212,8 +291,11 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   } catch (error) {
     if (error instanceof Stopped) {
       await worktrees.saveWip(n, 'stopped');
-      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null };
+      const branchHasWork = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`])) > 0;
+      return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null, branchHasWork };
     }
+    // The worktree path stopped being Loom's worktree while this run used it.
+    if (error instanceof WorkspaceRefusedError) return refuse(error);
     // A broken role file or runtime setting, or a spent budget, needs a human, not more attempts.
     if (error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof BudgetExceededError) return giveUp(ShepherdExit.needsHuman, error.message);
     // A rate/usage limit is not the issue's fault: back to the queue, resumed once the limit ends.

@@ -9,4 +9,5 @@ export const ShepherdExit = {
   shutdown: 6,
   skipped: 7,
   noChanges: 8,
+  withdrawn: 9,
 } as const;

@@ -1,7 +1,8 @@
 /**
  * `loom shepherd <issue>`: the process around one issue's lifecycle (lifecycle.ts) — taking over
- * the progress record (or claiming the issue when run by hand), the heartbeat, `loom:abort`,
- * graceful stop on SIGTERM, and the terminal status written last.
+ * the progress record (or claiming the issue when run by hand), the heartbeat, following the
+ * issue (closed, `loom:blocked`, `loom:abort` or `loom:building` taken away: stop), graceful stop
+ * on SIGTERM, and the terminal status written last.
  *
  * Exit codes are a contract with the daemon and with users (docs/shepherd.md): `ShepherdExit`.
  */
@@ -13,11 +14,14 @@ import { TaskRecorder } from '../process/task-recorder.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { newTaskId } from '../process/new-task.js';
 import { claimIssue } from '../steps/claim-issue.js';
+import { Follow } from '../steps/follow.js';
 import { UserError } from '../core/errors.js';
+import type { Withdrawal } from '../core/follow-issue.js';
+import { shepherdWithdrawal } from '../core/follow-issue.js';
+import { branchFor, Worktrees } from '../git/worktrees.js';
+import type { LifecycleResult } from './lifecycle.js';
 import { runLifecycle } from './lifecycle.js';
 import { ShepherdExit } from './shepherd-exit.js';
-
-
 
 export interface ShepherdOptions {
   paths: LoomPaths;
@@ -29,9 +33,6 @@ export interface ShepherdOptions {
   forceMerge: boolean;
   log: (line: string) => void;
 }
-
-/** How often the shepherd looks for `loom:abort` on its issue, in heartbeats. */
-const ABORT_CHECK_EVERY = 2;
 
 export async function runShepherd(opts: ShepherdOptions): Promise<number> {
   const { paths, config, tracker, issue, log } = opts;
@@ -51,26 +52,16 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
   }
 
   const recorder = new TaskRecorder(progress, file, record, paths.wake);
-  const controller = new AbortController();
-  let stopReason: 'shutdown' | 'abort' | null = null;
-  const stop = (why: 'shutdown' | 'abort') => {
-    if (stopReason !== null) return;
-    stopReason = why;
-    log(`shepherd #${issue}: ${why === 'shutdown' ? 'asked to stop' : `${Label.abort} found`}; stopping the builder`);
-    controller.abort();
+  const shutdown = new AbortController();
+  const onSignal = () => {
+    if (shutdown.signal.aborted) return;
+    log(`shepherd #${issue}: asked to stop; stopping the agent`);
+    shutdown.abort();
   };
-  const onSignal = () => stop('shutdown');
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  let beats = 0;
-  recorder.start('builder', config.heartbeatInterval, () => {
-    beats += 1;
-    if (beats % ABORT_CHECK_EVERY !== 0) return;
-    tracker.getIssue(issue).then(
-      (current) => current?.labels.includes(Label.abort) && stop('abort'),
-      () => undefined,
-    );
-  });
+  recorder.start('builder', config.heartbeatInterval);
+  let follow: Follow<Withdrawal> | null = null;
 
   try {
     const current = await tracker.getIssue(issue);
@@ -78,23 +69,33 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       recorder.finish('skipped', { message: `#${issue} is not claimed (closed or relabelled)`, exit_code: ShepherdExit.skipped });
       return ShepherdExit.skipped;
     }
+    // Follow the issue: read it again every heartbeat; whatever a human did that takes it away
+    // from this shepherd ends the agent's process group at once.
+    follow = new Follow<Withdrawal>({
+      every: config.heartbeatInterval,
+      signal: shutdown.signal,
+      check: async () => shepherdWithdrawal(issue, await tracker.getIssue(issue)),
+    });
     const result = await runLifecycle(current, {
       paths,
       config,
       tracker,
       recorder,
-      signal: controller.signal,
+      signal: follow.signal,
       forceMerge: opts.forceMerge,
       log: (line) => log(`shepherd #${issue}: ${line}`),
       logFile: record.output_file === '(terminal)' ? null : record.output_file,
     });
+    follow.stop();
     if (result.status === 'stopped') {
       const now = await tracker.getIssue(issue);
+      const withdrawal = shepherdWithdrawal(issue, now) ?? follow.reason;
+      if (withdrawal !== null && withdrawal.kind !== 'aborted') return await withdrawn(opts, recorder, withdrawal, result);
       if (now?.state === 'open') {
-        if (stopReason === 'abort') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`. Work so far is kept on its branch.`);
+        if (withdrawal?.kind === 'aborted') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`.${result.branchHasWork === true ? ` Work so far is kept on branch \`${branchFor(issue)}\`.` : ''}`);
         await tracker.updateLabels(issue, { add: [Label.issue], remove: [Label.abort] });
       }
-      const why = stopReason === 'abort' ? 'aborted by loom:abort' : stopReason === 'shutdown' ? 'stopped for shutdown' : result.message;
+      const why = withdrawal?.kind === 'aborted' ? 'aborted by loom:abort' : shutdown.signal.aborted ? 'stopped for shutdown' : result.message;
       recorder.finish('stopped', { message: why, exit_code: ShepherdExit.shutdown, pr_number: result.prNumber });
       return ShepherdExit.shutdown;
     }
@@ -102,7 +103,34 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     log(`shepherd #${issue}: ${result.status}: ${result.message}`);
     return result.exit;
   } finally {
+    follow?.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+/**
+ * Someone closed the issue, marked it `loom:blocked` or took `loom:building` away while the
+ * shepherd worked: the lifecycle has stopped its agent and saved the work on the branch. The
+ * worktree goes (the branch stays), a comment says what happened, and no label is touched — the
+ * human's labels are the issue's state now.
+ */
+async function withdrawn(opts: ShepherdOptions, recorder: TaskRecorder, withdrawal: Withdrawal, result: LifecycleResult): Promise<number> {
+  const { paths, tracker, issue, log } = opts;
+  const phase = recorder.record.phase;
+  await new Worktrees(paths.root, paths.worktrees).remove(issue, { reason: withdrawal.message.replace(/`/g, '').slice(0, 72) });
+  if (withdrawal.kind !== 'gone') {
+    const work = result.branchHasWork === true ? `its work so far is kept on branch \`${branchFor(issue)}\`` : 'it had committed nothing yet';
+    const held = withdrawal.kind === 'closed' ? 'closed' : withdrawal.kind === 'blocked' ? `\`${Label.blocked}\`` : null;
+    const pr =
+      result.prNumber === null
+        ? 'No pull request was opened and nothing was merged.'
+        : `Nothing was merged; PR #${result.prNumber} stays open${held === null ? ' for the support roles (Judge, Doctor, Champion)' : `; Loom will not review or merge it while the issue is ${held}`}.`;
+    const resume = withdrawal.kind === 'closed' ? `Reopen it and add \`${Label.issue}\` to build it again.` : withdrawal.kind === 'blocked' ? `Add \`${Label.issue}\` (it replaces \`${Label.blocked}\`) to build it again.` : `Add \`${Label.issue}\` to build it again.`;
+    await tracker.comment(issue, `Loom: stopped — ${withdrawal.message} while its shepherd was in the ${phase} phase. The agent was ended; ${work}. ${pr} ${resume}`);
+  }
+  const message = `stopped: ${withdrawal.message.replace(/`/g, '')}`;
+  recorder.finish('stopped', { message, exit_code: ShepherdExit.withdrawn, pr_number: result.prNumber });
+  log(`shepherd #${issue}: ${message}`);
+  return ShepherdExit.withdrawn;
 }

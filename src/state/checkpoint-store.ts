@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
+import { crashPoint } from '../process/crash-point.js';
 
 /** The last phase completed. */
 export type CheckpointPhase = 'built' | 'pr-opened' | 'judged' | 'doctored' | 'merged';
@@ -46,10 +47,25 @@ export class CheckpointStore {
 
   write(checkpoint: Checkpoint): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    writeFileAtomic(this.file(checkpoint.issue), `${JSON.stringify({ ...checkpoint, updated_at: new Date().toISOString() }, null, 2)}\n`);
+    writeFileAtomic(this.file(checkpoint.issue), `${JSON.stringify({ ...checkpoint, updated_at: new Date().toISOString() }, null, 2)}\n`, { beforeRename: () => crashPoint('checkpoint:before-rename') });
   }
 
   remove(issue: number): void {
     fs.rmSync(this.file(issue), { force: true });
+  }
+
+  /** Issues that have a checkpoint file. */
+  list(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .map((n) => /^issue-(\d+)\.json$/.exec(n)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 }

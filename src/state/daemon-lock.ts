@@ -16,6 +16,8 @@ export interface LockInfo {
   started_at: string;
   /** What holds it: the daemon, or a one-off `loom iterate`. */
   holder: 'daemon' | 'iterate';
+  /** Where a daemon running in the background writes its log (absent: it prints to a terminal). */
+  log_file?: string;
 }
 
 export class LockHeldError extends LoomError {
@@ -46,8 +48,8 @@ export function liveLock(file: string): LockInfo | null {
 }
 
 /** Takes the lock for this process; takes over a stale one; throws `LockHeldError` if live. */
-export function acquireLock(file: string, session_id: string, holder: LockInfo['holder']): LockInfo {
-  const info: LockInfo = { pid: process.pid, pid_start: processStart(process.pid), session_id, started_at: new Date().toISOString(), holder };
+export function acquireLock(file: string, session_id: string, holder: LockInfo['holder'], logFile?: string): LockInfo {
+  const info: LockInfo = { pid: process.pid, pid_start: processStart(process.pid), session_id, started_at: new Date().toISOString(), holder, ...(logFile === undefined ? {} : { log_file: logFile }) };
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(info));
   try {

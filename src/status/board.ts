@@ -91,6 +91,8 @@ export class BoardCollector {
 
   constructor(
     readonly paths: LoomPaths,
+    /** How the status's hints spell a Loom command (default `loom`). */
+    private readonly cli?: string,
     private readonly snapshotMaxAgeMs = 10_000,
   ) {}
 
@@ -98,7 +100,7 @@ export class BoardCollector {
     const problems: string[] = [];
     const config = readConfig(this.paths, problems);
     const { snapshot, trackerHealth } = await this.tracker(config, now);
-    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now });
+    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(this.cli === undefined ? {} : { cli: this.cli }) });
     return buildBoard({ paths: this.paths, config, snapshot: snapshot instanceof Error ? null : snapshot, status, now });
   }
 

@@ -13,11 +13,12 @@ import type { TrackerHealth } from '../tracker/tracker.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
 
-export async function collectStatus(paths: LoomPaths, now: () => Date = () => new Date()): Promise<StatusReport> {
+/** `cli`: how the report's interventions spell a Loom command (default `loom`). */
+export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
   const config = readConfig(paths, problems);
   const { snapshot, trackerHealth } = await readTracker(paths, config);
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: now() });
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }
 
 /** The config to report on: the file, else the daemon's last good one, else the defaults; a problem is added to `problems`. */

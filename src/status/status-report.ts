@@ -12,7 +12,8 @@ import { formatDuration } from '../core/duration.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
-import { Label } from '../core/labels.js';
+import { Label, PROPOSAL_LABELS } from '../core/labels.js';
+import { buildOrder } from '../core/planner.js';
 import { readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
@@ -49,6 +50,8 @@ export interface StatusReport {
     last_poll: string | null;
     last_summary: string | null;
     stop_requested: boolean;
+    /** The log of the daemon running in the background, or of the last one that did; null when there is none. */
+    log_file: string | null;
   };
   issues: { ready: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
   pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
@@ -79,6 +82,8 @@ export interface StatusInputs {
   /** Problems found before (config invalid, ...). */
   problems: string[];
   now: Date;
+  /** How the interventions spell a Loom command (default `loom`). */
+  cli?: string;
 }
 
 export function buildStatus(inputs: StatusInputs): StatusReport {
@@ -146,6 +151,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       last_poll: state?.last_poll ?? null,
       last_summary: state?.last_summary ?? null,
       stop_requested: fs.existsSync(paths.stopSignal),
+      log_file: lockAlive ? (lock.log_file ?? null) : fs.existsSync(paths.daemonLog) ? paths.daemonLog : null,
     },
     issues: {
       ready: count(Label.issue),
@@ -167,7 +173,9 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     problems,
     interventions: [],
   };
-  report.interventions = interventions(report, config);
+  const numbers = (label: string) => buildOrder(snapshot?.issues.filter((i) => i.labels.includes(label)) ?? []).map((i) => i.number);
+  const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
+  report.interventions = interventions(report, config, inputs.cli ?? 'loom', { ready: numbers(Label.issue), blocked: numbers(Label.blocked), proposals });
   return report;
 }
 
@@ -186,21 +194,36 @@ function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): Stat
   return { today: day, total, by_issue: byIssue };
 }
 
-function interventions(r: StatusReport, config: LoomConfig): string[] {
+/**
+ * What a human can do now, each with a command that works as printed: real issue numbers (the
+ * first in build order stands for the rest), and `cli` as the way to call Loom.
+ */
+function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers: { ready: number[]; blocked: number[]; proposals: number[] }): string[] {
   const out: string[] = [];
-  if (r.daemon.status === 'crashed') out.push('The daemon is not running but did not stop cleanly: `loom start` resumes it (live shepherds are adopted, orphaned issues returned).');
-  if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push('Stop gracefully: `loom stop` (or Ctrl+C in the daemon terminal).');
-  if (r.daemon.status !== 'running') out.push('Start: `loom start` (add `--force` to auto-promote proposals and auto-merge).');
-  if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${r.waiting_for_maintainer.map((n) => `#${n}`).join(', ')} — someone with write access must apply ${Label.issue}.`);
-  if (r.issues.blocked > 0) out.push(`${r.issues.blocked} blocked issue(s) need a human: read the comment, then \`loom issue label N ${Label.issue}\` to retry.`);
-  const proposals = r.issues.proposals.architect + r.issues.proposals.hermit + r.issues.proposals.curated;
-  if (proposals > 0) out.push(`${proposals} proposal(s) await approval: \`loom issue label N ${Label.issue}\` approves, \`loom issue close N\` rejects.`);
-  if (r.issues.ready > 0) out.push('Build one now: `loom spawn N`; prioritise: `loom issue label N loom:urgent`.');
-  if (r.shepherds.active > 0) out.push(`Stop one issue: \`loom issue label N ${Label.abort}\`.`);
+  const list = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
+  if (r.daemon.status === 'crashed') out.push(`The daemon is not running but did not stop cleanly: \`${cli} start --detach\` (or \`${cli} start\`) resumes it (live shepherds are adopted, orphaned issues returned).`);
+  if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push(`Stop gracefully: \`${cli} stop\` (or Ctrl+C in the daemon terminal).`);
+  // Starting is worth saying only when the daemon would find something to do.
+  const generators = config.roles.architect.enabled || config.roles.hermit.enabled;
+  const pending = r.issues.ready + r.issues.building + r.pull_requests.review_requested + r.pull_requests.changes_requested + r.pull_requests.ready_to_merge + numbers.proposals.length;
+  if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start\` in this terminal, or \`${cli} start --detach\` in the background (add \`--force\` to auto-promote proposals and auto-merge).`);
+  if (r.daemon.status !== 'running' && pending === 0 && !generators && numbers.blocked.length === 0) out.push(`Nothing is ready to build: \`${cli} issue create TITLE --label ${Label.issue}\` adds an issue, then \`${cli} start\`.`);
+  if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${list(r.waiting_for_maintainer)} — someone with write access must apply ${Label.issue}.`);
+  const [blocked] = numbers.blocked;
+  if (blocked !== undefined) {
+    const which = numbers.blocked.length === 1 ? `1 blocked issue needs a human: #${blocked}` : `${numbers.blocked.length} blocked issues need a human: ${list(numbers.blocked)}`;
+    out.push(`${which} — read its last comment (\`${cli} issue show ${blocked}\`), then \`${cli} issue label ${blocked} ${Label.issue}\` retries it.`);
+  }
+  const [proposal] = numbers.proposals;
+  if (proposal !== undefined) out.push(`${numbers.proposals.length} proposal(s) await approval (${list(numbers.proposals)}): \`${cli} issue label ${proposal} ${Label.issue}\` approves, \`${cli} issue close ${proposal}\` rejects.`);
+  const [ready] = numbers.ready;
+  if (ready !== undefined) out.push(`Build #${ready} now: \`${cli} spawn ${ready}\`; prioritise one: \`${cli} issue label ${ready} ${Label.urgent}\`.`);
+  const [working] = r.shepherds.slots.filter((s) => s.issue !== null).map((s) => s.issue as number);
+  if (working !== undefined) out.push(`Stop an issue's shepherd: \`${cli} issue label ${working} ${Label.abort}\`.`);
   const spent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), r.usage.today);
   if (spent !== null) out.push(`No new agent work today: ${spent}. Raise budget.perDayUsd / perDayTokens in .loom/config.json or wait for the next UTC day.`);
   for (const l of r.runtime_limits) out.push(`Runtime ${l.runtime} gets no work until ${l.until}; configure roles.<role>.fallback to keep going on another runtime.`);
-  if (!config.roles.builder.enabled) out.push('No agent runtime is configured for the builder: set "runtime" (claude, codex, gemini, opencode, command, script) in .loom/config.json; `loom doctor` shows what is installed.');
+  if (!config.roles.builder.enabled) out.push(`No agent runtime is configured for the builder: set "runtime" (claude, codex, gemini, opencode, command, script) in .loom/config.json; \`${cli} doctor\` shows what is installed.`);
   return out;
 }
 
@@ -213,6 +236,7 @@ export function renderStatus(r: StatusReport): string {
   lines.push(rule, '  LOOM DAEMON STATUS', rule);
   lines.push(`  Status: ${daemonWord}${r.daemon.pid && r.daemon.status === 'running' ? ` (pid ${r.daemon.pid})` : ''}${r.daemon.force_mode && r.daemon.status === 'running' ? ' — force mode' : ''}`);
   if (r.daemon.uptime_ms !== null) lines.push(`  Uptime: ${formatDuration(r.daemon.uptime_ms)}`);
+  if (r.daemon.log_file !== null) lines.push(`  Log: ${r.daemon.log_file} (\`loom logs daemon -f\`)`);
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');

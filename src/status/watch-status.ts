@@ -17,11 +17,11 @@ function steady(report: StatusReport): string {
   return JSON.stringify(report, (key, value: unknown) => (key.endsWith('_ms') ? undefined : value));
 }
 
-export async function watchStatus(paths: LoomPaths, opts: { write: (text: string) => void; tty: boolean; json: boolean; intervalMs: number; signal: AbortSignal }): Promise<void> {
+export async function watchStatus(paths: LoomPaths, opts: { write: (text: string) => void; tty: boolean; json: boolean; intervalMs: number; signal: AbortSignal; cli?: string }): Promise<void> {
   const { write, signal } = opts;
   let last: string | null = null;
   while (!signal.aborted) {
-    const report = await collectStatus(paths);
+    const report = await collectStatus(paths, opts.cli === undefined ? {} : { cli: opts.cli });
     const key = steady(report);
     if (opts.json) {
       if (key !== last) write(`${JSON.stringify(report)}\n`);

@@ -1,16 +1,20 @@
 /**
- * `loom why <issue>`: every gate between an issue and a shepherd, in the order the planner
+ * `loom why <issue>`: the issue's state first (being built, closed and how, in review, blocked,
+ * a proposal, ready), then every gate between it and a shepherd, in the order the planner
  * applies them, each with whether it passes and what to do about it. Read-only, like status.
  */
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
+import { formatDuration } from '../core/duration.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
 import { buildOrder } from '../core/planner.js';
+import type { Progress } from '../core/progress.js';
 import { liveLock } from '../state/daemon-lock.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
-import type { Issue, TrackerSnapshot } from '../core/tracker-model.js';
+import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
+import type { Tracker } from '../tracker/tracker.js';
 
 export interface Gate {
   gate: string;
@@ -18,24 +22,46 @@ export interface Gate {
   detail: string;
 }
 
+/** Where the issue is, in one word. */
+export type WhyState = 'missing' | 'building' | 'closed' | 'in-review' | 'blocked' | 'proposal' | 'ready' | 'not-ready';
+
 export interface WhyReport {
   issue: number;
-  /** One line: the first gate that fails, or that it is being (or about to be) built. */
+  state: WhyState;
+  /** One line: the issue's state first, then (while it waits to be built) the first gate that fails. */
   verdict: string;
   gates: Gate[];
 }
 
-export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date }): WhyReport {
+/** What the tracker says beyond the snapshot: the pull requests for the issue, and its last comment. */
+export interface WhyFacts {
+  /** Pull requests that close the issue, any state. */
+  pullRequests: PullRequest[];
+  /** The last comment's text, if any (a closed issue's says why it was closed). */
+  lastComment: string | null;
+}
+
+/** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
+export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: TrackerSnapshot): Promise<WhyFacts> {
+  const open = snapshot.pullRequests.filter((p) => p.closesIssue === issue.number);
+  const pullRequests = issue.state === 'closed' ? (await tracker.listPullRequests({ state: 'all' })).filter((p) => p.closesIssue === issue.number) : open;
+  const comments = issue.state === 'closed' || issue.labels.includes(Label.blocked) ? await tracker.listComments(issue.number) : [];
+  return { pullRequests, lastComment: comments.at(-1)?.body ?? null };
+}
+
+export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
   const { paths, config, state, snapshot, issue, number, now } = input;
+  const cli = input.cli ?? 'loom';
+  const facts = input.facts ?? { pullRequests: snapshot.pullRequests.filter((p) => p.closesIssue === number), lastComment: null };
   const gates: Gate[] = [];
   const add = (gate: string, ok: boolean, detail: string) => gates.push({ gate, ok, detail });
   add('exists', issue !== null, issue ? `#${number}: ${issue.title}` : `#${number} does not exist on the tracker`);
-  if (issue === null) return finish(number, gates);
+  if (issue === null) return { issue: number, state: 'missing', verdict: `#${number} does not exist on the tracker`, gates };
   add('open', issue.state === 'open', issue.state === 'open' ? 'open' : 'closed: reopen it to build it');
   const record = new ProgressStore(paths.progress).readShepherd(number);
   const owned = viewOf(record, now.getTime()).alive;
   const building = issue.labels.includes(Label.building);
-  add('not already owned', !owned && !building, owned ? `a shepherd is working on it (pid ${record?.pid ?? record?.launcher_pid ?? '?'}, phase ${record?.phase ?? '?'}); \`loom logs ${number}\`` : building ? `${Label.building} but no live shepherd: the next iteration returns it to ${Label.issue}` : 'no shepherd owns it');
+  add('not already owned', !owned && !building, owned ? `a shepherd is working on it (pid ${record?.pid ?? record?.launcher_pid ?? '?'}, phase ${record?.phase ?? '?'}); \`${cli} logs ${number}\`` : building ? `${Label.building} but no live shepherd: the next iteration returns it to ${Label.issue}` : 'no shepherd owns it');
   const proposal = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
   const ready = issue.labels.includes(Label.issue);
   add(
@@ -43,11 +69,13 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
     ready || (proposal !== undefined && state?.force_mode === true),
     ready
       ? 'ready to build'
-      : issue.labels.includes(Label.blocked)
-        ? `${Label.blocked}: read its last comment, then \`loom issue label ${number} ${Label.issue}\``
-        : proposal
-          ? `a proposal (${proposal}): approve with \`loom issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
-          : `has no ${Label.issue} label: \`loom issue label ${number} ${Label.issue}\``,
+      : building
+        ? `it carries ${Label.building} instead: a shepherd claimed it`
+        : issue.labels.includes(Label.blocked)
+          ? `${Label.blocked}: read its last comment, then \`${cli} issue label ${number} ${Label.issue}\``
+          : proposal
+            ? `a proposal (${proposal}): approve with \`${cli} issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
+            : `has no ${Label.issue} label: \`${cli} issue label ${number} ${Label.issue}\``,
   );
   const untrusted = state?.untrusted[String(number)];
   add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
@@ -56,18 +84,60 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('not backing off', !(notBefore > now.getTime()), retry ? `${retry.failures} failed start(s), last: ${retry.last_error}; ${notBefore > now.getTime() ? `next try after ${retry.next_retry_at}` : 'may be retried now'}` : 'no failed starts');
   add('builder configured', config.roles.builder.enabled, config.roles.builder.enabled ? `builder runtime: ${config.roles.builder.runtime ?? '?'}` : 'no runtime for the builder: set "runtime" or roles.builder in .loom/config.json');
   const daemon = liveLock(paths.lock);
-  add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`loom start\`, or \`loom spawn ${number}\` to build it now`);
+  add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`${cli} start\`, or \`${cli} spawn ${number}\` to build it now`);
   const active = state ? activeShepherds(state).length : 0;
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
   const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
   const position = queue.findIndex((i) => i.number === number);
-  if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`loom issue label ${number} ${Label.urgent}\` moves it up`}`);
-  return finish(number, gates);
+  if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
+  const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
+  const failing = gates.find((g) => !g.ok);
+  // An issue waiting to be built says which gate holds it; any other state is the answer itself.
+  const verdict = where === 'ready' ? (failing ? `${headline}, waiting: ${failing.gate} — ${failing.detail}` : `${headline} and passes every gate: the next iteration starts a shepherd for it`) : headline;
+  return { issue: number, state: where, verdict, gates };
 }
 
-function finish(issue: number, gates: Gate[]): WhyReport {
-  const failing = gates.find((g) => !g.ok);
-  return { issue, verdict: failing ? `#${issue} is waiting: ${failing.gate} — ${failing.detail}` : `#${issue} passes every gate: the next iteration starts a shepherd for it`, gates };
+/** The issue's state as a headline: "#13 is being built by a shepherd (phase judge, 3m)", "#3 is closed: merged in PR #4", … */
+function stateOf(o: { issue: Issue; record: Progress | null; facts: WhyFacts; forceMode: boolean; now: Date; cli: string }): { state: WhyState; headline: string } {
+  const { issue, record, facts, cli } = o;
+  const n = issue.number;
+  if (issue.state === 'closed') {
+    const merged = facts.pullRequests.find((p) => p.state === 'merged');
+    if (merged) return { state: 'closed', headline: `#${n} is closed: merged in PR #${merged.number}` };
+    const noChanges = /^Loom: no changes needed — (.*?)\.?(?:\s+Log: .*)?$/s.exec(facts.lastComment ?? '');
+    if (noChanges) return { state: 'closed', headline: `#${n} is closed: no changes needed — ${noChanges[1]?.split('\n')[0] ?? ''}` };
+    return { state: 'closed', headline: `#${n} is closed, without a merged pull request (\`${cli} issue show ${n}\` has its comments)` };
+  }
+  if (record !== null) {
+    const ran = formatDuration(o.now.getTime() - Date.parse(record.started));
+    return { state: 'building', headline: `#${n} is being built by a shepherd (phase ${record.phase}, ${ran}); \`${cli} logs ${n} -f\` follows it` };
+  }
+  if (issue.labels.includes(Label.building)) return { state: 'building', headline: `#${n} is marked ${Label.building} but no shepherd is alive: the next iteration returns it to ${Label.issue}` };
+  if (issue.labels.includes(Label.blocked)) {
+    // Loom's blocking comments say why: "Loom: <reason>; marking this issue `loom:blocked`. …".
+    const reason = /^Loom: ([\s\S]+?)[;,]? (?:giving up and )?marking (?:this issue|it) `loom:blocked`/.exec(facts.lastComment ?? '')?.[1]?.replace(/\s+/g, ' ').replace(/\.$/, '');
+    const why = reason === undefined ? `read its last comment (\`${cli} issue show ${n}\`), then` : `${reason.length > 160 ? `${reason.slice(0, 159)}…` : reason}; once that is dealt with,`;
+    return { state: 'blocked', headline: `#${n} is blocked (${Label.blocked}): ${why} \`${cli} issue label ${n} ${Label.issue}\` retries it` };
+  }
+  const pr = facts.pullRequests.find((p) => p.state === 'open');
+  if (pr) {
+    const step = pr.labels.includes(Label.pr)
+      ? pr.labels.includes(Label.manualMerge)
+        ? `approved; a human merges it (${Label.manualMerge})`
+        : `approved (${Label.pr}); the Champion merges it`
+      : pr.labels.includes(Label.changesRequested)
+        ? `changes requested; the Doctor works on it`
+        : pr.labels.includes(Label.reviewRequested)
+          ? `waiting for the Judge (${Label.reviewRequested})`
+          : 'open';
+    return { state: 'in-review', headline: `#${n} is in review: PR #${pr.number} is ${step}` };
+  }
+  const proposal = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
+  if (proposal && !issue.labels.includes(Label.issue)) {
+    return { state: 'proposal', headline: `#${n} is a proposal (${proposal}) awaiting approval: \`${cli} issue label ${n} ${Label.issue}\` approves it${o.forceMode ? '; the daemon in force mode promotes it by itself' : ''}` };
+  }
+  if (issue.labels.includes(Label.issue)) return { state: 'ready', headline: `#${n} is ready (${Label.issue})` };
+  return { state: 'not-ready', headline: `#${n} is open but not ready: it has no ${Label.issue} label; \`${cli} issue label ${n} ${Label.issue}\` makes it ready` };
 }
 
 export function renderWhy(report: WhyReport): string {

@@ -2,42 +2,89 @@
  * Merging an approved PR into the default branch, shared by the shepherd (force mode or
  * `--force-merge`) and the Champion: under the merge lock, rebase the branch if the default
  * branch moved on (and run the test gate again if it did), merge with a merge commit, then mark
- * the PR merged, close the issue, and remove the worktree, branch and checkpoint.
+ * the PR merged, close the issue, and remove the worktree, branch and checkpoint — in that order,
+ * so that whatever a kill leaves half-done, a later run (or the daemon's cleanup) can finish.
  */
 import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
-import { git } from '../git/git.js';
-import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { git, gitMaybe } from '../git/git.js';
+import { branchInBase, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError } from '../tracker/tracker-errors.js';
-import { branchFor, Worktrees } from '../git/worktrees.js';
+import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
+import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
+import { crashPoint } from '../process/crash-point.js';
 import { EventLog } from '../process/event-log.js';
 
+/**
+ * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
+ * changed); `pr-closed`: the PR is no longer open. Both are found by the re-read right before
+ * the merge and change nothing. `missing-branch`: the issue branch is gone (and not merged).
+ */
 export type MergeOutcome =
-  | { ok: true; commit: string }
-  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked'; message: string };
+  /** `already`: an earlier, interrupted run had merged it; this run only recorded the merge. */
+  | { ok: true; commit: string; already: boolean }
+  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch'; message: string };
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
 
-export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; pr: PullRequest; issue: number; base: string; signal?: AbortSignal }): Promise<MergeOutcome> {
+/**
+ * Every step first asks whether its effect already happened, so a run killed anywhere in here
+ * and started again finishes the merge exactly once (docs/shepherd.md, crash windows):
+ * the branch already in the base → the merge is only recorded; the PR already merged → not
+ * merged again; the issue already closed → not closed (or commented on) again.
+ */
+export async function mergePullRequest(opts: {
+  paths: LoomPaths;
+  config: LoomConfig;
+  tracker: Tracker;
+  pr: PullRequest;
+  issue: number;
+  base: string;
+  /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
+  by: 'shepherd' | 'champion';
+  signal?: AbortSignal;
+}): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   const worktrees = new Worktrees(paths.root, paths.worktrees);
   const branch = branchFor(issue);
   const remote = tracker.kind === 'github';
   const baseRef = remote ? `origin/${base}` : base;
-  const worktree = await worktrees.ensure(issue, baseRef);
+  const closeIssue = async (commit: string, onlyIfOpen: boolean) => {
+    if (onlyIfOpen && (await tracker.getIssue(issue))?.state !== 'open') return;
+    await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
+  };
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
+    const inBase = await branchInBase(paths.root, branch, baseRef);
+    if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
+      // Merged by an earlier run that was killed before it recorded everything.
+      const commit = inBase.state === 'merged' ? inBase.commit : await git(paths.root, ['rev-parse', baseRef]);
+      if (pr.state === 'open' && (await tracker.getPullRequest(pr.number))?.state === 'open') await tracker.markMerged(pr.number);
+      await closeIssue(commit, true);
+      return { ok: true, commit, already: true };
+    }
+    if (inBase.state === 'missing') return { ok: false, reason: 'missing-branch', message: `branch ${branch} no longer exists` };
+    const worktree = await worktrees.ensure(issue, baseRef);
     const rebase = await rebaseIfBehind(worktree, baseRef);
     if (rebase.conflict) return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}` };
     if (rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
+    }
+    const held = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
+    if (held !== null) return held;
+    // Before the base can move: the issue's checkpoint names the PR, so whoever finds this merge
+    // half-recorded after a kill (a resumed shepherd, the daemon's cleanup) knows which PR it was.
+    const checkpoints = new CheckpointStore(paths.checkpoints);
+    const cp = checkpoints.read(issue);
+    if (cp?.pr_number !== pr.number) {
+      checkpoints.write({ issue, branch, base, pr_number: pr.number, phase: 'judged', verdict: 'approve', review: null, doctor_rounds: cp?.doctor_rounds ?? 0, tests_failed: false, updated_at: '' });
     }
     if (remote) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
@@ -48,21 +95,47 @@ export async function mergePullRequest(opts: { paths: LoomPaths; config: LoomCon
         if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
         throw error;
       }
+      crashPoint('merge:pr-marked');
       await git(paths.root, ['fetch', '-q', 'origin', base]);
-      await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`.`);
-      return { ok: true, commit: await git(paths.root, ['rev-parse', `origin/${base}`]) };
+      const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
+      await closeIssue(commit, false);
+      crashPoint('merge:issue-closed');
+      return { ok: true, commit, already: false };
     }
     const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`);
     if (!merged.ok) return merged;
+    crashPoint('merge:base-moved');
     await tracker.markMerged(pr.number);
-    await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\` as ${merged.commit.slice(0, 12)}.`);
-    return merged;
+    crashPoint('merge:pr-marked');
+    await closeIssue(merged.commit, false);
+    crashPoint('merge:issue-closed');
+    return { ok: true, commit: merged.commit, already: merged.already };
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
   if (result.ok) {
-    new EventLog(paths.events).emit('pr.merged', { issue, pr: pr.number, commit: result.commit });
-    await worktrees.remove(issue, { deleteBranch: true, reason: 'merged' });
+    // One event per merge: a run that only records an earlier, interrupted run's merge writes it
+    // unless that run got as far as writing it.
+    const events = new EventLog(paths.events);
+    if (!result.already || events.findLast((e) => e.type === 'pr.merged' && e.pr === pr.number) === null) events.emit('pr.merged', { issue, pr: pr.number, commit: result.commit });
+    try {
+      await worktrees.remove(issue, { deleteBranch: true, reason: 'merged' });
+    } catch (error) {
+      // Not Loom's worktree (a link, another checkout): left alone; the branch goes all the same.
+      if (!(error instanceof WorkspaceRefusedError)) throw error;
+      await gitMaybe(paths.root, ['branch', '-D', branch]);
+    }
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+// ── Follow the issue ────────────────────────────────────────────────────────────────────────
+// Every merge reads the issue and the PR again immediately before merging (under the merge
+// lock, after any wait for it and any test gate): a PR closed, or an issue closed, blocked,
+// aborted or taken over meanwhile, is not merged. The rule is `mergeHold` (core/follow-issue.ts).
+async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+  const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
+  const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
+  if (hold === null) return null;
+  return { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message };
 }

@@ -3,6 +3,10 @@
  * loader), pick the runtime (its fallback while the primary is rate- or
  * usage-limited), check the budgets, run it with Loom's watchdogs, stream its output to the log,
  * renew the task's liveness lease, and record tokens and cost in the usage ledger.
+ *
+ * A run whose tool calls all failed is a failed run, whatever its exit code and whatever it
+ * printed: the agent could not act on the repository (a broken sandbox, a missing tool), so its
+ * "no changes needed" or its verdict means nothing (`toolsFailed`).
  */
 import { LoomError } from '../core/errors.js';
 import path from 'node:path';
@@ -12,7 +16,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
-import type { RunResult } from '../runtimes/runtime.js';
+import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits, OVERLOADED_BACKOFF_MS, recordLimit } from '../usage/runtime-limits.js';
 import { fillTemplate } from '../core/prompt-template.js';
@@ -88,8 +92,9 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
 
   for (const name of usable) {
-    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name });
-    const result = await runtime.run({
+    const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
+    const tools = new ToolTally();
+    const result = tools.judge(await runtime.run({
       role: run.role,
       prompt,
       cwd: run.cwd,
@@ -108,7 +113,8 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
         run.recorder?.output();
       },
       onStart: (pid) => run.recorder?.agent(pid),
-    });
+      onEvent: (event) => tools.note(event),
+    }));
     events.emit('agent.run', { issue: run.issue, role: run.role, runtime: name, model: roleConfig.model, task_id: run.recorder?.record.task_id, session_id: result.sessionId, attempt: run.attempt, outcome: result.outcome, duration_ms: result.duration, input_tokens: result.usage?.inputTokens ?? 0, output_tokens: result.usage?.outputTokens ?? 0, cached_input_tokens: result.usage?.cachedInputTokens ?? 0, cost_usd: result.usage ? priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing).cost : 0, message: result.outcome === 'success' ? undefined : result.message });
     if (result.usage !== undefined) {
       const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
@@ -139,4 +145,34 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
     if (name === usable.at(-1)) throw new RuntimeLimitedError(name, limit.until, `runtime ${name} is limited until ${limit.until}: ${result.message}`);
   }
   throw new Error('unreachable: no runtime ran');
+}
+
+/** Longest piece of a failed tool's output quoted in a run's failure message, in characters. */
+const TOOL_ERROR_QUOTE = 160;
+
+/**
+ * Counts the tool results an agent CLI reported during one run (its stream parser says whether
+ * each call succeeded). `judge` turns a run that made tool calls and saw every one of them fail
+ * into a failure: an agent whose tools do not work has not done its task, even when it exits 0
+ * and says it is done. Runtimes without a typed stream (script, command) report no tool calls.
+ */
+class ToolTally {
+  private calls = 0;
+  private failed = 0;
+  private lastError = '';
+
+  note(event: AgentEvent): void {
+    if (event.type !== 'tool_result') return;
+    this.calls += 1;
+    if (event.ok) return;
+    this.failed += 1;
+    this.lastError = event.output;
+  }
+
+  judge(result: RunResult): RunResult {
+    if (result.outcome !== 'success' || this.calls === 0 || this.failed < this.calls) return result;
+    const line = this.lastError.replace(/\s+/g, ' ').trim();
+    const quote = line === '' ? '' : ` (last: ${line.length > TOOL_ERROR_QUOTE ? `${line.slice(0, TOOL_ERROR_QUOTE)}…` : line})`;
+    return { ...result, outcome: 'failed', message: `made ${this.calls} tool call${this.calls === 1 ? '' : 's'} and every one failed${quote}`, failure: { kind: 'agent' } };
+  }
 }

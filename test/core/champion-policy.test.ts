@@ -1,14 +1,21 @@
 /**
- * The Champion's merge policy (src/core/champion-policy.ts): merge only a Judge-approved PR
- * (`loom:pr`) that no human reserved (`loom:manual-merge`) and that is within the size limit.
- * Each rule, the boundaries, and which reason wins when several rules refuse.
+ * The Champion's merge policy (src/core/champion-policy.ts): merge only a PR whose issue is open,
+ * not blocked or aborted and owned by no shepherd, that the Judge approved (`loom:pr`), that no
+ * human reserved (`loom:manual-merge`) and that is within the size limit. Each rule, the
+ * boundaries, and which reason wins when several rules refuse.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { championDecision } from '../../src/core/champion-policy.js';
 import { LABEL_INFO, Label } from '../../src/core/labels.js';
+import type { Issue } from '../../src/core/tracker-model.js';
 
-const decide = (labels: string[], changedLines = 10, maxLines = 100) => championDecision({ labels, changedLines, maxLines });
+const at = '2026-01-01T00:00:00Z';
+const issueWith = (labels: string[], state: Issue['state'] = 'open'): Issue => ({ number: 1, title: 't', body: '', state, labels, author: 'a', createdAt: at, updatedAt: at });
+/** An open issue that no shepherd owns and nobody blocked: the Champion's to merge. */
+const free = issueWith([]);
+
+const decide = (labels: string[], changedLines = 10, maxLines = 100, issue: Issue | null = free) => championDecision({ labels, changedLines, maxLines, issueNumber: 1, issue });
 
 const NOT_APPROVED = { merge: false, reason: 'not approved (loom:pr missing)' };
 const MANUAL = { merge: false, reason: 'loom:manual-merge: a human merges it' };
@@ -50,7 +57,25 @@ describe('championDecision: each rule', () => {
   });
 });
 
+describe('championDecision: the issue', () => {
+  it('merges whatever flags the issue carries, as long as no state label holds it', () => {
+    expect(decide([Label.pr], 10, 100, issueWith([Label.urgent, 'bug']))).toEqual({ merge: true });
+  });
+
+  it('never merges a PR whose issue is closed, gone, blocked, aborted or owned by a shepherd — whatever the PR says', () => {
+    expect(decide([Label.pr], 10, 100, issueWith([], 'closed'))).toEqual({ merge: false, reason: 'issue #1 is closed' });
+    expect(decide([Label.pr], 10, 100, null)).toEqual({ merge: false, reason: 'issue #1 does not exist' });
+    expect(decide([Label.pr], 10, 100, issueWith([Label.blocked]))).toEqual({ merge: false, reason: 'issue #1 is `loom:blocked`' });
+    expect(decide([Label.pr], 10, 100, issueWith([Label.abort]))).toEqual({ merge: false, reason: 'issue #1 has `loom:abort`' });
+    expect(decide([Label.pr], 10, 100, issueWith([Label.building]))).toEqual({ merge: false, reason: 'a shepherd owns issue #1 (`loom:building`)' });
+  });
+});
+
 describe('championDecision: precedence', () => {
+  it('the issue is reported first, whatever is wrong with the PR', () => {
+    expect(decide([Label.manualMerge], 10_000, 1, issueWith([Label.blocked]))).toEqual({ merge: false, reason: 'issue #1 is `loom:blocked`' });
+  });
+
   it('a missing approval is reported first, whatever else is wrong', () => {
     expect(decide([Label.manualMerge], 10_000, 1)).toEqual(NOT_APPROVED);
     expect(decide([], 10_000, 1)).toEqual(NOT_APPROVED);
@@ -60,16 +85,19 @@ describe('championDecision: precedence', () => {
     expect(decide([Label.pr, Label.manualMerge], 10_000, 1)).toEqual(MANUAL);
   });
 
-  it('for any labels and sizes: merge exactly when approved, not reserved and within the limit; the reason names the first rule that refuses', () => {
+  it('for any labels, sizes and issues: merge exactly when the issue is free, approved, not reserved and within the limit; the reason names the first rule that refuses', () => {
     const label = fc.constantFrom(...Object.keys(LABEL_INFO), 'bug', 'loom:pr-draft');
+    const issue = fc.option(fc.record({ state: fc.constantFrom<Issue['state']>('open', 'closed'), labels: fc.array(label, { maxLength: 3 }) }), { nil: null });
     fc.assert(
-      fc.property(fc.array(label, { maxLength: 6 }), fc.nat({ max: 20_000 }), fc.nat({ max: 20_000 }), (labels, changedLines, maxLines) => {
-        const decision = championDecision({ labels, changedLines, maxLines });
+      fc.property(fc.array(label, { maxLength: 6 }), fc.nat({ max: 20_000 }), fc.nat({ max: 20_000 }), issue, (labels, changedLines, maxLines, read) => {
+        const decision = championDecision({ labels, changedLines, maxLines, issueNumber: 1, issue: read === null ? null : issueWith(read.labels, read.state) });
+        const held = read === null || read.state !== 'open' || read.labels.some((l) => l === 'loom:blocked' || l === 'loom:abort' || l === 'loom:building');
         const approved = labels.includes('loom:pr');
         const reserved = labels.includes('loom:manual-merge');
         const small = changedLines <= maxLines;
-        expect(decision.merge).toBe(approved && !reserved && small);
-        if (!approved) expect(decision).toEqual(NOT_APPROVED);
+        expect(decision.merge).toBe(!held && approved && !reserved && small);
+        if (held) expect(decision.merge ? '' : decision.reason).toMatch(/^(issue #1 |a shepherd owns issue #1)/);
+        else if (!approved) expect(decision).toEqual(NOT_APPROVED);
         else if (reserved) expect(decision).toEqual(MANUAL);
         else if (!small) expect(decision).toEqual(tooBig(changedLines, maxLines));
       }),

@@ -885,6 +885,18 @@ describe('plan: support roles (Guide, Champion, Doctor, Judge)', () => {
     ]);
   });
 
+  it('ignores demand from PRs whose issue is blocked or aborted: the support roles leave those alone', () => {
+    const roles = completed({ guide: 0, champion: 2 * MIN, doctor: 2 * MIN, judge: 2 * MIN });
+    const prs = [pr(50, [Label.reviewRequested], 7), pr(51, [Label.changesRequested], 8), pr(52, [Label.pr], 7)];
+    expect(support({ state: state({ support_roles: roles }), issues: [issue(7, [Label.blocked]), issue(8, [Label.abort])], prs })).toEqual([]);
+    // Unblocked, the same PRs create demand again.
+    expect(support({ state: state({ support_roles: roles }), issues: [issue(7, [Label.urgent]), issue(8, [])], prs })).toEqual([
+      ['champion', 'demand'],
+      ['doctor', 'demand'],
+      ['judge', 'demand'],
+    ]);
+  });
+
   it('a PR of an issue whose shepherd finishes in this plan creates demand again', () => {
     const roles = completed({ guide: 0, champion: 2 * MIN, doctor: 2 * MIN, judge: 2 * MIN });
     const actions = support({
@@ -934,6 +946,11 @@ describe('plan: role completions and stuck roles', () => {
 
   it.each(['completed', 'failed', 'stopped'] as const)('a terminal %s record finishes the role with that outcome', (status) => {
     expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: status }]);
+  });
+
+  it('a finished run that merged PRs (the Champion) says how many, so the merges are counted', () => {
+    expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status: 'completed', merged_prs: [4, 6] })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: 'completed', merged: 2 }]);
+    expect(roleScenario(runningRole('judge'), dead(roleProgress('judge', { status: 'completed', merged_prs: [] })))).toEqual([{ type: 'finish-role', role: 'judge', outcome: 'completed' }]);
   });
 
   it('a dead role process without a terminal record finished as crashed', () => {

@@ -175,8 +175,15 @@ describe('bad input', () => {
     expectUserError(loom(repo.root, ['issue', 'show', '42']), /#42 does not exist/);
     expectUserError(loom(repo.root, ['issue', 'label', '42', 'loom:issue']), /#42 does not exist/);
     expectUserError(loom(repo.root, ['role', 'wizard']), /unknown role/);
-    expectUserError(loom(repo.root, ['logs', 'wizard']), /"wizard" is neither an issue number nor a role; use a number like 12 or one of builder, /);
+    expectUserError(loom(repo.root, ['logs', 'wizard']), /"wizard" is neither an issue number nor a role; use a number like 12, `daemon` or one of builder, /);
     expectUserError(loom(repo.root, ['issue', 'create', 'x', '--label', ' spaced ']), /whitespace/);
+  });
+
+  it('a mistyped option or subcommand gets its "did you mean" on the same one line', () => {
+    repo = makeRepo();
+    expectUserError(loom(repo.root, ['status', '--jsn']), /^loom: unknown option '--jsn' \(did you mean --json\?\); run `loom --help` for usage$/);
+    expectUserError(loom(repo.root, ['issue', 'list', '--stat', 'all']), /unknown option '--stat' \(did you mean --state\?\)/);
+    expectUserError(loom(repo.root, ['issue', 'lsit']), /unknown command 'lsit' \(did you mean list\?\)/);
   });
 });
 

@@ -45,7 +45,7 @@ describe('budgets and runtime limits', () => {
   it('a limited runtime gets no work until its reset; a role with a fallback runs on the fallback', async () => {
     repo = makeRepo({ roles: { builder: { command: 'echo built > built.txt' } } });
     const tracker = repo.tracker();
-    await tracker.createIssue({ title: 'needs a builder', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'needs a builder', labels: [Label.issue], body: `${fence}loom-script builder\nsay NO CHANGES NEEDED: the script fallback looked\n${fence}` });
     fs.mkdirSync(repo.paths.limits, { recursive: true });
     const until = new Date(Date.now() + 3_600_000).toISOString();
     fs.writeFileSync(path.join(repo.paths.limits, 'command.json'), JSON.stringify({ runtime: 'command', until, reason: '429 usage limit' }));
@@ -56,7 +56,7 @@ describe('budgets and runtime limits', () => {
     // With a fallback the work goes on, on the fallback runtime.
     fs.writeFileSync(repo.paths.config, JSON.stringify({ roles: { builder: { command: 'echo built > built.txt', fallback: 'script' } } }));
     const r = loom(repo.root, ['shepherd', '1']);
-    expect(r.code, r.stdout + r.stderr).toBe(8); // the script builder has no block for this issue: no changes
-    expect(r.stdout).toMatch(/no loom-script block for builder/);
+    expect(r.code, r.stdout + r.stderr).toBe(8); // the script builder says no change is needed
+    expect(r.stdout).toMatch(/NO CHANGES NEEDED: the script fallback looked/);
   });
 });

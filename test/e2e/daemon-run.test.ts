@@ -97,4 +97,22 @@ describe('loom start', () => {
     loom(repo.root, ['stop']);
     expect(await daemon.exited(30_000)).toBe(0);
   });
+
+  it('counts the merges the Champion makes (not force mode) in the state file, loom status and the daemon\'s last line', async () => {
+    const fence = '```';
+    const off = { enabled: false };
+    repo = makeRepo({ runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.2s', issueThreshold: 0, roles: { architect: off, hermit: off, guide: off, curator: off, champion: { interval: '1s' } } });
+    const tracker = repo.tracker();
+    for (const name of ['a', 'b']) await tracker.createIssue({ title: `add ${name}`, body: `${fence}loom-script builder\nwrite ${name}.txt <<EOF\n${name}\nEOF\n${fence}`, labels: [Label.issue] });
+    const daemon = startDaemon(repo.root);
+    const merged = async () => (await tracker.listPullRequests({ state: 'merged' })).length;
+    await until(async () => (await merged()) === 2, 60_000, 'the Champion merged both PRs');
+    // Shepherds left both approved PRs to the Champion: none of them merged one.
+    await until(() => JSON.parse(loom(repo!.root, ['status', '--json']).stdout).session.prs_merged === 2, 30_000, 'status counts both merges');
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(30_000)).toBe(0);
+    expect(JSON.parse(fs.readFileSync(repo.paths.state, 'utf8')).total_prs_merged).toBe(2);
+    expect(loom(repo.root, ['status']).stdout).toMatch(/PRs merged: 2\n/);
+    expect(daemon.output()).toMatch(/Loom daemon stopped \(2 issues completed, 2 PRs merged\)/);
+  });
 });

@@ -89,7 +89,7 @@ describe('dashboard in a browser', () => {
     await issuePage.locator('#timeline li[data-type="agent.started"]').waitFor({ timeout: 20_000 });
     for (const type of ['shepherd.spawned', 'task.started', 'task.phase']) expect(await issuePage.locator(`#timeline li[data-type="${type}"]`).count(), type).toBeGreaterThan(0);
     await expect.poll(() => issuePage.locator('#log').textContent(), { timeout: 20_000 }).toContain('thinking very hard');
-    expect(await issuePage.locator('#why-verdict').textContent()).toMatch(new RegExp(`#${slow.number} is waiting: not already owned`));
+    expect(await issuePage.locator('#why-verdict').textContent()).toMatch(new RegExp(`^#${slow.number} is being built by a shepherd`));
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await issuePage.screenshot({ path: path.join(ARTIFACTS, 'issue.png'), fullPage: true });
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
-import { loom, processesIn } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, processesIn } from '../helpers/loom-repo.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -21,7 +21,7 @@ describe('loom demo', () => {
   it('builds, reviews, doctors and merges the sample backlog, leaving one merge per merged issue and nothing running', async () => {
     const root = path.join(fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-test-'))), 'sample');
     dirs.push(path.dirname(root));
-    const r = loom(process.cwd(), ['demo', '--dir', root]);
+    const r = loom(process.cwd(), ['demo', '--dir', root], { PATH: pathWithoutLoom() });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Backlog done in/);
 
@@ -67,13 +67,83 @@ describe('loom demo', () => {
     const pr = await tracker.getPullRequest(prNumber);
     expect(pr!.state).toBe('merged');
 
-    // Nothing left behind: no worktree, no issue branch but the blocked one's, no process, no progress record.
+    // Nothing left behind: no worktree, no issue branch (the blocked issue committed no work, so its
+    // branch went too, and its comment says so), no checkpoint, no process, no progress record.
     expect(git(root, 'worktree', 'list').split('\n')).toHaveLength(1);
     expect(fs.readdirSync(path.join(root, '.loom', 'worktrees'))).toEqual([]);
-    const blocked = SAMPLE_ISSUES.find((s) => s.expect === 'blocked')!;
-    expect(git(root, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['loom/issue-' + String(byTitle.get(blocked.title)!.number), 'main'].sort());
+    const blocked = byTitle.get(SAMPLE_ISSUES.find((s) => s.expect === 'blocked')!.title)!;
+    expect((await tracker.listComments(blocked.number)).at(-1)!.body).toMatch(/No work was committed, so no branch was kept/);
+    expect(git(root, 'branch', '--format=%(refname:short)')).toBe('main');
+    expect(fs.readdirSync(path.join(root, '.loom', 'checkpoints'))).toEqual([]);
     expect(fs.readdirSync(path.join(root, '.loom', 'progress'))).toEqual([]);
     expect(processesIn(root)).toEqual([]);
     tracker.dispose();
+
+    // Every command the demo prints works when copied as printed — run from elsewhere, with
+    // Loom not on the PATH (the README's `npm ci && npm run demo`).
+    const blockedNumber = byTitle.get(blocked.title)!.number;
+    expect(r.stdout).not.toMatch(/npx|Start: /);
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-user-'));
+    dirs.push(elsewhere);
+    const sh = (line: string) => spawnSync('sh', ['-c', line], { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, PATH: pathWithoutLoom() } });
+    const next = r.stdout.slice(r.stdout.indexOf('Next steps'));
+    const steps = next.split('\n').filter((l) => l.startsWith('    ')).map((l) => l.trim());
+    expect(steps).toEqual([`cd ${root} && git log --graph --oneline --all`, `cd ${root} && ${LOOM_BIN} issue list --state all`, `cd ${root} && ${LOOM_BIN} why ${blockedNumber}`]);
+    const [log, list, why] = steps.map((step) => {
+      const run = sh(step);
+      expect(run.status, `${step}\n${run.stdout}${run.stderr}`).toBe(0);
+      return run.stdout;
+    });
+    expect(log).toMatch(/Merge #\d+: Add a negate function/);
+    expect(list).toMatch(new RegExp(`#${blockedNumber} +Rewrite everything in a weekend \\[loom:blocked\\]`));
+    expect(why).toMatch(new RegExp(`^#${blockedNumber} is blocked \\(loom:blocked\\)`));
+    expect(next).toContain(`run \`npm link\` once in ${path.dirname(path.dirname(LOOM_BIN))}`);
+    // The other commands in the output (the daemon's stop hint, the final status's interventions).
+    const quoted = [...r.stdout.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    const commands = quoted.filter((q) => q.startsWith('cd '));
+    expect(quoted.filter((q) => !q.startsWith('cd ')).sort()).toEqual(['loom', 'node --test', 'npm link']);
+    expect(commands).toEqual(expect.arrayContaining([`cd ${root} && ${LOOM_BIN} stop`, `cd ${root} && ${LOOM_BIN} issue show ${blockedNumber}`, `cd ${root} && ${LOOM_BIN} issue label ${blockedNumber} loom:issue`]));
+    for (const command of commands) {
+      const run = sh(command);
+      expect(run.status, `${command}\n${run.stdout}${run.stderr}`).toBe(0);
+    }
+    const after = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db'), readonly: true });
+    expect((await after.getIssue(blockedNumber))!.labels).toEqual([Label.issue]); // the retry hint worked
+    after.dispose();
+  });
+
+  it('status hints name Loom `loom` once `loom` on the PATH is this Loom (else its full path), suggest Start only when there is work, and name real issues', () => {
+    const bins = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bins-'));
+    dirs.push(bins);
+    const root = path.join(bins, 'repo');
+    fs.mkdirSync(root);
+    spawnSync('git', ['init', '-q', '-b', 'main'], { cwd: root });
+    expect(loom(root, ['init']).code).toBe(0);
+    const hint = (pathPrefix: string) => loom(root, ['status'], { PATH: `${pathPrefix}${path.delimiter}${pathWithoutLoom()}` }).stdout.match(/`(\S+) issue create/)?.[1];
+    const linked = path.join(bins, 'linked');
+    fs.mkdirSync(linked);
+    fs.symlinkSync(LOOM_BIN, path.join(linked, 'loom')); // what `npm link` makes
+    expect(hint(linked)).toBe('loom');
+    const other = path.join(bins, 'other');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'loom'), '#!/bin/sh\necho another loom\n', { mode: 0o755 });
+    expect(hint(other)).toBe(LOOM_BIN);
+
+    // Start is suggested only when a daemon would find work; the hints name real issue numbers.
+    const interventions = () => loom(root, ['status'], { PATH: pathWithoutLoom() }).stdout.split('Interventions:')[1] ?? '';
+    expect(interventions()).not.toMatch(/Start:/);
+    expect(interventions()).toContain(`Nothing is ready to build: \`${LOOM_BIN} issue create TITLE --label loom:issue\` adds an issue, then \`${LOOM_BIN} start\`.`);
+    expect(loom(root, ['issue', 'create', 'ready one', '--label', 'loom:issue']).code).toBe(0);
+    expect(interventions()).toContain(`Start: \`${LOOM_BIN} start\``);
+    expect(interventions()).toContain(`Build #1 now: \`${LOOM_BIN} spawn 1\`; prioritise one: \`${LOOM_BIN} issue label 1 loom:urgent\`.`);
+    expect(interventions()).not.toMatch(/Nothing is ready/);
   });
 });
+
+/** The test's PATH without any directory that holds a `loom`. */
+function pathWithoutLoom(): string {
+  return (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((dir) => dir !== '' && !fs.existsSync(path.join(dir, 'loom')))
+    .join(path.delimiter);
+}

@@ -84,8 +84,8 @@ describe('loom iterate', () => {
     expect(iterate()).toMatch(/blocked=#1/);
   });
 
-  it('a builder that exits non-zero blocks the issue; one that succeeds closes it', async () => {
-    repo = makeRepo({ roles: { builder: { command: 'test "$LOOM_ISSUE" = 1' } } });
+  it('a builder that exits non-zero blocks the issue; one that says no change is needed closes it', async () => {
+    repo = makeRepo({ roles: { builder: { command: 'test "$LOOM_ISSUE" = 1 && echo "NO CHANGES NEEDED: it already works"' } } });
     const tracker = repo.tracker();
     await tracker.createIssue({ title: 'works', labels: [Label.issue] });
     await tracker.createIssue({ title: 'fails', labels: [Label.issue] });
@@ -95,7 +95,7 @@ describe('loom iterate', () => {
     expect((await tracker.getIssue(2))!.labels).toEqual([Label.blocked]);
     expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/exited with code 1/);
     const summary = iterate();
-    expect(summary).toMatch(/no-changes=#1/); // exit 0 without commits: nothing needed changing
+    expect(summary).toMatch(/no-changes=#1/); // no commits, and the builder said so
     expect(summary).toMatch(/blocked=#2/);
     expect(state().completed_issues).toEqual([1]);
   });

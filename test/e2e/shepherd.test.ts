@@ -42,8 +42,24 @@ describe('shepherd', () => {
     expect(r.code, r.stdout + r.stderr).toBe(3);
     const issue = await tracker.getIssue(1);
     expect(issue!.labels).toEqual([Label.blocked]);
-    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/the builder exited with code 1: cannot be done.*branch `loom\/issue-1`/s);
+    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/the builder exited with code 1: cannot be done.*No work was committed, so no branch was kept/s);
     expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+    expect(git(repo.root, 'branch', '--format=%(refname:short)')).toBe('main');
+  });
+
+  it('a shepherd\'s log says how it ended once: one "blocked:" line, one "no-changes:" line', async () => {
+    repo = gateRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'impossible', body: script('builder', 'fail cannot be done'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'already fine', body: script('builder', 'say NO CHANGES NEEDED: it already works'), labels: [Label.issue] });
+    const blocked = loom(repo.root, ['shepherd', '1']);
+    expect(blocked.code, blocked.stdout + blocked.stderr).toBe(3);
+    expect(blocked.stdout.match(/blocked: /g), blocked.stdout).toHaveLength(1);
+    expect(blocked.stdout).toMatch(/shepherd #1: blocked: the builder exited with code 1: cannot be done\n/);
+    const fine = loom(repo.root, ['shepherd', '2']);
+    expect(fine.code, fine.stdout + fine.stderr).toBe(8);
+    expect(fine.stdout.match(/it already works/g), fine.stdout).toHaveLength(2); // the agent's own line, then the shepherd's last
+    expect(fine.stdout).toMatch(/shepherd #2: no-changes: it already works\n/);
   });
 
   it('an agent gets the context variables docs/config.md lists: LOOM_ISSUE, LOOM_ISSUE_TITLE, LOOM_ROLE, LOOM_TASK_ID, LOOM_REPO_ROOT', async () => {
@@ -111,11 +127,16 @@ describe('shepherd', () => {
     const { pullRequests } = await tracker.snapshot();
     expect(pullRequests.map((p) => p.labels)).toEqual([[Label.pr]]);
     expect((await tracker.getIssue(1))!.labels).toEqual([]);
+    // The shepherd is done with it: no worktree or checkpoint left; the branch stays for the PR.
+    expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+    expect(fs.existsSync(path.join(repo.paths.checkpoints, 'issue-1.json'))).toBe(false);
+    expect(git(repo.root, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['loom/issue-1', 'main']);
     const champion = loom(repo.root, ['role', 'champion']);
     expect(champion.code, champion.stdout + champion.stderr).toBe(0);
     expect(champion.stdout).toMatch(/merged #2/);
     expect((await tracker.getIssue(1))!.state).toBe('closed');
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+    expect(git(repo.root, 'branch', '--format=%(refname:short)')).toBe('main');
   });
 
   it('a malformed role file is a clear error naming the file and line', () => {
@@ -131,7 +152,7 @@ describe('shepherd', () => {
     expect(loom(repo.root, ['iterate']).stderr).toMatch(/roles\/judge\.md:4: .*issue\.titel/);
   });
 
-  it('on daemon start a worktree whose issue is closed is removed after saving its uncommitted work', async () => {
+  it('on daemon start the worktree of a closed or blocked issue is removed after saving its uncommitted work', async () => {
     repo = gateRepo();
     const tracker = repo.tracker();
     await tracker.createIssue({ title: 'abandoned', labels: [Label.issue] });
@@ -148,7 +169,7 @@ describe('shepherd', () => {
     loom(repo.root, ['stop']);
     expect(await daemon.exited(30_000)).toBe(0);
     expect(daemon.output()).toMatch(/removed the worktree of #1 \(issue closed\); its uncommitted work was saved as a WIP commit/);
-    expect(daemon.output()).toMatch(/removed the worktree of #2 \(no shepherd owns it\)/);
+    expect(daemon.output()).toMatch(/removed the worktree of #2 \(issue blocked\)/);
     expect(worktrees.list()).toEqual([]);
     expect(git(repo.root, 'show', 'loom/issue-1:unsaved.txt')).toBe('precious');
     expect(git(repo.root, 'log', '-1', '--format=%s', 'loom/issue-1')).toMatch(/^WIP #1: issue closed/);

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loomPaths } from '../../src/config/paths.js';
 import type { LoomPaths } from '../../src/config/paths.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
+import { isProcessAlive } from '../../src/process/process-identity.js';
 
 export const LOOM_BIN = fileURLToPath(new URL('../../bin/loom.js', import.meta.url));
 
@@ -81,6 +82,14 @@ export function killLeftovers(paths: LoomPaths): void {
   } catch {
     // no progress dir
   }
+  // A daemon running in the background (`loom start --detach`) holds the lock; a stale lock's pid
+  // may belong to someone else by now, so only the process that took it is killed.
+  try {
+    const lock = JSON.parse(fs.readFileSync(paths.lock, 'utf8')) as { pid?: number; pid_start?: string | null };
+    if (lock.pid && lock.pid !== process.pid && isProcessAlive(lock.pid, lock.pid_start ?? null)) pids.unshift(lock.pid);
+  } catch {
+    // no lock
+  }
   for (const pid of pids) {
     for (const target of [-pid, pid]) {
       try {
@@ -149,12 +158,13 @@ export function fingerprint(dir: string): Record<string, string> {
 }
 
 /**
- * A builder command that journals `start N` / `end N` around a sleep. It holds an flock on a
+ * A builder command that journals `start N` / `end N` around a sleep and then decides that the
+ * issue needs no change (`NO CHANGES NEEDED: …`, so Loom closes it). It holds an flock on a
  * per-issue lock file while it works, so a second builder for the same issue running at the same
  * time journals `overlap N` instead (the kernel drops the lock when a builder is killed).
  */
 export function journalBuilder(journal: string, seconds: number): string {
-  const body = `echo "start $LOOM_ISSUE" >> '${journal}'; sleep ${seconds}; echo "end $LOOM_ISSUE" >> '${journal}'`;
+  const body = `echo "start $LOOM_ISSUE" >> '${journal}'; sleep ${seconds}; echo "end $LOOM_ISSUE" >> '${journal}'; echo "NO CHANGES NEEDED: journalled $LOOM_ISSUE"`;
   return `flock -n "${journal}.lock-$LOOM_ISSUE" sh -c "${body.replace(/"/g, '\\"')}" || echo "overlap $LOOM_ISSUE" >> '${journal}'`;
 }
 

@@ -1,0 +1,58 @@
+/**
+ * Following the issue: what people do to an issue while Loom works on it decides whether the work
+ * goes on. Pure — callers pass the issue (and pull request) they just read from the tracker.
+ *
+ * - A shepherd owns its issue only while the issue is open and carries `loom:building`. Closed,
+ *   gone, `loom:blocked`, `loom:abort` or `loom:building` taken away: it stops (`shepherdWithdrawal`).
+ * - A support role (Judge, Doctor, Champion) acts on a PR only when its issue is open, not blocked
+ *   or aborted, and owned by no shepherd (`supportHold`).
+ * - A merge happens only when, read again right before it, the PR is open and its issue still
+ *   allows the merger to merge (`mergeHold`).
+ */
+import { Label } from './labels.js';
+import type { Issue, PullRequest } from './tracker-model.js';
+
+export type WithdrawalKind = 'gone' | 'closed' | 'blocked' | 'aborted' | 'unclaimed';
+
+/** Why a shepherd no longer owns its issue, in words for comments and logs. */
+export interface Withdrawal {
+  kind: WithdrawalKind;
+  message: string;
+}
+
+/** Why a shepherd must stop working on issue `number` (`issue` as just read), or null to carry on. */
+export function shepherdWithdrawal(number: number, issue: Issue | null): Withdrawal | null {
+  if (issue === null) return { kind: 'gone', message: `issue #${number} no longer exists` };
+  if (issue.state !== 'open') return { kind: 'closed', message: `issue #${number} was closed` };
+  if (issue.labels.includes(Label.abort)) return { kind: 'aborted', message: `issue #${number} got \`${Label.abort}\`` };
+  if (issue.labels.includes(Label.blocked)) return { kind: 'blocked', message: `issue #${number} was marked \`${Label.blocked}\`` };
+  if (!issue.labels.includes(Label.building)) return { kind: 'unclaimed', message: `\`${Label.building}\` was removed from issue #${number}` };
+  return null;
+}
+
+/**
+ * Why a support role must leave alone a PR for issue `number` (`issue` as just read), or null
+ * when it may act: the issue is open, not blocked or aborted, and no shepherd owns it.
+ */
+export function supportHold(number: number, issue: Issue | null): string | null {
+  if (issue === null) return `issue #${number} does not exist`;
+  if (issue.state !== 'open') return `issue #${number} is closed`;
+  if (issue.labels.includes(Label.blocked)) return `issue #${number} is \`${Label.blocked}\``;
+  if (issue.labels.includes(Label.abort)) return `issue #${number} has \`${Label.abort}\``;
+  if (issue.labels.includes(Label.building)) return `a shepherd owns issue #${number} (\`${Label.building}\`)`;
+  return null;
+}
+
+/** What stops a merge read right before it: the PR itself, or its issue. */
+export type MergeHold = { on: 'pr' | 'issue'; message: string };
+
+/**
+ * Whether PR `prNumber` for issue `issueNumber` may be merged now by `by` — the shepherd that
+ * owns the issue, or the Champion, which merges only PRs no shepherd owns — from the PR and the
+ * issue read again right before the merge. Null: merge.
+ */
+export function mergeHold(input: { by: 'shepherd' | 'champion'; issueNumber: number; issue: Issue | null; prNumber: number; pr: PullRequest | null }): MergeHold | null {
+  if (input.pr === null || input.pr.state !== 'open') return { on: 'pr', message: `PR #${input.prNumber} is no longer open` };
+  const why = input.by === 'shepherd' ? shepherdWithdrawal(input.issueNumber, input.issue)?.message : supportHold(input.issueNumber, input.issue);
+  return why === undefined || why === null ? null : { on: 'issue', message: why };
+}

@@ -1,0 +1,132 @@
+/**
+ * Leave nothing behind: what a finished, closed, blocked or abandoned issue left — its worktree,
+ * its branch (once merged, or when it has no commit of its own), its checkpoint — and the temp
+ * files of killed writers are removed, whatever moment a kill interrupted. Run by every iteration
+ * (after the executor's actions) and once at daemon start.
+ *
+ * Invariants owned here:
+ * - nothing of an issue a live shepherd owns, or that one is about to resume (`loom:building`,
+ *   `loom:issue`), is touched; nothing at all while a Judge, Doctor or Champion run (they work in
+ *   issue worktrees);
+ * - work is never lost: uncommitted changes are saved as a WIP commit first, and a branch with
+ *   commits the base lacks is kept;
+ * - a merge a kill left half-recorded (the base moved or the PR was marked merged, the issue
+ *   still open) is finished: the PR marked merged, the issue closed;
+ * - a path at `.loom/worktrees/issue-N` that is not Loom's worktree is never touched, only reported.
+ *
+ * Cost: one `git for-each-ref` per call when there is nothing to clean; the tracker is asked only
+ * about issues with leftovers that the iteration's snapshot does not already describe.
+ */
+import type { LoomConfig } from '../core/config-model.js';
+import type { LoomPaths } from '../config/paths.js';
+import { Label } from '../core/labels.js';
+import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
+import { removeStaleTempFiles } from '../fs/atomic-file.js';
+import { defaultBranch, git, gitMaybe } from '../git/git.js';
+import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
+import { isProcessAlive } from '../process/process-identity.js';
+import { ProgressStore, viewOf } from '../process/progress-store.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
+import type { Tracker } from '../tracker/tracker.js';
+
+/** Roles whose runs work inside issue worktrees. */
+const WORKTREE_ROLES = ['judge', 'doctor', 'champion'];
+
+export interface CleanupOptions {
+  paths: LoomPaths;
+  config: LoomConfig;
+  tracker: Tracker;
+  /** The iteration's snapshot; null (at start-up) asks the tracker about each issue. */
+  snapshot: TrackerSnapshot | null;
+  now: number;
+  /** What was done, one line each. */
+  log: (line: string) => void;
+  /** A problem a human must look at. */
+  warn: (message: string) => void;
+}
+
+/** Cleans up; returns the issues something was removed (or recorded) for. */
+export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
+  const { paths, tracker } = o;
+  for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits]) {
+    for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) o.log(`removed ${name}, left by a killed writer`);
+  }
+  const progress = new ProgressStore(paths.progress);
+  if (WORKTREE_ROLES.some((role) => viewOf(progress.readRole(role), o.now).alive)) return [];
+
+  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  const checkpoints = new CheckpointStore(paths.checkpoints);
+  const branches = new Set(refsToIssues(await git(paths.root, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/loom/'])));
+  const withWorktree = new Set(worktrees.list());
+  const withCheckpoint = new Set(checkpoints.list());
+  const candidates = [...new Set([...branches, ...withWorktree, ...withCheckpoint])].sort((a, b) => a - b);
+  const todo = candidates.filter((n) => !viewOf(progress.readShepherd(n), o.now).alive);
+  if (todo.length === 0) return [];
+
+  const base = o.config.defaultBranch ?? (await defaultBranch(paths.root));
+  const remote = tracker.kind === 'github';
+  const baseRef = remote ? `origin/${base}` : base;
+  const merged = new Set(refsToIssues((await gitMaybe(paths.root, ['for-each-ref', `--merged=${baseRef}`, '--format=%(refname:short)', 'refs/heads/loom/'])) ?? ''));
+  const issueOf = async (n: number): Promise<Issue | null> => (o.snapshot === null ? null : (o.snapshot.issues.find((i) => i.number === n) ?? null)) ?? tracker.getIssue(n);
+  const prOf = async (number: number): Promise<PullRequest | null> => o.snapshot?.pullRequests.find((p) => p.number === number) ?? tracker.getPullRequest(number);
+
+  const cleaned: number[] = [];
+  for (const n of todo) {
+    const branch = branchFor(n);
+    try {
+      // Only a branch: no work of its own (merged, or never built on) means nothing to keep.
+      if (!withWorktree.has(n) && !withCheckpoint.has(n)) {
+        if (!merged.has(n)) continue;
+        if ((await gitMaybe(paths.root, ['branch', '-D', branch])) !== null) {
+          cleaned.push(n);
+          o.log(`deleted ${branch} (no work of its own left on it)`);
+        }
+        continue;
+      }
+      let issue = await issueOf(n);
+      if (issue?.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) continue;
+
+      // A merge a kill left half-recorded: the base moved (or the PR is merged) but the issue is open.
+      const cp = withCheckpoint.has(n) ? checkpoints.read(n) : null;
+      if (issue?.state === 'open' && cp?.pr_number) {
+        const pr = await prOf(cp.pr_number);
+        const landed = pr !== null && (pr.state === 'merged' || (pr.state === 'open' && !remote && merged.has(n)));
+        if (landed) {
+          if (pr.state === 'open') await tracker.markMerged(pr.number);
+          await tracker.close(n, `Loom: merged PR #${pr.number} into \`${base}\`.`);
+          o.log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
+          issue = { ...issue, state: 'closed' };
+        }
+      }
+
+      // A shepherd started meanwhile (a manual spawn) writes its progress record first: look again.
+      if (viewOf(progress.readShepherd(n), Date.now()).alive) continue;
+      const reason = issue === null || issue.state === 'closed' ? 'issue closed' : issue.labels.includes(Label.blocked) ? 'issue blocked' : 'no shepherd owns it';
+      const dirty = await worktrees.isDirty(n);
+      const hadWorktree = withWorktree.has(n);
+      let refused: string | null = null;
+      try {
+        await worktrees.remove(n, { deleteBranch: 'if-no-work', base: baseRef, reason });
+      } catch (error) {
+        if (!(error instanceof WorkspaceRefusedError)) throw error;
+        refused = error.message;
+      }
+      checkpoints.remove(n);
+      if (refused === null || withCheckpoint.has(n)) cleaned.push(n);
+      if (refused !== null) o.warn(`${refused}; left alone`);
+      else if (hadWorktree) o.log(`removed the worktree of #${n} (${reason})${dirty ? '; its uncommitted work was saved as a WIP commit on its branch' : ''}`);
+      else o.log(`removed what was left of #${n} (${reason})`);
+    } catch (error) {
+      o.warn(`could not clean up after #${n}: ${(error as Error).message}`);
+    }
+  }
+  return cleaned;
+}
+
+function refsToIssues(text: string): number[] {
+  return text
+    .split('\n')
+    .map((line) => /^loom\/issue-(\d+)$/.exec(line.trim())?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+}

@@ -1,0 +1,76 @@
+/**
+ * `Follow`: the timer that reads what a task works on again every heartbeat and aborts the work
+ * when the read says so. A tracker that fails for a moment must not stop the work.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Follow } from '../../src/steps/follow.js';
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe('Follow', () => {
+  it('reads every interval and aborts its signal at the first read that finds a reason, once', async () => {
+    const answers: (string | null)[] = [null, null, 'closed', 'blocked'];
+    let reads = 0;
+    const stops: string[] = [];
+    const follow = new Follow<string>({ every: 100, check: () => Promise.resolve(answers[reads++] ?? null), onStop: (why) => stops.push(why) });
+    await vi.advanceTimersByTimeAsync(250);
+    expect(reads).toBe(2);
+    expect(follow.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(follow.signal.aborted).toBe(true);
+    expect(follow.reason).toBe('closed');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(reads).toBe(3); // no more reads once a reason is found
+    expect(stops).toEqual(['closed']);
+    follow.stop();
+  });
+
+  it('a read that throws (the tracker unavailable for a moment) is ignored: the work goes on', async () => {
+    let reads = 0;
+    const follow = new Follow<string>({
+      every: 100,
+      check: () => {
+        reads += 1;
+        return reads < 3 ? Promise.reject(new Error('503 from the tracker')) : Promise.resolve(null);
+      },
+    });
+    await vi.advanceTimersByTimeAsync(450);
+    expect(reads).toBe(4);
+    expect(follow.signal.aborted).toBe(false);
+    expect(follow.reason).toBeNull();
+    expect(await follow.now()).toBeNull();
+    follow.stop();
+  });
+
+  it('now() reads at once, before the next tick; the caller’s own abort (shutdown) aborts the signal without a reason', async () => {
+    const shutdown = new AbortController();
+    let state: string | null = null;
+    const follow = new Follow<string>({ every: 10_000, check: () => Promise.resolve(state), signal: shutdown.signal });
+    expect(await follow.now()).toBeNull();
+    state = 'closed';
+    expect(await follow.now()).toBe('closed');
+    expect(follow.signal.aborted).toBe(true);
+    follow.stop();
+
+    shutdown.abort();
+    const other = new Follow<string>({ every: 10_000, check: () => Promise.resolve(null), signal: shutdown.signal });
+    expect(other.signal.aborted).toBe(true); // already shut down
+    other.stop();
+    const fresh = new AbortController();
+    const third = new Follow<string>({ every: 10_000, check: () => Promise.resolve(null), signal: fresh.signal });
+    fresh.abort();
+    expect(third.signal.aborted).toBe(true);
+    expect(third.reason).toBeNull();
+    third.stop();
+  });
+
+  it('stop() ends the reads', async () => {
+    let reads = 0;
+    const follow = new Follow<string>({ every: 100, check: () => Promise.resolve((reads++, null)) });
+    await vi.advanceTimersByTimeAsync(250);
+    follow.stop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(reads).toBe(2);
+  });
+});
