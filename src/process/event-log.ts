@@ -8,7 +8,9 @@
  * - one event is one `write` of one line with O_APPEND, so concurrent writers never interleave;
  * - the log is rotated by size: past `maxBytes` it becomes `events.jsonl.1` (older generations
  *   shift up to `.3`, the oldest is dropped), under a lock file so two writers cannot rotate at
- *   once; readers follow a rotation through the file's inode (`EventCursor`).
+ *   once; readers follow a rotation through the file's inode (`EventCursor`), reading each file
+ *   through one descriptor (a rotation while they read cannot swap a file under them), and look
+ *   once more at the file they left last, for a writer that opened it just before it rotated.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +29,15 @@ const STALE_LOCK_MS = 30_000;
 export interface EventCursor {
   ino: number;
   offset: number;
+  /** The file read before this one and where its reading ended: a late write there is read next time. */
+  tail?: { ino: number; offset: number };
+}
+
+/** One generation, open: its inode and size when opened. */
+interface Open {
+  fd: number;
+  ino: number;
+  size: number;
 }
 
 export class EventLog {
@@ -72,8 +83,7 @@ export class EventLog {
 
   /** Every event still kept, oldest first (rotated generations included), and the cursor after them. */
   readAll(): { events: LoomEvent[]; cursor: EventCursor } {
-    const oldest = this.files().map(statOf).find((st) => st !== null);
-    return oldest === undefined || oldest === null ? { events: [], cursor: { ino: 0, offset: 0 } } : this.readSince({ ino: oldest.ino, offset: 0 });
+    return this.readSince({ ino: 0, offset: 0 });
   }
 
   /** The newest event that `matches`, reading the newest generation first and stopping there. */
@@ -87,38 +97,74 @@ export class EventLog {
 
   /** A cursor at the end of the log: reading from it yields only events written afterwards. */
   end(): EventCursor {
-    const st = statOf(this.file);
-    return st === null ? { ino: 0, offset: 0 } : { ino: st.ino, offset: completeLength(this.file, st.size) };
+    const open = this.openAll();
+    try {
+      const last = open.at(-1);
+      return last === undefined ? { ino: 0, offset: 0 } : { ino: last.ino, offset: completeLength(last.fd, last.size) };
+    } finally {
+      for (const o of open) fs.closeSync(o.fd);
+    }
   }
 
   /**
    * Events written since `cursor` (oldest first) and the cursor after them. A rotation since is
-   * followed: the rest of the generation the cursor was in, then the newer ones. A cursor into a
+   * followed: the rest of the generation the cursor was in, then the newer ones. A cursor of
+   * `{ ino: 0 }` (no log yet when it was taken) reads everything kept; a cursor into a
    * generation no longer kept starts over at the oldest one still there.
    */
   readSince(cursor: EventCursor): { events: LoomEvent[]; cursor: EventCursor } {
-    const files = this.files();
-    const stats = files.map(statOf);
-    let from = stats.findIndex((st) => st !== null && st.ino === cursor.ino);
-    const events: LoomEvent[] = [];
-    let offset = cursor.offset;
-    if (from === -1) {
-      from = stats.findIndex((st) => st !== null);
-      offset = 0;
-      if (cursor.ino === 0 || from === -1) from = files.length - 1;
+    const open = this.openAll();
+    try {
+      const events: LoomEvent[] = [];
+      let tail = cursor.tail;
+      if (tail !== undefined) {
+        const late = open.find((o) => o.ino === tail?.ino && o.ino !== cursor.ino);
+        if (late !== undefined && late.size > tail.offset) {
+          const read = readFd(late, tail.offset);
+          events.push(...parseLines(read.text));
+          tail = { ino: late.ino, offset: tail.offset + read.bytes };
+        }
+      }
+      let from = open.findIndex((o) => o.ino === cursor.ino);
+      let offset = cursor.offset;
+      if (from === -1) {
+        from = 0;
+        offset = 0;
+      }
+      let next: EventCursor = { ino: cursor.ino, offset: cursor.offset };
+      for (let i = from; i < open.length; i += 1) {
+        const o = open[i] as Open;
+        const start = i === from ? Math.min(offset, o.size) : 0;
+        const read = readFd(o, start);
+        events.push(...parseLines(read.text));
+        if (i > from) tail = { ino: next.ino, offset: next.offset };
+        next = { ino: o.ino, offset: start + read.bytes };
+      }
+      return { events, cursor: tail === undefined ? next : { ...next, tail } };
+    } finally {
+      for (const o of open) fs.closeSync(o.fd);
     }
-    let next: EventCursor = { ino: 0, offset: 0 };
-    for (let i = from; i < files.length; i += 1) {
-      const st = stats[i];
-      const file = files[i] as string;
-      if (st === null || st === undefined) continue;
-      const start = i === from ? Math.min(offset, st.size) : 0;
-      const read = readText(file, start);
-      events.push(...parseLines(read.text));
-      next = { ino: st.ino, offset: start + read.bytes };
+  }
+
+  /**
+   * Every generation there is, open, oldest first. Opened newest first: a rotation between two
+   * opens shows a file twice (kept once) rather than skipping one; only a file newer than all
+   * of them can be missed, and the next read finds it.
+   */
+  private openAll(): Open[] {
+    const open: Open[] = [];
+    for (const file of [...this.files()].reverse()) {
+      let fd: number;
+      try {
+        fd = fs.openSync(file, 'r');
+      } catch {
+        continue;
+      }
+      const st = fs.fstatSync(fd);
+      if (open.some((o) => o.ino === st.ino)) fs.closeSync(fd);
+      else open.push({ fd, ino: st.ino, size: st.size });
     }
-    if (next.ino === 0) next = cursor.ino === 0 ? { ino: 0, offset: 0 } : { ...cursor };
-    return { events, cursor: next };
+    return open.reverse();
   }
 
   private rotateIfLarge(): void {
@@ -156,7 +202,16 @@ function statOf(file: string): fs.Stats | null {
   }
 }
 
-/** The text of complete lines from byte `offset` on, and how many bytes that is. */
+/** The text of complete lines of an open generation from byte `offset` on, and how many bytes that is. */
+function readFd(o: Open, offset: number): { text: string; bytes: number } {
+  if (o.size <= offset) return { text: '', bytes: 0 };
+  const buffer = Buffer.alloc(o.size - offset);
+  const got = fs.readSync(o.fd, buffer, 0, buffer.length, offset);
+  const end = buffer.subarray(0, got).lastIndexOf(0x0a) + 1;
+  return { text: buffer.subarray(0, end).toString('utf8'), bytes: end };
+}
+
+/** The same for a file by name (its whole current content from `offset`). */
 function readText(file: string, offset: number): { text: string; bytes: number } {
   let fd: number;
   try {
@@ -165,36 +220,26 @@ function readText(file: string, offset: number): { text: string; bytes: number }
     return { text: '', bytes: 0 };
   }
   try {
-    const size = fs.fstatSync(fd).size;
-    if (size <= offset) return { text: '', bytes: 0 };
-    const buffer = Buffer.alloc(size - offset);
-    const got = fs.readSync(fd, buffer, 0, buffer.length, offset);
-    const end = buffer.subarray(0, got).lastIndexOf(0x0a) + 1;
-    return { text: buffer.subarray(0, end).toString('utf8'), bytes: end };
+    return readFd({ fd, ino: 0, size: fs.fstatSync(fd).size }, offset);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** The length of `file` up to its last complete line. */
-function completeLength(file: string, size: number): number {
+/** The length of an open file up to its last complete line. */
+function completeLength(fd: number, size: number): number {
   if (size === 0) return 0;
-  const fd = fs.openSync(file, 'r');
-  try {
-    const tail = Buffer.alloc(Math.min(size, 64 * 1024));
-    let end = size;
-    // Walk back to the last newline (a writer may be half way through a line).
-    while (end > 0) {
-      const start = Math.max(0, end - tail.length);
-      const got = fs.readSync(fd, tail, 0, end - start, start);
-      const nl = tail.subarray(0, got).lastIndexOf(0x0a);
-      if (nl >= 0) return start + nl + 1;
-      end = start;
-    }
-    return 0;
-  } finally {
-    fs.closeSync(fd);
+  const tail = Buffer.alloc(Math.min(size, 64 * 1024));
+  let end = size;
+  // Walk back to the last newline (a writer may be half way through a line).
+  while (end > 0) {
+    const start = Math.max(0, end - tail.length);
+    const got = fs.readSync(fd, tail, 0, end - start, start);
+    const nl = tail.subarray(0, got).lastIndexOf(0x0a);
+    if (nl >= 0) return start + nl + 1;
+    end = start;
   }
+  return 0;
 }
 
 function parseLines(text: string): LoomEvent[] {

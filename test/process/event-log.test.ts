@@ -74,9 +74,30 @@ describe('event log', () => {
     expect(kept.length).toBeLessThan(200);
   });
 
+  it('a reader still gets a line written late into a file that rotated away (a writer that opened it just before)', () => {
+    const log = tempLog(500);
+    log.emit('warning', { message: 'first' });
+    let cursor = log.end();
+    // A writer opens the current file, is paused, and writes only after another writer rotated it.
+    const late = fs.openSync(log.file, 'a');
+    for (let n = 0; n < 8; n += 1) log.emit('warning', { message: `filler ${n}` });
+    // Rotated once: the late writer's file is now events.jsonl.1.
+    expect([fs.existsSync(`${log.file}.1`), fs.existsSync(`${log.file}.2`)]).toEqual([true, false]);
+    const first = log.readSince(cursor);
+    cursor = first.cursor;
+    expect(first.events.map((e) => e.message)).toEqual(Array.from({ length: 8 }, (_, n) => `filler ${n}`));
+    fs.writeSync(late, `${JSON.stringify({ at: new Date().toISOString(), type: 'warning', message: 'late' })}\n`);
+    fs.closeSync(late);
+    log.emit('warning', { message: 'after' });
+    const second = log.readSince(cursor);
+    expect(second.events.map((e) => e.message).sort()).toEqual(['after', 'late']);
+    expect(log.readSince(second.cursor).events).toEqual([]);
+  });
+
   it('keeps every event of four processes writing at once, across rotations, for a reader following along', async () => {
-    const log = tempLog(60_000);
-    const writers = ['a', 'b', 'c', 'd'].map((w) => runFixture(children, emitScript, [log.file, w, '600', '60000']));
+    // About 450 KB in all: three rotations, and no generation dropped however slowly the reader reads.
+    const log = tempLog(120_000);
+    const writers = ['a', 'b', 'c', 'd'].map((w) => runFixture(children, emitScript, [log.file, w, '600', '120000']));
     let cursor = log.end();
     const seen: LoomEvent[] = [];
     const done = () => writers.every((w) => w.exitCode !== undefined);
@@ -95,7 +116,8 @@ describe('event log', () => {
       const mine = messages.filter((m) => m.startsWith(`${w}:`)).map((m) => Number(m.split(':')[1]));
       expect(mine).toEqual(Array.from({ length: 600 }, (_, n) => n));
     }
-    expect(fs.existsSync(`${log.file}.1`)).toBe(true);
+    expect(fs.existsSync(`${log.file}.3`)).toBe(true);
     expect(fs.existsSync(`${log.file}.rotate-lock`)).toBe(false);
+    expect(log.readAll().events).toHaveLength(2400);
   });
 });
