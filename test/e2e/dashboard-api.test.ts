@@ -175,7 +175,7 @@ describe('dashboard API on the local tracker', () => {
     expect(fs.existsSync(repo.paths.dashboard)).toBe(false);
   });
 
-  it('loom start --dashboard serves it beside the daemon and stops it with the daemon; bad ports are refused', async () => {
+  it('loom start --dashboard (and --detach) serves it beside the daemon and stops it with the daemon; bad ports are refused', async () => {
     repo = makeRepo(SCRIPT_CONFIG);
     daemon = startDaemon(repo.root, ['start', '--dashboard']);
     const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(daemon!.output())?.[1], 30_000, 'the dashboard address');
@@ -190,6 +190,16 @@ describe('dashboard API on the local tracker', () => {
     await until(() => !fs.existsSync(repo!.paths.dashboard), 10_000, 'the dashboard stopped with the daemon');
     await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
     expect(processesIn(repo.root)).toEqual([]);
+
+    // In the background too: `loom start --detach --dashboard` prints the address and returns.
+    const detached = loom(repo.root, ['start', '--detach', '--dashboard']);
+    expect(detached.code, detached.stderr).toBe(0);
+    const backgroundUrl = /^Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(detached.stdout)?.[1];
+    expect(backgroundUrl, detached.stdout).toBeDefined();
+    expect((await getJson<StatusReport>(`${backgroundUrl}api/v1/state`)).body.daemon.status).toBe('running');
+    loom(repo.root, ['stop']);
+    await until(() => !fs.existsSync(repo!.paths.lock) && !fs.existsSync(repo!.paths.dashboard), 60_000, 'the background daemon and its dashboard stopped');
+    await until(() => processesIn(repo!.root).length === 0, 10_000, 'nothing left running');
 
     for (const args of [['start', '--dashboard', 'eighty'], ['dashboard', '--port', '70000']]) {
       const r = loom(repo.root, args);
