@@ -21,7 +21,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 import { recordIteration } from './iteration-events.js';
-import { sendNotifications } from './notifier.js';
+import { ensureNotifyCursor, sendNotifications } from './notifier.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
@@ -51,6 +51,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const { state } = store.load(clock());
   const began = Date.now();
   const warningsBefore = new Set(state.warnings);
+  ensureNotifyCursor(paths, state);
   if (mode === 'normal' && fs.existsSync(paths.stopSignal)) return { summary: SHUTDOWN_SIGNAL, actions: [], state };
   if (session !== undefined && state.daemon_session_id !== session) throw new SessionMismatchError(session, state.daemon_session_id);
 

@@ -4,19 +4,24 @@
 // that never shows its URL.
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoomEvent } from '../../src/core/events.js';
 import { Label } from '../../src/core/labels.js';
+import { FakeAnthropicServer } from '../fakes/anthropic-server.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { loom, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
+import { loom, loomAsync, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
 let server: http.Server | undefined;
+let anthropic: FakeAnthropicServer | undefined;
 afterEach(async () => {
   repo?.cleanup();
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  await anthropic?.close();
+  server = anthropic = repo = undefined;
 });
 
 const fence = '```';
@@ -147,5 +152,42 @@ describe('event log and notifications', () => {
     // The webhook's URL (which may carry a secret) is nowhere Loom writes.
     for (const file of [repo.paths.events, repo.paths.state]) expect(fs.readFileSync(file, 'utf8')).not.toContain('s3cr3t');
     expect(daemon.output() + second.output() + third.output()).not.toContain('s3cr3t');
+  });
+
+  it('notifies a runtime limit once per reset and a budget once per issue and day', async () => {
+    anthropic = await FakeAnthropicServer.start([]);
+    anthropic.failWith('rate-limit');
+    const notified = path.join(fs.mkdtempSync('/tmp/loom-notify-'), 'notified.jsonl');
+    repo = makeRepo({
+      cliRetries: 0,
+      budget: { perIssueUsd: 1 },
+      notify: { command: `cat >> '${notified}'`, on: ['budget', 'limited'] },
+      roles: { builder: { runtime: 'claude', fallback: 'script' }, judge: { runtime: 'script' }, doctor: { runtime: 'script' } },
+    });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-'));
+    const env = { PATH: `${path.resolve('node_modules/.bin')}:${process.env.PATH ?? ''}`, HOME: home, ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: 'test-key' };
+    // The notifier starts where the log ends when it first runs.
+    expect(loom(repo.root, ['iterate'], env).code).toBe(0);
+    const tracker = repo.tracker();
+    const limited = await tracker.createIssue({ title: 'limited', labels: [Label.issue], body: `${fence}loom-script builder\nwrite done.txt <<EOF\ndone\nEOF\n${fence}` });
+    const shepherd = await loomAsync(repo.root, ['shepherd', String(limited.number), '--force-merge'], env);
+    expect(shepherd.stdout, shepherd.stderr).toMatch(/runtime claude is limited until .*; failing over/);
+    const expensive = await tracker.createIssue({ title: 'expensive', labels: [Label.issue] });
+    fs.appendFileSync(repo.paths.usage, `${JSON.stringify({ at: new Date().toISOString(), issue: expensive.number, role: 'builder', runtime: 'claude', model: null, session_id: 's', outcome: 'success', input_tokens: 10, output_tokens: 10, cached_input_tokens: 0, cost_usd: 5, priced: false })}\n`);
+    // Over its budget twice: blocked, approved again by a person, blocked again.
+    expect(loom(repo.root, ['shepherd', String(expensive.number)], env).code).toBe(5);
+    loom(repo.root, ['issue', 'label', String(expensive.number), Label.issue]);
+    expect(loom(repo.root, ['shepherd', String(expensive.number)], env).code).toBe(5);
+    expect(loom(repo.root, ['iterate'], env).code).toBe(0);
+    expect(loom(repo.root, ['iterate'], env).code).toBe(0);
+
+    const sent = readEvents(notified);
+    expect(sent.map((e) => e.type).sort()).toEqual(['budget.reached', 'runtime.limited']);
+    expect(sent.find((e) => e.type === 'runtime.limited')).toMatchObject({ runtime: 'claude', role: 'builder', issue: limited.number });
+    expect(Date.parse(sent.find((e) => e.type === 'runtime.limited')!.until!)).toBeGreaterThan(Date.now());
+    expect(sent.find((e) => e.type === 'budget.reached')).toMatchObject({ issue: expensive.number, message: expect.stringMatching(/this issue has used \$5\.00 of its \$1 budget/) });
+    // The log has both budget refusals; only the first notified.
+    expect(readEvents(repo.paths.events).filter((e) => e.type === 'budget.reached')).toHaveLength(2);
+    fs.rmSync(home, { recursive: true, force: true });
   });
 });
