@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'shepherd.no-changes',
   'shepherd.stopped',
   'shepherd.skipped',
+  'shepherd.failed',
   'shepherd.died',
   'shepherd.stuck',
   'shepherd.adopted',
@@ -25,6 +26,7 @@ export const EVENT_TYPES = [
   'issue.released',
   'issue.promoted',
   'issue.untrusted',
+  'issue.cleaned',
   'spawn.skipped',
   'spawn.failed',
   'role.started',
@@ -132,6 +134,7 @@ const TOKEN_EVENTS: Readonly<Record<string, EventType>> = {
   'no-changes': 'shepherd.no-changes',
   stopped: 'shepherd.stopped',
   skipped: 'shepherd.skipped',
+  failed: 'shepherd.failed',
   died: 'shepherd.died',
   stuck: 'shepherd.stuck',
   adopt: 'shepherd.adopted',
@@ -139,13 +142,15 @@ const TOKEN_EVENTS: Readonly<Record<string, EventType>> = {
   released: 'issue.released',
   promote: 'issue.promoted',
   untrusted: 'issue.untrusted',
+  cleaned: 'issue.cleaned',
   skip: 'spawn.skipped',
   '!spawn': 'spawn.failed',
 };
 
 /**
  * The event of one summary token (docs/iteration.md lists them): `+shepherd=#12`, `done=#12`,
- * `+judge`, `!judge=timeout`, `!promote=#3`, `slow-down=40/5000`. Null for a token it does not know.
+ * `+judge`, `!judge=timeout`, `!promote=#3`, `cleaned=#4`, `!cleanup`, `slow-down=40/5000`. Null
+ * for a token it does not know.
  */
 export function tokenEvent(token: string, roles: readonly string[]): { type: EventType; fields: EventFields } | null {
   const [word = '', value] = token.split('=', 2);
@@ -157,6 +162,7 @@ export function tokenEvent(token: string, roles: readonly string[]): { type: Eve
     return { type: 'tracker.slow-down', fields: { rate_limit_remaining: remaining, rate_limit_limit: limit } };
   }
   if (word.startsWith('+') && value === undefined && roles.includes(word.slice(1))) return { type: 'role.started', fields: { role: word.slice(1) } };
+  if (word === '!cleanup' && value === undefined) return { type: 'action.failed', fields: { outcome: 'cleanup' } };
   if (word.startsWith('!') && value !== undefined) {
     const name = word.slice(1);
     if (roles.includes(name)) return { type: 'role.failed', fields: { role: name, outcome: value } };

@@ -130,6 +130,7 @@ export class LoomMetrics {
     'shepherd.no-changes': () => this.shepherdsFinished.inc({ outcome: 'no-changes' }),
     'shepherd.stopped': () => this.shepherdsFinished.inc({ outcome: 'stopped' }),
     'shepherd.skipped': () => this.shepherdsFinished.inc({ outcome: 'skipped' }),
+    'shepherd.failed': () => this.shepherdsFinished.inc({ outcome: 'failed' }),
     verdict: (e) => this.verdicts.inc({ verdict: e.verdict ?? 'unknown' }),
     'agent.run': (e) => {
       const who = { runtime: e.runtime ?? 'unknown', role: e.role ?? 'unknown' };

@@ -24,6 +24,8 @@ describe('tokenEvent', () => {
     ['+judge', 'role.started', { role: 'judge' }],
     ['!judge=timeout', 'role.failed', { role: 'judge', outcome: 'timeout' }],
     ['!promote=#3', 'action.failed', { outcome: 'promote', issue: 3 }],
+    ['cleaned=#12', 'issue.cleaned', { issue: 12 }],
+    ['!cleanup', 'action.failed', { outcome: 'cleanup' }],
     ['slow-down=40/5000', 'tracker.slow-down', { rate_limit_remaining: 40, rate_limit_limit: 5000 }],
   ])('%s → %s', (token, type, fields) => {
     expect(tokenEvent(token, ROLE_NAMES)).toEqual({ type, fields });
