@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import type { LoomConfig } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
+import { sandboxSummary } from '../process/sandbox-probe.js';
+import type { SandboxSummary } from '../process/sandbox-probe.js';
 import { findExecutable } from '../runtimes/command-runtime.js';
 import { agentAuth, checkExecutable } from '../runtimes/create-runtime.js';
 
@@ -45,6 +47,8 @@ export interface DoctorReport {
   git: string | null;
   runtimes: RuntimeCheck[];
   roles: RoleCheck[];
+  /** Whether bubblewrap works here, and which roles' agents run sandboxed (docs/security.md). */
+  sandbox: Omit<SandboxSummary, 'problem'>;
   problems: string[];
 }
 
@@ -116,7 +120,9 @@ export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessE
     return { ...base, runs: primary.runs, usable, problem: primary.problem };
   });
   if (!config.roles.builder.enabled) problems.push('no builder runtime: set "runtime" or roles.builder in .loom/config.json');
-  return { node: process.version, git: version('git', env), runtimes, roles, problems };
+  const { problem: sandboxProblem, ...sandbox } = sandboxSummary(config, env);
+  if (sandboxProblem !== null) problems.push(sandboxProblem);
+  return { node: process.version, git: version('git', env), runtimes, roles, sandbox, problems };
 }
 
 /** What one runtime of a role runs, and the first reason it cannot. */
@@ -151,6 +157,9 @@ export function unrunnableRoles(root: string, config: LoomConfig, env: NodeJS.Pr
     if (c.fallback !== undefined && checkExecutable(role, c, c.fallback, root, env).problem === null) continue;
     byProblem.set(problem, [...(byProblem.get(problem) ?? []), role]);
   }
+  // A role sandboxed with bubblewrap that cannot sandbox here would never start a run either.
+  const sandbox = sandboxSummary(config, env);
+  if (sandbox.problem !== null) byProblem.set(sandbox.problem, sandbox.sandboxed);
   if (byProblem.size === 0) return null;
   const parts = [...byProblem].map(([problem, roles]) => `${roles.length === 1 ? 'role' : 'roles'} ${roles.join(', ')}: ${problem}`);
   return `cannot start: ${parts.join('; ')} (\`loom doctor\` checks every role)`;
@@ -179,6 +188,7 @@ export function renderDoctor(r: DoctorReport): string {
           : 'off';
     lines.push(`  ${role.role.padEnd(9)} ${what}${role.problem ? ` — ${role.problem}${role.usable ? '; the fallback will be used' : ''}` : ''}`);
   }
+  lines.push('', `Sandbox: ${r.sandbox.bwrap.ok ? `${r.sandbox.bwrap.version} at ${r.sandbox.bwrap.path}` : r.sandbox.bwrap.kind === 'missing' ? 'bubblewrap not installed' : `bubblewrap cannot sandbox here (${r.sandbox.bwrap.detail})`}`, `  ${r.sandbox.text}`);
   lines.push('', r.problems.length === 0 ? 'Everything each role runs is in place.' : `Problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
   return lines.join('\n');
 }

@@ -26,6 +26,7 @@ import { renderDoctor, runDoctor, unrunnableRoles } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
 import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
 import { runInit } from '../setup/init-repo.js';
+import { runMigrate } from '../setup/migrate.js';
 import { cleanupLeftovers } from '../daemon/cleanup.js';
 import { runDemo } from '../demo/demo.js';
 import { registerIssueCommands } from './issue-commands.js';
@@ -159,6 +160,14 @@ function buildProgram(): Command {
     .action((options: { claude?: boolean }) => runInit({ cwd: process.cwd(), claude: options.claude === true, log: out }));
 
   program
+    .command('migrate')
+    .description("convert the original Loom's .loom/config.json into Loom's (the original is kept as config.json.orig) and say what was mapped and dropped")
+    .option('--dry-run', 'print what would be written; write nothing')
+    .action((options: { dryRun?: boolean }) => {
+      runMigrate({ cwd: process.cwd(), dryRun: options.dryRun === true, log: out });
+    });
+
+  program
     .command('shepherd')
     .description('drive one issue through its lifecycle (the daemon runs this in the background)')
     .argument('<issue>', 'issue number')
@@ -267,6 +276,7 @@ async function startDaemon(force: boolean, logFile?: string, dashboardPort: numb
   const config = requireConfig(paths);
   requireRunnableRoles(paths, config);
   const log = logFile === undefined ? (line: string) => out(`${stamp()} ${line}`) : backgroundLog(logFile);
+  for (const note of config.notes) log(`note: ${note}`);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };

@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
-import type { LoomConfig, RoleConfig } from '../core/config-model.js';
-import { defaultConfig } from '../core/config-model.js';
+import type { LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
+import type { HookName } from '../core/config-model.js';
+import { defaultConfig, defaultSandbox, HOOK_NAMES, SANDBOX_TYPES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
@@ -17,8 +18,10 @@ import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
 import { NOTIFY_KINDS } from '../core/events.js';
+import { parseSize } from '../core/size.js';
+import { originalKeysOf } from './original-config.js';
 
-type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration';
+type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration' | 'size';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
 const SCALARS: Record<string, Kind> = {
   maxShepherds: 'positive',
@@ -35,10 +38,12 @@ const SCALARS: Record<string, Kind> = {
   maxMergeLines: 'positive',
   agentRetries: 'count',
   cliRetries: 'count',
+  minFreeDisk: 'size',
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;
-const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'args', 'fallback', 'command', 'interval', 'cooldown', 'timeout']);
+const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'args', 'fallback', 'command', 'interval', 'cooldown', 'timeout', 'sandbox']);
+const SANDBOX_KEYS = ['type', 'network', 'hide'] as const;
 const BUDGET_KEYS = ['perIssueUsd', 'perDayUsd', 'perIssueTokens', 'perDayTokens'] as const;
 
 export function envName(key: string): string {
@@ -62,14 +67,75 @@ function check(kind: Kind, value: unknown): { value: number } | { error: string 
     if (typeof n !== 'number' || !Number.isInteger(n) || n < min) return { error: `must be a whole number ≥ ${min}, got ${JSON.stringify(value)}` };
     return { value: n };
   }
+  if (kind === 'size') {
+    const bytes = parseSize(typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value);
+    return bytes === undefined ? { error: `must be bytes or a size like "500MB", "2GB", got ${JSON.stringify(value)}` } : { value: bytes };
+  }
   const ms = parseDuration(value);
   if (ms === undefined) return { error: `must be seconds or a duration like "30s", "10m", "1h", got ${JSON.stringify(value)}` };
   if (kind === 'positiveDuration' && ms <= 0) return { error: 'must be greater than zero' };
   return { value: ms };
 }
 
+/** `hooks`: `afterCreate`, `beforeRun`, `afterRun`, `beforeRemove` (shell commands) and `timeout`. */
+function resolveHooks(value: unknown, config: LoomConfig, problems: string[]): void {
+  if (!isRecord(value)) {
+    problems.push(`hooks: must be an object with ${HOOK_NAMES.join(', ')} and timeout`);
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'timeout') {
+      const r = check('positiveDuration', v);
+      if ('error' in r) problems.push(`hooks.timeout: ${r.error}`);
+      else config.hooks.timeout = r.value;
+    } else if (!(HOOK_NAMES as readonly string[]).includes(k)) problems.push(`hooks.${k}: unknown key (known: ${HOOK_NAMES.join(', ')}, timeout)`);
+    else if (typeof v !== 'string' || v.trim() === '') problems.push(`hooks.${k}: must be a non-empty shell command`);
+    else config.hooks[k as HookName] = v;
+  }
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const SANDBOX_SHAPE = '"bwrap", "none" or { "type": "bwrap" | "none", "network": true | false, "hide": [paths] }';
+
+/**
+ * A `sandbox` value, at the top level or a role's: `"bwrap"`, `"none"`, or an object with any of
+ * `type`, `network`, `hide`. Only the keys given are returned; each problem is added under `at`.
+ */
+function parseSandbox(value: unknown, at: string, problems: string[]): Partial<SandboxConfig> {
+  if (typeof value === 'string') {
+    if ((SANDBOX_TYPES as readonly string[]).includes(value)) return { type: value as SandboxType };
+    problems.push(`${at}: must be ${SANDBOX_SHAPE}, got ${JSON.stringify(value)}`);
+    return {};
+  }
+  if (!isRecord(value)) {
+    problems.push(`${at}: must be ${SANDBOX_SHAPE}`);
+    return {};
+  }
+  const sandbox: Partial<SandboxConfig> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'type') {
+      if (typeof v === 'string' && (SANDBOX_TYPES as readonly string[]).includes(v)) sandbox.type = v as SandboxType;
+      else problems.push(`${at}.type: must be ${SANDBOX_TYPES.map((t) => `"${t}"`).join(' or ')}, got ${JSON.stringify(v)}`);
+    } else if (k === 'network') {
+      if (typeof v === 'boolean') sandbox.network = v;
+      else problems.push(`${at}.network: must be true or false`);
+    } else if (k === 'hide') {
+      if (!Array.isArray(v) || !v.every((p) => typeof p === 'string' && p.trim() !== '')) {
+        problems.push(`${at}.hide: must be a list of paths (absolute, "~/…" or relative to the worktree)`);
+        continue;
+      }
+      const paths = v as string[];
+      for (const p of paths) {
+        if (/^~[^/]/.test(p)) problems.push(`${at}.hide: "${p}": only "~/…" (your own home) is understood, not another user's home`);
+        else if (!path.isAbsolute(p) && !p.startsWith('~') && p.split(/[\\/]/).includes('..')) problems.push(`${at}.hide: "${p}": a relative path must stay inside the worktree (no "..")`);
+      }
+      sandbox.hide = paths;
+    } else problems.push(`${at}.${k}: unknown key (known: ${SANDBOX_KEYS.join(', ')})`);
+  }
+  return sandbox;
 }
 
 /** Settings a role file's front matter can give (below config.json and env in precedence), with its prompt. */
@@ -98,11 +164,15 @@ export function resolveConfig(
     if (file.timeout !== undefined) role.timeout = file.timeout;
     if (file.template !== undefined) role.template = file.template;
     if (file.file !== undefined) role.roleFile = file.file;
+    config.notes.push(...(file.notes ?? []));
     const interval = file.interval ?? file.cooldown;
     if (interval !== undefined) role.interval = interval;
   }
   const doc: Record<string, unknown> = isRecord(raw) ? raw : {};
   if (!isRecord(raw)) problems.push('(root): must be a JSON object');
+  // The original Loom's config.json: one actionable line instead of a list of unknown keys.
+  const original = originalKeysOf(raw);
+  if (original.length > 0) return { ok: false, problems: [`a configuration of the original Loom (${original.join(', ')}); run \`loom migrate\` to convert it (\`loom migrate --dry-run\` shows the result first)`] };
 
   for (const [key, value] of Object.entries(doc)) {
     if (key === '$schema') continue;
@@ -147,6 +217,10 @@ export function resolveConfig(
         }
       continue;
     }
+    if (key === 'hooks') {
+      resolveHooks(value, config, problems);
+      continue;
+    }
     if (key === 'pricing') {
       if (!isRecord(value)) problems.push('pricing: must be an object keyed by model or runtime name');
       else
@@ -155,6 +229,10 @@ export function resolveConfig(
           if (!ok || !isRecord(p)) problems.push(`pricing.${name}: must be { "input": USD per million tokens, "output": ..., "cachedInput": ... (optional) }`);
           else config.pricing[name] = { input: p.input as number, output: p.output as number, cachedInput: (p.cachedInput as number | undefined) ?? (p.input as number) };
         }
+      continue;
+    }
+    if (key === 'sandbox') {
+      Object.assign(config.sandbox, parseSandbox(value, 'sandbox', problems));
       continue;
     }
     if (key === 'runtime') {
@@ -169,7 +247,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'budget', 'pricing', 'notify', 'roles', 'tracker'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'notify', 'roles', 'tracker', 'hooks'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -179,6 +257,8 @@ export function resolveConfig(
 
   const roles = doc.roles;
   if (roles !== undefined && !isRecord(roles)) problems.push('roles: must be an object keyed by role name');
+  /** Each role's own sandbox keys, laid over the top-level sandbox once env has had its say. */
+  const roleSandboxes: Partial<Record<RoleName, Partial<SandboxConfig>>> = {};
   for (const [name, value] of Object.entries(isRecord(roles) ? roles : {})) {
     const role = (config.roles as Record<string, RoleConfig>)[name];
     if (role === undefined) {
@@ -210,6 +290,8 @@ export function resolveConfig(
       } else if (k === 'command') {
         if (typeof v !== 'string' || v.trim() === '') problems.push(`${at}: must be a non-empty shell command string`);
         else role.command = v;
+      } else if (k === 'sandbox') {
+        roleSandboxes[name as RoleName] = parseSandbox(v, at, problems);
       } else {
         const r = check('positiveDuration', v);
         if ('error' in r) problems.push(`${at}: ${r.error}`);
@@ -234,6 +316,11 @@ export function resolveConfig(
     if (/^https?:\/\/\S+$/.test(notifyWebhook)) config.notify.webhook = notifyWebhook;
     else problems.push('env LOOM_NOTIFY_WEBHOOK: must be an http(s) URL');
   }
+  const envSandbox = env.LOOM_SANDBOX;
+  if (envSandbox !== undefined && envSandbox !== '') {
+    if ((SANDBOX_TYPES as readonly string[]).includes(envSandbox)) config.sandbox.type = envSandbox as SandboxType;
+    else problems.push(`env LOOM_SANDBOX: must be ${SANDBOX_TYPES.map((t) => `"${t}"`).join(' or ')}, got ${JSON.stringify(envSandbox)}`);
+  }
   const envRuntime = env.LOOM_RUNTIME;
   if (envRuntime !== undefined && envRuntime !== '') {
     if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
@@ -253,6 +340,7 @@ export function resolveConfig(
   }
   for (const name of ROLE_NAMES) {
     const role = config.roles[name];
+    role.sandbox = roleSandbox(config.sandbox, roleSandboxes[name] ?? {});
     const command = env[`LOOM_${name.toUpperCase()}_COMMAND`];
     if (command !== undefined && command !== '') role.command = command;
     const interval = env[`LOOM_${name.toUpperCase()}_INTERVAL`];
@@ -280,10 +368,18 @@ export function resolveConfig(
 }
 
 /**
+ * A role's sandbox: its own keys over the top-level ones. `hide` adds to the top-level list — a
+ * role cannot show what every agent is meant not to see.
+ */
+function roleSandbox(top: SandboxConfig, own: Partial<SandboxConfig>): SandboxConfig {
+  return { type: own.type ?? top.type, network: own.network ?? top.network, hide: [...new Set([...top.hide, ...(own.hide ?? [])])] };
+}
+
+/**
  * Front matter of the role files that apply (`.loom/roles/<role>.md` over the built-in ones).
  * A malformed role file is a config problem naming its file and line.
  */
-function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<RoleName, RoleFileSettings>> {
+function readRoleFiles(rolesDir: string, problems: string[], notes: string[]): Partial<Record<RoleName, RoleFileSettings>> {
   const result: Partial<Record<RoleName, RoleFileSettings>> = {};
   for (const name of ROLE_NAMES) {
     try {
@@ -301,13 +397,29 @@ function readRoleFiles(rolesDir: string, problems: string[]): Partial<Record<Rol
   } catch {
     // no roles directory: only the built-in role files apply
   }
+  const others: string[] = [];
   for (const name of names) {
     const role = name.slice(0, -'.md'.length);
     if ((ROLE_NAMES as readonly string[]).includes(role)) continue;
     const near = ROLE_NAMES.find((known) => editDistance(known, role.toLowerCase()) <= 2);
+    // The original Loom kept more files here (README.md, auditor.md, shepherd.md, builder-pr.md,
+    // ...), Markdown without front matter: they are its, not typos, and are left alone.
+    if (near === undefined && !hasFrontMatter(path.join(rolesDir, name))) {
+      others.push(name);
+      continue;
+    }
     problems.push(`${path.join(rolesDir, name)}: not a role, so it would be ignored (roles: ${ROLE_NAMES.join(', ')})${near !== undefined ? `; did you mean ${near}.md?` : ''}`);
   }
+  if (others.length > 0) notes.push(`${rolesDir}: ${others.sort().join(', ')} ${others.length === 1 ? 'is not a role' : 'are not roles'} of this Loom (files of the original Loom); left alone`);
   return result;
+}
+
+function hasFrontMatter(file: string): boolean {
+  try {
+    return /^\uFEFF?---[ \t]*\r?$/m.test(fs.readFileSync(file, 'utf8').split('\n', 1)[0] ?? '');
+  } catch {
+    return false;
+  }
 }
 
 /** Levenshtein distance, for "did you mean" hints. */
@@ -336,8 +448,10 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
     }
   }
   const roleProblems: string[] = [];
-  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems);
+  const roleNotes: string[] = [];
+  const roleFiles = readRoleFiles(path.join(path.dirname(file), 'roles'), roleProblems, roleNotes);
   const result = resolveConfig(raw, env, roleFiles);
+  if (result.ok) result.value.notes.push(...roleNotes);
   const problems = [...roleProblems, ...(result.ok ? [] : result.problems)];
   if (problems.length > 0 || !result.ok) throw new ConfigError(file, problems);
   return result.value;
@@ -361,8 +475,13 @@ export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
   } catch {
     return null;
   }
+  if (!(isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker))) return null;
   // Keys added since it was saved take their defaults.
-  return isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker) ? { ...defaultConfig(), ...(saved as unknown as LoomConfig) } : null;
+  const config = { ...defaultConfig(), notes: [], ...saved } as unknown as LoomConfig;
+  // Saved by a version of Loom without sandboxes: none, as it ran then.
+  if (!isRecord(saved.sandbox)) config.sandbox = defaultSandbox();
+  for (const role of Object.values(config.roles)) if (!isRecord(role.sandbox)) role.sandbox = { ...config.sandbox, hide: [...config.sandbox.hide] };
+  return config;
 }
 
 /** A role file's problem: `<file>.md[:<line>]: <problem>` (it names its own file). */

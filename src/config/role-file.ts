@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoomError } from '../core/errors.js';
 import { parseDuration } from '../core/duration.js';
-import { PLACEHOLDER, TEMPLATE_VARIABLES } from '../core/prompt-template.js';
+import { LITERAL_PREFIX, PLACEHOLDER, TEMPLATE_VARIABLES } from '../core/prompt-template.js';
 import { RUNTIME_NAMES } from '../core/vocabulary.js';
 
 export interface RoleDefinition {
@@ -32,6 +32,13 @@ export interface RoleDefinition {
   args?: string;
   /** The prompt template (the Markdown after the front matter). */
   template: string;
+  /**
+   * Set for a role file of the original Loom (no front matter): its text is the start of the
+   * prompt, followed by Loom's bridge and the built-in role's task and output contract.
+   */
+  original?: true;
+  /** Things worth saying once about the file (an original placeholder with no value here). */
+  notes?: string[];
 }
 
 /** A problem in a role file, at a 1-based line (0: the file as a whole). */
@@ -55,10 +62,50 @@ const KNOWN_KEYS: readonly string[] = ['runtime', ...STRING_KEYS, ...DURATION_KE
 const DELIMITER = /^---[ \t]*$/;
 const KEY_LINE = /^([A-Za-z_][A-Za-z0-9_-]*)[ \t]*:(.*)$/;
 
-/** Parses one role file's text; `file` is used in error messages only. */
+/**
+ * The original Loom's placeholders with a value here. Its role files used `{{workspace}}` (the
+ * repository's directory); anything else of the form `{{...}}` is reported once and reaches the
+ * agent as written.
+ */
+const ORIGINAL_PLACEHOLDERS: Readonly<Record<string, string>> = { workspace: 'repo' };
+
+/**
+ * A role file without front matter: the original Loom's (Markdown only, settings in a sidecar
+ * `<role>.json` Loom does not read). Accepted, with its placeholders mapped.
+ */
+function parseOriginalRoleFile(lines: string[], file: string, name: string): RoleDefinition {
+  const notes: string[] = [];
+  const unknown = new Set<string>();
+  const template = lines
+    .join('\n')
+    .trim()
+    .replace(PLACEHOLDER, (match, inner: string) => {
+      const mapped = ORIGINAL_PLACEHOLDERS[inner] ?? (TEMPLATE_VARIABLES.includes(inner) ? inner : undefined);
+      if (mapped !== undefined) return `{{${mapped}}}`;
+      if (inner.startsWith(LITERAL_PREFIX)) return match;
+      unknown.add(match);
+      return `{{${LITERAL_PREFIX}${match.slice(2)}`;
+    });
+  if (unknown.size > 0) notes.push(`${file}: ${[...unknown].join(', ')} ${unknown.size === 1 ? 'has' : 'have'} no value in Loom; the agent sees ${unknown.size === 1 ? 'it' : 'them'} as written (known placeholders: ${TEMPLATE_VARIABLES.join(', ')}; {{workspace}} is {{repo}})`);
+  return { name, file, template, original: true, notes };
+}
+
+/** Whether the first lines look like front matter that lost its opening `---` (a `key: value` line, then `---`). */
+function lostOpening(lines: string[]): boolean {
+  const first = lines.findIndex((l) => l.trim() !== '');
+  return first >= 0 && /^[A-Za-z_][A-Za-z0-9_-]*[ \t]*:( |$)/.test(lines[first] ?? '') && lines.slice(first + 1).some((l) => DELIMITER.test(l));
+}
+
+/**
+ * Parses one role file's text; `file` is used in error messages only. A file without front
+ * matter is the original Loom's role file: accepted as it is (see `parseOriginalRoleFile`).
+ */
 export function parseRoleFile(text: string, file: string, name: string): RoleDefinition {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  if (!DELIMITER.test(lines[0] ?? '')) throw new RoleFileError(file, 1, "missing front matter: the first line must be '---'");
+  if (!DELIMITER.test(lines[0] ?? '')) {
+    if (text.trim() === '' || lostOpening(lines)) throw new RoleFileError(file, 1, "missing front matter: the first line must be '---'");
+    return parseOriginalRoleFile(lines, file, name);
+  }
   let close = -1;
   for (let i = 1; i < lines.length; i++) {
     if (DELIMITER.test(lines[i] ?? '')) {
@@ -93,12 +140,17 @@ export function parseRoleFile(text: string, file: string, name: string): RoleDef
   for (let i = start; i < lines.length; i++) {
     for (const m of (lines[i] ?? '').matchAll(PLACEHOLDER)) {
       const placeholder = m[1] ?? '';
-      if (!TEMPLATE_VARIABLES.includes(placeholder)) {
+      if (!TEMPLATE_VARIABLES.includes(placeholder) && !placeholder.startsWith(LITERAL_PREFIX) && ORIGINAL_PLACEHOLDERS[placeholder] === undefined) {
         throw new RoleFileError(file, i + 1, `unknown template placeholder '${m[0]}' (known: ${TEMPLATE_VARIABLES.join(', ')})`);
       }
     }
   }
-  role.template = lines.slice(start).join('\n').trimEnd();
+  // The original Loom's `{{workspace}}` is `{{repo}}` here, also in a file that got front matter.
+  role.template = lines
+    .slice(start)
+    .join('\n')
+    .trimEnd()
+    .replace(PLACEHOLDER, (match, inner: string) => (ORIGINAL_PLACEHOLDERS[inner] !== undefined ? `{{${ORIGINAL_PLACEHOLDERS[inner]}}}` : match));
   return role;
 }
 
@@ -185,10 +237,42 @@ export function loadRole(name: string, dirs: readonly string[]): RoleDefinition 
     } catch (err) {
       throw new RoleFileError(file, 0, `cannot read role file: ${(err as Error).message}`);
     }
-    return parseRoleFile(text, file, name);
+    const role = parseRoleFile(text, file, name);
+    return role.original === true ? bridged(role, dirs.slice(dirs.indexOf(dir) + 1)) : role;
   }
   const where = dirs.length === 0 ? '(no role directories given)' : dirs.join(', ');
   throw new RoleFileError(dirs[0] === undefined ? `${name}.md` : path.join(dirs[0], `${name}.md`), 0, `no role file for '${name}' (looked in: ${where})`);
+}
+
+/**
+ * Between an original role file's text and the built-in role's task: the original told its
+ * agents to find work, claim it and write to the tracker themselves (`gh`, labels, pull
+ * requests); here Loom does all of that from the agent's output, so the agent must follow the
+ * task and output contract that come after.
+ */
+export const ORIGINAL_ROLE_BRIDGE = `## How this role runs under Loom
+
+The role description above comes from this repository's earlier Loom installation. Loom now
+chooses the work, and makes every tracker change itself from your output. Where the description
+above tells you to look for work, claim issues, run \`gh\`, change labels, comment, open or merge
+pull requests, push or switch branches, do not: do the task below, follow its rules, and end with
+its output contract.`;
+
+/**
+ * An original role file completed with the built-in role (the next of `dirs` to have it): its
+ * text, the bridge, then the built-in prompt with the work, the context and the output contract.
+ * The built-in role's settings (timeout, interval) apply; the original's sidecar JSON is not read.
+ */
+function bridged(original: RoleDefinition, dirs: readonly string[]): RoleDefinition {
+  let builtIn: RoleDefinition | undefined;
+  try {
+    builtIn = dirs.length > 0 ? loadRole(original.name, dirs) : undefined;
+  } catch (error) {
+    if (!(error instanceof RoleFileError)) throw error;
+  }
+  if (builtIn === undefined) return original;
+  const { template: task, file: _file, notes: _notes, original: _original, ...settings } = builtIn;
+  return { ...settings, name: original.name, file: original.file, original: true, notes: original.notes ?? [], template: `${original.template}\n\n${ORIGINAL_ROLE_BRIDGE}\n\n${task}` };
 }
 
 /** The package's built-in role files: `<package>/defaults/roles` (this file is in `src/config/` or `dist/config/`). */

@@ -7,6 +7,19 @@ import type { Budgets, Price } from './usage.js';
 import type { RoleName, RuntimeChoice } from './vocabulary.js';
 import { ROLE_NAMES } from './vocabulary.js';
 
+/** The filesystem sandbox around an agent run (docs/security.md): bubblewrap, or none. */
+export type SandboxType = 'bwrap' | 'none';
+export const SANDBOX_TYPES: readonly SandboxType[] = ['bwrap', 'none'];
+
+export interface SandboxConfig {
+  /** `bwrap`: the agent sees only its worktree, its task home and the system read-only; `none`: everything the user can reach. */
+  type: SandboxType;
+  /** Whether the agent keeps the host's network (its model API needs it); false: loopback only. */
+  network: boolean;
+  /** More paths hidden from the agent: absolute, `~/…` (the user's home) or relative to the working directory. */
+  hide: string[];
+}
+
 export interface RoleConfig {
   /** Whether the role runs at all (a runtime is configured for it and it is not switched off). */
   enabled: boolean;
@@ -28,6 +41,8 @@ export interface RoleConfig {
   template: string;
   /** The role file the template came from; null when none was read. */
   roleFile: string | null;
+  /** The sandbox of this role's runs: the top-level `sandbox` with `roles.<role>.sandbox` over it. */
+  sandbox: SandboxConfig;
 }
 
 /** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
@@ -42,6 +57,19 @@ export interface NotifyConfig {
   /** The kinds that notify (`blocked`, `budget`, `limited`, `crashed`, `guard`); default all. */
   on: string[];
 }
+
+/** The workspace hooks: each a shell command, run with `sh -c` in the worktree. */
+export interface WorkspaceHooks {
+  afterCreate?: string;
+  beforeRun?: string;
+  afterRun?: string;
+  beforeRemove?: string;
+  /** Longest run of one hook, ms. */
+  timeout: number;
+}
+
+export const HOOK_NAMES = ['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
 
 export interface LoomConfig {
   tracker: TrackerConfig;
@@ -59,6 +87,10 @@ export interface LoomConfig {
   /** USD per million tokens, by model or runtime name, for CLIs that report tokens only. */
   pricing: Record<string, Price>;
   maxShepherds: number;
+  /** Shell commands run in an issue's worktree around its life (docs/config.md, "Workspace hooks"). */
+  hooks: WorkspaceHooks;
+  /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
+  minFreeDisk: number;
   /** Sleep between iterations, ms. */
   pollInterval: number;
   /** Ready issues below which Architect/Hermit are triggered. */
@@ -82,7 +114,14 @@ export interface LoomConfig {
   agentRetries: number;
   /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
   cliRetries: number;
+  /** The sandbox of every role that does not set its own (`roles.<role>.sandbox`). */
+  sandbox: SandboxConfig;
   roles: Record<RoleName, RoleConfig>;
+  /**
+   * Things the loader accepted but a user should hear about once (an original Loom role file's
+   * placeholder with no value here, files in `.loom/roles/` that are not roles).
+   */
+  notes: string[];
 }
 
 const MIN = 60_000;
@@ -97,9 +136,14 @@ const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
   champion: 10 * MIN,
 };
 
+/** No sandbox unless configured: `loom init` writes `"sandbox": "bwrap"` where bubblewrap works. */
+export function defaultSandbox(): SandboxConfig {
+  return { type: 'none', network: true, hide: [] };
+}
+
 export function defaultConfig(): LoomConfig {
   const roles = Object.fromEntries(
-    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN, template: '', roleFile: null }]),
+    ROLE_NAMES.map((name): [RoleName, RoleConfig] => [name, { enabled: name === 'champion', runtime: undefined, model: undefined, args: [], fallback: undefined, command: undefined, interval: DEFAULT_ROLE_INTERVAL[name], timeout: 60 * MIN, template: '', roleFile: null, sandbox: defaultSandbox() }]),
   ) as Record<RoleName, RoleConfig>;
   return {
     tracker: { type: 'local' },
@@ -111,6 +155,8 @@ export function defaultConfig(): LoomConfig {
     budget: { perIssueUsd: undefined, perDayUsd: undefined, perIssueTokens: undefined, perDayTokens: undefined },
     pricing: {},
     maxShepherds: 3,
+    hooks: { timeout: 60_000 },
+    minFreeDisk: 2e9,
     pollInterval: 30_000,
     issueThreshold: 3,
     maxProposals: 5,
@@ -123,6 +169,8 @@ export function defaultConfig(): LoomConfig {
     heartbeatInterval: 5_000,
     agentRetries: 2,
     cliRetries: 2,
+    sandbox: defaultSandbox(),
     roles,
+    notes: [],
   };
 }

@@ -9,8 +9,12 @@ import type { RunRecord, UsageTotals } from './usage.js';
 import { addRun, dayOf, emptyTotals } from './usage.js';
 
 export interface ShepherdEntry {
-  /** `working` while a shepherd process owns `issue`; `idle` otherwise. */
-  status: 'working' | 'idle';
+  /**
+   * `working` while a shepherd process owns `issue`; `idle` otherwise. `errored` and `paused` are
+   * statuses an earlier Loom left (its shepherd failed, or a human paused it): kept and shown,
+   * but such a slot owns nothing — no process of this Loom runs for it.
+   */
+  status: 'working' | 'idle' | 'errored' | 'paused';
   issue: number | null;
   task_id: string | null;
   pid: number | null;
@@ -122,6 +126,8 @@ export interface DaemonState {
   untrusted: Record<string, { checked_at: string; reason: string }>;
   /** Runtimes under a rate or usage limit at the last iteration: `{ until, reason }`. */
   runtime_limits: Record<string, { until: string; reason: string }>;
+  /** Dependency problems already reported (cycles, dependencies closed as not planned): each once. */
+  dependency_reports: string[];
   [extra: string]: unknown;
 }
 
@@ -154,6 +160,7 @@ export function emptyState(): DaemonState {
     usage: emptyUsage(),
     untrusted: {},
     runtime_limits: {},
+    dependency_reports: [],
   };
 }
 
@@ -187,10 +194,11 @@ function shepherdFrom(raw: Obj): ShepherdEntry {
   const issue = int(raw.issue);
   // Earlier installations used other words for a busy slot ("working", "running", "active").
   const busy = issue !== null && ['working', 'running', 'active', 'busy'].includes(str(raw.status) ?? 'working');
+  const left = str(raw.status) === 'errored' || str(raw.status) === 'paused' ? (str(raw.status) as 'errored' | 'paused') : null;
   return {
     ...raw,
-    status: busy ? 'working' : 'idle',
-    issue: busy ? issue : null,
+    status: busy ? 'working' : (left ?? 'idle'),
+    issue: busy || left !== null ? issue : null,
     task_id: str(raw.task_id),
     pid: int(raw.pid),
     pid_start: str(raw.pid_start),
@@ -199,7 +207,7 @@ function shepherdFrom(raw: Obj): ShepherdEntry {
     last_phase: str(raw.last_phase),
     pr_number: int(raw.pr_number),
     idle_since: str(raw.idle_since),
-    last_issue: int(raw.last_issue) ?? (busy ? null : issue),
+    last_issue: int(raw.last_issue) ?? (busy || left !== null ? null : issue),
   };
 }
 
@@ -290,6 +298,7 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
 
   if (isObj(raw.usage) && isObj(raw.usage.total)) state.usage = { ...emptyUsage(), ...(raw.usage as unknown as UsageState) };
   if (isObj(raw.untrusted)) state.untrusted = raw.untrusted as DaemonState['untrusted'];
+  if (Array.isArray(raw.dependency_reports)) state.dependency_reports = raw.dependency_reports.filter((k): k is string => typeof k === 'string');
   if (isObj(raw.runtime_limits)) state.runtime_limits = raw.runtime_limits as DaemonState['runtime_limits'];
   const queue = raw.spawn_retry_queue;
   if (isObj(queue)) {

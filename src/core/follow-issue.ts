@@ -4,12 +4,14 @@
  *
  * - A shepherd owns its issue only while the issue is open and carries `loom:building`. Closed,
  *   gone, `loom:blocked`, `loom:abort` or `loom:building` taken away: it stops (`shepherdWithdrawal`).
- * - A support role (Judge, Doctor, Champion) acts on a PR only when its issue is open, not blocked
- *   or aborted, and owned by no shepherd (`supportHold`).
- * - A merge happens only when, read again right before it, the PR is open and its issue still
- *   allows the merger to merge (`mergeHold`).
+ * - A support role (Judge, Doctor, Champion) acts on a PR only when its issue is open, not blocked,
+ *   aborted or held for a human (the original Loom's `loom:operator*`, `loom:needs-capability`),
+ *   and owned by no shepherd (`supportHold`).
+ * - A merge happens only when, read again right before it, the PR is open and not held, and its
+ *   issue still allows the merger to merge and is not held (`mergeHold`).
  */
 import { Label } from './labels.js';
+import { holdOf } from './original-labels.js';
 import type { Issue, PullRequest } from './tracker-model.js';
 
 export type WithdrawalKind = 'gone' | 'closed' | 'blocked' | 'aborted' | 'unclaimed';
@@ -39,6 +41,8 @@ export function supportHold(number: number, issue: Issue | null): string | null 
   if (issue.state !== 'open') return `issue #${number} is closed`;
   if (issue.labels.includes(Label.blocked)) return `issue #${number} is \`${Label.blocked}\``;
   if (issue.labels.includes(Label.abort)) return `issue #${number} has \`${Label.abort}\``;
+  const held = holdOf(issue.labels);
+  if (held !== undefined) return `issue #${number} is held for a human (\`${held}\`)`;
   if (issue.labels.includes(Label.building)) return `a shepherd owns issue #${number} (\`${Label.building}\`)`;
   return null;
 }
@@ -53,6 +57,11 @@ export type MergeHold = { on: 'pr' | 'issue'; message: string };
  */
 export function mergeHold(input: { by: 'shepherd' | 'champion'; issueNumber: number; issue: Issue | null; prNumber: number; pr: PullRequest | null }): MergeHold | null {
   if (input.pr === null || input.pr.state !== 'open') return { on: 'pr', message: `PR #${input.prNumber} is no longer open` };
+  // A hold (on the PR or the issue) withdraws the merge like a blocked issue does: nothing is merged, nothing given up.
+  const prHeld = holdOf(input.pr.labels);
+  if (prHeld !== undefined) return { on: 'issue', message: `PR #${input.prNumber} is held for a human (\`${prHeld}\`)` };
+  const issueHeld = input.issue === null ? undefined : holdOf(input.issue.labels);
+  if (issueHeld !== undefined) return { on: 'issue', message: `issue #${input.issueNumber} is held for a human (\`${issueHeld}\`)` };
   const why = input.by === 'shepherd' ? shepherdWithdrawal(input.issueNumber, input.issue)?.message : supportHold(input.issueNumber, input.issue);
   return why === undefined || why === null ? null : { on: 'issue', message: why };
 }

@@ -1,10 +1,13 @@
 /**
- * The label state machine (PRODUCT.md §4).
+ * The label state machine (PRODUCT.md §4). The original Loom's other labels and their meaning
+ * here are in `original-labels.ts`.
  *
  * Invariant owned here: an issue carries at most one issue-state label and a PR carries at most
  * one verdict label. Every tracker adapter applies label changes through `applyLabelChange`, so
  * adding a state label always replaces the previous one.
  */
+
+import { originalLabel } from './original-labels.js';
 
 export const Label = {
   architect: 'loom:architect',
@@ -97,13 +100,18 @@ export function validateLabelName(name: string): string | undefined {
 
 const LOOM_LABELS: readonly string[] = Object.values(Label);
 
+/** A Loom label or one of the original Loom's (`original-labels.ts`). */
+function known(lower: string): boolean {
+  return LOOM_LABELS.includes(lower) || originalLabel(lower) !== undefined;
+}
+
 /**
  * Loom's own labels compare case-insensitively, as GitHub's do: `LOOM:Issue` is `loom:issue`.
- * Any other label keeps its spelling.
+ * So do the original Loom's labels. Any other label keeps its spelling.
  */
 export function canonicalLabel(name: string): string {
   const lower = name.toLowerCase();
-  return LOOM_LABELS.includes(lower) ? lower : name;
+  return known(lower) ? lower : name;
 }
 
 /** Every label of a list in its canonical spelling, sorted, without duplicates. */
@@ -114,6 +122,6 @@ export function canonicalLabels(names: readonly string[]): string[] {
 /** A problem when `name` is in Loom's namespace (`loom:`) but is not one of its labels (a typo). */
 export function unknownLoomLabel(name: string): string | undefined {
   const lower = name.toLowerCase();
-  if (!lower.startsWith('loom:') || LOOM_LABELS.includes(lower)) return undefined;
-  return `"${name}" is not a Loom label (Loom's labels: ${LOOM_LABELS.join(', ')})`;
+  if (!lower.startsWith('loom:') || known(lower)) return undefined;
+  return `"${name}" is not a Loom label (Loom's labels: ${LOOM_LABELS.join(', ')}; the original Loom's are in docs/state-machine.md)`;
 }

@@ -18,9 +18,12 @@ import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
 import { supportHold } from './follow-issue.js';
+import { buildBlocker, doctorLabelOf, holdOf } from './original-labels.js';
 import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
+import type { DependencyMap, DependencyProblem } from './dependencies.js';
+import { dependencyProblems, openDependencies } from './dependencies.js';
 
 /** What the shell observed about one background process. */
 export interface ProcessView {
@@ -39,6 +42,14 @@ export interface Observation {
   limitedRuntimes?: readonly string[];
   /** Set when today's agent usage reached a daily budget: no new agent work starts. */
   dailyBudgetSpent?: string | null;
+  /**
+   * The declared dependencies (`Depends on #N`, `Blocked by #N`) of the snapshot's issues, and of
+   * the open dependencies they lead to, with each dependency's state. An issue with an open
+   * dependency is not built.
+   */
+  dependencies?: DependencyMap;
+  /** Free bytes on the repository's filesystem (null: unknown). Below `minFreeDisk` no shepherd starts. */
+  freeDisk?: number | null;
 }
 
 /**
@@ -75,7 +86,9 @@ export type Action =
   | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
   | { type: 'stop-shepherd'; slot: string; issue: number }
-  | { type: 'stop-role'; role: DaemonRole };
+  | { type: 'stop-role'; role: DaemonRole }
+  /** A dependency cycle, or a dependency closed as not planned or missing: comment and warn, once. */
+  | ({ type: 'report-dependency' } & DependencyProblem);
 
 /** When a support role is asked for on demand, it still waits this long after its last run, ms. */
 export const DEMAND_COOLDOWN_MS = 60_000;
@@ -217,24 +230,26 @@ export function plan(input: PlanInput): Action[] {
   if (force) {
     for (const issue of snapshot.issues) {
       const from = PROPOSAL_LABELS.find((l) => issue.labels.includes(l));
-      if (from && !issue.labels.includes(Label.building)) {
+      if (from && !issue.labels.includes(Label.building) && buildBlocker(issue.labels) === undefined) {
         actions.push({ type: 'promote', issue: issue.number, from });
         promoted.add(issue.number);
       }
     }
   }
 
-  // 4. Spawn shepherds for ready issues.
-  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building));
+  // 4. Spawn shepherds for ready issues (never one the original Loom's labels hold or rule out).
+  const ready = snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined);
   const eligible = buildOrder(ready).filter((i) => {
     if (owned.has(i.number) || failedNow.has(i.number)) return false;
+    if (openDependencies(observation.dependencies, i.number).length > 0) return false;
     const retry = state.spawn_retry_queue[String(i.number)];
     const notBefore = time(retry?.next_retry_at);
     const untrustedAt = time(state.untrusted[String(i.number)]?.checked_at);
     if (untrustedAt !== null && now - untrustedAt < TRUST_RECHECK_MS) return false;
     return notBefore === null || notBefore <= now;
   });
-  if (config.roles.builder.enabled && dispatchable('builder')) {
+  const lowDisk = observation.freeDisk !== undefined && observation.freeDisk !== null && observation.freeDisk < config.minFreeDisk;
+  if (config.roles.builder.enabled && dispatchable('builder') && !lowDisk) {
     let capacity = config.maxShepherds - busySlots.size;
     for (const issue of eligible) {
       if (capacity <= 0) break;
@@ -247,6 +262,9 @@ export function plan(input: PlanInput): Action[] {
       actions.push({ type: 'spawn-shepherd', slot, issue: issue.number });
     }
   }
+
+  // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.
+  for (const p of dependencyProblems(observation.dependencies, ready.map((i) => i.number), state.dependency_reports)) actions.push({ type: 'report-dependency', ...p });
 
   // 5. Work generation when the backlog runs low.
   const proposals = snapshot.issues.filter((i) => (i.labels.includes(Label.architect) || i.labels.includes(Label.hermit)) && !promoted.has(i.number)).length;
@@ -261,15 +279,18 @@ export function plan(input: PlanInput): Action[] {
 
   // 6. Support roles: on their interval, or on demand when a PR waits for them. A PR waits for
   // them unless a shepherd owns its issue, or its issue (when the snapshot has it) is one the
-  // support roles leave alone: blocked, aborted (`supportHold`).
+  // support roles leave alone: blocked, aborted, held (`supportHold`).
   const shepherdIssues = owned;
   const inSnapshot = new Map(snapshot.issues.map((i) => [i.number, i]));
   const leftAlone = (n: number) => shepherdIssues.has(n) || (inSnapshot.has(n) && supportHold(n, inSnapshot.get(n) ?? null) !== null);
-  const waiting = (label: string) => snapshot.pullRequests.some((pr) => pr.labels.includes(label) && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
+  // A PR held for a human (the original Loom's `loom:operator*`) waits for the human, not a role.
+  const waiting = (wanted: (labels: readonly string[]) => boolean) =>
+    snapshot.pullRequests.some((pr) => wanted(pr.labels) && holdOf(pr.labels) === undefined && !(pr.closesIssue !== null && leftAlone(pr.closesIssue)));
   const demand: Partial<Record<DaemonRole, boolean>> = {
-    champion: waiting(Label.pr),
-    doctor: waiting(Label.changesRequested),
-    judge: waiting(Label.reviewRequested),
+    champion: waiting((l) => l.includes(Label.pr)),
+    // The original Loom's `loom:merge-conflict` and `loom:ci-failure` ask for the Doctor too.
+    doctor: waiting((l) => l.includes(Label.changesRequested) || doctorLabelOf(l) !== undefined),
+    judge: waiting((l) => l.includes(Label.reviewRequested)),
   };
   for (const role of SUPPORT_ROLES) {
     const cfg = config.roles[role];

@@ -66,3 +66,36 @@ export interface Progress {
   merged_prs?: number[];
   pr_number: number | null;
 }
+
+/**
+ * `value` as one of Loom's progress records, or null when it is not one. The original Loom wrote
+ * records of another schema into the same directory under similar names
+ * (`shepherd-<task id>.json`: `current_phase`, `last_heartbeat`, `milestones`, no `kind`); they
+ * describe processes of that Loom and are never taken for current ones.
+ */
+export function asProgress(value: unknown): Progress | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const v = value as Record<string, unknown>;
+  const statuses: readonly unknown[] = Object.values(ProgressStatus);
+  if ((v.kind !== 'shepherd' && v.kind !== 'role') || typeof v.task_id !== 'string' || !statuses.includes(v.status) || typeof v.started !== 'string') return null;
+  return value as Progress;
+}
+
+/** A progress record the original Loom left (`shepherd-<task id>.json`), as far as it can be read. */
+export interface OriginalProgress {
+  file: string;
+  task_id: string | null;
+  issue: number | null;
+  status: string | null;
+  phase: string | null;
+  last_heartbeat: string | null;
+}
+
+/** The original Loom's shepherd progress record, recognised by its schema; null for anything else. */
+export function asOriginalProgress(file: string, value: unknown): OriginalProgress | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || asProgress(value) !== null) return null;
+  const v = value as Record<string, unknown>;
+  if (!('current_phase' in v || 'milestones' in v || 'last_heartbeat' in v)) return null;
+  const text = (x: unknown) => (typeof x === 'string' ? x : null);
+  return { file, task_id: text(v.task_id), issue: typeof v.issue === 'number' && Number.isInteger(v.issue) ? v.issue : null, status: text(v.status), phase: text(v.current_phase), last_heartbeat: text(v.last_heartbeat) };
+}

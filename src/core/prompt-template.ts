@@ -26,7 +26,16 @@ export const TEMPLATE_VARIABLES: readonly string[] = [
 /** `{{ name }}`: anything between double braces on one line is a placeholder, known or not. */
 export const PLACEHOLDER = /\{\{[ \t]*([^{}\r\n]*?)[ \t]*\}\}/g;
 
-/** The template with every `{{ name }}` replaced by `vars[name]` (an empty string when absent). */
+/** `{{=text}}` is not a placeholder but the literal `{{text}}` (an escape for prompts that need braces). */
+export const LITERAL_PREFIX = '=';
+
+/**
+ * The template with every `{{ name }}` replaced by `vars[name]` (an empty string when absent),
+ * and every `{{=text}}` by the literal `{{text}}`.
+ */
 export function fillTemplate(template: string, vars: Record<string, string>): string {
-  return template.replace(PLACEHOLDER, (_match, placeholder: string) => (Object.hasOwn(vars, placeholder) ? (vars[placeholder] ?? '') : ''));
+  return template.replace(PLACEHOLDER, (match, placeholder: string) => {
+    if (placeholder.startsWith(LITERAL_PREFIX)) return match.replace(/^\{\{([ \t]*)=/, '{{$1');
+    return Object.hasOwn(vars, placeholder) ? (vars[placeholder] ?? '') : '';
+  });
 }

@@ -17,6 +17,8 @@ export interface Issue {
   createdAt: string;
   /** ISO-8601 time of the last change to labels, state or comments. */
   updatedAt: string;
+  /** How a closed issue was closed, where the tracker records it (GitHub's `state_reason`). */
+  closedAs?: 'completed' | 'not-planned';
 }
 
 export interface PullRequest {

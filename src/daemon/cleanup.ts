@@ -12,18 +12,22 @@
  *   commits the base lacks is kept;
  * - a merge a kill left half-recorded (the base moved or the PR was marked merged, the issue
  *   still open) is finished: the PR marked merged, the issue closed;
- * - a path at `.loom/worktrees/issue-N` that is not Loom's worktree is never touched, only reported.
+ * - a path at `.loom/worktrees/issue-N` that is not Loom's worktree is never touched, only reported
+ *   (the original Loom's worktree on `feature/issue-N` not even that: it is adopted when built).
  *
  * Cost: one `git for-each-ref` per call when there is nothing to clean; the tracker is asked only
  * about issues with leftovers that the iteration's snapshot does not already describe.
  */
+import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
+import { runHook } from '../process/workspace-hooks.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import { removeStaleTempFiles } from '../fs/atomic-file.js';
 import { defaultBranch, git, gitMaybe } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
+import { isOriginalWorktree } from '../git/original-worktree.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
@@ -54,7 +58,8 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const progress = new ProgressStore(paths.progress);
   if (WORKTREE_ROLES.some((role) => viewOf(progress.readRole(role), o.now).alive)) return [];
 
-  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  const beforeRemove = (d: string) => runHook(o.config.hooks, 'beforeRemove', d, { LOOM_ISSUE: path.basename(d).replace(/^issue-/, ''), LOOM_REPO_ROOT: paths.root }, o.log);
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const branches = new Set(refsToIssues(await git(paths.root, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/loom/'])));
   const withWorktree = new Set(worktrees.list());
@@ -83,6 +88,8 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         }
         continue;
       }
+      // The original Loom's worktree (feature/issue-N) stays as it is until Loom builds the issue.
+      if (withWorktree.has(n) && isOriginalWorktree(paths.root, worktrees.pathFor(n), n)) continue;
       let issue = await issueOf(n);
       if (issue?.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) continue;
 

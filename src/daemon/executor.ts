@@ -11,6 +11,7 @@ import { Label } from '../core/labels.js';
 import type { Action } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { retryBackoff } from '../core/planner.js';
+import { dependencyComment } from '../core/dependencies.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -22,6 +23,9 @@ import type { TrackerSnapshot } from '../core/tracker-model.js';
 /** How long a stop or a stuck-kill waits for a process after SIGTERM before SIGKILL, ms. */
 export const KILL_GRACE_MS = 10_000;
 
+
+/** How many dependency reports the state remembers (oldest forgotten first). */
+const MAX_DEPENDENCY_REPORTS = 200;
 
 /** Performs planner actions against the tracker, the processes and the state. */
 export class Executor {
@@ -229,6 +233,15 @@ export class Executor {
       }
       case 'stop-shepherd':
         return; // handled in bulk by stopShepherds
+      case 'report-dependency': {
+        const refs = action.numbers.map((n) => `#${n}`).join(', ');
+        // Recorded first: a failed comment is not retried every iteration.
+        state.dependency_reports = [...state.dependency_reports, action.key].slice(-MAX_DEPENDENCY_REPORTS);
+        this.warn(action.kind === 'cycle' ? `dependency cycle: ${refs} wait on each other` : `#${action.issue} depends on ${refs}, ${action.kind === 'missing' ? 'which does not exist' : 'closed as not planned'}`);
+        this.tokens.push(`dependency-${action.kind}=#${action.issue}`);
+        await tracker.comment(action.issue, dependencyComment(action));
+        return;
+      }
     }
   }
 

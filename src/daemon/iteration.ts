@@ -18,6 +18,9 @@ import { plan } from '../core/planner.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
+import { readDependencies } from '../tracker/dependency-states.js';
+import { freeDiskBytes } from '../fs/free-disk.js';
+import { formatSize } from '../core/size.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 import { recordIteration } from './iteration-events.js';
@@ -60,6 +63,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const progress = new ProgressStore(paths.progress);
   const now = clock();
   const observation = observe(state, snapshot, progress, now.getTime());
+  observation.dependencies = await readDependencies(tracker, snapshot.issues);
+  observation.freeDisk = freeDiskBytes(paths.root);
   const limits = activeLimits(paths.limits, now);
   observation.limitedRuntimes = Object.keys(limits);
   state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));
@@ -83,6 +88,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const health = tracker.health();
   const low = health.state === 'slow-down' ? health : health.state === 'unavailable' ? health.lowBudget : null;
   if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
+  if (observation.freeDisk !== null && observation.freeDisk !== undefined && observation.freeDisk < config.minFreeDisk) executor.tokens.push(`low-disk=${formatSize(observation.freeDisk).replace(' ', '')}`);
   const summary = [
     `ready=${state.pipeline_state.ready.length}`,
     `building=${state.pipeline_state.building.length}`,

@@ -5,6 +5,7 @@
  */
 import { UserError } from '../core/errors.js';
 import { Label } from '../core/labels.js';
+import { buildBlocker } from '../core/original-labels.js';
 import type { LoomPaths } from '../config/paths.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { liveLock } from '../state/daemon-lock.js';
@@ -23,6 +24,8 @@ export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; iss
   const current = await tracker.getIssue(issue);
   if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
   if (current.state !== 'open') throw new UserError(`issue #${issue} is closed; reopen it before spawning a shepherd`);
+  const blocker = buildBlocker(current.labels);
+  if (blocker !== undefined) throw new UserError(`issue #${issue} is not built while it carries ${blocker.label} (${blocker.reason}); remove the label first: \`loom issue unlabel ${issue} ${blocker.label}\``);
   const progress = new ProgressStore(paths.progress);
   const record = progress.readShepherd(issue);
   if (viewOf(record, opts.now.getTime()).alive) throw new UserError(`issue #${issue} is already owned by a shepherd (pid ${record?.pid ?? record?.launcher_pid ?? '?'}); see \`loom status\``);

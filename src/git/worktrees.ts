@@ -5,7 +5,9 @@
  * - a worktree path is always inside `.loom/worktrees` (names come from issue numbers only);
  * - Loom works, commits and deletes only in a path that really is this repository's worktree on
  *   `loom/issue-N`, judged by the real path and by git, not by the name: a symbolic link, a file,
- *   a worktree on another branch or a checkout of another repository is refused and left as it is;
+ *   a worktree on another branch or a checkout of another repository is refused and left as it is
+ *   (except the original Loom's own worktree on `feature/issue-N`, adopted first:
+ *   `original-worktree.ts`);
  * - uncommitted work is never thrown away: before a worktree is removed its changes are saved
  *   as a WIP commit on its branch;
  * - the branch outlives the worktree unless it was merged, so a resumed shepherd finds its work;
@@ -16,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { git, gitMaybe, GitError } from './git.js';
+import { adoptOriginalWork } from './original-worktree.js';
 
 export function branchFor(issue: number): string {
   return `loom/issue-${issue}`;
@@ -52,6 +55,12 @@ export type Workspace =
 /** How `updateFromBase` brought a branch up to date. */
 export type BaseUpdate = 'current' | 'rebased' | 'merged' | 'conflict';
 
+/** Called with a worktree's path: after it is created (throwing fails the creation), before it is removed. */
+export interface WorktreeHooks {
+  afterCreate?: (dir: string) => Promise<void>;
+  beforeRemove?: (dir: string) => Promise<void>;
+}
+
 export class Worktrees {
   private commonDirPromise: Promise<string> | null = null;
 
@@ -60,6 +69,7 @@ export class Worktrees {
     readonly root: string,
     /** `.loom/worktrees`. */
     readonly dir: string,
+    private readonly hooks: WorktreeHooks = {},
   ) {}
 
   pathFor(issue: number): string {
@@ -176,6 +186,9 @@ export class Worktrees {
    */
   async prepare(issue: number, base: string): Promise<{ dir: string; existed: boolean; branchExisted: boolean }> {
     const dir = this.pathFor(issue);
+    // The original Loom's worktree (feature/issue-N, marker files) or branch continues on ours.
+    const adopted = await adoptOriginalWork(this.root, dir, issue, base);
+    if (adopted !== null) process.stdout.write(`loom: ${adopted}\n`);
     if ((await this.settle(issue)) === 'worktree') return { dir, existed: true, branchExisted: true };
     fs.mkdirSync(this.dir, { recursive: true });
     const branch = branchFor(issue);
@@ -195,6 +208,13 @@ export class Worktrees {
       if (!(error instanceof GitError) || !/already (registered|checked out|used by worktree)|missing but/.test(error.stderr)) throw error;
       await git(this.root, ['worktree', 'prune']);
       await add();
+    }
+    try {
+      await this.hooks.afterCreate?.(dir);
+    } catch (error) {
+      // A new worktree holds no work: remove it, so that the next attempt creates it (and runs the hook) again.
+      await gitMaybe(this.root, ['worktree', 'remove', '--force', dir]);
+      throw error;
     }
     return { dir, existed: false, branchExisted };
   }
@@ -263,6 +283,7 @@ export class Worktrees {
   async remove(issue: number, options: { deleteBranch?: boolean | 'if-no-work'; base?: string; reason?: string } = {}): Promise<{ branchDeleted: boolean }> {
     const dir = this.pathFor(issue);
     if ((await this.settle(issue)) === 'worktree') {
+      await this.hooks.beforeRemove?.(dir).catch(() => undefined);
       await this.saveWip(issue, options.reason ?? 'worktree removed');
       await git(this.root, ['worktree', 'remove', '--force', dir]);
     }

@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Progress } from '../core/progress.js';
-import { isTerminal } from '../core/progress.js';
+import type { OriginalProgress, Progress } from '../core/progress.js';
+import { asOriginalProgress, asProgress, isTerminal } from '../core/progress.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import { isProcessAlive } from './process-identity.js';
 import type { ProcessView } from '../core/planner.js';
@@ -27,8 +27,8 @@ export class ProgressStore {
 
   read(file: string): Progress | null {
     try {
-      const value = readJsonFile(file);
-      return value === undefined ? null : (value as Progress);
+      // A record of another schema (the original Loom's) is not one of ours: absent.
+      return asProgress(readJsonFile(file));
     } catch {
       // A torn or foreign file is treated as absent; the writer replaces it atomically.
       return null;
@@ -68,7 +68,27 @@ export class ProgressStore {
     fs.rmSync(file, { force: true });
   }
 
-  /** Every shepherd record on disk. */
+  /** The original Loom's shepherd records (`shepherd-<task id>.json`), which Loom leaves alone. */
+  listOriginal(): OriginalProgress[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const found: OriginalProgress[] = [];
+    for (const name of names.filter((n) => /^shepherd-.+\.json$/.test(n)).sort()) {
+      try {
+        const record = asOriginalProgress(name, readJsonFile(path.join(this.dir, name)));
+        if (record !== null) found.push(record);
+      } catch {
+        // torn or not JSON: nobody's record
+      }
+    }
+    return found;
+  }
+
+  /** Every shepherd record on disk (Loom's own: records of another schema are skipped). */
   listShepherds(): Progress[] {
     let names: string[];
     try {

@@ -22,6 +22,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { UserError } from '../core/errors.js';
 import { championDecision } from '../core/champion-policy.js';
+import { ORIGINAL_TRIAGE_LABEL, doctorLabelOf, doctorLabels, holdOf } from '../core/original-labels.js';
 import { supportHold } from '../core/follow-issue.js';
 import { Follow } from '../steps/follow.js';
 import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from '../core/output-contracts.js';
@@ -145,7 +146,7 @@ async function guide(ctx: RoleContext): Promise<RoleOutcome> {
 }
 
 async function curate(ctx: RoleContext): Promise<RoleOutcome> {
-  const candidates = (await ctx.tracker.listIssues()).filter((i) => !i.labels.some((l) => ISSUE_STATE_LABELS.includes(l)));
+  const candidates = (await ctx.tracker.listIssues()).filter((i) => !i.labels.some((l) => ISSUE_STATE_LABELS.includes(l)) && holdOf(i.labels) === undefined);
   if (candidates.length === 0) return { ok: true, summary: 'nothing to curate' };
   const run = await agent(ctx, { open_issues: candidates.map((i) => `#${i.number} ${i.title}\n${fenceUntrusted(`issue #${i.number}`, i.body)}`).join('\n\n') });
   if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
@@ -155,7 +156,8 @@ async function curate(ctx: RoleContext): Promise<RoleOutcome> {
     if (!allowed.has(c.issue)) continue;
     allowed.delete(c.issue);
     await ctx.tracker.comment(c.issue, `Loom Curator:\n\n${c.text}`);
-    await ctx.tracker.updateLabels(c.issue, { add: [Label.curated] });
+    // The original Loom's `loom:triage` ("awaiting the Curator") is done with once curated.
+    await ctx.tracker.updateLabels(c.issue, { add: [Label.curated], remove: [ORIGINAL_TRIAGE_LABEL] });
     done += 1;
   }
   return { ok: true, summary: `curated ${done} issue(s)` };
@@ -168,12 +170,15 @@ interface Candidate {
   issue: Issue | null;
 }
 
-/** Open PRs with `label` that close an issue, each with its issue read now. */
-async function pullRequestsWith(ctx: RoleContext, label: string): Promise<Candidate[]> {
+/**
+ * Open PRs with `label` (or that `also` accepts) that close an issue, each with its issue read
+ * now. A PR held for a human (the original Loom's `loom:operator*`) is left alone: not listed.
+ */
+async function pullRequestsWith(ctx: RoleContext, label: string, also: (labels: readonly string[]) => boolean = () => false): Promise<Candidate[]> {
   const { pullRequests } = await ctx.tracker.snapshot();
   const result: Candidate[] = [];
   for (const pr of pullRequests) {
-    if (!pr.labels.includes(label) || pr.closesIssue === null) continue;
+    if (!(pr.labels.includes(label) || also(pr.labels)) || pr.closesIssue === null || holdOf(pr.labels) !== undefined) continue;
     result.push({ pr, issueNumber: pr.closesIssue, issue: await ctx.tracker.getIssue(pr.closesIssue) });
   }
   return result;
@@ -282,7 +287,8 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const treated: number[] = [];
   const skipped: string[] = [];
   const stopped: string[] = [];
-  for (const { pr, issue } of actionable(await pullRequestsWith(ctx, Label.changesRequested), skipped)) {
+  // The original Loom's `loom:merge-conflict` and `loom:ci-failure` ask for the Doctor as well.
+  for (const { pr, issue } of actionable(await pullRequestsWith(ctx, Label.changesRequested, (labels) => doctorLabelOf(labels) !== undefined), skipped)) {
     const comments = await ctx.tracker.listComments(pr.number);
     const reviews = comments.filter((c) => c.body.startsWith('**Loom') && !c.body.startsWith('**Loom Doctor'));
     const rounds = comments.filter((c) => c.body.startsWith('**Loom Doctor')).length;
@@ -310,7 +316,7 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
       await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
       await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; back to review.`);
-      await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested] });
+      await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested], remove: doctorLabels(pr.labels) });
       treated.push(pr.number);
     } finally {
       follow.stop();

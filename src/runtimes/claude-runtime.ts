@@ -25,8 +25,11 @@ import { transcriptLine as agentTranscriptLine } from './transcript-line.js';
 import { howItEnded, withDetail } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
+/** Claude Code's credentials from the environment: an API key, a bearer token, or a long-lived OAuth token (`claude setup-token`). */
+const CLAUDE_AUTH_ENV = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'] as const;
+
 /** The caller's variables Claude Code itself needs (auth, endpoint, provider); nothing else passes. */
-export const CLAUDE_ENV_PASSTHROUGH = ['ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'] as const;
+export const CLAUDE_ENV_PASSTHROUGH = [...CLAUDE_AUTH_ENV, 'ANTHROPIC_BASE_URL', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'] as const;
 
 export interface ClaudeRuntimeOptions {
   /** Path to the `claude` executable; default `claude` on PATH. */
@@ -81,8 +84,7 @@ export class ClaudeRuntime implements AgentRuntime {
       const reader = new JsonStreamReader(context, claudeStream, { name: 'claude', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OutputTail();
       const result = await runAgentCommand(
-        command,
-        env,
+        { command, env, files, homes: [configDir], program: this.command },
         context,
         (text) => reader.write(text),
         (text) => stderr.add(text),

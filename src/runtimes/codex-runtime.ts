@@ -29,7 +29,8 @@ import { transcriptBlock } from './transcript-block.js';
 import { withAgentFiles } from './with-agent-files.js';
 
 /** The CLI's own variables that may reach it: its API keys and endpoint. */
-export const CODEX_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'] as const;
+const CODEX_AUTH_ENV = ['CODEX_API_KEY', 'OPENAI_API_KEY'] as const;
+export const CODEX_ENV = [...CODEX_AUTH_ENV, 'OPENAI_BASE_URL'] as const;
 
 /** Where a thread's token totals are kept between runs, inside its `CODEX_HOME`. */
 const TOTALS_FILE = 'loom-thread-totals.json';
@@ -69,7 +70,8 @@ export class CodexRuntime implements AgentRuntime {
       const previous = context.resumeSessionId === undefined ? undefined : readTotals(home)[context.resumeSessionId];
       // The merged stdout/stderr stream: JSON lines become events, the rest is transcript.
       const stream = new JsonStreamReader(context, codexStream(previous), { name: 'codex', event: transcript });
-      const result = await runAgentCommand(this.commandLine(context, files.promptFile, retryCap), env, context, (text) => stream.write(text));
+      const command = this.commandLine(context, files.promptFile, retryCap);
+      const result = await runAgentCommand({ command, env, files, homes: [home], program: this.command }, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
       const sessionId = facts.sessionId;
@@ -83,7 +85,7 @@ export class CodexRuntime implements AgentRuntime {
 
   /** `codex exec --json ... [resume <thread>] <prompt>`, each word quoted for `sh -c`. */
   private commandLine(context: RunContext, promptFile: string, retryCap: readonly string[]): string {
-    const words = ['exec', '--json', '--skip-git-repo-check', '-s', 'workspace-write', ...retryCap];
+    const words = ['exec', '--json', '--skip-git-repo-check', '-s', codexSandboxMode(context), ...retryCap];
     if (context.model !== undefined && context.model !== '') words.push('-m', context.model);
     words.push(...(context.args ?? []));
     if (context.resumeSessionId !== undefined) words.push('resume', context.resumeSessionId);
@@ -92,6 +94,17 @@ export class CodexRuntime implements AgentRuntime {
     words.push('--', viaStdin ? '-' : context.prompt);
     return execLine(this.command, words, viaStdin ? promptFile : undefined);
   }
+}
+
+/**
+ * Codex's own sandbox: `workspace-write` (writes only in the worktree) when Loom runs it without
+ * one; inside Loom's sandbox, off (`danger-full-access`). Loom's sandbox is the boundary then: it
+ * already limits what the agent reaches, and also lets it commit in the worktree, whose git data
+ * lies outside it and which Codex's would refuse. (On Linux Codex's sandbox is bubblewrap too;
+ * nested in Loom's it would only repeat the same walls, narrower.)
+ */
+export function codexSandboxMode(context: RunContext): 'workspace-write' | 'danger-full-access' {
+  return context.sandbox?.type === 'bwrap' ? 'danger-full-access' : 'workspace-write';
 }
 
 /** One event as transcript lines for `loom logs`. */

@@ -24,7 +24,8 @@ export class CommandRuntime implements AgentRuntime {
   }
 
   run(context: RunContext): Promise<RunResult> {
-    return runAgentProcess(this.command, context);
+    // Its program (a script of the repository's main checkout, say) is shown to it in a sandbox.
+    return runAgentProcess(this.command, context, { program: this.command });
   }
 }
 

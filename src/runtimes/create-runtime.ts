@@ -13,6 +13,7 @@ import type { RoleConfig } from '../core/config-model.js';
 import { LoomError } from '../core/errors.js';
 import type { RuntimeChoice } from '../core/vocabulary.js';
 import { RUNTIME_NAMES } from '../core/vocabulary.js';
+import { bwrapProblem, bwrapStatus } from '../process/sandbox-probe.js';
 import { CLAUDE_ENV_PASSTHROUGH, ClaudeRuntime, claudeConfigDir } from './claude-runtime.js';
 import { codexHome } from './codex-home.js';
 import { CODEX_ENV, CodexRuntime } from './codex-runtime.js';
@@ -45,8 +46,15 @@ const SEEDED = {
  * Builds the runtime for a role. `root`, the repository root, resolves a relative executable path
  * in `command` (`./scripts/agent.sh`, `node_modules/.bin/claude`): agents run in the issue's
  * worktree, but the path names the repository's file.
+ *
+ * A role sandboxed with bubblewrap where bubblewrap is missing or cannot create a sandbox gets no
+ * runtime: `RuntimeConfigError` saying what to do, and no run starts.
  */
 export function createRuntime(role: string, config: RoleConfig, root?: string): AgentRuntime {
+  if (config.sandbox.type === 'bwrap') {
+    const sandbox = bwrapStatus();
+    if (!sandbox.ok) throw new RuntimeConfigError(`role ${role}: ${bwrapProblem(sandbox)}`);
+  }
   const name = config.runtime;
   const home = process.env.HOME ?? os.homedir();
   const command = config.command === undefined || name === undefined || name === 'script' ? config.command : configuredCommand(name, config.command, root);
@@ -142,7 +150,12 @@ export interface AgentAuth {
   files: string[];
 }
 
-const AUTH_VARIABLE = /(_API_KEY|_AUTH_TOKEN|_USE_BEDROCK|_USE_VERTEX|_USE_VERTEXAI)$/;
+/**
+ * A passed variable that is a login by itself: a key, a token (CLAUDE_CODE_OAUTH_TOKEN too), a
+ * key file. Provider switches (CLAUDE_CODE_USE_BEDROCK, GOOGLE_GENAI_USE_VERTEXAI) are not: the
+ * cloud credentials they need do not reach the agent.
+ */
+const AUTH_VARIABLE = /(_API_KEY|_AUTH_TOKEN|_OAUTH_TOKEN|_APPLICATION_CREDENTIALS)$/;
 
 /** Where each agent CLI's login may come from, such that it reaches the agent Loom runs. */
 export function agentAuth(runtime: CliRuntime, env: NodeJS.ProcessEnv = process.env): AgentAuth {

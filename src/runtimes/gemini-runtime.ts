@@ -33,8 +33,11 @@ import { taskHome } from './task-home.js';
 import { transcriptBlock } from './transcript-block.js';
 import { withAgentFiles } from './with-agent-files.js';
 
-/** The CLI's own variables that may reach it: its API keys, endpoint, Vertex AI selection and system defaults file. */
-export const GEMINI_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GEMINI_CLI_SYSTEM_DEFAULTS_PATH'] as const;
+/** The Gemini CLI's credentials from the environment: API keys, or a service account's key file (Vertex AI). */
+const GEMINI_AUTH_ENV = ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_APPLICATION_CREDENTIALS'] as const;
+
+/** The CLI's own variables that may reach it: its credentials, endpoint, Vertex AI selection and system defaults file. */
+export const GEMINI_ENV = [...GEMINI_AUTH_ENV, 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GEMINI_CLI_SYSTEM_DEFAULTS_PATH'] as const;
 
 export interface GeminiRuntimeOptions {
   /** The CLI, as a shell command prefix (default `gemini`). */
@@ -70,7 +73,8 @@ export class GeminiRuntime implements AgentRuntime {
       );
       // The merged stdout/stderr stream: JSON lines become events, retry notices too, the rest is transcript.
       const stream = new JsonStreamReader(context, geminiStream, { name: 'gemini', event: transcript });
-      const result = await runAgentCommand(this.commandLine(context, files.promptFile), env, context, (text) => stream.write(text));
+      const command = this.commandLine(context, files.promptFile);
+      const result = await runAgentCommand({ command, env, files, homes: [home], program: this.command }, context, (text) => stream.write(text));
       stream.end();
       const facts = stream.facts;
       const summary = { output: facts.finalText, sessionId: facts.sessionId, usage: facts.usage, succeeded: geminiSucceeded(facts) };

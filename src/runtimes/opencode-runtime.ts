@@ -139,8 +139,7 @@ export class OpencodeRuntime implements AgentRuntime {
       const reader = new JsonStreamReader(context, opencodeStream, { name: 'opencode', event: (event) => `${transcriptLine(event)}\n` });
       const stderr = new OpencodeStderrReader(context);
       const result = await runAgentCommand(
-        command,
-        env,
+        { command, env, files, homes: [dirs.home], program: this.command },
         context,
         (text) => reader.write(text),
         (text) => stderr.write(text),

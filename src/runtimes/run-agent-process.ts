@@ -14,14 +14,18 @@ import { lastLine } from './text-lines.js';
 import { howItEnded, watchdogResult, withDetail } from './watchdog-result.js';
 import { withAgentFiles } from './with-agent-files.js';
 
-/** Runs `command` (via `sh -c`, in `context.cwd`) as the agent for `context`. Never throws. */
-export async function runAgentProcess(command: string, context: RunContext): Promise<RunResult> {
+/**
+ * Runs `command` (via `sh -c`, in `context.cwd`) as the agent for `context`, in its sandbox when it
+ * has one (`program`, `readOnly`: what it needs to see there beyond the system and PATH, as in
+ * `AgentCommand`). Never throws.
+ */
+export async function runAgentProcess(command: string, context: RunContext, show: { program?: string; readOnly?: readonly string[] } = {}): Promise<RunResult> {
   return withAgentFiles('loom-agent-', context, async (files) => {
     const env = agentEnv(process.env, loomVars(context, files));
     const output = new OutputTail();
     // One decoder for both streams: runCommand does not say which stream a chunk came from. A
     // multi-byte character split across chunks is rare enough in agent output to accept that.
-    const result = await runAgentCommand(command, env, context, (text) => {
+    const result = await runAgentCommand({ command, env, files, ...show }, context, (text) => {
       if (text === '') return;
       output.add(text);
       emitOutput(context, text);

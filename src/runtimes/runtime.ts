@@ -9,6 +9,8 @@
  * failure; `script` and `command` leave those unset.
  */
 
+import type { RunSandbox } from './sandbox.js';
+
 export type RuntimeName = 'script' | 'command' | 'claude' | 'codex' | 'gemini' | 'opencode';
 
 /**
@@ -79,6 +81,12 @@ export interface RunContext {
    * stopped and failed as transient, so Loom reschedules instead of waiting on the CLI.
    */
   cliRetries?: number;
+  /**
+   * The filesystem sandbox the agent runs in (docs/security.md); absent or type `none`: none, the
+   * agent reaches whatever the user can. A CLI with a sandbox of its own (Codex) turns it off
+   * inside this one.
+   */
+  sandbox?: RunSandbox;
 }
 
 export interface RunResult {

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runAgentProcess } from './run-agent-process.js';
 import type { AgentRuntime, RunContext, RunResult } from './runtime.js';
@@ -23,11 +24,18 @@ export function scriptAgentArgv(): string[] {
   return [process.execPath, '--import', tsx, source];
 }
 
+/** What the script agent needs to see in a sandbox: Loom's package (its code, `package.json`) and its dependencies. */
+function scriptAgentPaths(): string[] {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const modules = path.join(root, 'node_modules');
+  return [root, process.execPath, ...(fs.existsSync(modules) ? [fs.realpathSync(modules)] : [])];
+}
+
 export class ScriptRuntime implements AgentRuntime {
   readonly name = 'script';
 
   run(context: RunContext): Promise<RunResult> {
     // `exec`: the agent itself leads the process group, with no shell in between.
-    return runAgentProcess(`exec ${scriptAgentArgv().map(shellQuote).join(' ')}`, context);
+    return runAgentProcess(`exec ${scriptAgentArgv().map(shellQuote).join(' ')}`, context, { readOnly: scriptAgentPaths() });
   }
 }

@@ -11,9 +11,12 @@
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
+import { holdOf } from '../core/original-labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
+import { runHook } from '../process/workspace-hooks.js';
+import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
@@ -57,7 +60,8 @@ class Stopped extends Error {}
 
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
   const { paths, config, tracker, recorder, log } = deps;
-  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: paths.root };
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { afterCreate: (d) => runHook(config.hooks, 'afterCreate', d, hookContext, log), beforeRemove: (d) => runHook(config.hooks, 'beforeRemove', d, hookContext, log) });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const n = issue.number;
   const branch = branchFor(n);
@@ -93,6 +97,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   try {
     prepared = await worktrees.prepare(n, baseRef);
   } catch (error) {
+    // The original Loom's worktree needs a human (still in use, or diverged): left exactly as it is.
+    if (error instanceof OriginalWorkError) return await block(ShepherdExit.needsHuman, error.message, 'Nothing was changed there.');
     if (!(error instanceof WorkspaceRefusedError)) throw error;
     return await refuse(error);
   }
@@ -128,9 +134,11 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
     for (let retry = 0; ; retry += 1) {
       const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
+      await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
         await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(resume ? { resumeSessionId: resume } : {}) }),
       );
+      await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       if (run.sessionId) sessions[role] = run.sessionId;
       if ((run.outcome !== 'stalled' && run.outcome !== 'timeout') || retry >= config.agentRetries) return run;
       await worktrees.saveWip(n, `${role} ${run.outcome}`);
@@ -257,10 +265,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         continue;
       }
 
-      // Approved: merge, or leave it to the Champion.
+      // Approved: merge, or leave it to the Champion (always when a human holds it).
       await stillOurs();
-      if (!deps.forceMerge) {
-        const note = `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+      const held = deps.forceMerge ? await heldFor(tracker, n, prNumber) : undefined;
+      if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
+      if (!deps.forceMerge || held !== undefined) {
+        const note = held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
         await worktrees.remove(n, { reason: 'approved' });
@@ -306,4 +316,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     }
     throw error;
   }
+}
+
+/** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
+async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
+  const [pr, current] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issue)]);
+  return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
 }

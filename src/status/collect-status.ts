@@ -12,13 +12,16 @@ import { createTracker } from '../tracker/create-tracker.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
+import { readDependencies } from '../tracker/dependency-states.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { Label } from '../core/labels.js';
 
 /** `cli`: how the report's interventions spell a Loom command (default `loom`). */
 export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
   const config = readConfig(paths, problems);
-  const { snapshot, trackerHealth } = await readTracker(paths, config);
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
+  const { snapshot, trackerHealth, dependencies } = await readTracker(paths, config);
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }
 
 /** The config to report on: the file, else the daemon's last good one, else the defaults; a problem is added to `problems`. */
@@ -33,14 +36,16 @@ export function readConfig(paths: LoomPaths, problems: string[]): LoomConfig {
   }
 }
 
-/** One read-only snapshot (or the error that prevented it) and the tracker's health after it. */
-export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null }> {
+/** One read-only snapshot (or the error that prevented it), the ready issues' dependencies, and the tracker's health after it. */
+export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null; dependencies: DependencyMap | undefined }> {
   let snapshot: TrackerSnapshot | Error;
   let trackerHealth: TrackerHealth | null = null;
+  let dependencies: DependencyMap | undefined;
   try {
     const tracker = createTracker(paths, config.tracker, { readonly: true });
     try {
       snapshot = await tracker.snapshot();
+      dependencies = await readDependencies(tracker, snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
     } finally {
       // Asked even when the snapshot failed: a paused tracker is why it did.
       trackerHealth = tracker.health();
@@ -49,5 +54,5 @@ export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise
   } catch (error) {
     snapshot = error as Error;
   }
-  return { snapshot, trackerHealth };
+  return { snapshot, trackerHealth, dependencies };
 }

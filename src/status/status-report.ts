@@ -14,8 +14,10 @@ import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
 import { buildOrder } from '../core/planner.js';
+import { holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
 import { readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
+import { sandboxSummary } from '../process/sandbox-probe.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
 import type { UsageTotals } from '../core/usage.js';
@@ -24,10 +26,15 @@ import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { openDependencies } from '../core/dependencies.js';
+import { formatSize } from '../core/size.js';
+import { freeDiskBytes } from '../fs/free-disk.js';
 
 export interface ShepherdStatus {
   name: string;
-  status: 'working' | 'idle';
+  /** `errored` and `paused` are slot statuses an earlier Loom left in the state file. */
+  status: 'working' | 'idle' | 'errored' | 'paused';
   issue: number | null;
   pid: number | null;
   alive: boolean;
@@ -53,7 +60,20 @@ export interface StatusReport {
     /** The log of the daemon running in the background, or of the last one that did; null when there is none. */
     log_file: string | null;
   };
-  issues: { ready: number; building: number; blocked: number; urgent: number; proposals: { architect: number; hermit: number; curated: number } };
+  issues: {
+    ready: number;
+    /** Ready issues not built while a `Depends on #N` issue is open. */
+    waiting_on_dependencies: number;
+    building: number;
+    /** `loom:blocked`, or a failure mark of the original Loom (`loom:failed:*`, `loom:needs-fix`). */
+    blocked: number;
+    urgent: number;
+    /** Issues and PRs held for a human by the original Loom's `loom:operator*`, `loom:needs-capability`. */
+    held: number;
+    proposals: { architect: number; hermit: number; curated: number };
+    /** How many open issues and PRs carry each label of the original Loom (docs/state-machine.md). */
+    original_labels: Record<string, number>;
+  };
   pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
   shepherds: { active: number; max: number; slots: ShepherdStatus[]; unrecorded: { issue: number; pid: number | null; task_id: string }[] };
   support_roles: { role: string; enabled: boolean; status: 'running' | 'idle'; started: string | null; last_completed: string | null; last_outcome: string | null }[];
@@ -65,9 +85,17 @@ export interface StatusReport {
   /** The tracker takes no calls until this time (GitHub: the rate-limit circuit breaker is open). */
   tracker_paused_until: string | null;
   spawn_retry_queue: { issue: number; failures: number; next_retry_at: string }[];
+  /** Free space on the repository's filesystem (null: unknown); `low`: no new worktree starts. */
+  disk: { free_bytes: number | null; min_free_bytes: number; low: boolean };
   /** GitHub: ready issues whose `loom:issue` was not applied by someone with write access. */
   waiting_for_maintainer: number[];
   warnings: { time: string; message: string }[];
+  /** Which roles' agents run in bubblewrap, and whether it works here (docs/security.md). */
+  sandbox: { sandboxed: string[]; unsandboxed: string[]; bwrap: 'works' | 'missing' | 'refused'; text: string };
+  /** What the config loader accepted but wants said once (docs/config.md, `notes`). */
+  notes: string[];
+  /** Files the original Loom left that Loom reads for what they are and leaves alone. */
+  original: { progress_files: { file: string; issue: number | null; status: string | null }[] };
   problems: string[];
   interventions: string[];
 }
@@ -84,6 +112,8 @@ export interface StatusInputs {
   now: Date;
   /** How the interventions spell a Loom command (default `loom`). */
   cli?: string;
+  /** The ready issues' declared dependencies and their states. */
+  dependencies?: DependencyMap;
 }
 
 export function buildStatus(inputs: StatusInputs): StatusReport {
@@ -97,7 +127,12 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const stateRunning = state?.running === true;
   const status: StatusReport['daemon']['status'] = lockAlive ? 'running' : stateRunning ? 'crashed' : state === null ? 'never-started' : 'stopped';
   const t = now.getTime();
-  const since = (iso: string | null | undefined) => (iso ? Math.max(0, t - Date.parse(iso)) : null);
+  // A time that is missing or no time at all (earlier installations wrote placeholders such as
+  // "..." or "<timestamp>") is unknown: null, never NaN.
+  const since = (iso: string | null | undefined) => {
+    const at = iso ? Date.parse(iso) : NaN;
+    return Number.isNaN(at) ? null : Math.max(0, t - at);
+  };
 
   const snapshot = inputs.snapshot instanceof Error ? null : inputs.snapshot;
   if (inputs.snapshot instanceof Error) problems.push(`tracker: ${inputs.snapshot.message}`);
@@ -111,6 +146,10 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const recorded = new Set<string>();
   for (const name of names) {
     const entry = state?.shepherds[name];
+    if (entry && (entry.status === 'errored' || entry.status === 'paused')) {
+      slots.push({ name, status: entry.status, issue: entry.issue, pid: entry.pid, alive: false, phase: entry.last_phase, running_ms: since(entry.started), heartbeat_age_ms: null, output_file: entry.output_file });
+      continue;
+    }
     if (!entry || entry.status !== 'working' || entry.issue === null) {
       slots.push({ name, status: 'idle', issue: null, pid: null, alive: false, phase: null, running_ms: null, heartbeat_age_ms: null, output_file: null });
       continue;
@@ -140,6 +179,9 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     return { role, enabled: config.roles[role].enabled, status: entry?.status ?? 'idle', started: entry?.started ?? null, last_completed: entry?.last_completed ?? null, last_outcome: entry?.last_outcome ?? null };
   });
 
+  const sandbox = sandboxSummary(config);
+  if (sandbox.problem !== null) problems.push(sandbox.problem);
+
   const report: StatusReport = {
     daemon: {
       status,
@@ -155,9 +197,12 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     },
     issues: {
       ready: count(Label.issue),
+      waiting_on_dependencies: snapshot?.issues.filter((i) => i.labels.includes(Label.issue) && openDependencies(inputs.dependencies, i.number).length > 0).length ?? 0,
       building: count(Label.building),
-      blocked: count(Label.blocked),
+      blocked: snapshot?.issues.filter((i) => i.labels.includes(Label.blocked) || markedFailed(i.labels)).length ?? 0,
       urgent: count(Label.urgent),
+      held: [...(snapshot?.issues ?? []), ...(snapshot?.pullRequests ?? [])].filter((i) => holdOf(i.labels) !== undefined).length,
+      original_labels: originalLabelCounts(snapshot),
       proposals: { architect: count(Label.architect), hermit: count(Label.hermit), curated: count(Label.curated) },
     },
     pull_requests: { review_requested: prCount(Label.reviewRequested), changes_requested: prCount(Label.changesRequested), ready_to_merge: prCount(Label.pr) },
@@ -168,8 +213,12 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     runtime_limits: Object.values(activeLimits(paths.limits, now)),
     tracker_paused_until: inputs.trackerHealth?.state === 'unavailable' ? inputs.trackerHealth.until : null,
     spawn_retry_queue: Object.entries(state?.spawn_retry_queue ?? {}).map(([issue, r]) => ({ issue: Number(issue), failures: r.failures, next_retry_at: r.next_retry_at })),
+    disk: diskReport(paths.root, config.minFreeDisk),
     waiting_for_maintainer: Object.keys(state?.untrusted ?? {}).map(Number),
     warnings: (state?.warnings ?? []).slice(-5),
+    sandbox: { sandboxed: sandbox.sandboxed, unsandboxed: sandbox.unsandboxed, bwrap: sandbox.bwrap.ok ? 'works' : sandbox.bwrap.kind, text: sandbox.text },
+    notes: config.notes ?? [],
+    original: { progress_files: progress.listOriginal().map((p) => ({ file: p.file, issue: p.issue, status: p.status })) },
     problems,
     interventions: [],
   };
@@ -177,6 +226,17 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
   report.interventions = interventions(report, config, inputs.cli ?? 'loom', { ready: numbers(Label.issue), blocked: numbers(Label.blocked), proposals });
   return report;
+}
+
+function diskReport(root: string, min: number): StatusReport['disk'] {
+  const free = freeDiskBytes(root);
+  return { free_bytes: free, min_free_bytes: min, low: free !== null && free < min };
+}
+
+function originalLabelCounts(snapshot: TrackerSnapshot | null): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of [...(snapshot?.issues ?? []), ...(snapshot?.pullRequests ?? [])]) for (const l of item.labels) if (originalLabel(l) !== undefined) counts[l] = (counts[l] ?? 0) + 1;
+  return counts;
 }
 
 function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {
@@ -209,6 +269,7 @@ function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers
   if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start\` in this terminal, or \`${cli} start --detach\` in the background (add \`--force\` to auto-promote proposals and auto-merge).`);
   if (r.daemon.status !== 'running' && pending === 0 && !generators && numbers.blocked.length === 0) out.push(`Nothing is ready to build: \`${cli} issue create TITLE --label ${Label.issue}\` adds an issue, then \`${cli} start\`.`);
   if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${list(r.waiting_for_maintainer)} — someone with write access must apply ${Label.issue}.`);
+  if (r.issues.held > 0) out.push(`${r.issues.held} issue(s)/PR(s) held for a human (loom:operator*, loom:needs-capability): Loom leaves them alone until the label is removed.`);
   const [blocked] = numbers.blocked;
   if (blocked !== undefined) {
     const which = numbers.blocked.length === 1 ? `1 blocked issue needs a human: #${blocked}` : `${numbers.blocked.length} blocked issues need a human: ${list(numbers.blocked)}`;
@@ -235,23 +296,29 @@ export function renderStatus(r: StatusReport): string {
   const daemonWord = { running: 'Running', stopped: 'Stopped', crashed: 'Crashed (not running; did not stop cleanly)', 'never-started': 'Never started' }[r.daemon.status];
   lines.push(rule, '  LOOM DAEMON STATUS', rule);
   lines.push(`  Status: ${daemonWord}${r.daemon.pid && r.daemon.status === 'running' ? ` (pid ${r.daemon.pid})` : ''}${r.daemon.force_mode && r.daemon.status === 'running' ? ' — force mode' : ''}`);
-  if (r.daemon.uptime_ms !== null) lines.push(`  Uptime: ${formatDuration(r.daemon.uptime_ms)}`);
+  if (r.daemon.status === 'running') lines.push(`  Uptime: ${r.daemon.uptime_ms === null ? 'unknown' : formatDuration(r.daemon.uptime_ms)}`);
   if (r.daemon.log_file !== null) lines.push(`  Log: ${r.daemon.log_file} (\`loom logs daemon -f\`)`);
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');
-  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}`);
+  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}${r.issues.waiting_on_dependencies ? `, ${r.issues.waiting_on_dependencies} waiting on dependencies` : ''}`);
   lines.push(`    Building (${Label.building}): ${r.issues.building}`);
   lines.push(`    Blocked (${Label.blocked}): ${r.issues.blocked}`);
+  if (r.issues.held > 0) lines.push(`    Held for a human (loom:operator*): ${r.issues.held}`);
   const p = r.issues.proposals;
   lines.push(`    Proposals: ${p.architect} architect, ${p.hermit} hermit, ${p.curated} curated`);
   lines.push(`    PRs pending review: ${r.pull_requests.review_requested}, changes requested: ${r.pull_requests.changes_requested}, ready to merge: ${r.pull_requests.ready_to_merge}`);
+  const original = Object.entries(r.issues.original_labels);
+  if (original.length > 0) lines.push(`    Labels of the original Loom: ${original.map(([l, n]) => `${l} ${n}`).join(', ')} (docs/state-machine.md)`);
   lines.push('', `  Shepherds: ${r.shepherds.active}/${r.shepherds.max} active`);
   for (const s of r.shepherds.slots) {
+    const running = s.running_ms === null ? 'running time unknown' : `running ${formatDuration(s.running_ms)}`;
     if (s.status === 'idle') lines.push(`    ${s.name}: idle`);
+    else if (s.status === 'errored' || s.status === 'paused')
+      lines.push(`    ${s.name}: ${s.status}${s.issue !== null ? ` on issue #${s.issue}` : ''}${s.phase ? ` in ${s.phase}` : ''} (left by an earlier Loom; no process of this Loom runs for it: the slot is free and the issue is recovered like any unowned one)`);
     else
       lines.push(
-        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, running ${formatDuration(s.running_ms ?? 0)}${r.usage.by_issue[String(s.issue)] ? `, $${r.usage.by_issue[String(s.issue)]?.cost_usd.toFixed(2)}` : ''}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
+        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, ${running}${r.usage.by_issue[String(s.issue)] ? `, $${r.usage.by_issue[String(s.issue)]?.cost_usd.toFixed(2)}` : ''}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
       );
   }
   for (const u of r.shepherds.unrecorded) lines.push(`    (manual) Issue #${u.issue} (pid ${u.pid ?? '?'}; the next iteration adopts it)`);
@@ -260,6 +327,7 @@ export function renderStatus(r: StatusReport): string {
     const last = role.last_completed ? `last run ${role.last_completed}${role.last_outcome && role.last_outcome !== 'completed' ? ` (${role.last_outcome})` : ''}` : 'not run yet';
     lines.push(`    ${role.role.padEnd(9)} ${role.enabled ? (role.status === 'running' ? 'running' : `idle, ${last}`) : 'disabled'}`);
   }
+  lines.push('', `  Sandbox: ${r.sandbox.text}`);
   lines.push('', '  Session Stats:');
   lines.push(`    Issues completed: ${r.session.completed_issues}`);
   lines.push(`    PRs merged: ${r.session.prs_merged}`);
@@ -268,11 +336,18 @@ export function renderStatus(r: StatusReport): string {
   if (u.total.runs > 0) lines.push(`    Agent usage today: ${money(u.today)}`, `    Agent usage total: ${money(u.total)}`);
   for (const l of r.runtime_limits) lines.push(`    Runtime ${l.runtime} limited until ${l.until} (${l.reason})`);
   if (r.tracker_paused_until) lines.push(`    GitHub rate limit: no tracker calls until ${r.tracker_paused_until}; the daemon resumes by itself`);
+  if (r.disk.low && r.disk.free_bytes !== null) lines.push(`    Disk: ${formatSize(r.disk.free_bytes)} free, below minFreeDisk (${formatSize(r.disk.min_free_bytes)}): no new worktree starts until space is freed`);
+  if (r.original.progress_files.length > 0)
+    lines.push(`    Progress files of the original Loom (left alone, not Loom's): ${r.original.progress_files.map((f) => `${f.file}${f.issue !== null ? ` (#${f.issue}${f.status ? `, ${f.status}` : ''})` : ''}`).join(', ')}`);
   if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
   if (r.problems.length > 0 || r.warnings.length > 0) {
     lines.push('', '  Warnings:');
     for (const problem of r.problems) lines.push(`    ! ${problem}`);
     for (const w of r.warnings) lines.push(`    ${w.time ? `${w.time.slice(11, 19)} ` : ''}${w.message}`);
+  }
+  if (r.notes.length > 0) {
+    lines.push('', '  Notes:');
+    for (const note of r.notes) lines.push(`    ${note}`);
   }
   if (r.interventions.length > 0) {
     lines.push('', '  Interventions:');

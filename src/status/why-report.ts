@@ -9,12 +9,18 @@ import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { formatDuration } from '../core/duration.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
+import { buildBlocker, originalLabel } from '../core/original-labels.js';
 import { buildOrder } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { liveLock } from '../state/daemon-lock.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import type { Tracker } from '../tracker/tracker.js';
+import { readDependencies } from '../tracker/dependency-states.js';
+import { freeDiskBytes } from '../fs/free-disk.js';
+import { formatSize } from '../core/size.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { dependencyCycles, openDependencies } from '../core/dependencies.js';
 
 export interface Gate {
   gate: string;
@@ -39,6 +45,8 @@ export interface WhyFacts {
   pullRequests: PullRequest[];
   /** The last comment's text, if any (a closed issue's says why it was closed). */
   lastComment: string | null;
+  /** The issue's declared dependencies and their states (and those of open dependencies, for cycles). */
+  dependencies?: DependencyMap;
 }
 
 /** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
@@ -46,7 +54,8 @@ export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: Tracker
   const open = snapshot.pullRequests.filter((p) => p.closesIssue === issue.number);
   const pullRequests = issue.state === 'closed' ? (await tracker.listPullRequests({ state: 'all' })).filter((p) => p.closesIssue === issue.number) : open;
   const comments = issue.state === 'closed' || issue.labels.includes(Label.blocked) ? await tracker.listComments(issue.number) : [];
-  return { pullRequests, lastComment: comments.at(-1)?.body ?? null };
+  const dependencies = issue.state === 'open' ? await readDependencies(tracker, [issue]) : {};
+  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies };
 }
 
 export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
@@ -77,6 +86,26 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
             ? `a proposal (${proposal}): approve with \`${cli} issue label ${number} ${Label.issue}\` (force mode promotes it automatically)`
             : `has no ${Label.issue} label: \`${cli} issue label ${number} ${Label.issue}\``,
   );
+  const deps = facts.dependencies?.[String(number)] ?? [];
+  if (deps.length > 0) {
+    const waiting = openDependencies(facts.dependencies, number);
+    const cycle = dependencyCycles(facts.dependencies).find((c) => c.includes(number));
+    const refs = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
+    const closedBadly = deps.filter((d) => d.state === 'not-planned' || d.state === 'missing').map((d) => d.number);
+    add(
+      'dependencies done',
+      waiting.length === 0,
+      cycle
+        ? `waits on ${refs(waiting)}: a cycle (${refs(cycle)}) — remove one \`Depends on\` line to break it`
+        : waiting.length > 0
+          ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} closed`
+          : `${refs(deps.map((d) => d.number))} closed${closedBadly.length > 0 ? `; ${refs(closedBadly)} not done (not planned or missing)` : ''}`,
+    );
+  }
+  const blocker = buildBlocker(issue.labels);
+  add('not held', blocker === undefined, blocker ? `${blocker.label}: ${blocker.reason}; \`loom issue unlabel ${number} ${blocker.label}\` once it may be built` : 'no hold, epic or failure label');
+  const others = issue.labels.filter((l) => originalLabel(l) !== undefined && l !== blocker?.label);
+  if (others.length > 0) add('labels of the original Loom', true, others.map((l) => `${l}: ${originalLabel(l)?.meaning ?? ''}`).join('; '));
   const untrusted = state?.untrusted[String(number)];
   add('trusted', untrusted === undefined, untrusted ? `waiting for a maintainer: ${untrusted.reason} (checked ${untrusted.checked_at}); a maintainer re-applying ${Label.issue} makes it buildable` : 'no trust problem recorded');
   const retry = state?.spawn_retry_queue[String(number)];
@@ -85,9 +114,12 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('builder configured', config.roles.builder.enabled, config.roles.builder.enabled ? `builder runtime: ${config.roles.builder.runtime ?? '?'}` : 'no runtime for the builder: set "runtime" or roles.builder in .loom/config.json');
   const daemon = liveLock(paths.lock);
   add('daemon running', daemon?.holder === 'daemon', daemon?.holder === 'daemon' ? `pid ${daemon.pid}` : `no daemon: \`${cli} start\`, or \`${cli} spawn ${number}\` to build it now`);
+  const free = freeDiskBytes(paths.root);
+  const lowDisk = free !== null && free < config.minFreeDisk;
+  add('disk space', !lowDisk, free === null ? 'free space unknown' : `${formatSize(free)} free${lowDisk ? `, below minFreeDisk (${formatSize(config.minFreeDisk)}): no new worktree starts until space is freed` : ` (minFreeDisk ${formatSize(config.minFreeDisk)})`}`);
   const active = state ? activeShepherds(state).length : 0;
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
-  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
+  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && buildBlocker(i.labels) === undefined));
   const position = queue.findIndex((i) => i.number === number);
   if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
   const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });

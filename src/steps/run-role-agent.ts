@@ -104,6 +104,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
       stallTimeout: run.config.stallTimeout,
       timeout: roleConfig.timeout,
       cliRetries: run.config.cliRetries,
+      sandbox: { ...roleConfig.sandbox, repoRoot: run.paths.root },
       ...(run.signal ? { signal: run.signal } : {}),
       ...(roleConfig.model ? { model: roleConfig.model } : {}),
       ...(roleConfig.args.length > 0 ? { args: roleConfig.args } : {}),

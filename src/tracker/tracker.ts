@@ -82,10 +82,11 @@ export interface Tracker {
    */
   isTrusted(number: number): Promise<boolean>;
   /**
-   * Creates or updates the definition (color, description) of every `loom:*` label where the
-   * tracker keeps label definitions; idempotent. The local tracker has none: empty lists.
+   * Creates the `loom:*` labels that are missing where the tracker keeps label definitions, and
+   * never changes an existing one: those whose colour or description differ from Loom's are
+   * reported in `differing`. Idempotent. The local tracker has none: empty lists.
    */
-  ensureLabels(): Promise<{ created: string[]; updated: string[] }>;
+  ensureLabels(): Promise<{ created: string[]; differing: string[] }>;
   /** Releases resources (database handles) and saves what the next process reuses. */
   dispose(): void;
 }

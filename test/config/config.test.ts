@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoomConfig } from '../../src/core/config-model.js';
-import { ConfigError, envName, loadConfig, resolveConfig } from '../../src/config/config.js';
+import { ConfigError, envName, lastGoodConfig, loadConfig, resolveConfig } from '../../src/config/config.js';
+import { loomPaths } from '../../src/config/paths.js';
 import { defaultConfig } from '../../src/core/config-model.js';
 import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../../src/core/vocabulary.js';
 import { defaultRolesDir, loadRole } from '../../src/config/role-file.js';
@@ -153,7 +154,7 @@ describe('roles', () => {
         architect: { command: 'echo arch', cooldown: '1h' },
       },
     });
-    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, args: [], fallback: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN, template: '', roleFile: null });
+    expect(c.roles.guide).toEqual({ enabled: true, runtime: 'command', model: undefined, args: [], fallback: undefined, command: 'echo guide', interval: 20 * MIN, timeout: 10 * MIN, template: '', roleFile: null, sandbox: { type: 'none', network: true, hide: [] } });
     expect(c.roles.architect).toMatchObject({ enabled: true, command: 'echo arch', interval: 60 * MIN });
     expect(c.roles.judge.enabled).toBe(false);
   });
@@ -183,7 +184,7 @@ describe('roles', () => {
         'roles.guide.command: must be a non-empty shell command string',
         'roles.guide.interval: must be greater than zero',
         'roles.guide.timeout: must be seconds or a duration like "30s", "10m", "1h", got "soon"',
-        'roles.guide.colour: unknown key (known: enabled, runtime, model, args, fallback, command, interval, cooldown, timeout)',
+        'roles.guide.colour: unknown key (known: enabled, runtime, model, args, fallback, command, interval, cooldown, timeout, sandbox)',
       ]),
     );
     expect(problems).toHaveLength(7);
@@ -476,5 +477,118 @@ describe('notify', () => {
     ]);
     expect(problemsOf({ notify: 'yes' })).toEqual(['notify: must be an object with "command" and/or "webhook" (and optionally "on")']);
     expect(problemsOf({}, { LOOM_NOTIFY_WEBHOOK: 'not a url' })).toEqual(['env LOOM_NOTIFY_WEBHOOK: must be an http(s) URL']);
+  });
+});
+
+describe('minFreeDisk', () => {
+  it('defaults to 2 GB and takes bytes or a size with a unit, from the file or LOOM_MIN_FREE_DISK', () => {
+    expect(ok({}).minFreeDisk).toBe(2e9);
+    expect(ok({ minFreeDisk: 0 }).minFreeDisk).toBe(0);
+    expect(ok({ minFreeDisk: '500MB' }).minFreeDisk).toBe(5e8);
+    expect(ok({ minFreeDisk: '1.5 GiB' }).minFreeDisk).toBe(1.5 * 2 ** 30);
+    expect(ok({ minFreeDisk: '1GB' }, { LOOM_MIN_FREE_DISK: '1024' }).minFreeDisk).toBe(1024);
+  });
+
+  it('reports a bad size with the other problems', () => {
+    expect(problemsOf({ minFreeDisk: '2 parsecs', maxShepherds: 0 }, { LOOM_MIN_FREE_DISK: '-1' })).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^minFreeDisk: must be bytes or a size like "500MB", "2GB", got "2 parsecs"/), expect.stringMatching(/^maxShepherds:/), expect.stringMatching(/^env LOOM_MIN_FREE_DISK: must be bytes/)]),
+    );
+  });
+});
+
+describe('hooks', () => {
+  it('takes the four hooks as shell commands and a timeout (default 60 s)', () => {
+    expect(ok({}).hooks).toEqual({ timeout: 60 * SEC });
+    expect(ok({ hooks: { afterCreate: 'npm ci', beforeRemove: 'rm -rf tmp', timeout: '10m' } }).hooks).toEqual({ afterCreate: 'npm ci', beforeRemove: 'rm -rf tmp', timeout: 10 * MIN });
+  });
+
+  it('reports every bad hook key at once', () => {
+    expect(problemsOf({ hooks: { afterCreat: 'x', beforeRun: '', timeout: 0 } })).toEqual([
+      'hooks.afterCreat: unknown key (known: afterCreate, beforeRun, afterRun, beforeRemove, timeout)',
+      'hooks.beforeRun: must be a non-empty shell command',
+      'hooks.timeout: must be greater than zero',
+    ]);
+    expect(problemsOf({ hooks: 'npm ci' })).toEqual(['hooks: must be an object with afterCreate, beforeRun, afterRun, beforeRemove and timeout']);
+  });
+});
+
+describe('sandbox', () => {
+  it('is none by default, for every role, with the network on and nothing more hidden', () => {
+    const c = ok({ runtime: 'claude' });
+    expect(c.sandbox).toEqual({ type: 'none', network: true, hide: [] });
+    for (const role of ROLE_NAMES) expect(c.roles[role].sandbox).toEqual({ type: 'none', network: true, hide: [] });
+  });
+
+  it('"bwrap" or an object at the top level applies to every role', () => {
+    expect(ok({ sandbox: 'bwrap' }).roles.builder.sandbox).toEqual({ type: 'bwrap', network: true, hide: [] });
+    const c = ok({ sandbox: { type: 'bwrap', network: false, hide: ['~/.aws', '/srv/secrets', '.env'] } });
+    for (const role of ROLE_NAMES) expect(c.roles[role].sandbox).toEqual({ type: 'bwrap', network: false, hide: ['~/.aws', '/srv/secrets', '.env'] });
+  });
+
+  it("a role's own keys win over the top level's; its hide list adds to the top level's", () => {
+    const c = ok({ sandbox: { type: 'bwrap', hide: ['~/.aws'] }, roles: { judge: { sandbox: { network: false, hide: ['.env'] } }, architect: { sandbox: 'none' } } });
+    expect(c.roles.judge.sandbox).toEqual({ type: 'bwrap', network: false, hide: ['~/.aws', '.env'] });
+    expect(c.roles.architect.sandbox).toEqual({ type: 'none', network: true, hide: ['~/.aws'] });
+    expect(c.roles.builder.sandbox).toEqual({ type: 'bwrap', network: true, hide: ['~/.aws'] });
+  });
+
+  it('LOOM_SANDBOX sets the top-level type; a role that sets its own keeps it', () => {
+    const c = ok({ sandbox: 'none', roles: { judge: { sandbox: 'none' } } }, { LOOM_SANDBOX: 'bwrap' });
+    expect(c.sandbox.type).toBe('bwrap');
+    expect(c.roles.builder.sandbox.type).toBe('bwrap');
+    expect(c.roles.judge.sandbox.type).toBe('none');
+    expect(ok({ sandbox: 'bwrap' }, { LOOM_SANDBOX: 'none' }).roles.builder.sandbox.type).toBe('none');
+  });
+
+  it('reports every bad sandbox value at once, top level, roles and env', () => {
+    const problems = problemsOf(
+      {
+        sandbox: { type: 'docker', network: 'no', hide: ['ok', 3], colour: 'red' },
+        roles: { builder: { sandbox: 'firejail' }, judge: { sandbox: { hide: '~/.ssh' } }, doctor: { sandbox: { hide: ['../other', '~bob/.ssh'] } }, guide: { sandbox: 7 } },
+      },
+      { LOOM_SANDBOX: 'yes' },
+    );
+    expect(problems).toEqual([
+      'sandbox.type: must be "bwrap" or "none", got "docker"',
+      'sandbox.network: must be true or false',
+      'sandbox.hide: must be a list of paths (absolute, "~/…" or relative to the worktree)',
+      'sandbox.colour: unknown key (known: type, network, hide)',
+      'roles.builder.sandbox: must be "bwrap", "none" or { "type": "bwrap" | "none", "network": true | false, "hide": [paths] }, got "firejail"',
+      'roles.judge.sandbox.hide: must be a list of paths (absolute, "~/…" or relative to the worktree)',
+      'roles.doctor.sandbox.hide: "../other": a relative path must stay inside the worktree (no "..")',
+      'roles.doctor.sandbox.hide: "~bob/.ssh": only "~/…" (your own home) is understood, not another user\'s home',
+      'roles.guide.sandbox: must be "bwrap", "none" or { "type": "bwrap" | "none", "network": true | false, "hide": [paths] }',
+      'env LOOM_SANDBOX: must be "bwrap" or "none", got "yes"',
+    ]);
+  });
+
+  it('an invalid sandbox in config.json is a ConfigError naming the file, like every other key', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-config-sandbox-'));
+    try {
+      const file = path.join(dir, 'config.json');
+      fs.writeFileSync(file, JSON.stringify({ sandbox: 'on' }));
+      expect(() => loadConfig(file, {})).toThrow(ConfigError);
+      expect(() => loadConfig(file, {})).toThrow(/config\.json\): sandbox: must be "bwrap", "none"/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a daemon's last good configuration saved before sandboxes existed runs unsandboxed, as it did", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-config-lastgood-'));
+    try {
+      const paths = loomPaths(dir);
+      fs.mkdirSync(paths.dir);
+      const saved = JSON.parse(JSON.stringify(ok({ runtime: 'script', sandbox: 'bwrap' }))) as Record<string, unknown> & { roles: Record<string, Record<string, unknown>> };
+      delete saved.sandbox;
+      for (const role of Object.values(saved.roles)) delete role.sandbox;
+      fs.writeFileSync(paths.lastGoodConfig, JSON.stringify(saved));
+      const config = lastGoodConfig(paths);
+      expect(config?.sandbox).toEqual({ type: 'none', network: true, hide: [] });
+      expect(config?.roles.builder.sandbox).toEqual({ type: 'none', network: true, hide: [] });
+      expect(config?.roles.builder.runtime).toBe('script');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

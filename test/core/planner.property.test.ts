@@ -30,6 +30,8 @@ import type { Progress, ProgressStatus } from '../../src/core/progress.js';
 import { TERMINAL_STATUSES } from '../../src/core/progress.js';
 import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
 import type { DaemonRole, RuntimeChoice } from '../../src/core/vocabulary.js';
+import type { DependencyMap, DependencyState } from '../../src/core/dependencies.js';
+import { openDependencies } from '../../src/core/dependencies.js';
 import { GENERATOR_ROLES, SUPPORT_ROLES } from '../../src/core/vocabulary.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -58,6 +60,8 @@ const issueArb = fc.record({
   state: fc.constantFrom<string | null>(Label.issue, Label.issue, Label.issue, Label.building, Label.building, Label.blocked, Label.architect, Label.hermit, Label.curated, null),
   urgent: fc.boolean(),
   createdMinute: fc.integer({ min: 0, max: 4 }),
+  /** Declared dependencies: numbers past 9 are issues outside the snapshot. */
+  deps: fc.array(fc.record({ number: fc.integer({ min: 1, max: 12 }), state: fc.constantFrom<DependencyState>('open', 'open', 'done', 'not-planned', 'missing') }), { maxLength: 2 }),
 });
 
 const viewArb = fc.record({
@@ -112,6 +116,8 @@ const worldArb = fc.record({
   untrusted: fc.dictionary(issueNo.map(String), fc.constantFrom(1 * MIN, TRUST_RECHECK_MS - 1, TRUST_RECHECK_MS, 20 * MIN), { maxKeys: 2 }),
   limited: fc.oneof(fc.constant<RuntimeChoice[]>([]), fc.subarray<RuntimeChoice>(['claude', 'codex'])),
   budgetSpent: fc.constantFrom<string | null>(null, null, null, null, null, 'perDayUsd'),
+  /** Free disk space against the default 2 GB minimum: unknown, plenty, exactly enough, too little. */
+  freeDisk: fc.constantFrom<number | null | undefined>(undefined, null, 50e9, 50e9, 2e9, 1e9),
   force: fc.boolean(),
   mode: fc.constantFrom<Mode>('normal', 'normal', 'normal', 'normal', 'drain', 'stop'),
 });
@@ -220,7 +226,12 @@ function inputOf(w: World): PlanInput {
     ),
     untrusted: Object.fromEntries(Object.entries(w.untrusted).map(([n, a]) => [n, { checked_at: ago(a), reason: 'untrusted' }])),
   };
-  const observation: Observation = { snapshot: { issues, pullRequests }, processes, strays, limitedRuntimes: w.limited, dailyBudgetSpent: w.budgetSpent };
+  const dependencies: DependencyMap = {};
+  for (const i of w.issues) {
+    const deps = i.deps.filter((d, k) => d.number !== i.number && i.deps.findIndex((e) => e.number === d.number) === k);
+    if (deps.length > 0) dependencies[String(i.number)] = deps;
+  }
+  const observation: Observation = { snapshot: { issues, pullRequests }, processes, strays, limitedRuntimes: w.limited, dailyBudgetSpent: w.budgetSpent, dependencies, ...(w.freeDisk !== undefined ? { freeDisk: w.freeDisk } : {}) };
   return { state, observation, config, now: NOW, force: w.force, mode: w.mode };
 }
 
@@ -286,6 +297,7 @@ function spawnable(input: PlanInput, f: Facts, actions: readonly Action[]): Issu
     const ready = i.labels.includes(Label.issue) || (force && PROPOSAL_LABELS.some((l) => i.labels.includes(l)));
     if (!ready || i.labels.includes(Label.building)) return false;
     if (f.stayingIssues.has(i.number) || adopted.has(i.number) || f.liveStrayIssues.has(i.number) || failedNow.has(i.number)) return false;
+    if ((observation.dependencies?.[String(i.number)] ?? []).some((d) => d.state === 'open')) return false;
     const retryAt = Date.parse(state.spawn_retry_queue[String(i.number)]?.next_retry_at ?? '');
     if (!Number.isNaN(retryAt) && retryAt > now) return false;
     const trustAt = Date.parse(state.untrusted[String(i.number)]?.checked_at ?? '');
@@ -298,7 +310,9 @@ function builderDispatchable(input: PlanInput): boolean {
   const c = input.config.roles.builder;
   const limited = input.observation.limitedRuntimes ?? [];
   const runtimes = [c.runtime, c.fallback].filter((r) => r !== undefined);
-  return c.enabled && !input.observation.dailyBudgetSpent && (runtimes.length === 0 || runtimes.some((r) => !limited.includes(r)));
+  const free = input.observation.freeDisk;
+  const lowDisk = free !== undefined && free !== null && free < input.config.minFreeDisk;
+  return c.enabled && !lowDisk && !input.observation.dailyBudgetSpent && (runtimes.length === 0 || runtimes.some((r) => !limited.includes(r)));
 }
 
 /** Runs `check` over many random worlds; the failing world (shrunk) and the seed are reported. */
@@ -473,7 +487,7 @@ describe('plan: properties over random worlds', () => {
     });
   });
 
-  it('emits the steps in the documented order: completions, strays, orphans, role completions, stops, promotions, spawns, role starts, stuck checks', () => {
+  it('emits the steps in the documented order: completions, strays, orphans, role completions, stops, promotions, spawns, dependency reports, role starts, stuck checks', () => {
     const stage = (a: Action): number => {
       switch (a.type) {
         case 'finish-shepherd':
@@ -495,6 +509,8 @@ describe('plan: properties over random worlds', () => {
           return 6;
         case 'spawn-shepherd':
           return 7;
+        case 'report-dependency':
+          return 7.5;
         case 'spawn-role':
           return 8;
         case 'kill-role':
@@ -504,6 +520,31 @@ describe('plan: properties over random worlds', () => {
     forAllWorlds((_input, actions) => {
       const stages = actions.map(stage);
       expect(stages).toEqual([...stages].sort((a, b) => a - b));
+    });
+  });
+
+  it('never spawns an issue with an open dependency; reports only ready issues, in normal mode, once', () => {
+    forAllWorlds((input, actions) => {
+      const deps = input.observation.dependencies;
+      for (const a of ofType(actions, 'spawn-shepherd')) expect(openDependencies(deps, a.issue), `#${a.issue} waits on`).toEqual([]);
+      const reports = ofType(actions, 'report-dependency');
+      if (input.mode !== 'normal') expect(reports).toEqual([]);
+      expect(new Set(reports.map((r) => r.key)).size).toBe(reports.length);
+      const promoted = new Set(ofType(actions, 'promote').map((a) => a.issue));
+      const ready = new Set(input.observation.snapshot.issues.filter((i) => (i.labels.includes(Label.issue) || promoted.has(i.number)) && !i.labels.includes(Label.building)).map((i) => i.number));
+      for (const r of reports) {
+        if (r.kind === 'cycle') {
+          expect(r.numbers.some((n) => ready.has(n))).toBe(true);
+          // Each issue of the cycle waits on the next one through open dependencies.
+          for (const n of r.numbers) expect(openDependencies(deps, n).some((d) => r.numbers.includes(d))).toBe(true);
+        } else {
+          expect(ready.has(r.issue)).toBe(true);
+          for (const n of r.numbers) expect(deps?.[String(r.issue)]?.find((d) => d.number === n)?.state).toBe(r.kind);
+        }
+      }
+      // Once recorded as reported, the same reports are not made again.
+      const again = plan({ ...input, state: { ...input.state, dependency_reports: reports.map((r) => r.key) } });
+      expect(ofType(again, 'report-dependency')).toEqual([]);
     });
   });
 

@@ -18,6 +18,7 @@ import { DEMAND_COOLDOWN_MS, MAX_RETRY_BACKOFF_MS, buildOrder, plan, retryBackof
 import type { Progress, ProgressStatus } from '../../src/core/progress.js';
 import { TERMINAL_STATUSES } from '../../src/core/progress.js';
 import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
+import type { DependencyMap } from '../../src/core/dependencies.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fake clock and factories
@@ -130,12 +131,14 @@ interface Scenario {
   now?: number;
   force?: boolean;
   mode?: Mode;
+  dependencies?: DependencyMap;
+  freeDisk?: number | null;
 }
 
 function run(s: Scenario = {}): Action[] {
   return plan({
     state: s.state ?? state(),
-    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [] },
+    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}) },
     config: s.config ?? config(),
     now: s.now ?? NOW,
     force: s.force ?? false,
@@ -1128,5 +1131,56 @@ describe('shepherdSlotNames', () => {
   it('adds extra slots that are working, not idle ones', () => {
     const s = state({ shepherds: { 'shepherd-5': working(5), 'shepherd-7': idleShepherd(), 'shepherd-2': working(2) } });
     expect(shepherdSlotNames(s, 2)).toEqual(['shepherd-1', 'shepherd-2', 'shepherd-5']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies between issues
+// ---------------------------------------------------------------------------------------------
+
+describe('plan: dependencies', () => {
+  it('an issue with an open dependency is not built; the next one in line takes the slot', () => {
+    const actions = run({ issues: [issue(1), issue(2), issue(3)], config: config((c) => (c.maxShepherds = 2)), dependencies: { '1': [{ number: 2, state: 'open' }], '3': [{ number: 9, state: 'done' }] } });
+    expect(spawnedIssues(actions)).toEqual([2, 3]);
+  });
+
+  it('a chain builds one link at a time as dependencies close', () => {
+    const chain = (s1: 'open' | 'done', s2: 'open' | 'done'): DependencyMap => ({ '2': [{ number: 1, state: s1 }], '3': [{ number: 2, state: s2 }] });
+    expect(spawnedIssues(run({ issues: [issue(1), issue(2), issue(3)], dependencies: chain('open', 'open') }))).toEqual([1]);
+    expect(spawnedIssues(run({ issues: [issue(2), issue(3)], dependencies: chain('done', 'open') }))).toEqual([2]);
+    expect(spawnedIssues(run({ issues: [issue(3)], dependencies: chain('done', 'done') }))).toEqual([3]);
+  });
+
+  it('a cycle is reported once, on its smallest issue, and its issues are not built', () => {
+    const dependencies: DependencyMap = { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] };
+    const actions = run({ issues: [issue(4), issue(5)], dependencies });
+    expect(spawnedIssues(actions)).toEqual([]);
+    expect(ofType(actions, 'report-dependency')).toEqual([{ type: 'report-dependency', issue: 4, kind: 'cycle', numbers: [4, 5], key: 'cycle:4,5' }]);
+    expect(ofType(run({ issues: [issue(4), issue(5)], dependencies, state: state({ dependency_reports: ['cycle:4,5'] }) }), 'report-dependency')).toEqual([]);
+  });
+
+  it('a dependency closed as not planned is reported and no longer waited for', () => {
+    const actions = run({ issues: [issue(6)], dependencies: { '6': [{ number: 2, state: 'not-planned' }] } });
+    expect(spawnedIssues(actions)).toEqual([6]);
+    expect(ofType(actions, 'report-dependency').map((a) => a.key)).toEqual(['not-planned:6:2']);
+  });
+
+  it('nothing is reported while draining', () => {
+    expect(run({ issues: [issue(4), issue(5)], mode: 'drain', dependencies: { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] } })).toEqual([]);
+  });
+});
+
+describe('plan: disk-aware admission', () => {
+  it('starts no shepherd while free disk space is below minFreeDisk; resumes at or above it; unknown space does not stop it', () => {
+    const c = config((x) => (x.minFreeDisk = 2e9));
+    expect(spawnedIssues(run({ issues: [issue(1)], config: c, freeDisk: 2e9 - 1 }))).toEqual([]);
+    expect(spawnedIssues(run({ issues: [issue(1)], config: c, freeDisk: 2e9 }))).toEqual([1]);
+    expect(spawnedIssues(run({ issues: [issue(1)], config: c, freeDisk: null }))).toEqual([1]);
+  });
+
+  it('low disk still lets support roles run (merging frees worktrees)', () => {
+    const actions = run({ issues: [issue(1)], prs: [pr(50, [Label.pr], 9)], config: config((x) => (enable('champion')(x), (x.minFreeDisk = 2e9))), freeDisk: 1e6 });
+    expect(spawnedIssues(actions)).toEqual([]);
+    expect(roleSpawns(actions).map(([r]) => r)).toContain('champion');
   });
 });

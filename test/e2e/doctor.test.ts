@@ -79,9 +79,13 @@ describe('loom doctor', () => {
 
   it('a login Loom does not pass to the agent does not count: doctor names the variable', () => {
     repo = makeRepo({ roles: { builder: { runtime: 'claude' } } });
-    const env = { ...cleanEnv().env, PATH: withPinned, CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat-x' };
+    const env = { ...cleanEnv().env, PATH: withPinned, ANTHROPIC_OTHER_KEY: 'sk-ant-x' };
     const report = doctor(repo.root, env);
     expect(runtimeOf(report, 'claude')).toMatchObject({ auth: false });
-    expect(report.problems).toEqual([expect.stringMatching(/^role builder: claude has no login that reaches the agent: .*; \$CLAUDE_CODE_OAUTH_TOKEN is set but Loom does not pass it to the agent$/)]);
+    expect(report.problems).toEqual([expect.stringMatching(/^role builder: claude has no login that reaches the agent: .*; \$ANTHROPIC_OTHER_KEY is set but Loom does not pass it to the agent$/)]);
+    // The original Loom's account pool logged Claude Code in with CLAUDE_CODE_OAUTH_TOKEN: Loom passes it.
+    const oauth = doctor(repo.root, { ...cleanEnv().env, PATH: withPinned, CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat-x' });
+    expect(runtimeOf(oauth, 'claude')).toMatchObject({ auth: true });
+    expect(oauth.problems).toEqual([]);
   });
 });

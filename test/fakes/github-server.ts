@@ -382,7 +382,8 @@ export class FakeGitHubServer {
       if (b === undefined && method === 'POST') {
         const name = typeof body.name === 'string' ? body.name : '';
         if (name === '') throw validation('Label', 'name');
-        if (this.labels.has(name)) throw validation('Label', 'name', 'already_exists');
+        // Label names are case-insensitive on GitHub: `Loom:Urgent` exists when `loom:urgent` is asked for.
+        if ([...this.labels.keys()].some((k) => k.toLowerCase() === name.toLowerCase())) throw validation('Label', 'name', 'already_exists');
         if (typeof body.color !== 'string' || !/^[0-9a-fA-F]{6}$/.test(body.color)) throw validation('Label', 'color');
         this.labels.set(name, { id: this.id(), name, color: body.color, description: optionalString(body.description) });
         return ok(this.labelJson(name), 201);

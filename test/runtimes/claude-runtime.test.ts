@@ -12,6 +12,7 @@ import { ClaudeRuntime, claudeConfigDir, transcriptLine } from '../../src/runtim
 import type { AgentEvent, RunContext, RunResult } from '../../src/runtimes/runtime.js';
 import { FakeAnthropicServer, RATE_LIMIT_RESET_UNIX } from '../fakes/anthropic-server.js';
 import type { ScriptTurn } from '../fakes/anthropic-server.js';
+import { fakeHome, probeRepo, probeReport, SANDBOXED, UNSANDBOXED } from '../helpers/sandbox-probe.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 const CLAUDE = path.resolve('node_modules/.bin/claude');
@@ -212,6 +213,52 @@ describe('ClaudeRuntime with the real claude CLI', () => {
     expect(result.outcome).toBe('failed');
     expect(result.failure).toEqual({ kind: 'config' });
     expect(result.message).toMatch(/exited with code 127/);
+  });
+});
+
+describe("ClaudeRuntime in Loom's sandbox", () => {
+  let savedHome: string | undefined;
+  let fakeUserHome: string;
+  let repoRoot: string;
+  let worktree: string;
+  beforeEach(() => {
+    savedHome = process.env.HOME;
+    fakeUserHome = fakeHome();
+    process.env.HOME = fakeUserHome;
+    ({ repoRoot, worktree } = probeRepo(cwd));
+  });
+  afterEach(() => {
+    if (savedHome === undefined) delete process.env.HOME;
+    else process.env.HOME = savedHome;
+    fs.rmSync(fakeUserHome, { recursive: true, force: true });
+  });
+
+  const probe = async (type: 'bwrap' | 'none') => {
+    // As Loom runs it: the task's home under .loom/agent-homes/issue-1, the repository's root known.
+    const { result, events } = await run([{ tool: 'Bash', input: { command: 'sh probe.sh', description: 'probe' } }, { text: 'Probed.' }], {
+      cwd: worktree,
+      vars: { state_dir: path.join(repoRoot, '.loom', 'agent-homes', 'issue-1'), repo_root: repoRoot },
+      sandbox: { type, network: true, hide: [], repoRoot },
+    });
+    const output = events.flatMap((e) => (e.type === 'tool_result' ? [e.output] : [])).join('\n');
+    return { result, report: probeReport(output) };
+  };
+
+  it("reaches nothing of the user's or Loom's, writes only its worktree, and commits there; the fake API on 127.0.0.1 still answers", async () => {
+    const { result, report } = await probe('bwrap');
+    expect(result.outcome, result.message).toBe('success');
+    expect(result.output).toBe('Probed.');
+    expect(report).toEqual(SANDBOXED);
+    expect(execFileSync('git', ['log', '-1', '--format=%an: %s', 'loom/issue-1'], { cwd: repoRoot, encoding: 'utf8' }).trim()).toBe('Sandbox Probe: Probe commit');
+    expect(fs.existsSync(path.join(repoRoot, 'OUTSIDE.txt'))).toBe(false);
+    // Its session stayed in its task home, so a resume finds it.
+    expect(fs.readdirSync(path.join(repoRoot, '.loom', 'agent-homes', 'issue-1', 'claude'))).toContain('projects');
+  });
+
+  it('with sandbox none the same probe reaches all of it', async () => {
+    const { result, report } = await probe('none');
+    expect(result.outcome, result.message).toBe('success');
+    expect(report).toEqual(UNSANDBOXED);
   });
 });
 

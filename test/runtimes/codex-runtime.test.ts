@@ -8,10 +8,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { waitFor } from '../../src/process/wait.js';
 import { codexHome } from '../../src/runtimes/codex-home.js';
-import { CodexRuntime } from '../../src/runtimes/codex-runtime.js';
+import { CodexRuntime, codexSandboxMode } from '../../src/runtimes/codex-runtime.js';
 import type { RunContext } from '../../src/runtimes/runtime.js';
 import { startFakeOpenAIServer } from '../fakes/openai-server.js';
 import type { FakeOpenAIServer, FakeTurn } from '../fakes/openai-server.js';
+import { fakeHome, probeRepo, probeReport, SANDBOXED, UNSANDBOXED } from '../helpers/sandbox-probe.js';
 import { collectRun, isolateEnv, scratchRepo } from './cli-harness.js';
 import type { Run } from './cli-harness.js';
 import { groupHasLiveMembers } from './process-group.js';
@@ -231,5 +232,54 @@ describe('CodexRuntime with the real codex CLI', () => {
     const runtime = new CodexRuntime({ command: path.join(root, 'no-such-codex'), home: () => home });
     const result = await runtime.run({ role: 'builder', prompt: 'x', cwd, vars: {}, instructions: '', attempt: 1, stallTimeout: 10_000, timeout: 10_000 });
     expect(result).toMatchObject({ outcome: 'failed', exitCode: 127, failure: { kind: 'config' } });
+  });
+});
+
+describe("CodexRuntime inside Loom's sandbox", () => {
+  let savedHome: string | undefined;
+  let fakeUserHome: string;
+  let repoRoot: string;
+  let worktree: string;
+  beforeEach(() => {
+    savedHome = process.env.HOME;
+    fakeUserHome = fakeHome();
+    process.env.HOME = fakeUserHome;
+    ({ repoRoot, worktree } = probeRepo(root));
+    // Where Loom puts the task's CODEX_HOME (run-role-agent.ts, codex-home.ts).
+    home = codexHome(path.join(repoRoot, '.loom', 'agent-homes', 'issue-1', 'codex'));
+  });
+  afterEach(() => {
+    if (savedHome === undefined) delete process.env.HOME;
+    else process.env.HOME = savedHome;
+    fs.rmSync(fakeUserHome, { recursive: true, force: true });
+  });
+
+  const probe = async (sandbox: RunContext['sandbox']) => {
+    const { result, events } = await run([{ kind: 'shell', cmd: 'sh probe.sh' }, { kind: 'text', text: 'Probed.' }], { cwd: worktree, vars: { repo_root: repoRoot }, ...(sandbox ? { sandbox } : {}) });
+    const output = events.flatMap((e) => (e.type === 'tool_result' ? [e.output] : [])).join('\n');
+    return { result, report: probeReport(output) };
+  };
+
+  it("runs with its own sandbox off inside Loom's: it reaches nothing of the user's or Loom's, and its own git commit succeeds", async () => {
+    const { result, report } = await probe({ type: 'bwrap', network: true, hide: [], repoRoot });
+    expect(result.outcome, result.output).toBe('success');
+    expect(report).toEqual(SANDBOXED);
+    expect(execFileSync('git', ['log', '-1', '--format=%an: %s', 'loom/issue-1'], { cwd: repoRoot, encoding: 'utf8' }).trim()).toBe('Sandbox Probe: Probe commit');
+    expect(fs.existsSync(path.join(repoRoot, 'OUTSIDE.txt'))).toBe(false);
+  });
+
+  it("with sandbox none only its own workspace-write sandbox applies: it reads the user's home and .loom/, and its commit fails", async () => {
+    const { result, report } = await probe({ type: 'none', network: true, hide: [], repoRoot });
+    expect(result.outcome, result.output).toBe('success');
+    // workspace-write also lets the agent write in the temp directory — where this repository is,
+    // git hooks included — and keeps it out of the worktree's git metadata, so the commit fails.
+    expect(report).toEqual({ ...UNSANDBOXED, commit: 'failed' });
+  });
+
+  it('takes -s danger-full-access only inside a bubblewrap sandbox of Loom', () => {
+    const base = { role: 'builder', prompt: '', cwd: '/', vars: {}, instructions: '', attempt: 1, stallTimeout: 1, timeout: 1 };
+    expect(codexSandboxMode(base)).toBe('workspace-write');
+    expect(codexSandboxMode({ ...base, sandbox: { type: 'none', network: true, hide: [], repoRoot: '/' } })).toBe('workspace-write');
+    expect(codexSandboxMode({ ...base, sandbox: { type: 'bwrap', network: true, hide: [], repoRoot: '/' } })).toBe('danger-full-access');
   });
 });

@@ -12,6 +12,7 @@ import { startFakeGeminiServer } from '../fakes/gemini-server.js';
 import type { FakeGeminiServer, FakeGeminiTurn } from '../fakes/gemini-server.js';
 import { collectRun, isolateEnv, scratchRepo } from './cli-harness.js';
 import type { Run } from './cli-harness.js';
+import { fakeHome, probeRepo, probeReport, SANDBOXED } from '../helpers/sandbox-probe.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 const GEMINI = path.resolve('node_modules/.bin/gemini');
@@ -215,5 +216,28 @@ describe('geminiSettingsWithRetries', () => {
   it('leaves settings that are not plain JSON as they are', () => {
     expect(geminiSettingsWithRetries('{ // mine\n "general": {} }', 2)).toBeNull();
     expect(geminiSettingsWithRetries('[1, 2]', 2)).toBeNull();
+  });
+});
+
+describe("GeminiRuntime in Loom's sandbox", () => {
+  let savedHome: string | undefined;
+  let fakeUserHome: string;
+  beforeEach(() => {
+    savedHome = process.env.HOME;
+    fakeUserHome = fakeHome();
+    process.env.HOME = fakeUserHome;
+  });
+  afterEach(() => {
+    if (savedHome === undefined) delete process.env.HOME;
+    else process.env.HOME = savedHome;
+    fs.rmSync(fakeUserHome, { recursive: true, force: true });
+  });
+
+  it("runs its shell tool in the worktree, reaching nothing of the user's or Loom's, and commits there", async () => {
+    const { repoRoot, worktree } = probeRepo(root);
+    const { result, events } = await run([{ kind: 'tool', name: 'run_shell_command', args: { command: 'sh probe.sh' } }, { kind: 'text', text: 'Probed.' }], { cwd: worktree, vars: { repo_root: repoRoot }, sandbox: { type: 'bwrap', network: true, hide: [], repoRoot } });
+    expect(result.outcome, result.message).toBe('success');
+    expect(probeReport(events.flatMap((e) => (e.type === 'tool_result' ? [e.output] : [])).join('\n'))).toEqual(SANDBOXED);
+    expect(execFileSync('git', ['log', '-1', '--format=%an: %s', 'loom/issue-1'], { cwd: repoRoot, encoding: 'utf8' }).trim()).toBe('Sandbox Probe: Probe commit');
   });
 });

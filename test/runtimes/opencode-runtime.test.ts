@@ -14,6 +14,7 @@ import type { ScriptTurn } from '../fakes/anthropic-server.js';
 import { fakeStepCost, OPENCODE_FAKE_MODEL, OPENCODE_FAKE_PROVIDER, opencodeFakeConfig } from '../fakes/opencode-provider.js';
 import { collectRun, isolateEnv, scratchRepo } from './cli-harness.js';
 import type { Run } from './cli-harness.js';
+import { fakeHome, probeRepo, probeReport, SANDBOXED } from '../helpers/sandbox-probe.js';
 import { groupHasLiveMembers } from './process-group.js';
 
 // Installed by the test command into tools/opencode (the root lock file cannot hold it).
@@ -213,5 +214,28 @@ describe('OpencodeRuntime with the real opencode CLI', () => {
     const runtime = new OpencodeRuntime({ command: path.join(root, 'no-such-opencode'), home: () => home, seedFrom: null });
     const result = await runtime.run({ role: 'builder', prompt: 'x', cwd, vars: {}, instructions: '', attempt: 1, stallTimeout: 10_000, timeout: 10_000 });
     expect(result).toMatchObject({ outcome: 'failed', exitCode: 127, failure: { kind: 'config' } });
+  });
+});
+
+describe("OpencodeRuntime in Loom's sandbox", () => {
+  let savedHome: string | undefined;
+  let fakeUserHome: string;
+  beforeEach(() => {
+    savedHome = process.env.HOME;
+    fakeUserHome = fakeHome();
+    process.env.HOME = fakeUserHome;
+  });
+  afterEach(() => {
+    if (savedHome === undefined) delete process.env.HOME;
+    else process.env.HOME = savedHome;
+    fs.rmSync(fakeUserHome, { recursive: true, force: true });
+  });
+
+  it("runs its shell tool in the worktree, reaching nothing of the user's or Loom's, and commits there", async () => {
+    const { repoRoot, worktree } = probeRepo(root);
+    const { result, events } = await run([{ tool: 'bash', input: { command: 'sh probe.sh', description: 'Probe' } }, { text: 'Probed.' }], { cwd: worktree, vars: { repo_root: repoRoot }, sandbox: { type: 'bwrap', network: true, hide: [], repoRoot } });
+    expect(result.outcome, result.message).toBe('success');
+    expect(probeReport(events.flatMap((e) => (e.type === 'tool_result' ? [e.output] : [])).join('\n'))).toEqual(SANDBOXED);
+    expect(execFileSync('git', ['log', '-1', '--format=%an: %s', 'loom/issue-1'], { cwd: repoRoot, encoding: 'utf8' }).trim()).toBe('Sandbox Probe: Probe commit');
   });
 });

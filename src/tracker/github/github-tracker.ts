@@ -361,27 +361,25 @@ export class GitHubTracker implements Tracker {
     return this.trust.isTrusted(await this.listEvents(number));
   }
 
-  /** Creates or updates every `loom:*` label (name, color, description); idempotent. */
-  async ensureLabels(): Promise<{ created: string[]; updated: string[] }> {
+  /**
+   * Creates every `loom:*` label that is missing. A label that exists — in any spelling, as
+   * GitHub compares names case-insensitively — is left exactly as it is (a repository's own or the
+   * original Loom's colours and words); those whose colour or description differ from Loom's are
+   * returned in `differing`. Idempotent.
+   */
+  async ensureLabels(): Promise<{ created: string[]; differing: string[] }> {
     const existing = await this.transport.getAll<GhLabel>(this.transport.repoPath('/labels'), { per_page: 100 });
-    const byName = new Map(existing.map((l) => [l.name, l]));
+    const byName = new Map(existing.map((l) => [l.name.toLowerCase(), l]));
     const created: string[] = [];
-    const updated: string[] = [];
+    const differing: string[] = [];
     for (const [name, info] of Object.entries(LABEL_INFO)) {
-      const have = byName.get(name);
+      const have = byName.get(name.toLowerCase());
       if (have === undefined) {
         await this.transport.send('POST', this.transport.repoPath('/labels'), { name, color: info.color, description: info.description });
         created.push(name);
-      } else if (have.color?.toLowerCase() !== info.color.toLowerCase() || (have.description ?? '') !== info.description) {
-        await this.transport.send('PATCH', this.transport.repoPath(`/labels/${encodeURIComponent(name)}`), {
-          new_name: name,
-          color: info.color,
-          description: info.description,
-        });
-        updated.push(name);
-      }
+      } else if (have.color?.toLowerCase() !== info.color.toLowerCase() || (have.description ?? '') !== info.description) differing.push(have.name);
     }
-    return { created, updated };
+    return { created, differing };
   }
 
   dispose(): void {

@@ -27,6 +27,8 @@ export interface GhIssue {
   created_at: string;
   updated_at: string;
   pull_request?: { merged_at?: string | null } | null;
+  /** `completed`, `not_planned`, `reopened`, `duplicate` or null. */
+  state_reason?: string | null;
 }
 
 export interface GhPull {
@@ -87,6 +89,7 @@ export function toIssue(item: GhIssue): Issue {
     author: item.user?.login ?? 'ghost',
     createdAt: item.created_at,
     updatedAt: item.updated_at,
+    ...(item.state === 'closed' && item.state_reason ? { closedAs: item.state_reason === 'not_planned' || item.state_reason === 'duplicate' ? 'not-planned' : 'completed' } : {}),
   };
 }
 

@@ -88,8 +88,8 @@ export class LocalTracker implements Tracker {
   }
 
   /** Labels need no definition here. */
-  ensureLabels(): Promise<{ created: string[]; updated: string[] }> {
-    return Promise.resolve({ created: [], updated: [] });
+  ensureLabels(): Promise<{ created: string[]; differing: string[] }> {
+    return Promise.resolve({ created: [], differing: [] });
   }
 
   snapshot(): Promise<TrackerSnapshot> {

@@ -364,16 +364,17 @@ describe('GitHubTracker on GitHub', () => {
     expect(server.requests.filter((r) => r.path.includes('/collaborators/')).length).toBe(3);
   });
 
-  it('creates every loom label once; a second ensureLabels changes nothing', async () => {
+  it('creates every missing loom label once and never changes an existing one; a second ensureLabels changes nothing', async () => {
     const server = await start();
     const tracker = connect(server);
     await tracker.createIssue({ title: 'pre-existing', labels: ['loom:urgent'] }); // auto-created, grey, no description
     const first = await tracker.ensureLabels();
     expect(first.created).toHaveLength(Object.keys(LABEL_INFO).length - 1);
-    expect(first.updated).toEqual(['loom:urgent']);
+    expect(first.differing).toEqual(['loom:urgent']);
+    expect(server.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
 
     const sent = server.requests.length;
-    expect(await tracker.ensureLabels()).toEqual({ created: [], updated: [] });
+    expect(await tracker.ensureLabels()).toEqual({ created: [], differing: ['loom:urgent'] });
     const second = server.requests.slice(sent);
     expect(second.every((r) => r.method === 'GET')).toBe(true);
   });

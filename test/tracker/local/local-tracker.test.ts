@@ -362,7 +362,7 @@ describe('LocalTracker on its own', () => {
     const tracker = open({ path: path.join(dir, LOCAL_TRACKER_FILE) });
     const issue = await tracker.createIssue({ title: 'approved', labels: ['loom:issue'] });
     expect(await tracker.isTrusted(issue.number)).toBe(true);
-    expect(await tracker.ensureLabels()).toEqual({ created: [], updated: [] });
+    expect(await tracker.ensureLabels()).toEqual({ created: [], differing: [] });
     expect(tracker.health()).toEqual({ state: 'ok' });
   });
 

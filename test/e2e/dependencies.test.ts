@@ -1,0 +1,56 @@
+// Dependencies between issues with the real daemon over a real repository: a chain builds in
+// order, a cycle is reported once and never built, and `loom why` / `loom status` say so.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { journalBuilder, loom, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+describe('dependencies', () => {
+  it('a chain of three dependent issues builds in order; a cycle is reported once and not built', async () => {
+    const journal = path.join(fs.mkdtempSync('/tmp/loom-journal-'), 'journal');
+    repo = makeRepo({ maxShepherds: 3, pollInterval: '0.5s', roles: { builder: { command: journalBuilder(journal, 0.3) } } });
+    const tracker = repo.tracker();
+    // Oldest first would build #1 first: its dependencies must hold it back.
+    await tracker.createIssue({ title: 'top', body: 'Depends on #2', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'middle', body: 'Some context.\n\nBlocked by #3', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'base', body: 'No dependencies.', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'cycle a', body: 'Depends on #5', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'cycle b', body: 'Depends on #4', labels: [Label.issue] });
+
+    // Before any daemon: why and status name the gate.
+    const why = loom(repo.root, ['why', '1']);
+    expect(why.stdout).toMatch(/✗ dependencies done\s+waits on #2 \(open\)/);
+    const whyCycle = loom(repo.root, ['why', '4']);
+    expect(whyCycle.stdout).toMatch(/✗ dependencies done\s+waits on #5: a cycle \(#4, #5\)/);
+    const before = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(before.issues.waiting_on_dependencies).toBe(4);
+    expect(loom(repo.root, ['status']).stdout).toMatch(/Ready issues \(loom:issue\): 5, 4 waiting on dependencies/);
+
+    const daemon = startDaemon(repo.root);
+    await until(async () => (await tracker.getIssue(1))!.state === 'closed', 60_000, 'the chain built');
+    const stop = loom(repo.root, ['stop']);
+    expect(stop.code).toBe(0);
+    expect(await daemon.exited(60_000)).toBe(0);
+
+    const lines = fs.readFileSync(journal, 'utf8').trim().split('\n');
+    expect(lines).toEqual(['start 3', 'end 3', 'start 2', 'end 2', 'start 1', 'end 1']);
+    // The cycle: one comment on its smallest issue, one warning, never claimed.
+    const comments = (await tracker.listComments(4)).map((c) => c.body);
+    expect(comments.filter((b) => /form a cycle/.test(b))).toEqual([expect.stringMatching(/#4, #5 form a cycle/)]);
+    expect(await tracker.listComments(5)).toEqual([]);
+    const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8'));
+    expect(state.warnings.filter((w: { message: string }) => /dependency cycle: #4, #5/.test(w.message))).toHaveLength(1);
+    for (const n of [4, 5]) {
+      const issue = await tracker.getIssue(n);
+      expect(issue!.labels).toEqual([Label.issue]);
+      expect((await tracker.listEvents(n)).filter((e) => e.label === Label.building)).toEqual([]);
+    }
+    const after = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
+    expect(after.issues.waiting_on_dependencies).toBe(2);
+  });
+});
