@@ -14,7 +14,6 @@ import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../core/vocabulary.j
 import type { RoleName } from '../core/vocabulary.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
-import type { TrackerHealth } from '../tracker/tracker.js';
 import { readConfig, readTracker } from './collect-status.js';
 import type { StatusReport } from './status-report.js';
 import { buildStatus } from './status-report.js';
@@ -87,7 +86,7 @@ const PHASE_ROLES: readonly string[] = ['builder', 'judge', 'doctor'];
 
 /** Builds boards; on a remote tracker the snapshot is reused for `snapshotMaxAgeMs`. */
 export class BoardCollector {
-  private cached: { at: number; snapshot: TrackerSnapshot | Error; health: TrackerHealth | null; kind: string } | null = null;
+  private cached: { at: number; read: Awaited<ReturnType<typeof readTracker>>; kind: string } | null = null;
 
   constructor(
     readonly paths: LoomPaths,
@@ -99,17 +98,17 @@ export class BoardCollector {
   async board(now: Date = new Date()): Promise<Board> {
     const problems: string[] = [];
     const config = readConfig(this.paths, problems);
-    const { snapshot, trackerHealth } = await this.tracker(config, now);
-    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(this.cli === undefined ? {} : { cli: this.cli }) });
+    const { snapshot, trackerHealth, dependencies } = await this.tracker(config, now);
+    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(dependencies ? { dependencies } : {}), ...(this.cli === undefined ? {} : { cli: this.cli }) });
     return buildBoard({ paths: this.paths, config, snapshot: snapshot instanceof Error ? null : snapshot, status, now });
   }
 
-  private async tracker(config: LoomConfig, now: Date): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null }> {
+  private async tracker(config: LoomConfig, now: Date): Promise<Awaited<ReturnType<typeof readTracker>>> {
     const c = this.cached;
     // The local tracker is a file: read it every time. A remote one costs requests: reuse a while.
-    if (c !== null && c.kind === config.tracker.type && config.tracker.type !== 'local' && now.getTime() - c.at < this.snapshotMaxAgeMs) return { snapshot: c.snapshot, trackerHealth: c.health };
+    if (c !== null && c.kind === config.tracker.type && config.tracker.type !== 'local' && now.getTime() - c.at < this.snapshotMaxAgeMs) return c.read;
     const read = await readTracker(this.paths, config);
-    this.cached = { at: now.getTime(), snapshot: read.snapshot, health: read.trackerHealth, kind: config.tracker.type };
+    this.cached = { at: now.getTime(), read, kind: config.tracker.type };
     return read;
   }
 }
