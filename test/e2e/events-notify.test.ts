@@ -2,6 +2,7 @@
 // shepherd and role step is one JSON line; `loom events` and `loom logs` read it; a blocked issue
 // and a crashed daemon reach the notify command and the webhook; a failing webhook is a warning
 // that never shows its URL.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -12,7 +13,7 @@ import type { LoomEvent } from '../../src/core/events.js';
 import { Label } from '../../src/core/labels.js';
 import { FakeAnthropicServer } from '../fakes/anthropic-server.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { loom, loomAsync, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, loomAsync, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
 let server: http.Server | undefined;
@@ -189,5 +190,28 @@ describe('event log and notifications', () => {
     // The log has both budget refusals; only the first notified.
     expect(readEvents(repo.paths.events).filter((e) => e.type === 'budget.reached')).toHaveLength(2);
     fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('loom events -f follows the log until Ctrl+C, as lines or JSON', async () => {
+    repo = makeRepo({ runtime: 'script', roles: { champion: { enabled: false } } });
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    const follow = (args: string[]) => {
+      const child = spawn(process.execPath, [LOOM_BIN, 'events', '-f', ...args], { cwd: repo!.root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      return { child, out: () => out, exit: new Promise<number | null>((resolve) => child.on('close', resolve)) };
+    };
+    const lines = follow(['--idle']);
+    const json = follow(['--json', '-n', '0']);
+    // What was there: the first iteration (idle, so only with --idle, or as JSON).
+    await until(() => /iteration 1 /.test(lines.out()) && json.out().includes('"iteration":1'), 20_000, 'the past events');
+    await repo.tracker().createIssue({ title: 'new work', labels: [Label.issue] });
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    await until(() => /#1 shepherd spawned \(task [0-9a-f]+\)/.test(lines.out()), 20_000, `the new events as lines:\n${lines.out()}`);
+    await until(() => json.out().split('\n').some((l) => l.includes('"type":"task.finished"')), 20_000, 'the shepherd\'s end as JSON');
+    lines.child.kill('SIGINT');
+    json.child.kill('SIGINT');
+    expect([await lines.exit, await json.exit]).toEqual([0, 0]);
+    for (const line of json.out().trim().split('\n')) expect(Object.keys(JSON.parse(line)).slice(0, 2)).toEqual(['at', 'type']);
   });
 });
