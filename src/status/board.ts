@@ -3,8 +3,10 @@
  * board shows beside it — the issues in lanes with their titles, each working shepherd with its
  * runtime, heartbeat and spend, the roles with their next run, today's usage against the budget,
  * and the gauges `/metrics` exports. Built from the state file, the progress records, the usage
- * ledger and one read-only tracker snapshot (reused for a few seconds on a rate-limited tracker).
+ * ledger and one read-only tracker snapshot (the local tracker's read again only when its file
+ * changed; a rate-limited tracker's reused for a few seconds).
  */
+import fs from 'node:fs';
 import type { LoomPaths } from '../config/paths.js';
 import type { LoomConfig } from '../core/config-model.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
@@ -84,9 +86,9 @@ export interface BoardGauges {
 
 const PHASE_ROLES: readonly string[] = ['builder', 'judge', 'doctor'];
 
-/** Builds boards; on a remote tracker the snapshot is reused for `snapshotMaxAgeMs`. */
+/** Builds boards; the local tracker is read when its file changed, a remote one every `snapshotMaxAgeMs`. */
 export class BoardCollector {
-  private cached: { at: number; read: Awaited<ReturnType<typeof readTracker>>; kind: string } | null = null;
+  private cached: { at: number; read: Awaited<ReturnType<typeof readTracker>>; key: string } | null = null;
 
   constructor(
     readonly paths: LoomPaths,
@@ -105,11 +107,23 @@ export class BoardCollector {
 
   private async tracker(config: LoomConfig, now: Date): Promise<Awaited<ReturnType<typeof readTracker>>> {
     const c = this.cached;
-    // The local tracker is a file: read it every time. A remote one costs requests: reuse a while.
-    if (c !== null && c.kind === config.tracker.type && config.tracker.type !== 'local' && now.getTime() - c.at < this.snapshotMaxAgeMs) return c.read;
+    // The local tracker is a file: read again when it (or its WAL) changed — a read-only read
+    // copies the database. A remote one costs requests: reused for a while.
+    const key = config.tracker.type === 'local' ? `${fileStamp(this.paths.trackerDb)}|${fileStamp(`${this.paths.trackerDb}-wal`)}` : config.tracker.type;
+    const fresh = config.tracker.type === 'local' ? true : now.getTime() - (c?.at ?? 0) < this.snapshotMaxAgeMs;
+    if (c !== null && c.key === key && fresh && !(c.read.snapshot instanceof Error)) return c.read;
     const read = await readTracker(this.paths, config);
-    this.cached = { at: now.getTime(), read, kind: config.tracker.type };
+    this.cached = { at: now.getTime(), read, key };
     return read;
+  }
+}
+
+function fileStamp(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return '-';
   }
 }
 
