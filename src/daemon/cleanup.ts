@@ -30,6 +30,7 @@ import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js
 import { isOriginalWorktree } from '../git/original-worktree.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
+import { removeOrphanAgentFiles } from '../runtimes/with-agent-files.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import type { Tracker } from '../tracker/tracker.js';
 
@@ -55,6 +56,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits]) {
     for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) o.log(`removed ${name}, left by a killed writer`);
   }
+  for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) o.log(`removed the agent files ${name}, left by a killed run`);
   const progress = new ProgressStore(paths.progress);
   if (WORKTREE_ROLES.some((role) => viewOf(progress.readRole(role), o.now).alive)) return [];
 

@@ -1,7 +1,9 @@
 /**
  * `withAgentFiles`: one agent run with its prompt and instructions as files in a private temp
  * dir, its events watched by a `RetryCap`. Invariant: it never throws — a failure of Loom's own
- * setup is a failed result — and the temp dir is gone when it returns.
+ * setup is a failed result — and the temp dir is gone when it returns; the dir of a process
+ * killed before it could remove it (named after that process) is removed by
+ * `removeOrphanAgentFiles`, which every iteration's cleanup runs.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,8 +18,32 @@ export interface AgentFiles {
   instructionsFile: string;
 }
 
+/** The prefixes of the runtimes' temp dirs, each followed by the owner's pid and `-XXXXXX`. */
+const AGENT_FILES = /^loom-(?:agent|claude-run|opencode-run|gemini|codex)-(\d+)-[^-/]+$/;
+
 /**
- * Makes a temp dir (`<tmp>/<prefix>XXXXXX`) with the prompt and instructions files, runs `run`
+ * Removes the temp dirs of agent runs whose process is gone — a shepherd or role killed before
+ * its run's `finally` — from `tmp` (default: the system temp dir). Returns the names removed.
+ */
+export function removeOrphanAgentFiles(isAlive: (pid: number) => boolean, tmp: string = os.tmpdir()): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = AGENT_FILES.exec(name)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    fs.rmSync(path.join(tmp, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * Makes a temp dir (`<tmp>/<prefix><pid>-XXXXXX`) with the prompt and instructions files, runs `run`
  * with them and removes the dir. Never throws: a failure of our own setup becomes a failed
  * result ("could not be run: ..."), with `failure` when given.
  *
@@ -30,7 +56,7 @@ export async function withAgentFiles(prefix: string, request: RunContext, run: (
   let dir: string | null = null;
   const cap = new RetryCap(cliRetriesOf(request), request.signal);
   try {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}${process.pid}-`));
     const files: AgentFiles = { dir, promptFile: path.join(dir, 'prompt.md'), instructionsFile: path.join(dir, 'instructions.md') };
     fs.writeFileSync(files.promptFile, request.prompt);
     fs.writeFileSync(files.instructionsFile, request.instructions);

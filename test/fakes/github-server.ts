@@ -10,7 +10,8 @@
  * max 100; links point at `/repositories/{id}/...` as GitHub's do), `x-ratelimit-*` headers
  * decremented per non-304 request and a 403 "API rate limit exceeded" once exhausted, 404 "Label
  * does not exist" when deleting a label an issue lacks, 405/409 on merge. Failure switches make it
- * answer 401 / 403 with retry-after / 429 / 5xx. With `gitDir` (a bare repository), a merge
+ * answer 401 / 403 with retry-after / 429 / 5xx; `beforeAnswer` sees every request after its effect
+ * and before its answer. A second open PR for the same head and base is refused (422). With `gitDir` (a bare repository), a merge
  * really merges the head branch into the base branch (`git merge-tree --write-tree`, `commit-tree`,
  * `update-ref`) and reports the merge sha. Every request is logged.
  */
@@ -52,7 +53,29 @@ export interface FailureSwitch {
   /** Seconds, sent as `retry-after`. */
   retryAfter?: number;
   times?: number;
-  match?: (method: string, path: string) => boolean;
+  match?: (method: string, path: string, login: string) => boolean;
+}
+
+/** A request the fake has carried out (its effects are made), about to be answered. */
+export interface RoutedRequest {
+  method: string;
+  /** Path and query as sent. */
+  path: string;
+  login: string;
+  status: number;
+  body: unknown;
+  /** The client's port on 127.0.0.1: which process asked can be found from it. */
+  remotePort: number | undefined;
+}
+
+/**
+ * What `beforeAnswer` may do to an answer: replace the body (a malformed record), answer with an
+ * error although the effect was made (an ambiguous failure), or drop the connection unanswered.
+ */
+export interface AnswerChange {
+  body?: unknown;
+  status?: 500 | 502 | 503;
+  drop?: boolean;
 }
 
 interface StoredLabel {
@@ -133,6 +156,12 @@ export class FakeGitHubServer {
   readonly malformed = new Set<number>();
   /** Answer the next merges with this status instead of merging. */
   mergeFailure: { status: 405 | 409; times: number } | null = null;
+  /**
+   * Runs after a request was carried out and before it is answered (the request waits for the
+   * returned promise): a test can kill the client between the effect and the answer, hold the
+   * answer (a slow or timed-out request), or change it (see `AnswerChange`).
+   */
+  beforeAnswer: ((request: RoutedRequest) => Promise<AnswerChange | undefined> | AnswerChange | undefined) | null = null;
 
   private readonly tokens: Record<string, string>;
   private readonly permissions: Map<string, Permission>;
@@ -244,7 +273,7 @@ export class FakeGitHubServer {
       return;
     }
     if (this.intercept !== null) await this.intercept({ method, path: rawPath, login });
-    const failure = this.failures.find((f) => f.match === undefined || f.match(method, rawPath));
+    const failure = this.failures.find((f) => f.match === undefined || f.match(method, rawPath, login));
     if (failure !== undefined) {
       failure.left--;
       if (failure.left <= 0) this.failures.splice(this.failures.indexOf(failure), 1);
@@ -277,6 +306,19 @@ export class FakeGitHubServer {
     }
     try {
       const result = this.route(method, url, body as Record<string, unknown>, login);
+      if (this.beforeAnswer !== null) {
+        const change = await this.beforeAnswer({ method, path: rawPath, login, status: result.status, body: result.body, remotePort: req.socket.remotePort });
+        if (change?.drop === true) {
+          this.requests.push({ method, path: rawPath, status: 0, conditional, login });
+          req.socket.destroy();
+          return;
+        }
+        if (change?.status !== undefined) {
+          send(change.status, { message: 'Server Error', documentation_url: DOCS });
+          return;
+        }
+        if (change !== undefined && 'body' in change) result.body = change.body;
+      }
       if (method === 'GET') {
         const etag = `W/"${crypto.createHash('sha1').update(JSON.stringify(result.body)).digest('hex')}"`;
         const headers = { etag, 'cache-control': 'private, max-age=60, s-maxage=60', ...result.headers };
@@ -454,6 +496,10 @@ export class FakeGitHubServer {
       for (const [field, ref] of [['head', head], ['base', base]] as const) {
         if (this.branchSha(ref) === null) throw validation('PullRequest', field, 'invalid');
       }
+    }
+    // As GitHub: one open pull request per head and base.
+    if ([...this.items.values()].some((i) => i.kind === 'pr' && i.state === 'open' && i.head === head && i.base === base)) {
+      throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'PullRequest', code: 'custom', message: `A pull request already exists for ${this.owner}:${head}.` }] });
     }
     return this.createItem('pr', body.title, optionalString(body.body), login, [], head, base);
   }
