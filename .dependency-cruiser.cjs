@@ -17,7 +17,7 @@ const LOWER = {
 const ADAPTERS = ['core', 'config', 'fs', 'process', 'git', 'state', 'usage', 'tracker', 'runtimes'];
 LOWER.steps = ADAPTERS;
 LOWER.setup = [...ADAPTERS, 'steps'];
-for (const useCase of ['daemon', 'shepherd', 'roles', 'status', 'demo']) LOWER[useCase] = [...ADAPTERS, 'steps', 'setup'];
+for (const useCase of ['daemon', 'shepherd', 'roles', 'status', 'dashboard', 'demo']) LOWER[useCase] = [...ADAPTERS, 'steps', 'setup'];
 LOWER.cli = [...Object.keys(LOWER)];
 
 const layerRules = Object.entries(LOWER).map(([folder, allowed]) => ({

@@ -16,6 +16,16 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard page's script runs in the browser: plain JavaScript, no type information.
+    files: ['defaults/dashboard/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'EventSource', 'Node', 'setTimeout', 'clearTimeout', 'setInterval', 'console'].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

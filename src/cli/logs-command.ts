@@ -1,15 +1,18 @@
 /**
  * `loom logs <issue|role|daemon> [-f] [--all]`: the log of the latest shepherd run for an issue (or
- * role run, or the daemon running in the background), optionally followed until that run finishes
- * or Ctrl+C.
+ * role run, or the daemon running in the background), found through the event log, optionally
+ * followed until that run finishes (its `task.finished` event, and its process gone) or Ctrl+C.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
 import { isTerminal } from '../core/progress.js';
+import { EventLog } from '../process/event-log.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore } from '../process/progress-store.js';
+import type { RunTarget } from '../process/run-logs.js';
+import { latestRun, runLogFiles } from '../process/run-logs.js';
 import { delay } from '../process/wait.js';
 import { missingIssue, parseIssueNumber, withTracker } from './context.js';
 import { UserError } from '../core/errors.js';
@@ -21,9 +24,10 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
   if (target === 'daemon') return showDaemonLog(paths, options, write);
   const isRole = (ROLE_NAMES as readonly string[]).includes(target);
   if (!isRole && !/^#?\d+$/.test(target)) throw new UserError(`"${target}" is neither an issue number nor a role; use a number like 12, \`daemon\` or one of ${ROLE_NAMES.join(', ')}`);
-  const prefix = isRole ? `role-${target}-` : `shepherd-issue-${parseIssueNumber(target)}-`;
-  const files = (fs.existsSync(paths.logs) ? fs.readdirSync(paths.logs) : []).filter((f) => f.startsWith(prefix) && f.endsWith('.log')).sort();
-  if (files.length === 0) {
+  const run: RunTarget = isRole ? { role: target } : { issue: parseIssueNumber(target) };
+  const events = new EventLog(paths.events);
+  const latestRunOf = latestRun(paths.logs, events, run);
+  if (latestRunOf === null) {
     if (!isRole) {
       const issue = parseIssueNumber(target);
       const missing = await withTracker(paths, { readonly: true }, async (tracker) => ((await tracker.getIssue(issue)) === null ? missingIssue(tracker, issue, 'logs') : null));
@@ -31,9 +35,10 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
     }
     throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}; they appear once it runs (see \`loom status\`)`);
   }
-  const chosen = options.all ? files : files.slice(-1);
-  for (const f of chosen.slice(0, -1)) write(`==> ${f} <==\n${fs.readFileSync(path.join(paths.logs, f), 'utf8')}\n`);
-  const latest = path.join(paths.logs, chosen.at(-1) as string);
+  const files = runLogFiles(paths.logs, run).filter((f) => f !== latestRunOf.file);
+  const chosen = options.all ? [...files, latestRunOf.file] : [latestRunOf.file];
+  for (const f of chosen.slice(0, -1)) write(`==> ${path.basename(f)} <==\n${fs.readFileSync(f, 'utf8')}\n`);
+  const latest = latestRunOf.file;
   if (chosen.length > 1) write(`==> ${path.basename(latest)} <==\n`);
   let offset = 0;
   const drain = () => {
@@ -53,10 +58,18 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
   drain();
   if (!options.follow) return;
   const progress = new ProgressStore(paths.progress);
+  let cursor = events.end();
+  let finished = false;
   const running = () => {
+    // The run's end in the event log; until then (or without one) its progress record says.
+    const next = events.readSince(cursor);
+    cursor = next.cursor;
+    if (latestRunOf.task_id !== null && next.events.some((e) => e.type === 'task.finished' && e.task_id === latestRunOf.task_id)) finished = true;
     const record = isRole ? progress.readRole(target) : progress.readShepherd(parseIssueNumber(target));
+    const mine = record !== null && record.output_file === latest ? record : null;
     // Until the worker has exited: it may still write its last lines after its terminal status.
-    return record !== null && record.output_file === latest && (!isTerminal(record.status) || isProcessAlive(record.pid, record.pid_start));
+    if (mine !== null && isProcessAlive(mine.pid, mine.pid_start)) return true;
+    return !finished && mine !== null && !isTerminal(mine.status);
   };
   let stop = false;
   const onSignal = () => (stop = true);

@@ -35,6 +35,8 @@ import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
+import { dashboardBeside, parsePort, registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
+import { liveDashboard } from '../process/dashboard-record.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 /**
@@ -65,10 +67,12 @@ function buildProgram(): Command {
     .description('run the daemon until Ctrl+C, SIGTERM or `loom stop`; --detach runs it in the background')
     .option('--force', 'force mode: auto-promote proposals and auto-merge approved PRs')
     .option('--detach', 'run in the background (log: .loom/logs/daemon.log) and return once it runs')
+    .option('--dashboard [port]', 'also serve the dashboard (loom dashboard) while the daemon runs; port 0 or none: any free port')
     .addOption(new Option('--log-file <file>', 'internal: stdout is this file; write dated lines and rotate it by size').hideHelp())
-    .action(async (options: { force?: boolean; detach?: boolean; logFile?: string }) => {
+    .action(async (options: { force?: boolean; detach?: boolean; logFile?: string; dashboard?: string | boolean }) => {
       const force = options.force === true || program.opts<{ force?: boolean }>().force === true;
-      process.exitCode = options.detach === true ? await startInBackground(force) : await startDaemon(force, options.logFile);
+      const dashboard = options.dashboard === undefined ? null : parsePort(options.dashboard);
+      process.exitCode = options.detach === true ? await startInBackground(force, dashboard) : await startDaemon(force, options.logFile, dashboard);
     });
 
   program
@@ -117,7 +121,9 @@ function buildProgram(): Command {
     .command('status')
     .description('read-only report of the daemon, issues, shepherds and roles')
     .option('--json', 'print one JSON document')
-    .action(async (options: { json?: boolean }) => {
+    .option('--watch', 'redraw it in place every second until Ctrl+C (with --json: one line per change)')
+    .action(async (options: { json?: boolean; watch?: boolean }) => {
+      if (options.watch === true) return watchStatusCommand(requirePaths(), options.json === true, hintCommand());
       const report = await collectStatus(requirePaths(), { cli: hintCommand() });
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
@@ -194,9 +200,10 @@ function buildProgram(): Command {
     .command('demo')
     .description('run Loom on a throw-away sample repository with the built-in script agent')
     .option('--dir <path>', 'create the sample repository here (an empty or new directory) instead of a temporary one')
-    .action(async (options: { dir?: string }) => {
+    .option('--dashboard', 'serve the dashboard while it runs, and keep it open afterwards until Ctrl+C')
+    .action(async (options: { dir?: string; dashboard?: boolean }) => {
       if (options.dir !== undefined && fs.existsSync(options.dir) && fs.readdirSync(options.dir).length > 0) throw new UserError(`${options.dir} is not empty; give a new or empty directory`);
-      process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir));
+      process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir), options.dashboard === true);
     });
 
   program
@@ -239,6 +246,7 @@ function buildProgram(): Command {
 
   registerIssueCommands(program, out);
   registerServiceCommands(program, out);
+  registerObservabilityCommands(program, out, hintCommand);
   // Only the bare `loom` takes extra words (to name an unknown command); every command refuses them.
   const refuseExtra = (command: Command): void => {
     for (const sub of command.commands) {
@@ -263,7 +271,7 @@ function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
   if (problem !== null) throw new UserError(problem);
 }
 
-async function startDaemon(force: boolean, logFile?: string): Promise<number> {
+async function startDaemon(force: boolean, logFile?: string, dashboardPort: number | null = null): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
   requireRunnableRoles(paths, config);
@@ -272,14 +280,15 @@ async function startDaemon(force: boolean, logFile?: string): Promise<number> {
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
-  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand(), ...(logFile === undefined ? {} : { logFile }) });
+  const services = dashboardPort === null ? undefined : () => dashboardBeside(paths, dashboardPort, log);
+  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand(), ...(logFile === undefined ? {} : { logFile }), ...(services ? { services } : {}) });
 }
 
 /** `loom start --detach`: a bad config, an agent that cannot run or a running daemon is refused before anything starts. */
-async function startInBackground(force: boolean): Promise<number> {
+async function startInBackground(force: boolean, dashboardPort: number | null): Promise<number> {
   const paths = requirePaths();
   requireRunnableRoles(paths, requireConfig(paths));
-  const result = await startDetached({ paths, force });
+  const result = await startDetached({ paths, force, ...(dashboardPort === null ? {} : { args: ['--dashboard', String(dashboardPort)] }) });
   if (!result.started) {
     process.stderr.write(`loom: the daemon did not start: ${result.message}${result.exitCode === 2 ? '' : ` (exit ${result.exitCode}; its log: ${paths.daemonLog})`}\n`);
     return result.exitCode === 2 ? 2 : 1;
@@ -287,6 +296,8 @@ async function startInBackground(force: boolean): Promise<number> {
   const cli = hintCommand();
   out(`Loom daemon running in the background (pid ${result.pid}${force ? ', force mode' : ''}).`);
   if (!result.ready) out(`It holds the lock but has not written its first state yet; \`${cli} status\` shows when it has.`);
+  const dashboard = dashboardPort === null ? null : liveDashboard(paths.dashboard);
+  if (dashboard !== null) out(`Dashboard: ${dashboard.url}`);
   out(`Log: ${result.logFile} (follow it: \`${cli} logs daemon -f\`)`);
   out(`Watch: \`${cli} status\`   Stop: \`${cli} stop\``);
   return 0;

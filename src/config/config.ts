@@ -17,6 +17,7 @@ import { LoomError } from '../core/errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
+import { NOTIFY_KINDS } from '../core/events.js';
 import { parseSize } from '../core/size.js';
 import { originalKeysOf } from './original-config.js';
 
@@ -189,6 +190,23 @@ export function resolveConfig(
       continue;
     }
     if (key === 'roles') continue;
+    if (key === 'notify') {
+      if (!isRecord(value)) problems.push('notify: must be an object with "command" and/or "webhook" (and optionally "on")');
+      else
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'command') {
+            if (typeof v === 'string' && v.trim() !== '') config.notify.command = v;
+            else problems.push('notify.command: must be a non-empty shell command string');
+          } else if (k === 'webhook') {
+            if (typeof v === 'string' && /^https?:\/\/\S+$/.test(v)) config.notify.webhook = v;
+            else problems.push('notify.webhook: must be an http(s) URL');
+          } else if (k === 'on') {
+            if (Array.isArray(v) && v.every((kind) => typeof kind === 'string' && kind in NOTIFY_KINDS)) config.notify.on = v as string[];
+            else problems.push(`notify.on: must be a list of ${Object.keys(NOTIFY_KINDS).join(', ')}`);
+          } else problems.push(`notify.${k}: unknown key (known: command, webhook, on)`);
+        }
+      continue;
+    }
     if (key === 'budget') {
       if (!isRecord(value)) problems.push('budget: must be an object with perIssueUsd, perDayUsd, perIssueTokens, perDayTokens');
       else
@@ -229,7 +247,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'notify', 'roles', 'tracker', 'hooks'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -290,6 +308,13 @@ export function resolveConfig(
     if (v === undefined || v === '') continue;
     if (Number(v) > 0) config.budget[k] = Number(v);
     else problems.push(`env ${name}: must be a number greater than zero`);
+  }
+  const notifyCommand = env.LOOM_NOTIFY_COMMAND;
+  if (notifyCommand !== undefined && notifyCommand.trim() !== '') config.notify.command = notifyCommand;
+  const notifyWebhook = env.LOOM_NOTIFY_WEBHOOK;
+  if (notifyWebhook !== undefined && notifyWebhook !== '') {
+    if (/^https?:\/\/\S+$/.test(notifyWebhook)) config.notify.webhook = notifyWebhook;
+    else problems.push('env LOOM_NOTIFY_WEBHOOK: must be an http(s) URL');
   }
   const envSandbox = env.LOOM_SANDBOX;
   if (envSandbox !== undefined && envSandbox !== '') {
@@ -451,7 +476,8 @@ export function lastGoodConfig(paths: LoomPaths): LoomConfig | null {
     return null;
   }
   if (!(isRecord(saved) && isRecord(saved.roles) && isRecord(saved.tracker))) return null;
-  const config = { notes: [], ...saved } as unknown as LoomConfig;
+  // Keys added since it was saved take their defaults.
+  const config = { ...defaultConfig(), notes: [], ...saved } as unknown as LoomConfig;
   // Saved by a version of Loom without sandboxes: none, as it ran then.
   if (!isRecord(saved.sandbox)) config.sandbox = defaultSandbox();
   for (const role of Object.values(config.roles)) if (!isRecord(role.sandbox)) role.sandbox = { ...config.sandbox, hide: [...config.sandbox.hide] };

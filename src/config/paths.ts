@@ -30,6 +30,10 @@ export interface LoomPaths {
   agentHomes: string;
   /** The configuration the daemon last loaded successfully (used while config.json is invalid). */
   lastGoodConfig: string;
+  /** The event log: one JSON line per daemon, shepherd and role event (rotated by size). */
+  events: string;
+  /** The running dashboard's address and process (`loom dashboard`). */
+  dashboard: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -53,6 +57,8 @@ export function loomPaths(root: string): LoomPaths {
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
+    events: path.join(dir, 'events.jsonl'),
+    dashboard: path.join(dir, 'dashboard.json'),
   };
 }
 
@@ -74,5 +80,8 @@ export const GITIGNORE_LINES = [
   'limits/',
   'agent-homes/',
   'merge.lock',
+  'events.jsonl',
+  'events.jsonl.*',
+  'dashboard.json',
   '*.tmp',
 ];

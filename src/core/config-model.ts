@@ -48,6 +48,16 @@ export interface RoleConfig {
 /** Where issues live: the embedded SQLite tracker, or a GitHub repository. */
 export type TrackerConfig = { type: 'local' } | { type: 'github'; owner: string; repo: string; baseUrl: string | undefined; trustedUsers: string[] };
 
+/** Who is told when an issue is blocked, a budget is reached, a runtime limited, the daemon crashed. */
+export interface NotifyConfig {
+  /** Shell command run in the repository with the event as JSON on stdin. */
+  command: string | undefined;
+  /** URL that receives a POST of JSON `{ "text": ..., "event": {...} }`. */
+  webhook: string | undefined;
+  /** The kinds that notify (`blocked`, `budget`, `limited`, `crashed`, `guard`); default all. */
+  on: string[];
+}
+
 /** The workspace hooks: each a shell command, run with `sh -c` in the worktree. */
 export interface WorkspaceHooks {
   afterCreate?: string;
@@ -63,6 +73,7 @@ export type HookName = (typeof HOOK_NAMES)[number];
 
 export interface LoomConfig {
   tracker: TrackerConfig;
+  notify: NotifyConfig;
   /** Runtime for every role that does not name its own. */
   runtime: RuntimeChoice | undefined;
   /** The Judge's test gate: must pass in the worktree (unset: no test gate). */
@@ -136,6 +147,7 @@ export function defaultConfig(): LoomConfig {
   ) as Record<RoleName, RoleConfig>;
   return {
     tracker: { type: 'local' },
+    notify: { command: undefined, webhook: undefined, on: ['blocked', 'budget', 'limited', 'crashed', 'guard'] },
     runtime: undefined,
     testCommand: undefined,
     defaultBranch: undefined,

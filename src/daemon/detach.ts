@@ -34,7 +34,7 @@ export type DetachResult =
  * Starts the daemon in the background and waits until it is ready or has failed. Throws
  * `LockHeldError` (before starting anything) when a daemon or an iteration already runs.
  */
-export async function startDetached(opts: { paths: LoomPaths; force: boolean; env?: NodeJS.ProcessEnv }): Promise<DetachResult> {
+export async function startDetached(opts: { paths: LoomPaths; force: boolean; env?: NodeJS.ProcessEnv; /** More `loom start` options (`--dashboard P`). */ args?: string[] }): Promise<DetachResult> {
   const { paths } = opts;
   const holder = liveLock(paths.lock);
   if (holder !== null) throw new LockHeldError(holder);
@@ -45,7 +45,7 @@ export async function startDetached(opts: { paths: LoomPaths; force: boolean; en
   let pid: number | undefined;
   try {
     const { command, args } = loomCommand();
-    const child = spawn(command, [...args, 'start', ...(opts.force ? ['--force'] : []), '--log-file', paths.daemonLog], {
+    const child = spawn(command, [...args, 'start', ...(opts.force ? ['--force'] : []), ...(opts.args ?? []), '--log-file', paths.daemonLog], {
       cwd: paths.root,
       detached: true,
       stdio: ['ignore', fd, fd],

@@ -23,6 +23,8 @@ import { freeDiskBytes } from '../fs/free-disk.js';
 import { formatSize } from '../core/size.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
+import { recordIteration } from './iteration-events.js';
+import { ensureNotifyCursor, sendNotifications } from './notifier.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
@@ -50,6 +52,9 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const clock = opts.now ?? (() => new Date());
   const store = new FileStateStore(paths.state);
   const { state } = store.load(clock());
+  const began = Date.now();
+  const warningsBefore = new Set(state.warnings);
+  ensureNotifyCursor(paths, state);
   if (mode === 'normal' && fs.existsSync(paths.stopSignal)) return { summary: SHUTDOWN_SIGNAL, actions: [], state };
   if (session !== undefined && state.daemon_session_id !== session) throw new SessionMismatchError(session, state.daemon_session_id);
 
@@ -91,6 +96,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
     ...executor.tokens,
   ].join(' ');
   state.last_summary = summary;
+  recordIteration({ paths, state, actions, tokens: executor.tokens, summary, mode, durationMs: Date.now() - began, warningsBefore, dailyBudgetSpent: observation.dailyBudgetSpent, now: clock() });
+  await sendNotifications({ paths, config, state, now: clock() });
   store.save(state, session);
   return { summary, actions, state };
 }

@@ -22,6 +22,8 @@ import { acquireLock, releaseLock } from '../state/daemon-lock.js';
 import { SHUTDOWN_SIGNAL, SLOW_DOWN_FACTOR } from './iteration.js';
 import { newTaskId } from '../process/new-task.js';
 import { wakeStamp } from '../process/wake.js';
+import { EventLog } from '../process/event-log.js';
+import { ensureNotifyCursor } from './notifier.js';
 
 /** Exit code of `loom iterate` when the state belongs to another daemon session. */
 export const EXIT_SESSION_LOST = 4;
@@ -44,6 +46,11 @@ export interface DaemonOptions {
   cli?: string;
   /** The file `log` writes to when the daemon runs in the background (recorded in the lock for `loom status`). */
   logFile?: string;
+  /**
+   * Processes that run beside the daemon (the dashboard), started once the lock is held; a
+   * failure to start them fails the start. The function returned stops them at the end.
+   */
+  services?: () => Promise<() => Promise<void>>;
 }
 
 interface ChildResult {
@@ -68,6 +75,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const sigterm = () => onSignal('SIGTERM');
   process.on('SIGINT', sigint);
   process.on('SIGTERM', sigterm);
+  const events = new EventLog(paths.events);
+  let stopServices: (() => Promise<void>) | null = null;
   try {
     const loaded = store.load();
     for (const w of loaded.warnings) log(`warning: ${w}`);
@@ -80,10 +89,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     } catch (error) {
       log(`warning: start-up cleanup failed: ${(error as Error).message}`);
     }
+    // Before the state says running: a service that cannot start leaves no crashed-looking state.
+    stopServices = (await opts.services?.()) ?? null;
     const state = loaded.state;
     const now = new Date().toISOString();
+    // Running in the file with the lock free: the last daemon did not stop cleanly.
+    const after = state.running ? 'crash' : state.started_at === null ? 'none' : 'stop';
+    ensureNotifyCursor(paths, state);
+    if (after === 'crash') events.emit('daemon.crashed', { pid: state.daemon_pid ?? undefined, session: state.daemon_session_id ?? undefined, message: `the daemon started at ${state.started_at ?? '?'} (pid ${state.daemon_pid ?? '?'}) stopped without a clean shutdown` });
     Object.assign(state, { running: true, started_at: now, daemon_session_id: session, daemon_pid: process.pid, force_mode: force, iteration: 0, stopped_at: null });
     store.save(state);
+    events.emit('daemon.started', { pid: process.pid, session, after, force });
     rememberGoodConfig(paths, config);
     const configProblem: { problem: string | null } = { problem: null };
     log(`Loom daemon started (pid ${process.pid}${force ? ', force mode' : ''}); max ${config.maxShepherds} shepherds, poll every ${formatDuration(config.pollInterval)}. Stop with Ctrl+C or \`${opts.cli ?? 'loom'} stop\`.`);
@@ -98,6 +114,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         return 1;
       }
       log(`Iteration ${iteration}: ${describe(result)}`);
+      if (result.code !== 0) events.emit('iteration.failed', { session, iteration, exit_code: result.code ?? undefined, message: result.error || undefined });
       if (result.summary === SHUTDOWN_SIGNAL) break;
       config = reloadConfig(paths, config, log, configProblem);
       const started = Date.now();
@@ -130,9 +147,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     Object.assign(final, { running: false, stopped_at: new Date().toISOString() });
     store.save(final, session);
     fs.rmSync(paths.stopSignal, { force: true });
+    events.emit('daemon.stopped', { pid: process.pid, session, message: `${final.completed_issues.length} issues completed, ${final.total_prs_merged} PRs merged` });
     log(`Loom daemon stopped (${final.completed_issues.length} issues completed, ${final.total_prs_merged} PRs merged).`);
     return 0;
   } finally {
+    await stopServices?.();
     process.off('SIGINT', sigint);
     process.off('SIGTERM', sigterm);
     releaseLock(paths.lock, session);

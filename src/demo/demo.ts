@@ -1,7 +1,8 @@
 /**
  * `loom demo`: a throw-away sample repository (a small real project with its own tests) with
  * eight issues for the built-in script agent, the daemon in force mode over it with live
- * progress, the final status once the backlog is done, and three next steps.
+ * progress, the final status once the backlog is done, and three next steps. With `--dashboard` a
+ * dashboard serves the run live and stays open afterwards until Ctrl+C.
  *
  * Every command the demo prints works when copied as printed, from wherever the user is: Loom
  * is usually not on the PATH yet (the README's `npm ci && npm run demo`), so the commands name
@@ -17,6 +18,8 @@ import { loomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import { loomCommand } from '../process/launcher.js';
 import { shellWord, typedLoom } from '../process/typed-command.js';
+import type { DashboardProcess } from '../process/dashboard-process.js';
+import { startDashboardProcess } from '../process/dashboard-process.js';
 import { waitFor } from '../process/wait.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import { runInit } from '../setup/init-repo.js';
@@ -25,7 +28,7 @@ import { SAMPLE_CONFIG, SAMPLE_ISSUES, writeSampleProject } from './sample-repo.
 /** The demo gives up after this long, ms. */
 const DEMO_LIMIT_MS = 5 * 60_000;
 
-export async function runDemo(log: (line: string) => void, dir?: string): Promise<number> {
+export async function runDemo(log: (line: string) => void, dir?: string, dashboard = false): Promise<number> {
   const root = dir ?? fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-')));
   fs.mkdirSync(root, { recursive: true });
   writeSampleProject(root);
@@ -36,6 +39,8 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   for (const issue of SAMPLE_ISSUES) await tracker.createIssue({ title: issue.title, body: issue.body, labels: issue.labels });
   log(`Sample repository: ${root}`);
   log(`${SAMPLE_ISSUES.length} issues on the local tracker; starting the daemon in force mode (script agents, \`${SAMPLE_CONFIG.testCommand}\` as the judge's test gate).`);
+  const board = dashboard ? await startDashboardProcess(paths, { host: '127.0.0.1', port: 0 }) : null;
+  if (board !== null) log(`Dashboard: ${board.url} (open it to watch the run)`);
 
   const started = Date.now();
   const { command, args } = loomCommand();
@@ -69,6 +74,7 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
   tracker.dispose();
   if (!done) {
     log(`\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`);
+    await holdOpen(board, log);
     return 1;
   }
   const blocked = all.find((i) => i.state === 'open' && i.labels.includes(Label.blocked));
@@ -85,5 +91,25 @@ export async function runDemo(log: (line: string) => void, dir?: string): Promis
       ? 'Use Loom on your own repository: `loom init` in it, then the README\'s "Use it on your repository".'
       : `Loom is not on your PATH, so these commands name it by its full path. To type \`loom\` instead, run \`npm link\` once in ${shellWord(loom.home)}; then see the README's "Use it on your repository".`,
   );
+  await holdOpen(board, log);
   return code === 0 ? 0 : 1;
+}
+
+/** With `--dashboard`: keeps the dashboard open until Ctrl+C (or SIGTERM), then stops it. */
+async function holdOpen(board: DashboardProcess | null, log: (line: string) => void): Promise<void> {
+  if (board === null) return;
+  log(`\nThe dashboard stays open at ${board.url} — press Ctrl+C to quit.`);
+  await new Promise<void>((resolve) => {
+    // A signal handler alone does not keep the process alive while it waits.
+    const alive = setInterval(() => undefined, 60_000);
+    const quit = () => {
+      clearInterval(alive);
+      process.off('SIGINT', quit);
+      process.off('SIGTERM', quit);
+      resolve();
+    };
+    process.on('SIGINT', quit);
+    process.on('SIGTERM', quit);
+  });
+  await board.stop();
 }

@@ -1,9 +1,13 @@
 /**
  * The worker side of a progress record: a started shepherd or role takes over its record
  * (`running`, own pid), renews the heartbeat on a timer — the liveness lease the daemon checks —
- * and writes the terminal status last, after every tracker write is done.
+ * and writes the terminal status last, after every tracker write is done. Each step is also an
+ * event in the event log (start, phase changes, the agent's process, the end).
  */
+import path from 'node:path';
+import type { EventFields } from '../core/events.js';
 import type { Progress, ProgressStatus } from '../core/progress.js';
+import { EventLog } from './event-log.js';
 import { touchWake } from './wake.js';
 import { processStart } from './process-identity.js';
 import type { ProgressStore } from './progress-store.js';
@@ -11,18 +15,29 @@ import type { ProgressStore } from './progress-store.js';
 export class TaskRecorder {
   private timer: NodeJS.Timeout | undefined;
   private finished = false;
+  /** The event log beside the wake file (both live in `.loom/`). */
+  private readonly events: EventLog;
 
   constructor(
     private readonly store: ProgressStore,
     private readonly file: string,
     readonly record: Progress,
     private readonly wakeFile: string,
-  ) {}
+  ) {
+    this.events = EventLog.in(path.dirname(wakeFile));
+  }
+
+  /** The fields naming this task in its events. */
+  private task(): EventFields {
+    const r = this.record;
+    return { kind: r.kind, ...(r.issue !== null ? { issue: r.issue } : {}), ...(r.role !== null ? { role: r.role } : {}), task_id: r.task_id };
+  }
 
   /** Marks the record running under this process and starts the heartbeat. */
   start(phase: string, heartbeatInterval: number, onBeat?: () => void): void {
     Object.assign(this.record, { status: 'running', pid: process.pid, pid_start: processStart(process.pid), phase, heartbeat: new Date().toISOString() });
     this.store.write(this.file, this.record);
+    this.events.emit('task.started', { ...this.task(), pid: process.pid, phase, output_file: this.record.output_file });
     this.timer = setInterval(() => {
       this.beat();
       onBeat?.();
@@ -36,6 +51,7 @@ export class TaskRecorder {
   }
 
   phase(phase: string): void {
+    if (phase !== this.record.phase) this.events.emit('task.phase', { ...this.task(), phase });
     this.record.phase = phase;
     this.beat();
   }
@@ -44,6 +60,7 @@ export class TaskRecorder {
   agent(pid: number): void {
     this.record.agent_pid = pid;
     this.record.agent_pid_start = processStart(pid);
+    this.events.emit('agent.started', { ...this.task(), phase: this.record.phase, pid });
     this.beat();
   }
 
@@ -65,6 +82,7 @@ export class TaskRecorder {
       ...(fields.merged_prs !== undefined && fields.merged_prs.length > 0 ? { merged_prs: fields.merged_prs } : {}),
     });
     this.store.write(this.file, this.record);
+    this.events.emit('task.finished', { ...this.task(), outcome: status, message: fields.message, pr: this.record.pr_number ?? undefined, merged: this.record.merged || undefined, exit_code: fields.exit_code });
     touchWake(this.wakeFile);
   }
 }

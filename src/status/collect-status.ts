@@ -19,15 +19,25 @@ import { Label } from '../core/labels.js';
 /** `cli`: how the report's interventions spell a Loom command (default `loom`). */
 export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
-  let config: LoomConfig;
+  const config = readConfig(paths, problems);
+  const { snapshot, trackerHealth, dependencies } = await readTracker(paths, config);
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
+}
+
+/** The config to report on: the file, else the daemon's last good one, else the defaults; a problem is added to `problems`. */
+export function readConfig(paths: LoomPaths, problems: string[]): LoomConfig {
   try {
-    config = loadConfig(paths.config);
+    return loadConfig(paths.config);
   } catch (error) {
     const message = error instanceof ConfigError ? describeConfigError(error, process.cwd()) : (error as Error).message;
     const lastGood = lastGoodConfig(paths);
     problems.push(`config: ${message}${lastGood !== null ? ' (a running daemon uses its last good configuration until it is fixed)' : ''}`);
-    config = lastGood ?? defaultConfig();
+    return lastGood ?? defaultConfig();
   }
+}
+
+/** One read-only snapshot (or the error that prevented it), the ready issues' dependencies, and the tracker's health after it. */
+export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null; dependencies: DependencyMap | undefined }> {
   let snapshot: TrackerSnapshot | Error;
   let trackerHealth: TrackerHealth | null = null;
   let dependencies: DependencyMap | undefined;
@@ -44,5 +54,5 @@ export async function collectStatus(paths: LoomPaths, options: { now?: () => Dat
   } catch (error) {
     snapshot = error as Error;
   }
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
+  return { snapshot, trackerHealth, dependencies };
 }

@@ -11,6 +11,7 @@ import { runCommand } from '../process/run-command.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseVerdict } from '../core/output-contracts.js';
 import { runRoleAgent } from './run-role-agent.js';
+import { EventLog } from '../process/event-log.js';
 import type { Issue } from '../core/tracker-model.js';
 
 /** Diffs larger than this are cut for the prompt (the gates still see the whole tree), chars. */
@@ -105,5 +106,6 @@ export async function judgeRound(opts: {
   ]
     .filter(Boolean)
     .join('\n\n');
+  new EventLog(opts.paths.events).emit('verdict', { issue: issue.number, pr: opts.prNumber, task_id: opts.recorder?.record.task_id, attempt: opts.attempt, verdict: approve ? 'approve' : 'changes', tests: gate.ran ? (gate.passed ? 'passed' : 'failed') : undefined });
   return { verdict: approve ? 'approve' : 'changes', review, gate, agentError: null };
 }

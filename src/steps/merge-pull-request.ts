@@ -18,6 +18,7 @@ import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
 import { crashPoint } from '../process/crash-point.js';
+import { EventLog } from '../process/event-log.js';
 
 /**
  * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
@@ -112,6 +113,10 @@ export async function mergePullRequest(opts: {
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
   if (result.ok) {
+    // One event per merge: a run that only records an earlier, interrupted run's merge writes it
+    // unless that run got as far as writing it.
+    const events = new EventLog(paths.events);
+    if (!result.already || events.findLast((e) => e.type === 'pr.merged' && e.pr === pr.number) === null) events.emit('pr.merged', { issue, pr: pr.number, commit: result.commit });
     try {
       await worktrees.remove(issue, { deleteBranch: true, reason: 'merged' });
     } catch (error) {

@@ -20,6 +20,7 @@ import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits, OVERLOADED_BACKOFF_MS, recordLimit } from '../usage/runtime-limits.js';
 import { fillTemplate } from '../core/prompt-template.js';
+import { EventLog } from '../process/event-log.js';
 
 const LONG_VARS = ['diff', 'issue.body', 'review', 'test_output', 'open_issues', 'open_proposals'];
 
@@ -65,6 +66,8 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   const ledger = new UsageLedger(run.paths.usage);
   const spent = ledger.totals(run.issue ?? null, dayOf(now.toISOString()));
   const over = budgetExceeded(run.config.budget, spent.issue, spent.day);
+  const events = new EventLog(run.paths.events);
+  if (over !== null) events.emit('budget.reached', { issue: run.issue, role: run.role, task_id: run.recorder?.record.task_id, message: over });
   if (over !== null) throw new BudgetExceededError(`budget: ${over}`);
 
   const primary = roleConfig.runtime;
@@ -113,6 +116,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
       onStart: (pid) => run.recorder?.agent(pid),
       onEvent: (event) => tools.note(event),
     }));
+    events.emit('agent.run', { issue: run.issue, role: run.role, runtime: name, model: roleConfig.model, task_id: run.recorder?.record.task_id, session_id: result.sessionId, attempt: run.attempt, outcome: result.outcome, duration_ms: result.duration, input_tokens: result.usage?.inputTokens ?? 0, output_tokens: result.usage?.outputTokens ?? 0, cached_input_tokens: result.usage?.cachedInputTokens ?? 0, cost_usd: result.usage ? priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing).cost : 0, message: result.outcome === 'success' ? undefined : result.message });
     if (result.usage !== undefined) {
       const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
       ledger.append({
@@ -137,6 +141,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
     const now = new Date();
     const resetAt = kind === 'overloaded' ? new Date(now.getTime() + OVERLOADED_BACKOFF_MS).toISOString() : result.failure?.resetAt;
     const limit = recordLimit(run.paths.limits, name, resetAt, result.message, now);
+    events.emit('runtime.limited', { runtime: name, role: run.role, issue: run.issue, until: limit.until, message: result.message });
     process.stdout.write(`loom: runtime ${name} is ${kind === 'overloaded' ? 'overloaded; paused' : 'limited'} until ${limit.until}${name !== usable.at(-1) ? '; failing over' : ''}\n`);
     if (name === usable.at(-1)) throw new RuntimeLimitedError(name, limit.until, `runtime ${name} is limited until ${limit.until}: ${result.message}`);
   }

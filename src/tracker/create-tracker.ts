@@ -8,6 +8,7 @@ import type { TrackerConfig } from '../core/config-model.js';
 import { UserError } from '../core/errors.js';
 import type { LoomPaths } from '../config/paths.js';
 import { touchWake } from '../process/wake.js';
+import { EventLog } from '../process/event-log.js';
 import { GitHubTracker } from './github/github-tracker.js';
 import { githubToken } from './github/github-token.js';
 import { LocalTracker } from './local/local-tracker.js';
@@ -28,6 +29,15 @@ export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, op
       token,
       trust: { allow: trackerConfig.trustedUsers },
       cacheFile: path.join(paths.dir, 'github-cache.json'),
+      // What Loom's working processes spend of the rate limit goes to the event log (a read-only
+      // reader — status, the dashboard — writes nothing there).
+      ...(options.readonly === true
+        ? {}
+        : {
+            onDispose: ({ requests, conditionalHits, rateLimit }: { requests: number; conditionalHits: number; rateLimit: { remaining: number | null; limit: number | null } }) => {
+              if (requests > 0) new EventLog(paths.events).emit('tracker.usage', { requests, conditional_hits: conditionalHits, rate_limit_remaining: rateLimit.remaining ?? undefined, rate_limit_limit: rateLimit.limit ?? undefined });
+            },
+          }),
       ...(trackerConfig.baseUrl ? { baseUrl: trackerConfig.baseUrl } : {}),
     });
   }

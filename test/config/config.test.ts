@@ -461,6 +461,25 @@ describe('budgets, pricing, fallbacks', () => {
   });
 });
 
+describe('notify', () => {
+  it('takes a command, a webhook and the kinds that notify; env sets command and webhook', () => {
+    expect(defaultConfig().notify).toEqual({ command: undefined, webhook: undefined, on: ['blocked', 'budget', 'limited', 'crashed', 'guard'] });
+    expect(ok({ notify: { command: 'notify-send Loom', webhook: 'https://hooks.example.com/x', on: ['blocked', 'crashed'] } }).notify).toEqual({ command: 'notify-send Loom', webhook: 'https://hooks.example.com/x', on: ['blocked', 'crashed'] });
+    expect(ok({}, { LOOM_NOTIFY_COMMAND: 'true', LOOM_NOTIFY_WEBHOOK: 'http://127.0.0.1:9/h' }).notify).toMatchObject({ command: 'true', webhook: 'http://127.0.0.1:9/h' });
+  });
+
+  it('reports every bad value', () => {
+    expect(problemsOf({ notify: { command: '', webhook: 'ftp://x', on: ['blocked', 'sometimes'], email: 'me@example.com' } })).toEqual([
+      'notify.command: must be a non-empty shell command string',
+      'notify.webhook: must be an http(s) URL',
+      'notify.on: must be a list of blocked, budget, limited, crashed, guard',
+      'notify.email: unknown key (known: command, webhook, on)',
+    ]);
+    expect(problemsOf({ notify: 'yes' })).toEqual(['notify: must be an object with "command" and/or "webhook" (and optionally "on")']);
+    expect(problemsOf({}, { LOOM_NOTIFY_WEBHOOK: 'not a url' })).toEqual(['env LOOM_NOTIFY_WEBHOOK: must be an http(s) URL']);
+  });
+});
+
 describe('minFreeDisk', () => {
   it('defaults to 2 GB and takes bytes or a size with a unit, from the file or LOOM_MIN_FREE_DISK', () => {
     expect(ok({}).minFreeDisk).toBe(2e9);

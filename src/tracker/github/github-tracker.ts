@@ -46,6 +46,8 @@ export interface GitHubTrackerOptions {
    * unconditional and cost rate limit).
    */
   cacheFile?: string;
+  /** Told, once at `dispose`, how many requests this tracker sent and the rate limit it last saw. */
+  onDispose?: (usage: { requests: number; conditionalHits: number; rateLimit: RateLimitState }) => void;
 }
 
 /** Below this fraction of the rate limit left, `health` asks to slow down. */
@@ -73,8 +75,10 @@ export class GitHubTracker implements Tracker {
   private actor: string | null | undefined;
   private disposed = false;
   private readonly cacheFile: GitHubCacheFile | undefined;
+  private readonly onDispose: GitHubTrackerOptions['onDispose'];
 
   constructor(options: GitHubTrackerOptions) {
+    this.onDispose = options.onDispose;
     this.cacheFile = options.cacheFile === undefined ? undefined : new GitHubCacheFile(options.cacheFile);
     const saved = this.cacheFile?.read() ?? null;
     if (saved !== null) {
@@ -379,6 +383,7 @@ export class GitHubTracker implements Tracker {
   }
 
   dispose(): void {
+    if (!this.disposed) this.onDispose?.({ requests: this.transport.requests, conditionalHits: this.transport.conditionalHits, rateLimit: this.transport.rateLimit() });
     if (this.cacheFile !== undefined && !this.disposed) {
       const { entries, openUntil } = this.transport.persisted();
       this.cacheFile.write({ entries, openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null, listedAt: this.listedAt });

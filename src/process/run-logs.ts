@@ -1,0 +1,41 @@
+/**
+ * The logs of background runs under `.loom/logs/` (`shepherd-issue-<N>-<time>.log`,
+ * `role-<name>-<time>.log`, named by launcher.ts) and how to find the latest run of an issue or
+ * role: the event log names each run's log when it starts; a run from before the event log is
+ * found by its file name.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LoomEvent } from '../core/events.js';
+import { EventLog } from './event-log.js';
+
+export type RunTarget = { issue: number } | { role: string };
+
+/** The log files of every run of `target`, oldest first. */
+export function runLogFiles(logsDir: string, target: RunTarget): string[] {
+  const prefix = 'issue' in target ? `shepherd-issue-${target.issue}-` : `role-${target.role}-`;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(logsDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((f) => f.startsWith(prefix) && f.endsWith('.log'))
+    .sort()
+    .map((f) => path.join(logsDir, f));
+}
+
+/** The latest run of `target`: its log file and, when the event log knows it, its task id. */
+export function latestRun(logsDir: string, events: EventLog, target: RunTarget): { file: string; task_id: string | null } | null {
+  const matches = (e: LoomEvent) =>
+    e.type === 'task.started' && typeof e.output_file === 'string' && e.output_file !== '(terminal)' && ('issue' in target ? e.kind === 'shepherd' && e.issue === target.issue : e.kind === 'role' && e.role === target.role);
+  const started = events.findLast(matches);
+  const files = runLogFiles(logsDir, target);
+  const newest = files.at(-1) ?? null;
+  // A run launched after the last one the event log saw (its task has not started yet) is newer.
+  if (started?.output_file !== undefined && (newest === null || path.basename(started.output_file) >= path.basename(newest)) && fs.existsSync(started.output_file)) {
+    return { file: started.output_file, task_id: started.task_id ?? null };
+  }
+  return newest === null ? null : { file: newest, task_id: null };
+}

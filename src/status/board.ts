@@ -1,0 +1,218 @@
+/**
+ * The dashboard's read model (read-only, like `loom status`): the status report plus what a live
+ * board shows beside it — the issues in lanes with their titles, each working shepherd with its
+ * runtime, heartbeat and spend, the roles with their next run, today's usage against the budget,
+ * and the gauges `/metrics` exports. Built from the state file, the progress records, the usage
+ * ledger and one read-only tracker snapshot (the local tracker's read again only when its file
+ * changed; a rate-limited tracker's reused for a few seconds).
+ */
+import fs from 'node:fs';
+import type { LoomPaths } from '../config/paths.js';
+import type { LoomConfig } from '../core/config-model.js';
+import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
+import type { UsageTotals } from '../core/usage.js';
+import { Label } from '../core/labels.js';
+import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../core/vocabulary.js';
+import type { RoleName } from '../core/vocabulary.js';
+import { ProgressStore } from '../process/progress-store.js';
+import { FileStateStore } from '../state/state-store.js';
+import { readConfig, readTracker } from './collect-status.js';
+import type { StatusReport } from './status-report.js';
+import { buildStatus } from './status-report.js';
+
+export interface BoardCard {
+  number: number;
+  title: string;
+  labels: string[];
+  /** For a pull request: the issue it closes. */
+  issue: number | null;
+}
+
+export interface BoardShepherd {
+  slot: string;
+  issue: number;
+  title: string | null;
+  task_id: string | null;
+  phase: string | null;
+  /** The runtime of the role its phase runs (builder, judge, doctor). */
+  runtime: string | null;
+  started: string | null;
+  heartbeat: string | null;
+  alive: boolean;
+  pr: number | null;
+  /** Agent tokens and cost spent on the issue so far (usage ledger). */
+  usage: UsageTotals | null;
+  output_file: string | null;
+}
+
+export interface BoardRole {
+  role: string;
+  enabled: boolean;
+  status: 'running' | 'idle';
+  runtime: string | null;
+  started: string | null;
+  last_completed: string | null;
+  last_outcome: string | null;
+  /** When it runs next: an ISO time, `due`, or null (running, disabled, or waiting for low backlog). */
+  next_run: string | null;
+  /** What starts it besides time. */
+  trigger: string;
+}
+
+export const LANES = ['ready', 'building', 'review_requested', 'changes_requested', 'ready_to_merge', 'blocked', 'proposals'] as const;
+export type Lane = (typeof LANES)[number];
+
+export interface Board {
+  generated_at: string;
+  /** Exactly what `loom status --json` prints. */
+  status: StatusReport;
+  lanes: Record<Lane, BoardCard[]>;
+  shepherds: BoardShepherd[];
+  roles: BoardRole[];
+  budget: { per_day_usd: number | null; per_day_tokens: number | null; per_issue_usd: number | null; per_issue_tokens: number | null };
+  /** The gauges of `/metrics`. */
+  gauges: BoardGauges;
+}
+
+export interface BoardGauges {
+  daemon_up: number;
+  shepherds_active: number;
+  shepherds_max: number;
+  /** Open issues by Loom label. */
+  issues_by_label: Record<string, number>;
+  /** Open pull requests by Loom label. */
+  pull_requests_by_label: Record<string, number>;
+}
+
+const PHASE_ROLES: readonly string[] = ['builder', 'judge', 'doctor'];
+
+/** Builds boards; the local tracker is read when its file changed, a remote one every `snapshotMaxAgeMs`. */
+export class BoardCollector {
+  private cached: { at: number; read: Awaited<ReturnType<typeof readTracker>>; key: string } | null = null;
+
+  constructor(
+    readonly paths: LoomPaths,
+    /** How the status's hints spell a Loom command (default `loom`). */
+    private readonly cli?: string,
+    private readonly snapshotMaxAgeMs = 10_000,
+  ) {}
+
+  async board(now: Date = new Date()): Promise<Board> {
+    const problems: string[] = [];
+    const config = readConfig(this.paths, problems);
+    const { snapshot, trackerHealth, dependencies } = await this.tracker(config, now);
+    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(dependencies ? { dependencies } : {}), ...(this.cli === undefined ? {} : { cli: this.cli }) });
+    return buildBoard({ paths: this.paths, config, snapshot: snapshot instanceof Error ? null : snapshot, status, now });
+  }
+
+  private async tracker(config: LoomConfig, now: Date): Promise<Awaited<ReturnType<typeof readTracker>>> {
+    const c = this.cached;
+    // The local tracker is a file: read again when it (or its WAL) changed — a read-only read
+    // copies the database. A remote one costs requests: reused for a while.
+    const key = config.tracker.type === 'local' ? `${fileStamp(this.paths.trackerDb)}|${fileStamp(`${this.paths.trackerDb}-wal`)}` : config.tracker.type;
+    const fresh = config.tracker.type === 'local' ? true : now.getTime() - (c?.at ?? 0) < this.snapshotMaxAgeMs;
+    if (c !== null && c.key === key && fresh && !(c.read.snapshot instanceof Error)) return c.read;
+    const read = await readTracker(this.paths, config);
+    this.cached = { at: now.getTime(), read, key };
+    return read;
+  }
+}
+
+function fileStamp(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return '-';
+  }
+}
+
+function card(item: Issue | PullRequest): BoardCard {
+  return { number: item.number, title: item.title, labels: item.labels, issue: 'closesIssue' in item ? item.closesIssue : null };
+}
+
+function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: TrackerSnapshot | null; status: StatusReport; now: Date }): Board {
+  const { paths, config, snapshot, status, now } = input;
+  const issues = snapshot?.issues ?? [];
+  const prs = snapshot?.pullRequests ?? [];
+  const byLabel = (items: (Issue | PullRequest)[], ...labels: string[]) => items.filter((i) => labels.some((l) => i.labels.includes(l))).map(card);
+  const urgentFirst = (cards: BoardCard[]) => [...cards].sort((a, b) => Number(b.labels.includes(Label.urgent)) - Number(a.labels.includes(Label.urgent)) || a.number - b.number);
+  const lanes: Record<Lane, BoardCard[]> = {
+    ready: urgentFirst(byLabel(issues, Label.issue)),
+    building: byLabel(issues, Label.building),
+    review_requested: byLabel(prs, Label.reviewRequested),
+    changes_requested: byLabel(prs, Label.changesRequested),
+    ready_to_merge: byLabel(prs, Label.pr),
+    blocked: byLabel(issues, Label.blocked),
+    proposals: byLabel(issues, Label.architect, Label.hermit, Label.curated),
+  };
+
+  const state = new FileStateStore(paths.state).peek();
+  const progress = new ProgressStore(paths.progress);
+  const titles = new Map(issues.map((i) => [i.number, i.title]));
+  const runtimeOf = (role: string) => (ROLE_NAMES as readonly string[]).includes(role) ? (config.roles[role as RoleName].runtime ?? null) : null;
+  const shepherds: BoardShepherd[] = status.shepherds.slots
+    .filter((s) => s.status === 'working' && s.issue !== null)
+    .map((s) => {
+      const issue = s.issue as number;
+      const entry = state?.shepherds[s.name];
+      const record = progress.readShepherd(issue);
+      const mine = record !== null && record.task_id === entry?.task_id ? record : null;
+      const phase = s.phase;
+      return {
+        slot: s.name,
+        issue,
+        title: titles.get(issue) ?? null,
+        task_id: entry?.task_id ?? null,
+        phase,
+        runtime: runtimeOf(phase !== null && PHASE_ROLES.includes(phase) ? phase : 'builder'),
+        started: entry?.started ?? null,
+        heartbeat: mine?.heartbeat ?? null,
+        alive: s.alive,
+        pr: mine?.pr_number ?? entry?.pr_number ?? prs.find((p) => p.closesIssue === issue)?.number ?? null,
+        usage: status.usage.by_issue[String(issue)] ?? null,
+        output_file: s.output_file,
+      };
+    });
+
+  const roles: BoardRole[] = status.support_roles.map((r) => {
+    const role = r.role as RoleName;
+    const interval = config.roles[role].interval;
+    const generator = (GENERATOR_ROLES as readonly string[]).includes(role);
+    let next: string | null = null;
+    if (r.enabled && r.status === 'idle') {
+      // Support roles count from the end of their last run; generators from their last start.
+      const from = generator ? r.started : r.last_completed;
+      next = from === null ? 'due' : new Date(Date.parse(from) + interval).toISOString();
+      if (next !== 'due' && Date.parse(next) <= now.getTime()) next = 'due';
+    }
+    const trigger = generator
+      ? `when fewer than ${config.issueThreshold} issues are ready and fewer than ${config.maxProposals} proposals are open`
+      : (SUPPORT_ROLES as readonly string[]).includes(role)
+        ? { champion: `a PR labelled ${Label.pr}`, doctor: `a PR labelled ${Label.changesRequested}`, judge: `a PR labelled ${Label.reviewRequested}` }[role as string] ?? 'its interval only'
+        : 'its interval only';
+    return { role: r.role, enabled: r.enabled, status: r.status, runtime: role === 'champion' ? 'code' : runtimeOf(role), started: r.started, last_completed: r.last_completed, last_outcome: r.last_outcome, next_run: generator && next === 'due' ? null : next, trigger };
+  });
+
+  const countLabels = (items: (Issue | PullRequest)[]) => {
+    const counts: Record<string, number> = {};
+    for (const item of items) for (const label of item.labels) if (label.startsWith('loom:')) counts[label] = (counts[label] ?? 0) + 1;
+    return counts;
+  };
+  const { budget } = config;
+  return {
+    generated_at: now.toISOString(),
+    status,
+    lanes,
+    shepherds,
+    roles,
+    budget: { per_day_usd: budget.perDayUsd ?? null, per_day_tokens: budget.perDayTokens ?? null, per_issue_usd: budget.perIssueUsd ?? null, per_issue_tokens: budget.perIssueTokens ?? null },
+    gauges: {
+      daemon_up: status.daemon.status === 'running' ? 1 : 0,
+      shepherds_active: status.shepherds.active,
+      shepherds_max: status.shepherds.max,
+      issues_by_label: countLabels(issues),
+      pull_requests_by_label: countLabels(prs),
+    },
+  };
+}

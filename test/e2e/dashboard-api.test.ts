@@ -1,0 +1,268 @@
+// The dashboard's HTTP API, event stream and /metrics over real HTTP, served by the real
+// `loom dashboard` process while a real daemon runs the script agents — on the local tracker and
+// on the GitHub fake.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LoomEvent } from '../../src/core/events.js';
+import { Label } from '../../src/core/labels.js';
+import type { Board, Lane } from '../../src/status/board.js';
+import type { IssueReport } from '../../src/status/issue-report.js';
+import type { StatusReport } from '../../src/status/status-report.js';
+import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
+import { FakeGitHubServer } from '../fakes/github-server.js';
+import type { DashboardHandle, SseStream } from '../helpers/dashboard.js';
+import { openEvents, startDashboardProcess } from '../helpers/dashboard.js';
+import type { DaemonHandle, TestRepo } from '../helpers/loom-repo.js';
+import { loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+import { parsePrometheus } from '../helpers/prometheus.js';
+
+let repo: TestRepo | undefined;
+let dashboard: DashboardHandle | undefined;
+let daemon: DaemonHandle | undefined;
+let stream: SseStream | undefined;
+let github: FakeGitHubServer | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  stream?.close();
+  daemon?.child.kill('SIGKILL');
+  dashboard?.child.kill('SIGTERM');
+  if (dashboard) await dashboard.exited(10_000).catch(() => undefined);
+  repo?.cleanup();
+  await github?.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  stream = daemon = dashboard = repo = github = undefined;
+});
+
+const fence = '```';
+const writes = (file: string) => `${fence}loom-script builder\nwrite ${file} <<EOF\n${file}\nEOF\ncommit Add ${file}\n${fence}`;
+const SCRIPT_CONFIG = { runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.3s', roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } } };
+
+async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+interface ActionBody {
+  ok: boolean;
+  message?: string;
+  error?: string;
+  command: string;
+}
+
+async function post(url: string, origin: string): Promise<{ status: number; body: ActionBody }> {
+  const res = await fetch(url, { method: 'POST', headers: { origin } });
+  return { status: res.status, body: (await res.json()) as ActionBody };
+}
+
+async function metrics(url: string) {
+  const res = await fetch(`${url}metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheus(await res.text());
+}
+
+const lane = (board: Board, name: Lane): number[] => board.lanes[name].map((c) => c.number);
+const states = (s: SseStream) => s.messages.filter((m) => m.event === 'state').map((m) => m.data as Board);
+const events = (s: SseStream) => s.messages.filter((m) => m.event === 'event').map((m) => m.data as LoomEvent & { text: string });
+
+describe('dashboard API on the local tracker', () => {
+  it('serves status, issues, the live stream and metrics that move as issues merge; its actions are the CLI', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    const tracker = repo.tracker();
+    const a = await tracker.createIssue({ title: 'Add a.txt', body: writes('a.txt'), labels: [Label.issue] });
+    const b = await tracker.createIssue({ title: 'Add b.txt', body: writes('b.txt'), labels: [Label.issue] });
+    dashboard = await startDashboardProcess(repo.root);
+    const url = dashboard.url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(JSON.parse(fs.readFileSync(repo.paths.dashboard, 'utf8'))).toMatchObject({ url, token_required: false });
+
+    // GET /api/v1/state is what `loom status --json` prints.
+    const state = await getJson<StatusReport>(`${url}api/v1/state`);
+    const cli = JSON.parse(loom(repo.root, ['status', '--json']).stdout) as StatusReport;
+    expect(state.status).toBe(200);
+    expect(Object.keys(state.body).sort()).toEqual(Object.keys(cli).sort());
+    expect(state.body.issues).toEqual(cli.issues);
+    // The board carries the same report (times aside).
+    const steady = (r: StatusReport) => JSON.stringify(r, (k, v: unknown) => (k.endsWith('_ms') ? undefined : v));
+    expect(steady((await getJson<Board>(`${url}api/v1/board`)).body.status)).toBe(steady(cli));
+    expect(state.body.daemon.status).toBe('never-started');
+
+    const before = await metrics(url);
+    expect(before.value('loom_merges_total')).toBe(0);
+    expect(before.value('loom_daemon_up')).toBe(0);
+    expect(before.value('loom_issues', { label: Label.issue })).toBe(2);
+
+    stream = await openEvents(`${url}api/v1/events`);
+    expect(stream.status).toBe(200);
+    await until(() => states(stream!).length > 0, 10_000, 'the board on connect');
+    expect(lane(states(stream)[0]!, 'ready')).toEqual([a.number, b.number]);
+
+    daemon = startDaemon(repo.root, ['start', '--force']);
+    await until(async () => (await tracker.getIssue(a.number))?.state === 'closed' && (await tracker.getIssue(b.number))?.state === 'closed', 60_000, `both merged; daemon:\n${daemon.output()}`);
+    // The stream showed them being built and merged, without asking.
+    await until(() => events(stream!).filter((e) => e.type === 'pr.merged').length === 2, 10_000, 'both merges on the stream');
+    expect(states(stream).some((s) => lane(s, 'building').includes(a.number))).toBe(true);
+    expect(states(stream).some((s) => s.status.daemon.status === 'running' && s.shepherds.some((sh) => sh.issue === a.number && sh.runtime === 'script'))).toBe(true);
+    const spawned = events(stream).find((e) => e.type === 'shepherd.spawned' && e.issue === a.number)!;
+    expect(spawned.text).toBe(`#${a.number} shepherd spawned (task ${spawned.task_id})`);
+    // The daemon records each finished shepherd on its next iteration.
+    await until(() => events(stream!).filter((e) => e.type === 'shepherd.completed').length === 2, 20_000, 'both shepherds recorded');
+
+    const after = await metrics(url);
+    expect(after.value('loom_merges_total')).toBe(2);
+    expect(after.value('loom_daemon_up')).toBe(1);
+    expect(after.value('loom_shepherds_finished_total', { outcome: 'completed' })).toBe(2);
+    expect(after.value('loom_agent_runs_total', { runtime: 'script', role: 'builder', outcome: 'success' })).toBe(2);
+    expect(after.value('loom_agent_runs_total', { runtime: 'script', role: 'judge', outcome: 'success' })).toBe(2);
+    expect(after.value('loom_agent_tokens_total', { runtime: 'script', role: 'builder', type: 'input' })).toBe(0);
+    expect(after.value('loom_agent_cost_usd_total', { runtime: 'script', role: 'builder' })).toBe(0);
+    expect(after.value('loom_verdicts_total', { verdict: 'approve' })).toBe(2);
+    expect(after.value('loom_iterations_total', { outcome: 'ok' })).toBeGreaterThan(0);
+    expect(after.value('loom_iteration_duration_seconds_count')).toBe(after.value('loom_iterations_total', { outcome: 'ok' }));
+    expect(after.value('loom_shepherds_max')).toBe(3);
+    expect(after.value('loom_issues', { label: Label.issue })).toBeUndefined();
+    expect(after.types.get('loom_merges_total')).toBe('counter');
+    expect(after.types.get('loom_iteration_duration_seconds')).toBe('histogram');
+
+    // GET /api/v1/issues/N: the issue, its PR, every why gate, its timeline.
+    const issue = await getJson<IssueReport>(`${url}api/v1/issues/${a.number}`);
+    expect(issue.status).toBe(200);
+    expect(issue.body.issue).toMatchObject({ number: a.number, title: 'Add a.txt', state: 'closed' });
+    expect(issue.body.pull_requests).toEqual([expect.objectContaining({ state: 'merged' })]);
+    expect(issue.body.why.gates.map((g) => g.gate)).toEqual(expect.arrayContaining(['exists', 'open', 'labelled loom:issue', 'daemon running']));
+    const timeline = issue.body.timeline;
+    for (const t of ['shepherd.spawned', 'task.phase', 'agent.run', 'verdict', 'pr.merged', 'task.finished']) expect(timeline.map((e) => e.type)).toContain(t);
+    const run = timeline.find((e) => e.type === 'agent.run')!;
+    expect(run.event).toMatchObject({ role: 'builder', runtime: 'script', outcome: 'success', cost_usd: 0 });
+    expect(timeline.some((e) => e.source === 'tracker' && e.type === 'labeled' && e.text.includes(Label.building))).toBe(true);
+    expect(issue.body.log_file).toMatch(/shepherd-issue-\d+-.*\.log$/);
+    expect((await getJson(`${url}api/v1/issues/999`)).status).toBe(404);
+    expect(await getJson(`${url}api/v1/issues/abc`)).toEqual({ status: 400, body: { error: '"abc" is not an issue number' } });
+    expect((await getJson(`${url}nothing/here`)).status).toBe(404);
+
+    // POST /api/v1/daemon/stop does what `loom stop` does.
+    const origin = url.replace(/\/$/, '');
+    const stop = await post(`${url}api/v1/daemon/stop`, origin);
+    expect(stop.status).toBe(200);
+    expect(stop.body.message).toMatch(/^Stop signal sent; the daemon \(pid \d+\)/);
+    expect(await daemon.exited(60_000)).toBe(0);
+    await until(() => states(stream!).at(-1)?.status.daemon.status === 'stopped', 10_000, 'the stopped daemon on the stream');
+
+    // A change reaches the stream within a second.
+    const created = Date.now();
+    const c = await tracker.createIssue({ title: 'Wait here', body: `${fence}loom-script builder\nhang\n${fence}`, labels: [Label.issue] });
+    const seen = await until(() => stream!.messages.find((m) => m.event === 'state' && m.at >= created && lane(m.data as Board, 'ready').includes(c.number)), 5_000, 'the new issue on the stream');
+    expect(seen.at - created).toBeLessThan(1_000);
+
+    // Spawn and abort from the API: the CLI's own commands, with its answers.
+    const spawn = await post(`${url}api/v1/issues/${c.number}/spawn`, origin);
+    expect(spawn.status).toBe(200);
+    expect(spawn.body).toMatchObject({ ok: true, command: `loom spawn ${c.number}`, message: expect.stringMatching(new RegExp(`^Spawned shepherd for #${c.number}`)) });
+    await until(() => events(stream!).some((e) => e.type === 'agent.started' && e.issue === c.number), 20_000, 'the hanging builder running');
+    const again = await post(`${url}api/v1/issues/${c.number}/spawn`, origin);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatch(/already owned by a shepherd/);
+    const abort = await post(`${url}api/v1/issues/${c.number}/abort`, origin);
+    expect(abort.status).toBe(200);
+    expect(abort.body.command).toBe(`loom issue label ${c.number} ${Label.abort}`);
+    await until(() => events(stream!).some((e) => e.type === 'task.finished' && e.issue === c.number && e.outcome === 'stopped'), 30_000, 'the shepherd stopped');
+    await until(async () => (await tracker.getIssue(c.number))?.labels.join() === Label.issue, 10_000, 'the issue back to loom:issue');
+    const closed = await post(`${url}api/v1/issues/${a.number}/spawn`, origin);
+    expect([closed.status, closed.body.error]).toEqual([409, `issue #${a.number} is closed; reopen it before spawning a shepherd`]);
+
+    dashboard.child.kill('SIGINT');
+    expect(await dashboard.exited(10_000)).toBe(0);
+    expect(fs.existsSync(repo.paths.dashboard)).toBe(false);
+  });
+
+  it('loom start --dashboard (and --detach) serves it beside the daemon and stops it with the daemon; bad ports are refused', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(daemon!.output())?.[1], 30_000, 'the dashboard address');
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'running', 20_000, 'the daemon running, as the dashboard sees it');
+    const record = JSON.parse(fs.readFileSync(repo.paths.dashboard, 'utf8'));
+    expect(record.url).toBe(url);
+    // A second dashboard for the same repository is refused, naming the first.
+    const second = loom(repo.root, ['dashboard']);
+    expect([second.code, second.stderr]).toEqual([2, `loom: a dashboard already runs for this repository at ${url} (pid ${record.pid}); open that one, or stop it first\n`]);
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    await until(() => !fs.existsSync(repo!.paths.dashboard), 10_000, 'the dashboard stopped with the daemon');
+    await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
+    expect(processesIn(repo.root)).toEqual([]);
+
+    // In the background too: `loom start --detach --dashboard` prints the address and returns.
+    const detached = loom(repo.root, ['start', '--detach', '--dashboard']);
+    expect(detached.code, detached.stderr).toBe(0);
+    const backgroundUrl = /^Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(detached.stdout)?.[1];
+    expect(backgroundUrl, detached.stdout).toBeDefined();
+    expect((await getJson<StatusReport>(`${backgroundUrl}api/v1/state`)).body.daemon.status).toBe('running');
+    loom(repo.root, ['stop']);
+    await until(() => !fs.existsSync(repo!.paths.lock) && !fs.existsSync(repo!.paths.dashboard), 60_000, 'the background daemon and its dashboard stopped');
+    await until(() => processesIn(repo!.root).length === 0, 10_000, 'nothing left running');
+
+    for (const args of [['start', '--dashboard', 'eighty'], ['dashboard', '--port', '70000']]) {
+      const r = loom(repo.root, args);
+      expect([r.code, r.stderr.trim().split('\n').length], args.join(' ')).toEqual([2, 1]);
+      expect(r.stderr).toMatch(/is not a port/);
+    }
+  });
+});
+
+describe('dashboard API on the GitHub fake', () => {
+  it('shows the board, the issue timeline and the tracker requests and rate limit of a run against GitHub', async () => {
+    const git = (cwd: string, ...args: string[]) => {
+      const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+    };
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-dash-')));
+    dirs.push(base);
+    const bare = path.join(base, 'widgets.git');
+    const root = path.join(base, 'work');
+    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    git(root, 'remote', 'add', 'origin', bare);
+    git(root, 'push', '-q', 'origin', 'main');
+    github = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ ...SCRIPT_CONFIG, tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: github.url } }));
+    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: github.url });
+    const one = await owner.createIssue({ title: 'Add one.txt', body: writes('one.txt'), labels: [Label.issue] });
+    await owner.createIssue({ title: 'An idea', labels: [Label.architect] });
+
+    dashboard = await startDashboardProcess(root, [], env);
+    const url = dashboard.url;
+    const board = (await getJson<Board>(`${url}api/v1/board`)).body;
+    expect(lane(board, 'ready')).toEqual([one.number]);
+    expect(board.lanes.proposals.map((c) => c.title)).toEqual(['An idea']);
+
+    daemon = startDaemon(root, ['start', '--force'], env);
+    await until(async () => (await owner.getIssue(one.number))?.state === 'closed', 60_000, `merged; daemon:\n${daemon.output()}`);
+    await loomAsync(root, ['stop'], env);
+    expect(await daemon.exited(60_000)).toBe(0);
+
+    const m = await until(async () => {
+      const now = await metrics(url);
+      return now.value('loom_merges_total') === 1 ? now : null;
+    }, 10_000, 'the merge counted');
+    expect(m.value('loom_tracker_requests_total')).toBeGreaterThan(0);
+    expect(m.value('loom_tracker_rate_limit', { tracker: 'github' })).toBe(5000);
+    expect(m.value('loom_tracker_rate_limit_remaining', { tracker: 'github' })).toBeGreaterThan(0);
+    expect(m.value('loom_tracker_rate_limit_remaining', { tracker: 'github' })).toBeLessThan(5000);
+    const state = await getJson<StatusReport>(`${url}api/v1/state`);
+    expect(state.body.daemon.status).toBe('stopped');
+    const issue = await getJson<IssueReport>(`${url}api/v1/issues/${one.number}`);
+    expect(issue.body.issue.state).toBe('closed');
+    expect(issue.body.timeline.map((t) => t.type)).toEqual(expect.arrayContaining(['shepherd.spawned', 'agent.run', 'verdict', 'pr.merged']));
+    expect(issue.body.timeline.some((t) => t.source === 'tracker' && /labeled loom:issue by acme/.test(t.text))).toBe(true);
+    owner.dispose();
+  });
+});

@@ -1,0 +1,51 @@
+// `loom demo --dashboard`: the demo prints the dashboard's address, serves the run on it, and
+// keeps it open after the backlog is done until Ctrl+C.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
+import type { StatusReport } from '../../src/status/status-report.js';
+import { LOOM_BIN, processesIn, until } from '../helpers/loom-repo.js';
+import { parsePrometheus } from '../helpers/prometheus.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('loom demo --dashboard', () => {
+  it('serves the run live and keeps the dashboard open until Ctrl+C', async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-dash-')));
+    dirs.push(base);
+    const root = path.join(base, 'sample');
+    const child = spawn(process.execPath, [LOOM_BIN, 'demo', '--dashboard', '--dir', root], { cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1], 30_000, `the dashboard address:\n${out}`);
+      const during = await fetch(`${url}api/v1/board`);
+      expect(during.status).toBe(200);
+
+      await until(() => /press Ctrl\+C to quit/.test(out), 240_000, `the demo done:\n${out}`);
+      expect(out).toMatch(/Backlog done in/);
+      expect(out).toContain(`The dashboard stays open at ${url}`);
+      const state = (await (await fetch(`${url}api/v1/state`)).json()) as StatusReport;
+      expect(state.daemon.status).toBe('stopped');
+      const metrics = parsePrometheus(await (await fetch(`${url}metrics`)).text());
+      expect(metrics.value('loom_merges_total')).toBe(SAMPLE_ISSUES.filter((s) => s.expect === 'merged').length);
+      expect(metrics.value('loom_failures_total', { kind: 'blocked' })).toBe(1);
+
+      child.kill('SIGINT');
+      expect(await exit).toBe(0);
+      await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
+      expect(fs.existsSync(path.join(root, '.loom', 'dashboard.json'))).toBe(false);
+      await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,66 @@
+// `loom status --watch`: the status redrawn until Ctrl+C — a new frame when the tracker changes,
+// a clean exit 0 with the whole output on SIGINT, one JSON line per change with --json.
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import type { TestRepo } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, makeRepo, until } from '../helpers/loom-repo.js';
+
+let repo: TestRepo | undefined;
+afterEach(() => repo?.cleanup());
+
+function watch(root: string, args: string[]) {
+  const child = spawn(process.execPath, [LOOM_BIN, 'status', '--watch', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, out: () => out, err: () => err, exit };
+}
+
+describe('loom status --watch', () => {
+  it('prints a new frame when something changes and exits 0 on Ctrl+C', async () => {
+    repo = makeRepo({});
+    const w = watch(repo.root, []);
+    await until(() => /LOOM DAEMON STATUS/.test(w.out()), 20_000, 'the first frame');
+    expect(w.out()).toMatch(/Ready issues \(loom:issue\): 0/);
+    expect(loom(repo.root, ['issue', 'create', 'watch me', '--label', Label.issue]).code).toBe(0);
+    await until(() => /Ready issues \(loom:issue\): 1/.test(w.out()), 20_000, `a frame with the new issue:\n${w.out()}`);
+    // Not a terminal: a frame only when something changed (not every second).
+    expect(w.out().match(/LOOM DAEMON STATUS/g)).toHaveLength(2);
+    expect(w.out()).not.toContain('\x1b[');
+    w.child.kill('SIGINT');
+    expect(await w.exit).toBe(0);
+    expect(w.err()).toBe('');
+  });
+
+  it('on a terminal redraws the box in place every second', async () => {
+    repo = makeRepo({});
+    // `script` (util-linux, essential on Debian) gives the command a terminal.
+    const child = spawn('script', ['-qfec', `${process.execPath} ${LOOM_BIN} status --watch`, '/dev/null'], { cwd: repo.root, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await until(() => (out.match(/LOOM DAEMON STATUS/g) ?? []).length >= 3, 20_000, `three frames:\n${out}`);
+    // Every frame starts by homing the cursor and clearing the screen.
+    expect(out.split('\x1b[H\x1b[2J').filter((f) => f.includes('LOOM DAEMON STATUS')).length).toBeGreaterThanOrEqual(3);
+    expect(out).toMatch(/Ctrl\+C to quit/);
+    child.stdin.write('\x03'); // Ctrl+C at the terminal
+    expect(await exit).toBe(0);
+  });
+
+  it('with --json prints one status document per change', async () => {
+    repo = makeRepo({});
+    const w = watch(repo.root, ['--json']);
+    await until(() => w.out().includes('\n'), 20_000, 'the first document');
+    await repo.tracker().createIssue({ title: 'another', labels: [Label.issue, Label.urgent] });
+    await until(() => w.out().trim().split('\n').length >= 2, 20_000, 'a second document');
+    w.child.kill('SIGTERM');
+    expect(await w.exit).toBe(0);
+    const docs = w.out().trim().split('\n').map((l) => JSON.parse(l));
+    expect(docs.map((d) => d.issues.ready)).toEqual([0, 1]);
+    expect(docs[1].issues.urgent).toBe(1);
+    expect(Object.keys(docs[0]).sort()).toEqual(Object.keys(JSON.parse(loom(repo.root, ['status', '--json']).stdout)).sort());
+  });
+});
