@@ -17,6 +17,7 @@ import type { LoomEvent } from '../core/events.js';
 import { describeEvent, isIdleIteration } from '../core/events.js';
 import type { EventCursor } from '../process/event-log.js';
 import { EventLog } from '../process/event-log.js';
+import { isProcessAlive } from '../process/process-identity.js';
 import { latestRun } from '../process/run-logs.js';
 import type { Gauges } from './metrics.js';
 import { LoomMetrics } from './metrics.js';
@@ -25,6 +26,11 @@ import { LoomMetrics } from './metrics.js';
 export interface BoardView {
   generated_at: string;
   gauges: Gauges;
+  /**
+   * The processes the board shows as running (the daemon, the working shepherds): one dying
+   * changes no file — a killed daemon leaves its lock — so the loop watches them too.
+   */
+  processes: number[];
 }
 
 /** Rebuild the board at least this often even when no file changed (tracker changes by others), ms. */
@@ -188,7 +194,7 @@ export class LiveBoard<B extends BoardView> {
     return this.building;
   }
 
-  /** Sizes and times of every file the board is made of: it changes when the board may have. */
+  /** Sizes and times of every file the board is made of, and whether its processes live: it changes when the board may have. */
   private fingerprint(): string {
     const p = this.paths;
     const parts: string[] = [];
@@ -203,6 +209,7 @@ export class LiveBoard<B extends BoardView> {
       }
       for (const name of names.sort()) parts.push(`${name}:${stamp(path.join(dir, name))}`);
     }
+    for (const pid of this.current?.processes ?? []) parts.push(`${pid}:${isProcessAlive(pid) ? 'up' : 'gone'}`);
     return parts.join('|');
   }
 

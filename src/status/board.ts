@@ -72,6 +72,8 @@ export interface Board {
   budget: { per_day_usd: number | null; per_day_tokens: number | null; per_issue_usd: number | null; per_issue_tokens: number | null };
   /** The gauges of `/metrics`. */
   gauges: BoardGauges;
+  /** The pids of the daemon and the working shepherds while they run (their death changes the board). */
+  processes: number[];
 }
 
 export interface BoardGauges {
@@ -207,6 +209,7 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
     shepherds,
     roles,
     budget: { per_day_usd: budget.perDayUsd ?? null, per_day_tokens: budget.perDayTokens ?? null, per_issue_usd: budget.perIssueUsd ?? null, per_issue_tokens: budget.perIssueTokens ?? null },
+    processes: [status.daemon.status === 'running' ? status.daemon.pid : null, ...status.shepherds.slots.map((s) => (s.alive ? s.pid : null)), ...status.shepherds.unrecorded.map((u) => u.pid)].filter((pid): pid is number => pid !== null),
     gauges: {
       daemon_up: status.daemon.status === 'running' ? 1 : 0,
       shepherds_active: status.shepherds.active,

@@ -178,6 +178,22 @@ describe('dashboard API on the local tracker', () => {
     expect(fs.existsSync(repo.paths.dashboard)).toBe(false);
   });
 
+  it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    dashboard = await startDashboardProcess(repo.root);
+    const url = dashboard.url;
+    stream = await openEvents(`${url}api/v1/events`);
+    daemon = startDaemon(repo.root, ['start']);
+    await until(() => states(stream!).at(-1)?.status.daemon.status === 'running', 30_000, 'the daemon running on the stream');
+    expect((await metrics(url)).value('loom_daemon_up')).toBe(1);
+
+    const killed = Date.now();
+    daemon.child.kill('SIGKILL');
+    const seen = await until(() => stream!.messages.find((m) => m.event === 'state' && m.at >= killed && (m.data as Board).status.daemon.status === 'crashed'), 10_000, 'the crash on the stream');
+    expect(seen.at - killed).toBeLessThan(1_000);
+    expect((await metrics(url)).value('loom_daemon_up')).toBe(0);
+  });
+
   it('loom start --dashboard (and --detach) serves it beside the daemon and stops it with the daemon; bad ports are refused', async () => {
     repo = makeRepo(SCRIPT_CONFIG);
     daemon = startDaemon(repo.root, ['start', '--dashboard']);
