@@ -35,6 +35,7 @@ import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
+import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
 import { dashboardBeside, parsePort, registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
 import { liveDashboard } from '../process/dashboard-record.js';
 
@@ -213,6 +214,7 @@ function buildProgram(): Command {
     .option('-f, --follow', 'keep printing until that run finishes (or Ctrl+C)')
     .option('--all', 'every run, oldest first')
     .action(async (target: string, options: { follow?: boolean; all?: boolean }) => {
+      if (options.follow === true) endQuietlyWhenStdoutCloses();
       await showLogs(requirePaths(), target, { follow: options.follow === true, all: options.all === true }, (text) => process.stdout.write(text));
     });
 

@@ -16,6 +16,7 @@ import { watchStatus } from '../status/watch-status.js';
 import { startDashboardProcess } from '../process/dashboard-process.js';
 import { requirePaths } from './context.js';
 import { showEvents } from './events-command.js';
+import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
 
 /** How often `loom status --watch` redraws, ms. */
 const WATCH_INTERVAL_MS = 1_000;
@@ -34,6 +35,7 @@ export function registerObservabilityCommands(program: Command, out: (line: stri
     .option('--idle', 'also the iterations that did nothing')
     .option('--json', "print each event's JSON line")
     .action(async (options: { lines: string; issue?: string; follow?: boolean; json?: boolean; idle?: boolean }) => {
+      if (options.follow === true) endQuietlyWhenStdoutCloses();
       await showEvents(requirePaths(), { lines: options.lines, ...(options.issue !== undefined ? { issue: options.issue } : {}), follow: options.follow === true, json: options.json === true, idle: options.idle === true }, (text) => process.stdout.write(text));
     });
 
@@ -79,6 +81,7 @@ function dashboardSources(paths: LoomPaths, cli: string): DashboardSources<Board
 
 /** `loom status --watch`: redraws until Ctrl+C (or SIGTERM), then returns. */
 export async function watchStatusCommand(paths: LoomPaths, json: boolean, cli: string): Promise<void> {
+  endQuietlyWhenStdoutCloses();
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);

@@ -12,9 +12,9 @@ import { renderStatus } from './status-report.js';
 /** Home the cursor and clear the screen. */
 const CLEAR = '\x1b[H\x1b[2J';
 
-/** The report without the fields that change every second by themselves. */
+/** The report without the fields that change by themselves (times since, the free disk space; `disk.low` stays). */
 function steady(report: StatusReport): string {
-  return JSON.stringify(report, (key, value: unknown) => (key.endsWith('_ms') ? undefined : value));
+  return JSON.stringify(report, (key, value: unknown) => (key.endsWith('_ms') || key === 'free_bytes' ? undefined : value));
 }
 
 export async function watchStatus(paths: LoomPaths, opts: { write: (text: string) => void; tty: boolean; json: boolean; intervalMs: number; signal: AbortSignal; cli?: string }): Promise<void> {

@@ -9,8 +9,8 @@ import { LOOM_BIN, loom, makeRepo, until } from '../helpers/loom-repo.js';
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
 
-function watch(root: string, args: string[]) {
-  const child = spawn(process.execPath, [LOOM_BIN, 'status', '--watch', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+function watch(root: string, args: string[], command = ['status', '--watch']) {
+  const child = spawn(process.execPath, [LOOM_BIN, ...command, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -62,5 +62,24 @@ describe('loom status --watch', () => {
     expect(docs.map((d) => d.issues.ready)).toEqual([0, 1]);
     expect(docs[1].issues.urgent).toBe(1);
     expect(Object.keys(docs[0]).sort()).toEqual(Object.keys(JSON.parse(loom(repo.root, ['status', '--json']).stdout)).sort());
+  });
+
+  it('ends quietly with exit 0 when its reader goes away (… | head), as loom events -f does', async () => {
+    repo = makeRepo({});
+    const w = watch(repo.root, []);
+    await until(() => /LOOM DAEMON STATUS/.test(w.out()), 20_000, 'the first frame');
+    w.child.stdout.destroy();
+    // The next frame finds nobody reading.
+    expect(loom(repo.root, ['issue', 'create', 'nobody reads this', '--label', Label.issue]).code).toBe(0);
+    expect(await w.exit).toBe(0);
+    expect(w.err()).toBe('');
+
+    const f = watch(repo.root, ['-f', '--idle'], ['events']);
+    await until(() => f.child.pid !== undefined, 5_000, 'loom events -f running');
+    f.child.stdout.destroy();
+    // Each iteration writes an event: the follower's next write finds nobody reading.
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    expect(await f.exit).toBe(0);
+    expect(f.err()).toBe('');
   });
 });
