@@ -7,13 +7,17 @@ import { UserError } from '../core/errors.js';
 import { liveDashboard } from '../process/dashboard-record.js';
 import type { BoardView } from './live.js';
 import type { DashboardSources } from './server.js';
-import { startDashboard } from './server.js';
+import { isWildcard, startDashboard } from './server.js';
 
 export async function runDashboard<B extends BoardView>(opts: { paths: LoomPaths; host: string; port: number; token: string | null; sources: DashboardSources<B>; log: (line: string) => void }): Promise<number> {
   const running = liveDashboard(opts.paths.dashboard);
   if (running !== null) throw new UserError(`a dashboard already runs for this repository at ${running.url} (pid ${running.pid}); open that one, or stop it first`);
   const dashboard = await startDashboard(opts);
-  opts.log(`Dashboard: ${dashboard.url}${opts.token !== null ? ' (token required: open it once with ?token=<LOOM_DASHBOARD_TOKEN>, or send Authorization: Bearer <token>)' : ''}`);
+  const notes = [
+    ...(isWildcard(opts.host) ? [`listening on every address (${opts.host}): from another machine, open this machine's name or address on port ${dashboard.port}`] : []),
+    ...(opts.token !== null ? ['token required: open it once with ?token=<LOOM_DASHBOARD_TOKEN>, or send Authorization: Bearer <token>'] : []),
+  ];
+  opts.log(`Dashboard: ${dashboard.url}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`);
   opts.log('Serving until Ctrl+C.');
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -138,7 +138,9 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
     server.listen(opts.port, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  // Listening on every address: the address to open on this machine is the loopback one.
+  const shown = isWildcard(host) ? '127.0.0.1' : host;
+  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
   writeDashboardRecord(paths.dashboard, { url, host, port, token_required: access.tokenRequired });
   return {
     url,
@@ -153,6 +155,11 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
 }
 
 class BadRequest extends UserError {}
+
+/** Whether `host` means every address of this machine. */
+export function isWildcard(host: string): boolean {
+  return ['0.0.0.0', '::', '[::]'].includes(host);
+}
 
 function issueNumber(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw new BadRequest(`"${text}" is not an issue number`);

@@ -2,6 +2,7 @@
 // else (checked on every request and on the event stream), same-origin POSTs only, no answers to
 // another host name (DNS rebinding), and the token never in a page, a file or a log.
 import fs from 'node:fs';
+import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DashboardHandle } from '../helpers/dashboard.js';
 import { openEvents, request, startDashboardProcess } from '../helpers/dashboard.js';
@@ -117,5 +118,23 @@ describe('dashboard security', () => {
     expect(fs.existsSync(repo.paths.stopSignal)).toBe(false);
     expect((await request(stop, { method: 'POST', headers: { origin: url.replace(/\/$/, '') } })).status).toBe(200);
     expect(fs.existsSync(repo.paths.stopSignal)).toBe(true);
+  });
+
+  it('bound to every address with a token: prints an address to open here, and answers another address of this machine only with the token', async () => {
+    // An address of this machine other than loopback (a test machine without a network fails here, never passes silently).
+    const external = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+    expect(external, 'this test needs a non-loopback IPv4 address on this machine').toBeDefined();
+    repo = makeRepo({});
+    dashboard = await startDashboardProcess(repo.root, ['--host', '0.0.0.0'], { LOOM_DASHBOARD_TOKEN: TOKEN });
+    expect(dashboard.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(dashboard.output()).toMatch(/listening on every address \(0\.0\.0\.0\).*token required/);
+    const port = new URL(dashboard.url).port;
+    const there = `http://${external!}:${port}/api/v1/state`;
+    expect((await request(there)).status).toBe(401);
+    expect((await request(there, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect((await request(`${dashboard.url}api/v1/state`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    expect(JSON.parse(fs.readFileSync(repo.paths.dashboard, 'utf8'))).toMatchObject({ host: '0.0.0.0', url: dashboard.url, token_required: true });
   });
 });
