@@ -4,7 +4,7 @@
  * runtime, heartbeat and spend, the roles with their next run, today's usage against the budget,
  * and the gauges `/metrics` exports. Built from the state file, the progress records, the usage
  * ledger and one read-only tracker snapshot (the local tracker's read again only when its file
- * changed; a rate-limited tracker's reused for a few seconds).
+ * changed; a rate-limited tracker's when the event log grew, else reused for a few seconds).
  */
 import fs from 'node:fs';
 import type { LoomPaths } from '../config/paths.js';
@@ -111,7 +111,10 @@ export class BoardCollector {
     const c = this.cached;
     // The local tracker is a file: read again when it (or its WAL) changed — a read-only read
     // copies the database. A remote one costs requests: reused for a while.
-    const key = config.tracker.type === 'local' ? `${fileStamp(this.paths.trackerDb)}|${fileStamp(`${this.paths.trackerDb}-wal`)}` : config.tracker.type;
+    // A remote one is also read again as soon as a Loom process wrote an event (its labels move
+    // with its work: a claim, a phase, a verdict, a merge), so Loom's own changes show at once; an
+    // unchanged repository costs one conditional request then, free of rate limit.
+    const key = config.tracker.type === 'local' ? `${fileStamp(this.paths.trackerDb)}|${fileStamp(`${this.paths.trackerDb}-wal`)}` : `${config.tracker.type}|${fileStamp(this.paths.events)}`;
     const fresh = config.tracker.type === 'local' ? true : now.getTime() - (c?.at ?? 0) < this.snapshotMaxAgeMs;
     if (c !== null && c.key === key && fresh && !(c.read.snapshot instanceof Error)) return c.read;
     const read = await readTracker(this.paths, config);
