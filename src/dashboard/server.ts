@@ -130,7 +130,7 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       live.stop();
-      if (error.code === 'EADDRINUSE') reject(new UserError(`cannot serve the dashboard on ${host}:${opts.port}: the port is in use; choose another with --port (0 picks a free one)`));
+      if (error.code === 'EADDRINUSE') reject(new UserError(`cannot serve the dashboard on ${host}:${opts.port}: the port is in use; choose another (\`--port P\`, or \`--dashboard=P\` with loom start; 0 picks a free one)`));
       else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') reject(new UserError(`cannot serve the dashboard on ${host}: no such address on this machine`));
       else if (error.code === 'EACCES') reject(new UserError(`cannot serve the dashboard on port ${opts.port}: permission denied (ports below 1024 need privileges)`));
       else reject(error);

@@ -3,6 +3,8 @@
 // on the GitHub fake.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -228,6 +230,19 @@ describe('dashboard API on the local tracker', () => {
       const r = loom(repo.root, args);
       expect([r.code, r.stderr.trim().split('\n').length], args.join(' ')).toEqual([2, 1]);
       expect(r.stderr).toMatch(/is not a port/);
+    }
+    // A port in use: one line saying what to do, and no daemon started.
+    const busy = http.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      for (const args of [['start', `--dashboard=${port}`], ['dashboard', '--port', String(port)]]) {
+        const r = await loomAsync(repo.root, args);
+        expect([r.code, r.stderr], args.join(' ')).toEqual([2, `loom: ${args[0] === 'start' ? 'the dashboard did not start: ' : ''}cannot serve the dashboard on 127.0.0.1:${port}: the port is in use; choose another (\`--port P\`, or \`--dashboard=P\` with loom start; 0 picks a free one)\n`]);
+      }
+      expect(fs.existsSync(repo.paths.lock)).toBe(false);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
     }
   });
 });
