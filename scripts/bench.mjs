@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | dashboard).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -166,6 +166,58 @@ async function overhead() {
   fs.rmSync(bare, { recursive: true, force: true });
 }
 
+async function dashboard() {
+  const issues = Number(arg('issues', 10000));
+  const root = repo({});
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
+  const { loomPaths } = await import(path.join(dist, 'config', 'paths.js'));
+  const { BoardCollector } = await import(path.join(dist, 'status', 'board.js'));
+  const paths = loomPaths(root);
+  const tracker = new LocalTracker({ path: paths.trackerDb });
+  const labels = ['loom:issue', 'loom:blocked', 'loom:architect', 'loom:issue', 'loom:curated'];
+  for (let i = 0; i < issues; i += 1) await tracker.createIssue({ title: `Issue ${i}`, body: 'x'.repeat(200), labels: [labels[i % labels.length]] });
+  // The board as the live loop rebuilds it: after a tracker write (read again), and after another
+  // file changed (the tracker snapshot reused).
+  const collector = new BoardCollector(paths);
+  const changed = [];
+  const unchanged = [];
+  for (let i = 0; i < 11; i += 1) {
+    await tracker.updateLabels(1 + (i % issues), { add: ['loom:urgent'] });
+    let t = process.hrtime.bigint();
+    await collector.board();
+    changed.push(Number(process.hrtime.bigint() - t) / 1e6);
+    t = process.hrtime.bigint();
+    await collector.board();
+    unchanged.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  tracker.dispose();
+  const ms = (xs) => `median ${median(xs.slice(1)).toFixed(0)} ms, max ${Math.max(...xs.slice(1)).toFixed(0)} ms`;
+  console.log(`dashboard board over ${issues} open issues (local tracker): after a tracker change ${ms(changed)}; tracker unchanged ${ms(unchanged)} (over ${changed.length - 1} rebuilds)`);
+  // The `loom dashboard` process left alone with no daemon: what its 250 ms live loop costs.
+  const child = spawn(process.execPath, [bin, 'dashboard', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  while (!/Dashboard: (http:\S+)/.test(out)) await new Promise((r) => setTimeout(r, 20));
+  const url = /Dashboard: (http:\S+)/.exec(out)[1];
+  const cpu = () => {
+    const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, clock ticks of 10 ms
+  };
+  await fetch(`${url}api/v1/board`);
+  const seconds = Number(arg('seconds', 30));
+  const c0 = cpu();
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const used = cpu() - c0;
+  const wall = Date.now() - t0;
+  const board = await fetch(`${url}api/v1/board`);
+  const size = (await board.text()).length;
+  console.log(`dashboard process idle (no daemon, ${issues} issues): ${((used / wall) * 100).toFixed(1)}% of one core over ${(wall / 1000).toFixed(0)} s, RSS ${(rssKb(child.pid) / 1024).toFixed(1)} MB; /api/v1/board ${(size / 1024).toFixed(0)} KB`);
+  child.kill('SIGINT');
+  await new Promise((resolve) => child.on('exit', resolve));
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
 console.log(`loom bench — node ${process.version}, ${os.cpus().length} cpus, ${new Date().toISOString()}`);
 if (!only || only === 'iteration') await iterationCost();
 if (!only || only === 'pickup') await pickup();
@@ -175,3 +227,4 @@ if (!only || only === 'github') {
 }
 if (!only || only === 'overhead') await overhead();
 if (!only || only === 'memory') await parentMemory();
+if (!only || only === 'dashboard') await dashboard();

@@ -117,10 +117,11 @@ function renderLanes() {
   lanes.replaceChildren(
     ...LANES.map(([key, title]) => {
       const cards = board.lanes[key] || [];
+      const total = (board.lane_totals && board.lane_totals[key]) ?? cards.length;
       return h(
         'div',
         { className: 'lane', 'data-lane': key },
-        h('h3', {}, title, h('span', { className: 'count' }, String(cards.length))),
+        h('h3', {}, title, h('span', { className: 'count' }, String(total))),
         ...cards.map((c) => {
           const issue = PR_LANES.has(key) ? c.issue : c.number;
           const urgent = c.labels.includes('loom:urgent');
@@ -136,6 +137,7 @@ function renderLanes() {
             key === 'building' ? actionButton('abort', c.number) : null,
           );
         }),
+        total > cards.length ? h('div', { className: 'muted more' }, `and ${total - cards.length} more (loom issue list)`) : null,
       );
     }),
   );

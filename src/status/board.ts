@@ -66,7 +66,10 @@ export interface Board {
   generated_at: string;
   /** Exactly what `loom status --json` prints. */
   status: StatusReport;
+  /** Each lane's first `LANE_CARDS` cards (ready: urgent first, then by number). */
   lanes: Record<Lane, BoardCard[]>;
+  /** How many cards each lane has in all. */
+  lane_totals: Record<Lane, number>;
   shepherds: BoardShepherd[];
   roles: BoardRole[];
   budget: { per_day_usd: number | null; per_day_tokens: number | null; per_issue_usd: number | null; per_issue_tokens: number | null };
@@ -87,6 +90,12 @@ export interface BoardGauges {
 }
 
 const PHASE_ROLES: readonly string[] = ['builder', 'judge', 'doctor'];
+
+/**
+ * Cards a lane carries: a backlog of thousands stays a count, so the board sent on every change
+ * stays small (docs/BENCHMARKS.md: 1.5 MB for 10,000 issues uncapped).
+ */
+const LANE_CARDS = 100;
 
 /** Builds boards; the local tracker is read when its file changed, a remote one every `snapshotMaxAgeMs`. */
 export class BoardCollector {
@@ -152,6 +161,9 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
     proposals: byLabel(issues, Label.architect, Label.hermit, Label.curated),
   };
 
+  const laneTotals = Object.fromEntries(LANES.map((l) => [l, lanes[l].length])) as Record<Lane, number>;
+  for (const l of LANES) lanes[l] = lanes[l].slice(0, LANE_CARDS);
+
   const state = new FileStateStore(paths.state).peek();
   const progress = new ProgressStore(paths.progress);
   const titles = new Map(issues.map((i) => [i.number, i.title]));
@@ -209,6 +221,7 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
     generated_at: now.toISOString(),
     status,
     lanes,
+    lane_totals: laneTotals,
     shepherds,
     roles,
     budget: { per_day_usd: budget.perDayUsd ?? null, per_day_tokens: budget.perDayTokens ?? null, per_issue_usd: budget.perIssueUsd ?? null, per_issue_tokens: budget.perIssueTokens ?? null },
