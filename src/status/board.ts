@@ -204,7 +204,9 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
       if (next !== 'due' && Date.parse(next) <= now.getTime()) next = 'due';
     }
     const trigger = generator
-      ? `when fewer than ${config.issueThreshold} issues are ready and fewer than ${config.maxProposals} proposals are open`
+      ? config.issueThreshold > 0
+        ? `when fewer than ${config.issueThreshold} issues are ready and fewer than ${config.maxProposals} proposals are open`
+        : 'never: issueThreshold is 0, so the backlog never counts as low'
       : (SUPPORT_ROLES as readonly string[]).includes(role)
         ? { champion: `a PR labelled ${Label.pr}`, doctor: `a PR labelled ${Label.changesRequested}`, judge: `a PR labelled ${Label.reviewRequested}` }[role as string] ?? 'its interval only'
         : 'its interval only';
