@@ -148,16 +148,20 @@ function renderShepherds() {
   const rows = board.shepherds.map((s) =>
     h(
       'tr',
-      { 'data-shepherd': s.issue, className: s.alive ? '' : 'dead' },
+      { 'data-shepherd': s.issue, className: s.alive || s.finished ? '' : 'dead' },
       h('td', {}, s.slot),
       h('td', {}, h('a', { href: `/issues/${s.issue}` }, `#${s.issue}`), ' ', h('span', { className: 'title' }, s.title || '')),
       h('td', { 'data-field': 'phase' }, s.phase || '–'),
       h('td', {}, s.runtime || '–'),
       h('td', { 'data-since': s.started || '' }, since(s.started)),
-      h('td', { 'data-since': s.heartbeat || '', className: 'heartbeat' }, s.alive ? since(s.heartbeat) : 'process gone'),
+      s.finished
+        ? h('td', { className: 'heartbeat muted' }, `finished: ${s.finished}`)
+        : s.alive
+          ? h('td', { 'data-since': s.heartbeat || '', className: 'heartbeat' }, since(s.heartbeat))
+          : h('td', { className: 'heartbeat' }, 'process gone'),
       h('td', {}, tokens(s.usage)),
       h('td', {}, money(s.usage && s.usage.cost_usd)),
-      h('td', {}, actionButton('abort', s.issue)),
+      h('td', {}, s.finished ? null : actionButton('abort', s.issue)),
     ),
   );
   if (rows.length === 0) rows.push(h('tr', {}, h('td', { colspan: 9, className: 'muted' }, 'no shepherd is working')));

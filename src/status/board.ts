@@ -14,6 +14,7 @@ import type { UsageTotals } from '../core/usage.js';
 import { Label } from '../core/labels.js';
 import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../core/vocabulary.js';
 import type { RoleName } from '../core/vocabulary.js';
+import { isTerminal } from '../core/progress.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
 import { readConfig, readTracker } from './collect-status.js';
@@ -39,6 +40,8 @@ export interface BoardShepherd {
   started: string | null;
   heartbeat: string | null;
   alive: boolean;
+  /** How its run ended (`completed`, `blocked`, …) when it has and the daemon has not recorded it yet; else null. */
+  finished: string | null;
   pr: number | null;
   /** Agent tokens and cost spent on the issue so far (usage ledger). */
   usage: UsageTotals | null;
@@ -186,6 +189,7 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
         started: entry?.started ?? null,
         heartbeat: mine?.heartbeat ?? null,
         alive: s.alive,
+        finished: mine !== null && isTerminal(mine.status) ? mine.status : null,
         pr: mine?.pr_number ?? entry?.pr_number ?? prs.find((p) => p.closesIssue === issue)?.number ?? null,
         usage: status.usage.by_issue[String(issue)] ?? null,
         output_file: s.output_file,

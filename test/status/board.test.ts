@@ -2,7 +2,11 @@
 // first) and says how many it has in all, so a large backlog does not make every update
 // megabytes; the roles say what starts them.
 import { afterEach, describe, expect, it } from 'vitest';
+import { emptyState } from '../../src/core/daemon-state.js';
 import { Label } from '../../src/core/labels.js';
+import type { Progress } from '../../src/core/progress.js';
+import { ProgressStore } from '../../src/process/progress-store.js';
+import { FileStateStore } from '../../src/state/state-store.js';
 import { BoardCollector } from '../../src/status/board.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { makeRepo } from '../helpers/loom-repo.js';
@@ -31,5 +35,22 @@ describe('board lanes', () => {
     expect(await trigger()).toBe('when fewer than 3 issues are ready and fewer than 5 proposals are open');
     repo.writeConfig({ issueThreshold: 0 });
     expect(await trigger()).toBe('never: issueThreshold is 0, so the backlog never counts as low');
+  });
+
+  it('shows a shepherd whose run ended before the daemon recorded it as finished, not as a vanished process', async () => {
+    repo = makeRepo({ maxShepherds: 1 });
+    const issue = await repo.tracker().createIssue({ title: 'Done already', labels: [Label.building] });
+    const at = new Date().toISOString();
+    const state = emptyState();
+    // A pid no process has (above the kernel's pid_max), as after the shepherd exited.
+    state.shepherds['shepherd-1'] = { status: 'working', issue: issue.number, task_id: 'task-1', pid: 4_194_305, pid_start: null, output_file: null, started: at, last_phase: 'merge', pr_number: null, idle_since: null, last_issue: null };
+    new FileStateStore(repo.paths.state).save(state);
+    const progress = new ProgressStore(repo.paths.progress);
+    const record: Progress = { kind: 'shepherd', task_id: 'task-1', issue: issue.number, role: null, status: 'running', phase: 'merge', pid: 4_194_305, pid_start: null, launcher_pid: null, agent_pid: null, agent_pid_start: null, started: at, heartbeat: at, last_output: null, output_file: '/dev/null', message: null, exit_code: null, merged: false, pr_number: null };
+    progress.write(progress.shepherdFile(issue.number), record);
+    const shepherd = async () => (await new BoardCollector(repo!.paths).board()).shepherds.find((sh) => sh.issue === issue.number);
+    expect(await shepherd()).toMatchObject({ alive: false, finished: null });
+    progress.write(progress.shepherdFile(issue.number), { ...record, status: 'completed', message: 'merged PR #2', merged: true });
+    expect(await shepherd()).toMatchObject({ alive: false, finished: 'completed' });
   });
 });
