@@ -296,7 +296,12 @@ function appendLog(msg) {
 function connect() {
   const live = $('live');
   const es = new EventSource(issueNumber === null ? '/api/v1/events' : `/api/v1/events?issue=${issueNumber}`);
+  let opened = false;
   es.addEventListener('open', () => {
+    // A reconnect (the dashboard restarted, the network blinked) is sent the recent events again:
+    // the feed starts over instead of showing them twice.
+    if (opened && issueNumber === null) $('events').replaceChildren();
+    opened = true;
     live.textContent = 'live';
     live.className = 'pill on';
   });

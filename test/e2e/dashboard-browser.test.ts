@@ -18,14 +18,16 @@ const ARTIFACTS = path.join(process.cwd(), 'test-artifacts', 'dashboard');
 
 let repo: TestRepo | undefined;
 let daemon: DaemonHandle | undefined;
+let restarted: DaemonHandle | undefined;
 let context: BrowserContext | undefined;
 const dirs: string[] = [];
 afterEach(async () => {
   await context?.close();
   daemon?.child.kill('SIGKILL');
+  restarted?.child.kill('SIGKILL');
   repo?.cleanup();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-  context = daemon = repo = undefined;
+  context = daemon = restarted = repo = undefined;
 });
 
 const fence = '```';
@@ -123,10 +125,25 @@ describe('dashboard in a browser', () => {
     const metrics = parsePrometheus(await (await fetch(`${url}metrics`)).text());
     expect(metrics.value('loom_merges_total')).toBe(1);
 
+    // The dashboard restarts on the same port (a crash, an upgrade): the page reconnects by
+    // itself and shows the recent events it is sent again once, not twice.
+    const feed = (): Promise<string[]> => board.evaluate(`[...document.querySelectorAll('#events li')].map((li) => li.querySelector('time').getAttribute('datetime') + ' ' + li.textContent)`);
+    const first = JSON.parse(fs.readFileSync(repo.paths.dashboard, 'utf8')) as { pid: number };
+    process.kill(first.pid, 'SIGTERM');
+    await board.locator('#live', { hasText: 'reconnecting' }).waitFor({ timeout: 10_000 });
+    restarted = startDaemon(repo.root, ['dashboard', '--port', new URL(url).port]);
+    await board.locator('#live', { hasText: 'live' }).waitFor({ timeout: 20_000 });
+    await board.locator('#events li[data-type="pr.merged"]', { hasText: `#${q}` }).waitFor({ timeout: 10_000 });
+    const shown = await feed();
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown.filter((line, i) => shown.indexOf(line) !== i)).toEqual([]);
+
     // Stop the daemon from the page (the stuck issue was spawned again meanwhile: it is stopped).
     await board.locator('#stop-daemon').click();
     await board.locator('#notice', { hasText: 'Stop signal sent' }).waitFor({ timeout: 20_000 });
     expect(await daemon.exited(60_000)).toBe(0);
+    restarted.child.kill('SIGTERM');
+    expect(await restarted.exited(10_000)).toBe(0);
     expect(await board.evaluate('window.loomTestMarker')).toBe('never reloaded');
     expect(problems).toEqual([]);
     expect((await tracker.getIssue(slow.number))?.labels).toEqual([Label.issue]);
