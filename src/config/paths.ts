@@ -30,6 +30,8 @@ export interface LoomPaths {
   agentHomes: string;
   /** The configuration the daemon last loaded successfully (used while config.json is invalid). */
   lastGoodConfig: string;
+  /** The files each branch changed, by base and head commit (overlap avoidance). */
+  diffCache: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -53,6 +55,7 @@ export function loomPaths(root: string): LoomPaths {
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
+    diffCache: path.join(dir, 'diff-cache.json'),
   };
 }
 
@@ -71,6 +74,7 @@ export const GITIGNORE_LINES = [
   'tracker.db-*',
   'usage.jsonl',
   'github-cache.json',
+  'diff-cache.json',
   'limits/',
   'agent-homes/',
   'merge.lock',

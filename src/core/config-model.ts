@@ -6,6 +6,7 @@
 import type { Budgets, Price } from './usage.js';
 import type { RoleName, RuntimeChoice } from './vocabulary.js';
 import { ROLE_NAMES } from './vocabulary.js';
+import type { OverlapMode } from './overlap.js';
 
 /** The filesystem sandbox around an agent run (docs/security.md): bubblewrap, or none. */
 export type SandboxType = 'bwrap' | 'none';
@@ -80,6 +81,8 @@ export interface LoomConfig {
   hooks: WorkspaceHooks;
   /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
   minFreeDisk: number;
+  /** `wait`: an issue whose files overlap a running shepherd's or an open Loom PR's waits (docs/config.md). */
+  overlap: OverlapMode;
   /** Sleep between iterations, ms. */
   pollInterval: number;
   /** Ready issues below which Architect/Hermit are triggered. */
@@ -145,6 +148,7 @@ export function defaultConfig(): LoomConfig {
     maxShepherds: 3,
     hooks: { timeout: 60_000 },
     minFreeDisk: 2e9,
+    overlap: 'wait',
     pollInterval: 30_000,
     issueThreshold: 3,
     maxProposals: 5,

@@ -24,6 +24,8 @@ import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
 import type { DependencyMap, DependencyProblem } from './dependencies.js';
 import { dependencyProblems, openDependencies } from './dependencies.js';
+import type { Overlap, OverlapFacts, WorkInProgress } from './overlap.js';
+import { mayRunAnyway, overlapsOf } from './overlap.js';
 
 /** What the shell observed about one background process. */
 export interface ProcessView {
@@ -50,6 +52,11 @@ export interface Observation {
   dependencies?: DependencyMap;
   /** Free bytes on the repository's filesystem (null: unknown). Below `minFreeDisk` no shepherd starts. */
   freeDisk?: number | null;
+  /**
+   * The files the ready issues are predicted to touch and those of the work in progress (running
+   * shepherds, open Loom PRs). With `overlap: wait`, an issue overlapping work in progress waits.
+   */
+  overlap?: OverlapFacts;
 }
 
 /**
@@ -251,16 +258,37 @@ export function plan(input: PlanInput): Action[] {
   const lowDisk = observation.freeDisk !== undefined && observation.freeDisk !== null && observation.freeDisk < config.minFreeDisk;
   if (config.roles.builder.enabled && dispatchable('builder') && !lowDisk) {
     let capacity = config.maxShepherds - busySlots.size;
+    const running = busySlots.size;
+    // With `overlap: wait`, what starts now counts as running work for the issues after it.
+    const facts = config.overlap === 'wait' ? observation.overlap : undefined;
+    const starting: WorkInProgress[] = [];
+    const waiting: { issue: number; overlaps: Overlap[] }[] = [];
+    const spawn = (issue: number): boolean => {
+      const slot = freeSlots()[0];
+      if (slot === undefined) return false;
+      busySlots.add(slot);
+      owned.add(issue);
+      capacity -= 1;
+      actions.push({ type: 'spawn-shepherd', slot, issue });
+      return true;
+    };
     for (const issue of eligible) {
       if (capacity <= 0) break;
       if (owned.has(issue.number)) continue;
-      const slot = freeSlots()[0];
-      if (slot === undefined) break;
-      busySlots.add(slot);
-      owned.add(issue.number);
-      capacity -= 1;
-      actions.push({ type: 'spawn-shepherd', slot, issue: issue.number });
+      if (facts) {
+        const files = facts.predicted[String(issue.number)] ?? [];
+        const overlaps = overlapsOf(issue.number, files, [...facts.work, ...starting]);
+        if (overlaps.length > 0) {
+          waiting.push({ issue: issue.number, overlaps });
+          continue;
+        }
+        starting.push({ issue: issue.number, pr: null, running: true, files });
+      }
+      if (!spawn(issue.number)) break;
     }
+    // Nothing runs and nothing else starts: the oldest issue waiting only on open PRs starts anyway.
+    const first = waiting[0];
+    if (first && capacity > 0 && mayRunAnyway(first.overlaps, running + (facts?.work.filter((w) => w.running).length ?? 0), starting.length)) spawn(first.issue);
   }
 
   // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.

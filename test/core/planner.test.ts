@@ -19,6 +19,7 @@ import type { Progress, ProgressStatus } from '../../src/core/progress.js';
 import { TERMINAL_STATUSES } from '../../src/core/progress.js';
 import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
 import type { DependencyMap } from '../../src/core/dependencies.js';
+import type { OverlapFacts } from '../../src/core/overlap.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fake clock and factories
@@ -133,12 +134,13 @@ interface Scenario {
   mode?: Mode;
   dependencies?: DependencyMap;
   freeDisk?: number | null;
+  overlap?: OverlapFacts;
 }
 
 function run(s: Scenario = {}): Action[] {
   return plan({
     state: s.state ?? state(),
-    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}) },
+    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}), ...(s.overlap ? { overlap: s.overlap } : {}) },
     config: s.config ?? config(),
     now: s.now ?? NOW,
     force: s.force ?? false,
@@ -1167,6 +1169,39 @@ describe('plan: dependencies', () => {
 
   it('nothing is reported while draining', () => {
     expect(run({ issues: [issue(4), issue(5)], mode: 'drain', dependencies: { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] } })).toEqual([]);
+  });
+});
+
+describe('plan: overlap avoidance', () => {
+  const busy = (n: number) => ({ state: state({ shepherds: { 'shepherd-1': working(n) } }), processes: { [`task-${n}`]: { alive: true, progress: progress({ issue: n }) } } });
+
+  it('an issue whose files overlap a running shepherd waits; the next one in line takes the slot', () => {
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'], '3': ['src/y.ts'] }, work: [{ issue: 1, pr: null, running: true, files: ['src/x.ts', 'README.md'] }] };
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2), issue(3)], overlap }))).toEqual([3]);
+  });
+
+  it('two ready issues naming the same file never start in the same iteration', () => {
+    const overlap: OverlapFacts = { predicted: { '1': ['src/x.ts'], '2': ['x.ts', 'src/z.ts'], '3': [] }, work: [] };
+    expect(spawnedIssues(run({ issues: [issue(1), issue(2), issue(3)], overlap }))).toEqual([1, 3]);
+  });
+
+  it('an issue overlapping only an open PR nobody builds starts when nothing else can run; not while a shepherd runs', () => {
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: 7, running: false, files: ['src/x.ts'] }] };
+    expect(spawnedIssues(run({ issues: [issue(2)], overlap }))).toEqual([2]);
+    const running: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: 7, running: false, files: ['src/x.ts'] }, { issue: 5, pr: null, running: true, files: ['docs/a.md'] }] };
+    expect(spawnedIssues(run({ ...busy(5), issues: [issue(5, [Label.building]), issue(2)], overlap: running }))).toEqual([]);
+  });
+
+  it('an issue overlapping a running shepherd never starts, even with nothing else ready', () => {
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: null, running: true, files: ['src/x.ts'] }] };
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap }))).toEqual([]);
+  });
+
+  it('its own earlier PR is no overlap; overlap: allow ignores the files', () => {
+    const own: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 2, pr: 8, running: false, files: ['src/x.ts'] }] };
+    expect(spawnedIssues(run({ issues: [issue(2)], overlap: own }))).toEqual([2]);
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: null, running: true, files: ['src/x.ts'] }] };
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap, config: config((c) => (c.overlap = 'allow')) }))).toEqual([2]);
   });
 });
 
