@@ -5,9 +5,13 @@
  * `loom why` and `loom status` decide from them with `overlapsOf`.
  *
  * Invariant owned here (with the planner): with `overlap: wait`, an issue never starts while its
- * predicted files overlap those of a running shepherd, except when nothing else can run at all
- * (`mayRunAnyway`).
+ * predicted files overlap those of a running shepherd or of an open PR Loom itself moves on (in
+ * review, changes requested, approved for the Champion). An issue in the way only of PRs waiting
+ * for a person starts when nothing else does (`mayRunAnyway`).
  */
+import type { LoomConfig } from './config-model.js';
+import { Label } from './labels.js';
+import { doctorLabelOf, holdOf } from './original-labels.js';
 
 /** `wait`: an issue overlapping running work waits; `allow`: files are not looked at. */
 export const OVERLAP_MODES = ['wait', 'allow'] as const;
@@ -21,6 +25,8 @@ export interface WorkInProgress {
   pr: number | null;
   /** A shepherd works on it now (false: only its PR is open). */
   running: boolean;
+  /** Only a person moves it on (held, blocked, manual merge, its role off): see `awaitsPerson`. */
+  awaitsPerson: boolean;
   /** Files it touches: named in its text, changed on its branch or in its worktree. */
   files: string[];
 }
@@ -36,6 +42,7 @@ export interface Overlap {
   issue: number;
   pr: number | null;
   running: boolean;
+  awaitsPerson: boolean;
   files: string[];
 }
 
@@ -89,42 +96,53 @@ export function overlapsOf(issue: number, files: readonly string[], work: readon
   for (const w of work) {
     if (w.issue === issue) continue;
     const shared = sharedFiles(files, w.files);
-    if (shared.length > 0) out.push({ issue: w.issue, pr: w.pr, running: w.running, files: shared });
+    if (shared.length > 0) out.push({ issue: w.issue, pr: w.pr, running: w.running, awaitsPerson: w.awaitsPerson, files: shared });
   }
   return out.sort((a, b) => Number(b.running) - Number(a.running) || a.issue - b.issue);
 }
 
 /**
- * Whether an issue that overlaps only `overlaps` may start anyway: when no shepherd runs at all and
- * no other ready issue starts, the work it waits for is open PRs nobody is building (waiting for a
- * review, a human or a merge), and waiting would leave Loom idle.
+ * Whether an issue that overlaps only `overlaps` may start anyway: when no other ready issue starts
+ * and everything in its way is an open PR that only a person moves on (held, manual merge, a role
+ * that is switched off), waiting would leave Loom idle for as long as that person takes.
  */
-export function mayRunAnyway(overlaps: readonly Overlap[], shepherdsRunning: number, othersStarting: number): boolean {
-  return shepherdsRunning === 0 && othersStarting === 0 && overlaps.every((o) => !o.running);
+export function mayRunAnyway(overlaps: readonly Overlap[], othersStarting: number): boolean {
+  return othersStarting === 0 && overlaps.every((o) => !o.running && o.awaitsPerson);
+}
+
+/**
+ * Whether an open PR waits for a person rather than for Loom: held for a human, its issue
+ * blocked, `loom:manual-merge`, or in a state whose role (Judge, Doctor, Champion) is off.
+ */
+export function awaitsPerson(labels: readonly string[], issueLabels: readonly string[] | null, config: Pick<LoomConfig, 'roles'>): boolean {
+  if (holdOf(labels) !== undefined || issueLabels?.includes(Label.blocked) === true) return true;
+  if (labels.includes(Label.pr)) return labels.includes(Label.manualMerge) || !config.roles.champion.enabled;
+  if (labels.includes(Label.changesRequested) || doctorLabelOf(labels) !== undefined) return !config.roles.doctor.enabled;
+  if (labels.includes(Label.reviewRequested)) return !config.roles.judge.enabled;
+  return true;
 }
 
 /** "#12 on src/x.ts, src/y.ts" / "PR #14 (#12) on src/x.ts", the first three files. */
 export function describeOverlap(o: Overlap): string {
   const files = o.files.length > 3 ? `${o.files.slice(0, 3).join(', ')} (+${o.files.length - 3})` : o.files.join(', ');
-  const who = o.running || o.pr === null ? `#${o.issue}` : `PR #${o.pr} (#${o.issue})`;
+  const who = o.running || o.pr === null ? `#${o.issue}` : `PR #${o.pr} (#${o.issue}${o.awaitsPerson ? ', waiting for a person' : ''})`;
   return `${who} on ${files}`;
 }
 
 /**
  * The ready issues that wait because of overlapping work, each with what it overlaps (as the
- * planner sees them before starting anything this tick). An issue that would start anyway
- * (`mayRunAnyway`: only open PRs in the way and nothing running) does not wait.
+ * planner sees them before starting anything this tick). The first issue that would start anyway
+ * (`mayRunAnyway`) does not wait.
  */
 export function overlapWaits(facts: OverlapFacts | undefined, ready: readonly number[]): Map<number, Overlap[]> {
   const waits = new Map<number, Overlap[]>();
   if (facts === undefined) return waits;
-  const running = facts.work.filter((w) => w.running).length;
   for (const n of ready) {
     const overlaps = overlapsOf(n, facts.predicted[String(n)] ?? [], facts.work);
     if (overlaps.length > 0) waits.set(n, overlaps);
   }
   // Only the oldest of the issues in the way of open PRs alone starts anyway when nothing runs.
-  const first = [...waits.entries()].find(([, o]) => mayRunAnyway(o, running, ready.length - waits.size));
+  const first = [...waits.entries()].find(([, o]) => mayRunAnyway(o, ready.length - waits.size));
   if (first) waits.delete(first[0]);
   return waits;
 }

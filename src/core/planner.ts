@@ -258,7 +258,7 @@ export function plan(input: PlanInput): Action[] {
   const lowDisk = observation.freeDisk !== undefined && observation.freeDisk !== null && observation.freeDisk < config.minFreeDisk;
   if (config.roles.builder.enabled && dispatchable('builder') && !lowDisk) {
     let capacity = config.maxShepherds - busySlots.size;
-    const running = busySlots.size;
+    let spawned = 0;
     // With `overlap: wait`, what starts now counts as running work for the issues after it.
     const facts = config.overlap === 'wait' ? observation.overlap : undefined;
     const starting: WorkInProgress[] = [];
@@ -270,6 +270,7 @@ export function plan(input: PlanInput): Action[] {
       owned.add(issue);
       capacity -= 1;
       actions.push({ type: 'spawn-shepherd', slot, issue });
+      spawned += 1;
       return true;
     };
     for (const issue of eligible) {
@@ -282,13 +283,13 @@ export function plan(input: PlanInput): Action[] {
           waiting.push({ issue: issue.number, overlaps });
           continue;
         }
-        starting.push({ issue: issue.number, pr: null, running: true, files });
+        starting.push({ issue: issue.number, pr: null, running: true, awaitsPerson: false, files });
       }
       if (!spawn(issue.number)) break;
     }
-    // Nothing runs and nothing else starts: the oldest issue waiting only on open PRs starts anyway.
-    const first = waiting[0];
-    if (first && capacity > 0 && mayRunAnyway(first.overlaps, running + (facts?.work.filter((w) => w.running).length ?? 0), starting.length)) spawn(first.issue);
+    // Nothing else starts: the oldest issue in the way only of PRs waiting for a person starts anyway.
+    const first = waiting.find((w) => mayRunAnyway(w.overlaps, starting.length));
+    if (first && capacity > 0 && spawned === 0) spawn(first.issue);
   }
 
   // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.

@@ -126,5 +126,5 @@ async function observeOverlap(opts: IterationOptions, state: DaemonState, observ
   for (const view of observation.strays) if (view.alive && view.progress?.issue != null && !isTerminal(view.progress.status)) running.add(view.progress.issue);
   const candidates = snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building));
   const base = config.defaultBranch ?? (await defaultBranch(paths.root));
-  return gatherOverlap({ paths, base, remote: tracker.kind === 'github', snapshot, candidates, running: [...running], saveCache: true });
+  return gatherOverlap({ paths, config, base, remote: tracker.kind === 'github', snapshot, candidates, running: [...running], saveCache: true });
 }

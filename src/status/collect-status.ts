@@ -62,7 +62,7 @@ export async function readOverlap(paths: LoomPaths, config: LoomConfig, kind: 'l
     const base = config.defaultBranch ?? (await defaultBranch(paths.root));
     const running = snapshot.issues.filter((i) => i.labels.includes(Label.building)).map((i) => i.number);
     const candidates = snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building));
-    return await gatherOverlap({ paths, base, remote: kind === 'github', snapshot, candidates, running, saveCache: false });
+    return await gatherOverlap({ paths, config, base, remote: kind === 'github', snapshot, candidates, running, saveCache: false });
   } catch {
     return undefined;
   }

@@ -12,13 +12,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
 import type { OverlapFacts, WorkInProgress } from '../core/overlap.js';
-import { namedPaths } from '../core/overlap.js';
+import { awaitsPerson, namedPaths } from '../core/overlap.js';
+import type { LoomConfig } from '../core/config-model.js';
 import type { Issue, TrackerSnapshot } from '../core/tracker-model.js';
 import { ChangedFiles } from '../git/changed-files.js';
 import { branchFor } from '../git/worktrees.js';
 
 export interface OverlapInput {
   paths: LoomPaths;
+  config: Pick<LoomConfig, 'roles'>;
   /** The branch issues are built from (without `origin/`). */
   base: string;
   /** `github`: branches and the base are compared as the remote has them (`origin/…`) when no local branch exists. */
@@ -58,11 +60,11 @@ export async function gatherOverlap(input: OverlapInput): Promise<OverlapFacts> 
   for (const n of [...new Set(input.running)].sort((a, b) => a - b)) {
     const dir = path.join(paths.worktrees, `issue-${n}`);
     const inWorktree = fs.existsSync(path.join(dir, '.git')) ? await changed.uncommitted(dir) : [];
-    work.push({ issue: n, pr: openPr(n)?.number ?? null, running: true, files: union(named(n), await branchFiles(branchFor(n)), inWorktree) });
+    work.push({ issue: n, pr: openPr(n)?.number ?? null, running: true, awaitsPerson: false, files: union(named(n), await branchFiles(branchFor(n)), inWorktree) });
   }
   for (const pr of snapshot.pullRequests) {
     if (pr.state !== 'open' || pr.closesIssue === null || input.running.includes(pr.closesIssue)) continue;
-    work.push({ issue: pr.closesIssue, pr: pr.number, running: false, files: union(named(pr.closesIssue), await branchFiles(pr.head)) });
+    work.push({ issue: pr.closesIssue, pr: pr.number, running: false, awaitsPerson: awaitsPerson(pr.labels, issues.get(pr.closesIssue)?.labels ?? null, input.config), files: union(named(pr.closesIssue), await branchFiles(pr.head)) });
   }
   if (input.saveCache) changed.save();
   return { predicted, work };

@@ -1174,9 +1174,11 @@ describe('plan: dependencies', () => {
 
 describe('plan: overlap avoidance', () => {
   const busy = (n: number) => ({ state: state({ shepherds: { 'shepherd-1': working(n) } }), processes: { [`task-${n}`]: { alive: true, progress: progress({ issue: n }) } } });
+  const shepherd = (issueNo: number, files: string[]) => ({ issue: issueNo, pr: null, running: true, awaitsPerson: false, files });
+  const openPr = (issueNo: number, prNo: number, files: string[], awaitsPerson: boolean) => ({ issue: issueNo, pr: prNo, running: false, awaitsPerson, files });
 
   it('an issue whose files overlap a running shepherd waits; the next one in line takes the slot', () => {
-    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'], '3': ['src/y.ts'] }, work: [{ issue: 1, pr: null, running: true, files: ['src/x.ts', 'README.md'] }] };
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'], '3': ['src/y.ts'] }, work: [shepherd(1, ['src/x.ts', 'README.md'])] };
     expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2), issue(3)], overlap }))).toEqual([3]);
   });
 
@@ -1185,22 +1187,21 @@ describe('plan: overlap avoidance', () => {
     expect(spawnedIssues(run({ issues: [issue(1), issue(2), issue(3)], overlap }))).toEqual([1, 3]);
   });
 
-  it('an issue overlapping only an open PR nobody builds starts when nothing else can run; not while a shepherd runs', () => {
-    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: 7, running: false, files: ['src/x.ts'] }] };
-    expect(spawnedIssues(run({ issues: [issue(2)], overlap }))).toEqual([2]);
-    const running: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: 7, running: false, files: ['src/x.ts'] }, { issue: 5, pr: null, running: true, files: ['docs/a.md'] }] };
-    expect(spawnedIssues(run({ ...busy(5), issues: [issue(5, [Label.building]), issue(2)], overlap: running }))).toEqual([]);
+  it('an issue overlapping a running shepherd or a PR Loom moves on never starts, even with nothing else ready', () => {
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap: { predicted: { '2': ['src/x.ts'] }, work: [shepherd(1, ['src/x.ts'])] } }))).toEqual([]);
+    expect(spawnedIssues(run({ issues: [issue(2)], overlap: { predicted: { '2': ['src/x.ts'] }, work: [openPr(1, 7, ['src/x.ts'], false)] } }))).toEqual([]);
   });
 
-  it('an issue overlapping a running shepherd never starts, even with nothing else ready', () => {
-    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: null, running: true, files: ['src/x.ts'] }] };
-    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap }))).toEqual([]);
+  it('an issue in the way only of PRs waiting for a person starts when nothing else does', () => {
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'], '3': ['src/x.ts'], '4': ['docs/a.md'] }, work: [openPr(1, 7, ['src/x.ts'], true)] };
+    expect(spawnedIssues(run({ issues: [issue(2), issue(3)], overlap }))).toEqual([2]);
+    // Something else starts: it waits.
+    expect(spawnedIssues(run({ issues: [issue(2), issue(4)], overlap }))).toEqual([4]);
   });
 
   it('its own earlier PR is no overlap; overlap: allow ignores the files', () => {
-    const own: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 2, pr: 8, running: false, files: ['src/x.ts'] }] };
-    expect(spawnedIssues(run({ issues: [issue(2)], overlap: own }))).toEqual([2]);
-    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [{ issue: 1, pr: null, running: true, files: ['src/x.ts'] }] };
+    expect(spawnedIssues(run({ issues: [issue(2)], overlap: { predicted: { '2': ['src/x.ts'] }, work: [openPr(2, 8, ['src/x.ts'], false)] } }))).toEqual([2]);
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [shepherd(1, ['src/x.ts'])] };
     expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap, config: config((c) => (c.overlap = 'allow')) }))).toEqual([2]);
   });
 });
