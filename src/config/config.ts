@@ -19,8 +19,8 @@ import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
 import { parseSize } from '../core/size.js';
 import { originalKeysOf } from './original-config.js';
-import type { OverlapMode } from '../core/overlap.js';
-import { OVERLAP_MODES } from '../core/overlap.js';
+import type { OverlapMode } from '../core/config-model.js';
+import { OVERLAP_MODES } from '../core/config-model.js';
 
 type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration' | 'size';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */

@@ -6,7 +6,6 @@
 import type { Budgets, Price } from './usage.js';
 import type { RoleName, RuntimeChoice } from './vocabulary.js';
 import { ROLE_NAMES } from './vocabulary.js';
-import type { OverlapMode } from './overlap.js';
 
 /** The filesystem sandbox around an agent run (docs/security.md): bubblewrap, or none. */
 export type SandboxType = 'bwrap' | 'none';
@@ -58,6 +57,10 @@ export interface WorkspaceHooks {
   /** Longest run of one hook, ms. */
   timeout: number;
 }
+
+/** `wait`: an issue overlapping work in progress waits (src/core/overlap.ts); `allow`: files are not compared. */
+export const OVERLAP_MODES = ['wait', 'allow'] as const;
+export type OverlapMode = (typeof OVERLAP_MODES)[number];
 
 export const HOOK_NAMES = ['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];

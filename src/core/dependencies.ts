@@ -1,6 +1,7 @@
 /**
- * Dependencies between issues: an issue whose body has `Depends on #N` or `Blocked by #N` lines is
- * not built while any of those issues is open. Pure: the daemon's observe step reads the state of
+ * Dependencies between issues: an issue whose body has `Depends on #N` or `Blocked by #N` lines,
+ * or that the tracker records as blocked by another issue or as the parent of sub-issues, is not
+ * built while any of those issues is open. Pure: the daemon's observe step reads the state of
  * each dependency from the tracker into a `DependencyMap`; the planner and `loom why` decide from it.
  */
 
@@ -16,6 +17,11 @@ export type DependencyState = 'open' | 'done' | 'not-planned' | 'missing';
 export interface DependencyView {
   number: number;
   state: DependencyState;
+  /**
+   * Where the tracker itself records the link (GitHub): `blocked-by` (an issue dependency) or
+   * `sub-issue` (a parent waits for its sub-issues). Absent: a `Depends on` / `Blocked by` line.
+   */
+  via?: 'blocked-by' | 'sub-issue';
 }
 
 /** Issue number (as a string key) → its declared dependencies and their states. */

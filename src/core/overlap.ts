@@ -13,10 +13,6 @@ import type { LoomConfig } from './config-model.js';
 import { Label } from './labels.js';
 import { doctorLabelOf, holdOf } from './original-labels.js';
 
-/** `wait`: an issue overlapping running work waits; `allow`: files are not looked at. */
-export const OVERLAP_MODES = ['wait', 'allow'] as const;
-export type OverlapMode = (typeof OVERLAP_MODES)[number];
-
 /** Work in progress that a ready issue must not collide with. */
 export interface WorkInProgress {
   /** The issue the work is for. */

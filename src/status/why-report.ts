@@ -97,7 +97,8 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   if (deps.length > 0) {
     const waiting = openDependencies(facts.dependencies, number);
     const cycle = dependencyCycles(facts.dependencies).find((c) => c.includes(number));
-    const refs = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
+    const via = new Map(deps.map((d) => [d.number, d.via]));
+    const refs = (ns: number[]) => ns.map((n) => (via.get(n) === 'sub-issue' ? `sub-issue #${n}`  : `#${n}`)).join(', ');
     const closedBadly = deps.filter((d) => d.state === 'not-planned' || d.state === 'missing').map((d) => d.number);
     add(
       'dependencies done',

@@ -17,7 +17,7 @@
  */
 
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
-import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, TrackerError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
@@ -193,6 +193,28 @@ export class GitHubTracker implements Tracker {
   async getIssue(number: number): Promise<Issue | null> {
     const item = await this.fetchIssue(number, true);
     return item === null || isPull(item) ? null : toIssue(item);
+  }
+
+  /**
+   * GitHub's own links before an issue: `GET …/issues/{n}/dependencies/blocked_by` and
+   * `GET …/issues/{n}/sub_issues`, each a conditional request (a 304 costs no rate limit), and
+   * neither sent when the issue's summaries say it has none.
+   */
+  async linkedIssues(issue: Issue): Promise<LinkedIssue[]> {
+    const read = async (kind: LinkedIssue['kind'], path: string): Promise<LinkedIssue[]> => {
+      let items: GhIssue[];
+      try {
+        items = await this.transport.getAll<GhIssue>(this.transport.repoPath(`/issues/${issue.number}/${path}`), { per_page: 100 });
+      } catch (error) {
+        // A GitHub without the endpoint (an older Enterprise Server) has no such links.
+        if (statusOf(error) === 404) return [];
+        throw error;
+      }
+      return items.filter((i) => isWellFormed(i) && !isPull(i)).map((i) => ({ kind, issue: toIssue(i) }));
+    };
+    const blockedBy = issue.links === undefined || issue.links.blockedBy > 0 ? await read('blocked-by', 'dependencies/blocked_by') : [];
+    const subIssues = issue.links === undefined || issue.links.subIssues > 0 ? await read('sub-issue', 'sub_issues') : [];
+    return [...blockedBy, ...subIssues];
   }
 
   async listIssues(filter: IssueFilter = {}): Promise<Issue[]> {

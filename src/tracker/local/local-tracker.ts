@@ -24,7 +24,7 @@ import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyLabelChange, validateLabelName } from '../../core/labels.js';
-import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerHealth } from '../tracker.js';
 import { SQLITE_MAGIC, openLocalDatabase } from './local-database.js';
 import { LocalStore, toIssue, toPullRequest } from './local-store.js';
@@ -94,6 +94,11 @@ export class LocalTracker implements Tracker {
 
   snapshot(): Promise<TrackerSnapshot> {
     return this.read((s) => s.snapshot());
+  }
+
+  /** The local tracker records no links between issues: `Depends on #N` lines are its way. */
+  linkedIssues(): Promise<LinkedIssue[]> {
+    return Promise.resolve([]);
   }
 
   getIssue(number: number): Promise<Issue | null> {
