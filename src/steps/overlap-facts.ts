@@ -38,6 +38,8 @@ const union = (...lists: string[][]) => [...new Set(lists.flat())];
 
 export async function gatherOverlap(input: OverlapInput): Promise<OverlapFacts> {
   const { paths, snapshot } = input;
+  // Nothing waits to start: nothing to compare, no git call.
+  if (input.candidates.length === 0) return { predicted: {}, work: [] };
   const changed = new ChangedFiles(paths.root, paths.diffCache);
   const baseSha = (input.remote ? await changed.resolve(`origin/${input.base}`) : null) ?? (await changed.resolve(input.base));
   const heads = baseSha === null ? new Map<string, string>() : await changed.heads(['refs/heads/loom/', 'refs/remotes/origin/loom/', ...new Set(snapshot.pullRequests.filter((p) => !p.head.startsWith('loom/')).map((p) => `refs/heads/${p.head}`))]);

@@ -53,4 +53,19 @@ describe('dependencies', () => {
     const after = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
     expect(after.issues.waiting_on_dependencies).toBe(2);
   });
+
+  it("the Architect's proposals may declare dependencies: the line reaches the issue and holds it back once approved", async () => {
+    const proposal = ['PROPOSAL: Build on the base work', '## Proposal', 'Extend what #1 adds.', '', 'Depends on #1', 'END PROPOSAL'].join('\n');
+    repo = makeRepo({ roles: { architect: { command: `printf '%s\\n' '${proposal.replace(/\n/g, "' '")}'` } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'base work', labels: [Label.issue] });
+    const run = loom(repo.root, ['role', 'architect']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/proposed #2/);
+    const proposed = await tracker.getIssue(2);
+    expect(proposed).toMatchObject({ title: 'Build on the base work', labels: [Label.architect] });
+    expect(proposed!.body).toMatch(/^Depends on #1$/m);
+    expect(loom(repo.root, ['issue', 'label', '2', Label.issue]).code).toBe(0);
+    expect(loom(repo.root, ['why', '2']).stdout).toMatch(/✗ dependencies done\s+waits on #1 \(open\)/);
+  });
 });
