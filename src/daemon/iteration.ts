@@ -68,7 +68,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const observation = observe(state, snapshot, progress, now.getTime());
   observation.dependencies = await readDependencies(tracker, snapshot.issues);
   observation.freeDisk = freeDiskBytes(paths.root);
-  if (config.overlap === 'wait' && mode === 'normal') {
+  if (config.overlap === 'wait' && mode === 'normal' && config.roles.builder.enabled) {
     try {
       observation.overlap = await observeOverlap(opts, state, observation, snapshot);
     } catch (error) {

@@ -4,7 +4,7 @@
  * and — for a ready issue (`loom:issue`, not being built) or an open dependency found on the way —
  * those the tracker itself links before it (`Tracker.linkedIssues`: GitHub's issue dependencies
  * and sub-issues). Open dependencies outside the list are read too (their own dependencies may
- * close a cycle), up to `MAX_LOOKUPS` requests per call. A dependency the tracker fails to read
+ * close a cycle), up to `MAX_LOOKUPS` issue reads and `MAX_LINK_LOOKUPS` link reads per call. A dependency the tracker fails to read
  * counts as open: waiting one more iteration is safe, building too early is not. Links the tracker
  * fails to list are left out for this call.
  */
@@ -16,6 +16,8 @@ import type { Tracker } from './tracker.js';
 
 /** How many requests for issues outside the list one call makes at most. */
 export const MAX_LOOKUPS = 50;
+/** How many issues one call asks the tracker for links at most (a GitHub without link summaries asks for each). */
+export const MAX_LINK_LOOKUPS = 50;
 
 /** Whether an issue of the list is about to be built: only those have their tracker links read. */
 const buildable = (i: Issue) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building);
@@ -26,6 +28,7 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
   const map: DependencyMap = {};
   const queue = [...issues];
   let lookups = 0;
+  let linkLookups = 0;
   const read = async (n: number): Promise<Issue | null | 'unknown'> => {
     if (known.has(n)) return known.get(n) ?? null;
     if (lookups >= MAX_LOOKUPS) return 'unknown';
@@ -43,8 +46,8 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
     if (listed.has(issue.number) && !buildable(issue)) return [];
     // An issue that says it has no links costs no request; one that may have some counts as one.
     if (issue.links !== undefined && issue.links.blockedBy === 0 && issue.links.subIssues === 0) return [];
-    if (lookups >= MAX_LOOKUPS) return [];
-    lookups += 1;
+    if (linkLookups >= MAX_LINK_LOOKUPS) return [];
+    linkLookups += 1;
     try {
       return await tracker.linkedIssues(issue);
     } catch {

@@ -31,6 +31,23 @@ describe('readDependencies', () => {
   });
 });
 
+describe('readDependencies with many ready issues', () => {
+  it('reads a dependency outside the list even after more ready issues than the lookup budget (link reads have their own)', async () => {
+    const tracker = new LocalTracker({ path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-deps-')), LOCAL_TRACKER_FILE) });
+    try {
+      const ready = [];
+      for (let i = 0; i < 60; i += 1) ready.push(await tracker.createIssue({ title: `ready ${i}`, labels: [Label.issue] }));
+      const done = await tracker.createIssue({ title: 'done, not in the list' });
+      await tracker.close(done.number);
+      ready.push(await tracker.createIssue({ title: 'last', body: `Depends on #${done.number}`, labels: [Label.issue] }));
+      const map = await readDependencies(tracker, ready);
+      expect(map).toEqual({ [String(ready.at(-1)!.number)]: [{ number: done.number, state: 'done' }] });
+    } finally {
+      tracker.dispose();
+    }
+  });
+});
+
 describe("GitHub's close reason", () => {
   it('not_planned and duplicate read as not planned, completed as completed; open issues have none', () => {
     const base = { number: 1, title: 't', body: '', labels: [], user: { login: 'a' }, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z' };
