@@ -29,20 +29,21 @@ describe('overlap avoidance', () => {
 
     const daemon = startDaemon(repo.root);
     // While #1 is in progress, #2 waits and says why; #3 (another file) runs beside #1.
-    const why = await until(
+    const [why, status] = await until(
       () => {
         const out = loom(repo!.root, ['why', '2']).stdout;
-        return /✗ no overlapping work\s+overlaps (#1|PR #\d+ \(#1\)) on notes\.md/.test(out) ? out : null;
+        const text = loom(repo!.root, ['status']).stdout;
+        return /✗ no overlapping work\s+overlaps (#1|PR #\d+ \(#1\)) on notes\.md/.test(out) && /waiting on overlapping work/.test(text) ? [out, text] : null;
       },
       30_000,
-      '`loom why 2` naming the overlap with #1',
+      '`loom why 2` naming the overlap with #1, and `loom status` counting it',
     );
     expect(why).toMatch(/^#2 is ready \(loom:issue\), waiting: no overlapping work — overlaps/m);
-    const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
-    expect(status.issues.waiting_on_overlap).toBeGreaterThanOrEqual(1);
+    expect(status).toMatch(/Ready issues \(loom:issue\): \d+, 1 waiting on overlapping work/);
     await until(async () => (await tracker.listPullRequests({ state: 'merged' })).length === 3, 90_000, 'all three PRs merged');
     expect(loom(repo.root, ['stop']).code).toBe(0);
     expect(await daemon.exited(60_000)).toBe(0);
+    expect(daemon.output()).toMatch(/overlap-wait=#2\b/);
 
     const lines = fs.readFileSync(journal, 'utf8').trim().split('\n');
     // #2 starts only after #1 ended (and was merged); #3 was not held back by either.
