@@ -42,8 +42,12 @@ export interface Overlap {
   files: string[];
 }
 
-/** Words shaped like file names that are not: abbreviations and version-like tokens. */
-const NOT_FILES = new Set(['e.g', 'i.e', 'etc', 'vs', 'a.k.a', 'n.b', 'p.s']);
+/** Words shaped like file names that are not: abbreviations and names of projects. */
+const NOT_FILES = new Set(['e.g', 'i.e', 'etc', 'vs', 'a.k.a', 'n.b', 'p.s', 'node.js', 'next.js', 'nuxt.js', 'vue.js', 'react.js', 'express.js', 'angular.js', 'three.js', 'd3.js', 'chart.js', 'alpine.js', 'ember.js', 'backbone.js']);
+/** Extensions of source, documentation and configuration files: a bare name with one is a file. */
+const FILE_EXTENSIONS = new Set(
+  'md markdown mdx txt rst adoc ts tsx mts cts js jsx mjs cjs json jsonc json5 yaml yml toml ini cfg conf properties env py pyi rb go rs java kt kts scala swift m mm c h cc cpp cxx hpp hh cs fs php sh bash zsh fish ps1 bat sql html htm css scss sass less vue svelte astro xml svg lock gradle tf hcl proto graphql gql csv tsv ex exs erl hrl hs ml mli clj cljs edn dart lua r jl zig nim pl pm ipynb dockerfile mk cmake nix el vim'.split(' '),
+);
 /** A path-like token: segments of word characters, dots and dashes, with a slash or an extension. */
 const TOKEN = /(?:^|[\s`'"(<[{,;:*])((?:\.{0,2}\/)?(?:[\w@+-][\w.@+-]*\/)*[\w@+-][\w.@+-]*(?:\/|\.[A-Za-z][A-Za-z0-9]{0,7}))(?=$|[\s`'")>\]},;:!?*]|\.(?:$|\s))/gm;
 
@@ -79,6 +83,16 @@ export function samePath(a: string, b: string): boolean {
   if (a.endsWith('/') || b.endsWith('/')) return false;
   if (!a.includes('/') || !b.includes('/')) return basename(a) === basename(b);
   return false;
+}
+
+/**
+ * Whether a bare name (no directory) from an issue's text is surely a file: its extension is one
+ * source, documentation or configuration files have. Others (`console.log`, `path.join`) may be
+ * code; a reader that can look at the repository keeps those only when it has such a file.
+ */
+export function looksLikeFile(name: string): boolean {
+  const ext = name.slice(name.lastIndexOf('.') + 1);
+  return name.includes('.') && FILE_EXTENSIONS.has(ext) && !NOT_FILES.has(name.toLowerCase());
 }
 
 /** The files of `mine` that `theirs` also touches (as `mine` names them), in `mine`'s order. */

@@ -68,6 +68,20 @@ export class ChangedFiles {
       .map((entry) => entry.slice(3));
   }
 
+  /**
+   * Which of the bare file names (`planner.ts`, no directory) name a file the repository tracks,
+   * in any directory: one `git ls-files` call with a glob pathspec per name.
+   */
+  async trackedNames(names: readonly string[]): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
+    // `**/` matches any directory, the top one included; glob characters in a name are escaped.
+    const specs = names.map((n) => `:(glob)**/${n.replace(/[*?[\]\\]/g, '\\$&')}`);
+    const out = await gitMaybe(this.root, ['ls-files', '-z', '--', ...specs]);
+    const found = new Set<string>();
+    for (const file of (out ?? '').split('\0').filter(Boolean)) found.add(file.split('/').pop() ?? file);
+    return new Set(names.filter((n) => found.has(n)));
+  }
+
   /** Writes the cache back (the newest `MAX_ENTRIES` entries) if anything was added. */
   save(): void {
     if (!this.dirty || this.cacheFile === null) return;

@@ -1,6 +1,7 @@
 /**
  * Gathers the file facts overlap avoidance decides from (`OverlapFacts`, src/core/overlap.ts):
- * - a ready issue's predicted files: the paths its title and body name, and for an issue with an
+ * - a ready issue's predicted files: the paths its title and body name (a bare name such as
+ *   `console.log` only when the repository tracks a file of that name), and for an issue with an
  *   earlier attempt the files its branch (`loom/issue-N`) changed;
  * - a running shepherd's: the same, plus what its worktree changed and has not committed yet;
  * - an open Loom PR's: the files its branch changed (local branch, else `origin/<head>`), plus the
@@ -12,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
 import type { OverlapFacts, WorkInProgress } from '../core/overlap.js';
-import { awaitsPerson, namedPaths } from '../core/overlap.js';
+import { awaitsPerson, looksLikeFile, namedPaths } from '../core/overlap.js';
 import type { LoomConfig } from '../core/config-model.js';
 import type { Issue, TrackerSnapshot } from '../core/tracker-model.js';
 import { ChangedFiles } from '../git/changed-files.js';
@@ -49,10 +50,16 @@ export async function gatherOverlap(input: OverlapInput): Promise<OverlapFacts> 
   };
   const issues = new Map(snapshot.issues.map((i) => [i.number, i]));
   for (const c of input.candidates) issues.set(c.number, c);
-  const named = (n: number) => {
+  const mentioned = (n: number) => {
     const issue = issues.get(n);
     return issue === undefined ? [] : namedPaths(`${issue.title}\n${issue.body}`);
   };
+  // A bare name counts when it is surely a file (`notes.md`, `planner.ts`) or the repository has a
+  // file of that name: `console.log` or `path.join` in an issue's text is code, not a file.
+  const involved = [...input.candidates.map((c) => c.number), ...input.running, ...snapshot.pullRequests.flatMap((p) => (p.closesIssue === null ? [] : [p.closesIssue]))];
+  const unsure = [...new Set(involved.flatMap(mentioned).filter((p) => !p.includes('/') && !looksLikeFile(p)))];
+  const tracked = await changed.trackedNames(unsure);
+  const named = (n: number) => mentioned(n).filter((p) => p.includes('/') || looksLikeFile(p) || tracked.has(p));
 
   const predicted: Record<string, string[]> = {};
   for (const c of input.candidates) predicted[String(c.number)] = union(named(c.number), await branchFiles(branchFor(c.number)));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/core/config-model.js';
 import { Label } from '../../src/core/labels.js';
-import { awaitsPerson, describeOverlap, mayRunAnyway, namedPaths, overlapWaits, overlapsOf, samePath } from '../../src/core/overlap.js';
+import { awaitsPerson, describeOverlap, looksLikeFile, mayRunAnyway, namedPaths, overlapWaits, overlapsOf, samePath } from '../../src/core/overlap.js';
 
 describe('namedPaths', () => {
   it('finds paths with a slash or an extension, in backticks, lists and prose, without repeats', () => {
@@ -12,6 +12,13 @@ describe('namedPaths', () => {
   it('ignores URLs, issue references, abbreviations, version numbers and sentence ends', () => {
     const text = 'See https://example.com/a/b.html and #12, e.g. version 1.2.3 or v2.0. It works. Use node for this.';
     expect(namedPaths(text)).toEqual([]);
+  });
+});
+
+describe('looksLikeFile', () => {
+  it('a bare name with a source, docs or config extension is a file; code and project names are not', () => {
+    for (const f of ['notes.md', 'planner.ts', 'package.json', 'Cargo.lock', 'setup.py', '.eslintrc.yml']) expect(looksLikeFile(f), f).toBe(true);
+    for (const f of ['console.log', 'path.join', 'process.exitCode', 'Node.js', 'README']) expect(looksLikeFile(f), f).toBe(false);
   });
 });
 

@@ -70,10 +70,15 @@ describe('gatherOverlap', () => {
     git(root, 'commit', '-qm', 'base moves');
 
     const config = defaultConfig();
-    const snapshot = { issues: [issue(1, 'Fix `src/a.ts`.'), issue(2, 'Touch src/c.ts', [Label.building]), issue(3, 'Docs', [])], pullRequests: [pr(10, 3, [Label.pr])] };
+    // Bare names: `notes.md` is surely a file; `console.log` is code (no such file); `b.cfgx` is
+    // not a known kind of file but the repository has one.
+    write(root, 'lib/b.cfgx', 'x\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'b.cfgx');
+    const snapshot = { issues: [issue(1, 'Fix `src/a.ts`; see notes.md, console.log and b.cfgx.'), issue(2, 'Touch src/c.ts', [Label.building]), issue(3, 'Docs', [])], pullRequests: [pr(10, 3, [Label.pr])] };
     const input = { paths, config, base: 'main', remote: false, snapshot, candidates: [snapshot.issues[0]!], running: [2], saveCache: true };
     const facts = await gatherOverlap(input);
-    expect(facts.predicted).toEqual({ '1': ['src/a.ts', 'src/b.ts'] });
+    expect(facts.predicted).toEqual({ '1': ['src/a.ts', 'notes.md', 'b.cfgx', 'src/b.ts'] });
     expect(facts.work.map((w) => ({ ...w, files: [...w.files].sort() }))).toEqual([
       { issue: 2, pr: null, running: true, awaitsPerson: false, files: ['docs/new.md', 'src/a.ts', 'src/c.ts'] },
       { issue: 3, pr: 10, running: false, awaitsPerson: false, files: ['README.md'] },
