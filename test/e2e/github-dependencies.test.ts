@@ -1,7 +1,8 @@
 // Dependencies on the GitHub tracker, with the daemon against the GitHub fake backed by a real
 // bare repository: a chain of three dependent issues — one link a `Depends on` line, the other
 // GitHub's own issue dependency — builds in order; a parent waits for its sub-issue; a dependency
-// closed as not planned is reported once (comment + warning) and no longer waited for.
+// closed as not planned is reported once (comment + warning) and no longer waited for; two issues
+// naming the same file never build at once.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,44 +30,48 @@ const git = (cwd: string, ...args: string[]) => {
 const fence = '```';
 const writes = (file: string) => `${fence}loom-script builder\nwrite ${file} <<EOF\n${file}\nEOF\n${fence}`;
 
-describe('dependencies on the GitHub tracker', () => {
+/** A working clone with a bare `origin`, the GitHub fake merging into it, and `loom init` done. */
+async function githubRepo(config: Record<string, unknown>): Promise<{ root: string; bare: string; env: Record<string, string> }> {
+  const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-deps-')));
+  dirs.push(base);
+  const bare = path.join(base, 'widgets.git');
+  const root = path.join(base, 'work');
+  git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+  fs.mkdirSync(root);
+  git(root, 'init', '-q', '-b', 'main');
+  fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
+  git(root, 'add', '.');
+  git(root, 'commit', '-qm', 'initial');
+  git(root, 'remote', 'add', 'origin', bare);
+  git(root, 'push', '-q', 'origin', 'main');
+  server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+  expect((await loomAsync(root, ['init'])).code).toBe(0);
+  const off = { enabled: false };
+  fs.writeFileSync(
+    path.join(root, '.loom', 'config.json'),
+    JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', pollInterval: '0.5s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off }, ...config }),
+  );
+  const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+  expect((await loomAsync(root, ['init'], env)).code).toBe(0);
+  return { root, bare, env };
+}
+
+describe('dependencies and overlap on the GitHub tracker', () => {
   it('a chain of three builds in order, a parent waits for its sub-issue, a not-planned dependency is reported', async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-deps-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
-
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    const off = { enabled: false };
-    fs.writeFileSync(
-      path.join(root, '.loom', 'config.json'),
-      JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', maxShepherds: 3, pollInterval: '0.5s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off } }),
-    );
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-
-    owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    const { root, bare, env } = await githubRepo({ maxShepherds: 3 });
+    owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server!.url });
     // Oldest first would build #1 first: the chain must hold it back.
     const top = await owner.createIssue({ title: 'top', body: `Depends on #2\n\n${writes('top.txt')}`, labels: [Label.issue] });
     const middle = await owner.createIssue({ title: 'middle', body: writes('middle.txt'), labels: [Label.issue] });
     const bottom = await owner.createIssue({ title: 'bottom', body: writes('bottom.txt'), labels: [Label.issue] });
-    server.addBlockedBy(middle.number, bottom.number); // GitHub's own dependency, set in the web UI
+    server!.addBlockedBy(middle.number, bottom.number); // GitHub's own dependency, set in the web UI
     const parent = await owner.createIssue({ title: 'parent', body: writes('parent.txt'), labels: [Label.issue] });
     const child = await owner.createIssue({ title: 'child', body: writes('child.txt'), labels: [Label.issue] });
-    server.addSubIssue(parent.number, child.number);
+    server!.addSubIssue(parent.number, child.number);
     const hopeful = await owner.createIssue({ title: 'hopeful', body: writes('hopeful.txt'), labels: [Label.issue] });
     const dropped = await owner.createIssue({ title: 'dropped' });
-    server.addBlockedBy(hopeful.number, dropped.number);
-    server.closeAs(dropped.number, 'not_planned', 'acme');
+    server!.addBlockedBy(hopeful.number, dropped.number);
+    server!.closeAs(dropped.number, 'not_planned', 'acme');
 
     // Before any daemon: why names GitHub's links.
     expect((await loomAsync(root, ['why', String(middle.number)], env)).stdout).toMatch(new RegExp(`✗ dependencies done\\s+waits on #${bottom.number} \\(open\\)`));
@@ -94,6 +99,31 @@ describe('dependencies on the GitHub tracker', () => {
     expect(comments).toEqual([expect.stringMatching(new RegExp(`depends on #${dropped.number}, closed without being done`))]);
     const state = JSON.parse(fs.readFileSync(path.join(root, '.loom', 'daemon-state.json'), 'utf8'));
     expect(state.warnings.filter((w: { message: string }) => new RegExp(`#${dropped.number}`).test(w.message))).toHaveLength(1);
+    await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
+  });
+
+  it('overlap: two issues naming the same file never build at once and both merge without conflict', async () => {
+    const { root, bare, env } = await githubRepo({ maxShepherds: 3 });
+    owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server!.url });
+    const edit = (content: string) => `Rewrite \`notes.md\`.\n\n${fence}loom-script builder\nsleep 2\nwrite notes.md <<EOF\n${content}\nEOF\n${fence}`;
+    const first = await owner.createIssue({ title: 'first', body: edit('first'), labels: [Label.issue] });
+    const second = await owner.createIssue({ title: 'second', body: edit('second'), labels: [Label.issue] });
+    const other = await owner.createIssue({ title: 'other', body: writes('other.txt'), labels: [Label.issue] });
+    const daemon = startDaemon(root, ['start', '--force'], env);
+    await until(async () => /overlap-wait=#2\b/.test(daemon.output()), 30_000, `#2 held back; output:\n${daemon.output()}`);
+    const why = await loomAsync(root, ['why', String(second.number)], env);
+    expect(why.stdout).toMatch(new RegExp(`✗ no overlapping work\\s+overlaps #${first.number} on notes\\.md`));
+    const closed = async (n: number) => (await owner!.getIssue(n))?.state === 'closed';
+    await until(async () => (await closed(first.number)) && (await closed(second.number)) && (await closed(other.number)), 120_000, `all merged; output:\n${daemon.output()}`);
+    await loomAsync(root, ['stop'], env);
+    expect(await daemon.exited(60_000)).toBe(0);
+    const prs = await owner.listPullRequests({ state: 'all' });
+    expect(prs.map((p) => p.state)).toEqual(['merged', 'merged', 'merged']);
+    const prOf = (issue: number) => prs.find((p) => p.closesIssue === issue)!;
+    // #2's shepherd was claimed only after #1's PR was merged: its PR came after, on top of it.
+    const claimed = (await owner.listEvents(second.number)).find((e) => e.label === Label.building)!;
+    expect(Date.parse(claimed.createdAt)).toBeGreaterThanOrEqual(Date.parse(prOf(first.number).updatedAt));
+    expect(git(bare, 'show', 'main:notes.md')).toBe('second');
     await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
   });
 });
