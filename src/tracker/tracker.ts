@@ -65,8 +65,12 @@ export interface Tracker {
   claim(number: number): Promise<boolean>;
   comment(number: number, body: string): Promise<Comment>;
   listComments(number: number): Promise<Comment[]>;
-  /** Closes an issue or PR, removing its state/verdict labels; an optional comment is added first. */
-  close(number: number, comment?: string): Promise<void>;
+  /**
+   * Closes an issue or PR, removing its state/verdict labels; an optional comment is added first.
+   * `reason` (default `completed`) is how an issue was closed: `not-planned` for work that will
+   * not be done (GitHub's "close as not planned"); `Issue.closedAs` reads it back.
+   */
+  close(number: number, comment?: string, reason?: 'completed' | 'not-planned'): Promise<void>;
   reopen(number: number): Promise<void>;
   getPullRequest(number: number): Promise<PullRequest | null>;
   /** Pull requests by state (default: open), ordered by number. */

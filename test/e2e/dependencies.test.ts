@@ -68,4 +68,21 @@ describe('dependencies', () => {
     expect(loom(repo.root, ['issue', 'label', '2', Label.issue]).code).toBe(0);
     expect(loom(repo.root, ['why', '2']).stdout).toMatch(/✗ dependencies done\s+waits on #1 \(open\)/);
   });
+
+  it('a dependency closed as not planned (`loom issue close N --not-planned`) is reported once and no longer waited for', async () => {
+    repo = makeRepo({ roles: { builder: { command: 'echo "NO CHANGES NEEDED: nothing to do"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'hopeful', body: 'Depends on #2', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'dropped' });
+    const close = loom(repo.root, ['issue', 'close', '2', '--not-planned']);
+    expect(close.stdout, close.stderr).toMatch(/Closed #2 as not planned\./);
+    expect((await tracker.getIssue(2))!.closedAs).toBe('not-planned');
+    expect(loom(repo.root, ['why', '1']).stdout).toMatch(/✓ dependencies done\s+#2 closed; #2 not done \(not planned or missing\)/);
+    const first = loom(repo.root, ['iterate']);
+    expect(first.stdout, first.stderr).toMatch(/dependency-not-planned=#1.*\+shepherd=#1|\+shepherd=#1.*dependency-not-planned=#1/);
+    loom(repo.root, ['iterate']);
+    const comments = (await tracker.listComments(1)).map((c) => c.body).filter((b) => /not planned/.test(b));
+    expect(comments).toEqual([expect.stringMatching(/depends on #2, closed without being done \(not planned\)/)]);
+    await until(async () => (await tracker.getIssue(1))!.state === 'closed', 30_000, 'the issue built all the same');
+  });
 });

@@ -285,13 +285,13 @@ export class GitHubTracker implements Tracker {
     return comments.map(toComment);
   }
 
-  async close(number: number, comment?: string): Promise<void> {
+  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed'): Promise<void> {
     const item = await this.requireItem(number);
     if (comment !== undefined) await this.comment(number, comment);
     const current = labelNames(item.labels);
     const next = applyLabelChange(current, [], WORKFLOW_LABELS);
     if (item.state === 'open') {
-      const body: Record<string, unknown> = { state: 'closed' };
+      const body: Record<string, unknown> = { state: 'closed', ...(isPull(item) ? {} : { state_reason: reason === 'not-planned' ? 'not_planned' : 'completed' }) };
       if (!sameSet(current, next)) body.labels = next;
       await this.transport.send('PATCH', this.transport.repoPath(`/issues/${number}`), body, number);
     } else {
