@@ -6,7 +6,10 @@
  * - never two shepherds for one issue (an issue owned in the state, by a live progress record, or
  *   already planned is never planned again);
  * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever (and
- *   the plan that records a failure never spawns that issue again: its retry wait starts now).
+ *   the plan that records a failure never spawns that issue again: its retry wait starts now);
+ * - an issue with an open dependency is not spawned; with `overlap: wait`, neither is one whose
+ *   predicted files overlap a running shepherd's, one starting in the same plan, or an open PR's
+ *   that Loom moves on (src/core/overlap.ts has the one exception).
  *
  * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
  * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
