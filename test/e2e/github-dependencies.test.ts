@@ -110,7 +110,7 @@ describe('dependencies and overlap on the GitHub tracker', () => {
     const second = await owner.createIssue({ title: 'second', body: edit('second'), labels: [Label.issue] });
     const other = await owner.createIssue({ title: 'other', body: writes('other.txt'), labels: [Label.issue] });
     const daemon = startDaemon(root, ['start', '--force'], env);
-    await until(async () => /overlap-wait=#2\b/.test(daemon.output()), 30_000, `#2 held back; output:\n${daemon.output()}`);
+    await until(() => /overlap-wait=#2\b/.test(daemon.output()), 30_000, `#2 held back; output:\n${daemon.output()}`);
     const why = await loomAsync(root, ['why', String(second.number)], env);
     expect(why.stdout).toMatch(new RegExp(`✗ no overlapping work\\s+overlaps #${first.number} on notes\\.md`));
     const closed = async (n: number) => (await owner!.getIssue(n))?.state === 'closed';
