@@ -237,7 +237,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (resumed && cp.phase === 'doctored') await publishDoctored(prNumber);
         recorder.phase('judge');
         const round = cp.doctor_rounds + 1;
+        // The judge round runs the test command in the worktree: it gets the same hooks as an agent run.
+        await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
         const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
+        await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);

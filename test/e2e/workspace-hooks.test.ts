@@ -29,6 +29,18 @@ describe('workspace hooks', () => {
     expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toEqual(['afterCreate 1 issue-1', 'beforeRun 1 issue-1', 'builder 1', 'afterRun 1 issue-1', 'beforeRemove 1 issue-1']);
   });
 
+  it('around a shepherd that builds, judges and merges: the judge round too, and beforeRemove at the merge', async () => {
+    const journal = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-hooks-')), 'journal');
+    const line = (name: string) => `echo "${name} \${LOOM_ROLE:-} $(basename "$PWD")" >> '${journal}'`;
+    repo = makeRepo({ runtime: 'script', hooks: Object.fromEntries(['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'].map((h) => [h, line(h)])) });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'merged', labels: [Label.issue], body: '```loom-script builder\nwrite a.txt <<EOF\na\nEOF\n```' });
+    const r = loom(repo.root, ['shepherd', '1', '--force-merge']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await tracker.listPullRequests({ state: 'merged' })).length).toBe(1);
+    expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toEqual(['afterCreate  issue-1', 'beforeRun builder issue-1', 'afterRun builder issue-1', 'beforeRun judge issue-1', 'afterRun judge issue-1', 'beforeRemove  issue-1']);
+  });
+
   it('a failing afterCreate fails the attempt before any agent runs, and leaves no worktree', async () => {
     const journal = path.join(fs.mkdtempSync('/tmp/loom-hooks-'), 'journal');
     repo = makeRepo({ spawnFailureLimit: 1, hooks: { afterCreate: 'echo "no lock file"; exit 4' }, roles: { builder: { command: `echo "builder $LOOM_ISSUE" >> '${journal}'; echo "NO CHANGES NEEDED: x"` } } });
