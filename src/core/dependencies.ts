@@ -8,8 +8,8 @@
 /**
  * - `open`: not done yet — the dependent waits;
  * - `done`: closed as completed (or merged);
- * - `not-planned`: closed without being done (GitHub's "not planned", or closed with no merged
- *   pull request): reported once, and no longer waited for;
+ * - `not-planned`: closed as not planned (GitHub's `not_planned` or `duplicate`; the local
+ *   tracker's `loom issue close N --not-planned`): reported once, and no longer waited for;
  * - `missing`: no such issue: reported once, and not waited for.
  */
 export type DependencyState = 'open' | 'done' | 'not-planned' | 'missing';
