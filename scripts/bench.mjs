@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | dashboard).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | dashboard | overlap), --pairs N (overlap, default 4).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -218,6 +218,64 @@ async function dashboard() {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
+/**
+ * Overlap avoidance: `--pairs` pairs of issues, each pair naming and rewriting the same line of the
+ * same file (script agents), run by the real daemon (Judge approves, Champion merges, Doctor
+ * rewrites the line again when sent back) with `overlap: allow`, then `overlap: wait`. Counts the
+ * merge conflicts the Champion met, the Doctor rounds, and the issues merged or blocked.
+ */
+async function overlapRun(mode, pairs) {
+  const fence = '```';
+  const off = { enabled: false };
+  const root = repo({ runtime: 'script', overlap: mode, maxShepherds: pairs * 2, pollInterval: '0.5s', heartbeatInterval: '0.2s', issueThreshold: 0, maxDoctorRounds: 3, roles: { architect: off, hermit: off, guide: off, curator: off, champion: { interval: '1s' }, judge: { interval: '1s' }, doctor: { interval: '1s' } } });
+  for (let k = 1; k <= pairs; k += 1) fs.writeFileSync(path.join(root, `pair-${k}.txt`), 'original\n');
+  execFileSync('git', ['add', '.'], { cwd: root });
+  execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '-m', 'initial'], { cwd: root });
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
+  const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+  const edit = (role, file, n) => [`${fence}loom-script ${role}`, 'sleep 1', `write ${file} <<EOF`, `issue ${n}`, 'EOF', fence].join('\n');
+  for (let k = 1; k <= pairs; k += 1)
+    for (const side of ['a', 'b']) {
+      const n = (k - 1) * 2 + (side === 'a' ? 1 : 2);
+      await tracker.createIssue({ title: `pair ${k}${side}: rewrite pair-${k}.txt`, body: `Rewrite \`pair-${k}.txt\`.\n\n${edit('builder', `pair-${k}.txt`, n)}\n\n${edit('doctor', `pair-${k}.txt`, n)}`, labels: ['loom:issue'] });
+    }
+  const started = Date.now();
+  const daemon = spawn(process.execPath, [bin, 'start'], { cwd: root, stdio: 'ignore' });
+  const deadline = started + Number(arg('overlap-timeout', 300)) * 1000;
+  let issues = [];
+  for (;;) {
+    issues = await tracker.listIssues({ state: 'all' });
+    const settled = issues.every((i) => i.state === 'closed' || i.labels.includes('loom:blocked'));
+    if (settled || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  fs.writeFileSync(path.join(root, '.loom', 'stop-daemon'), '');
+  await new Promise((resolve) => daemon.on('exit', resolve));
+  const prs = await tracker.listPullRequests({ state: 'all' });
+  let conflicts = 0;
+  let doctorRounds = 0;
+  for (const item of [...prs.map((p) => p.number), ...issues.map((i) => i.number)])
+    for (const c of await tracker.listComments(item)) {
+      if (/not merged: .*(rebase|merge) cleanly/.test(c.body)) conflicts += 1;
+      if (c.body.startsWith('**Loom Doctor')) doctorRounds += 1;
+    }
+  const merged = prs.filter((p) => p.state === 'merged').length;
+  const blocked = issues.filter((i) => i.labels.includes('loom:blocked')).length;
+  const open = issues.filter((i) => i.state === 'open' && !i.labels.includes('loom:blocked')).length;
+  tracker.dispose();
+  fs.rmSync(root, { recursive: true, force: true });
+  return { mode, issues: pairs * 2, conflicts, doctorRounds, merged, blocked, open, seconds };
+}
+
+async function overlap() {
+  const pairs = Number(arg('pairs', 4));
+  for (const mode of ['allow', 'wait']) {
+    const r = await overlapRun(mode, pairs);
+    console.log(`overlap: ${r.mode.padEnd(5)} — ${r.issues} issues in ${pairs} colliding pairs: ${r.conflicts} merge conflicts, ${r.doctorRounds} doctor rounds, ${r.merged} merged, ${r.blocked} blocked, ${r.open} unfinished, ${r.seconds.toFixed(0)} s`);
+  }
+}
+
 console.log(`loom bench — node ${process.version}, ${os.cpus().length} cpus, ${new Date().toISOString()}`);
 if (!only || only === 'iteration') await iterationCost();
 if (!only || only === 'pickup') await pickup();
@@ -228,3 +286,4 @@ if (!only || only === 'github') {
 if (!only || only === 'overhead') await overhead();
 if (!only || only === 'memory') await parentMemory();
 if (!only || only === 'dashboard') await dashboard();
+if (!only || only === 'overlap') await overlap();

@@ -183,13 +183,14 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .description('close an issue')
     .argument('<number>', 'issue number')
     .option('--comment <text>', 'comment to add before closing')
-    .action(async (numberArg: string, options: { comment?: string }) => {
+    .option('--not-planned', 'close it as not planned (work that will not be done): issues depending on it are told so')
+    .action(async (numberArg: string, options: { comment?: string; notPlanned?: boolean }) => {
       const number = parseIssueNumber(numberArg);
       await humanTracker(async (t) => {
         const found = await existing(t, number);
         if (found.state === 'closed') throw new UserError(`issue #${number} is already closed`);
-        await t.close(number, options.comment);
+        await t.close(number, options.comment, options.notPlanned === true ? 'not-planned' : 'completed');
       });
-      out(`Closed #${number}.`);
+      out(`Closed #${number}${options.notPlanned === true ? ' as not planned' : ''}.`);
     });
 }

@@ -230,7 +230,7 @@ function buildProgram(): Command {
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
         if (issue === null) throw await missingIssue(tracker, number, 'why');
-        const facts = await whyFacts(tracker, issue, snapshot);
+        const facts = await whyFacts(tracker, issue, snapshot, { paths, config });
         return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli: hintCommand() });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));

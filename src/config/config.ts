@@ -20,6 +20,8 @@ import { parseDuration } from '../core/duration.js';
 import { NOTIFY_KINDS } from '../core/events.js';
 import { parseSize } from '../core/size.js';
 import { originalKeysOf } from './original-config.js';
+import type { OverlapMode } from '../core/config-model.js';
+import { OVERLAP_MODES } from '../core/config-model.js';
 
 type Kind = 'count' | 'positive' | 'duration' | 'positiveDuration' | 'size';
 /** Top-level scalar keys, their kind, and (implicitly) their env var `LOOM_<SCREAMING_SNAKE>`. */
@@ -235,6 +237,11 @@ export function resolveConfig(
       Object.assign(config.sandbox, parseSandbox(value, 'sandbox', problems));
       continue;
     }
+    if (key === 'overlap') {
+      if (typeof value === 'string' && (OVERLAP_MODES as readonly string[]).includes(value)) config.overlap = value as OverlapMode;
+      else problems.push(`overlap: must be ${OVERLAP_MODES.map((m) => `"${m}"`).join(' or ')}, got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -247,7 +254,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'notify', 'roles', 'tracker', 'hooks'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'notify', 'roles', 'tracker', 'hooks', 'overlap'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -320,6 +327,11 @@ export function resolveConfig(
   if (envSandbox !== undefined && envSandbox !== '') {
     if ((SANDBOX_TYPES as readonly string[]).includes(envSandbox)) config.sandbox.type = envSandbox as SandboxType;
     else problems.push(`env LOOM_SANDBOX: must be ${SANDBOX_TYPES.map((t) => `"${t}"`).join(' or ')}, got ${JSON.stringify(envSandbox)}`);
+  }
+  const envOverlap = env.LOOM_OVERLAP;
+  if (envOverlap !== undefined && envOverlap !== '') {
+    if ((OVERLAP_MODES as readonly string[]).includes(envOverlap)) config.overlap = envOverlap as OverlapMode;
+    else problems.push(`env LOOM_OVERLAP: must be ${OVERLAP_MODES.map((m) => `"${m}"`).join(' or ')}, got ${JSON.stringify(envOverlap)}`);
   }
   const envRuntime = env.LOOM_RUNTIME;
   if (envRuntime !== undefined && envRuntime !== '') {

@@ -34,6 +34,8 @@ export interface LoomPaths {
   events: string;
   /** The running dashboard's address and process (`loom dashboard`). */
   dashboard: string;
+  /** The files each branch changed, by base and head commit (overlap avoidance). */
+  diffCache: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -59,6 +61,7 @@ export function loomPaths(root: string): LoomPaths {
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
     events: path.join(dir, 'events.jsonl'),
     dashboard: path.join(dir, 'dashboard.json'),
+    diffCache: path.join(dir, 'diff-cache.json'),
   };
 }
 
@@ -77,6 +80,7 @@ export const GITIGNORE_LINES = [
   'tracker.db-*',
   'usage.jsonl',
   'github-cache.json',
+  'diff-cache.json',
   'limits/',
   'agent-homes/',
   'merge.lock',

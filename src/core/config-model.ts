@@ -68,6 +68,10 @@ export interface WorkspaceHooks {
   timeout: number;
 }
 
+/** `wait`: an issue overlapping work in progress waits (src/core/overlap.ts); `allow`: files are not compared. */
+export const OVERLAP_MODES = ['wait', 'allow'] as const;
+export type OverlapMode = (typeof OVERLAP_MODES)[number];
+
 export const HOOK_NAMES = ['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
 
@@ -91,6 +95,8 @@ export interface LoomConfig {
   hooks: WorkspaceHooks;
   /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
   minFreeDisk: number;
+  /** `wait`: an issue whose files overlap a running shepherd's or an open Loom PR's waits (docs/config.md). */
+  overlap: OverlapMode;
   /** Sleep between iterations, ms. */
   pollInterval: number;
   /** Ready issues below which Architect/Hermit are triggered. */
@@ -157,6 +163,7 @@ export function defaultConfig(): LoomConfig {
     maxShepherds: 3,
     hooks: { timeout: 60_000 },
     minFreeDisk: 2e9,
+    overlap: 'wait',
     pollInterval: 30_000,
     issueThreshold: 3,
     maxProposals: 5,

@@ -1,14 +1,15 @@
 /**
- * Dependencies between issues: an issue whose body has `Depends on #N` or `Blocked by #N` lines is
- * not built while any of those issues is open. Pure: the daemon's observe step reads the state of
+ * Dependencies between issues: an issue whose body has `Depends on #N` or `Blocked by #N` lines,
+ * or that the tracker records as blocked by another issue or as the parent of sub-issues, is not
+ * built while any of those issues is open. Pure: the daemon's observe step reads the state of
  * each dependency from the tracker into a `DependencyMap`; the planner and `loom why` decide from it.
  */
 
 /**
  * - `open`: not done yet — the dependent waits;
  * - `done`: closed as completed (or merged);
- * - `not-planned`: closed without being done (GitHub's "not planned", or closed with no merged
- *   pull request): reported once, and no longer waited for;
+ * - `not-planned`: closed as not planned (GitHub's `not_planned` or `duplicate`; the local
+ *   tracker's `loom issue close N --not-planned`): reported once, and no longer waited for;
  * - `missing`: no such issue: reported once, and not waited for.
  */
 export type DependencyState = 'open' | 'done' | 'not-planned' | 'missing';
@@ -16,6 +17,11 @@ export type DependencyState = 'open' | 'done' | 'not-planned' | 'missing';
 export interface DependencyView {
   number: number;
   state: DependencyState;
+  /**
+   * Where the tracker itself records the link (GitHub): `blocked-by` (an issue dependency) or
+   * `sub-issue` (a parent waits for its sub-issues). Absent: a `Depends on` / `Blocked by` line.
+   */
+  via?: 'blocked-by' | 'sub-issue';
 }
 
 /** Issue number (as a string key) → its declared dependencies and their states. */

@@ -6,7 +6,10 @@
  * - never two shepherds for one issue (an issue owned in the state, by a live progress record, or
  *   already planned is never planned again);
  * - an issue whose shepherd fails `spawnFailureLimit` times is blocked, not retried forever (and
- *   the plan that records a failure never spawns that issue again: its retry wait starts now).
+ *   the plan that records a failure never spawns that issue again: its retry wait starts now);
+ * - an issue with an open dependency is not spawned; with `overlap: wait`, neither is one whose
+ *   predicted files overlap a running shepherd's, one starting in the same plan, or an open PR's
+ *   that Loom moves on (src/core/overlap.ts has the one exception).
  *
  * Steps follow the seed's iteration order: completions, adoption/orphans, force-mode promotion,
  * shepherd spawns, work generation, support roles, stuck checks. See docs/iteration.md.
@@ -24,6 +27,8 @@ import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
 import type { DependencyMap, DependencyProblem } from './dependencies.js';
 import { dependencyProblems, openDependencies } from './dependencies.js';
+import type { Overlap, OverlapFacts, WorkInProgress } from './overlap.js';
+import { mayRunAnyway, overlapsOf } from './overlap.js';
 
 /** What the shell observed about one background process. */
 export interface ProcessView {
@@ -50,6 +55,11 @@ export interface Observation {
   dependencies?: DependencyMap;
   /** Free bytes on the repository's filesystem (null: unknown). Below `minFreeDisk` no shepherd starts. */
   freeDisk?: number | null;
+  /**
+   * The files the ready issues are predicted to touch and those of the work in progress (running
+   * shepherds, open Loom PRs). With `overlap: wait`, an issue overlapping work in progress waits.
+   */
+  overlap?: OverlapFacts;
 }
 
 /**
@@ -251,16 +261,38 @@ export function plan(input: PlanInput): Action[] {
   const lowDisk = observation.freeDisk !== undefined && observation.freeDisk !== null && observation.freeDisk < config.minFreeDisk;
   if (config.roles.builder.enabled && dispatchable('builder') && !lowDisk) {
     let capacity = config.maxShepherds - busySlots.size;
+    let spawned = 0;
+    // With `overlap: wait`, what starts now counts as running work for the issues after it.
+    const facts = config.overlap === 'wait' ? observation.overlap : undefined;
+    const starting: WorkInProgress[] = [];
+    const waiting: { issue: number; overlaps: Overlap[] }[] = [];
+    const spawn = (issue: number): boolean => {
+      const slot = freeSlots()[0];
+      if (slot === undefined) return false;
+      busySlots.add(slot);
+      owned.add(issue);
+      capacity -= 1;
+      actions.push({ type: 'spawn-shepherd', slot, issue });
+      spawned += 1;
+      return true;
+    };
     for (const issue of eligible) {
       if (capacity <= 0) break;
       if (owned.has(issue.number)) continue;
-      const slot = freeSlots()[0];
-      if (slot === undefined) break;
-      busySlots.add(slot);
-      owned.add(issue.number);
-      capacity -= 1;
-      actions.push({ type: 'spawn-shepherd', slot, issue: issue.number });
+      if (facts) {
+        const files = facts.predicted[String(issue.number)] ?? [];
+        const overlaps = overlapsOf(issue.number, files, [...facts.work, ...starting]);
+        if (overlaps.length > 0) {
+          waiting.push({ issue: issue.number, overlaps });
+          continue;
+        }
+        starting.push({ issue: issue.number, pr: null, running: true, awaitsPerson: false, files });
+      }
+      if (!spawn(issue.number)) break;
     }
+    // Nothing else starts: the oldest issue in the way only of PRs waiting for a person starts anyway.
+    const first = waiting.find((w) => mayRunAnyway(w.overlaps, starting.length));
+    if (first && capacity > 0 && spawned === 0) spawn(first.issue);
   }
 
   // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.

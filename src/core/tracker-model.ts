@@ -19,6 +19,21 @@ export interface Issue {
   updatedAt: string;
   /** How a closed issue was closed, where the tracker records it (GitHub's `state_reason`). */
   closedAs?: 'completed' | 'not-planned';
+  /**
+   * How many issues the tracker itself links to this one, where it says so in the issue (GitHub's
+   * `issue_dependencies_summary.total_blocked_by` and `sub_issues_summary.total`): lets a reader
+   * skip asking for links an issue does not have. Absent: unknown.
+   */
+  links?: { blockedBy: number; subIssues: number };
+}
+
+/**
+ * An issue the tracker itself records as standing before another: one it is blocked by (GitHub's
+ * issue dependencies), or one of its sub-issues.
+ */
+export interface LinkedIssue {
+  kind: 'blocked-by' | 'sub-issue';
+  issue: Issue;
 }
 
 export interface PullRequest {

@@ -18,9 +18,8 @@
  * Cost: one `git for-each-ref` per call when there is nothing to clean; the tracker is asked only
  * about issues with leftovers that the iteration's snapshot does not already describe.
  */
-import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
-import { runHook } from '../process/workspace-hooks.js';
+import { worktreeHooks } from '../process/workspace-hooks.js';
 import type { LoomPaths } from '../config/paths.js';
 import { Label } from '../core/labels.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
@@ -60,8 +59,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const progress = new ProgressStore(paths.progress);
   if (WORKTREE_ROLES.some((role) => viewOf(progress.readRole(role), o.now).alive)) return [];
 
-  const beforeRemove = (d: string) => runHook(o.config.hooks, 'beforeRemove', d, { LOOM_ISSUE: path.basename(d).replace(/^issue-/, ''), LOOM_REPO_ROOT: paths.root }, o.log);
-  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove });
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove: worktreeHooks(o.config.hooks, paths.root, o.log).beforeRemove });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const branches = new Set(refsToIssues(await git(paths.root, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/loom/'])));
   const withWorktree = new Set(worktrees.list());

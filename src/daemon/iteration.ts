@@ -21,6 +21,14 @@ import type { Tracker } from '../tracker/tracker.js';
 import { readDependencies } from '../tracker/dependency-states.js';
 import { freeDiskBytes } from '../fs/free-disk.js';
 import { formatSize } from '../core/size.js';
+import { gatherOverlap } from '../steps/overlap-facts.js';
+import { overlapWaits } from '../core/overlap.js';
+import { openDependencies } from '../core/dependencies.js';
+import { defaultBranch } from '../git/git.js';
+import { Label } from '../core/labels.js';
+import { isTerminal } from '../core/progress.js';
+import type { Observation } from '../core/planner.js';
+import type { TrackerSnapshot } from '../core/tracker-model.js';
 import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 import { recordIteration } from './iteration-events.js';
@@ -65,6 +73,14 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const observation = observe(state, snapshot, progress, now.getTime());
   observation.dependencies = await readDependencies(tracker, snapshot.issues);
   observation.freeDisk = freeDiskBytes(paths.root);
+  if (config.overlap === 'wait' && mode === 'normal' && config.roles.builder.enabled) {
+    try {
+      observation.overlap = await observeOverlap(opts, state, observation, snapshot);
+    } catch (error) {
+      // Without the file facts nothing waits for overlap this tick: never worse than `overlap: allow`.
+      addWarning(state, clock().toISOString(), `overlap avoidance skipped this iteration: ${(error as Error).message}`);
+    }
+  }
   const limits = activeLimits(paths.limits, now);
   observation.limitedRuntimes = Object.keys(limits);
   state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));
@@ -88,6 +104,9 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   const health = tracker.health();
   const low = health.state === 'slow-down' ? health : health.state === 'unavailable' ? health.lowBudget : null;
   if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
+  const spawned = new Set(actions.flatMap((a) => (a.type === 'spawn-shepherd' ? [a.issue] : [])));
+  const overlapping = [...overlapWaits(observation.overlap, Object.keys(observation.overlap?.predicted ?? {}).map(Number)).keys()].filter((n) => !spawned.has(n) && openDependencies(observation.dependencies, n).length === 0);
+  if (overlapping.length > 0) executor.tokens.push(`overlap-wait=${overlapping.map((n) => `#${n}`).join(',')}`);
   if (observation.freeDisk !== null && observation.freeDisk !== undefined && observation.freeDisk < config.minFreeDisk) executor.tokens.push(`low-disk=${formatSize(observation.freeDisk).replace(' ', '')}`);
   const summary = [
     `ready=${state.pipeline_state.ready.length}`,
@@ -102,3 +121,17 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   return { summary, actions, state };
 }
 
+
+/** The file facts of the ready issues and of the work in progress (live shepherds, open Loom PRs). */
+async function observeOverlap(opts: IterationOptions, state: DaemonState, observation: Observation, snapshot: TrackerSnapshot) {
+  const { paths, config, tracker } = opts;
+  const running = new Set<number>();
+  for (const [, entry] of activeShepherds(state)) {
+    const view = entry.task_id ? observation.processes[entry.task_id] : undefined;
+    if (view?.alive && !(view.progress && isTerminal(view.progress.status))) running.add(entry.issue as number);
+  }
+  for (const view of observation.strays) if (view.alive && view.progress?.issue != null && !isTerminal(view.progress.status)) running.add(view.progress.issue);
+  const candidates = snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building));
+  const base = config.defaultBranch ?? (await defaultBranch(paths.root));
+  return gatherOverlap({ paths, config, base, remote: tracker.kind === 'github', snapshot, candidates, running: [...running], saveCache: true });
+}

@@ -4,6 +4,7 @@
  * started after `hooks.timeout`. `afterCreate` and `beforeRun` failing fails the attempt (the
  * caller throws `HookFailedError`); `afterRun` and `beforeRemove` failing is logged and ignored.
  */
+import path from 'node:path';
 import type { HookName, WorkspaceHooks } from '../core/config-model.js';
 import { LoomError } from '../core/errors.js';
 import { agentEnv } from './agent-env.js';
@@ -50,4 +51,17 @@ export async function runHook(hooks: WorkspaceHooks, hook: HookName, cwd: string
   const detail = `${why}${output.trim() ? `: ${output.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
   if (FATAL.includes(hook)) throw new HookFailedError(hook, detail);
   log(`hooks.${hook} failed (ignored): ${detail}`);
+}
+
+/**
+ * `afterCreate` and `beforeRemove` for every issue worktree Loom creates or removes — a
+ * shepherd's, the Judge's, the Doctor's, the Champion's merge, the cleanup — with `LOOM_ISSUE`
+ * from the worktree's name (`issue-N`) and `LOOM_REPO_ROOT`. Shaped as `Worktrees` takes them.
+ */
+export function worktreeHooks(hooks: WorkspaceHooks, root: string, log: (line: string) => void): { afterCreate: (dir: string) => Promise<void>; beforeRemove: (dir: string) => Promise<void> } {
+  const context = (dir: string) => ({ LOOM_ISSUE: path.basename(dir).replace(/^issue-/, ''), LOOM_REPO_ROOT: root });
+  return {
+    afterCreate: (dir) => runHook(hooks, 'afterCreate', dir, context(dir), log),
+    beforeRemove: (dir) => runHook(hooks, 'beforeRemove', dir, context(dir), log),
+  };
 }

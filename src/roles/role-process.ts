@@ -28,6 +28,7 @@ import { Follow } from '../steps/follow.js';
 import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from '../core/output-contracts.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
+import { HookFailedError, runHook, worktreeHooks } from '../process/workspace-hooks.js';
 
 export interface RoleRun {
   paths: LoomPaths;
@@ -70,8 +71,8 @@ export async function runRole(run: RoleRun): Promise<number> {
     try {
       outcome = await perform({ ...run, recorder, signal: controller.signal });
     } catch (error) {
-      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached, a worktree path that is not Loom's) is a failed run, not a crash.
-      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError || error instanceof WorkspaceRefusedError)) throw error;
+      // Expected trouble (budget, limits, configuration, a git remote that cannot be reached, a worktree path that is not Loom's, a failing workspace hook) is a failed run, not a crash.
+      if (!(error instanceof BudgetExceededError || error instanceof RuntimeLimitedError || error instanceof RuntimeConfigError || error instanceof GitError || error instanceof WorkspaceRefusedError || error instanceof HookFailedError)) throw error;
       outcome = { ok: false, message: error.message };
     }
     const message = outcome.ok ? outcome.summary : outcome.message;
@@ -237,7 +238,7 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
       skipped.push(`#${pr.number} (${decision.reason})`);
       continue;
     }
-    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal });
+    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal, log: ctx.log });
     if (result.ok) {
       merged.push(pr.number);
       continue;
@@ -253,7 +254,7 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
 
 async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const target = await base(ctx);
-  const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
+  const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees, worktreeHooks(ctx.config.hooks, ctx.paths.root, ctx.log));
   const judged: string[] = [];
   const skipped: string[] = [];
   const stopped: string[] = [];
@@ -262,7 +263,10 @@ async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
     try {
       const worktree = await worktrees.ensure(issue.number, target);
       const rounds = (await ctx.tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom Judge')).length;
+      const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: ctx.paths.root, LOOM_ROLE: 'judge' };
+      await runHook(ctx.config.hooks, 'beforeRun', worktree, hookContext, ctx.log);
       const outcome = await judgeRound({ paths: ctx.paths, config: ctx.config, issue, prNumber: pr.number, worktree, base: target, branch: branchFor(issue.number), attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder });
+      await runHook(ctx.config.hooks, 'afterRun', worktree, hookContext, ctx.log);
       if (ctx.signal.aborted) break;
       const held = await follow.now();
       if (held !== null) {
@@ -283,7 +287,7 @@ async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
 
 async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const target = await base(ctx);
-  const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees);
+  const worktrees = new Worktrees(ctx.paths.root, ctx.paths.worktrees, worktreeHooks(ctx.config.hooks, ctx.paths.root, ctx.log));
   const treated: number[] = [];
   const skipped: string[] = [];
   const stopped: string[] = [];
@@ -304,7 +308,10 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       const worktree = await worktrees.ensure(issue.number, target);
       await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
       const vars = { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review: reviews.at(-1)?.body ?? '', test_command: ctx.config.testCommand ?? '(none configured)' };
+      const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: ctx.paths.root, LOOM_ROLE: 'doctor' };
+      await runHook(ctx.config.hooks, 'beforeRun', worktree, hookContext, ctx.log);
       const run = await runRoleAgent({ paths: ctx.paths, config: ctx.config, role: ctx.role, cwd: worktree, vars, attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder, instructions: issue.body });
+      await runHook(ctx.config.hooks, 'afterRun', worktree, hookContext, ctx.log);
       if (ctx.signal.aborted) break;
       const held = await follow.now();
       if (held !== null) {

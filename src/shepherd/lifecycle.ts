@@ -15,7 +15,7 @@ import { holdOf } from '../core/original-labels.js';
 import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
-import { runHook } from '../process/workspace-hooks.js';
+import { runHook, worktreeHooks } from '../process/workspace-hooks.js';
 import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
@@ -61,7 +61,7 @@ class Stopped extends Error {}
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
   const { paths, config, tracker, recorder, log } = deps;
   const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: paths.root };
-  const worktrees = new Worktrees(paths.root, paths.worktrees, { afterCreate: (d) => runHook(config.hooks, 'afterCreate', d, hookContext, log), beforeRemove: (d) => runHook(config.hooks, 'beforeRemove', d, hookContext, log) });
+  const worktrees = new Worktrees(paths.root, paths.worktrees, worktreeHooks(config.hooks, paths.root, log));
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const n = issue.number;
   const branch = branchFor(n);
@@ -237,7 +237,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (resumed && cp.phase === 'doctored') await publishDoctored(prNumber);
         recorder.phase('judge');
         const round = cp.doctor_rounds + 1;
+        // The judge round runs the test command in the worktree: it gets the same hooks as an agent run.
+        await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
         const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
+        await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
@@ -282,7 +285,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
       if (merged.ok) {
         log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };

@@ -114,8 +114,8 @@ export class BoardCollector {
   async board(now: Date = new Date()): Promise<Board> {
     const problems: string[] = [];
     const config = readConfig(this.paths, problems);
-    const { snapshot, trackerHealth, dependencies } = await this.tracker(config, now);
-    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(dependencies ? { dependencies } : {}), ...(this.cli === undefined ? {} : { cli: this.cli }) });
+    const { snapshot, trackerHealth, dependencies, overlap } = await this.tracker(config, now);
+    const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(dependencies ? { dependencies } : {}), ...(overlap ? { overlap } : {}), ...(this.cli === undefined ? {} : { cli: this.cli }) });
     return buildBoard({ paths: this.paths, config, snapshot: snapshot instanceof Error ? null : snapshot, status, now });
   }
 

@@ -15,13 +15,16 @@ import { buildStatus } from './status-report.js';
 import { readDependencies } from '../tracker/dependency-states.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { Label } from '../core/labels.js';
+import type { OverlapFacts } from '../core/overlap.js';
+import { gatherOverlap } from '../steps/overlap-facts.js';
+import { defaultBranch } from '../git/git.js';
 
 /** `cli`: how the report's interventions spell a Loom command (default `loom`). */
 export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
   const config = readConfig(paths, problems);
-  const { snapshot, trackerHealth, dependencies } = await readTracker(paths, config);
-  return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
+  const { snapshot, trackerHealth, dependencies, overlap } = await readTracker(paths, config);
+  return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), ...(overlap ? { overlap } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }
 
 /** The config to report on: the file, else the daemon's last good one, else the defaults; a problem is added to `problems`. */
@@ -37,15 +40,17 @@ export function readConfig(paths: LoomPaths, problems: string[]): LoomConfig {
 }
 
 /** One read-only snapshot (or the error that prevented it), the ready issues' dependencies, and the tracker's health after it. */
-export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null; dependencies: DependencyMap | undefined }> {
+export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null; dependencies: DependencyMap | undefined; overlap: OverlapFacts | undefined }> {
   let snapshot: TrackerSnapshot | Error;
   let trackerHealth: TrackerHealth | null = null;
   let dependencies: DependencyMap | undefined;
+  let overlap: OverlapFacts | undefined;
   try {
     const tracker = createTracker(paths, config.tracker, { readonly: true });
     try {
       snapshot = await tracker.snapshot();
       dependencies = await readDependencies(tracker, snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
+      if (config.overlap === 'wait') overlap = await readOverlap(paths, config, tracker.kind, snapshot);
     } finally {
       // Asked even when the snapshot failed: a paused tracker is why it did.
       trackerHealth = tracker.health();
@@ -54,5 +59,21 @@ export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise
   } catch (error) {
     snapshot = error as Error;
   }
-  return { snapshot, trackerHealth, dependencies };
+  return { snapshot, trackerHealth, dependencies, overlap };
+}
+
+/**
+ * The overlap facts as `loom status` and `loom why` see them (read-only: the diff cache is not
+ * written): the shepherds at work are the issues labelled `loom:building`. Null when git cannot
+ * tell (no default branch): overlap is then not shown.
+ */
+export async function readOverlap(paths: LoomPaths, config: LoomConfig, kind: 'local' | 'github', snapshot: TrackerSnapshot): Promise<OverlapFacts | undefined> {
+  try {
+    const base = config.defaultBranch ?? (await defaultBranch(paths.root));
+    const running = snapshot.issues.filter((i) => i.labels.includes(Label.building)).map((i) => i.number);
+    const candidates = snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building));
+    return await gatherOverlap({ paths, config, base, remote: kind === 'github', snapshot, candidates, running, saveCache: false });
+  } catch {
+    return undefined;
+  }
 }

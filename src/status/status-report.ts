@@ -14,7 +14,7 @@ import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
 import { buildOrder } from '../core/planner.js';
-import { holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
+import { buildBlocker, holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
 import { readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { sandboxSummary } from '../process/sandbox-probe.js';
@@ -28,6 +28,8 @@ import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { openDependencies } from '../core/dependencies.js';
+import type { OverlapFacts } from '../core/overlap.js';
+import { overlapWaits } from '../core/overlap.js';
 import { formatSize } from '../core/size.js';
 import { freeDiskBytes } from '../fs/free-disk.js';
 
@@ -64,6 +66,8 @@ export interface StatusReport {
     ready: number;
     /** Ready issues not built while a `Depends on #N` issue is open. */
     waiting_on_dependencies: number;
+    /** Ready issues not built while their files overlap a running shepherd's or an open Loom PR's (`overlap: wait`). */
+    waiting_on_overlap: number;
     building: number;
     /** `loom:blocked`, or a failure mark of the original Loom (`loom:failed:*`, `loom:needs-fix`). */
     blocked: number;
@@ -114,6 +118,8 @@ export interface StatusInputs {
   cli?: string;
   /** The ready issues' declared dependencies and their states. */
   dependencies?: DependencyMap;
+  /** The ready issues' predicted files and the work in progress (`overlap: wait` only). */
+  overlap?: OverlapFacts;
 }
 
 export function buildStatus(inputs: StatusInputs): StatusReport {
@@ -198,6 +204,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     issues: {
       ready: count(Label.issue),
       waiting_on_dependencies: snapshot?.issues.filter((i) => i.labels.includes(Label.issue) && openDependencies(inputs.dependencies, i.number).length > 0).length ?? 0,
+      waiting_on_overlap: config.overlap === 'wait' ? overlapWaits(inputs.overlap, buildable(snapshot, inputs.dependencies)).size : 0,
       building: count(Label.building),
       blocked: snapshot?.issues.filter((i) => i.labels.includes(Label.blocked) || markedFailed(i.labels)).length ?? 0,
       urgent: count(Label.urgent),
@@ -301,7 +308,7 @@ export function renderStatus(r: StatusReport): string {
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');
-  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}${r.issues.waiting_on_dependencies ? `, ${r.issues.waiting_on_dependencies} waiting on dependencies` : ''}`);
+  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}${r.issues.waiting_on_dependencies ? `, ${r.issues.waiting_on_dependencies} waiting on dependencies` : ''}${r.issues.waiting_on_overlap ? `, ${r.issues.waiting_on_overlap} waiting on overlapping work (\`loom why N\`)` : ''}`);
   lines.push(`    Building (${Label.building}): ${r.issues.building}`);
   lines.push(`    Blocked (${Label.blocked}): ${r.issues.blocked}`);
   if (r.issues.held > 0) lines.push(`    Held for a human (loom:operator*): ${r.issues.held}`);
@@ -355,4 +362,10 @@ export function renderStatus(r: StatusReport): string {
   }
   lines.push(rule);
   return lines.join('\n');
+}
+
+/** Ready issues the planner may start, oldest first: labelled, not held, no open dependency. */
+function buildable(snapshot: TrackerSnapshot | null, dependencies: DependencyMap | undefined): number[] {
+  const ready = (snapshot?.issues ?? []).filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(dependencies, i.number).length === 0);
+  return buildOrder(ready).map((i) => i.number);
 }

@@ -21,6 +21,9 @@ import { freeDiskBytes } from '../fs/free-disk.js';
 import { formatSize } from '../core/size.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { dependencyCycles, openDependencies } from '../core/dependencies.js';
+import type { OverlapFacts } from '../core/overlap.js';
+import { describeOverlap, overlapWaits } from '../core/overlap.js';
+import { readOverlap } from './collect-status.js';
 
 export interface Gate {
   gate: string;
@@ -47,15 +50,19 @@ export interface WhyFacts {
   lastComment: string | null;
   /** The issue's declared dependencies and their states (and those of open dependencies, for cycles). */
   dependencies?: DependencyMap;
+  /** The ready issues' predicted files and the work in progress (`overlap: wait` only). */
+  overlap?: OverlapFacts;
 }
 
 /** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
-export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: TrackerSnapshot): Promise<WhyFacts> {
+export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: TrackerSnapshot, where?: { paths: LoomPaths; config: LoomConfig }): Promise<WhyFacts> {
   const open = snapshot.pullRequests.filter((p) => p.closesIssue === issue.number);
   const pullRequests = issue.state === 'closed' ? (await tracker.listPullRequests({ state: 'all' })).filter((p) => p.closesIssue === issue.number) : open;
   const comments = issue.state === 'closed' || issue.labels.includes(Label.blocked) ? await tracker.listComments(issue.number) : [];
   const dependencies = issue.state === 'open' ? await readDependencies(tracker, [issue]) : {};
-  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies };
+  const ready = issue.state === 'open' && issue.labels.includes(Label.issue) && !issue.labels.includes(Label.building);
+  const overlap = ready && where !== undefined && where.config.overlap === 'wait' ? await readOverlap(where.paths, where.config, tracker.kind, snapshot) : undefined;
+  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies, ...(overlap ? { overlap } : {}) };
 }
 
 export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
@@ -90,7 +97,8 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   if (deps.length > 0) {
     const waiting = openDependencies(facts.dependencies, number);
     const cycle = dependencyCycles(facts.dependencies).find((c) => c.includes(number));
-    const refs = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
+    const via = new Map(deps.map((d) => [d.number, d.via]));
+    const refs = (ns: number[]) => ns.map((n) => (via.get(n) === 'sub-issue' ? `sub-issue #${n}`  : `#${n}`)).join(', ');
     const closedBadly = deps.filter((d) => d.state === 'not-planned' || d.state === 'missing').map((d) => d.number);
     add(
       'dependencies done',
@@ -100,6 +108,20 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
         : waiting.length > 0
           ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} closed`
           : `${refs(deps.map((d) => d.number))} closed${closedBadly.length > 0 ? `; ${refs(closedBadly)} not done (not planned or missing)` : ''}`,
+    );
+  }
+  if (facts.overlap !== undefined && config.overlap === 'wait') {
+    const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(facts.dependencies, i.number).length === 0)).map((i) => i.number);
+    const overlaps = overlapWaits(facts.overlap, queue.includes(number) ? queue : [...queue, number]).get(number) ?? [];
+    const files = facts.overlap.predicted[String(number)] ?? [];
+    add(
+      'no overlapping work',
+      overlaps.length === 0,
+      overlaps.length > 0
+        ? `overlaps ${overlaps.map(describeOverlap).join('; ')}: it starts once ${overlaps.length === 1 ? 'that is' : 'those are'} done (\`overlap: allow\` in .loom/config.json turns this off)`
+        : files.length > 0
+          ? `no running shepherd or open Loom PR touches ${files.length > 5 ? `${files.slice(0, 5).join(', ')} (+${files.length - 5})` : files.join(', ')}`
+          : 'names no files and has no earlier attempt: nothing to overlap',
     );
   }
   const blocker = buildBlocker(issue.labels);

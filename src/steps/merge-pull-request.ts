@@ -5,6 +5,7 @@
  * the PR merged, close the issue, and remove the worktree, branch and checkpoint — in that order,
  * so that whatever a kill leaves half-done, a later run (or the daemon's cleanup) can finish.
  */
+import { worktreeHooks } from '../process/workspace-hooks.js';
 import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
@@ -49,9 +50,12 @@ export async function mergePullRequest(opts: {
   /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
   by: 'shepherd' | 'champion';
   signal?: AbortSignal;
+  /** Where the workspace hooks' failures and timings are logged. */
+  log?: (line: string) => void;
 }): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
-  const worktrees = new Worktrees(paths.root, paths.worktrees);
+  // The Champion may create the worktree (and removes it once merged): the workspace hooks run as for a shepherd's.
+  const worktrees = new Worktrees(paths.root, paths.worktrees, worktreeHooks(config.hooks, paths.root, opts.log ?? (() => undefined)));
   const branch = branchFor(issue);
   const remote = tracker.kind === 'github';
   const baseRef = remote ? `origin/${base}` : base;

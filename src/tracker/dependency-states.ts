@@ -1,23 +1,34 @@
 /**
- * Reads the state of every issue named on a `Depends on #N` / `Blocked by #N` line of the given
- * issues, into the `DependencyMap` the planner, `loom why` and `loom status` decide from. Open
- * dependencies outside the list are read too (their own dependencies may close a cycle), up to
- * `MAX_LOOKUPS` issues per call. A dependency the tracker fails to read counts as open: waiting
- * one more iteration is safe, building too early is not.
+ * Reads the state of every issue an issue waits for, into the `DependencyMap` the planner, `loom
+ * why` and `loom status` decide from: those named on its `Depends on #N` / `Blocked by #N` lines,
+ * and — for a ready issue (`loom:issue`, not being built) or an open dependency found on the way —
+ * those the tracker itself links before it (`Tracker.linkedIssues`: GitHub's issue dependencies
+ * and sub-issues). Open dependencies outside the list are read too (their own dependencies may
+ * close a cycle), up to `MAX_LOOKUPS` issue reads and `MAX_LINK_LOOKUPS` link reads per call. A dependency the tracker fails to read
+ * counts as open: waiting one more iteration is safe, building too early is not. Links the tracker
+ * fails to list are left out for this call.
  */
-import type { DependencyMap, DependencyState } from '../core/dependencies.js';
+import type { DependencyMap, DependencyState, DependencyView } from '../core/dependencies.js';
 import { parseDependencies } from '../core/dependencies.js';
-import type { Issue } from '../core/tracker-model.js';
+import { Label } from '../core/labels.js';
+import type { Issue, LinkedIssue } from '../core/tracker-model.js';
 import type { Tracker } from './tracker.js';
 
-/** How many issues outside the list one call reads at most. */
+/** How many requests for issues outside the list one call makes at most. */
 export const MAX_LOOKUPS = 50;
+/** How many issues one call asks the tracker for links at most (a GitHub without link summaries asks for each). */
+export const MAX_LINK_LOOKUPS = 50;
+
+/** Whether an issue of the list is about to be built: only those have their tracker links read. */
+const buildable = (i: Issue) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building);
 
 export async function readDependencies(tracker: Tracker, issues: readonly Issue[]): Promise<DependencyMap> {
   const known = new Map<number, Issue | null>(issues.map((i) => [i.number, i]));
+  const listed = new Set(issues.map((i) => i.number));
   const map: DependencyMap = {};
   const queue = [...issues];
   let lookups = 0;
+  let linkLookups = 0;
   const read = async (n: number): Promise<Issue | null | 'unknown'> => {
     if (known.has(n)) return known.get(n) ?? null;
     if (lookups >= MAX_LOOKUPS) return 'unknown';
@@ -31,14 +42,35 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
       return 'unknown';
     }
   };
+  const links = async (issue: Issue): Promise<LinkedIssue[]> => {
+    if (listed.has(issue.number) && !buildable(issue)) return [];
+    // An issue that says it has no links costs no request; one that may have some counts as one.
+    if (issue.links !== undefined && issue.links.blockedBy === 0 && issue.links.subIssues === 0) return [];
+    if (linkLookups >= MAX_LINK_LOOKUPS) return [];
+    linkLookups += 1;
+    try {
+      return await tracker.linkedIssues(issue);
+    } catch {
+      return [];
+    }
+  };
   for (let k = 0; k < queue.length; k += 1) {
     const issue = queue[k] as Issue;
     if (issue.state !== 'open') continue;
-    const numbers = parseDependencies(issue.body, issue.number);
-    if (numbers.length === 0) continue;
-    const views = [];
-    for (const number of numbers) views.push({ number, state: stateOf(await read(number)) });
-    map[String(issue.number)] = views;
+    const views: DependencyView[] = [];
+    for (const number of parseDependencies(issue.body, issue.number)) views.push({ number, state: stateOf(await read(number)) });
+    for (const link of await links(issue)) {
+      const n = link.issue.number;
+      if (n === issue.number || views.some((v) => v.number === n)) continue;
+      if (!known.has(n)) {
+        known.set(n, link.issue);
+        if (link.issue.state === 'open') queue.push(link.issue);
+      }
+      // A sub-issue closed as not planned was cut from the parent's scope: nothing to report.
+      const state = stateOf(link.issue);
+      views.push({ number: n, state: link.kind === 'sub-issue' && state === 'not-planned' ? 'done' : state, via: link.kind });
+    }
+    if (views.length > 0) map[String(issue.number)] = views;
   }
   return map;
 }

@@ -16,7 +16,7 @@
  * Deliberately excluded: assignees, milestones, reactions, editing titles/bodies, deleting.
  */
 
-import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
 export interface TrackerBudget {
@@ -47,6 +47,13 @@ export interface Tracker {
   /** Every open issue and PR with at least one `loom:*` label. */
   snapshot(): Promise<TrackerSnapshot>;
   getIssue(number: number): Promise<Issue | null>;
+  /**
+   * The issues the tracker itself links before `issue`: those it is blocked by and its sub-issues
+   * (GitHub's issue dependencies and sub-issues), in any state. Only asked for issues about to be
+   * built; an adapter may answer from what `issue.links` says without a request. The local
+   * tracker records no links (dependencies there are `Depends on #N` lines): always empty.
+   */
+  linkedIssues(issue: Issue): Promise<LinkedIssue[]>;
   listIssues(filter?: IssueFilter): Promise<Issue[]>;
   createIssue(issue: NewIssue): Promise<Issue>;
   /** Adds and removes labels in one step; returns the resulting label set. */
@@ -58,8 +65,12 @@ export interface Tracker {
   claim(number: number): Promise<boolean>;
   comment(number: number, body: string): Promise<Comment>;
   listComments(number: number): Promise<Comment[]>;
-  /** Closes an issue or PR, removing its state/verdict labels; an optional comment is added first. */
-  close(number: number, comment?: string): Promise<void>;
+  /**
+   * Closes an issue or PR, removing its state/verdict labels; an optional comment is added first.
+   * `reason` (default `completed`) is how an issue was closed: `not-planned` for work that will
+   * not be done (GitHub's "close as not planned"); `Issue.closedAs` reads it back.
+   */
+  close(number: number, comment?: string, reason?: 'completed' | 'not-planned'): Promise<void>;
   reopen(number: number): Promise<void>;
   getPullRequest(number: number): Promise<PullRequest | null>;
   /** Pull requests by state (default: open), ordered by number. */

@@ -496,6 +496,17 @@ describe('minFreeDisk', () => {
   });
 });
 
+describe('overlap', () => {
+  it('defaults to wait; takes wait or allow from the file or LOOM_OVERLAP; anything else is a problem', () => {
+    expect(ok({}).overlap).toBe('wait');
+    expect(ok({ overlap: 'allow' }).overlap).toBe('allow');
+    expect(ok({ overlap: 'allow' }, { LOOM_OVERLAP: 'wait' }).overlap).toBe('wait');
+    expect(problemsOf({ overlap: 'sometimes', maxShepherds: 0 }, { LOOM_OVERLAP: 'never' })).toEqual(
+      expect.arrayContaining(['overlap: must be "wait" or "allow", got "sometimes"', 'env LOOM_OVERLAP: must be "wait" or "allow", got "never"', expect.stringMatching(/^maxShepherds:/)]),
+    );
+  });
+});
+
 describe('hooks', () => {
   it('takes the four hooks as shell commands and a timeout (default 60 s)', () => {
     expect(ok({}).hooks).toEqual({ timeout: 60 * SEC });

@@ -32,6 +32,8 @@ import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
 import type { DaemonRole, RuntimeChoice } from '../../src/core/vocabulary.js';
 import type { DependencyMap, DependencyState } from '../../src/core/dependencies.js';
 import { openDependencies } from '../../src/core/dependencies.js';
+import type { WorkInProgress } from '../../src/core/overlap.js';
+import { overlapsOf, sharedFiles } from '../../src/core/overlap.js';
 import { GENERATOR_ROLES, SUPPORT_ROLES } from '../../src/core/vocabulary.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -546,6 +548,32 @@ describe('plan: properties over random worlds', () => {
       const again = plan({ ...input, state: { ...input.state, dependency_reports: reports.map((r) => r.key) } });
       expect(ofType(again, 'report-dependency')).toEqual([]);
     });
+  });
+
+  it('with overlap: wait, never starts two issues sharing a file, nor one overlapping running work; only a lone start overlaps PRs, and only those waiting for a person', () => {
+    const files = fc.subarray(['a.ts', 'src/a.ts', 'b.ts', 'src/', 'docs/c.md']);
+    const workArb = fc.record({ issue: fc.integer({ min: 1, max: 12 }), pr: fc.option(fc.integer({ min: 20, max: 30 }), { nil: null }), running: fc.boolean(), awaitsPerson: fc.boolean(), files });
+    fc.assert(
+      fc.property(worldArb, fc.array(files, { minLength: 1, maxLength: 9 }), fc.array(workArb, { maxLength: 3 }), (w, predictedList, work: WorkInProgress[]) => {
+        const input = inputOf(w);
+        const predicted = Object.fromEntries(input.observation.snapshot.issues.map((i, k) => [String(i.number), predictedList[k % predictedList.length] ?? []]));
+        input.observation.overlap = { predicted, work };
+        const spawned = ofType(plan(input), 'spawn-shepherd').map((a) => a.issue);
+        for (const n of spawned) {
+          const overlaps = overlapsOf(n, predicted[String(n)] ?? [], work);
+          expect(overlaps.filter((o) => o.running), `#${n} overlaps running work`).toEqual([]);
+          if (overlaps.length > 0) {
+            expect(spawned, `#${n} overlaps a PR: it starts only alone`).toEqual([n]);
+            expect(overlaps.every((o) => o.awaitsPerson), `#${n} overlaps a PR Loom moves on`).toBe(true);
+          }
+        }
+        for (const [k, a] of spawned.entries()) for (const b of spawned.slice(k + 1)) expect(sharedFiles(predicted[String(a)] ?? [], predicted[String(b)] ?? []), `#${a} and #${b}`).toEqual([]);
+        // `overlap: allow` looks at no file: the same plan as without the facts.
+        const allow = { ...input, config: { ...input.config, overlap: 'allow' as const } };
+        const without = { ...input, observation: { ...input.observation, overlap: undefined } };
+        expect(plan(allow)).toEqual(plan(without));
+      }),
+    );
   });
 
   it('is pure: leaves its input untouched and gives the same plan twice', () => {

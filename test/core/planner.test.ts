@@ -19,6 +19,7 @@ import type { Progress, ProgressStatus } from '../../src/core/progress.js';
 import { TERMINAL_STATUSES } from '../../src/core/progress.js';
 import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
 import type { DependencyMap } from '../../src/core/dependencies.js';
+import type { OverlapFacts } from '../../src/core/overlap.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fake clock and factories
@@ -133,12 +134,13 @@ interface Scenario {
   mode?: Mode;
   dependencies?: DependencyMap;
   freeDisk?: number | null;
+  overlap?: OverlapFacts;
 }
 
 function run(s: Scenario = {}): Action[] {
   return plan({
     state: s.state ?? state(),
-    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}) },
+    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}), ...(s.overlap ? { overlap: s.overlap } : {}) },
     config: s.config ?? config(),
     now: s.now ?? NOW,
     force: s.force ?? false,
@@ -1167,6 +1169,40 @@ describe('plan: dependencies', () => {
 
   it('nothing is reported while draining', () => {
     expect(run({ issues: [issue(4), issue(5)], mode: 'drain', dependencies: { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] } })).toEqual([]);
+  });
+});
+
+describe('plan: overlap avoidance', () => {
+  const busy = (n: number) => ({ state: state({ shepherds: { 'shepherd-1': working(n) } }), processes: { [`task-${n}`]: { alive: true, progress: progress({ issue: n }) } } });
+  const shepherd = (issueNo: number, files: string[]) => ({ issue: issueNo, pr: null, running: true, awaitsPerson: false, files });
+  const openPr = (issueNo: number, prNo: number, files: string[], awaitsPerson: boolean) => ({ issue: issueNo, pr: prNo, running: false, awaitsPerson, files });
+
+  it('an issue whose files overlap a running shepherd waits; the next one in line takes the slot', () => {
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'], '3': ['src/y.ts'] }, work: [shepherd(1, ['src/x.ts', 'README.md'])] };
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2), issue(3)], overlap }))).toEqual([3]);
+  });
+
+  it('two ready issues naming the same file never start in the same iteration', () => {
+    const overlap: OverlapFacts = { predicted: { '1': ['src/x.ts'], '2': ['x.ts', 'src/z.ts'], '3': [] }, work: [] };
+    expect(spawnedIssues(run({ issues: [issue(1), issue(2), issue(3)], overlap }))).toEqual([1, 3]);
+  });
+
+  it('an issue overlapping a running shepherd or a PR Loom moves on never starts, even with nothing else ready', () => {
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap: { predicted: { '2': ['src/x.ts'] }, work: [shepherd(1, ['src/x.ts'])] } }))).toEqual([]);
+    expect(spawnedIssues(run({ issues: [issue(2)], overlap: { predicted: { '2': ['src/x.ts'] }, work: [openPr(1, 7, ['src/x.ts'], false)] } }))).toEqual([]);
+  });
+
+  it('an issue in the way only of PRs waiting for a person starts when nothing else does', () => {
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'], '3': ['src/x.ts'], '4': ['docs/a.md'] }, work: [openPr(1, 7, ['src/x.ts'], true)] };
+    expect(spawnedIssues(run({ issues: [issue(2), issue(3)], overlap }))).toEqual([2]);
+    // Something else starts: it waits.
+    expect(spawnedIssues(run({ issues: [issue(2), issue(4)], overlap }))).toEqual([4]);
+  });
+
+  it('its own earlier PR is no overlap; overlap: allow ignores the files', () => {
+    expect(spawnedIssues(run({ issues: [issue(2)], overlap: { predicted: { '2': ['src/x.ts'] }, work: [openPr(2, 8, ['src/x.ts'], false)] } }))).toEqual([2]);
+    const overlap: OverlapFacts = { predicted: { '2': ['src/x.ts'] }, work: [shepherd(1, ['src/x.ts'])] };
+    expect(spawnedIssues(run({ ...busy(1), issues: [issue(1, [Label.building]), issue(2)], overlap, config: config((c) => (c.overlap = 'allow')) }))).toEqual([2]);
   });
 });
 

@@ -52,6 +52,13 @@ describe('bad input', () => {
     expect(status.stdout).toMatch(/maxShepherds/);
   });
 
+  it('a bad overlap mode is one line that says what to write, exit 2, nothing changed', () => {
+    repo = makeRepo({ overlap: 'sometimes' });
+    const before = fingerprint(repo.paths.dir);
+    expectUserError(loom(repo.root, ['iterate']), /overlap: must be "wait" or "allow", got "sometimes"/);
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+  });
+
   it('an env override with a bad value is reported by name', () => {
     repo = makeRepo();
     const r = loom(repo.root, ['iterate'], { LOOM_POLL_INTERVAL: '-3' });

@@ -53,4 +53,36 @@ describe('dependencies', () => {
     const after = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
     expect(after.issues.waiting_on_dependencies).toBe(2);
   });
+
+  it("the Architect's proposals may declare dependencies: the line reaches the issue and holds it back once approved", async () => {
+    const proposal = ['PROPOSAL: Build on the base work', '## Proposal', 'Extend what #1 adds.', '', 'Depends on #1', 'END PROPOSAL'].join('\n');
+    repo = makeRepo({ roles: { architect: { command: `printf '%s\\n' '${proposal.replace(/\n/g, "' '")}'` } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'base work', labels: [Label.issue] });
+    const run = loom(repo.root, ['role', 'architect']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/proposed #2/);
+    const proposed = await tracker.getIssue(2);
+    expect(proposed).toMatchObject({ title: 'Build on the base work', labels: [Label.architect] });
+    expect(proposed!.body).toMatch(/^Depends on #1$/m);
+    expect(loom(repo.root, ['issue', 'label', '2', Label.issue]).code).toBe(0);
+    expect(loom(repo.root, ['why', '2']).stdout).toMatch(/✗ dependencies done\s+waits on #1 \(open\)/);
+  });
+
+  it('a dependency closed as not planned (`loom issue close N --not-planned`) is reported once and no longer waited for', async () => {
+    repo = makeRepo({ roles: { builder: { command: 'echo "NO CHANGES NEEDED: nothing to do"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'hopeful', body: 'Depends on #2', labels: [Label.issue] });
+    await tracker.createIssue({ title: 'dropped' });
+    const close = loom(repo.root, ['issue', 'close', '2', '--not-planned']);
+    expect(close.stdout, close.stderr).toMatch(/Closed #2 as not planned\./);
+    expect((await tracker.getIssue(2))!.closedAs).toBe('not-planned');
+    expect(loom(repo.root, ['why', '1']).stdout).toMatch(/✓ dependencies done\s+#2 closed; #2 not done \(not planned or missing\)/);
+    const first = loom(repo.root, ['iterate']);
+    expect(first.stdout, first.stderr).toMatch(/dependency-not-planned=#1.*\+shepherd=#1|\+shepherd=#1.*dependency-not-planned=#1/);
+    loom(repo.root, ['iterate']);
+    const comments = (await tracker.listComments(1)).map((c) => c.body).filter((b) => /not planned/.test(b));
+    expect(comments).toEqual([expect.stringMatching(/depends on #2, closed without being done \(not planned\)/)]);
+    await until(async () => (await tracker.getIssue(1))!.state === 'closed', 30_000, 'the issue built all the same');
+  });
 });

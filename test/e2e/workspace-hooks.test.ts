@@ -1,6 +1,8 @@
 // Workspace hooks around a real shepherd in a real repository: the order they run in, and a
-// failing afterCreate failing the attempt.
+// failing afterCreate failing the attempt; and around the worktrees the Judge, Doctor and
+// Champion create, work in and remove.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
@@ -27,6 +29,18 @@ describe('workspace hooks', () => {
     expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toEqual(['afterCreate 1 issue-1', 'beforeRun 1 issue-1', 'builder 1', 'afterRun 1 issue-1', 'beforeRemove 1 issue-1']);
   });
 
+  it('around a shepherd that builds, judges and merges: the judge round too, and beforeRemove at the merge', async () => {
+    const journal = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-hooks-')), 'journal');
+    const line = (name: string) => `echo "${name} \${LOOM_ROLE:-} $(basename "$PWD")" >> '${journal}'`;
+    repo = makeRepo({ runtime: 'script', hooks: Object.fromEntries(['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'].map((h) => [h, line(h)])) });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'merged', labels: [Label.issue], body: '```loom-script builder\nwrite a.txt <<EOF\na\nEOF\n```' });
+    const r = loom(repo.root, ['shepherd', '1', '--force-merge']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await tracker.listPullRequests({ state: 'merged' })).length).toBe(1);
+    expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toEqual(['afterCreate  issue-1', 'beforeRun builder issue-1', 'afterRun builder issue-1', 'beforeRun judge issue-1', 'afterRun judge issue-1', 'beforeRemove  issue-1']);
+  });
+
   it('a failing afterCreate fails the attempt before any agent runs, and leaves no worktree', async () => {
     const journal = path.join(fs.mkdtempSync('/tmp/loom-hooks-'), 'journal');
     repo = makeRepo({ spawnFailureLimit: 1, hooks: { afterCreate: 'echo "no lock file"; exit 4' }, roles: { builder: { command: `echo "builder $LOOM_ISSUE" >> '${journal}'; echo "NO CHANGES NEEDED: x"` } } });
@@ -42,5 +56,39 @@ describe('workspace hooks', () => {
     expect(issue!.labels).toEqual([Label.blocked]);
     expect(comments).toMatch(/exited without finishing \(attempt 1 of 1\)/);
     expect(comments + fs.readdirSync(repo.paths.logs).map((f) => fs.readFileSync(path.join(repo!.paths.logs, f), 'utf8')).join('\n')).toMatch(/hooks\.afterCreate failed: exit 4: no lock file/);
+  });
+
+  it('run in the worktrees the support roles create, work in and remove: Judge, Doctor, Champion', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-hooks-'));
+    const journal = path.join(dir, 'journal');
+    const flag = path.join(dir, 'killed-once');
+    const line = (name: string) => `echo "${name} $LOOM_ISSUE \${LOOM_ROLE:-} $(basename "$PWD")" >> '${journal}'`;
+    const hooks = Object.fromEntries(['afterCreate', 'beforeRun', 'afterRun', 'beforeRemove'].map((h) => [h, line(h)]));
+    repo = makeRepo({ runtime: 'script', hooks });
+    const tracker = repo.tracker();
+    const fence = '```';
+    // The shepherd's judge dies once: the issue is blocked with its PR waiting for review, and no worktree.
+    const judge = `run test -f ${flag} || (touch ${flag} && kill -9 $PPID)\nsay VERDICT: APPROVE`;
+    await tracker.createIssue({ title: 'judged later', labels: [Label.issue], body: `${fence}loom-script builder\nwrite b.txt <<EOF\nb\nEOF\n${fence}\n\n${fence}loom-script judge\n${judge}\n${fence}` });
+    expect(loom(repo.root, ['shepherd', '1', '--force-merge']).code).toBe(5);
+    expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
+    await tracker.updateLabels(1, { remove: [Label.blocked] });
+    const seen = fs.readFileSync(journal, 'utf8').trim().split('\n').length;
+    const since = () => fs.readFileSync(journal, 'utf8').trim().split('\n').slice(seen);
+
+    const judged = loom(repo.root, ['role', 'judge']);
+    expect(judged.stdout, judged.stderr).toMatch(/judged #2 approve/);
+    expect(since()).toEqual(['afterCreate 1  issue-1', 'beforeRun 1 judge issue-1', 'afterRun 1 judge issue-1']);
+
+    await tracker.updateLabels(2, { add: [Label.changesRequested] });
+    const doctor = loom(repo.root, ['role', 'doctor']);
+    expect(doctor.stdout, doctor.stderr).toMatch(/updated #2/);
+    expect(since().slice(3)).toEqual(['beforeRun 1 doctor issue-1', 'afterRun 1 doctor issue-1']);
+
+    await tracker.updateLabels(2, { add: [Label.pr] });
+    const champion = loom(repo.root, ['role', 'champion']);
+    expect(champion.stdout, champion.stderr).toMatch(/merged #2/);
+    expect(since().slice(5)).toEqual(['beforeRemove 1  issue-1']);
+    expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(false);
   });
 });

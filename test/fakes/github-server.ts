@@ -13,7 +13,9 @@
  * answer 401 / 403 with retry-after / 429 / 5xx; `beforeAnswer` sees every request after its effect
  * and before its answer. A second open PR for the same head and base is refused (422). With `gitDir` (a bare repository), a merge
  * really merges the head branch into the base branch (`git merge-tree --write-tree`, `commit-tree`,
- * `update-ref`) and reports the merge sha. Every request is logged.
+ * `update-ref`) and reports the merge sha. Issue dependencies (`…/dependencies/blocked_by`) and
+ * sub-issues (`…/sub_issues`) are listed as issue objects and summed up on each issue
+ * (`issue_dependencies_summary`, `sub_issues_summary`). Every request is logged.
  */
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -124,6 +126,10 @@ interface StoredItem {
   mergedAt: string | null;
   mergeCommitSha: string | null;
   mergedBy: string | null;
+  /** Issues this one is blocked by (issue dependencies), by number. */
+  blockedBy: number[];
+  /** Sub-issues of this one, by number, in order. */
+  subIssues: number[];
 }
 
 class HttpError extends Error {
@@ -227,6 +233,23 @@ export class FakeGitHubServer {
   applyLabel(number: number, label: string, login: string): void {
     const item = this.require(number);
     this.setLabels(item, applyAdd(item.labels, [label]), login);
+  }
+
+  /** Records that `number` is blocked by `blocker` directly (a person in the web UI). */
+  addBlockedBy(number: number, blocker: number): void {
+    this.require(number).blockedBy.push(this.require(blocker).number);
+  }
+
+  /** Makes `child` a sub-issue of `parent` directly (a person in the web UI). */
+  addSubIssue(parent: number, child: number): void {
+    this.require(parent).subIssues.push(this.require(child).number);
+  }
+
+  /** Closes an issue directly as `reason` (a person in the web UI: "Close as not planned"). */
+  closeAs(number: number, reason: 'completed' | 'not_planned', login: string): void {
+    const item = this.require(number);
+    this.setState(item, 'closed', 'closed', login);
+    item.stateReason = reason;
   }
 
   /** Creates issues directly (no requests, no rate limit): seeding for tests. */
@@ -403,6 +426,26 @@ export class FakeGitHubServer {
         }
       }
       if (c === 'events' && d === undefined && method === 'GET') return this.page(url, item.events.map((e) => this.eventJson(item, e)));
+      // Issue dependencies (GET/POST …/dependencies/blocked_by) and sub-issues (GET/POST …/sub_issues),
+      // both listing issue objects; both link by the other issue's `id`, not its number.
+      if (c === 'dependencies' && d === 'blocked_by' && parts[4] === undefined) {
+        if (method === 'GET') return this.page(url, item.blockedBy.map((n) => this.issueJson(this.require(n))));
+        if (method === 'POST') {
+          const other = this.byId(body.issue_id, 'issue_id');
+          if (other.number === item.number || item.blockedBy.includes(other.number)) throw validation('IssueDependency', 'issue_id', 'invalid');
+          item.blockedBy.push(other.number);
+          return ok(this.issueJson(item), 201);
+        }
+      }
+      if (c === 'sub_issues' && d === undefined) {
+        if (method === 'GET') return this.page(url, item.subIssues.map((n) => this.issueJson(this.require(n))));
+        if (method === 'POST') {
+          const child = this.byId(body.sub_issue_id, 'sub_issue_id');
+          if (child.number === item.number || [...this.items.values()].some((i) => i.subIssues.includes(child.number))) throw validation('SubIssue', 'sub_issue_id', 'invalid');
+          item.subIssues.push(child.number);
+          return ok(this.issueJson(item), 201);
+        }
+      }
     }
     if (a === 'pulls' && b === undefined) {
       if (method === 'GET') {
@@ -523,6 +566,8 @@ export class FakeGitHubServer {
       body: body === '' ? null : body,
       state: 'open',
       stateReason: null,
+      blockedBy: [],
+      subIssues: [],
       author: login,
       labels: [],
       createdAt: at,
@@ -550,6 +595,8 @@ export class FakeGitHubServer {
     if ((body.state === 'closed' || body.state === 'open') && body.state !== item.state) {
       if (item.mergedAt !== null) throw validation('Issue', 'state', 'invalid');
       this.setState(item, body.state, body.state === 'closed' ? 'closed' : 'reopened', login);
+      // As GitHub: `state_reason` says how it was closed (`completed`, `not_planned`, `duplicate`).
+      if (body.state === 'closed' && (body.state_reason === 'not_planned' || body.state_reason === 'duplicate' || body.state_reason === 'completed')) item.stateReason = body.state_reason;
     }
     return item;
   }
@@ -725,7 +772,31 @@ export class FakeGitHubServer {
       timeline_url: `${base}/timeline`,
       performed_via_github_app: null,
       state_reason: item.stateReason,
+      ...(item.kind === 'issue' ? this.summaries(item) : {}),
     };
+  }
+
+  /** `sub_issues_summary` and `issue_dependencies_summary`, as GitHub adds them to an issue. */
+  private summaries(item: StoredItem): Record<string, unknown> {
+    const closed = (n: number) => this.items.get(n)?.state === 'closed';
+    const completed = item.subIssues.filter(closed).length;
+    const blocking = [...this.items.values()].filter((i) => i.blockedBy.includes(item.number));
+    return {
+      sub_issues_summary: { total: item.subIssues.length, completed, percent_completed: item.subIssues.length === 0 ? 0 : Math.floor((completed * 100) / item.subIssues.length) },
+      issue_dependencies_summary: {
+        blocked_by: item.blockedBy.filter((n) => !closed(n)).length,
+        total_blocked_by: item.blockedBy.length,
+        blocking: item.state === 'open' ? blocking.filter((i) => i.state === 'open').length : 0,
+        total_blocking: blocking.length,
+      },
+    };
+  }
+
+  /** The issue with database id `id` (a request body's `issue_id` / `sub_issue_id`). */
+  private byId(id: unknown, field: string): StoredItem {
+    const item = [...this.items.values()].find((i) => i.id === id && i.kind === 'issue');
+    if (item === undefined) throw validation('Issue', field, 'invalid');
+    return item;
   }
 
   private pullJson(item: StoredItem): unknown {

@@ -222,6 +222,17 @@ export function describeTrackerContract(
     });
 
     describe('close and reopen', () => {
+      it('records how an issue was closed: completed by default, not planned on request; reopening forgets it', async () => {
+        const done = await tracker.createIssue({ title: 'done' });
+        const dropped = await tracker.createIssue({ title: 'dropped' });
+        await tracker.close(done.number);
+        await tracker.close(dropped.number, 'Will not do.', 'not-planned');
+        expect((await tracker.getIssue(done.number))?.closedAs).toBe('completed');
+        expect((await tracker.getIssue(dropped.number))?.closedAs).toBe('not-planned');
+        await tracker.reopen(dropped.number);
+        expect((await tracker.getIssue(dropped.number))?.closedAs).toBeUndefined();
+      });
+
       it('removes state labels, keeps others, adds the comment first and hides the issue from the snapshot', async () => {
         const issue = await tracker.createIssue({ title: 'to close', labels: ['loom:building', 'loom:urgent', 'bug'] });
         expect((await tracker.snapshot()).issues.map((i) => i.number)).toContain(issue.number);

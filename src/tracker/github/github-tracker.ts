@@ -17,7 +17,7 @@
  */
 
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
-import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, TrackerError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
@@ -199,6 +199,28 @@ export class GitHubTracker implements Tracker {
     return item === null || isPull(item) ? null : toIssue(item);
   }
 
+  /**
+   * GitHub's own links before an issue: `GET …/issues/{n}/dependencies/blocked_by` and
+   * `GET …/issues/{n}/sub_issues`, each a conditional request (a 304 costs no rate limit), and
+   * neither sent when the issue's summaries say it has none.
+   */
+  async linkedIssues(issue: Issue): Promise<LinkedIssue[]> {
+    const read = async (kind: LinkedIssue['kind'], path: string): Promise<LinkedIssue[]> => {
+      let items: GhIssue[];
+      try {
+        items = await this.transport.getAll<GhIssue>(this.transport.repoPath(`/issues/${issue.number}/${path}`), { per_page: 100 });
+      } catch (error) {
+        // A GitHub without the endpoint (an older Enterprise Server) has no such links.
+        if (statusOf(error) === 404) return [];
+        throw error;
+      }
+      return items.filter((i) => isWellFormed(i) && !isPull(i)).map((i) => ({ kind, issue: toIssue(i) }));
+    };
+    const blockedBy = issue.links === undefined || issue.links.blockedBy > 0 ? await read('blocked-by', 'dependencies/blocked_by') : [];
+    const subIssues = issue.links === undefined || issue.links.subIssues > 0 ? await read('sub-issue', 'sub_issues') : [];
+    return [...blockedBy, ...subIssues];
+  }
+
   async listIssues(filter: IssueFilter = {}): Promise<Issue[]> {
     const wanted = [...new Set(filter.labels ?? [])];
     const params: Record<string, string | number> = { state: filter.state ?? 'open', per_page: 100 };
@@ -267,13 +289,13 @@ export class GitHubTracker implements Tracker {
     return comments.map(toComment);
   }
 
-  async close(number: number, comment?: string): Promise<void> {
+  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed'): Promise<void> {
     const item = await this.requireItem(number);
     if (comment !== undefined) await this.comment(number, comment);
     const current = labelNames(item.labels);
     const next = applyLabelChange(current, [], WORKFLOW_LABELS);
     if (item.state === 'open') {
-      const body: Record<string, unknown> = { state: 'closed' };
+      const body: Record<string, unknown> = { state: 'closed', ...(isPull(item) ? {} : { state_reason: reason === 'not-planned' ? 'not_planned' : 'completed' }) };
       if (!sameSet(current, next)) body.labels = next;
       await this.transport.send('PATCH', this.transport.repoPath(`/issues/${number}`), body, number);
     } else {

@@ -29,6 +29,10 @@ export interface GhIssue {
   pull_request?: { merged_at?: string | null } | null;
   /** `completed`, `not_planned`, `reopened`, `duplicate` or null. */
   state_reason?: string | null;
+  /** Sub-issues of this issue: how many, how many closed. */
+  sub_issues_summary?: { total?: number; completed?: number } | null;
+  /** Issue dependencies: `total_blocked_by` issues (open or closed) block this one. */
+  issue_dependencies_summary?: { blocked_by?: number; total_blocked_by?: number; blocking?: number; total_blocking?: number } | null;
 }
 
 export interface GhPull {
@@ -90,7 +94,15 @@ export function toIssue(item: GhIssue): Issue {
     createdAt: item.created_at,
     updatedAt: item.updated_at,
     ...(item.state === 'closed' && item.state_reason ? { closedAs: item.state_reason === 'not_planned' || item.state_reason === 'duplicate' ? 'not-planned' : 'completed' } : {}),
+    ...linksOf(item),
   };
+}
+
+/** The link counts the issue carries, when GitHub sends both summaries. */
+function linksOf(item: GhIssue): { links?: { blockedBy: number; subIssues: number } } {
+  const blockedBy = item.issue_dependencies_summary?.total_blocked_by;
+  const subIssues = item.sub_issues_summary?.total;
+  return typeof blockedBy === 'number' && typeof subIssues === 'number' ? { links: { blockedBy, subIssues } } : {};
 }
 
 export function pullState(pull: GhPull): ItemState {

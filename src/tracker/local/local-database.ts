@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 
 /** File name of the local tracker inside the `.loom` directory. */
 export const LOCAL_TRACKER_FILE = 'tracker.db';
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 /** The first 16 bytes of every SQLite database file. */
 export const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 /** How long a connection waits for another process's lock (and copies retry), ms. */
@@ -32,6 +32,8 @@ const SCHEMA = `
     head         TEXT,
     base         TEXT,
     closes_issue INTEGER,
+    -- How a closed issue was closed (version 2): 'completed' or 'not-planned'; NULL while open.
+    closed_as    TEXT CHECK (closed_as IN ('completed', 'not-planned')),
     CHECK (kind = 'pr' OR state <> 'merged'),
     CHECK ((kind = 'pr') = (head IS NOT NULL AND base IS NOT NULL))
   );
@@ -97,7 +99,10 @@ function setWalMode(db: Database.Database): void {
   }
 }
 
-/** Creates the schema in one immediate transaction, so racing first opens create it exactly once. */
+/**
+ * Creates (or upgrades: version 1 gains `items.closed_as`) the schema in one immediate
+ * transaction, so racing first opens create it exactly once.
+ */
 export function ensureSchema(db: Database.Database): void {
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -105,10 +110,10 @@ export function ensureSchema(db: Database.Database): void {
     if (version > SCHEMA_VERSION) {
       throw new TrackerStorageError(`the local tracker has schema version ${version}; this loom understands up to ${SCHEMA_VERSION}: upgrade Loom`);
     }
-    if (version === 0) {
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
+    if (version === 0) db.exec(SCHEMA);
+    // Version 1 → 2: how a closed issue was closed. Issues closed before count as completed (NULL).
+    if (version === 1) db.exec("ALTER TABLE items ADD COLUMN closed_as TEXT CHECK (closed_as IN ('completed', 'not-planned'))");
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
 

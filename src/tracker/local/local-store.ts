@@ -22,7 +22,7 @@ const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT
  * commas, which `validateLabelName` forbids inside a name.
  */
 const ITEM_SELECT = `SELECT i.number, i.kind, i.title, i.body, i.state, i.author, i.created_at, i.updated_at,
-    i.head, i.base, i.closes_issue, (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+    i.head, i.base, i.closes_issue, i.closed_as, (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
   FROM items i`;
 
 type ItemTuple = [
@@ -37,6 +37,7 @@ type ItemTuple = [
   head: string | null,
   base: string | null,
   closesIssue: number | null,
+  closedAs: 'completed' | 'not-planned' | null,
   labels: string | null,
 ];
 
@@ -92,6 +93,8 @@ interface Item {
   head: string | null;
   base: string | null;
   closesIssue: number | null;
+  /** How a closed issue was closed (null: open, or closed before this was recorded). */
+  closedAs: 'completed' | 'not-planned' | null;
   /** Sorted, like `applyLabelChange` results, so label sets compare equal. */
   labels: string[];
 }
@@ -168,8 +171,9 @@ export class LocalStore {
     this.changeLabels(item.number, item.labels, applyLabelChange(item.labels, [], WORKFLOW_LABELS), actor, now);
   }
 
-  setState(number: number, state: ItemState, event: TrackerEvent['type'], actor: string, now: string): void {
-    this.stmt.setState.run(state, now, number);
+  /** Sets the state (and, for an issue, how it was closed: null when opened again). */
+  setState(number: number, state: ItemState, event: TrackerEvent['type'], actor: string, now: string, closedAs: 'completed' | 'not-planned' | null = null): void {
+    this.stmt.setState.run(state, closedAs, now, number);
     this.stmt.event.run(number, event, null, actor, now);
   }
 
@@ -267,7 +271,7 @@ function prepareStatements(db: Database.Database) {
       'INSERT INTO events (item, type, label, actor, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
     touch: db.prepare<[string, number]>('UPDATE items SET updated_at = ? WHERE number = ?'),
-    setState: db.prepare<[ItemState, string, number]>('UPDATE items SET state = ?, updated_at = ? WHERE number = ?'),
+    setState: db.prepare<[ItemState, string | null, string, number]>("UPDATE items SET state = ?, closed_as = CASE WHEN kind = 'issue' THEN ? END, updated_at = ? WHERE number = ?"),
     insertComment: db.prepare<[number, string, string, string]>(
       'INSERT INTO comments (item, author, body, created_at) VALUES (?, ?, ?, ?)',
     ),
@@ -284,7 +288,7 @@ function prepareStatements(db: Database.Database) {
 }
 
 function toItem(tuple: ItemTuple): Item {
-  const [number, kind, title, body, state, author, createdAt, updatedAt, head, base, closesIssue, labels] = tuple;
+  const [number, kind, title, body, state, author, createdAt, updatedAt, head, base, closesIssue, closedAs, labels] = tuple;
   return {
     number,
     kind,
@@ -297,6 +301,7 @@ function toItem(tuple: ItemTuple): Item {
     head,
     base,
     closesIssue,
+    closedAs,
     labels: labels === null ? [] : labels.split(',').sort(),
   };
 }
@@ -312,6 +317,7 @@ export function toIssue(item: Item): Issue {
     author: item.author,
     createdAt: item.createdAt,
     updatedAt: item.updatedAt,
+    ...(item.state === 'closed' && item.closedAs !== null ? { closedAs: item.closedAs } : {}),
   };
 }
 

@@ -24,7 +24,7 @@ import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyLabelChange, validateLabelName } from '../../core/labels.js';
-import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerHealth } from '../tracker.js';
 import { SQLITE_MAGIC, openLocalDatabase } from './local-database.js';
 import { LocalStore, toIssue, toPullRequest } from './local-store.js';
@@ -94,6 +94,11 @@ export class LocalTracker implements Tracker {
 
   snapshot(): Promise<TrackerSnapshot> {
     return this.read((s) => s.snapshot());
+  }
+
+  /** The local tracker records no links between issues: `Depends on #N` lines are its way. */
+  linkedIssues(): Promise<LinkedIssue[]> {
+    return Promise.resolve([]);
   }
 
   getIssue(number: number): Promise<Issue | null> {
@@ -196,12 +201,12 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  close(number: number, comment?: string): Promise<void> {
+  close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed'): Promise<void> {
     return this.write((s, now) => {
       const item = s.require(number);
       if (comment !== undefined) s.insertComment(number, comment, this.actor, now);
       // A merged PR stays merged: closing it only strips what is left of its workflow labels.
-      if (item.state === 'open') s.setState(number, 'closed', 'closed', this.actor, now);
+      if (item.state === 'open') s.setState(number, 'closed', 'closed', this.actor, now, reason);
       s.stripWorkflowLabels(item, this.actor, now);
     });
   }

@@ -337,7 +337,7 @@ describe('LocalTracker read-only', () => {
 });
 
 describe('LocalTracker on its own', () => {
-  it('creates the file with schema version 1 in WAL mode, and requires its directory', () => {
+  it('creates the file with schema version 2 in WAL mode, and requires its directory', () => {
     const dir = tempDir();
     const missing = path.join(dir, 'no-such-dir', LOCAL_TRACKER_FILE);
     expect(() => new LocalTracker({ path: missing })).toThrow(/directory .*no-such-dir does not exist/);
@@ -347,7 +347,7 @@ describe('LocalTracker on its own', () => {
     open({ path: dbPath }).dispose();
     const db = new Database(dbPath, { readonly: true });
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();
@@ -355,6 +355,32 @@ describe('LocalTracker on its own', () => {
     // Reopening an existing file keeps its data and schema.
     const again = open({ path: dbPath });
     expect(again).toBeInstanceOf(LocalTracker);
+  });
+
+  it('upgrades a version 1 file in place: its issues kept, closed ones read as completed, close reasons recorded from then on', async () => {
+    const dir = tempDir();
+    const dbPath = path.join(dir, LOCAL_TRACKER_FILE);
+    const old = open({ path: dbPath });
+    const kept = await old.createIssue({ title: 'closed before the upgrade' });
+    await old.close(kept.number);
+    const later = await old.createIssue({ title: 'closed after' });
+    old.dispose();
+    // Make it a version 1 file, as an earlier Loom wrote it: no closed_as column.
+    const raw = new Database(dbPath);
+    raw.exec('ALTER TABLE items DROP COLUMN closed_as');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const tracker = open({ path: dbPath });
+    expect(await tracker.getIssue(kept.number)).toMatchObject({ state: 'closed', title: 'closed before the upgrade' });
+    expect((await tracker.getIssue(kept.number))?.closedAs).toBeUndefined();
+    await tracker.close(later.number, undefined, 'not-planned');
+    expect((await tracker.getIssue(later.number))?.closedAs).toBe('not-planned');
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
+    } finally {
+      db.close();
+    }
   });
 
   it('trusts every approval and has no label definitions to create', async () => {
