@@ -34,6 +34,8 @@ const SCALARS: Record<string, Kind> = {
   maxRetryBackoff: 'positiveDuration',
   iterationTimeout: 'positiveDuration',
   heartbeatInterval: 'positiveDuration',
+  checksPollInterval: 'positiveDuration',
+  checksTimeout: 'positiveDuration',
   maxMergeLines: 'positive',
   agentRetries: 'count',
   cliRetries: 'count',
@@ -217,6 +219,11 @@ export function resolveConfig(
       Object.assign(config.sandbox, parseSandbox(value, 'sandbox', problems));
       continue;
     }
+    if (key === 'updateStrategy') {
+      if (value === 'rebase' || value === 'merge') config.updateStrategy = value;
+      else problems.push(`updateStrategy: must be "rebase" or "merge", got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -229,7 +236,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks', 'updateStrategy'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -300,6 +307,11 @@ export function resolveConfig(
   if (envRuntime !== undefined && envRuntime !== '') {
     if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
     else problems.push(`env LOOM_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
+  }
+  const envStrategy = env.LOOM_UPDATE_STRATEGY;
+  if (envStrategy !== undefined && envStrategy !== '') {
+    if (envStrategy === 'rebase' || envStrategy === 'merge') config.updateStrategy = envStrategy;
+    else problems.push(`env LOOM_UPDATE_STRATEGY: must be "rebase" or "merge", got ${JSON.stringify(envStrategy)}`);
   }
   for (const key of STRINGS) {
     const v = env[envName(key)];

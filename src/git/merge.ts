@@ -6,6 +6,8 @@
  * Invariant owned here: merges are serialised by `.loom/merge.lock`, and the default branch only
  * moves by compare-and-swap from the commit the merge was computed on.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { tryLock, unlock } from '../process/lock-file.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
@@ -26,18 +28,76 @@ export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: 
   }
 }
 
-/** Rebases the worktree's branch onto `base` if `base` has moved on; false on a conflict (rebase aborted). */
-export async function rebaseIfBehind(worktree: string, base: string): Promise<{ rebased: boolean; conflict: boolean }> {
+/**
+ * Rebases the worktree's branch onto `base` if `base` has moved on; false on a conflict (rebase
+ * aborted). A branch that already holds a merge of the base (a conflict the Doctor resolved) is
+ * updated by merging the base again instead: a rebase would replay its commits without that
+ * resolution and conflict again. With `strategy` `merge` (config `updateStrategy`) it always merges.
+ */
+export async function rebaseIfBehind(worktree: string, base: string, strategy: 'rebase' | 'merge' = 'rebase'): Promise<{ rebased: boolean; conflict: boolean }> {
   const behind = (await gitMaybe(worktree, ['merge-base', '--is-ancestor', base, 'HEAD'])) === null;
   if (!behind) return { rebased: false, conflict: false };
+  const merges = strategy === 'merge' ? 'merge' : await git(worktree, ['rev-list', '--merges', `${base}..HEAD`]);
   try {
-    await git(worktree, ['rebase', '-q', base], { asLoom: true });
+    if (merges !== '') await git(worktree, ['merge', '-q', '--no-edit', base], { asLoom: true });
+    else await git(worktree, ['rebase', '-q', base], { asLoom: true });
     return { rebased: true, conflict: false };
   } catch (error) {
     if (!(error instanceof GitError)) throw error;
-    await gitMaybe(worktree, ['rebase', '--abort']);
+    await gitMaybe(worktree, [merges !== '' ? 'merge' : 'rebase', '--abort']);
     return { rebased: false, conflict: true };
   }
+}
+
+/**
+ * The files that conflict between the worktree's HEAD and `base`, computed without touching the
+ * worktree (`git merge-tree --write-tree --name-only`); empty when they merge cleanly.
+ */
+export async function conflictingFiles(worktree: string, base: string): Promise<string[]> {
+  try {
+    await git(worktree, ['merge-tree', '--write-tree', '--name-only', '--no-messages', 'HEAD', base]);
+    return [];
+  } catch (error) {
+    if (!(error instanceof GitError) || error.exitCode !== 1) throw error;
+    // stdout: the tree, then one conflicted path per line.
+    return [...new Set(error.stdout.split('\n').slice(1).filter((line) => line !== ''))];
+  }
+}
+
+/**
+ * Merges `base` into the worktree's branch for the Doctor to resolve: a clean merge is committed;
+ * a conflicting one is left in progress (conflict markers in the files). Does nothing when the
+ * branch already contains `base` or a merge is already in progress (a resumed round). Returns the
+ * files still unmerged.
+ */
+export async function mergeBaseForDoctor(worktree: string, base: string): Promise<string[]> {
+  const merging = (await gitMaybe(worktree, ['rev-parse', '-q', '--verify', 'MERGE_HEAD'])) !== null;
+  const contains = (await gitMaybe(worktree, ['merge-base', '--is-ancestor', base, 'HEAD'])) !== null;
+  if (!merging && !contains) {
+    try {
+      await git(worktree, ['merge', '-q', '--no-ff', '--no-edit', base], { asLoom: true });
+    } catch (error) {
+      if (!(error instanceof GitError)) throw error;
+    }
+  }
+  const unmerged = await git(worktree, ['diff', '--name-only', '--diff-filter=U']);
+  return unmerged === '' ? [] : unmerged.split('\n');
+}
+
+/** Concludes a merge left in progress (the Doctor resolved it without committing): stages everything and commits. */
+export async function concludeMerge(worktree: string, message: string): Promise<boolean> {
+  if ((await gitMaybe(worktree, ['rev-parse', '-q', '--verify', 'MERGE_HEAD'])) === null) return false;
+  await git(worktree, ['add', '-A']);
+  await git(worktree, ['commit', '-q', '--no-verify', '-m', message], { asLoom: true });
+  return true;
+}
+
+/** Of `files` (a missing one is skipped), those that still hold a conflict marker line (`<<<<<<< ` or `>>>>>>> `) in the worktree. */
+export async function filesWithConflictMarkers(worktree: string, files: string[]): Promise<string[]> {
+  const present = files.filter((file) => fs.existsSync(path.join(worktree, file)));
+  if (present.length === 0) return [];
+  const found = await gitMaybe(worktree, ['grep', '-l', '--no-index', '-E', '-e', '^(<{7}|>{7})( |$)', '--', ...present]);
+  return found === null || found === '' ? [] : found.split('\n');
 }
 
 /**

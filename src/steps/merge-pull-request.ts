@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
-import { branchInBase, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -17,6 +17,8 @@ import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
+import { waitForChecks } from './wait-for-checks.js';
+import { failingChecksReview } from '../core/checks.js';
 import { crashPoint } from '../process/crash-point.js';
 
 /**
@@ -27,7 +29,15 @@ import { crashPoint } from '../process/crash-point.js';
 export type MergeOutcome =
   /** `already`: an earlier, interrupted run had merged it; this run only recorded the merge. */
   | { ok: true; commit: string; already: boolean }
-  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch'; message: string };
+  | {
+      ok: false;
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch';
+      message: string;
+      /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
+      files?: string[];
+      /** With `checks`: the Doctor's work list when checks failed (absent when they never finished). */
+      review?: string;
+    };
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
@@ -48,6 +58,7 @@ export async function mergePullRequest(opts: {
   /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
   by: 'shepherd' | 'champion';
   signal?: AbortSignal;
+  log?: (line: string) => void;
 }): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   const worktrees = new Worktrees(paths.root, paths.worktrees);
@@ -70,8 +81,11 @@ export async function mergePullRequest(opts: {
     }
     if (inBase.state === 'missing') return { ok: false, reason: 'missing-branch', message: `branch ${branch} no longer exists` };
     const worktree = await worktrees.ensure(issue, baseRef);
-    const rebase = await rebaseIfBehind(worktree, baseRef);
-    if (rebase.conflict) return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}` };
+    const rebase = await rebaseIfBehind(worktree, baseRef, config.updateStrategy);
+    if (rebase.conflict) {
+      const files = await conflictingFiles(worktree, baseRef);
+      return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };
+    }
     if (rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
@@ -88,6 +102,15 @@ export async function mergePullRequest(opts: {
     if (remote) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+      // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
+      const sha = await git(worktree, ['rev-parse', 'HEAD']);
+      const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.log ? { onPending: (names) => opts.log?.(`PR #${pr.number}: waiting on checks ${names.join(', ')}`) } : {}) });
+      if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
+      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: `checks still pending after ${Math.round(config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };
+      if (checks.state === 'failure') {
+        const review = failingChecksReview(checks.failing, sha);
+        return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
+      }
       try {
         await tracker.markMerged(pr.number);
       } catch (error) {

@@ -16,6 +16,7 @@
  * Deliberately excluded: assignees, milestones, reactions, editing titles/bodies, deleting.
  */
 
+import type { CheckResult } from '../core/checks.js';
 import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
@@ -67,6 +68,12 @@ export interface Tracker {
   createPullRequest(pr: NewPullRequest): Promise<PullRequest>;
   /** Marks a PR merged (the branch merge itself is the caller's job for the local tracker). */
   markMerged(number: number): Promise<void>;
+  /**
+   * The CI checks on a commit (GitHub: its check runs and commit statuses, read with conditional
+   * requests, so asking again about an unchanged commit costs no rate limit). The local tracker
+   * has no CI: always empty.
+   */
+  checks(sha: string): Promise<CheckResult[]>;
   /** The timeline of an item: label changes, closing, reopening, merging, oldest first. */
   listEvents(number: number): Promise<TrackerEvent[]>;
   /**

@@ -162,6 +162,10 @@ export class FakeGitHubServer {
    * answer (a slow or timed-out request), or change it (see `AnswerChange`).
    */
   beforeAnswer: ((request: RoutedRequest) => Promise<AnswerChange | undefined> | AnswerChange | undefined) | null = null;
+  /** Check runs by commit sha (what a CI app created), in creation order. */
+  private readonly checkRuns = new Map<string, FakeCheckRun[]>();
+  /** Commit statuses by commit sha, latest per context last. */
+  private readonly statuses = new Map<string, FakeStatus[]>();
 
   private readonly tokens: Record<string, string>;
   private readonly permissions: Map<string, Permission>;
@@ -217,6 +221,24 @@ export class FakeGitHubServer {
 
   failNext(failure: FailureSwitch): void {
     this.failures.push({ ...failure, left: failure.times ?? 1 });
+  }
+
+  /**
+   * Creates or updates (same name) a check run on `sha`, as a CI app would; `conclusion` null
+   * while it runs.
+   */
+  setCheckRun(sha: string, run: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion?: string | null; output?: { title?: string; summary?: string; text?: string } }): void {
+    const runs = this.checkRuns.get(sha) ?? [];
+    const existing = runs.find((r) => r.name === run.name);
+    const at = this.timestamp();
+    const next: FakeCheckRun = { id: existing?.id ?? this.id(), name: run.name, status: run.status, conclusion: run.conclusion ?? null, output: run.output ?? {}, startedAt: existing?.startedAt ?? at, completedAt: run.status === 'completed' ? at : null };
+    this.checkRuns.set(sha, [...runs.filter((r) => r.name !== run.name), next]);
+  }
+
+  /** Adds a commit status on `sha` (the latest per context counts, as on GitHub). */
+  setStatus(sha: string, status: { context: string; state: 'error' | 'failure' | 'pending' | 'success'; description?: string; targetUrl?: string }): void {
+    const at = this.timestamp();
+    this.statuses.set(sha, [...(this.statuses.get(sha) ?? []), { id: this.id(), context: status.context, state: status.state, description: status.description ?? null, targetUrl: status.targetUrl ?? null, createdAt: at }]);
   }
 
   setPermission(login: string, permission: Permission): void {
@@ -438,12 +460,54 @@ export class FakeGitHubServer {
         return ok(this.labelJson(b));
       }
     }
+    if (a === 'commits' && b !== undefined && c === 'check-runs' && d === undefined && method === 'GET') {
+      // GET /repos/{owner}/{repo}/commits/{ref}/check-runs
+      const runs = this.checkRuns.get(b) ?? [];
+      return ok({ total_count: runs.length, check_runs: runs.map((r) => this.checkRunJson(b, r)) });
+    }
+    if (a === 'commits' && b !== undefined && c === 'status' && d === undefined && method === 'GET') {
+      // GET /repos/{owner}/{repo}/commits/{ref}/status: the latest status per context, newest first.
+      const latest = new Map<string, FakeStatus>();
+      for (const st of this.statuses.get(b) ?? []) latest.set(st.context, st);
+      const statuses = [...latest.values()].reverse();
+      const state = statuses.some((st) => st.state === 'error' || st.state === 'failure') ? 'failure' : statuses.length > 0 && statuses.every((st) => st.state === 'success') ? 'success' : 'pending';
+      return ok({
+        state,
+        statuses: statuses.map((st) => ({ url: `${this.apiRepo}/statuses/${b}`, id: st.id, node_id: `SC_${st.id}`, state: st.state, description: st.description, target_url: st.targetUrl, context: st.context, created_at: st.createdAt, updated_at: st.createdAt })),
+        sha: b,
+        total_count: statuses.length,
+        commit_url: `${this.apiRepo}/commits/${b}`,
+        url: `${this.apiRepo}/commits/${b}/status`,
+      });
+    }
     if (a === 'collaborators' && b !== undefined && c === 'permission' && method === 'GET') {
       const permission = this.permissions.get(b) ?? 'none';
       const legacy = permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission;
       return ok({ permission: legacy, role_name: permission, user: userObject(b) });
     }
     throw new HttpError(404, 'Not Found');
+  }
+
+  /** A check run in the shape of `GET /repos/{owner}/{repo}/commits/{ref}/check-runs` (`check_runs[]`). */
+  private checkRunJson(sha: string, r: FakeCheckRun): unknown {
+    return {
+      id: r.id,
+      head_sha: sha,
+      node_id: `CR_${r.id}`,
+      external_id: '',
+      url: `${this.apiRepo}/check-runs/${r.id}`,
+      html_url: `https://github.com/${this.owner}/${this.repo}/runs/${r.id}`,
+      details_url: `https://ci.example/runs/${r.id}`,
+      status: r.status,
+      conclusion: r.conclusion,
+      started_at: r.startedAt,
+      completed_at: r.completedAt,
+      output: { title: r.output.title ?? null, summary: r.output.summary ?? null, text: r.output.text ?? null, annotations_count: 0, annotations_url: `${this.apiRepo}/check-runs/${r.id}/annotations` },
+      name: r.name,
+      check_suite: { id: r.id + 1 },
+      app: { id: 1, slug: 'fake-ci', name: 'Fake CI' },
+      pull_requests: [],
+    };
   }
 
   /** One page of a list, with GitHub's `link` header. */
@@ -831,4 +895,23 @@ function optionalString(value: unknown): string | null {
 
 function validation(resource: string, field: string, code = 'invalid'): HttpError {
   return new HttpError(422, 'Validation Failed', { errors: [{ resource, code, field }] });
+}
+
+interface FakeCheckRun {
+  id: number;
+  name: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: string | null;
+  output: { title?: string; summary?: string; text?: string };
+  startedAt: string;
+  completedAt: string | null;
+}
+
+interface FakeStatus {
+  id: number;
+  context: string;
+  state: 'error' | 'failure' | 'pending' | 'success';
+  description: string | null;
+  targetUrl: string | null;
+  createdAt: string;
 }

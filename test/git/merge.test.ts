@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitError } from '../../src/git/git.js';
-import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../../src/git/merge.js';
+import { concludeMerge, conflictingFiles, filesWithConflictMarkers, mergeBaseForDoctor, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../../src/git/merge.js';
 import { processStart } from '../../src/process/process-identity.js';
 import type { Child } from '../helpers/child-process.js';
 import { deadPid, killAll, runFixture, runIdleProcess, waitForExit, waitUntil } from '../helpers/child-process.js';
@@ -287,6 +287,96 @@ describe('rebaseIfBehind', () => {
     expect(fs.existsSync(path.join(gitDir, 'rebase-merge'))).toBe(false);
     expect(fs.existsSync(path.join(gitDir, 'rebase-apply'))).toBe(false);
     expect(await rebaseIfBehind(wt, 'main')).toEqual({ rebased: false, conflict: true });
+  });
+});
+
+describe('rebaseIfBehind on a branch holding a resolved merge of the base', () => {
+  it('merges the moved base instead of rebasing, so the resolution is kept and nothing conflicts again', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual(['shared.txt']);
+    write(wt, 'shared.txt', 'one\nTWO (both)\nthree\n');
+    expect(await concludeMerge(wt, 'Merge main')).toBe(true);
+    const mainTip = commit(root, 'main moves again', { 'b.txt': 'b\n' });
+
+    expect(await rebaseIfBehind(wt, 'main')).toEqual({ rebased: true, conflict: false });
+
+    expect(isAncestor(wt, mainTip, 'HEAD')).toBe(true);
+    expect(fs.readFileSync(path.join(wt, 'shared.txt'), 'utf8')).toBe('one\nTWO (both)\nthree\n');
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+});
+
+describe('rebaseIfBehind with updateStrategy merge', () => {
+  it('merges the moved base into the branch (a merge commit on top of the branch tip) instead of rebasing', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'feature', { 'feature.txt': 'new\n' });
+    const mainTip = commit(root, 'main moves', { 'b.txt': 'b\n' });
+
+    expect(await rebaseIfBehind(wt, 'main', 'merge')).toEqual({ rebased: true, conflict: false });
+
+    expect(parents(wt, 'HEAD')).toEqual([tip, mainTip]);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+
+  it('a conflicting merge is aborted and the branch left as it was', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+
+    expect(await rebaseIfBehind(wt, 'main', 'merge')).toEqual({ rebased: false, conflict: true });
+
+    expect(rev(wt, 'HEAD')).toBe(tip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+    expect(fs.existsSync(path.join(sh(wt, 'rev-parse', '--absolute-git-dir'), 'MERGE_HEAD'))).toBe(false);
+  });
+});
+
+describe('conflicts for the Doctor', () => {
+  it('conflictingFiles names the conflicting files without touching the worktree; none for a clean merge', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'branch edits', { 'shared.txt': 'one\nTWO (branch)\nthree\n', 'x.txt': 'branch\n', 'clean.txt': 'c\n' });
+    expect(await conflictingFiles(wt, 'main')).toEqual([]);
+    commit(root, 'main edits', { 'shared.txt': 'one\nTWO (main)\nthree\n', 'x.txt': 'main\n' });
+
+    expect((await conflictingFiles(wt, 'main')).sort()).toEqual(['shared.txt', 'x.txt']);
+    expect(rev(wt, 'HEAD')).toBe(tip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+
+  it('mergeBaseForDoctor leaves the conflicting merge in progress with markers, is idempotent, and commits a clean one', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    const mainTip = commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual(['shared.txt']);
+    expect(rev(wt, 'MERGE_HEAD')).toBe(mainTip);
+    expect(fs.readFileSync(path.join(wt, 'shared.txt'), 'utf8')).toBe("one\n<<<<<<< HEAD\nTWO (branch)\n=======\nTWO (main)\n>>>>>>> main\nthree\n");
+    expect(await filesWithConflictMarkers(wt, ['shared.txt'])).toEqual(['shared.txt']);
+    // A resumed round finds the merge in progress and does not start another.
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual(['shared.txt']);
+
+    write(wt, 'shared.txt', 'one\nTWO (both)\nthree\n');
+    expect(await filesWithConflictMarkers(wt, ['shared.txt'])).toEqual([]);
+    expect(await concludeMerge(wt, 'Merge main into loom/issue-1')).toBe(true);
+    expect(parents(wt, 'HEAD')[1]).toBe(mainTip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+    expect(await concludeMerge(wt, 'again')).toBe(false);
+    // Already containing the base: nothing to do.
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual([]);
+
+    const wt2 = addWorktree(root, 'loom/issue-2', mainTip);
+    commit(wt2, 'elsewhere', { 'c.txt': 'c\n' });
+    const moved = commit(root, 'main moves', { 'd.txt': 'd\n' });
+    expect(await mergeBaseForDoctor(wt2, 'main')).toEqual([]);
+    expect(parents(wt2, 'HEAD')[1]).toBe(moved);
+    expect(sh(wt2, 'status', '--porcelain')).toBe('');
   });
 });
 

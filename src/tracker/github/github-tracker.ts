@@ -16,6 +16,8 @@
  * - Trust (PRODUCT.md §11) is `GitHubTrust`'s rule over the issue's events.
  */
 
+import type { CheckResult } from '../../core/checks.js';
+import { checkRunState, commitStatusState } from '../../core/checks.js';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
@@ -285,6 +287,26 @@ export class GitHubTracker implements Tracker {
     if (item.state === 'closed') await this.transport.send('PATCH', this.transport.repoPath(`/issues/${number}`), { state: 'open' }, number);
   }
 
+  async checks(sha: string): Promise<CheckResult[]> {
+    // Two conditional GETs: answered 304 (free) while nothing about the commit changed.
+    const runs = await this.transport.send<{ check_runs?: GhCheckRun[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/check-runs`), { per_page: 100 }), undefined, undefined, true);
+    const status = await this.transport.send<{ statuses?: GhStatus[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/status`), { per_page: 100 }), undefined, undefined, true);
+    return [
+      ...(runs.data.check_runs ?? []).map((r) => ({
+        name: r.name,
+        state: checkRunState(r.status, r.conclusion),
+        conclusion: r.conclusion ?? r.status,
+        details: [r.output?.title, r.output?.summary, r.output?.text, r.details_url ? `Details: ${r.details_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      })),
+      ...(status.data.statuses ?? []).map((s) => ({
+        name: s.context,
+        state: commitStatusState(s.state),
+        conclusion: s.state,
+        details: [s.description, s.target_url ? `Details: ${s.target_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      })),
+    ];
+  }
+
   async getPullRequest(number: number): Promise<PullRequest | null> {
     const pull = await this.fetchPull(number);
     return pull === null ? null : toPullRequest(pull);
@@ -453,4 +475,21 @@ function checkLabelNames(names: readonly string[]): string[] {
 function requireTitle(title: string): string {
   if (title.trim() === '') throw new Error('a title must not be empty');
   return title;
+}
+
+/** A check run as GitHub returns it (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs`), the fields Loom reads. */
+interface GhCheckRun {
+  name: string;
+  status: string;
+  conclusion: string | null;
+  details_url?: string | null;
+  output?: { title?: string | null; summary?: string | null; text?: string | null };
+}
+
+/** A commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`, `statuses[]`), the fields Loom reads. */
+interface GhStatus {
+  context: string;
+  state: string;
+  description?: string | null;
+  target_url?: string | null;
 }

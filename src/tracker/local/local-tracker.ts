@@ -20,6 +20,7 @@
  * are ./local-store.ts's.
  */
 
+import type { CheckResult } from '../../core/checks.js';
 import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -109,6 +110,11 @@ export class LocalTracker implements Tracker {
 
   listPullRequests(filter: { state?: ItemState | 'all' } = {}): Promise<PullRequest[]> {
     return this.read((s) => s.listPullRequests(filter.state ?? 'open'));
+  }
+
+  /** No CI on the local tracker: the test gate is the check. */
+  checks(): Promise<CheckResult[]> {
+    return Promise.resolve([]);
   }
 
   getPullRequest(number: number): Promise<PullRequest | null> {

@@ -1,0 +1,37 @@
+/**
+ * Waiting for a PR's CI checks on GitHub before merging: the checks on the exact head commit Loom
+ * pushed are read every `checksPollInterval` with conditional requests (an unchanged answer costs
+ * no rate limit and no agent time) until none is pending, the deadline passes, or the work stops.
+ */
+import type { ChecksVerdict } from '../core/checks.js';
+import { checksVerdict } from '../core/checks.js';
+import type { Tracker } from '../tracker/tracker.js';
+
+export type ChecksWait = Exclude<ChecksVerdict, { state: 'pending' }> | { state: 'timeout'; pending: readonly string[] } | { state: 'aborted' };
+
+export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void }): Promise<ChecksWait> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let reported = '';
+  for (;;) {
+    if (opts.signal?.aborted === true) return { state: 'aborted' };
+    const verdict = checksVerdict(await opts.tracker.checks(opts.sha));
+    if (verdict.state !== 'pending') return verdict;
+    const names = verdict.pending.join(', ');
+    if (names !== reported) opts.onPending?.(verdict.pending);
+    reported = names;
+    if (Date.now() >= deadline) return { state: 'timeout', pending: verdict.pending };
+    await abortableDelay(Math.min(opts.pollMs, Math.max(1, deadline - Date.now())), opts.signal);
+  }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
