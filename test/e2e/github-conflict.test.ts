@@ -86,7 +86,9 @@ describe('github: conflicts go to the Doctor', () => {
     git(root, 'commit', '-qm', 'initial');
     git(root, 'remote', 'add', 'origin', bare);
     git(root, 'push', '-q', 'origin', 'main');
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    // GitHub's timestamps have one-second resolution; a stopped clock puts every change in the
+    // same second, so each role must see the labels the one before it set however fast it runs.
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare, now: () => Date.parse('2026-01-05T10:00:00Z') });
     expect((await loomAsync(root, ['init'])).code).toBe(0);
     fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s' }));
     const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };

@@ -7,7 +7,9 @@
  *   comments) is conditional. A snapshot starts with one probe of the most recently updated
  *   items; a 304 there means the open-issue pages cached by the last snapshot still hold. The
  *   pulls list (for head/base) is only read when a `loom:*` pull request in the issues list
- *   changed since the last snapshot.
+ *   changed since the last snapshot; a PR's labels, title and body always come from the issues
+ *   list just read (updated_at has one-second resolution: a relabel in the same second as the
+ *   kept pull does not change it).
  * - Label changes go through `applyLabelChange` and are written as the whole resulting set in ONE
  *   `PUT /issues/{n}/labels`, so a state or verdict label replaces the others of its group in the
  *   same operation. No-op changes send nothing (and so create no events).
@@ -184,7 +186,9 @@ export class GitHubTracker implements Tracker {
         continue;
       }
       kept.set(pull.number, pull);
-      pullRequests.push(toPullRequest(pull));
+      // Labels, title and body as listed now: updated_at has one-second resolution, so a pull kept
+      // from a snapshot in the same second as a relabel looks unchanged but holds the old labels.
+      pullRequests.push(toPullRequest({ ...pull, title: item.title, body: item.body ?? null, labels: item.labels, updated_at: item.updated_at }));
     }
     this.snapshotPulls = kept;
     issues.sort(byNumberAsc);

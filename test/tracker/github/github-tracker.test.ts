@@ -151,6 +151,26 @@ describe('GitHubTracker on GitHub', () => {
     expect(server.requests.slice(used)).toEqual([expect.objectContaining({ method: 'GET', status: 304, conditional: true })]);
   });
 
+  it("a PR's labels changed within the second of the last snapshot are seen by the next one, in this process and the next", async () => {
+    // GitHub's updated_at has one-second resolution: a relabel in the same second as the snapshot
+    // that kept the pull leaves updated_at as it was. The labels must come from the listing read now.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-pr-labels-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const server = await start({ now: () => Date.parse('2026-01-05T10:00:00Z') });
+    const tracker = connect(server, { cacheFile });
+    const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:pr'] });
+    expect((await tracker.snapshot()).pullRequests.map((p) => p.labels)).toEqual([['loom:pr']]);
+    await tracker.updateLabels(pr.number, { add: ['loom:changes-requested'] });
+    expect((await tracker.snapshot()).pullRequests.map((p) => p.labels)).toEqual([['loom:changes-requested']]);
+    tracker.dispose();
+    // The next process (a support role) reads the cache file the last one left.
+    const writer = connect(server);
+    await writer.updateLabels(pr.number, { add: ['loom:review-requested'] });
+    const next = connect(server, { cacheFile });
+    expect((await next.snapshot()).pullRequests.map((p) => p.labels)).toEqual([['loom:review-requested']]);
+  });
+
   it('lets exactly one of two concurrent claimers win', async () => {
     const server = await start({ tokens: { 'token-a': 'shepherd-a', 'token-b': 'shepherd-b', 'test-token': 'loom-bot' } });
     const [number] = server.seedIssues(1, ['loom:issue']);
