@@ -219,6 +219,11 @@ export function resolveConfig(
       Object.assign(config.sandbox, parseSandbox(value, 'sandbox', problems));
       continue;
     }
+    if (key === 'requireApproval') {
+      if (typeof value === 'boolean') config.requireApproval = value;
+      else problems.push(`requireApproval: must be true or false, got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (key === 'updateStrategy') {
       if (value === 'rebase' || value === 'merge') config.updateStrategy = value;
       else problems.push(`updateStrategy: must be "rebase" or "merge", got ${JSON.stringify(value)}`);
@@ -236,7 +241,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks', 'updateStrategy'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'tracker', 'hooks', 'updateStrategy', 'requireApproval'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -307,6 +312,11 @@ export function resolveConfig(
   if (envRuntime !== undefined && envRuntime !== '') {
     if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
     else problems.push(`env LOOM_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
+  }
+  const envApproval = env.LOOM_REQUIRE_APPROVAL;
+  if (envApproval !== undefined && envApproval !== '') {
+    if (envApproval === 'true' || envApproval === 'false') config.requireApproval = envApproval === 'true';
+    else problems.push(`env LOOM_REQUIRE_APPROVAL: must be "true" or "false", got ${JSON.stringify(envApproval)}`);
   }
   const envStrategy = env.LOOM_UPDATE_STRATEGY;
   if (envStrategy !== undefined && envStrategy !== '') {

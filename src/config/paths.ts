@@ -30,6 +30,10 @@ export interface LoomPaths {
   agentHomes: string;
   /** The configuration the daemon last loaded successfully (used while config.json is invalid). */
   lastGoodConfig: string;
+  /** One ticket per merger waiting for (or holding) `merge.lock`. */
+  mergeQueue: string;
+  /** The post-merge guard: the merge being verified, a pause of merging, merges reverted. */
+  baseGuard: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -53,6 +57,8 @@ export function loomPaths(root: string): LoomPaths {
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
+    mergeQueue: path.join(dir, 'merge-queue'),
+    baseGuard: path.join(dir, 'base-guard.json'),
   };
 }
 
@@ -74,5 +80,7 @@ export const GITIGNORE_LINES = [
   'limits/',
   'agent-homes/',
   'merge.lock',
+  'merge-queue/',
+  'base-guard.json',
   '*.tmp',
 ];

@@ -101,6 +101,8 @@ export interface LoomConfig {
   heartbeatInterval: number;
   /** How a branch is brought up to date with a moved base before merging: `rebase` (default) or `merge`. */
   updateStrategy: 'rebase' | 'merge';
+  /** GitHub: merge only once someone with write access approved the PR in a review (default false). */
+  requireApproval: boolean;
   /** GitHub: how often a merge waiting on CI checks reads them again (conditional requests), ms. */
   checksPollInterval: number;
   /** GitHub: how long a merge waits for pending CI checks before giving up, ms. */
@@ -162,6 +164,7 @@ export function defaultConfig(): LoomConfig {
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
     updateStrategy: 'rebase',
+    requireApproval: false,
     checksPollInterval: 15_000,
     checksTimeout: 60 * MIN,
     agentRetries: 2,

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tryLock, unlock } from '../process/lock-file.js';
+import type { MergeQueue } from '../process/merge-queue.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
 
@@ -19,8 +20,10 @@ export type MergeResult = { ok: true; commit: string; already: boolean } | { ok:
  * Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. The lock names its
  * holder process; one left by a crashed merger is taken over (src/process/lock-file.ts).
  */
-export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | 'locked'> {
-  if (!(await waitFor(() => tryLock(lockFile), timeoutMs, 25))) return 'locked';
+export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>, queued?: { queue: MergeQueue; ticket: string }): Promise<T | 'locked'> {
+  // In the queue, only the oldest live ticket may take the lock: the order `loom status` shows is the order served.
+  const turn = () => (queued === undefined || queued.queue.isFirst(queued.ticket)) && tryLock(lockFile);
+  if (!(await waitFor(turn, timeoutMs, 25))) return 'locked';
   try {
     return await fn();
   } finally {
@@ -131,16 +134,27 @@ export async function mergeIntoBase(root: string, base: string, branch: string, 
     throw error;
   }
   const commit = await git(root, ['commit-tree', tree, '-p', baseSha, '-p', branchSha, '-m', message], { asLoom: true });
+  const moved = await moveBase(root, base, baseSha, commit);
+  return moved.ok ? { ok: true, commit, already: false } : moved;
+}
+
+/**
+ * Moves `base` from `from` to its descendant `to` by compare-and-swap: fast-forwarding the main
+ * working tree when it has `base` checked out (refused, changing nothing, when its local changes
+ * would be overwritten), else updating the ref alone.
+ */
+export async function moveBase(root: string, base: string, from: string, to: string, what = 'merge'): Promise<{ ok: true } | { ok: false; reason: 'dirty-main'; message: string }> {
+  const baseRef = `refs/heads/${base}`;
   const head = await gitMaybe(root, ['symbolic-ref', '-q', 'HEAD']);
   if (head === baseRef) {
     try {
-      await git(root, ['merge', '-q', '--ff-only', commit]);
+      await git(root, ['merge', '-q', '--ff-only', to]);
     } catch (error) {
       if (!(error instanceof GitError)) throw error;
-      return { ok: false, reason: 'dirty-main', message: `the main working tree has local changes that the merge would overwrite: ${error.stderr.trim().split('\n')[0] ?? ''}` };
+      return { ok: false, reason: 'dirty-main', message: `the main working tree has local changes that the ${what} would overwrite: ${error.stderr.trim().split('\n')[0] ?? ''}` };
     }
   } else {
-    await git(root, ['update-ref', baseRef, commit, baseSha]);
+    await git(root, ['update-ref', baseRef, to, from]);
   }
-  return { ok: true, commit, already: false };
+  return { ok: true };
 }

@@ -228,6 +228,7 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
   const ref = (branch: string) => (remote ? `origin/${branch}` : branch);
   const merged: number[] = [];
   const skipped: string[] = [];
+  const notes: string[] = [];
   for (const { pr, issueNumber, issue } of await pullRequestsWith(ctx, Label.pr)) {
     // A PR a shepherd owns is the shepherd's to merge: not the Champion's business, not listed.
     if (issue?.labels.includes(Label.building) === true) continue;
@@ -238,18 +239,27 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
       skipped.push(`#${pr.number} (${decision.reason})`);
       continue;
     }
-    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal });
+    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal, log: ctx.log });
     if (result.ok) {
       merged.push(pr.number);
+      if (result.guard?.result === 'red') {
+        notes.push(`post-merge guard: ${result.guard.detail.replace(/`/g, '')}`);
+        if (result.guard.paused) break;
+      }
       continue;
     }
     skipped.push(`#${pr.number} (${result.reason === 'withdrawn' || result.reason === 'pr-closed' ? result.message : result.reason})`);
-    if (result.reason === 'conflict' || result.reason === 'tests' || (result.reason === 'checks' && result.review !== undefined)) {
+    if (result.reason === 'paused') {
+      // Every other PR would wait the same way: the base must be green first.
+      notes.push(result.message.replace(/`/g, ''));
+      break;
+    }
+    if (result.reason === 'conflict' || result.reason === 'tests' || ((result.reason === 'checks' || result.reason === 'review') && result.review !== undefined)) {
       await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.review ?? result.message}. The Doctor will update the branch.`);
       await ctx.tracker.updateLabels(pr.number, { add: [Label.changesRequested] });
     }
   }
-  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`, merged };
+  return { ok: true, summary: [`merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`, ...notes].join('; '), merged };
 }
 
 async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {

@@ -302,7 +302,18 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
       if (merged.ok) {
         log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
+        if (merged.guard?.result === 'red') return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}, then ${merged.guard.detail.replace(/`/g, '')}`, merged: true, prNumber };
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
+      }
+      if (merged.reason === 'paused' || merged.reason === 'approval') {
+        // The base is red (post-merge guard): the approved PR waits for the Champion, which merges it once the base is green.
+        // requireApproval: the PR waits for a writer's approving review, which may take days: the Champion merges it then.
+        log(`PR #${prNumber} approved, not merged: ${merged.message.replace(/`/g, '')}`);
+        await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but not merged: ${merged.message}. The Champion merges it then.`);
+        await worktrees.remove(n, { reason: merged.reason === 'paused' ? 'approved; merging paused' : 'approved; awaiting a review' });
+        await tracker.updateLabels(n, { remove: [Label.building] });
+        checkpoints.remove(n);
+        return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
       }
       // Someone took the issue away while the merge waited (or ran its test gate): not merged.
       if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
@@ -315,6 +326,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
         log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
         cp = save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
+        continue;
+      }
+      if (merged.reason === 'review' && merged.review !== undefined) {
+        // A human with write access asked for changes: a doctor round with their review.
+        await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber}: ${merged.message}; a doctor round addresses it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: false });
         continue;
       }
       if (merged.reason === 'checks' && merged.review !== undefined) {

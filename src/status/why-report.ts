@@ -21,6 +21,7 @@ import { freeDiskBytes } from '../fs/free-disk.js';
 import { formatSize } from '../core/size.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { dependencyCycles, openDependencies } from '../core/dependencies.js';
+import { mergingStatus, renderQueue } from './status-report.js';
 
 export interface Gate {
   gate: string;
@@ -63,6 +64,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   const cli = input.cli ?? 'loom';
   const facts = input.facts ?? { pullRequests: snapshot.pullRequests.filter((p) => p.closesIssue === number), lastComment: null };
   const gates: Gate[] = [];
+  const openPr = facts.pullRequests.find((p) => p.state === 'open');
   const add = (gate: string, ok: boolean, detail: string) => gates.push({ gate, ok, detail });
   add('exists', issue !== null, issue ? `#${number}: ${issue.title}` : `#${number} does not exist on the tracker`);
   if (issue === null) return { issue: number, state: 'missing', verdict: `#${number} does not exist on the tracker`, gates };
@@ -123,10 +125,43 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   const position = queue.findIndex((i) => i.number === number);
   if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
   const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
+  const mergeGates = openPr === undefined ? [] : mergePathGates(paths, openPr, cli);
+  gates.push(...mergeGates);
   const failing = gates.find((g) => !g.ok);
-  // An issue waiting to be built says which gate holds it; any other state is the answer itself.
-  const verdict = where === 'ready' ? (failing ? `${headline}, waiting: ${failing.gate} — ${failing.detail}` : `${headline} and passes every gate: the next iteration starts a shepherd for it`) : headline;
+  const mergeWait = mergeGates.find((g) => !g.ok);
+  // An issue waiting to be built says which gate holds it; one in review, what its merge waits on; any other state is the answer itself.
+  const verdict =
+    where === 'ready'
+      ? failing
+        ? `${headline}, waiting: ${failing.gate} — ${failing.detail}`
+        : `${headline} and passes every gate: the next iteration starts a shepherd for it`
+      : mergeWait !== undefined && (where === 'in-review' || where === 'building')
+        ? `${headline}; waiting: ${mergeWait.gate} — ${mergeWait.detail}`
+        : headline;
   return { issue: number, state: where, verdict, gates };
+}
+
+/**
+ * The gates between an open PR and its merge that Loom keeps itself: the base being green (the
+ * post-merge guard's pause) and the merge queue (position, and what the holder waits on: which checks).
+ */
+function mergePathGates(paths: LoomPaths, pr: PullRequest, cli: string): Gate[] {
+  const merging = mergingStatus(paths);
+  const gates: Gate[] = [];
+  const p = merging.paused;
+  gates.push({ gate: 'base green', ok: p === null, detail: p === null ? 'no pause: the base was green after the last merge' : `${p.reason.replace(/`/g, '')}; \`${cli} status\` shows the failure` });
+  const mine = merging.queue.find((q) => q.pr === pr.number);
+  if (mine === undefined) {
+    gates.push({ gate: 'merge queue', ok: true, detail: merging.queue.length === 0 ? 'not queued; the queue is empty' : `not queued; ${merging.queue.length} ahead: ${renderQueue(merging.queue)}` });
+  } else if (mine.position === 1) {
+    const waitingOnChecks = mine.step === 'waiting on checks';
+    gates.push({ gate: 'merge queue', ok: !waitingOnChecks, detail: `holds the merge lock (${mine.step}${mine.detail ? `: ${mine.detail}` : ''})` });
+    if (waitingOnChecks) gates.push({ gate: 'CI checks', ok: false, detail: `waiting on ${mine.detail ?? 'checks'}` });
+  } else {
+    const ahead = merging.queue.filter((q) => q.position < mine.position);
+    gates.push({ gate: 'merge queue', ok: false, detail: `position ${mine.position} of ${merging.queue.length}: behind ${ahead.map((q) => `PR #${q.pr} (${q.step}${q.detail ? `: ${q.detail}` : ''})`).join(', ')}` });
+  }
+  return gates;
 }
 
 /** The issue's state as a headline: "#13 is being built by a shepherd (phase judge, 3m)", "#3 is closed: merged in PR #4", … */

@@ -7,14 +7,22 @@ import type { ChecksVerdict } from '../core/checks.js';
 import { checksVerdict } from '../core/checks.js';
 import type { Tracker } from '../tracker/tracker.js';
 
+/** The pending name shown while no check has reported on a commit that expects some. */
+export const NO_CHECK_YET = '(none reported yet)';
+
 export type ChecksWait = Exclude<ChecksVerdict, { state: 'pending' }> | { state: 'timeout'; pending: readonly string[] } | { state: 'aborted' };
 
-export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void }): Promise<ChecksWait> {
+/**
+ * `expectChecks`: no check reported yet counts as pending (a CI that ran on the PR's head is
+ * expected on the base's new head too, and takes a moment to report).
+ */
+export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void; expectChecks?: boolean }): Promise<ChecksWait> {
   const deadline = Date.now() + opts.timeoutMs;
   let reported = '';
   for (;;) {
     if (opts.signal?.aborted === true) return { state: 'aborted' };
-    const verdict = checksVerdict(await opts.tracker.checks(opts.sha));
+    const read = checksVerdict(await opts.tracker.checks(opts.sha));
+    const verdict = read.state === 'none' && opts.expectChecks === true ? { state: 'pending' as const, pending: [NO_CHECK_YET] } : read;
     if (verdict.state !== 'pending') return verdict;
     const names = verdict.pending.join(', ');
     if (names !== reported) opts.onPending?.(verdict.pending);

@@ -17,6 +17,7 @@
  */
 
 import type { CheckResult } from '../core/checks.js';
+import type { HumanReview } from '../core/reviews.js';
 import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
@@ -74,6 +75,12 @@ export interface Tracker {
    * has no CI: always empty.
    */
   checks(sha: string): Promise<CheckResult[]>;
+  /**
+   * Human reviews of a PR with their inline comments, each saying whether its author can write
+   * to the repository (GitHub: reviews and review comments, read with conditional requests). The
+   * local tracker has no reviews: always empty.
+   */
+  reviews(prNumber: number): Promise<HumanReview[]>;
   /** The timeline of an item: label changes, closing, reopening, merging, oldest first. */
   listEvents(number: number): Promise<TrackerEvent[]>;
   /**

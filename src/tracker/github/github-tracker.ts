@@ -20,6 +20,7 @@
 
 import type { CheckResult } from '../../core/checks.js';
 import { checkRunState, commitStatusState } from '../../core/checks.js';
+import type { HumanReview } from '../../core/reviews.js';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
@@ -311,6 +312,28 @@ export class GitHubTracker implements Tracker {
     ];
   }
 
+  async reviews(prNumber: number): Promise<HumanReview[]> {
+    // Conditional reads (free while nothing changed); each author's permission once per process.
+    const reviews = await this.transport.getAll<GhReview>(this.transport.repoPath(`/pulls/${prNumber}/reviews`), { per_page: 100 }, prNumber);
+    const comments = await this.transport.getAll<GhReviewComment>(this.transport.repoPath(`/pulls/${prNumber}/comments`), { per_page: 100 }, prNumber);
+    const result: HumanReview[] = [];
+    for (const r of reviews) {
+      const author = r.user?.login ?? 'ghost';
+      const state = REVIEW_STATES[r.state] ?? 'commented';
+      if (state === 'pending') continue;
+      result.push({
+        id: r.id,
+        author,
+        writer: author !== 'ghost' && (await this.trust.isWriter(author)),
+        state,
+        body: r.body ?? '',
+        submittedAt: r.submitted_at ?? '',
+        comments: comments.filter((c) => c.pull_request_review_id === r.id).map((c) => ({ path: c.path, line: c.line ?? c.original_line ?? null, body: c.body })),
+      });
+    }
+    return result;
+  }
+
   async getPullRequest(number: number): Promise<PullRequest | null> {
     const pull = await this.fetchPull(number);
     return pull === null ? null : toPullRequest(pull);
@@ -489,6 +512,26 @@ interface GhCheckRun {
   details_url?: string | null;
   output?: { title?: string | null; summary?: string | null; text?: string | null };
 }
+
+/** A pull request review (`GET /repos/{owner}/{repo}/pulls/{n}/reviews`), the fields Loom reads. */
+interface GhReview {
+  id: number;
+  user: GhUser | null;
+  body: string | null;
+  state: string;
+  submitted_at?: string | null;
+}
+
+/** A review comment on a diff line (`GET /repos/{owner}/{repo}/pulls/{n}/comments`), the fields Loom reads. */
+interface GhReviewComment {
+  pull_request_review_id: number | null;
+  path: string;
+  line?: number | null;
+  original_line?: number | null;
+  body: string;
+}
+
+const REVIEW_STATES: Record<string, HumanReview['state']> = { APPROVED: 'approved', CHANGES_REQUESTED: 'changes_requested', COMMENTED: 'commented', DISMISSED: 'dismissed', PENDING: 'pending' };
 
 /** A commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`, `statuses[]`), the fields Loom reads. */
 interface GhStatus {

@@ -21,6 +21,7 @@
  */
 
 import type { CheckResult } from '../../core/checks.js';
+import type { HumanReview } from '../../core/reviews.js';
 import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -110,6 +111,11 @@ export class LocalTracker implements Tracker {
 
   listPullRequests(filter: { state?: ItemState | 'all' } = {}): Promise<PullRequest[]> {
     return this.read((s) => s.listPullRequests(filter.state ?? 'open'));
+  }
+
+  /** No human reviews on the local tracker: the Judge and comments are the review. */
+  reviews(): Promise<HumanReview[]> {
+    return Promise.resolve([]);
   }
 
   /** No CI on the local tracker: the test gate is the check. */
