@@ -102,6 +102,25 @@ interface StoredComment {
   updatedAt: string;
 }
 
+/** A pull request review as `POST /pulls/{n}/reviews` stored it. */
+export interface FakeReview {
+  id: number;
+  login: string;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED';
+  body: string;
+  submittedAt: string;
+  commitId: string;
+  comments: FakeReviewComment[];
+}
+
+interface FakeReviewComment {
+  id: number;
+  path: string;
+  line: number | null;
+  body: string;
+  createdAt: string;
+}
+
 interface StoredItem {
   id: number;
   number: number;
@@ -164,6 +183,8 @@ export class FakeGitHubServer {
   beforeAnswer: ((request: RoutedRequest) => Promise<AnswerChange | undefined> | AnswerChange | undefined) | null = null;
   /** Check runs by commit sha (what a CI app created), in creation order. */
   private readonly checkRuns = new Map<string, FakeCheckRun[]>();
+  /** Pull request reviews by PR number, in submission order (with their inline comments). */
+  private readonly reviews = new Map<number, FakeReview[]>();
   /** Commit statuses by commit sha, latest per context last. */
   private readonly statuses = new Map<string, FakeStatus[]>();
 
@@ -239,6 +260,11 @@ export class FakeGitHubServer {
   setStatus(sha: string, status: { context: string; state: 'error' | 'failure' | 'pending' | 'success'; description?: string; targetUrl?: string }): void {
     const at = this.timestamp();
     this.statuses.set(sha, [...(this.statuses.get(sha) ?? []), { id: this.id(), context: status.context, state: status.state, description: status.description ?? null, targetUrl: status.targetUrl ?? null, createdAt: at }]);
+  }
+
+  /** The reviews submitted on a PR, in order (what `POST /pulls/{n}/reviews` stored). */
+  reviewsOf(number: number): readonly FakeReview[] {
+    return this.reviews.get(number) ?? [];
   }
 
   setPermission(login: string, permission: Permission): void {
@@ -440,6 +466,9 @@ export class FakeGitHubServer {
       if (item?.kind !== 'pr') throw new HttpError(404, 'Not Found');
       if (c === undefined && method === 'GET') return ok(this.pullJson(item));
       if (c === 'merge' && method === 'PUT') return ok(this.merge(item, body, login));
+      if (c === 'reviews' && d === undefined && method === 'GET') return this.page(url, (this.reviews.get(item.number) ?? []).map((r) => this.reviewJson(item, r)));
+      if (c === 'reviews' && d === undefined && method === 'POST') return ok(this.reviewJson(item, this.submitReview(item, body, login)));
+      if (c === 'comments' && d === undefined && method === 'GET') return this.page(url, (this.reviews.get(item.number) ?? []).flatMap((r) => r.comments.map((cm) => this.reviewCommentJson(item, r, cm))));
     }
     if (a === 'labels') {
       if (b === undefined && method === 'GET') return this.page(url, [...this.labels.values()].map((l) => this.labelJson(l.name)));
@@ -486,6 +515,84 @@ export class FakeGitHubServer {
       return ok({ permission: legacy, role_name: permission, user: userObject(b) });
     }
     throw new HttpError(404, 'Not Found');
+  }
+
+  /**
+   * `POST /repos/{owner}/{repo}/pulls/{n}/reviews` with `event` APPROVE, REQUEST_CHANGES or
+   * COMMENT and optional inline `comments` ({ path, line, body }). As on GitHub: 422 without an
+   * event body for REQUEST_CHANGES/COMMENT, and on approving or requesting changes on one's own PR.
+   */
+  private submitReview(item: StoredItem, body: Record<string, unknown>, login: string): FakeReview {
+    const event = typeof body.event === 'string' ? body.event : '';
+    const states: Record<string, FakeReview['state']> = { APPROVE: 'APPROVED', REQUEST_CHANGES: 'CHANGES_REQUESTED', COMMENT: 'COMMENTED' };
+    const state = states[event];
+    if (state === undefined) throw validation('PullRequestReview', 'event');
+    const text = typeof body.body === 'string' ? body.body : '';
+    const inline = Array.isArray(body.comments) ? (body.comments as Record<string, unknown>[]) : [];
+    if (state !== 'APPROVED' && text === '' && inline.length === 0) throw new HttpError(422, 'Unprocessable Entity', { errors: ['Review body is required'] });
+    if (state !== 'COMMENTED' && login === item.author) throw new HttpError(422, 'Unprocessable Entity', { errors: [`Can not ${state === 'APPROVED' ? 'approve' : 'request changes on'} your own pull request`] });
+    const at = this.timestamp();
+    const commit = this.headSha(item);
+    const review: FakeReview = {
+      id: this.id(),
+      login,
+      state,
+      body: text,
+      submittedAt: at,
+      commitId: commit,
+      comments: inline.map((c) => ({ id: this.id(), path: String(c.path ?? ''), line: typeof c.line === 'number' ? c.line : null, body: String(c.body ?? ''), createdAt: at })),
+    };
+    this.reviews.set(item.number, [...(this.reviews.get(item.number) ?? []), review]);
+    item.updatedAt = at;
+    return review;
+  }
+
+  /** A review in the shape of `GET /repos/{owner}/{repo}/pulls/{n}/reviews`. */
+  private reviewJson(item: StoredItem, r: FakeReview): unknown {
+    const html = `https://github.com/${this.owner}/${this.repo}/pull/${item.number}#pullrequestreview-${r.id}`;
+    return {
+      id: r.id,
+      node_id: `PRR_${r.id}`,
+      user: userObject(r.login),
+      body: r.body,
+      state: r.state,
+      html_url: html,
+      pull_request_url: `${this.apiRepo}/pulls/${item.number}`,
+      author_association: r.login === this.owner ? 'OWNER' : (this.permissions.get(r.login) ?? 'none') === 'none' ? 'NONE' : 'COLLABORATOR',
+      _links: { html: { href: html }, pull_request: { href: `${this.apiRepo}/pulls/${item.number}` } },
+      submitted_at: r.submittedAt,
+      commit_id: r.commitId,
+    };
+  }
+
+  /** An inline review comment in the shape of `GET /repos/{owner}/{repo}/pulls/{n}/comments`. */
+  private reviewCommentJson(item: StoredItem, r: FakeReview, c: FakeReviewComment): unknown {
+    return {
+      url: `${this.apiRepo}/pulls/comments/${c.id}`,
+      pull_request_review_id: r.id,
+      id: c.id,
+      node_id: `PRRC_${c.id}`,
+      diff_hunk: '@@ -1 +1 @@',
+      path: c.path,
+      position: c.line,
+      original_position: c.line,
+      commit_id: r.commitId,
+      original_commit_id: r.commitId,
+      user: userObject(r.login),
+      body: c.body,
+      created_at: c.createdAt,
+      updated_at: c.createdAt,
+      html_url: `https://github.com/${this.owner}/${this.repo}/pull/${item.number}#discussion_r${c.id}`,
+      pull_request_url: `${this.apiRepo}/pulls/${item.number}`,
+      author_association: r.login === this.owner ? 'OWNER' : 'COLLABORATOR',
+      _links: { self: { href: `${this.apiRepo}/pulls/comments/${c.id}` } },
+      start_line: null,
+      original_start_line: null,
+      start_side: null,
+      line: c.line,
+      original_line: c.line,
+      side: 'RIGHT',
+    };
   }
 
   /** A check run in the shape of `GET /repos/{owner}/{repo}/commits/{ref}/check-runs` (`check_runs[]`). */
