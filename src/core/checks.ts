@@ -37,12 +37,19 @@ export function commitStatusState(state: string): CheckResult['state'] {
   return 'failure';
 }
 
-/** A failure wins over pending (the Doctor can start at once); pending over success. */
-export function checksVerdict(checks: readonly CheckResult[]): ChecksVerdict {
-  if (checks.length === 0) return { state: 'none' };
+/**
+ * A failure wins over pending (the Doctor can start at once); pending over success. With
+ * `required` (branch protection's required checks, when readable) only those count, and one that
+ * has not reported yet is pending; without, every check that reported counts.
+ */
+export function checksVerdict(all: readonly CheckResult[], required: readonly string[] | null = null): ChecksVerdict {
+  const only = required !== null && required.length > 0 ? new Set(required) : null;
+  const checks = only === null ? all : all.filter((c) => only.has(c.name));
+  const missing = only === null ? [] : [...only].filter((name) => !checks.some((c) => c.name === name));
+  if (checks.length === 0 && missing.length === 0) return { state: 'none' };
   const failing = checks.filter((c) => c.state === 'failure');
   if (failing.length > 0) return { state: 'failure', failing };
-  const pending = checks.filter((c) => c.state === 'pending').map((c) => c.name);
+  const pending = [...checks.filter((c) => c.state === 'pending').map((c) => c.name), ...missing];
   if (pending.length > 0) return { state: 'pending', pending };
   return { state: 'success' };
 }

@@ -22,6 +22,8 @@ import { formatSize } from '../core/size.js';
 import type { DependencyMap } from '../core/dependencies.js';
 import { dependencyCycles, openDependencies } from '../core/dependencies.js';
 import { mergingStatus, renderQueue } from './status-report.js';
+import type { HumanReview } from '../core/reviews.js';
+import { actionableReviews, handledReviews, writerApproval } from '../core/reviews.js';
 
 export interface Gate {
   gate: string;
@@ -48,6 +50,8 @@ export interface WhyFacts {
   lastComment: string | null;
   /** The issue's declared dependencies and their states (and those of open dependencies, for cycles). */
   dependencies?: DependencyMap;
+  /** For an open PR: writers' reviews the Doctor has not had yet, and whether writers approve. */
+  reviews?: { pending: HumanReview[]; approval: ReturnType<typeof writerApproval> };
 }
 
 /** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
@@ -56,7 +60,14 @@ export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: Tracker
   const pullRequests = issue.state === 'closed' ? (await tracker.listPullRequests({ state: 'all' })).filter((p) => p.closesIssue === issue.number) : open;
   const comments = issue.state === 'closed' || issue.labels.includes(Label.blocked) ? await tracker.listComments(issue.number) : [];
   const dependencies = issue.state === 'open' ? await readDependencies(tracker, [issue]) : {};
-  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies };
+  const pr = pullRequests.find((p) => p.state === 'open');
+  let reviews: WhyFacts['reviews'];
+  if (pr !== undefined && tracker.kind === 'github') {
+    const all = await tracker.reviews(pr.number);
+    const handled = handledReviews((await tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom')).map((c) => c.body));
+    reviews = { pending: actionableReviews(all, handled), approval: writerApproval(all) };
+  }
+  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies, ...(reviews ? { reviews } : {}) };
 }
 
 export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
@@ -125,7 +136,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   const position = queue.findIndex((i) => i.number === number);
   if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
   const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
-  const mergeGates = openPr === undefined ? [] : mergePathGates(paths, openPr, cli);
+  const mergeGates = openPr === undefined ? [] : [...reviewGates(config, facts.reviews), ...mergePathGates(paths, openPr, cli)];
   gates.push(...mergeGates);
   const failing = gates.find((g) => !g.ok);
   const mergeWait = mergeGates.find((g) => !g.ok);
@@ -139,6 +150,18 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
         ? `${headline}; waiting: ${mergeWait.gate} — ${mergeWait.detail}`
         : headline;
   return { issue: number, state: where, verdict, gates };
+}
+
+/** Human reviews between an open PR and its merge (GitHub): changes a writer asked for, and `requireApproval`. */
+function reviewGates(config: LoomConfig, reviews: WhyFacts['reviews']): Gate[] {
+  if (reviews === undefined) return [];
+  const gates: Gate[] = [];
+  if (reviews.pending.length > 0) gates.push({ gate: 'human review', ok: false, detail: `${reviews.pending.map((r) => `@${r.author}`).join(', ')} asked for changes: the next merge attempt hands the review to the Doctor` });
+  if (config.requireApproval) {
+    const a = reviews.approval;
+    gates.push({ gate: 'approving review', ok: a.approved, detail: a.approved ? `approved by ${a.by.map((u) => `@${u}`).join(', ')}` : a.requesting.length > 0 ? `changes requested by ${a.requesting.map((u) => `@${u}`).join(', ')}; waiting for an approving review from a writer (requireApproval)` : 'waiting for an approving review from someone with write access (requireApproval)' });
+  }
+  return gates;
 }
 
 /**

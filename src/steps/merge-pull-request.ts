@@ -133,7 +133,9 @@ export async function mergePullRequest(opts: {
         queue.update(ticket, 'waiting on checks', names.join(', '));
         opts.log?.(`PR #${pr.number}: waiting on checks ${names.join(', ')}`);
       };
-      const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, ...(opts.signal ? { signal: opts.signal } : {}) });
+      // Branch protection's required checks when the token can read them; else every check that reports.
+      const required = await tracker.requiredChecks(base);
+      const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
       if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: `checks still pending after ${Math.round(config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };
       if (checks.state === 'failure') {

@@ -16,12 +16,12 @@ export type ChecksWait = Exclude<ChecksVerdict, { state: 'pending' }> | { state:
  * `expectChecks`: no check reported yet counts as pending (a CI that ran on the PR's head is
  * expected on the base's new head too, and takes a moment to report).
  */
-export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void; expectChecks?: boolean }): Promise<ChecksWait> {
+export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void; expectChecks?: boolean; required?: readonly string[] | null }): Promise<ChecksWait> {
   const deadline = Date.now() + opts.timeoutMs;
   let reported = '';
   for (;;) {
     if (opts.signal?.aborted === true) return { state: 'aborted' };
-    const read = checksVerdict(await opts.tracker.checks(opts.sha));
+    const read = checksVerdict(await opts.tracker.checks(opts.sha), opts.required ?? null);
     const verdict = read.state === 'none' && opts.expectChecks === true ? { state: 'pending' as const, pending: [NO_CHECK_YET] } : read;
     if (verdict.state !== 'pending') return verdict;
     const names = verdict.pending.join(', ');

@@ -81,6 +81,12 @@ export interface Tracker {
    * local tracker has no reviews: always empty.
    */
   reviews(prNumber: number): Promise<HumanReview[]>;
+  /**
+   * The checks branch protection requires on `branch`, or null when there is no such rule or the
+   * token may not read it (GitHub: `GET /branches/{b}/protection/required_status_checks`; 404
+   * and 403 are null). The local tracker: null.
+   */
+  requiredChecks(branch: string): Promise<string[] | null>;
   /** The timeline of an item: label changes, closing, reopening, merging, oldest first. */
   listEvents(number: number): Promise<TrackerEvent[]>;
   /**

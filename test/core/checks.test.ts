@@ -27,6 +27,15 @@ describe('checks', () => {
     expect(checksVerdict([check('b', 'pending'), red])).toEqual({ state: 'failure', failing: [red] });
   });
 
+  it('with required checks (branch protection) only those count, and one not reported yet is pending', () => {
+    const other = check('coverage', 'failure');
+    expect(checksVerdict([check('unit', 'success'), other], ['unit'])).toEqual({ state: 'success' });
+    expect(checksVerdict([other], ['unit', 'lint'])).toEqual({ state: 'pending', pending: ['unit', 'lint'] });
+    expect(checksVerdict([check('unit', 'failure')], ['unit', 'lint'])).toMatchObject({ state: 'failure' });
+    expect(checksVerdict([check('unit', 'success')], [])).toEqual({ state: 'success' });
+    expect(checksVerdict([], null)).toEqual({ state: 'none' });
+  });
+
   it('the review names each failing check, its conclusion and its output, cut to a bound', () => {
     const review = failingChecksReview([check('unit', 'failure', 'failure', 'x'.repeat(50)), check('lint', 'failure', 'error')], 'abcdef0123456789', 10);
     expect(review).toBe(`CI checks failed on abcdef012345: \`unit\` (failure), \`lint\` (error). Fix the causes; the checks run again on the new commit.\n\n### unit: failure\n\nxxxxxxxxxx\n… (cut)\n\n### lint: error\n\n(no output)`);

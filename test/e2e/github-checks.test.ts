@@ -52,6 +52,7 @@ describe('github: CI checks gate the merge', () => {
       }
     };
     const started = new Set<string>();
+    server.setRequiredChecks('main', ['unit', 'lint']);
     expect((await loomAsync(root, ['init'])).code).toBe(0);
     fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
     const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
@@ -73,7 +74,7 @@ describe('github: CI checks gate the merge', () => {
     await until(() => checkPolls(first).length >= 12, 30_000, 'more idle polls');
     expect(server.remaining).toBe(remaining); // idle polls cost no rate limit
     expect(fs.readFileSync(path.join(root, '.loom', 'worktrees', 'issue-1', 'a.txt'), 'utf8')).toBe('a\n');
-    server.setCheckRun(first, { name: 'unit', status: 'completed', conclusion: 'failure', output: { title: '1 test failed', summary: 'a.txt is not fixed', text: 'expected "a, fixed"' } });
+    server.setCheckRun(first, { name: 'unit', status: 'completed', conclusion: 'failure', output: { title: '1 test failed', summary: 'a.txt is not fixed', text: 'expected "a, fixed"' }, annotations: [{ path: 'a.txt', start_line: 1, end_line: 1, annotation_level: 'failure', title: 'content', message: 'expected "a, fixed", got "a"' }] });
 
     // The Doctor fixes it; the new head gets its own run, and only its success merges.
     const second = await until(() => [...started][1], 60_000, 'Loom to ask about the doctored head’s checks');
@@ -82,6 +83,8 @@ describe('github: CI checks gate the merge', () => {
     expect((await owner.getPullRequest(2))?.state).toBe('open');
     server.setCheckRun(second, { name: 'unit', status: 'completed', conclusion: 'success' });
     server.setStatus(second, { context: 'lint', state: 'success' });
+    // Not required by branch protection (only `unit` and `lint` are): its failure does not hold the merge.
+    server.setStatus(second, { context: 'coverage', state: 'failure', description: 'coverage dropped' });
     // The post-merge guard waits on the checks of main's new head too.
     const merged = await until(() => [...started][2], 60_000, 'Loom to ask about the checks of main’s new head');
     expect(git(bare, 'rev-parse', 'main')).toBe(merged);
@@ -94,7 +97,7 @@ describe('github: CI checks gate the merge', () => {
     expect(r.stdout).toMatch(/checks failed: unit \(failure\); a doctor round fixes it/);
     expect(git(bare, 'show', 'main:a.txt')).toBe('a, fixed');
     const comments = (await owner.listComments(2)).map((c) => c.body);
-    expect(comments).toContainEqual(expect.stringMatching(/^\*\*Loom\*\* — CI checks failed on [0-9a-f]{12}: `unit` \(failure\).*### unit: failure\n\n1 test failed\n\na\.txt is not fixed\n\nexpected "a, fixed"/s));
+    expect(comments).toContainEqual(expect.stringMatching(/^\*\*Loom\*\* — CI checks failed on [0-9a-f]{12}: `unit` \(failure\).*### unit: failure\n\n1 test failed\n\na\.txt is not fixed\n\nexpected "a, fixed"\n\nAnnotations:\n- `a\.txt:1` failure — content: expected "a, fixed", got "a"/s));
     expect((await owner.getPullRequest(2))?.state).toBe('merged');
     owner.dispose();
   });

@@ -64,6 +64,7 @@ describe('github: human reviews', () => {
     // A reader's review changes nothing; a writer's changes requested goes to the Doctor.
     await review(server.url, 'tok-bob', 2, { event: 'REQUEST_CHANGES', body: 'bob says: rewrite it all' });
     await review(server.url, 'tok-alice', 2, { event: 'REQUEST_CHANGES', body: 'Say why a.txt exists.', comments: [{ path: 'a.txt', line: 1, body: 'a reason here, please' }] });
+    expect((await loomAsync(root, ['why', '1'], env)).stdout).toMatch(/waiting: human review — @alice asked for changes: the next merge attempt hands the review to the Doctor/);
     const first = await loomAsync(root, ['role', 'champion'], env);
     expect(first.stdout, first.stdout + first.stderr).toMatch(/merged nothing; skipped #2 \(review\)/);
     const handedOver = (await owner.listComments(2)).at(-1)?.body ?? '';
@@ -82,7 +83,7 @@ describe('github: human reviews', () => {
     expect(waiting.stdout, waiting.stdout + waiting.stderr).toMatch(/merged nothing; skipped #2 \(approval\)/);
     expect((await owner.listComments(2)).filter((c) => c.body.includes('<!-- loom:review '))).toHaveLength(1);
     const why = await loomAsync(root, ['why', '1'], env);
-    expect(why.stdout).toMatch(/#1 is in review: PR #2 is approved \(loom:pr\); the Champion merges it/);
+    expect(why.stdout).toMatch(/#1 is in review: PR #2 is approved \(loom:pr\); the Champion merges it; waiting: approving review — changes requested by @alice; waiting for an approving review from a writer \(requireApproval\)/);
 
     await review(server.url, 'tok-alice', 2, { event: 'APPROVE', body: 'Thanks.' });
     const last = await loomAsync(root, ['role', 'champion'], env);

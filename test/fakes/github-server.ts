@@ -185,6 +185,8 @@ export class FakeGitHubServer {
   private readonly checkRuns = new Map<string, FakeCheckRun[]>();
   /** Pull request reviews by PR number, in submission order (with their inline comments). */
   private readonly reviews = new Map<number, FakeReview[]>();
+  /** Branch protection's required checks by branch (see `setRequiredChecks`). */
+  private readonly requiredChecks = new Map<string, string[] | 'forbidden' | null>();
   /** Commit statuses by commit sha, latest per context last. */
   private readonly statuses = new Map<string, FakeStatus[]>();
 
@@ -248,11 +250,11 @@ export class FakeGitHubServer {
    * Creates or updates (same name) a check run on `sha`, as a CI app would; `conclusion` null
    * while it runs.
    */
-  setCheckRun(sha: string, run: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion?: string | null; output?: { title?: string; summary?: string; text?: string } }): void {
+  setCheckRun(sha: string, run: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion?: string | null; output?: { title?: string; summary?: string; text?: string }; annotations?: FakeAnnotation[] }): void {
     const runs = this.checkRuns.get(sha) ?? [];
     const existing = runs.find((r) => r.name === run.name);
     const at = this.timestamp();
-    const next: FakeCheckRun = { id: existing?.id ?? this.id(), name: run.name, status: run.status, conclusion: run.conclusion ?? null, output: run.output ?? {}, startedAt: existing?.startedAt ?? at, completedAt: run.status === 'completed' ? at : null };
+    const next: FakeCheckRun = { id: existing?.id ?? this.id(), name: run.name, status: run.status, conclusion: run.conclusion ?? null, output: run.output ?? {}, annotations: run.annotations ?? [], startedAt: existing?.startedAt ?? at, completedAt: run.status === 'completed' ? at : null };
     this.checkRuns.set(sha, [...runs.filter((r) => r.name !== run.name), next]);
   }
 
@@ -265,6 +267,14 @@ export class FakeGitHubServer {
   /** The reviews submitted on a PR, in order (what `POST /pulls/{n}/reviews` stored). */
   reviewsOf(number: number): readonly FakeReview[] {
     return this.reviews.get(number) ?? [];
+  }
+
+  /**
+   * Branch protection's required status checks for `branch` (`GET /branches/{b}/protection/required_status_checks`):
+   * a list of check names, `forbidden` (403: the token may not read protection), or null (404: not protected).
+   */
+  setRequiredChecks(branch: string, required: string[] | 'forbidden' | null): void {
+    this.requiredChecks.set(branch, required);
   }
 
   setPermission(login: string, permission: Permission): void {
@@ -509,6 +519,19 @@ export class FakeGitHubServer {
         url: `${this.apiRepo}/commits/${b}/status`,
       });
     }
+    if (a === 'check-runs' && b !== undefined && c === 'annotations' && d === undefined && method === 'GET') {
+      // GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations
+      const run = [...this.checkRuns.entries()].flatMap(([sha, runs]) => runs.map((r) => ({ sha, r }))).find(({ r }) => r.id === num(b));
+      if (run === undefined) throw new HttpError(404, 'Not Found');
+      return this.page(url, run.r.annotations.map((an) => ({ path: an.path, blob_href: `https://github.com/${this.owner}/${this.repo}/blob/${run.sha}/${an.path}`, start_line: an.start_line, start_column: null, end_line: an.end_line, end_column: null, annotation_level: an.annotation_level, title: an.title ?? null, message: an.message, raw_details: null })));
+    }
+    if (a === 'branches' && b !== undefined && c === 'protection' && d === 'required_status_checks' && method === 'GET') {
+      // GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks
+      const required = this.requiredChecks.get(b) ?? null;
+      if (required === 'forbidden') throw new HttpError(403, 'Resource not accessible by integration');
+      if (required === null) throw new HttpError(404, 'Branch not protected');
+      return ok({ url: `${this.apiRepo}/branches/${b}/protection/required_status_checks`, strict: true, contexts: required, checks: required.map((context) => ({ context, app_id: null })), contexts_url: `${this.apiRepo}/branches/${b}/protection/required_status_checks/contexts` });
+    }
     if (a === 'collaborators' && b !== undefined && c === 'permission' && method === 'GET') {
       const permission = this.permissions.get(b) ?? 'none';
       const legacy = permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission;
@@ -609,7 +632,7 @@ export class FakeGitHubServer {
       conclusion: r.conclusion,
       started_at: r.startedAt,
       completed_at: r.completedAt,
-      output: { title: r.output.title ?? null, summary: r.output.summary ?? null, text: r.output.text ?? null, annotations_count: 0, annotations_url: `${this.apiRepo}/check-runs/${r.id}/annotations` },
+      output: { title: r.output.title ?? null, summary: r.output.summary ?? null, text: r.output.text ?? null, annotations_count: r.annotations.length, annotations_url: `${this.apiRepo}/check-runs/${r.id}/annotations` },
       name: r.name,
       check_suite: { id: r.id + 1 },
       app: { id: 1, slug: 'fake-ci', name: 'Fake CI' },
@@ -1004,12 +1027,23 @@ function validation(resource: string, field: string, code = 'invalid'): HttpErro
   return new HttpError(422, 'Validation Failed', { errors: [{ resource, code, field }] });
 }
 
+/** A check run annotation as a CI app reports it (a file, lines, a level and a message). */
+export interface FakeAnnotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  annotation_level: 'notice' | 'warning' | 'failure';
+  message: string;
+  title?: string;
+}
+
 interface FakeCheckRun {
   id: number;
   name: string;
   status: 'queued' | 'in_progress' | 'completed';
   conclusion: string | null;
   output: { title?: string; summary?: string; text?: string };
+  annotations: FakeAnnotation[];
   startedAt: string;
   completedAt: string | null;
 }

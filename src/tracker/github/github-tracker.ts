@@ -296,13 +296,20 @@ export class GitHubTracker implements Tracker {
     // Two conditional GETs: answered 304 (free) while nothing about the commit changed.
     const runs = await this.transport.send<{ check_runs?: GhCheckRun[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/check-runs`), { per_page: 100 }), undefined, undefined, true);
     const status = await this.transport.send<{ statuses?: GhStatus[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/status`), { per_page: 100 }), undefined, undefined, true);
-    return [
-      ...(runs.data.check_runs ?? []).map((r) => ({
+    const checkRuns: CheckResult[] = [];
+    for (const r of runs.data.check_runs ?? []) {
+      const state = checkRunState(r.status, r.conclusion);
+      // A failing run's annotations (file, lines, message) are what the Doctor needs most: read them (conditionally) only then.
+      const annotations = state === 'failure' && (r.output?.annotations_count ?? 0) > 0 ? await this.annotations(r.id) : null;
+      checkRuns.push({
         name: r.name,
-        state: checkRunState(r.status, r.conclusion),
+        state,
         conclusion: r.conclusion ?? r.status,
-        details: [r.output?.title, r.output?.summary, r.output?.text, r.details_url ? `Details: ${r.details_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
-      })),
+        details: [r.output?.title, r.output?.summary, r.output?.text, annotations, r.details_url ? `Details: ${r.details_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      });
+    }
+    return [
+      ...checkRuns,
       ...(status.data.statuses ?? []).map((s) => ({
         name: s.context,
         state: commitStatusState(s.state),
@@ -310,6 +317,24 @@ export class GitHubTracker implements Tracker {
         details: [s.description, s.target_url ? `Details: ${s.target_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
       })),
     ];
+  }
+
+  private async annotations(checkRunId: number): Promise<string | null> {
+    const list = await this.transport.getAll<GhAnnotation>(this.transport.repoPath(`/check-runs/${checkRunId}/annotations`), { per_page: 50 });
+    if (list.length === 0) return null;
+    return `Annotations:\n${list.map((a) => `- \`${a.path}:${a.start_line}${a.end_line !== a.start_line ? `-${a.end_line}` : ''}\` ${a.annotation_level}${a.title ? ` — ${a.title}` : ''}: ${a.message}`).join('\n')}`;
+  }
+
+  async requiredChecks(branch: string): Promise<string[] | null> {
+    try {
+      const res = await this.transport.send<{ contexts?: string[]; checks?: { context: string }[] }>('GET', this.transport.repoPath(`/branches/${encodeURIComponent(branch)}/protection/required_status_checks`), undefined, undefined, true);
+      const names = [...(res.data.contexts ?? []), ...(res.data.checks ?? []).map((c) => c.context)];
+      return [...new Set(names)];
+    } catch (error) {
+      // Not protected (404), or a token that may not read protection (403): every check that reports counts.
+      if (statusOf(error) === 404 || statusOf(error) === 403) return null;
+      throw error;
+    }
   }
 
   async reviews(prNumber: number): Promise<HumanReview[]> {
@@ -506,11 +531,22 @@ function requireTitle(title: string): string {
 
 /** A check run as GitHub returns it (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs`), the fields Loom reads. */
 interface GhCheckRun {
+  id: number;
   name: string;
   status: string;
   conclusion: string | null;
   details_url?: string | null;
-  output?: { title?: string | null; summary?: string | null; text?: string | null };
+  output?: { title?: string | null; summary?: string | null; text?: string | null; annotations_count?: number };
+}
+
+/** A check run annotation (`GET /repos/{owner}/{repo}/check-runs/{id}/annotations`), the fields Loom reads. */
+interface GhAnnotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  annotation_level: string;
+  title?: string | null;
+  message: string;
 }
 
 /** A pull request review (`GET /repos/{owner}/{repo}/pulls/{n}/reviews`), the fields Loom reads. */

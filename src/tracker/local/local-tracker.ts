@@ -113,6 +113,11 @@ export class LocalTracker implements Tracker {
     return this.read((s) => s.listPullRequests(filter.state ?? 'open'));
   }
 
+  /** No branch protection on the local tracker. */
+  requiredChecks(): Promise<string[] | null> {
+    return Promise.resolve(null);
+  }
+
   /** No human reviews on the local tracker: the Judge and comments are the review. */
   reviews(): Promise<HumanReview[]> {
     return Promise.resolve([]);
