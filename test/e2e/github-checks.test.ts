@@ -73,6 +73,11 @@ describe('github: CI checks gate the merge', () => {
     const remaining = server.remaining;
     await until(() => checkPolls(first).length >= 12, 30_000, 'more idle polls');
     expect(server.remaining).toBe(remaining); // idle polls cost no rate limit
+    // The queue and the gate are visible while it waits.
+    const status = await loomAsync(root, ['status'], env);
+    expect(status.stdout).toMatch(/Queue for the merge lock: 1\. PR #2 \(issue #1, shepherd\) waiting on checks: unit, lint/);
+    const why = await loomAsync(root, ['why', '1'], env);
+    expect(why.stdout).toMatch(/✗ CI checks\s+waiting on unit, lint/);
     expect(fs.readFileSync(path.join(root, '.loom', 'worktrees', 'issue-1', 'a.txt'), 'utf8')).toBe('a\n');
     server.setCheckRun(first, { name: 'unit', status: 'completed', conclusion: 'failure', output: { title: '1 test failed', summary: 'a.txt is not fixed', text: 'expected "a, fixed"' }, annotations: [{ path: 'a.txt', start_line: 1, end_line: 1, annotation_level: 'failure', title: 'content', message: 'expected "a, fixed", got "a"' }] });
 

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GitError } from '../../src/git/git.js';
 import { concludeMerge, conflictingFiles, filesWithConflictMarkers, mergeBaseForDoctor, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../../src/git/merge.js';
 import { processStart } from '../../src/process/process-identity.js';
+import { MergeQueue } from '../../src/process/merge-queue.js';
 import type { Child } from '../helpers/child-process.js';
 import { deadPid, killAll, runFixture, runIdleProcess, waitForExit, waitUntil } from '../helpers/child-process.js';
 
@@ -409,6 +410,56 @@ describe('withMergeLock', () => {
     await expect(withMergeLock(lock, 1_000, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(fs.existsSync(lock)).toBe(false);
     expect(await withMergeLock(lock, 1_000, () => Promise.resolve('again'))).toBe('again');
+  });
+
+  it('with the merge queue, serves waiters in the order they joined (not whoever polls first), and lists them in that order with what the holder does', async () => {
+    const dir = tempDir();
+    const lock = path.join(dir, 'merge.lock');
+    const queue = new MergeQueue(path.join(dir, 'merge-queue'));
+    const order: number[] = [];
+    const hold = gate();
+    const tickets = new Map<number, string>();
+    const join = (pr: number) => tickets.set(pr, queue.join({ pr, issue: pr - 1, by: 'champion' }));
+    const run = (pr: number, wait?: Promise<void>) => {
+      const ticket = tickets.get(pr) ?? '';
+      return withMergeLock(
+        lock,
+        10_000,
+        async () => {
+          order.push(pr);
+          queue.update(ticket, 'waiting on checks', 'unit');
+          await wait;
+        },
+        { queue, ticket },
+      ).finally(() => queue.leave(ticket));
+    };
+    join(2);
+    const first = run(2, hold.promise);
+    await waitUntil(() => order.length === 1, 'the first merger to hold the lock', 5_000);
+    // Joined 5, 3, 9, but they start asking for the lock in the other order: the queue decides.
+    for (const pr of [5, 3, 9]) join(pr);
+    const rest = [9, 3, 5].map((pr) => run(pr));
+    expect(queue.list().map((t) => [t.pr, t.step, t.detail ?? null])).toEqual([
+      [2, 'waiting on checks', 'unit'],
+      [5, 'waiting', null],
+      [3, 'waiting', null],
+      [9, 'waiting', null],
+    ]);
+    hold.open();
+    await Promise.all([first, ...rest]);
+    expect(order).toEqual([2, 5, 3, 9]);
+    expect(queue.list()).toEqual([]);
+  });
+
+  it('a ticket whose process is gone neither holds the queue up nor shows', async () => {
+    const dir = tempDir();
+    const queue = new MergeQueue(path.join(dir, 'merge-queue'));
+    fs.mkdirSync(queue.dir, { recursive: true });
+    fs.writeFileSync(path.join(queue.dir, '000000000000001-00000001-000001.json'), JSON.stringify({ pr: 7, issue: 6, by: 'shepherd', pid: await deadPid(children), pid_start: null, since: '2026-01-01T00:00:00.000Z', step: 'merging' }));
+    const ticket = queue.join({ pr: 4, issue: 3, by: 'champion' });
+    expect(queue.list().map((t) => t.pr)).toEqual([4]);
+    expect(queue.isFirst(ticket)).toBe(true);
+    expect(await withMergeLock(path.join(dir, 'merge.lock'), 2_000, () => Promise.resolve('merged'), { queue, ticket })).toBe('merged');
   });
 
   it('makes a second caller wait until the first is done', async () => {
