@@ -103,7 +103,7 @@ interface StoredComment {
 }
 
 /** A pull request review as `POST /pulls/{n}/reviews` stored it. */
-export interface FakeReview {
+interface FakeReview {
   id: number;
   login: string;
   state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED';
@@ -262,11 +262,6 @@ export class FakeGitHubServer {
   setStatus(sha: string, status: { context: string; state: 'error' | 'failure' | 'pending' | 'success'; description?: string; targetUrl?: string }): void {
     const at = this.timestamp();
     this.statuses.set(sha, [...(this.statuses.get(sha) ?? []), { id: this.id(), context: status.context, state: status.state, description: status.description ?? null, targetUrl: status.targetUrl ?? null, createdAt: at }]);
-  }
-
-  /** The reviews submitted on a PR, in order (what `POST /pulls/{n}/reviews` stored). */
-  reviewsOf(number: number): readonly FakeReview[] {
-    return this.reviews.get(number) ?? [];
   }
 
   /**
@@ -563,7 +558,7 @@ export class FakeGitHubServer {
       body: text,
       submittedAt: at,
       commitId: commit,
-      comments: inline.map((c) => ({ id: this.id(), path: String(c.path ?? ''), line: typeof c.line === 'number' ? c.line : null, body: String(c.body ?? ''), createdAt: at })),
+      comments: inline.map((c) => ({ id: this.id(), path: typeof c.path === 'string' ? c.path : '', line: typeof c.line === 'number' ? c.line : null, body: typeof c.body === 'string' ? c.body : '', createdAt: at })),
     };
     this.reviews.set(item.number, [...(this.reviews.get(item.number) ?? []), review]);
     item.updatedAt = at;
