@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
 import { FakeGitHubServer } from '../fakes/github-server.js';
-import { loomAsync } from '../helpers/loom-repo.js';
+import { loomAsync, until } from '../helpers/loom-repo.js';
 
 const dirs: string[] = [];
 let server: FakeGitHubServer | undefined;
@@ -90,6 +90,52 @@ describe('github: human reviews', () => {
     expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
     expect(git(bare, 'show', 'main:a.txt')).toBe('a, with the reason alice asked for');
     expect((await owner.getIssue(1))?.state).toBe('closed');
+    owner.dispose();
+  });
+
+  it('the shepherd path: a writer’s inline review comment arrives while the merge waits on checks → a doctor round with the review → judged, its own checks → merged', { timeout: 180_000 }, async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-reviews-')));
+    dirs.push(base);
+    const bare = path.join(base, 'widgets.git');
+    const root = path.join(base, 'work');
+    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    git(root, 'remote', 'add', 'origin', bare);
+    git(root, 'push', '-q', 'origin', 'main');
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-alice': 'alice' }, permissions: { alice: 'admin' }, gitDir: bare });
+    const ci = server;
+    // CI: the first head Loom asks about stays in progress until the test says; every later commit passes at once.
+    const asked: string[] = [];
+    ci.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+      asked.push(sha);
+      ci.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'in_progress' } : { name: 'unit', status: 'completed', conclusion: 'success' });
+    };
+    expect((await loomAsync(root, ['init'])).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
+    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
+    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\na, renamed as alice asked\nEOF')].join('\n\n'), labels: [Label.issue] });
+
+    const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    const first = await until(() => asked[0], 60_000, 'the merge to wait on the first head’s checks');
+    await review(server.url, 'tok-alice', 2, { event: 'COMMENT', body: '', comments: [{ path: 'a.txt', line: 1, body: 'rename this, please' }] });
+    server.setCheckRun(first, { name: 'unit', status: 'completed', conclusion: 'success' });
+
+    const r = await shepherd;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/PR #2: review by @alice asks for changes; a doctor round addresses it/);
+    expect(r.stdout).toMatch(/merged PR #2/);
+    expect(git(bare, 'show', 'main:a.txt')).toBe('a, renamed as alice asked');
+    const handedOver = (await owner.listComments(2)).map((c) => c.body).filter((b) => b.includes('<!-- loom:review '));
+    expect(handedOver).toEqual([expect.stringMatching(/^\*\*Loom\*\* — Human review on this PR.*### @alice commented\n\n- `a\.txt:1`: rename this, please/s)]);
+    expect((await owner.getPullRequest(2))?.state).toBe('merged');
     owner.dispose();
   });
 });
