@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { BaseGuardStore } from '../../src/state/base-guard-store.js';
+import { MergeQueue } from '../../src/process/merge-queue.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { loom, makeRepo } from '../helpers/loom-repo.js';
 
@@ -100,5 +101,26 @@ describe('post-merge guard (local tracker)', () => {
     expect(state.paused).toBeNull();
     expect(state.last).toMatchObject({ result: 'green', pr: second!.number });
     expect(loom(repo.root, ['status']).stdout).not.toMatch(/PAUSED/);
+  });
+
+  it('loom status and loom why show the merge queue: who holds the lock and what it waits on, who waits behind it, in order', async () => {
+    repo = makeRepo({ runtime: 'script', heartbeatInterval: '0.2s' });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'One', body: script('builder', 'write one.txt <<EOF\none\nEOF'), labels: [Label.issue] });
+    await tracker.createIssue({ title: 'Two', body: script('builder', 'write two.txt <<EOF\ntwo\nEOF'), labels: [Label.issue] });
+    expect(loom(repo.root, ['shepherd', '1']).code).toBe(0);
+    expect(loom(repo.root, ['shepherd', '2']).code).toBe(0);
+    const [first, second] = await tracker.listPullRequests();
+    // Two mergers of this (live) process: the first holds the lock and waits on checks, the second waits for the lock.
+    const queue = new MergeQueue(repo.paths.mergeQueue);
+    const holder = queue.join({ pr: first!.number, issue: 1, by: 'shepherd' });
+    queue.update(holder, 'waiting on checks', 'unit');
+    queue.join({ pr: second!.number, issue: 2, by: 'champion' });
+
+    const status = loom(repo.root, ['status']);
+    expect(status.stdout).toContain(`Queue for the merge lock: 1. PR #${first!.number} (issue #1, shepherd) waiting on checks: unit; 2. PR #${second!.number} (issue #2, champion) waiting`);
+    const why = loom(repo.root, ['why', '2']).stdout;
+    expect(why).toMatch(new RegExp(`waiting: merge queue — position 2 of 2: behind PR #${first!.number} \\(waiting on checks: unit\\)`));
+    expect(loom(repo.root, ['why', '1']).stdout).toMatch(/✗ CI checks\s+waiting on unit/);
   });
 });
