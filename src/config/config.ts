@@ -37,6 +37,8 @@ const SCALARS: Record<string, Kind> = {
   maxRetryBackoff: 'positiveDuration',
   iterationTimeout: 'positiveDuration',
   heartbeatInterval: 'positiveDuration',
+  checksPollInterval: 'positiveDuration',
+  checksTimeout: 'positiveDuration',
   maxMergeLines: 'positive',
   agentRetries: 'count',
   cliRetries: 'count',
@@ -242,6 +244,16 @@ export function resolveConfig(
       else problems.push(`overlap: must be ${OVERLAP_MODES.map((m) => `"${m}"`).join(' or ')}, got ${JSON.stringify(value)}`);
       continue;
     }
+    if (key === 'requireApproval') {
+      if (typeof value === 'boolean') config.requireApproval = value;
+      else problems.push(`requireApproval: must be true or false, got ${JSON.stringify(value)}`);
+      continue;
+    }
+    if (key === 'updateStrategy') {
+      if (value === 'rebase' || value === 'merge') config.updateStrategy = value;
+      else problems.push(`updateStrategy: must be "rebase" or "merge", got ${JSON.stringify(value)}`);
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -254,7 +266,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'notify', 'roles', 'tracker', 'hooks', 'overlap'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'notify', 'tracker', 'hooks', 'overlap', 'updateStrategy', 'requireApproval'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -337,6 +349,16 @@ export function resolveConfig(
   if (envRuntime !== undefined && envRuntime !== '') {
     if ((RUNTIME_NAMES as readonly string[]).includes(envRuntime)) config.runtime = envRuntime as RuntimeChoice;
     else problems.push(`env LOOM_RUNTIME: must be one of ${RUNTIME_NAMES.join(', ')}`);
+  }
+  const envApproval = env.LOOM_REQUIRE_APPROVAL;
+  if (envApproval !== undefined && envApproval !== '') {
+    if (envApproval === 'true' || envApproval === 'false') config.requireApproval = envApproval === 'true';
+    else problems.push(`env LOOM_REQUIRE_APPROVAL: must be "true" or "false", got ${JSON.stringify(envApproval)}`);
+  }
+  const envStrategy = env.LOOM_UPDATE_STRATEGY;
+  if (envStrategy !== undefined && envStrategy !== '') {
+    if (envStrategy === 'rebase' || envStrategy === 'merge') config.updateStrategy = envStrategy;
+    else problems.push(`env LOOM_UPDATE_STRATEGY: must be "rebase" or "merge", got ${JSON.stringify(envStrategy)}`);
   }
   for (const key of STRINGS) {
     const v = env[envName(key)];

@@ -36,6 +36,10 @@ export interface LoomPaths {
   dashboard: string;
   /** The files each branch changed, by base and head commit (overlap avoidance). */
   diffCache: string;
+  /** One ticket per merger waiting for (or holding) `merge.lock`. */
+  mergeQueue: string;
+  /** The post-merge guard: the merge being verified, a pause of merging, merges reverted. */
+  baseGuard: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -62,6 +66,8 @@ export function loomPaths(root: string): LoomPaths {
     events: path.join(dir, 'events.jsonl'),
     dashboard: path.join(dir, 'dashboard.json'),
     diffCache: path.join(dir, 'diff-cache.json'),
+    mergeQueue: path.join(dir, 'merge-queue'),
+    baseGuard: path.join(dir, 'base-guard.json'),
   };
 }
 
@@ -87,5 +93,7 @@ export const GITIGNORE_LINES = [
   'events.jsonl',
   'events.jsonl.*',
   'dashboard.json',
+  'merge-queue/',
+  'base-guard.json',
   '*.tmp',
 ];

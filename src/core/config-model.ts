@@ -116,6 +116,14 @@ export interface LoomConfig {
   iterationTimeout: number;
   /** How often shepherds and roles renew their heartbeat, ms. */
   heartbeatInterval: number;
+  /** How a branch is brought up to date with a moved base before merging: `rebase` (default) or `merge`. */
+  updateStrategy: 'rebase' | 'merge';
+  /** GitHub: merge only once someone with write access approved the PR in a review (default false). */
+  requireApproval: boolean;
+  /** GitHub: how often a merge waiting on CI checks reads them again (conditional requests), ms. */
+  checksPollInterval: number;
+  /** GitHub: how long a merge waits for pending CI checks before giving up, ms. */
+  checksTimeout: number;
   /** Times a shepherd re-runs an agent that stalled or timed out before giving up. */
   agentRetries: number;
   /** Times in a row an agent CLI may retry a failed model request on its own before the run fails as transient. */
@@ -174,6 +182,10 @@ export function defaultConfig(): LoomConfig {
     maxRetryBackoff: 30 * MIN,
     iterationTimeout: 5 * MIN,
     heartbeatInterval: 5_000,
+    updateStrategy: 'rebase',
+    requireApproval: false,
+    checksPollInterval: 15_000,
+    checksTimeout: 60 * MIN,
     agentRetries: 2,
     cliRetries: 2,
     sandbox: defaultSandbox(),

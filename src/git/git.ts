@@ -10,6 +10,8 @@ export class GitError extends LoomError {
     readonly args: readonly string[],
     readonly exitCode: number | null,
     readonly stderr: string,
+    /** What git printed on stdout before failing (some commands report there: `merge-tree`). */
+    readonly stdout = '',
   ) {
     super('git_failed', `git ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no message'}`, {});
   }
@@ -29,7 +31,7 @@ export function git(cwd: string, args: readonly string[], options: GitOptions = 
   const full = options.asLoom ? [...LOOM_IDENTITY, ...args] : [...args];
   return new Promise((resolve, reject) => {
     execFile('git', full, { cwd, env: options.env ?? gitEnv(), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new GitError(args, typeof error.code === 'number' ? error.code : null, stderr || error.message));
+      if (error) reject(new GitError(args, typeof error.code === 'number' ? error.code : null, stderr || error.message, stdout));
       else resolve(stdout.trimEnd());
     });
   });

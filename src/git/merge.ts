@@ -6,7 +6,10 @@
  * Invariant owned here: merges are serialised by `.loom/merge.lock`, and the default branch only
  * moves by compare-and-swap from the commit the merge was computed on.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { tryLock, unlock } from '../process/lock-file.js';
+import type { MergeQueue } from '../process/merge-queue.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
 
@@ -17,8 +20,10 @@ export type MergeResult = { ok: true; commit: string; already: boolean } | { ok:
  * Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. The lock names its
  * holder process; one left by a crashed merger is taken over (src/process/lock-file.ts).
  */
-export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | 'locked'> {
-  if (!(await waitFor(() => tryLock(lockFile), timeoutMs, 25))) return 'locked';
+export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>, queued?: { queue: MergeQueue; ticket: string }): Promise<T | 'locked'> {
+  // In the queue, only the oldest live ticket may take the lock: the order `loom status` shows is the order served.
+  const turn = () => (queued === undefined || queued.queue.isFirst(queued.ticket)) && tryLock(lockFile);
+  if (!(await waitFor(turn, timeoutMs, 25))) return 'locked';
   try {
     return await fn();
   } finally {
@@ -26,18 +31,76 @@ export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: 
   }
 }
 
-/** Rebases the worktree's branch onto `base` if `base` has moved on; false on a conflict (rebase aborted). */
-export async function rebaseIfBehind(worktree: string, base: string): Promise<{ rebased: boolean; conflict: boolean }> {
+/**
+ * Rebases the worktree's branch onto `base` if `base` has moved on; false on a conflict (rebase
+ * aborted). A branch that already holds a merge of the base (a conflict the Doctor resolved) is
+ * updated by merging the base again instead: a rebase would replay its commits without that
+ * resolution and conflict again. With `strategy` `merge` (config `updateStrategy`) it always merges.
+ */
+export async function rebaseIfBehind(worktree: string, base: string, strategy: 'rebase' | 'merge' = 'rebase'): Promise<{ rebased: boolean; conflict: boolean }> {
   const behind = (await gitMaybe(worktree, ['merge-base', '--is-ancestor', base, 'HEAD'])) === null;
   if (!behind) return { rebased: false, conflict: false };
+  const merges = strategy === 'merge' ? 'merge' : await git(worktree, ['rev-list', '--merges', `${base}..HEAD`]);
   try {
-    await git(worktree, ['rebase', '-q', base], { asLoom: true });
+    if (merges !== '') await git(worktree, ['merge', '-q', '--no-edit', base], { asLoom: true });
+    else await git(worktree, ['rebase', '-q', base], { asLoom: true });
     return { rebased: true, conflict: false };
   } catch (error) {
     if (!(error instanceof GitError)) throw error;
-    await gitMaybe(worktree, ['rebase', '--abort']);
+    await gitMaybe(worktree, [merges !== '' ? 'merge' : 'rebase', '--abort']);
     return { rebased: false, conflict: true };
   }
+}
+
+/**
+ * The files that conflict between the worktree's HEAD and `base`, computed without touching the
+ * worktree (`git merge-tree --write-tree --name-only`); empty when they merge cleanly.
+ */
+export async function conflictingFiles(worktree: string, base: string): Promise<string[]> {
+  try {
+    await git(worktree, ['merge-tree', '--write-tree', '--name-only', '--no-messages', 'HEAD', base]);
+    return [];
+  } catch (error) {
+    if (!(error instanceof GitError) || error.exitCode !== 1) throw error;
+    // stdout: the tree, then one conflicted path per line.
+    return [...new Set(error.stdout.split('\n').slice(1).filter((line) => line !== ''))];
+  }
+}
+
+/**
+ * Merges `base` into the worktree's branch for the Doctor to resolve: a clean merge is committed;
+ * a conflicting one is left in progress (conflict markers in the files). Does nothing when the
+ * branch already contains `base` or a merge is already in progress (a resumed round). Returns the
+ * files still unmerged.
+ */
+export async function mergeBaseForDoctor(worktree: string, base: string): Promise<string[]> {
+  const merging = (await gitMaybe(worktree, ['rev-parse', '-q', '--verify', 'MERGE_HEAD'])) !== null;
+  const contains = (await gitMaybe(worktree, ['merge-base', '--is-ancestor', base, 'HEAD'])) !== null;
+  if (!merging && !contains) {
+    try {
+      await git(worktree, ['merge', '-q', '--no-ff', '--no-edit', base], { asLoom: true });
+    } catch (error) {
+      if (!(error instanceof GitError)) throw error;
+    }
+  }
+  const unmerged = await git(worktree, ['diff', '--name-only', '--diff-filter=U']);
+  return unmerged === '' ? [] : unmerged.split('\n');
+}
+
+/** Concludes a merge left in progress (the Doctor resolved it without committing): stages everything and commits. */
+export async function concludeMerge(worktree: string, message: string): Promise<boolean> {
+  if ((await gitMaybe(worktree, ['rev-parse', '-q', '--verify', 'MERGE_HEAD'])) === null) return false;
+  await git(worktree, ['add', '-A']);
+  await git(worktree, ['commit', '-q', '--no-verify', '-m', message], { asLoom: true });
+  return true;
+}
+
+/** Of `files` (a missing one is skipped), those that still hold a conflict marker line (`<<<<<<< ` or `>>>>>>> `) in the worktree. */
+export async function filesWithConflictMarkers(worktree: string, files: string[]): Promise<string[]> {
+  const present = files.filter((file) => fs.existsSync(path.join(worktree, file)));
+  if (present.length === 0) return [];
+  const found = await gitMaybe(worktree, ['grep', '-l', '--no-index', '-E', '-e', '^(<{7}|>{7})( |$)', '--', ...present]);
+  return found === null || found === '' ? [] : found.split('\n');
 }
 
 /**
@@ -71,16 +134,27 @@ export async function mergeIntoBase(root: string, base: string, branch: string, 
     throw error;
   }
   const commit = await git(root, ['commit-tree', tree, '-p', baseSha, '-p', branchSha, '-m', message], { asLoom: true });
+  const moved = await moveBase(root, base, baseSha, commit);
+  return moved.ok ? { ok: true, commit, already: false } : moved;
+}
+
+/**
+ * Moves `base` from `from` to its descendant `to` by compare-and-swap: fast-forwarding the main
+ * working tree when it has `base` checked out (refused, changing nothing, when its local changes
+ * would be overwritten), else updating the ref alone.
+ */
+export async function moveBase(root: string, base: string, from: string, to: string, what = 'merge'): Promise<{ ok: true } | { ok: false; reason: 'dirty-main'; message: string }> {
+  const baseRef = `refs/heads/${base}`;
   const head = await gitMaybe(root, ['symbolic-ref', '-q', 'HEAD']);
   if (head === baseRef) {
     try {
-      await git(root, ['merge', '-q', '--ff-only', commit]);
+      await git(root, ['merge', '-q', '--ff-only', to]);
     } catch (error) {
       if (!(error instanceof GitError)) throw error;
-      return { ok: false, reason: 'dirty-main', message: `the main working tree has local changes that the merge would overwrite: ${error.stderr.trim().split('\n')[0] ?? ''}` };
+      return { ok: false, reason: 'dirty-main', message: `the main working tree has local changes that the ${what} would overwrite: ${error.stderr.trim().split('\n')[0] ?? ''}` };
     }
   } else {
-    await git(root, ['update-ref', baseRef, commit, baseSha]);
+    await git(root, ['update-ref', baseRef, to, from]);
   }
-  return { ok: true, commit, already: false };
+  return { ok: true };
 }

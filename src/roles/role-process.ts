@@ -14,6 +14,7 @@ import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import { newTaskId, startingRecord } from '../process/new-task.js';
 import { defaultBranch, git, GitError } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
+import { concludeMerge, conflictingFiles, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
 import { judgeRound } from '../steps/judge-round.js';
@@ -228,6 +229,7 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
   const ref = (branch: string) => (remote ? `origin/${branch}` : branch);
   const merged: number[] = [];
   const skipped: string[] = [];
+  const notes: string[] = [];
   for (const { pr, issueNumber, issue } of await pullRequestsWith(ctx, Label.pr)) {
     // A PR a shepherd owns is the shepherd's to merge: not the Champion's business, not listed.
     if (issue?.labels.includes(Label.building) === true) continue;
@@ -241,15 +243,24 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
     const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal, log: ctx.log });
     if (result.ok) {
       merged.push(pr.number);
+      if (result.guard?.result === 'red') {
+        notes.push(`post-merge guard: ${result.guard.detail.replace(/`/g, '')}`);
+        if (result.guard.paused) break;
+      }
       continue;
     }
     skipped.push(`#${pr.number} (${result.reason === 'withdrawn' || result.reason === 'pr-closed' ? result.message : result.reason})`);
-    if (result.reason === 'conflict' || result.reason === 'tests') {
-      await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.message}. The Doctor will update the branch.`);
+    if (result.reason === 'paused') {
+      // Every other PR would wait the same way: the base must be green first.
+      notes.push(result.message.replace(/`/g, ''));
+      break;
+    }
+    if (result.reason === 'conflict' || result.reason === 'tests' || ((result.reason === 'checks' || result.reason === 'review') && result.review !== undefined)) {
+      await ctx.tracker.comment(pr.number, `**Loom Champion** — not merged: ${result.review ?? result.message}. The Doctor will update the branch.`);
       await ctx.tracker.updateLabels(pr.number, { add: [Label.changesRequested] });
     }
   }
-  return { ok: true, summary: `merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`, merged };
+  return { ok: true, summary: [`merged ${merged.length ? merged.map((n) => `#${n}`).join(', ') : 'nothing'}${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`, ...notes].join('; '), merged };
 }
 
 async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
@@ -307,7 +318,16 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
     try {
       const worktree = await worktrees.ensure(issue.number, target);
       await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
-      const vars = { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review: reviews.at(-1)?.body ?? '', test_command: ctx.config.testCommand ?? '(none configured)' };
+      // A branch that conflicts with the moved base: the Doctor resolves it with the base merged in.
+      const baseRef = ctx.tracker.kind === 'github' ? `origin/${target}` : target;
+      if (ctx.tracker.kind === 'github') await git(ctx.paths.root, ['fetch', '-q', 'origin', target]);
+      const conflict = await conflictingFiles(worktree, baseRef);
+      let review = reviews.at(-1)?.body ?? '';
+      if (conflict.length > 0) {
+        await mergeBaseForDoctor(worktree, baseRef);
+        review = `${review}\n\n\`${target}\` moved on and \`${pr.head}\` no longer applies cleanly on it. Loom merged \`${target}\` into this worktree; the merge is in progress with conflicts in ${conflict.map((f) => `\`${f}\``).join(', ')}. Resolve each conflict keeping the intent of both sides, remove every conflict marker, run the tests, and commit.`.trim();
+      }
+      const vars = { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review, test_command: ctx.config.testCommand ?? '(none configured)' };
       const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: ctx.paths.root, LOOM_ROLE: 'doctor' };
       await runHook(ctx.config.hooks, 'beforeRun', worktree, hookContext, ctx.log);
       const run = await runRoleAgent({ paths: ctx.paths, config: ctx.config, role: ctx.role, cwd: worktree, vars, attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder, instructions: issue.body });
@@ -321,7 +341,19 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
         continue;
       }
       if (run.outcome !== 'success') return { ok: false, message: `agent ${run.message}` };
+      await concludeMerge(worktree, `Merge ${target} into ${pr.head}\n\nConflicts resolved by the doctor (round ${rounds + 1}), committed by Loom.`);
       await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
+      // On GitHub the PR is the pushed branch: the round's commits go there before anyone looks again.
+      if (ctx.tracker.kind === 'github') await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${pr.head}`]);
+      // Every file the branch changes: a marker committed in an earlier round is caught too.
+      const changed = (await git(worktree, ['diff', '--name-only', baseRef, 'HEAD'])).split('\n').filter(Boolean);
+      const markers = await filesWithConflictMarkers(worktree, changed);
+      if (markers.length > 0) {
+        // Not back to review while a conflict marker is left: the PR stays with the Doctor.
+        await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; conflict markers are still in ${markers.map((f) => `\`${f}\``).join(', ')}: resolve them (keep both changes' intent) and commit.`);
+        treated.push(pr.number);
+        continue;
+      }
       await ctx.tracker.comment(pr.number, `**Loom Doctor** — round ${rounds + 1} done; back to review.`);
       await ctx.tracker.updateLabels(pr.number, { add: [Label.reviewRequested], remove: doctorLabels(pr.labels) });
       treated.push(pr.number);

@@ -16,6 +16,7 @@ import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import { runHook, worktreeHooks } from '../process/workspace-hooks.js';
+import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
 import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
@@ -259,11 +260,27 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         }
         recorder.phase('doctor');
         const attempt = cp.doctor_rounds + 1;
+        // A conflict with the moved base: the Doctor works with the base merged in (merge in progress).
+        const conflict = cp.conflict ?? [];
+        if (conflict.length > 0) {
+          const unmerged = await mergeBaseForDoctor(worktree, baseRef);
+          log(`merged ${base} into ${branch} for the doctor${unmerged.length ? `; conflicts in ${unmerged.join(', ')}` : ''}`);
+        }
         log(`doctor round ${attempt}`);
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
+        await concludeMerge(worktree, `Merge ${base} into ${branch}\n\nConflicts resolved by the doctor (round ${attempt}), committed by Loom.`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
-        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        const markers = await filesWithConflictMarkers(worktree, conflict);
+        if (markers.length > 0) {
+          // Never judged, never merged while a conflict marker is left: another doctor round.
+          const review = `conflict markers are still in ${markers.map((f) => `\`${f}\``).join(', ')} after doctor round ${attempt}: resolve them (keep both changes' intent) and commit.`;
+          cp = save({ phase: 'judged', verdict: 'changes', review, doctor_rounds: attempt, tests_failed: false, conflict: markers });
+          if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+          await tracker.comment(prNumber, `**Loom** — ${review}`);
+          continue;
+        }
+        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null, conflict: [] });
         await publishDoctored(prNumber);
         continue;
       }
@@ -288,11 +305,48 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
       if (merged.ok) {
         log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
+        if (merged.guard?.result === 'red') return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}, then ${merged.guard.detail.replace(/`/g, '')}`, merged: true, prNumber };
         return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}`, merged: true, prNumber };
+      }
+      if (merged.reason === 'paused' || merged.reason === 'approval') {
+        // The base is red (post-merge guard): the approved PR waits for the Champion, which merges it once the base is green.
+        // requireApproval: the PR waits for a writer's approving review, which may take days: the Champion merges it then.
+        log(`PR #${prNumber} approved, not merged: ${merged.message.replace(/`/g, '')}`);
+        await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but not merged: ${merged.message}. The Champion merges it then.`);
+        await worktrees.remove(n, { reason: merged.reason === 'paused' ? 'approved; merging paused' : 'approved; awaiting a review' });
+        await tracker.updateLabels(n, { remove: [Label.building] });
+        checkpoints.remove(n);
+        return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
       }
       // Someone took the issue away while the merge waited (or ran its test gate): not merged.
       if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
       if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
+      if (merged.reason === 'conflict' && merged.files !== undefined && merged.files.length > 0) {
+        // The default branch moved on and the branch does not rebase onto it: a doctor round with
+        // the base merged in resolves the conflicting files, then the gates run again.
+        const review = `\`${base}\` moved on and \`${branch}\` no longer applies cleanly on it. Loom merged \`${base}\` into this worktree; the merge is in progress with conflicts in ${merged.files.map((f) => `\`${f}\``).join(', ')}. Resolve each conflict keeping the intent of both sides (this issue's change and what \`${base}\` gained), remove every conflict marker, run the tests, and commit.`;
+        await tracker.comment(prNumber, `**Loom** — ${review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
+        continue;
+      }
+      if (merged.reason === 'review' && merged.review !== undefined) {
+        // A human with write access asked for changes: a doctor round with their review.
+        await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber}: ${merged.message}; a doctor round addresses it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: false });
+        continue;
+      }
+      if (merged.reason === 'checks' && merged.review !== undefined) {
+        // CI failed on the pushed head: a doctor round with the failing checks and their output.
+        await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
+        await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        log(`PR #${prNumber}: ${merged.message}; a doctor round fixes it`);
+        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
+        continue;
+      }
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
         cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });

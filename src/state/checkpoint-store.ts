@@ -26,6 +26,11 @@ export interface Checkpoint {
   doctor_rounds: number;
   /** Whether the last judge round failed on the test gate. */
   tests_failed: boolean;
+  /**
+   * Files that conflicted when the default branch moved on: the next doctor round gets the base
+   * merged into the worktree (merge in progress) and resolves them.
+   */
+  conflict?: string[];
   /** Agent sessions by role, for resume on retries and doctor rounds. */
   sessions?: Record<string, string>;
   updated_at: string;

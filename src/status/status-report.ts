@@ -32,6 +32,9 @@ import type { OverlapFacts } from '../core/overlap.js';
 import { overlapWaits } from '../core/overlap.js';
 import { formatSize } from '../core/size.js';
 import { freeDiskBytes } from '../fs/free-disk.js';
+import { BaseGuardStore, type BaseGuardState } from '../state/base-guard-store.js';
+import { MergeQueue, type MergeStep } from '../process/merge-queue.js';
+import { pauseMessage } from '../steps/base-guard.js';
 
 export interface ShepherdStatus {
   name: string;
@@ -79,6 +82,8 @@ export interface StatusReport {
     original_labels: Record<string, number>;
   };
   pull_requests: { review_requested: number; changes_requested: number; ready_to_merge: number };
+  /** The merge path: a pause by the post-merge guard, its last verdict, and the merge queue (first served first). */
+  merging: MergingStatus;
   shepherds: { active: number; max: number; slots: ShepherdStatus[]; unrecorded: { issue: number; pid: number | null; task_id: string }[] };
   support_roles: { role: string; enabled: boolean; status: 'running' | 'idle'; started: string | null; last_completed: string | null; last_outcome: string | null }[];
   session: { completed_issues: number; prs_merged: number };
@@ -102,6 +107,30 @@ export interface StatusReport {
   original: { progress_files: { file: string; issue: number | null; status: string | null }[] };
   problems: string[];
   interventions: string[];
+}
+
+export interface MergingStatus {
+  /** Set while the post-merge guard pauses merging (the base went red). */
+  paused: { reason: string; since: string; pr: number; issue: number; revert: string | null; failure: string } | null;
+  last_guard: BaseGuardState['last'];
+  /** PRs waiting for (or holding, position 1) the merge lock. */
+  queue: { position: number; pr: number; issue: number; by: string; step: MergeStep; detail: string | null; since: string }[];
+}
+
+/** What `.loom/base-guard.json` and `.loom/merge-queue/` say (read-only). */
+export function mergingStatus(paths: LoomPaths): MergingStatus {
+  const guard = new BaseGuardStore(paths.baseGuard).read();
+  const p = guard.paused;
+  return {
+    paused: p === null ? null : { reason: pauseMessage(p.merge.base, guard), since: p.since, pr: p.merge.pr, issue: p.merge.issue, revert: p.revert, failure: p.failure },
+    last_guard: guard.last,
+    queue: new MergeQueue(paths.mergeQueue).list().map((t, i) => ({ position: i + 1, pr: t.pr, issue: t.issue, by: t.by, step: t.step, detail: t.detail ?? null, since: t.since })),
+  };
+}
+
+/** The queue in one line: "1. PR #4 (issue #3) merging — waiting on checks unit; 2. PR #6 (issue #5) waiting". */
+export function renderQueue(queue: MergingStatus['queue']): string {
+  return queue.map((q) => `${q.position}. PR #${q.pr} (issue #${q.issue}, ${q.by}) ${q.step}${q.detail ? `: ${q.detail}` : ''}`).join('; ');
 }
 
 export interface StatusInputs {
@@ -213,6 +242,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       proposals: { architect: count(Label.architect), hermit: count(Label.hermit), curated: count(Label.curated) },
     },
     pull_requests: { review_requested: prCount(Label.reviewRequested), changes_requested: prCount(Label.changesRequested), ready_to_merge: prCount(Label.pr) },
+    merging: mergingStatus(paths),
     shepherds: { active: state ? activeShepherds(state).length : 0, max: config.maxShepherds, slots, unrecorded },
     support_roles: roles,
     session: { completed_issues: state?.completed_issues.length ?? 0, prs_merged: state?.total_prs_merged ?? 0 },
@@ -282,6 +312,8 @@ function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers
     const which = numbers.blocked.length === 1 ? `1 blocked issue needs a human: #${blocked}` : `${numbers.blocked.length} blocked issues need a human: ${list(numbers.blocked)}`;
     out.push(`${which} — read its last comment (\`${cli} issue show ${blocked}\`), then \`${cli} issue label ${blocked} ${Label.issue}\` retries it.`);
   }
+  const paused = r.merging.paused;
+  if (paused !== null) out.push(`Merging is paused: the base went red after PR #${paused.pr} (issue #${paused.issue}). Make it green again (${paused.revert?.startsWith('PR') === true ? `merge the revert ${paused.revert}, or ` : ''}commit a fix to it); the next merge attempt checks the base and resumes.`);
   const [proposal] = numbers.proposals;
   if (proposal !== undefined) out.push(`${numbers.proposals.length} proposal(s) await approval (${list(numbers.proposals)}): \`${cli} issue label ${proposal} ${Label.issue}\` approves, \`${cli} issue close ${proposal}\` rejects.`);
   const [ready] = numbers.ready;
@@ -316,6 +348,13 @@ export function renderStatus(r: StatusReport): string {
   lines.push(`    Proposals: ${p.architect} architect, ${p.hermit} hermit, ${p.curated} curated`);
   lines.push(`    PRs pending review: ${r.pull_requests.review_requested}, changes requested: ${r.pull_requests.changes_requested}, ready to merge: ${r.pull_requests.ready_to_merge}`);
   const original = Object.entries(r.issues.original_labels);
+  const m = r.merging;
+  if (m.paused !== null || m.queue.length > 0 || m.last_guard !== null) {
+    lines.push('', '  Merging:');
+    if (m.paused !== null) lines.push(`    PAUSED since ${m.paused.since}: ${m.paused.reason.replace(/`/g, '')}`);
+    if (m.queue.length > 0) lines.push(`    Queue for the merge lock: ${renderQueue(m.queue)}`);
+    if (m.last_guard !== null) lines.push(`    Last post-merge check (${m.last_guard.at}): ${m.last_guard.result} — ${m.last_guard.detail.replace(/`/g, '')}`);
+  }
   if (original.length > 0) lines.push(`    Labels of the original Loom: ${original.map(([l, n]) => `${l} ${n}`).join(', ')} (docs/state-machine.md)`);
   lines.push('', `  Shepherds: ${r.shepherds.active}/${r.shepherds.max} active`);
   for (const s of r.shepherds.slots) {

@@ -24,6 +24,9 @@ import { dependencyCycles, openDependencies } from '../core/dependencies.js';
 import type { OverlapFacts } from '../core/overlap.js';
 import { describeOverlap, overlapWaits } from '../core/overlap.js';
 import { readOverlap } from './collect-status.js';
+import { mergingStatus, renderQueue } from './status-report.js';
+import type { HumanReview } from '../core/reviews.js';
+import { actionableReviews, handledReviews, writerApproval } from '../core/reviews.js';
 
 export interface Gate {
   gate: string;
@@ -52,6 +55,8 @@ export interface WhyFacts {
   dependencies?: DependencyMap;
   /** The ready issues' predicted files and the work in progress (`overlap: wait` only). */
   overlap?: OverlapFacts;
+  /** For an open PR: writers' reviews the Doctor has not had yet, and whether writers approve. */
+  reviews?: { pending: HumanReview[]; approval: ReturnType<typeof writerApproval> };
 }
 
 /** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
@@ -62,7 +67,14 @@ export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: Tracker
   const dependencies = issue.state === 'open' ? await readDependencies(tracker, [issue]) : {};
   const ready = issue.state === 'open' && issue.labels.includes(Label.issue) && !issue.labels.includes(Label.building);
   const overlap = ready && where !== undefined && where.config.overlap === 'wait' ? await readOverlap(where.paths, where.config, tracker.kind, snapshot) : undefined;
-  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies, ...(overlap ? { overlap } : {}) };
+  const pr = pullRequests.find((p) => p.state === 'open');
+  let reviews: WhyFacts['reviews'];
+  if (pr !== undefined && tracker.kind === 'github') {
+    const all = await tracker.reviews(pr.number);
+    const handled = handledReviews((await tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom')).map((c) => c.body));
+    reviews = { pending: actionableReviews(all, handled), approval: writerApproval(all) };
+  }
+  return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies, ...(overlap ? { overlap } : {}), ...(reviews ? { reviews } : {}) };
 }
 
 export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: DaemonState | null; snapshot: TrackerSnapshot; issue: Issue | null; number: number; now: Date; facts?: WhyFacts; cli?: string }): WhyReport {
@@ -70,6 +82,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   const cli = input.cli ?? 'loom';
   const facts = input.facts ?? { pullRequests: snapshot.pullRequests.filter((p) => p.closesIssue === number), lastComment: null };
   const gates: Gate[] = [];
+  const openPr = facts.pullRequests.find((p) => p.state === 'open');
   const add = (gate: string, ok: boolean, detail: string) => gates.push({ gate, ok, detail });
   add('exists', issue !== null, issue ? `#${number}: ${issue.title}` : `#${number} does not exist on the tracker`);
   if (issue === null) return { issue: number, state: 'missing', verdict: `#${number} does not exist on the tracker`, gates };
@@ -145,10 +158,55 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   const position = queue.findIndex((i) => i.number === number);
   if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
   const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
+  const mergeGates = openPr === undefined ? [] : [...reviewGates(config, facts.reviews), ...mergePathGates(paths, openPr, cli)];
+  gates.push(...mergeGates);
   const failing = gates.find((g) => !g.ok);
-  // An issue waiting to be built says which gate holds it; any other state is the answer itself.
-  const verdict = where === 'ready' ? (failing ? `${headline}, waiting: ${failing.gate} — ${failing.detail}` : `${headline} and passes every gate: the next iteration starts a shepherd for it`) : headline;
+  const mergeWait = mergeGates.find((g) => !g.ok);
+  // An issue waiting to be built says which gate holds it; one in review, what its merge waits on; any other state is the answer itself.
+  const verdict =
+    where === 'ready'
+      ? failing
+        ? `${headline}, waiting: ${failing.gate} — ${failing.detail}`
+        : `${headline} and passes every gate: the next iteration starts a shepherd for it`
+      : mergeWait !== undefined && (where === 'in-review' || where === 'building')
+        ? `${headline}; waiting: ${mergeWait.gate} — ${mergeWait.detail}`
+        : headline;
   return { issue: number, state: where, verdict, gates };
+}
+
+/** Human reviews between an open PR and its merge (GitHub): changes a writer asked for, and `requireApproval`. */
+function reviewGates(config: LoomConfig, reviews: WhyFacts['reviews']): Gate[] {
+  if (reviews === undefined) return [];
+  const gates: Gate[] = [];
+  if (reviews.pending.length > 0) gates.push({ gate: 'human review', ok: false, detail: `${reviews.pending.map((r) => `@${r.author}`).join(', ')} asked for changes: the next merge attempt hands the review to the Doctor` });
+  if (config.requireApproval) {
+    const a = reviews.approval;
+    gates.push({ gate: 'approving review', ok: a.approved, detail: a.approved ? `approved by ${a.by.map((u) => `@${u}`).join(', ')}` : a.requesting.length > 0 ? `changes requested by ${a.requesting.map((u) => `@${u}`).join(', ')}; waiting for an approving review from a writer (requireApproval)` : 'waiting for an approving review from someone with write access (requireApproval)' });
+  }
+  return gates;
+}
+
+/**
+ * The gates between an open PR and its merge that Loom keeps itself: the base being green (the
+ * post-merge guard's pause) and the merge queue (position, and what the holder waits on: which checks).
+ */
+function mergePathGates(paths: LoomPaths, pr: PullRequest, cli: string): Gate[] {
+  const merging = mergingStatus(paths);
+  const gates: Gate[] = [];
+  const p = merging.paused;
+  gates.push({ gate: 'base green', ok: p === null, detail: p === null ? 'no pause: the base was green after the last merge' : `${p.reason.replace(/`/g, '')}; \`${cli} status\` shows the failure` });
+  const mine = merging.queue.find((q) => q.pr === pr.number);
+  if (mine === undefined) {
+    gates.push({ gate: 'merge queue', ok: true, detail: merging.queue.length === 0 ? 'not queued; the queue is empty' : `not queued; ${merging.queue.length} ahead: ${renderQueue(merging.queue)}` });
+  } else if (mine.position === 1) {
+    const waitingOnChecks = mine.step === 'waiting on checks';
+    gates.push({ gate: 'merge queue', ok: !waitingOnChecks, detail: `holds the merge lock (${mine.step}${mine.detail ? `: ${mine.detail}` : ''})` });
+    if (waitingOnChecks) gates.push({ gate: 'CI checks', ok: false, detail: `waiting on ${mine.detail ?? 'checks'}` });
+  } else {
+    const ahead = merging.queue.filter((q) => q.position < mine.position);
+    gates.push({ gate: 'merge queue', ok: false, detail: `position ${mine.position} of ${merging.queue.length}: behind ${ahead.map((q) => `PR #${q.pr} (${q.step}${q.detail ? `: ${q.detail}` : ''})`).join(', ')}` });
+  }
+  return gates;
 }
 
 /** The issue's state as a headline: "#13 is being built by a shepherd (phase judge, 3m)", "#3 is closed: merged in PR #4", … */

@@ -23,6 +23,8 @@ export interface TestGate {
   passed: boolean;
   /** The end of the test output. */
   output: string;
+  /** Stopped from outside (shutdown) before it finished: neither passed nor failed. */
+  aborted?: boolean;
 }
 
 export interface JudgeOutcome {
@@ -51,7 +53,7 @@ export async function runTestGate(config: LoomConfig, cwd: string, signal?: Abor
   });
   const passed = result.outcome === 'exited' && result.exitCode === 0;
   const why = result.outcome === 'exited' ? `exit ${result.exitCode ?? '?'}` : result.outcome;
-  return { ran: true, passed, output: passed ? output : `${output}\n(${config.testCommand}: ${why})`.trim() };
+  return { ran: true, passed, output: passed ? output : `${output}\n(${config.testCommand}: ${why})`.trim(), ...(result.outcome === 'aborted' ? { aborted: true } : {}) };
 }
 
 export async function judgeRound(opts: {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
-import { branchInBase, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -18,8 +18,14 @@ import type { PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
+import { waitForChecks } from './wait-for-checks.js';
+import { failingChecksReview } from '../core/checks.js';
+import { actionableReviews, handledReviews, reviewsForDoctor, writerApproval } from '../core/reviews.js';
 import { crashPoint } from '../process/crash-point.js';
 import { EventLog } from '../process/event-log.js';
+import { MergeQueue } from '../process/merge-queue.js';
+import { BaseGuardStore } from '../state/base-guard-store.js';
+import { guardAfterMerge, guardBeforeMerge, type GuardContext, type GuardVerdict } from './base-guard.js';
 
 /**
  * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
@@ -28,8 +34,21 @@ import { EventLog } from '../process/event-log.js';
  */
 export type MergeOutcome =
   /** `already`: an earlier, interrupted run had merged it; this run only recorded the merge. */
-  | { ok: true; commit: string; already: boolean }
-  | { ok: false; reason: 'conflict' | 'tests' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch'; message: string };
+  | { ok: true; commit: string; already: boolean; /** What the post-merge guard found (absent: nothing new merged). */ guard?: GuardVerdict }
+  | {
+      ok: false;
+      /**
+       * `paused`: the post-merge guard found the base red; nothing merges until it is green again.
+       * `review`: a writer's review asks for changes (`review`: the Doctor's work list).
+       * `approval`: `requireApproval` and no writer approves yet.
+       */
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval';
+      message: string;
+      /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
+      files?: string[];
+      /** With `checks`: the Doctor's work list when checks failed (absent when they never finished); with `review`: the reviews to address. */
+      review?: string;
+    };
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
@@ -63,7 +82,17 @@ export async function mergePullRequest(opts: {
     if (onlyIfOpen && (await tracker.getIssue(issue))?.state !== 'open') return;
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
   };
+  // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
+  const reviewed = await humanReviewGate(tracker, config, pr.number);
+  if (reviewed !== null) return reviewed;
+  // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
+  const guard: GuardContext = { paths, config, tracker, base, ...(opts.log ? { log: opts.log } : {}) };
+  // In the queue from now until done: `loom status` shows who waits for the lock, in order.
+  const queue = new MergeQueue(paths.mergeQueue);
+  const guardStore = new BaseGuardStore(paths.baseGuard);
+  const ticket = queue.join({ pr: pr.number, issue, by: opts.by });
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
+    queue.update(ticket, 'merging');
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
     const inBase = await branchInBase(paths.root, branch, baseRef);
     if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
@@ -74,9 +103,18 @@ export async function mergePullRequest(opts: {
       return { ok: true, commit, already: true };
     }
     if (inBase.state === 'missing') return { ok: false, reason: 'missing-branch', message: `branch ${branch} no longer exists` };
+    // The post-merge guard first: a merge a killed merger left unverified is verified now, and
+    // nothing merges onto a base that went red.
+    queue.update(ticket, 'verifying the base');
+    const paused = await guardBeforeMerge(guard);
+    if (paused !== null) return { ok: false, reason: 'paused', message: paused };
+    queue.update(ticket, 'merging');
     const worktree = await worktrees.ensure(issue, baseRef);
-    const rebase = await rebaseIfBehind(worktree, baseRef);
-    if (rebase.conflict) return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}` };
+    const rebase = await rebaseIfBehind(worktree, baseRef, config.updateStrategy);
+    if (rebase.conflict) {
+      const files = await conflictingFiles(worktree, baseRef);
+      return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };
+    }
     if (rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
@@ -93,6 +131,24 @@ export async function mergePullRequest(opts: {
     if (remote) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+      // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
+      const sha = await git(worktree, ['rev-parse', 'HEAD']);
+      const onPending = (names: readonly string[]) => {
+        queue.update(ticket, 'waiting on checks', names.join(', '));
+        opts.log?.(`PR #${pr.number}: waiting on checks ${names.join(', ')}`);
+      };
+      // Branch protection's required checks when the token can read them; else every check that reports.
+      const required = await tracker.requiredChecks(base);
+      const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, ...(opts.signal ? { signal: opts.signal } : {}) });
+      if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
+      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: `checks still pending after ${Math.round(config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };
+      if (checks.state === 'failure') {
+        const review = failingChecksReview(checks.failing, sha);
+        return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
+      }
+      // Read again right before the merge: a review may have come in while the checks ran.
+      const late = await humanReviewGate(tracker, config, pr.number);
+      if (late !== null) return late;
       try {
         await tracker.markMerged(pr.number);
       } catch (error) {
@@ -102,19 +158,29 @@ export async function mergePullRequest(opts: {
       crashPoint('merge:pr-marked');
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
+      const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: checks.state !== 'none', since: new Date().toISOString() };
+      guardStore.update(() => ({ verifying: toVerify }));
       await closeIssue(commit, false);
       crashPoint('merge:issue-closed');
-      return { ok: true, commit, already: false };
+      queue.update(ticket, 'verifying the base');
+      const verdict = await guardAfterMerge(guard, toVerify);
+      return { ok: true, commit, already: false, guard: verdict };
     }
     const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`);
     if (!merged.ok) return merged;
+    const toVerify = { base, commit: merged.commit, pr: pr.number, issue, title: pr.title, had_checks: false, since: new Date().toISOString() };
+    // Before anything else can stop this run: the guard must verify this merge (a later merge finishes it otherwise).
+    if (!merged.already) guardStore.update(() => ({ verifying: toVerify }));
     crashPoint('merge:base-moved');
     await tracker.markMerged(pr.number);
     crashPoint('merge:pr-marked');
     await closeIssue(merged.commit, false);
     crashPoint('merge:issue-closed');
-    return { ok: true, commit: merged.commit, already: merged.already };
-  });
+    if (merged.already) return { ok: true, commit: merged.commit, already: true };
+    queue.update(ticket, 'verifying the base');
+    const verdict = await guardAfterMerge(guard, toVerify);
+    return { ok: true, commit: merged.commit, already: false, guard: verdict };
+  }, { queue, ticket }).finally(() => queue.leave(ticket));
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
   if (result.ok) {
     // One event per merge: a run that only records an earlier, interrupted run's merge writes it
@@ -131,6 +197,24 @@ export async function mergePullRequest(opts: {
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+/**
+ * What human reviews say about merging now (core/reviews.ts): null to go on; `review` with the
+ * Doctor's work list when a writer asks for changes not handed over yet; `approval` when
+ * `requireApproval` is on and writers do not approve.
+ */
+async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number): Promise<MergeOutcome | null> {
+  if (tracker.kind === 'local') return null;
+  const reviews = await tracker.reviews(prNumber);
+  if (reviews.length === 0 && !config.requireApproval) return null;
+  const handled = handledReviews((await tracker.listComments(prNumber)).filter((c) => c.body.startsWith('**Loom')).map((c) => c.body));
+  const todo = actionableReviews(reviews, handled);
+  if (todo.length > 0) return { ok: false, reason: 'review', message: `review by ${[...new Set(todo.map((r) => `@${r.author}`))].join(', ')} asks for changes`, review: reviewsForDoctor(todo) };
+  if (!config.requireApproval) return null;
+  const approval = writerApproval(reviews);
+  if (approval.approved) return null;
+  return { ok: false, reason: 'approval', message: approval.requesting.length > 0 ? `waiting for an approving review: changes requested by ${approval.requesting.map((a) => `@${a}`).join(', ')} (requireApproval)` : 'waiting for an approving review from someone with write access (requireApproval)' };
 }
 
 // ── Follow the issue ────────────────────────────────────────────────────────────────────────

@@ -16,6 +16,8 @@
  * Deliberately excluded: assignees, milestones, reactions, editing titles/bodies, deleting.
  */
 
+import type { CheckResult } from '../core/checks.js';
+import type { HumanReview } from '../core/reviews.js';
 import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
@@ -78,6 +80,24 @@ export interface Tracker {
   createPullRequest(pr: NewPullRequest): Promise<PullRequest>;
   /** Marks a PR merged (the branch merge itself is the caller's job for the local tracker). */
   markMerged(number: number): Promise<void>;
+  /**
+   * The CI checks on a commit (GitHub: its check runs and commit statuses, read with conditional
+   * requests, so asking again about an unchanged commit costs no rate limit). The local tracker
+   * has no CI: always empty.
+   */
+  checks(sha: string): Promise<CheckResult[]>;
+  /**
+   * Human reviews of a PR with their inline comments, each saying whether its author can write
+   * to the repository (GitHub: reviews and review comments, read with conditional requests). The
+   * local tracker has no reviews: always empty.
+   */
+  reviews(prNumber: number): Promise<HumanReview[]>;
+  /**
+   * The checks branch protection requires on `branch`, or null when there is no such rule or the
+   * token may not read it (GitHub: `GET /branches/{b}/protection/required_status_checks`; 404
+   * and 403 are null). The local tracker: null.
+   */
+  requiredChecks(branch: string): Promise<string[] | null>;
   /** The timeline of an item: label changes, closing, reopening, merging, oldest first. */
   listEvents(number: number): Promise<TrackerEvent[]>;
   /**

@@ -117,6 +117,22 @@ describe('values in the file', () => {
     expect(problemsOf({ shutdownGrace: -5 })).toEqual(['shutdownGrace: must be seconds or a duration like "30s", "10m", "1h", got -5']);
   });
 
+  it('requireApproval is false by default, true or false from the file or LOOM_REQUIRE_APPROVAL; anything else is one problem', () => {
+    expect(resolveConfig({}, {})).toMatchObject({ ok: true, value: { requireApproval: false } });
+    expect(resolveConfig({ requireApproval: true }, {})).toMatchObject({ ok: true, value: { requireApproval: true } });
+    expect(resolveConfig({ requireApproval: true }, { LOOM_REQUIRE_APPROVAL: 'false' })).toMatchObject({ ok: true, value: { requireApproval: false } });
+    expect(problemsOf({ requireApproval: 'yes' })).toEqual(['requireApproval: must be true or false, got "yes"']);
+    expect(problemsOf({}, { LOOM_REQUIRE_APPROVAL: '1' })).toEqual(['env LOOM_REQUIRE_APPROVAL: must be "true" or "false", got "1"']);
+  });
+
+  it('updateStrategy is rebase (default) or merge, from the file or LOOM_UPDATE_STRATEGY; anything else is one problem', () => {
+    expect(resolveConfig({}, {})).toMatchObject({ ok: true, value: { updateStrategy: 'rebase' } });
+    expect(resolveConfig({ updateStrategy: 'merge' }, {})).toMatchObject({ ok: true, value: { updateStrategy: 'merge' } });
+    expect(resolveConfig({ updateStrategy: 'merge' }, { LOOM_UPDATE_STRATEGY: 'rebase' })).toMatchObject({ ok: true, value: { updateStrategy: 'rebase' } });
+    expect(problemsOf({ updateStrategy: 'squash' })).toEqual(['updateStrategy: must be "rebase" or "merge", got "squash"']);
+    expect(problemsOf({}, { LOOM_UPDATE_STRATEGY: 'ff' })).toEqual(['env LOOM_UPDATE_STRATEGY: must be "rebase" or "merge", got "ff"']);
+  });
+
   it('rejects unknown keys, naming the known ones', () => {
     const [problem, ...rest] = problemsOf({ maxShepherd: 4 });
     expect(rest).toEqual([]);

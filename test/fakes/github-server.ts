@@ -104,6 +104,25 @@ interface StoredComment {
   updatedAt: string;
 }
 
+/** A pull request review as `POST /pulls/{n}/reviews` stored it. */
+interface FakeReview {
+  id: number;
+  login: string;
+  state: 'APPROVED' | 'CHANGES_REQUESTED' | 'COMMENTED';
+  body: string;
+  submittedAt: string;
+  commitId: string;
+  comments: FakeReviewComment[];
+}
+
+interface FakeReviewComment {
+  id: number;
+  path: string;
+  line: number | null;
+  body: string;
+  createdAt: string;
+}
+
 interface StoredItem {
   id: number;
   number: number;
@@ -168,6 +187,14 @@ export class FakeGitHubServer {
    * answer (a slow or timed-out request), or change it (see `AnswerChange`).
    */
   beforeAnswer: ((request: RoutedRequest) => Promise<AnswerChange | undefined> | AnswerChange | undefined) | null = null;
+  /** Check runs by commit sha (what a CI app created), in creation order. */
+  private readonly checkRuns = new Map<string, FakeCheckRun[]>();
+  /** Pull request reviews by PR number, in submission order (with their inline comments). */
+  private readonly reviews = new Map<number, FakeReview[]>();
+  /** Branch protection's required checks by branch (see `setRequiredChecks`). */
+  private readonly requiredChecks = new Map<string, string[] | 'forbidden' | null>();
+  /** Commit statuses by commit sha, latest per context last. */
+  private readonly statuses = new Map<string, FakeStatus[]>();
 
   private readonly tokens: Record<string, string>;
   private readonly permissions: Map<string, Permission>;
@@ -223,6 +250,32 @@ export class FakeGitHubServer {
 
   failNext(failure: FailureSwitch): void {
     this.failures.push({ ...failure, left: failure.times ?? 1 });
+  }
+
+  /**
+   * Creates or updates (same name) a check run on `sha`, as a CI app would; `conclusion` null
+   * while it runs.
+   */
+  setCheckRun(sha: string, run: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion?: string | null; output?: { title?: string; summary?: string; text?: string }; annotations?: FakeAnnotation[] }): void {
+    const runs = this.checkRuns.get(sha) ?? [];
+    const existing = runs.find((r) => r.name === run.name);
+    const at = this.timestamp();
+    const next: FakeCheckRun = { id: existing?.id ?? this.id(), name: run.name, status: run.status, conclusion: run.conclusion ?? null, output: run.output ?? {}, annotations: run.annotations ?? [], startedAt: existing?.startedAt ?? at, completedAt: run.status === 'completed' ? at : null };
+    this.checkRuns.set(sha, [...runs.filter((r) => r.name !== run.name), next]);
+  }
+
+  /** Adds a commit status on `sha` (the latest per context counts, as on GitHub). */
+  setStatus(sha: string, status: { context: string; state: 'error' | 'failure' | 'pending' | 'success'; description?: string; targetUrl?: string }): void {
+    const at = this.timestamp();
+    this.statuses.set(sha, [...(this.statuses.get(sha) ?? []), { id: this.id(), context: status.context, state: status.state, description: status.description ?? null, targetUrl: status.targetUrl ?? null, createdAt: at }]);
+  }
+
+  /**
+   * Branch protection's required status checks for `branch` (`GET /branches/{b}/protection/required_status_checks`):
+   * a list of check names, `forbidden` (403: the token may not read protection), or null (404: not protected).
+   */
+  setRequiredChecks(branch: string, required: string[] | 'forbidden' | null): void {
+    this.requiredChecks.set(branch, required);
   }
 
   setPermission(login: string, permission: Permission): void {
@@ -461,6 +514,9 @@ export class FakeGitHubServer {
       if (item?.kind !== 'pr') throw new HttpError(404, 'Not Found');
       if (c === undefined && method === 'GET') return ok(this.pullJson(item));
       if (c === 'merge' && method === 'PUT') return ok(this.merge(item, body, login));
+      if (c === 'reviews' && d === undefined && method === 'GET') return this.page(url, (this.reviews.get(item.number) ?? []).map((r) => this.reviewJson(item, r)));
+      if (c === 'reviews' && d === undefined && method === 'POST') return ok(this.reviewJson(item, this.submitReview(item, body, login)));
+      if (c === 'comments' && d === undefined && method === 'GET') return this.page(url, (this.reviews.get(item.number) ?? []).flatMap((r) => r.comments.map((cm) => this.reviewCommentJson(item, r, cm))));
     }
     if (a === 'labels') {
       if (b === undefined && method === 'GET') return this.page(url, [...this.labels.values()].map((l) => this.labelJson(l.name)));
@@ -481,12 +537,145 @@ export class FakeGitHubServer {
         return ok(this.labelJson(b));
       }
     }
+    if (a === 'commits' && b !== undefined && c === 'check-runs' && d === undefined && method === 'GET') {
+      // GET /repos/{owner}/{repo}/commits/{ref}/check-runs
+      const runs = this.checkRuns.get(b) ?? [];
+      return ok({ total_count: runs.length, check_runs: runs.map((r) => this.checkRunJson(b, r)) });
+    }
+    if (a === 'commits' && b !== undefined && c === 'status' && d === undefined && method === 'GET') {
+      // GET /repos/{owner}/{repo}/commits/{ref}/status: the latest status per context, newest first.
+      const latest = new Map<string, FakeStatus>();
+      for (const st of this.statuses.get(b) ?? []) latest.set(st.context, st);
+      const statuses = [...latest.values()].reverse();
+      const state = statuses.some((st) => st.state === 'error' || st.state === 'failure') ? 'failure' : statuses.length > 0 && statuses.every((st) => st.state === 'success') ? 'success' : 'pending';
+      return ok({
+        state,
+        statuses: statuses.map((st) => ({ url: `${this.apiRepo}/statuses/${b}`, id: st.id, node_id: `SC_${st.id}`, state: st.state, description: st.description, target_url: st.targetUrl, context: st.context, created_at: st.createdAt, updated_at: st.createdAt })),
+        sha: b,
+        total_count: statuses.length,
+        commit_url: `${this.apiRepo}/commits/${b}`,
+        url: `${this.apiRepo}/commits/${b}/status`,
+      });
+    }
+    if (a === 'check-runs' && b !== undefined && c === 'annotations' && d === undefined && method === 'GET') {
+      // GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations
+      const run = [...this.checkRuns.entries()].flatMap(([sha, runs]) => runs.map((r) => ({ sha, r }))).find(({ r }) => r.id === num(b));
+      if (run === undefined) throw new HttpError(404, 'Not Found');
+      return this.page(url, run.r.annotations.map((an) => ({ path: an.path, blob_href: `https://github.com/${this.owner}/${this.repo}/blob/${run.sha}/${an.path}`, start_line: an.start_line, start_column: null, end_line: an.end_line, end_column: null, annotation_level: an.annotation_level, title: an.title ?? null, message: an.message, raw_details: null })));
+    }
+    if (a === 'branches' && b !== undefined && c === 'protection' && d === 'required_status_checks' && method === 'GET') {
+      // GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks
+      const required = this.requiredChecks.get(b) ?? null;
+      if (required === 'forbidden') throw new HttpError(403, 'Resource not accessible by integration');
+      if (required === null) throw new HttpError(404, 'Branch not protected');
+      return ok({ url: `${this.apiRepo}/branches/${b}/protection/required_status_checks`, strict: true, contexts: required, checks: required.map((context) => ({ context, app_id: null })), contexts_url: `${this.apiRepo}/branches/${b}/protection/required_status_checks/contexts` });
+    }
     if (a === 'collaborators' && b !== undefined && c === 'permission' && method === 'GET') {
       const permission = this.permissions.get(b) ?? 'none';
       const legacy = permission === 'maintain' ? 'write' : permission === 'triage' ? 'read' : permission;
       return ok({ permission: legacy, role_name: permission, user: userObject(b) });
     }
     throw new HttpError(404, 'Not Found');
+  }
+
+  /**
+   * `POST /repos/{owner}/{repo}/pulls/{n}/reviews` with `event` APPROVE, REQUEST_CHANGES or
+   * COMMENT and optional inline `comments` ({ path, line, body }). As on GitHub: 422 without an
+   * event body for REQUEST_CHANGES/COMMENT, and on approving or requesting changes on one's own PR.
+   */
+  private submitReview(item: StoredItem, body: Record<string, unknown>, login: string): FakeReview {
+    const event = typeof body.event === 'string' ? body.event : '';
+    const states: Record<string, FakeReview['state']> = { APPROVE: 'APPROVED', REQUEST_CHANGES: 'CHANGES_REQUESTED', COMMENT: 'COMMENTED' };
+    const state = states[event];
+    if (state === undefined) throw validation('PullRequestReview', 'event');
+    const text = typeof body.body === 'string' ? body.body : '';
+    const inline = Array.isArray(body.comments) ? (body.comments as Record<string, unknown>[]) : [];
+    if (state !== 'APPROVED' && text === '' && inline.length === 0) throw new HttpError(422, 'Unprocessable Entity', { errors: ['Review body is required'] });
+    if (state !== 'COMMENTED' && login === item.author) throw new HttpError(422, 'Unprocessable Entity', { errors: [`Can not ${state === 'APPROVED' ? 'approve' : 'request changes on'} your own pull request`] });
+    const at = this.timestamp();
+    const commit = this.headSha(item);
+    const review: FakeReview = {
+      id: this.id(),
+      login,
+      state,
+      body: text,
+      submittedAt: at,
+      commitId: commit,
+      comments: inline.map((c) => ({ id: this.id(), path: typeof c.path === 'string' ? c.path : '', line: typeof c.line === 'number' ? c.line : null, body: typeof c.body === 'string' ? c.body : '', createdAt: at })),
+    };
+    this.reviews.set(item.number, [...(this.reviews.get(item.number) ?? []), review]);
+    item.updatedAt = at;
+    return review;
+  }
+
+  /** A review in the shape of `GET /repos/{owner}/{repo}/pulls/{n}/reviews`. */
+  private reviewJson(item: StoredItem, r: FakeReview): unknown {
+    const html = `https://github.com/${this.owner}/${this.repo}/pull/${item.number}#pullrequestreview-${r.id}`;
+    return {
+      id: r.id,
+      node_id: `PRR_${r.id}`,
+      user: userObject(r.login),
+      body: r.body,
+      state: r.state,
+      html_url: html,
+      pull_request_url: `${this.apiRepo}/pulls/${item.number}`,
+      author_association: r.login === this.owner ? 'OWNER' : (this.permissions.get(r.login) ?? 'none') === 'none' ? 'NONE' : 'COLLABORATOR',
+      _links: { html: { href: html }, pull_request: { href: `${this.apiRepo}/pulls/${item.number}` } },
+      submitted_at: r.submittedAt,
+      commit_id: r.commitId,
+    };
+  }
+
+  /** An inline review comment in the shape of `GET /repos/{owner}/{repo}/pulls/{n}/comments`. */
+  private reviewCommentJson(item: StoredItem, r: FakeReview, c: FakeReviewComment): unknown {
+    return {
+      url: `${this.apiRepo}/pulls/comments/${c.id}`,
+      pull_request_review_id: r.id,
+      id: c.id,
+      node_id: `PRRC_${c.id}`,
+      diff_hunk: '@@ -1 +1 @@',
+      path: c.path,
+      position: c.line,
+      original_position: c.line,
+      commit_id: r.commitId,
+      original_commit_id: r.commitId,
+      user: userObject(r.login),
+      body: c.body,
+      created_at: c.createdAt,
+      updated_at: c.createdAt,
+      html_url: `https://github.com/${this.owner}/${this.repo}/pull/${item.number}#discussion_r${c.id}`,
+      pull_request_url: `${this.apiRepo}/pulls/${item.number}`,
+      author_association: r.login === this.owner ? 'OWNER' : 'COLLABORATOR',
+      _links: { self: { href: `${this.apiRepo}/pulls/comments/${c.id}` } },
+      start_line: null,
+      original_start_line: null,
+      start_side: null,
+      line: c.line,
+      original_line: c.line,
+      side: 'RIGHT',
+    };
+  }
+
+  /** A check run in the shape of `GET /repos/{owner}/{repo}/commits/{ref}/check-runs` (`check_runs[]`). */
+  private checkRunJson(sha: string, r: FakeCheckRun): unknown {
+    return {
+      id: r.id,
+      head_sha: sha,
+      node_id: `CR_${r.id}`,
+      external_id: '',
+      url: `${this.apiRepo}/check-runs/${r.id}`,
+      html_url: `https://github.com/${this.owner}/${this.repo}/runs/${r.id}`,
+      details_url: `https://ci.example/runs/${r.id}`,
+      status: r.status,
+      conclusion: r.conclusion,
+      started_at: r.startedAt,
+      completed_at: r.completedAt,
+      output: { title: r.output.title ?? null, summary: r.output.summary ?? null, text: r.output.text ?? null, annotations_count: r.annotations.length, annotations_url: `${this.apiRepo}/check-runs/${r.id}/annotations` },
+      name: r.name,
+      check_suite: { id: r.id + 1 },
+      app: { id: 1, slug: 'fake-ci', name: 'Fake CI' },
+      pull_requests: [],
+    };
   }
 
   /** One page of a list, with GitHub's `link` header. */
@@ -902,4 +1091,34 @@ function optionalString(value: unknown): string | null {
 
 function validation(resource: string, field: string, code = 'invalid'): HttpError {
   return new HttpError(422, 'Validation Failed', { errors: [{ resource, code, field }] });
+}
+
+/** A check run annotation as a CI app reports it (a file, lines, a level and a message). */
+export interface FakeAnnotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  annotation_level: 'notice' | 'warning' | 'failure';
+  message: string;
+  title?: string;
+}
+
+interface FakeCheckRun {
+  id: number;
+  name: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: string | null;
+  output: { title?: string; summary?: string; text?: string };
+  annotations: FakeAnnotation[];
+  startedAt: string;
+  completedAt: string | null;
+}
+
+interface FakeStatus {
+  id: number;
+  context: string;
+  state: 'error' | 'failure' | 'pending' | 'success';
+  description: string | null;
+  targetUrl: string | null;
+  createdAt: string;
 }

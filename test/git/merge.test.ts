@@ -9,8 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitError } from '../../src/git/git.js';
-import { mergeIntoBase, rebaseIfBehind, withMergeLock } from '../../src/git/merge.js';
+import { concludeMerge, conflictingFiles, filesWithConflictMarkers, mergeBaseForDoctor, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../../src/git/merge.js';
 import { processStart } from '../../src/process/process-identity.js';
+import { MergeQueue } from '../../src/process/merge-queue.js';
 import type { Child } from '../helpers/child-process.js';
 import { deadPid, killAll, runFixture, runIdleProcess, waitForExit, waitUntil } from '../helpers/child-process.js';
 
@@ -290,6 +291,96 @@ describe('rebaseIfBehind', () => {
   });
 });
 
+describe('rebaseIfBehind on a branch holding a resolved merge of the base', () => {
+  it('merges the moved base instead of rebasing, so the resolution is kept and nothing conflicts again', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual(['shared.txt']);
+    write(wt, 'shared.txt', 'one\nTWO (both)\nthree\n');
+    expect(await concludeMerge(wt, 'Merge main')).toBe(true);
+    const mainTip = commit(root, 'main moves again', { 'b.txt': 'b\n' });
+
+    expect(await rebaseIfBehind(wt, 'main')).toEqual({ rebased: true, conflict: false });
+
+    expect(isAncestor(wt, mainTip, 'HEAD')).toBe(true);
+    expect(fs.readFileSync(path.join(wt, 'shared.txt'), 'utf8')).toBe('one\nTWO (both)\nthree\n');
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+});
+
+describe('rebaseIfBehind with updateStrategy merge', () => {
+  it('merges the moved base into the branch (a merge commit on top of the branch tip) instead of rebasing', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'feature', { 'feature.txt': 'new\n' });
+    const mainTip = commit(root, 'main moves', { 'b.txt': 'b\n' });
+
+    expect(await rebaseIfBehind(wt, 'main', 'merge')).toEqual({ rebased: true, conflict: false });
+
+    expect(parents(wt, 'HEAD')).toEqual([tip, mainTip]);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+
+  it('a conflicting merge is aborted and the branch left as it was', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+
+    expect(await rebaseIfBehind(wt, 'main', 'merge')).toEqual({ rebased: false, conflict: true });
+
+    expect(rev(wt, 'HEAD')).toBe(tip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+    expect(fs.existsSync(path.join(sh(wt, 'rev-parse', '--absolute-git-dir'), 'MERGE_HEAD'))).toBe(false);
+  });
+});
+
+describe('conflicts for the Doctor', () => {
+  it('conflictingFiles names the conflicting files without touching the worktree; none for a clean merge', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    const tip = commit(wt, 'branch edits', { 'shared.txt': 'one\nTWO (branch)\nthree\n', 'x.txt': 'branch\n', 'clean.txt': 'c\n' });
+    expect(await conflictingFiles(wt, 'main')).toEqual([]);
+    commit(root, 'main edits', { 'shared.txt': 'one\nTWO (main)\nthree\n', 'x.txt': 'main\n' });
+
+    expect((await conflictingFiles(wt, 'main')).sort()).toEqual(['shared.txt', 'x.txt']);
+    expect(rev(wt, 'HEAD')).toBe(tip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+  });
+
+  it('mergeBaseForDoctor leaves the conflicting merge in progress with markers, is idempotent, and commits a clean one', async () => {
+    const root = makeRepo();
+    const wt = addWorktree(root, 'loom/issue-1');
+    commit(wt, 'branch edits line two', { 'shared.txt': 'one\nTWO (branch)\nthree\n' });
+    const mainTip = commit(root, 'main edits line two', { 'shared.txt': 'one\nTWO (main)\nthree\n' });
+
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual(['shared.txt']);
+    expect(rev(wt, 'MERGE_HEAD')).toBe(mainTip);
+    expect(fs.readFileSync(path.join(wt, 'shared.txt'), 'utf8')).toBe("one\n<<<<<<< HEAD\nTWO (branch)\n=======\nTWO (main)\n>>>>>>> main\nthree\n");
+    expect(await filesWithConflictMarkers(wt, ['shared.txt'])).toEqual(['shared.txt']);
+    // A resumed round finds the merge in progress and does not start another.
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual(['shared.txt']);
+
+    write(wt, 'shared.txt', 'one\nTWO (both)\nthree\n');
+    expect(await filesWithConflictMarkers(wt, ['shared.txt'])).toEqual([]);
+    expect(await concludeMerge(wt, 'Merge main into loom/issue-1')).toBe(true);
+    expect(parents(wt, 'HEAD')[1]).toBe(mainTip);
+    expect(sh(wt, 'status', '--porcelain')).toBe('');
+    expect(await concludeMerge(wt, 'again')).toBe(false);
+    // Already containing the base: nothing to do.
+    expect(await mergeBaseForDoctor(wt, 'main')).toEqual([]);
+
+    const wt2 = addWorktree(root, 'loom/issue-2', mainTip);
+    commit(wt2, 'elsewhere', { 'c.txt': 'c\n' });
+    const moved = commit(root, 'main moves', { 'd.txt': 'd\n' });
+    expect(await mergeBaseForDoctor(wt2, 'main')).toEqual([]);
+    expect(parents(wt2, 'HEAD')[1]).toBe(moved);
+    expect(sh(wt2, 'status', '--porcelain')).toBe('');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // withMergeLock
 // ---------------------------------------------------------------------------------------------
@@ -319,6 +410,56 @@ describe('withMergeLock', () => {
     await expect(withMergeLock(lock, 1_000, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(fs.existsSync(lock)).toBe(false);
     expect(await withMergeLock(lock, 1_000, () => Promise.resolve('again'))).toBe('again');
+  });
+
+  it('with the merge queue, serves waiters in the order they joined (not whoever polls first), and lists them in that order with what the holder does', async () => {
+    const dir = tempDir();
+    const lock = path.join(dir, 'merge.lock');
+    const queue = new MergeQueue(path.join(dir, 'merge-queue'));
+    const order: number[] = [];
+    const hold = gate();
+    const tickets = new Map<number, string>();
+    const join = (pr: number) => tickets.set(pr, queue.join({ pr, issue: pr - 1, by: 'champion' }));
+    const run = (pr: number, wait?: Promise<void>) => {
+      const ticket = tickets.get(pr) ?? '';
+      return withMergeLock(
+        lock,
+        10_000,
+        async () => {
+          order.push(pr);
+          queue.update(ticket, 'waiting on checks', 'unit');
+          await wait;
+        },
+        { queue, ticket },
+      ).finally(() => queue.leave(ticket));
+    };
+    join(2);
+    const first = run(2, hold.promise);
+    await waitUntil(() => order.length === 1, 'the first merger to hold the lock', 5_000);
+    // Joined 5, 3, 9, but they start asking for the lock in the other order: the queue decides.
+    for (const pr of [5, 3, 9]) join(pr);
+    const rest = [9, 3, 5].map((pr) => run(pr));
+    expect(queue.list().map((t) => [t.pr, t.step, t.detail ?? null])).toEqual([
+      [2, 'waiting on checks', 'unit'],
+      [5, 'waiting', null],
+      [3, 'waiting', null],
+      [9, 'waiting', null],
+    ]);
+    hold.open();
+    await Promise.all([first, ...rest]);
+    expect(order).toEqual([2, 5, 3, 9]);
+    expect(queue.list()).toEqual([]);
+  });
+
+  it('a ticket whose process is gone neither holds the queue up nor shows', async () => {
+    const dir = tempDir();
+    const queue = new MergeQueue(path.join(dir, 'merge-queue'));
+    fs.mkdirSync(queue.dir, { recursive: true });
+    fs.writeFileSync(path.join(queue.dir, '000000000000001-00000001-000001.json'), JSON.stringify({ pr: 7, issue: 6, by: 'shepherd', pid: await deadPid(children), pid_start: null, since: '2026-01-01T00:00:00.000Z', step: 'merging' }));
+    const ticket = queue.join({ pr: 4, issue: 3, by: 'champion' });
+    expect(queue.list().map((t) => t.pr)).toEqual([4]);
+    expect(queue.isFirst(ticket)).toBe(true);
+    expect(await withMergeLock(path.join(dir, 'merge.lock'), 2_000, () => Promise.resolve('merged'), { queue, ticket })).toBe('merged');
   });
 
   it('makes a second caller wait until the first is done', async () => {

@@ -77,6 +77,13 @@ export function describeTrackerContract(
         expect(await numbers({ state: 'all' })).not.toContain(pr.number);
       });
 
+      it('a new PR has no human reviews; a commit nobody reported on has no checks; an unprotected branch requires none', async () => {
+        const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main' });
+        expect(await tracker.reviews(pr.number)).toEqual([]);
+        expect(await tracker.checks('0'.repeat(40))).toEqual([]);
+        expect(await tracker.requiredChecks('main')).toBeNull();
+      });
+
       it('treats unknown numbers as absent', async () => {
         expect(await tracker.getIssue(unknownNumber)).toBeNull();
         expect(await tracker.getPullRequest(unknownNumber)).toBeNull();

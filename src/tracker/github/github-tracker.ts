@@ -7,7 +7,9 @@
  *   comments) is conditional. A snapshot starts with one probe of the most recently updated
  *   items; a 304 there means the open-issue pages cached by the last snapshot still hold. The
  *   pulls list (for head/base) is only read when a `loom:*` pull request in the issues list
- *   changed since the last snapshot.
+ *   changed since the last snapshot; a PR's labels, title and body always come from the issues
+ *   list just read (updated_at has one-second resolution: a relabel in the same second as the
+ *   kept pull does not change it).
  * - Label changes go through `applyLabelChange` and are written as the whole resulting set in ONE
  *   `PUT /issues/{n}/labels`, so a state or verdict label replaces the others of its group in the
  *   same operation. No-op changes send nothing (and so create no events).
@@ -16,6 +18,9 @@
  * - Trust (PRODUCT.md §11) is `GitHubTrust`'s rule over the issue's events.
  */
 
+import type { CheckResult } from '../../core/checks.js';
+import { checkRunState, commitStatusState } from '../../core/checks.js';
+import type { HumanReview } from '../../core/reviews.js';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
@@ -186,7 +191,9 @@ export class GitHubTracker implements Tracker {
         continue;
       }
       kept.set(pull.number, pull);
-      pullRequests.push(toPullRequest(pull));
+      // Labels, title and body as listed now: updated_at has one-second resolution, so a pull kept
+      // from a snapshot in the same second as a relabel looks unchanged but holds the old labels.
+      pullRequests.push(toPullRequest({ ...pull, title: item.title, body: item.body ?? null, labels: item.labels, updated_at: item.updated_at }));
     }
     this.snapshotPulls = kept;
     issues.sort(byNumberAsc);
@@ -309,6 +316,73 @@ export class GitHubTracker implements Tracker {
       throw new Error(`#${number} is a merged pull request and cannot be reopened`);
     }
     if (item.state === 'closed') await this.transport.send('PATCH', this.transport.repoPath(`/issues/${number}`), { state: 'open' }, number);
+  }
+
+  async checks(sha: string): Promise<CheckResult[]> {
+    // Two conditional GETs: answered 304 (free) while nothing about the commit changed.
+    const runs = await this.transport.send<{ check_runs?: GhCheckRun[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/check-runs`), { per_page: 100 }), undefined, undefined, true);
+    const status = await this.transport.send<{ statuses?: GhStatus[] }>('GET', listUrl(this.transport.repoPath(`/commits/${sha}/status`), { per_page: 100 }), undefined, undefined, true);
+    const checkRuns: CheckResult[] = [];
+    for (const r of runs.data.check_runs ?? []) {
+      const state = checkRunState(r.status, r.conclusion);
+      // A failing run's annotations (file, lines, message) are what the Doctor needs most: read them (conditionally) only then.
+      const annotations = state === 'failure' && (r.output?.annotations_count ?? 0) > 0 ? await this.annotations(r.id) : null;
+      checkRuns.push({
+        name: r.name,
+        state,
+        conclusion: r.conclusion ?? r.status,
+        details: [r.output?.title, r.output?.summary, r.output?.text, annotations, r.details_url ? `Details: ${r.details_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      });
+    }
+    return [
+      ...checkRuns,
+      ...(status.data.statuses ?? []).map((s) => ({
+        name: s.context,
+        state: commitStatusState(s.state),
+        conclusion: s.state,
+        details: [s.description, s.target_url ? `Details: ${s.target_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+      })),
+    ];
+  }
+
+  private async annotations(checkRunId: number): Promise<string | null> {
+    const list = await this.transport.getAll<GhAnnotation>(this.transport.repoPath(`/check-runs/${checkRunId}/annotations`), { per_page: 50 });
+    if (list.length === 0) return null;
+    return `Annotations:\n${list.map((a) => `- \`${a.path}:${a.start_line}${a.end_line !== a.start_line ? `-${a.end_line}` : ''}\` ${a.annotation_level}${a.title ? ` — ${a.title}` : ''}: ${a.message}`).join('\n')}`;
+  }
+
+  async requiredChecks(branch: string): Promise<string[] | null> {
+    try {
+      const res = await this.transport.send<{ contexts?: string[]; checks?: { context: string }[] }>('GET', this.transport.repoPath(`/branches/${encodeURIComponent(branch)}/protection/required_status_checks`), undefined, undefined, true);
+      const names = [...(res.data.contexts ?? []), ...(res.data.checks ?? []).map((c) => c.context)];
+      return [...new Set(names)];
+    } catch (error) {
+      // Not protected (404), or a token that may not read protection (403): every check that reports counts.
+      if (statusOf(error) === 404 || statusOf(error) === 403) return null;
+      throw error;
+    }
+  }
+
+  async reviews(prNumber: number): Promise<HumanReview[]> {
+    // Conditional reads (free while nothing changed); each author's permission once per process.
+    const reviews = await this.transport.getAll<GhReview>(this.transport.repoPath(`/pulls/${prNumber}/reviews`), { per_page: 100 }, prNumber);
+    const comments = await this.transport.getAll<GhReviewComment>(this.transport.repoPath(`/pulls/${prNumber}/comments`), { per_page: 100 }, prNumber);
+    const result: HumanReview[] = [];
+    for (const r of reviews) {
+      const author = r.user?.login ?? 'ghost';
+      const state = REVIEW_STATES[r.state] ?? 'commented';
+      if (state === 'pending') continue;
+      result.push({
+        id: r.id,
+        author,
+        writer: author !== 'ghost' && (await this.trust.isWriter(author)),
+        state,
+        body: r.body ?? '',
+        submittedAt: r.submitted_at ?? '',
+        comments: comments.filter((c) => c.pull_request_review_id === r.id).map((c) => ({ path: c.path, line: c.line ?? c.original_line ?? null, body: c.body })),
+      });
+    }
+    return result;
   }
 
   async getPullRequest(number: number): Promise<PullRequest | null> {
@@ -480,4 +554,52 @@ function checkLabelNames(names: readonly string[]): string[] {
 function requireTitle(title: string): string {
   if (title.trim() === '') throw new Error('a title must not be empty');
   return title;
+}
+
+/** A check run as GitHub returns it (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs`), the fields Loom reads. */
+interface GhCheckRun {
+  id: number;
+  name: string;
+  status: string;
+  conclusion: string | null;
+  details_url?: string | null;
+  output?: { title?: string | null; summary?: string | null; text?: string | null; annotations_count?: number };
+}
+
+/** A check run annotation (`GET /repos/{owner}/{repo}/check-runs/{id}/annotations`), the fields Loom reads. */
+interface GhAnnotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  annotation_level: string;
+  title?: string | null;
+  message: string;
+}
+
+/** A pull request review (`GET /repos/{owner}/{repo}/pulls/{n}/reviews`), the fields Loom reads. */
+interface GhReview {
+  id: number;
+  user: GhUser | null;
+  body: string | null;
+  state: string;
+  submitted_at?: string | null;
+}
+
+/** A review comment on a diff line (`GET /repos/{owner}/{repo}/pulls/{n}/comments`), the fields Loom reads. */
+interface GhReviewComment {
+  pull_request_review_id: number | null;
+  path: string;
+  line?: number | null;
+  original_line?: number | null;
+  body: string;
+}
+
+const REVIEW_STATES: Record<string, HumanReview['state']> = { APPROVED: 'approved', CHANGES_REQUESTED: 'changes_requested', COMMENTED: 'commented', DISMISSED: 'dismissed', PENDING: 'pending' };
+
+/** A commit status (`GET /repos/{owner}/{repo}/commits/{ref}/status`, `statuses[]`), the fields Loom reads. */
+interface GhStatus {
+  context: string;
+  state: string;
+  description?: string | null;
+  target_url?: string | null;
 }

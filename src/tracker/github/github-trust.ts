@@ -26,7 +26,11 @@ export class GitHubTrust {
   async isTrusted(events: readonly TrackerEvent[]): Promise<boolean> {
     const approval = events.filter((e) => e.type === 'labeled' && e.label === Label.issue).at(-1);
     if (approval === undefined) return false;
-    const user = approval.actor;
+    return this.isWriter(approval.actor);
+  }
+
+  /** Whether `user` may approve work: write access (admin, maintain, write), or on the allow-list. */
+  async isWriter(user: string): Promise<boolean> {
     if (this.allow.has(user)) return true;
     const known = this.permissions.get(user);
     if (known !== undefined) return known;

@@ -20,6 +20,8 @@
  * are ./local-store.ts's.
  */
 
+import type { CheckResult } from '../../core/checks.js';
+import type { HumanReview } from '../../core/reviews.js';
 import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -114,6 +116,21 @@ export class LocalTracker implements Tracker {
 
   listPullRequests(filter: { state?: ItemState | 'all' } = {}): Promise<PullRequest[]> {
     return this.read((s) => s.listPullRequests(filter.state ?? 'open'));
+  }
+
+  /** No branch protection on the local tracker. */
+  requiredChecks(): Promise<string[] | null> {
+    return Promise.resolve(null);
+  }
+
+  /** No human reviews on the local tracker: the Judge and comments are the review. */
+  reviews(): Promise<HumanReview[]> {
+    return Promise.resolve([]);
+  }
+
+  /** No CI on the local tracker: the test gate is the check. */
+  checks(): Promise<CheckResult[]> {
+    return Promise.resolve([]);
   }
 
   getPullRequest(number: number): Promise<PullRequest | null> {

@@ -151,6 +151,47 @@ describe('GitHubTracker on GitHub', () => {
     expect(server.requests.slice(used)).toEqual([expect.objectContaining({ method: 'GET', status: 304, conditional: true })]);
   });
 
+  it("a PR's labels changed within the second of the last snapshot are seen by the next one, in this process and the next", async () => {
+    // GitHub's updated_at has one-second resolution: a relabel in the same second as the snapshot
+    // that kept the pull leaves updated_at as it was. The labels must come from the listing read now.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-pr-labels-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const server = await start({ now: () => Date.parse('2026-01-05T10:00:00Z') });
+    const tracker = connect(server, { cacheFile });
+    const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:pr'] });
+    expect((await tracker.snapshot()).pullRequests.map((p) => p.labels)).toEqual([['loom:pr']]);
+    await tracker.updateLabels(pr.number, { add: ['loom:changes-requested'] });
+    expect((await tracker.snapshot()).pullRequests.map((p) => p.labels)).toEqual([['loom:changes-requested']]);
+    tracker.dispose();
+    // The next process (a support role) reads the cache file the last one left.
+    const writer = connect(server);
+    await writer.updateLabels(pr.number, { add: ['loom:review-requested'] });
+    const next = connect(server, { cacheFile });
+    expect((await next.snapshot()).pullRequests.map((p) => p.labels)).toEqual([['loom:review-requested']]);
+  });
+
+  it("reads branch protection's required checks; an unprotected branch or a token that may not read it is null", async () => {
+    const server = await start();
+    const tracker = connect(server);
+    expect(await tracker.requiredChecks('main')).toBeNull();
+    server.setRequiredChecks('main', ['unit', 'lint']);
+    expect(await tracker.requiredChecks('main')).toEqual(['unit', 'lint']);
+    server.setRequiredChecks('main', 'forbidden');
+    expect(await tracker.requiredChecks('main')).toBeNull();
+  });
+
+  it("a failing check run's annotations come with its details; a passing run's are not read", async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const sha = 'a'.repeat(40);
+    server.setCheckRun(sha, { name: 'lint', status: 'completed', conclusion: 'failure', output: { title: '2 problems' }, annotations: [{ path: 'src/x.ts', start_line: 3, end_line: 4, annotation_level: 'failure', title: 'no-unused-vars', message: "'y' is never used" }] });
+    server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success', annotations: [{ path: 'src/y.ts', start_line: 1, end_line: 1, annotation_level: 'notice', message: 'slow test' }] });
+    const checks = await tracker.checks(sha);
+    expect(checks.find((c) => c.name === 'lint')?.details).toMatch(/^2 problems\n\nAnnotations:\n- `src\/x\.ts:3-4` failure — no-unused-vars: 'y' is never used\n\nDetails: /);
+    expect(server.requests.filter((r) => r.path.includes('/annotations'))).toHaveLength(1);
+  });
+
   it('lets exactly one of two concurrent claimers win', async () => {
     const server = await start({ tokens: { 'token-a': 'shepherd-a', 'token-b': 'shepherd-b', 'test-token': 'loom-bot' } });
     const [number] = server.seedIssues(1, ['loom:issue']);

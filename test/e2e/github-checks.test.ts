@@ -1,0 +1,181 @@
+// CI checks on GitHub: a merge waits on the pushed head's checks with conditional polls (free
+// while nothing changed), a red check sends the PR to the Doctor with the check's output, and the
+// new head is merged only once its own checks are green.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
+import { FakeGitHubServer } from '../fakes/github-server.js';
+import { loomAsync, until } from '../helpers/loom-repo.js';
+
+const dirs: string[] = [];
+let server: FakeGitHubServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const git = (cwd: string, ...args: string[]) => {
+  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+const fence = '```';
+const script = (role: string, body: string) => `${fence}loom-script ${role}\n${body}\n${fence}`;
+
+describe('github: CI checks gate the merge', () => {
+  it('red check → Doctor with its output → the new head waits for its own checks → green → merged; idle polls are 304s at zero cost', { timeout: 120_000 }, async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-checks-')));
+    dirs.push(base);
+    const bare = path.join(base, 'widgets.git');
+    const root = path.join(base, 'work');
+    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    git(root, 'remote', 'add', 'origin', bare);
+    git(root, 'push', '-q', 'origin', 'main');
+
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    const ci = server;
+    // A CI app: every commit Loom asks about has a check run `unit` in progress from the start.
+    ci.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method === 'GET' && sha !== undefined && !started.has(sha)) {
+        started.add(sha);
+        ci.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
+      }
+    };
+    const started = new Set<string>();
+    server.setRequiredChecks('main', ['unit', 'lint']);
+    expect((await loomAsync(root, ['init'])).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
+    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
+    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\na, fixed\nEOF')].join('\n\n'), labels: [Label.issue] });
+
+    const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    const checkPolls = (sha: string) => server!.requests.filter((r) => r.path.includes(`/commits/${sha}/`));
+    const branchSha = () => spawnSync('git', ['rev-parse', 'refs/heads/loom/issue-1'], { cwd: bare, encoding: 'utf8' }).stdout.trim();
+
+    // First head: let Loom poll a while with nothing changing, then the check fails.
+    const first = await until(() => [...started][0], 60_000, 'Loom to ask about the first head’s checks');
+    expect(branchSha()).toBe(first);
+    await until(() => checkPolls(first).length >= 8, 30_000, 'several polls of the first head');
+    const idle = checkPolls(first).slice(2); // after the first answer of each endpoint
+    expect(idle.every((r) => r.method === 'GET' && r.conditional && r.status === 304), JSON.stringify(idle)).toBe(true);
+    const remaining = server.remaining;
+    await until(() => checkPolls(first).length >= 12, 30_000, 'more idle polls');
+    expect(server.remaining).toBe(remaining); // idle polls cost no rate limit
+    // The queue and the gate are visible while it waits.
+    const status = await loomAsync(root, ['status'], env);
+    expect(status.stdout).toMatch(/Queue for the merge lock: 1\. PR #2 \(issue #1, shepherd\) waiting on checks: unit, lint/);
+    const why = await loomAsync(root, ['why', '1'], env);
+    expect(why.stdout).toMatch(/✗ CI checks\s+waiting on unit, lint/);
+    expect(fs.readFileSync(path.join(root, '.loom', 'worktrees', 'issue-1', 'a.txt'), 'utf8')).toBe('a\n');
+    server.setCheckRun(first, { name: 'unit', status: 'completed', conclusion: 'failure', output: { title: '1 test failed', summary: 'a.txt is not fixed', text: 'expected "a, fixed"' }, annotations: [{ path: 'a.txt', start_line: 1, end_line: 1, annotation_level: 'failure', title: 'content', message: 'expected "a, fixed", got "a"' }] });
+
+    // The Doctor fixes it; the new head gets its own run, and only its success merges.
+    const second = await until(() => [...started][1], 60_000, 'Loom to ask about the doctored head’s checks');
+    expect(second).not.toBe(first);
+    await until(() => checkPolls(second).length >= 4, 30_000, 'polls of the second head');
+    expect((await owner.getPullRequest(2))?.state).toBe('open');
+    server.setCheckRun(second, { name: 'unit', status: 'completed', conclusion: 'success' });
+    server.setStatus(second, { context: 'lint', state: 'success' });
+    // Not required by branch protection (only `unit` and `lint` are): its failure does not hold the merge.
+    server.setStatus(second, { context: 'coverage', state: 'failure', description: 'coverage dropped' });
+    // The post-merge guard waits on the checks of main's new head too.
+    const merged = await until(() => [...started][2], 60_000, 'Loom to ask about the checks of main’s new head');
+    expect(git(bare, 'rev-parse', 'main')).toBe(merged);
+    server.setCheckRun(merged, { name: 'unit', status: 'completed', conclusion: 'success' });
+
+    const r = await shepherd;
+    expect(r.stdout).toMatch(/post-merge guard: main at [0-9a-f]{12} is green \(checks passed\)/);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/PR #2: waiting on checks unit/);
+    expect(r.stdout).toMatch(/checks failed: unit \(failure\); a doctor round fixes it/);
+    expect(git(bare, 'show', 'main:a.txt')).toBe('a, fixed');
+    const comments = (await owner.listComments(2)).map((c) => c.body);
+    expect(comments).toContainEqual(expect.stringMatching(/^\*\*Loom\*\* — CI checks failed on [0-9a-f]{12}: `unit` \(failure\).*### unit: failure\n\n1 test failed\n\na\.txt is not fixed\n\nexpected "a, fixed"\n\nAnnotations:\n- `a\.txt:1` failure — content: expected "a, fixed", got "a"/s));
+    expect((await owner.getPullRequest(2))?.state).toBe('merged');
+    owner.dispose();
+  });
+
+  it('a merge that turns main red: a revert PR, the issue reopened as loom:blocked, merging paused (the next shepherd leaves its PR), resumed once main is green; main holds the second change only', { timeout: 180_000 }, async () => {
+    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-guard-')));
+    dirs.push(base);
+    const bare = path.join(base, 'widgets.git');
+    const root = path.join(base, 'work');
+    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
+    fs.mkdirSync(root);
+    git(root, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
+    git(root, 'add', '.');
+    git(root, 'commit', '-qm', 'initial');
+    git(root, 'remote', 'add', 'origin', bare);
+    git(root, 'push', '-q', 'origin', 'main');
+    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    const ci = server;
+    // A CI app whose integration job runs on main only: a commit on main that holds feature.txt fails it.
+    ci.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || ran.has(sha)) return;
+      ran.add(sha);
+      const onMain = spawnSync('git', ['rev-parse', 'main'], { cwd: bare, encoding: 'utf8' }).stdout.trim() === sha;
+      const hasFeature = spawnSync('git', ['cat-file', '-e', `${sha}:feature.txt`], { cwd: bare }).status === 0;
+      const red = onMain && hasFeature;
+      ci.setCheckRun(sha, { name: 'integration', status: 'completed', conclusion: red ? 'failure' : 'success', output: red ? { title: 'integration failed', summary: 'feature.txt breaks the deploy' } : {} });
+    };
+    const ran = new Set<string>();
+    expect((await loomAsync(root, ['init'])).code).toBe(0);
+    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
+    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
+    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
+    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    await owner.createIssue({ title: 'Add the feature', body: script('builder', 'write feature.txt <<EOF\nfeature\nEOF'), labels: [Label.issue] });
+    await owner.createIssue({ title: 'Add two', body: script('builder', 'write two.txt <<EOF\ntwo\nEOF'), labels: [Label.issue] });
+
+    const one = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(one.code, one.stdout + one.stderr).toBe(0);
+    expect(one.stdout).toMatch(/merged PR #3 as [0-9a-f]{12}/);
+    expect(one.stdout).toMatch(/post-merge guard: PR #3 turned main red; reverted in PR #4; issue #1 reopened as loom:blocked; merging paused/);
+    const revert = await owner.getPullRequest(4);
+    expect(revert).toMatchObject({ state: 'open', base: 'main', title: 'Revert #1: Add the feature' });
+    expect(revert?.body).toMatch(/Reverts PR #3 .*integration: failure.*feature\.txt breaks the deploy/s);
+    expect(git(bare, 'show', `${revert!.head}:README.md`)).toBe('# widgets');
+    expect(spawnSync('git', ['cat-file', '-e', `${revert!.head}:feature.txt`], { cwd: bare }).status).not.toBe(0);
+    const issue = await owner.getIssue(1);
+    expect(issue).toMatchObject({ state: 'open', labels: [Label.blocked] });
+    expect((await owner.listComments(1)).at(-1)?.body).toMatch(/^Loom: `main` went red after PR #3 was merged .* reverted it in PR #4 .*marking this issue `loom:blocked`.*integration failed/s);
+
+    // Paused: the next approved PR is not merged; its shepherd leaves it for the Champion.
+    const two = await loomAsync(root, ['shepherd', '2', '--force-merge'], env);
+    expect(two.code, two.stdout + two.stderr).toBe(0);
+    expect(two.stdout).toMatch(/PR #5 approved, not merged: merging is paused: main went red after PR #3/);
+    expect((await owner.getPullRequest(5))).toMatchObject({ state: 'open', labels: [Label.pr] });
+    const status = await loomAsync(root, ['status'], env);
+    expect(status.stdout).toMatch(/PAUSED since .*: merging is paused: main went red after PR #3 \(issue #1, reverted in PR #4\)/);
+    expect(status.stdout).toMatch(/merge the revert PR #4, or commit a fix to it/);
+    const stillRed = await loomAsync(root, ['role', 'champion'], env);
+    expect(stillRed.stdout).toMatch(/merged nothing; skipped #5 \(paused\)/);
+
+    // A maintainer merges the revert PR: main's new head passes, merging resumes, #5 goes in.
+    await owner.markMerged(4);
+    const resumed = await loomAsync(root, ['role', 'champion'], env);
+    expect(resumed.stdout, resumed.stdout + resumed.stderr).toMatch(/main is green again at [0-9a-f]{12}; merging resumed/);
+    expect(resumed.stdout).toMatch(/merged #5/);
+    expect(git(bare, 'show', 'main:two.txt')).toBe('two');
+    expect(spawnSync('git', ['cat-file', '-e', 'main:feature.txt'], { cwd: bare }).status).not.toBe(0);
+    expect((await owner.getIssue(2))?.state).toBe('closed');
+    const final = await loomAsync(root, ['status'], env);
+    expect(final.stdout).not.toMatch(/PAUSED/);
+    expect(final.stdout).toMatch(/Last post-merge check .*: green/);
+    owner.dispose();
+  });
+});
