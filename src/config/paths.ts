@@ -71,6 +71,7 @@ export const GITIGNORE_LINES = [
   'tracker.db-*',
   'usage.jsonl',
   'github-cache.json',
+  'github-listing.json',
   'limits/',
   'agent-homes/',
   'merge.lock',

@@ -28,6 +28,7 @@ export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, op
       token,
       trust: { allow: trackerConfig.trustedUsers },
       cacheFile: path.join(paths.dir, 'github-cache.json'),
+      readonly: options.readonly ?? false,
       ...(trackerConfig.baseUrl ? { baseUrl: trackerConfig.baseUrl } : {}),
     });
   }
