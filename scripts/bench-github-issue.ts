@@ -16,6 +16,8 @@ const arg = (name: string, fallback: string): string => {
 };
 const sizes = arg('sizes', '10,1000,10000').split(',').map(Number);
 const merged = Number(arg('merged', '4'));
+/** --trace: also print the first shepherd's requests in order. */
+const trace = process.argv.includes('--trace');
 
 const git = (cwd: string, ...args: string[]): string => {
   const r = spawnSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...args], { cwd, encoding: 'utf8' });
@@ -47,12 +49,13 @@ function inodeOf(clientPort: number, serverPort: number): string | null {
 /** Loom's processes (working directory inside the bench's directory) and what each one is. */
 function loomProcesses(base: string): Map<number, string> {
   const found = new Map<number, string>();
+  // kind#pid: the pid is dropped from the counts, kept for --trace
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       if (!fs.readlinkSync(`/proc/${name}/cwd`).startsWith(base)) continue;
       const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ');
-      if (cmd.includes('main.js') || cmd.includes('loom.js')) found.set(Number(name), kindOfCmd(cmd));
+      if (cmd.includes('main.js') || cmd.includes('loom.js')) found.set(Number(name), `${kindOfCmd(cmd)}#${name}`);
     } catch {
       // gone, or not ours to read
     }
@@ -157,7 +160,12 @@ async function run(size: number): Promise<void> {
   await daemon.exited(120_000);
   probe.dispose();
   // The bench's own polling (this process, so no Loom process on the connection) is left out.
-  const made = server.requests.slice(start).map((r, i) => ({ ...r, kind: who.get(start + i) ?? 'unknown' }));
+  const tagged = server.requests.slice(start).map((r, i) => ({ ...r, tag: who.get(start + i) ?? 'unknown' }));
+  if (trace) {
+    const first = tagged.find((r) => r.tag.startsWith('shepherd#'))?.tag;
+    console.log(`  trace of ${first ?? 'no shepherd'}:\n${tagged.filter((r) => r.tag === first).map((r) => `    ${r.status} ${r.method} ${r.path}`).join('\n')}`);
+  }
+  const made = tagged.map((r) => ({ ...r, kind: r.tag.replace(/#\d+$/, '') }));
   const ours = made.filter((r) => r.kind !== 'unknown');
   const unknown = made.length - ours.length - probeRequests;
   const points = (rs: typeof ours) => rs.filter((r) => r.status !== 304 && r.status !== 0).length;

@@ -339,15 +339,17 @@ export class GitHubTracker implements Tracker {
     });
     const number = created.data.number;
     if (labels.length === 0) return toPullRequest(created.data);
-    await this.transport.send('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
-    const pull = await this.fetchPull(number);
-    if (pull === null) throw new NotFoundError(number);
-    return toPullRequest(pull);
+    // The label answer is the PR's whole label set: no need to read the PR again.
+    const labelled = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
+    return toPullRequest({ ...created.data, labels: Array.isArray(labelled.data) ? labelled.data : labels });
   }
 
-  /** On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. */
+  /**
+   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. The read is
+   * conditional: right after the merge step's own check of the PR it is a 304 at no cost.
+   */
   async markMerged(number: number): Promise<void> {
-    const pull = await this.fetchPull(number, false);
+    const pull = await this.fetchPull(number);
     if (pull === null) {
       if ((await this.fetchIssue(number, false)) !== null) {
         throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
