@@ -121,6 +121,7 @@ async function run(size: number): Promise<void> {
 
   const who = new Map<number, string>(); // request index → process kind
   const byInode = new Map<string, string>();
+  const peakKb = new Map<string, number>();
   let processes = new Map<number, string>();
   server.beforeAnswer = (request) => {
     const index = server.requests.length; // logged right after this hook
@@ -134,6 +135,14 @@ async function run(size: number): Promise<void> {
     if (kind !== null) {
       byInode.set(inode, kind);
       who.set(index, kind);
+      // Peak RSS of the process so far (VmHWM), sampled at each of its requests.
+      try {
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${kind.replace(/^.*#/, '')}/status`, 'utf8'))?.[1]);
+        const name = kind.replace(/#\d+$/, '');
+        if (kb > (peakKb.get(name) ?? 0)) peakKb.set(name, kb);
+      } catch {
+        // exited
+      }
     }
     return undefined;
   };
@@ -178,7 +187,8 @@ async function run(size: number): Promise<void> {
   const byProcess = new Map<string, typeof ours>();
   for (const r of ours) byProcess.set(r.kind, [...(byProcess.get(r.kind) ?? []), r]);
   for (const [kind, rs] of [...byProcess.entries()].sort()) {
-    console.log(`  ${kind}: ${(rs.length / merged).toFixed(1)} requests, ${(points(rs) / merged).toFixed(1)} points per merged issue`);
+    const peak = peakKb.get(kind);
+    console.log(`  ${kind}: ${(rs.length / merged).toFixed(1)} requests, ${(points(rs) / merged).toFixed(1)} points per merged issue${peak === undefined ? '' : `; peak RSS ${(peak / 1024).toFixed(0)} MB`}`);
     for (const [key, grs] of [...groups.entries()].filter(([k]) => k.startsWith(`${kind}: `)).sort((a, b) => points(b[1]) - points(a[1]))) {
       console.log(`    ${key.slice(kind.length + 2)}: ${(grs.length / merged).toFixed(2)} requests, ${(points(grs) / merged).toFixed(2)} points`);
     }
