@@ -85,8 +85,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
   if (observation.freeDisk !== null && observation.freeDisk !== undefined && observation.freeDisk < config.minFreeDisk) executor.tokens.push(`low-disk=${formatSize(observation.freeDisk).replace(' ', '')}`);
   const summary = [
-    `ready=${state.pipeline_state.ready.length}`,
-    `building=${state.pipeline_state.building.length}`,
+    `ready=${state.pipeline_state.counts.ready}`,
+    `building=${state.pipeline_state.counts.building}`,
     `shepherds=${active}/${config.maxShepherds}`,
     ...executor.tokens,
   ].join(' ');
