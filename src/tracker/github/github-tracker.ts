@@ -465,8 +465,9 @@ export class GitHubTracker implements Tracker {
     }
   }
 
+  /** The item read before a write: conditional, so an item this process read and nobody changed since costs nothing (a 304 is GitHub's word that it is current). */
   private async requireItem(number: number): Promise<GhIssue> {
-    const item = await this.fetchIssue(number, false);
+    const item = await this.fetchIssue(number, true);
     if (item === null) throw new NotFoundError(number);
     return item;
   }

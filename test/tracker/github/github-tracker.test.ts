@@ -486,6 +486,24 @@ describe('GitHubTracker snapshot as a delta', () => {
     }
   });
 
+  it('reads an item before a label write or a close conditionally: unchanged since this process read it, the read costs nothing', async () => {
+    const server = await start();
+    const [n, m] = server.seedIssues(2, ['loom:building']);
+    const tracker = connect(server);
+    await tracker.getIssue(n!);
+    await tracker.getIssue(m!);
+    let used = server.requests.length;
+    await tracker.updateLabels(n!, { add: ['loom:issue'] });
+    expect(server.requests.slice(used).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 304', 'PUT 200']);
+    expect((await connect(server).getIssue(n!))?.labels).toEqual(['loom:issue']);
+    // Changed by someone else meanwhile: the read sees it, and the write builds on it.
+    server.applyLabel(m!, 'loom:urgent', 'someone');
+    used = server.requests.length;
+    await tracker.close(m!);
+    expect(server.requests.slice(used).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200', 'PATCH 200']);
+    expect(await connect(server).getIssue(m!)).toMatchObject({ state: 'closed', labels: ['loom:urgent'] });
+  });
+
   it('carries collaborator permissions from one process to the next for 15 minutes, then asks again', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ permissions: { writer: 'write' }, now: () => clock });
