@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | dashboard | overlap), --pairs N (overlap, default 4).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | github-issue | dashboard | overlap), --pairs N (overlap, default 4).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -144,6 +144,18 @@ async function overhead() {
     if (r.status !== 0) throw new Error(`shepherd ${n} failed: ${r.stdout}${r.stderr}`);
   }
   const loomMs = (Date.now() - t) / count;
+  // The git processes one more issue costs: a \`git\` first on PATH that logs its arguments (not timed).
+  const shim = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-shim-'));
+  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+  const gitLog = path.join(shim, 'calls.log');
+  fs.writeFileSync(path.join(shim, 'git'), `#!/bin/sh\nprintf 'CALL %s\\n' "$*" >> '${gitLog}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+  const extra = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+  const counted = (await extra.createIssue({ title: 'Counted', labels: ['loom:issue'] })).number;
+  extra.dispose();
+  const traced = spawnSync(process.execPath, [bin, 'shepherd', String(counted), '--force-merge'], { cwd: root, encoding: 'utf8', env: { ...process.env, PATH: `${shim}:${process.env.PATH}` } });
+  if (traced.status !== 0) throw new Error(`shepherd ${counted} failed: ${traced.stdout}${traced.stderr}`);
+  const calls = fs.readFileSync(gitLog, 'utf8').split(/^CALL /m).filter(Boolean).map((c) => c.trim().replace(/\n/g, ' '));
+  fs.rmSync(shim, { recursive: true, force: true });
   // Bare git: the same lifecycle's git work by hand (worktree add, write + commit, merge commit, worktree remove).
   const bare = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-git-')));
   const g = (cwd, ...a) => execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...a], { cwd, stdio: 'ignore' });
@@ -162,6 +174,7 @@ async function overhead() {
   }
   const gitMs = (Date.now() - t) / count;
   console.log(`orchestration overhead per issue (instant agents, local tracker, sequential): loom ${loomMs.toFixed(0)} ms, bare git ${gitMs.toFixed(0)} ms, ratio ${(loomMs / gitMs).toFixed(1)}× (target ≤ 1.5×)`);
+  console.log(`  git processes for one issue (\`loom shepherd N --force-merge\`): ${calls.length} (target ≤ 8; bare git: 7)${process.argv.includes('--trace') ? `\n${calls.map((c) => `    git ${c}`).join('\n')}` : ''}`);
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(bare, { recursive: true, force: true });
 }
@@ -281,6 +294,12 @@ if (!only || only === 'iteration') await iterationCost();
 if (!only || only === 'pickup') await pickup();
 if (!only || only === 'github') {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'bench-github.ts')], { cwd: path.join(here, '..'), encoding: 'utf8' });
+  process.stdout.write(r.stdout + r.stderr);
+}
+if (!only || only === 'github-issue') {
+  // Whole lifecycles on GitHub: minutes per backlog size (--sizes 10,1000,10000 --merged 4).
+  const passed = [...['sizes', 'merged'].flatMap((n) => (arg(n, null) === null ? [] : [`--${n}`, arg(n, null)])), ...(process.argv.includes('--trace') ? ['--trace'] : [])];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'bench-github-issue.ts'), ...passed], { cwd: path.join(here, '..'), encoding: 'utf8' });
   process.stdout.write(r.stdout + r.stderr);
 }
 if (!only || only === 'overhead') await overhead();

@@ -87,6 +87,7 @@ export const GITIGNORE_LINES = [
   'usage.jsonl',
   'github-cache.json',
   'diff-cache.json',
+  'github-listing.json',
   'limits/',
   'agent-homes/',
   'merge.lock',

@@ -55,7 +55,27 @@ export interface Warning {
   message: string;
 }
 
+/** How many issues and PRs carry each pipeline label. */
+export interface PipelineCounts {
+  ready: number;
+  building: number;
+  blocked: number;
+  review_requested: number;
+  changes_requested: number;
+  ready_to_merge: number;
+  proposals: number;
+}
+
+/** At most this many numbers per pipeline list (the lowest); `counts` has the totals. */
+export const PIPELINE_LIST_LIMIT = 100;
+
+/**
+ * Issue and PR numbers per pipeline label at the last iteration: each list holds the lowest
+ * `PIPELINE_LIST_LIMIT` numbers, `counts` how many there are in all (so the state file does not
+ * grow with the backlog).
+ */
 export interface PipelineState {
+  counts: PipelineCounts;
   ready: number[];
   building: number[];
   blocked: number[];
@@ -136,7 +156,7 @@ export const MAX_WARNINGS = 50;
 export const MAX_COMPLETED = 1000;
 
 export function emptyPipeline(): PipelineState {
-  return { ready: [], building: [], blocked: [], review_requested: [], changes_requested: [], ready_to_merge: [], proposals: [], last_updated: null };
+  return { counts: { ready: 0, building: 0, blocked: 0, review_requested: 0, changes_requested: 0, ready_to_merge: 0, proposals: 0 }, ready: [], building: [], blocked: [], review_requested: [], changes_requested: [], ready_to_merge: [], proposals: [], last_updated: null };
 }
 
 export function emptyState(): DaemonState {
@@ -276,8 +296,7 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
 
   if (isObj(raw.pipeline_state)) {
     const p = raw.pipeline_state;
-    state.pipeline_state = {
-      ...p,
+    const lists = {
       ready: ints(p.ready),
       building: ints(p.building),
       blocked: ints(p.blocked),
@@ -285,8 +304,11 @@ export function normalizeState(raw: unknown): { state: DaemonState; problems: st
       changes_requested: ints(p.changes_requested),
       ready_to_merge: ints(p.ready_to_merge),
       proposals: ints(p.proposals),
-      last_updated: str(p.last_updated),
     };
+    // Counts as written, else (an older file, all numbers listed) the lists' lengths.
+    const saved = isObj(p.counts) ? p.counts : {};
+    const counts = Object.fromEntries(Object.entries(lists).map(([key, list]) => [key, Math.max(int(saved[key]) ?? 0, list.length)])) as unknown as PipelineCounts;
+    state.pipeline_state = { ...p, counts, ...lists, last_updated: str(p.last_updated) };
   }
 
   if (Array.isArray(raw.warnings)) {

@@ -309,7 +309,8 @@ export function plan(input: PlanInput): Action[] {
     }
   }
 
-  // 6. Support roles: on their interval, or on demand when a PR waits for them. A PR waits for
+  // 6. Support roles: on their interval, or on demand when a PR waits for them (Champion, Doctor
+  // and Judge only ever when a PR waits for them). A PR waits for
   // them unless a shepherd owns its issue, or its issue (when the snapshot has it) is one the
   // support roles leave alone: blocked, aborted, held (`supportHold`).
   const shepherdIssues = owned;
@@ -327,6 +328,9 @@ export function plan(input: PlanInput): Action[] {
   for (const role of SUPPORT_ROLES) {
     const cfg = config.roles[role];
     if (!cfg.enabled || runningRoles.has(role) || !dispatchable(role)) continue;
+    // Champion, Doctor and Judge act only on PRs carrying their labels: with none waiting, a run
+    // would find nothing to do (a process and a tracker read for nothing), so it is not started.
+    if (role in demand && demand[role] !== true) continue;
     const last = finishedNow.has(role) ? now : time(state.support_roles[role]?.last_completed);
     if (last === null || now - last >= cfg.interval) actions.push({ type: 'spawn-role', role, reason: 'interval' });
     else if (demand[role] && now - last >= Math.min(cfg.interval, DEMAND_COOLDOWN_MS)) actions.push({ type: 'spawn-role', role, reason: 'demand' });

@@ -109,8 +109,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   if (overlapping.length > 0) executor.tokens.push(`overlap-wait=${overlapping.map((n) => `#${n}`).join(',')}`);
   if (observation.freeDisk !== null && observation.freeDisk !== undefined && observation.freeDisk < config.minFreeDisk) executor.tokens.push(`low-disk=${formatSize(observation.freeDisk).replace(' ', '')}`);
   const summary = [
-    `ready=${state.pipeline_state.ready.length}`,
-    `building=${state.pipeline_state.building.length}`,
+    `ready=${state.pipeline_state.counts.ready}`,
+    `building=${state.pipeline_state.counts.building}`,
     `shepherds=${active}/${config.maxShepherds}`,
     ...executor.tokens,
   ].join(' ');

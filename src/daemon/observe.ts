@@ -4,7 +4,7 @@
  * the pipeline counts derived from the snapshot for the summary and `pipeline_state`.
  */
 import type { DaemonState } from '../core/daemon-state.js';
-import { activeShepherds } from '../core/daemon-state.js';
+import { PIPELINE_LIST_LIMIT, activeShepherds } from '../core/daemon-state.js';
 import { Label } from '../core/labels.js';
 import type { Observation, ProcessView } from '../core/planner.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
@@ -33,11 +33,11 @@ export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress:
   return { snapshot, processes, strays };
 }
 
-/** Counts for the summary line and `pipeline_state`, from the snapshot. */
+/** Counts for the summary line and `pipeline_state` (with the lowest numbers of each list), from the snapshot. */
 export function pipeline(snapshot: TrackerSnapshot, at: string): DaemonState['pipeline_state'] {
   const withLabel = (label: string) => snapshot.issues.filter((i) => i.labels.includes(label)).map((i) => i.number);
   const prsWith = (label: string) => snapshot.pullRequests.filter((p) => p.labels.includes(label)).map((p) => p.number);
-  return {
+  const all = {
     ready: withLabel(Label.issue),
     building: withLabel(Label.building),
     blocked: withLabel(Label.blocked),
@@ -45,6 +45,25 @@ export function pipeline(snapshot: TrackerSnapshot, at: string): DaemonState['pi
     changes_requested: prsWith(Label.changesRequested),
     ready_to_merge: prsWith(Label.pr),
     proposals: [...withLabel(Label.architect), ...withLabel(Label.hermit), ...withLabel(Label.curated)],
+  };
+  const lowest = (numbers: number[]) => numbers.sort((a, b) => a - b).slice(0, PIPELINE_LIST_LIMIT);
+  return {
+    counts: {
+      ready: all.ready.length,
+      building: all.building.length,
+      blocked: all.blocked.length,
+      review_requested: all.review_requested.length,
+      changes_requested: all.changes_requested.length,
+      ready_to_merge: all.ready_to_merge.length,
+      proposals: all.proposals.length,
+    },
+    ready: lowest(all.ready),
+    building: lowest(all.building),
+    blocked: lowest(all.blocked),
+    review_requested: lowest(all.review_requested),
+    changes_requested: lowest(all.changes_requested),
+    ready_to_merge: lowest(all.ready_to_merge),
+    proposals: lowest(all.proposals),
     last_updated: at,
   };
 }

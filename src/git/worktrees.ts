@@ -94,9 +94,10 @@ export class Worktrees {
     return lstatOrNull(dir)?.isDirectory() === true && lstatOrNull(path.join(dir, '.git'))?.isFile() === true;
   }
 
-  /** This repository's common git directory (real path), asked once. */
+  /** This repository's common git directory (real path), asked once (of git only when the root has no `.git` directory of its own). */
   private commonDir(): Promise<string> {
-    this.commonDirPromise ??= git(this.root, ['rev-parse', '--path-format=absolute', '--git-common-dir']).then((d) => fs.realpathSync(d));
+    const own = path.join(this.root, '.git');
+    this.commonDirPromise ??= lstatOrNull(own)?.isDirectory() === true ? Promise.resolve(fs.realpathSync(own)) : git(this.root, ['rev-parse', '--path-format=absolute', '--git-common-dir']).then((d) => fs.realpathSync(d));
     return this.commonDirPromise;
   }
 

@@ -38,6 +38,7 @@ export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, op
               if (requests > 0) new EventLog(paths.events).emit('tracker.usage', { requests, conditional_hits: conditionalHits, rate_limit_remaining: rateLimit.remaining ?? undefined, rate_limit_limit: rateLimit.limit ?? undefined });
             },
           }),
+      readonly: options.readonly ?? false,
       ...(trackerConfig.baseUrl ? { baseUrl: trackerConfig.baseUrl } : {}),
     });
   }

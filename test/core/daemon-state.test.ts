@@ -199,7 +199,7 @@ describe('normalizeState: state files of earlier Loom installations', () => {
       last_summary: 'ready=1 building=0 shepherds=0/3',
       shepherds: { 'shepherd-1': { ...idleShepherd(), status: 'working' as const, issue: 4, task_id: 't4', pid: 44, pid_start: 'p', output_file: 'o', started: T, last_phase: 'judge', pr_number: 8, idle_since: null, last_issue: 3 } },
       support_roles: { judge: { ...idleRole(), status: 'running' as const, task_id: 'j', pid: 5, pid_start: 'q', output_file: 'oj', started: T, last_completed: T, last_outcome: 'completed' } },
-      pipeline_state: { ready: [1], building: [4], blocked: [2], review_requested: [8], changes_requested: [], ready_to_merge: [], proposals: [6], last_updated: T },
+      pipeline_state: { counts: { ready: 1, building: 1, blocked: 2, review_requested: 1, changes_requested: 0, ready_to_merge: 0, proposals: 1 }, ready: [1], building: [4], blocked: [2], review_requested: [8], changes_requested: [], ready_to_merge: [], proposals: [6], last_updated: T },
       warnings: [{ time: T, message: 'm' }],
       completed_issues: [1],
       total_prs_merged: 1,
@@ -287,7 +287,12 @@ describe('normalizeState: malformed fields', () => {
 
   it('pipeline_state lists keep only issue numbers', () => {
     const { state } = load({ pipeline_state: { ready: [1, 'x', 2], building: 'nope', last_updated: 3 } });
-    expect(state.pipeline_state).toEqual({ ...emptyPipeline(), ready: [1, 2] });
+    expect(state.pipeline_state).toEqual({ ...emptyPipeline(), counts: { ...emptyPipeline().counts, ready: 2 }, ready: [1, 2] });
+  });
+
+  it('pipeline_state counts are kept as written, and taken from the lists in an older file', () => {
+    const { state } = load({ pipeline_state: { counts: { ready: 5000, blocked: 'x' }, ready: [1, 2], blocked: [3] } });
+    expect(state.pipeline_state.counts).toEqual({ ...emptyPipeline().counts, ready: 5000, blocked: 1 });
   });
 });
 

@@ -809,8 +809,11 @@ describe('plan: support roles (Guide, Champion, Doctor, Judge)', () => {
   const completed = (ages: Partial<Record<DaemonRole, number>>): Record<string, RoleEntry> =>
     Object.fromEntries(Object.entries(ages).map(([role, age]) => [role, idleRoleEntry({ started: ago((age ?? 0) + MIN), last_completed: ago(age ?? 0), last_outcome: 'completed' })]));
 
+  /** One PR waiting for each of Champion, Doctor and Judge. */
+  const work = [pr(50, [Label.pr]), pr(51, [Label.changesRequested]), pr(52, [Label.reviewRequested])];
+
   it('a role that never ran is due', () => {
-    expect(support()).toEqual([
+    expect(support({ prs: work })).toEqual([
       ['guide', 'interval'],
       ['champion', 'interval'],
       ['doctor', 'interval'],
@@ -818,9 +821,21 @@ describe('plan: support roles (Guide, Champion, Doctor, Judge)', () => {
     ]);
   });
 
+  it('Champion, Doctor and Judge never start while no PR waits for them, however long since their last run', () => {
+    expect(support()).toEqual([['guide', 'interval']]);
+    expect(support({ state: state({ support_roles: completed({ guide: 0, champion: 600 * MIN, doctor: 600 * MIN, judge: 600 * MIN }) }), prs: [pr(50, ['documentation']), pr(51, [Label.pr], 7)], issues: [issue(7, [Label.blocked])] })).toEqual([]);
+    // Only the role a PR waits for.
+    expect(support({ state: state({ support_roles: completed({ guide: 0 }) }), prs: [pr(52, [Label.reviewRequested])] })).toEqual([['judge', 'interval']]);
+  });
+
   it('is due again last_completed + interval (guide 15, champion 10, doctor 5, judge 5 min)', () => {
-    expect(support({ state: state({ support_roles: completed({ guide: 14 * MIN, champion: 9 * MIN, doctor: 4 * MIN, judge: 4 * MIN }) }) })).toEqual([]);
-    expect(support({ state: state({ support_roles: completed({ guide: 15 * MIN, champion: 10 * MIN, doctor: 5 * MIN, judge: 5 * MIN }) }) })).toEqual([
+    // Before the interval a waiting PR still calls its role, on demand.
+    expect(support({ prs: work, state: state({ support_roles: completed({ guide: 14 * MIN, champion: 9 * MIN, doctor: 4 * MIN, judge: 4 * MIN }) }) })).toEqual([
+      ['champion', 'demand'],
+      ['doctor', 'demand'],
+      ['judge', 'demand'],
+    ]);
+    expect(support({ prs: work, state: state({ support_roles: completed({ guide: 15 * MIN, champion: 10 * MIN, doctor: 5 * MIN, judge: 5 * MIN }) }) })).toEqual([
       ['guide', 'interval'],
       ['champion', 'interval'],
       ['doctor', 'interval'],

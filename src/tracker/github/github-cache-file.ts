@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { writeFileAtomic } from '../../fs/atomic-file.js';
 import type { CachedResponse } from './github-transport.js';
+import type { KnownPermission } from './github-trust.js';
 import type { GhPull } from './github-wire.js';
 
 export interface PersistedCache {
@@ -17,8 +18,8 @@ export interface PersistedCache {
   openUntil: number | null;
   pulls: [number, GhPull][];
   actor: string | null;
-  /** When the snapshot last read the open-issue listing itself (epoch ms); absent in older files. */
-  listedAt?: number | null;
+  /** Collaborator-permission answers and when they were given; absent in older files. */
+  permissions?: [string, KnownPermission][];
 }
 
 export class GitHubCacheFile {

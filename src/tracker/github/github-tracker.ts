@@ -5,29 +5,33 @@
  * errors — are `GitHubTransport`'s, the claim protocol is described in ./github-claim.ts):
  * - An idle poll costs no rate limit. Every poll-path GET (`snapshot`, `getIssue`, lists, events,
  *   comments) is conditional. A snapshot starts with one probe of the most recently updated
- *   items; a 304 there means the open-issue pages cached by the last snapshot still hold. The
- *   pulls list (for head/base) is only read when a `loom:*` pull request in the issues list
- *   changed since the last snapshot; a PR's labels, title and body always come from the issues
- *   list just read (updated_at has one-second resolution: a relabel in the same second as the
- *   kept pull does not change it).
+ *   items; a 304 there means the listing kept by the last snapshot (`GitHubListing`) still
+ *   holds, and a 200 is applied to it as a delta — the whole open listing is read only on a cold
+ *   start and hourly. The pulls list (for head/base) is only read when a `loom:*` pull request in
+ *   the issues list changed since the last snapshot; a PR's labels, title and body always come
+ *   from the issues list just read (updated_at has one-second resolution: a relabel in the same
+ *   second as the kept pull does not change it).
  * - Label changes go through `applyLabelChange` and are written as the whole resulting set in ONE
  *   `PUT /issues/{n}/labels`, so a state or verdict label replaces the others of its group in the
  *   same operation. No-op changes send nothing (and so create no events).
- * - What the next process needs (cache, circuit breaker, last snapshot's pulls, our login) is
- *   saved on `dispose` in the cache file, and read back by the constructor.
+ * - What the next process needs (cache, circuit breaker, last snapshot's pulls, our login,
+ *   permission answers, the listing) is saved on `dispose`, and read back by the constructor —
+ *   except by a read-only tracker (`loom status`), which writes nothing.
  * - Trust (PRODUCT.md §11) is `GitHubTrust`'s rule over the issue's events.
  */
 
 import type { CheckResult } from '../../core/checks.js';
 import { checkRunState, commitStatusState } from '../../core/checks.js';
 import type { HumanReview } from '../../core/reviews.js';
+import path from 'node:path';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, TrackerError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
+import { GitHubListing } from './github-listing.js';
 import { claimVerdict } from './github-claim.js';
-import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, statusOf, type RateLimitState } from './github-transport.js';
+import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, nextLink, statusOf, type RateLimitState } from './github-transport.js';
 import { GitHubTrust } from './github-trust.js';
 import { isPull, isWellFormed, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
 
@@ -53,6 +57,8 @@ export interface GitHubTrackerOptions {
   cacheFile?: string;
   /** Told, once at `dispose`, how many requests this tracker sent and the rate limit it last saw. */
   onDispose?: (usage: { requests: number; conditionalHits: number; rateLimit: RateLimitState }) => void;
+  /** Read-only use (`loom status`): nothing is written back to the cache files. */
+  readonly?: boolean;
 }
 
 /** Below this fraction of the rate limit left, `health` asks to slow down. */
@@ -63,7 +69,11 @@ const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT
 /** Items in the snapshot's change probe: every item updated in the latest second shows, up to this many. */
 const PROBE_SIZE = 100;
 /** The snapshot reads the open-issue listing itself at least this often, probe or not, ms. */
-const FULL_LISTING_INTERVAL_MS = 10 * 60_000;
+const FULL_LISTING_INTERVAL_MS = 60 * 60_000;
+/** ... and this often while the probe's page is one second's changes (see `snapshot`), ms. */
+const SATURATED_LISTING_INTERVAL_MS = 10 * 60_000;
+/** A delta longer than this many probe pages is read as the whole listing instead. */
+const MAX_DELTA_PAGES = 5;
 
 export class GitHubTracker implements Tracker {
   readonly kind = 'github' as const;
@@ -75,8 +85,10 @@ export class GitHubTracker implements Tracker {
   private readonly now: () => number;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
-  /** When the snapshot last read the open-issue listing (not the probe's cached copy), epoch ms. */
-  private listedAt: number | null = null;
+  /** The open loom items as of the last snapshot, kept current by the probe's deltas. */
+  private readonly listing: GitHubListing;
+  /** Writes nothing on dispose (`loom status`). */
+  private readonly readonly: boolean;
   private actor: string | null | undefined;
   private disposed = false;
   private readonly cacheFile: GitHubCacheFile | undefined;
@@ -88,8 +100,9 @@ export class GitHubTracker implements Tracker {
     const saved = this.cacheFile?.read() ?? null;
     if (saved !== null) {
       this.snapshotPulls = new Map(saved.pulls);
-      this.listedAt = typeof saved.listedAt === 'number' ? saved.listedAt : null;
     }
+    this.listing = new GitHubListing(options.cacheFile === undefined ? undefined : listingFileFor(options.cacheFile));
+    this.readonly = options.readonly ?? false;
     this.owner = options.owner;
     this.repo = options.repo;
     this.now = options.now ?? Date.now;
@@ -104,7 +117,7 @@ export class GitHubTracker implements Tracker {
       ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
       ...(saved === null ? {} : { restored: { entries: saved.entries, openUntil: saved.openUntil } }),
     });
-    this.trust = new GitHubTrust(this.transport, options.trust?.allow ?? []);
+    this.trust = new GitHubTrust(this.transport, options.trust?.allow ?? [], this.now, Array.isArray(saved?.permissions) ? saved.permissions : []);
   }
 
   /** Requests actually sent (retries included; fast rejections by the open circuit excluded). */
@@ -141,35 +154,50 @@ export class GitHubTracker implements Tracker {
 
   async snapshot(): Promise<TrackerSnapshot> {
     const t = this.transport;
-    const listing = { state: 'open', per_page: 100 };
     // One conditional probe first: the most recently updated issues and PRs, open or closed. Any
     // change Loom cares about (labels, open/closed, a new issue, a push to a PR) bumps an item's
-    // updated_at, which changes this page; a 304 means the open-issue pages cached by the last
-    // snapshot still hold, so an idle poll is one request at no rate-limit cost, however long the
-    // backlog. The probe's ETag is kept only once the listing it vouches for has been read.
+    // updated_at, which changes this page: a 304 means the listing the last snapshot left still
+    // holds, so an idle poll is one request at no rate-limit cost, however long the backlog. A 200
+    // is applied to that listing as a delta (everything updated since the last read, one page
+    // unless more than 100 items changed), so a change costs about one point, not one per 100
+    // open issues. The probe's ETag is trusted only with the listing it was current with.
     const probeUrl = listUrl(t.repoPath('/issues'), { state: 'all', sort: 'updated', direction: 'desc', per_page: PROBE_SIZE });
+    const hasListing = this.listing.load();
+    const remembered = t.forget(probeUrl);
+    if (remembered !== undefined && hasListing && remembered.etag === this.listing.probeEtag) t.remember(probeUrl, remembered);
     const probe = await t.send<GhIssue[]>('GET', probeUrl, undefined, undefined, true);
-    // Timestamps have one-second resolution: more than PROBE_SIZE items changed within one second
-    // could hide a change from the probe, so the listing itself is read again every so often anyway
-    // (conditionally: unchanged pages still cost nothing).
-    const due = this.listedAt === null || this.now() - this.listedAt >= FULL_LISTING_INTERVAL_MS;
-    const cached = probe.status === 304 && !due ? await t.cachedPages<GhIssue>(t.repoPath('/issues'), listing) : null;
-    let fetched: GhIssue[];
-    if (cached !== null) fetched = cached;
-    else {
-      const vouch = t.forget(probeUrl);
-      const startedAt = this.now();
-      fetched = await t.getAll<GhIssue>(t.repoPath('/issues'), listing);
-      if (vouch !== undefined) t.remember(probeUrl, vouch);
-      this.listedAt = startedAt;
-    }
-    // Pages are separate reads: an issue created meanwhile shifts the pages, so dedupe by number.
+    const probeEtag = t.forget(probeUrl)?.etag ?? null;
     const warnings: string[] = [];
-    const items = uniqueByNumber(fetched).filter((item) => {
-      if (isWellFormed(item)) return true;
-      warnings.push(`GitHub returned a malformed record${typeof (item as { number?: unknown }).number === 'number' ? ` for #${String((item as { number: number }).number)}` : ''}; skipped it this time`);
-      return false;
-    });
+    const wellFormed = (records: readonly unknown[]): GhIssue[] =>
+      records.filter((item): item is GhIssue => {
+        if (isWellFormed(item)) return true;
+        warnings.push(`GitHub returned a malformed record${typeof (item as { number?: unknown }).number === 'number' ? ` for #${String((item as { number: number }).number)}` : ''}; skipped it this time`);
+        return false;
+      });
+    const changed = probe.status === 304 ? [] : (probe.data as unknown[]);
+    // Timestamps have one-second resolution: when the whole probe page is one second's changes, a
+    // change in that same second could hide behind it (and the probe answer 304), so the listing
+    // is read again every so often then; otherwise only rarely (deleted or transferred issues
+    // show in no probe).
+    const saturated = probe.status === 304 ? this.listing.saturated : changed.length >= PROBE_SIZE && updatedAt(changed.at(-1)) === updatedAt(changed[0]);
+    const interval = saturated ? SATURATED_LISTING_INTERVAL_MS : FULL_LISTING_INTERVAL_MS;
+    // A read-only process (`loom status`) builds on whatever listing there is.
+    const due = !hasListing || (!this.readonly && (this.listing.listedAt === null || this.now() - this.listing.listedAt >= interval));
+    const delta = due ? null : probe.status === 304 ? [] : await this.probeDelta(probe.data, probe.headers.link);
+    if (delta === null) {
+      const startedAt = this.now();
+      // Not remembered: the pages shift whenever anything opens or closes, and deltas keep the listing current.
+      const fetched = await t.getAll<GhIssue>(t.repoPath('/issues'), { state: 'open', per_page: 100 }, undefined, false);
+      // Anything changed while the pages were read is newer than the probe's newest item: the next probe shows it.
+      this.listing.replace(uniqueByNumber(wellFormed(fetched)), probe.status === 304 ? this.listing.watermark : newestUpdate(changed), startedAt);
+    } else if (delta.length > 0) {
+      this.listing.apply(uniqueByNumber(wellFormed(delta)), newestUpdate(changed));
+      for (const item of delta) if (!isWellFormed(item) && typeof (item as { number?: unknown }).number === 'number') this.listing.drop((item as { number: number }).number);
+    }
+    this.listing.current(probeEtag, saturated);
+    // Only the ETag matters (a 304 reads the listing, not the probe's body): the cache file stays small.
+    if (probeEtag !== null) t.remember(probeUrl, { etag: probeEtag, data: [], link: undefined });
+    const items = this.listing.all();
     const loom = items.filter((i) => i.state === 'open' && labelNames(i.labels).some((l) => l.startsWith('loom:')));
     const issues = loom.filter((i) => !isPull(i)).map(toIssue);
     const loomPulls = loom.filter(isPull);
@@ -411,15 +439,17 @@ export class GitHubTracker implements Tracker {
     });
     const number = created.data.number;
     if (labels.length === 0) return toPullRequest(created.data);
-    await this.transport.send('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
-    const pull = await this.fetchPull(number);
-    if (pull === null) throw new NotFoundError(number);
-    return toPullRequest(pull);
+    // The label answer is the PR's whole label set: no need to read the PR again.
+    const labelled = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
+    return toPullRequest({ ...created.data, labels: Array.isArray(labelled.data) ? labelled.data : labels });
   }
 
-  /** On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. */
+  /**
+   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. The read is
+   * conditional: right after the merge step's own check of the PR it is a 304 at no cost.
+   */
   async markMerged(number: number): Promise<void> {
-    const pull = await this.fetchPull(number, false);
+    const pull = await this.fetchPull(number);
     if (pull === null) {
       if ((await this.fetchIssue(number, false)) !== null) {
         throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
@@ -480,9 +510,11 @@ export class GitHubTracker implements Tracker {
 
   dispose(): void {
     if (!this.disposed) this.onDispose?.({ requests: this.transport.requests, conditionalHits: this.transport.conditionalHits, rateLimit: this.transport.rateLimit() });
-    if (this.cacheFile !== undefined && !this.disposed) {
+    if (this.cacheFile !== undefined && !this.disposed && !this.readonly) {
+      // The listing first: the probe ETag in the cache file is trusted only with the listing it vouches for.
+      this.listing.save();
       const { entries, openUntil } = this.transport.persisted();
-      this.cacheFile.write({ entries, openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null, listedAt: this.listedAt });
+      this.cacheFile.write({ entries, openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null, permissions: this.trust.persisted() });
     }
     this.disposed = true;
     this.transport.dispose();
@@ -500,18 +532,43 @@ export class GitHubTracker implements Tracker {
     return this.actor;
   }
 
+  /**
+   * The rest of a delta after the probe's first page: the next pages while each is full and
+   * still newer than the watermark (every change since the last read has updated_at at or after
+   * it). Null when there is nothing to build on or the delta is too long: read the whole listing.
+   */
+  private async probeDelta(first: unknown[], link: unknown): Promise<unknown[] | null> {
+    const watermark = this.listing.watermark;
+    if (watermark === null) return null;
+    const all = [...first];
+    let page = first;
+    let next = nextLink(link);
+    for (let pages = 1; page.length >= PROBE_SIZE && updatedAt(page.at(-1)) >= watermark && next !== null; pages += 1) {
+      if (pages >= MAX_DELTA_PAGES) return null;
+      const res = await this.transport.send<unknown[]>('GET', next);
+      page = res.data;
+      next = nextLink(res.headers.link);
+      all.push(...page);
+    }
+    return all;
+  }
+
   /** The issue (or PR, as an issue) or null if absent; a conditional GET when `conditional`. */
   private async fetchIssue(number: number, conditional: boolean): Promise<GhIssue | null> {
     try {
       return (await this.transport.send<GhIssue>('GET', this.transport.repoPath(`/issues/${number}`), undefined, undefined, conditional)).data;
     } catch (error) {
-      if (isGone(error)) return null;
+      if (isGone(error)) {
+        this.listing.drop(number); // deleted or transferred: no probe will show it
+        return null;
+      }
       throw error;
     }
   }
 
+  /** The item read before a write: conditional, so an item this process read and nobody changed since costs nothing (a 304 is GitHub's word that it is current). */
   private async requireItem(number: number): Promise<GhIssue> {
-    const item = await this.fetchIssue(number, false);
+    const item = await this.fetchIssue(number, true);
     if (item === null) throw new NotFoundError(number);
     return item;
   }
@@ -529,6 +586,21 @@ export class GitHubTracker implements Tracker {
     if (sameSet(current, next)) return;
     await this.transport.send('PUT', this.transport.repoPath(`/issues/${number}/labels`), { labels: next }, number);
   }
+}
+
+/** The listing file next to the cache file: `github-cache.json` → `github-listing.json`. */
+function listingFileFor(cacheFile: string): string {
+  return path.join(path.dirname(cacheFile), 'github-listing.json');
+}
+
+function updatedAt(item: unknown): string {
+  const value = typeof item === 'object' && item !== null ? (item as { updated_at?: unknown }).updated_at : undefined;
+  return typeof value === 'string' ? value : '';
+}
+
+/** The newest `updated_at` of a probe page (sorted newest first); '' for an empty one (no item yet: any change is newer). */
+function newestUpdate(page: readonly unknown[]): string {
+  return page.length === 0 ? '' : updatedAt(page[0]);
 }
 
 function uniqueByNumber<T extends { number: number }>(items: T[]): T[] {

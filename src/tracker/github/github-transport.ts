@@ -156,20 +156,13 @@ export class GitHubTransport {
     }
   }
 
-  /** A listing's pages as the cache holds them from the last full read, without a request; null when a page is missing. */
-  cachedPages<T>(path: string, params: Record<string, string | number>): Promise<T[] | null> {
-    return this.pages<T>(path, params, (url) => {
-      const entry = this.cache.get(url);
-      if (entry === undefined || !Array.isArray(entry.data)) return null;
-      this.remember(url, entry); // recently used: not the next evicted
-      return { data: entry.data as T[], link: entry.link };
-    });
-  }
-
-  /** A listing's pages from the API, following `link: rel="next"`, each a conditional GET. */
-  async getAll<T>(path: string, params: Record<string, string | number>, item?: number): Promise<T[]> {
+  /**
+   * A listing's pages from the API, following `link: rel="next"`, each a conditional GET (or,
+   * with `conditional` false, plain GETs whose answers are not remembered).
+   */
+  async getAll<T>(path: string, params: Record<string, string | number>, item?: number, conditional = true): Promise<T[]> {
     const all = await this.pages<T>(path, params, async (url) => {
-      const res: Response<T[]> = await this.send<T[]>('GET', url, undefined, item, true);
+      const res: Response<T[]> = await this.send<T[]>('GET', url, undefined, item, conditional);
       return { data: res.data, link: res.headers.link };
     });
     return all ?? [];
@@ -308,7 +301,8 @@ export function isGone(error: unknown): boolean {
   return status === 404 || status === 410;
 }
 
-function nextLink(link: unknown): string | null {
+/** The `rel="next"` URL of a `link` header, if any. */
+export function nextLink(link: unknown): string | null {
   if (typeof link !== 'string') return null;
   const match = /<([^>]+)>;\s*rel="next"/.exec(link);
   return match?.[1] ?? null;

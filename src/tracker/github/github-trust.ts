@@ -3,23 +3,41 @@
  *
  * Invariant: an issue is trusted only when whoever most recently applied `loom:issue` has write
  * access to the repository (admin, maintain or write) or is in the allow-list (`trustedUsers`).
- * An issue never approved is not trusted. Each user's permission is looked up once per process.
+ * An issue never approved is not trusted. Each user's permission is looked up at most once per
+ * `PERMISSION_TTL_MS`: the answers are carried from one process to the next (in the cache file),
+ * so a revoked collaborator's approval is honoured for at most that long.
  */
 import { Label } from '../../core/labels.js';
 import type { TrackerEvent } from '../../core/tracker-model.js';
 import { statusOf, type GitHubTransport } from './github-transport.js';
 
 const WRITE_PERMISSIONS = new Set(['admin', 'maintain', 'write']);
+/** How long a collaborator-permission answer is used before GitHub is asked again, ms. */
+export const PERMISSION_TTL_MS = 15 * 60_000;
+
+/** One remembered permission answer: write access or not, and when GitHub said so (epoch ms). */
+export interface KnownPermission {
+  allowed: boolean;
+  at: number;
+}
 
 export class GitHubTrust {
   private readonly allow: ReadonlySet<string>;
-  private readonly permissions = new Map<string, boolean>();
+  private readonly permissions: Map<string, KnownPermission>;
 
   constructor(
     private readonly transport: GitHubTransport,
     allow: readonly string[] = [],
+    private readonly now: () => number = Date.now,
+    restored: readonly [string, KnownPermission][] = [],
   ) {
     this.allow = new Set(allow);
+    this.permissions = new Map(restored.filter(([user, known]) => typeof user === 'string' && typeof known?.allowed === 'boolean' && typeof known.at === 'number'));
+  }
+
+  /** The permission answers still fresh, for the next process. */
+  persisted(): [string, KnownPermission][] {
+    return [...this.permissions.entries()].filter(([, known]) => this.fresh(known));
   }
 
   /** Whether the latest approval in an issue's timeline (oldest first) is by a trusted user. */
@@ -33,7 +51,7 @@ export class GitHubTrust {
   async isWriter(user: string): Promise<boolean> {
     if (this.allow.has(user)) return true;
     const known = this.permissions.get(user);
-    if (known !== undefined) return known;
+    if (known !== undefined && this.fresh(known)) return known.allowed;
     let allowed = false;
     try {
       const res = await this.transport.send<{ permission?: string; role_name?: string }>(
@@ -44,7 +62,12 @@ export class GitHubTrust {
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
     }
-    this.permissions.set(user, allowed);
+    this.permissions.set(user, { allowed, at: this.now() });
     return allowed;
+  }
+
+  private fresh(known: KnownPermission): boolean {
+    const age = this.now() - known.at;
+    return age >= 0 && age < PERMISSION_TTL_MS;
   }
 }

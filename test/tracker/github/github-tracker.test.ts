@@ -426,3 +426,150 @@ describe('GitHubTracker on GitHub', () => {
     expect(githubToken({ PATH: '/nonexistent' })).toBeNull();
   });
 });
+
+describe('GitHubTracker snapshot as a delta', () => {
+  /** A backlog made over time (one issue a second), then a clock that moves one second per change. */
+  async function backlog(size: number, options: FakeGitHubOptions = {}): Promise<{ server: FakeGitHubServer; tick: () => void; clock: () => number }> {
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const server = await start({ now: () => clock, ...options });
+    for (let i = 0; i < size; i += 1) {
+      clock += 1_000;
+      server.seedIssues(1, i % 3 === 2 ? ['bug'] : ['loom:blocked']);
+    }
+    return { server, tick: () => (clock += 1_000), clock: () => clock };
+  }
+  const listings = (server: FakeGitHubServer, from: number) => server.requests.slice(from).filter((r) => /\/issues\?(?!.*sort=updated)/.test(r.path) || /\/repositories\/\d+\/issues\?(?!.*sort=updated)/.test(r.path));
+
+  it("applies the probe's changed items to the listing: a change costs the probe alone, however long the backlog", async () => {
+    const { server, tick } = await backlog(450);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-delta-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const first = connect(server, { cacheFile });
+    expect((await first.snapshot()).issues).toHaveLength(300);
+    first.dispose();
+
+    // A relabel, a close, a new loom issue, a loom label removed, a bug becoming loom work.
+    const other = connect(server, { token: 'test-token' });
+    tick();
+    await other.updateLabels(1, { add: ['loom:urgent'] });
+    tick();
+    await other.close(2);
+    tick();
+    const created = await other.createIssue({ title: 'new', labels: ['loom:issue'] });
+    tick();
+    await other.updateLabels(4, { remove: ['loom:blocked'] });
+    tick();
+    await other.updateLabels(3, { add: ['loom:issue'] });
+
+    // A fresh process builds on the listing the first one left.
+    const used = server.requests.length;
+    const fresh = connect(server, { cacheFile });
+    const snapshot = await fresh.snapshot();
+    expect(server.requests.slice(used).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200']);
+    expect(listings(server, used)).toEqual([]);
+    const numbers = snapshot.issues.map((i) => i.number);
+    expect(numbers).toHaveLength(300);
+    expect(numbers).not.toContain(2);
+    expect(numbers).not.toContain(4);
+    expect(numbers).toContain(created.number);
+    expect(snapshot.issues.find((i) => i.number === 1)?.labels).toEqual(['loom:blocked', 'loom:urgent']);
+    expect(snapshot.issues.find((i) => i.number === 3)?.labels).toEqual(['bug', 'loom:issue']);
+    // It equals what a full read sees.
+    const cold = await connect(server).snapshot();
+    expect(snapshot.issues).toEqual(cold.issues);
+    fresh.dispose();
+
+    // And the poll after is one 304 again.
+    const idle = server.requests.length;
+    await connect(server, { cacheFile }).snapshot();
+    expect(server.requests.slice(idle).map((r) => r.status)).toEqual([304]);
+  });
+
+  it('follows the probe past its first page when more than 100 items changed, and still reads no listing', async () => {
+    const { server, tick } = await backlog(400);
+    const tracker = connect(server);
+    await tracker.snapshot();
+    const other = connect(server);
+    for (let n = 1; n <= 150; n += 1) {
+      tick();
+      await other.updateLabels(n, { add: ['loom:urgent'] });
+    }
+    const used = server.requests.length;
+    const snapshot = await tracker.snapshot();
+    expect(listings(server, used)).toEqual([]);
+    expect(server.requests.length - used).toBe(2);
+    expect(snapshot.issues.filter((i) => i.labels.includes('loom:urgent')).length).toBe(150); // the 50 'bug' issues among them became loom work
+    expect(snapshot.issues).toEqual((await connect(server).snapshot()).issues);
+  });
+
+  it('keeps a read-only tracker (loom status) to one request and writes nothing', async () => {
+    const { server, tick } = await backlog(250);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-status-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const iteration = connect(server, { cacheFile });
+    await iteration.snapshot();
+    iteration.dispose();
+    const before = Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+    expect(Object.keys(before).sort()).toEqual(['github-cache.json', 'github-listing.json']);
+
+    tick();
+    await connect(server).updateLabels(5, { add: ['loom:urgent'] });
+    for (const expected of [200, 200]) {
+      const used = server.requests.length;
+      const status = connect(server, { cacheFile, readonly: true });
+      const snapshot = await status.snapshot();
+      status.dispose();
+      expect(snapshot.issues.find((i) => i.number === 5)?.labels).toEqual(['loom:blocked', 'loom:urgent']);
+      expect(server.requests.slice(used).map((r) => r.status)).toEqual([expected]);
+      expect(Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]))).toEqual(before);
+    }
+  });
+
+  it('reads an item before a label write or a close conditionally: unchanged since this process read it, the read costs nothing', async () => {
+    const server = await start();
+    const [n, m] = server.seedIssues(2, ['loom:building']);
+    const tracker = connect(server);
+    await tracker.getIssue(n!);
+    await tracker.getIssue(m!);
+    let used = server.requests.length;
+    await tracker.updateLabels(n!, { add: ['loom:issue'] });
+    expect(server.requests.slice(used).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 304', 'PUT 200']);
+    expect((await connect(server).getIssue(n!))?.labels).toEqual(['loom:issue']);
+    // Changed by someone else meanwhile: the read sees it, and the write builds on it.
+    server.applyLabel(m!, 'loom:urgent', 'someone');
+    used = server.requests.length;
+    await tracker.close(m!);
+    expect(server.requests.slice(used).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 200', 'PATCH 200']);
+    expect(await connect(server).getIssue(m!)).toMatchObject({ state: 'closed', labels: ['loom:urgent'] });
+  });
+
+  it('carries collaborator permissions from one process to the next for 15 minutes, then asks again', async () => {
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const server = await start({ permissions: { writer: 'write' }, now: () => clock });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-trust-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const [n] = server.seedIssues(1, [], 'author');
+    server.applyLabel(n!, 'loom:issue', 'writer');
+    const asked = () => server.requests.filter((r) => r.path.includes('/collaborators/')).length;
+    const first = connect(server, { cacheFile, now: () => clock });
+    expect(await first.isTrusted(n!)).toBe(true);
+    first.dispose();
+    expect(asked()).toBe(1);
+
+    clock += 14 * 60_000;
+    const second = connect(server, { cacheFile, now: () => clock });
+    expect(await second.isTrusted(n!)).toBe(true);
+    second.dispose();
+    expect(asked()).toBe(1);
+
+    // Revoked meanwhile: seen once the answer is older than 15 minutes.
+    server.setPermission('writer', 'read');
+    clock += 2 * 60_000;
+    const third = connect(server, { cacheFile, now: () => clock });
+    expect(await third.isTrusted(n!)).toBe(false);
+    expect(asked()).toBe(2);
+  });
+});
