@@ -116,6 +116,9 @@ export class GitHubListing {
       created_at: item.created_at,
       updated_at: item.updated_at,
       ...(item.pull_request === undefined || item.pull_request === null ? {} : { pull_request: { merged_at: item.pull_request.merged_at ?? null } }),
+      // GitHub's own dependency and sub-issue counts: whether the links are worth reading.
+      ...(item.sub_issues_summary ? { sub_issues_summary: { total: item.sub_issues_summary.total } } : {}),
+      ...(item.issue_dependencies_summary ? { issue_dependencies_summary: { total_blocked_by: item.issue_dependencies_summary.total_blocked_by } } : {}),
     };
     this.items?.set(item.number, kept);
   }
