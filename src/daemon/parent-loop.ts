@@ -22,6 +22,7 @@ import { acquireLock, releaseLock } from '../state/daemon-lock.js';
 import { SHUTDOWN_SIGNAL, SLOW_DOWN_FACTOR } from './iteration.js';
 import { newTaskId } from '../process/new-task.js';
 import { wakeStamp } from '../process/wake.js';
+import { endLeftoverAgents } from '../process/issue-lease.js';
 
 /** Exit code of `loom iterate` when the state belongs to another daemon session. */
 export const EXIT_SESSION_LOST = 4;
@@ -126,6 +127,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const result = await runIterationChild(paths, config, session, force, 'stop');
       log(`Stopped the rest: ${describe(result)}`);
     }
+    // No agent outlives the daemon: one whose starter died since the last iteration ends now.
+    for (const line of await endLeftoverAgents(paths.worktrees)) log(line);
     const final = store.load().state;
     Object.assign(final, { running: false, stopped_at: new Date().toISOString() });
     store.save(final, session);

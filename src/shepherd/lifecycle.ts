@@ -18,6 +18,7 @@ import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js
 import { runHook } from '../process/workspace-hooks.js';
 import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
+import type { IssueLease } from '../process/issue-lease.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { RoleFileError } from '../config/role-file.js';
@@ -53,6 +54,8 @@ export interface LifecycleDeps {
   log: (line: string) => void;
   /** Log file of this run, for comments. */
   logFile: string | null;
+  /** The lease on the issue's worktree, held for the whole run (its agents are recorded there). */
+  lease?: IssueLease;
 }
 
 /** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
@@ -61,7 +64,7 @@ class Stopped extends Error {}
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
   const { paths, config, tracker, recorder, log } = deps;
   const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: paths.root };
-  const worktrees = new Worktrees(paths.root, paths.worktrees, { afterCreate: (d) => runHook(config.hooks, 'afterCreate', d, hookContext, log), beforeRemove: (d) => runHook(config.hooks, 'beforeRemove', d, hookContext, log) });
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { afterCreate: (d) => runHook(config.hooks, 'afterCreate', d, hookContext, log), beforeRemove: (d) => runHook(config.hooks, 'beforeRemove', d, hookContext, log), log });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const n = issue.number;
   const branch = branchFor(n);
@@ -136,7 +139,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
       await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
-        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(resume ? { resumeSessionId: resume } : {}) }),
+        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume } : {}) }),
       );
       await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       if (run.sessionId) sessions[role] = run.sessionId;
@@ -237,7 +240,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (resumed && cp.phase === 'doctored') await publishDoctored(prNumber);
         recorder.phase('judge');
         const round = cp.doctor_rounds + 1;
-        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
+        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}) });
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);

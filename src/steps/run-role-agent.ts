@@ -15,6 +15,7 @@ import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
+import type { IssueLease } from '../process/issue-lease.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
@@ -39,6 +40,8 @@ export interface RoleAgentRun {
   resumeSessionId?: string;
   signal?: AbortSignal;
   recorder?: TaskRecorder;
+  /** The lease on the issue's worktree the run works in: the agent group is recorded there. */
+  lease?: IssueLease;
 }
 
 /** A budget cap would be exceeded: the run was not started. */
@@ -91,6 +94,8 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   for (const name of usable) {
     const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
     const tools = new ToolTally();
+    // Never two agents for one issue: one an earlier starter left running is ended first.
+    await run.lease?.beforeAgent();
     const result = tools.judge(await runtime.run({
       role: run.role,
       prompt,
@@ -110,9 +115,13 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
         process.stdout.write(text);
         run.recorder?.output();
       },
-      onStart: (pid) => run.recorder?.agent(pid),
+      onStart: (pid) => {
+        run.lease?.agentStarted(pid);
+        run.recorder?.agent(pid);
+      },
       onEvent: (event) => tools.note(event),
     }));
+    run.lease?.agentEnded();
     if (result.usage !== undefined) {
       const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
       ledger.append({
