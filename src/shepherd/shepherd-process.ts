@@ -87,7 +87,10 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       log: say,
       signal: follow.signal,
       pollMs: Math.min(250, config.heartbeatInterval),
-      onWait: (holder) => say(`waiting for process ${holder}, which works in the worktree of #${issue}, to finish`),
+      onWait: (holder) => {
+        recorder.phase('waiting');
+        say(`waiting for process ${holder}, which works in the worktree of #${issue}, to finish`);
+      },
     });
     // Stopped (shutdown, or the issue taken away) while waiting: nothing was touched.
     const result: LifecycleResult = lease === null ? { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped before it started', merged: false, prNumber: new CheckpointStore(paths.checkpoints).read(issue)?.pr_number ?? null } : await runLifecycle(current, {
