@@ -6,19 +6,22 @@
  * Two files beside the worktree, in `.loom/worktrees/`:
  * - `issue-N.lock`: the holder, `<pid> <start identity>` (lock-file.ts: taken atomically; a
  *   holder that is gone, or whose pid now belongs to another process, holds nothing);
- * - `issue-N.agent`: the agent process group last started under the lease, `<pid> <start
- *   identity>`, written synchronously as soon as the agent's process exists (before the starter
- *   does anything else), and removed once that agent is over.
+ * - `issue-N.agent`: the agent last started under the lease. Before it starts: `pending
+ *   <token>`, a random token the agent gets in its environment (`LOOM_AGENT_TOKEN`); as soon as
+ *   its process exists: `<pid> <start identity> <token>` (the leader of its process group).
+ *   Removed once that agent is over.
  *
  * Invariants owned here:
- * - a lease taken over from a dead holder first ends the agent group that holder recorded, if it
- *   still runs and is provably that group (its leader still has the recorded start identity, or
- *   the group outlived such a leader — `terminateGroup`); a pid that is not provably ours is never
- *   signalled;
+ * - a lease taken over from a dead holder first ends the agent that holder recorded: its process
+ *   group, if it still runs and is provably that group (its leader still has the recorded start
+ *   identity, or the group outlived such a leader — `terminateGroup`), and every process that
+ *   carries its token (an agent killed before its pid was written, or a descendant that left the
+ *   group); a pid that is not provably ours is never signalled;
  * - before an agent starts under a lease, the agent recorded there before it is over (ended if
  *   need be): two agents never run for one issue;
  * - nothing but the holder writes the agent file.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-file.js';
@@ -29,10 +32,58 @@ import { delay, terminateGroup } from './wait.js';
 /** How long a leftover agent group gets after SIGTERM before SIGKILL, ms. */
 const AGENT_GRACE_MS = 5_000;
 
-/** An agent group as recorded: its leader's pid and start identity. */
+/** An agent as recorded: its group leader's pid and start identity (null while pending), and its token. */
 interface AgentRecord {
-  pid: number;
+  pid: number | null;
   start: string | null;
+  token: string | null;
+}
+
+/** The environment variable that marks every process of an agent run with the run's token. */
+const AGENT_TOKEN_VAR = 'LOOM_AGENT_TOKEN';
+
+/** Live processes (this one aside) whose environment carries `LOOM_AGENT_TOKEN=<token>`. */
+function processesWithToken(token: string): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const marker = Buffer.from(`${AGENT_TOKEN_VAR}=${token}\0`);
+  const found: number[] = [];
+  for (const name of entries) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    let environ: Buffer;
+    try {
+      environ = fs.readFileSync(`/proc/${name}/environ`);
+    } catch {
+      continue;
+    }
+    if (environ.includes(marker) && isProcessAlive(Number(name))) found.push(Number(name));
+  }
+  return found;
+}
+
+/** Ends every process carrying the token (SIGTERM, then SIGKILL after the grace); how many there were. */
+async function endTokenProcesses(token: string): Promise<number> {
+  const first = processesWithToken(token);
+  if (first.length === 0) return 0;
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of processesWithToken(token)) {
+      try {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, sig);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + AGENT_GRACE_MS;
+  while (processesWithToken(token).length > 0 && Date.now() < deadline) await delay(50);
+  signal('SIGKILL');
+  return first.length;
 }
 
 function lockFile(dir: string, issue: number): string {
@@ -50,9 +101,10 @@ function readAgent(file: string): AgentRecord | null {
   } catch {
     return null;
   }
-  const [pid = '', start] = text.trim().split(/\s+/);
-  const n = Number(pid);
-  return Number.isSafeInteger(n) && n > 0 ? { pid: n, start: start ?? null } : null;
+  const [first = '', second, third] = text.trim().split(/\s+/);
+  if (first === 'pending') return second === undefined ? null : { pid: null, start: null, token: second };
+  const n = Number(first);
+  return Number.isSafeInteger(n) && n > 0 ? { pid: n, start: second ?? null, token: third ?? null } : null;
 }
 
 /** The live holder of issue `issue`'s lease (`<pid>`), or null when nobody holds it. */
@@ -77,11 +129,14 @@ async function endRecordedAgent(file: string, what: string): Promise<string | nu
     fs.rmSync(file, { force: true });
     return null;
   }
-  const result = await terminateGroup(agent.pid, agent.start, AGENT_GRACE_MS);
+  const result = agent.pid === null ? 'gone' : await terminateGroup(agent.pid, agent.start, AGENT_GRACE_MS);
+  const marked = agent.token === null ? 0 : await endTokenProcesses(agent.token);
   fs.rmSync(file, { force: true });
-  if (result === 'gone') return null;
-  if (result === 'not-ours') return `${what}: pid ${agent.pid} is not provably Loom's any more (its start identity differs); not signalled`;
-  return `${what}: ended its process group (pid ${agent.pid})${result === 'survived' ? ', which survived SIGKILL' : ''}`;
+  const lines: string[] = [];
+  if (result === 'not-ours') lines.push(`pid ${agent.pid} is not provably Loom's any more (its start identity differs); not signalled`);
+  if (result === 'ended' || result === 'survived') lines.push(`ended its process group (pid ${agent.pid})${result === 'survived' ? ', which survived SIGKILL' : ''}`);
+  if (marked > 0) lines.push(`ended ${marked} process${marked === 1 ? '' : 'es'} of it outside that group${agent.pid === null ? ' (its pid was never recorded)' : ''}`);
+  return lines.length === 0 ? null : `${what}: ${lines.join('; ')}`;
 }
 
 export class IssueLease {
@@ -128,15 +183,23 @@ export class IssueLease {
     }
   }
 
-  /** Before an agent starts: the one recorded before it (this holder's or a dead one's) is over. */
-  async beforeAgent(): Promise<void> {
+  private token: string | null = null;
+
+  /**
+   * Before an agent starts: the one recorded before it (this holder's or a dead one's) is over,
+   * and the new one is recorded as pending. Returns its token, for its environment (`AGENT_TOKEN_VAR`).
+   */
+  async beforeAgent(): Promise<string> {
     const ended = await endRecordedAgent(agentFile(this.dir, this.issue), `an earlier agent of #${this.issue} still ran`);
     if (ended !== null) this.log(ended);
+    this.token = randomBytes(12).toString('hex');
+    writeFileAtomic(agentFile(this.dir, this.issue), `pending ${this.token}`);
+    return this.token;
   }
 
   /** Records the agent group just started (synchronously: called right after the spawn). */
   agentStarted(pid: number): void {
-    writeFileAtomic(agentFile(this.dir, this.issue), `${pid} ${processStart(pid) ?? ''}`.trim());
+    writeFileAtomic(agentFile(this.dir, this.issue), `${pid} ${processStart(pid) ?? '-'} ${this.token ?? ''}`.trim());
   }
 
   /** The agent has ended: nothing to end any more. */

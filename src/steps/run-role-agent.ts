@@ -95,7 +95,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
     const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
     const tools = new ToolTally();
     // Never two agents for one issue: one an earlier starter left running is ended first.
-    await run.lease?.beforeAgent();
+    if (run.lease !== undefined) envVars.agent_token = await run.lease.beforeAgent();
     const result = tools.judge(await runtime.run({
       role: run.role,
       prompt,

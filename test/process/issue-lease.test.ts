@@ -85,6 +85,25 @@ describe('the issue worktree lease', () => {
     lease.release();
   });
 
+  it('ends by its token an agent whose starter died before writing its pid, and a process of an agent that left its group', async () => {
+    const dir = leaseDir();
+    const token = 'a1b2c3d4e5f6a1b2c3d4e5f6';
+    // Two processes of that run: one in a group of its own, one that started a new session.
+    const spawned = [spawn('sleep', ['600'], { detached: true, stdio: 'ignore', env: { ...process.env, LOOM_AGENT_TOKEN: token } }), spawn('setsid', ['sleep', '600'], { stdio: 'ignore', env: { ...process.env, LOOM_AGENT_TOKEN: token } })];
+    for (const child of spawned) groups.push(child.pid!);
+    const unrelated = await agentGroup();
+    await until(() => spawned.every((c) => processStart(c.pid!) !== null && fs.readFileSync(`/proc/${c.pid!}/cmdline`, 'utf8').startsWith('sleep')), 5_000, 'the agent processes to start');
+    fs.writeFileSync(path.join(dir, 'issue-4.lock'), '999999999 1');
+    fs.writeFileSync(path.join(dir, 'issue-4.agent'), `pending ${token}`);
+    const lines: string[] = [];
+    const lease = await IssueLease.tryTake(dir, 4, (l) => lines.push(l));
+    expect(lease).not.toBeNull();
+    await until(() => spawned.every((c) => c.exitCode !== null || c.signalCode !== null), 10_000, 'the agent processes to end');
+    expect(lines).toEqual(['a leftover agent of #4: ended 2 processes of it outside that group (its pid was never recorded)']);
+    expect(groupHasLiveMembers(unrelated)).toBe(true);
+    lease!.release();
+  });
+
   it('endLeftoverAgents ends what dead holders left and leaves a live holder alone', async () => {
     const dir = leaseDir();
     const agent = await agentGroup();
