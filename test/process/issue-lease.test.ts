@@ -88,8 +88,9 @@ describe('the issue worktree lease', () => {
   it('ends by its token an agent whose starter died before writing its pid, and a process of an agent that left its group', async () => {
     const dir = leaseDir();
     const token = 'a1b2c3d4e5f6a1b2c3d4e5f6';
-    // Two processes of that run: one in a group of its own, one that started a new session.
-    const spawned = [spawn('sleep', ['600'], { detached: true, stdio: 'ignore', env: { ...process.env, LOOM_AGENT_TOKEN: token } }), spawn('setsid', ['sleep', '600'], { stdio: 'ignore', env: { ...process.env, LOOM_AGENT_TOKEN: token } })];
+    // Two processes of that run, each in a session and process group of its own (detached: setsid).
+    const marked = () => spawn('sleep', ['600'], { detached: true, stdio: 'ignore', env: { ...process.env, LOOM_AGENT_TOKEN: token } });
+    const spawned = [marked(), marked()];
     for (const child of spawned) groups.push(child.pid!);
     const unrelated = await agentGroup();
     await until(() => spawned.every((c) => processStart(c.pid!) !== null && fs.readFileSync(`/proc/${c.pid!}/cmdline`, 'utf8').startsWith('sleep')), 5_000, 'the agent processes to start');
