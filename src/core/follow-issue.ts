@@ -32,11 +32,21 @@ export function shepherdWithdrawal(number: number, issue: Issue | null): Withdra
   return null;
 }
 
+/** What this machine knows of an issue's shepherd besides the tracker's labels. */
+export interface LocalShepherd {
+  /** A live shepherd process has the issue (its progress record says so). */
+  running: boolean;
+  /** The issue has a checkpoint: a shepherd's run is unfinished and the next one resumes it. */
+  checkpoint: boolean;
+}
+
 /**
  * Why a support role must leave alone a PR for issue `number` (`issue` as just read), or null
- * when it may act: the issue is open, not blocked or aborted, and no shepherd owns it.
+ * when it may act: the issue is open, not blocked or aborted, and no shepherd owns it — neither
+ * by label (`loom:building`) nor on this machine (`local`: a live shepherd process, or a checkpoint
+ * a shepherd resumes, as when a killed shepherd's issue went back to `loom:issue`).
  */
-export function supportHold(number: number, issue: Issue | null): string | null {
+export function supportHold(number: number, issue: Issue | null, local: LocalShepherd = { running: false, checkpoint: false }): string | null {
   if (issue === null) return `issue #${number} does not exist`;
   if (issue.state !== 'open') return `issue #${number} is closed`;
   if (issue.labels.includes(Label.blocked)) return `issue #${number} is \`${Label.blocked}\``;
@@ -44,6 +54,8 @@ export function supportHold(number: number, issue: Issue | null): string | null 
   const held = holdOf(issue.labels);
   if (held !== undefined) return `issue #${number} is held for a human (\`${held}\`)`;
   if (issue.labels.includes(Label.building)) return `a shepherd owns issue #${number} (\`${Label.building}\`)`;
+  if (local.running) return `a shepherd is working on issue #${number}`;
+  if (local.checkpoint) return `issue #${number} has an unfinished shepherd run (a checkpoint) that its next shepherd resumes`;
   return null;
 }
 

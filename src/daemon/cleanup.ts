@@ -7,7 +7,9 @@
  * Invariants owned here:
  * - nothing of an issue a live shepherd owns, or that one is about to resume (`loom:building`,
  *   `loom:issue`), is touched; nothing at all while a Judge, Doctor or Champion run (they work in
- *   issue worktrees);
+ *   issue worktrees), and nothing of an issue whose worktree lease another process holds;
+ * - an agent group whose starter died is ended (`endLeftoverAgents`), and a stale `index.lock`
+ *   in a worktree it removes is removed first (`Worktrees.removeStaleIndexLock`);
  * - work is never lost: uncommitted changes are saved as a WIP commit first, and a branch with
  *   commits the base lacks is kept;
  * - a merge a kill left half-recorded (the base moved or the PR was marked merged, the issue
@@ -29,6 +31,7 @@ import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js
 import { isOriginalWorktree } from '../git/original-worktree.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
+import { endLeftoverAgents, IssueLease } from '../process/issue-lease.js';
 import { removeOrphanAgentFiles } from '../runtimes/with-agent-files.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -52,14 +55,16 @@ export interface CleanupOptions {
 /** Cleans up; returns the issues something was removed (or recorded) for. */
 export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const { paths, tracker } = o;
-  for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits]) {
+  for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits, paths.worktrees]) {
     for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) o.log(`removed ${name}, left by a killed writer`);
   }
   for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) o.log(`removed the agent files ${name}, left by a killed run`);
+  // Agent groups whose starter died (it recorded them in its issue lease) end here at the latest.
+  for (const line of await endLeftoverAgents(paths.worktrees)) o.log(line);
   const progress = new ProgressStore(paths.progress);
   if (WORKTREE_ROLES.some((role) => viewOf(progress.readRole(role), o.now).alive)) return [];
 
-  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove: worktreeHooks(o.config.hooks, paths.root, o.log).beforeRemove });
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove: worktreeHooks(o.config.hooks, paths.root, o.log).beforeRemove, log: o.log });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const branches = new Set(refsToIssues(await git(paths.root, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/loom/'])));
   const withWorktree = new Set(worktrees.list());
@@ -78,6 +83,9 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const cleaned: number[] = [];
   for (const n of todo) {
     const branch = branchFor(n);
+    // Never beside another Loom process in the issue's worktree (a shepherd just started, a role).
+    const lease = await IssueLease.tryTake(paths.worktrees, n, o.log);
+    if (lease === null) continue;
     try {
       // Only a branch: no work of its own (merged, or never built on) means nothing to keep.
       if (!withWorktree.has(n) && !withCheckpoint.has(n)) {
@@ -125,6 +133,8 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
       else o.log(`removed what was left of #${n} (${reason})`);
     } catch (error) {
       o.warn(`could not clean up after #${n}: ${(error as Error).message}`);
+    } finally {
+      lease.release();
     }
   }
   return cleaned;

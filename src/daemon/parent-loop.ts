@@ -24,6 +24,7 @@ import { newTaskId } from '../process/new-task.js';
 import { wakeStamp } from '../process/wake.js';
 import { EventLog } from '../process/event-log.js';
 import { ensureNotifyCursor } from './notifier.js';
+import { endLeftoverAgents } from '../process/issue-lease.js';
 
 /** Exit code of `loom iterate` when the state belongs to another daemon session. */
 export const EXIT_SESSION_LOST = 4;
@@ -143,6 +144,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const result = await runIterationChild(paths, config, session, force, 'stop');
       log(`Stopped the rest: ${describe(result)}`);
     }
+    // No agent outlives the daemon: one whose starter died since the last iteration ends now.
+    for (const line of await endLeftoverAgents(paths.worktrees)) log(line);
     const final = store.load().state;
     Object.assign(final, { running: false, stopped_at: new Date().toISOString() });
     store.save(final, session);

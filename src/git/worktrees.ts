@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { git, gitMaybe, GitError } from './git.js';
+import { processesUsing } from '../process/process-identity.js';
 import { adoptOriginalWork } from './original-worktree.js';
 
 export function branchFor(issue: number): string {
@@ -60,6 +61,8 @@ export type BaseUpdate = 'current' | 'rebased' | 'merged' | 'conflict';
 export interface WorktreeHooks {
   afterCreate?: (dir: string) => Promise<void>;
   beforeRemove?: (dir: string) => Promise<void>;
+  /** What Loom repaired on its own (a stale `index.lock` removed); default: a `loom:` line on stdout. */
+  log?: (line: string) => void;
 }
 
 export class Worktrees {
@@ -168,6 +171,7 @@ export class Worktrees {
         fs.rmSync(ws.registration, { recursive: true, force: true });
         return 'absent';
       case 'worktree':
+        this.removeStaleIndexLock(issue);
         if (ws.interrupted === 'add') {
           // Killed while checking out: nothing in it is work (a new worktree has none yet).
           await git(this.root, ['worktree', 'remove', '--force', '--force', dir]);
@@ -257,6 +261,29 @@ export class Worktrees {
     return count !== null && Number(count) > 0;
   }
 
+  /**
+   * Removes the worktree's `index.lock` when no process holds it: a git command killed in the
+   * middle of a write (an agent's `git add` or `git commit`, say) leaves it behind, and every later
+   * git write there fails ("Unable to create … index.lock: File exists"). Held means some live
+   * process has its working directory in the worktree or the lock file open; then it stays.
+   * Returns whether it removed one.
+   */
+  removeStaleIndexLock(issue: number): boolean {
+    if (!this.exists(issue)) return false;
+    const dir = fs.realpathSync(this.pathFor(issue));
+    const gitdir = /^gitdir:\s*(.+)$/m.exec(readOr(path.join(dir, '.git')))?.[1]?.trim();
+    if (gitdir === undefined) return false;
+    const lock = path.join(realOr(path.resolve(dir, gitdir)), 'index.lock');
+    if (lstatOrNull(lock) === null) return false;
+    const users = processesUsing(dir, lock);
+    if (users.length > 0) return false;
+    fs.rmSync(lock, { force: true });
+    const line = `removed a stale ${path.relative(this.root, lock) || lock} in the worktree of #${issue} (left by a git command that was killed; no process holds it)`;
+    if (this.hooks.log !== undefined) this.hooks.log(line);
+    else process.stdout.write(`loom: ${line}\n`);
+    return true;
+  }
+
   /** Whether the worktree has uncommitted changes (tracked or untracked). */
   async isDirty(issue: number): Promise<boolean> {
     if (!this.exists(issue)) return false;
@@ -267,6 +294,7 @@ export class Worktrees {
   async commitAll(issue: number, message: string): Promise<boolean> {
     if (!(await this.isDirty(issue))) return false;
     const dir = this.pathFor(issue);
+    this.removeStaleIndexLock(issue);
     await git(dir, ['add', '-A']);
     await git(dir, ['commit', '-q', '--no-verify', '-m', message], { asLoom: true });
     return true;

@@ -85,3 +85,51 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
     }
   }
 }
+
+/**
+ * Live processes (zombies aside) that may be using `dir` or `file`: their working directory is
+ * `dir` or inside it, or they hold `file` open. Processes whose `/proc` entries cannot be read
+ * (another user's) are not seen. Empty where `/proc` does not exist.
+ */
+export function processesUsing(dir: string, file?: string): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const inside = (p: string) => p === dir || p.startsWith(`${dir}/`);
+  const found: number[] = [];
+  for (const name of entries) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    const stat = readStat(Number(name));
+    if (stat === null || stat[0] === 'Z' || stat[0] === 'X') continue;
+    let cwd = '';
+    try {
+      cwd = fs.readlinkSync(`/proc/${name}/cwd`);
+    } catch {
+      continue;
+    }
+    if (inside(cwd)) {
+      found.push(Number(name));
+      continue;
+    }
+    if (file === undefined) continue;
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue;
+    }
+    if (fds.some((fd) => readLinkOrEmpty(`/proc/${name}/fd/${fd}`) === file)) found.push(Number(name));
+  }
+  return found;
+}
+
+function readLinkOrEmpty(link: string): string {
+  try {
+    return fs.readlinkSync(link);
+  } catch {
+    return '';
+  }
+}

@@ -24,7 +24,11 @@ import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { UserError } from '../core/errors.js';
 import { championDecision } from '../core/champion-policy.js';
 import { ORIGINAL_TRIAGE_LABEL, doctorLabelOf, doctorLabels, holdOf } from '../core/original-labels.js';
+import type { LocalShepherd } from '../core/follow-issue.js';
 import { supportHold } from '../core/follow-issue.js';
+import { IssueLease } from '../process/issue-lease.js';
+import { viewOf } from '../process/progress-store.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
 import { Follow } from '../steps/follow.js';
 import { fenceUntrusted, parseCuration, parseGuideActions, parseProposals } from '../core/output-contracts.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
@@ -190,14 +194,29 @@ async function pullRequestsWith(ctx: RoleContext, label: string, also: (labels: 
  * The candidates a Judge or Doctor may act on. A PR whose issue a shepherd owns is the shepherd's
  * (not mentioned); one whose issue is closed, gone, blocked or aborted is skipped and listed.
  */
-function actionable(candidates: Candidate[], skipped: string[]): (Candidate & { issue: Issue })[] {
+function actionable(ctx: RoleContext, candidates: Candidate[], skipped: string[]): (Candidate & { issue: Issue })[] {
   const result: (Candidate & { issue: Issue })[] = [];
   for (const c of candidates) {
-    const hold = supportHold(c.issueNumber, c.issue);
+    const hold = supportHold(c.issueNumber, c.issue, localShepherd(ctx, c.issueNumber));
     if (hold === null && c.issue !== null) result.push({ ...c, issue: c.issue });
     else if (!c.issue?.labels.includes(Label.building)) skipped.push(`#${c.pr.number} (${hold ?? 'not actionable'})`);
   }
   return result;
+}
+
+/** Whether a shepherd process of this machine has issue `n`, or will resume it from its checkpoint. */
+function localShepherd(ctx: RoleContext, n: number): LocalShepherd {
+  return { running: viewOf(new ProgressStore(ctx.paths.progress).readShepherd(n), Date.now()).alive, checkpoint: new CheckpointStore(ctx.paths.checkpoints).read(n) !== null };
+}
+
+/**
+ * The lease on issue `n`'s worktree for this role's work on one PR, or null (and the PR listed
+ * as skipped) while another Loom process — the issue's shepherd, say — works there.
+ */
+async function leaseFor(ctx: RoleContext, n: number, prNumber: number, skipped: string[]): Promise<IssueLease | null> {
+  const lease = await IssueLease.tryTake(ctx.paths.worktrees, n, (line) => ctx.log(`role ${ctx.role}: ${line}`));
+  if (lease === null) skipped.push(`#${prNumber} (another Loom process works in the worktree of #${n})`);
+  return lease;
 }
 
 /** Reads the PR and its issue every heartbeat while a role works on it; stops it when `supportHold` no longer allows the work. */
@@ -207,7 +226,7 @@ function followPullRequest(ctx: RoleContext, prNumber: number, issueNumber: numb
     signal: ctx.signal,
     check: async () => {
       const [issue, pr] = await Promise.all([ctx.tracker.getIssue(issueNumber), ctx.tracker.getPullRequest(prNumber)]);
-      return supportHold(issueNumber, issue) ?? (pr === null || pr.state !== 'open' ? `PR #${prNumber} is no longer open` : null);
+      return supportHold(issueNumber, issue, localShepherd(ctx, issueNumber)) ?? (pr === null || pr.state !== 'open' ? `PR #${prNumber} is no longer open` : null);
     },
     onStop: (why) => ctx.log(`role ${ctx.role}: ${why.replace(/`/g, '')}; stopping the work on PR #${prNumber}`),
   });
@@ -233,6 +252,11 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
   for (const { pr, issueNumber, issue } of await pullRequestsWith(ctx, Label.pr)) {
     // A PR a shepherd owns is the shepherd's to merge: not the Champion's business, not listed.
     if (issue?.labels.includes(Label.building) === true) continue;
+    const local = supportHold(issueNumber, issue, localShepherd(ctx, issueNumber));
+    if (issue !== null && supportHold(issueNumber, issue) === null && local !== null) {
+      skipped.push(`#${pr.number} (${local})`);
+      continue;
+    }
     const stat = await git(ctx.paths.root, ['diff', '--numstat', `${ref(target)}...${ref(pr.head)}`]);
     const changedLines = stat.split('\n').reduce((sum, line) => sum + line.split('\t').slice(0, 2).reduce((s, v) => s + (Number(v) || 0), 0), 0);
     const decision = championDecision({ labels: pr.labels, changedLines, maxLines: ctx.config.maxMergeLines, issueNumber, issue });
@@ -240,7 +264,14 @@ async function champion(ctx: RoleContext): Promise<RoleOutcome> {
       skipped.push(`#${pr.number} (${decision.reason})`);
       continue;
     }
-    const result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal, log: ctx.log });
+    const lease = await leaseFor(ctx, issueNumber, pr.number, skipped);
+    if (lease === null) continue;
+    let result: Awaited<ReturnType<typeof mergePullRequest>>;
+    try {
+      result = await mergePullRequest({ paths: ctx.paths, config: ctx.config, tracker: ctx.tracker, pr, issue: issueNumber, base: target, by: 'champion', signal: ctx.signal, log: ctx.log });
+    } finally {
+      lease.release();
+    }
     if (result.ok) {
       merged.push(pr.number);
       if (result.guard?.result === 'red') {
@@ -269,14 +300,22 @@ async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const judged: string[] = [];
   const skipped: string[] = [];
   const stopped: string[] = [];
-  for (const { pr, issue } of actionable(await pullRequestsWith(ctx, Label.reviewRequested), skipped)) {
+  for (const { pr, issue } of actionable(ctx, await pullRequestsWith(ctx, Label.reviewRequested), skipped)) {
+    const lease = await leaseFor(ctx, issue.number, pr.number, skipped);
+    if (lease === null) continue;
     const follow = followPullRequest(ctx, pr.number, issue.number);
     try {
+      // Read again now that the worktree is this run's: a shepherd may have claimed the issue meanwhile.
+      const before = await follow.now();
+      if (before !== null) {
+        skipped.push(`#${pr.number} (${before})`);
+        continue;
+      }
       const worktree = await worktrees.ensure(issue.number, target);
       const rounds = (await ctx.tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom Judge')).length;
       const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: ctx.paths.root, LOOM_ROLE: 'judge' };
       await runHook(ctx.config.hooks, 'beforeRun', worktree, hookContext, ctx.log);
-      const outcome = await judgeRound({ paths: ctx.paths, config: ctx.config, issue, prNumber: pr.number, worktree, base: target, branch: branchFor(issue.number), attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder });
+      const outcome = await judgeRound({ paths: ctx.paths, config: ctx.config, issue, prNumber: pr.number, worktree, base: target, branch: branchFor(issue.number), attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder, lease });
       await runHook(ctx.config.hooks, 'afterRun', worktree, hookContext, ctx.log);
       if (ctx.signal.aborted) break;
       const held = await follow.now();
@@ -291,6 +330,7 @@ async function judgeOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       judged.push(`#${pr.number} ${outcome.verdict}`);
     } finally {
       follow.stop();
+      lease.release();
     }
   }
   return { ok: true, summary: summary(judged.length ? `judged ${judged.join(', ')}` : 'no PR waits for review', skipped, stopped) };
@@ -303,7 +343,7 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
   const skipped: string[] = [];
   const stopped: string[] = [];
   // The original Loom's `loom:merge-conflict` and `loom:ci-failure` ask for the Doctor as well.
-  for (const { pr, issue } of actionable(await pullRequestsWith(ctx, Label.changesRequested, (labels) => doctorLabelOf(labels) !== undefined), skipped)) {
+  for (const { pr, issue } of actionable(ctx, await pullRequestsWith(ctx, Label.changesRequested, (labels) => doctorLabelOf(labels) !== undefined), skipped)) {
     const comments = await ctx.tracker.listComments(pr.number);
     const reviews = comments.filter((c) => c.body.startsWith('**Loom') && !c.body.startsWith('**Loom Doctor'));
     const rounds = comments.filter((c) => c.body.startsWith('**Loom Doctor')).length;
@@ -314,8 +354,15 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       }
       continue;
     }
+    const lease = await leaseFor(ctx, issue.number, pr.number, skipped);
+    if (lease === null) continue;
     const follow = followPullRequest(ctx, pr.number, issue.number);
     try {
+      const before = await follow.now();
+      if (before !== null) {
+        skipped.push(`#${pr.number} (${before})`);
+        continue;
+      }
       const worktree = await worktrees.ensure(issue.number, target);
       await worktrees.saveWip(issue.number, 'work left uncommitted before a doctor round');
       // A branch that conflicts with the moved base: the Doctor resolves it with the base merged in.
@@ -330,7 +377,7 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       const vars = { 'issue.number': String(issue.number), 'issue.title': issue.title, 'issue.body': fenceUntrusted(`issue #${issue.number}`, issue.body), 'pr.number': String(pr.number), branch: pr.head, base: target, review, test_command: ctx.config.testCommand ?? '(none configured)' };
       const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: ctx.paths.root, LOOM_ROLE: 'doctor' };
       await runHook(ctx.config.hooks, 'beforeRun', worktree, hookContext, ctx.log);
-      const run = await runRoleAgent({ paths: ctx.paths, config: ctx.config, role: ctx.role, cwd: worktree, vars, attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder, instructions: issue.body });
+      const run = await runRoleAgent({ paths: ctx.paths, config: ctx.config, role: ctx.role, cwd: worktree, vars, attempt: rounds + 1, signal: follow.signal, recorder: ctx.recorder, instructions: issue.body, lease });
       await runHook(ctx.config.hooks, 'afterRun', worktree, hookContext, ctx.log);
       if (ctx.signal.aborted) break;
       const held = await follow.now();
@@ -359,6 +406,7 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       treated.push(pr.number);
     } finally {
       follow.stop();
+      lease.release();
     }
   }
   return { ok: true, summary: summary(treated.length ? `updated ${treated.map((n) => `#${n}`).join(', ')}` : 'no PR waits for changes', skipped, stopped) };

@@ -19,6 +19,7 @@ import { runHook, worktreeHooks } from '../process/workspace-hooks.js';
 import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
 import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
+import type { IssueLease } from '../process/issue-lease.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { RoleFileError } from '../config/role-file.js';
@@ -54,6 +55,8 @@ export interface LifecycleDeps {
   log: (line: string) => void;
   /** Log file of this run, for comments. */
   logFile: string | null;
+  /** The lease on the issue's worktree, held for the whole run (its agents are recorded there). */
+  lease?: IssueLease;
 }
 
 /** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
@@ -62,7 +65,7 @@ class Stopped extends Error {}
 export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<LifecycleResult> {
   const { paths, config, tracker, recorder, log } = deps;
   const hookContext = { LOOM_ISSUE: String(issue.number), LOOM_REPO_ROOT: paths.root };
-  const worktrees = new Worktrees(paths.root, paths.worktrees, worktreeHooks(config.hooks, paths.root, log));
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { ...worktreeHooks(config.hooks, paths.root, log), log });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const n = issue.number;
   const branch = branchFor(n);
@@ -137,7 +140,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
       await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
-        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(resume ? { resumeSessionId: resume } : {}) }),
+        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume } : {}) }),
       );
       await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       if (run.sessionId) sessions[role] = run.sessionId;
@@ -240,7 +243,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const round = cp.doctor_rounds + 1;
         // The judge round runs the test command in the worktree: it gets the same hooks as an agent run.
         await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
-        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder });
+        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}) });
         await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);

@@ -22,6 +22,8 @@ import { branchFor, Worktrees } from '../git/worktrees.js';
 import type { LifecycleResult } from './lifecycle.js';
 import { runLifecycle } from './lifecycle.js';
 import { ShepherdExit } from './shepherd-exit.js';
+import { IssueLease } from '../process/issue-lease.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
 
 export interface ShepherdOptions {
   paths: LoomPaths;
@@ -62,6 +64,7 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   recorder.start('builder', config.heartbeatInterval);
   let follow: Follow<Withdrawal> | null = null;
+  let lease: IssueLease | null = null;
 
   try {
     const current = await tracker.getIssue(issue);
@@ -76,7 +79,21 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       signal: shutdown.signal,
       check: async () => shepherdWithdrawal(issue, await tracker.getIssue(issue)),
     });
-    const result = await runLifecycle(current, {
+    // One process at a time in the issue's worktree: a support role working there finishes (it
+    // stops within a heartbeat, now that the issue is claimed) before this shepherd starts; the
+    // agent a killed predecessor left running is ended.
+    const say = (line: string) => log(`shepherd #${issue}: ${line}`);
+    lease = await IssueLease.take(paths.worktrees, issue, {
+      log: say,
+      signal: follow.signal,
+      pollMs: Math.min(250, config.heartbeatInterval),
+      onWait: (holder) => {
+        recorder.phase('waiting');
+        say(`waiting for process ${holder}, which works in the worktree of #${issue}, to finish`);
+      },
+    });
+    // Stopped (shutdown, or the issue taken away) while waiting: nothing was touched.
+    const result: LifecycleResult = lease === null ? { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped before it started', merged: false, prNumber: new CheckpointStore(paths.checkpoints).read(issue)?.pr_number ?? null } : await runLifecycle(current, {
       paths,
       config,
       tracker,
@@ -85,12 +102,13 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       forceMerge: opts.forceMerge,
       log: (line) => log(`shepherd #${issue}: ${line}`),
       logFile: record.output_file === '(terminal)' ? null : record.output_file,
+      lease,
     });
     follow.stop();
     if (result.status === 'stopped') {
       const now = await tracker.getIssue(issue);
       const withdrawal = shepherdWithdrawal(issue, now) ?? follow.reason;
-      if (withdrawal !== null && withdrawal.kind !== 'aborted') return await withdrawn(opts, recorder, withdrawal, result);
+      if (withdrawal !== null && withdrawal.kind !== 'aborted') return await withdrawn(opts, recorder, withdrawal, result, lease !== null);
       if (now?.state === 'open') {
         if (withdrawal?.kind === 'aborted') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`.${result.branchHasWork === true ? ` Work so far is kept on branch \`${branchFor(issue)}\`.` : ''}`);
         await tracker.updateLabels(issue, { add: [Label.issue], remove: [Label.abort] });
@@ -104,6 +122,7 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     return result.exit;
   } finally {
     follow?.stop();
+    lease?.release();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
@@ -115,12 +134,13 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
  * worktree goes (the branch stays), a comment says what happened, and no label is touched — the
  * human's labels are the issue's state now.
  */
-async function withdrawn(opts: ShepherdOptions, recorder: TaskRecorder, withdrawal: Withdrawal, result: LifecycleResult): Promise<number> {
+async function withdrawn(opts: ShepherdOptions, recorder: TaskRecorder, withdrawal: Withdrawal, result: LifecycleResult, leased: boolean): Promise<number> {
   const { paths, tracker, issue, log } = opts;
   const phase = recorder.record.phase;
-  await new Worktrees(paths.root, paths.worktrees).remove(issue, { reason: withdrawal.message.replace(/`/g, '').slice(0, 72) });
+  // Without the lease another process works in the worktree: the daemon's cleanup removes it later.
+  if (leased) await new Worktrees(paths.root, paths.worktrees).remove(issue, { reason: withdrawal.message.replace(/`/g, '').slice(0, 72) });
   if (withdrawal.kind !== 'gone') {
-    const work = result.branchHasWork === true ? `its work so far is kept on branch \`${branchFor(issue)}\`` : 'it had committed nothing yet';
+    const work = result.branchHasWork === true ? `its work so far is kept on branch \`${branchFor(issue)}\`` : result.branchHasWork === false ? 'it had committed nothing yet' : `its branch \`${branchFor(issue)}\` (if any) is kept as it was`;
     const held = withdrawal.kind === 'closed' ? 'closed' : withdrawal.kind === 'blocked' ? `\`${Label.blocked}\`` : null;
     const pr =
       result.prNumber === null

@@ -11,6 +11,10 @@ import type { Progress } from '../core/progress.js';
 import { startingRecord } from '../process/new-task.js';
 import type { ProgressStore } from '../process/progress-store.js';
 import { viewOf } from '../process/progress-store.js';
+import { terminateGroup } from '../process/wait.js';
+
+/** How long a left-behind agent group gets after SIGTERM before SIGKILL, ms. */
+const AGENT_GRACE_MS = 5_000;
 import type { Tracker } from '../tracker/tracker.js';
 
 export type ClaimResult =
@@ -30,7 +34,10 @@ export async function claimIssue(opts: { progress: ProgressStore; tracker: Track
     const existing = progress.read(file);
     if (viewOf(existing, now.getTime()).alive)
       return { ok: false, reason: 'owned', owner: existing, message: `#${issue} is already owned by shepherd task ${existing?.task_id ?? '?'} (pid ${existing?.pid ?? existing?.launcher_pid ?? '?'})` };
-    // A finished or dead record left behind: it owns nothing any more.
+    // A finished or dead record left behind: it owns nothing any more. The agent group its
+    // worker recorded goes with it (if it still runs and is provably that group), so that no
+    // agent of the issue is left running unrecorded beside the next one.
+    if (existing?.agent_pid) await terminateGroup(existing.agent_pid, existing.agent_pid_start, AGENT_GRACE_MS);
     progress.remove(file);
     if (!progress.createExclusive(file, record)) return { ok: false, reason: 'owned', owner: progress.read(file), message: `#${issue} was claimed by another launcher just now` };
   }

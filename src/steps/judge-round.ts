@@ -9,6 +9,7 @@ import { git } from '../git/git.js';
 import { agentEnv } from '../process/agent-env.js';
 import { runCommand } from '../process/run-command.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
+import type { IssueLease } from '../process/issue-lease.js';
 import { fenceUntrusted, parseVerdict } from '../core/output-contracts.js';
 import { runRoleAgent } from './run-role-agent.js';
 import { EventLog } from '../process/event-log.js';
@@ -67,6 +68,7 @@ export async function judgeRound(opts: {
   attempt: number;
   signal?: AbortSignal;
   recorder?: TaskRecorder;
+  lease?: IssueLease;
 }): Promise<JudgeOutcome> {
   const { config, issue, worktree, base } = opts;
   const diff = await git(worktree, ['diff', `${base}...HEAD`]);
@@ -96,6 +98,7 @@ export async function judgeRound(opts: {
     issue: issue.number,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.recorder ? { recorder: opts.recorder } : {}),
+    ...(opts.lease ? { lease: opts.lease } : {}),
   });
   if (run.outcome !== 'success') return { verdict: 'changes', review: '', gate, agentError: `the judge ${run.message}` };
   const parsed = parseVerdict(run.output);

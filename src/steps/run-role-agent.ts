@@ -15,6 +15,7 @@ import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
+import type { IssueLease } from '../process/issue-lease.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
@@ -40,6 +41,8 @@ export interface RoleAgentRun {
   resumeSessionId?: string;
   signal?: AbortSignal;
   recorder?: TaskRecorder;
+  /** The lease on the issue's worktree the run works in: the agent group is recorded there. */
+  lease?: IssueLease;
 }
 
 /** A budget cap would be exceeded: the run was not started. */
@@ -94,6 +97,8 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   for (const name of usable) {
     const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
     const tools = new ToolTally();
+    // Never two agents for one issue: one an earlier starter left running is ended first.
+    if (run.lease !== undefined) envVars.agent_token = await run.lease.beforeAgent();
     const result = tools.judge(await runtime.run({
       role: run.role,
       prompt,
@@ -113,10 +118,14 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
         process.stdout.write(text);
         run.recorder?.output();
       },
-      onStart: (pid) => run.recorder?.agent(pid),
+      onStart: (pid) => {
+        run.lease?.agentStarted(pid);
+        run.recorder?.agent(pid);
+      },
       onEvent: (event) => tools.note(event),
     }));
     events.emit('agent.run', { issue: run.issue, role: run.role, runtime: name, model: roleConfig.model, task_id: run.recorder?.record.task_id, session_id: result.sessionId, attempt: run.attempt, outcome: result.outcome, duration_ms: result.duration, input_tokens: result.usage?.inputTokens ?? 0, output_tokens: result.usage?.outputTokens ?? 0, cached_input_tokens: result.usage?.cachedInputTokens ?? 0, cost_usd: result.usage ? priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing).cost : 0, message: result.outcome === 'success' ? undefined : result.message });
+    run.lease?.agentEnded();
     if (result.usage !== undefined) {
       const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
       ledger.append({

@@ -72,6 +72,8 @@ describe('shepherd', () => {
     const env = Object.fromEntries(fs.readFileSync(out, 'utf8').trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
     expect(env).toMatchObject({ LOOM_ISSUE: '1', LOOM_ISSUE_TITLE: 'show me the env', LOOM_ROLE: 'builder', LOOM_REPO_ROOT: repo.root });
     expect(env.LOOM_TASK_ID).toMatch(/^[0-9a-f]{12}$/);
+    // The run's mark, as recorded in the issue's worktree lease while it ran.
+    expect(env.LOOM_AGENT_TOKEN).toMatch(/^[0-9a-f]{24}$/);
     const documented = [...fs.readFileSync(path.resolve('docs/config.md'), 'utf8').matchAll(/`(LOOM_[A-Z_]+)`, /g)].map((m) => m[1]);
     for (const name of ['LOOM_ISSUE', 'LOOM_ISSUE_TITLE', 'LOOM_ROLE', 'LOOM_TASK_ID']) expect(documented).toContain(name);
   });
