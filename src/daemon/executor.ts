@@ -7,7 +7,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
 import { addCompleted, addWarning, idleRole, idleShepherd } from '../core/daemon-state.js';
-import { Label } from '../core/labels.js';
+import { Label, issueState } from '../core/labels.js';
 import type { Action } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { retryBackoff } from '../core/planner.js';
@@ -134,6 +134,14 @@ export class Executor {
             `shepherd ${what}`,
             `Loom: the shepherd for this issue ${what} (attempt ${action.failures} of ${config.spawnFailureLimit}); giving up and marking it \`${Label.blocked}\`.${log ? ` Log: \`${log}\`` : ''}\nRemove the label or add \`${Label.issue}\` to try again.`,
           );
+        } else if (issue !== null && issue.state === 'open' && issueState(issue.labels) === undefined && (await tracker.restoreInterruptedClaim(action.issue))) {
+          // Its claim was cut off between taking loom:issue off and adding loom:building (killed,
+          // or the tracker failing): not the issue's fault, so no failure is counted.
+          this.tokens.push(`restored=#${action.issue}`);
+          this.warn(`#${action.issue} was left with no state label by an interrupted claim; returned to ${Label.issue}`);
+          this.freeSlot(action.slot, action.issue);
+          if (progress.readShepherd(action.issue)?.task_id === action.taskId) progress.remove(progress.shepherdFile(action.issue));
+          return;
         }
         this.warn(`shepherd for #${action.issue} ${what}${log ? ` (log ${log})` : ''}`);
         this.freeSlot(action.slot, action.issue);

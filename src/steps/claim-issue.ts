@@ -4,7 +4,9 @@
  *
  * The order matters: first the progress record is created exclusively (so an iteration running
  * at the same moment sees the issue as owned rather than orphaned), then the tracker claim
- * (atomic: `loom:issue` → `loom:building`). A failure undoes the step before it.
+ * (atomic: `loom:issue` → `loom:building`). A failure undoes the step before it; a claim that
+ * failed part-way leaves its record when the tracker cannot be repaired now, so the iteration that
+ * finds it dead has the tracker restore the issue (`restoreInterruptedClaim`).
  */
 import { Label } from '../core/labels.js';
 import type { Progress } from '../core/progress.js';
@@ -34,13 +36,20 @@ export async function claimIssue(opts: { progress: ProgressStore; tracker: Track
     progress.remove(file);
     if (!progress.createExclusive(file, record)) return { ok: false, reason: 'owned', owner: progress.read(file), message: `#${issue} was claimed by another launcher just now` };
   }
-  let claimed = false;
+  let claimed: boolean;
   try {
     claimed = await tracker.claim(issue);
-  } finally {
-    if (!claimed) progress.remove(file);
+  } catch (error) {
+    // A claim cut off part-way may have left the issue with no state label. Repaired here if the
+    // tracker answers; otherwise the record stays behind, dead once this process has exited, and
+    // the iteration that recovers it has the tracker restore the interrupted claim.
+    if (await tracker.restoreInterruptedClaim(issue).then(() => true, () => false)) progress.remove(file);
+    throw error;
   }
-  if (!claimed) return { ok: false, reason: 'lost-claim', message: `#${issue} is no longer ${Label.issue} (claimed elsewhere or changed)` };
+  if (!claimed) {
+    progress.remove(file);
+    return { ok: false, reason: 'lost-claim', message: `#${issue} is no longer ${Label.issue} (claimed elsewhere or changed)` };
+  }
   return { ok: true, record };
 }
 

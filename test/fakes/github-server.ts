@@ -219,6 +219,11 @@ export class FakeGitHubServer {
     this.failures.push({ ...failure, left: failure.times ?? 1 });
   }
 
+  /** Forgets every scripted failure not used up yet. */
+  clearFailures(): void {
+    this.failures.length = 0;
+  }
+
   setPermission(login: string, permission: Permission): void {
     this.permissions.set(login, permission);
   }

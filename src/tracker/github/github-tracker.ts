@@ -16,12 +16,12 @@
  * - Trust (PRODUCT.md §11) is `GitHubTrust`'s rule over the issue's events.
  */
 
-import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
+import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
-import { MergeRejectedError, TrackerError } from '../tracker-errors.js';
+import { MergeRejectedError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
-import { claimVerdict } from './github-claim.js';
+import { claimVerdict, interruptedClaim, ourRemoval } from './github-claim.js';
 import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, statusOf, type RateLimitState } from './github-transport.js';
 import { GitHubTrust } from './github-trust.js';
 import { isPull, isWellFormed, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
@@ -55,6 +55,8 @@ const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT
 
 /** Items in the snapshot's change probe: every item updated in the latest second shows, up to this many. */
 const PROBE_SIZE = 100;
+/** How many times a non-idempotent write (the claim's label removal) is sent again after a 5xx or a lost answer. */
+const WRITE_RETRIES = 3;
 /** The snapshot reads the open-issue listing itself at least this often, probe or not, ms. */
 const FULL_LISTING_INTERVAL_MS = 10 * 60_000;
 
@@ -66,6 +68,7 @@ export class GitHubTracker implements Tracker {
   private readonly transport: GitHubTransport;
   private readonly trust: GitHubTrust;
   private readonly now: () => number;
+  private readonly retryDelayMs: number;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
   /** When the snapshot last read the open-issue listing (not the probe's cached copy), epoch ms. */
@@ -84,6 +87,7 @@ export class GitHubTracker implements Tracker {
     this.owner = options.owner;
     this.repo = options.repo;
     this.now = options.now ?? Date.now;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
     this.actor = options.actor ?? (saved?.actor || undefined);
     this.transport = new GitHubTransport({
       owner: options.owner,
@@ -230,17 +234,19 @@ export class GitHubTracker implements Tracker {
   async claim(number: number): Promise<boolean> {
     const item = await this.fetchIssue(number, false);
     if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
+    if (!(await this.removeReadyLabel(number))) return false;
+    // loom:issue is off the issue now: the claim either completes or puts it back, so the issue is
+    // never left without a state label (if putting it back fails too, `restoreInterruptedClaim`
+    // finds it later from the events).
     try {
-      await this.transport.send('DELETE', this.transport.repoPath(`/issues/${number}/labels/${encodeURIComponent(Label.issue)}`));
+      const added = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels: [Label.building] });
+      // Anything else of the state group (a human's concurrent change) goes in one more write.
+      const now = labelNames(added.data);
+      await this.writeLabels(number, now, applyLabelChange(now, [Label.building], []));
     } catch (error) {
-      if (statusOf(error) === 404) return false; // another claimer removed it first
+      await this.putBackReady(number).catch(() => undefined);
       throw error;
     }
-    const added = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels: [Label.building] });
-    // Anything else of the state group (a human's concurrent change) goes in one more write.
-    const now = labelNames(added.data);
-    const next = applyLabelChange(now, [Label.building], []);
-    await this.writeLabels(number, now, next);
 
     const me = await this.login();
     const verdict = claimVerdict(await this.listEvents(number), me);
@@ -251,6 +257,22 @@ export class GitHubTracker implements Tracker {
       await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
     }
     return false;
+  }
+
+  /**
+   * Puts `loom:issue` back on an open issue that a claim of ours left without any state label
+   * (killed, or the tracker failing, between taking `loom:issue` off and adding
+   * `loom:building`): the last state-label change in its timeline must be our own removal of
+   * `loom:issue`, so a human's removal is never undone. Returns whether it did.
+   */
+  async restoreInterruptedClaim(number: number): Promise<boolean> {
+    const item = await this.fetchIssue(number, false);
+    if (item === null || isPull(item) || item.state !== 'open') return false;
+    const labels = labelNames(item.labels);
+    if (issueState(labels) !== undefined) return false;
+    if (!interruptedClaim(await this.listEvents(number), await this.login())) return false;
+    await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
+    return true;
   }
 
   async comment(number: number, body: string): Promise<Comment> {
@@ -331,9 +353,15 @@ export class GitHubTracker implements Tracker {
     try {
       await this.transport.send('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: pull.head.sha, merge_method: 'merge' });
     } catch (error) {
-      const status = statusOf(error);
-      if (status === 405 || status === 409) throw new MergeRejectedError({ service: SERVICE, number, status, detail: messageOf(error), retryable: status === 409 });
-      throw error;
+      // A merge answered 5xx, or not at all, may have happened, and then the retried request is
+      // refused (405 "not mergeable", 409): whatever the failure, the PR read again decides. Merged
+      // is merged (by us or anyone): recorded, never reported as a refusal.
+      const after = await this.fetchPull(number, false);
+      if (after === null || pullState(after) !== 'merged') {
+        const status = statusOf(error);
+        if (status === 405 || status === 409) throw new MergeRejectedError({ service: SERVICE, number, status, detail: messageOf(error), retryable: status === 409 });
+        throw error;
+      }
     }
     const current = labelNames(pull.labels);
     await this.writeLabels(number, current, applyLabelChange(current, [], WORKFLOW_LABELS));
@@ -424,10 +452,54 @@ export class GitHubTracker implements Tracker {
     }
   }
 
+  /**
+   * Takes `loom:issue` off: the claim's mutex (of concurrent removals GitHub lets one succeed, the
+   * others get 404). Sent once at a time: a removal answered 5xx, or not at all, may have been
+   * carried out, and its retry would then get 404 as if someone else had claimed. So after such a
+   * failure the issue is read again: still `loom:issue` → sent again; gone → it is ours if our own
+   * removal is the first since the latest approval (the timeline says). True when ours.
+   */
+  private async removeReadyLabel(number: number): Promise<boolean> {
+    const url = this.transport.repoPath(`/issues/${number}/labels/${encodeURIComponent(Label.issue)}`);
+    let failure: unknown = null;
+    for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
+      if (attempt > 0) await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+      try {
+        await this.transport.sendOnce('DELETE', url);
+        return true;
+      } catch (error) {
+        if (statusOf(error) === 404) return failure === null ? false : this.removedByUs(number);
+        if (!(error instanceof TrackerUnavailableError)) throw error;
+        failure = error;
+      }
+      const now = await this.fetchIssue(number, false);
+      if (now === null || now.state !== 'open') return false;
+      if (!labelNames(now.labels).includes(Label.issue)) return this.removedByUs(number);
+    }
+    throw failure;
+  }
+
+  private async removedByUs(number: number): Promise<boolean> {
+    return ourRemoval(await this.listEvents(number), await this.login());
+  }
+
+  /** Undoes a claim that took `loom:issue` off but could not add `loom:building`: `loom:issue` goes back. */
+  private async putBackReady(number: number): Promise<void> {
+    const item = await this.requireItem(number);
+    const labels = labelNames(item.labels);
+    const state = issueState(labels);
+    if (item.state !== 'open' || (state !== undefined && state !== Label.building)) return;
+    await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
+  }
+
   private async writeLabels(number: number, current: readonly string[], next: string[]): Promise<void> {
     if (sameSet(current, next)) return;
     await this.transport.send('PUT', this.transport.repoPath(`/issues/${number}/labels`), { labels: next }, number);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function uniqueByNumber<T extends { number: number }>(items: T[]): T[] {

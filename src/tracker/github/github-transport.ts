@@ -179,7 +179,20 @@ export class GitHubTransport {
    * One API call with the adapter's policies: circuit breaker, conditional cache, rate-limit
    * tracking, 5xx retries and typed errors. `item` turns a 404 into `NotFoundError`.
    */
-  async send<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, item?: number, conditional = false): Promise<Response<T>> {
+  send<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, item?: number, conditional = false): Promise<Response<T>> {
+    return this.request<T>(method, url, body, item, conditional, MAX_RETRIES);
+  }
+
+  /**
+   * One attempt, no 5xx retry: for a write that is not idempotent (a label removal, a merge), a
+   * 5xx or a lost answer may mean it was carried out, so the caller reads the item again before
+   * deciding whether to send it again. A 5xx (or no answer) is `TrackerUnavailableError`.
+   */
+  sendOnce<T = unknown>(method: Method, url: string, body?: Record<string, unknown>): Promise<Response<T>> {
+    return this.request<T>(method, url, body, undefined, false, 0);
+  }
+
+  private async request<T>(method: Method, url: string, body: Record<string, unknown> | undefined, item: number | undefined, conditional: boolean, retries: number): Promise<Response<T>> {
     if (this.disposed) throw new Error(`the GitHub tracker for ${this.owner}/${this.repo} has been disposed`);
     const cached = conditional ? this.cache.get(url) : undefined;
     for (let attempt = 0; ; attempt++) {
@@ -211,7 +224,7 @@ export class GitHubTransport {
           }
         }
         if (status !== null && status >= 500) {
-          if (attempt < MAX_RETRIES) {
+          if (attempt < retries) {
             await sleep(this.retryDelayMs * 2 ** attempt);
             continue;
           }

@@ -189,6 +189,11 @@ export class LocalTracker implements Tracker {
     });
   }
 
+  /** A local claim is one transaction: it never leaves an issue without a state label. */
+  restoreInterruptedClaim(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
   comment(number: number, body: string): Promise<Comment> {
     return this.write((s, now) => {
       s.require(number);
