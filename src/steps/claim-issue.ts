@@ -11,6 +11,7 @@
 import { Label } from '../core/labels.js';
 import type { Progress } from '../core/progress.js';
 import { startingRecord } from '../process/new-task.js';
+import { processStart } from '../process/process-identity.js';
 import type { ProgressStore } from '../process/progress-store.js';
 import { viewOf } from '../process/progress-store.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -41,9 +42,10 @@ export async function claimIssue(opts: { progress: ProgressStore; tracker: Track
     claimed = await tracker.claim(issue);
   } catch (error) {
     // A claim cut off part-way may have left the issue with no state label. Repaired here if the
-    // tracker answers; otherwise the record stays behind, dead once this process has exited, and
-    // the iteration that recovers it has the tracker restore the interrupted claim.
+    // tracker answers; otherwise the record stays behind as this process's, dead once it has
+    // exited, and the iteration that recovers it has the tracker restore the interrupted claim.
     if (await tracker.restoreInterruptedClaim(issue).then(() => true, () => false)) progress.remove(file);
+    else progress.write(file, { ...record, pid: process.pid, pid_start: processStart(process.pid), message: `claim interrupted: ${(error as Error).message}` });
     throw error;
   }
   if (!claimed) {

@@ -10,7 +10,9 @@
  * - Rate limits are honoured: `x-ratelimit-*` headers are tracked from every response; a 403/429
  *   with `retry-after`, or an exhausted budget, opens a circuit breaker until the reset, during
  *   which every call rejects fast with `RateLimitedError` and nothing is sent.
- * - 5xx answers are retried with backoff (3 retries), then `TrackerUnavailableError`; 401 is
+ * - 5xx answers (and requests left unanswered, which Octokit reports as 500) are retried with
+ *   backoff (3 retries) by `send`, then `TrackerUnavailableError`; `sendOnce` makes one attempt,
+ *   for writes whose retry is not harmless (the caller reads the item again first); 401 is
  *   `TrackerAuthError`; any other error status is a `GitHubApiError` (or `NotFoundError` for a
  *   named item).
  */
