@@ -325,14 +325,25 @@ export class GitHubTracker implements Tracker {
   async createPullRequest(pr: NewPullRequest): Promise<PullRequest> {
     if (pr.head.trim() === '' || pr.base.trim() === '') throw new Error('a pull request needs a head and a base branch');
     const labels = applyLabelChange([], checkLabelNames(pr.labels ?? []), []);
-    const created = await this.transport.send<GhPull>('POST', this.transport.repoPath('/pulls'), {
-      title: requireTitle(pr.title),
-      head: pr.head,
-      base: pr.base,
-      body: withClosesLine(pr.body ?? '', pr.closesIssue ?? null),
-    });
-    const number = created.data.number;
-    if (labels.length === 0) return toPullRequest(created.data);
+    let created: GhPull;
+    try {
+      created = (
+        await this.transport.send<GhPull>('POST', this.transport.repoPath('/pulls'), {
+          title: requireTitle(pr.title),
+          head: pr.head,
+          base: pr.base,
+          body: withClosesLine(pr.body ?? '', pr.closesIssue ?? null),
+        })
+      ).data;
+    } catch (error) {
+      // A creation answered 5xx (or not at all) after GitHub made the PR is retried into 422 "a
+      // pull request already exists": the open PR of this head and base is the one we made.
+      const open = statusOf(error) === 422 ? (await this.transport.getAll<GhPull>(this.transport.repoPath('/pulls'), { state: 'open', per_page: 100 })).find((p) => p.head.ref === pr.head && p.base.ref === pr.base) : undefined;
+      if (open === undefined) throw error;
+      created = open;
+    }
+    const number = created.number;
+    if (labels.length === 0) return toPullRequest(created);
     await this.transport.send('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
     const pull = await this.fetchPull(number);
     if (pull === null) throw new NotFoundError(number);

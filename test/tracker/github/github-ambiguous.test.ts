@@ -126,6 +126,17 @@ describe('restoreInterruptedClaim', () => {
   });
 });
 
+describe('a GitHub pull request created under an ambiguous failure', () => {
+  it('is the one pull request, labelled, when its creation was carried out but answered 502 (the retry gets 422)', async () => {
+    const { server, tracker } = await setUp();
+    const fired = once(server, (r) => r.method === 'POST' && r.path.endsWith('/pulls'), { status: 502 });
+    const pr = await tracker.createPullRequest({ title: '#1: x', head: 'loom/issue-1', base: 'main', labels: [Label.reviewRequested], closesIssue: 1 });
+    expect(fired()).toBe(1);
+    expect(pr).toMatchObject({ head: 'loom/issue-1', base: 'main', state: 'open', labels: [Label.reviewRequested] });
+    expect((await tracker.listPullRequests({ state: 'all' })).map((p) => p.number)).toEqual([pr.number]);
+  });
+});
+
 describe('a GitHub merge under ambiguous failures', () => {
   for (const [what, change] of [
     ['carried out but answered 502 (the retry gets 405 "not mergeable")', { status: 502 }],
