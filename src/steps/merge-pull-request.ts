@@ -10,7 +10,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
 import { branchInBase, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
-import { MergeRejectedError } from '../tracker/tracker-errors.js';
+import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
@@ -31,6 +31,14 @@ export type MergeOutcome =
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
+/** Merge requests sent to a host before a run gives up on an unavailable tracker. */
+const MERGE_ATTEMPTS = 4;
+/** First wait before a failed merge request is sent again (doubling), ms. */
+const MERGE_RETRY_MS = 500;
+/** A look at the issue that took longer than this is taken again before a host merges, ms. */
+const FRESH_LOOK_MS = 1_000;
+/** Looks taken before merging on the last one, however slow the tracker answers. */
+const FRESH_LOOK_TRIES = 3;
 
 /**
  * Every step first asks whether its effect already happened, so a run killed anywhere in here
@@ -88,11 +96,19 @@ export async function mergePullRequest(opts: {
     if (remote) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
-      try {
-        await tracker.markMerged(pr.number);
-      } catch (error) {
-        if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
-        throw error;
+      // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
+      // at the issue and the PR, and a merge request that failed is sent again only after another.
+      for (let attempt = 1; ; attempt += 1) {
+        const again = await heldOnFreshLook(tracker, pr.number, issue, opts.by);
+        if (again !== null) return again;
+        try {
+          await tracker.markMerged(pr.number);
+          break;
+        } catch (error) {
+          if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
+          if (!(error instanceof TrackerUnavailableError) || attempt >= MERGE_ATTEMPTS) throw error;
+          await sleep(MERGE_RETRY_MS * 2 ** (attempt - 1));
+        }
       }
       crashPoint('merge:pr-marked');
       await git(paths.root, ['fetch', '-q', 'origin', base]);
@@ -128,6 +144,22 @@ export async function mergePullRequest(opts: {
 // Every merge reads the issue and the PR again immediately before merging (under the merge
 // lock, after any wait for it and any test gate): a PR closed, or an issue closed, blocked,
 // aborted or taken over meanwhile, is not merged. The rule is `mergeHold` (core/follow-issue.ts).
+/**
+ * `heldRightBeforeMerge`, taken again while the answer was slow: what the host merges on must be
+ * what the issue was at most `FRESH_LOOK_MS` before (a slow tracker answers with an old state).
+ */
+async function heldOnFreshLook(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+  for (let tries = 1; ; tries += 1) {
+    const started = Date.now();
+    const held = await heldRightBeforeMerge(tracker, prNumber, issueNumber, by);
+    if (held !== null || Date.now() - started <= FRESH_LOOK_MS || tries >= FRESH_LOOK_TRIES) return held;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
   const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
   const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });

@@ -43,7 +43,7 @@ async function setUp(): Promise<{ root: string; bare: string; fake: FakeGitHubSe
   git(root, 'commit', '-qm', 'initial');
   git(root, 'remote', 'add', 'origin', bare);
   git(root, 'push', '-q', 'origin', 'main');
-  const fake = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+  const fake = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-human': 'maintainer' }, permissions: { maintainer: 'maintain' }, gitDir: bare });
   server = fake;
   expect((await loomAsync(root, ['init'])).code).toBe(0);
   fs.writeFileSync(
@@ -122,4 +122,28 @@ describe('a GitHub merge whose answer was lost', () => {
       expect(git(bare, 'show', 'main:one.txt')).toBe('one.txt');
     });
   }
+});
+
+describe('a GitHub merge request that failed before it was carried out', () => {
+  it('is sent again only after a fresh look at the issue: closed by a human meanwhile, nothing is merged', async () => {
+    const { root, bare, fake, owner } = await setUp();
+    const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
+    const human = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-human', baseUrl: fake.url });
+    trackers.push(human);
+    // The merge request is answered 502 without being carried out; while it fails, a human closes the issue.
+    fake.failNext({ status: 502, times: 1, match: (m, p) => m === 'PUT' && p.endsWith('/merge') });
+    let closedAt = 0;
+    fake.intercept = async ({ method, path: p, login }) => {
+      if (closedAt > 0 || login !== 'acme' || method !== 'PUT' || !p.endsWith('/merge')) return;
+      closedAt = Date.now();
+      await human.close(issue.number, "Human: won't do.");
+    };
+    const run = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], env);
+    expect(closedAt).toBeGreaterThan(0);
+    expect(run.stdout + run.stderr).not.toMatch(/merged PR/);
+    expect((await owner.listPullRequests({ state: 'all' })).map((p) => p.state)).toEqual(['open']);
+    expect(git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n')).toHaveLength(1);
+    const merges = fake.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/merge'));
+    expect(merges.map((r) => r.status)).toEqual([502]);
+  });
 });

@@ -350,9 +350,13 @@ export class GitHubTracker implements Tracker {
     return toPullRequest(pull);
   }
 
-  /** On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. */
+  /**
+   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. Each request is
+   * sent once, without the transport's backoff: the merge must follow the caller's last look at
+   * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
+   */
   async markMerged(number: number): Promise<void> {
-    const pull = await this.fetchPull(number, false);
+    const pull = await this.fetchPull(number, false, true);
     if (pull === null) {
       if ((await this.fetchIssue(number, false)) !== null) {
         throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
@@ -362,7 +366,7 @@ export class GitHubTracker implements Tracker {
     const state = pullState(pull);
     if (state !== 'open') throw new Error(`pull request #${number} is ${state}; only an open pull request can be merged`);
     try {
-      await this.transport.send('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: pull.head.sha, merge_method: 'merge' });
+      await this.transport.sendOnce('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: pull.head.sha, merge_method: 'merge' });
     } catch (error) {
       // A merge answered 5xx, or not at all, may have happened, and then the retried request is
       // refused (405 "not mergeable", 409): whatever the failure, the PR read again decides. Merged
@@ -454,9 +458,10 @@ export class GitHubTracker implements Tracker {
     return item;
   }
 
-  private async fetchPull(number: number, conditional = true): Promise<GhPull | null> {
+  private async fetchPull(number: number, conditional = true, once = false): Promise<GhPull | null> {
+    const url = this.transport.repoPath(`/pulls/${number}`);
     try {
-      return (await this.transport.send<GhPull>('GET', this.transport.repoPath(`/pulls/${number}`), undefined, undefined, conditional)).data;
+      return (once ? await this.transport.sendOnce<GhPull>('GET', url) : await this.transport.send<GhPull>('GET', url, undefined, undefined, conditional)).data;
     } catch (error) {
       if (isGone(error)) return null;
       throw error;
