@@ -84,7 +84,17 @@ export async function mergePullRequest(opts: {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
     }
+    // The host's own record of the merge (fetched base, the issue closed unless it is already).
+    const recordHostMerge = async (already: boolean): Promise<MergeOutcome> => {
+      await git(paths.root, ['fetch', '-q', 'origin', base]);
+      const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
+      await closeIssue(commit, already);
+      crashPoint('merge:issue-closed');
+      return { ok: true, commit, already };
+    };
     const held = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
+    // Merged meanwhile on the host (by anyone): only recorded.
+    if (held === 'merged') return remote ? await recordHostMerge(true) : { ok: false, reason: 'pr-closed', message: `PR #${pr.number} is no longer open` };
     if (held !== null) return held;
     // Before the base can move: the issue's checkpoint names the PR, so whoever finds this merge
     // half-recorded after a kill (a resumed shepherd, the daemon's cleanup) knows which PR it was.
@@ -98,8 +108,10 @@ export async function mergePullRequest(opts: {
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
       // at the issue and the PR, and a merge request that failed is sent again only after another.
+      // A request whose answer was lost may have merged it: a look that finds it merged records it.
       for (let attempt = 1; ; attempt += 1) {
         const again = await heldOnFreshLook(tracker, pr.number, issue, opts.by);
+        if (again === 'merged') break;
         if (again !== null) return again;
         try {
           await tracker.markMerged(pr.number);
@@ -111,11 +123,7 @@ export async function mergePullRequest(opts: {
         }
       }
       crashPoint('merge:pr-marked');
-      await git(paths.root, ['fetch', '-q', 'origin', base]);
-      const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
-      await closeIssue(commit, false);
-      crashPoint('merge:issue-closed');
-      return { ok: true, commit, already: false };
+      return await recordHostMerge(false);
     }
     const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`);
     if (!merged.ok) return merged;
@@ -148,7 +156,7 @@ export async function mergePullRequest(opts: {
  * `heldRightBeforeMerge`, taken again while the answer was slow: what the host merges on must be
  * what the issue was at most `FRESH_LOOK_MS` before (a slow tracker answers with an old state).
  */
-async function heldOnFreshLook(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+async function heldOnFreshLook(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | 'merged' | null> {
   for (let tries = 1; ; tries += 1) {
     const started = Date.now();
     const held = await heldRightBeforeMerge(tracker, prNumber, issueNumber, by);
@@ -160,8 +168,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+/** The hold that stops the merge, `merged` when the PR is merged already, or null to merge. */
+async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | 'merged' | null> {
   const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
+  if (pr?.state === 'merged') return 'merged';
   const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
   if (hold === null) return null;
   return { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message };

@@ -124,6 +124,29 @@ describe('a GitHub merge whose answer was lost', () => {
   }
 });
 
+describe('a GitHub merge whose answer was lost and whose PR could not be read back', () => {
+  it('is recorded by the next look, which finds the PR merged: the issue is closed, not blocked', async () => {
+    const { root, bare, fake, owner } = await setUp();
+    const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
+    let dropped = 0;
+    fake.beforeAnswer = (r) => {
+      if (dropped > 0 || r.method !== 'PUT' || !r.path.endsWith('/merge')) return undefined;
+      dropped += 1;
+      // Merged, never answered; and reading the PR back fails for a while (4 × 502: the transport's retries).
+      const pull = r.path.replace(/\/merge$/, '');
+      fake.failNext({ status: 502, times: 4, match: (m, p) => m === 'GET' && p === pull });
+      return { drop: true };
+    };
+    const run = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], env);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(dropped).toBe(1);
+    expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', labels: [] });
+    expect((await owner.listPullRequests({ state: 'all' })).map((p) => p.state)).toEqual(['merged']);
+    expect((await owner.listComments(issue.number)).map((c) => c.body).join('\n')).not.toMatch(/loom:blocked/);
+    expect(git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n')).toHaveLength(2);
+  });
+});
+
 describe('a GitHub merge request that failed before it was carried out', () => {
   it('is sent again only after a fresh look at the issue: closed by a human meanwhile, nothing is merged', async () => {
     const { root, bare, fake, owner } = await setUp();

@@ -154,6 +154,15 @@ describe('a GitHub merge under ambiguous failures', () => {
     });
   }
 
+  it('is not retried blindly: a merge request answered 5xx before it was carried out is a retryable error, the PR still open', async () => {
+    const { server, tracker } = await setUp();
+    const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/issue-1', base: 'main', labels: [Label.pr] });
+    server.failNext({ status: 502, times: 1, match: (m, p) => m === 'PUT' && p.endsWith('/merge') });
+    await expect(tracker.markMerged(pr.number)).rejects.toMatchObject({ code: 'tracker_unavailable', retryable: true });
+    expect((await tracker.getPullRequest(pr.number))?.state).toBe('open');
+    expect(server.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/merge')).map((r) => r.status)).toEqual([502]);
+  });
+
   it('still reports a real refusal (405, the PR not merged) as a refusal', async () => {
     const { server, tracker } = await setUp();
     const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/issue-1', base: 'main', labels: [Label.pr] });
