@@ -127,7 +127,8 @@ export class Executor {
         this.tokens.push(`${action.reason === 'stalled' ? 'stuck' : 'died'}=#${action.issue}`);
         // A stuck shepherd that got SIGTERM may already have returned its issue; the failure counts all the same.
         if (issue !== null && issue.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) {
-          if (!action.block && issue.labels.includes(Label.building)) await tracker.updateLabels(action.issue, { add: [Label.issue] });
+          // Released only if still loom:building now: a human's block since the read above stays.
+          if (!action.block && issue.labels.includes(Label.building)) await tracker.release(action.issue);
           await this.countFailure(
             action.issue,
             action.failures,
@@ -173,7 +174,7 @@ export class Executor {
         if (viewOf(progress.readShepherd(action.issue), now.getTime()).alive) return;
         const issue = await tracker.getIssue(action.issue);
         if (issue === null || issue.state !== 'open' || !issue.labels.includes(Label.building)) return;
-        await tracker.updateLabels(action.issue, { add: [Label.issue] });
+        if (!(await tracker.release(action.issue))) return;
         this.tokens.push(`released=#${action.issue}`);
         this.warn(`#${action.issue} was ${Label.building} with no shepherd; returned to ${Label.issue}`);
         return;
@@ -291,7 +292,7 @@ export class Executor {
         await this.endAgent(progress.readShepherd(stop.issue));
         try {
           const issue = await tracker.getIssue(stop.issue);
-          if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.updateLabels(stop.issue, { add: [Label.issue] });
+          if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.release(stop.issue);
         } catch (error) {
           this.warn(`could not return #${stop.issue} to ${Label.issue}: ${(error as Error).message}`);
         }

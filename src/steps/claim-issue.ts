@@ -58,5 +58,5 @@ export async function claimIssue(opts: { progress: ProgressStore; tracker: Track
 /** Undoes a claim whose shepherd could not be started: the record goes, the issue is ready again. */
 export async function releaseClaim(opts: { progress: ProgressStore; tracker: Tracker; issue: number }): Promise<void> {
   opts.progress.remove(opts.progress.shepherdFile(opts.issue));
-  await opts.tracker.updateLabels(opts.issue, { add: [Label.issue] });
+  await opts.tracker.release(opts.issue);
 }

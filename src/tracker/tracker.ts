@@ -58,6 +58,12 @@ export interface Tracker {
    */
   claim(number: number): Promise<boolean>;
   /**
+   * Gives a claimed issue back: `loom:building` → `loom:issue`, only if `loom:building` is still
+   * the open issue's only state label when the change is made (a human's `loom:blocked`, close or relabel
+   * in the meantime is never overwritten). Returns whether it did.
+   */
+  release(number: number): Promise<boolean>;
+  /**
    * Puts `loom:issue` back on an open issue that a claim of ours left with no state label at all
    * (interrupted between its writes: the claimer killed, or the tracker failing while the claim
    * was undone). Never undoes a human's change: the last state-label change must be the claim's

@@ -101,6 +101,35 @@ describe('a GitHub claim cut off part-way', () => {
   });
 });
 
+describe('releasing the issue of a dead shepherd', () => {
+  it("never overwrites a human's loom:blocked put on between Loom's look and its release", async () => {
+    const { root, fake, owner } = await setUp();
+    const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
+    expect(await owner.claim(issue.number)).toBe(true);
+    // A shepherd that died: its record names a process that has exited.
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const at = new Date().toISOString();
+    const record = { kind: 'shepherd', task_id: 'dead0000task', issue: issue.number, role: null, status: 'running', phase: 'builder', pid: Number(gone), pid_start: null, launcher_pid: Number(gone), agent_pid: null, agent_pid_start: null, started: at, heartbeat: at, last_output: null, output_file: '(terminal)', message: null, exit_code: null, merged: false, pr_number: null };
+    fs.mkdirSync(path.join(root, '.loom', 'progress'), { recursive: true });
+    fs.writeFileSync(path.join(root, '.loom', 'progress', `shepherd-${issue.number}.json`), JSON.stringify(record));
+    // The iteration reads the issue (still loom:building); before it acts, a maintainer blocks it.
+    let blocked = false;
+    fake.beforeAnswer = (r) => {
+      if (!blocked && r.method === 'GET' && r.path === `/repos/acme/widgets/issues/${issue.number}`) {
+        blocked = true;
+        fake.applyLabel(issue.number, Label.blocked, 'maintainer');
+      }
+      return undefined;
+    };
+    const run = await loomAsync(root, ['iterate'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`died=#${issue.number}\\b`));
+    expect(blocked).toBe(true);
+    // As the maintainer left it (GitHub's UI adds a label without removing the others): no loom:issue.
+    expect((await owner.getIssue(issue.number))?.labels).toEqual([Label.blocked, Label.building]);
+  });
+});
+
 describe('a GitHub merge whose answer was lost', () => {
   for (const [what, change] of [
     ['answered 502 after it was carried out', { status: 502 }],

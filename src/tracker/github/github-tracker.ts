@@ -260,6 +260,19 @@ export class GitHubTracker implements Tracker {
   }
 
   /**
+   * Read, then one write of the whole label set: the check is as fresh as one request allows
+   * (GitHub has no conditional label write), far fresher than the caller's earlier read.
+   */
+  async release(number: number): Promise<boolean> {
+    const item = await this.fetchIssue(number, false);
+    if (item === null || isPull(item) || item.state !== 'open') return false;
+    const labels = labelNames(item.labels);
+    if (!onlyBuilding(labels)) return false;
+    await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
+    return true;
+  }
+
+  /**
    * Puts `loom:issue` back on an open issue that a claim of ours left without any state label
    * (killed, or the tracker failing, between taking `loom:issue` off and adding
    * `loom:building`): the last state-label change in its timeline must be our own removal of
@@ -512,6 +525,11 @@ export class GitHubTracker implements Tracker {
     if (sameSet(current, next)) return;
     await this.transport.send('PUT', this.transport.repoPath(`/issues/${number}/labels`), { labels: next }, number);
   }
+}
+
+/** `loom:building` is the issue's only state label (a human who added `loom:blocked` in GitHub's UI leaves both). */
+function onlyBuilding(labels: readonly string[]): boolean {
+  return labels.includes(Label.building) && labels.every((l) => l === Label.building || !ISSUE_STATE_LABELS.includes(l));
 }
 
 function sleep(ms: number): Promise<void> {

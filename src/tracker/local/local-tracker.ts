@@ -23,7 +23,7 @@
 import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyLabelChange, validateLabelName } from '../../core/labels.js';
+import { applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
 import type { Comment, Issue, IssueFilter, ItemState, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerHealth } from '../tracker.js';
 import { SQLITE_MAGIC, openLocalDatabase } from './local-database.js';
@@ -185,6 +185,15 @@ export class LocalTracker implements Tracker {
       const item = s.item(number);
       if (item?.kind !== 'issue' || item.state !== 'open' || !item.labels.includes('loom:issue')) return false;
       s.changeLabels(number, item.labels, applyLabelChange(item.labels, ['loom:building'], []), this.actor, now);
+      return true;
+    });
+  }
+
+  release(number: number): Promise<boolean> {
+    return this.write((s, now) => {
+      const item = s.item(number);
+      if (item?.kind !== 'issue' || item.state !== 'open' || issueState(item.labels) !== 'loom:building') return false;
+      s.changeLabels(number, item.labels, applyLabelChange(item.labels, ['loom:issue'], []), this.actor, now);
       return true;
     });
   }
