@@ -7,7 +7,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState, ShepherdEntry } from '../core/daemon-state.js';
 import { addCompleted, addWarning, idleRole, idleShepherd } from '../core/daemon-state.js';
-import { Label } from '../core/labels.js';
+import { Label, issueState } from '../core/labels.js';
 import type { Action } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { retryBackoff } from '../core/planner.js';
@@ -127,13 +127,22 @@ export class Executor {
         this.tokens.push(`${action.reason === 'stalled' ? 'stuck' : 'died'}=#${action.issue}`);
         // A stuck shepherd that got SIGTERM may already have returned its issue; the failure counts all the same.
         if (issue !== null && issue.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) {
-          if (!action.block && issue.labels.includes(Label.building)) await tracker.updateLabels(action.issue, { add: [Label.issue] });
+          // Released only if still loom:building now: a human's block since the read above stays.
+          if (!action.block && issue.labels.includes(Label.building)) await tracker.release(action.issue);
           await this.countFailure(
             action.issue,
             action.failures,
             `shepherd ${what}`,
             `Loom: the shepherd for this issue ${what} (attempt ${action.failures} of ${config.spawnFailureLimit}); giving up and marking it \`${Label.blocked}\`.${log ? ` Log: \`${log}\`` : ''}\nRemove the label or add \`${Label.issue}\` to try again.`,
           );
+        } else if (issue !== null && issue.state === 'open' && issueState(issue.labels) === undefined && (await tracker.restoreInterruptedClaim(action.issue))) {
+          // Its claim was cut off between taking loom:issue off and adding loom:building (killed,
+          // or the tracker failing): not the issue's fault, so no failure is counted.
+          this.tokens.push(`restored=#${action.issue}`);
+          this.warn(`#${action.issue} was left with no state label by an interrupted claim; returned to ${Label.issue}`);
+          this.freeSlot(action.slot, action.issue);
+          if (progress.readShepherd(action.issue)?.task_id === action.taskId) progress.remove(progress.shepherdFile(action.issue));
+          return;
         }
         this.warn(`shepherd for #${action.issue} ${what}${log ? ` (log ${log})` : ''}`);
         this.freeSlot(action.slot, action.issue);
@@ -165,7 +174,7 @@ export class Executor {
         if (viewOf(progress.readShepherd(action.issue), now.getTime()).alive) return;
         const issue = await tracker.getIssue(action.issue);
         if (issue === null || issue.state !== 'open' || !issue.labels.includes(Label.building)) return;
-        await tracker.updateLabels(action.issue, { add: [Label.issue] });
+        if (!(await tracker.release(action.issue))) return;
         this.tokens.push(`released=#${action.issue}`);
         this.warn(`#${action.issue} was ${Label.building} with no shepherd; returned to ${Label.issue}`);
         return;
@@ -283,7 +292,7 @@ export class Executor {
         await this.endAgent(progress.readShepherd(stop.issue));
         try {
           const issue = await tracker.getIssue(stop.issue);
-          if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.updateLabels(stop.issue, { add: [Label.issue] });
+          if (issue !== null && issue.state === 'open' && issue.labels.includes(Label.building)) await tracker.release(stop.issue);
         } catch (error) {
           this.warn(`could not return #${stop.issue} to ${Label.issue}: ${(error as Error).message}`);
         }

@@ -4,11 +4,14 @@
  *
  * The order matters: first the progress record is created exclusively (so an iteration running
  * at the same moment sees the issue as owned rather than orphaned), then the tracker claim
- * (atomic: `loom:issue` → `loom:building`). A failure undoes the step before it.
+ * (atomic: `loom:issue` → `loom:building`). A failure undoes the step before it; a claim that
+ * failed part-way leaves its record when the tracker cannot be repaired now, so the iteration that
+ * finds it dead has the tracker restore the issue (`restoreInterruptedClaim`).
  */
 import { Label } from '../core/labels.js';
 import type { Progress } from '../core/progress.js';
 import { startingRecord } from '../process/new-task.js';
+import { processStart } from '../process/process-identity.js';
 import type { ProgressStore } from '../process/progress-store.js';
 import { viewOf } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
@@ -41,18 +44,26 @@ export async function claimIssue(opts: { progress: ProgressStore; tracker: Track
     progress.remove(file);
     if (!progress.createExclusive(file, record)) return { ok: false, reason: 'owned', owner: progress.read(file), message: `#${issue} was claimed by another launcher just now` };
   }
-  let claimed = false;
+  let claimed: boolean;
   try {
     claimed = await tracker.claim(issue);
-  } finally {
-    if (!claimed) progress.remove(file);
+  } catch (error) {
+    // A claim cut off part-way may have left the issue with no state label. Repaired here if the
+    // tracker answers; otherwise the record stays behind as this process's, dead once it has
+    // exited, and the iteration that recovers it has the tracker restore the interrupted claim.
+    if (await tracker.restoreInterruptedClaim(issue).then(() => true, () => false)) progress.remove(file);
+    else progress.write(file, { ...record, pid: process.pid, pid_start: processStart(process.pid), message: `claim interrupted: ${(error as Error).message}` });
+    throw error;
   }
-  if (!claimed) return { ok: false, reason: 'lost-claim', message: `#${issue} is no longer ${Label.issue} (claimed elsewhere or changed)` };
+  if (!claimed) {
+    progress.remove(file);
+    return { ok: false, reason: 'lost-claim', message: `#${issue} is no longer ${Label.issue} (claimed elsewhere or changed)` };
+  }
   return { ok: true, record };
 }
 
 /** Undoes a claim whose shepherd could not be started: the record goes, the issue is ready again. */
 export async function releaseClaim(opts: { progress: ProgressStore; tracker: Tracker; issue: number }): Promise<void> {
   opts.progress.remove(opts.progress.shepherdFile(opts.issue));
-  await opts.tracker.updateLabels(opts.issue, { add: [Label.issue] });
+  await opts.tracker.release(opts.issue);
 }

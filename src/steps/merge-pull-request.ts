@@ -11,7 +11,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
 import { branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
-import { MergeRejectedError } from '../tracker/tracker-errors.js';
+import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { PullRequest } from '../core/tracker-model.js';
@@ -52,6 +52,14 @@ export type MergeOutcome =
 
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
+/** Merge requests sent to a host before a run gives up on an unavailable tracker. */
+const MERGE_ATTEMPTS = 4;
+/** First wait before a failed merge request is sent again (doubling), ms. */
+const MERGE_RETRY_MS = 500;
+/** A look at the issue that took longer than this is taken again before a host merges, ms. */
+const FRESH_LOOK_MS = 1_000;
+/** Looks taken before merging on the last one, however slow the tracker answers. */
+const FRESH_LOOK_TRIES = 3;
 
 /**
  * Every step first asks whether its effect already happened, so a run killed anywhere in here
@@ -119,7 +127,17 @@ export async function mergePullRequest(opts: {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
     }
+    // The host's own record of the merge (fetched base, the issue closed unless it is already).
+    const recordHostMerge = async (already: boolean): Promise<MergeOutcome> => {
+      await git(paths.root, ['fetch', '-q', 'origin', base]);
+      const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
+      await closeIssue(commit, already);
+      crashPoint('merge:issue-closed');
+      return { ok: true, commit, already };
+    };
     const held = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
+    // Merged meanwhile on the host (by anyone): only recorded.
+    if (held === 'merged') return remote ? await recordHostMerge(true) : { ok: false, reason: 'pr-closed', message: `PR #${pr.number} is no longer open` };
     if (held !== null) return held;
     // Before the base can move: the issue's checkpoint names the PR, so whoever finds this merge
     // half-recorded after a kill (a resumed shepherd, the daemon's cleanup) knows which PR it was.
@@ -149,11 +167,21 @@ export async function mergePullRequest(opts: {
       // Read again right before the merge: a review may have come in while the checks ran.
       const late = await humanReviewGate(tracker, config, pr.number);
       if (late !== null) return late;
-      try {
-        await tracker.markMerged(pr.number);
-      } catch (error) {
-        if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
-        throw error;
+      // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
+      // at the issue and the PR, and a merge request that failed is sent again only after another.
+      // A request whose answer was lost may have merged it: a look that finds it merged records it.
+      for (let attempt = 1; ; attempt += 1) {
+        const again = await heldOnFreshLook(tracker, pr.number, issue, opts.by);
+        if (again === 'merged') break;
+        if (again !== null) return again;
+        try {
+          await tracker.markMerged(pr.number);
+          break;
+        } catch (error) {
+          if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
+          if (!(error instanceof TrackerUnavailableError) || attempt >= MERGE_ATTEMPTS) throw error;
+          await sleep(MERGE_RETRY_MS * 2 ** (attempt - 1));
+        }
       }
       crashPoint('merge:pr-marked');
       await git(paths.root, ['fetch', '-q', 'origin', base]);
@@ -221,8 +249,26 @@ async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: n
 // Every merge reads the issue and the PR again immediately before merging (under the merge
 // lock, after any wait for it and any test gate): a PR closed, or an issue closed, blocked,
 // aborted or taken over meanwhile, is not merged. The rule is `mergeHold` (core/follow-issue.ts).
-async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | null> {
+/**
+ * `heldRightBeforeMerge`, taken again while the answer was slow: what the host merges on must be
+ * what the issue was at most `FRESH_LOOK_MS` before (a slow tracker answers with an old state).
+ */
+async function heldOnFreshLook(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | 'merged' | null> {
+  for (let tries = 1; ; tries += 1) {
+    const started = Date.now();
+    const held = await heldRightBeforeMerge(tracker, prNumber, issueNumber, by);
+    if (held !== null || Date.now() - started <= FRESH_LOOK_MS || tries >= FRESH_LOOK_TRIES) return held;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The hold that stops the merge, `merged` when the PR is merged already, or null to merge. */
+async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | 'merged' | null> {
   const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
+  if (pr?.state === 'merged') return 'merged';
   const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
   if (hold === null) return null;
   return { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message };

@@ -6,7 +6,8 @@
  * - Label changes go through the label state machine (`applyLabelChange`): adding a state or
  *   verdict label replaces the previous one of its group.
  * - `claim` is atomic: of any number of concurrent claimers of one `loom:issue`, exactly one
- *   gets `true`; the issue then carries `loom:building`.
+ *   gets `true`; the issue then carries `loom:building`. A claim that fails part-way (GitHub: two
+ *   writes) puts `loom:issue` back, or leaves what `restoreInterruptedClaim` repairs.
  * - `snapshot` is one consistent read of every open issue and PR carrying a `loom:*` label.
  * - `health` never makes a request: it says what the adapter already knows, so it is cheap
  *   enough to ask after every iteration and answers in a process that has not talked to the
@@ -65,6 +66,20 @@ export interface Tracker {
    * Returns false (and changes nothing) if the issue is not open or not `loom:issue`.
    */
   claim(number: number): Promise<boolean>;
+  /**
+   * Gives a claimed issue back: `loom:building` → `loom:issue`, only if `loom:building` is still
+   * the open issue's only state label when the change is made (a human's `loom:blocked`, close or relabel
+   * in the meantime is never overwritten). Returns whether it did.
+   */
+  release(number: number): Promise<boolean>;
+  /**
+   * Puts `loom:issue` back on an open issue that a claim of ours left with no state label at all
+   * (interrupted between its writes: the claimer killed, or the tracker failing while the claim
+   * was undone). Never undoes a human's change: the last state-label change must be the claim's
+   * own removal of `loom:issue`. Returns whether it did. A tracker whose claim is one transaction
+   * (local) never leaves that: always false there.
+   */
+  restoreInterruptedClaim(number: number): Promise<boolean>;
   comment(number: number, body: string): Promise<Comment>;
   listComments(number: number): Promise<Comment[]>;
   /**

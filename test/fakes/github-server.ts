@@ -278,6 +278,11 @@ export class FakeGitHubServer {
     this.requiredChecks.set(branch, required);
   }
 
+  /** Forgets every scripted failure not used up yet. */
+  clearFailures(): void {
+    this.failures.length = 0;
+  }
+
   setPermission(login: string, permission: Permission): void {
     this.permissions.set(login, permission);
   }

@@ -187,6 +187,37 @@ export function describeTrackerContract(
         expect((await tracker.getPullRequest(pr.number))?.labels).toEqual(['loom:issue']);
       });
 
+      it('release gives a claimed issue back, and changes nothing unless it is still loom:building', async () => {
+        const claimed = await tracker.createIssue({ title: 'claimed', labels: ['loom:issue', 'loom:urgent'] });
+        expect(await tracker.claim(claimed.number)).toBe(true);
+        expect(await tracker.release(claimed.number)).toBe(true);
+        expect((await tracker.getIssue(claimed.number))?.labels).toEqual(['loom:issue', 'loom:urgent']);
+        expect(await tracker.release(claimed.number)).toBe(false);
+        const blocked = await tracker.createIssue({ title: 'blocked', labels: ['loom:issue'] });
+        expect(await tracker.claim(blocked.number)).toBe(true);
+        await tracker.updateLabels(blocked.number, { add: ['loom:blocked'] });
+        expect(await tracker.release(blocked.number)).toBe(false);
+        expect((await tracker.getIssue(blocked.number))?.labels).toEqual(['loom:blocked']);
+        const closed = await tracker.createIssue({ title: 'closed', labels: ['loom:issue'] });
+        expect(await tracker.claim(closed.number)).toBe(true);
+        await tracker.close(closed.number);
+        expect(await tracker.release(closed.number)).toBe(false);
+        expect(await tracker.getIssue(closed.number)).toMatchObject({ state: 'closed', labels: [] });
+      });
+
+      it('restoreInterruptedClaim changes nothing on an issue with a state label, a closed one, or a PR', async () => {
+        const ready = await tracker.createIssue({ title: 'ready', labels: ['loom:issue'] });
+        const claimed = await tracker.createIssue({ title: 'claimed', labels: ['loom:issue'] });
+        expect(await tracker.claim(claimed.number)).toBe(true);
+        const closed = await tracker.createIssue({ title: 'closed', labels: ['loom:issue'] });
+        await tracker.close(closed.number);
+        const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main' });
+        for (const n of [ready.number, claimed.number, closed.number, pr.number, 99_999]) expect(await tracker.restoreInterruptedClaim(n)).toBe(false);
+        expect((await tracker.getIssue(ready.number))?.labels).toEqual(['loom:issue']);
+        expect((await tracker.getIssue(claimed.number))?.labels).toEqual(['loom:building']);
+        expect((await tracker.getIssue(closed.number))?.state).toBe('closed');
+      });
+
       it('records the claim in the timeline with the actor', async () => {
         const issue = await tracker.createIssue({ title: 'timeline', labels: ['loom:issue'] });
         const before = await tracker.listEvents(issue.number);

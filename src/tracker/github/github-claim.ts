@@ -19,7 +19,7 @@
  * verification window. Crash recovery (PRODUCT.md §4) is the backstop for an orphaned
  * `loom:building`.
  */
-import { Label } from '../../core/labels.js';
+import { ISSUE_STATE_LABELS, Label } from '../../core/labels.js';
 import type { TrackerEvent } from '../../core/tracker-model.js';
 
 /**
@@ -36,4 +36,35 @@ export function claimVerdict(events: readonly TrackerEvent[], me: string | null)
   if (removals.length > 1 && (me === null || removals.every((e) => e.actor === me))) return 'ambiguous';
   if (removals.length > 1) return removals[0]?.actor === me ? 'won' : 'lost';
   return 'won';
+}
+
+/** Whether an event changes an issue-state label (`loom:issue`, `loom:building`, `loom:blocked`, proposals). */
+function touchesState(e: TrackerEvent): boolean {
+  return (e.type === 'labeled' || e.type === 'unlabeled') && e.label !== null && ISSUE_STATE_LABELS.includes(e.label);
+}
+
+/**
+ * After a removal of `loom:issue` whose answer was lost (5xx, no answer): whether the removal
+ * that took effect was ours — the first `unlabeled loom:issue` since the latest approval is by
+ * `me`, and no one else has added `loom:building` since. False when we cannot tell who we are.
+ */
+export function ourRemoval(events: readonly TrackerEvent[], me: string | null): boolean {
+  if (me === null) return false;
+  const approvedAt = events.findLastIndex((e) => e.type === 'labeled' && e.label === Label.issue);
+  const since = events.slice(approvedAt + 1);
+  const removal = since.find((e) => e.type === 'unlabeled' && e.label === Label.issue);
+  if (removal?.actor !== me) return false;
+  return !since.some((e) => e.type === 'labeled' && e.label === Label.building && e.actor !== me);
+}
+
+/**
+ * Whether an issue with no state label was left so by an interrupted claim of ours: the last
+ * change to its state labels is our own removal of `loom:issue` (a claim that never added
+ * `loom:building`). A human's removal, or ours of `loom:building` (an approved PR left for the
+ * Champion), is not one.
+ */
+export function interruptedClaim(events: readonly TrackerEvent[], me: string | null): boolean {
+  if (me === null) return false;
+  const last = events.findLast(touchesState);
+  return last !== undefined && last.type === 'unlabeled' && last.label === Label.issue && last.actor === me;
 }

@@ -24,13 +24,13 @@ import type { CheckResult } from '../../core/checks.js';
 import { checkRunState, commitStatusState } from '../../core/checks.js';
 import type { HumanReview } from '../../core/reviews.js';
 import path from 'node:path';
-import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, validateLabelName } from '../../core/labels.js';
+import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
-import { MergeRejectedError, TrackerError } from '../tracker-errors.js';
+import { MergeRejectedError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
 import { GitHubListing } from './github-listing.js';
-import { claimVerdict } from './github-claim.js';
+import { claimVerdict, interruptedClaim, ourRemoval } from './github-claim.js';
 import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, nextLink, statusOf, type RateLimitState } from './github-transport.js';
 import { GitHubTrust } from './github-trust.js';
 import { isPull, isWellFormed, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
@@ -68,6 +68,8 @@ const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT
 
 /** Items in the snapshot's change probe: every item updated in the latest second shows, up to this many. */
 const PROBE_SIZE = 100;
+/** How many times a non-idempotent write (the claim's label removal) is sent again after a 5xx or a lost answer. */
+const WRITE_RETRIES = 3;
 /** The snapshot reads the open-issue listing itself at least this often, probe or not, ms. */
 const FULL_LISTING_INTERVAL_MS = 60 * 60_000;
 /** ... and this often while the probe's page is one second's changes (see `snapshot`), ms. */
@@ -83,6 +85,7 @@ export class GitHubTracker implements Tracker {
   private readonly transport: GitHubTransport;
   private readonly trust: GitHubTrust;
   private readonly now: () => number;
+  private readonly retryDelayMs: number;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
   /** The open loom items as of the last snapshot, kept current by the probe's deltas. */
@@ -106,6 +109,7 @@ export class GitHubTracker implements Tracker {
     this.owner = options.owner;
     this.repo = options.repo;
     this.now = options.now ?? Date.now;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
     this.actor = options.actor ?? (saved?.actor || undefined);
     this.transport = new GitHubTransport({
       owner: options.owner,
@@ -291,17 +295,19 @@ export class GitHubTracker implements Tracker {
   async claim(number: number): Promise<boolean> {
     const item = await this.fetchIssue(number, false);
     if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
+    if (!(await this.removeReadyLabel(number))) return false;
+    // loom:issue is off the issue now: the claim either completes or puts it back, so the issue is
+    // never left without a state label (if putting it back fails too, `restoreInterruptedClaim`
+    // finds it later from the events).
     try {
-      await this.transport.send('DELETE', this.transport.repoPath(`/issues/${number}/labels/${encodeURIComponent(Label.issue)}`));
+      const added = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels: [Label.building] });
+      // Anything else of the state group (a human's concurrent change) goes in one more write.
+      const now = labelNames(added.data);
+      await this.writeLabels(number, now, applyLabelChange(now, [Label.building], []));
     } catch (error) {
-      if (statusOf(error) === 404) return false; // another claimer removed it first
+      await this.putBackReady(number).catch(() => undefined);
       throw error;
     }
-    const added = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels: [Label.building] });
-    // Anything else of the state group (a human's concurrent change) goes in one more write.
-    const now = labelNames(added.data);
-    const next = applyLabelChange(now, [Label.building], []);
-    await this.writeLabels(number, now, next);
 
     const me = await this.login();
     const verdict = claimVerdict(await this.listEvents(number), me);
@@ -312,6 +318,35 @@ export class GitHubTracker implements Tracker {
       await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
     }
     return false;
+  }
+
+  /**
+   * Read, then one write of the whole label set: the check is as fresh as one request allows
+   * (GitHub has no conditional label write), far fresher than the caller's earlier read.
+   */
+  async release(number: number): Promise<boolean> {
+    const item = await this.fetchIssue(number, false);
+    if (item === null || isPull(item) || item.state !== 'open') return false;
+    const labels = labelNames(item.labels);
+    if (!onlyBuilding(labels)) return false;
+    await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
+    return true;
+  }
+
+  /**
+   * Puts `loom:issue` back on an open issue that a claim of ours left without any state label
+   * (killed, or the tracker failing, between taking `loom:issue` off and adding
+   * `loom:building`): the last state-label change in its timeline must be our own removal of
+   * `loom:issue`, so a human's removal is never undone. Returns whether it did.
+   */
+  async restoreInterruptedClaim(number: number): Promise<boolean> {
+    const item = await this.fetchIssue(number, false);
+    if (item === null || isPull(item) || item.state !== 'open') return false;
+    const labels = labelNames(item.labels);
+    if (issueState(labels) !== undefined) return false;
+    if (!interruptedClaim(await this.listEvents(number), await this.login())) return false;
+    await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
+    return true;
   }
 
   async comment(number: number, body: string): Promise<Comment> {
@@ -431,25 +466,37 @@ export class GitHubTracker implements Tracker {
   async createPullRequest(pr: NewPullRequest): Promise<PullRequest> {
     if (pr.head.trim() === '' || pr.base.trim() === '') throw new Error('a pull request needs a head and a base branch');
     const labels = applyLabelChange([], checkLabelNames(pr.labels ?? []), []);
-    const created = await this.transport.send<GhPull>('POST', this.transport.repoPath('/pulls'), {
-      title: requireTitle(pr.title),
-      head: pr.head,
-      base: pr.base,
-      body: withClosesLine(pr.body ?? '', pr.closesIssue ?? null),
-    });
-    const number = created.data.number;
-    if (labels.length === 0) return toPullRequest(created.data);
+    let created: GhPull;
+    try {
+      created = (
+        await this.transport.send<GhPull>('POST', this.transport.repoPath('/pulls'), {
+          title: requireTitle(pr.title),
+          head: pr.head,
+          base: pr.base,
+          body: withClosesLine(pr.body ?? '', pr.closesIssue ?? null),
+        })
+      ).data;
+    } catch (error) {
+      // A creation answered 5xx (or not at all) after GitHub made the PR is retried into 422 "a
+      // pull request already exists": the open PR of this head and base is the one we made.
+      const open = statusOf(error) === 422 ? (await this.transport.getAll<GhPull>(this.transport.repoPath('/pulls'), { state: 'open', per_page: 100 })).find((p) => p.head.ref === pr.head && p.base.ref === pr.base) : undefined;
+      if (open === undefined) throw error;
+      created = open;
+    }
+    const number = created.number;
+    if (labels.length === 0) return toPullRequest(created);
     // The label answer is the PR's whole label set: no need to read the PR again.
     const labelled = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
-    return toPullRequest({ ...created.data, labels: Array.isArray(labelled.data) ? labelled.data : labels });
+    return toPullRequest({ ...created, labels: Array.isArray(labelled.data) ? labelled.data : labels });
   }
 
   /**
-   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. The read is
-   * conditional: right after the merge step's own check of the PR it is a 304 at no cost.
+   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. Each request is
+   * sent once, without the transport's backoff: the merge must follow the caller's last look at
+   * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
    */
   async markMerged(number: number): Promise<void> {
-    const pull = await this.fetchPull(number);
+    const pull = await this.fetchPull(number, false, true);
     if (pull === null) {
       if ((await this.fetchIssue(number, false)) !== null) {
         throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
@@ -459,11 +506,17 @@ export class GitHubTracker implements Tracker {
     const state = pullState(pull);
     if (state !== 'open') throw new Error(`pull request #${number} is ${state}; only an open pull request can be merged`);
     try {
-      await this.transport.send('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: pull.head.sha, merge_method: 'merge' });
+      await this.transport.sendOnce('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: pull.head.sha, merge_method: 'merge' });
     } catch (error) {
-      const status = statusOf(error);
-      if (status === 405 || status === 409) throw new MergeRejectedError({ service: SERVICE, number, status, detail: messageOf(error), retryable: status === 409 });
-      throw error;
+      // A merge answered 5xx, or not at all, may have happened, and then the retried request is
+      // refused (405 "not mergeable", 409): whatever the failure, the PR read again decides. Merged
+      // is merged (by us or anyone): recorded, never reported as a refusal.
+      const after = await this.fetchPull(number, false);
+      if (after === null || pullState(after) !== 'merged') {
+        const status = statusOf(error);
+        if (status === 405 || status === 409) throw new MergeRejectedError({ service: SERVICE, number, status, detail: messageOf(error), retryable: status === 409 });
+        throw error;
+      }
     }
     const current = labelNames(pull.labels);
     await this.writeLabels(number, current, applyLabelChange(current, [], WORKFLOW_LABELS));
@@ -573,13 +626,54 @@ export class GitHubTracker implements Tracker {
     return item;
   }
 
-  private async fetchPull(number: number, conditional = true): Promise<GhPull | null> {
+  private async fetchPull(number: number, conditional = true, once = false): Promise<GhPull | null> {
+    const url = this.transport.repoPath(`/pulls/${number}`);
     try {
-      return (await this.transport.send<GhPull>('GET', this.transport.repoPath(`/pulls/${number}`), undefined, undefined, conditional)).data;
+      return (once ? await this.transport.sendOnce<GhPull>('GET', url) : await this.transport.send<GhPull>('GET', url, undefined, undefined, conditional)).data;
     } catch (error) {
       if (isGone(error)) return null;
       throw error;
     }
+  }
+
+  /**
+   * Takes `loom:issue` off: the claim's mutex (of concurrent removals GitHub lets one succeed, the
+   * others get 404). Sent once at a time: a removal answered 5xx, or not at all, may have been
+   * carried out, and its retry would then get 404 as if someone else had claimed. So after such a
+   * failure the issue is read again: still `loom:issue` → sent again; gone → it is ours if our own
+   * removal is the first since the latest approval (the timeline says). True when ours.
+   */
+  private async removeReadyLabel(number: number): Promise<boolean> {
+    const url = this.transport.repoPath(`/issues/${number}/labels/${encodeURIComponent(Label.issue)}`);
+    let failure: unknown = null;
+    for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
+      if (attempt > 0) await sleep(this.retryDelayMs * 2 ** (attempt - 1));
+      try {
+        await this.transport.sendOnce('DELETE', url);
+        return true;
+      } catch (error) {
+        if (statusOf(error) === 404) return failure === null ? false : this.removedByUs(number);
+        if (!(error instanceof TrackerUnavailableError)) throw error;
+        failure = error;
+      }
+      const now = await this.fetchIssue(number, false);
+      if (now === null || now.state !== 'open') return false;
+      if (!labelNames(now.labels).includes(Label.issue)) return this.removedByUs(number);
+    }
+    throw failure;
+  }
+
+  private async removedByUs(number: number): Promise<boolean> {
+    return ourRemoval(await this.listEvents(number), await this.login());
+  }
+
+  /** Undoes a claim that took `loom:issue` off but could not add `loom:building`: `loom:issue` goes back. */
+  private async putBackReady(number: number): Promise<void> {
+    const item = await this.requireItem(number);
+    const labels = labelNames(item.labels);
+    const state = issueState(labels);
+    if (item.state !== 'open' || (state !== undefined && state !== Label.building)) return;
+    await this.writeLabels(number, labels, applyLabelChange(labels, [Label.issue], []));
   }
 
   private async writeLabels(number: number, current: readonly string[], next: string[]): Promise<void> {
@@ -601,6 +695,15 @@ function updatedAt(item: unknown): string {
 /** The newest `updated_at` of a probe page (sorted newest first); '' for an empty one (no item yet: any change is newer). */
 function newestUpdate(page: readonly unknown[]): string {
   return page.length === 0 ? '' : updatedAt(page[0]);
+}
+
+/** `loom:building` is the issue's only state label (a human who added `loom:blocked` in GitHub's UI leaves both). */
+function onlyBuilding(labels: readonly string[]): boolean {
+  return labels.includes(Label.building) && labels.every((l) => l === Label.building || !ISSUE_STATE_LABELS.includes(l));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function uniqueByNumber<T extends { number: number }>(items: T[]): T[] {

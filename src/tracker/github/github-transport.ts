@@ -10,7 +10,9 @@
  * - Rate limits are honoured: `x-ratelimit-*` headers are tracked from every response; a 403/429
  *   with `retry-after`, or an exhausted budget, opens a circuit breaker until the reset, during
  *   which every call rejects fast with `RateLimitedError` and nothing is sent.
- * - 5xx answers are retried with backoff (3 retries), then `TrackerUnavailableError`; 401 is
+ * - 5xx answers (and requests left unanswered, which Octokit reports as 500) are retried with
+ *   backoff (3 retries) by `send`, then `TrackerUnavailableError`; `sendOnce` makes one attempt,
+ *   for writes whose retry is not harmless (the caller reads the item again first); 401 is
  *   `TrackerAuthError`; any other error status is a `GitHubApiError` (or `NotFoundError` for a
  *   named item).
  */
@@ -172,7 +174,20 @@ export class GitHubTransport {
    * One API call with the adapter's policies: circuit breaker, conditional cache, rate-limit
    * tracking, 5xx retries and typed errors. `item` turns a 404 into `NotFoundError`.
    */
-  async send<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, item?: number, conditional = false): Promise<Response<T>> {
+  send<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, item?: number, conditional = false): Promise<Response<T>> {
+    return this.request<T>(method, url, body, item, conditional, MAX_RETRIES);
+  }
+
+  /**
+   * One attempt, no 5xx retry: for a write that is not idempotent (a label removal, a merge), a
+   * 5xx or a lost answer may mean it was carried out, so the caller reads the item again before
+   * deciding whether to send it again. A 5xx (or no answer) is `TrackerUnavailableError`.
+   */
+  sendOnce<T = unknown>(method: Method, url: string, body?: Record<string, unknown>): Promise<Response<T>> {
+    return this.request<T>(method, url, body, undefined, false, 0);
+  }
+
+  private async request<T>(method: Method, url: string, body: Record<string, unknown> | undefined, item: number | undefined, conditional: boolean, retries: number): Promise<Response<T>> {
     if (this.disposed) throw new Error(`the GitHub tracker for ${this.owner}/${this.repo} has been disposed`);
     const cached = conditional ? this.cache.get(url) : undefined;
     for (let attempt = 0; ; attempt++) {
@@ -204,7 +219,7 @@ export class GitHubTransport {
           }
         }
         if (status !== null && status >= 500) {
-          if (attempt < MAX_RETRIES) {
+          if (attempt < retries) {
             await sleep(this.retryDelayMs * 2 ** attempt);
             continue;
           }

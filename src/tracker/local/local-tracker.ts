@@ -25,7 +25,7 @@ import type { HumanReview } from '../../core/reviews.js';
 import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyLabelChange, validateLabelName } from '../../core/labels.js';
+import { applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
 import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerHealth } from '../tracker.js';
 import { SQLITE_MAGIC, openLocalDatabase } from './local-database.js';
@@ -209,6 +209,20 @@ export class LocalTracker implements Tracker {
       s.changeLabels(number, item.labels, applyLabelChange(item.labels, ['loom:building'], []), this.actor, now);
       return true;
     });
+  }
+
+  release(number: number): Promise<boolean> {
+    return this.write((s, now) => {
+      const item = s.item(number);
+      if (item?.kind !== 'issue' || item.state !== 'open' || issueState(item.labels) !== 'loom:building') return false;
+      s.changeLabels(number, item.labels, applyLabelChange(item.labels, ['loom:issue'], []), this.actor, now);
+      return true;
+    });
+  }
+
+  /** A local claim is one transaction: it never leaves an issue without a state label. */
+  restoreInterruptedClaim(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   comment(number: number, body: string): Promise<Comment> {
