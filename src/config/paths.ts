@@ -30,6 +30,8 @@ export interface LoomPaths {
   agentHomes: string;
   /** The configuration the daemon last loaded successfully (used while config.json is invalid). */
   lastGoodConfig: string;
+  /** The `bullmq` executor's queue and workers as the daemon last saw them (`loom status`). */
+  queueStatus: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -53,6 +55,7 @@ export function loomPaths(root: string): LoomPaths {
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
+    queueStatus: path.join(dir, 'queue-status.json'),
   };
 }
 
@@ -74,5 +77,6 @@ export const GITIGNORE_LINES = [
   'limits/',
   'agent-homes/',
   'merge.lock',
+  'queue-status.json',
   '*.tmp',
 ];

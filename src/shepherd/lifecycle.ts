@@ -53,6 +53,11 @@ export interface LifecycleDeps {
   log: (line: string) => void;
   /** Log file of this run, for comments. */
   logFile: string | null;
+  /**
+   * Called after every checkpoint is written (a worker's shepherd pushes the branch and the
+   * checkpoint to `origin` here, steps/remote-checkpoint.ts); a throw ends the run.
+   */
+  publish?: (checkpoint: Checkpoint, worktree: string) => Promise<void>;
 }
 
 /** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
@@ -106,11 +111,13 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   // A new worktree has nothing uncommitted; one an interrupted shepherd left may.
   if (prepared.existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
-  const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
-    cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
-    checkpoints.write(cp);
+  const save = async (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }): Promise<Checkpoint> => {
+    const saved: Checkpoint = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
+    cp = saved;
+    checkpoints.write(saved);
     resumed = false;
-    return cp;
+    await deps.publish?.(saved, worktree);
+    return saved;
   };
   const check = (run: RunResult) => {
     if (run.outcome === 'aborted' || deps.signal.aborted) throw new Stopped();
@@ -200,7 +207,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (attempt > config.agentRetries) return await giveUp(ShepherdExit.builderFailed, `${silent} (after ${attempt} attempts)`);
         log(`${silent}; retrying (${attempt} of ${config.agentRetries})`);
       }
-      cp = save({ phase: 'built' });
+      cp = await save({ phase: 'built' });
     }
 
     // Pull request: the one already open for this branch (an earlier run opened it) or a new one.
@@ -227,7 +234,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         prNumber = pr.number;
         log(`opened PR #${pr.number}`);
       }
-      cp = save({ phase: 'pr-opened', pr_number: prNumber });
+      cp = await save({ phase: 'pr-opened', pr_number: prNumber });
     }
 
     for (;;) {
@@ -241,7 +248,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
-        cp = save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
+        cp = await save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
         await publishVerdict(prNumber, cp, false);
       } else if (resumed && cp.phase === 'judged') {
         await publishVerdict(prNumber, cp, true);
@@ -260,7 +267,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const run = await runAgent('doctor', attempt, { 'pr.number': String(prNumber), review: fenceUntrusted('review', cp.review ?? '') });
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the doctor ${run.message}`);
         await worktrees.commitAll(n, `#${n}: address review (doctor round ${attempt})\n\nChanges the doctor left uncommitted, committed by Loom.`);
-        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
+        cp = await save({ phase: 'doctored', doctor_rounds: attempt, verdict: null });
         await publishDoctored(prNumber);
         continue;
       }
@@ -292,7 +299,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
-        cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
+        cp = await save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
         await publishVerdict(prNumber, cp, false);
         continue;
       }

@@ -30,6 +30,9 @@ import type { DependencyMap } from '../core/dependencies.js';
 import { openDependencies } from '../core/dependencies.js';
 import { formatSize } from '../core/size.js';
 import { freeDiskBytes } from '../fs/free-disk.js';
+import type { QueueStatus } from '../queue/queue-status.js';
+import { readQueueStatus } from '../queue/queue-status.js';
+import type { WorkerInfo } from '../queue/shepherd-queue.js';
 
 export interface ShepherdStatus {
   name: string;
@@ -98,6 +101,11 @@ export interface StatusReport {
   original: { progress_files: { file: string; issue: number | null; status: string | null }[] };
   problems: string[];
   interventions: string[];
+  /**
+   * The bullmq executor (docs/distributed.md): the queue and its workers as the daemon last saw
+   * them; null with the local executor.
+   */
+  queue: (QueueStatus & { workers: (WorkerInfo & { last_seen_ms: number | null })[] }) | null;
 }
 
 export interface StatusInputs {
@@ -140,6 +148,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const prCount = (label: string) => snapshot?.pullRequests.filter((p) => p.labels.includes(label)).length ?? 0;
 
   const progress = new ProgressStore(paths.progress);
+  const queued = config.executor.kind === 'bullmq' ? readQueueStatus(paths) : null;
   const slots: ShepherdStatus[] = [];
   const names = new Set<string>(Array.from({ length: config.maxShepherds }, (_, i) => `shepherd-${i + 1}`));
   for (const name of Object.keys(state?.shepherds ?? {})) names.add(name);
@@ -162,7 +171,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       status: 'working',
       issue: entry.issue,
       pid: mine?.pid ?? entry.pid,
-      alive: viewOf(mine, t, entry).alive,
+      alive: queued !== null ? queued.jobs.some((j) => j.id === entry.task_id) || !queued.available : viewOf(mine, t, entry).alive,
       phase: mine?.phase ?? entry.last_phase,
       running_ms: since(entry.started),
       heartbeat_age_ms: since(mine?.heartbeat),
@@ -221,6 +230,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     original: { progress_files: progress.listOriginal().map((p) => ({ file: p.file, issue: p.issue, status: p.status })) },
     problems,
     interventions: [],
+    queue: queued === null ? null : { ...queued, workers: queued.workers.map((w) => ({ ...w, last_seen_ms: since(w.last_seen) })) },
   };
   const numbers = (label: string) => buildOrder(snapshot?.issues.filter((i) => i.labels.includes(label)) ?? []).map((i) => i.number);
   const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
@@ -339,6 +349,16 @@ export function renderStatus(r: StatusReport): string {
   if (r.disk.low && r.disk.free_bytes !== null) lines.push(`    Disk: ${formatSize(r.disk.free_bytes)} free, below minFreeDisk (${formatSize(r.disk.min_free_bytes)}): no new worktree starts until space is freed`);
   if (r.original.progress_files.length > 0)
     lines.push(`    Progress files of the original Loom (left alone, not Loom's): ${r.original.progress_files.map((f) => `${f.file}${f.issue !== null ? ` (#${f.issue}${f.status ? `, ${f.status}` : ''})` : ''}`).join(', ')}`);
+  if (r.queue !== null) {
+    const q = r.queue;
+    lines.push('', `  Queue: ${q.redis} — ${q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
+    lines.push(`  Workers (${q.workers.length}):`);
+    if (q.workers.length === 0) lines.push('    none has reported; start one with `loom worker --redis URL` in a clone (docs/distributed.md)');
+    for (const w of q.workers) {
+      const seen = w.last_seen_ms === null ? 'never' : `${formatDuration(w.last_seen_ms)} ago`;
+      lines.push(`    ${w.name} on ${w.host}: ${w.jobs.length > 0 ? w.jobs.map((n) => `#${n}`).join(', ') : 'idle'} (concurrency ${w.concurrency}${w.draining ? ', draining' : ''}), last seen ${seen}`);
+    }
+  }
   if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
   if (r.problems.length > 0 || r.warnings.length > 0) {
     lines.push('', '  Warnings:');

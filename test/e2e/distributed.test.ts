@@ -1,0 +1,68 @@
+// The daemon as the coordinator of workers fed by a Redis queue (BullMQ), end to end: a bare
+// origin, the GitHub fake merging into it, a real redis-server per test, three `loom worker`s in
+// three clones, script agents.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loomAsync, until } from '../helpers/loom-repo.js';
+import { Fleet, git, writes } from './fleet.js';
+
+let fleet: Fleet | undefined;
+afterEach(async () => {
+  await fleet?.close();
+  fleet = undefined;
+});
+
+/** `until`, with every process's output added to a timeout. */
+async function waitFor(f: Fleet, condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  try {
+    await until(condition, timeoutMs, what);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${f.outputs()}`);
+  }
+}
+
+/** Issues whose state is closed. */
+async function closedCount(f: Fleet, numbers: number[]): Promise<number> {
+  let closed = 0;
+  for (const n of numbers) if ((await f.owner.getIssue(n))?.state === 'closed') closed += 1;
+  return closed;
+}
+
+/** Every issue merged exactly once: one merged PR each, one merge on main each, every file there. */
+async function expectMergedOnce(f: Fleet, numbers: number[], files: string[]): Promise<void> {
+  const prs = await f.owner.listPullRequests({ state: 'all' });
+  for (const n of numbers) {
+    const mine = prs.filter((p) => p.closesIssue === n);
+    expect(mine.map((p) => p.state), `PRs of #${n}`).toEqual(['merged']);
+  }
+  const merges = git(f.bare, 'log', '--first-parent', '--format=%s', 'main').split('\n').filter((s) => /^Merge/.test(s));
+  expect(merges).toHaveLength(numbers.length);
+  for (const file of files) expect(git(f.bare, 'show', `main:${file}`)).toBe(file);
+}
+
+describe('a fleet of workers fed by a Redis queue', () => {
+  it('three workers in three clones merge 20 issues, each exactly once; status lists the workers', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const numbers = await f.createIssues(20, (i) => writes(`f${i}.txt`));
+    for (const name of ['w1', 'w2', 'w3']) f.startWorker(name, 2);
+    const daemon = f.startDaemon();
+    await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 150_000, 'all 20 issues merged');
+    await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+    // Every worker took part, and each ran its shepherds in its own clone.
+    for (const w of f.workers) expect(w.output(), w.name).toMatch(/job issue-\d+-attempt-1: #\d+ completed/);
+    const status = await loomAsync(f.root, ['status', '--json'], f.env);
+    const report = JSON.parse(status.stdout) as { queue: { available: boolean; workers: { name: string; host: string; jobs: number[]; last_seen: string }[] } };
+    expect(report.queue.available).toBe(true);
+    expect(report.queue.workers).toHaveLength(3);
+    const text = await loomAsync(f.root, ['status'], f.env);
+    expect(text.stdout).toMatch(/Workers \(3\)/);
+    await loomAsync(f.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    // The checkpoints on origin went with their issues.
+    expect(git(f.bare, 'for-each-ref', 'refs/loom/')).toBe('');
+    void fs;
+    void path;
+  }, 240_000);
+});
