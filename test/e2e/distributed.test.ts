@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 import { Fleet, git, writes } from './fleet.js';
 
+const fence = '```';
+
 let fleet: Fleet | undefined;
 afterEach(async () => {
   await fleet?.close();
@@ -62,7 +64,46 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(await daemon.exited(60_000)).toBe(0);
     // The checkpoints on origin went with their issues.
     expect(git(f.bare, 'for-each-ref', 'refs/loom/')).toBe('');
-    void fs;
-    void path;
   }, 240_000);
+
+  it('a worker killed with SIGKILL mid-job: another worker resumes the job from the checkpoint on origin; merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    // The builder finishes at once; the judge takes long enough to kill its worker in the middle.
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 6\nsay VERDICT: APPROVE\n${fence}`);
+    const first = f.startWorker('w1', 1);
+    f.startDaemon();
+    // The judge runs on w1 once the PR's checkpoint is on origin.
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
+    expect(first.output()).toMatch(new RegExp(`shepherd #${issue} started`));
+    const second = f.startWorker('w2', 1);
+    f.killMachine(first);
+    await first.exited;
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(second.output()), 90_000, 'the job completed by w2');
+    expect((await f.owner.getIssue(issue as number))?.state).toBe('closed');
+    // w2 resumed after the pushed phase: its shepherd did not build again.
+    const log = shepherdLogs(second.dir, issue as number);
+    expect(log).toMatch(/resuming after pr-opened/);
+    expect(log).not.toMatch(/builder started/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
 });
+
+/** The phase of the checkpoint on origin for `issue` (null: none). */
+function remotePhase(f: Fleet, issue: number): string | null {
+  try {
+    return (JSON.parse(git(f.bare, 'log', '-1', '--format=%B', `refs/loom/checkpoints/issue-${issue}`)) as { checkpoint: { phase: string } | null }).checkpoint?.phase ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every shepherd log for `issue` in a worker's clone, concatenated. */
+function shepherdLogs(dir: string, issue: number): string {
+  const logs = path.join(dir, '.loom', 'logs');
+  return fs
+    .readdirSync(logs)
+    .filter((n) => n.startsWith(`shepherd-issue-${issue}-`))
+    .map((n) => fs.readFileSync(path.join(logs, n), 'utf8'))
+    .join('\n');
+}
