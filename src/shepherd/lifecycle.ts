@@ -287,6 +287,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
       }
       recorder.phase('merge');
+      // A worker's shepherd checks it still owns the issue on origin right before merging.
+      await deps.publish?.(cp, worktree);
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
       const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal });

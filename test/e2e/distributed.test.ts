@@ -87,6 +87,27 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(log).not.toMatch(/builder started/);
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
   }, 200_000);
+
+  it('Redis restarted mid-run (its data gone): dispatch pauses and says since when, workers keep their jobs, the run completes', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const numbers = await f.createIssues(4, (i) => `${writes(`f${i}.txt`)}\n\n${fence}loom-script judge\nsleep 4\nsay VERDICT: APPROVE\n${fence}`);
+    const workers = [f.startWorker('w1', 2), f.startWorker('w2', 2)];
+    const daemon = f.startDaemon();
+    await waitFor(f, () => workers.some((w) => /shepherd #\d+ started/.test(w.output())), 60_000, 'a job running');
+    await f.redis.down();
+    await waitFor(f, () => /queue-unavailable since=/.test(daemon.output()), 30_000, 'the daemon noticing');
+    const status = JSON.parse((await loomAsync(f.root, ['status', '--json'], f.env)).stdout) as { queue: { available: boolean; paused_since: string | null } };
+    expect(status.queue.available).toBe(false);
+    expect(Date.parse(status.queue.paused_since ?? '')).toBeGreaterThan(0);
+    expect((await loomAsync(f.root, ['status'], f.env)).stdout).toMatch(/Redis unavailable since .*: dispatch paused/);
+    await f.redis.up();
+    await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 120_000, 'all issues merged after the restart');
+    await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+    expect(workers.map((w) => w.output()).join('\n')).toMatch(/is unavailable/);
+    expect(workers.map((w) => w.output()).join('\n')).toMatch(/is available again/);
+    await waitFor(f, () => /queue-back/.test(daemon.output()), 10_000, 'the daemon saying Redis is back');
+  }, 240_000);
 });
 
 /** The phase of the checkpoint on origin for `issue` (null: none). */
