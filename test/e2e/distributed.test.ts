@@ -108,6 +108,25 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(workers.map((w) => w.output()).join('\n')).toMatch(/is available again/);
     await waitFor(f, () => /queue-back/.test(daemon.output()), 10_000, 'the daemon saying Redis is back');
   }, 240_000);
+
+  it('SIGTERM drains a worker: its running job gets shutdownGrace, then is handed over (work pushed) to another worker', async () => {
+    fleet = await Fleet.create({ shutdownGrace: '2s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 8\nsay VERDICT: APPROVE\n${fence}`);
+    const first = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running on w1');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toMatch(/draining \(asked to stop\)/);
+    expect(first.output()).toMatch(new RegExp(`job issue-${issue}-attempt-1: #${issue} handed over`));
+    // Nothing was returned to the tracker's queue: the issue stays claimed for the next worker.
+    expect((await f.owner.getIssue(issue as number))?.labels).toContain('loom:building');
+    const second = f.startWorker('w2', 1);
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(second.output()), 90_000, 'the job completed by w2');
+    expect(shepherdLogs(second.dir, issue as number)).toMatch(/resuming after pr-opened/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
 });
 
 /** The phase of the checkpoint on origin for `issue` (null: none). */
