@@ -127,6 +127,29 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(shepherdLogs(second.dir, issue as number)).toMatch(/resuming after pr-opened/);
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
   }, 200_000);
+
+  it('loom stop drains the fleet: jobs go back to the paused queue with their work pushed; the next start resumes them', async () => {
+    fleet = await Fleet.create({ shutdownGrace: '2s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 15\nsay VERDICT: APPROVE\n${fence}`);
+    const worker = f.startWorker('w1', 1);
+    // The judge sleeps long enough for the daemon to notice the stop and the worker its grace.
+    const daemon = f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running on w1');
+    expect((await loomAsync(f.root, ['stop'])).code).toBe(0);
+    expect(await daemon.exited(60_000)).toBe(0);
+    await waitFor(f, () => new RegExp(`#${issue} handed over`).test(worker.output()), 30_000, 'the job handed over');
+    expect(worker.output()).toMatch(/draining \(the daemon asked the fleet to drain/);
+    expect(worker.child.exitCode).toBeNull(); // the worker stays up
+    expect((await f.owner.getIssue(issue as number))?.state).toBe('open');
+    const again = f.startDaemon();
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(worker.output()), 90_000, 'the job completed after the restart');
+    expect(worker.output()).toMatch(/the fleet drain is over/);
+    expect(shepherdLogs(worker.dir, issue as number)).toMatch(/resuming after pr-opened/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+    await loomAsync(f.root, ['stop']);
+    expect(await again.exited(60_000)).toBe(0);
+  }, 200_000);
 });
 
 /** The phase of the checkpoint on origin for `issue` (null: none). */
