@@ -66,7 +66,7 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(git(f.bare, 'for-each-ref', 'refs/loom/')).toBe('');
   }, 240_000);
 
-  it('a worker killed with SIGKILL mid-job: another worker resumes the job from the checkpoint on origin; merged once', async () => {
+  it('a worker killed with SIGKILL mid-job: its shepherd stops too, another worker resumes the job from the checkpoint on origin; merged once', async () => {
     fleet = await Fleet.create();
     const f = fleet;
     // The builder finishes at once; the judge takes long enough to kill its worker in the middle.
@@ -76,9 +76,14 @@ describe('a fleet of workers fed by a Redis queue', () => {
     // The judge runs on w1 once the PR's checkpoint is on origin.
     await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
     expect(first.output()).toMatch(new RegExp(`shepherd #${issue} started`));
+    const record = JSON.parse(fs.readFileSync(path.join(first.dir, '.loom', 'progress', `shepherd-${issue}.json`), 'utf8')) as { pid: number };
     const second = f.startWorker('w2', 1);
-    f.killMachine(first);
+    // Only the worker process: its shepherd notices (its pipe from the worker closes) and stops.
+    process.kill(first.child.pid as number, 'SIGKILL');
     await first.exited;
+    await waitFor(f, () => !alive(record.pid), 20_000, 'the dead worker\'s shepherd gone');
+    const last = JSON.parse(fs.readFileSync(path.join(first.dir, '.loom', 'progress', `shepherd-${issue}.json`), 'utf8')) as { status: string; message: string };
+    expect(last).toMatchObject({ status: 'stopped', message: 'handed over: its worker stopped' });
     await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(second.output()), 90_000, 'the job completed by w2');
     expect((await f.owner.getIssue(issue as number))?.state).toBe('closed');
     // w2 resumed after the pushed phase: its shepherd did not build again.
@@ -151,6 +156,15 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(await again.exited(60_000)).toBe(0);
   }, 200_000);
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The phase of the checkpoint on origin for `issue` (null: none). */
 function remotePhase(f: Fleet, issue: number): string | null {
