@@ -165,16 +165,17 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     }
     const record = progress.readShepherd(entry.issue);
     const mine = record?.task_id === entry.task_id ? record : null;
+    const job = queued?.jobs.find((j) => j.id === entry.task_id);
     if (entry.task_id) recorded.add(entry.task_id);
     slots.push({
       name,
       status: 'working',
       issue: entry.issue,
       pid: mine?.pid ?? entry.pid,
-      alive: queued !== null ? queued.jobs.some((j) => j.id === entry.task_id) || !queued.available : viewOf(mine, t, entry).alive,
-      phase: mine?.phase ?? entry.last_phase,
+      alive: queued !== null ? job !== undefined || !queued.available : viewOf(mine, t, entry).alive,
+      phase: job !== undefined ? (job.state === 'waiting' ? 'waiting for a worker' : `${job.phase ?? 'starting'} on ${job.worker ?? '?'}`) : (mine?.phase ?? entry.last_phase),
       running_ms: since(entry.started),
-      heartbeat_age_ms: since(mine?.heartbeat),
+      heartbeat_age_ms: since(job?.heartbeat ?? mine?.heartbeat),
       output_file: entry.output_file,
     });
   }
@@ -337,6 +338,16 @@ export function renderStatus(r: StatusReport): string {
     const last = role.last_completed ? `last run ${role.last_completed}${role.last_outcome && role.last_outcome !== 'completed' ? ` (${role.last_outcome})` : ''}` : 'not run yet';
     lines.push(`    ${role.role.padEnd(9)} ${role.enabled ? (role.status === 'running' ? 'running' : `idle, ${last}`) : 'disabled'}`);
   }
+  if (r.queue !== null) {
+    const q = r.queue;
+    lines.push('', `  Queue: ${q.redis} — ${q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
+    lines.push(`  Workers (${q.workers.length}):`);
+    if (q.workers.length === 0) lines.push('    none has reported; start one with `loom worker --redis URL` in a clone (docs/distributed.md)');
+    for (const w of q.workers) {
+      const seen = w.last_seen_ms === null ? 'never' : `${formatDuration(w.last_seen_ms)} ago`;
+      lines.push(`    ${w.name} on ${w.host}: ${w.jobs.length > 0 ? w.jobs.map((n) => `#${n}`).join(', ') : 'idle'} (concurrency ${w.concurrency}${w.draining ? ', draining' : ''}), last seen ${seen}`);
+    }
+  }
   lines.push('', `  Sandbox: ${r.sandbox.text}`);
   lines.push('', '  Session Stats:');
   lines.push(`    Issues completed: ${r.session.completed_issues}`);
@@ -349,16 +360,6 @@ export function renderStatus(r: StatusReport): string {
   if (r.disk.low && r.disk.free_bytes !== null) lines.push(`    Disk: ${formatSize(r.disk.free_bytes)} free, below minFreeDisk (${formatSize(r.disk.min_free_bytes)}): no new worktree starts until space is freed`);
   if (r.original.progress_files.length > 0)
     lines.push(`    Progress files of the original Loom (left alone, not Loom's): ${r.original.progress_files.map((f) => `${f.file}${f.issue !== null ? ` (#${f.issue}${f.status ? `, ${f.status}` : ''})` : ''}`).join(', ')}`);
-  if (r.queue !== null) {
-    const q = r.queue;
-    lines.push('', `  Queue: ${q.redis} — ${q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
-    lines.push(`  Workers (${q.workers.length}):`);
-    if (q.workers.length === 0) lines.push('    none has reported; start one with `loom worker --redis URL` in a clone (docs/distributed.md)');
-    for (const w of q.workers) {
-      const seen = w.last_seen_ms === null ? 'never' : `${formatDuration(w.last_seen_ms)} ago`;
-      lines.push(`    ${w.name} on ${w.host}: ${w.jobs.length > 0 ? w.jobs.map((n) => `#${n}`).join(', ') : 'idle'} (concurrency ${w.concurrency}${w.draining ? ', draining' : ''}), last seen ${seen}`);
-    }
-  }
   if (r.spawn_retry_queue.length > 0) lines.push(`    Retrying: ${r.spawn_retry_queue.map((q) => `#${q.issue} (${q.failures} failed)`).join(', ')}`);
   if (r.problems.length > 0 || r.warnings.length > 0) {
     lines.push('', '  Warnings:');
