@@ -155,6 +155,24 @@ describe('a fleet of workers fed by a Redis queue', () => {
     await loomAsync(f.root, ['stop']);
     expect(await again.exited(60_000)).toBe(0);
   }, 200_000);
+
+  it('a shepherd that dies on its worker fails the job; the daemon counts it and enqueues the next attempt, which resumes', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => writes('f1.txt'));
+    // This worker's shepherds die (SIGKILL) right after opening the PR, before its checkpoint.
+    const crashing = f.startWorker('w1', 1, { LOOM_TEST_CRASH_AT: 'pr:created' });
+    const daemon = f.startDaemon();
+    await waitFor(f, () => new RegExp(`shepherd #${issue} exited \\(code signal\\) without finishing`).test(crashing.output()), 60_000, 'the shepherd dying on w1');
+    f.killMachine(crashing);
+    await crashing.exited;
+    await waitFor(f, () => /died=#\d+/.test(daemon.output()), 30_000, 'the daemon counting the failure');
+    const healthy = f.startWorker('w2', 1);
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-2: #${issue} completed`).test(healthy.output()), 120_000, 'attempt 2 completed on w2');
+    expect(shepherdLogs(healthy.dir, issue as number)).toMatch(/resuming after built/);
+    // The PR the dead shepherd opened is the one merged: no second PR.
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 240_000);
 });
 
 function alive(pid: number): boolean {
