@@ -173,6 +173,22 @@ describe('a fleet of workers fed by a Redis queue', () => {
     // The PR the dead shepherd opened is the one merged: no second PR.
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
   }, 240_000);
+
+  it('a shepherd whose heartbeat stalls is ended by its worker after stallTimeout; the next attempt finishes the issue', async () => {
+    fleet = await Fleet.create({ stallTimeout: '8s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 6\nsay VERDICT: APPROVE\n${fence}`);
+    const worker = f.startWorker('w1', 1);
+    const daemon = f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running');
+    const record = JSON.parse(fs.readFileSync(path.join(worker.dir, '.loom', 'progress', `shepherd-${issue}.json`), 'utf8')) as { pid: number };
+    process.kill(record.pid, 'SIGSTOP'); // frozen: no heartbeat any more
+    await waitFor(f, () => new RegExp(`shepherd #${issue} stopped responding`).test(worker.output()), 30_000, 'the worker noticing the stall');
+    await waitFor(f, () => !alive(record.pid), 10_000, 'the stalled shepherd ended');
+    await waitFor(f, () => /died=#\d+/.test(daemon.output()), 30_000, 'the daemon counting the failure');
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-2: #${issue} completed`).test(worker.output()), 120_000, 'attempt 2 completed');
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 240_000);
 });
 
 function alive(pid: number): boolean {
