@@ -13,11 +13,12 @@ const LOWER = {
   usage: ['core', 'config', 'fs', 'process'],
   tracker: ['core', 'config', 'fs', 'process'],
   runtimes: ['core', 'config', 'fs', 'process'],
+  queue: ['core', 'config', 'fs', 'process'],
 };
-const ADAPTERS = ['core', 'config', 'fs', 'process', 'git', 'state', 'usage', 'tracker', 'runtimes'];
+const ADAPTERS = ['core', 'config', 'fs', 'process', 'git', 'state', 'usage', 'tracker', 'runtimes', 'queue'];
 LOWER.steps = ADAPTERS;
 LOWER.setup = [...ADAPTERS, 'steps'];
-for (const useCase of ['daemon', 'shepherd', 'roles', 'status', 'dashboard', 'demo']) LOWER[useCase] = [...ADAPTERS, 'steps', 'setup'];
+for (const useCase of ['daemon', 'shepherd', 'roles', 'status', 'dashboard', 'demo', 'worker']) LOWER[useCase] = [...ADAPTERS, 'steps', 'setup'];
 LOWER.cli = [...Object.keys(LOWER)];
 
 const layerRules = Object.entries(LOWER).map(([folder, allowed]) => ({

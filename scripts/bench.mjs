@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | github-issue | dashboard | overlap), --pairs N (overlap, default 4).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | github-issue | workers | dashboard | overlap), --pairs N (overlap, default 4).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -300,6 +300,11 @@ if (!only || only === 'github-issue') {
   // Whole lifecycles on GitHub: minutes per backlog size (--sizes 10,1000,10000 --merged 4).
   const passed = [...['sizes', 'merged'].flatMap((n) => (arg(n, null) === null ? [] : [`--${n}`, arg(n, null)])), ...(process.argv.includes('--trace') ? ['--trace'] : [])];
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'bench-github-issue.ts'), ...passed], { cwd: path.join(here, '..'), encoding: 'utf8' });
+  process.stdout.write(r.stdout + r.stderr);
+}
+if (!only || only === 'workers') {
+  const extra = ['issues', 'sleep'].flatMap((name) => (only === 'workers' && arg(name, null) !== null ? [`--${name}`, String(arg(name, null))] : []));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'bench-workers.ts'), ...extra], { cwd: path.join(here, '..'), encoding: 'utf8' });
   process.stdout.write(r.stdout + r.stderr);
 }
 if (!only || only === 'overhead') await overhead();

@@ -32,6 +32,14 @@ if (packages.length > 0 && process.getuid?.() === 0 && fs.existsSync('/usr/bin/a
   }
 }
 
+// Debian's redis-server: the distributed tests (test/e2e/distributed.test.ts) start one of their
+// own per test on a free port. Installed once, as root, from Debian.
+if (!fs.existsSync('/usr/bin/redis-server') && process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
+  const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
+  const ok = spawnSync('apt-get', ['update', '-qq'], quiet).status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'redis-server'], quiet).status === 0;
+  if (!ok) process.stderr.write('warning: installing redis-server failed; the distributed tests will fail\n');
+}
+
 // The opencode CLI lives in its own folder (see tools/opencode/package.json); install it once.
 const opencode = path.join('tools', 'opencode');
 if (!fs.existsSync(path.join(opencode, 'node_modules', '.bin', 'opencode'))) {

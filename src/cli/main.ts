@@ -16,6 +16,7 @@ import { typedLoom } from '../process/typed-command.js';
 import type { Mode } from '../core/planner.js';
 import { runRole } from '../roles/role-process.js';
 import { runShepherd } from '../shepherd/shepherd-process.js';
+import { runWorker } from '../worker/worker.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import { renderStatus } from '../status/status-report.js';
 import { collectStatus } from '../status/collect-status.js';
@@ -174,13 +175,32 @@ function buildProgram(): Command {
     .argument('<issue>', 'issue number')
     .option('--force-merge', 'merge as soon as the PR is approved')
     .addOption(new Option('--task <id>', 'internal: task id given by the launcher').hideHelp())
-    .action(async (issueArg: string, options: { forceMerge?: boolean; task?: string }) => {
+    .addOption(new Option('--fence <fence>', 'internal: run for a queue job of `loom worker` with this fence').hideHelp())
+    .action(async (issueArg: string, options: { forceMerge?: boolean; task?: string; fence?: string }) => {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
       const config = requireConfig(paths);
       process.exitCode = await withTracker(paths, {}, (tracker) =>
-        runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) }),
+        runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}), ...(options.fence ? { fence: options.fence } : {}) }),
       );
+    });
+
+  program
+    .command('worker')
+    .description('run shepherd jobs from the Redis queue of a daemon using the bullmq executor, in this clone (docs/distributed.md)')
+    .option('--redis <url>', 'the Redis of the queue, redis://HOST:6379 (default: LOOM_REDIS_URL, then the config\'s executor.redis)')
+    .option('--concurrency <n>', 'shepherd jobs run at once', '1')
+    .action(async (options: { redis?: string; concurrency: string }) => {
+      const concurrency = Number(options.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new UserError(`--concurrency must be a positive whole number, got "${options.concurrency}"`);
+      const paths = requirePaths();
+      const config = requireConfig(paths);
+      const redis = options.redis ?? (config.executor.kind === 'bullmq' ? config.executor.redis : undefined);
+      if (redis === undefined) throw new UserError('no Redis to take jobs from; pass --redis redis://HOST:6379 (or set LOOM_REDIS_URL)');
+      if (!/^rediss?:\/\/[^/\s]+/.test(redis)) throw new UserError(`--redis must be a Redis URL like redis://HOST:6379, got "${redis}"`);
+      if (config.tracker.type !== 'github') throw new UserError('loom worker needs the GitHub tracker (the local tracker lives on one machine); set "tracker": { "type": "github", ... } in .loom/config.json');
+      requireRunnableRoles(paths, config);
+      process.exitCode = await runWorker({ paths, config, redis, concurrency, log: (l) => out(`${stamp()} ${l}`), ...(process.env.LOOM_WORKER_LOCK_MS ? { lockDuration: Number(process.env.LOOM_WORKER_LOCK_MS) } : {}) });
     });
 
   program

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
-import type { LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
+import type { ExecutorConfig, LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
 import type { HookName } from '../core/config-model.js';
 import { defaultConfig, defaultSandbox, HOOK_NAMES, SANDBOX_TYPES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
@@ -254,6 +254,11 @@ export function resolveConfig(
       else problems.push(`updateStrategy: must be "rebase" or "merge", got ${JSON.stringify(value)}`);
       continue;
     }
+    if (key === 'executor') {
+      const executor = parseExecutor(value, 'executor', problems);
+      if (executor !== null) config.executor = executor;
+      continue;
+    }
     if (key === 'runtime') {
       if (typeof value === 'string' && (RUNTIME_NAMES as readonly string[]).includes(value)) config.runtime = value as RuntimeChoice;
       else problems.push(`runtime: must be one of ${RUNTIME_NAMES.join(', ')}`);
@@ -266,7 +271,7 @@ export function resolveConfig(
     }
     const kind = SCALARS[key];
     if (kind === undefined) {
-      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'budget', 'pricing', 'roles', 'notify', 'tracker', 'hooks', 'overlap', 'updateStrategy', 'requireApproval'].join(', ')})`);
+      problems.push(`${key}: unknown key (known: ${[...Object.keys(SCALARS), ...STRINGS, 'runtime', 'sandbox', 'executor', 'budget', 'pricing', 'roles', 'notify', 'tracker', 'hooks', 'overlap', 'updateStrategy', 'requireApproval'].join(', ')})`);
       continue;
     }
     const r = check(kind, value);
@@ -335,6 +340,13 @@ export function resolveConfig(
     if (/^https?:\/\/\S+$/.test(notifyWebhook)) config.notify.webhook = notifyWebhook;
     else problems.push('env LOOM_NOTIFY_WEBHOOK: must be an http(s) URL');
   }
+  const envRedis = env.LOOM_REDIS_URL;
+  if (envRedis !== undefined && envRedis !== '') {
+    const executor = parseExecutor({ kind: 'bullmq', redis: envRedis }, 'env LOOM_REDIS_URL', problems);
+    if (executor !== null) config.executor = executor;
+  }
+  if (config.executor.kind === 'bullmq' && config.tracker.type === 'local')
+    problems.push(`executor: the bullmq executor needs the GitHub tracker (the local tracker lives on one machine); set "tracker": { "type": "github", ... } or remove "executor"`);
   const envSandbox = env.LOOM_SANDBOX;
   if (envSandbox !== undefined && envSandbox !== '') {
     if ((SANDBOX_TYPES as readonly string[]).includes(envSandbox)) config.sandbox.type = envSandbox as SandboxType;
@@ -537,4 +549,19 @@ export function describeConfigError(error: ConfigError, cwd: string): string {
     else own.push(problem);
   }
   return [...(own.length > 0 ? [`${relative(error.file)}: ${own.join('; ')}`] : []), ...others].join('; ');
+}
+
+/** `executor`: `{ "kind": "local" }` or `{ "kind": "bullmq", "redis": "redis://HOST:PORT" }`. */
+function parseExecutor(value: unknown, at: string, problems: string[]): ExecutorConfig | null {
+  if (!isRecord(value) || (value.kind !== 'local' && value.kind !== 'bullmq')) {
+    problems.push(`${at}: must be { "kind": "local" } or { "kind": "bullmq", "redis": "redis://HOST:6379" }`);
+    return null;
+  }
+  if (value.kind === 'local') return { kind: 'local' };
+  const url = value.redis;
+  if (typeof url !== 'string' || !/^rediss?:\/\/[^/\s]+/.test(url)) {
+    problems.push(`${at === 'executor' ? 'executor.redis' : at}: must be a Redis URL like redis://HOST:6379, got ${JSON.stringify(url)}`);
+    return null;
+  }
+  return { kind: 'bullmq', redis: url };
 }

@@ -40,6 +40,8 @@ export interface LoomPaths {
   mergeQueue: string;
   /** The post-merge guard: the merge being verified, a pause of merging, merges reverted. */
   baseGuard: string;
+  /** The `bullmq` executor's queue and workers as the daemon last saw them (`loom status`). */
+  queueStatus: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -68,6 +70,7 @@ export function loomPaths(root: string): LoomPaths {
     diffCache: path.join(dir, 'diff-cache.json'),
     mergeQueue: path.join(dir, 'merge-queue'),
     baseGuard: path.join(dir, 'base-guard.json'),
+    queueStatus: path.join(dir, 'queue-status.json'),
   };
 }
 
@@ -96,5 +99,6 @@ export const GITIGNORE_LINES = [
   'dashboard.json',
   'merge-queue/',
   'base-guard.json',
+  'queue-status.json',
   '*.tmp',
 ];

@@ -130,6 +130,8 @@ export interface LoomConfig {
   cliRetries: number;
   /** The sandbox of every role that does not set its own (`roles.<role>.sandbox`). */
   sandbox: SandboxConfig;
+  /** Where shepherds run: detached processes here (`local`), or workers fed by a Redis queue (docs/distributed.md). */
+  executor: ExecutorConfig;
   roles: Record<RoleName, RoleConfig>;
   /**
    * Things the loader accepted but a user should hear about once (an original Loom role file's
@@ -137,6 +139,9 @@ export interface LoomConfig {
    */
   notes: string[];
 }
+
+/** `local`: shepherds are processes on this machine; `bullmq`: jobs on a Redis queue taken by `loom worker`s. */
+export type ExecutorConfig = { kind: 'local' } | { kind: 'bullmq'; redis: string };
 
 const MIN = 60_000;
 const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
@@ -189,6 +194,7 @@ export function defaultConfig(): LoomConfig {
     agentRetries: 2,
     cliRetries: 2,
     sandbox: defaultSandbox(),
+    executor: { kind: 'local' },
     roles,
     notes: [],
   };

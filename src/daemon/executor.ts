@@ -18,6 +18,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 import { cleanupLeftovers } from './cleanup.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
+import type { ShepherdQueue } from '../queue/shepherd-queue.js';
 
 
 /** How long a stop or a stuck-kill waits for a process after SIGTERM before SIGKILL, ms. */
@@ -30,7 +31,8 @@ const MAX_DEPENDENCY_REPORTS = 200;
 /** Performs planner actions against the tracker, the processes and the state. */
 export class Executor {
   readonly tokens: string[] = [];
-  private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date };
+  /** `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes. */
+  private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date; queue: ShepherdQueue | null };
 
   constructor(o: Executor['o']) {
     this.o = o;
@@ -110,7 +112,8 @@ export class Executor {
         const word = p.status === 'completed' ? 'done' : p.status;
         this.tokens.push(`${word}=#${action.issue}`);
         this.freeSlot(action.slot, action.issue);
-        progress.remove(progress.shepherdFile(action.issue));
+        if (this.o.queue !== null) await this.o.queue.remove(p.task_id);
+        else progress.remove(progress.shepherdFile(action.issue));
         return;
       }
       case 'recover-shepherd': {
@@ -146,7 +149,8 @@ export class Executor {
         }
         this.warn(`shepherd for #${action.issue} ${what}${log ? ` (log ${log})` : ''}`);
         this.freeSlot(action.slot, action.issue);
-        if (progress.readShepherd(action.issue)?.task_id === action.taskId) progress.remove(progress.shepherdFile(action.issue));
+        if (this.o.queue !== null && action.taskId !== null) await this.o.queue.remove(action.taskId);
+        else if (progress.readShepherd(action.issue)?.task_id === action.taskId) progress.remove(progress.shepherdFile(action.issue));
         return;
       }
       case 'drop-slot':
@@ -192,6 +196,10 @@ export class Executor {
           return;
         }
         delete state.untrusted[String(action.issue)];
+        if (this.o.queue !== null) {
+          await this.enqueue(action.slot, action.issue, this.o.queue);
+          return;
+        }
         const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now });
         if (result.ok) {
           const t = result.task;
@@ -255,6 +263,30 @@ export class Executor {
   }
 
   /**
+   * The bullmq executor's spawn: the tracker claim (`loom:issue` → `loom:building`, atomic), then
+   * the job, whose id (issue and attempt) makes a second enqueue of it a no-op. A failed enqueue
+   * undoes the claim.
+   */
+  private async enqueue(slot: string, issue: number, queue: ShepherdQueue): Promise<void> {
+    const { tracker, state } = this.o;
+    const now = this.o.clock();
+    if (!(await tracker.claim(issue))) {
+      this.tokens.push(`skip=#${issue}`);
+      return;
+    }
+    const attempt = (state.spawn_retry_queue[String(issue)]?.failures ?? 0) + 1;
+    let id: string;
+    try {
+      id = await queue.enqueue({ issue, attempt, forceMerge: this.o.force });
+    } catch (error) {
+      await tracker.updateLabels(issue, { add: [Label.issue] });
+      throw error;
+    }
+    state.shepherds[slot] = { ...idleShepherd(), status: 'working', issue, task_id: id, pid: null, pid_start: null, output_file: `(queue job ${id})`, started: now.toISOString(), last_phase: 'queued' };
+    this.tokens.push(`+job=#${issue}`);
+  }
+
+  /**
    * One more failed shepherd for `issue`: at `spawnFailureLimit` the issue is blocked with
    * `blockComment`; before that it waits in the retry queue with a growing backoff.
    */
@@ -285,6 +317,15 @@ export class Executor {
   /** SIGTERM every shepherd at once; each saves its work and releases its issue; stragglers are killed. */
   private async stopShepherds(stops: Extract<Action, { type: 'stop-shepherd' }>[]): Promise<void> {
     const { state, tracker, progress } = this.o;
+    if (this.o.queue !== null) {
+      // A fleet keeps its jobs: the workers handed them over to the (paused) queue, where the next
+      // daemon finds and adopts them, claims and checkpoints intact.
+      for (const stop of stops) {
+        this.tokens.push(`queued=#${stop.issue}`);
+        this.freeSlot(stop.slot, stop.issue);
+      }
+      return;
+    }
     await Promise.all(
       stops.map(async (stop) => {
         const entry = state.shepherds[stop.slot];

@@ -33,6 +33,9 @@ import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 import { recordIteration } from './iteration-events.js';
 import { ensureNotifyCursor, sendNotifications } from './notifier.js';
+import { QueueUnavailableError, ShepherdQueue } from '../queue/shepherd-queue.js';
+import { availableStatus, observeQueue, unavailableStatus } from './queue-dispatch.js';
+import { readQueueStatus, writeQueueStatus } from '../queue/queue-status.js';
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
@@ -88,11 +91,50 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   state.usage = foldUsage(state.usage, ledger.entries, ledger.offset);
   const today = state.usage.by_day[dayOf(now.toISOString())] ?? emptyTotals();
   observation.dailyBudgetSpent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), today);
-  const actions = plan({ state, observation, config, now: now.getTime(), force, mode });
-
-  const executor = new Executor({ paths, config, tracker, progress, state, force, clock });
-  await executor.run(actions);
-  await executor.cleanup(snapshot);
+  // The bullmq executor: shepherds are queue jobs; without Redis nothing is dispatched or changed.
+  const queue = config.executor.kind === 'bullmq' ? new ShepherdQueue(config.executor.redis) : null;
+  const queueTokens: string[] = [];
+  let actions: Action[];
+  let executor: Executor;
+  try {
+    if (queue !== null && config.executor.kind === 'bullmq') {
+      const redis = config.executor.redis;
+      let jobs;
+      let workers;
+      try {
+        // `loom stop` drains the fleet: the queue is paused and the workers hand their jobs over.
+        await queue.drain(mode === 'normal' ? null : now.toISOString());
+        jobs = await queue.jobs();
+        workers = await queue.workers(now.getTime());
+      } catch (error) {
+        if (!(error instanceof QueueUnavailableError)) throw error;
+        const status = unavailableStatus(paths, redis, error.message, now);
+        writeQueueStatus(paths, status);
+        const at = clock().toISOString();
+        state.pipeline_state = pipeline(snapshot, at);
+        state.iteration += 1;
+        state.last_poll = at;
+        const summary = `ready=${state.pipeline_state.ready.length} building=${state.pipeline_state.building.length} queue-unavailable since=${status.paused_since ?? at}`;
+        state.last_summary = summary;
+        store.save(state, session);
+        return { summary, actions: [], state };
+      }
+      if (readQueueStatus(paths)?.available === false) queueTokens.push('queue-back');
+      writeQueueStatus(paths, availableStatus(redis, jobs, workers, now));
+      const { lost } = observeQueue(observation, state, jobs, now);
+      for (const job of lost) {
+        await queue.enqueue({ issue: job.issue, attempt: job.attempt, forceMerge: force });
+        queueTokens.push(`requeued=#${job.issue}`);
+      }
+    }
+    actions = plan({ state, observation, config, now: now.getTime(), force, mode });
+    executor = new Executor({ paths, config, tracker, progress, state, force, clock, queue });
+    executor.tokens.push(...queueTokens);
+    await executor.run(actions);
+    await executor.cleanup(snapshot);
+  } finally {
+    await queue?.close();
+  }
 
   const at = clock().toISOString();
   state.pipeline_state = pipeline(snapshot, at);

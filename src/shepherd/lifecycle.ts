@@ -57,6 +57,11 @@ export interface LifecycleDeps {
   logFile: string | null;
   /** The lease on the issue's worktree, held for the whole run (its agents are recorded there). */
   lease?: IssueLease;
+  /**
+   * Called after every checkpoint is written (a worker's shepherd pushes the branch and the
+   * checkpoint to `origin` here, steps/remote-checkpoint.ts); a throw ends the run.
+   */
+  publish?: (checkpoint: Checkpoint, worktree: string) => Promise<void>;
 }
 
 /** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
@@ -110,11 +115,13 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   // A new worktree has nothing uncommitted; one an interrupted shepherd left may.
   if (prepared.existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
-  const save = (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }) => {
-    cp = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
-    checkpoints.write(cp);
+  const save = async (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }): Promise<Checkpoint> => {
+    const saved: Checkpoint = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
+    cp = saved;
+    checkpoints.write(saved);
     resumed = false;
-    return cp;
+    await deps.publish?.(saved, worktree);
+    return saved;
   };
   const check = (run: RunResult) => {
     if (run.outcome === 'aborted' || deps.signal.aborted) throw new Stopped();
@@ -204,7 +211,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (attempt > config.agentRetries) return await giveUp(ShepherdExit.builderFailed, `${silent} (after ${attempt} attempts)`);
         log(`${silent}; retrying (${attempt} of ${config.agentRetries})`);
       }
-      cp = save({ phase: 'built' });
+      cp = await save({ phase: 'built' });
     }
 
     // Pull request: the one already open for this branch (an earlier run opened it) or a new one.
@@ -231,7 +238,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         prNumber = pr.number;
         log(`opened PR #${pr.number}`);
       }
-      cp = save({ phase: 'pr-opened', pr_number: prNumber });
+      cp = await save({ phase: 'pr-opened', pr_number: prNumber });
     }
 
     for (;;) {
@@ -248,7 +255,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
-        cp = save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
+        cp = await save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
         await publishVerdict(prNumber, cp, false);
       } else if (resumed && cp.phase === 'judged') {
         await publishVerdict(prNumber, cp, true);
@@ -278,12 +285,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (markers.length > 0) {
           // Never judged, never merged while a conflict marker is left: another doctor round.
           const review = `conflict markers are still in ${markers.map((f) => `\`${f}\``).join(', ')} after doctor round ${attempt}: resolve them (keep both changes' intent) and commit.`;
-          cp = save({ phase: 'judged', verdict: 'changes', review, doctor_rounds: attempt, tests_failed: false, conflict: markers });
+          cp = await save({ phase: 'judged', verdict: 'changes', review, doctor_rounds: attempt, tests_failed: false, conflict: markers });
           if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
           await tracker.comment(prNumber, `**Loom** — ${review}`);
           continue;
         }
-        cp = save({ phase: 'doctored', doctor_rounds: attempt, verdict: null, conflict: [] });
+        cp = await save({ phase: 'doctored', doctor_rounds: attempt, verdict: null, conflict: [] });
         await publishDoctored(prNumber);
         continue;
       }
@@ -303,6 +310,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; awaiting merge`, merged: false, prNumber };
       }
       recorder.phase('merge');
+      // A worker's shepherd checks it still owns the issue on origin right before merging.
+      await deps.publish?.(cp, worktree);
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
       const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
@@ -331,7 +340,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.comment(prNumber, `**Loom** — ${review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
         log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
-        cp = save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
+        cp = await save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
         continue;
       }
       if (merged.reason === 'review' && merged.review !== undefined) {
@@ -339,7 +348,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
         log(`PR #${prNumber}: ${merged.message}; a doctor round addresses it`);
-        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: false });
+        cp = await save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: false });
         continue;
       }
       if (merged.reason === 'checks' && merged.review !== undefined) {
@@ -347,12 +356,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
         log(`PR #${prNumber}: ${merged.message}; a doctor round fixes it`);
-        cp = save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
+        cp = await save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
         continue;
       }
       if (merged.reason === 'tests') {
         // The default branch moved on and the rebased branch fails: another doctor round.
-        cp = save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
+        cp = await save({ phase: 'judged', verdict: 'changes', review: `**Loom** — ${merged.message}`, tests_failed: true });
         await publishVerdict(prNumber, cp, false);
         continue;
       }

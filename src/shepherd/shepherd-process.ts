@@ -23,7 +23,9 @@ import type { LifecycleResult } from './lifecycle.js';
 import { runLifecycle } from './lifecycle.js';
 import { ShepherdExit } from './shepherd-exit.js';
 import { IssueLease } from '../process/issue-lease.js';
+import type { Checkpoint } from '../state/checkpoint-store.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
+import { dropRemoteCheckpoint, FencedError, publishCheckpoint, takeOver } from '../steps/remote-checkpoint.js';
 
 export interface ShepherdOptions {
   paths: LoomPaths;
@@ -33,6 +35,14 @@ export interface ShepherdOptions {
   /** Task id given by the launcher; absent when a user runs `loom shepherd N` by hand. */
   taskId?: string;
   forceMerge: boolean;
+  /**
+   * Set when a `loom worker` runs this shepherd for a queue job (docs/distributed.md): the job's
+   * fence. The shepherd takes the issue over from `origin` first (branch and checkpoint), pushes
+   * both after every phase, and a stop for shutdown hands the issue over (work pushed, labels
+   * untouched: the job goes back to the queue). The shepherd also stops when its worker dies
+   * (its standard input closes).
+   */
+  fence?: string;
   log: (line: string) => void;
 }
 
@@ -62,6 +72,13 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const fence = opts.fence;
+  if (fence !== undefined) {
+    process.stdin.on('error', () => undefined);
+    process.stdin.on('end', onSignal);
+    process.stdin.resume();
+  }
+  const remote = { root: paths.root, checkpointsDir: paths.checkpoints, worktreesDir: paths.worktrees, issue };
   recorder.start('builder', config.heartbeatInterval);
   let follow: Follow<Withdrawal> | null = null;
   let lease: IssueLease | null = null;
@@ -71,6 +88,10 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     if (current === null || current.state !== 'open' || !current.labels.includes(Label.building)) {
       recorder.finish('skipped', { message: `#${issue} is not claimed (closed or relabelled)`, exit_code: ShepherdExit.skipped });
       return ShepherdExit.skipped;
+    }
+    if (fence !== undefined) {
+      const resumed = await takeOver({ ...remote, fence });
+      log(`shepherd #${issue}: took the issue over from origin (fence ${fence}${resumed ? `, resuming after ${resumed.phase}` : ''})`);
     }
     // Follow the issue: read it again every heartbeat; whatever a human did that takes it away
     // from this shepherd ends the agent's process group at once.
@@ -103,12 +124,20 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       log: (line) => log(`shepherd #${issue}: ${line}`),
       logFile: record.output_file === '(terminal)' ? null : record.output_file,
       lease,
+      ...(fence !== undefined ? { publish: (checkpoint: Checkpoint, worktree: string) => publishCheckpoint({ ...remote, worktree, checkpoint }) } : {}),
     });
     follow.stop();
     if (result.status === 'stopped') {
       const now = await tracker.getIssue(issue);
       const withdrawal = shepherdWithdrawal(issue, now) ?? follow.reason;
       if (withdrawal !== null && withdrawal.kind !== 'aborted') return await withdrawn(opts, recorder, withdrawal, result, lease !== null);
+      if (fence !== undefined && withdrawal === null && shutdown.signal.aborted) {
+        // A worker's shutdown: the work goes to origin and the issue stays claimed for the next worker.
+        await publishCheckpoint({ ...remote, worktree: new Worktrees(paths.root, paths.worktrees).pathFor(issue), checkpoint: new CheckpointStore(paths.checkpoints).read(issue) });
+        recorder.finish('stopped', { message: 'handed over: its worker stopped', exit_code: ShepherdExit.shutdown, pr_number: result.prNumber });
+        log(`shepherd #${issue}: handed over (work pushed to origin)`);
+        return ShepherdExit.shutdown;
+      }
       if (now?.state === 'open') {
         if (withdrawal?.kind === 'aborted') await tracker.comment(issue, `Loom: stopped by \`${Label.abort}\`; returned to \`${Label.issue}\`.${result.branchHasWork === true ? ` Work so far is kept on branch \`${branchFor(issue)}\`.` : ''}`);
         await tracker.updateLabels(issue, { add: [Label.issue], remove: [Label.abort] });
@@ -117,10 +146,19 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       recorder.finish('stopped', { message: why, exit_code: ShepherdExit.shutdown, pr_number: result.prNumber });
       return ShepherdExit.shutdown;
     }
+    if (fence !== undefined) await dropRemoteCheckpoint(remote);
     recorder.finish(result.status, { message: result.message, exit_code: result.exit, merged: result.merged, pr_number: result.prNumber });
     log(`shepherd #${issue}: ${result.status}: ${result.message}`);
     return result.exit;
+  } catch (error) {
+    // A newer run of this issue owns it: stop here, touching neither the tracker nor origin.
+    if (!(error instanceof FencedError)) throw error;
+    recorder.finish('stopped', { message: error.message, exit_code: ShepherdExit.shutdown });
+    log(`shepherd #${issue}: ${error.message}`);
+    return ShepherdExit.shutdown;
   } finally {
+    if (fence !== undefined) process.stdin.off('end', onSignal);
+    if (fence !== undefined) process.stdin.pause();
     follow?.stop();
     lease?.release();
     process.off('SIGTERM', onSignal);

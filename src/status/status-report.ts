@@ -35,6 +35,9 @@ import { freeDiskBytes } from '../fs/free-disk.js';
 import { BaseGuardStore, type BaseGuardState } from '../state/base-guard-store.js';
 import { MergeQueue, type MergeStep } from '../process/merge-queue.js';
 import { pauseMessage } from '../steps/base-guard.js';
+import type { QueueStatus } from '../queue/queue-status.js';
+import { readQueueStatus } from '../queue/queue-status.js';
+import type { WorkerInfo } from '../queue/shepherd-queue.js';
 
 export interface ShepherdStatus {
   name: string;
@@ -107,6 +110,11 @@ export interface StatusReport {
   original: { progress_files: { file: string; issue: number | null; status: string | null }[] };
   problems: string[];
   interventions: string[];
+  /**
+   * The bullmq executor (docs/distributed.md): the queue and its workers as the daemon last saw
+   * them; null with the local executor.
+   */
+  queue: (QueueStatus & { workers: (WorkerInfo & { last_seen_ms: number | null })[] }) | null;
 }
 
 export interface MergingStatus {
@@ -175,6 +183,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const prCount = (label: string) => snapshot?.pullRequests.filter((p) => p.labels.includes(label)).length ?? 0;
 
   const progress = new ProgressStore(paths.progress);
+  const queued = config.executor.kind === 'bullmq' ? readQueueStatus(paths) : null;
   const slots: ShepherdStatus[] = [];
   const names = new Set<string>(Array.from({ length: config.maxShepherds }, (_, i) => `shepherd-${i + 1}`));
   for (const name of Object.keys(state?.shepherds ?? {})) names.add(name);
@@ -191,16 +200,17 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     }
     const record = progress.readShepherd(entry.issue);
     const mine = record?.task_id === entry.task_id ? record : null;
+    const job = queued?.jobs.find((j) => j.id === entry.task_id);
     if (entry.task_id) recorded.add(entry.task_id);
     slots.push({
       name,
       status: 'working',
       issue: entry.issue,
       pid: mine?.pid ?? entry.pid,
-      alive: viewOf(mine, t, entry).alive,
-      phase: mine?.phase ?? entry.last_phase,
+      alive: queued !== null ? job !== undefined || !queued.available : viewOf(mine, t, entry).alive,
+      phase: job !== undefined ? (job.state === 'waiting' ? 'waiting for a worker' : `${job.phase ?? 'starting'} on ${job.worker ?? '?'}`) : (mine?.phase ?? entry.last_phase),
       running_ms: since(entry.started),
-      heartbeat_age_ms: since(mine?.heartbeat),
+      heartbeat_age_ms: since(job?.heartbeat ?? mine?.heartbeat),
       output_file: entry.output_file,
     });
   }
@@ -258,6 +268,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     original: { progress_files: progress.listOriginal().map((p) => ({ file: p.file, issue: p.issue, status: p.status })) },
     problems,
     interventions: [],
+    queue: queued === null ? null : { ...queued, workers: queued.workers.map((w) => ({ ...w, last_seen_ms: since(w.last_seen) })) },
   };
   const numbers = (label: string) => buildOrder(snapshot?.issues.filter((i) => i.labels.includes(label)) ?? []).map((i) => i.number);
   const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
@@ -372,6 +383,16 @@ export function renderStatus(r: StatusReport): string {
   for (const role of r.support_roles) {
     const last = role.last_completed ? `last run ${role.last_completed}${role.last_outcome && role.last_outcome !== 'completed' ? ` (${role.last_outcome})` : ''}` : 'not run yet';
     lines.push(`    ${role.role.padEnd(9)} ${role.enabled ? (role.status === 'running' ? 'running' : `idle, ${last}`) : 'disabled'}`);
+  }
+  if (r.queue !== null) {
+    const q = r.queue;
+    lines.push('', `  Queue: ${q.redis} — ${q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
+    lines.push(`  Workers (${q.workers.length}):`);
+    if (q.workers.length === 0) lines.push('    none has reported; start one with `loom worker --redis URL` in a clone (docs/distributed.md)');
+    for (const w of q.workers) {
+      const seen = w.last_seen_ms === null ? 'never' : `${formatDuration(w.last_seen_ms)} ago`;
+      lines.push(`    ${w.name} on ${w.host}: ${w.jobs.length > 0 ? w.jobs.map((n) => `#${n}`).join(', ') : 'idle'} (concurrency ${w.concurrency}${w.draining ? ', draining' : ''}), last seen ${seen}`);
+    }
   }
   lines.push('', `  Sandbox: ${r.sandbox.text}`);
   lines.push('', '  Session Stats:');

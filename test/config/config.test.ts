@@ -619,3 +619,23 @@ describe('sandbox', () => {
     }
   });
 });
+
+describe('executor (docs/distributed.md)', () => {
+  const github = { type: 'github', owner: 'acme', repo: 'widgets' };
+
+  it('is local by default; bullmq with a Redis URL for the GitHub tracker; LOOM_REDIS_URL sets it', () => {
+    expect(ok({}).executor).toEqual({ kind: 'local' });
+    expect(ok({ tracker: github, executor: { kind: 'bullmq', redis: 'redis://queue:6379' } }).executor).toEqual({ kind: 'bullmq', redis: 'redis://queue:6379' });
+    expect(ok({ tracker: github }, { LOOM_REDIS_URL: 'rediss://:pw@queue:6380' }).executor).toEqual({ kind: 'bullmq', redis: 'rediss://:pw@queue:6380' });
+    // The environment wins over the file.
+    expect(ok({ tracker: github, executor: { kind: 'local' } }, { LOOM_REDIS_URL: 'redis://other:6379' }).executor).toEqual({ kind: 'bullmq', redis: 'redis://other:6379' });
+  });
+
+  it('refuses the local tracker, an unknown kind and a bad URL, each in one line', () => {
+    expect(problemsOf({ executor: { kind: 'bullmq', redis: 'redis://queue:6379' } })).toEqual([expect.stringMatching(/^executor: the bullmq executor needs the GitHub tracker/)]);
+    expect(problemsOf({}, { LOOM_REDIS_URL: 'redis://queue:6379' })).toEqual([expect.stringMatching(/bullmq executor needs the GitHub tracker/)]);
+    expect(problemsOf({ tracker: github, executor: { kind: 'k8s' } })).toEqual([expect.stringMatching(/^executor: must be \{ "kind": "local" \} or \{ "kind": "bullmq"/)]);
+    expect(problemsOf({ tracker: github, executor: { kind: 'bullmq', redis: 'queue:6379' } })).toEqual(['executor.redis: must be a Redis URL like redis://HOST:6379, got "queue:6379"']);
+    expect(problemsOf({ tracker: github }, { LOOM_REDIS_URL: 'queue' })).toEqual(['env LOOM_REDIS_URL: must be a Redis URL like redis://HOST:6379, got "queue"']);
+  });
+});

@@ -59,6 +59,27 @@ describe('bad input', () => {
     expect(fingerprint(repo.paths.dir)).toEqual(before);
   });
 
+  it('the bullmq executor with the local tracker, or a bad Redis URL, is refused in one line; a bad loom worker call too', () => {
+    repo = makeRepo();
+    // Everything but config.json, which this test rewrites itself.
+    const others = () => Object.fromEntries(Object.entries(fingerprint((repo as TestRepo).paths.dir)).filter(([file]) => file !== 'config.json'));
+    const before = others();
+    const config = fs.readFileSync(repo.paths.config, 'utf8');
+    fs.writeFileSync(repo.paths.config, JSON.stringify({ ...JSON.parse(config), executor: { kind: 'bullmq', redis: 'redis://127.0.0.1:6379' } }));
+    for (const args of [['start'], ['iterate'], ['worker']]) expectUserError(loom(repo.root, args), /bullmq executor needs the GitHub tracker/);
+    fs.writeFileSync(repo.paths.config, config);
+    expectUserError(loom(repo.root, ['iterate'], { LOOM_REDIS_URL: 'redis://127.0.0.1:6379' }), /bullmq executor needs the GitHub tracker/);
+    expectUserError(loom(repo.root, ['iterate'], { LOOM_REDIS_URL: 'localhost:6379' }), /env LOOM_REDIS_URL: must be a Redis URL like redis:\/\/HOST:6379/);
+    fs.writeFileSync(repo.paths.config, JSON.stringify({ ...JSON.parse(config), executor: { kind: 'fleet' } }));
+    expectUserError(loom(repo.root, ['iterate']), /executor: must be \{ "kind": "local" \} or/);
+    fs.writeFileSync(repo.paths.config, config);
+    expectUserError(loom(repo.root, ['worker']), /no Redis to take jobs from; pass --redis/);
+    expectUserError(loom(repo.root, ['worker', '--redis', 'http://x', '--concurrency', '2']), /--redis must be a Redis URL/);
+    expectUserError(loom(repo.root, ['worker', '--redis', 'redis://127.0.0.1:6379', '--concurrency', '0']), /--concurrency must be a positive whole number/);
+    expectUserError(loom(repo.root, ['worker', '--redis', 'redis://127.0.0.1:6379']), /loom worker needs the GitHub tracker/);
+    expect(others()).toEqual(before);
+  });
+
   it('an env override with a bad value is reported by name', () => {
     repo = makeRepo();
     const r = loom(repo.root, ['iterate'], { LOOM_POLL_INTERVAL: '-3' });

@@ -1,0 +1,192 @@
+/**
+ * `loom worker --redis URL`: runs shepherd jobs from the queue (queue/shepherd-queue.ts) in this
+ * clone, for a daemon running elsewhere with the `bullmq` executor (docs/distributed.md).
+ *
+ * Each job is one `loom shepherd N` child of this worker — the same process, lifecycle and
+ * progress record as a local shepherd — started with the job's fence, so it takes the issue over
+ * from `origin` (branch and checkpoint), pushes both after every phase, and hands the issue over
+ * when stopped for shutdown. The worker reports the shepherd's record as the job's progress (the
+ * heartbeat the daemon shows), ends a shepherd whose heartbeat stalls, and registers itself (host,
+ * jobs, last seen) for `loom status`.
+ *
+ * Draining (SIGTERM, or `loom stop` on the daemon): no new job; running ones get `shutdownGrace`
+ * to finish, then are stopped (work pushed) and go back to the queue for another worker.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LoomConfig } from '../core/config-model.js';
+import type { LoomPaths } from '../config/paths.js';
+import { isTerminal } from '../core/progress.js';
+import { formatDuration } from '../core/duration.js';
+import { loomCommand, logFileFor } from '../process/launcher.js';
+import { newTaskId, startingRecord } from '../process/new-task.js';
+import { ProgressStore } from '../process/progress-store.js';
+import { terminateGroup } from '../process/wait.js';
+import type { JobOutcome, RunningJob } from '../queue/shepherd-queue.js';
+import { QueueWorker, redact } from '../queue/shepherd-queue.js';
+
+export interface WorkerOptions {
+  paths: LoomPaths;
+  config: LoomConfig;
+  redis: string;
+  concurrency: number;
+  log: (line: string) => void;
+  /** How long a job's lock lasts without renewal (a dead worker's jobs move on after it), ms. */
+  lockDuration?: number;
+}
+
+interface Running {
+  issue: number;
+  child: ChildProcess;
+  /** Set when this worker stopped the shepherd to hand its issue over. */
+  handOver: boolean;
+  /** Set when the job's lock was lost: the job is no longer this worker's. */
+  lost: boolean;
+}
+
+/** Default lock: a worker silent for this long is taken for dead, ms. */
+const DEFAULT_LOCK_MS = 30_000;
+
+export async function runWorker(o: WorkerOptions): Promise<number> {
+  const { paths, config, log } = o;
+  const name = `${os.hostname()}:${process.pid}`;
+  const progress = new ProgressStore(paths.progress);
+  const running = new Map<string, Running>();
+  const beat = Math.min(config.heartbeatInterval, 5_000);
+  let draining: { since: number; reason: string } | null = null;
+  let exiting = false;
+
+  const stopChild = (r: Running, handOver: boolean) => {
+    r.handOver = r.handOver || handOver;
+    if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
+  };
+
+  const runJob = async (job: RunningJob): Promise<JobOutcome> => {
+    const issue = job.data.issue;
+    const taskId = newTaskId();
+    const now = new Date();
+    const logFile = logFileFor(paths.logs, 'shepherd', `issue-${issue}`, now);
+    const file = progress.shepherdFile(issue);
+    progress.write(file, startingRecord({ kind: 'shepherd', task_id: taskId, issue, role: null, output_file: logFile, now }));
+    fs.mkdirSync(path.dirname(logFile), { recursive: true });
+    const out = fs.openSync(logFile, 'a');
+    const { command, args } = loomCommand();
+    const child = spawn(command, [...args, 'shepherd', String(issue), '--task', taskId, '--fence', job.fence, ...(job.data.forceMerge ? ['--force-merge'] : [])], {
+      cwd: paths.root,
+      stdio: ['pipe', out, out],
+      env: process.env,
+    });
+    fs.closeSync(out);
+    child.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined);
+    const r: Running = { issue, child, handOver: false, lost: false };
+    running.set(job.id, r);
+    log(`job ${job.id}: shepherd #${issue} started (fence ${job.fence}; log ${logFile})`);
+    // A fleet draining already: this job gets the rest of the grace, like the others.
+    const report = setInterval(() => {
+      const record = progress.read(file);
+      if (record === null || record.task_id !== taskId) return;
+      job.report(record);
+      const heartbeat = Date.parse(record.heartbeat);
+      if (record.status === 'running' && Date.now() - heartbeat > config.stallTimeout) {
+        log(`job ${job.id}: shepherd #${issue} stopped responding (no heartbeat for ${formatDuration(Date.now() - heartbeat)}); ending it`);
+        child.kill('SIGKILL');
+        if (record.agent_pid) void terminateGroup(record.agent_pid, record.agent_pid_start, 1_000);
+      }
+    }, beat);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearInterval(report);
+    running.delete(job.id);
+    const record = progress.read(file);
+    const mine = record !== null && record.task_id === taskId;
+    if (mine) progress.remove(file);
+    if (r.lost) throw new Error(`the lock of job ${job.id} was lost; another worker owns #${issue} now`);
+    if (mine && record.status === 'stopped' && r.handOver) {
+      log(`job ${job.id}: #${issue} handed over (${record.message ?? 'stopped'})`);
+      return { kind: 'hand-over' };
+    }
+    if (mine && isTerminal(record.status)) {
+      log(`job ${job.id}: #${issue} ${record.status}${record.message ? `: ${record.message}` : ''}`);
+      return { kind: 'done', record };
+    }
+    log(`job ${job.id}: shepherd #${issue} exited (code ${code ?? 'signal'}) without finishing; log ${logFile}`);
+    throw new Error(`the shepherd of #${issue} exited (code ${code ?? 'signal'}) without finishing; log ${logFile} on ${os.hostname()}`);
+  };
+
+  const worker = new QueueWorker({
+    url: o.redis,
+    name,
+    concurrency: o.concurrency,
+    lockDuration: o.lockDuration ?? DEFAULT_LOCK_MS,
+    run: runJob,
+    onLockLost: (ids) => {
+      for (const id of ids) {
+        const r = running.get(id);
+        if (r === undefined) continue;
+        log(`job ${id}: its lock was lost (Redis unreachable too long, or this worker stalled); stopping #${r.issue}, another worker resumes it`);
+        r.lost = true;
+        stopChild(r, false);
+      }
+    },
+    onConnection: (state, message) => log(state === 'up' ? `Redis at ${redact(o.redis)} is available again; ${running.size} job(s) kept running` : `Redis at ${redact(o.redis)} is unavailable (${message}); running jobs carry on, new ones wait`),
+  });
+
+  const startDrain = (reason: string) => {
+    if (draining !== null) return;
+    draining = { since: Date.now(), reason };
+    log(`draining (${reason}): no new jobs; ${running.size} running job(s) get ${formatDuration(config.shutdownGrace)} to finish, then go back to the queue`);
+  };
+  const onSignal = () => {
+    if (exiting) {
+      // A second signal: hand the jobs over now.
+      for (const r of running.values()) stopChild(r, true);
+      return;
+    }
+    exiting = true;
+    startDrain('asked to stop');
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  log(`loom worker ${name} in ${paths.root}: taking shepherd jobs from ${redact(o.redis)} (concurrency ${o.concurrency})`);
+  worker.start();
+
+  let fleetDrain: string | null = null;
+  try {
+    for (;;) {
+      const asked = await worker.drainRequested();
+      if (asked !== fleetDrain) {
+        fleetDrain = asked;
+        if (asked !== null) startDrain(`the daemon asked the fleet to drain at ${asked}`);
+        else if (!exiting && draining !== null) {
+          draining = null;
+          log('the fleet drain is over; taking jobs again');
+        }
+      }
+      const d = draining as { since: number; reason: string } | null;
+      if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
+      await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
+      if (exiting) break;
+      await new Promise((resolve) => setTimeout(resolve, beat));
+    }
+    // Stop taking jobs; running jobs end (finished, or handed over after the grace).
+    const closing = worker.close();
+    for (;;) {
+      const done = await Promise.race([closing.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), beat))]);
+      if (done) break;
+      const d = draining as { since: number } | null;
+      if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
+      await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: true });
+    }
+    await worker.register({ concurrency: o.concurrency, jobs: [], draining: true }, true);
+    log(`worker ${name} stopped`);
+    return 0;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    worker.disconnect();
+  }
+}

@@ -1,0 +1,220 @@
+// The daemon as the coordinator of workers fed by a Redis queue (BullMQ), end to end: a bare
+// origin, the GitHub fake merging into it, a real redis-server per test, three `loom worker`s in
+// three clones, script agents.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loomAsync, until } from '../helpers/loom-repo.js';
+import { Fleet, git, writes } from './fleet.js';
+
+const fence = '```';
+
+let fleet: Fleet | undefined;
+afterEach(async () => {
+  await fleet?.close();
+  fleet = undefined;
+});
+
+/** `until`, with every process's output added to a timeout. */
+async function waitFor(f: Fleet, condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  try {
+    await until(condition, timeoutMs, what);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${f.outputs()}`);
+  }
+}
+
+/** Issues whose state is closed. */
+async function closedCount(f: Fleet, numbers: number[]): Promise<number> {
+  let closed = 0;
+  for (const n of numbers) if ((await f.owner.getIssue(n))?.state === 'closed') closed += 1;
+  return closed;
+}
+
+/** Every issue merged exactly once: one merged PR each, one merge on main each, every file there. */
+async function expectMergedOnce(f: Fleet, numbers: number[], files: string[]): Promise<void> {
+  const prs = await f.owner.listPullRequests({ state: 'all' });
+  for (const n of numbers) {
+    const mine = prs.filter((p) => p.closesIssue === n);
+    expect(mine.map((p) => p.state), `PRs of #${n}`).toEqual(['merged']);
+  }
+  const merges = git(f.bare, 'log', '--first-parent', '--format=%s', 'main').split('\n').filter((s) => /^Merge/.test(s));
+  expect(merges).toHaveLength(numbers.length);
+  for (const file of files) expect(git(f.bare, 'show', `main:${file}`)).toBe(file);
+}
+
+describe('a fleet of workers fed by a Redis queue', () => {
+  it('three workers in three clones merge 20 issues, each exactly once; status lists the workers', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const numbers = await f.createIssues(20, (i) => writes(`f${i}.txt`));
+    for (const name of ['w1', 'w2', 'w3']) f.startWorker(name, 2);
+    const daemon = f.startDaemon();
+    await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 150_000, 'all 20 issues merged');
+    await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+    // Every worker took part, and each ran its shepherds in its own clone.
+    for (const w of f.workers) expect(w.output(), w.name).toMatch(/job issue-\d+-attempt-1: #\d+ completed/);
+    const status = await loomAsync(f.root, ['status', '--json'], f.env);
+    const report = JSON.parse(status.stdout) as { queue: { available: boolean; workers: { name: string; host: string; jobs: number[]; last_seen: string }[] } };
+    expect(report.queue.available).toBe(true);
+    expect(report.queue.workers).toHaveLength(3);
+    const text = await loomAsync(f.root, ['status'], f.env);
+    expect(text.stdout).toMatch(/Workers \(3\)/);
+    await loomAsync(f.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    // The checkpoints on origin went with their issues.
+    expect(git(f.bare, 'for-each-ref', 'refs/loom/')).toBe('');
+  }, 240_000);
+
+  it('a worker killed with SIGKILL mid-job: its shepherd stops too, another worker resumes the job from the checkpoint on origin; merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    // The builder finishes at once; the judge takes long enough to kill its worker in the middle.
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 6\nsay VERDICT: APPROVE\n${fence}`);
+    const first = f.startWorker('w1', 1);
+    f.startDaemon();
+    // The judge runs on w1 once the PR's checkpoint is on origin.
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
+    expect(first.output()).toMatch(new RegExp(`shepherd #${issue} started`));
+    const record = JSON.parse(fs.readFileSync(path.join(first.dir, '.loom', 'progress', `shepherd-${issue}.json`), 'utf8')) as { pid: number };
+    const second = f.startWorker('w2', 1);
+    // Only the worker process: its shepherd notices (its pipe from the worker closes) and stops.
+    process.kill(first.child.pid as number, 'SIGKILL');
+    await first.exited;
+    await waitFor(f, () => !alive(record.pid), 20_000, 'the dead worker\'s shepherd gone');
+    const last = JSON.parse(fs.readFileSync(path.join(first.dir, '.loom', 'progress', `shepherd-${issue}.json`), 'utf8')) as { status: string; message: string };
+    expect(last).toMatchObject({ status: 'stopped', message: 'handed over: its worker stopped' });
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(second.output()), 90_000, 'the job completed by w2');
+    expect((await f.owner.getIssue(issue as number))?.state).toBe('closed');
+    // w2 resumed after the pushed phase: its shepherd did not build again.
+    const log = shepherdLogs(second.dir, issue as number);
+    expect(log).toMatch(/resuming after pr-opened/);
+    expect(log).not.toMatch(/builder started/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
+
+  it('Redis restarted mid-run (its data gone): dispatch pauses and says since when, workers keep their jobs, the run completes', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const numbers = await f.createIssues(4, (i) => `${writes(`f${i}.txt`)}\n\n${fence}loom-script judge\nsleep 4\nsay VERDICT: APPROVE\n${fence}`);
+    const workers = [f.startWorker('w1', 2), f.startWorker('w2', 2)];
+    const daemon = f.startDaemon();
+    await waitFor(f, () => workers.some((w) => /shepherd #\d+ started/.test(w.output())), 60_000, 'a job running');
+    await f.redis.down();
+    await waitFor(f, () => /queue-unavailable since=/.test(daemon.output()), 30_000, 'the daemon noticing');
+    const status = JSON.parse((await loomAsync(f.root, ['status', '--json'], f.env)).stdout) as { queue: { available: boolean; paused_since: string | null } };
+    expect(status.queue.available).toBe(false);
+    expect(Date.parse(status.queue.paused_since ?? '')).toBeGreaterThan(0);
+    expect((await loomAsync(f.root, ['status'], f.env)).stdout).toMatch(/Redis unavailable since .*: dispatch paused/);
+    await f.redis.up();
+    await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 120_000, 'all issues merged after the restart');
+    await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+    expect(workers.map((w) => w.output()).join('\n')).toMatch(/is unavailable/);
+    expect(workers.map((w) => w.output()).join('\n')).toMatch(/is available again/);
+    await waitFor(f, () => /queue-back/.test(daemon.output()), 10_000, 'the daemon saying Redis is back');
+  }, 240_000);
+
+  it('SIGTERM drains a worker: its running job gets shutdownGrace, then is handed over (work pushed) to another worker', async () => {
+    fleet = await Fleet.create({ shutdownGrace: '2s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 8\nsay VERDICT: APPROVE\n${fence}`);
+    const first = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running on w1');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toMatch(/draining \(asked to stop\)/);
+    expect(first.output()).toMatch(new RegExp(`job issue-${issue}-attempt-1: #${issue} handed over`));
+    // Nothing was returned to the tracker's queue: the issue stays claimed for the next worker.
+    expect((await f.owner.getIssue(issue as number))?.labels).toContain('loom:building');
+    const second = f.startWorker('w2', 1);
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(second.output()), 90_000, 'the job completed by w2');
+    expect(shepherdLogs(second.dir, issue as number)).toMatch(/resuming after pr-opened/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
+
+  it('loom stop drains the fleet: jobs go back to the paused queue with their work pushed; the next start resumes them', async () => {
+    fleet = await Fleet.create({ shutdownGrace: '2s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 15\nsay VERDICT: APPROVE\n${fence}`);
+    const worker = f.startWorker('w1', 1);
+    // The judge sleeps long enough for the daemon to notice the stop and the worker its grace.
+    const daemon = f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running on w1');
+    expect((await loomAsync(f.root, ['stop'])).code).toBe(0);
+    expect(await daemon.exited(60_000)).toBe(0);
+    await waitFor(f, () => new RegExp(`#${issue} handed over`).test(worker.output()), 30_000, 'the job handed over');
+    expect(worker.output()).toMatch(/draining \(the daemon asked the fleet to drain/);
+    expect(worker.child.exitCode).toBeNull(); // the worker stays up
+    expect((await f.owner.getIssue(issue as number))?.state).toBe('open');
+    const again = f.startDaemon();
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed`).test(worker.output()), 90_000, 'the job completed after the restart');
+    expect(worker.output()).toMatch(/the fleet drain is over/);
+    expect(shepherdLogs(worker.dir, issue as number)).toMatch(/resuming after pr-opened/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+    await loomAsync(f.root, ['stop']);
+    expect(await again.exited(60_000)).toBe(0);
+  }, 200_000);
+
+  it('a shepherd that dies on its worker fails the job; the daemon counts it and enqueues the next attempt, which resumes', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => writes('f1.txt'));
+    // This worker's shepherds die (SIGKILL) right after opening the PR, before its checkpoint.
+    const crashing = f.startWorker('w1', 1, { LOOM_TEST_CRASH_AT: 'pr:created' });
+    const daemon = f.startDaemon();
+    await waitFor(f, () => new RegExp(`shepherd #${issue} exited \\(code signal\\) without finishing`).test(crashing.output()), 60_000, 'the shepherd dying on w1');
+    f.killMachine(crashing);
+    await crashing.exited;
+    await waitFor(f, () => /died=#\d+/.test(daemon.output()), 30_000, 'the daemon counting the failure');
+    const healthy = f.startWorker('w2', 1);
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-2: #${issue} completed`).test(healthy.output()), 120_000, 'attempt 2 completed on w2');
+    expect(shepherdLogs(healthy.dir, issue as number)).toMatch(/resuming after built/);
+    // The PR the dead shepherd opened is the one merged: no second PR.
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 240_000);
+
+  it('a shepherd whose heartbeat stalls is ended by its worker after stallTimeout; the next attempt finishes the issue', async () => {
+    fleet = await Fleet.create({ stallTimeout: '8s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 6\nsay VERDICT: APPROVE\n${fence}`);
+    const worker = f.startWorker('w1', 1);
+    const daemon = f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running');
+    const record = JSON.parse(fs.readFileSync(path.join(worker.dir, '.loom', 'progress', `shepherd-${issue}.json`), 'utf8')) as { pid: number };
+    process.kill(record.pid, 'SIGSTOP'); // frozen: no heartbeat any more
+    await waitFor(f, () => new RegExp(`shepherd #${issue} stopped responding`).test(worker.output()), 30_000, 'the worker noticing the stall');
+    await waitFor(f, () => !alive(record.pid), 10_000, 'the stalled shepherd ended');
+    await waitFor(f, () => /died=#\d+/.test(daemon.output()), 30_000, 'the daemon counting the failure');
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-2: #${issue} completed`).test(worker.output()), 120_000, 'attempt 2 completed');
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 240_000);
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The phase of the checkpoint on origin for `issue` (null: none). */
+function remotePhase(f: Fleet, issue: number): string | null {
+  try {
+    return (JSON.parse(git(f.bare, 'log', '-1', '--format=%B', `refs/loom/checkpoints/issue-${issue}`)) as { checkpoint: { phase: string } | null }).checkpoint?.phase ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Every shepherd log for `issue` in a worker's clone, concatenated. */
+function shepherdLogs(dir: string, issue: number): string {
+  const logs = path.join(dir, '.loom', 'logs');
+  return fs
+    .readdirSync(logs)
+    .filter((n) => n.startsWith(`shepherd-issue-${issue}-`))
+    .map((n) => fs.readFileSync(path.join(logs, n), 'utf8'))
+    .join('\n');
+}
