@@ -15,29 +15,24 @@ if (!git(['config', '--global', 'user.name']).stdout.trim()) git(['config', '--g
 if (!git(['config', '--global', 'user.email']).stdout.trim()) git(['config', '--global', 'user.email', 'loom-tests@localhost']);
 if (!git(['config', '--global', 'init.defaultBranch']).stdout.trim()) git(['config', '--global', 'init.defaultBranch', 'main']);
 
-// System packages from Debian, installed once, as root:
+// System packages from Debian, installed once, as root (one `apt-get update` for all):
 // - bubblewrap, as on most Linux desktops (Flatpak brings it): with it, Codex runs its tool calls
 //   in its own sandbox, and the suite must pass that way too;
-// - chromium, the real browser the dashboard's browser test drives (that test fails without it).
+// - chromium, the real browser the dashboard's browser test drives (that test fails without it);
+// - redis-server: the distributed tests (test/e2e/distributed.test.ts) start one of their own per
+//   test on a free port.
 const packages = [
   ['/usr/bin/bwrap', 'bubblewrap', 'the suite runs without it'],
   ['/usr/bin/chromium', 'chromium', 'the dashboard browser test will fail'],
+  ['/usr/bin/redis-server', 'redis-server', 'the distributed tests will fail'],
 ].filter(([file]) => !fs.existsSync(file));
 if (packages.length > 0 && process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
   const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
   const updated = spawnSync('apt-get', ['update', '-qq'], quiet).status === 0;
   for (const [, name, without] of packages) {
-    const ok = updated && spawnSync('apt-get', ['install', '-y', '-qq', name], quiet).status === 0;
+    const ok = updated && spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', name], quiet).status === 0;
     if (!ok) process.stderr.write(`warning: installing ${name} failed; ${without}\n`);
   }
-}
-
-// Debian's redis-server: the distributed tests (test/e2e/distributed.test.ts) start one of their
-// own per test on a free port. Installed once, as root, from Debian.
-if (!fs.existsSync('/usr/bin/redis-server') && process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
-  const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
-  const ok = spawnSync('apt-get', ['update', '-qq'], quiet).status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'redis-server'], quiet).status === 0;
-  if (!ok) process.stderr.write('warning: installing redis-server failed; the distributed tests will fail\n');
 }
 
 // The opencode CLI lives in its own folder (see tools/opencode/package.json); install it once.
