@@ -206,6 +206,37 @@ function renderUsage() {
   $('limits').replaceChildren(...(limits.length ? limits : [h('li', { className: 'muted' }, 'none')]));
 }
 
+// The bullmq executor's fleet (docs/distributed.md): shown only when the daemon uses it.
+function renderWorkers() {
+  const q = board.status.queue;
+  $('workers-panel').hidden = !q;
+  if (!q) return;
+  $('queue-state').textContent = q.available ? `${q.redis} · ${q.jobs.length} job${q.jobs.length === 1 ? '' : 's'}` : `Redis unavailable since ${clock(q.paused_since)}: dispatch paused`;
+  const rows = q.workers.map((w) =>
+    h(
+      'tr',
+      { 'data-worker': w.name, className: w.draining ? 'muted' : '' },
+      h('td', {}, w.name + (w.draining ? ' (draining)' : '')),
+      h('td', {}, w.host),
+      h('td', {}, w.jobs.length ? w.jobs.map((n) => `#${n}`).join(', ') : 'idle'),
+      h('td', {}, String(w.concurrency)),
+      h('td', { 'data-since': w.last_seen || '' }, since(w.last_seen)),
+    ),
+  );
+  if (rows.length === 0) rows.push(h('tr', {}, h('td', { colspan: 5, className: 'muted' }, 'no worker has reported')));
+  $('workers').tBodies[0].replaceChildren(...rows);
+}
+
+// The merge queue and the post-merge guard's pause (what `loom status` says under "Merging").
+function renderMerging() {
+  const m = board.status.merging;
+  const items = [];
+  if (m && m.paused) items.push(h('li', { className: 'bad' }, m.paused.reason.replace(/`/g, '')));
+  for (const q of (m && m.queue) || []) items.push(h('li', { 'data-pr': q.pr }, `${q.position}. PR #${q.pr} (issue #${q.issue}, ${q.by}) ${q.step}${q.detail ? `: ${q.detail}` : ''}`));
+  if (m && m.last_guard) items.push(h('li', { className: 'muted' }, `last check of the base: ${m.last_guard.result} — ${String(m.last_guard.detail).replace(/`/g, '')}`));
+  $('merging').replaceChildren(...(items.length ? items : [h('li', { className: 'muted' }, 'no merge waiting')]));
+}
+
 function renderWarnings() {
   const items = [...board.status.problems.map((p) => h('li', { className: 'bad' }, p)), ...board.status.warnings.slice().reverse().map((w) => h('li', {}, h('span', { className: 'muted' }, `${clock(w.time)} `), w.message))];
   $('warnings').replaceChildren(...(items.length ? items : [h('li', { className: 'muted' }, 'none')]));
@@ -230,6 +261,8 @@ function render() {
   renderShepherds();
   renderRoles();
   renderUsage();
+  renderWorkers();
+  renderMerging();
   renderWarnings();
 }
 

@@ -48,7 +48,7 @@ export const EVENT_TYPES = [
   'tracker.usage',
   // The notifier.
   'notify.failed',
-  // The post-merge guard, once it exists.
+  // The post-merge guard: a merge turned the base red and was reverted.
   'guard.reverted',
 ] as const;
 

@@ -215,6 +215,8 @@ export async function mergePullRequest(opts: {
     // unless that run got as far as writing it.
     const events = new EventLog(paths.events);
     if (!result.already || events.findLast((e) => e.type === 'pr.merged' && e.pr === pr.number) === null) events.emit('pr.merged', { issue, pr: pr.number, commit: result.commit });
+    // The post-merge guard fired: one event (and so one notification) per reverted merge.
+    if (result.guard?.result === 'red') events.emit('guard.reverted', { issue, pr: pr.number, commit: result.commit, message: result.guard.detail.replace(/`/g, ''), ...(result.guard.revert !== null ? { revert: result.guard.revert } : {}), paused: result.guard.paused });
     try {
       await worktrees.remove(issue, { deleteBranch: true, reason: 'merged' });
     } catch (error) {

@@ -77,6 +77,9 @@ describe('dashboard in a browser', () => {
     await expect.poll(() => row.locator('[data-field="phase"]').textContent(), { timeout: 20_000 }).toBe('builder');
     expect(await row.textContent()).toContain('script');
     expect(await lanesOf(board, slow.number)).toEqual(['building']);
+    // The merge panel says nothing waits; the workers panel stays hidden with the local executor.
+    expect(await board.locator('#merging li').first().textContent()).toBe('no merge waiting');
+    expect(await board.locator('#workers-panel').isHidden()).toBe(true);
 
     // A new urgent issue waits in Ready while the only slot is busy.
     const quick = loom(repo.root, ['issue', 'create', 'Add quick.txt', '--body', `${fence}loom-script builder\nsleep 1\nwrite quick.txt <<EOF\nquick\nEOF\ncommit Add quick.txt\n${fence}\n\n${fence}loom-script judge\nsleep 1.5\nsay VERDICT: APPROVE\n${fence}`, '--label', Label.issue, '--label', Label.urgent, '--json']);

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { BaseGuardStore } from '../../src/state/base-guard-store.js';
 import { MergeQueue } from '../../src/process/merge-queue.js';
+import { EventLog } from '../../src/process/event-log.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { loom, makeRepo } from '../helpers/loom-repo.js';
 
@@ -59,6 +60,10 @@ describe('post-merge guard (local tracker)', () => {
     expect(loom(repo.root, ['why', '1']).stdout).toMatch(/#1 is blocked \(loom:blocked\): `main` went red after PR #2/);
     // No guard worktree left behind.
     expect(fs.existsSync(path.join(repo.paths.worktrees, 'base-guard'))).toBe(false);
+    // One guard event in the log (what the notifier sends on): the issue, the PR and the revert.
+    const guardEvents = new EventLog(repo.paths.events).readAll().events.filter((e) => e.type === 'guard.reverted');
+    expect(guardEvents).toHaveLength(1);
+    expect(guardEvents[0]).toMatchObject({ issue: 1, pr: 2, paused: false, revert: expect.stringMatching(/^commit [0-9a-f]{12}$/) as unknown });
   });
 
   it('main still red after the revert: merging pauses (status and why say so), then resumes once a fix makes main green', async () => {
