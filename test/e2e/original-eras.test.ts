@@ -159,7 +159,16 @@ describe.each(ERAS)('an installation of the original Loom: %s', (era) => {
     expect(prompt.indexOf('How this role runs under Loom')).toBeGreaterThan(prompt.indexOf('ORIGINAL-BUILDER-TEXT'));
     expect(prompt).toMatch(/NO CHANGES NEEDED: <one-sentence reason>/);
     expect(prompt).not.toMatch(/\{\{workspace\}\}/);
-    await until(async () => (await tracker!.snapshot()).pullRequests.some((p) => p.labels.includes(Label.pr)), 60_000, 'the PR of #1 to be approved');
+    // Read through a new connection each time: the Loom processes write the file meanwhile.
+    const approved = async () => {
+      const reader = new LocalTracker({ path: paths.trackerDb, actor: 'test' });
+      try {
+        return (await reader.snapshot()).pullRequests.some((p) => p.labels.includes(Label.pr));
+      } finally {
+        reader.dispose();
+      }
+    };
+    await until(approved, 45_000, 'the PR of #1 to be approved');
 
     // The daemon starts, works and stops cleanly; the held issue is still not built.
     const daemon = startDaemon(root, ['start'], env);
