@@ -202,8 +202,8 @@ export class Worktrees {
     const add = async () => {
       const tip = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
       branchExisted = tip !== null;
-      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '-b', branch, dir, base]);
-      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '-B', branch, dir, base]);
+      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
+      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-B', branch, dir, base]);
       else await git(this.root, ['worktree', 'add', '-q', dir, branch]);
     };
     try {
