@@ -206,14 +206,27 @@ export class Worktrees {
       else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-B', branch, dir, base]);
       else await git(this.root, ['worktree', 'add', '-q', dir, branch]);
     };
+    // Git's own races between worktree adds running at once (another add's half-written admin
+    // directory, a lock held for a moment): tried again, a few times, after a short pause.
+    const addRetrying = async () => {
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await add();
+        } catch (error) {
+          if (attempt >= 4 || !(error instanceof GitError) || !/failed to read .*commondir|could not lock|Unable to create .*\.lock/.test(error.stderr)) throw error;
+          if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, '.git'))) fs.rmSync(dir, { recursive: true, force: true });
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+        }
+      }
+    };
     try {
-      await add();
+      await addRetrying();
     } catch (error) {
       // A registration left by a crashed run blocks the add. Prune only then: a prune while other
       // shepherds are adding their worktrees can unregister theirs.
       if (!(error instanceof GitError) || !/already (registered|checked out|used by worktree)|missing but/.test(error.stderr)) throw error;
       await git(this.root, ['worktree', 'prune']);
-      await add();
+      await addRetrying();
     }
     try {
       await this.hooks.afterCreate?.(dir);
