@@ -37,8 +37,10 @@ describe('loom status --watch', () => {
 
   it('on a terminal redraws the box in place every second', async () => {
     repo = makeRepo({});
-    // `script` (util-linux, essential on Debian) gives the command a terminal.
-    const child = spawn('script', ['-qfec', `${process.execPath} ${LOOM_BIN} status --watch`, '/dev/null'], { cwd: repo.root, stdio: ['pipe', 'pipe', 'pipe'] });
+    // `script` (util-linux, essential on Debian) gives the command a terminal. It runs the command
+    // through $SHELL -c; `exec` makes loom the terminal's foreground process itself, whatever the
+    // shell (dash, /bin/sh where SHELL is unset, would otherwise die of the Ctrl+C: exit 130).
+    const child = spawn('script', ['-qfec', `exec ${process.execPath} ${LOOM_BIN} status --watch`, '/dev/null'], { cwd: repo.root, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
