@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Label } from '../../src/core/labels.js';
 import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
 import { FakeGitHubServer } from '../fakes/github-server.js';
-import { LOOM_BIN, loomAsync, startDaemon } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loomAsync, removeTestDir, startDaemon } from '../helpers/loom-repo.js';
 import type { DaemonHandle } from '../helpers/loom-repo.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
@@ -140,6 +140,6 @@ export class Fleet {
     this.owner.dispose();
     await this.server.close();
     await this.redis.stop();
-    fs.rmSync(this.base, { recursive: true, force: true });
+    removeTestDir(this.base);
   }
 }

@@ -59,7 +59,7 @@ export function makeRepo(config: Record<string, unknown> = {}): TestRepo {
     cleanup: () => {
       for (const t of trackers) t.dispose();
       killLeftovers(paths);
-      fs.rmSync(root, { recursive: true, force: true });
+      removeTestDir(root);
     },
   };
   repo.writeConfig(config);
@@ -207,6 +207,26 @@ export function processesIn(root: string): number[] {
     }
   }
   return pids;
+}
+
+/**
+ * Removes a test's directory: first every process still working in it (a daemon's detached
+ * iterations, roles and shepherds outlive a SIGKILL of the daemon and go on writing there), then
+ * the files, retried while a process that was ending still removes or adds one (ENOTEMPTY).
+ */
+export function removeTestDir(root: string): void {
+  for (let quiet = 0, round = 0; quiet < 2 && round < 50; round += 1) {
+    const pids = processesIn(root);
+    quiet = pids.length === 0 ? quiet + 1 : 0;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  fs.rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
 }
 
 /**
