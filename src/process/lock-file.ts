@@ -1,9 +1,8 @@
 /**
  * A lock file shared by processes: it names its holder (`<pid> <start identity>`) and appears
  * complete — a hard link of a written temp file — so a contender never reads it empty or
- * half-written. A lock whose holder is gone (a crash, or a pid since reused) is stale: it is moved
- * aside, which only one contender can do, and checked once moved; a live holder's lock moved by
- * mistake (it replaced the stale one in between) is put back.
+ * half-written. A lock whose holder is gone (a crash, or a pid since reused) is stale: it is
+ * removed by one contender at a time (`clearStaleLock`), and then taken like a free one.
  *
  * One process is one holder: a second caller in the holding process finds the lock held.
  */
@@ -47,31 +46,50 @@ function link(lockFile: string): boolean {
   }
 }
 
+/** Blocks this thread for `ms` (the lock functions are synchronous; waits here are milliseconds). */
+export function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Removes the lock at `lockFile` if `isStale` judges its text (null: unreadable) stale — one
+ * contender at a time, under `<lockFile>.breaker`. Moving a stale lock aside without that is not
+ * enough: a contender that read the stale lock just before another one replaced it would move the
+ * new holder's lock away, and a third contender could take the lock in the gap (two holders).
+ * Under the breaker the lock is read again and can change only by its holder's own release.
+ * A breaker is held for a few system calls; one left by a process that died holding it is removed.
+ * Returns false when another contender is clearing the lock: look again in a moment.
+ */
+export function clearStaleLock(lockFile: string, isStale: (text: string | null) => boolean): boolean {
+  const breaker = `${lockFile}.breaker`;
+  if (!link(breaker)) {
+    if (holder(breaker) !== 'dead') return false;
+    fs.rmSync(breaker, { force: true });
+    if (!link(breaker)) return false;
+  }
+  try {
+    const text = readLock(lockFile);
+    if (text !== null && isStale(text)) fs.rmSync(lockFile, { force: true });
+    return true;
+  } finally {
+    if (readLock(breaker) === mine()) fs.rmSync(breaker, { force: true });
+  }
+}
+
+/** Whether a lock's text names a process that is gone (or nothing). */
+function deadHolder(text: string | null): boolean {
+  const [pid = '', start] = (text ?? '').trim().split(/\s+/);
+  return !isProcessAlive(Number(pid), start ?? null);
+}
+
 /** Takes the lock if it is free or stale; false while a live process (this one included) holds it. */
 export function tryLock(lockFile: string): boolean {
-  if (link(lockFile)) return true;
-  const state = holder(lockFile);
-  if (state === 'alive') return false;
-  if (state === 'dead') {
-    const aside = `${lockFile}.stale-${process.pid}.tmp`;
-    try {
-      fs.renameSync(lockFile, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (holder(aside) === 'alive') {
-      try {
-        fs.linkSync(aside, lockFile);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      } finally {
-        fs.rmSync(aside, { force: true });
-      }
-      return false;
-    }
-    fs.rmSync(aside, { force: true });
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    if (link(lockFile)) return true;
+    if (holder(lockFile) === 'alive') return false;
+    if (!clearStaleLock(lockFile, deadHolder)) pause(5);
   }
-  return link(lockFile);
+  return false;
 }
 
 /** Releases the lock if this process holds it. */

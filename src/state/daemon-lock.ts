@@ -1,12 +1,13 @@
 /**
  * One daemon per repository: `.loom/daemon.lock` holds the owner's pid, start identity and
  * session. Creation is atomic (hard link of a complete temp file), so two starters cannot both
- * win; a lock whose process is gone is stale and is taken over (moved aside first, which only
- * one contender can do).
+ * win; a lock whose process is gone is stale and is taken over (removed by one contender at a
+ * time, see `clearStaleLock`).
  */
 import { LoomError } from '../core/errors.js';
 import fs from 'node:fs';
 import { readJsonFile } from '../fs/atomic-file.js';
+import { clearStaleLock, pause } from '../process/lock-file.js';
 import { isProcessAlive, processStart } from '../process/process-identity.js';
 
 export interface LockInfo {
@@ -53,7 +54,7 @@ export function acquireLock(file: string, session_id: string, holder: LockInfo['
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(info));
   try {
-    for (let attempt = 0; attempt < 5; attempt += 1) {
+    for (let attempt = 0; attempt < 200; attempt += 1) {
       try {
         fs.linkSync(tmp, file);
         return info;
@@ -62,29 +63,22 @@ export function acquireLock(file: string, session_id: string, holder: LockInfo['
       }
       const current = readLock(file);
       if (current !== null && isProcessAlive(current.pid, current.pid_start)) throw new LockHeldError(current);
-      // Stale (or unreadable): move it aside; if another contender moved it first, retry the link.
-      const aside = `${file}.stale-${process.pid}`;
-      try {
-        fs.renameSync(file, aside);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        continue;
-      }
-      const moved = readLock(aside);
-      if (moved !== null && isProcessAlive(moved.pid, moved.pid_start)) {
-        // A contender replaced the stale lock between our read and our rename: give it back.
-        try {
-          fs.linkSync(aside, file);
-        } finally {
-          fs.rmSync(aside, { force: true });
-        }
-        throw new LockHeldError(moved);
-      }
-      fs.rmSync(aside, { force: true });
+      // Stale (or unreadable): removed by one contender at a time, then the link is tried again.
+      if (!clearStaleLock(file, (text) => !isLive(text))) pause(5);
     }
     throw new Error(`could not take ${file} after several attempts`);
   } finally {
     fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Whether a lock's text names a live process. */
+function isLive(text: string | null): boolean {
+  try {
+    const info = JSON.parse(text ?? '') as Partial<LockInfo>;
+    return typeof info.pid === 'number' && isProcessAlive(info.pid, info.pid_start ?? null);
+  } catch {
+    return false;
   }
 }
 

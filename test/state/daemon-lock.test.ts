@@ -154,7 +154,7 @@ describe('acquireLock', () => {
     const { dir, file } = lockPath();
     const signals = path.join(dir, 'signals');
     fs.mkdirSync(signals);
-    const rounds = 10;
+    const rounds = 60;
     const racers = Array.from({ length: 6 }, () => runFixture(children, racerScript, [file, String(rounds), signals]));
     await waitUntil(() => racers.every((r) => r.lines.includes('ready') || r.exitCode !== undefined), 'every racer to start', 60_000);
 
