@@ -58,7 +58,9 @@ describe('loom start', () => {
     // Each issue was claimed at most once (no issue was stopped mid-build: the grace let them finish).
     for (const issue of issues) {
       const claims = (await tracker.listEvents(issue.number)).filter((e) => e.type === 'labeled' && e.label === Label.building);
-      expect(claims.length, `claims of #${issue.number}`).toBe(issue.state === 'closed' ? 1 : 0);
+      // A second claim means an attempt failed and was retried: say why, from the issue's comments and the daemon's output.
+      const why = claims.length > 1 ? `\n${(await tracker.listComments(issue.number)).map((c) => c.body).join('\n---\n')}\n${daemon.output().split('\n').slice(-60).join('\n')}` : '';
+      expect(claims.length, `claims of #${issue.number}${why}`).toBe(issue.state === 'closed' ? 1 : 0);
     }
     const j = readJournal(journal);
     expect(j.peak).toBeLessThanOrEqual(3);
