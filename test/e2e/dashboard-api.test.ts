@@ -1,45 +1,35 @@
 // The dashboard's HTTP API, event stream and /metrics over real HTTP, served by the real
 // `loom dashboard` process while a real daemon runs the script agents — on the local tracker and
 // on the GitHub fake.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LoomEvent } from '../../src/core/events.js';
-import { loomPaths } from '../../src/config/paths.js';
 import { Label } from '../../src/core/labels.js';
 import type { Board, Lane } from '../../src/status/board.js';
 import type { IssueReport } from '../../src/status/issue-report.js';
 import type { StatusReport } from '../../src/status/status-report.js';
-import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer } from '../fakes/github-server.js';
 import type { DashboardHandle, SseStream } from '../helpers/dashboard.js';
 import { openEvents, startDashboardProcess } from '../helpers/dashboard.js';
+import { githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import type { GitHubRepo } from '../helpers/github-repo.js';
 import type { DaemonHandle, TestRepo } from '../helpers/loom-repo.js';
-import { killLeftovers, loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+import { loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
 let repo: TestRepo | undefined;
 let dashboard: DashboardHandle | undefined;
 let daemon: DaemonHandle | undefined;
 let stream: SseStream | undefined;
-let github: FakeGitHubServer | undefined;
-const dirs: string[] = [];
 afterEach(async () => {
   stream?.close();
   daemon?.child.kill('SIGKILL');
   dashboard?.child.kill('SIGTERM');
   if (dashboard) await dashboard.exited(10_000).catch(() => undefined);
   repo?.cleanup();
-  await github?.close();
-  for (const d of dirs.splice(0)) {
-    killLeftovers(loomPaths(path.join(d, 'work')));
-    fs.rmSync(d, { recursive: true, force: true });
-  }
-  stream = daemon = dashboard = repo = github = undefined;
+  await removeGitHubRepos();
+  stream = daemon = dashboard = repo = undefined;
 });
 
 const fence = '```';
@@ -248,34 +238,11 @@ describe('dashboard API on the local tracker', () => {
 });
 
 /** A working copy whose tracker is the GitHub fake (repository acme/widgets, token tok-owner). */
-async function githubRepo(): Promise<{ root: string; env: NodeJS.ProcessEnv; owner: GitHubTracker }> {
-  const git = (cwd: string, ...args: string[]) => {
-    const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  };
-  const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-dash-')));
-  dirs.push(base);
-  const bare = path.join(base, 'widgets.git');
-  const root = path.join(base, 'work');
-  git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-  fs.mkdirSync(root);
-  git(root, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-  git(root, 'add', '.');
-  git(root, 'commit', '-qm', 'initial');
-  git(root, 'remote', 'add', 'origin', bare);
-  git(root, 'push', '-q', 'origin', 'main');
-  github = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
-  const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-  expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-  fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ ...SCRIPT_CONFIG, tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: github.url } }));
-  const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: github.url });
-  return { root, env, owner };
-}
+const dashboardGitHubRepo = (): Promise<GitHubRepo> => githubRepo({ labels: false, config: SCRIPT_CONFIG });
 
 describe('dashboard API on the GitHub fake', () => {
   it('shows the board, the issue timeline and the tracker requests and rate limit of a run against GitHub', async () => {
-    const { root, env, owner } = await githubRepo();
+    const { root, env, owner } = await dashboardGitHubRepo();
     const one = await owner.createIssue({ title: 'Add one.txt', body: writes('one.txt'), labels: [Label.issue] });
     await owner.createIssue({ title: 'An idea', labels: [Label.architect] });
 
@@ -304,11 +271,10 @@ describe('dashboard API on the GitHub fake', () => {
     expect(issue.body.issue.state).toBe('closed');
     expect(issue.body.timeline.map((t) => t.type)).toEqual(expect.arrayContaining(['shepherd.spawned', 'agent.run', 'verdict', 'pr.merged']));
     expect(issue.body.timeline.some((t) => t.source === 'tracker' && /labeled loom:issue by acme/.test(t.text))).toBe(true);
-    owner.dispose();
   });
 
   it("shows Loom's own label changes on GitHub within a second (the snapshot is read again when the event log grows)", async () => {
-    const { root, env, owner } = await githubRepo();
+    const { root, env, owner } = await dashboardGitHubRepo();
     const hang = await owner.createIssue({ title: 'Hang', body: `${fence}loom-script builder\nhang\n${fence}`, labels: [Label.issue] });
     dashboard = await startDashboardProcess(root, [], env);
     const url = dashboard.url;
@@ -324,6 +290,5 @@ describe('dashboard API on the GitHub fake', () => {
     expect((await post(`${url}api/v1/issues/${hang.number}/abort`, origin)).status).toBe(200);
     await until(() => events(stream!).some((e) => e.type === 'task.finished' && e.issue === hang.number), 30_000, 'the shepherd stopped');
     await until(() => stream!.messages.some((m) => m.event === 'state' && lane(m.data as Board, 'ready').includes(hang.number) && m.at > building.at), 10_000, 'the issue back in Ready');
-    owner.dispose();
   });
 });

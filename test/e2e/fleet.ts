@@ -2,22 +2,19 @@
 // its own, the daemon's clone (bullmq executor through LOOM_REDIS_URL) and worker clones, each
 // worker a `loom worker` process leading its own process group (so a test can kill a "machine").
 import type { ChildProcess } from 'node:child_process';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Label } from '../../src/core/labels.js';
 import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
 import { FakeGitHubServer } from '../fakes/github-server.js';
+import { git } from '../helpers/github-repo.js';
 import { LOOM_BIN, loomAsync, removeTestDir, startDaemon } from '../helpers/loom-repo.js';
 import type { DaemonHandle } from '../helpers/loom-repo.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
-export const git = (cwd: string, ...args: string[]): string => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
+export { git };
 
 const fence = '```';
 /** An issue body whose builder writes `file` (after `sleep` seconds). */

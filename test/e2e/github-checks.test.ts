@@ -3,45 +3,20 @@
 // new head is merged only once its own checks are green.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer } from '../fakes/github-server.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 
-const dirs: string[] = [];
-let server: FakeGitHubServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeGitHubRepos);
 
-const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fence = '```';
 const script = (role: string, body: string) => `${fence}loom-script ${role}\n${body}\n${fence}`;
 
 describe('github: CI checks gate the merge', () => {
   it('red check → Doctor with its output → the new head waits for its own checks → green → merged; idle polls are 304s at zero cost', { timeout: 120_000 }, async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-checks-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
-
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const ci = server;
     // A CI app: every commit Loom asks about has a check run `unit` in progress from the start.
     ci.intercept = ({ method, path: p }) => {
@@ -53,15 +28,10 @@ describe('github: CI checks gate the merge', () => {
     };
     const started = new Set<string>();
     server.setRequiredChecks('main', ['unit', 'lint']);
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
     await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\na, fixed\nEOF')].join('\n\n'), labels: [Label.issue] });
 
     const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
-    const checkPolls = (sha: string) => server!.requests.filter((r) => r.path.includes(`/commits/${sha}/`));
+    const checkPolls = (sha: string) => server.requests.filter((r) => r.path.includes(`/commits/${sha}/`));
     const branchSha = () => spawnSync('git', ['rev-parse', 'refs/heads/loom/issue-1'], { cwd: bare, encoding: 'utf8' }).stdout.trim();
 
     // First head: let Loom poll a while with nothing changing, then the check fails.
@@ -104,23 +74,10 @@ describe('github: CI checks gate the merge', () => {
     const comments = (await owner.listComments(2)).map((c) => c.body);
     expect(comments).toContainEqual(expect.stringMatching(/^\*\*Loom\*\* — CI checks failed on [0-9a-f]{12}: `unit` \(failure\).*### unit: failure\n\n1 test failed\n\na\.txt is not fixed\n\nexpected "a, fixed"\n\nAnnotations:\n- `a\.txt:1` failure — content: expected "a, fixed", got "a"/s));
     expect((await owner.getPullRequest(2))?.state).toBe('merged');
-    owner.dispose();
   });
 
   it('a merge that turns main red: a revert PR, the issue reopened as loom:blocked, merging paused (the next shepherd leaves its PR), resumed once main is green; main holds the second change only', { timeout: 180_000 }, async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-guard-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const ci = server;
     // A CI app whose integration job runs on main only: a commit on main that holds feature.txt fails it.
     ci.intercept = ({ method, path: p }) => {
@@ -133,11 +90,6 @@ describe('github: CI checks gate the merge', () => {
       ci.setCheckRun(sha, { name: 'integration', status: 'completed', conclusion: red ? 'failure' : 'success', output: red ? { title: 'integration failed', summary: 'feature.txt breaks the deploy' } : {} });
     };
     const ran = new Set<string>();
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
     await owner.createIssue({ title: 'Add the feature', body: script('builder', 'write feature.txt <<EOF\nfeature\nEOF'), labels: [Label.issue] });
     await owner.createIssue({ title: 'Add two', body: script('builder', 'write two.txt <<EOF\ntwo\nEOF'), labels: [Label.issue] });
 
@@ -176,6 +128,5 @@ describe('github: CI checks gate the merge', () => {
     const final = await loomAsync(root, ['status'], env);
     expect(final.stdout).not.toMatch(/PAUSED/);
     expect(final.stdout).toMatch(/Last post-merge check .*: green/);
-    owner.dispose();
   });
 });

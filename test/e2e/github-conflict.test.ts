@@ -1,54 +1,23 @@
 // Two issues editing the same line, shepherded in parallel against the GitHub fake and a bare
 // origin: the first merges; the second no longer rebases onto the moved main, goes to the Doctor
 // with main merged in and the file named, is pushed, judged and merged; main holds both changes.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer } from '../fakes/github-server.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync } from '../helpers/loom-repo.js';
 
-const dirs: string[] = [];
-let server: FakeGitHubServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeGitHubRepos);
 
-const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fence = '```';
 const script = (role: string, body: string) => `${fence}loom-script ${role}\n${body}\n${fence}`;
 
 describe('github: conflicts go to the Doctor', () => {
   it('the second of two parallel PRs editing the same line conflicts, is resolved by a doctor round, pushed and merged; main holds both', { timeout: 120_000 }, async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-conflict-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'shared.txt'), 'start\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
+    const { root, bare, env, owner } = await githubRepo({ files: { 'shared.txt': 'start\n' }, config: { runtime: 'script', heartbeatInterval: '0.5s' } });
     const initial = git(root, 'rev-parse', 'HEAD');
 
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s' }));
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
     // Issue 1's builder finishes only once origin's main has moved (issue 2 merged): a real race, ordered by a condition.
     const waitForMain = `run while [ "$(git ls-remote origin refs/heads/main | cut -f1)" = "${initial}" ]; do sleep 0.1; done`;
     await owner.createIssue({
@@ -70,30 +39,12 @@ describe('github: conflicts go to the Doctor', () => {
     const pr1 = prs.find((p) => p.title.startsWith('#1:'))!;
     expect((await owner.listComments(pr1.number)).map((c) => c.body)).toContainEqual(expect.stringMatching(/^\*\*Loom\*\* — `main` moved on .*conflicts in `shared\.txt`/s));
     expect((await owner.getIssue(1))?.state).toBe('closed');
-    owner.dispose();
   });
 
   it('the Champion path: a conflicting approved PR goes to the Doctor role, whose resolution is pushed to the PR branch; judged, then merged', { timeout: 120_000 }, async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-conflict-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'shared.txt'), 'start\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
     // GitHub's timestamps have one-second resolution; a stopped clock puts every change in the
     // same second, so each role must see the labels the one before it set however fast it runs.
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare, now: () => Date.parse('2026-01-05T10:00:00Z') });
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s' }));
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    const { base, root, bare, env, owner } = await githubRepo({ files: { 'shared.txt': 'start\n' }, server: { now: () => Date.parse('2026-01-05T10:00:00Z') }, config: { runtime: 'script', heartbeatInterval: '0.5s' } });
     await owner.createIssue({ title: 'Say one', body: [script('builder', 'write shared.txt <<EOF\none\nEOF'), script('doctor', 'write shared.txt <<EOF\ntwo\none\nEOF')].join('\n\n'), labels: [Label.issue] });
     expect((await loomAsync(root, ['shepherd', '1'], env)).code).toBe(0);
     // Someone else's change lands on origin's main meanwhile.
@@ -114,6 +65,5 @@ describe('github: conflicts go to the Doctor', () => {
     const last = await loomAsync(root, ['role', 'champion'], env);
     expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
     expect(git(bare, 'show', 'main:shared.txt')).toBe('two\none');
-    owner.dispose();
   });
 });

@@ -3,75 +3,38 @@
 // GitHub's own issue dependency — builds in order; a parent waits for its sub-issue; a dependency
 // closed as not planned is reported once (comment + warning) and no longer waited for; two issues
 // naming the same file never build at once.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer } from '../fakes/github-server.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import type { GitHubRepo } from '../helpers/github-repo.js';
 import { loomAsync, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 
-const dirs: string[] = [];
-let server: FakeGitHubServer | undefined;
-let owner: GitHubTracker | undefined;
-afterEach(async () => {
-  owner?.dispose();
-  await server?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
+afterEach(removeGitHubRepos);
 const fence = '```';
 const writes = (file: string) => `${fence}loom-script builder\nwrite ${file} <<EOF\n${file}\nEOF\n${fence}`;
 
-/** A working clone with a bare `origin`, the GitHub fake merging into it, and `loom init` done. */
-async function githubRepo(config: Record<string, unknown>): Promise<{ root: string; bare: string; env: Record<string, string> }> {
-  const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-deps-')));
-  dirs.push(base);
-  const bare = path.join(base, 'widgets.git');
-  const root = path.join(base, 'work');
-  git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-  fs.mkdirSync(root);
-  git(root, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-  git(root, 'add', '.');
-  git(root, 'commit', '-qm', 'initial');
-  git(root, 'remote', 'add', 'origin', bare);
-  git(root, 'push', '-q', 'origin', 'main');
-  server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme' }, gitDir: bare });
-  expect((await loomAsync(root, ['init'])).code).toBe(0);
-  const off = { enabled: false };
-  fs.writeFileSync(
-    path.join(root, '.loom', 'config.json'),
-    JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', pollInterval: '0.5s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off }, ...config }),
-  );
-  const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-  expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-  return { root, bare, env };
-}
+const off = { enabled: false };
+/** The GitHub repository of these tests: the daemon polls often, and builds only. */
+const depsRepo = (config: Record<string, unknown>): Promise<GitHubRepo> =>
+  githubRepo({ config: { runtime: 'script', pollInterval: '0.5s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off }, ...config } });
 
 describe('dependencies and overlap on the GitHub tracker', () => {
   it('a chain of three builds in order, a parent waits for its sub-issue, a not-planned dependency is reported', async () => {
-    const { root, bare, env } = await githubRepo({ maxShepherds: 3 });
-    owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server!.url });
+    const { root, bare, server, env, owner } = await depsRepo({ maxShepherds: 3 });
     // Oldest first would build #1 first: the chain must hold it back.
     const top = await owner.createIssue({ title: 'top', body: `Depends on #2\n\n${writes('top.txt')}`, labels: [Label.issue] });
     const middle = await owner.createIssue({ title: 'middle', body: writes('middle.txt'), labels: [Label.issue] });
     const bottom = await owner.createIssue({ title: 'bottom', body: writes('bottom.txt'), labels: [Label.issue] });
-    server!.addBlockedBy(middle.number, bottom.number); // GitHub's own dependency, set in the web UI
+    server.addBlockedBy(middle.number, bottom.number); // GitHub's own dependency, set in the web UI
     const parent = await owner.createIssue({ title: 'parent', body: writes('parent.txt'), labels: [Label.issue] });
     const child = await owner.createIssue({ title: 'child', body: writes('child.txt'), labels: [Label.issue] });
-    server!.addSubIssue(parent.number, child.number);
+    server.addSubIssue(parent.number, child.number);
     const hopeful = await owner.createIssue({ title: 'hopeful', body: writes('hopeful.txt'), labels: [Label.issue] });
     const dropped = await owner.createIssue({ title: 'dropped' });
-    server!.addBlockedBy(hopeful.number, dropped.number);
-    server!.closeAs(dropped.number, 'not_planned', 'acme');
+    server.addBlockedBy(hopeful.number, dropped.number);
+    server.closeAs(dropped.number, 'not_planned', 'acme');
 
     // Before any daemon: why names GitHub's links.
     expect((await loomAsync(root, ['why', String(middle.number)], env)).stdout).toMatch(new RegExp(`✗ dependencies done\\s+waits on #${bottom.number} \\(open\\)`));
@@ -80,7 +43,7 @@ describe('dependencies and overlap on the GitHub tracker', () => {
     expect(status.issues.waiting_on_dependencies).toBe(3);
 
     const daemon = startDaemon(root, ['start', '--force'], env);
-    const closed = async (n: number) => (await owner!.getIssue(n))?.state === 'closed';
+    const closed = async (n: number) => (await owner.getIssue(n))?.state === 'closed';
     await until(async () => (await closed(top.number)) && (await closed(parent.number)) && (await closed(hopeful.number)), 120_000, `all built; output:\n${daemon.output()}`);
     await loomAsync(root, ['stop'], env);
     expect(await daemon.exited(60_000)).toBe(0);
@@ -103,8 +66,7 @@ describe('dependencies and overlap on the GitHub tracker', () => {
   });
 
   it('overlap: two issues naming the same file never build at once and both merge without conflict', async () => {
-    const { root, bare, env } = await githubRepo({ maxShepherds: 3 });
-    owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server!.url });
+    const { root, bare, env, owner } = await depsRepo({ maxShepherds: 3 });
     const edit = (content: string) => `Rewrite \`notes.md\`.\n\n${fence}loom-script builder\nsleep 2\nwrite notes.md <<EOF\n${content}\nEOF\n${fence}`;
     const first = await owner.createIssue({ title: 'first', body: edit('first'), labels: [Label.issue] });
     const second = await owner.createIssue({ title: 'second', body: edit('second'), labels: [Label.issue] });
@@ -113,7 +75,7 @@ describe('dependencies and overlap on the GitHub tracker', () => {
     await until(() => /overlap-wait=#2\b/.test(daemon.output()), 30_000, `#2 held back; output:\n${daemon.output()}`);
     const why = await loomAsync(root, ['why', String(second.number)], env);
     expect(why.stdout).toMatch(new RegExp(`✗ no overlapping work\\s+overlaps #${first.number} on notes\\.md`));
-    const closed = async (n: number) => (await owner!.getIssue(n))?.state === 'closed';
+    const closed = async (n: number) => (await owner.getIssue(n))?.state === 'closed';
     await until(async () => (await closed(first.number)) && (await closed(second.number)) && (await closed(other.number)), 120_000, `all merged; output:\n${daemon.output()}`);
     await loomAsync(root, ['stop'], env);
     expect(await daemon.exited(60_000)).toBe(0);

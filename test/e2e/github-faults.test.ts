@@ -3,63 +3,27 @@
 // iteration; a merge that happened is recorded as a merge (the issue closed, never blocked).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer, type AnswerChange, type RoutedRequest } from '../fakes/github-server.js';
+import type { AnswerChange, FakeGitHubServer, RoutedRequest } from '../fakes/github-server.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import type { GitHubRepo } from '../helpers/github-repo.js';
 import { loomAsync } from '../helpers/loom-repo.js';
 
-const dirs: string[] = [];
-const trackers: GitHubTracker[] = [];
-let server: FakeGitHubServer | undefined;
-afterEach(async () => {
-  for (const t of trackers.splice(0)) t.dispose();
-  await server?.close();
-  server = undefined;
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeGitHubRepos);
 
-const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fence = '```';
 const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
 
-/** A repository whose `origin` is a bare repository the fake GitHub merges in, with Loom set up on the fake. */
-async function setUp(): Promise<{ root: string; bare: string; fake: FakeGitHubServer; owner: GitHubTracker }> {
-  const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-faults-')));
-  dirs.push(base);
-  const bare = path.join(base, 'widgets.git');
-  const root = path.join(base, 'work');
-  git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-  fs.mkdirSync(root);
-  git(root, 'init', '-q', '-b', 'main');
-  fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-  git(root, 'add', '.');
-  git(root, 'commit', '-qm', 'initial');
-  git(root, 'remote', 'add', 'origin', bare);
-  git(root, 'push', '-q', 'origin', 'main');
-  const fake = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-human': 'maintainer' }, permissions: { maintainer: 'maintain' }, gitDir: bare });
-  server = fake;
-  expect((await loomAsync(root, ['init'])).code).toBe(0);
-  fs.writeFileSync(
-    path.join(root, '.loom', 'config.json'),
-    JSON.stringify({
-      tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: fake.url },
-      runtime: 'script',
-      pollInterval: '1s',
-      heartbeatInterval: '0.5s',
-      roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false }, judge: { enabled: false }, doctor: { enabled: false }, champion: { enabled: false } },
-    }),
-  );
-  const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: fake.url });
-  trackers.push(owner);
-  return { root, bare, fake, owner };
-}
+const off = { enabled: false };
+/** A repository whose `origin` is a bare repository the fake GitHub merges in, with Loom set up on the fake (no labels made). */
+const setUp = (): Promise<GitHubRepo> =>
+  githubRepo({
+    server: { tokens: { 'tok-human': 'maintainer' }, permissions: { maintainer: 'maintain' } },
+    labels: false,
+    config: { runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off, judge: off, doctor: off, champion: off } },
+  });
 
 /** The first Loom request matching `match` is carried out, then answered with `change`. */
 function once(fake: FakeGitHubServer, match: (r: RoutedRequest) => boolean, change: AnswerChange): () => number {
@@ -76,7 +40,7 @@ const builds = (file: string) => `${fence}loom-script builder\nwrite ${file} <<E
 
 describe('a GitHub claim cut off part-way', () => {
   it('is put right by the next iteration: the issue, left with no state label, is loom:issue again', async () => {
-    const { root, fake, owner } = await setUp();
+    const { root, server: fake, owner } = await setUp();
     const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
     // loom:issue comes off; adding loom:building, and every attempt to put loom:issue back, fails.
     const labelsOf = (m: string) => (method: string, p: string) => method === m && p.endsWith(`/issues/${issue.number}/labels`);
@@ -103,7 +67,7 @@ describe('a GitHub claim cut off part-way', () => {
 
 describe('releasing the issue of a dead shepherd', () => {
   it("never overwrites a human's loom:blocked put on between Loom's look and its release", async () => {
-    const { root, fake, owner } = await setUp();
+    const { root, server: fake, owner } = await setUp();
     const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
     expect(await owner.claim(issue.number)).toBe(true);
     // A shepherd that died: its record names a process that has exited.
@@ -136,7 +100,7 @@ describe('a GitHub merge whose answer was lost', () => {
     ['never answered', { drop: true }],
   ] as const) {
     it(`is recorded as the merge when ${what}: the issue is closed, not blocked, and merged once`, async () => {
-      const { root, bare, fake, owner } = await setUp();
+      const { root, bare, server: fake, owner } = await setUp();
       const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
       const fired = once(fake, (r) => r.method === 'PUT' && r.path.endsWith('/merge'), change);
       const run = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], env);
@@ -155,7 +119,7 @@ describe('a GitHub merge whose answer was lost', () => {
 
 describe('a GitHub merge whose answer was lost and whose PR could not be read back', () => {
   it('is recorded by the next look, which finds the PR merged: the issue is closed, not blocked', async () => {
-    const { root, bare, fake, owner } = await setUp();
+    const { root, bare, server: fake, owner } = await setUp();
     const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
     let dropped = 0;
     fake.beforeAnswer = (r) => {
@@ -178,10 +142,9 @@ describe('a GitHub merge whose answer was lost and whose PR could not be read ba
 
 describe('a GitHub merge request that failed before it was carried out', () => {
   it('is sent again only after a fresh look at the issue: closed by a human meanwhile, nothing is merged', async () => {
-    const { root, bare, fake, owner } = await setUp();
+    const { root, bare, server: fake, owner, tracker } = await setUp();
     const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
-    const human = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-human', baseUrl: fake.url });
-    trackers.push(human);
+    const human = tracker('tok-human');
     // The merge request is answered 502 without being carried out; while it fails, a human closes the issue.
     fake.failNext({ status: 502, times: 1, match: (m, p) => m === 'PUT' && p.endsWith('/merge') });
     let closedAt = 0;

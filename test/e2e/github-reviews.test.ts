@@ -2,28 +2,13 @@
 // PR waits for a writer's review; a writer's "changes requested" (with an inline comment) sends it
 // to the Doctor with that review, a reader's review is ignored; after the doctor round the PR
 // still waits until the writer approves, then the Champion merges it.
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer } from '../fakes/github-server.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 
-const dirs: string[] = [];
-let server: FakeGitHubServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeGitHubRepos);
 
-const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fence = '```';
 const script = (role: string, body: string) => `${fence}loom-script ${role}\n${body}\n${fence}`;
 
@@ -35,24 +20,7 @@ async function review(url: string, token: string, pr: number, body: Record<strin
 
 describe('github: human reviews', () => {
   it('requireApproval: a writer’s changes requested → Doctor with the review → still waits → the writer approves → merged; a reader’s review is ignored', { timeout: 180_000 }, async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-reviews-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-alice': 'alice', 'tok-bob': 'bob' }, permissions: { alice: 'write', bob: 'read' }, gitDir: bare });
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', requireApproval: true }));
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
+    const { root, bare, server, env, owner } = await githubRepo({ server: { tokens: { 'tok-alice': 'alice', 'tok-bob': 'bob' }, permissions: { alice: 'write', bob: 'read' } }, config: { runtime: 'script', heartbeatInterval: '0.5s', requireApproval: true } });
     await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\na, with the reason alice asked for\nEOF')].join('\n\n'), labels: [Label.issue] });
 
     // Approved by the Judge, but no writer has approved: the shepherd leaves it for the Champion.
@@ -90,23 +58,10 @@ describe('github: human reviews', () => {
     expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
     expect(git(bare, 'show', 'main:a.txt')).toBe('a, with the reason alice asked for');
     expect((await owner.getIssue(1))?.state).toBe('closed');
-    owner.dispose();
   });
 
   it('the shepherd path: a writer’s inline review comment arrives while the merge waits on checks → a doctor round with the review → judged, its own checks → merged', { timeout: 180_000 }, async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-reviews-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-alice': 'alice' }, permissions: { alice: 'admin' }, gitDir: bare });
+    const { root, bare, server, env, owner } = await githubRepo({ server: { tokens: { 'tok-alice': 'alice' }, permissions: { alice: 'admin' } }, config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const ci = server;
     // CI: the first head Loom asks about stays in progress until the test says; every later commit passes at once.
     const asked: string[] = [];
@@ -116,11 +71,6 @@ describe('github: human reviews', () => {
       asked.push(sha);
       ci.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'in_progress' } : { name: 'unit', status: 'completed', conclusion: 'success' });
     };
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' }));
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    expect((await loomAsync(root, ['init'], env)).code).toBe(0);
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
     await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\na, renamed as alice asked\nEOF')].join('\n\n'), labels: [Label.issue] });
 
     const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
@@ -136,6 +86,5 @@ describe('github: human reviews', () => {
     const handedOver = (await owner.listComments(2)).map((c) => c.body).filter((b) => b.includes('<!-- loom:review '));
     expect(handedOver).toEqual([expect.stringMatching(/^\*\*Loom\*\* — Human review on this PR.*### @alice commented\n\n- `a\.txt:1`: rename this, please/s)]);
     expect((await owner.getPullRequest(2))?.state).toBe('merged');
-    owner.dispose();
   });
 });

@@ -2,57 +2,26 @@
 // become pushed branches and PRs, get verdicts, merge through the API; untrusted issues wait for a
 // maintainer; idle iterations make only conditional requests answered 304.
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
-import { FakeGitHubServer } from '../fakes/github-server.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import { LOOM_BIN, loomAsync, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 
-const dirs: string[] = [];
-let server: FakeGitHubServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+afterEach(removeGitHubRepos);
 
-const git = (cwd: string, ...args: string[]) => {
-  const r = spawnSync('git', ['-c', 'user.name=Loom Tests', '-c', 'user.email=tests@localhost', ...args], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-};
 const fence = '```';
 
 describe('github tracker end to end', () => {
   it('builds, reviews and merges through the API; untrusted issues wait; idle polls cost nothing', async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-')));
-    dirs.push(base);
-    const bare = path.join(base, 'widgets.git');
-    const root = path.join(base, 'work');
-    git(base, 'init', '-q', '--bare', '-b', 'main', bare);
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(root, 'README.md'), '# widgets\n');
-    git(root, 'add', '.');
-    git(root, 'commit', '-qm', 'initial');
-    git(root, 'remote', 'add', 'origin', bare);
-    git(root, 'push', '-q', 'origin', 'main');
-
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { 'tok-owner': 'acme', 'tok-reader': 'visitor' }, permissions: { visitor: 'read' }, gitDir: bare });
-    const init = await loomAsync(root, ['init']);
-    expect(init.code, init.stderr).toBe(0);
-    fs.writeFileSync(
-      path.join(root, '.loom', 'config.json'),
-      JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.5s', roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } } }),
-    );
-    const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
-    const labels = await loomAsync(root, ['init'], env);
+    const off = { enabled: false };
+    const { root, bare, server, env, owner, tracker, init: labels } = await githubRepo({
+      server: { tokens: { 'tok-reader': 'visitor' }, permissions: { visitor: 'read' } },
+      config: { runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off } },
+    });
     expect(labels.stdout).toMatch(/GitHub labels: \d+ created/);
 
-    const owner = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-owner', baseUrl: server.url });
-    const visitor = new GitHubTracker({ owner: 'acme', repo: 'widgets', token: 'tok-reader', baseUrl: server.url });
+    const visitor = tracker('tok-reader');
     const body = (file: string) => `${fence}loom-script builder\nwrite ${file} <<EOF\n${file}\nEOF\n${fence}`;
     await owner.createIssue({ title: 'Add one.txt', body: body('one.txt'), labels: [Label.issue] });
     await owner.createIssue({ title: 'Add two.txt', body: body('two.txt'), labels: [Label.issue] });
@@ -91,8 +60,6 @@ describe('github tracker end to end', () => {
     expect(spawnSync('git', ['show', 'main:evil.txt'], { cwd: bare }).status).not.toBe(0);
     const why = await loomAsync(root, ['why', String(stranger.number)], env);
     expect(why.stdout).toMatch(/waiting for a maintainer/);
-    owner.dispose();
-    visitor.dispose();
     await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
     void LOOM_BIN;
   });
@@ -100,16 +67,7 @@ describe('github tracker end to end', () => {
 
 describe('github rate limits', () => {
   it('a 403 with retry-after pauses the daemon without failing it; the pause survives between iterations and shows in status', async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-rl-')));
-    dirs.push(base);
-    const root = path.join(base, 'work');
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    git(root, 'commit', '-q', '--allow-empty', '-m', 'initial');
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { tok: 'acme' } });
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'script' }));
-    const env = { GITHUB_TOKEN: 'tok', GH_TOKEN: '' };
+    const { root, server, env } = await githubRepo({ token: 'tok', labels: false, config: { runtime: 'script' } });
     server.failNext({ status: 403, retryAfter: 600 });
     const first = await loomAsync(root, ['iterate'], env);
     expect(first.code, first.stderr).toBe(0);
@@ -125,16 +83,7 @@ describe('github rate limits', () => {
 
 describe('github rate-limit budget', () => {
   it('with less than a tenth of the rate limit left, an iteration asks the daemon to slow down', async () => {
-    const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-slow-')));
-    dirs.push(base);
-    const root = path.join(base, 'work');
-    fs.mkdirSync(root);
-    git(root, 'init', '-q', '-b', 'main');
-    git(root, 'commit', '-q', '--allow-empty', '-m', 'initial');
-    server = await FakeGitHubServer.start({ owner: 'acme', repo: 'widgets', tokens: { tok: 'acme' }, rateLimit: 20 });
-    expect((await loomAsync(root, ['init'])).code).toBe(0);
-    fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, roles: { champion: { enabled: false } } }));
-    const env = { GITHUB_TOKEN: 'tok', GH_TOKEN: '' };
+    const { root, server, env } = await githubRepo({ token: 'tok', labels: false, server: { rateLimit: 20 }, config: { roles: { champion: { enabled: false } } } });
     const plenty = await loomAsync(root, ['iterate'], env);
     expect(plenty.stdout).not.toMatch(/slow-down/);
     // Spend the budget from elsewhere (another client on the same token), then iterate again.
