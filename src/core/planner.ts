@@ -133,7 +133,19 @@ function stale(view: ProcessView | undefined, fallbackStart: string | null, now:
 }
 
 export function plan(input: PlanInput): Action[] {
+  return planPage(input).actions;
+}
+
+/**
+ * The plan, and whether it was made from too few ready issues: the snapshot is a bounded page
+ * (`TrackerSnapshot.page`) with more ready issues beyond it, and every ready issue of the page
+ * was passed over (dependency open, overlap, retry wait, held…) with a shepherd slot still free.
+ * The caller then reads a larger page and plans again, so no eligible issue starves behind gated
+ * ones.
+ */
+export function planPage(input: PlanInput): { actions: Action[]; readMore: boolean } {
   const { state, observation, config, now, force, mode } = input;
+  let readMore = false;
   const { snapshot, processes } = observation;
   const actions: Action[] = [];
   const limited = observation.limitedRuntimes ?? [];
@@ -231,9 +243,9 @@ export function plan(input: PlanInput): Action[] {
     for (const { slot, issue } of kept) actions.push({ type: 'stop-shepherd', slot, issue });
     for (const a of actions) if (a.type === 'adopt-shepherd') actions.push({ type: 'stop-shepherd', slot: a.slot, issue: a.issue });
     for (const role of runningRoles) actions.push({ type: 'stop-role', role });
-    return actions;
+    return { actions, readMore };
   }
-  if (mode === 'drain') return [...actions, ...stuck];
+  if (mode === 'drain') return { actions: [...actions, ...stuck], readMore };
 
   // 3. Force mode: promote proposals to ready.
   const promoted = new Set<number>();
@@ -276,6 +288,7 @@ export function plan(input: PlanInput): Action[] {
       spawned += 1;
       return true;
     };
+    let full = false;
     for (const issue of eligible) {
       if (capacity <= 0) break;
       if (owned.has(issue.number)) continue;
@@ -288,8 +301,12 @@ export function plan(input: PlanInput): Action[] {
         }
         starting.push({ issue: issue.number, pr: null, running: true, awaitsPerson: false, files });
       }
-      if (!spawn(issue.number)) break;
+      if (!spawn(issue.number)) {
+        full = true;
+        break;
+      }
     }
+    readMore = snapshot.page?.moreReady === true && !full && capacity > 0;
     // Nothing else starts: the oldest issue in the way only of PRs waiting for a person starts anyway.
     const first = waiting.find((w) => mayRunAnyway(w.overlaps, starting.length));
     if (first && capacity > 0 && spawned === 0) spawn(first.issue);
@@ -299,8 +316,14 @@ export function plan(input: PlanInput): Action[] {
   for (const p of dependencyProblems(observation.dependencies, ready.map((i) => i.number), state.dependency_reports)) actions.push({ type: 'report-dependency', ...p });
 
   // 5. Work generation when the backlog runs low.
-  const proposals = snapshot.issues.filter((i) => (i.labels.includes(Label.architect) || i.labels.includes(Label.hermit)) && !promoted.has(i.number)).length;
-  if (ready.length < config.issueThreshold && proposals < config.maxProposals) {
+  // A bounded snapshot counts what it did not read (held ready issues count as ready there).
+  const proposing = (i: Issue) => i.labels.includes(Label.architect) || i.labels.includes(Label.hermit);
+  const counted = snapshot.page?.counts;
+  const proposals = counted
+    ? (counted[Label.architect] ?? 0) + (counted[Label.hermit] ?? 0) - snapshot.issues.filter((i) => proposing(i) && promoted.has(i.number)).length
+    : snapshot.issues.filter((i) => proposing(i) && !promoted.has(i.number)).length;
+  const readyCount = counted ? (counted[Label.issue] ?? 0) + promoted.size : ready.length;
+  if (readyCount < config.issueThreshold && proposals < config.maxProposals) {
     for (const role of GENERATOR_ROLES) {
       const cfg = config.roles[role];
       if (!cfg.enabled || runningRoles.has(role) || !dispatchable(role)) continue;
@@ -337,7 +360,7 @@ export function plan(input: PlanInput): Action[] {
   }
 
   // 7. Stuck checks.
-  return [...actions, ...stuck];
+  return { actions: [...actions, ...stuck], readMore };
 }
 
 /** The `shepherd-1 … shepherd-N` slot names, plus any extra slots the state already has. */

@@ -69,12 +69,43 @@ export interface TrackerEvent {
   createdAt: string;
 }
 
-/** One consistent read of the open work: every open issue and PR that has a `loom:*` label. */
+/**
+ * One consistent read of the open work: every open issue and PR that has a `loom:*` label — or,
+ * when `page` says so, a bounded part of the issues (see `SnapshotPage`).
+ */
 export interface TrackerSnapshot {
   issues: Issue[];
   pullRequests: PullRequest[];
   /** Records the tracker had to skip (malformed), said once per snapshot. */
   warnings?: string[];
+  /** Present when `issues` is not every labelled open issue but the part `SnapshotOptions.page` asked for. */
+  page?: SnapshotPage;
+}
+
+/**
+ * What a bounded snapshot says of the issues it left out. Its `issues` are then: every issue
+ * labelled `loom:building`, every issue an open PR of the snapshot closes, the first `page` ready
+ * issues (`loom:issue`) in build order (`loom:urgent` first, then oldest), and the `page` lowest
+ * numbers of each proposal label. Blocked issues only count.
+ */
+export interface SnapshotPage {
+  /** The page size asked for. */
+  size: number;
+  /** Open issues per label (every label, not only `loom:*`; a label with none may be absent). */
+  counts: Record<string, number>;
+  /** The lowest numbers (at most `PIPELINE_LIST_LIMIT`) of the open issues carrying each Loom issue-state label. */
+  lowest: Record<string, number[]>;
+  /** Whether ready issues exist beyond those in `issues`: a larger page would show more. */
+  moreReady: boolean;
+}
+
+/** How much of the backlog a snapshot reads. */
+export interface SnapshotOptions {
+  /**
+   * Read only about this many ready issues (and proposals), plus the counts (`SnapshotPage`). A
+   * tracker may ignore it and read everything; absent: everything.
+   */
+  page?: number;
 }
 
 export interface NewIssue {

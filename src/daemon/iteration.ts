@@ -14,7 +14,7 @@ import { UsageLedger } from '../usage/usage-ledger.js';
 import { budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { Action, Mode } from '../core/planner.js';
-import { plan } from '../core/planner.js';
+import { plan, planPage } from '../core/planner.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -40,6 +40,11 @@ import { readQueueStatus, writeQueueStatus } from '../queue/queue-status.js';
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
 export const SLOW_DOWN_FACTOR = 4;
+/**
+ * Ready issues (and proposals) an iteration's snapshot reads at first (at least four per shepherd
+ * slot): a tracker that can bound its snapshot reads this many, not the whole backlog.
+ */
+const SNAPSHOT_PAGE = 50;
 
 export interface IterationOptions {
   paths: LoomPaths;
@@ -69,28 +74,40 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   if (mode === 'normal' && fs.existsSync(paths.stopSignal)) return { summary: SHUTDOWN_SIGNAL, actions: [], state };
   if (session !== undefined && state.daemon_session_id !== session) throw new SessionMismatchError(session, state.daemon_session_id);
 
-  const snapshot = await tracker.snapshot();
-  for (const warning of snapshot.warnings ?? []) addWarning(state, clock().toISOString(), warning);
   const progress = new ProgressStore(paths.progress);
   const now = clock();
-  const observation = observe(state, snapshot, progress, now.getTime());
-  observation.dependencies = await readDependencies(tracker, snapshot.issues);
-  observation.freeDisk = freeDiskBytes(paths.root);
-  if (config.overlap === 'wait' && mode === 'normal' && config.roles.builder.enabled) {
-    try {
-      observation.overlap = await observeOverlap(opts, state, observation, snapshot);
-    } catch (error) {
-      // Without the file facts nothing waits for overlap this tick: never worse than `overlap: allow`.
-      addWarning(state, clock().toISOString(), `overlap avoidance skipped this iteration: ${(error as Error).message}`);
-    }
-  }
   const limits = activeLimits(paths.limits, now);
-  observation.limitedRuntimes = Object.keys(limits);
   state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));
   const ledger = new UsageLedger(paths.usage).readFrom(state.usage.ledger_offset);
   state.usage = foldUsage(state.usage, ledger.entries, ledger.offset);
   const today = state.usage.by_day[dayOf(now.toISOString())] ?? emptyTotals();
-  observation.dailyBudgetSpent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), today);
+  const dailyBudgetSpent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), today);
+  // The snapshot reads a page of the ready issues; a larger one while the page's were all passed
+  // over with a slot still free (planPage), so gated issues never hide eligible ones behind them.
+  let page = Math.max(SNAPSHOT_PAGE, 4 * config.maxShepherds);
+  let snapshot: TrackerSnapshot;
+  let observation: Observation;
+  const overlapWarnings: string[] = [];
+  for (;;) {
+    snapshot = await tracker.snapshot({ page });
+    observation = observe(state, snapshot, progress, now.getTime());
+    observation.dependencies = await readDependencies(tracker, snapshot.issues);
+    observation.freeDisk = freeDiskBytes(paths.root);
+    overlapWarnings.length = 0;
+    if (config.overlap === 'wait' && mode === 'normal' && config.roles.builder.enabled) {
+      try {
+        observation.overlap = await observeOverlap(opts, state, observation, snapshot);
+      } catch (error) {
+        // Without the file facts nothing waits for overlap this tick: never worse than `overlap: allow`.
+        overlapWarnings.push(`overlap avoidance skipped this iteration: ${(error as Error).message}`);
+      }
+    }
+    observation.limitedRuntimes = Object.keys(limits);
+    observation.dailyBudgetSpent = dailyBudgetSpent;
+    if (mode !== 'normal' || !planPage({ state, observation, config, now: now.getTime(), force, mode }).readMore) break;
+    page *= 4;
+  }
+  for (const warning of [...(snapshot.warnings ?? []), ...overlapWarnings]) addWarning(state, clock().toISOString(), warning);
   // The bullmq executor: shepherds are queue jobs; without Redis nothing is dispatched or changed.
   const queue = config.executor.kind === 'bullmq' ? new ShepherdQueue(config.executor.redis) : null;
   const queueTokens: string[] = [];

@@ -35,7 +35,10 @@ export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress:
 
 /** Counts for the summary line and `pipeline_state` (with the lowest numbers of each list), from the snapshot. */
 export function pipeline(snapshot: TrackerSnapshot, at: string): DaemonState['pipeline_state'] {
-  const withLabel = (label: string) => snapshot.issues.filter((i) => i.labels.includes(label)).map((i) => i.number);
+  const page = snapshot.page;
+  // A bounded snapshot brings the issues' counts and lowest numbers with it; PRs are all there.
+  const withLabel = (label: string) => page?.lowest[label] ?? snapshot.issues.filter((i) => i.labels.includes(label)).map((i) => i.number);
+  const countOf = (label: string, numbers: number[]) => (page ? (page.counts[label] ?? 0) : numbers.length);
   const prsWith = (label: string) => snapshot.pullRequests.filter((p) => p.labels.includes(label)).map((p) => p.number);
   const all = {
     ready: withLabel(Label.issue),
@@ -46,16 +49,16 @@ export function pipeline(snapshot: TrackerSnapshot, at: string): DaemonState['pi
     ready_to_merge: prsWith(Label.pr),
     proposals: [...withLabel(Label.architect), ...withLabel(Label.hermit), ...withLabel(Label.curated)],
   };
-  const lowest = (numbers: number[]) => numbers.sort((a, b) => a - b).slice(0, PIPELINE_LIST_LIMIT);
+  const lowest = (numbers: number[]) => [...numbers].sort((a, b) => a - b).slice(0, PIPELINE_LIST_LIMIT);
   return {
     counts: {
-      ready: all.ready.length,
-      building: all.building.length,
-      blocked: all.blocked.length,
+      ready: countOf(Label.issue, all.ready),
+      building: countOf(Label.building, all.building),
+      blocked: countOf(Label.blocked, all.blocked),
       review_requested: all.review_requested.length,
       changes_requested: all.changes_requested.length,
       ready_to_merge: all.ready_to_merge.length,
-      proposals: all.proposals.length,
+      proposals: page ? countOf(Label.architect, []) + countOf(Label.hermit, []) + countOf(Label.curated, []) : all.proposals.length,
     },
     ready: lowest(all.ready),
     building: lowest(all.building),

@@ -181,7 +181,8 @@ interface Candidate {
  * now. A PR held for a human (the original Loom's `loom:operator*`) is left alone: not listed.
  */
 async function pullRequestsWith(ctx: RoleContext, label: string, also: (labels: readonly string[]) => boolean = () => false): Promise<Candidate[]> {
-  const { pullRequests } = await ctx.tracker.snapshot();
+  // Only the PRs are needed: the bounded snapshot reads them all and as few issues as it can.
+  const { pullRequests } = await ctx.tracker.snapshot({ page: 1 });
   const result: Candidate[] = [];
   for (const pr of pullRequests) {
     if (!(pr.labels.includes(label) || also(pr.labels)) || pr.closesIssue === null || holdOf(pr.labels) !== undefined) continue;

@@ -137,6 +137,9 @@ export function mergingStatus(paths: LoomPaths): MergingStatus {
 }
 
 /** The queue in one line: "1. PR #4 (issue #3) merging — waiting on checks unit; 2. PR #6 (issue #5) waiting". */
+/** Issue numbers an intervention names at most; the rest are counted. */
+const LIST_LIMIT = 10;
+
 export function renderQueue(queue: MergingStatus['queue']): string {
   return queue.map((q) => `${q.position}. PR #${q.pr} (issue #${q.issue}, ${q.by}) ${q.step}${q.detail ? `: ${q.detail}` : ''}`).join('; ');
 }
@@ -308,7 +311,8 @@ function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): Stat
  */
 function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers: { ready: number[]; blocked: number[]; proposals: number[] }): string[] {
   const out: string[] = [];
-  const list = (ns: number[]) => ns.map((n) => `#${n}`).join(', ');
+  // A long list names its first issues and how many more: the report does not grow with the backlog.
+  const list = (ns: number[]) => ns.slice(0, LIST_LIMIT).map((n) => `#${n}`).join(', ') + (ns.length > LIST_LIMIT ? ` and ${ns.length - LIST_LIMIT} more` : '');
   if (r.daemon.status === 'crashed') out.push(`The daemon is not running but did not stop cleanly: \`${cli} start --detach\` (or \`${cli} start\`) resumes it (live shepherds are adopted, orphaned issues returned).`);
   if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push(`Stop gracefully: \`${cli} stop\` (or Ctrl+C in the daemon terminal).`);
   // Starting is worth saying only when the daemon would find something to do.

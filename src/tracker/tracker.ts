@@ -19,7 +19,7 @@
 
 import type { CheckResult } from '../core/checks.js';
 import type { HumanReview } from '../core/reviews.js';
-import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
 export interface TrackerBudget {
@@ -47,8 +47,11 @@ export interface Tracker {
    * `origin` remote before a PR is opened, and `markMerged` merges through the API.
    */
   readonly kind: 'local' | 'github';
-  /** Every open issue and PR with at least one `loom:*` label. */
-  snapshot(): Promise<TrackerSnapshot>;
+  /**
+   * Every open issue and PR with at least one `loom:*` label; with `options.page`, the tracker may
+   * read a bounded part of the issues instead and say so in `TrackerSnapshot.page`.
+   */
+  snapshot(options?: SnapshotOptions): Promise<TrackerSnapshot>;
   getIssue(number: number): Promise<Issue | null>;
   /**
    * The issues the tracker itself links before `issue`: those it is blocked by and its sub-issues

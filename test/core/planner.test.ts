@@ -14,10 +14,10 @@ import type { DaemonState, RetryEntry, RoleEntry, ShepherdEntry } from '../../sr
 import { emptyState, idleRole, idleShepherd } from '../../src/core/daemon-state.js';
 import { Label } from '../../src/core/labels.js';
 import type { Action, Mode, ProcessView } from '../../src/core/planner.js';
-import { DEMAND_COOLDOWN_MS, MAX_RETRY_BACKOFF_MS, buildOrder, plan, retryBackoff, shepherdSlotNames } from '../../src/core/planner.js';
+import { DEMAND_COOLDOWN_MS, MAX_RETRY_BACKOFF_MS, buildOrder, plan, planPage, retryBackoff, shepherdSlotNames } from '../../src/core/planner.js';
 import type { Progress, ProgressStatus } from '../../src/core/progress.js';
 import { TERMINAL_STATUSES } from '../../src/core/progress.js';
-import type { Issue, PullRequest } from '../../src/core/tracker-model.js';
+import type { Issue, PullRequest, SnapshotPage } from '../../src/core/tracker-model.js';
 import type { DependencyMap } from '../../src/core/dependencies.js';
 import type { OverlapFacts } from '../../src/core/overlap.js';
 
@@ -1233,5 +1233,53 @@ describe('plan: disk-aware admission', () => {
     const actions = run({ issues: [issue(1)], prs: [pr(50, [Label.pr], 9)], config: config((x) => (enable('champion')(x), (x.minFreeDisk = 2e9))), freeDisk: 1e6 });
     expect(spawnedIssues(actions)).toEqual([]);
     expect(roleSpawns(actions).map(([r]) => r)).toContain('champion');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// A bounded snapshot (`TrackerSnapshot.page`): a page of the ready issues plus counts
+// ---------------------------------------------------------------------------------------------
+
+describe('plan: a bounded snapshot', () => {
+  const page = (counts: Record<string, number>, moreReady: boolean): SnapshotPage => ({ size: 3, counts, lowest: {}, moreReady });
+  const paged = (issues: Issue[], p: SnapshotPage, over: { config?: LoomConfig; dependencies?: DependencyMap; state?: DaemonState } = {}) =>
+    planPage({
+      state: over.state ?? state(),
+      observation: { snapshot: { issues, pullRequests: [], page: p }, processes: {}, strays: [], ...(over.dependencies ? { dependencies: over.dependencies } : {}) },
+      config: over.config ?? config(),
+      now: NOW,
+      force: false,
+      mode: 'normal',
+    });
+
+  it('asks for more ready issues when every one of the page was passed over with a slot free', () => {
+    const gated: DependencyMap = { '1': [{ number: 99, state: 'open' }], '2': [{ number: 99, state: 'open' }], '3': [{ number: 99, state: 'open' }] };
+    const issues = [issue(1), issue(2), issue(3, [Label.issue, 'loom:operator'])];
+    expect(paged(issues, page({ [Label.issue]: 10 }, true), { dependencies: gated })).toEqual({ actions: [], readMore: true });
+    // The whole backlog was read: nothing more to ask for.
+    expect(paged(issues, page({ [Label.issue]: 3 }, false), { dependencies: gated }).readMore).toBe(false);
+  });
+
+  it('does not ask for more once the slots are full, or when no shepherd may start', () => {
+    const p = page({ [Label.issue]: 10 }, true);
+    const full = paged([issue(1), issue(2), issue(3), issue(4)], p);
+    expect(spawnedIssues(full.actions)).toEqual([1, 2, 3]);
+    expect(full.readMore).toBe(false);
+    const partly = paged([issue(1), issue(2)], p, { dependencies: { '2': [{ number: 99, state: 'open' }] } });
+    expect(spawnedIssues(partly.actions)).toEqual([1]);
+    expect(partly.readMore).toBe(true);
+    expect(paged([], p, { config: config((c) => (c.roles.builder.enabled = false)) }).readMore).toBe(false);
+  });
+
+  it('decides work generation from the counts, not from the issues it read', () => {
+    const cfg = config((c) => {
+      enable('architect', 'hermit')(c);
+      c.roles.builder.enabled = false;
+    });
+    // Only one ready issue read, ten counted: the backlog is not low.
+    expect(roleSpawns(paged([issue(1)], page({ [Label.issue]: 10 }, true), { config: cfg }).actions)).toEqual([]);
+    // Two ready, but proposals (counted) at the limit.
+    expect(roleSpawns(paged([issue(1)], page({ [Label.issue]: 2, [Label.architect]: 3, [Label.hermit]: 2 }, true), { config: cfg }).actions)).toEqual([]);
+    expect(roleSpawns(paged([issue(1)], page({ [Label.issue]: 2, [Label.architect]: 3 }, true), { config: cfg }).actions)).toHaveLength(2);
   });
 });

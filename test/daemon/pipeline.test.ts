@@ -24,4 +24,15 @@ describe('pipeline', () => {
     const size = (n: number) => JSON.stringify(pipeline({ issues: Array.from({ length: n }, (_, i) => issue(i + 1, [Label.issue])), pullRequests: [] }, T)).length;
     expect(size(100_000) - size(1_000)).toBeLessThanOrEqual(3); // the count's digits
   });
+
+  it('takes issue counts and lowest numbers from a bounded snapshot, PRs from the PRs read', () => {
+    const page = { size: 2, counts: { [Label.issue]: 40_000, [Label.blocked]: 20_000, [Label.architect]: 5, [Label.curated]: 7, bug: 3 }, lowest: { [Label.issue]: [1, 4], [Label.blocked]: [2], [Label.architect]: [9, 3], [Label.curated]: [5] }, moreReady: true };
+    const p = pipeline({ issues: [issue(1, [Label.issue]), issue(4, [Label.issue])], pullRequests: [pr(7000, [Label.pr])], page }, T);
+    expect(p.counts).toEqual({ ready: 40_000, building: 0, blocked: 20_000, review_requested: 0, changes_requested: 0, ready_to_merge: 1, proposals: 12 });
+    expect(p.ready).toEqual([1, 4]);
+    expect(p.blocked).toEqual([2]);
+    expect(p.building).toEqual([]);
+    expect(p.proposals).toEqual([3, 5, 9]);
+    expect(p.ready_to_merge).toEqual([7000]);
+  });
 });

@@ -54,6 +54,22 @@ describe('dependencies', () => {
     expect(after.issues.waiting_on_dependencies).toBe(2);
   });
 
+  it('a ready issue behind more waiting ones than one snapshot page holds is still built next', async () => {
+    repo = makeRepo({ maxShepherds: 1, roles: { builder: { command: 'echo "NO CHANGES NEEDED: nothing to do"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'not approved yet' });
+    // Older than the one issue that may start: 60 waiting on #1 and 40 held for a human, more
+    // than the iteration's first page of ready issues.
+    for (let i = 0; i < 60; i++) await tracker.createIssue({ title: `waits ${i}`, body: 'Depends on #1', labels: [Label.issue] });
+    for (let i = 0; i < 40; i++) await tracker.createIssue({ title: `held ${i}`, labels: [Label.issue, 'loom:operator'] });
+    const free = await tracker.createIssue({ title: 'free to build', labels: [Label.issue] });
+    const run = loom(repo.root, ['iterate']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`\\+shepherd=#${free.number}\\b`));
+    expect(run.stdout).toMatch(/^ready=101 /);
+    await until(async () => (await tracker.getIssue(free.number))!.state === 'closed', 60_000, 'the free issue done');
+  });
+
   it("the Architect's proposals may declare dependencies: the line reaches the issue and holds it back once approved", async () => {
     const proposal = ['PROPOSAL: Build on the base work', '## Proposal', 'Extend what #1 adds.', '', 'Depends on #1', 'END PROPOSAL'].join('\n');
     repo = makeRepo({ roles: { architect: { command: `printf '%s\\n' '${proposal.replace(/\n/g, "' '")}'` } } });

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 
 /** File name of the local tracker inside the `.loom` directory. */
 export const LOCAL_TRACKER_FILE = 'tracker.db';
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 /** The first 16 bytes of every SQLite database file. */
 export const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 /** How long a connection waits for another process's lock (and copies retry), ms. */
@@ -66,6 +66,59 @@ const SCHEMA = `
   CREATE INDEX events_item ON events (item, id);
 `;
 
+/**
+ * Version 3: what the snapshot needs without reading every open issue. Counts of open items per
+ * kind and of open items per label, kept by triggers in the transaction of each change (a label
+ * on a closed item is not counted; closing or reopening moves all its labels out or in), and
+ * an index walking open issues in dispatch order (oldest first). A count row may reach 0; it is
+ * never removed.
+ */
+const COUNTS_SCHEMA = `
+  CREATE INDEX items_open_order ON items (state, kind, created_at, number);
+  CREATE TABLE item_counts (
+    kind  TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (kind, state)
+  ) WITHOUT ROWID;
+  CREATE TABLE label_counts (
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    PRIMARY KEY (name, kind)
+  ) WITHOUT ROWID;
+  CREATE TRIGGER items_count_insert AFTER INSERT ON items BEGIN
+    INSERT INTO item_counts (kind, state, n) VALUES (NEW.kind, NEW.state, 1)
+      ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER items_count_state AFTER UPDATE OF state ON items WHEN OLD.state <> NEW.state BEGIN
+    UPDATE item_counts SET n = n - 1 WHERE kind = OLD.kind AND state = OLD.state;
+    INSERT INTO item_counts (kind, state, n) VALUES (NEW.kind, NEW.state, 1)
+      ON CONFLICT (kind, state) DO UPDATE SET n = n + 1;
+    INSERT INTO label_counts (name, kind, open)
+      SELECT name, NEW.kind, CASE WHEN NEW.state = 'open' THEN 1 ELSE -1 END FROM labels
+      WHERE item = NEW.number AND (OLD.state = 'open') <> (NEW.state = 'open')
+      ON CONFLICT (name, kind) DO UPDATE SET open = open + excluded.open;
+  END;
+  CREATE TRIGGER labels_count_insert AFTER INSERT ON labels BEGIN
+    INSERT INTO label_counts (name, kind, open)
+      SELECT NEW.name, kind, 1 FROM items WHERE number = NEW.item AND state = 'open'
+      ON CONFLICT (name, kind) DO UPDATE SET open = open + 1;
+  END;
+  CREATE TRIGGER labels_count_delete AFTER DELETE ON labels BEGIN
+    UPDATE label_counts SET open = open - 1
+      WHERE name = OLD.name AND kind = (SELECT kind FROM items WHERE number = OLD.item AND state = 'open');
+  END;
+`;
+
+/** Fills version 3's counts from the rows a version 1 or 2 file already has. */
+const FILL_COUNTS = `
+  INSERT INTO item_counts (kind, state, n) SELECT kind, state, count(*) FROM items GROUP BY kind, state;
+  INSERT INTO label_counts (name, kind, open)
+    SELECT l.name, i.kind, count(*) FROM labels l JOIN items i ON i.number = l.item
+    WHERE i.state = 'open' GROUP BY l.name, i.kind;
+`;
+
 /** Opens (creating if needed) the shared file for reading and writing, with the schema in place. */
 export function openLocalDatabase(file: string): Database.Database {
   const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
@@ -100,7 +153,8 @@ function setWalMode(db: Database.Database): void {
 }
 
 /**
- * Creates (or upgrades: version 1 gains `items.closed_as`) the schema in one immediate
+ * Creates (or upgrades: version 1 gains `items.closed_as`, versions 1 and 2 the counts of
+ * version 3) the schema in one immediate
  * transaction, so racing first opens create it exactly once.
  */
 export function ensureSchema(db: Database.Database): void {
@@ -110,9 +164,11 @@ export function ensureSchema(db: Database.Database): void {
     if (version > SCHEMA_VERSION) {
       throw new TrackerStorageError(`the local tracker has schema version ${version}; this loom understands up to ${SCHEMA_VERSION}: upgrade Loom`);
     }
-    if (version === 0) db.exec(SCHEMA);
+    if (version === 0) db.exec(SCHEMA + COUNTS_SCHEMA);
     // Version 1 → 2: how a closed issue was closed. Issues closed before count as completed (NULL).
     if (version === 1) db.exec("ALTER TABLE items ADD COLUMN closed_as TEXT CHECK (closed_as IN ('completed', 'not-planned'))");
+    // Version 2 → 3: the counts and the dispatch-order index, filled from the rows already there.
+    if (version === 1 || version === 2) db.exec(COUNTS_SCHEMA + FILL_COUNTS);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -7,11 +7,14 @@
  * - A label change writes the difference between two sets with one event per real change;
  *   a no-op writes nothing.
  * - The snapshot is one set-based statement per kind, never one query per item: it must scale
- *   to thousands of items.
+ *   to thousands of items. A bounded snapshot (`pagedSnapshot`) costs the same whatever the
+ *   backlog: counts come from the tables the schema's triggers keep (./local-database.ts), the
+ *   issues it reads from index walks that stop after a page.
  */
 import type Database from 'better-sqlite3';
-import { ISSUE_STATE_LABELS, PR_VERDICT_LABELS, applyLabelChange } from '../../core/labels.js';
-import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
+import { PIPELINE_LIST_LIMIT } from '../../core/daemon-state.js';
+import { ISSUE_STATE_LABELS, Label, PR_VERDICT_LABELS, PROPOSAL_LABELS, applyLabelChange } from '../../core/labels.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type PullRequest, type SnapshotPage, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 
 /** Labels a closed or merged item no longer carries: it is no longer anywhere in the workflow. */
 const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT_LABELS];
@@ -53,6 +56,39 @@ const SNAPSHOT_FILTER = `i.state = 'open' AND EXISTS (
 const SNAPSHOT_ISSUES = `SELECT i.number, i.title, i.body, i.author, i.created_at, i.updated_at,
     (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
   FROM items i WHERE i.kind = 'issue' AND ${SNAPSHOT_FILTER} ORDER BY i.number`;
+
+/** The issues of a bounded snapshot, by number (a JSON array), as `SNAPSHOT_ISSUES` reads them. */
+const PAGE_ISSUES = `SELECT i.number, i.title, i.body, i.author, i.created_at, i.updated_at,
+    (SELECT group_concat(l.name, ',') FROM labels l WHERE l.item = i.number)
+  FROM items i WHERE i.number IN (SELECT value FROM json_each(?)) AND i.kind = 'issue' AND ${SNAPSHOT_FILTER} ORDER BY i.number`;
+
+/** Open issues carrying a label, lowest number first (`labels_name` holds them in that order). */
+const OPEN_ISSUES_WITH_LABEL = `SELECT l.item FROM labels l CROSS JOIN items i ON i.number = l.item
+  WHERE l.name = ? AND i.state = 'open' AND i.kind = 'issue' ORDER BY l.item LIMIT ?`;
+
+const IS_READY = `EXISTS (SELECT 1 FROM labels r WHERE r.item = i.number AND r.name = '${Label.issue}')`;
+const IS_URGENT = `EXISTS (SELECT 1 FROM labels u WHERE u.item = i.number AND u.name = '${Label.urgent}')`;
+
+/** Urgent ready issues in build order, from the urgent label's entries (few, as a rule). */
+const URGENT_READY = `SELECT i.number FROM labels g CROSS JOIN items i ON i.number = g.item
+  WHERE g.name = '${Label.urgent}' AND i.state = 'open' AND i.kind = 'issue' AND ${IS_READY}
+  ORDER BY i.created_at, i.number LIMIT ?`;
+
+/**
+ * The other ready issues in build order, two ways to the same rows: walking the open issues oldest
+ * first until enough are ready (cheap when ready issues are common), or sorting the ready label's
+ * entries (cheap when they are rare). `pagedSnapshot` picks the cheaper from the counts.
+ */
+const READY_BY_AGE = `SELECT i.number FROM items i INDEXED BY items_open_order
+  WHERE i.state = 'open' AND i.kind = 'issue' AND ${IS_READY} AND NOT ${IS_URGENT}
+  ORDER BY i.created_at, i.number LIMIT ?`;
+const READY_BY_LABEL = `SELECT i.number FROM labels g CROSS JOIN items i ON i.number = g.item
+  WHERE g.name = '${Label.issue}' AND i.state = 'open' AND i.kind = 'issue' AND NOT ${IS_URGENT}
+  ORDER BY i.created_at, i.number LIMIT ?`;
+
+/** The issues open PRs with a Loom label close: the support roles ask whether each is held. */
+const CLOSED_BY_OPEN_PRS = `SELECT DISTINCT i.closes_issue FROM items i
+  WHERE i.kind = 'pr' AND ${SNAPSHOT_FILTER} AND i.closes_issue IS NOT NULL`;
 
 type SnapshotIssueTuple = [
   number: number,
@@ -195,18 +231,11 @@ export class LocalStore {
 
   /** One set-based statement per kind, never one query per item: it must scale to thousands. */
   snapshot(): TrackerSnapshot {
-    const issues = this.stmt.snapshotIssues.all().map(
-      ([number, title, body, author, createdAt, updatedAt, labels]): Issue => ({
-        number,
-        title,
-        body,
-        state: 'open',
-        labels: labels.split(',').sort(),
-        author,
-        createdAt,
-        updatedAt,
-      }),
-    );
+    const issues = this.stmt.snapshotIssues.all().map(toSnapshotIssue);
+    return { issues, pullRequests: this.snapshotPullRequests().pullRequests };
+  }
+
+  private snapshotPullRequests(): { pullRequests: PullRequest[] } {
     const pullRequests = this.stmt.snapshotPullRequests.all().map(
       ([number, title, body, head, base, closesIssue, createdAt, updatedAt, labels]): PullRequest => ({
         number,
@@ -221,7 +250,33 @@ export class LocalStore {
         updatedAt,
       }),
     );
-    return { issues, pullRequests };
+    return { pullRequests };
+  }
+
+  /**
+   * The bounded snapshot (`SnapshotPage`): the issues Loom owns or may dispatch next, and counts
+   * for the rest. PRs are all read, as in `snapshot`: they are Loom's own work in progress.
+   */
+  pagedSnapshot(page: number): TrackerSnapshot {
+    const size = Math.max(1, Math.floor(page));
+    const counts: Record<string, number> = {};
+    for (const [name, open] of this.stmt.labelCounts.all()) if (open > 0) counts[name] = open;
+    const openIssues = this.stmt.openIssueCount.get() ?? 0;
+    const numbers = new Set<number>(this.stmt.openWithLabel.all(Label.building, -1));
+    for (const n of this.stmt.closedByOpenPrs.all()) numbers.add(n);
+    const urgent = this.stmt.urgentReady.all(size);
+    const readyCount = counts[Label.issue] ?? 0;
+    // Walking by age reads about size × open / ready rows, sorting the label's entries all ready ones.
+    const byLabel = readyCount * readyCount <= size * openIssues;
+    const rest = urgent.length < size ? (byLabel ? this.stmt.readyByLabel : this.stmt.readyByAge).all(size - urgent.length) : [];
+    for (const n of [...urgent, ...rest]) numbers.add(n);
+    for (const label of PROPOSAL_LABELS) for (const n of this.stmt.openWithLabel.all(label, size)) numbers.add(n);
+    const lowest: Record<string, number[]> = {};
+    for (const label of ISSUE_STATE_LABELS) lowest[label] = this.stmt.openWithLabel.all(label, PIPELINE_LIST_LIMIT);
+    const pageInfo: SnapshotPage = { size, counts, lowest, moreReady: readyCount > urgent.length + rest.length };
+    const { pullRequests } = this.snapshotPullRequests();
+    const issues = this.stmt.pageIssues.all(JSON.stringify([...numbers])).map(toSnapshotIssue);
+    return { issues, pullRequests, page: pageInfo };
   }
 
   listPullRequests(state: ItemState | 'all'): PullRequest[] {
@@ -284,7 +339,19 @@ function prepareStatements(db: Database.Database) {
     snapshotIssues: db.prepare<[], SnapshotIssueTuple>(SNAPSHOT_ISSUES).raw(),
     snapshotPullRequests: db.prepare<[], SnapshotPullRequestTuple>(SNAPSHOT_PULL_REQUESTS).raw(),
     totalChanges: db.prepare<[], number>('SELECT total_changes()').pluck(),
+    labelCounts: db.prepare<[], [string, number]>("SELECT name, open FROM label_counts WHERE kind = 'issue'").raw(),
+    openIssueCount: db.prepare<[], number>("SELECT n FROM item_counts WHERE kind = 'issue' AND state = 'open'").pluck(),
+    openWithLabel: db.prepare<[string, number], number>(OPEN_ISSUES_WITH_LABEL).pluck(),
+    closedByOpenPrs: db.prepare<[], number>(CLOSED_BY_OPEN_PRS).pluck(),
+    urgentReady: db.prepare<[number], number>(URGENT_READY).pluck(),
+    readyByAge: db.prepare<[number], number>(READY_BY_AGE).pluck(),
+    readyByLabel: db.prepare<[number], number>(READY_BY_LABEL).pluck(),
+    pageIssues: db.prepare<[string], SnapshotIssueTuple>(PAGE_ISSUES).raw(),
   };
+}
+
+function toSnapshotIssue([number, title, body, author, createdAt, updatedAt, labels]: SnapshotIssueTuple): Issue {
+  return { number, title, body, state: 'open', labels: labels.split(',').sort(), author, createdAt, updatedAt };
 }
 
 function toItem(tuple: ItemTuple): Item {

@@ -26,7 +26,7 @@ import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
-import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerHealth } from '../tracker.js';
 import { SQLITE_MAGIC, openLocalDatabase } from './local-database.js';
 import { LocalStore, toIssue, toPullRequest } from './local-store.js';
@@ -94,8 +94,10 @@ export class LocalTracker implements Tracker {
     return Promise.resolve({ created: [], differing: [] });
   }
 
-  snapshot(): Promise<TrackerSnapshot> {
-    return this.read((s) => s.snapshot());
+  /** With `options.page`, the bounded snapshot (`SnapshotPage`): its cost does not grow with the backlog. */
+  snapshot(options: SnapshotOptions = {}): Promise<TrackerSnapshot> {
+    const page = options.page;
+    return this.read((s) => (page === undefined ? s.snapshot() : s.pagedSnapshot(page)));
   }
 
   /** The local tracker records no links between issues: `Depends on #N` lines are its way. */

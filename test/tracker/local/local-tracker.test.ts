@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LOCAL_TRACKER_FILE } from '../../../src/tracker/local/local-database.js';
 import { LocalTracker } from '../../../src/tracker/local/local-tracker.js';
 import { describeTrackerContract } from '../tracker-contract.js';
+import { dropVersion3 } from './fixtures/schema-versions.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '../../..');
@@ -337,7 +338,7 @@ describe('LocalTracker read-only', () => {
 });
 
 describe('LocalTracker on its own', () => {
-  it('creates the file with schema version 2 in WAL mode, and requires its directory', () => {
+  it('creates the file with schema version 3 in WAL mode, and requires its directory', () => {
     const dir = tempDir();
     const missing = path.join(dir, 'no-such-dir', LOCAL_TRACKER_FILE);
     expect(() => new LocalTracker({ path: missing })).toThrow(/directory .*no-such-dir does not exist/);
@@ -347,7 +348,7 @@ describe('LocalTracker on its own', () => {
     open({ path: dbPath }).dispose();
     const db = new Database(dbPath, { readonly: true });
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();
@@ -365,8 +366,9 @@ describe('LocalTracker on its own', () => {
     await old.close(kept.number);
     const later = await old.createIssue({ title: 'closed after' });
     old.dispose();
-    // Make it a version 1 file, as an earlier Loom wrote it: no closed_as column.
+    // Make it a version 1 file, as an earlier Loom wrote it: no closed_as column, no counts.
     const raw = new Database(dbPath);
+    dropVersion3(raw);
     raw.exec('ALTER TABLE items DROP COLUMN closed_as');
     raw.pragma('user_version = 1');
     raw.close();
@@ -377,7 +379,7 @@ describe('LocalTracker on its own', () => {
     expect((await tracker.getIssue(later.number))?.closedAs).toBe('not-planned');
     const db = new Database(dbPath, { readonly: true });
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
     } finally {
       db.close();
     }
