@@ -8,6 +8,7 @@
  * - nothing of an issue a live shepherd owns, or that one is about to resume (`loom:building`,
  *   `loom:issue`), is touched; nothing at all while a Judge, Doctor or Champion run (they work in
  *   issue worktrees), and nothing of an issue whose worktree lease another process holds;
+ * - a merge lock whose holder died is removed;
  * - an agent group whose starter died is ended (`endLeftoverAgents`), and a stale `index.lock`
  *   in a worktree it removes is removed first (`Worktrees.removeStaleIndexLock`);
  * - work is never lost: uncommitted changes are saved as a WIP commit first, and a branch with
@@ -20,6 +21,7 @@
  * Cost: one `git for-each-ref` per call when there is nothing to clean; the tracker is asked only
  * about issues with leftovers that the iteration's snapshot does not already describe.
  */
+import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import { worktreeHooks } from '../process/workspace-hooks.js';
 import type { LoomPaths } from '../config/paths.js';
@@ -29,6 +31,7 @@ import { removeStaleTempFiles } from '../fs/atomic-file.js';
 import { defaultBranch, git, gitMaybe } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import { isOriginalWorktree } from '../git/original-worktree.js';
+import { removeStaleLock } from '../process/lock-file.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { endLeftoverAgents, IssueLease } from '../process/issue-lease.js';
@@ -59,6 +62,9 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
     for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) o.log(`removed ${name}, left by a killed writer`);
   }
   for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) o.log(`removed the agent files ${name}, left by a killed run`);
+  // A merger killed while holding the merge lock: the next merger would take the lock over anyway;
+  // removing it here leaves nothing behind once the daemon stops.
+  if (removeStaleLock(path.join(paths.dir, 'merge.lock'))) o.log('removed .loom/merge.lock, left by a merger that was killed');
   // Agent groups whose starter died (it recorded them in its issue lease) end here at the latest.
   for (const line of await endLeftoverAgents(paths.worktrees)) o.log(line);
   const progress = new ProgressStore(paths.progress);

@@ -82,6 +82,12 @@ function deadHolder(text: string | null): boolean {
   return !isProcessAlive(Number(pid), start ?? null);
 }
 
+/** Removes the lock if its holder is gone (a holder killed while holding it); true if it did. */
+export function removeStaleLock(lockFile: string): boolean {
+  if (holder(lockFile) !== 'dead') return false;
+  return clearStaleLock(lockFile, deadHolder) && !fs.existsSync(lockFile);
+}
+
 /** Takes the lock if it is free or stale; false while a live process (this one included) holds it. */
 export function tryLock(lockFile: string): boolean {
   for (let attempt = 0; attempt < 200; attempt += 1) {

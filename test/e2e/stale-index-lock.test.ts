@@ -104,3 +104,22 @@ describe('a stale index.lock in an issue worktree', () => {
     expect(git(repo.root, 'show', 'loom/issue-1:left.txt').stdout).toBe('uncommitted work\n');
   });
 });
+
+describe('a merge lock left by a merger that was killed', () => {
+  it("is removed by the next iteration's cleanup; a live holder's lock is kept", () => {
+    repo = makeRepo({ runtime: 'script', roles: NO_SUPPORT_ROLES });
+    const lock = path.join(repo.paths.dir, 'merge.lock');
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    fs.writeFileSync(lock, `${dead.stdout} 1`);
+    const r = loom(repo.root, ['iterate']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.existsSync(lock)).toBe(false);
+    expect(fs.readdirSync(repo.paths.dir).filter((f) => f.startsWith('merge.lock'))).toEqual([]);
+
+    const live = spawn('sleep', ['60']);
+    children.push(live.pid!);
+    fs.writeFileSync(lock, `${live.pid}`);
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    expect(fs.readFileSync(lock, 'utf8')).toBe(`${live.pid}`);
+  });
+});
