@@ -359,7 +359,16 @@ export class GitHubTracker implements Tracker {
     return comments.map(toComment);
   }
 
-  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed'): Promise<void> {
+  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed', seen?: { labels: readonly string[] }): Promise<void> {
+    if (seen !== undefined) {
+      // The caller's look of a moment ago stands in for the read: one write, whether GitHub has
+      // closed the issue meanwhile (a merged PR's `Closes #N`) or not. Its answer is the issue.
+      if (comment !== undefined) await this.comment(number, comment);
+      const labels = applyLabelChange([...seen.labels], [], WORKFLOW_LABELS);
+      const res = await this.transport.send<GhIssue>('PATCH', this.transport.repoPath(`/issues/${number}`), { state: 'closed', state_reason: reason === 'not-planned' ? 'not_planned' : 'completed', labels }, number);
+      if (res.data.state !== 'closed') throw new TrackerError('github_api_error', `GitHub did not close #${number}`, { retryable: true });
+      return;
+    }
     const item = await this.requireItem(number);
     if (comment !== undefined) await this.comment(number, comment);
     const current = labelNames(item.labels);
@@ -429,7 +438,8 @@ export class GitHubTracker implements Tracker {
   async reviews(prNumber: number): Promise<HumanReview[]> {
     // Conditional reads (free while nothing changed); each author's permission once per process.
     const reviews = await this.transport.getAll<GhReview>(this.transport.repoPath(`/pulls/${prNumber}/reviews`), { per_page: 100 }, prNumber);
-    const comments = await this.transport.getAll<GhReviewComment>(this.transport.repoPath(`/pulls/${prNumber}/comments`), { per_page: 100 }, prNumber);
+    // Every inline comment belongs to a review (a lone one makes a COMMENTED review): no review, no comments to read.
+    const comments = reviews.length === 0 ? [] : await this.transport.getAll<GhReviewComment>(this.transport.repoPath(`/pulls/${prNumber}/comments`), { per_page: 100 }, prNumber);
     const result: HumanReview[] = [];
     for (const r of reviews) {
       const author = r.user?.login ?? 'ghost';
@@ -496,7 +506,8 @@ export class GitHubTracker implements Tracker {
    * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
    */
   async markMerged(number: number): Promise<void> {
-    const pull = await this.fetchPull(number, false, true);
+    // Conditional: right after the caller's own look at the PR this is a 304 (GitHub's word that it is current), at no cost.
+    const pull = await this.fetchPull(number, true, true);
     if (pull === null) {
       if ((await this.fetchIssue(number, false)) !== null) {
         throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
@@ -629,7 +640,7 @@ export class GitHubTracker implements Tracker {
   private async fetchPull(number: number, conditional = true, once = false): Promise<GhPull | null> {
     const url = this.transport.repoPath(`/pulls/${number}`);
     try {
-      return (once ? await this.transport.sendOnce<GhPull>('GET', url) : await this.transport.send<GhPull>('GET', url, undefined, undefined, conditional)).data;
+      return (once ? await this.transport.sendOnce<GhPull>('GET', url, undefined, conditional) : await this.transport.send<GhPull>('GET', url, undefined, undefined, conditional)).data;
     } catch (error) {
       if (isGone(error)) return null;
       throw error;

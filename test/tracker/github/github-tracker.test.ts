@@ -350,6 +350,41 @@ describe('GitHubTracker on GitHub', () => {
     expect(merge.map((r) => r.status)).toEqual([405, 409, 200]);
   });
 
+  it("closes, as GitHub does, the issues a PR's description names with a closing keyword when it merges into the default branch — labels kept; into another branch nothing", async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const one = await tracker.createIssue({ title: 'one', labels: ['loom:building', 'bug'] });
+    const two = await tracker.createIssue({ title: 'two', labels: ['loom:building'] });
+    const three = await tracker.createIssue({ title: 'three', labels: ['loom:building'] });
+    const toMain = await tracker.createPullRequest({ title: 'to main', head: 'loom/issue-1', base: 'main', body: `Fixes #${two.number}`, closesIssue: one.number });
+    const toRelease = await tracker.createPullRequest({ title: 'to release', head: 'loom/issue-3', base: 'release', closesIssue: three.number });
+    await tracker.markMerged(toMain.number);
+    await tracker.markMerged(toRelease.number);
+    expect(await tracker.getIssue(one.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: ['bug', 'loom:building'] });
+    expect(await tracker.getIssue(two.number)).toMatchObject({ state: 'closed', labels: ['loom:building'] });
+    expect(await tracker.getIssue(three.number)).toMatchObject({ state: 'open', labels: ['loom:building'] });
+    expect((await tracker.listEvents(one.number)).at(-1)).toMatchObject({ type: 'closed', actor: 'loom-bot' });
+
+    // A close with the labels the caller just read: one PATCH, no read.
+    const sent = server.requests.length;
+    await tracker.close(three.number, undefined, 'completed', { labels: ['loom:building'] });
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.status}`)).toEqual(['PATCH 200']);
+    expect(await tracker.getIssue(three.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: [] });
+  });
+
+  it('reads a PR with no reviews at one request (no review, no inline comments), and markMerged right after a look at the PR reads it at no cost', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/x', base: 'main', labels: ['loom:pr'] });
+    let sent = server.requests.length;
+    expect(await tracker.reviews(pr.number)).toEqual([]);
+    expect(server.requests.slice(sent).map((r) => r.path.replace(/\?.*/, ''))).toEqual([`/repos/${server.owner}/${server.repo}/pulls/${pr.number}/reviews`]);
+    await tracker.getPullRequest(pr.number);
+    sent = server.requests.length;
+    await tracker.markMerged(pr.number);
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 304', 'PUT 200', 'PUT 200']);
+  });
+
   it('really merges the head branch of a bare repository', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-'));
     dirs.push(dir);
