@@ -76,6 +76,8 @@ const FULL_LISTING_INTERVAL_MS = 60 * 60_000;
 const SATURATED_LISTING_INTERVAL_MS = 10 * 60_000;
 /** A delta longer than this many probe pages is read as the whole listing instead. */
 const MAX_DELTA_PAGES = 5;
+/** How long a trust check's read of an issue's timeline stands in for reading the issue before a claim, ms. */
+const TIMELINE_LOOK_MS = 5_000;
 
 export class GitHubTracker implements Tracker {
   readonly kind = 'github' as const;
@@ -93,6 +95,8 @@ export class GitHubTracker implements Tracker {
   /** Writes nothing on dispose (`loom status`). */
   private readonly readonly: boolean;
   private actor: string | null | undefined;
+  /** The timeline the last trust check read (`claim` uses it right after, instead of reading the issue). */
+  private trustRead: { number: number; events: TrackerEvent[]; at: number } | null = null;
   private disposed = false;
   private readonly cacheFile: GitHubCacheFile | undefined;
   private readonly onDispose: GitHubTrackerOptions['onDispose'];
@@ -293,8 +297,15 @@ export class GitHubTracker implements Tracker {
   }
 
   async claim(number: number): Promise<boolean> {
-    const item = await this.fetchIssue(number, false);
-    if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
+    // The trust check just read the issue's timeline: when it says the issue is open and
+    // `loom:issue`, that read stands in for reading the issue (the removal below is the mutex
+    // either way). Otherwise the issue itself is read.
+    const seen = this.trustRead?.number === number && this.now() - this.trustRead.at <= TIMELINE_LOOK_MS ? this.trustRead.events : null;
+    this.trustRead = null;
+    if (seen === null || !readyInTimeline(seen)) {
+      const item = await this.fetchIssue(number, false);
+      if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
+    }
     if (!(await this.removeReadyLabel(number))) return false;
     // loom:issue is off the issue now: the claim either completes or puts it back, so the issue is
     // never left without a state label (if putting it back fails too, `restoreInterruptedClaim`
@@ -548,7 +559,9 @@ export class GitHubTracker implements Tracker {
    * access to the repository (or is allow-listed); see `GitHubTrust`.
    */
   async isTrusted(number: number): Promise<boolean> {
-    return this.trust.isTrusted(await this.listEvents(number));
+    const events = await this.listEvents(number);
+    this.trustRead = { number, events, at: this.now() };
+    return this.trust.isTrusted(events);
   }
 
   /**
@@ -706,6 +719,16 @@ function updatedAt(item: unknown): string {
 /** The newest `updated_at` of a probe page (sorted newest first); '' for an empty one (no item yet: any change is newer). */
 function newestUpdate(page: readonly unknown[]): string {
   return page.length === 0 ? '' : updatedAt(page[0]);
+}
+
+/**
+ * Whether an issue's timeline (oldest first) shows it open and `loom:issue`: its last `loom:issue`
+ * change added the label, it was not closed since it was last reopened, and it is not a merged PR.
+ */
+function readyInTimeline(events: readonly TrackerEvent[]): boolean {
+  if (events.some((e) => e.type === 'merged')) return false;
+  if (events.findLast((e) => e.type === 'closed' || e.type === 'reopened')?.type === 'closed') return false;
+  return events.findLast((e) => (e.type === 'labeled' || e.type === 'unlabeled') && e.label === Label.issue)?.type === 'labeled';
 }
 
 /** `loom:building` is the issue's only state label (a human who added `loom:blocked` in GitHub's UI leaves both). */

@@ -91,6 +91,29 @@ describe('GitHubTracker on GitHub', () => {
     expect(await tracker.claim(n!)).toBe(true);
   });
 
+  it("claims right after the trust check without reading the issue (its timeline says open and loom:issue); a timeline that says otherwise is read as before and nothing changes", async () => {
+    const server = await start();
+    const tracker = connect(server, { trust: { allow: ['loom-bot'] } });
+    const ready = await tracker.createIssue({ title: 'ready', labels: ['loom:issue'] });
+    expect(await tracker.isTrusted(ready.number)).toBe(true);
+    const sent = server.requests.length;
+    expect(await tracker.claim(ready.number)).toBe(true);
+    const issuePath = `/repos/${server.owner}/${server.repo}/issues/${ready.number}`;
+    const onIssue = server.requests.slice(sent).filter((r) => r.path.startsWith(issuePath));
+    expect(onIssue.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(issuePath.length) || '/'}`)).toEqual(['DELETE /labels/loom%3Aissue', 'POST /labels', 'GET /events']);
+    expect((await tracker.getIssue(ready.number))?.labels).toEqual(['loom:building']);
+
+    // Closed (then labelled loom:issue again by hand): the timeline says closed, so the issue is read, and nothing is written.
+    const closed = await tracker.createIssue({ title: 'closed', labels: ['loom:issue'] });
+    await tracker.close(closed.number);
+    await tracker.updateLabels(closed.number, { add: ['loom:issue'] });
+    expect(await tracker.isTrusted(closed.number)).toBe(true);
+    const events = await tracker.listEvents(closed.number);
+    expect(await tracker.claim(closed.number)).toBe(false);
+    expect(await tracker.listEvents(closed.number)).toEqual(events);
+    expect(await tracker.getIssue(closed.number)).toMatchObject({ state: 'closed', labels: ['loom:issue'] });
+  });
+
   it('makes an idle second snapshot with one conditional request, answered 304 at no rate-limit cost', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ now: () => clock });
