@@ -25,7 +25,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import { worktreeHooks } from '../process/workspace-hooks.js';
 import type { LoomPaths } from '../config/paths.js';
-import { Label } from '../core/labels.js';
+import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import { removeStaleTempFiles } from '../fs/atomic-file.js';
 import { defaultBranch, git, gitMaybe } from '../git/git.js';
@@ -118,6 +118,11 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
           o.log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
           issue = { ...issue, state: 'closed' };
         }
+      } else if (issue?.state === 'closed' && cp?.pr_number && issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l)) && (await prOf(cp.pr_number))?.state === 'merged') {
+        // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
+        // leaves its labels) before the merger took `loom:building` off: only the labels go.
+        await tracker.close(n);
+        o.log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
       }
 
       // A shepherd started meanwhile (a manual spawn) writes its progress record first: look again.

@@ -14,7 +14,7 @@ import { branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMerg
 import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
-import type { PullRequest } from '../core/tracker-model.js';
+import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
@@ -86,8 +86,25 @@ export async function mergePullRequest(opts: {
   const branch = branchFor(issue);
   const remote = tracker.kind === 'github';
   const baseRef = remote ? `origin/${base}` : base;
-  const closeIssue = async (commit: string, onlyIfOpen: boolean) => {
-    if (onlyIfOpen && (await tracker.getIssue(issue))?.state !== 'open') return;
+  /**
+   * `recorded`: the merge happened earlier (an interrupted run, or someone else): the issue is
+   * read first, and one already closed only loses what is left of its workflow labels (GitHub
+   * closes the issue itself when a PR saying `Closes #N` merges into the default branch, and
+   * leaves its labels). `seen`: the issue as read right before this run's host merge — one write
+   * closes it and takes the labels off, with no read and no comment (GitHub's timeline links the
+   * merged PR).
+   */
+  const closeIssue = async (commit: string, recorded: boolean, seen?: Issue | null) => {
+    if (!recorded && remote && seen?.state === 'open') {
+      await tracker.close(issue, undefined, 'completed', { labels: seen.labels });
+      return;
+    }
+    const now = seen !== undefined ? seen : recorded ? await tracker.getIssue(issue) : undefined;
+    if (now === null) return;
+    if (now !== undefined && now.state !== 'open') {
+      await tracker.close(issue);
+      return;
+    }
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
   };
   // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
@@ -135,7 +152,7 @@ export async function mergePullRequest(opts: {
       crashPoint('merge:issue-closed');
       return { ok: true, commit, already };
     };
-    const held = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
+    const { held } = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
     // Merged meanwhile on the host (by anyone): only recorded.
     if (held === 'merged') return remote ? await recordHostMerge(true) : { ok: false, reason: 'pr-closed', message: `PR #${pr.number} is no longer open` };
     if (held !== null) return held;
@@ -170,8 +187,11 @@ export async function mergePullRequest(opts: {
       // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
       // at the issue and the PR, and a merge request that failed is sent again only after another.
       // A request whose answer was lost may have merged it: a look that finds it merged records it.
+      let seen: Issue | null = null;
       for (let attempt = 1; ; attempt += 1) {
-        const again = await heldOnFreshLook(tracker, pr.number, issue, opts.by);
+        const look = await heldOnFreshLook(tracker, pr.number, issue, opts.by);
+        const again = look.held;
+        seen = look.issue;
         if (again === 'merged') break;
         if (again !== null) return again;
         try {
@@ -188,7 +208,7 @@ export async function mergePullRequest(opts: {
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
       const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: checks.state !== 'none', since: new Date().toISOString() };
       guardStore.update(() => ({ verifying: toVerify }));
-      await closeIssue(commit, false);
+      await closeIssue(commit, false, seen);
       crashPoint('merge:issue-closed');
       queue.update(ticket, 'verifying the base');
       const verdict = await guardAfterMerge(guard, toVerify);
@@ -255,11 +275,11 @@ async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: n
  * `heldRightBeforeMerge`, taken again while the answer was slow: what the host merges on must be
  * what the issue was at most `FRESH_LOOK_MS` before (a slow tracker answers with an old state).
  */
-async function heldOnFreshLook(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | 'merged' | null> {
+async function heldOnFreshLook(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<Look> {
   for (let tries = 1; ; tries += 1) {
     const started = Date.now();
-    const held = await heldRightBeforeMerge(tracker, prNumber, issueNumber, by);
-    if (held !== null || Date.now() - started <= FRESH_LOOK_MS || tries >= FRESH_LOOK_TRIES) return held;
+    const look = await heldRightBeforeMerge(tracker, prNumber, issueNumber, by);
+    if (look.held !== null || Date.now() - started <= FRESH_LOOK_MS || tries >= FRESH_LOOK_TRIES) return look;
   }
 }
 
@@ -267,11 +287,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The hold that stops the merge, `merged` when the PR is merged already, or null to merge. */
-async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<MergeOutcome | 'merged' | null> {
+/** A look before merging: the hold that stops the merge, `merged` when the PR is merged already, or null to merge; and the issue as read. */
+interface Look {
+  held: MergeOutcome | 'merged' | null;
+  issue: Issue | null;
+}
+
+async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<Look> {
   const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
-  if (pr?.state === 'merged') return 'merged';
+  if (pr?.state === 'merged') return { held: 'merged', issue };
   const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
-  if (hold === null) return null;
-  return { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message };
+  if (hold === null) return { held: null, issue };
+  return { held: { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message }, issue };
 }

@@ -89,8 +89,10 @@ export interface Tracker {
    * Closes an issue or PR, removing its state/verdict labels; an optional comment is added first.
    * `reason` (default `completed`) is how an issue was closed: `not-planned` for work that will
    * not be done (GitHub's "close as not planned"); `Issue.closedAs` reads it back.
+   * `seen`: an open issue's labels as the caller read them a moment ago; a tracker that would
+   * read the issue before writing uses them instead (GitHub: one `PATCH`, no read).
    */
-  close(number: number, comment?: string, reason?: 'completed' | 'not-planned'): Promise<void>;
+  close(number: number, comment?: string, reason?: 'completed' | 'not-planned', seen?: { labels: readonly string[] }): Promise<void>;
   reopen(number: number): Promise<void>;
   getPullRequest(number: number): Promise<PullRequest | null>;
   /** Pull requests by state (default: open), ordered by number. */

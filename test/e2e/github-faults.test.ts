@@ -117,6 +117,38 @@ describe('a GitHub merge whose answer was lost', () => {
   }
 });
 
+describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)', () => {
+  it('is closed by one write after the merge: no read of the issue first, no comment, its workflow labels off and its own kept', async () => {
+    const { root, bare, fake, owner } = await setUp();
+    const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue, 'bug'] });
+    const run = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], env);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: ['bug'] });
+    const merge = fake.requests.findIndex((r) => r.method === 'PUT' && r.path.endsWith('/merge'));
+    const issuePath = `/repos/acme/widgets/issues/${issue.number}`;
+    const after = fake.requests.slice(merge + 1).filter((r) => r.login === 'acme' && r.path.startsWith(issuePath));
+    // The first request on the issue after the merge is the close; the only write (the shepherd's heartbeat may still look at it).
+    expect(after.map((r) => `${r.method} ${r.path.slice(issuePath.length) || '/'} ${r.status}`)[0]).toBe('PATCH / 200');
+    expect(after.filter((r) => r.method !== 'GET')).toHaveLength(1);
+    expect((await owner.listComments(issue.number)).map((c) => c.body).join('\n')).not.toMatch(/merged PR/);
+    expect(git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n')).toHaveLength(2);
+  });
+
+  it('killed right after the merge (GitHub closed the issue, loom:building still on it): the next iteration takes the label off and cleans up', async () => {
+    const { root, bare, owner } = await setUp();
+    const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
+    const killed = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], { ...env, LOOM_TEST_CRASH_AT: 'merge:pr-marked' });
+    expect(killed.code, `${killed.stdout}\n${killed.stderr}`).toBeNull();
+    expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', labels: [Label.building] });
+    const next = await loomAsync(root, ['iterate'], env);
+    expect(next.code, `${next.stdout}\n${next.stderr}`).toBe(0);
+    expect(next.stdout).toMatch(new RegExp(`cleaned=#${issue.number}\\b`));
+    expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', labels: [] });
+    expect(fs.existsSync(path.join(root, '.loom', 'checkpoints', `issue-${issue.number}.json`))).toBe(false);
+    expect(git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n')).toHaveLength(2);
+  });
+});
+
 describe('a GitHub merge whose answer was lost and whose PR could not be read back', () => {
   it('is recorded by the next look, which finds the PR merged: the issue is closed, not blocked', async () => {
     const { root, bare, server: fake, owner } = await setUp();

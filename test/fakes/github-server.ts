@@ -37,6 +37,12 @@ export interface FakeGitHubOptions {
   gitDir?: string;
   /** Clock in epoch ms (timestamps, rate-limit reset). */
   now?: () => number;
+  /**
+   * The repository's default branch (default `main`). As on GitHub, merging a PR into it closes
+   * the issues its description names with a closing keyword (`Closes #N`); into another branch
+   * the keywords do nothing.
+   */
+  defaultBranch?: string;
 }
 
 export interface LoggedRequest {
@@ -199,6 +205,7 @@ export class FakeGitHubServer {
   private readonly tokens: Record<string, string>;
   private readonly permissions: Map<string, Permission>;
   private readonly gitDir: string | undefined;
+  private readonly defaultBranch: string;
   private readonly now: () => number;
   private readonly failures: Array<FailureSwitch & { left: number }> = [];
   private readonly items = new Map<number, StoredItem>();
@@ -215,6 +222,7 @@ export class FakeGitHubServer {
     this.permissions = new Map(Object.entries(options.permissions ?? {}));
     if (!this.permissions.has(this.owner)) this.permissions.set(this.owner, 'admin');
     this.gitDir = options.gitDir;
+    this.defaultBranch = options.defaultBranch ?? 'main';
     this.now = options.now ?? Date.now;
     this.limit = options.rateLimit ?? 5000;
     this.remaining = this.limit;
@@ -795,14 +803,15 @@ export class FakeGitHubServer {
     return item;
   }
 
-  private setState(item: StoredItem, state: 'open' | 'closed', event: 'closed' | 'reopened', login: string): void {
+  /** `commitId`: the merge commit, for an issue closed by a PR's merge. */
+  private setState(item: StoredItem, state: 'open' | 'closed', event: 'closed' | 'reopened', login: string, commitId: string | null = null): void {
     const at = this.timestamp();
     item.state = state;
     item.stateReason = state === 'closed' ? 'completed' : 'reopened';
     item.closedAt = state === 'closed' ? at : null;
     item.closedBy = state === 'closed' ? login : null;
     item.updatedAt = at;
-    this.event(item, event, login, null);
+    this.event(item, event, login, null, commitId);
   }
 
   private setLabels(item: StoredItem, next: string[], login: string): void {
@@ -842,6 +851,14 @@ export class FakeGitHubServer {
     item.mergedBy = login;
     this.event(item, 'merged', login, null, sha);
     this.setState(item, 'closed', 'closed', login);
+    // GitHub closes the open issues the description links with a closing keyword, as completed,
+    // when the PR merges into the default branch (their labels stay as they are).
+    if (item.base === this.defaultBranch) {
+      for (const linked of closingReferences(item.body ?? '')) {
+        const issue = this.items.get(linked);
+        if (issue?.kind === 'issue' && issue.state === 'open') this.setState(issue, 'closed', 'closed', login, sha);
+      }
+    }
     return { sha, merged: true, message: 'Pull Request successfully merged' };
   }
 
@@ -1126,4 +1143,9 @@ interface FakeStatus {
   description: string | null;
   targetUrl: string | null;
   createdAt: string;
+}
+
+/** Issue numbers a PR description links with a closing keyword (close/fix/resolve and their forms, then `#N`). */
+function closingReferences(body: string): number[] {
+  return [...body.matchAll(/\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b/gi)].map((m) => Number(m[1]));
 }

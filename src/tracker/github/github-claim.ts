@@ -2,7 +2,8 @@
  * The claim protocol on GitHub, and `claimVerdict`, the rule that decides who won.
  *
  * GitHub has no compare-and-swap on labels. `GitHubTracker.claim` uses the closest thing it has:
- * after checking the issue is open and `loom:issue`, it DELETEs the `loom:issue` label. GitHub
+ * after checking the issue is open and `loom:issue` (from the timeline the trust check read a
+ * moment before, when it says so; else by reading the issue), it DELETEs the `loom:issue` label. GitHub
  * answers 404 ("Label does not exist") when the label is no longer there, so of concurrent
  * claimers only the first removal succeeds; the others return false having changed nothing. The
  * winner then adds `loom:building` and re-reads the issue events to verify (`claimVerdict`): the

@@ -76,6 +76,8 @@ const FULL_LISTING_INTERVAL_MS = 60 * 60_000;
 const SATURATED_LISTING_INTERVAL_MS = 10 * 60_000;
 /** A delta longer than this many probe pages is read as the whole listing instead. */
 const MAX_DELTA_PAGES = 5;
+/** How long a trust check's read of an issue's timeline stands in for reading the issue before a claim, ms. */
+const TIMELINE_LOOK_MS = 5_000;
 
 export class GitHubTracker implements Tracker {
   readonly kind = 'github' as const;
@@ -93,6 +95,8 @@ export class GitHubTracker implements Tracker {
   /** Writes nothing on dispose (`loom status`). */
   private readonly readonly: boolean;
   private actor: string | null | undefined;
+  /** The timeline the last trust check read (`claim` uses it right after, instead of reading the issue). */
+  private trustRead: { number: number; events: TrackerEvent[]; at: number } | null = null;
   private disposed = false;
   private readonly cacheFile: GitHubCacheFile | undefined;
   private readonly onDispose: GitHubTrackerOptions['onDispose'];
@@ -293,8 +297,15 @@ export class GitHubTracker implements Tracker {
   }
 
   async claim(number: number): Promise<boolean> {
-    const item = await this.fetchIssue(number, false);
-    if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
+    // The trust check just read the issue's timeline: when it says the issue is open and
+    // `loom:issue`, that read stands in for reading the issue (the removal below is the mutex
+    // either way). Otherwise the issue itself is read.
+    const seen = this.trustRead?.number === number && this.now() - this.trustRead.at <= TIMELINE_LOOK_MS ? this.trustRead.events : null;
+    this.trustRead = null;
+    if (seen === null || !readyInTimeline(seen)) {
+      const item = await this.fetchIssue(number, false);
+      if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
+    }
     if (!(await this.removeReadyLabel(number))) return false;
     // loom:issue is off the issue now: the claim either completes or puts it back, so the issue is
     // never left without a state label (if putting it back fails too, `restoreInterruptedClaim`
@@ -359,7 +370,16 @@ export class GitHubTracker implements Tracker {
     return comments.map(toComment);
   }
 
-  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed'): Promise<void> {
+  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed', seen?: { labels: readonly string[] }): Promise<void> {
+    if (seen !== undefined) {
+      // The caller's look of a moment ago stands in for the read: one write, whether GitHub has
+      // closed the issue meanwhile (a merged PR's `Closes #N`) or not. Its answer is the issue.
+      if (comment !== undefined) await this.comment(number, comment);
+      const labels = applyLabelChange([...seen.labels], [], WORKFLOW_LABELS);
+      const res = await this.transport.send<GhIssue>('PATCH', this.transport.repoPath(`/issues/${number}`), { state: 'closed', state_reason: reason === 'not-planned' ? 'not_planned' : 'completed', labels }, number);
+      if (res.data.state !== 'closed') throw new TrackerError('github_api_error', `GitHub did not close #${number}`, { retryable: true });
+      return;
+    }
     const item = await this.requireItem(number);
     if (comment !== undefined) await this.comment(number, comment);
     const current = labelNames(item.labels);
@@ -429,7 +449,8 @@ export class GitHubTracker implements Tracker {
   async reviews(prNumber: number): Promise<HumanReview[]> {
     // Conditional reads (free while nothing changed); each author's permission once per process.
     const reviews = await this.transport.getAll<GhReview>(this.transport.repoPath(`/pulls/${prNumber}/reviews`), { per_page: 100 }, prNumber);
-    const comments = await this.transport.getAll<GhReviewComment>(this.transport.repoPath(`/pulls/${prNumber}/comments`), { per_page: 100 }, prNumber);
+    // Every inline comment belongs to a review (a lone one makes a COMMENTED review): no review, no comments to read.
+    const comments = reviews.length === 0 ? [] : await this.transport.getAll<GhReviewComment>(this.transport.repoPath(`/pulls/${prNumber}/comments`), { per_page: 100 }, prNumber);
     const result: HumanReview[] = [];
     for (const r of reviews) {
       const author = r.user?.login ?? 'ghost';
@@ -496,7 +517,8 @@ export class GitHubTracker implements Tracker {
    * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
    */
   async markMerged(number: number): Promise<void> {
-    const pull = await this.fetchPull(number, false, true);
+    // Conditional: right after the caller's own look at the PR this is a 304 (GitHub's word that it is current), at no cost.
+    const pull = await this.fetchPull(number, true, true);
     if (pull === null) {
       if ((await this.fetchIssue(number, false)) !== null) {
         throw new Error(`#${number} is an issue, not a pull request; only pull requests merge`);
@@ -537,7 +559,9 @@ export class GitHubTracker implements Tracker {
    * access to the repository (or is allow-listed); see `GitHubTrust`.
    */
   async isTrusted(number: number): Promise<boolean> {
-    return this.trust.isTrusted(await this.listEvents(number));
+    const events = await this.listEvents(number);
+    this.trustRead = { number, events, at: this.now() };
+    return this.trust.isTrusted(events);
   }
 
   /**
@@ -629,7 +653,7 @@ export class GitHubTracker implements Tracker {
   private async fetchPull(number: number, conditional = true, once = false): Promise<GhPull | null> {
     const url = this.transport.repoPath(`/pulls/${number}`);
     try {
-      return (once ? await this.transport.sendOnce<GhPull>('GET', url) : await this.transport.send<GhPull>('GET', url, undefined, undefined, conditional)).data;
+      return (once ? await this.transport.sendOnce<GhPull>('GET', url, undefined, conditional) : await this.transport.send<GhPull>('GET', url, undefined, undefined, conditional)).data;
     } catch (error) {
       if (isGone(error)) return null;
       throw error;
@@ -695,6 +719,16 @@ function updatedAt(item: unknown): string {
 /** The newest `updated_at` of a probe page (sorted newest first); '' for an empty one (no item yet: any change is newer). */
 function newestUpdate(page: readonly unknown[]): string {
   return page.length === 0 ? '' : updatedAt(page[0]);
+}
+
+/**
+ * Whether an issue's timeline (oldest first) shows it open and `loom:issue`: its last `loom:issue`
+ * change added the label, it was not closed since it was last reopened, and it is not a merged PR.
+ */
+function readyInTimeline(events: readonly TrackerEvent[]): boolean {
+  if (events.some((e) => e.type === 'merged')) return false;
+  if (events.findLast((e) => e.type === 'closed' || e.type === 'reopened')?.type === 'closed') return false;
+  return events.findLast((e) => (e.type === 'labeled' || e.type === 'unlabeled') && e.label === Label.issue)?.type === 'labeled';
 }
 
 /** `loom:building` is the issue's only state label (a human who added `loom:blocked` in GitHub's UI leaves both). */

@@ -182,9 +182,10 @@ export class GitHubTransport {
    * One attempt, no 5xx retry: for a write that is not idempotent (a label removal, a merge), a
    * 5xx or a lost answer may mean it was carried out, so the caller reads the item again before
    * deciding whether to send it again. A 5xx (or no answer) is `TrackerUnavailableError`.
+   * `conditional`: a GET answered 304 (the remembered answer is current) costs no rate limit.
    */
-  sendOnce<T = unknown>(method: Method, url: string, body?: Record<string, unknown>): Promise<Response<T>> {
-    return this.request<T>(method, url, body, undefined, false, 0);
+  sendOnce<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, conditional = false): Promise<Response<T>> {
+    return this.request<T>(method, url, body, undefined, conditional, 0);
   }
 
   private async request<T>(method: Method, url: string, body: Record<string, unknown> | undefined, item: number | undefined, conditional: boolean, retries: number): Promise<Response<T>> {

@@ -91,6 +91,29 @@ describe('GitHubTracker on GitHub', () => {
     expect(await tracker.claim(n!)).toBe(true);
   });
 
+  it("claims right after the trust check without reading the issue (its timeline says open and loom:issue); a timeline that says otherwise is read as before and nothing changes", async () => {
+    const server = await start();
+    const tracker = connect(server, { trust: { allow: ['loom-bot'] } });
+    const ready = await tracker.createIssue({ title: 'ready', labels: ['loom:issue'] });
+    expect(await tracker.isTrusted(ready.number)).toBe(true);
+    const sent = server.requests.length;
+    expect(await tracker.claim(ready.number)).toBe(true);
+    const issuePath = `/repos/${server.owner}/${server.repo}/issues/${ready.number}`;
+    const onIssue = server.requests.slice(sent).filter((r) => r.path.startsWith(issuePath));
+    expect(onIssue.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(issuePath.length) || '/'}`)).toEqual(['DELETE /labels/loom%3Aissue', 'POST /labels', 'GET /events']);
+    expect((await tracker.getIssue(ready.number))?.labels).toEqual(['loom:building']);
+
+    // Closed (then labelled loom:issue again by hand): the timeline says closed, so the issue is read, and nothing is written.
+    const closed = await tracker.createIssue({ title: 'closed', labels: ['loom:issue'] });
+    await tracker.close(closed.number);
+    await tracker.updateLabels(closed.number, { add: ['loom:issue'] });
+    expect(await tracker.isTrusted(closed.number)).toBe(true);
+    const events = await tracker.listEvents(closed.number);
+    expect(await tracker.claim(closed.number)).toBe(false);
+    expect(await tracker.listEvents(closed.number)).toEqual(events);
+    expect(await tracker.getIssue(closed.number)).toMatchObject({ state: 'closed', labels: ['loom:issue'] });
+  });
+
   it('makes an idle second snapshot with one conditional request, answered 304 at no rate-limit cost', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ now: () => clock });
@@ -348,6 +371,41 @@ describe('GitHubTracker on GitHub', () => {
     expect(await tracker.getPullRequest(pr.number)).toMatchObject({ state: 'merged', labels: [] });
     const merge = server.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/merge'));
     expect(merge.map((r) => r.status)).toEqual([405, 409, 200]);
+  });
+
+  it("closes, as GitHub does, the issues a PR's description names with a closing keyword when it merges into the default branch — labels kept; into another branch nothing", async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const one = await tracker.createIssue({ title: 'one', labels: ['loom:building', 'bug'] });
+    const two = await tracker.createIssue({ title: 'two', labels: ['loom:building'] });
+    const three = await tracker.createIssue({ title: 'three', labels: ['loom:building'] });
+    const toMain = await tracker.createPullRequest({ title: 'to main', head: 'loom/issue-1', base: 'main', body: `Fixes #${two.number}`, closesIssue: one.number });
+    const toRelease = await tracker.createPullRequest({ title: 'to release', head: 'loom/issue-3', base: 'release', closesIssue: three.number });
+    await tracker.markMerged(toMain.number);
+    await tracker.markMerged(toRelease.number);
+    expect(await tracker.getIssue(one.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: ['bug', 'loom:building'] });
+    expect(await tracker.getIssue(two.number)).toMatchObject({ state: 'closed', labels: ['loom:building'] });
+    expect(await tracker.getIssue(three.number)).toMatchObject({ state: 'open', labels: ['loom:building'] });
+    expect((await tracker.listEvents(one.number)).at(-1)).toMatchObject({ type: 'closed', actor: 'loom-bot' });
+
+    // A close with the labels the caller just read: one PATCH, no read.
+    const sent = server.requests.length;
+    await tracker.close(three.number, undefined, 'completed', { labels: ['loom:building'] });
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.status}`)).toEqual(['PATCH 200']);
+    expect(await tracker.getIssue(three.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: [] });
+  });
+
+  it('reads a PR with no reviews at one request (no review, no inline comments), and markMerged right after a look at the PR reads it at no cost', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/x', base: 'main', labels: ['loom:pr'] });
+    let sent = server.requests.length;
+    expect(await tracker.reviews(pr.number)).toEqual([]);
+    expect(server.requests.slice(sent).map((r) => r.path.replace(/\?.*/, ''))).toEqual([`/repos/${server.owner}/${server.repo}/pulls/${pr.number}/reviews`]);
+    await tracker.getPullRequest(pr.number);
+    sent = server.requests.length;
+    await tracker.markMerged(pr.number);
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 304', 'PUT 200', 'PUT 200']);
   });
 
   it('really merges the head branch of a bare repository', async () => {
