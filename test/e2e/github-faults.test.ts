@@ -119,7 +119,7 @@ describe('a GitHub merge whose answer was lost', () => {
 
 describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)', () => {
   it('is closed by one write after the merge: no read of the issue first, no comment, its workflow labels off and its own kept', async () => {
-    const { root, bare, fake, owner } = await setUp();
+    const { root, bare, server: fake, owner } = await setUp();
     const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue, 'bug'] });
     const run = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], env);
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
