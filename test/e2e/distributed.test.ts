@@ -44,12 +44,12 @@ async function expectMergedOnce(f: Fleet, numbers: number[], files: string[]): P
 }
 
 describe('a fleet of workers fed by a Redis queue', () => {
-  it('three workers in three clones merge 20 issues, each exactly once; status lists the workers', async () => {
+  it('three workers in three clones merge 20 issues, each exactly once; status and the dashboard list the workers', async () => {
     fleet = await Fleet.create();
     const f = fleet;
     const numbers = await f.createIssues(20, (i) => writes(`f${i}.txt`));
     for (const name of ['w1', 'w2', 'w3']) f.startWorker(name, 2);
-    const daemon = f.startDaemon();
+    const daemon = f.startDaemon(['--dashboard']);
     await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 150_000, 'all 20 issues merged');
     await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
     // Every worker took part, and each ran its shepherds in its own clone.
@@ -60,6 +60,13 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(report.queue.workers).toHaveLength(3);
     const text = await loomAsync(f.root, ['status'], f.env);
     expect(text.stdout).toMatch(/Workers \(3\)/);
+    // The dashboard beside the daemon serves the same workers (its board's workers panel reads them).
+    const url = /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(daemon.output())?.[1];
+    expect(url, daemon.output()).toBeDefined();
+    const served = (await (await fetch(`${url}api/v1/state`)).json()) as typeof report;
+    expect(served.queue.workers.map((w) => w.name).sort()).toEqual(report.queue.workers.map((w) => w.name).sort());
+    const board = (await (await fetch(`${url}api/v1/board`)).json()) as { status: typeof report };
+    expect(board.status.queue.workers).toHaveLength(3);
     await loomAsync(f.root, ['stop']);
     expect(await daemon.exited(60_000)).toBe(0);
     // The checkpoints on origin went with their issues.

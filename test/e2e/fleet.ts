@@ -101,8 +101,8 @@ export class Fleet {
     return handle;
   }
 
-  startDaemon(): DaemonHandle {
-    this.daemon = startDaemon(this.root, ['start', '--force'], this.env);
+  startDaemon(extra: string[] = []): DaemonHandle {
+    this.daemon = startDaemon(this.root, ['start', '--force', ...extra], this.env);
     return this.daemon;
   }
 
