@@ -152,8 +152,12 @@ async function overhead() {
   const extra = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
   const counted = (await extra.createIssue({ title: 'Counted', labels: ['loom:issue'] })).number;
   extra.dispose();
-  const traced = spawnSync(process.execPath, [bin, 'shepherd', String(counted), '--force-merge'], { cwd: root, encoding: 'utf8', env: { ...process.env, PATH: `${shim}:${process.env.PATH}` } });
+  // Its peak RSS too: the process writes its own `maxRSS` (KB) as it exits.
+  const rssFile = path.join(shim, 'max-rss');
+  const atExit = `data:text/javascript,process.on('exit', () => process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)))`;
+  const traced = spawnSync(process.execPath, ['--import', atExit, bin, 'shepherd', String(counted), '--force-merge'], { cwd: root, encoding: 'utf8', env: { ...process.env, PATH: `${shim}:${process.env.PATH}` } });
   if (traced.status !== 0) throw new Error(`shepherd ${counted} failed: ${traced.stdout}${traced.stderr}`);
+  const peakMb = fs.existsSync(rssFile) ? Number(fs.readFileSync(rssFile, 'utf8')) / 1024 : NaN;
   const calls = fs.readFileSync(gitLog, 'utf8').split(/^CALL /m).filter(Boolean).map((c) => c.trim().replace(/\n/g, ' '));
   fs.rmSync(shim, { recursive: true, force: true });
   // Bare git: the same lifecycle's git work by hand (worktree add, write + commit, merge commit, worktree remove).
@@ -174,6 +178,7 @@ async function overhead() {
   }
   const gitMs = (Date.now() - t) / count;
   console.log(`orchestration overhead per issue (instant agents, local tracker, sequential): loom ${loomMs.toFixed(0)} ms, bare git ${gitMs.toFixed(0)} ms, ratio ${(loomMs / gitMs).toFixed(1)}× (target ≤ 1.5×)`);
+  console.log(`  peak RSS of that shepherd process: ${peakMb.toFixed(1)} MB (target ≤ 45 MB)`);
   console.log(`  git processes for one issue (\`loom shepherd N --force-merge\`): ${calls.length} (target ≤ 8; bare git: 7)${process.argv.includes('--trace') ? `\n${calls.map((c) => `    git ${c}`).join('\n')}` : ''}`);
   fs.rmSync(root, { recursive: true, force: true });
   fs.rmSync(bare, { recursive: true, force: true });

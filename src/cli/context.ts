@@ -40,14 +40,14 @@ export function requireConfig(paths: LoomPaths): LoomConfig {
 }
 
 /** The configured tracker; a `UserError` when it cannot be opened. */
-export function openTracker(paths: LoomPaths, options: { readonly?: boolean; actor?: string } = {}): Tracker {
+export function openTracker(paths: LoomPaths, options: { readonly?: boolean; actor?: string } = {}): Promise<Tracker> {
   // An invalid config is an error here too: guessing the local tracker would act on the wrong one.
   return createTracker(paths, requireConfig(paths).tracker, options);
 }
 
 /** Runs `fn` with the configured tracker and always releases it (database handles, timers). */
 export async function withTracker<T>(paths: LoomPaths, options: { readonly?: boolean; actor?: string }, fn: (tracker: Tracker) => Promise<T>): Promise<T> {
-  const tracker = openTracker(paths, options);
+  const tracker = await openTracker(paths, options);
   try {
     return await fn(tracker);
   } finally {

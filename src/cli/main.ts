@@ -7,46 +7,28 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ROLE_NAMES } from '../core/vocabulary.js';
 import type { RoleName } from '../core/vocabulary.js';
-import { acquireLock, liveLock, releaseLock } from '../state/daemon-lock.js';
-import { runIteration } from '../daemon/iteration.js';
-import { EXIT_SESSION_LOST, runDaemon } from '../daemon/parent-loop.js';
-import { backgroundLog, startDetached } from '../daemon/detach.js';
-import { newTaskId } from '../process/new-task.js';
-import { typedLoom } from '../process/typed-command.js';
 import type { Mode } from '../core/planner.js';
-import { runRole } from '../roles/role-process.js';
-import { runShepherd } from '../shepherd/shepherd-process.js';
-import { runWorker } from '../worker/worker.js';
-import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
-import { renderStatus } from '../status/status-report.js';
-import { collectStatus } from '../status/collect-status.js';
-import { spawnIssue } from '../daemon/spawn-issue.js';
-import { buildWhy, renderWhy, whyFacts } from '../status/why-report.js';
-import { showLogs } from './logs-command.js';
-import { renderDoctor, runDoctor, unrunnableRoles } from './doctor-command.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
 import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePaths, withTracker } from './context.js';
-import { runInit } from '../setup/init-repo.js';
-import { runMigrate } from '../setup/migrate.js';
-import { cleanupLeftovers } from '../daemon/cleanup.js';
-import { runDemo } from '../demo/demo.js';
-import { registerIssueCommands } from './issue-commands.js';
-import { registerServiceCommands } from './service-command.js';
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
-import { dashboardBeside, parsePort, registerObservabilityCommands, watchStatusCommand } from './observability-commands.js';
-import { liveDashboard } from '../process/dashboard-record.js';
+import { registerIssueCommands } from './issue-commands.js';
+import { registerServiceCommands } from './service-command.js';
+import { parsePort, registerObservabilityCommands } from './observability-commands.js';
 
+// Each command loads the modules it runs only when it runs (`import()` in its action): a
+// `loom shepherd` does not load the daemon, the dashboard, the queue or the status reports, and
+// `loom --version` loads none of them (docs/BENCHMARKS.md, "Start-up").
 const out = (line: string) => process.stdout.write(`${line}\n`);
 /**
  * How printed hints spell a Loom command, so they work as printed: `loom` when that is this Loom
  * on the PATH, else its full path — or what `loom demo` sets for the commands it runs in its
  * sample repository (`cd <repo> && <this Loom>`).
  */
-const hintCommand = () => process.env.LOOM_HINT_COMMAND ?? typedLoom().command;
+const hintCommand = async () => process.env.LOOM_HINT_COMMAND ?? (await import('../process/typed-command.js')).typedLoom().command;
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 function buildProgram(): Command {
@@ -85,6 +67,13 @@ function buildProgram(): Command {
     .action(async (options: { force?: boolean; mode: Mode }) => {
       const paths = requirePaths();
       const config = requireConfig(paths);
+      const [{ acquireLock, liveLock, releaseLock }, { EXIT_SESSION_LOST }, { newTaskId }, { runIteration }, { SessionMismatchError }] = await Promise.all([
+        import('../state/daemon-lock.js'),
+        import('../daemon/parent-loop.js'),
+        import('../process/new-task.js'),
+        import('../daemon/iteration.js'),
+        import('../state/state-store.js'),
+      ]);
       const session = process.env.LOOM_DAEMON_SESSION;
       let ownSession: string | null = null;
       if (session === undefined) {
@@ -95,7 +84,7 @@ function buildProgram(): Command {
         process.exitCode = EXIT_SESSION_LOST;
         return;
       }
-      const tracker = openTracker(paths);
+      const tracker = await openTracker(paths);
       try {
         const result = await runIteration({ paths, config, tracker, force: options.force === true, mode: options.mode, ...(session ? { session } : {}) });
         out(result.summary);
@@ -125,8 +114,9 @@ function buildProgram(): Command {
     .option('--json', 'print one JSON document')
     .option('--watch', 'redraw it in place every second until Ctrl+C (with --json: one line per change)')
     .action(async (options: { json?: boolean; watch?: boolean }) => {
-      if (options.watch === true) return watchStatusCommand(requirePaths(), options.json === true, hintCommand());
-      const report = await collectStatus(requirePaths(), { cli: hintCommand() });
+      if (options.watch === true) return (await import('./observability-commands.js')).watchStatusCommand(requirePaths(), options.json === true, await hintCommand());
+      const [{ collectStatus }, { renderStatus }] = await Promise.all([import('../status/collect-status.js'), import('../status/status-report.js')]);
+      const report = await collectStatus(requirePaths(), { cli: await hintCommand() });
       out(options.json ? JSON.stringify(report, null, 2) : renderStatus(report));
     });
 
@@ -138,7 +128,8 @@ function buildProgram(): Command {
     .action(async (issueArg: string, options: { forceMerge?: boolean }) => {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
-      requireRunnableRoles(paths, requireConfig(paths));
+      await requireRunnableRoles(paths, requireConfig(paths));
+      const { spawnIssue } = await import('../daemon/spawn-issue.js');
       const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date() }));
       out(`Spawned shepherd for #${issue} (pid ${spawned.task.pid}); log: ${spawned.task.output_file}`);
       if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
@@ -147,10 +138,10 @@ function buildProgram(): Command {
   program
     .command('stop')
     .description('ask the daemon to shut down gracefully (creates .loom/stop-daemon)')
-    .action(() => {
+    .action(async () => {
       const paths = requirePaths();
       fs.writeFileSync(paths.stopSignal, `${new Date().toISOString()}\n`);
-      const daemon = liveLock(paths.lock);
+      const daemon = (await import('../state/daemon-lock.js')).liveLock(paths.lock);
       if (daemon?.holder === 'daemon') out(`Stop signal sent; the daemon (pid ${daemon.pid}) finishes active shepherds and exits.`);
       else out('Stop signal written; no daemon is running now, so the next `loom start` clears it.');
     });
@@ -159,14 +150,14 @@ function buildProgram(): Command {
     .command('init')
     .description('set up .loom/ (config, local tracker, git-ignore) in this git repository')
     .option('--claude', 'also write Claude Code slash commands (.claude/commands/loom.md, shepherd.md)')
-    .action((options: { claude?: boolean }) => runInit({ cwd: process.cwd(), claude: options.claude === true, log: out }));
+    .action(async (options: { claude?: boolean }) => (await import('../setup/init-repo.js')).runInit({ cwd: process.cwd(), claude: options.claude === true, log: out }));
 
   program
     .command('migrate')
     .description("convert the original Loom's .loom/config.json into Loom's (the original is kept as config.json.orig) and say what was mapped and dropped")
     .option('--dry-run', 'print what would be written; write nothing')
-    .action((options: { dryRun?: boolean }) => {
-      runMigrate({ cwd: process.cwd(), dryRun: options.dryRun === true, log: out });
+    .action(async (options: { dryRun?: boolean }) => {
+      (await import('../setup/migrate.js')).runMigrate({ cwd: process.cwd(), dryRun: options.dryRun === true, log: out });
     });
 
   program
@@ -180,6 +171,7 @@ function buildProgram(): Command {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
       const config = requireConfig(paths);
+      const { runShepherd } = await import('../shepherd/shepherd-process.js');
       process.exitCode = await withTracker(paths, {}, (tracker) =>
         runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}), ...(options.fence ? { fence: options.fence } : {}) }),
       );
@@ -199,7 +191,8 @@ function buildProgram(): Command {
       if (redis === undefined) throw new UserError('no Redis to take jobs from; pass --redis redis://HOST:6379 (or set LOOM_REDIS_URL)');
       if (!/^rediss?:\/\/[^/\s]+/.test(redis)) throw new UserError(`--redis must be a Redis URL like redis://HOST:6379, got "${redis}"`);
       if (config.tracker.type !== 'github') throw new UserError('loom worker needs the GitHub tracker (the local tracker lives on one machine); set "tracker": { "type": "github", ... } in .loom/config.json');
-      requireRunnableRoles(paths, config);
+      await requireRunnableRoles(paths, config);
+      const { runWorker } = await import('../worker/worker.js');
       process.exitCode = await runWorker({ paths, config, redis, concurrency, log: (l) => out(`${stamp()} ${l}`), ...(process.env.LOOM_WORKER_LOCK_MS ? { lockDuration: Number(process.env.LOOM_WORKER_LOCK_MS) } : {}) });
     });
 
@@ -212,6 +205,7 @@ function buildProgram(): Command {
       if (!(ROLE_NAMES as readonly string[]).includes(name)) throw new UserError(`unknown role "${name}"; roles are ${ROLE_NAMES.join(', ')}`);
       const paths = requirePaths();
       const config = requireConfig(paths);
+      const { runRole } = await import('../roles/role-process.js');
       process.exitCode = await withTracker(paths, {}, (tracker) =>
         runRole({ paths, config, tracker, role: name as RoleName, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}) }),
       );
@@ -224,6 +218,7 @@ function buildProgram(): Command {
     .option('--dashboard', 'serve the dashboard while it runs, and keep it open afterwards until Ctrl+C')
     .action(async (options: { dir?: string; dashboard?: boolean }) => {
       if (options.dir !== undefined && fs.existsSync(options.dir) && fs.readdirSync(options.dir).length > 0) throw new UserError(`${options.dir} is not empty; give a new or empty directory`);
+      const { runDemo } = await import('../demo/demo.js');
       process.exitCode = await runDemo(out, options.dir === undefined ? undefined : path.resolve(options.dir), options.dashboard === true);
     });
 
@@ -235,6 +230,7 @@ function buildProgram(): Command {
     .option('--all', 'every run, oldest first')
     .action(async (target: string, options: { follow?: boolean; all?: boolean }) => {
       if (options.follow === true) endQuietlyWhenStdoutCloses();
+      const { showLogs } = await import('./logs-command.js');
       await showLogs(requirePaths(), target, { follow: options.follow === true, all: options.all === true }, (text) => process.stdout.write(text));
     });
 
@@ -247,11 +243,13 @@ function buildProgram(): Command {
       const number = parseIssueNumber(issueArg);
       const paths = requirePaths();
       const config = requireConfig(paths);
+      const [{ buildWhy, renderWhy, whyFacts }, { FileStateStore }] = await Promise.all([import('../status/why-report.js'), import('../state/state-store.js')]);
+      const cli = await hintCommand();
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
         const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
         if (issue === null) throw await missingIssue(tracker, number, 'why');
         const facts = await whyFacts(tracker, issue, snapshot, { paths, config });
-        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli: hintCommand() });
+        return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli });
       });
       out(options.json ? JSON.stringify(report, null, 2) : renderWhy(report));
     });
@@ -260,8 +258,9 @@ function buildProgram(): Command {
     .command('doctor')
     .description('check the agent runtimes (installed, version, auth) and every role\'s runtime, without calling any API')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }) => {
+    .action(async (options: { json?: boolean }) => {
       const paths = requirePaths();
+      const { renderDoctor, runDoctor } = await import('./doctor-command.js');
       const report = runDoctor(paths.root, requireConfig(paths));
       out(options.json ? JSON.stringify(report, null, 2) : renderDoctor(report));
     });
@@ -288,7 +287,8 @@ function usageLine(text: string): string {
 }
 
 /** Refuses, in one line, to start work that every run of a role would fail (a missing or non-executable agent). */
-function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
+async function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): Promise<void> {
+  const { unrunnableRoles } = await import('./doctor-command.js');
   const problem = unrunnableRoles(paths.root, config);
   if (problem !== null) throw new UserError(problem);
 }
@@ -296,26 +296,33 @@ function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): void {
 async function startDaemon(force: boolean, logFile?: string, dashboardPort: number | null = null): Promise<number> {
   const paths = requirePaths();
   const config = requireConfig(paths);
-  requireRunnableRoles(paths, config);
+  await requireRunnableRoles(paths, config);
+  const [{ runDaemon }, { backgroundLog }, { cleanupLeftovers }, { dashboardBeside }] = await Promise.all([
+    import('../daemon/parent-loop.js'),
+    import('../daemon/detach.js'),
+    import('../daemon/cleanup.js'),
+    import('./observability-commands.js'),
+  ]);
   const log = logFile === undefined ? (line: string) => out(`${stamp()} ${line}`) : backgroundLog(logFile);
   for (const note of config.notes) log(`note: ${note}`);
   const prepare = async () => {
     await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
   const services = dashboardPort === null ? undefined : () => dashboardBeside(paths, dashboardPort, log);
-  return runDaemon({ paths, config, force, log, prepare, cli: hintCommand(), ...(logFile === undefined ? {} : { logFile }), ...(services ? { services } : {}) });
+  return runDaemon({ paths, config, force, log, prepare, cli: await hintCommand(), ...(logFile === undefined ? {} : { logFile }), ...(services ? { services } : {}) });
 }
 
 /** `loom start --detach`: a bad config, an agent that cannot run or a running daemon is refused before anything starts. */
 async function startInBackground(force: boolean, dashboardPort: number | null): Promise<number> {
   const paths = requirePaths();
-  requireRunnableRoles(paths, requireConfig(paths));
+  await requireRunnableRoles(paths, requireConfig(paths));
+  const [{ startDetached }, { liveDashboard }] = await Promise.all([import('../daemon/detach.js'), import('../process/dashboard-record.js')]);
   const result = await startDetached({ paths, force, ...(dashboardPort === null ? {} : { args: ['--dashboard', String(dashboardPort)] }) });
   if (!result.started) {
     process.stderr.write(`loom: the daemon did not start: ${result.message}${result.exitCode === 2 ? '' : ` (exit ${result.exitCode}; its log: ${paths.daemonLog})`}\n`);
     return result.exitCode === 2 ? 2 : 1;
   }
-  const cli = hintCommand();
+  const cli = await hintCommand();
   out(`Loom daemon running in the background (pid ${result.pid}${force ? ', force mode' : ''}).`);
   if (!result.ready) out(`It holds the lock but has not written its first state yet; \`${cli} status\` shows when it has.`);
   const dashboard = dashboardPort === null ? null : liveDashboard(paths.dashboard);

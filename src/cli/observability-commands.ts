@@ -7,15 +7,8 @@ import type { Command } from 'commander';
 import type { LoomPaths } from '../config/paths.js';
 import { UserError } from '../core/errors.js';
 import type { DashboardSources } from '../dashboard/server.js';
-import { runDashboard } from '../dashboard/run-dashboard.js';
 import type { Board } from '../status/board.js';
-import { BoardCollector } from '../status/board.js';
-import { collectStatus } from '../status/collect-status.js';
-import { collectIssueReport } from '../status/issue-report.js';
-import { watchStatus } from '../status/watch-status.js';
-import { startDashboardProcess } from '../process/dashboard-process.js';
 import { requirePaths } from './context.js';
-import { showEvents } from './events-command.js';
 import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
 
 /** How often `loom status --watch` redraws, ms. */
@@ -24,8 +17,8 @@ const WATCH_INTERVAL_MS = 1_000;
 /** The address the dashboard binds unless told otherwise. */
 export const DEFAULT_DASHBOARD_HOST = '127.0.0.1';
 
-/** `cli`: how printed hints spell a Loom command. */
-export function registerObservabilityCommands(program: Command, out: (line: string) => void, cli: () => string): void {
+/** `cli`: how printed hints spell a Loom command. The modules each command runs are loaded when it runs. */
+export function registerObservabilityCommands(program: Command, out: (line: string) => void, cli: () => Promise<string>): void {
   program
     .command('events')
     .description('the event log: one line per daemon, shepherd and role event; -f follows it')
@@ -36,6 +29,7 @@ export function registerObservabilityCommands(program: Command, out: (line: stri
     .option('--json', "print each event's JSON line")
     .action(async (options: { lines: string; issue?: string; follow?: boolean; json?: boolean; idle?: boolean }) => {
       if (options.follow === true) endQuietlyWhenStdoutCloses();
+      const { showEvents } = await import('./events-command.js');
       await showEvents(requirePaths(), { lines: options.lines, ...(options.issue !== undefined ? { issue: options.issue } : {}), follow: options.follow === true, json: options.json === true, idle: options.idle === true }, (text) => process.stdout.write(text));
     });
 
@@ -46,7 +40,8 @@ export function registerObservabilityCommands(program: Command, out: (line: stri
     .option('--port <port>', 'port to listen on (0: any free port)', '0')
     .action(async (options: { host?: string; port: string }) => {
       const paths = requirePaths();
-      process.exitCode = await runDashboard({ paths, host: dashboardHost(options.host), port: parsePort(options.port), token: dashboardToken(), sources: dashboardSources(paths, cli()), log: out });
+      const { runDashboard } = await import('../dashboard/run-dashboard.js');
+      process.exitCode = await runDashboard({ paths, host: dashboardHost(options.host), port: parsePort(options.port), token: dashboardToken(), sources: await dashboardSources(paths, await cli()), log: out });
     });
 }
 
@@ -70,7 +65,8 @@ function dashboardToken(): string | null {
 }
 
 /** The read models of `status/` behind the dashboard's port. */
-function dashboardSources(paths: LoomPaths, cli: string): DashboardSources<Board> {
+async function dashboardSources(paths: LoomPaths, cli: string): Promise<DashboardSources<Board>> {
+  const [{ BoardCollector }, { collectStatus }, { collectIssueReport }] = await Promise.all([import('../status/board.js'), import('../status/collect-status.js'), import('../status/issue-report.js')]);
   const collector = new BoardCollector(paths, cli);
   return {
     board: () => collector.board(),
@@ -82,6 +78,7 @@ function dashboardSources(paths: LoomPaths, cli: string): DashboardSources<Board
 /** `loom status --watch`: redraws until Ctrl+C (or SIGTERM), then returns. */
 export async function watchStatusCommand(paths: LoomPaths, json: boolean, cli: string): Promise<void> {
   endQuietlyWhenStdoutCloses();
+  const { watchStatus } = await import('../status/watch-status.js');
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
@@ -96,6 +93,7 @@ export async function watchStatusCommand(paths: LoomPaths, json: boolean, cli: s
 
 /** `loom start --dashboard[=P]`: a dashboard process beside the daemon, stopped with it. */
 export async function dashboardBeside(paths: LoomPaths, port: number, log: (line: string) => void): Promise<() => Promise<void>> {
+  const { startDashboardProcess } = await import('../process/dashboard-process.js');
   const dashboard = await startDashboardProcess(paths, { host: dashboardHost(undefined), port });
   log(`Dashboard: ${dashboard.url}${dashboard.started ? '' : ` (already running, pid ${dashboard.pid})`}`);
   return () => dashboard.stop();

@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { defaultConfig } from '../core/config-model.js';
 import { UserError } from '../core/errors.js';
 import type { ServiceContext } from '../setup/service.js';
-import { describeService, installService, renderServiceStatus, serviceStatus, uninstallService } from '../setup/service.js';
 import { requireConfig, requirePaths } from './context.js';
 
 /** Install needs a valid config (its shutdownGrace sets the stop timeout); status and uninstall do not. */
@@ -31,18 +30,20 @@ export function registerServiceCommands(program: Command, out: (line: string) =>
     .option('--print', 'print the unit file instead of installing it')
     .action(async (options: { force?: boolean; print?: boolean }) => {
       const ctx = context(options.force === true, true, out);
+      const { describeService, installService } = await import('../setup/service.js');
       if (options.print === true) process.stdout.write(describeService(ctx).text);
       else await installService(ctx);
     });
   service
     .command('uninstall')
     .description('stop the service (gracefully, as `loom stop`) and remove its unit file')
-    .action(() => uninstallService(context(false, false, out)));
+    .action(async () => (await import('../setup/service.js')).uninstallService(context(false, false, out)));
   service
     .command('status')
     .description("the service's unit file, what the service manager says, and the daemon")
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }) => {
+    .action(async (options: { json?: boolean }) => {
+      const { renderServiceStatus, serviceStatus } = await import('../setup/service.js');
       const status = serviceStatus(context(false, false, out));
       out(options.json === true ? JSON.stringify(status, null, 2) : renderServiceStatus(status));
     });

@@ -35,7 +35,7 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
   await runInit({ cwd: root, claude: false, log: () => undefined });
   const paths = loomPaths(root);
   fs.writeFileSync(paths.config, `${JSON.stringify(SAMPLE_CONFIG, null, 2)}\n`);
-  const tracker = createTracker(paths, { type: 'local' }, { actor: 'demo' });
+  const tracker = await createTracker(paths, { type: 'local' }, { actor: 'demo' });
   for (const issue of SAMPLE_ISSUES) await tracker.createIssue({ title: issue.title, body: issue.body, labels: issue.labels });
   log(`Sample repository: ${root}`);
   log(`${SAMPLE_ISSUES.length} issues on the local tracker; starting the daemon in force mode (script agents, \`${SAMPLE_CONFIG.testCommand}\` as the judge's test gate).`);

@@ -1,16 +1,21 @@
 /**
  * Crash-safe file replacement: write a temp file beside the target, fsync it, rename it over
  * the target, fsync the directory. A reader sees either the old or the new content, never a mix.
+ * `durable: false` skips both fsyncs, for a file that speaks only of live processes (a merge queue
+ * ticket, the agent a lease runs): the rename still replaces it whole for every reader and across
+ * a killed process, and after a machine crash, when its processes are gone, its content no longer
+ * counts (its readers take an unreadable one for none).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
-export function writeFileAtomic(file: string, data: string, hooks: { beforeRename?: () => void } = {}): void {
+export function writeFileAtomic(file: string, data: string, hooks: { beforeRename?: () => void; durable?: boolean } = {}): void {
+  const durable = hooks.durable ?? true;
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o644);
   try {
     fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
@@ -21,6 +26,7 @@ export function writeFileAtomic(file: string, data: string, hooks: { beforeRenam
     fs.rmSync(tmp, { force: true });
     throw error;
   }
+  if (!durable) return;
   try {
     const dir = fs.openSync(path.dirname(file), 'r');
     try {

@@ -56,9 +56,15 @@ function gitEnv(): NodeJS.ProcessEnv {
 
 /** The repository's default branch: `init.defaultBranch`-independent — the branch HEAD of the main worktree names, else main/master. */
 export async function defaultBranch(root: string): Promise<string> {
-  const remoteHead = await gitMaybe(root, ['symbolic-ref', '--short', 'refs/remotes/origin/HEAD']);
-  if (remoteHead) return remoteHead.replace(/^origin\//, '');
-  for (const name of ['main', 'master']) if (await gitMaybe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${name}`])) return name;
+  // One git process for the three candidates: origin's HEAD (what it points to), then main, then master.
+  const refs = new Map<string, string>();
+  for (const line of ((await gitMaybe(root, ['for-each-ref', '--format=%(refname) %(symref)', 'refs/remotes/origin/HEAD', 'refs/heads/main', 'refs/heads/master'])) ?? '').split('\n')) {
+    const [name = '', target = ''] = line.split(' ');
+    refs.set(name, target);
+  }
+  const remoteHead = refs.get('refs/remotes/origin/HEAD');
+  if (remoteHead?.startsWith('refs/remotes/origin/')) return remoteHead.slice('refs/remotes/origin/'.length);
+  for (const name of ['main', 'master']) if (refs.has(`refs/heads/${name}`)) return name;
   const head = await gitMaybe(root, ['symbolic-ref', '--short', 'HEAD']);
   if (head) return head;
   throw new GitError(['symbolic-ref', 'HEAD'], null, 'cannot tell the default branch (no main/master branch and HEAD is detached); set "defaultBranch" in .loom/config.json');

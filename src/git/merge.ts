@@ -103,14 +103,33 @@ export async function filesWithConflictMarkers(worktree: string, files: string[]
   return found === null || found === '' ? [] : found.split('\n');
 }
 
+/** Two commits as `branchInBase` read them: the base's and the branch tip's. */
+interface BranchTips {
+  base: string;
+  tip: string;
+}
+
 /**
  * Whether `branch`'s work is already in `baseRef`: `missing` (no such branch), `merged` (its tip is
- * an ancestor of `baseRef`, with the commit that brought it there) or `unmerged`.
+ * an ancestor of `baseRef`, with the commit that brought it there) or `unmerged` — then `behind`
+ * says whether `baseRef` has commits the branch lacks (a rebase is due), and `tips` what both were.
+ * Two git processes in the common case: both commits, then their merge base (the tip when the
+ * branch is in the base, the base's commit when the branch already contains it).
  */
-export async function branchInBase(root: string, branch: string, baseRef: string): Promise<{ state: 'missing' } | { state: 'unmerged' } | { state: 'merged'; commit: string }> {
-  const tip = await gitMaybe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
-  if (tip === null) return { state: 'missing' };
-  if ((await gitMaybe(root, ['merge-base', '--is-ancestor', tip, baseRef])) === null) return { state: 'unmerged' };
+export async function branchInBase(root: string, branch: string, baseRef: string): Promise<{ state: 'missing' } | { state: 'unmerged'; behind: boolean; tips: BranchTips | null } | { state: 'merged'; commit: string }> {
+  const both = await gitMaybe(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`]);
+  const [baseSha = '', tipSha = ''] = both?.split('\n') ?? [];
+  let tip: string | null = tipSha;
+  if (both === null) {
+    // One of the two is missing: which one, as before (a missing base fails later, where it is used).
+    tip = await gitMaybe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
+    if (tip === null) return { state: 'missing' };
+    if ((await gitMaybe(root, ['merge-base', '--is-ancestor', tip, baseRef])) === null) return { state: 'unmerged', behind: true, tips: null };
+  } else {
+    // No common ancestor at all (exit 1): not merged, and behind.
+    const common = await gitMaybe(root, ['merge-base', baseSha, tipSha]);
+    if (common !== tipSha) return { state: 'unmerged', behind: common !== baseSha, tips: { base: baseSha, tip: tipSha } };
+  }
   // The oldest commit of the base that descends from the tip: the merge that brought it in.
   const first = (await git(root, ['rev-list', '--ancestry-path', '--reverse', `${tip}..${baseRef}`])).split('\n')[0];
   return { state: 'merged', commit: first === undefined || first === '' ? tip : first };
@@ -121,11 +140,13 @@ export async function branchInBase(root: string, branch: string, baseRef: string
  * out it is fast-forwarded to the merge (so its files follow); otherwise only the ref moves.
  * A branch already in `base` is never merged again: no empty second merge commit.
  */
-export async function mergeIntoBase(root: string, base: string, branch: string, message: string): Promise<MergeResult> {
+export async function mergeIntoBase(root: string, base: string, branch: string, message: string, unmerged: BranchTips | null = null): Promise<MergeResult> {
   const baseRef = `refs/heads/${base}`;
   // One call for both: `--verify` takes a single name, and fails on a missing one just the same.
   const [baseSha = '', branchSha = ''] = (await git(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`])).split('\n');
-  if ((await gitMaybe(root, ['merge-base', '--is-ancestor', branchSha, baseSha])) !== null) return { ok: true, commit: baseSha, already: true };
+  // `unmerged`: the two commits a caller found the branch not yet in the base with; still the same two, that holds.
+  const known = unmerged !== null && unmerged.base === baseSha && unmerged.tip === branchSha;
+  if (!known && (await gitMaybe(root, ['merge-base', '--is-ancestor', branchSha, baseSha])) !== null) return { ok: true, commit: baseSha, already: true };
   let tree: string;
   try {
     tree = (await git(root, ['merge-tree', '--write-tree', baseSha, branchSha])).split('\n')[0] ?? '';
@@ -145,7 +166,7 @@ export async function mergeIntoBase(root: string, base: string, branch: string, 
  */
 export async function moveBase(root: string, base: string, from: string, to: string, what = 'merge'): Promise<{ ok: true } | { ok: false; reason: 'dirty-main'; message: string }> {
   const baseRef = `refs/heads/${base}`;
-  const head = await gitMaybe(root, ['symbolic-ref', '-q', 'HEAD']);
+  const head = headRef(root) ?? (await gitMaybe(root, ['symbolic-ref', '-q', 'HEAD']));
   if (head === baseRef) {
     try {
       await git(root, ['merge', '-q', '--ff-only', to]);
@@ -157,4 +178,20 @@ export async function moveBase(root: string, base: string, from: string, to: str
     await git(root, ['update-ref', baseRef, to, from]);
   }
   return { ok: true };
+}
+
+/**
+ * The branch the main working tree has checked out, read from `.git/HEAD` without git (`ref:
+ * refs/heads/…`); null when that file does not say (no `.git` directory, a detached HEAD, a ref
+ * store whose HEAD file is a placeholder): then git is asked.
+ */
+function headRef(root: string): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(root, '.git', 'HEAD'), 'utf8');
+  } catch {
+    return null;
+  }
+  const ref = /^ref: (refs\/heads\/\S+)\s*$/.exec(text)?.[1];
+  return ref === undefined || ref === 'refs/heads/.invalid' ? null : ref;
 }

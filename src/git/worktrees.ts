@@ -200,6 +200,15 @@ export class Worktrees {
     const branch = branchFor(issue);
     let branchExisted = false;
     const add = async () => {
+      // A new branch in one git process; git refuses `-b` for a branch that exists (touching
+      // nothing), and only then is the branch looked at.
+      try {
+        await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
+        branchExisted = false;
+        return;
+      } catch (error) {
+        if (!(error instanceof GitError) || !/a branch named '.*' already exists/.test(error.stderr)) throw error;
+      }
       const tip = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
       branchExisted = tip !== null;
       if (tip === null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
@@ -327,8 +336,13 @@ export class Worktrees {
     const dir = this.pathFor(issue);
     if ((await this.settle(issue)) === 'worktree') {
       await this.hooks.beforeRemove?.(dir).catch(() => undefined);
-      await this.saveWip(issue, options.reason ?? 'worktree removed');
-      await git(this.root, ['worktree', 'remove', '--force', dir]);
+      // Without --force git removes only a clean worktree (nothing modified or untracked, as
+      // `isDirty` judges it): the common case costs one git process. Anything it refuses (changes,
+      // a lock, submodules) goes the long way: the changes saved as a WIP commit, then forced.
+      if ((await gitMaybe(this.root, ['worktree', 'remove', dir])) === null) {
+        await this.saveWip(issue, options.reason ?? 'worktree removed');
+        await git(this.root, ['worktree', 'remove', '--force', dir]);
+      }
     }
     const branch = branchFor(issue);
     const drop = options.deleteBranch === true || (options.deleteBranch === 'if-no-work' && options.base !== undefined && !(await this.hasWork(issue, options.base)));

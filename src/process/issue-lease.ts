@@ -193,13 +193,13 @@ export class IssueLease {
     const ended = await endRecordedAgent(agentFile(this.dir, this.issue), `an earlier agent of #${this.issue} still ran`);
     if (ended !== null) this.log(ended);
     this.token = randomBytes(12).toString('hex');
-    writeFileAtomic(agentFile(this.dir, this.issue), `pending ${this.token}`);
+    writeFileAtomic(agentFile(this.dir, this.issue), `pending ${this.token}`, { durable: false });
     return this.token;
   }
 
   /** Records the agent group just started (synchronously: called right after the spawn). */
   agentStarted(pid: number): void {
-    writeFileAtomic(agentFile(this.dir, this.issue), `${pid} ${processStart(pid) ?? '-'} ${this.token ?? ''}`.trim());
+    writeFileAtomic(agentFile(this.dir, this.issue), `${pid} ${processStart(pid) ?? '-'} ${this.token ?? ''}`.trim(), { durable: false });
   }
 
   /** The agent has ended: nothing to end any more. */

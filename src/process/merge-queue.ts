@@ -44,7 +44,7 @@ export class MergeQueue {
     const seq = `${String(now.getTime()).padStart(15, '0')}-${String(process.pid).padStart(8, '0')}-${String(counter).padStart(6, '0')}`;
     const file = path.join(this.dir, `${seq}.json`);
     const ticket: MergeTicket = { ...entry, pid: process.pid, pid_start: processStart(process.pid), since: now.toISOString(), step: 'waiting', seq };
-    writeFileAtomic(file, JSON.stringify(ticket));
+    writeFileAtomic(file, JSON.stringify(ticket), { durable: false });
     return file;
   }
 
@@ -55,7 +55,7 @@ export class MergeQueue {
     const next: MergeTicket = { ...ticket, step };
     if (detail === undefined) delete next.detail;
     else next.detail = detail;
-    writeFileAtomic(file, JSON.stringify(next));
+    writeFileAtomic(file, JSON.stringify(next), { durable: false });
   }
 
   leave(file: string): void {

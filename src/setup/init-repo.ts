@@ -92,7 +92,7 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
   if (config.tracker.type === 'github') {
     let tracker: Tracker | null = null;
     try {
-      tracker = createTracker(paths, config.tracker);
+      tracker = await createTracker(paths, config.tracker);
     } catch (error) {
       if (!(error instanceof TrackerTokenMissingError)) throw error;
       opts.log('No GitHub token (GITHUB_TOKEN, GH_TOKEN or `gh auth token`): set one and run `loom init` again to create the loom:* labels.');
@@ -108,7 +108,7 @@ export async function runInit(opts: { cwd: string; claude: boolean; log: (line: 
   }
   const ignore = writeGitignore(path.join(paths.dir, '.gitignore'));
   const hadTracker = fs.existsSync(paths.trackerDb);
-  ensureLocalTracker(paths);
+  await ensureLocalTracker(paths);
   if (existed) {
     const wrote = [...(ignore === 'created' ? ['created .loom/.gitignore'] : ignore === 'appended' ? ['added missing lines to .loom/.gitignore'] : []), ...(hadTracker ? [] : ['created the local tracker .loom/tracker.db'])];
     opts.log(`Loom is already set up in ${root}; kept .loom/config.json${wrote.length > 0 ? `; ${wrote.join(', ')}` : ''}`);

@@ -196,8 +196,9 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       for (let attempt = 1; ; attempt += 1) {
         const run = await runAgent('builder', attempt);
         if (run.outcome !== 'success') return await giveUp(ShepherdExit.builderFailed, `the builder ${run.message}${run.outcome === 'stalled' || run.outcome === 'timeout' ? ` (after ${config.agentRetries + 1} attempts)` : ''}`);
-        await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
-        const commits = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
+        // A commit Loom has just made is one the base lacks; only otherwise is the branch counted.
+        const committed = await worktrees.commitAll(n, `#${n}: ${issue.title}\n\nChanges the builder left uncommitted, committed by Loom.`);
+        const commits = committed ? 1 : Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`]));
         if (commits > 0) break;
         const reason = parseNoChanges(run.output);
         if (reason !== null) {

@@ -46,7 +46,7 @@ export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise
   let dependencies: DependencyMap | undefined;
   let overlap: OverlapFacts | undefined;
   try {
-    const tracker = createTracker(paths, config.tracker, { readonly: true });
+    const tracker = await createTracker(paths, config.tracker, { readonly: true });
     try {
       snapshot = await tracker.snapshot();
       dependencies = await readDependencies(tracker, snapshot.issues.filter((i) => i.labels.includes(Label.issue)));

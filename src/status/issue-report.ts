@@ -43,7 +43,7 @@ export async function collectIssueReport(paths: LoomPaths, number: number, event
   const config = readConfig(paths, []);
   const log = new EventLog(paths.events);
   const mine = events ?? log.readAll().events.filter((e) => e.issue === number);
-  const tracker = createTracker(paths, config.tracker, { readonly: true });
+  const tracker = await createTracker(paths, config.tracker, { readonly: true });
   try {
     const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
     if (issue === null) return null;

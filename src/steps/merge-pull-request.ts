@@ -134,13 +134,16 @@ export async function mergePullRequest(opts: {
     const paused = await guardBeforeMerge(guard);
     if (paused !== null) return { ok: false, reason: 'paused', message: paused };
     queue.update(ticket, 'merging');
-    const worktree = await worktrees.ensure(issue, baseRef);
-    const rebase = await rebaseIfBehind(worktree, baseRef, config.updateStrategy);
-    if (rebase.conflict) {
+    // The worktree is needed to rebase (and run the test gate) when the base moved on, and on a
+    // host to push from; a local merge of a branch that contains the base needs neither.
+    const behind = inBase.state === 'unmerged' && inBase.behind;
+    const worktree = remote || behind ? await worktrees.ensure(issue, baseRef) : null;
+    const rebase = worktree !== null && behind ? await rebaseIfBehind(worktree, baseRef, config.updateStrategy) : { rebased: false, conflict: false };
+    if (worktree !== null && rebase.conflict) {
       const files = await conflictingFiles(worktree, baseRef);
       return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };
     }
-    if (rebase.rebased) {
+    if (worktree !== null && rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);
       if (!gate.passed) return { ok: false, reason: 'tests', message: `after rebasing onto ${base} the test gate fails:\n\n\`\`\`\n${gate.output}\n\`\`\`` };
     }
@@ -163,7 +166,7 @@ export async function mergePullRequest(opts: {
     if (cp?.pr_number !== pr.number) {
       checkpoints.write({ issue, branch, base, pr_number: pr.number, phase: 'judged', verdict: 'approve', review: null, doctor_rounds: cp?.doctor_rounds ?? 0, tests_failed: false, updated_at: '' });
     }
-    if (remote) {
+    if (remote && worktree !== null) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
@@ -214,7 +217,7 @@ export async function mergePullRequest(opts: {
       const verdict = await guardAfterMerge(guard, toVerify);
       return { ok: true, commit, already: false, guard: verdict };
     }
-    const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`);
+    const merged = await mergeIntoBase(paths.root, base, branch, `Merge #${issue}: ${pr.title.replace(/^#\d+:\s*/, '')} (PR #${pr.number})`, !rebase.rebased && inBase.state === 'unmerged' ? inBase.tips : null);
     if (!merged.ok) return merged;
     const toVerify = { base, commit: merged.commit, pr: pr.number, issue, title: pr.title, had_checks: false, since: new Date().toISOString() };
     // Before anything else can stop this run: the guard must verify this merge (a later merge finishes it otherwise).

@@ -9,18 +9,17 @@ import { UserError } from '../core/errors.js';
 import type { LoomPaths } from '../config/paths.js';
 import { touchWake } from '../process/wake.js';
 import { EventLog } from '../process/event-log.js';
-import { GitHubTracker } from './github/github-tracker.js';
-import { githubToken } from './github/github-token.js';
-import { LocalTracker } from './local/local-tracker.js';
 import type { Tracker } from './tracker.js';
 import { TrackerTokenMissingError } from './tracker-errors.js';
 
 /**
- * The configured tracker. Throws `TrackerTokenMissingError` when the github tracker finds no
+ * The configured tracker, loading only its own modules (a local tracker's process never loads the
+ * GitHub client, a GitHub tracker's never opens SQLite). Throws `TrackerTokenMissingError` when the github tracker finds no
  * token, and a `UserError` when the local tracker's file has not been created (`loom init`).
  */
-export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, options: { readonly?: boolean; actor?: string } = {}): Tracker {
+export async function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, options: { readonly?: boolean; actor?: string } = {}): Promise<Tracker> {
   if (trackerConfig.type === 'github') {
+    const [{ GitHubTracker }, { githubToken }] = await Promise.all([import('./github/github-tracker.js'), import('./github/github-token.js')]);
     const token = githubToken(process.env);
     if (token === null) throw new TrackerTokenMissingError('the github tracker needs a token: set GITHUB_TOKEN (or GH_TOKEN), or log in with `gh auth login`');
     return new GitHubTracker({
@@ -42,11 +41,13 @@ export function createTracker(paths: LoomPaths, trackerConfig: TrackerConfig, op
       ...(trackerConfig.baseUrl ? { baseUrl: trackerConfig.baseUrl } : {}),
     });
   }
+  const { LocalTracker } = await import('./local/local-tracker.js');
   if (!fs.existsSync(paths.trackerDb)) throw new UserError(`the local tracker (${paths.trackerDb}) is missing; run \`loom init\` to create it`);
   return new LocalTracker({ path: paths.trackerDb, actor: options.actor ?? 'loom', readonly: options.readonly ?? false, onWrite: () => touchWake(paths.wake) });
 }
 
 /** Creates the local tracker's file (`.loom/tracker.db`) with its schema unless it exists; `loom init` does. */
-export function ensureLocalTracker(paths: LoomPaths): void {
+export async function ensureLocalTracker(paths: LoomPaths): Promise<void> {
+  const { LocalTracker } = await import('./local/local-tracker.js');
   new LocalTracker({ path: paths.trackerDb }).dispose();
 }

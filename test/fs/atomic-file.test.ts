@@ -60,6 +60,17 @@ describe('writeFileAtomic', () => {
     expect(fs.readdirSync(dir)).toEqual(['state.json']);
   });
 
+  it('without durability (no fsync) still replaces the file whole: a new inode, nothing else left in the directory', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'ticket.json');
+    fs.writeFileSync(file, 'old content\n');
+    const oldInode = fs.statSync(file).ino;
+    writeFileAtomic(file, '{"step":"merging"}', { durable: false });
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"step":"merging"}');
+    expect(fs.statSync(file).ino).not.toBe(oldInode);
+    expect(fs.readdirSync(dir)).toEqual(['ticket.json']);
+  });
+
   it('leaves no temp file and keeps the target when the rename fails (the target is a directory)', () => {
     const dir = tempDir();
     const target = path.join(dir, 'taken');
