@@ -118,11 +118,19 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
           o.log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
           issue = { ...issue, state: 'closed' };
         }
-      } else if (issue?.state === 'closed' && cp?.pr_number && issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l)) && (await prOf(cp.pr_number))?.state === 'merged') {
-        // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
-        // leaves its labels) before the merger took `loom:building` off: only the labels go.
-        await tracker.close(n);
-        o.log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
+      } else if (issue?.state === 'closed' && cp?.pr_number) {
+        const pr = await prOf(cp.pr_number);
+        if (pr?.state === 'open' && !remote && merged.has(n)) {
+          // The base moved, the merger was killed before recording it, and a human closed the issue
+          // meanwhile: the work is on the base, so the PR is merged (else it stays open for ever).
+          await tracker.markMerged(pr.number);
+          o.log(`#${n}: PR #${pr.number} was merged but not recorded (the issue was closed since); marked it merged`);
+        } else if (pr?.state === 'merged' && issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l))) {
+          // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
+          // leaves its labels) before the merger took `loom:building` off: only the labels go.
+          await tracker.close(n);
+          o.log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
+        }
       }
 
       // A shepherd started meanwhile (a manual spawn) writes its progress record first: look again.

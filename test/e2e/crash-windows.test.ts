@@ -89,6 +89,22 @@ describe('crash windows', () => {
     expectNothingLeft(1);
   });
 
+  it('killed after the default branch moved, and then a human closes the issue: the next iteration records the PR as merged and leaves the issue closed', async () => {
+    repo = crashRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    shepherdKilledAt(1, 'merge:base-moved');
+    expect(mergesOf(1)).toHaveLength(1);
+    expect(loom(repo.root, ['issue', 'close', '1']).code).toBe(0);
+
+    iterate();
+    // The work is on main: the PR says so, instead of staying open (and a support role's work) for ever.
+    expect((await tracker.getPullRequest(2))!).toMatchObject({ state: 'merged', labels: [] });
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    expect(mergesOf(1)).toHaveLength(1);
+    expectNothingLeft(1);
+  });
+
   it('killed after the PR was marked merged, before the issue was closed: the retry closes the issue instead of blocking it', async () => {
     repo = crashRepo();
     const tracker = repo.tracker();
