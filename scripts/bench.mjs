@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | github-issue | workers | dashboard | overlap), --pairs N (overlap, default 4).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | github-issue | workers | dashboard | overlap | status), --pairs N (overlap, default 4).
+// status: --repo DIR reuses (and keeps) a repository an earlier run set up with --keep; --before BIN
+// also times another build's bin/loom.js on the same repository, alternating with this one.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -97,6 +99,63 @@ async function iterationCost() {
   console.log(`  the same as a fresh \`loom iterate\` process (node start-up included): ${Date.now() - t} ms; summary: ${process_.stdout.trim()}`);
   tracker.dispose();
   fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** Every file under `dir`: name, size and modification time, to show that nothing was written. */
+function listing(dir) {
+  return fs.readdirSync(dir, { recursive: true }).sort().map((name) => {
+    const stat = fs.statSync(path.join(dir, name));
+    return `${name} ${stat.size} ${stat.mtimeMs}`;
+  }).join('\n');
+}
+
+async function statusCost() {
+  const issues = Number(arg('issues', 10000));
+  const reuse = arg('repo', null);
+  const root = reuse ?? repo({});
+  if (reuse === null) {
+    // The iteration bench's backlog, and one `loom iterate` (the state file a daemon leaves).
+    const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
+    const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+    const labels = ['loom:issue', 'loom:blocked', 'loom:architect', 'loom:issue', 'loom:curated'];
+    for (let i = 0; i < issues; i += 1) await tracker.createIssue({ title: `Issue ${i}`, body: 'x'.repeat(200), labels: [labels[i % labels.length]] });
+    tracker.dispose();
+    execFileSync(process.execPath, [bin, 'iterate'], { cwd: root, stdio: 'ignore' });
+  }
+  const builds = [['this build', bin], ...(arg('before', null) ? [['before', arg('before', null)]] : [])];
+  const runs = Number(arg('runs', 3));
+  const before = listing(path.join(root, '.loom'));
+  for (const args of [['status'], ['status', '--json']]) {
+    const times = Object.fromEntries(builds.map(([name]) => [name, []]));
+    const bytes = {};
+    for (let i = 0; i < runs; i += 1) {
+      for (const [name, file] of builds) {
+        const t = process.hrtime.bigint();
+        const out = spawnSync(process.execPath, [file, ...args], { cwd: root, encoding: 'utf8' });
+        times[name].push(Number(process.hrtime.bigint() - t) / 1e6);
+        bytes[name] = Buffer.byteLength(out.stdout);
+        if (out.status !== 0) throw new Error(`loom ${args.join(' ')} exited ${out.status}: ${out.stderr}`);
+      }
+    }
+    for (const [name] of builds) {
+      console.log(`\`loom ${args.join(' ')}\` (${name}) over ${reuse === null ? issues : 'the given'} open issues: ${times[name].map((ms) => ms.toFixed(0)).join(', ')} ms, median ${median(times[name]).toFixed(0)} ms; output ${bytes[name]} bytes`);
+    }
+  }
+  // In-process: the report alone (config, snapshot, state, render), without node's start-up.
+  for (const [name, file] of builds) {
+    const { collectStatus } = await import(path.join(path.dirname(file), '..', 'dist', 'status', 'collect-status.js'));
+    const { loomPaths } = await import(path.join(path.dirname(file), '..', 'dist', 'config', 'paths.js'));
+    const times = [];
+    for (let i = 0; i < 11; i += 1) {
+      const t = process.hrtime.bigint();
+      JSON.stringify(await collectStatus(loomPaths(root)));
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    console.log(`  in-process status report (${name}): median ${median(times.slice(1)).toFixed(1)} ms over 10 runs (min ${Math.min(...times.slice(1)).toFixed(1)}, max ${Math.max(...times.slice(1)).toFixed(1)})`);
+  }
+  console.log(`  files under .loom ${listing(path.join(root, '.loom')) === before ? 'unchanged' : 'CHANGED'} (names, sizes, modification times)`);
+  if (reuse === null && process.argv.includes('--keep')) console.log(`  repository kept: ${root}`);
+  else if (reuse === null) fs.rmSync(root, { recursive: true, force: true });
 }
 
 async function pickup() {
@@ -316,3 +375,4 @@ if (!only || only === 'overhead') await overhead();
 if (!only || only === 'memory') await parentMemory();
 if (!only || only === 'dashboard') await dashboard();
 if (!only || only === 'overlap') await overlap();
+if (only === 'status') await statusCost();

@@ -2,12 +2,16 @@
  * `loom status` reads everything it shows without changing anything: the config (an invalid one
  * is a problem in the report, not a failure), one read-only tracker snapshot (an unreachable
  * tracker is a problem too), the state file and the progress records.
+ *
+ * The snapshot is bounded (`STATUS_PAGE`): a tracker that can (the local one) reads the first
+ * ready issues in build order plus counts, so the report costs the same at any backlog; the
+ * dependency and overlap waits are then counted over that page and the report says so.
  */
 import { ConfigError, describeConfigError, lastGoodConfig, loadConfig } from '../config/config.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { LoomConfig } from '../core/config-model.js';
 import { defaultConfig } from '../core/config-model.js';
-import type { TrackerSnapshot } from '../core/tracker-model.js';
+import type { SnapshotOptions, TrackerSnapshot } from '../core/tracker-model.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
 import type { StatusReport } from './status-report.js';
@@ -19,11 +23,14 @@ import type { OverlapFacts } from '../core/overlap.js';
 import { gatherOverlap } from '../steps/overlap-facts.js';
 import { defaultBranch } from '../git/git.js';
 
+/** How many ready issues (in build order) `loom status` reads from a tracker that can read a page. */
+export const STATUS_PAGE = 50;
+
 /** `cli`: how the report's interventions spell a Loom command (default `loom`). */
 export async function collectStatus(paths: LoomPaths, options: { now?: () => Date; cli?: string } = {}): Promise<StatusReport> {
   const problems: string[] = [];
   const config = readConfig(paths, problems);
-  const { snapshot, trackerHealth, dependencies, overlap } = await readTracker(paths, config);
+  const { snapshot, trackerHealth, dependencies, overlap } = await readTracker(paths, config, { page: Math.max(STATUS_PAGE, 4 * config.maxShepherds) });
   return buildStatus({ paths, config, snapshot, trackerHealth, problems, ...(dependencies ? { dependencies } : {}), ...(overlap ? { overlap } : {}), now: (options.now ?? (() => new Date()))(), ...(options.cli === undefined ? {} : { cli: options.cli }) });
 }
 
@@ -39,8 +46,12 @@ export function readConfig(paths: LoomPaths, problems: string[]): LoomConfig {
   }
 }
 
-/** One read-only snapshot (or the error that prevented it), the ready issues' dependencies, and the tracker's health after it. */
-export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null; dependencies: DependencyMap | undefined; overlap: OverlapFacts | undefined }> {
+/**
+ * One read-only snapshot (or the error that prevented it), the ready issues' dependencies, and the
+ * tracker's health after it. `options.page`: a bounded snapshot if the tracker can read one
+ * (`SnapshotOptions`); absent, every labelled issue (the dashboard's board lists them).
+ */
+export async function readTracker(paths: LoomPaths, config: LoomConfig, options: SnapshotOptions = {}): Promise<{ snapshot: TrackerSnapshot | Error; trackerHealth: TrackerHealth | null; dependencies: DependencyMap | undefined; overlap: OverlapFacts | undefined }> {
   let snapshot: TrackerSnapshot | Error;
   let trackerHealth: TrackerHealth | null = null;
   let dependencies: DependencyMap | undefined;
@@ -48,7 +59,7 @@ export async function readTracker(paths: LoomPaths, config: LoomConfig): Promise
   try {
     const tracker = await createTracker(paths, config.tracker, { readonly: true });
     try {
-      snapshot = await tracker.snapshot();
+      snapshot = await tracker.snapshot(options);
       dependencies = await readDependencies(tracker, snapshot.issues.filter((i) => i.labels.includes(Label.issue)));
       if (config.overlap === 'wait') overlap = await readOverlap(paths, config, tracker.kind, snapshot);
     } finally {

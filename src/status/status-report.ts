@@ -74,6 +74,11 @@ export interface StatusReport {
     waiting_on_dependencies: number;
     /** Ready issues not built while their files overlap a running shepherd's or an open Loom PR's (`overlap: wait`). */
     waiting_on_overlap: number;
+    /**
+     * The two waiting counts were taken over the first this many ready issues in build order (the
+     * tracker read a page of them, as the iteration does); null when over every ready issue.
+     */
+    waiting_counted_over_first: number | null;
     building: number;
     /** `loom:blocked`, or a failure mark of the original Loom (`loom:failed:*`, `loom:needs-fix`). */
     blocked: number;
@@ -182,7 +187,9 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
 
   const snapshot = inputs.snapshot instanceof Error ? null : inputs.snapshot;
   if (inputs.snapshot instanceof Error) problems.push(`tracker: ${inputs.snapshot.message}`);
-  const count = (label: string) => snapshot?.issues.filter((i) => i.labels.includes(label)).length ?? 0;
+  // A bounded snapshot (`SnapshotPage`) brings the issues' counts; its PRs are all there.
+  const page = snapshot?.page;
+  const count = (label: string) => (page ? (page.counts[label] ?? 0) : (snapshot?.issues.filter((i) => i.labels.includes(label)).length ?? 0));
   const prCount = (label: string) => snapshot?.pullRequests.filter((p) => p.labels.includes(label)).length ?? 0;
 
   const progress = new ProgressStore(paths.progress);
@@ -247,10 +254,13 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       ready: count(Label.issue),
       waiting_on_dependencies: snapshot?.issues.filter((i) => i.labels.includes(Label.issue) && openDependencies(inputs.dependencies, i.number).length > 0).length ?? 0,
       waiting_on_overlap: config.overlap === 'wait' ? overlapWaits(inputs.overlap, buildable(snapshot, inputs.dependencies)).size : 0,
+      waiting_counted_over_first: page?.moreReady === true ? (snapshot?.issues.filter((i) => i.labels.includes(Label.issue)).length ?? 0) : null,
       building: count(Label.building),
-      blocked: snapshot?.issues.filter((i) => i.labels.includes(Label.blocked) || markedFailed(i.labels)).length ?? 0,
+      blocked: page ? countedLabels(page.counts, (l) => l === Label.blocked || markedFailed([l])) : (snapshot?.issues.filter((i) => i.labels.includes(Label.blocked) || markedFailed(i.labels)).length ?? 0),
       urgent: count(Label.urgent),
-      held: [...(snapshot?.issues ?? []), ...(snapshot?.pullRequests ?? [])].filter((i) => holdOf(i.labels) !== undefined).length,
+      held: page
+        ? countedLabels(page.counts, (l) => holdOf([l]) !== undefined) + (snapshot?.pullRequests.filter((i) => holdOf(i.labels) !== undefined).length ?? 0)
+        : [...(snapshot?.issues ?? []), ...(snapshot?.pullRequests ?? [])].filter((i) => holdOf(i.labels) !== undefined).length,
       original_labels: originalLabelCounts(snapshot),
       proposals: { architect: count(Label.architect), hermit: count(Label.hermit), curated: count(Label.curated) },
     },
@@ -275,7 +285,13 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   };
   const numbers = (label: string) => buildOrder(snapshot?.issues.filter((i) => i.labels.includes(label)) ?? []).map((i) => i.number);
   const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
-  report.interventions = interventions(report, config, inputs.cli ?? 'loom', { ready: numbers(Label.issue), blocked: numbers(Label.blocked), proposals });
+  // A bounded snapshot holds the lowest blocked numbers and a page of each proposal label; the totals are counted.
+  const blocked = page ? (page.lowest[Label.blocked] ?? []) : numbers(Label.blocked);
+  report.interventions = interventions(report, config, inputs.cli ?? 'loom', {
+    ready: numbers(Label.issue),
+    blocked: { first: blocked, total: page ? count(Label.blocked) : blocked.length },
+    proposals: { first: proposals, total: page ? PROPOSAL_LABELS.reduce((n, l) => n + count(l), 0) : proposals.length },
+  });
   return report;
 }
 
@@ -286,8 +302,20 @@ function diskReport(root: string, min: number): StatusReport['disk'] {
 
 function originalLabelCounts(snapshot: TrackerSnapshot | null): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const item of [...(snapshot?.issues ?? []), ...(snapshot?.pullRequests ?? [])]) for (const l of item.labels) if (originalLabel(l) !== undefined) counts[l] = (counts[l] ?? 0) + 1;
+  const page = snapshot?.page;
+  if (page) for (const [l, n] of Object.entries(page.counts)) if (n > 0 && originalLabel(l) !== undefined) counts[l] = n;
+  const items = page ? (snapshot?.pullRequests ?? []) : [...(snapshot?.issues ?? []), ...(snapshot?.pullRequests ?? [])];
+  for (const item of items) for (const l of item.labels) if (originalLabel(l) !== undefined) counts[l] = (counts[l] ?? 0) + 1;
   return counts;
+}
+
+/**
+ * Open issues carrying a label `which` accepts, from a bounded snapshot's per-label counts: an
+ * issue with two such labels (say `loom:blocked` and a failure mark of the original Loom) counts
+ * once per label.
+ */
+function countedLabels(counts: Record<string, number>, which: (label: string) => boolean): number {
+  return Object.entries(counts).reduce((n, [l, c]) => (which(l) ? n + c : n), 0);
 }
 
 function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {
@@ -309,28 +337,28 @@ function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): Stat
  * What a human can do now, each with a command that works as printed: real issue numbers (the
  * first in build order stands for the rest), and `cli` as the way to call Loom.
  */
-function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers: { ready: number[]; blocked: number[]; proposals: number[] }): string[] {
+function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers: { ready: number[]; blocked: { first: number[]; total: number }; proposals: { first: number[]; total: number } }): string[] {
   const out: string[] = [];
   // A long list names its first issues and how many more: the report does not grow with the backlog.
-  const list = (ns: number[]) => ns.slice(0, LIST_LIMIT).map((n) => `#${n}`).join(', ') + (ns.length > LIST_LIMIT ? ` and ${ns.length - LIST_LIMIT} more` : '');
+  const list = (ns: number[], total = ns.length) => ns.slice(0, LIST_LIMIT).map((n) => `#${n}`).join(', ') + (total > Math.min(ns.length, LIST_LIMIT) ? ` and ${total - Math.min(ns.length, LIST_LIMIT)} more` : '');
   if (r.daemon.status === 'crashed') out.push(`The daemon is not running but did not stop cleanly: \`${cli} start --detach\` (or \`${cli} start\`) resumes it (live shepherds are adopted, orphaned issues returned).`);
   if (r.daemon.status === 'running' && !r.daemon.stop_requested) out.push(`Stop gracefully: \`${cli} stop\` (or Ctrl+C in the daemon terminal).`);
   // Starting is worth saying only when the daemon would find something to do.
   const generators = config.roles.architect.enabled || config.roles.hermit.enabled;
-  const pending = r.issues.ready + r.issues.building + r.pull_requests.review_requested + r.pull_requests.changes_requested + r.pull_requests.ready_to_merge + numbers.proposals.length;
+  const pending = r.issues.ready + r.issues.building + r.pull_requests.review_requested + r.pull_requests.changes_requested + r.pull_requests.ready_to_merge + numbers.proposals.total;
   if (r.daemon.status !== 'running' && r.daemon.status !== 'crashed' && (pending > 0 || generators)) out.push(`Start: \`${cli} start\` in this terminal, or \`${cli} start --detach\` in the background (add \`--force\` to auto-promote proposals and auto-merge).`);
-  if (r.daemon.status !== 'running' && pending === 0 && !generators && numbers.blocked.length === 0) out.push(`Nothing is ready to build: \`${cli} issue create TITLE --label ${Label.issue}\` adds an issue, then \`${cli} start\`.`);
+  if (r.daemon.status !== 'running' && pending === 0 && !generators && numbers.blocked.total === 0) out.push(`Nothing is ready to build: \`${cli} issue create TITLE --label ${Label.issue}\` adds an issue, then \`${cli} start\`.`);
   if (r.waiting_for_maintainer.length > 0) out.push(`Waiting for a maintainer: ${list(r.waiting_for_maintainer)} — someone with write access must apply ${Label.issue}.`);
   if (r.issues.held > 0) out.push(`${r.issues.held} issue(s)/PR(s) held for a human (loom:operator*, loom:needs-capability): Loom leaves them alone until the label is removed.`);
-  const [blocked] = numbers.blocked;
+  const [blocked] = numbers.blocked.first;
   if (blocked !== undefined) {
-    const which = numbers.blocked.length === 1 ? `1 blocked issue needs a human: #${blocked}` : `${numbers.blocked.length} blocked issues need a human: ${list(numbers.blocked)}`;
+    const which = numbers.blocked.total === 1 ? `1 blocked issue needs a human: #${blocked}` : `${numbers.blocked.total} blocked issues need a human: ${list(numbers.blocked.first, numbers.blocked.total)}`;
     out.push(`${which} — read its last comment (\`${cli} issue show ${blocked}\`), then \`${cli} issue label ${blocked} ${Label.issue}\` retries it.`);
   }
   const paused = r.merging.paused;
   if (paused !== null) out.push(`Merging is paused: the base went red after PR #${paused.pr} (issue #${paused.issue}). Make it green again (${paused.revert?.startsWith('PR') === true ? `merge the revert ${paused.revert}, or ` : ''}commit a fix to it); the next merge attempt checks the base and resumes.`);
-  const [proposal] = numbers.proposals;
-  if (proposal !== undefined) out.push(`${numbers.proposals.length} proposal(s) await approval (${list(numbers.proposals)}): \`${cli} issue label ${proposal} ${Label.issue}\` approves, \`${cli} issue close ${proposal}\` rejects.`);
+  const [proposal] = numbers.proposals.first;
+  if (proposal !== undefined) out.push(`${numbers.proposals.total} proposal(s) await approval (${list(numbers.proposals.first, numbers.proposals.total)}): \`${cli} issue label ${proposal} ${Label.issue}\` approves, \`${cli} issue close ${proposal}\` rejects.`);
   const [ready] = numbers.ready;
   if (ready !== undefined) out.push(`Build #${ready} now: \`${cli} spawn ${ready}\`; prioritise one: \`${cli} issue label ${ready} ${Label.urgent}\`.`);
   const [working] = r.shepherds.slots.filter((s) => s.issue !== null).map((s) => s.issue as number);
@@ -355,7 +383,7 @@ export function renderStatus(r: StatusReport): string {
   if (r.daemon.stop_requested) lines.push('  Stop requested: shutting down gracefully');
   if (r.daemon.last_summary) lines.push(`  Last iteration (#${r.daemon.iteration}): ${r.daemon.last_summary}`);
   lines.push('', '  System State:');
-  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}${r.issues.waiting_on_dependencies ? `, ${r.issues.waiting_on_dependencies} waiting on dependencies` : ''}${r.issues.waiting_on_overlap ? `, ${r.issues.waiting_on_overlap} waiting on overlapping work (\`loom why N\`)` : ''}`);
+  lines.push(`    Ready issues (${Label.issue}): ${r.issues.ready}${r.issues.urgent ? ` (${r.issues.urgent} urgent)` : ''}${r.issues.waiting_on_dependencies ? `, ${r.issues.waiting_on_dependencies} waiting on dependencies` : ''}${r.issues.waiting_on_overlap ? `, ${r.issues.waiting_on_overlap} waiting on overlapping work (\`loom why N\`)` : ''}${(r.issues.waiting_on_dependencies || r.issues.waiting_on_overlap) && r.issues.waiting_counted_over_first !== null ? ` (of the first ${r.issues.waiting_counted_over_first} ready)` : ''}`);
   lines.push(`    Building (${Label.building}): ${r.issues.building}`);
   lines.push(`    Blocked (${Label.blocked}): ${r.issues.blocked}`);
   if (r.issues.held > 0) lines.push(`    Held for a human (loom:operator*): ${r.issues.held}`);
