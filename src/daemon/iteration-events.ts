@@ -16,6 +16,8 @@ export function recordIteration(opts: {
   state: DaemonState;
   actions: readonly Action[];
   tokens: readonly string[];
+  /** What the cleanup did, one line each: those naming an issue become its `issue.cleaned` message. */
+  cleanupLines?: readonly string[];
   summary: string;
   mode: string;
   durationMs: number;
@@ -31,7 +33,13 @@ export function recordIteration(opts: {
   for (const token of opts.tokens) {
     const event = tokenEvent(token, ROLE_NAMES);
     if (event === null) continue;
-    log.emit(event.type, { ...event.fields, ...details(event.fields.issue, event.type, state, opts.actions) });
+    const fields = { ...event.fields, ...details(event.fields.issue, event.type, state, opts.actions) };
+    if (event.type === 'issue.cleaned' && event.fields.issue !== undefined) {
+      const mine = new RegExp(`(#|issue-)${event.fields.issue}\\b`);
+      const lines = (opts.cleanupLines ?? []).filter((line) => mine.test(line));
+      if (lines.length > 0) fields.message = lines.join('; ');
+    }
+    log.emit(event.type, fields);
   }
   for (const warning of state.warnings) if (!opts.warningsBefore.has(warning)) log.emit('warning', { message: warning.message });
   // The daily budget notifies once per day: when it is first found spent.

@@ -97,9 +97,12 @@ describe('crash windows', () => {
     expect(mergesOf(1)).toHaveLength(1);
     expect(loom(repo.root, ['issue', 'close', '1']).code).toBe(0);
 
-    iterate();
+    expect(iterate()).toMatch(/cleaned=#1/);
     // The work is on main: the PR says so, instead of staying open (and a support role's work) for ever.
     expect((await tracker.getPullRequest(2))!).toMatchObject({ state: 'merged', labels: [] });
+    // The event log says what the cleanup did.
+    const cleaned = fs.readFileSync(repo.paths.events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; issue?: number; message?: string }).filter((e) => e.type === 'issue.cleaned' && e.issue === 1);
+    expect(cleaned.map((e) => e.message)).toEqual([expect.stringMatching(/^#1: PR #2 was merged but not recorded \(the issue was closed since\); marked it merged; removed the worktree of #1 \(issue closed\)/)]);
     expect((await tracker.getIssue(1))!.state).toBe('closed');
     expect(mergesOf(1)).toHaveLength(1);
     expectNothingLeft(1);
