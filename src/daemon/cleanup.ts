@@ -49,8 +49,8 @@ export interface CleanupOptions {
   /** The iteration's snapshot; null (at start-up) asks the tracker about each issue. */
   snapshot: TrackerSnapshot | null;
   now: number;
-  /** What was done, one line each. */
-  log: (line: string) => void;
+  /** What was done, one line each, with the issue it was done for (none: not one issue's). */
+  log: (line: string, issue?: number) => void;
   /** A problem a human must look at. */
   warn: (message: string) => void;
 }
@@ -58,19 +58,22 @@ export interface CleanupOptions {
 /** Cleans up; returns the issues something was removed (or recorded) for. */
 export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const { paths, tracker } = o;
+  // The issue being cleaned up, for the lines logged meanwhile (by the worktrees, hooks and leases too).
+  let current: number | undefined;
+  const log = (line: string) => o.log(line, current);
   for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits, paths.worktrees]) {
-    for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) o.log(`removed ${name}, left by a killed writer`);
+    for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) log(`removed ${name}, left by a killed writer`);
   }
-  for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) o.log(`removed the agent files ${name}, left by a killed run`);
+  for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) log(`removed the agent files ${name}, left by a killed run`);
   // A merger killed while holding the merge lock: the next merger would take the lock over anyway;
   // removing it here leaves nothing behind once the daemon stops.
-  if (removeStaleLock(path.join(paths.dir, 'merge.lock'))) o.log('removed .loom/merge.lock, left by a merger that was killed');
+  if (removeStaleLock(path.join(paths.dir, 'merge.lock'))) log('removed .loom/merge.lock, left by a merger that was killed');
   // Agent groups whose starter died (it recorded them in its issue lease) end here at the latest.
-  for (const line of await endLeftoverAgents(paths.worktrees)) o.log(line);
+  for (const line of await endLeftoverAgents(paths.worktrees)) log(line);
   const progress = new ProgressStore(paths.progress);
   if (WORKTREE_ROLES.some((role) => viewOf(progress.readRole(role), o.now).alive)) return [];
 
-  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove: worktreeHooks(o.config.hooks, paths.root, o.log).beforeRemove, log: o.log });
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { beforeRemove: worktreeHooks(o.config.hooks, paths.root, log).beforeRemove, log });
   const checkpoints = new CheckpointStore(paths.checkpoints);
   const branches = new Set(refsToIssues(await git(paths.root, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/loom/'])));
   const withWorktree = new Set(worktrees.list());
@@ -88,9 +91,10 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
 
   const cleaned: number[] = [];
   for (const n of todo) {
+    current = n;
     const branch = branchFor(n);
     // Never beside another Loom process in the issue's worktree (a shepherd just started, a role).
-    const lease = await IssueLease.tryTake(paths.worktrees, n, o.log);
+    const lease = await IssueLease.tryTake(paths.worktrees, n, log);
     if (lease === null) continue;
     try {
       // Only a branch: no work of its own (merged, or never built on) means nothing to keep.
@@ -98,7 +102,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         if (!merged.has(n)) continue;
         if ((await gitMaybe(paths.root, ['branch', '-D', branch])) !== null) {
           cleaned.push(n);
-          o.log(`deleted ${branch} (no work of its own left on it)`);
+          log(`deleted ${branch} (no work of its own left on it)`);
         }
         continue;
       }
@@ -115,7 +119,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         if (landed) {
           if (pr.state === 'open') await tracker.markMerged(pr.number);
           await tracker.close(n, `Loom: merged PR #${pr.number} into \`${base}\`.`);
-          o.log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
+          log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
           issue = { ...issue, state: 'closed' };
         }
       } else if (issue?.state === 'closed' && cp?.pr_number) {
@@ -124,12 +128,12 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
           // The base moved, the merger was killed before recording it, and a human closed the issue
           // meanwhile: the work is on the base, so the PR is merged (else it stays open for ever).
           await tracker.markMerged(pr.number);
-          o.log(`#${n}: PR #${pr.number} was merged but not recorded (the issue was closed since); marked it merged`);
+          log(`#${n}: PR #${pr.number} was merged but not recorded (the issue was closed since); marked it merged`);
         } else if (pr?.state === 'merged' && issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l))) {
           // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
           // leaves its labels) before the merger took `loom:building` off: only the labels go.
           await tracker.close(n);
-          o.log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
+          log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
         }
       }
 
@@ -148,12 +152,13 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
       checkpoints.remove(n);
       if (refused === null || withCheckpoint.has(n)) cleaned.push(n);
       if (refused !== null) o.warn(`${refused}; left alone`);
-      else if (hadWorktree) o.log(`removed the worktree of #${n} (${reason})${dirty ? '; its uncommitted work was saved as a WIP commit on its branch' : ''}`);
-      else o.log(`removed what was left of #${n} (${reason})`);
+      else if (hadWorktree) log(`removed the worktree of #${n} (${reason})${dirty ? '; its uncommitted work was saved as a WIP commit on its branch' : ''}`);
+      else log(`removed what was left of #${n} (${reason})`);
     } catch (error) {
       o.warn(`could not clean up after #${n}: ${(error as Error).message}`);
     } finally {
       lease.release();
+      current = undefined;
     }
   }
   return cleaned;

@@ -31,8 +31,8 @@ const MAX_DEPENDENCY_REPORTS = 200;
 /** Performs planner actions against the tracker, the processes and the state. */
 export class Executor {
   readonly tokens: string[] = [];
-  /** What the cleanup did, one line each (the event log carries them with `issue.cleaned`). */
-  readonly cleanupLines: string[] = [];
+  /** What the cleanup did for each issue, one line each (the event log carries them with `issue.cleaned`). */
+  readonly cleanupLines = new Map<number, string[]>();
   /** `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes. */
   private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date; queue: ShepherdQueue | null };
 
@@ -56,7 +56,9 @@ export class Executor {
   async cleanup(snapshot: TrackerSnapshot): Promise<void> {
     const { paths, config, tracker } = this.o;
     try {
-      const cleaned = await cleanupLeftovers({ paths, config, tracker, snapshot, now: this.o.clock().getTime(), log: (line) => this.cleanupLines.push(line), warn: (m) => this.warnOnce(m) });
+      const cleaned = await cleanupLeftovers({ paths, config, tracker, snapshot, now: this.o.clock().getTime(), log: (line, issue) => {
+          if (issue !== undefined) this.cleanupLines.set(issue, [...(this.cleanupLines.get(issue) ?? []), line]);
+        }, warn: (m) => this.warnOnce(m) });
       for (const n of cleaned) this.tokens.push(`cleaned=#${n}`);
     } catch (error) {
       this.tokens.push('!cleanup');

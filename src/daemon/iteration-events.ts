@@ -16,8 +16,8 @@ export function recordIteration(opts: {
   state: DaemonState;
   actions: readonly Action[];
   tokens: readonly string[];
-  /** What the cleanup did, one line each: those naming an issue become its `issue.cleaned` message. */
-  cleanupLines?: readonly string[];
+  /** What the cleanup did for each issue: its `issue.cleaned` message. */
+  cleanupLines?: ReadonlyMap<number, readonly string[]>;
   summary: string;
   mode: string;
   durationMs: number;
@@ -34,11 +34,8 @@ export function recordIteration(opts: {
     const event = tokenEvent(token, ROLE_NAMES);
     if (event === null) continue;
     const fields = { ...event.fields, ...details(event.fields.issue, event.type, state, opts.actions) };
-    if (event.type === 'issue.cleaned' && event.fields.issue !== undefined) {
-      const mine = new RegExp(`(#|issue-)${event.fields.issue}\\b`);
-      const lines = (opts.cleanupLines ?? []).filter((line) => mine.test(line));
-      if (lines.length > 0) fields.message = lines.join('; ');
-    }
+    const cleaned = event.type === 'issue.cleaned' && event.fields.issue !== undefined ? opts.cleanupLines?.get(event.fields.issue) : undefined;
+    if (cleaned !== undefined) fields.message = cleaned.join('; ');
     log.emit(event.type, fields);
   }
   for (const warning of state.warnings) if (!opts.warningsBefore.has(warning)) log.emit('warning', { message: warning.message });

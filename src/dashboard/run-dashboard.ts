@@ -5,6 +5,7 @@
 import type { LoomPaths } from '../config/paths.js';
 import { UserError } from '../core/errors.js';
 import { liveDashboard } from '../process/dashboard-record.js';
+import { untilInterrupted } from '../process/wait.js';
 import type { BoardView } from './live.js';
 import type { DashboardSources } from './server.js';
 import { isWildcard, startDashboard } from './server.js';
@@ -19,15 +20,7 @@ export async function runDashboard<B extends BoardView>(opts: { paths: LoomPaths
   ];
   opts.log(`Dashboard: ${dashboard.url}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`);
   opts.log('Serving until Ctrl+C.');
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilInterrupted();
   await dashboard.close();
   return 0;
 }

@@ -20,7 +20,7 @@ import { loomCommand } from '../process/launcher.js';
 import { shellWord, typedLoom } from '../process/typed-command.js';
 import type { DashboardProcess } from '../process/dashboard-process.js';
 import { startDashboardProcess } from '../process/dashboard-process.js';
-import { waitFor } from '../process/wait.js';
+import { untilInterrupted, waitFor } from '../process/wait.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import { runInit } from '../setup/init-repo.js';
 import { SAMPLE_CONFIG, SAMPLE_ISSUES, writeSampleProject } from './sample-repo.js';
@@ -99,17 +99,6 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
 async function holdOpen(board: DashboardProcess | null, log: (line: string) => void): Promise<void> {
   if (board === null) return;
   log(`\nThe dashboard stays open at ${board.url} — press Ctrl+C to quit.`);
-  await new Promise<void>((resolve) => {
-    // A signal handler alone does not keep the process alive while it waits.
-    const alive = setInterval(() => undefined, 60_000);
-    const quit = () => {
-      clearInterval(alive);
-      process.off('SIGINT', quit);
-      process.off('SIGTERM', quit);
-      resolve();
-    };
-    process.on('SIGINT', quit);
-    process.on('SIGTERM', quit);
-  });
+  await untilInterrupted();
   await board.stop();
 }

@@ -54,3 +54,19 @@ function groupState(pid: number, start: string | null, ownChild: boolean): 'lead
   if (!groupExists(pid)) return 'gone';
   return start !== null || ownChild ? 'orphans' : 'not-ours';
 }
+
+/** Resolves on the first SIGINT (Ctrl+C) or SIGTERM, keeping the process alive until then. */
+export function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // A signal handler alone does not keep the process alive while it waits.
+    const alive = setInterval(() => undefined, 60_000);
+    const stop = () => {
+      clearInterval(alive);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -6,7 +6,6 @@
  */
 import { LoomError } from '../core/errors.js';
 import fs from 'node:fs';
-import { readJsonFile } from '../fs/atomic-file.js';
 import { clearStaleLock, pause } from '../process/lock-file.js';
 import { isProcessAlive, processStart } from '../process/process-identity.js';
 
@@ -34,9 +33,20 @@ export class LockHeldError extends LoomError {
 }
 
 export function readLock(file: string): LockInfo | null {
+  let text: string;
   try {
-    const value = readJsonFile(file) as LockInfo | undefined;
-    return value && typeof value.pid === 'number' ? value : null;
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  return parseLock(text);
+}
+
+/** A lock's text: null when it is not a lock (nor JSON). */
+function parseLock(text: string | null): LockInfo | null {
+  try {
+    const value = JSON.parse(text ?? '') as LockInfo | null;
+    return value !== null && typeof value.pid === 'number' ? value : null;
   } catch {
     return null;
   }
@@ -74,12 +84,8 @@ export function acquireLock(file: string, session_id: string, holder: LockInfo['
 
 /** Whether a lock's text names a live process. */
 function isLive(text: string | null): boolean {
-  try {
-    const info = JSON.parse(text ?? '') as Partial<LockInfo>;
-    return typeof info.pid === 'number' && isProcessAlive(info.pid, info.pid_start ?? null);
-  } catch {
-    return false;
-  }
+  const info = parseLock(text);
+  return info !== null && isProcessAlive(info.pid, info.pid_start);
 }
 
 /** Releases the lock if this process still holds it. */
