@@ -90,6 +90,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const prOf = async (number: number): Promise<PullRequest | null> => o.snapshot?.pullRequests.find((p) => p.number === number) ?? tracker.getPullRequest(number);
 
   const cleaned: number[] = [];
+  let fetched = false;
   for (const n of todo) {
     current = n;
     const branch = branchFor(n);
@@ -129,11 +130,16 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
           // meanwhile: the work is on the base, so the PR is merged (else it stays open for ever).
           await tracker.markMerged(pr.number);
           log(`#${n}: PR #${pr.number} was merged but not recorded (the issue was closed since); marked it merged`);
-        } else if (pr?.state === 'merged' && issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l))) {
-          // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
-          // leaves its labels) before the merger took `loom:building` off: only the labels go.
-          await tracker.close(n);
-          log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
+        } else if (pr?.state === 'merged') {
+          if (issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l))) {
+            // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
+            // leaves its labels) before the merger took `loom:building` off: only the labels go.
+            await tracker.close(n);
+            log(`#${n}: closed by the merge of PR #${cp.pr_number}; took its workflow labels off`);
+          }
+          // Merged on the host by a merger killed before it fetched: the base is fetched once, so
+          // the branch is seen merged (and deleted) instead of kept as work of its own.
+          if (remote && !fetched) fetched = (await gitMaybe(paths.root, ['fetch', '-q', 'origin', base])) !== null;
         }
       }
 

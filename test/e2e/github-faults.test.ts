@@ -145,6 +145,8 @@ describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)'
     expect(next.stdout).toMatch(new RegExp(`cleaned=#${issue.number}\\b`));
     expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', labels: [] });
     expect(fs.existsSync(path.join(root, '.loom', 'checkpoints', `issue-${issue.number}.json`))).toBe(false);
+    // The merged branch goes too, though nothing fetched the host's main since the merge.
+    expect(git(root, 'branch', '--list', `loom/issue-${issue.number}`)).toBe('');
     expect(git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n')).toHaveLength(2);
   });
 });
