@@ -17,6 +17,9 @@ export interface FollowOptions<T> {
   onStop?: (reason: T) => void;
 }
 
+/** A read slower than this may answer with the state from before a change made meanwhile. */
+const SLOW_READ_MS = 1_000;
+
 export class Follow<T> {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
@@ -30,7 +33,7 @@ export class Follow<T> {
     this.timer = setInterval(() => {
       if (this.reading || this.found !== null) return;
       this.reading = true;
-      void this.now().finally(() => (this.reading = false));
+      void this.read().finally(() => (this.reading = false));
     }, opts.every);
     this.timer.unref();
   }
@@ -45,21 +48,34 @@ export class Follow<T> {
     return this.found;
   }
 
-  /** Reads now (before an irreversible step); the reason to stop, or null. */
+  /**
+   * Reads now (before an irreversible step); the reason to stop, or null. A read that failed, or
+   * took longer than `SLOW_READ_MS` (its answer may predate a change made while it travelled), is
+   * made once more before the step goes ahead.
+   */
   async now(): Promise<T | null> {
-    if (this.found !== null) return this.found;
+    for (let attempt = 0; attempt < 2 && this.found === null; attempt += 1) {
+      const began = Date.now();
+      const read = await this.read();
+      if (read === 'read' && Date.now() - began < SLOW_READ_MS) break;
+    }
+    return this.found;
+  }
+
+  /** One read (a failed one is ignored: the tracker is unavailable for a moment); records a reason it finds. */
+  private async read(): Promise<'read' | 'failed'> {
     let reason: T | null;
     try {
       reason = await this.opts.check();
     } catch {
-      return null; // the tracker is unavailable for a moment: carry on, the next read decides
+      return 'failed';
     }
     if (reason !== null && this.found === null) {
       this.found = reason;
       this.opts.onStop?.(reason);
       this.controller.abort();
     }
-    return this.found;
+    return 'read';
   }
 
   /** Stops reading. */

@@ -65,6 +65,30 @@ describe('Follow', () => {
     third.stop();
   });
 
+  it('now() reads once more when its read failed or was slow (its answer may predate a change), then carries on', async () => {
+    const answers: (() => Promise<string | null>)[] = [
+      () => Promise.reject(new Error('502')),
+      () => Promise.resolve('closed'),
+    ];
+    const flaky = new Follow<string>({ every: 10_000, check: () => answers.shift()!() });
+    expect(await flaky.now()).toBe('closed');
+    flaky.stop();
+
+    let reads = 0;
+    const slowOpen = () => new Promise<string | null>((resolve) => setTimeout(() => resolve(null), 3_000));
+    const slow = new Follow<string>({ every: 60_000, check: () => (reads++ === 0 ? slowOpen() : Promise.resolve('closed')) });
+    const pending = slow.now();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(await pending).toBe('closed');
+    slow.stop();
+
+    let failures = 0;
+    const down = new Follow<string>({ every: 10_000, check: () => (failures++, Promise.reject(new Error('down'))) });
+    expect(await down.now()).toBeNull();
+    expect(failures).toBe(2);
+    down.stop();
+  });
+
   it('stop() ends the reads', async () => {
     let reads = 0;
     const follow = new Follow<string>({ every: 100, check: () => Promise.resolve((reads++, null)) });
