@@ -22,6 +22,7 @@ import type { TaskRecorder } from '../process/task-recorder.js';
 import type { IssueLease } from '../process/issue-lease.js';
 import { fenceUntrusted, parseNoChanges } from '../core/output-contracts.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
+import { freshRead } from '../steps/follow.js';
 import { RoleFileError } from '../config/role-file.js';
 import { BudgetExceededError, RuntimeLimitedError, runRoleAgent } from '../steps/run-role-agent.js';
 import { RuntimeConfigError } from '../runtimes/create-runtime.js';
@@ -177,7 +178,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
 
   /** Reads the issue again before a step others would see; stops when someone took it away. */
   const stillOurs = async () => {
-    if (deps.signal.aborted || shepherdWithdrawal(n, await tracker.getIssue(n)) !== null) throw new Stopped();
+    if (deps.signal.aborted || shepherdWithdrawal(n, await freshRead(() => tracker.getIssue(n))) !== null) throw new Stopped();
   };
 
   try {

@@ -84,3 +84,13 @@ export class Follow<T> {
     this.opts.signal?.removeEventListener('abort', this.onOuterAbort);
   }
 }
+
+/**
+ * `read()`, made once more when it took longer than `SLOW_READ_MS`: its answer may predate a
+ * change made while it travelled. For the read before a step others would see.
+ */
+export async function freshRead<R>(read: () => Promise<R>): Promise<R> {
+  const began = Date.now();
+  const first = await read();
+  return Date.now() - began < SLOW_READ_MS ? first : read();
+}

@@ -3,7 +3,7 @@
  * when the read says so. A tracker that fails for a moment must not stop the work.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Follow } from '../../src/steps/follow.js';
+import { Follow, freshRead } from '../../src/steps/follow.js';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
@@ -87,6 +87,21 @@ describe('Follow', () => {
     expect(await down.now()).toBeNull();
     expect(failures).toBe(2);
     down.stop();
+  });
+
+  it('freshRead reads once more only when the read was slow (the shepherd’s look before opening a PR or starting an agent)', async () => {
+    const states = ['open', 'closed'];
+    let reads = 0;
+    const slowThenFast = () => {
+      reads += 1;
+      const state = states.shift()!;
+      return reads === 1 ? new Promise<string>((resolve) => setTimeout(() => resolve(state), 3_000)) : Promise.resolve(state);
+    };
+    const pending = freshRead(slowThenFast);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(await pending).toBe('closed');
+    expect(await freshRead(() => Promise.resolve('open'))).toBe('open');
+    expect(reads).toBe(2);
   });
 
   it('stop() ends the reads', async () => {
