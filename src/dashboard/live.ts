@@ -67,6 +67,8 @@ export class LiveBoard<B extends BoardView> {
   private pinger: NodeJS.Timeout | null = null;
   private stopped = false;
   private building: Promise<void> | null = null;
+  /** Events were taken outside a tick (a request caught up): the next tick rebuilds the board. */
+  private pendingRebuild = false;
 
   constructor(
     private readonly paths: LoomPaths,
@@ -97,9 +99,19 @@ export class LiveBoard<B extends BoardView> {
     this.clients.clear();
   }
 
-  /** The latest board (rebuilt first when none is there yet). */
-  async board(): Promise<B> {
-    if (this.current === null) await this.rebuild();
+  /**
+   * The board as of now: the events written so far taken, and the board rebuilt when they or
+   * its files changed since it was built. For answers that must not lag the loop (`/metrics`,
+   * `/api/v1/board`).
+   */
+  async fresh(): Promise<B> {
+    const took = this.catchUp();
+    const print = this.fingerprint();
+    if (this.current === null || took > 0 || this.pendingRebuild || print !== this.lastPrint) {
+      this.pendingRebuild = false;
+      this.lastPrint = print;
+      await this.rebuild();
+    }
     return this.current as B;
   }
 
@@ -146,25 +158,43 @@ export class LiveBoard<B extends BoardView> {
     }
   }
 
+  /**
+   * Takes every event written since the last look (metrics, per-issue index, stream clients) and
+   * returns how many. The loop calls it each tick; `/metrics` and the issue route call it before
+   * answering, so what they say includes every event written before the request, not only those
+   * the last tick saw.
+   */
+  catchUp(): number {
+    let next: ReturnType<EventLog['readSince']>;
+    try {
+      next = this.log.readSince(this.cursor);
+    } catch {
+      return 0; // a torn read: the next look tries again
+    }
+    this.cursor = next.cursor;
+    for (const e of next.events) {
+      this.take(e);
+      for (const c of this.clients) {
+        if (c.issue !== null && e.issue !== c.issue) continue;
+        this.sendEvent(c, e);
+        // A new run of the issue: follow its log from the start.
+        if (c.issue !== null && e.type === 'task.started' && e.kind === 'shepherd' && typeof e.output_file === 'string') {
+          c.log = { file: e.output_file, offset: 0 };
+          this.send(c, 'log', { file: path.basename(e.output_file), reset: true, text: '' });
+        }
+      }
+    }
+    if (next.events.length > 0) this.pendingRebuild = true;
+    return next.events.length;
+  }
+
   private async tick(): Promise<void> {
     if (this.stopped) return;
     try {
-      const next = this.log.readSince(this.cursor);
-      this.cursor = next.cursor;
-      for (const e of next.events) {
-        this.take(e);
-        for (const c of this.clients) {
-          if (c.issue !== null && e.issue !== c.issue) continue;
-          this.sendEvent(c, e);
-          // A new run of the issue: follow its log from the start.
-          if (c.issue !== null && e.type === 'task.started' && e.kind === 'shepherd' && typeof e.output_file === 'string') {
-            c.log = { file: e.output_file, offset: 0 };
-            this.send(c, 'log', { file: path.basename(e.output_file), reset: true, text: '' });
-          }
-        }
-      }
+      const took = this.catchUp();
       const print = this.fingerprint();
-      if (next.events.length > 0 || print !== this.lastPrint || Date.now() - this.lastBuilt > REFRESH_MS) {
+      if (took > 0 || this.pendingRebuild || print !== this.lastPrint || Date.now() - this.lastBuilt > REFRESH_MS) {
+        this.pendingRebuild = false;
         this.lastPrint = print;
         await this.rebuild();
       }

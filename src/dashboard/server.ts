@@ -107,7 +107,7 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
     }
     if (route.startsWith('/assets/')) return asset(res, route.slice('/assets/'.length));
     if (route === '/api/v1/state') return json(res, 200, await sources.status());
-    if (route === '/api/v1/board') return json(res, 200, await live.board());
+    if (route === '/api/v1/board') return json(res, 200, await live.fresh());
     if (route === '/api/v1/events') {
       const issue = url.searchParams.get('issue');
       live.subscribe(req, res, issue === null ? null : issueNumber(issue));
@@ -115,10 +115,12 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
     }
     if (issueRoute !== null && issueRoute[2] === undefined) {
       const n = issueNumber(issueRoute[1] ?? '');
+      live.catchUp();
       const report = await sources.issue(n, live.issueEvents(n));
       return report === null ? json(res, 404, { error: `issue #${n} does not exist` }) : json(res, 200, report);
     }
     if (route === '/metrics') {
+      await live.fresh();
       const text = await live.metrics.text();
       res.writeHead(200, { 'content-type': live.metrics.contentType });
       res.end(text);

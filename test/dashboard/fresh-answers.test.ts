@@ -1,0 +1,64 @@
+// What `/metrics` and `/api/v1/board` answer includes every event written before the request,
+// not only those the live loop's last tick saw: `loom demo --dashboard` read its metrics right
+// after the last merge and counted one merge too few.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loomPaths } from '../../src/config/paths.js';
+import type { RunningDashboard } from '../../src/dashboard/server.js';
+import { startDashboard } from '../../src/dashboard/server.js';
+import type { BoardView } from '../../src/dashboard/live.js';
+import { EventLog } from '../../src/process/event-log.js';
+import { parsePrometheus } from '../helpers/prometheus.js';
+
+let running: RunningDashboard | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await running?.close();
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  running = dir = undefined;
+});
+
+interface TestBoard extends BoardView {
+  builds: number;
+}
+
+describe('dashboard answers are fresh', () => {
+  it('counts a merge written just before the scrape, and rebuilds the board a file change made stale, with the loop asleep', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-fresh-'));
+    const paths = loomPaths(dir);
+    fs.mkdirSync(paths.dir, { recursive: true });
+    const log = new EventLog(paths.events);
+    log.emit('pr.merged', { issue: 1, pr: 2, commit: 'a'.repeat(40) });
+    let builds = 0;
+    const sources = {
+      board: () => {
+        builds += 1;
+        const active = fs.existsSync(paths.state) ? 1 : 0;
+        return Promise.resolve<TestBoard>({ generated_at: new Date().toISOString(), builds, processes: [], gauges: { daemon_up: 0, shepherds_active: active, shepherds_max: 3, issues_by_label: {}, pull_requests_by_label: {} } });
+      },
+      status: () => Promise.resolve({}),
+      issue: () => Promise.resolve(null),
+    };
+    // The loop would first look in ten minutes: only the request itself can see what follows.
+    running = await startDashboard({ paths, host: '127.0.0.1', port: 0, token: null, sources, intervalMs: 600_000 });
+    const scrape = async () => parsePrometheus(await (await fetch(`${running?.url}metrics`)).text());
+    expect((await scrape()).value('loom_merges_total')).toBe(1);
+
+    log.emit('pr.merged', { issue: 3, pr: 4, commit: 'b'.repeat(40) });
+    log.emit('issue.blocked', { issue: 5 });
+    const after = await scrape();
+    expect(after.value('loom_merges_total')).toBe(2);
+    expect(after.value('loom_failures_total', { kind: 'blocked' })).toBe(1);
+
+    const before = (await (await fetch(`${running.url}api/v1/board`)).json()) as TestBoard;
+    fs.writeFileSync(paths.state, '{}');
+    const board = (await (await fetch(`${running.url}api/v1/board`)).json()) as TestBoard;
+    expect(board.builds).toBeGreaterThan(before.builds);
+    expect(board.gauges.shepherds_active).toBe(1);
+    // Nothing changed: the board is not rebuilt for every request.
+    const again = (await (await fetch(`${running.url}api/v1/board`)).json()) as TestBoard;
+    expect(again.builds).toBe(board.builds);
+  });
+});
