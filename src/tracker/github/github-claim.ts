@@ -6,19 +6,25 @@
  * moment before, when it says so; else by reading the issue), it DELETEs the `loom:issue` label. GitHub
  * answers 404 ("Label does not exist") when the label is no longer there, so of concurrent
  * claimers only the first removal succeeds; the others return false having changed nothing. The
- * winner then adds `loom:building` and re-reads the issue events to verify (`claimVerdict`): the
- * first `labeled loom:building` after the latest `labeled loom:issue` must be by our actor, and
- * only one `unlabeled loom:issue` may follow that approval. If another actor won, we return
- * false and leave its claim alone; if two removals by the same actor (one token shared by
- * several processes) both succeeded, neither can tell which is its own, so both return false
- * and put `loom:issue` back for a later tick.
+ * winner then adds `loom:building`. A removal GitHub answered 200 is the claim: the winner is
+ * done (GitHub documents the removal as answered 404 when the label is not there, so a
+ * concurrent removal of the same approval cannot also be answered 200).
  *
- * Remaining race: GitHub does not document the label DELETE as linearizable. Two removals that
- * it lets both succeed for one token are detected only if both verifications see both events; a
- * verification that runs before the other claimer's events are visible can still return true,
- * and a human re-approving (`labeled loom:issue`) in the middle of a claim resets the
- * verification window. Crash recovery (PRODUCT.md §4) is the backstop for an orphaned
- * `loom:building`.
+ * Only a removal whose answer was lost (5xx, no answer) and that the timeline then showed was
+ * ours is verified after `loom:building` is added, by reading the issue events again
+ * (`claimVerdict`): the first `labeled loom:building` after the latest `labeled loom:issue` must
+ * be by our actor, and only one `unlabeled loom:issue` may follow that approval. If another
+ * actor won, we return false and leave its claim alone; if two removals by the same actor (one
+ * token shared by several processes) both succeeded, neither can tell which is its own, so both
+ * return false and put `loom:issue` back for a later tick.
+ *
+ * Remaining race: a human re-approving (`labeled loom:issue` again) in the tenth of a second
+ * between a claimer's removal and its `loom:building`, with a second claimer (another Loom
+ * daemon on the same repository, or `loom claim` by hand) taking that new approval in the same
+ * window: both claims stand (the verification, read once per claim before, caught that; it
+ * cost a rate-limit point on every claim). Nor is the label DELETE documented as linearizable:
+ * two removals it let both succeed would both stand. Crash recovery (PRODUCT.md §4) is the
+ * backstop for an orphaned `loom:building`.
  */
 import { ISSUE_STATE_LABELS, Label } from '../../core/labels.js';
 import type { TrackerEvent } from '../../core/tracker-model.js';

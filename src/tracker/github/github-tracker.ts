@@ -306,7 +306,8 @@ export class GitHubTracker implements Tracker {
       const item = await this.fetchIssue(number, false);
       if (item === null || isPull(item) || item.state !== 'open' || !labelNames(item.labels).includes(Label.issue)) return false;
     }
-    if (!(await this.removeReadyLabel(number))) return false;
+    const removal = await this.removeReadyLabel(number);
+    if (removal === false) return false;
     // loom:issue is off the issue now: the claim either completes or puts it back, so the issue is
     // never left without a state label (if putting it back fails too, `restoreInterruptedClaim`
     // finds it later from the events).
@@ -320,6 +321,9 @@ export class GitHubTracker implements Tracker {
       throw error;
     }
 
+    // A removal GitHub answered 200 took the label off itself (a concurrent one is answered 404):
+    // the claim is ours, no timeline to read. Only one whose answer was lost is verified.
+    if (removal === 'clean') return true;
     const me = await this.login();
     const verdict = claimVerdict(await this.listEvents(number), me);
     if (verdict === 'won') return true;
@@ -665,24 +669,26 @@ export class GitHubTracker implements Tracker {
    * others get 404). Sent once at a time: a removal answered 5xx, or not at all, may have been
    * carried out, and its retry would then get 404 as if someone else had claimed. So after such a
    * failure the issue is read again: still `loom:issue` → sent again; gone → it is ours if our own
-   * removal is the first since the latest approval (the timeline says). True when ours.
+   * removal is the first since the latest approval (the timeline says). `clean` when GitHub
+   * answered our removal 200; `ours` when the timeline says a removal whose answer was lost was
+   * ours; false when it was not.
    */
-  private async removeReadyLabel(number: number): Promise<boolean> {
+  private async removeReadyLabel(number: number): Promise<'clean' | 'ours' | false> {
     const url = this.transport.repoPath(`/issues/${number}/labels/${encodeURIComponent(Label.issue)}`);
     let failure: unknown = null;
     for (let attempt = 0; attempt <= WRITE_RETRIES; attempt++) {
       if (attempt > 0) await sleep(this.retryDelayMs * 2 ** (attempt - 1));
       try {
         await this.transport.sendOnce('DELETE', url);
-        return true;
+        return failure === null ? 'clean' : 'ours';
       } catch (error) {
-        if (statusOf(error) === 404) return failure === null ? false : this.removedByUs(number);
+        if (statusOf(error) === 404) return failure === null ? false : (await this.removedByUs(number)) && 'ours';
         if (!(error instanceof TrackerUnavailableError)) throw error;
         failure = error;
       }
       const now = await this.fetchIssue(number, false);
       if (now === null || now.state !== 'open') return false;
-      if (!labelNames(now.labels).includes(Label.issue)) return this.removedByUs(number);
+      if (!labelNames(now.labels).includes(Label.issue)) return (await this.removedByUs(number)) && 'ours';
     }
     throw failure;
   }

@@ -100,7 +100,8 @@ describe('GitHubTracker on GitHub', () => {
     expect(await tracker.claim(ready.number)).toBe(true);
     const issuePath = `/repos/${server.owner}/${server.repo}/issues/${ready.number}`;
     const onIssue = server.requests.slice(sent).filter((r) => r.path.startsWith(issuePath));
-    expect(onIssue.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(issuePath.length) || '/'}`)).toEqual(['DELETE /labels/loom%3Aissue', 'POST /labels', 'GET /events']);
+    // GitHub answered the removal 200 (a concurrent one is answered 404): the claim is ours, no timeline read to verify it.
+    expect(onIssue.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(issuePath.length) || '/'}`)).toEqual(['DELETE /labels/loom%3Aissue', 'POST /labels']);
     expect((await tracker.getIssue(ready.number))?.labels).toEqual(['loom:building']);
 
     // Closed (then labelled loom:issue again by hand): the timeline says closed, so the issue is read, and nothing is written.
@@ -235,12 +236,19 @@ describe('GitHubTracker on GitHub', () => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
-  it('gives up a claim whose verification shows another actor claimed first', async () => {
+  it('gives up a claim whose verification (after a removal whose answer was lost) shows another actor claimed first', async () => {
     const server = await start({ tokens: { 'token-a': 'shepherd-a', 'token-b': 'shepherd-b' } });
     const [n] = server.seedIssues(1, ['loom:issue']);
-    const a = connect(server, { token: 'token-a' });
+    const a = connect(server, { token: 'token-a', retryDelayMs: 1 });
     const b = connect(server, { token: 'token-b' });
     let bWon: boolean | undefined;
+    // A's removal is carried out but answered 502: only then is the claim verified from the timeline.
+    let dropped = false;
+    server.beforeAnswer = (r) => {
+      if (dropped || r.login !== 'shepherd-a' || r.method !== 'DELETE') return undefined;
+      dropped = true;
+      return { status: 502 };
+    };
     // A removed loom:issue; before it adds loom:building a human re-approves and B claims fully.
     server.intercept = async ({ method, path: p, login }) => {
       if (login !== 'shepherd-a' || method !== 'POST' || !p.endsWith(`/issues/${n}/labels`) || bWon !== undefined) return;
@@ -249,7 +257,9 @@ describe('GitHubTracker on GitHub', () => {
       bWon = await b.claim(n!);
     };
     expect(await a.claim(n!)).toBe(false);
+    expect(dropped).toBe(true);
     expect(bWon).toBe(true);
+    expect(server.requests.filter((r) => r.login === 'shepherd-a' && r.method === 'GET' && r.path.includes(`/issues/${n}/events`)).length).toBeGreaterThan(0);
     expect((await a.getIssue(n!))?.labels).toEqual(['loom:building']);
   });
 
