@@ -162,13 +162,30 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     const { branchDeleted } = await worktrees.remove(n, { deleteBranch: 'if-no-work', base: baseRef, reason: reason.slice(0, 72) });
     return block(exit, reason, branchDeleted ? 'No work was committed, so no branch was kept.' : `The work so far is on branch \`${branch}\`.`);
   };
-  /** Posts the verdict in the checkpoint on the PR and labels it; after a resume, only what is missing. */
-  const publishVerdict = async (prNumber: number, at: Checkpoint, checkFirst: boolean) => {
+  /**
+   * An approval whose `loom:pr` label is not written yet: with `--force-merge` the shepherd merges
+   * its approved PR at once, and the merge takes the label off again, so the label is written
+   * only when the merge does not follow at once (`publishApproval`).
+   */
+  let approvalPending: number | null = null;
+  /** Posts the verdict in the checkpoint on the PR and labels it; after a resume, only what is missing. `defer`: an approval's label waits (see `approvalPending`). */
+  const publishVerdict = async (prNumber: number, at: Checkpoint, checkFirst: boolean, defer = false) => {
     const review = at.review ?? '';
     const posted = checkFirst && (await tracker.listComments(prNumber)).filter((c) => c.body.startsWith('**Loom')).at(-1)?.body === review;
     if (!posted) await tracker.comment(prNumber, review);
     crashPoint('judge:reviewed');
+    if (defer && at.verdict === 'approve') {
+      approvalPending = prNumber;
+      return;
+    }
     await tracker.updateLabels(prNumber, { add: [at.verdict === 'approve' ? Label.pr : Label.changesRequested] });
+  };
+  /** Writes a deferred approval's `loom:pr`: before the merge waits (for another merger, on checks) and whenever it does not happen. */
+  const publishApproval = async () => {
+    if (approvalPending === null) return;
+    const prNumber = approvalPending;
+    await tracker.updateLabels(prNumber, { add: [Label.pr] });
+    approvalPending = null;
   };
   /** Publishes a doctor round: the branch (pushed to the host) and the PR back to review. Idempotent. */
   const publishDoctored = async (prNumber: number) => {
@@ -258,7 +275,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);
         log(`judge round ${round}: ${outcome.verdict === 'approve' ? 'approved' : 'changes requested'}`);
         cp = await save({ phase: 'judged', verdict: outcome.verdict, review: outcome.review, tests_failed: outcome.gate.ran && !outcome.gate.passed });
-        await publishVerdict(prNumber, cp, false);
+        await publishVerdict(prNumber, cp, false, deps.forceMerge);
       } else if (resumed && cp.phase === 'judged') {
         await publishVerdict(prNumber, cp, true);
         resumed = false;
@@ -302,6 +319,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const held = deps.forceMerge ? await heldFor(tracker, n, prNumber) : undefined;
       if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
       if (!deps.forceMerge || held !== undefined) {
+        await publishApproval();
         const note = held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
@@ -316,7 +334,9 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       await deps.publish?.(cp, worktree);
       const pr = await tracker.getPullRequest(prNumber);
       if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log });
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log, beforeWait: publishApproval });
+      // Not merged (whatever follows): the approval is on the PR first, as it would have been all along.
+      if (!merged.ok) await publishApproval();
       if (merged.ok) {
         log(merged.already ? `PR #${prNumber} was already merged into ${base} (as ${merged.commit.slice(0, 12)}) by an interrupted run; recorded the merge` : `merged PR #${prNumber} as ${merged.commit.slice(0, 12)}`);
         if (merged.guard?.result === 'red') return { status: 'completed', exit: ShepherdExit.success, message: `merged PR #${prNumber}, then ${merged.guard.detail.replace(/`/g, '')}`, merged: true, prNumber };
@@ -371,6 +391,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     }
   } catch (error) {
     if (error instanceof Stopped) {
+      // Taken away before the merge: the PR shows its approval as it would have without the deferral.
+      await publishApproval().catch(() => undefined);
       await worktrees.saveWip(n, 'stopped');
       const branchHasWork = Number(await git(worktree, ['rev-list', '--count', `${baseRef}..HEAD`])) > 0;
       return { status: 'stopped', exit: ShepherdExit.shutdown, message: 'stopped', merged: false, prNumber: cp?.pr_number ?? null, branchHasWork };

@@ -79,6 +79,8 @@ export async function mergePullRequest(opts: {
   signal?: AbortSignal;
   /** Where the workspace hooks' failures and timings are logged. */
   log?: (line: string) => void;
+  /** Run before the merge waits: behind another merger in the queue, or on pending checks (the shepherd labels a deferred approval then). */
+  beforeWait?: () => Promise<void>;
 }): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   // The Champion may create the worktree (and removes it once merged): the workspace hooks run as for a shepherd's.
@@ -115,6 +117,8 @@ export async function mergePullRequest(opts: {
   // In the queue from now until done: `loom status` shows who waits for the lock, in order.
   const queue = new MergeQueue(paths.mergeQueue);
   const guardStore = new BaseGuardStore(paths.baseGuard);
+  // Another merger in the queue: this one waits for the lock.
+  if (opts.beforeWait !== undefined && queue.list().length > 0) await opts.beforeWait();
   const ticket = queue.join({ pr: pr.number, issue, by: opts.by });
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
     queue.update(ticket, 'merging');
@@ -171,9 +175,10 @@ export async function mergePullRequest(opts: {
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
       const sha = await git(worktree, ['rev-parse', 'HEAD']);
-      const onPending = (names: readonly string[]) => {
+      const onPending = async (names: readonly string[]) => {
         queue.update(ticket, 'waiting on checks', names.join(', '));
         opts.log?.(`PR #${pr.number}: waiting on checks ${names.join(', ')}`);
+        await opts.beforeWait?.();
       };
       // Branch protection's required checks when the token can read them; else every check that reports.
       const required = await tracker.requiredChecks(base);

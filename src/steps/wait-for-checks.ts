@@ -16,7 +16,7 @@ export type ChecksWait = Exclude<ChecksVerdict, { state: 'pending' }> | { state:
  * `expectChecks`: no check reported yet counts as pending (a CI that ran on the PR's head is
  * expected on the base's new head too, and takes a moment to report).
  */
-export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void; expectChecks?: boolean; required?: readonly string[] | null }): Promise<ChecksWait> {
+export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollMs: number; timeoutMs: number; signal?: AbortSignal; onPending?: (pending: readonly string[]) => void | Promise<void>; expectChecks?: boolean; required?: readonly string[] | null }): Promise<ChecksWait> {
   const deadline = Date.now() + opts.timeoutMs;
   let reported = '';
   for (;;) {
@@ -25,7 +25,7 @@ export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollM
     const verdict = read.state === 'none' && opts.expectChecks === true ? { state: 'pending' as const, pending: [NO_CHECK_YET] } : read;
     if (verdict.state !== 'pending') return verdict;
     const names = verdict.pending.join(', ');
-    if (names !== reported) opts.onPending?.(verdict.pending);
+    if (names !== reported) await opts.onPending?.(verdict.pending);
     reported = names;
     if (Date.now() >= deadline) return { state: 'timeout', pending: verdict.pending };
     await abortableDelay(Math.min(opts.pollMs, Math.max(1, deadline - Date.now())), opts.signal);

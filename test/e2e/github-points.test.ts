@@ -1,0 +1,57 @@
+// What a force-merging shepherd sends GitHub for one issue, counted by route on the fake: the
+// approval it merges at once is never labelled (the merge would take the label off again), and
+// the approval of a PR that waits is labelled before the wait.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Label } from '../../src/core/labels.js';
+import { githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import { loomAsync, until } from '../helpers/loom-repo.js';
+
+afterEach(removeGitHubRepos);
+
+const fence = '```';
+const builder = (file: string) => `${fence}loom-script builder\nwrite ${file} <<EOF\n${file}\nEOF\n${fence}`;
+
+describe('github: a force-merging shepherd’s requests', () => {
+  it('merges an approved PR without writing loom:pr on it: one label write at creation, one after the merge', { timeout: 120_000 }, async () => {
+    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s' } });
+    await owner.createIssue({ title: 'Add a.txt', body: builder('a.txt'), labels: [Label.issue] });
+    const sent = server.requests.length;
+
+    const run = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/merged PR #2/);
+    const pr = '/repos/acme/widgets/issues/2';
+    const onPr = server.requests.slice(sent).filter((r) => r.login === 'acme' && r.path.replace(/\?.*/, '').startsWith(pr));
+    // The review comment, the label at creation and the labels taken off the merged PR; the PR is never read as an issue.
+    expect(onPr.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(pr.length) || '/'}`)).toEqual(['POST /labels', 'POST /comments', 'PUT /labels']);
+    const events = await owner.listEvents(2);
+    expect(events.filter((e) => e.type === 'labeled').map((e) => e.label)).toEqual([Label.reviewRequested]);
+    expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged', labels: [] });
+    expect((await owner.listComments(2)).map((c) => c.body)).toEqual([expect.stringMatching(/^\*\*Loom/)]);
+    expect(await owner.getIssue(1)).toMatchObject({ state: 'closed', labels: [] });
+  });
+
+  it('labels the approval loom:pr before the merge waits on pending checks', { timeout: 120_000 }, async () => {
+    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    const heads = new Set<string>();
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method === 'GET' && sha !== undefined && !heads.has(sha)) {
+        heads.add(sha);
+        server.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
+      }
+    };
+    await owner.createIssue({ title: 'Add b.txt', body: builder('b.txt'), labels: [Label.issue] });
+    const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    const head = await until(() => [...heads][0], 60_000, 'Loom to ask about the head’s checks');
+    await until(async () => (await owner.getPullRequest(2))?.labels.includes(Label.pr) === true, 30_000, 'loom:pr on the PR while it waits on checks');
+    expect((await owner.getPullRequest(2))?.state).toBe('open');
+    server.setCheckRun(head, { name: 'unit', status: 'completed', conclusion: 'success' });
+    // The post-merge guard's look at main's new head: its own run, passed.
+    const merged = await until(() => [...heads][1], 60_000, 'Loom to ask about main’s new head');
+    server.setCheckRun(merged, { name: 'unit', status: 'completed', conclusion: 'success' });
+    const run = await shepherd;
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged', labels: [] });
+  });
+});
