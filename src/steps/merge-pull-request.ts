@@ -50,6 +50,8 @@ export type MergeOutcome =
       review?: string;
     };
 
+/** How long a merger waits for the lock before `beforeWait` runs, ms. */
+const LOCK_PATIENCE_MS = 5_000;
 /** How long a merger waits for another merge to finish, ms. */
 const MERGE_LOCK_WAIT_MS = 10 * 60_000;
 /** Merge requests sent to a host before a run gives up on an unavailable tracker. */
@@ -117,10 +119,15 @@ export async function mergePullRequest(opts: {
   // In the queue from now until done: `loom status` shows who waits for the lock, in order.
   const queue = new MergeQueue(paths.mergeQueue);
   const guardStore = new BaseGuardStore(paths.baseGuard);
-  // Another merger in the queue: this one waits for the lock.
-  if (opts.beforeWait !== undefined && queue.list().length > 0) await opts.beforeWait();
   const ticket = queue.join({ pr: pr.number, issue, by: opts.by });
+  // A wait for the lock longer than a moment (another merger waiting on its checks) runs `beforeWait` meanwhile; a failure there is left to its later calls.
+  let waited: Promise<void> | null = null;
+  const patience = opts.beforeWait === undefined ? null : setTimeout(() => {
+    waited = opts.beforeWait!().catch(() => undefined);
+  }, LOCK_PATIENCE_MS);
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
+    if (patience !== null) clearTimeout(patience);
+    if (waited !== null) await waited;
     queue.update(ticket, 'merging');
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
     const inBase = await branchInBase(paths.root, branch, baseRef);
@@ -236,7 +243,10 @@ export async function mergePullRequest(opts: {
     queue.update(ticket, 'verifying the base');
     const verdict = await guardAfterMerge(guard, toVerify);
     return { ok: true, commit: merged.commit, already: false, guard: verdict };
-  }, { queue, ticket }).finally(() => queue.leave(ticket));
+  }, { queue, ticket }).finally(() => {
+    if (patience !== null) clearTimeout(patience);
+    queue.leave(ticket);
+  });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
   if (result.ok) {
     // One event per merge: a run that only records an earlier, interrupted run's merge writes it
