@@ -67,7 +67,7 @@ export type MergeHold = { on: 'pr' | 'issue'; message: string };
  * owns the issue, or the Champion, which merges only PRs no shepherd owns — from the PR and the
  * issue read again right before the merge. Null: merge.
  */
-export function mergeHold(input: { by: 'shepherd' | 'champion'; issueNumber: number; issue: Issue | null; prNumber: number; pr: PullRequest | null }): MergeHold | null {
+export function mergeHold(input: { by: 'shepherd' | 'champion'; issueNumber: number; issue: Issue | null; prNumber: number; pr: Pick<PullRequest, 'state' | 'labels'> | null }): MergeHold | null {
   if (input.pr === null || input.pr.state !== 'open') return { on: 'pr', message: `PR #${input.prNumber} is no longer open` };
   // A hold (on the PR or the issue) withdraws the merge like a blocked issue does: nothing is merged, nothing given up.
   const prHeld = holdOf(input.pr.labels);

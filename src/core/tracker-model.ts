@@ -36,6 +36,9 @@ export interface LinkedIssue {
   issue: Issue;
 }
 
+/** The part of a PR that following it needs (`Tracker.pullRequestState`). */
+export type PullRequestState = Pick<PullRequest, 'number' | 'state' | 'labels'>;
+
 export interface PullRequest {
   number: number;
   title: string;

@@ -332,8 +332,10 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       recorder.phase('merge');
       // A worker's shepherd checks it still owns the issue on origin right before merging.
       await deps.publish?.(cp, worktree);
-      const pr = await tracker.getPullRequest(prNumber);
-      if (pr === null || pr.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
+      // Its state and labels only (GitHub: read as an issue, so a base another merge moved does not make it a new answer).
+      const look = await tracker.pullRequestState(prNumber);
+      if (look === null || look.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
+      const pr = { number: prNumber, state: look.state, title: `#${n}: ${issue.title}` };
       const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log, beforeWait: publishApproval });
       // Not merged (whatever follows): the approval is on the PR first, as it would have been all along.
       if (!merged.ok) await publishApproval();
@@ -413,6 +415,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
 
 /** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
 async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
-  const [pr, current] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issue)]);
+  const [pr, current] = await Promise.all([tracker.pullRequestState(prNumber), tracker.getIssue(issue)]);
   return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
 }

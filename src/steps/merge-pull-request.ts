@@ -73,7 +73,8 @@ export async function mergePullRequest(opts: {
   paths: LoomPaths;
   config: LoomConfig;
   tracker: Tracker;
-  pr: PullRequest;
+  /** The PR as far as merging needs it (the shepherd knows it without reading the PR). */
+  pr: Pick<PullRequest, 'number' | 'state' | 'title'>;
   issue: number;
   base: string;
   /** Who merges: the shepherd that owns the issue, or the Champion (PRs no shepherd owns). */
@@ -210,11 +211,13 @@ export async function mergePullRequest(opts: {
         if (again === 'merged') break;
         if (again !== null) return again;
         try {
-          await tracker.markMerged(pr.number);
+          // Pinned to the head the checks passed on: GitHub refuses (409) a head that moved since.
+          await tracker.markMerged(pr.number, { sha, labels: look.prLabels });
           break;
         } catch (error) {
-          if (error instanceof MergeRejectedError) return { ok: false, reason: 'conflict', message: error.message };
-          if (!(error instanceof TrackerUnavailableError) || attempt >= MERGE_ATTEMPTS) throw error;
+          // 409: the head is not (yet, for GitHub) the one the checks passed on — looked at and sent again, then a refusal.
+          if (error instanceof MergeRejectedError && (!error.retryable || attempt >= MERGE_ATTEMPTS)) return { ok: false, reason: 'conflict', message: error.message };
+          if (!(error instanceof MergeRejectedError) && (!(error instanceof TrackerUnavailableError) || attempt >= MERGE_ATTEMPTS)) throw error;
           await sleep(MERGE_RETRY_MS * 2 ** (attempt - 1));
         }
       }
@@ -305,16 +308,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A look before merging: the hold that stops the merge, `merged` when the PR is merged already, or null to merge; and the issue as read. */
+/** A look before merging: the hold that stops the merge, `merged` when the PR is merged already, or null to merge; the issue and the PR's labels as read. */
 interface Look {
   held: MergeOutcome | 'merged' | null;
   issue: Issue | null;
+  prLabels: string[];
 }
 
 async function heldRightBeforeMerge(tracker: Tracker, prNumber: number, issueNumber: number, by: 'shepherd' | 'champion'): Promise<Look> {
-  const [pr, issue] = await Promise.all([tracker.getPullRequest(prNumber), tracker.getIssue(issueNumber)]);
-  if (pr?.state === 'merged') return { held: 'merged', issue };
+  // The PR's state and labels only (GitHub: read as an issue, which another merge moving the base does not change).
+  const [pr, issue] = await Promise.all([tracker.pullRequestState(prNumber), tracker.getIssue(issueNumber)]);
+  const prLabels = pr?.labels ?? [];
+  if (pr?.state === 'merged') return { held: 'merged', issue, prLabels };
   const hold = mergeHold({ by, issueNumber, issue, prNumber, pr });
-  if (hold === null) return { held: null, issue };
-  return { held: { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message }, issue };
+  if (hold === null) return { held: null, issue, prLabels };
+  return { held: { ok: false, reason: hold.on === 'pr' ? 'pr-closed' : 'withdrawn', message: hold.message }, issue, prLabels };
 }

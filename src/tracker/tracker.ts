@@ -19,7 +19,7 @@
 
 import type { CheckResult } from '../core/checks.js';
 import type { HumanReview } from '../core/reviews.js';
-import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, PullRequestState, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
 export interface TrackerBudget {
@@ -95,11 +95,22 @@ export interface Tracker {
   close(number: number, comment?: string, reason?: 'completed' | 'not-planned', seen?: { labels: readonly string[] }): Promise<void>;
   reopen(number: number): Promise<void>;
   getPullRequest(number: number): Promise<PullRequest | null>;
+  /**
+   * What following a PR closely needs — its state and labels — or null when there is no such PR.
+   * GitHub: the PR read as an issue, conditionally; unlike the PR itself, that answer does not
+   * change when the base branch moves, so a look after another merge is still a 304.
+   */
+  pullRequestState(number: number): Promise<PullRequestState | null>;
   /** Pull requests by state (default: open), ordered by number. */
   listPullRequests(filter?: { state?: ItemState | 'all' }): Promise<PullRequest[]>;
   createPullRequest(pr: NewPullRequest): Promise<PullRequest>;
-  /** Marks a PR merged (the branch merge itself is the caller's job for the local tracker). */
-  markMerged(number: number): Promise<void>;
+  /**
+   * Marks a PR merged (the branch merge itself is the caller's job for the local tracker).
+   * `seen`: the head commit the caller's gates judged and the PR's labels from its look a moment
+   * ago. GitHub then merges only that head (409 when it moved: `MergeRejectedError`) with no read
+   * of the PR before the request, and takes the workflow labels `seen` names off afterwards.
+   */
+  markMerged(number: number, seen?: { sha: string; labels: readonly string[] }): Promise<void>;
   /**
    * The CI checks on a commit (GitHub: its check runs and commit statuses, read with conditional
    * requests, so asking again about an unchanged commit costs no rate limit). The local tracker

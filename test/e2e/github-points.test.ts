@@ -21,9 +21,14 @@ describe('github: a force-merging shepherd’s requests', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/merged PR #2/);
     const pr = '/repos/acme/widgets/issues/2';
-    const onPr = server.requests.slice(sent).filter((r) => r.login === 'acme' && r.path.replace(/\?.*/, '').startsWith(pr));
-    // The review comment, the label at creation and the labels taken off the merged PR; the PR is never read as an issue.
-    expect(onPr.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(pr.length) || '/'}`)).toEqual(['POST /labels', 'POST /comments', 'PUT /labels']);
+    const mine = server.requests.slice(sent).filter((r) => r.login === 'acme');
+    const onPr = mine.filter((r) => r.method !== 'GET' && r.path.replace(/\?.*/, '').startsWith(pr));
+    // The label at creation, the review comment and the labels taken off the merged PR: no verdict label read or write.
+    expect(onPr.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(pr.length)}`)).toEqual(['POST /labels', 'POST /comments', 'PUT /labels']);
+    // The PR is followed as an issue (one answer, then 304s), never read whole.
+    const looks = mine.filter((r) => r.method === 'GET' && r.path === pr);
+    expect(looks.map((r) => r.status)).toEqual([200, ...looks.slice(1).map(() => 304)]);
+    expect(mine.filter((r) => r.method === 'GET' && r.path.replace(/\?.*/, '') === '/repos/acme/widgets/pulls/2')).toEqual([]);
     const events = await owner.listEvents(2);
     expect(events.filter((e) => e.type === 'labeled').map((e) => e.label)).toEqual([Label.reviewRequested]);
     expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged', labels: [] });

@@ -25,7 +25,7 @@ import { checkRunState, commitStatusState } from '../../core/checks.js';
 import type { HumanReview } from '../../core/reviews.js';
 import path from 'node:path';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
-import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type PullRequestState, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
@@ -478,6 +478,13 @@ export class GitHubTracker implements Tracker {
     return pull === null ? null : toPullRequest(pull);
   }
 
+  /** The PR read as an issue (conditional): a moved base does not change that answer, so re-reads stay 304s. */
+  async pullRequestState(number: number): Promise<PullRequestState | null> {
+    const item = await this.fetchIssue(number, true);
+    if (item === null || !isPull(item)) return null;
+    return { number, state: item.pull_request?.merged_at != null ? 'merged' : item.state === 'closed' ? 'closed' : 'open', labels: labelNames(item.labels) };
+  }
+
   async listPullRequests(filter: { state?: ItemState | 'all' } = {}): Promise<PullRequest[]> {
     const state = filter.state ?? 'open';
     const apiState = state === 'merged' ? 'closed' : state;
@@ -520,7 +527,11 @@ export class GitHubTracker implements Tracker {
    * sent once, without the transport's backoff: the merge must follow the caller's last look at
    * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
    */
-  async markMerged(number: number): Promise<void> {
+  async markMerged(number: number, seen?: { sha: string; labels: readonly string[] }): Promise<void> {
+    if (seen !== undefined) {
+      await this.mergeSeen(number, seen);
+      return;
+    }
     // Conditional: right after the caller's own look at the PR this is a 304 (GitHub's word that it is current), at no cost.
     const pull = await this.fetchPull(number, true, true);
     if (pull === null) {
@@ -545,6 +556,29 @@ export class GitHubTracker implements Tracker {
       }
     }
     const current = labelNames(pull.labels);
+    await this.writeLabels(number, current, applyLabelChange(current, [], WORKFLOW_LABELS));
+  }
+
+  /**
+   * The merge request pinned to the head the caller's gates judged, with no read before it: GitHub
+   * answers 409 when the head moved and 405 when the PR cannot be merged (closed, conflicting),
+   * and either, like a 5xx or a lost answer, is decided by reading the PR once: merged is merged.
+   */
+  private async mergeSeen(number: number, seen: { sha: string; labels: readonly string[] }): Promise<void> {
+    try {
+      await this.transport.sendOnce('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: seen.sha, merge_method: 'merge' });
+    } catch (error) {
+      const after = await this.fetchPull(number, false);
+      if (after === null) throw statusOf(error) === 404 ? new NotFoundError(number) : error;
+      const state = pullState(after);
+      if (state === 'closed') throw new Error(`pull request #${number} is closed; only an open pull request can be merged`);
+      if (state !== 'merged') {
+        const status = statusOf(error);
+        if (status === 405 || status === 409) throw new MergeRejectedError({ service: SERVICE, number, status, detail: messageOf(error), retryable: status === 409 });
+        throw error;
+      }
+    }
+    const current = labelNames([...seen.labels]);
     await this.writeLabels(number, current, applyLabelChange(current, [], WORKFLOW_LABELS));
   }
 

@@ -26,7 +26,7 @@ import { TrackerStorageError } from '../tracker-errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
-import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, PullRequestState, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerHealth } from '../tracker.js';
 import { SQLITE_MAGIC, openLocalDatabase } from './local-database.js';
 import { LocalStore, toIssue, toPullRequest } from './local-store.js';
@@ -140,6 +140,11 @@ export class LocalTracker implements Tracker {
       const item = s.item(number);
       return item?.kind === 'pr' ? toPullRequest(item) : null;
     });
+  }
+
+  async pullRequestState(number: number): Promise<PullRequestState | null> {
+    const pr = await this.getPullRequest(number);
+    return pr === null ? null : { number: pr.number, state: pr.state, labels: pr.labels };
   }
 
   listComments(number: number): Promise<Comment[]> {

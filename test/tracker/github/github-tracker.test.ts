@@ -383,6 +383,46 @@ describe('GitHubTracker on GitHub', () => {
     expect(merge.map((r) => r.status)).toEqual([405, 409, 200]);
   });
 
+  it('merges pinned to the head the caller judged, with no read of the PR before the request: a head that moved is refused (409) and stays open; a closed PR is no merge', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/x', base: 'main', labels: ['loom:review-requested'] });
+    const res = await fetch(`${server.url}/repos/${server.owner}/${server.repo}/pulls/${pr.number}`, { headers: { authorization: 'token test-token' } });
+    const head = ((await res.json()) as { head: { sha: string } }).head.sha;
+    expect(head).toMatch(/^[0-9a-f]{40}$/);
+
+    const moved = await tracker.markMerged(pr.number, { sha: 'f'.repeat(40), labels: pr.labels }).catch((e: unknown) => e);
+    expect(moved).toBeInstanceOf(MergeRejectedError);
+    expect(moved).toMatchObject({ status: 409, retryable: true });
+    expect((await tracker.getPullRequest(pr.number))?.state).toBe('open');
+
+    const sent = server.requests.length;
+    await tracker.markMerged(pr.number, { sha: head, labels: pr.labels });
+    // The merge, then the labels it saw taken off: nothing read.
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.path.replace(/^.*\/(pulls|issues)\//, '')} ${r.status}`)).toEqual([`PUT ${pr.number}/merge 200`, `PUT ${pr.number}/labels 200`]);
+    expect(await tracker.getPullRequest(pr.number)).toMatchObject({ state: 'merged', labels: [] });
+
+    const closed = await tracker.createPullRequest({ title: 'y', head: 'loom/y', base: 'main' });
+    await tracker.close(closed.number);
+    await expect(tracker.markMerged(closed.number, { sha: head, labels: [] })).rejects.toThrow(/is closed; only an open pull request can be merged/);
+  });
+
+  it('follows a PR as an issue: its state and labels, still a 304 after another merge moved the base', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const pr = await tracker.createPullRequest({ title: 'x', head: 'loom/x', base: 'main', labels: ['loom:pr'] });
+    const other = await tracker.createPullRequest({ title: 'y', head: 'loom/y', base: 'main' });
+    expect(await tracker.pullRequestState(pr.number)).toEqual({ number: pr.number, state: 'open', labels: ['loom:pr'] });
+    await tracker.getPullRequest(pr.number);
+    await tracker.markMerged(other.number);
+    const sent = server.requests.length;
+    expect(await tracker.pullRequestState(pr.number)).toEqual({ number: pr.number, state: 'open', labels: ['loom:pr'] });
+    expect(server.requests.slice(sent).map((r) => r.status)).toEqual([304]);
+    expect(await tracker.pullRequestState((await tracker.createIssue({ title: 'an issue' })).number)).toBeNull();
+    await tracker.markMerged(pr.number);
+    expect(await tracker.pullRequestState(pr.number)).toEqual({ number: pr.number, state: 'merged', labels: [] });
+  });
+
   it("closes, as GitHub does, the issues a PR's description names with a closing keyword when it merges into the default branch — labels kept; into another branch nothing", async () => {
     const server = await start();
     const tracker = connect(server);
