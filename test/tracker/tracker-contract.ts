@@ -353,8 +353,10 @@ export function describeTrackerContract(
           base: 'main',
           labels: ['loom:pr', 'loom:urgent'],
         });
+        expect(await tracker.pullRequestState(pr.number)).toEqual({ number: pr.number, state: 'open', labels: ['loom:pr', 'loom:urgent'] });
         await tracker.markMerged(pr.number);
         expect(await tracker.getPullRequest(pr.number)).toMatchObject({ state: 'merged', labels: ['loom:urgent'] });
+        expect(await tracker.pullRequestState(pr.number)).toEqual({ number: pr.number, state: 'merged', labels: ['loom:urgent'] });
         expect((await tracker.listEvents(pr.number)).map((e) => e.type)).toContain('merged');
         expect((await tracker.snapshot()).pullRequests.map((p) => p.number)).not.toContain(pr.number);
 
@@ -362,6 +364,7 @@ export function describeTrackerContract(
         await expect(tracker.reopen(pr.number)).rejects.toThrow(/merged/);
         const issue = await tracker.createIssue({ title: 'not a PR' });
         await expect(tracker.markMerged(issue.number)).rejects.toThrow(/not a pull request/);
+        expect(await tracker.pullRequestState(issue.number)).toBeNull();
       });
 
       it('lists pull requests by state, never issues', async () => {
