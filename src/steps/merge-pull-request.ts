@@ -186,7 +186,8 @@ export async function mergePullRequest(opts: {
       const onPending = async (names: readonly string[]) => {
         queue.update(ticket, 'waiting on checks', names.join(', '));
         opts.log?.(`PR #${pr.number}: waiting on checks ${names.join(', ')}`);
-        await opts.beforeWait?.();
+        // A failure there is left to its later calls: the wait goes on.
+        await opts.beforeWait?.().catch(() => undefined);
       };
       // Branch protection's required checks when the token can read them; else every check that reports.
       const required = await tracker.requiredChecks(base);
