@@ -523,7 +523,8 @@ export class GitHubTracker implements Tracker {
   }
 
   /**
-   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to the head sha we read. Each request is
+   * On GitHub this merges: `PUT /pulls/{n}/merge` pinned to a head sha — `seen.sha`, the one the
+   * caller's gates judged (no read before the request), else the one a read of the PR finds. Each request is
    * sent once, without the transport's backoff: the merge must follow the caller's last look at
    * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
    */
