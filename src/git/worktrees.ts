@@ -203,9 +203,11 @@ export class Worktrees {
     let branchExisted = false;
     const add = async () => {
       // A new branch in one git process; git refuses `-b` for a branch that exists (touching
-      // nothing), and only then is the branch looked at.
+      // nothing), and only then is the branch looked at. Git's refusals are told by their
+      // messages (here and below): asked for in English, whatever the locale.
+      const english = { english: true };
       try {
-        await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
+        await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base], english);
         branchExisted = false;
         return;
       } catch (error) {
@@ -213,9 +215,9 @@ export class Worktrees {
       }
       const tip = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
       branchExisted = tip !== null;
-      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
-      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-B', branch, dir, base]);
-      else await git(this.root, ['worktree', 'add', '-q', dir, branch]);
+      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base], english);
+      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-B', branch, dir, base], english);
+      else await git(this.root, ['worktree', 'add', '-q', dir, branch], english);
     };
     // Git's own races between worktree adds running at once (another add's half-written admin
     // directory, a lock held for a moment): tried again, a few times, after a short pause.

@@ -190,7 +190,7 @@ describe('the looks that read files instead of starting git', () => {
     expect(count()).toBe(4);
   });
 
-  it('in a German locale a clean worktree still has nothing to commit (git’s answer asked for in English), not a failure', async () => {
+  it('in a German locale git’s answers are still told apart: a clean worktree has nothing to commit, a kept branch gets its worktree again', async () => {
     const root = makeRepo();
     const worktrees = new Worktrees(root, path.join(root, '.loom', 'worktrees'));
     const dir = await worktrees.ensure(5, 'main');
@@ -201,6 +201,10 @@ describe('the looks that read files instead of starting git', () => {
       expect(await worktrees.commitAll(5, 'nothing')).toBe(false);
       fs.writeFileSync(path.join(dir, 'new.txt'), 'new\n');
       expect(await worktrees.commitAll(5, 'untracked')).toBe(true);
+      // Removed, the branch kept with its work: `worktree add -b` refuses the existing branch (in German, unless asked for English).
+      await worktrees.remove(5);
+      expect(await worktrees.prepare(5, 'main')).toEqual({ dir, existed: false, branchExisted: true });
+      expect(fs.readFileSync(path.join(dir, 'new.txt'), 'utf8')).toBe('new\n');
     } finally {
       for (const [key, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[key];
