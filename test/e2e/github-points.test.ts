@@ -1,6 +1,8 @@
 // What a force-merging shepherd sends GitHub for one issue, counted by route on the fake: the
 // approval it merges at once is never labelled (the merge would take the label off again), and
 // the approval of a PR that waits is labelled before the wait.
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
@@ -34,6 +36,25 @@ describe('github: a force-merging shepherd’s requests', () => {
     expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged', labels: [] });
     expect((await owner.listComments(2)).map((c) => c.body)).toEqual([expect.stringMatching(/^\*\*Loom/)]);
     expect(await owner.getIssue(1)).toMatchObject({ state: 'closed', labels: [] });
+  });
+
+  it('labels the approval loom:pr once another merge has kept the merge lock for 5 s', { timeout: 120_000 }, async () => {
+    const { root, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s' } });
+    await owner.createIssue({ title: 'Add c.txt', body: builder('c.txt'), labels: [Label.issue] });
+    const mergeLock = path.join(root, '.loom', 'merge.lock');
+    fs.writeFileSync(mergeLock, String(process.pid)); // another merge holds the lock
+    const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    // Approved (the review comment is on the PR), waiting for the lock: no label at first, loom:pr after 5 s.
+    await until(async () => (await owner.listComments(2).catch(() => [])).length > 0, 60_000, 'the approval posted on the PR');
+    const posted = Date.now();
+    expect((await owner.getPullRequest(2))?.labels).toEqual([Label.reviewRequested]);
+    await until(async () => (await owner.getPullRequest(2))?.labels.includes(Label.pr) === true, 30_000, 'loom:pr on the PR while it waits for the lock');
+    expect(Date.now() - posted).toBeGreaterThanOrEqual(3_000);
+    expect((await owner.getPullRequest(2))?.state).toBe('open');
+    fs.rmSync(mergeLock);
+    const run = await shepherd;
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged', labels: [] });
   });
 
   it('labels the approval loom:pr before the merge waits on pending checks', { timeout: 120_000 }, async () => {
