@@ -14,7 +14,7 @@ import { retryBackoff } from '../core/planner.js';
 import { dependencyComment } from '../core/dependencies.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup, waitFor } from '../process/wait.js';
-import { listTickets, liveHost, requestStop } from '../process/host-tickets.js';
+import { endIdleHost, requestStop } from '../process/host-tickets.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 import { cleanupLeftovers } from './cleanup.js';
@@ -98,19 +98,6 @@ export class Executor {
     if (record.pid === null) return;
     this.warn(`the shepherd of #${issue} did not stop within ${KILL_GRACE_MS / 1000}s in the shepherd host (pid ${record.pid}); ending the host and every run in it`);
     await this.end(record.pid, record.pid_start, `the shepherd host of #${issue}`);
-  }
-
-  /**
-   * The daemon is stopping: ends the shepherd host once its runs are gone (a stopped run's ticket
-   * goes a moment after its record's terminal status). One still running something keeps going
-   * and exits by itself when idle.
-   */
-  private async endIdleHost(): Promise<void> {
-    const { paths } = this.o;
-    const host = liveHost(paths.host);
-    if (host === null) return;
-    if (!(await waitFor(() => !listTickets(paths.host).some((t) => t.host_pid === host.pid), 2_000, 50))) return;
-    await this.end(host.pid, host.pid_start, 'the shepherd host');
   }
 
   /** Ends the agent process group a worker left behind, if it still runs (even when its leader died). */
@@ -383,6 +370,9 @@ export class Executor {
         progress.remove(progress.shepherdFile(stop.issue));
       }),
     );
-    if (this.o.config.executor.kind === 'local' && this.o.config.executor.shepherds === 'host') await this.endIdleHost();
+    // The daemon is stopping: the shepherd host goes too, once its runs are gone (a stopped run's
+    // ticket goes a moment after its terminal status); one still running something exits when idle.
+    const host = await endIdleHost(this.o.paths.host, 2_000, KILL_GRACE_MS);
+    if (host === 'survived' || host === 'not-ours') this.warn(`the shepherd host did not end (${host})`);
   }
 }

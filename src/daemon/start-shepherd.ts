@@ -49,7 +49,7 @@ export async function startShepherd(opts: {
   try {
     if (opts.shepherds === 'host') {
       const file = progress.shepherdFile(issue);
-      const host = handToHost({
+      const host = await handToHost({
         root: paths.root,
         hostDir: paths.host,
         hostLog: path.join(paths.logs, 'shepherd-host.log'),

@@ -19,6 +19,7 @@ import { writeFileAtomic } from '../fs/atomic-file.js';
 import { listDir } from '../fs/list-dir.js';
 import { launchLoomDetached } from './launcher.js';
 import { isProcessAlive, processStart } from './process-identity.js';
+import { terminateGroup, waitFor } from './wait.js';
 
 export interface HostTicket {
   issue: number;
@@ -103,6 +104,21 @@ export function stopRequested(hostDir: string, taskId: string): boolean {
   return fs.existsSync(stopFile(hostDir, taskId));
 }
 
+/** How long a launcher waits for the host it started to take the lock, ms. */
+const HOST_START_MS = 10_000;
+
+/**
+ * Ends the shepherd host (SIGTERM: it stops its runs gracefully; SIGKILL after `graceMs`) once it
+ * has no tickets left, waiting up to `idleWaitMs` for them to go. `busy`: it still has runs.
+ */
+export async function endIdleHost(hostDir: string, idleWaitMs: number, graceMs: number): Promise<'none' | 'busy' | 'ended' | 'survived' | 'not-ours'> {
+  const host = liveHost(hostDir);
+  if (host === null) return 'none';
+  if (!(await waitFor(() => !listTickets(hostDir).some((t) => t.host_pid === host.pid), idleWaitMs, 50))) return 'busy';
+  const result = await terminateGroup(host.pid, host.pid_start, graceMs);
+  return result === 'gone' ? 'none' : result;
+}
+
 /** The host holding the lock, if it is alive. */
 export function liveHost(hostDir: string): HostIdentity | null {
   let text: string;
@@ -129,7 +145,7 @@ const sameHost = (a: HostIdentity | null, b: HostIdentity) => a !== null && a.pi
  * not be: the launcher takes it back (`takeTicket`) and hands it to a new host; if the host took
  * it first, it runs it.
  */
-export function handToHost(o: { root: string; hostDir: string; hostLog: string; ticket: Omit<HostTicket, 'host_pid' | 'host_pid_start' | 'written'>; beforeTicket: (host: HostIdentity, ticketPath: string) => void; env?: NodeJS.ProcessEnv }): HostIdentity {
+export async function handToHost(o: { root: string; hostDir: string; hostLog: string; ticket: Omit<HostTicket, 'host_pid' | 'host_pid_start' | 'written'>; beforeTicket: (host: HostIdentity, ticketPath: string) => void; env?: NodeJS.ProcessEnv }): Promise<HostIdentity> {
   const { hostDir } = o;
   const taskId = o.ticket.task_id;
   let withdrawn = false;
@@ -139,6 +155,9 @@ export function handToHost(o: { root: string; hostDir: string; hostLog: string; 
     if (host === null) {
       const started = launchLoomDetached(['shepherd-host'], { cwd: o.root, logFile: o.hostLog, ...(o.env ? { env: o.env } : {}) });
       host = { pid: started.pid, pid_start: started.pid_start ?? processStart(started.pid) };
+      // Until it holds the lock, the next launcher would start a host of its own.
+      const launchedHost = host;
+      await waitFor(() => liveHost(hostDir) !== null || !isProcessAlive(launchedHost.pid, launchedHost.pid_start), HOST_START_MS, 10);
     }
     const file = ticketFile(hostDir, taskId);
     o.beforeTicket(host, file);
