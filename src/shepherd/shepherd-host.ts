@@ -20,6 +20,8 @@ import { dropTicket, hostLockFile, listTickets, stopRequested, takeTicket } from
 import { tryLock, unlock } from '../process/lock-file.js';
 import { isProcessAlive, processStart } from '../process/process-identity.js';
 import { runShepherd } from './shepherd-process.js';
+import { ProgressStore } from '../process/progress-store.js';
+import { isTerminal } from '../core/progress.js';
 
 export interface ShepherdHostOptions {
   paths: LoomPaths;
@@ -49,6 +51,7 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
   fs.mkdirSync(paths.host, { recursive: true });
   if (!tryLock(lock)) log(`another shepherd host holds ${lock}; this one runs only the runs handed to it`);
   const runs = new Map<string, Run>();
+  const progress = new ProgressStore(paths.progress);
   let stopping = false;
   let wake: (() => void) | null = null;
 
@@ -94,6 +97,13 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
       log(`#${ticket.issue} (task ${ticket.task_id}) failed: ${message}`);
       if (fd !== null) fs.writeSync(fd, `${stamp()} shepherd #${ticket.issue}: failed: ${message}\n`);
+      // A run that failed before it took its record over is marked running under the host, so
+      // that its removed ticket makes it dead at once (not after a starting record's grace).
+      const file = progress.shepherdFile(ticket.issue);
+      const record = progress.read(file);
+      if (record !== null && record.task_id === ticket.task_id && !isTerminal(record.status)) {
+        progress.write(file, { ...record, status: 'running', pid: me.pid, pid_start: me.pid_start, message: `failed in the shepherd host: ${(error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''}` });
+      }
     } finally {
       if (fd !== null) fs.closeSync(fd);
       dropTicket(paths.host, ticket.task_id);
