@@ -41,7 +41,7 @@ export function hostLockFile(hostDir: string): string {
   return path.join(hostDir, 'shepherd-host.lock');
 }
 
-function ticketsDir(hostDir: string): string {
+export function ticketsDir(hostDir: string): string {
   return path.join(hostDir, 'tickets');
 }
 

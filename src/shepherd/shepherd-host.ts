@@ -16,7 +16,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { HostTicket } from '../process/host-tickets.js';
-import { dropTicket, hostLockFile, listTickets, stopRequested, takeTicket } from '../process/host-tickets.js';
+import { dropTicket, hostLockFile, listTickets, stopRequested, takeTicket, ticketsDir } from '../process/host-tickets.js';
 import { tryLock, unlock } from '../process/lock-file.js';
 import { isProcessAlive, processStart } from '../process/process-identity.js';
 import { runShepherd } from './shepherd-process.js';
@@ -134,6 +134,15 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
   };
 
   log(`shepherd host started (pid ${me.pid})`);
+  // A new ticket (or stop request) wakes the host at once; the poll is the fallback.
+  let watcher: fs.FSWatcher | null = null;
+  try {
+    fs.mkdirSync(ticketsDir(paths.host), { recursive: true });
+    watcher = fs.watch(ticketsDir(paths.host), () => wake?.());
+    watcher.on('error', () => undefined);
+  } catch {
+    watcher = null;
+  }
   let idleSince = Date.now();
   try {
     for (;;) {
@@ -162,6 +171,7 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
     log(stopping ? 'shepherd host stopped' : `shepherd host exits: idle for ${Math.round(o.idleMs / 1000)}s`);
     return 0;
   } finally {
+    watcher?.close();
     unlock(lock);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
