@@ -132,6 +132,27 @@ describe('the shepherd host', () => {
     expect(processesIn(repo.root)).toEqual([]);
   });
 
+  it('a stuck run in a host that does not answer its stop request is ended with its host, the last resort', { timeout: 120_000 }, async () => {
+    const journal = path.join(fs.mkdtempSync('/tmp/loom-journal-'), 'journal');
+    repo = hostRepo(journalBuilder(journal, 2), { stallTimeout: '3s', heartbeatInterval: '0.5s', maxShepherds: 1 });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'one', labels: [Label.issue] });
+    const daemon = startDaemon(repo.root);
+    await until(() => readJournal(journal).starts.size === 1, 30_000, 'the builder running');
+    const host = liveHost(repo.paths.host)!;
+    // A host whose event loop no longer runs: no heartbeat, no answer to a stop request.
+    process.kill(host.pid, 'SIGSTOP');
+    await until(() => !isProcessAlive(host.pid, host.pid_start), 60_000, 'the stuck host ended');
+    await until(() => allClosed(repo!), 60_000, 'the issue built again and closed');
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(30_000)).toBe(0);
+    expect(daemon.output()).toMatch(/stuck=#1/);
+    const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8')) as { warnings: { message: string }[] };
+    expect(state.warnings.map((w) => w.message).join('\n')).toMatch(/did not stop within 10s in the shepherd host/);
+    expect(readJournal(journal).overlapping).toEqual([]);
+    expect(processesIn(repo.root)).toEqual([]);
+  });
+
   it('loom stop stops the running shepherds and the host, and leaves nothing running', async () => {
     const journal = path.join(fs.mkdtempSync('/tmp/loom-journal-'), 'journal');
     repo = hostRepo(journalBuilder(journal, 60), { shutdownGrace: '1s', heartbeatInterval: '0.2s' });
