@@ -71,7 +71,7 @@ describe('the shepherd host', () => {
     expect(text).toMatch(/shepherd #1: merged PR #\d+/);
     expect(text).not.toMatch(/shepherd #[2-5]/);
     // The stopping daemon ended the idle host: nothing is left running.
-    await until(() => !isProcessAlive(hosts[0]!), 10_000, 'the host gone');
+    await until(() => !isProcessAlive(hosts[0]), 10_000, 'the host gone');
     expect(processesIn(repo.root)).toEqual([]);
     expect(fs.existsSync(hostLockFile(repo.paths.host))).toBe(false);
   });
