@@ -1,13 +1,17 @@
 // `executor.shepherds: "host"`: a repository's shepherd runs live in one long-lived
 // `loom shepherd-host` process (docs/shepherd.md, "Shepherd host"). Real daemon, real host
 // process, real git and SQLite; agents are shell commands.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { ProgressStore, viewOf } from '../../src/process/progress-store.js';
-import { hostLockFile, liveHost, requestStop } from '../../src/process/host-tickets.js';
+import { handToHost, hostLockFile, listTickets, liveHost, requestStop } from '../../src/process/host-tickets.js';
+import { processStart } from '../../src/process/process-identity.js';
+import { claimIssue } from '../../src/steps/claim-issue.js';
 import { startShepherd } from '../../src/daemon/start-shepherd.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { journalBuilder, loom, makeRepo, processesIn, readJournal, startDaemon, until } from '../helpers/loom-repo.js';
@@ -168,6 +172,48 @@ describe('the shepherd host', () => {
     expect(processesIn(repo.root)).toEqual([]);
     for (const issue of await tracker.listIssues({ state: 'all' })) expect(issue.labels, `#${issue.number}`).toContain(Label.issue);
     expect(fs.readdirSync(path.join(repo.paths.host, 'tickets'))).toEqual([]);
+  });
+
+  it('a ticket written just as its host released the lock to exit is taken back and handed to a new host', async () => {
+    repo = hostRepo('echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"');
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'one', labels: [Label.issue] });
+    // A live process holding the host lock that will never take a ticket: a host on its way out.
+    const exiting = spawn('sleep', ['60'], { stdio: 'ignore' });
+    // The host this test's launcher starts is the built CLI's (as the daemon's is).
+    const entry = process.env.LOOM_CLI_ENTRY;
+    process.env.LOOM_CLI_ENTRY = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    try {
+      const lock = hostLockFile(repo.paths.host);
+      fs.mkdirSync(path.dirname(lock), { recursive: true });
+      fs.writeFileSync(lock, `${exiting.pid} ${processStart(exiting.pid!) ?? ''}`);
+      const progress = new ProgressStore(repo.paths.progress);
+      const output_file = path.join(repo.paths.logs, 'shepherd-issue-1-test.log');
+      const claim = await claimIssue({ progress, tracker, issue: 1, task_id: 'feedc0ffee01', output_file, now: new Date() });
+      if (!claim.ok) throw new Error(claim.message);
+      const addressed: number[] = [];
+      const host = await handToHost({
+        root: repo.root,
+        hostDir: repo.paths.host,
+        hostLog: path.join(repo.paths.logs, 'shepherd-host.log'),
+        ticket: { issue: 1, task_id: 'feedc0ffee01', output_file, force_merge: true },
+        beforeTicket: (h, ticket) => {
+          progress.write(progress.shepherdFile(1), { ...claim.record, pid: h.pid, pid_start: h.pid_start, host_ticket: ticket });
+          // The exiting host lets its lock go after this launcher read it.
+          if (addressed.push(h.pid) === 1) fs.rmSync(lock);
+        },
+      });
+      expect(addressed[0]).toBe(exiting.pid);
+      expect(host.pid).not.toBe(exiting.pid);
+      expect(addressed).toEqual([exiting.pid, host.pid]);
+      expect(listTickets(repo.paths.host).map((t) => t.host_pid)).toEqual([host.pid]);
+      await until(() => progress.readShepherd(1)?.status === 'completed', 30_000, '#1 run by the new host');
+      expect(progress.readShepherd(1)?.pid).toBe(host.pid);
+    } finally {
+      if (entry === undefined) delete process.env.LOOM_CLI_ENTRY;
+      else process.env.LOOM_CLI_ENTRY = entry;
+      exiting.kill('SIGKILL');
+    }
   });
 
   it('exits by itself once idle, releasing its lock', async () => {
