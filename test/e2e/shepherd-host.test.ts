@@ -14,7 +14,7 @@ import { processStart } from '../../src/process/process-identity.js';
 import { claimIssue } from '../../src/steps/claim-issue.js';
 import { startShepherd } from '../../src/daemon/start-shepherd.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { journalBuilder, loom, makeRepo, processesIn, readJournal, startDaemon, until } from '../helpers/loom-repo.js';
+import { journalBuilder, loom, loomAsync, makeRepo, processesIn, readJournal, startDaemon, until } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -214,6 +214,23 @@ describe('the shepherd host', () => {
       else process.env.LOOM_CLI_ENTRY = entry;
       exiting.kill('SIGKILL');
     }
+  });
+
+  it('loom logs -f of a hosted run ends when the run ends, while the host lives on', async () => {
+    const release = path.join(fs.mkdtempSync('/tmp/loom-release-'), 'go');
+    repo = hostRepo(`echo "building $LOOM_ISSUE"; while [ ! -e '${release}' ]; do sleep 0.05; done; echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"`);
+    await repo.tracker().createIssue({ title: 'one', labels: [Label.issue] });
+    expect(loom(repo.root, ['spawn', '1', '--force-merge']).code).toBe(0);
+    const progress = new ProgressStore(repo.paths.progress);
+    await until(() => progress.readShepherd(1)?.status === 'running', 30_000, '#1 running');
+    const host = liveHost(repo.paths.host)!;
+    const follow = loomAsync(repo.root, ['logs', '1', '-f'], {}, 30_000);
+    fs.writeFileSync(release, '');
+    const r = await follow;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('building 1');
+    expect(r.stdout).toMatch(/shepherd #1: completed: merged PR/);
+    expect(isProcessAlive(host.pid, host.pid_start)).toBe(true);
   });
 
   it('exits by itself once idle, releasing its lock', async () => {
