@@ -312,32 +312,31 @@ async function hostOverhead() {
     return { peak, hwm: procKb(hostPid, 'VmHWM'), hostPid };
   };
 
-  // Time per issue, one after another: the host is warmed by one issue first (its start-up counted apart).
+  // Time per issue, one after another: the host is warmed by one issue first (its start-up counted
+  // apart); then each round runs one issue through the host, one `loom shepherd` process and the
+  // bare git sequence, interleaved, so that the machine's load weighs on the three alike.
   const hostRoot = instantRepo({ executor: { kind: 'local', shepherds: 'host' } });
   const hostIssues = await createIssues(hostRoot, count + 1);
   let t = Date.now();
   const first = await throughHost(hostRoot, [hostIssues[0]]);
   const coldMs = Date.now() - t;
-  t = Date.now();
-  for (const n of hostIssues.slice(1)) await throughHost(hostRoot, [n]);
-  const hostMs = (Date.now() - t) / count;
-  const sameHost = liveHost(loomPaths(hostRoot).host)?.pid === first.hostPid;
-
   const procRoot = instantRepo({});
   const procIssues = await createIssues(procRoot, count);
-  t = Date.now();
-  for (const n of procIssues) {
-    const r = spawnSync(process.execPath, [bin, 'shepherd', String(n), '--force-merge'], { cwd: procRoot, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`shepherd ${n} failed: ${r.stdout}${r.stderr}`);
-  }
-  const procMs = (Date.now() - t) / count;
-
   const bare = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-git-')));
   const g = (cwd, ...a) => execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...a], { cwd, stdio: 'ignore' });
   g(bare, 'init', '-q', '-b', 'main');
   g(bare, 'commit', '-q', '--allow-empty', '-m', 'initial');
-  t = Date.now();
-  for (let n = 1; n <= count; n += 1) {
+  const times = { host: [], proc: [], git: [] };
+  for (let i = 0; i < count; i += 1) {
+    t = Date.now();
+    await throughHost(hostRoot, [hostIssues[i + 1]]);
+    times.host.push(Date.now() - t);
+    t = Date.now();
+    const r = spawnSync(process.execPath, [bin, 'shepherd', String(procIssues[i]), '--force-merge'], { cwd: procRoot, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`shepherd ${procIssues[i]} failed: ${r.stdout}${r.stderr}`);
+    times.proc.push(Date.now() - t);
+    t = Date.now();
+    const n = i + 1;
     const wt = path.join(bare, 'wt', `issue-${n}`);
     g(bare, 'worktree', 'add', '-q', '-b', `loom/issue-${n}`, wt, 'main');
     fs.writeFileSync(path.join(wt, `issue-${n}.txt`), `${n}\n`);
@@ -346,9 +345,13 @@ async function hostOverhead() {
     g(bare, 'merge', '-q', '--no-ff', '-m', `Merge #${n}`, `loom/issue-${n}`);
     g(bare, 'worktree', 'remove', '--force', wt);
     g(bare, 'branch', '-q', '-D', `loom/issue-${n}`);
+    times.git.push(Date.now() - t);
   }
-  const gitMs = (Date.now() - t) / count;
-  console.log(`time per issue (instant agents, local tracker, one after another, ${count} issues): shepherd host ${hostMs.toFixed(0)} ms (${(hostMs / gitMs).toFixed(1)}× bare git; its first issue, starting the host: ${coldMs} ms), loom shepherd processes ${procMs.toFixed(0)} ms (${(procMs / gitMs).toFixed(1)}×), bare git ${gitMs.toFixed(0)} ms (target ≤ 3×)${sameHost ? '' : ' [the host was replaced during the run]'}`);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [hostMs, procMs, gitMs] = [mean(times.host), mean(times.proc), mean(times.git)];
+  const sameHost = liveHost(loomPaths(hostRoot).host)?.pid === first.hostPid;
+  console.log(`time per issue (instant agents, local tracker, one after another, ${count} rounds of host / process / bare git interleaved): shepherd host ${hostMs.toFixed(0)} ms (${(hostMs / gitMs).toFixed(1)}× bare git; its first issue, starting the host: ${coldMs} ms), loom shepherd processes ${procMs.toFixed(0)} ms (${(procMs / gitMs).toFixed(1)}×), bare git ${gitMs.toFixed(0)} ms (target ≤ 3×)${sameHost ? '' : ' [the host was replaced during the run]'}`);
+  console.log(`  medians: host ${median(times.host)} ms, processes ${median(times.proc)} ms, bare git ${median(times.git)} ms (${(median(times.host) / median(times.git)).toFixed(1)}× and ${(median(times.proc) / median(times.git)).toFixed(1)}×)`);
 
   // Memory: k issues running at once (the builder sleeps 2 s so that they overlap).
   const rows = [];

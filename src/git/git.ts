@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { LoomError } from '../core/errors.js';
+import { GitFiles } from './git-files.js';
 
 export class GitError extends LoomError {
   constructor(
@@ -24,13 +25,15 @@ export interface GitOptions {
   /** Commit as Loom when git has no identity configured. */
   asLoom?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Git's messages in English (`LC_ALL=C`), for a caller that tells an outcome by its message. */
+  english?: boolean;
 }
 
 /** Runs git in `cwd`; resolves with trimmed stdout, rejects with `GitError`. */
 export function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<string> {
   const full = options.asLoom ? [...LOOM_IDENTITY, ...args] : [...args];
   return new Promise((resolve, reject) => {
-    execFile('git', full, { cwd, env: options.env ?? gitEnv(), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile('git', full, { cwd, env: options.env ?? (options.english ? { ...gitEnv(), LC_ALL: 'C' } : gitEnv()), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new GitError(args, typeof error.code === 'number' ? error.code : null, stderr || error.message, stdout));
       else resolve(stdout.trimEnd());
     });
@@ -56,6 +59,9 @@ function gitEnv(): NodeJS.ProcessEnv {
 
 /** The repository's default branch: `init.defaultBranch`-independent — the branch HEAD of the main worktree names, else main/master. */
 export async function defaultBranch(root: string): Promise<string> {
+  const files = GitFiles.of(root);
+  const known = files === null ? undefined : defaultBranchFromFiles(files);
+  if (known !== undefined) return known;
   // One git process for the three candidates: origin's HEAD (what it points to), then main, then master.
   const refs = new Map<string, string>();
   for (const line of ((await gitMaybe(root, ['for-each-ref', '--format=%(refname) %(symref)', 'refs/remotes/origin/HEAD', 'refs/heads/main', 'refs/heads/master'])) ?? '').split('\n')) {
@@ -68,4 +74,23 @@ export async function defaultBranch(root: string): Promise<string> {
   const head = await gitMaybe(root, ['symbolic-ref', '--short', 'HEAD']);
   if (head) return head;
   throw new GitError(['symbolic-ref', 'HEAD'], null, 'cannot tell the default branch (no main/master branch and HEAD is detached); set "defaultBranch" in .loom/config.json');
+}
+
+/** `defaultBranch` read from the ref files, without git: undefined when they do not tell (then git is asked). */
+function defaultBranchFromFiles(files: GitFiles): string | undefined {
+  // A symbolic ref is never packed: origin's HEAD is a loose file or absent. One naming a missing branch does not count (git skips it too).
+  const remoteHead = files.symref('refs/remotes/origin/HEAD');
+  if (remoteHead === undefined) return undefined;
+  if (remoteHead?.startsWith('refs/remotes/origin/')) {
+    const target = files.ref(remoteHead);
+    if (target === undefined) return undefined;
+    if (target !== null) return remoteHead.slice('refs/remotes/origin/'.length);
+  }
+  for (const name of ['main', 'master']) {
+    const sha = files.ref(`refs/heads/${name}`);
+    if (sha === undefined) return undefined;
+    if (sha !== null) return name;
+  }
+  // Neither: the branch HEAD has checked out, asked of git.
+  return undefined;
 }

@@ -12,6 +12,7 @@ import { tryLock, unlock } from '../process/lock-file.js';
 import type { MergeQueue } from '../process/merge-queue.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
+import { GitFiles } from './git-files.js';
 
 /** `already`: the branch was in the base before (nothing merged, `commit` is the base). */
 export type MergeResult = { ok: true; commit: string; already: boolean } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
@@ -107,6 +108,20 @@ export async function filesWithConflictMarkers(worktree: string, files: string[]
 interface BranchTips {
   base: string;
   tip: string;
+  /** The tip strictly descends from the base: merged, the result is exactly the tip's tree. */
+  ahead?: boolean;
+}
+
+/**
+ * The commits `names` point to (`rev-parse NAME^{commit}` each), read from the ref files when they
+ * say plainly, else in one git process; null when one of them names no commit.
+ */
+async function commitsOf(root: string, names: readonly string[]): Promise<string[] | null> {
+  const files = GitFiles.of(root);
+  const read = files === null ? [] : names.map((name) => files.resolve(name));
+  if (read.length === names.length && read.every((sha) => typeof sha === 'string')) return read;
+  const out = await gitMaybe(root, ['rev-parse', ...names.map((name) => `${name}^{commit}`)]);
+  return out === null ? null : out.split('\n');
 }
 
 /**
@@ -117,8 +132,8 @@ interface BranchTips {
  * branch is in the base, the base's commit when the branch already contains it).
  */
 export async function branchInBase(root: string, branch: string, baseRef: string): Promise<{ state: 'missing' } | { state: 'unmerged'; behind: boolean; tips: BranchTips | null } | { state: 'merged'; commit: string }> {
-  const both = await gitMaybe(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`]);
-  const [baseSha = '', tipSha = ''] = both?.split('\n') ?? [];
+  const both = await commitsOf(root, [baseRef, `refs/heads/${branch}`]);
+  const [baseSha = '', tipSha = ''] = both ?? [];
   let tip: string | null = tipSha;
   if (both === null) {
     // One of the two is missing: which one, as before (a missing base fails later, where it is used).
@@ -126,9 +141,11 @@ export async function branchInBase(root: string, branch: string, baseRef: string
     if (tip === null) return { state: 'missing' };
     if ((await gitMaybe(root, ['merge-base', '--is-ancestor', tip, baseRef])) === null) return { state: 'unmerged', behind: true, tips: null };
   } else {
+    // The common case, from the object files when the branch's commits are loose: the tip descends from the base.
+    if (GitFiles.of(root)?.descends(tipSha, baseSha) === true) return { state: 'unmerged', behind: false, tips: { base: baseSha, tip: tipSha, ahead: true } };
     // No common ancestor at all (exit 1): not merged, and behind.
     const common = await gitMaybe(root, ['merge-base', baseSha, tipSha]);
-    if (common !== tipSha) return { state: 'unmerged', behind: common !== baseSha, tips: { base: baseSha, tip: tipSha } };
+    if (common !== tipSha) return { state: 'unmerged', behind: common !== baseSha, tips: { base: baseSha, tip: tipSha, ahead: common === baseSha } };
   }
   // The oldest commit of the base that descends from the tip: the merge that brought it in.
   const first = (await git(root, ['rev-list', '--ancestry-path', '--reverse', `${tip}..${baseRef}`])).split('\n')[0];
@@ -142,17 +159,24 @@ export async function branchInBase(root: string, branch: string, baseRef: string
  */
 export async function mergeIntoBase(root: string, base: string, branch: string, message: string, unmerged: BranchTips | null = null): Promise<MergeResult> {
   const baseRef = `refs/heads/${base}`;
-  // One call for both: `--verify` takes a single name, and fails on a missing one just the same.
-  const [baseSha = '', branchSha = ''] = (await git(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`])).split('\n');
+  // Read again right before the merge (from the ref files when they say plainly); a missing one fails as `rev-parse` does.
+  const tips = await commitsOf(root, [baseRef, `refs/heads/${branch}`]);
+  if (tips === null) await git(root, ['rev-parse', `${baseRef}^{commit}`, `refs/heads/${branch}^{commit}`]);
+  const [baseSha = '', branchSha = ''] = tips ?? [];
   // `unmerged`: the two commits a caller found the branch not yet in the base with; still the same two, that holds.
   const known = unmerged !== null && unmerged.base === baseSha && unmerged.tip === branchSha;
   if (!known && (await gitMaybe(root, ['merge-base', '--is-ancestor', branchSha, baseSha])) !== null) return { ok: true, commit: baseSha, already: true };
   let tree: string;
-  try {
-    tree = (await git(root, ['merge-tree', '--write-tree', baseSha, branchSha])).split('\n')[0] ?? '';
-  } catch (error) {
-    if (error instanceof GitError && error.exitCode === 1) return { ok: false, reason: 'conflict', message: `${branch} does not merge cleanly into ${base}` };
-    throw error;
+  if (known && unmerged.ahead === true) {
+    // The branch holds the base: the merge's tree is the branch's own, and it cannot conflict.
+    tree = GitFiles.of(root)?.commit(branchSha)?.tree ?? `${branchSha}^{tree}`;
+  } else {
+    try {
+      tree = (await git(root, ['merge-tree', '--write-tree', baseSha, branchSha])).split('\n')[0] ?? '';
+    } catch (error) {
+      if (error instanceof GitError && error.exitCode === 1) return { ok: false, reason: 'conflict', message: `${branch} does not merge cleanly into ${base}` };
+      throw error;
+    }
   }
   const commit = await git(root, ['commit-tree', tree, '-p', baseSha, '-p', branchSha, '-m', message], { asLoom: true });
   const moved = await moveBase(root, base, baseSha, commit);

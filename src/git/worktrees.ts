@@ -21,6 +21,7 @@ import { LoomError } from '../core/errors.js';
 import { git, gitMaybe, GitError } from './git.js';
 import { processesUsing } from '../process/process-identity.js';
 import { adoptOriginalWork } from './original-worktree.js';
+import { GitFiles } from './git-files.js';
 
 export function branchFor(issue: number): string {
   return `loom/issue-${issue}`;
@@ -115,7 +116,8 @@ export class Worktrees {
     const branch = branchFor(issue);
     const real = fs.realpathSync(dir);
     const common = await this.commonDir();
-    const out = lstatOrNull(path.join(dir, '.git')) === null ? null : await gitMaybe(dir, ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-common-dir', '--git-dir', '--symbolic-full-name', 'HEAD']);
+    // Git is asked only when the worktree's files do not tell plainly that it is one of ours on a branch.
+    const out = lstatOrNull(path.join(dir, '.git')) === null ? null : (worktreeFromFiles(real, common) ?? (await gitMaybe(dir, ['rev-parse', '--path-format=absolute', '--show-toplevel', '--git-common-dir', '--git-dir', '--symbolic-full-name', 'HEAD'])));
     const [top = '', theirCommon = '', gitDir = '', head = ''] = out?.split('\n') ?? [];
     if (out === null || realOr(top) !== real) {
       // No git worktree of its own. A `git worktree remove` killed half-way leaves a directory
@@ -204,9 +206,11 @@ export class Worktrees {
     let branchExisted = false;
     const add = async () => {
       // A new branch in one git process; git refuses `-b` for a branch that exists (touching
-      // nothing), and only then is the branch looked at.
+      // nothing), and only then is the branch looked at. Git's refusals are told by their
+      // messages (here and below): asked for in English, whatever the locale.
+      const english = { english: true };
       try {
-        await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
+        await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base], english);
         branchExisted = false;
         return;
       } catch (error) {
@@ -214,9 +218,9 @@ export class Worktrees {
       }
       const tip = await gitMaybe(this.root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]);
       branchExisted = tip !== null;
-      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base]);
-      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-B', branch, dir, base]);
-      else await git(this.root, ['worktree', 'add', '-q', dir, branch]);
+      if (tip === null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-b', branch, dir, base], english);
+      else if ((await gitMaybe(this.root, ['merge-base', '--is-ancestor', tip, base])) !== null) await git(this.root, ['worktree', 'add', '-q', '--no-track', '-B', branch, dir, base], english);
+      else await git(this.root, ['worktree', 'add', '-q', dir, branch], english);
     };
     // Git's own races between worktree adds running at once (another add's half-written admin
     // directory, a lock held for a moment): tried again, a few times, after a short pause.
@@ -315,14 +319,23 @@ export class Worktrees {
     return (await git(this.pathFor(issue), ['status', '--porcelain'])).length > 0;
   }
 
-  /** Commits every change in the worktree (if any) with `message`; returns whether it did. */
+  /**
+   * Commits every change in the worktree (if any) with `message`; returns whether it did. Two git
+   * processes whether or not there is anything to commit: everything is staged, and a commit with
+   * nothing staged fails saying so ("nothing to commit", exit 1) — no separate status check.
+   */
   async commitAll(issue: number, message: string): Promise<boolean> {
-    if (!(await this.isDirty(issue))) return false;
+    if (!this.exists(issue)) return false;
     const dir = this.pathFor(issue);
     this.removeStaleIndexLock(issue);
     await git(dir, ['add', '-A']);
-    await git(dir, ['commit', '-q', '--no-verify', '-m', message], { asLoom: true });
-    return true;
+    try {
+      await git(dir, ['commit', '-q', '--no-verify', '-m', message], { asLoom: true, english: true });
+      return true;
+    } catch (error) {
+      if (error instanceof GitError && error.exitCode === 1 && /^nothing (added )?to commit\b/m.test(error.stdout)) return false;
+      throw error;
+    }
   }
 
   /** Saves uncommitted work as a WIP commit on the issue's branch. */
@@ -361,6 +374,34 @@ export class Worktrees {
       .map(Number)
       .sort((a, b) => a - b);
   }
+}
+
+/**
+ * What `git rev-parse --show-toplevel --git-common-dir --git-dir --symbolic-full-name HEAD` says in
+ * the linked worktree at `real`, read from its files: its `.git` file names its administrative
+ * directory under `common`/worktrees, whose `commondir` leads back to `common`, whose `gitdir`
+ * names this `.git` file, and whose `HEAD` names an existing branch. Null when anything there is
+ * otherwise (another repository, a detached HEAD, a moved worktree, a setting that could change
+ * git's answer): then git is asked.
+ */
+function worktreeFromFiles(real: string, common: string): string | null {
+  const files = GitFiles.at(common);
+  if (files === null) return null;
+  const dotGit = path.join(real, '.git');
+  if (lstatOrNull(dotGit)?.isFile() !== true) return null;
+  const pointer = /^gitdir: (.+)$/.exec(readOr(dotGit))?.[1];
+  if (pointer === undefined) return null;
+  const gitDir = realOr(path.resolve(real, pointer));
+  if (path.dirname(gitDir) !== path.join(common, 'worktrees') || lstatOrNull(gitDir)?.isDirectory() !== true) return null;
+  const commondir = readOr(path.join(gitDir, 'commondir'));
+  if (commondir === '' || realOr(path.resolve(gitDir, commondir)) !== common) return null;
+  const backlink = readOr(path.join(gitDir, 'gitdir'));
+  if (backlink === '' || realOr(path.resolve(gitDir, backlink)) !== dotGit) return null;
+  // A worktree's own configuration, or `core.worktree` in the shared one, could put its top elsewhere.
+  if (fs.existsSync(path.join(gitDir, 'config.worktree')) || /^\s*worktree\s*=/im.test(readOr(path.join(common, 'config')))) return null;
+  const head = /^ref: (refs\/heads\/\S+)$/.exec(readOr(path.join(gitDir, 'HEAD')))?.[1];
+  if (head === undefined || typeof files.ref(head) !== 'string') return null;
+  return [real, common, gitDir, head].join('\n');
 }
 
 function lstatOrNull(file: string): fs.Stats | null {

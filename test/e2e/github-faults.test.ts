@@ -18,11 +18,11 @@ const env = { GITHUB_TOKEN: 'tok-owner', GH_TOKEN: '' };
 
 const off = { enabled: false };
 /** A repository whose `origin` is a bare repository the fake GitHub merges in, with Loom set up on the fake (no labels made). */
-const setUp = (): Promise<GitHubRepo> =>
+const setUp = (heartbeatInterval = '0.5s'): Promise<GitHubRepo> =>
   githubRepo({
     server: { tokens: { 'tok-human': 'maintainer' }, permissions: { maintainer: 'maintain' } },
     labels: false,
-    config: { runtime: 'script', pollInterval: '1s', heartbeatInterval: '0.5s', roles: { architect: off, hermit: off, guide: off, curator: off, judge: off, doctor: off, champion: off } },
+    config: { runtime: 'script', pollInterval: '1s', heartbeatInterval, roles: { architect: off, hermit: off, guide: off, curator: off, judge: off, doctor: off, champion: off } },
   });
 
 /** The first Loom request matching `match` is carried out, then answered with `change`. */
@@ -119,7 +119,8 @@ describe('a GitHub merge whose answer was lost', () => {
 
 describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)', () => {
   it('is closed by one write after the merge: no read of the issue first, no comment, its workflow labels off and its own kept', async () => {
-    const { root, bare, server: fake, owner } = await setUp();
+    // A heartbeat longer than the run: no follow read of the issue can fall between the merge and the close.
+    const { root, bare, server: fake, owner } = await setUp('60s');
     const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue, 'bug'] });
     const run = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], env);
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
@@ -127,7 +128,7 @@ describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)'
     const merge = fake.requests.findIndex((r) => r.method === 'PUT' && r.path.endsWith('/merge'));
     const issuePath = `/repos/acme/widgets/issues/${issue.number}`;
     const after = fake.requests.slice(merge + 1).filter((r) => r.login === 'acme' && r.path.startsWith(issuePath));
-    // The first request on the issue after the merge is the close; the only write (the shepherd's heartbeat may still look at it).
+    // The first request on the issue after the merge is the close, and the only write.
     expect(after.map((r) => `${r.method} ${r.path.slice(issuePath.length) || '/'} ${r.status}`)[0]).toBe('PATCH / 200');
     expect(after.filter((r) => r.method !== 'GET')).toHaveLength(1);
     expect((await owner.listComments(issue.number)).map((c) => c.body).join('\n')).not.toMatch(/merged PR/);

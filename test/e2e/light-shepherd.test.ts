@@ -2,7 +2,7 @@
 // few git processes (docs/BENCHMARKS.md: "Start-up", "Git processes per issue"): `loom --version`
 // loads no Loom module beyond the command line; a local `loom shepherd` loads neither the daemon,
 // the dashboard, the status reports, the queue (BullMQ, ioredis) nor Octokit, and merges an issue
-// with at most 15 git processes.
+// with at most 8 git processes.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -52,7 +52,7 @@ describe('a light loom process', () => {
     expect(run.git).toEqual([]);
   });
 
-  it('a local loom shepherd merges its issue loading neither the daemon, the dashboard, the queue nor Octokit, with at most 15 git processes', async () => {
+  it('a local loom shepherd merges its issue loading neither the daemon, the dashboard, the queue nor Octokit, with at most 8 git processes', async () => {
     const command = (role: string) => (role === 'builder' ? 'echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"' : role === 'judge' ? 'echo "VERDICT: APPROVE"' : 'true');
     repo = makeRepo({ runtime: 'command', roles: Object.fromEntries(['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide'].map((role) => [role, { command: command(role) }])) });
     const issue = await repo.tracker().createIssue({ title: 'one file', labels: [Label.issue] });
@@ -61,6 +61,6 @@ describe('a light loom process', () => {
     expect((await repo.tracker().getIssue(issue.number))?.state).toBe('closed');
     expect(fs.readFileSync(path.join(repo.root, `issue-${issue.number}.txt`), 'utf8').trim()).toBe(String(issue.number));
     expect(run.modules.filter((m) => HEAVY.test(m) || m.includes('/github/'))).toEqual([]);
-    expect(run.git.length, run.git.join('\n')).toBeLessThanOrEqual(15);
+    expect(run.git.length, run.git.join('\n')).toBeLessThanOrEqual(8);
   });
 });
