@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | github | github-issue | workers | dashboard | overlap | status), --pairs N (overlap, default 4).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | host | github | github-issue | workers | dashboard | overlap | status), --pairs N (overlap, default 4).
+// host: the same instant-agent issues as overhead, through one shepherd host (executor.shepherds
+// "host") beside `loom shepherd` processes and bare git; --overhead-issues N, --at-once 1,3,6.
 // status: --repo DIR reuses (and keeps) a repository an earlier run set up with --keep; --before BIN
 // also times another build's bin/loom.js on the same repository, alternating with this one.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -243,6 +245,145 @@ async function overhead() {
   fs.rmSync(bare, { recursive: true, force: true });
 }
 
+const ROLE_NAMES = ['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide'];
+/** A repository whose agents are instant commands (the builder writes one file, after `builderSleep` seconds). */
+function instantRepo(extra, builderSleep = 0) {
+  const builder = `${builderSleep > 0 ? `sleep ${builderSleep}; ` : ''}echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"`;
+  const root = repo({ runtime: 'command', roles: Object.fromEntries(ROLE_NAMES.map((r) => [r, { command: r === 'builder' ? builder : r === 'judge' ? 'echo "VERDICT: APPROVE"' : 'true' }])), ...extra });
+  execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '--allow-empty', '-m', 'initial'], { cwd: root });
+  return root;
+}
+async function createIssues(root, count) {
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
+  const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+  const numbers = [];
+  for (let i = 0; i < count; i += 1) numbers.push((await tracker.createIssue({ title: `Issue ${i}`, labels: ['loom:issue'] })).number);
+  tracker.dispose();
+  return numbers;
+}
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+const procKb = (pid, field) => {
+  try {
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+};
+
+/**
+ * The shepherd host (`executor.shepherds: "host"`): time per issue with instant agents, handed
+ * over as the daemon does (claim, ticket) and run one after another by one warm host, beside
+ * `loom shepherd N` processes and bare git; and the RSS of orchestration per running issue with
+ * 1, 3 and 6 issues at once (the host's peak RSS over the issues running, against the sum of the
+ * `loom shepherd` processes' RSS).
+ */
+async function hostOverhead() {
+  const count = Number(arg('overhead-issues', 10));
+  const atOnce = String(arg('at-once', '1,3,6')).split(',').map(Number);
+  const { ProgressStore } = await import(path.join(dist, 'process', 'progress-store.js'));
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
+  const { startShepherd } = await import(path.join(dist, 'daemon', 'start-shepherd.js'));
+  const { loomPaths } = await import(path.join(dist, 'config', 'paths.js'));
+  const { liveHost } = await import(path.join(dist, 'process', 'host-tickets.js'));
+  const terminal = new Set(['completed', 'no-changes', 'blocked', 'failed', 'stopped', 'skipped']);
+
+  /** Hands `numbers` to the host at once and waits for all to end; the host's peak RSS meanwhile. */
+  const throughHost = async (root, numbers) => {
+    const paths = loomPaths(root);
+    const progress = new ProgressStore(paths.progress);
+    const tracker = new LocalTracker({ path: paths.trackerDb });
+    let peak = 0;
+    let hostPid = null;
+    for (const issue of numbers) {
+      const r = await startShepherd({ paths, tracker, progress, issue, forceMerge: true, now: new Date(), shepherds: 'host' });
+      if (!r.ok) throw new Error(`#${issue}: ${r.message}`);
+      hostPid = r.task.pid;
+    }
+    for (;;) {
+      peak = Math.max(peak, procKb(hostPid, 'VmRSS'));
+      const records = numbers.map((n) => progress.readShepherd(n));
+      if (records.every((p) => p !== null && terminal.has(p.status))) break;
+      await sleepMs(2);
+    }
+    tracker.dispose();
+    const bad = numbers.map((n) => progress.readShepherd(n)).filter((p) => p.status !== 'completed');
+    if (bad.length > 0) throw new Error(`host runs did not complete: ${bad.map((p) => `#${p.issue} ${p.status} ${p.message}`).join('; ')}`);
+    for (const n of numbers) progress.remove(progress.shepherdFile(n));
+    return { peak, hwm: procKb(hostPid, 'VmHWM'), hostPid };
+  };
+
+  // Time per issue, one after another: the host is warmed by one issue first (its start-up counted
+  // apart); then each round runs one issue through the host, one `loom shepherd` process and the
+  // bare git sequence, interleaved, so that the machine's load weighs on the three alike.
+  const hostRoot = instantRepo({ executor: { kind: 'local', shepherds: 'host' } });
+  const hostIssues = await createIssues(hostRoot, count + 1);
+  let t = Date.now();
+  const first = await throughHost(hostRoot, [hostIssues[0]]);
+  const coldMs = Date.now() - t;
+  const procRoot = instantRepo({});
+  const procIssues = await createIssues(procRoot, count);
+  const bare = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bench-git-')));
+  const g = (cwd, ...a) => execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...a], { cwd, stdio: 'ignore' });
+  g(bare, 'init', '-q', '-b', 'main');
+  g(bare, 'commit', '-q', '--allow-empty', '-m', 'initial');
+  const times = { host: [], proc: [], git: [] };
+  for (let i = 0; i < count; i += 1) {
+    t = Date.now();
+    await throughHost(hostRoot, [hostIssues[i + 1]]);
+    times.host.push(Date.now() - t);
+    t = Date.now();
+    const r = spawnSync(process.execPath, [bin, 'shepherd', String(procIssues[i]), '--force-merge'], { cwd: procRoot, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`shepherd ${procIssues[i]} failed: ${r.stdout}${r.stderr}`);
+    times.proc.push(Date.now() - t);
+    t = Date.now();
+    const n = i + 1;
+    const wt = path.join(bare, 'wt', `issue-${n}`);
+    g(bare, 'worktree', 'add', '-q', '-b', `loom/issue-${n}`, wt, 'main');
+    fs.writeFileSync(path.join(wt, `issue-${n}.txt`), `${n}\n`);
+    g(wt, 'add', '-A');
+    g(wt, 'commit', '-q', '-m', `issue ${n}`);
+    g(bare, 'merge', '-q', '--no-ff', '-m', `Merge #${n}`, `loom/issue-${n}`);
+    g(bare, 'worktree', 'remove', '--force', wt);
+    g(bare, 'branch', '-q', '-D', `loom/issue-${n}`);
+    times.git.push(Date.now() - t);
+  }
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [hostMs, procMs, gitMs] = [mean(times.host), mean(times.proc), mean(times.git)];
+  const sameHost = liveHost(loomPaths(hostRoot).host)?.pid === first.hostPid;
+  console.log(`time per issue (instant agents, local tracker, one after another, ${count} rounds of host / process / bare git interleaved): shepherd host ${hostMs.toFixed(0)} ms (${(hostMs / gitMs).toFixed(1)}× bare git; its first issue, starting the host: ${coldMs} ms), loom shepherd processes ${procMs.toFixed(0)} ms (${(procMs / gitMs).toFixed(1)}×), bare git ${gitMs.toFixed(0)} ms (target ≤ 3×)${sameHost ? '' : ' [the host was replaced during the run]'}`);
+  console.log(`  medians: host ${median(times.host)} ms, processes ${median(times.proc)} ms, bare git ${median(times.git)} ms (${(median(times.host) / median(times.git)).toFixed(1)}× and ${(median(times.proc) / median(times.git)).toFixed(1)}×)`);
+
+  // Memory: k issues running at once (the builder sleeps 2 s so that they overlap).
+  const rows = [];
+  for (const k of atOnce) {
+    const hRoot = instantRepo({ executor: { kind: 'local', shepherds: 'host' }, maxShepherds: k }, 2);
+    const hIssues = await createIssues(hRoot, k);
+    const h = await throughHost(hRoot, hIssues);
+    const pRoot = instantRepo({ maxShepherds: k }, 2);
+    const pIssues = await createIssues(pRoot, k);
+    const children = pIssues.map((n) => spawn(process.execPath, [bin, 'shepherd', String(n), '--force-merge'], { cwd: pRoot, stdio: 'ignore' }));
+    const exits = children.map((c) => new Promise((r) => c.on('exit', r)));
+    let sum = 0;
+    let done = false;
+    Promise.all(exits).then(() => (done = true));
+    while (!done) {
+      sum = Math.max(sum, children.reduce((acc, c) => acc + procKb(c.pid, 'VmRSS'), 0));
+      await sleepMs(5);
+    }
+    rows.push({ k, host: h.peak, hostHwm: h.hwm, processes: sum });
+    for (const r of [hRoot, pRoot]) {
+      const host = liveHost(loomPaths(r).host);
+      if (host !== null) process.kill(host.pid, 'SIGTERM');
+    }
+  }
+  console.log('RSS of orchestration per running issue (peak RSS / issues running at once; target ≤ 45 MB):');
+  for (const r of rows) console.log(`  ${r.k} at once: shepherd host ${(r.host / 1024 / r.k).toFixed(1)} MB (host peak ${(r.host / 1024).toFixed(1)} MB, VmHWM ${(r.hostHwm / 1024).toFixed(1)} MB); loom shepherd processes ${(r.processes / 1024 / r.k).toFixed(1)} MB (sum of peaks ${(r.processes / 1024).toFixed(1)} MB)`);
+  const host = liveHost(loomPaths(hostRoot).host);
+  if (host !== null) process.kill(host.pid, 'SIGTERM');
+  await sleepMs(500);
+  for (const r of [hostRoot, procRoot, bare]) fs.rmSync(r, { recursive: true, force: true });
+}
+
 async function dashboard() {
   const issues = Number(arg('issues', 10000));
   const root = repo({});
@@ -372,6 +513,7 @@ if (!only || only === 'workers') {
   process.stdout.write(r.stdout + r.stderr);
 }
 if (!only || only === 'overhead') await overhead();
+if (!only || only === 'host') await hostOverhead();
 if (!only || only === 'memory') await parentMemory();
 if (!only || only === 'dashboard') await dashboard();
 if (!only || only === 'overlap') await overlap();

@@ -68,7 +68,8 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
     const record = isRole ? progress.readRole(target) : progress.readShepherd(parseIssueNumber(target));
     const mine = record !== null && record.output_file === latest ? record : null;
     // Until the worker has exited: it may still write its last lines after its terminal status.
-    if (mine !== null && isProcessAlive(mine.pid, mine.pid_start)) return true;
+    // A run in the shepherd host has ended when its ticket is gone (the host lives on).
+    if (mine !== null && isProcessAlive(mine.pid, mine.pid_start) && (mine.host_ticket === undefined || fs.existsSync(mine.host_ticket))) return true;
     return !finished && mine !== null && !isTerminal(mine.status);
   };
   let stop = false;

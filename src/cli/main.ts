@@ -128,10 +128,12 @@ function buildProgram(): Command {
     .action(async (issueArg: string, options: { forceMerge?: boolean }) => {
       const issue = parseIssueNumber(issueArg);
       const paths = requirePaths();
-      await requireRunnableRoles(paths, requireConfig(paths));
+      const config = requireConfig(paths);
+      await requireRunnableRoles(paths, config);
       const { spawnIssue } = await import('../daemon/spawn-issue.js');
-      const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date() }));
-      out(`Spawned shepherd for #${issue} (pid ${spawned.task.pid}); log: ${spawned.task.output_file}`);
+      const shepherds = config.executor.kind === 'local' ? config.executor.shepherds : 'process';
+      const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date(), shepherds }));
+      out(`Spawned shepherd for #${issue} (${spawned.task.hosted === true ? `in the shepherd host, pid ${spawned.task.pid}` : `pid ${spawned.task.pid}`}); log: ${spawned.task.output_file}`);
       if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
     });
 
@@ -174,6 +176,18 @@ function buildProgram(): Command {
       const { runShepherd } = await import('../shepherd/shepherd-process.js');
       process.exitCode = await withTracker(paths, {}, (tracker) =>
         runShepherd({ paths, config, tracker, issue, forceMerge: options.forceMerge === true, log: (l) => out(`${stamp()} ${l}`), ...(options.task ? { taskId: options.task } : {}), ...(options.fence ? { fence: options.fence } : {}) }),
+      );
+    });
+
+  program
+    .command('shepherd-host', { hidden: true })
+    .description('internal: run the shepherds handed to this repository\'s shepherd host (executor.shepherds "host")')
+    .action(async () => {
+      const paths = requirePaths();
+      const { HOST_IDLE_MS, HOST_POLL_MS, runShepherdHost } = await import('../shepherd/shepherd-host.js');
+      const idle = Number(process.env.LOOM_HOST_IDLE_MS ?? HOST_IDLE_MS);
+      process.exitCode = await withTracker(paths, {}, (tracker) =>
+        runShepherdHost({ paths, tracker, loadConfig: () => requireConfig(paths), log: (l) => out(`${stamp()} ${l}`), idleMs: Number.isFinite(idle) && idle >= 0 ? idle : HOST_IDLE_MS, pollMs: HOST_POLL_MS }),
       );
     });
 

@@ -345,6 +345,12 @@ export function resolveConfig(
     const executor = parseExecutor({ kind: 'bullmq', redis: envRedis }, 'env LOOM_REDIS_URL', problems);
     if (executor !== null) config.executor = executor;
   }
+  const envShepherds = env.LOOM_SHEPHERDS;
+  if (envShepherds !== undefined && envShepherds !== '') {
+    if (config.executor.kind !== 'local') problems.push(`env LOOM_SHEPHERDS: applies to the local executor only; the executor is ${config.executor.kind}`);
+    else if (envShepherds === 'process' || envShepherds === 'host') config.executor = { kind: 'local', shepherds: envShepherds };
+    else problems.push(`env LOOM_SHEPHERDS: must be "process" or "host", got ${JSON.stringify(envShepherds)}`);
+  }
   if (config.executor.kind === 'bullmq' && config.tracker.type === 'local')
     problems.push(`executor: the bullmq executor needs the GitHub tracker (the local tracker lives on one machine); set "tracker": { "type": "github", ... } or remove "executor"`);
   const envSandbox = env.LOOM_SANDBOX;
@@ -551,13 +557,20 @@ export function describeConfigError(error: ConfigError, cwd: string): string {
   return [...(own.length > 0 ? [`${relative(error.file)}: ${own.join('; ')}`] : []), ...others].join('; ');
 }
 
-/** `executor`: `{ "kind": "local" }` or `{ "kind": "bullmq", "redis": "redis://HOST:PORT" }`. */
+/** `executor`: `{ "kind": "local", "shepherds"?: "process" | "host" }` or `{ "kind": "bullmq", "redis": "redis://HOST:PORT" }`. */
 function parseExecutor(value: unknown, at: string, problems: string[]): ExecutorConfig | null {
   if (!isRecord(value) || (value.kind !== 'local' && value.kind !== 'bullmq')) {
     problems.push(`${at}: must be { "kind": "local" } or { "kind": "bullmq", "redis": "redis://HOST:6379" }`);
     return null;
   }
-  if (value.kind === 'local') return { kind: 'local' };
+  if (value.kind === 'local') {
+    const shepherds = value.shepherds ?? 'process';
+    if (shepherds !== 'process' && shepherds !== 'host') {
+      problems.push(`${at === 'executor' ? 'executor.shepherds' : at}: must be "process" or "host", got ${JSON.stringify(shepherds)}`);
+      return null;
+    }
+    return { kind: 'local', shepherds };
+  }
   const url = value.redis;
   if (typeof url !== 'string' || !/^rediss?:\/\/[^/\s]+/.test(url)) {
     problems.push(`${at === 'executor' ? 'executor.redis' : at}: must be a Redis URL like redis://HOST:6379, got ${JSON.stringify(url)}`);

@@ -42,6 +42,8 @@ export interface LoomPaths {
   baseGuard: string;
   /** The `bullmq` executor's queue and workers as the daemon last saw them (`loom status`). */
   queueStatus: string;
+  /** The shepherd host (`executor.shepherds: "host"`): its lock and its tickets, one per lifecycle handed to it. */
+  host: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -71,6 +73,7 @@ export function loomPaths(root: string): LoomPaths {
     mergeQueue: path.join(dir, 'merge-queue'),
     baseGuard: path.join(dir, 'base-guard.json'),
     queueStatus: path.join(dir, 'queue-status.json'),
+    host: path.join(dir, 'host'),
   };
 }
 
@@ -100,5 +103,6 @@ export const GITIGNORE_LINES = [
   'merge-queue/',
   'base-guard.json',
   'queue-status.json',
+  'host/',
   '*.tmp',
 ];

@@ -140,8 +140,12 @@ export interface LoomConfig {
   notes: string[];
 }
 
-/** `local`: shepherds are processes on this machine; `bullmq`: jobs on a Redis queue taken by `loom worker`s. */
-export type ExecutorConfig = { kind: 'local' } | { kind: 'bullmq'; redis: string };
+/**
+ * `local`: shepherds run on this machine — each in its own detached process (`shepherds:
+ * "process"`), or all of a repository's in one long-lived `loom shepherd-host` (`"host"`,
+ * docs/shepherd.md); `bullmq`: jobs on a Redis queue taken by `loom worker`s.
+ */
+export type ExecutorConfig = { kind: 'local'; shepherds: 'process' | 'host' } | { kind: 'bullmq'; redis: string };
 
 const MIN = 60_000;
 const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
@@ -194,7 +198,7 @@ export function defaultConfig(): LoomConfig {
     agentRetries: 2,
     cliRetries: 2,
     sandbox: defaultSandbox(),
-    executor: { kind: 'local' },
+    executor: { kind: 'local', shepherds: 'process' },
     roles,
     notes: [],
   };

@@ -65,6 +65,14 @@ export interface Progress {
   /** Roles: the pull requests this run merged (the Champion); absent in older records. */
   merged_prs?: number[];
   pr_number: number | null;
+  /**
+   * A shepherd run inside a shepherd host (`executor.shepherds: "host"`): its ticket, the file that
+   * handed the run to the host (`pid` is the host's). The run lives while the host does and the
+   * ticket exists: the host removes it when the run ends, also when it ends by an exception.
+   * Such a shepherd is stopped by a stop request to its host, never by a signal to `pid` (that
+   * would end every run in the host).
+   */
+  host_ticket?: string;
 }
 
 /**

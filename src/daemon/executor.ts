@@ -13,7 +13,8 @@ import type { Progress } from '../core/progress.js';
 import { retryBackoff } from '../core/planner.js';
 import { dependencyComment } from '../core/dependencies.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
-import { terminateGroup } from '../process/wait.js';
+import { terminateGroup, waitFor } from '../process/wait.js';
+import { endIdleHost, requestStop } from '../process/host-tickets.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { startRole, startShepherd } from './start-shepherd.js';
 import { cleanupLeftovers } from './cleanup.js';
@@ -76,6 +77,29 @@ export class Executor {
     if (result === 'survived') this.warn(`${what}: pid ${pid} survived SIGKILL`);
   }
 
+  /**
+   * Ends the shepherd of `issue`. A run inside the shepherd host is asked to stop (its pid is the
+   * host's: a signal would end every run there); one that has not stopped within the kill grace
+   * is ended with its host, the last resort (the host's other runs are then recovered like it).
+   */
+  private async endShepherd(issue: number, taskId: string | null, pid: number | null, start: string | null): Promise<void> {
+    const { progress, paths } = this.o;
+    const record = progress.readShepherd(issue);
+    if (record?.host_ticket === undefined || record.task_id !== taskId) {
+      if (pid) await this.end(pid, start, `the shepherd of #${issue}`);
+      return;
+    }
+    requestStop(paths.host, record.task_id);
+    const stopped = () => {
+      const now = progress.readShepherd(issue);
+      return now?.task_id !== record.task_id || !viewOf(now, Date.now()).alive;
+    };
+    if (await waitFor(stopped, KILL_GRACE_MS, 50)) return;
+    if (record.pid === null) return;
+    this.warn(`the shepherd of #${issue} did not stop within ${KILL_GRACE_MS / 1000}s in the shepherd host (pid ${record.pid}); ending the host and every run in it`);
+    await this.end(record.pid, record.pid_start, `the shepherd host of #${issue}`);
+  }
+
   /** Ends the agent process group a worker left behind, if it still runs (even when its leader died). */
   private async endAgent(record: Progress | null): Promise<void> {
     if (record?.agent_pid) await this.end(record.agent_pid, record.agent_pid_start, `the agent of ${record.issue !== null ? `#${record.issue}` : (record.role ?? 'a task')}`);
@@ -123,7 +147,7 @@ export class Executor {
       case 'recover-shepherd': {
         if (action.reason === 'stalled' && action.pid !== null) {
           const start = action.slot ? (state.shepherds[action.slot]?.pid_start ?? null) : null;
-          await this.end(action.pid, start, `the shepherd of #${action.issue}`);
+          await this.endShepherd(action.issue, action.taskId, action.pid, start);
         }
         // The agent runs in its own process group: a worker killed with -9 leaves it behind.
         const record = progress.readShepherd(action.issue);
@@ -204,7 +228,7 @@ export class Executor {
           await this.enqueue(action.slot, action.issue, this.o.queue);
           return;
         }
-        const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now });
+        const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now, shepherds: config.executor.kind === 'local' ? config.executor.shepherds : 'process' });
         if (result.ok) {
           const t = result.task;
           state.shepherds[action.slot] = { ...idleShepherd(), status: 'working', issue: action.issue, task_id: t.task_id, pid: t.pid, pid_start: t.pid_start, output_file: t.output_file, started: t.started, last_phase: 'starting' };
@@ -333,7 +357,7 @@ export class Executor {
     await Promise.all(
       stops.map(async (stop) => {
         const entry = state.shepherds[stop.slot];
-        if (entry?.pid) await this.end(entry.pid, entry.pid_start, `the shepherd of #${stop.issue}`);
+        await this.endShepherd(stop.issue, entry?.task_id ?? null, entry?.pid ?? null, entry?.pid_start ?? null);
         await this.endAgent(progress.readShepherd(stop.issue));
         try {
           const issue = await tracker.getIssue(stop.issue);
@@ -346,5 +370,9 @@ export class Executor {
         progress.remove(progress.shepherdFile(stop.issue));
       }),
     );
+    // The daemon is stopping: the shepherd host goes too, once its runs are gone (a stopped run's
+    // ticket goes a moment after its terminal status); one still running something exits when idle.
+    const host = await endIdleHost(this.o.paths.host, 2_000, KILL_GRACE_MS);
+    if (host === 'survived' || host === 'not-ours') this.warn(`the shepherd host did not end (${host})`);
   }
 }

@@ -15,6 +15,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import type { Mode } from '../core/planner.js';
 import { loomCommand } from '../process/launcher.js';
+import { endIdleHost } from '../process/host-tickets.js';
 import { signalGroup } from '../process/process-identity.js';
 import { delay } from '../process/wait.js';
 import { FileStateStore } from '../state/state-store.js';
@@ -146,6 +147,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     // No agent outlives the daemon: one whose starter died since the last iteration ends now.
     for (const line of await endLeftoverAgents(paths.worktrees)) log(line);
+    // Nor an idle shepherd host (one that still runs something exits by itself when idle).
+    if ((await endIdleHost(paths.host, 2_000, 10_000)) === 'ended') log('Stopped the idle shepherd host');
     const final = store.load().state;
     Object.assign(final, { running: false, stopped_at: new Date().toISOString() });
     store.save(final, session);

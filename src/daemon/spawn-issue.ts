@@ -19,7 +19,7 @@ export interface SpawnedIssue {
   daemonPid: number | null;
 }
 
-export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; issue: number; forceMerge: boolean; now: Date }): Promise<SpawnedIssue> {
+export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; issue: number; forceMerge: boolean; now: Date; shepherds?: 'process' | 'host' }): Promise<SpawnedIssue> {
   const { paths, tracker, issue } = opts;
   const current = await tracker.getIssue(issue);
   if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
@@ -34,7 +34,7 @@ export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; iss
   }
   if (!current.labels.includes(Label.issue)) await tracker.updateLabels(issue, { add: [Label.issue] });
   const daemon = liveLock(paths.lock);
-  const result = await startShepherd({ paths, tracker, progress, issue, forceMerge: opts.forceMerge, now: opts.now });
+  const result = await startShepherd({ paths, tracker, progress, issue, forceMerge: opts.forceMerge, now: opts.now, ...(opts.shepherds ? { shepherds: opts.shepherds } : {}) });
   if (!result.ok) throw new UserError(`could not spawn a shepherd for #${issue}: ${result.message}`);
   return { task: result.task, daemonPid: daemon?.holder === 'daemon' ? daemon.pid : null };
 }

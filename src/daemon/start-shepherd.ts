@@ -1,9 +1,12 @@
 /**
  * Starting a shepherd for an issue, shared by the iteration and `loom spawn`: the claim
- * (steps/claim-issue.ts, the one owner of "one shepherd per issue"), then the detached launch.
- * A failed launch undoes the claim.
+ * (steps/claim-issue.ts, the one owner of "one shepherd per issue"), then the detached launch —
+ * or, with `executor.shepherds: "host"`, the hand-over to the repository's shepherd host
+ * (process/host-tickets.ts). A failed launch undoes the claim.
  */
+import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
+import { handToHost } from '../process/host-tickets.js';
 import { launchLoomDetached, logFileFor } from '../process/launcher.js';
 import type { ProgressStore } from '../process/progress-store.js';
 import { newTaskId, startingRecord } from '../process/new-task.js';
@@ -16,6 +19,8 @@ export interface StartedTask {
   pid_start: string | null;
   output_file: string;
   started: string;
+  /** Run inside the shepherd host (`pid` is the host's). */
+  hosted?: boolean;
 }
 
 export type StartShepherdResult =
@@ -33,6 +38,8 @@ export async function startShepherd(opts: {
   issue: number;
   forceMerge: boolean;
   now: Date;
+  /** `host`: hand the run to the repository's shepherd host instead of launching `loom shepherd`. */
+  shepherds?: 'process' | 'host';
 }): Promise<StartShepherdResult> {
   const { paths, tracker, progress, issue, now } = opts;
   const task_id = newTaskId();
@@ -40,6 +47,18 @@ export async function startShepherd(opts: {
   const claim = await claimIssue({ progress, tracker, issue, task_id, output_file, now });
   if (!claim.ok) return { ok: false, reason: claim.reason, message: claim.message };
   try {
+    if (opts.shepherds === 'host') {
+      const file = progress.shepherdFile(issue);
+      const host = await handToHost({
+        root: paths.root,
+        hostDir: paths.host,
+        hostLog: path.join(paths.logs, 'shepherd-host.log'),
+        ticket: { issue, task_id, output_file, force_merge: opts.forceMerge },
+        // The record names the host and the ticket before the host can see the ticket.
+        beforeTicket: (h, ticket) => progress.write(file, { ...claim.record, pid: h.pid, pid_start: h.pid_start, host_ticket: ticket }),
+      });
+      return { ok: true, task: { task_id, pid: host.pid, pid_start: host.pid_start, output_file, started: now.toISOString(), hosted: true } };
+    }
     const args = ['shepherd', String(issue), '--task', task_id, ...(opts.forceMerge ? ['--force-merge'] : [])];
     const launched = launchLoomDetached(args, { cwd: paths.root, logFile: output_file });
     return { ok: true, task: { task_id, pid: launched.pid, pid_start: launched.pid_start, output_file, started: now.toISOString() } };

@@ -196,7 +196,10 @@ export class Worktrees {
     const dir = this.pathFor(issue);
     // The original Loom's worktree (feature/issue-N, marker files) or branch continues on ours.
     const adopted = await adoptOriginalWork(this.root, dir, issue, base);
-    if (adopted !== null) process.stdout.write(`loom: ${adopted}\n`);
+    if (adopted !== null) {
+      if (this.hooks.log !== undefined) this.hooks.log(adopted);
+      else process.stdout.write(`loom: ${adopted}\n`);
+    }
     if ((await this.settle(issue)) === 'worktree') return { dir, existed: true, branchExisted: true };
     fs.mkdirSync(this.dir, { recursive: true });
     const branch = branchFor(issue);

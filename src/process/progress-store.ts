@@ -99,11 +99,18 @@ export class ProgressStore {
 }
 
 /**
- * Liveness of the process behind a record: the worker's pid once it has started; before that,
- * the launcher's pid, or a short grace when the launcher is gone.
+ * Liveness of the process behind a record: the worker's pid once it has started (and, for a run
+ * in a shepherd host, its ticket); before that, the launcher's pid, or a short grace when the
+ * launcher is gone.
  */
 export function viewOf(progress: Progress | null, now: number, fallback?: { pid: number | null; pid_start: string | null }): ProcessView {
   if (progress !== null && isTerminal(progress.status)) return { alive: false, progress };
+  if (progress?.host_ticket !== undefined && progress.pid) {
+    // A hosted run: its host lives and holds its ticket (written just after this record: a
+    // `starting` record is given the grace).
+    const ticketed = fs.existsSync(progress.host_ticket) || (progress.status === 'starting' && now - Date.parse(progress.started) < STARTING_GRACE_MS);
+    return { alive: ticketed && isProcessAlive(progress.pid, progress.pid_start), progress };
+  }
   if (progress?.pid) return { alive: isProcessAlive(progress.pid, progress.pid_start), progress };
   if (fallback?.pid) return { alive: isProcessAlive(fallback.pid, fallback.pid_start), progress };
   if (progress?.status === 'starting') {

@@ -69,6 +69,12 @@ export class TaskRecorder {
     this.record.last_output = new Date().toISOString();
   }
 
+  /** Stops the heartbeat without a terminal status (the run failed unexpectedly: its record is left to the daemon's recovery). */
+  halt(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   finish(status: ProgressStatus, fields: { message: string; exit_code: number; merged?: boolean; pr_number?: number | null; merged_prs?: number[] }): void {
     if (this.timer) clearInterval(this.timer);
     this.finished = true;

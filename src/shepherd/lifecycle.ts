@@ -54,6 +54,8 @@ export interface LifecycleDeps {
   signal: AbortSignal;
   forceMerge: boolean;
   log: (line: string) => void;
+  /** Where the agents' output goes (default this process's stdout: the log file of a detached shepherd). */
+  out?: (text: string) => void;
   /** Log file of this run, for comments. */
   logFile: string | null;
   /** The lease on the issue's worktree, held for the whole run (its agents are recorded there). */
@@ -148,7 +150,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
       await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
-        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume } : {}) }),
+        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume } : {}), ...(deps.out ? { out: deps.out } : {}) }),
       );
       await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       if (run.sessionId) sessions[role] = run.sessionId;
@@ -269,7 +271,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const round = cp.doctor_rounds + 1;
         // The judge round runs the test command in the worktree: it gets the same hooks as an agent run.
         await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
-        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}) });
+        const outcome = await judgeRound({ paths, config, issue, prNumber, worktree, base: baseRef, branch, attempt: round, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(deps.out ? { out: deps.out } : {}) });
         await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: 'judge' }, log);
         if (deps.signal.aborted) throw new Stopped();
         if (outcome.agentError !== null) return await giveUp(ShepherdExit.needsHuman, outcome.agentError);

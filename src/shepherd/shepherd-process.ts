@@ -44,6 +44,14 @@ export interface ShepherdOptions {
    */
   fence?: string;
   log: (line: string) => void;
+  /** Where the agents' output goes (default this process's stdout). */
+  out?: (text: string) => void;
+  /**
+   * Asks this lifecycle to stop, as SIGTERM does (a shepherd host runs many lifecycles in one
+   * process: each has its own signal, and the process's signals are the host's). When given, the
+   * shepherd does not listen to SIGTERM and SIGINT itself.
+   */
+  signal?: AbortSignal;
 }
 
 export async function runShepherd(opts: ShepherdOptions): Promise<number> {
@@ -70,8 +78,12 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     log(`shepherd #${issue}: asked to stop; stopping the agent`);
     shutdown.abort();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const external = opts.signal;
+  if (external === undefined) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  } else if (external.aborted) onSignal();
+  else external.addEventListener('abort', onSignal);
   const fence = opts.fence;
   if (fence !== undefined) {
     process.stdin.on('error', () => undefined);
@@ -122,6 +134,7 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
       signal: follow.signal,
       forceMerge: opts.forceMerge,
       log: (line) => log(`shepherd #${issue}: ${line}`),
+      ...(opts.out ? { out: opts.out } : {}),
       logFile: record.output_file === '(terminal)' ? null : record.output_file,
       lease,
       ...(fence !== undefined ? { publish: (checkpoint: Checkpoint, worktree: string) => publishCheckpoint({ ...remote, worktree, checkpoint }) } : {}),
@@ -161,6 +174,9 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     if (fence !== undefined) process.stdin.pause();
     follow?.stop();
     lease?.release();
+    // A run that threw has no terminal status: its heartbeat stops (its process would have exited).
+    recorder.halt();
+    external?.removeEventListener('abort', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }

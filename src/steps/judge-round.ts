@@ -69,6 +69,8 @@ export async function judgeRound(opts: {
   signal?: AbortSignal;
   recorder?: TaskRecorder;
   lease?: IssueLease;
+  /** Where the judge's output goes (runRoleAgent's `out`). */
+  out?: (text: string) => void;
 }): Promise<JudgeOutcome> {
   const { config, issue, worktree, base } = opts;
   const diff = await git(worktree, ['diff', `${base}...HEAD`]);
@@ -99,6 +101,7 @@ export async function judgeRound(opts: {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.recorder ? { recorder: opts.recorder } : {}),
     ...(opts.lease ? { lease: opts.lease } : {}),
+    ...(opts.out ? { out: opts.out } : {}),
   });
   if (run.outcome !== 'success') return { verdict: 'changes', review: '', gate, agentError: `the judge ${run.message}` };
   const parsed = parseVerdict(run.output);

@@ -87,7 +87,7 @@ export async function mergePullRequest(opts: {
 }): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   // The Champion may create the worktree (and removes it once merged): the workspace hooks run as for a shepherd's.
-  const worktrees = new Worktrees(paths.root, paths.worktrees, worktreeHooks(config.hooks, paths.root, opts.log ?? (() => undefined)));
+  const worktrees = new Worktrees(paths.root, paths.worktrees, { ...worktreeHooks(config.hooks, paths.root, opts.log ?? (() => undefined)), ...(opts.log ? { log: opts.log } : {}) });
   const branch = branchFor(issue);
   const remote = tracker.kind === 'github';
   const baseRef = remote ? `origin/${base}` : base;

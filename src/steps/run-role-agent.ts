@@ -43,6 +43,8 @@ export interface RoleAgentRun {
   recorder?: TaskRecorder;
   /** The lease on the issue's worktree the run works in: the agent group is recorded there. */
   lease?: IssueLease;
+  /** Where the agent's output and Loom's notes about the run go; default this process's stdout. */
+  out?: (text: string) => void;
 }
 
 /** A budget cap would be exceeded: the run was not started. */
@@ -94,6 +96,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   // Agent CLIs keep their config and sessions in a home per task, so a resume finds its session.
   envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
 
+  const write = run.out ?? ((text: string) => void process.stdout.write(text));
   for (const name of usable) {
     const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
     const tools = new ToolTally();
@@ -115,7 +118,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
       ...(roleConfig.args.length > 0 ? { args: roleConfig.args } : {}),
       ...(run.resumeSessionId && name === primary ? { resumeSessionId: run.resumeSessionId } : {}),
       onOutput: (text) => {
-        process.stdout.write(text);
+        write(text);
         run.recorder?.output();
       },
       onStart: (pid) => {
@@ -151,7 +154,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
     const resetAt = kind === 'overloaded' ? new Date(now.getTime() + OVERLOADED_BACKOFF_MS).toISOString() : result.failure?.resetAt;
     const limit = recordLimit(run.paths.limits, name, resetAt, result.message, now);
     events.emit('runtime.limited', { runtime: name, role: run.role, issue: run.issue, until: limit.until, message: result.message });
-    process.stdout.write(`loom: runtime ${name} is ${kind === 'overloaded' ? 'overloaded; paused' : 'limited'} until ${limit.until}${name !== usable.at(-1) ? '; failing over' : ''}\n`);
+    write(`loom: runtime ${name} is ${kind === 'overloaded' ? 'overloaded; paused' : 'limited'} until ${limit.until}${name !== usable.at(-1) ? '; failing over' : ''}\n`);
     if (name === usable.at(-1)) throw new RuntimeLimitedError(name, limit.until, `runtime ${name} is limited until ${limit.until}: ${result.message}`);
   }
   throw new Error('unreachable: no runtime ran');

@@ -624,11 +624,20 @@ describe('executor (docs/distributed.md)', () => {
   const github = { type: 'github', owner: 'acme', repo: 'widgets' };
 
   it('is local by default; bullmq with a Redis URL for the GitHub tracker; LOOM_REDIS_URL sets it', () => {
-    expect(ok({}).executor).toEqual({ kind: 'local' });
+    expect(ok({}).executor).toEqual({ kind: 'local', shepherds: 'process' });
     expect(ok({ tracker: github, executor: { kind: 'bullmq', redis: 'redis://queue:6379' } }).executor).toEqual({ kind: 'bullmq', redis: 'redis://queue:6379' });
     expect(ok({ tracker: github }, { LOOM_REDIS_URL: 'rediss://:pw@queue:6380' }).executor).toEqual({ kind: 'bullmq', redis: 'rediss://:pw@queue:6380' });
     // The environment wins over the file.
     expect(ok({ tracker: github, executor: { kind: 'local' } }, { LOOM_REDIS_URL: 'redis://other:6379' }).executor).toEqual({ kind: 'bullmq', redis: 'redis://other:6379' });
+  });
+
+  it('runs local shepherds in processes by default, in one host with shepherds "host" or LOOM_SHEPHERDS=host', () => {
+    expect(ok({ executor: { kind: 'local', shepherds: 'host' } }).executor).toEqual({ kind: 'local', shepherds: 'host' });
+    expect(ok({}, { LOOM_SHEPHERDS: 'host' }).executor).toEqual({ kind: 'local', shepherds: 'host' });
+    expect(ok({ executor: { kind: 'local', shepherds: 'host' } }, { LOOM_SHEPHERDS: 'process' }).executor).toEqual({ kind: 'local', shepherds: 'process' });
+    expect(problemsOf({ executor: { kind: 'local', shepherds: 'threads' } })).toEqual(['executor.shepherds: must be "process" or "host", got "threads"']);
+    expect(problemsOf({}, { LOOM_SHEPHERDS: 'many' })).toEqual(['env LOOM_SHEPHERDS: must be "process" or "host", got "many"']);
+    expect(problemsOf({ tracker: github, executor: { kind: 'bullmq', redis: 'redis://queue:6379' } }, { LOOM_SHEPHERDS: 'host' })).toEqual([expect.stringMatching(/^env LOOM_SHEPHERDS: applies to the local executor only/)]);
   });
 
   it('refuses the local tracker, an unknown kind and a bad URL, each in one line', () => {
