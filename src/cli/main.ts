@@ -184,10 +184,12 @@ function buildProgram(): Command {
     .description('internal: run the shepherds handed to this repository\'s shepherd host (executor.shepherds "host")')
     .action(async () => {
       const paths = requirePaths();
-      const { HOST_IDLE_MS, HOST_POLL_MS, runShepherdHost } = await import('../shepherd/shepherd-host.js');
+      const [{ HOST_IDLE_MS, HOST_POLL_MS, runShepherdHost }, { backgroundLog }] = await Promise.all([import('../shepherd/shepherd-host.js'), import('../daemon/detach.js')]);
       const idle = Number(process.env.LOOM_HOST_IDLE_MS ?? HOST_IDLE_MS);
+      // Started by Loom, its stdout is its log file: rotated by size as the daemon's log is (on a terminal, nothing rotates).
+      const log = backgroundLog(paths.hostLog);
       process.exitCode = await withTracker(paths, {}, (tracker) =>
-        runShepherdHost({ paths, tracker, loadConfig: () => requireConfig(paths), log: (l) => out(`${stamp()} ${l}`), idleMs: Number.isFinite(idle) && idle >= 0 ? idle : HOST_IDLE_MS, pollMs: HOST_POLL_MS }),
+        runShepherdHost({ paths, tracker, loadConfig: () => requireConfig(paths), log, idleMs: Number.isFinite(idle) && idle >= 0 ? idle : HOST_IDLE_MS, pollMs: HOST_POLL_MS }),
       );
     });
 

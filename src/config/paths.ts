@@ -44,6 +44,8 @@ export interface LoomPaths {
   queueStatus: string;
   /** The shepherd host (`executor.shepherds: "host"`): its lock and its tickets, one per lifecycle handed to it. */
   host: string;
+  /** The shepherd host's own log (its runs log to their own files), rotated by size like `daemon.log`. */
+  hostLog: string;
 }
 
 export function loomPaths(root: string): LoomPaths {
@@ -74,6 +76,7 @@ export function loomPaths(root: string): LoomPaths {
     baseGuard: path.join(dir, 'base-guard.json'),
     queueStatus: path.join(dir, 'queue-status.json'),
     host: path.join(dir, 'host'),
+    hostLog: path.join(dir, 'logs', 'shepherd-host.log'),
   };
 }
 

@@ -52,7 +52,7 @@ export async function startShepherd(opts: {
       const host = await handToHost({
         root: paths.root,
         hostDir: paths.host,
-        hostLog: path.join(paths.logs, 'shepherd-host.log'),
+        hostLog: paths.hostLog,
         ticket: { issue, task_id, output_file, force_merge: opts.forceMerge },
         // The record names the host and the ticket before the host can see the ticket.
         beforeTicket: (h, ticket) => progress.write(file, { ...claim.record, pid: h.pid, pid_start: h.pid_start, host_ticket: ticket }),

@@ -52,6 +52,8 @@ export interface ShepherdStatus {
   /** Milliseconds since the last heartbeat. */
   heartbeat_age_ms: number | null;
   output_file: string | null;
+  /** Runs inside the shepherd host (`executor.shepherds: "host"`): `pid` is the host's, shared by its runs. */
+  hosted?: boolean;
 }
 
 export interface StatusReport {
@@ -222,6 +224,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
       running_ms: since(entry.started),
       heartbeat_age_ms: since(job?.heartbeat ?? mine?.heartbeat),
       output_file: entry.output_file,
+      ...(mine?.host_ticket !== undefined ? { hosted: true } : {}),
     });
   }
   const unrecorded = progress
@@ -407,7 +410,7 @@ export function renderStatus(r: StatusReport): string {
       lines.push(`    ${s.name}: ${s.status}${s.issue !== null ? ` on issue #${s.issue}` : ''}${s.phase ? ` in ${s.phase}` : ''} (left by an earlier Loom; no process of this Loom runs for it: the slot is free and the issue is recovered like any unowned one)`);
     else
       lines.push(
-        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, ${running}${r.usage.by_issue[String(s.issue)] ? `, $${r.usage.by_issue[String(s.issue)]?.cost_usd.toFixed(2)}` : ''}${s.alive ? '' : ', process gone — the next iteration recovers it'})`,
+        `    ${s.name}: Issue #${s.issue} (${s.phase ?? 'working'}, ${running}${r.usage.by_issue[String(s.issue)] ? `, $${r.usage.by_issue[String(s.issue)]?.cost_usd.toFixed(2)}` : ''}${s.hosted === true ? `, in the shepherd host, pid ${s.pid ?? '?'}` : ''}${s.alive ? '' : s.hosted === true ? ' — its run there ended; the next iteration recovers it' : ', process gone — the next iteration recovers it'})`,
       );
   }
   for (const u of r.shepherds.unrecorded) lines.push(`    (manual) Issue #${u.issue} (pid ${u.pid ?? '?'}; the next iteration adopts it)`);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { StatusReport } from '../../src/status/status-report.js';
 import { Label } from '../../src/core/labels.js';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { ProgressStore, viewOf } from '../../src/process/progress-store.js';
@@ -41,8 +42,8 @@ const events = (r: TestRepo): Event[] =>
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Event)
     : [];
-const hostLog = (r: TestRepo) => {
-  const file = path.join(r.paths.logs, 'shepherd-host.log');
+const hostLog = (r: TestRepo, part = '') => {
+  const file = `${r.paths.hostLog}${part}`;
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
 };
 const hostsStarted = (r: TestRepo) => [...hostLog(r).matchAll(/shepherd host started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
@@ -78,6 +79,28 @@ describe('the shepherd host', () => {
     await until(() => !isProcessAlive(hosts[0]), 10_000, 'the host gone');
     expect(processesIn(repo.root)).toEqual([]);
     expect(fs.existsSync(hostLockFile(repo.paths.host))).toBe(false);
+  });
+
+  it('loom status says which shepherds run in the shepherd host, with its pid', async () => {
+    const release = path.join(fs.mkdtempSync('/tmp/loom-release-'), 'go');
+    repo = hostRepo(`while [ ! -e '${release}' ]; do sleep 0.05; done; echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"`);
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'one', labels: [Label.issue] });
+    const daemon = startDaemon(repo.root, ['start', '--force']);
+    try {
+      const progress = new ProgressStore(repo.paths.progress);
+      await until(() => progress.readShepherd(1)?.status === 'running', 30_000, '#1 running');
+      const host = liveHost(repo.paths.host)!;
+      await until(() => (JSON.parse(loom(repo!.root, ['status', '--json']).stdout) as StatusReport).shepherds.active === 1, 15_000, 'status shows #1');
+      const slot = (JSON.parse(loom(repo.root, ['status', '--json']).stdout) as StatusReport).shepherds.slots.find((s) => s.issue === 1);
+      expect(slot).toMatchObject({ status: 'working', alive: true, hosted: true, pid: host.pid });
+      expect(loom(repo.root, ['status']).stdout).toMatch(new RegExp(`Issue #1 \\([^)]*in the shepherd host, pid ${host.pid}\\)`));
+      fs.writeFileSync(release, '');
+      await until(async () => (await tracker.getIssue(1))?.state === 'closed', 30_000, '#1 merged');
+    } finally {
+      loom(repo.root, ['stop']);
+      await daemon.exited(30_000);
+    }
   });
 
   it('a stop of one hosted shepherd (loom:abort, or a stop request) leaves the others running', async () => {
@@ -195,7 +218,7 @@ describe('the shepherd host', () => {
       const host = await handToHost({
         root: repo.root,
         hostDir: repo.paths.host,
-        hostLog: path.join(repo.paths.logs, 'shepherd-host.log'),
+        hostLog: repo.paths.hostLog,
         ticket: { issue: 1, task_id: 'feedc0ffee01', output_file, force_merge: true },
         beforeTicket: (h, ticket) => {
           progress.write(progress.shepherdFile(1), { ...claim.record, pid: h.pid, pid_start: h.pid_start, host_ticket: ticket });
@@ -233,17 +256,21 @@ describe('the shepherd host', () => {
     expect(isProcessAlive(host.pid, host.pid_start)).toBe(true);
   });
 
-  it('exits by itself once idle, releasing its lock', async () => {
+  it('exits by itself once idle, releasing its lock; its log rotates by size', async () => {
     repo = hostRepo('echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"');
     const tracker = repo.tracker();
     await tracker.createIssue({ title: 'one', labels: [Label.issue] });
-    const spawned = loom(repo.root, ['spawn', '1', '--force-merge'], { LOOM_HOST_IDLE_MS: '500' });
+    const spawned = loom(repo.root, ['spawn', '1', '--force-merge'], { LOOM_HOST_IDLE_MS: '500', LOOM_DAEMON_LOG_MAX_BYTES: '150' });
     expect(spawned.stdout).toMatch(/in the shepherd host, pid (\d+)/);
     const pid = Number(/pid (\d+)/.exec(spawned.stdout)![1]);
     await until(async () => (await tracker.getIssue(1))?.state === 'closed', 30_000, '#1 merged');
     await until(() => !isProcessAlive(pid), 15_000, 'the idle host exited');
     expect(fs.existsSync(hostLockFile(repo.paths.host))).toBe(false);
     expect(hostLog(repo)).toMatch(/shepherd host exits: idle/);
+    // Past 150 bytes the log was copied to .1 (older parts to .2 and .3) and emptied in place: it never holds much more.
+    expect(hostLog(repo, '.1')).toMatch(/ended, exit code 0|running task/);
+    expect(hostLog(repo).length).toBeLessThan(400);
+    expect(fs.existsSync(`${repo.paths.hostLog}.4`)).toBe(false);
   });
 
   it('an exception in one run ends that run only: it is dead to the daemon, the host and the other runs go on', async () => {
