@@ -4,7 +4,6 @@
  * or, with `executor.shepherds: "host"`, the hand-over to the repository's shepherd host
  * (process/host-tickets.ts). A failed launch undoes the claim.
  */
-import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
 import { handToHost } from '../process/host-tickets.js';
 import { launchLoomDetached, logFileFor } from '../process/launcher.js';
