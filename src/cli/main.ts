@@ -259,10 +259,10 @@ function buildProgram(): Command {
       const number = parseIssueNumber(issueArg);
       const paths = requirePaths();
       const config = requireConfig(paths);
-      const [{ buildWhy, renderWhy, whyFacts }, { FileStateStore }] = await Promise.all([import('../status/why-report.js'), import('../state/state-store.js')]);
+      const [{ buildWhy, renderWhy, whyFacts, WHY_PAGE }, { FileStateStore }] = await Promise.all([import('../status/why-report.js'), import('../state/state-store.js')]);
       const cli = await hintCommand();
       const report = await withTracker(paths, { readonly: true }, async (tracker) => {
-        const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
+        const [snapshot, issue] = await Promise.all([tracker.snapshot({ page: WHY_PAGE }), tracker.getIssue(number)]);
         if (issue === null) throw await missingIssue(tracker, number, 'why');
         const facts = await whyFacts(tracker, issue, snapshot, { paths, config });
         return buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now: new Date(), facts, cli });

@@ -89,7 +89,7 @@ export interface TrackerSnapshot {
  * What a bounded snapshot says of the issues it left out. Its `issues` are then: every issue
  * labelled `loom:building`, every issue an open PR of the snapshot closes, the first `page` ready
  * issues (`loom:issue`) in build order (`loom:urgent` first, then oldest), and the `page` lowest
- * numbers of each proposal label. Blocked issues only count.
+ * numbers of each proposal label and of `loom:blocked` (the other blocked issues only count).
  */
 export interface SnapshotPage {
   /** The page size asked for. */

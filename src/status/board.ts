@@ -129,7 +129,9 @@ export class BoardCollector {
     const key = config.tracker.type === 'local' ? `${fileStamp(this.paths.trackerDb)}|${fileStamp(`${this.paths.trackerDb}-wal`)}` : `${config.tracker.type}|${fileStamp(this.paths.events)}`;
     const fresh = config.tracker.type === 'local' ? true : now.getTime() - (c?.at ?? 0) < this.snapshotMaxAgeMs;
     if (c !== null && c.key === key && fresh && !(c.read.snapshot instanceof Error)) return c.read;
-    const read = await readTracker(this.paths, config);
+    // Bounded: the lanes show at most LANE_CARDS cards each, and the counts come with the page, so
+    // a rebuild costs the same with 1,000 or 100,000 open issues (a tracker may read everything).
+    const read = await readTracker(this.paths, config, { page: LANE_CARDS });
     this.cached = { at: now.getTime(), read, key };
     return read;
   }
@@ -165,6 +167,15 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
   };
 
   const laneTotals = Object.fromEntries(LANES.map((l) => [l, lanes[l].length])) as Record<Lane, number>;
+  const page = snapshot?.page;
+  if (page !== undefined) {
+    // A bounded snapshot: the issue lanes' totals are the tracker's counts, not the cards read.
+    const count = (...labels: string[]) => labels.reduce((sum, l) => sum + (page.counts[l] ?? 0), 0);
+    laneTotals.ready = count(Label.issue);
+    laneTotals.building = count(Label.building);
+    laneTotals.blocked = count(Label.blocked);
+    laneTotals.proposals = Math.max(lanes.proposals.length, count(Label.architect, Label.hermit, Label.curated));
+  }
   for (const l of LANES) lanes[l] = lanes[l].slice(0, LANE_CARDS);
 
   const state = new FileStateStore(paths.state).peek();
@@ -236,7 +247,7 @@ function buildBoard(input: { paths: LoomPaths; config: LoomConfig; snapshot: Tra
       daemon_up: status.daemon.status === 'running' ? 1 : 0,
       shepherds_active: status.shepherds.active,
       shepherds_max: status.shepherds.max,
-      issues_by_label: countLabels(issues),
+      issues_by_label: page !== undefined ? Object.fromEntries(Object.entries(page.counts).filter(([l]) => l.startsWith('loom:'))) : countLabels(issues),
       pull_requests_by_label: countLabels(prs),
     },
   };

@@ -14,7 +14,7 @@ import { FileStateStore } from '../state/state-store.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import { readConfig } from './collect-status.js';
 import type { WhyReport } from './why-report.js';
-import { buildWhy } from './why-report.js';
+import { buildWhy, WHY_PAGE } from './why-report.js';
 
 export interface TimelineEntry {
   at: string;
@@ -45,7 +45,7 @@ export async function collectIssueReport(paths: LoomPaths, number: number, event
   const mine = events ?? log.readAll().events.filter((e) => e.issue === number);
   const tracker = await createTracker(paths, config.tracker, { readonly: true });
   try {
-    const [snapshot, issue] = await Promise.all([tracker.snapshot(), tracker.getIssue(number)]);
+    const [snapshot, issue] = await Promise.all([tracker.snapshot({ page: WHY_PAGE }), tracker.getIssue(number)]);
     if (issue === null) return null;
     const why = buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now });
     const prNumbers = new Set<number>(snapshot.pullRequests.filter((p) => p.closesIssue === number).map((p) => p.number));

@@ -59,6 +59,13 @@ export interface WhyFacts {
   reviews?: { pending: HumanReview[]; approval: ReturnType<typeof writerApproval> };
 }
 
+/**
+ * How many ready issues (in build order) `loom why` and the dashboard's issue page read: an issue
+ * among them gets its exact place in line, one behind them "behind the first N of M". The read
+ * costs the same whatever the backlog (a tracker may read everything).
+ */
+export const WHY_PAGE = 500;
+
 /** Reads the facts `buildWhy` needs beyond the snapshot: only for an issue that is not open and ready. */
 export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: TrackerSnapshot, where?: { paths: LoomPaths; config: LoomConfig }): Promise<WhyFacts> {
   const open = snapshot.pullRequests.filter((p) => p.closesIssue === issue.number);
@@ -156,7 +163,12 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   add('a shepherd slot is free', active < config.maxShepherds, `${active}/${config.maxShepherds} shepherds busy`);
   const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && buildBlocker(i.labels) === undefined));
   const position = queue.findIndex((i) => i.number === number);
-  if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${queue.length} ready issues (${Label.urgent} first, then oldest)${issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`}`);
+  // A bounded snapshot holds the first ready issues in build order; the total is the tracker's count.
+  const readyTotal = snapshot.page !== undefined ? Math.max(queue.length, snapshot.page.counts[Label.issue] ?? 0) : queue.length;
+  const moveUp = issue.labels.includes(Label.urgent) ? '' : `; \`${cli} issue label ${number} ${Label.urgent}\` moves it up`;
+  if (position >= 0) add('next in line', position < Math.max(1, config.maxShepherds - active), `position ${position + 1} of ${readyTotal} ready issues (${Label.urgent} first, then oldest)${moveUp}`);
+  else if (snapshot.page !== undefined && issue.state === 'open' && issue.labels.includes(Label.issue) && blocker === undefined)
+    add('next in line', false, `behind the first ${queue.length} of ${readyTotal} ready issues (${Label.urgent} first, then oldest)${moveUp}`);
   const { state: where, headline } = stateOf({ issue, record: owned ? record : null, facts, forceMode: state?.force_mode === true, now, cli });
   const mergeGates = openPr === undefined ? [] : [...reviewGates(config, facts.reviews), ...mergePathGates(paths, openPr, cli)];
   gates.push(...mergeGates);

@@ -28,6 +28,17 @@ describe('loom why / loom logs', () => {
     expect(loom(repo.root, ['why', '9']).code).toBe(2);
   });
 
+  it('why gives the place in line from a bounded read: exact among the first 500 ready, "behind the first 500" after them, the total from the count', async () => {
+    repo = makeRepo({ maxShepherds: 1 });
+    const tracker = repo.tracker();
+    for (let i = 1; i <= 520; i += 1) await tracker.createIssue({ title: `Ready ${i}`, labels: i === 510 ? [Label.issue, Label.urgent] : [Label.issue] });
+    const line = (n: number) => loom(repo!.root, ['why', String(n)]).stdout.split('\n').find((l) => l.includes('next in line')) ?? '';
+    expect(line(510)).toMatch(/position 1 of 520 ready issues \(loom:urgent first, then oldest\)$/);
+    expect(line(1)).toMatch(/position 2 of 520 ready issues/);
+    expect(line(499)).toMatch(/position 500 of 520 ready issues/);
+    expect(line(515)).toMatch(/behind the first 500 of 520 ready issues .*issue label 515 loom:urgent` moves it up/);
+  });
+
   it('why says the state first: being built (phase, time), in review, closed by a merge or as not needed, blocked', async () => {
     const fence = '```';
     const script = (body: string) => `${fence}loom-script builder\n${body}\n${fence}`;

@@ -29,6 +29,22 @@ describe('board lanes', () => {
     expect(board.status.issues.ready).toBe(130);
   });
 
+  it('reads a bounded part of a large backlog: the blocked and proposal lanes keep their first 100 cards with titles, the totals are the counts', async () => {
+    repo = makeRepo({});
+    const tracker = repo.tracker();
+    for (let i = 1; i <= 130; i += 1) await tracker.createIssue({ title: `Stuck ${i}`, labels: [Label.blocked] });
+    for (let i = 1; i <= 120; i += 1) await tracker.createIssue({ title: `Idea ${i}`, labels: [Label.architect] });
+    for (let i = 1; i <= 3; i += 1) await tracker.createIssue({ title: `Ready ${i}`, labels: [Label.issue] });
+    const board = await new BoardCollector(repo.paths).board();
+    expect(board.lane_totals).toMatchObject({ ready: 3, blocked: 130, proposals: 120, building: 0 });
+    expect(board.lanes.blocked).toHaveLength(100);
+    expect(board.lanes.blocked.slice(0, 2).map((c) => c.title)).toEqual(['Stuck 1', 'Stuck 2']);
+    expect(board.lanes.proposals).toHaveLength(100);
+    expect(board.lanes.proposals[0]?.title).toBe('Idea 1');
+    expect(board.gauges.issues_by_label).toMatchObject({ [Label.blocked]: 130, [Label.architect]: 120, [Label.issue]: 3 });
+    expect(board.status.issues.blocked).toBe(130);
+  });
+
   it('says what starts a generator role, and that nothing does when issueThreshold is 0', async () => {
     repo = makeRepo({ issueThreshold: 3, maxProposals: 5 });
     const trigger = async () => (await new BoardCollector(repo!.paths).board()).roles.find((r) => r.role === 'architect')?.trigger;

@@ -273,6 +273,7 @@ export class LocalStore {
     for (const label of PROPOSAL_LABELS) for (const n of this.stmt.openWithLabel.all(label, size)) numbers.add(n);
     const lowest: Record<string, number[]> = {};
     for (const label of ISSUE_STATE_LABELS) lowest[label] = this.stmt.openWithLabel.all(label, PIPELINE_LIST_LIMIT);
+    for (const n of (lowest[Label.blocked] ?? []).slice(0, size)) numbers.add(n);
     const pageInfo: SnapshotPage = { size, counts, lowest, moreReady: readyCount > urgent.length + rest.length };
     const { pullRequests } = this.snapshotPullRequests();
     const issues = this.stmt.pageIssues.all(JSON.stringify([...numbers])).map(toSnapshotIssue);

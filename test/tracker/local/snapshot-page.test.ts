@@ -55,6 +55,7 @@ function expected(full: TrackerSnapshot, size: number) {
     ...ready.slice(0, size).map((i) => i.number),
     ...full.issues.filter((i) => i.labels.includes(Label.building) || closed.has(i.number)).map((i) => i.number),
     ...PROPOSAL_LABELS.flatMap((l) => full.issues.filter((i) => i.labels.includes(l)).slice(0, size).map((i) => i.number)),
+    ...(lowest[Label.blocked] ?? []).slice(0, size),
   ]);
   return { counts, ready, lowest, must, moreReady: ready.length > size };
 }
