@@ -8,17 +8,20 @@
  * agents never see it (their environment is built from an allowlist).
  */
 export function crashPoint(name: string, issue?: number): void {
-  const at = process.env.LOOM_TEST_CRASH_AT;
-  if (at === undefined || at === '') return;
-  const hit = at.split(',').some((entry) => {
-    const [point = '', only] = entry.trim().split('@');
-    return point === name && (only === undefined || Number(only) === issue);
-  });
-  if (!hit) return;
+  if (!crashArmed(process.env.LOOM_TEST_CRASH_AT, name, issue)) return;
   try {
     process.stderr.write(`LOOM_TEST_CRASH_AT: ${name}@${issue ?? ''} reached\n`);
   } catch {
     // the kill matters, not the line
   }
   process.kill(process.pid, 'SIGKILL');
+}
+
+/** Whether `LOOM_TEST_CRASH_AT`'s value `at` names the point `name` (for `issue`, when it says which). */
+export function crashArmed(at: string | undefined, name: string, issue?: number): boolean {
+  if (at === undefined || at === '') return false;
+  return at.split(',').some((entry) => {
+    const [point = '', only] = entry.trim().split('@');
+    return point === name && (only === undefined || (issue !== undefined && Number(only) === issue));
+  });
 }

@@ -135,6 +135,18 @@ describe('chaos scenario', () => {
     expect(makeScenario(6, 'local', options)).not.toEqual(makeScenario(5, 'local', options));
   });
 
+  it('in shepherd-host mode a seed gives the same schedule, its shepherd kills hitting the host', () => {
+    for (const seed of [1, 2, 3]) {
+      const inProcess = makeScenario(seed, 'local', defaultOptions('local', false));
+      const host = makeScenario(seed, 'local', { ...defaultOptions('local', false), shepherds: 'host' });
+      expect(inProcess.shepherds).toBe('process');
+      expect(host.shepherds).toBe('host');
+      expect(inProcess.kills.some((k) => k.target === 'shepherd')).toBe(true);
+      expect(host.kills).toEqual(inProcess.kills.map((k) => (k.target === 'shepherd' ? { ...k, target: 'host' } : k)));
+      expect({ ...host, shepherds: 'process', kills: [] }).toEqual({ ...inProcess, kills: [] });
+    }
+  });
+
   it('30+ issues with every troublesome builder, every local crash window, kills of every kind and every human action', () => {
     const s = makeScenario(1, 'local', defaultOptions('local', true));
     expect(s.issues.length).toBeGreaterThanOrEqual(30);
