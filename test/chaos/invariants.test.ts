@@ -51,6 +51,7 @@ function clean(): Evidence {
     loomTemps: [],
     agentTemps: [],
     progress: [],
+    tickets: [],
     locks: [],
     stateFile: null,
     status: null,
@@ -114,9 +115,10 @@ describe('chaos invariants', () => {
     e.loomTemps.push('checkpoints/issue-3.json.123.abc.tmp');
     e.agentTemps.push('loom-agent-x');
     e.progress.push('shepherd-3.json');
+    e.tickets.push('0a1b2c3d4e5f.json');
     e.locks.push('merge.lock');
     e.leftovers.push('pid 42 (sleep 3600)');
-    expect(names(e).sort()).toEqual(['orphan-agent-temp', 'orphan-branch', 'orphan-checkpoint', 'orphan-lock', 'orphan-process', 'orphan-progress', 'orphan-temp', 'orphan-worktree', 'orphan-worktree'].sort());
+    expect(names(e).sort()).toEqual(['orphan-agent-temp', 'orphan-branch', 'orphan-checkpoint', 'orphan-lock', 'orphan-process', 'orphan-progress', 'orphan-temp', 'orphan-ticket', 'orphan-worktree', 'orphan-worktree'].sort());
   });
 
   it('two agents in one worktree at once, an owner after the stop, and a status that does not read', () => {
