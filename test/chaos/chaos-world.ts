@@ -34,7 +34,7 @@ const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
  * \`<point>@<issue>\` so it fires for that issue's run only, moving each to
  * \`crash-inflight/<point>@<issue>@<pid>\`. A host that exits normally puts them all back; one that
  * died put back, at the next host's start, every point it did not reach (the point that fired says
- * so in the host's log: \`LOOM_TEST_CRASH_AT: <point>@<issue> reached\`).
+ * so in the host's log, or a rotated generation of it: \`LOOM_TEST_CRASH_AT: <point>@<issue> reached\`).
  */
 function entryWrapper(realMain: string, runDir: string): string {
   return `import fs from 'node:fs';
@@ -60,9 +60,11 @@ if (command === 'shepherd') {
   }
 }
 if (command === 'shepherd-host') {
+  // The host's log and its rotated generations (shepherd-host.log.1, …).
   let log = '';
   try {
-    log = fs.readFileSync(process.cwd() + '/.loom/logs/shepherd-host.log', 'utf8');
+    const logs = process.cwd() + '/.loom/logs/';
+    for (const name of fs.readdirSync(logs)) if (name.startsWith('shepherd-host.log')) log += fs.readFileSync(logs + name, 'utf8');
   } catch {}
   const alive = (pid) => {
     try {
