@@ -18,6 +18,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import { listDir } from '../fs/list-dir.js';
 import { launchLoomDetached } from './launcher.js';
+import { removeStaleLock } from './lock-file.js';
 import { isProcessAlive, processStart } from './process-identity.js';
 import { terminateGroup, waitFor } from './wait.js';
 
@@ -113,10 +114,30 @@ const HOST_START_MS = 10_000;
  */
 export async function endIdleHost(hostDir: string, idleWaitMs: number, graceMs: number): Promise<'none' | 'busy' | 'ended' | 'survived' | 'not-ours'> {
   const host = liveHost(hostDir);
-  if (host === null) return 'none';
+  if (host === null) {
+    clearDeadHosts(hostDir);
+    return 'none';
+  }
   if (!(await waitFor(() => !listTickets(hostDir).some((t) => t.host_pid === host.pid), idleWaitMs, 50))) return 'busy';
   const result = await terminateGroup(host.pid, host.pid_start, graceMs);
+  clearDeadHosts(hostDir);
   return result === 'gone' ? 'none' : result;
+}
+
+/**
+ * Removes what hosts that died (`kill -9`) left: the lock of a dead holder and the tickets
+ * addressed to dead hosts (their runs are recovered from their progress records). A host that
+ * starts later does this too; a stopping daemon does it so nothing is left once it has stopped.
+ */
+export function clearDeadHosts(hostDir: string): void {
+  removeStaleLock(hostLockFile(hostDir));
+  for (const ticket of listTickets(hostDir)) if (!isProcessAlive(ticket.host_pid, ticket.host_pid_start)) dropTicket(hostDir, ticket.task_id);
+  // A stop request or a mark whose ticket is gone (asked of a run whose host had died).
+  const names = listDir(ticketsDir(hostDir));
+  for (const name of names) {
+    const task = /^(.+)\.(stop|taken)$/.exec(name)?.[1];
+    if (task !== undefined && !names.includes(`${task}.json`)) fs.rmSync(path.join(ticketsDir(hostDir), name), { force: true });
+  }
 }
 
 /** The host holding the lock, if it is alive. */

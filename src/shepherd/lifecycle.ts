@@ -175,7 +175,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     const review = at.review ?? '';
     const posted = checkFirst && (await tracker.listComments(prNumber)).filter((c) => c.body.startsWith('**Loom')).at(-1)?.body === review;
     if (!posted) await tracker.comment(prNumber, review);
-    crashPoint('judge:reviewed');
+    crashPoint('judge:reviewed', n);
     if (defer && at.verdict === 'approve') {
       approvalPending = prNumber;
       return;
@@ -255,7 +255,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
           labels: [Label.reviewRequested],
           closesIssue: n,
         });
-        crashPoint('pr:created');
+        crashPoint('pr:created', n);
         prNumber = pr.number;
         log(`opened PR #${pr.number}`);
       }

@@ -53,7 +53,7 @@ export class CheckpointStore {
 
   write(checkpoint: Checkpoint): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    writeFileAtomic(this.file(checkpoint.issue), `${JSON.stringify({ ...checkpoint, updated_at: new Date().toISOString() }, null, 2)}\n`, { beforeRename: () => crashPoint('checkpoint:before-rename') });
+    writeFileAtomic(this.file(checkpoint.issue), `${JSON.stringify({ ...checkpoint, updated_at: new Date().toISOString() }, null, 2)}\n`, { beforeRename: () => crashPoint('checkpoint:before-rename', checkpoint.issue) });
   }
 
   remove(issue: number): void {

@@ -164,7 +164,7 @@ export async function mergePullRequest(opts: {
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
       await closeIssue(commit, already);
-      crashPoint('merge:issue-closed');
+      crashPoint('merge:issue-closed', issue);
       return { ok: true, commit, already };
     };
     const { held } = await heldRightBeforeMerge(tracker, pr.number, issue, opts.by);
@@ -222,13 +222,13 @@ export async function mergePullRequest(opts: {
           await sleep(MERGE_RETRY_MS * 2 ** (attempt - 1));
         }
       }
-      crashPoint('merge:pr-marked');
+      crashPoint('merge:pr-marked', issue);
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
       const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: checks.state !== 'none', since: new Date().toISOString() };
       guardStore.update(() => ({ verifying: toVerify }));
       await closeIssue(commit, false, seen);
-      crashPoint('merge:issue-closed');
+      crashPoint('merge:issue-closed', issue);
       queue.update(ticket, 'verifying the base');
       const verdict = await guardAfterMerge(guard, toVerify);
       return { ok: true, commit, already: false, guard: verdict };
@@ -238,11 +238,11 @@ export async function mergePullRequest(opts: {
     const toVerify = { base, commit: merged.commit, pr: pr.number, issue, title: pr.title, had_checks: false, since: new Date().toISOString() };
     // Before anything else can stop this run: the guard must verify this merge (a later merge finishes it otherwise).
     if (!merged.already) guardStore.update(() => ({ verifying: toVerify }));
-    crashPoint('merge:base-moved');
+    crashPoint('merge:base-moved', issue);
     await tracker.markMerged(pr.number);
-    crashPoint('merge:pr-marked');
+    crashPoint('merge:pr-marked', issue);
     await closeIssue(merged.commit, false);
-    crashPoint('merge:issue-closed');
+    crashPoint('merge:issue-closed', issue);
     if (merged.already) return { ok: true, commit: merged.commit, already: true };
     queue.update(ticket, 'verifying the base');
     const verdict = await guardAfterMerge(guard, toVerify);

@@ -19,11 +19,11 @@ now() { date +%s%3N; }
 journal() { echo "$1 $role $n $(now) $$" >> "$dir/journal"; }
 # True the first time crash point $1 is reached for this issue, false ever after.
 once() { mkdir "$dir/fired/agent-$1-$n" 2>/dev/null; }
-# SIGKILLs the nearest ancestor that is a Loom shepherd or role process.
+# SIGKILLs the nearest ancestor that is a Loom shepherd, shepherd host or role process.
 kill_owner() {
   p=$$
   while [ "$p" -gt 1 ]; do
-    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -Eq 'main\.js (shepherd|role) '; then
+    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -Eq 'main\.js (shepherd|shepherd-host|role) '; then
       echo "$(now) $1 $n killed $p $(tr '\0' ' ' < "/proc/$p/cmdline")" >> "$dir/fired.log"
       kill -9 "$p"
       return 0

@@ -29,6 +29,12 @@ const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
  * has a switch point armed (`crash-at/<point>@<issue>`), it sets `LOOM_TEST_CRASH_AT=<point>` for
  * that process only, moving the arm to `crash-inflight/<point>@<issue>@<pid>`; a process that
  * exits normally (the point was not reached) puts it back for the next shepherd of the issue.
+ *
+ * A shepherd host (\`shepherd-host\`, which runs every issue) takes every armed point, each as
+ * \`<point>@<issue>\` so it fires for that issue's run only, moving each to
+ * \`crash-inflight/<point>@<issue>@<pid>\`. A host that exits normally puts them all back; one that
+ * died put back, at the next host's start, every point it did not reach (the point that fired says
+ * so in the host's log, or a rotated generation of it: \`LOOM_TEST_CRASH_AT: <point>@<issue> reached\`).
  */
 function entryWrapper(realMain: string, runDir: string): string {
   return `import fs from 'node:fs';
@@ -53,6 +59,49 @@ if (command === 'shepherd') {
     break;
   }
 }
+if (command === 'shepherd-host') {
+  // The host's log and its rotated generations (shepherd-host.log.1, …).
+  let log = '';
+  try {
+    const logs = process.cwd() + '/.loom/logs/';
+    for (const name of fs.readdirSync(logs)) if (name.startsWith('shepherd-host.log')) log += fs.readFileSync(logs + name, 'utf8');
+  } catch {}
+  const alive = (pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const name of fs.readdirSync(dir + '/crash-inflight')) {
+    const [point, issue, pid] = name.split('@');
+    if (alive(Number(pid)) || log.includes('LOOM_TEST_CRASH_AT: ' + point + '@' + issue + ' reached')) continue;
+    try {
+      fs.renameSync(dir + '/crash-inflight/' + name, dir + '/crash-at/' + point + '@' + issue);
+    } catch {}
+  }
+  const taken = [];
+  for (const name of fs.readdirSync(dir + '/crash-at')) {
+    const inflight = dir + '/crash-inflight/' + name + '@' + process.pid;
+    try {
+      fs.renameSync(dir + '/crash-at/' + name, inflight);
+    } catch {
+      continue;
+    }
+    taken.push(name);
+  }
+  if (taken.length > 0) {
+    process.env.LOOM_TEST_CRASH_AT = taken.join(',');
+    process.on('exit', () => {
+      for (const name of taken) {
+        try {
+          fs.renameSync(dir + '/crash-inflight/' + name + '@' + process.pid, dir + '/crash-at/' + name);
+        } catch {}
+      }
+    });
+  }
+}
 await import(${JSON.stringify(realMain)});
 `;
 }
@@ -64,7 +113,7 @@ export function switchPoints(): Set<string> {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.js')) for (const m of fs.readFileSync(full, 'utf8').matchAll(/crashPoint\('([^']+)'\)/g)) found.add(m[1] ?? '');
+      else if (entry.name.endsWith('.js')) for (const m of fs.readFileSync(full, 'utf8').matchAll(/crashPoint\('([^']+)'[,)]/g)) found.add(m[1] ?? '');
     }
   };
   if (fs.existsSync(DIST)) walk(DIST);
@@ -165,6 +214,7 @@ export class ChaosWorld {
     if (init.code !== 0) throw new Error(`loom init failed: ${init.stderr}`);
     const agent = `sh '${AGENT}' '${this.run}'`;
     const config = {
+      ...(scenario.shepherds === 'host' ? { executor: { kind: 'local', shepherds: 'host' } } : {}),
       ...(this.server !== null ? { tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: this.server.url } } : {}),
       maxShepherds: 4,
       pollInterval: '1s',

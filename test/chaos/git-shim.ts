@@ -2,7 +2,7 @@
  * A `git` put first on the daemon's PATH: it passes every call to the real git, and fires the
  * crash windows that are armed (`<run>/arm/<point>-<issue>`) at the git step they follow or
  * precede. Firing is once (the arm file is moved to `fired/`), SIGKILLs the nearest Loom
- * shepherd or role process above the git call, and is logged in `<run>/fired.log`.
+ * shepherd, shepherd host or role process above the git call, and is logged in `<run>/fired.log`.
  *
  * - after `commit` of "Changes the builder left uncommitted" in issue-N's worktree: leftover-committed
  * - after `push ... HEAD:refs/heads/loom/issue-N`: pushed
@@ -25,7 +25,7 @@ fire() { [ -e "$DIR/arm/$1" ] && mv "$DIR/arm/$1" "$DIR/fired/$1" 2>/dev/null; }
 kill_owner() {
   p=$$
   while [ "$p" -gt 1 ]; do
-    if tr '\\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -Eq 'main\\.js (shepherd|role) '; then
+    if tr '\\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -Eq 'main\\.js (shepherd|shepherd-host|role) '; then
       echo "$(now) $1 killed $p $(tr '\\0' ' ' < "/proc/$p/cmdline")" >> "$DIR/fired.log"
       kill -9 "$p"
       return 0

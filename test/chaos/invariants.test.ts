@@ -51,6 +51,7 @@ function clean(): Evidence {
     loomTemps: [],
     agentTemps: [],
     progress: [],
+    tickets: [],
     locks: [],
     stateFile: null,
     status: null,
@@ -114,9 +115,10 @@ describe('chaos invariants', () => {
     e.loomTemps.push('checkpoints/issue-3.json.123.abc.tmp');
     e.agentTemps.push('loom-agent-x');
     e.progress.push('shepherd-3.json');
+    e.tickets.push('0a1b2c3d4e5f.json');
     e.locks.push('merge.lock');
     e.leftovers.push('pid 42 (sleep 3600)');
-    expect(names(e).sort()).toEqual(['orphan-agent-temp', 'orphan-branch', 'orphan-checkpoint', 'orphan-lock', 'orphan-process', 'orphan-progress', 'orphan-temp', 'orphan-worktree', 'orphan-worktree'].sort());
+    expect(names(e).sort()).toEqual(['orphan-agent-temp', 'orphan-branch', 'orphan-checkpoint', 'orphan-lock', 'orphan-process', 'orphan-progress', 'orphan-temp', 'orphan-ticket', 'orphan-worktree', 'orphan-worktree'].sort());
   });
 
   it('two agents in one worktree at once, an owner after the stop, and a status that does not read', () => {
@@ -133,6 +135,18 @@ describe('chaos scenario', () => {
     const options = defaultOptions('local', true);
     expect(makeScenario(5, 'local', options)).toEqual(makeScenario(5, 'local', options));
     expect(makeScenario(6, 'local', options)).not.toEqual(makeScenario(5, 'local', options));
+  });
+
+  it('in shepherd-host mode a seed gives the same schedule, its shepherd kills hitting the host', () => {
+    for (const seed of [1, 2, 3]) {
+      const inProcess = makeScenario(seed, 'local', defaultOptions('local', false));
+      const host = makeScenario(seed, 'local', { ...defaultOptions('local', false), shepherds: 'host' });
+      expect(inProcess.shepherds).toBe('process');
+      expect(host.shepherds).toBe('host');
+      expect(inProcess.kills.some((k) => k.target === 'shepherd')).toBe(true);
+      expect(host.kills).toEqual(inProcess.kills.map((k) => (k.target === 'shepherd' ? { ...k, target: 'host' } : k)));
+      expect({ ...host, shepherds: 'process', kills: [] }).toEqual({ ...inProcess, kills: [] });
+    }
   });
 
   it('30+ issues with every troublesome builder, every local crash window, kills of every kind and every human action', () => {

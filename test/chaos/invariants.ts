@@ -58,6 +58,8 @@ export interface Evidence {
   progress: string[];
   /** Lock files left in `.loom/`. */
   locks: string[];
+  /** Files left in `.loom/host/tickets/` (shepherd-host tickets, their stop requests and marks). */
+  tickets: string[];
   stateFile: string | null;
   status: string | null;
   /** Processes of the run still alive after the daemon stopped, described. */
@@ -108,7 +110,8 @@ export const INVARIANTS: Record<string, string> = {
   'orphan-temp': 'no temp file is left under .loom/',
   'orphan-agent-temp': "no agent run's temp dir (prompt files) is left in TMPDIR",
   'orphan-progress': 'no progress record is left after the daemon stopped',
-  'orphan-lock': 'no daemon or merge lock is left after the daemon stopped',
+  'orphan-lock': 'no daemon, merge or shepherd-host lock is left after the daemon stopped',
+  'orphan-ticket': 'no shepherd-host ticket is left after the daemon stopped',
   'orphan-process': 'no process of the run outlives the daemon',
   'state-file': 'the state file reads cleanly: not running, no busy slot',
   status: '`loom status` reads cleanly: exit 0, stopped, no problems',
@@ -197,6 +200,7 @@ export function checkInvariants(e: Evidence): Violation[] {
   if (e.agentTemps.length > 0) add('orphan-agent-temp', null, `${e.agentTemps.length} agent temp dir(s) left in TMPDIR: ${e.agentTemps.slice(0, 5).join(', ')}`);
   for (const p of e.progress) add('orphan-progress', null, `.loom/progress/${p}`);
   for (const l of e.locks) add('orphan-lock', null, `.loom/${l}`);
+  for (const t of e.tickets) add('orphan-ticket', null, `.loom/host/tickets/${t}`);
   for (const p of e.leftovers) add('orphan-process', null, p);
   if (e.stateFile !== null) add('state-file', null, e.stateFile);
   if (e.status !== null) add('status', null, e.status);

@@ -1,7 +1,7 @@
 /**
  * The processes of one chaos run, read from /proc: which are Loom's (cwd in the repository, or
- * carrying the run's marker variable), what each one is (daemon, iteration, shepherd, role,
- * agent), which one holds a TCP connection, and how to end them all.
+ * carrying the run's marker variable), what each one is (daemon, iteration, shepherd, shepherd
+ * host, role, agent), which one holds a TCP connection, and how to end them all.
  */
 import fs from 'node:fs';
 
@@ -14,7 +14,7 @@ export interface Proc {
   cwd: string | null;
 }
 
-export type ProcKind = 'daemon' | 'iteration' | 'shepherd' | 'role' | 'agent' | 'other';
+export type ProcKind = 'daemon' | 'iteration' | 'shepherd' | 'host' | 'role' | 'agent' | 'other';
 
 function read(pid: number): Proc | null {
   try {
@@ -60,6 +60,7 @@ export function kindOf(p: Proc, daemonPids: ReadonlySet<number>): ProcKind {
   if (daemonPids.has(p.pid)) return 'daemon';
   if (/main\.js iterate\b/.test(p.cmdline)) return 'iteration';
   if (/main\.js shepherd \d+/.test(p.cmdline)) return 'shepherd';
+  if (/main\.js shepherd-host\b/.test(p.cmdline)) return 'host';
   if (/main\.js role \w+/.test(p.cmdline)) return 'role';
   // An agent is its process group, led by the runtime's `sh -c`: counted once, by its leader.
   if (/agent\.sh\b/.test(p.cmdline)) return p.pid === p.pgid ? 'agent' : 'other';

@@ -1,6 +1,6 @@
 /**
  * One chaos run: a real daemon (`loom start --force`) over the scenario's issues, with random
- * SIGKILLs of the daemon, iterations, shepherds, agents and support roles, the crash windows
+ * SIGKILLs of the daemon, iterations, shepherds (or the shepherd host), agents and support roles, the crash windows
  * injected at their issues, a human acting on issues mid-run and (GitHub mode) tracker faults;
  * then a settling period without chaos, `loom stop`, and the invariants over what is left.
  *
@@ -28,6 +28,7 @@ export interface ChaosOptions {
 export interface ChaosReport {
   seed: number;
   mode: Scenario['mode'];
+  shepherds: Scenario['shepherds'];
   issues: number;
   durationMs: number;
   /** Whether every issue left `loom:issue`/`loom:building` before the stop. */
@@ -71,12 +72,13 @@ export async function killActiveRuns(): Promise<void> {
 
 export async function runChaos(scenario: Scenario, options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
-  const log = (line: string) => options.log(`[${scenario.mode} seed ${scenario.seed} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
+  const log = (line: string) => options.log(`[${scenario.mode}${scenario.shepherds === 'host' ? ' host' : ''} seed ${scenario.seed} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
   const world = await ChaosWorld.create(scenario);
   active.add(world);
   const report: ChaosReport = {
     seed: scenario.seed,
     mode: scenario.mode,
+    shepherds: scenario.shepherds,
     issues: scenario.issues.length,
     durationMs: 0,
     drained: false,
@@ -346,8 +348,8 @@ function installHostHooks(world: ChaosWorld, faults: HostFaults, log: (line: str
     }
     const pid = request.remotePort === undefined ? null : pidOfConnection(request.remotePort, port);
     const cmd = pid === null ? '' : (runProcesses(world.root, world.marker).find((p) => p.pid === pid)?.cmdline ?? '');
-    const line = pid !== null && /main\.js (shepherd|role) /.test(cmd) ? `${point}-${issue} killed ${pid} ${cmd}` : `${point}-${issue} found no Loom process on the connection (${pid ?? 'none'} ${cmd})`;
-    if (pid !== null && /main\.js (shepherd|role) /.test(cmd)) sigkill(pid);
+    const line = pid !== null && /main\.js (shepherd|shepherd-host|role)( |$)/.test(cmd) ? `${point}-${issue} killed ${pid} ${cmd}` : `${point}-${issue} found no Loom process on the connection (${pid ?? 'none'} ${cmd})`;
+    if (pid !== null && /main\.js (shepherd|shepherd-host|role)( |$)/.test(cmd)) sigkill(pid);
     fs.appendFileSync(path.join(world.run, 'fired.log'), `${Date.now()} ${line}\n`);
     log(line);
   };
@@ -483,7 +485,8 @@ async function gather(world: ChaosWorld, humans: HumanRecord[], leftovers: strin
     loomTemps,
     agentTemps: list(path.join(world.run, 'tmp')).filter((n) => n.startsWith('loom-')),
     progress: list(world.paths.progress).filter((f) => !/\.tmp$/.test(f)),
-    locks: ['daemon.lock', 'merge.lock'].filter((f) => fs.existsSync(path.join(world.paths.dir, f))),
+    locks: ['daemon.lock', 'merge.lock', 'host/shepherd-host.lock'].filter((f) => fs.existsSync(path.join(world.paths.dir, f))),
+    tickets: list(path.join(world.paths.host, 'tickets')),
     stateFile,
     status,
     leftovers,

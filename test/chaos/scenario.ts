@@ -61,7 +61,18 @@ export interface IssuePlan {
   reason: string;
 }
 
-export type KillTarget = 'daemon' | 'iteration' | 'shepherd' | 'agent' | 'role';
+/**
+ * Where the shepherds run: one `loom shepherd N` process each (the default), or all inside one
+ * `loom shepherd-host` process (`executor.shepherds: "host"`).
+ */
+export type Shepherds = 'process' | 'host';
+
+/**
+ * `host`: the `loom shepherd-host` process, with every run in it. In host mode there is no
+ * shepherd process to kill: the schedule's shepherd kills kill the host instead (the closest
+ * thing: the process the shepherd's lifecycle runs in).
+ */
+export type KillTarget = 'daemon' | 'iteration' | 'shepherd' | 'agent' | 'role' | 'host';
 
 export interface Kill {
   /** Ms after the daemon first started. */
@@ -105,6 +116,7 @@ export interface Fault {
 export interface Scenario {
   seed: number;
   mode: Mode;
+  shepherds: Shepherds;
   issues: IssuePlan[];
   kills: Kill[];
   humans: HumanAction[];
@@ -118,6 +130,8 @@ export interface ScenarioOptions {
   chaosMs: number;
   /** Mean gap between random kills, ms. */
   killGapMs: number;
+  /** Where the shepherds run; `process` when absent. */
+  shepherds?: Shepherds;
 }
 
 export function defaultOptions(mode: Mode, short: boolean): ScenarioOptions {
@@ -128,6 +142,7 @@ export function defaultOptions(mode: Mode, short: boolean): ScenarioOptions {
 export function makeScenario(seed: number, mode: Mode, options: ScenarioOptions): Scenario {
   const random = new Random(seed * 7919 + (mode === 'github' ? 1 : 0));
   const n = options.issues;
+  const shepherds = options.shepherds ?? 'process';
   // A fixed mix, shuffled: one of each troublesome builder, a few no-change, the rest real work.
   const special: BuilderBehaviour[] = ['silent', 'chatty', 'fail', 'nothing', 'no-change', 'no-change'];
   if (n >= 24) special.push('no-change');
@@ -158,7 +173,9 @@ export function makeScenario(seed: number, mode: Mode, options: ScenarioOptions)
 
   const kills: Kill[] = [];
   for (let at = 2_000 + random.int(0, options.killGapMs); at < options.chaosMs; at += random.int(options.killGapMs / 2, (options.killGapMs * 3) / 2)) {
-    const target = random.weighted<KillTarget>({ shepherd: 30, agent: 25, daemon: 15, iteration: 15, role: 15 });
+    const drawn = random.weighted<Exclude<KillTarget, 'host'>>({ shepherd: 30, agent: 25, daemon: 15, iteration: 15, role: 15 });
+    // The same draws in both modes: a seed's schedule differs only in what a shepherd kill hits.
+    const target = drawn === 'shepherd' && shepherds === 'host' ? 'host' : drawn;
     kills.push({ at, target, pick: random.next(), restartAfter: random.int(200, 2_000) });
   }
 
@@ -181,5 +198,5 @@ export function makeScenario(seed: number, mode: Mode, options: ScenarioOptions)
       faults.push({ at, kind, amount });
     }
   }
-  return { seed, mode, issues, kills, humans, faults, chaosMs: options.chaosMs };
+  return { seed, mode, shepherds, issues, kills, humans, faults, chaosMs: options.chaosMs };
 }
