@@ -447,7 +447,14 @@ async function gather(world: ChaosWorld, humans: HumanRecord[], leftovers: strin
       return `daemon-state.json does not read: ${(error as Error).message}`;
     }
   })();
-  const statusJson = await world.loom(['status', '--json']);
+  let statusJson = await world.loom(['status', '--json']);
+  // A rate-limit pause the schedule's last fault began just before the end is real, and status
+  // rightly reports it: read status again once it is over (it lasts a few seconds at most here).
+  const pausedUntil = Date.parse((/"tracker_paused_until":\s*"([^"]+)"/.exec(statusJson.stdout) ?? [])[1] ?? '');
+  if (pausedUntil > Date.now() && pausedUntil - Date.now() < 30_000) {
+    await delay(pausedUntil - Date.now() + 500);
+    statusJson = await world.loom(['status', '--json']);
+  }
   const statusText = await world.loom(['status']);
   let status: string | null = null;
   try {
