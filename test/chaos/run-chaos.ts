@@ -201,7 +201,9 @@ export async function runChaos(scenario: Scenario, options: ChaosOptions): Promi
   async function kill(k: Kill): Promise<void> {
     if (k.target === 'daemon') {
       const daemon = world.current();
-      if (daemon === undefined || !daemon.alive()) {
+      // Killed already, its exit not yet seen (and its restart pending): killing it again would
+      // schedule a second restart, and two daemons would be started.
+      if (daemon === undefined || !daemon.alive() || daemonKilled.has(daemon.pid)) {
         report.kills.push(`${k.at}ms daemon: not running`);
         return;
       }
