@@ -325,6 +325,12 @@ async function startDaemon(force: boolean, logFile?: string, dashboardPort: numb
     await withTracker(paths, {}, (tracker) => cleanupLeftovers({ paths, config, tracker, snapshot: null, now: Date.now(), log, warn: (m) => log(`warning: ${m}`) }));
   };
   const services = dashboardPort === null ? undefined : () => dashboardBeside(paths, dashboardPort, log);
+  // The daemon takes SIGTERM and SIGINT as stop requests while it runs, then lets them go; a
+  // signal that comes as it exits (systemd sends SIGTERM right after `loom stop` returns) must not
+  // kill it with the signal after a clean stop: these stay, and do nothing.
+  const ignore = () => undefined;
+  process.on('SIGTERM', ignore);
+  process.on('SIGINT', ignore);
   return runDaemon({ paths, config, force, log, prepare, cli: await hintCommand(), ...(logFile === undefined ? {} : { logFile }), ...(services ? { services } : {}) });
 }
 

@@ -32,4 +32,25 @@ describe('shutdown', () => {
       await until(() => processesIn(repo!.root).length === 0, 10_000, 'no process left in the repository');
     });
   }
+
+  it('a SIGTERM that comes as the daemon exits after loom stop (systemd sends one right after ExecStop) does not kill it: exit 0', async () => {
+    repo = makeRepo({ pollInterval: '1s' });
+    const daemon = startDaemon(repo.root);
+    await until(() => /Iteration 1:/.test(daemon.output()), 20_000, 'the daemon running');
+    expect(loom(repo.root, ['stop']).code).toBe(0);
+    await until(() => /Loom daemon stopped/.test(daemon.output()), 20_000, 'the daemon stopped');
+    // From its last line on, SIGTERM after SIGTERM until the process is gone: each must find it
+    // still ignoring the signal, never with the default action (death by the signal).
+    let exited = false;
+    const code = daemon.exited(20_000).finally(() => (exited = true));
+    while (!exited) {
+      try {
+        daemon.child.kill('SIGTERM');
+      } catch {
+        break;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await code).toBe(0);
+  });
 });
