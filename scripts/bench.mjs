@@ -189,6 +189,18 @@ async function pickup() {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
+/** One issue's git work done by hand, the overhead benches' floor: worktree, commit, merge, cleanup. */
+function bareGitIssue(g, bare, n) {
+  const wt = path.join(bare, 'wt', `issue-${n}`);
+  g(bare, 'worktree', 'add', '-q', '-b', `loom/issue-${n}`, wt, 'main');
+  fs.writeFileSync(path.join(wt, `issue-${n}.txt`), `${n}\n`);
+  g(wt, 'add', '-A');
+  g(wt, 'commit', '-q', '-m', `issue ${n}`);
+  g(bare, 'merge', '-q', '--no-ff', '-m', `Merge #${n}`, `loom/issue-${n}`);
+  g(bare, 'worktree', 'remove', '--force', wt);
+  g(bare, 'branch', '-q', '-D', `loom/issue-${n}`);
+}
+
 async function overhead() {
   const count = Number(arg('overhead-issues', 10));
   // Loom: one shepherd per issue, instant agents (the command runtime running `true`; the builder
@@ -228,14 +240,7 @@ async function overhead() {
   g(bare, 'commit', '-q', '--allow-empty', '-m', 'initial');
   t = Date.now();
   for (let n = 1; n <= count; n += 1) {
-    const wt = path.join(bare, 'wt', `issue-${n}`);
-    g(bare, 'worktree', 'add', '-q', '-b', `loom/issue-${n}`, wt, 'main');
-    fs.writeFileSync(path.join(wt, `issue-${n}.txt`), `${n}\n`);
-    g(wt, 'add', '-A');
-    g(wt, 'commit', '-q', '-m', `issue ${n}`);
-    g(bare, 'merge', '-q', '--no-ff', '-m', `Merge #${n}`, `loom/issue-${n}`);
-    g(bare, 'worktree', 'remove', '--force', wt);
-    g(bare, 'branch', '-q', '-D', `loom/issue-${n}`);
+    bareGitIssue(g, bare, n);
   }
   const gitMs = (Date.now() - t) / count;
   console.log(`orchestration overhead per issue (instant agents, local tracker, sequential): loom ${loomMs.toFixed(0)} ms, bare git ${gitMs.toFixed(0)} ms, ratio ${(loomMs / gitMs).toFixed(1)}× (target ≤ 1.5×)`);
@@ -337,14 +342,7 @@ async function hostOverhead() {
     times.proc.push(Date.now() - t);
     t = Date.now();
     const n = i + 1;
-    const wt = path.join(bare, 'wt', `issue-${n}`);
-    g(bare, 'worktree', 'add', '-q', '-b', `loom/issue-${n}`, wt, 'main');
-    fs.writeFileSync(path.join(wt, `issue-${n}.txt`), `${n}\n`);
-    g(wt, 'add', '-A');
-    g(wt, 'commit', '-q', '-m', `issue ${n}`);
-    g(bare, 'merge', '-q', '--no-ff', '-m', `Merge #${n}`, `loom/issue-${n}`);
-    g(bare, 'worktree', 'remove', '--force', wt);
-    g(bare, 'branch', '-q', '-D', `loom/issue-${n}`);
+    bareGitIssue(g, bare, n);
     times.git.push(Date.now() - t);
   }
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
