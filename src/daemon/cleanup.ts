@@ -36,6 +36,7 @@ import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { endLeftoverAgents, IssueLease } from '../process/issue-lease.js';
 import { removeOrphanAgentFiles } from '../runtimes/with-agent-files.js';
+import { EventLog } from '../process/event-log.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import type { Tracker } from '../tracker/tracker.js';
 
@@ -90,6 +91,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const prOf = async (number: number): Promise<PullRequest | null> => o.snapshot?.pullRequests.find((p) => p.number === number) ?? tracker.getPullRequest(number);
 
   const cleaned: number[] = [];
+  const events = new EventLog(paths.events);
   let fetched = false;
   for (const n of todo) {
     current = n;
@@ -119,6 +121,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         const landed = pr !== null && (pr.state === 'merged' || (pr.state === 'open' && !remote && merged.has(n)));
         if (landed) {
           if (pr.state === 'open') await tracker.markMerged(pr.number);
+          events.recordMerge({ issue: n, pr: pr.number });
           await tracker.close(n, `Loom: merged PR #${pr.number} into \`${base}\`.`);
           log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
           issue = { ...issue, state: 'closed' };
@@ -129,8 +132,11 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
           // The base moved, the merger was killed before recording it, and a human closed the issue
           // meanwhile: the work is on the base, so the PR is merged (else it stays open for ever).
           await tracker.markMerged(pr.number);
+          events.recordMerge({ issue: n, pr: pr.number });
           log(`#${n}: PR #${pr.number} was merged but not recorded (the issue was closed since); marked it merged`);
         } else if (pr?.state === 'merged') {
+          // A merger killed between the merge and its event: the merge is counted all the same.
+          events.recordMerge({ issue: n, pr: pr.number });
           if (issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l))) {
             // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
             // leaves its labels) before the merger took `loom:building` off: only the labels go.

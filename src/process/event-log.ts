@@ -95,6 +95,15 @@ export class EventLog {
     return null;
   }
 
+  /**
+   * Records the merge of PR `pr` unless the log already has it: one `pr.merged` per merge,
+   * whoever records it (the merger, as soon as the tracker knows; its retry; the cleanup after a
+   * kill in between), so `/metrics` and `loom events` count every merge once.
+   */
+  recordMerge(fields: { issue: number; pr: number; commit?: string }): void {
+    if (this.findLast((e) => e.type === 'pr.merged' && e.pr === fields.pr) === null) this.emit('pr.merged', fields);
+  }
+
   /** A cursor at the end of the log: reading from it yields only events written afterwards. */
   end(): EventCursor {
     const open = this.openAll();

@@ -126,6 +126,14 @@ export async function mergePullRequest(opts: {
   const patience = opts.beforeWait === undefined ? null : setTimeout(() => {
     waited = opts.beforeWait!().catch(() => undefined);
   }, LOCK_PATIENCE_MS);
+  // The merge's event is written as soon as the tracker knows of the merge, before the issue
+  // closes: whoever sees the issue closed finds the merge in the event log. A new merge has no
+  // event yet; one an earlier, interrupted run made may have it.
+  const events = new EventLog(paths.events);
+  const recordMergeEvent = (commit: string, already: boolean) => {
+    if (already) events.recordMerge({ issue, pr: pr.number, commit });
+    else events.emit('pr.merged', { issue, pr: pr.number, commit });
+  };
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
     if (patience !== null) clearTimeout(patience);
     if (waited !== null) await waited;
@@ -136,6 +144,7 @@ export async function mergePullRequest(opts: {
       // Merged by an earlier run that was killed before it recorded everything.
       const commit = inBase.state === 'merged' ? inBase.commit : await git(paths.root, ['rev-parse', baseRef]);
       if (pr.state === 'open' && (await tracker.getPullRequest(pr.number))?.state === 'open') await tracker.markMerged(pr.number);
+      recordMergeEvent(commit, true);
       await closeIssue(commit, true);
       return { ok: true, commit, already: true };
     }
@@ -163,6 +172,7 @@ export async function mergePullRequest(opts: {
     const recordHostMerge = async (already: boolean): Promise<MergeOutcome> => {
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
+      recordMergeEvent(commit, already);
       await closeIssue(commit, already);
       crashPoint('merge:issue-closed', issue);
       return { ok: true, commit, already };
@@ -225,6 +235,7 @@ export async function mergePullRequest(opts: {
       crashPoint('merge:pr-marked', issue);
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
+      recordMergeEvent(commit, false);
       const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: checks.state !== 'none', since: new Date().toISOString() };
       guardStore.update(() => ({ verifying: toVerify }));
       await closeIssue(commit, false, seen);
@@ -240,6 +251,7 @@ export async function mergePullRequest(opts: {
     if (!merged.already) guardStore.update(() => ({ verifying: toVerify }));
     crashPoint('merge:base-moved', issue);
     await tracker.markMerged(pr.number);
+    recordMergeEvent(merged.commit, merged.already);
     crashPoint('merge:pr-marked', issue);
     await closeIssue(merged.commit, false);
     crashPoint('merge:issue-closed', issue);
@@ -253,10 +265,6 @@ export async function mergePullRequest(opts: {
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
   if (result.ok) {
-    // One event per merge: a run that only records an earlier, interrupted run's merge writes it
-    // unless that run got as far as writing it.
-    const events = new EventLog(paths.events);
-    if (!result.already || events.findLast((e) => e.type === 'pr.merged' && e.pr === pr.number) === null) events.emit('pr.merged', { issue, pr: pr.number, commit: result.commit });
     // The post-merge guard fired: one event (and so one notification) per reverted merge.
     if (result.guard?.result === 'red') events.emit('guard.reverted', { issue, pr: pr.number, commit: result.commit, message: result.guard.detail.replace(/`/g, ''), ...(result.guard.revert !== null ? { revert: result.guard.revert } : {}), paused: result.guard.paused });
     try {

@@ -42,6 +42,8 @@ function shepherd(n: number): { code: number | null; output: string } {
 }
 
 const mergesOf = (n: number) => git(repo!.root, 'log', '--first-parent', '--format=%s', 'main').split('\n').filter((s) => s.startsWith(`Merge #${n}:`));
+/** The merge events of PR `pr`: every merge is counted once (`/metrics`, `loom events`), whoever records it. */
+const mergeEvents = (pr: number) => (fs.existsSync(repo!.paths.events) ? fs.readFileSync(repo!.paths.events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; pr?: number }) : []).filter((e) => e.type === 'pr.merged' && e.pr === pr);
 const branches = () => git(repo!.root, 'branch', '--format=%(refname:short)').split('\n').filter(Boolean);
 const checkpointFiles = () => (fs.existsSync(repo!.paths.checkpoints) ? fs.readdirSync(repo!.paths.checkpoints) : []);
 
@@ -83,6 +85,7 @@ describe('crash windows', () => {
     expect(git(repo.root, 'log', '--format=%s', 'main').split('\n').filter((s) => s.startsWith('Merge '))).toHaveLength(1);
     expect(again.code, again.output).toBe(0);
     expect(again.output).toMatch(/PR #2 was already merged into main/);
+    expect(mergeEvents(2)).toHaveLength(1);
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
     expect((await tracker.getIssue(1))!.state).toBe('closed');
     expect(fs.readFileSync(path.join(repo.root, 'a.txt'), 'utf8')).toBe('a\n');
@@ -100,6 +103,7 @@ describe('crash windows', () => {
     expect(iterate()).toMatch(/cleaned=#1/);
     // The work is on main: the PR says so, instead of staying open (and a support role's work) for ever.
     expect((await tracker.getPullRequest(2))!).toMatchObject({ state: 'merged', labels: [] });
+    expect(mergeEvents(2)).toHaveLength(1);
     // The event log says what the cleanup did.
     const cleaned = fs.readFileSync(repo.paths.events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; issue?: number; message?: string }).filter((e) => e.type === 'issue.cleaned' && e.issue === 1);
     expect(cleaned.map((e) => e.message)).toEqual([expect.stringMatching(/^#1: PR #2 was merged but not recorded \(the issue was closed since\); marked it merged; removed the worktree of #1 \(issue closed\)/)]);
@@ -115,9 +119,11 @@ describe('crash windows', () => {
     shepherdKilledAt(1, 'merge:pr-marked');
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
     expect((await tracker.getIssue(1))!.state).toBe('open');
+    expect(mergeEvents(2)).toHaveLength(1);
 
     iterate();
     const again = shepherd(1);
+    expect(mergeEvents(2)).toHaveLength(1);
     expect(again.code, again.output).toBe(0);
     const issue = await tracker.getIssue(1);
     expect(issue!.state).toBe('closed');
@@ -171,6 +177,8 @@ describe('crash windows', () => {
     await tracker.createIssue({ title: 'add a file', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
     shepherdKilledAt(1, 'merge:issue-closed');
     expect((await tracker.getIssue(1))!.state).toBe('closed');
+    // Whoever sees the issue closed finds its merge in the event log.
+    expect(mergeEvents(2)).toHaveLength(1);
     expect(fs.existsSync(path.join(repo.paths.worktrees, 'issue-1'))).toBe(true);
     expect(branches()).toContain('loom/issue-1');
     expect(checkpointFiles()).toEqual(['issue-1.json']);
@@ -193,9 +201,11 @@ describe('crash windows', () => {
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
     expect((await tracker.getIssue(1))!.state).toBe('open');
 
+    expect(mergeEvents(2)).toHaveLength(1);
     expect(iterate()).toMatch(/cleaned=#1/);
     expect((await tracker.getIssue(1))!.state).toBe('closed');
     expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/merged PR #2/);
+    expect(mergeEvents(2)).toHaveLength(1);
     expect(mergesOf(1)).toHaveLength(1);
     expectNothingLeft(1);
   });

@@ -24,28 +24,36 @@ describe('loom demo --dashboard', () => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    let code: number | null | undefined;
+    child.on('close', (c) => (code = c));
+    // Every wait is bounded and, when it runs out, says what the demo printed.
+    const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(20_000) }).catch((e: Error) => {
+      throw new Error(`GET ${url}: ${e.message}\n${out}`);
+    });
     try {
-      const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1], 30_000, `the dashboard address:\n${out}`);
-      const during = await fetch(`${url}api/v1/board`);
+      const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1], 30_000, () => `the dashboard address (the demo's exit: ${code}):\n${out}`);
+      const during = await get(`${url}api/v1/board`);
       expect(during.status).toBe(200);
 
-      await until(() => /press Ctrl\+C to quit/.test(out), 240_000, `the demo done:\n${out}`);
+      await until(() => /press Ctrl\+C to quit/.test(out), 240_000, () => `the demo done (its exit: ${code}):\n${out}`);
       expect(out).toMatch(/Backlog done in/);
       expect(out).toContain(`The dashboard stays open at ${url}`);
-      const state = (await (await fetch(`${url}api/v1/state`)).json()) as StatusReport;
+      const state = (await (await get(`${url}api/v1/state`)).json()) as StatusReport;
       expect(state.daemon.status).toBe('stopped');
-      const metrics = parsePrometheus(await (await fetch(`${url}metrics`)).text());
+      const metrics = parsePrometheus(await (await get(`${url}metrics`)).text());
       expect(metrics.value('loom_merges_total')).toBe(SAMPLE_ISSUES.filter((s) => s.expect === 'merged').length);
       expect(metrics.value('loom_failures_total', { kind: 'blocked' })).toBe(1);
 
       child.kill('SIGINT');
-      expect(await exit).toBe(0);
+      expect(await until(() => code !== undefined, 30_000, () => `the demo's exit after Ctrl+C:\n${out}`)).toBe(true);
+      expect(code, out).toBe(0);
       await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
       expect(fs.existsSync(path.join(root, '.loom', 'dashboard.json'))).toBe(false);
       await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
     } finally {
       child.kill('SIGKILL');
     }
-  });
+    // The demo takes about 6 s on an idle machine and 30 s with three times as many busy
+    // processes as cores; the waits above fail first, with the demo's output.
+  }, 300_000);
 });

@@ -21,7 +21,8 @@ describe('loom demo', () => {
   it('builds, reviews, doctors and merges the sample backlog, leaving one merge per merged issue and nothing running', async () => {
     const root = path.join(fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-test-'))), 'sample');
     dirs.push(path.dirname(root));
-    const r = loom(process.cwd(), ['demo', '--dir', root], { PATH: pathWithoutLoom() });
+    // About 6 s idle, 30 s with three times as many busy processes as cores.
+    const r = loom(process.cwd(), ['demo', '--dir', root], { PATH: pathWithoutLoom() }, 240_000);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Backlog done in/);
 
@@ -110,7 +111,7 @@ describe('loom demo', () => {
     const after = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db'), readonly: true });
     expect((await after.getIssue(blockedNumber))!.labels).toEqual([Label.issue]); // the retry hint worked
     after.dispose();
-  });
+  }, 300_000);
 
   it('status hints name Loom `loom` once `loom` on the PATH is this Loom (else its full path), suggest Start only when there is work, and name real issues', () => {
     const bins = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bins-'));

@@ -44,7 +44,7 @@ describe('loom status --watch', () => {
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await until(() => (out.match(/LOOM DAEMON STATUS/g) ?? []).length >= 3, 20_000, `three frames:\n${out}`);
+    await until(() => (out.match(/LOOM DAEMON STATUS/g) ?? []).length >= 3, 20_000, () => `three frames:\n${out}`);
     // Every frame starts by homing the cursor and clearing the screen.
     expect(out.split('\x1b[H\x1b[2J').filter((f) => f.includes('LOOM DAEMON STATUS')).length).toBeGreaterThanOrEqual(3);
     expect(out).toMatch(/Ctrl\+C to quit/);

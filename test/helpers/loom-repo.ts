@@ -21,9 +21,9 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `loom <args>` to completion. */
-export function loom(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
-  const r = spawnSync(process.execPath, [LOOM_BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+/** Runs `loom <args>` to completion (killed after `timeout` ms). */
+export function loom(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, timeout = 60_000): RunResult {
+  const r = spawnSync(process.execPath, [LOOM_BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -126,12 +126,13 @@ export function startDaemon(cwd: string, args: string[] = ['start'], env: NodeJS
 }
 
 /** Polls `condition` until it returns a truthy value, or fails with `message` after `timeoutMs`. */
-export async function until<T>(condition: () => T | Promise<T>, timeoutMs: number, message: string): Promise<NonNullable<T>> {
+export async function until<T>(condition: () => T | Promise<T>, timeoutMs: number, message: string | (() => string)): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await condition();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message}`);
+    // A function: what it says when the time is up (output gathered meanwhile, for one).
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${typeof message === 'function' ? message() : message}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
