@@ -48,9 +48,20 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
   const env = { ...process.env, LOOM_HINT_COMMAND: `cd ${shellWord(root)} && ${loom.command}` };
   const daemon = spawn(command, [...args, 'start', '--force'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   daemon.stdout.on('data', (chunk: Buffer) => process.stdout.write(chunk));
-  const exited = new Promise<number | null>((resolve) => daemon.on('exit', resolve));
+  let daemonExit: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    daemon.on('exit', (code) => {
+      daemonExit = code;
+      resolve(code);
+    }),
+  );
   const stopDaemon = () => fs.writeFileSync(paths.stopSignal, '');
-  process.once('SIGINT', stopDaemon);
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
+    stopDaemon();
+  };
+  process.once('SIGINT', onInterrupt);
 
   // Done when nothing is ready, being built, proposed or waiting in a PR.
   const busy = [Label.issue, Label.building, Label.architect, Label.hermit, Label.curated, Label.reviewRequested, Label.changesRequested, Label.pr];
@@ -58,10 +69,12 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
     const { issues, pullRequests } = await tracker.snapshot();
     return [...issues, ...pullRequests].every((item) => !item.labels.some((l) => (busy as string[]).includes(l)));
   };
-  const done = await waitFor(settled, DEMO_LIMIT_MS, 250);
+  // Until the backlog is settled, or the daemon ends on its own (a crash: nothing would go on).
+  const done = await waitFor(async () => daemonExit !== undefined || (await settled()), DEMO_LIMIT_MS, 250);
+  const died = daemonExit !== undefined;
   stopDaemon();
   const code = await exited;
-  process.off('SIGINT', stopDaemon);
+  process.off('SIGINT', onInterrupt);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
   const status = spawnSync(command, [...args, 'status'], { cwd: root, env, encoding: 'utf8' });
@@ -72,6 +85,11 @@ export async function runDemo(log: (line: string) => void, dir?: string, dashboa
   const history = spawnSync('git', ['log', '--first-parent', '--format=  %h %s', 'main'], { cwd: root, encoding: 'utf8' });
   log(`\nmain (first-parent history):\n${history.stdout.trimEnd()}`);
   tracker.dispose();
+  if (died) {
+    log(interrupted ? '\nStopped by Ctrl+C before the backlog was done.' : `\nThe daemon ended before the backlog was done (${code === null ? 'killed by a signal' : `exit ${code}`}); the logs are in ${paths.logs}`);
+    await holdOpen(board, log);
+    return 1;
+  }
   if (!done) {
     log(`\nThe demo did not finish within ${DEMO_LIMIT_MS / 60_000} minutes; logs are in ${paths.logs}`);
     await holdOpen(board, log);

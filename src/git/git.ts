@@ -14,8 +14,15 @@ export class GitError extends LoomError {
     /** What git printed on stdout before failing (some commands report there: `merge-tree`). */
     readonly stdout = '',
   ) {
-    super('git_failed', `git ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${stderr.trim().split('\n').slice(-3).join(' / ') || 'no message'}`, {});
+    super('git_failed', `git ${args.join(' ')} failed${exitCode === null ? '' : ` (exit ${exitCode})`}: ${gist(stderr) || 'no message'}`, {});
   }
+}
+
+/** What git said, in short: its `fatal:`/`error:` lines when it printed any (its hints come after them), else its last three lines. */
+function gist(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter((l) => l.trim() !== '');
+  const said = lines.filter((l) => /^(fatal|error):/.test(l));
+  return (said.length > 0 ? said.slice(0, 3) : lines.slice(-3)).join(' / ');
 }
 
 /** Identity used for commits Loom makes itself (WIP saves, leftover changes, merges). */
@@ -29,11 +36,40 @@ export interface GitOptions {
   english?: boolean;
 }
 
-/** Runs git in `cwd`; resolves with trimmed stdout, rejects with `GitError`. */
-export function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<string> {
+/**
+ * How long a git command that found the index locked by another git process is tried again,
+ * ms, in growing steps: another process's `git status` or `git add` holds the lock for
+ * milliseconds; a lock left by a crashed git stays, and the command fails with git's message.
+ */
+const INDEX_LOCK_RETRIES_MS = [50, 100, 200, 400, 800, 1_600, 3_200];
+
+/**
+ * Runs git in `cwd`; resolves with trimmed stdout, rejects with `GitError`. A command that could
+ * not take the index lock because another git process held it is tried again (it changed
+ * nothing): a shepherd's commit must not fail because someone looked at its worktree.
+ */
+export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<string> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await gitOnce(cwd, args, options);
+    } catch (error) {
+      const wait = INDEX_LOCK_RETRIES_MS[attempt];
+      if (wait === undefined || !(error instanceof GitError) || !indexLocked(error.stderr)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+/** Git's refusal to run because another git process holds the index lock (its message names the lock file in any language). */
+function indexLocked(stderr: string): boolean {
+  return /index\.lock/.test(stderr);
+}
+
+function gitOnce(cwd: string, args: readonly string[], options: GitOptions): Promise<string> {
   const full = options.asLoom ? [...LOOM_IDENTITY, ...args] : [...args];
+  const env = options.env === undefined ? (options.english ? { ...gitEnv(), LC_ALL: 'C' } : gitEnv()) : { GIT_OPTIONAL_LOCKS: '0', ...options.env };
   return new Promise((resolve, reject) => {
-    execFile('git', full, { cwd, env: options.env ?? (options.english ? { ...gitEnv(), LC_ALL: 'C' } : gitEnv()), maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile('git', full, { cwd, env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new GitError(args, typeof error.code === 'number' ? error.code : null, stderr || error.message, stdout));
       else resolve(stdout.trimEnd());
     });
@@ -50,9 +86,14 @@ export async function gitMaybe(cwd: string, args: readonly string[]): Promise<st
   }
 }
 
-/** The process environment without variables that would redirect git to another repository. */
+/**
+ * The process environment without variables that would redirect git to another repository, and
+ * with git's optional locks off: Loom's looks into a worktree (`git status` of a running
+ * shepherd's worktree, to compare the files it touches) must never take the index lock its
+ * owner needs to commit.
+ */
 function gitEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_OPTIONAL_LOCKS: '0' };
   for (const key of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY']) delete env[key];
   return env;
 }

@@ -1,6 +1,6 @@
 // `loom demo` end to end: the daemon over the sample repository, checked through git, the
 // tracker, the file system and the process table.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
-import { LOOM_BIN, loom, processesIn } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, processesIn, until } from '../helpers/loom-repo.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -112,6 +112,36 @@ describe('loom demo', () => {
     expect((await after.getIssue(blockedNumber))!.labels).toEqual([Label.issue]); // the retry hint worked
     after.dispose();
   }, 300_000);
+
+  it('a daemon that dies mid-run ends the demo at once with exit 1 and says where the logs are, instead of waiting minutes for a backlog nothing works on', async () => {
+    const root = path.join(fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-died-'))), 'sample');
+    dirs.push(path.dirname(root));
+    const child = spawn(process.execPath, [LOOM_BIN, 'demo', '--dir', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    let code: number | null | undefined;
+    child.on('close', (c) => (code = c));
+    try {
+      const lock = path.join(root, '.loom', 'daemon.lock');
+      const pid = await until(() => (fs.existsSync(lock) ? (JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid : 0), 60_000, () => `the daemon's lock:\n${out}`);
+      process.kill(pid, 'SIGKILL');
+      await until(() => code !== undefined, 30_000, () => `the demo's end:\n${out}`);
+      expect(code, out).toBe(1);
+      expect(out).toContain(`The daemon ended before the backlog was done (killed by a signal); the logs are in ${path.join(root, '.loom', 'logs')}`);
+      expect(out).not.toMatch(/Backlog done/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // What the dead daemon left (its shepherds) ends with the next start; here, by hand.
+    for (const pid of processesIn(root)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }, 120_000);
 
   it('status hints name Loom `loom` once `loom` on the PATH is this Loom (else its full path), suggest Start only when there is work, and name real issues', () => {
     const bins = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-bins-'));
