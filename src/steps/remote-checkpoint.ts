@@ -93,7 +93,11 @@ export async function takeOver(opts: { root: string; checkpointsDir: string; wor
   const { root, issue, fence } = opts;
   const remote = await remoteRefs(root, issue);
   const current = remote.checkpoint !== null ? await readRemote(root, issue, remote.checkpoint) : { fence: '0.0', checkpoint: null };
-  if (compareFence(current.fence, fence) > 0) throw new FencedError(issue, `a newer run (${current.fence}) holds it`);
+  // A fence names one run (a job's attempt): a run with the same fence already on `origin` took it
+  // first, whenever that was — of two takers with one fence exactly one wins, at once or not.
+  const order = remote.checkpoint === null ? 1 : compareFence(fence, current.fence);
+  if (order < 0) throw new FencedError(issue, `a newer run (${current.fence}) holds it`);
+  if (order === 0) throw new FencedError(issue, `another worker took this run (${fence}) over first`);
   const branch = branchFor(issue);
   const local = await gitMaybe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
   if (local !== remote.branch) {

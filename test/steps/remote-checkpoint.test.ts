@@ -104,4 +104,15 @@ describe('checkpoints on origin, fenced by the run', () => {
     expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(FencedError);
     expect(remoteMessage(bare).fence).toBe('200.1');
   });
+
+  it('of two workers taking one run over (one fence), the later one is refused however late it comes', async () => {
+    const { bare, a, b } = world();
+    expect(await takeOver({ ...a, fence: '300.1' })).toBeNull();
+    const pushed = git(bare, 'rev-parse', checkpointRef(7));
+    await expect(takeOver({ ...b, fence: '300.1' })).rejects.toBeInstanceOf(FencedError);
+    expect(git(bare, 'rev-parse', checkpointRef(7))).toBe(pushed);
+    // A later run (the job started again) still takes it.
+    await takeOver({ ...b, fence: '300.2' });
+    expect(remoteMessage(bare).fence).toBe('300.2');
+  });
 });
