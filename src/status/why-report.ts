@@ -119,15 +119,22 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
     const cycle = dependencyCycles(facts.dependencies).find((c) => c.includes(number));
     const via = new Map(deps.map((d) => [d.number, d.via]));
     const refs = (ns: number[]) => ns.map((n) => (via.get(n) === 'sub-issue' ? `sub-issue #${n}`  : `#${n}`)).join(', ');
-    const closedBadly = deps.filter((d) => d.state === 'not-planned' || d.state === 'missing').map((d) => d.number);
+    const numbers = (state: string) => deps.filter((d) => d.state === state).map((d) => d.number);
+    const skipped = [
+      ...(numbers('not-planned').length > 0 ? [`${refs(numbers('not-planned'))} closed as not planned`] : []),
+      ...(numbers('missing').length > 0 ? [`${refs(numbers('missing'))} ${numbers('missing').length === 1 ? 'does' : 'do'} not exist`] : []),
+    ];
+    const notWaited = skipped.length > 0 ? `; ${skipped.join(', ')} (not waited for)` : '';
     add(
       'dependencies done',
       waiting.length === 0,
       cycle
         ? `waits on ${refs(waiting)}: a cycle (${refs(cycle)}) — remove one \`Depends on\` line to break it`
         : waiting.length > 0
-          ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} closed`
-          : `${refs(deps.map((d) => d.number))} closed${closedBadly.length > 0 ? `; ${refs(closedBadly)} not done (not planned or missing)` : ''}`,
+          ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} closed${notWaited}`
+          : numbers('done').length > 0
+            ? `${refs(numbers('done'))} closed${notWaited}`
+            : notWaited.slice(2),
     );
   }
   if (facts.overlap !== undefined && config.overlap === 'wait') {
