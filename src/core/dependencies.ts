@@ -7,7 +7,7 @@
 
 /**
  * - `open`: not done yet — the dependent waits;
- * - `done`: closed as completed (or merged);
+ * - `done`: closed as completed (or, for a pull request, merged);
  * - `not-planned`: closed as not planned (GitHub's `not_planned` or `duplicate`; the local
  *   tracker's `loom issue close N --not-planned`): reported once, and no longer waited for;
  * - `missing`: no such issue: reported once, and not waited for.
@@ -22,6 +22,8 @@ export interface DependencyView {
    * `sub-issue` (a parent waits for its sub-issues). Absent: a `Depends on` / `Blocked by` line.
    */
   via?: 'blocked-by' | 'sub-issue';
+  /** The number is a pull request's: `done` once merged, `not-planned` when closed unmerged. */
+  pullRequest?: true;
 }
 
 /** Issue number (as a string key) → its declared dependencies and their states. */

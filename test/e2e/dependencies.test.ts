@@ -124,4 +124,24 @@ describe('dependencies', () => {
     expect(loom(repo.root, ['why', String(missing.number)]).stdout).toMatch(/✓ dependencies done\s+#1 closed; #99 does not exist \(not waited for\)$/m);
     expect(loom(repo.root, ['why', String(listed.number)]).stdout).toMatch(/✗ dependencies done\s+waits on #2 \(open\)/);
   });
+
+  it('a dependency on a pull request waits until it is merged, and is never reported as missing', async () => {
+    repo = makeRepo({ roles: { builder: { command: 'echo "NO CHANGES NEEDED: nothing to do"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'the work', labels: ['loom:operator'] });
+    const pr = await tracker.createPullRequest({ title: 'the change', head: 'feature', base: 'main' });
+    const dependent = await tracker.createIssue({ title: 'after the PR', body: `Depends on #${pr.number}`, labels: [Label.issue] });
+
+    expect(loom(repo.root, ['why', String(dependent.number)]).stdout).toMatch(new RegExp(`✗ dependencies done\\s+waits on PR #${pr.number} \\(open\\); it is built once that is merged$`, 'm'));
+    const held = loom(repo.root, ['iterate']);
+    expect(held.code, held.stderr).toBe(0);
+    expect(held.stdout).not.toMatch(/\+shepherd|dependency-missing/);
+    expect(await tracker.listComments(dependent.number)).toEqual([]);
+
+    await tracker.markMerged(pr.number);
+    expect(loom(repo.root, ['why', String(dependent.number)]).stdout).toMatch(new RegExp(`✓ dependencies done\\s+PR #${pr.number} merged$`, 'm'));
+    const run = loom(repo.root, ['iterate']);
+    expect(run.stdout, run.stderr).toMatch(new RegExp(`\\+shepherd=#${dependent.number}\\b`));
+    expect(run.stdout).not.toMatch(/dependency-missing/);
+  });
 });
