@@ -15,7 +15,7 @@ import { openEvents, startDashboardProcess } from '../helpers/dashboard.js';
 import { githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import type { GitHubRepo } from '../helpers/github-repo.js';
 import type { DaemonHandle, TestRepo } from '../helpers/loom-repo.js';
-import { loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
 let repo: TestRepo | undefined;
@@ -172,6 +172,29 @@ describe('dashboard API on the local tracker', () => {
     dashboard.child.kill('SIGINT');
     expect(await dashboard.exited(10_000)).toBe(0);
     expect(fs.existsSync(repo.paths.dashboard)).toBe(false);
+  });
+
+  it("an issue's why is exactly what `loom why N --json` prints: its dependencies, overlapping work and the blocking comment included", async () => {
+    repo = makeRepo({ ...SCRIPT_CONFIG, maxShepherds: 1 });
+    const tracker = repo.tracker();
+    const base = await tracker.createIssue({ title: 'base', labels: ['loom:operator'] });
+    const cycleA = await tracker.createIssue({ title: 'cycle a', body: 'Depends on #3', labels: [Label.issue] });
+    const cycleB = await tracker.createIssue({ title: 'cycle b', body: 'Depends on #2', labels: [Label.issue] });
+    const waiting = await tracker.createIssue({ title: 'waits', body: `Depends on #${base.number}\n\nTouches src/app.ts`, labels: [Label.issue] });
+    const blocked = await tracker.createIssue({ title: 'blocked', labels: [Label.blocked] });
+    await tracker.comment(blocked.number, 'Loom: the builder gave up: the spec is contradictory; marking this issue `loom:blocked`.');
+    dashboard = await startDashboardProcess(repo.root);
+    for (const issue of [cycleA, cycleB, waiting, blocked]) {
+      const api = await getJson<IssueReport>(`${dashboard.url}api/v1/issues/${issue.number}`);
+      const cli = loom(repo.root, ['why', String(issue.number), '--json']);
+      expect(api.status).toBe(200);
+      // The CLI names itself by how it was run; the dashboard says `loom`.
+      expect(JSON.stringify(api.body.why)).toBe(JSON.stringify(JSON.parse(cli.stdout)).replaceAll(`${process.execPath} ${LOOM_BIN}`, 'loom').replaceAll(LOOM_BIN, 'loom'));
+    }
+    const gate = async (n: number) => (await getJson<IssueReport>(`${dashboard!.url}api/v1/issues/${n}`)).body.why.gates.find((g) => g.gate === 'dependencies done');
+    expect(await gate(cycleA.number)).toMatchObject({ ok: false, detail: expect.stringMatching(/a cycle \(#2, #3\)/) });
+    expect(await gate(waiting.number)).toMatchObject({ ok: false, detail: expect.stringMatching(/^waits on #1 \(open\)/) });
+    expect((await getJson<IssueReport>(`${dashboard.url}api/v1/issues/${blocked.number}`)).body.why.verdict).toMatch(/the spec is contradictory/);
   });
 
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
