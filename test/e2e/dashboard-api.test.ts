@@ -195,6 +195,11 @@ describe('dashboard API on the local tracker', () => {
     expect(await gate(cycleA.number)).toMatchObject({ ok: false, detail: expect.stringMatching(/a cycle \(#2, #3\)/) });
     expect(await gate(waiting.number)).toMatchObject({ ok: false, detail: expect.stringMatching(/^waits on #1 \(open\)/) });
     expect((await getJson<IssueReport>(`${dashboard.url}api/v1/issues/${blocked.number}`)).body.why.verdict).toMatch(/the spec is contradictory/);
+    // The board's ready lane says on each card what holds it back.
+    const board = (await getJson<Board>(`${dashboard.url}api/v1/board`)).body;
+    const waitingOf = (n: number) => board.lanes.ready.find((c) => c.number === n)?.waiting;
+    expect(waitingOf(cycleA.number)).toBe('dependency cycle: #2, #3');
+    expect(waitingOf(waiting.number)).toBe('waits on #1');
   });
 
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
