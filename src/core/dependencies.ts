@@ -33,7 +33,7 @@ export type DependencyMap = Record<string, DependencyView[]>;
 const LINE = /^[ \t>*-]*(?:#{1,6}[ \t]+)?(?:\*\*|__)?(?:depends[ \t]+on|blocked[ \t]+by)\b(.*)$/i;
 /** An item of the list under a bare `Depends on:` line: `- #3`, `* [ ] #4 the parser`, `1. #5`. */
 const ITEM = /^[ \t>]*(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\][ \t]+)?#(\d+)\b/;
-const REF = /(?:^|[\s,(:*])#(\d+)\b/g;
+const REF = /(?:^|[\s,(:*[])#(\d+)\b/g;
 const FENCE = /^[ \t>]*(?:```|~~~)/;
 
 /**

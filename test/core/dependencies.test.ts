@@ -17,6 +17,7 @@ describe('parseDependencies', () => {
     expect(parseDependencies('**Blocked by:**\n\n* [ ] #3\n* [x] #4 replaces #8\n1. #5\nNot a list #6', 20)).toEqual([3, 4, 5]);
     expect(parseDependencies('## Depends on\n1) #2\n2) #3', 20)).toEqual([2, 3]);
     expect(parseDependencies('**Depends on:** #11, #12', 20)).toEqual([11, 12]);
+    expect(parseDependencies('Depends on [#13](https://example.com/13),#14', 20)).toEqual([13, 14]);
     // A line that names its dependencies does not take the list after it.
     expect(parseDependencies('Depends on #1\n- #2 is unrelated', 20)).toEqual([1]);
     // A list item that does not start with a reference ends the list.
