@@ -174,7 +174,7 @@ describe('dashboard API on the local tracker', () => {
     expect(fs.existsSync(repo.paths.dashboard)).toBe(false);
   });
 
-  it("an issue's why is exactly what `loom why N --json` prints: its dependencies, overlapping work and the blocking comment included", async () => {
+  it("an issue's why is exactly what `loom why N --json` prints (dependencies, overlapping work, the blocking comment), ready cards say what they wait on, and abort is refused for a ready issue", async () => {
     repo = makeRepo({ ...SCRIPT_CONFIG, maxShepherds: 1 });
     const tracker = repo.tracker();
     const base = await tracker.createIssue({ title: 'base', labels: ['loom:operator'] });
@@ -200,6 +200,15 @@ describe('dashboard API on the local tracker', () => {
     const waitingOf = (n: number) => board.lanes.ready.find((c) => c.number === n)?.waiting;
     expect(waitingOf(cycleA.number)).toBe('dependency cycle: #2, #3');
     expect(waitingOf(waiting.number)).toBe('waits on #1');
+
+    // Abort on a ready issue: no shepherd to stop, so refused (by the CLI and so by the API) instead
+    // of leaving a loom:abort that would end the issue's next build the moment it starts.
+    const cli = loom(repo.root, ['issue', 'label', String(waiting.number), Label.abort]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/^loom: issue #4 is ready \(loom:issue\) and no shepherd builds it: there is nothing to abort; .*\n$/);
+    const api = await post(`${dashboard.url}api/v1/issues/${waiting.number}/abort`, dashboard.url.replace(/\/$/, ''));
+    expect(api).toMatchObject({ status: 409, body: { ok: false, error: expect.stringMatching(/nothing to abort/) } });
+    expect((await tracker.getIssue(waiting.number))!.labels).toEqual([Label.issue]);
   });
 
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
