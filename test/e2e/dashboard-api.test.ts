@@ -227,6 +227,34 @@ describe('dashboard API on the local tracker', () => {
     expect((await metrics(url)).value('loom_daemon_up')).toBe(0);
   });
 
+  it('a dashboard left showing a crashed daemon is taken over by the next `loom start --dashboard` and stops with it; one started by hand is left running', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(daemon!.output())?.[1], 30_000, 'the dashboard address');
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'running', 20_000, 'the daemon running');
+    const { pid } = JSON.parse(fs.readFileSync(repo.paths.dashboard, 'utf8')) as { pid: number };
+    daemon.child.kill('SIGKILL');
+    expect(await daemon.exited(10_000)).toBe(null);
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'crashed', 10_000, 'the crash shown');
+
+    // The next daemon reuses it, and a clean stop ends it.
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    await until(() => daemon!.output().includes(`Dashboard: ${url} (already running, pid ${pid})`), 30_000, () => `the dashboard reused; output:\n${daemon!.output()}`);
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'running', 20_000, 'the new daemon running');
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    await until(() => !fs.existsSync(repo!.paths.dashboard), 10_000, 'the taken-over dashboard stopped with the daemon');
+    await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
+
+    // A dashboard a person started is theirs: a daemon that reuses it leaves it running.
+    dashboard = await startDashboardProcess(repo.root);
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    await until(() => daemon!.output().includes(`Dashboard: ${dashboard!.url} (already running`), 30_000, 'the hand-started dashboard reused');
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    expect((await getJson<StatusReport>(`${dashboard.url}api/v1/state`)).body.daemon.status).toBe('stopped');
+  });
+
   it('loom start --dashboard (and --detach) serves it beside the daemon and stops it with the daemon; bad ports are refused', async () => {
     repo = makeRepo(SCRIPT_CONFIG);
     daemon = startDaemon(repo.root, ['start', '--dashboard']);
