@@ -135,6 +135,7 @@ function renderLanes() {
             urgent ? h('span', { className: 'tag' }, 'urgent') : null,
             key === 'ready' ? actionButton('spawn', c.number) : null,
             key === 'building' ? actionButton('abort', c.number) : null,
+            c.waiting ? h('div', { className: 'muted waiting' }, c.waiting) : null,
           );
         }),
         total > cards.length ? h('div', { className: 'muted more' }, `and ${total - cards.length} more (loom issue list)`) : null,

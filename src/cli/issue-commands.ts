@@ -3,7 +3,7 @@
  * the actor `human`, so the timeline shows who changed what.
  */
 import type { Command } from 'commander';
-import { canonicalLabel, unknownLoomLabel, validateLabelName } from '../core/labels.js';
+import { canonicalLabel, Label, unknownLoomLabel, validateLabelName } from '../core/labels.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { Issue } from '../core/tracker-model.js';
 import { missingIssue, parseIssueNumber, requirePaths, withTracker } from './context.js';
@@ -143,7 +143,11 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
       const number = parseIssueNumber(numberArg);
       const add = checkLabels(labels);
       const result = await humanTracker(async (t) => {
-        await existing(t, number);
+        const issue = await existing(t, number);
+        // `loom:abort` stops a shepherd; on a ready issue none runs, and the label would only end its next build at once.
+        if (add.includes(Label.abort) && issue.labels.includes(Label.issue) && !issue.labels.includes(Label.building)) {
+          throw new UserError(`issue #${number} is ready (${Label.issue}) and no shepherd builds it: there is nothing to abort; to keep it from being built, \`loom issue unlabel ${number} ${Label.issue}\``);
+        }
         return t.updateLabels(number, { add });
       });
       out(`#${number}: ${result.join(', ') || '(no labels)'}`);

@@ -132,7 +132,7 @@ function buildProgram(): Command {
       await requireRunnableRoles(paths, config);
       const { spawnIssue } = await import('../daemon/spawn-issue.js');
       const shepherds = config.executor.kind === 'local' ? config.executor.shepherds : 'process';
-      const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date(), shepherds }));
+      const spawned = await withTracker(paths, { actor: 'human' }, (tracker) => spawnIssue({ paths, tracker, issue, forceMerge: options.forceMerge === true, now: new Date(), shepherds, minFreeDisk: config.minFreeDisk }));
       out(`Spawned shepherd for #${issue} (${spawned.task.hosted === true ? `in the shepherd host, pid ${spawned.task.pid}` : `pid ${spawned.task.pid}`}); log: ${spawned.task.output_file}`);
       if (spawned.daemonPid !== null) out(`The running daemon (pid ${spawned.daemonPid}) adopts it on its next iteration.`);
     });

@@ -94,7 +94,7 @@ export async function watchStatusCommand(paths: LoomPaths, json: boolean, cli: s
 /** `loom start --dashboard[=P]`: a dashboard process beside the daemon, stopped with it. */
 export async function dashboardBeside(paths: LoomPaths, port: number, log: (line: string) => void): Promise<() => Promise<void>> {
   const { startDashboardProcess } = await import('../process/dashboard-process.js');
-  const dashboard = await startDashboardProcess(paths, { host: dashboardHost(undefined), port });
+  const dashboard = await startDashboardProcess(paths, { host: dashboardHost(undefined), port, beside: 'daemon' });
   log(`Dashboard: ${dashboard.url}${dashboard.started ? '' : ` (already running, pid ${dashboard.pid})`}`);
   return () => dashboard.stop();
 }

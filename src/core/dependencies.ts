@@ -7,7 +7,7 @@
 
 /**
  * - `open`: not done yet — the dependent waits;
- * - `done`: closed as completed (or merged);
+ * - `done`: closed as completed (or, for a pull request, merged);
  * - `not-planned`: closed as not planned (GitHub's `not_planned` or `duplicate`; the local
  *   tracker's `loom issue close N --not-planned`): reported once, and no longer waited for;
  * - `missing`: no such issue: reported once, and not waited for.
@@ -22,24 +22,54 @@ export interface DependencyView {
    * `sub-issue` (a parent waits for its sub-issues). Absent: a `Depends on` / `Blocked by` line.
    */
   via?: 'blocked-by' | 'sub-issue';
+  /** The number is a pull request's: `done` once merged, `not-planned` when closed unmerged. */
+  pullRequest?: true;
 }
 
 /** Issue number (as a string key) → its declared dependencies and their states. */
 export type DependencyMap = Record<string, DependencyView[]>;
 
-const LINE = /^[ \t>*-]*(?:depends[ \t]+on|blocked[ \t]+by)\b[ \t]*:?(.*)$/gim;
+/** A `Depends on` / `Blocked by` line (also as a list item, a quote or a heading); group 1: the rest of it. */
+const LINE = /^[ \t>*-]*(?:#{1,6}[ \t]+)?(?:\*\*|__)?(?:depends[ \t]+on|blocked[ \t]+by)\b(.*)$/i;
+/** An item of the list under a bare `Depends on:` line: `- #3`, `* [ ] #4 the parser`, `1. #5`. */
+const ITEM = /^[ \t>]*(?:[-*+]|\d+[.)])[ \t]+(?:\[[ xX]\][ \t]+)?#(\d+)\b/;
+const REF = /(?:^|[\s,(:*[])#(\d+)\b/g;
+const FENCE = /^[ \t>]*(?:```|~~~)/;
 
 /**
  * The issue numbers named on `Depends on #N` / `Blocked by #N` lines (case-insensitive; a line may
- * name several: `Depends on #3, #4`), in order, without repeats and without the issue itself.
+ * name several: `Depends on #3, #4`; a bare `Depends on:` line takes the list that follows it, one
+ * `#N` at the start of each item), in order, without repeats and without the issue itself. Lines in
+ * fenced code blocks are not read.
  */
 export function parseDependencies(body: string, self?: number): number[] {
   const out: number[] = [];
-  for (const match of body.matchAll(LINE)) {
-    for (const ref of (match[1] ?? '').matchAll(/(?:^|[\s,(])#(\d+)\b/g)) {
-      const n = Number(ref[1]);
-      if (n > 0 && n !== self && !out.includes(n)) out.push(n);
+  const add = (n: number) => {
+    if (n > 0 && n !== self && !out.includes(n)) out.push(n);
+  };
+  const lines = body.split(/\r?\n/);
+  let fenced = false;
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i] as string;
+    if (FENCE.test(line)) {
+      fenced = !fenced;
+      continue;
     }
+    if (fenced) continue;
+    const match = LINE.exec(line);
+    if (!match) continue;
+    const refs = [...(match[1] ?? '').matchAll(REF)].map((r) => Number(r[1]));
+    for (const n of refs) add(n);
+    if (refs.length > 0 || !/^[ \t*_]*:?[ \t*_]*$/.test(match[1] ?? '')) continue;
+    // A bare heading line: the list under it (blank lines before its first item allowed).
+    let j = i + 1;
+    while (j < lines.length && (lines[j] as string).trim() === '') j += 1;
+    for (; j < lines.length; j += 1) {
+      const item = ITEM.exec(lines[j] as string);
+      if (!item) break;
+      add(Number(item[1]));
+    }
+    i = j - 1;
   }
   return out;
 }

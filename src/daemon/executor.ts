@@ -34,6 +34,8 @@ export class Executor {
   readonly tokens: string[] = [];
   /** What the cleanup did for each issue, one line each (the event log carries them with `issue.cleaned`). */
   readonly cleanupLines = new Map<number, string[]>();
+  /** Why each issue's start or shepherd failed this iteration (its `shepherd.died` / `issue.blocked` message). */
+  readonly failureReasons = new Map<number, string>();
   /** `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes. */
   private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date; queue: ShepherdQueue | null };
 
@@ -154,7 +156,9 @@ export class Executor {
         if (record?.task_id === action.taskId) await this.endAgent(record);
         const issue = await tracker.getIssue(action.issue);
         const log = action.slot ? state.shepherds[action.slot]?.output_file : null;
-        const what = action.reason === 'stalled' ? 'stopped responding and was killed' : 'exited without finishing';
+        // A shepherd that failed on an error (a workspace hook, git, …) left it in its record.
+        const reason = record?.task_id === action.taskId && record.status === 'running' && record.message ? `: ${record.message}` : '';
+        const what = action.reason === 'stalled' ? 'stopped responding and was killed' : `exited without finishing${reason}`;
         this.tokens.push(`${action.reason === 'stalled' ? 'stuck' : 'died'}=#${action.issue}`);
         // A stuck shepherd that got SIGTERM may already have returned its issue; the failure counts all the same.
         if (issue !== null && issue.state === 'open' && (issue.labels.includes(Label.building) || issue.labels.includes(Label.issue))) {
@@ -321,6 +325,7 @@ export class Executor {
   private async countFailure(issue: number, failures: number, error: string, blockComment: string): Promise<void> {
     const { state, tracker, config } = this.o;
     const now = this.o.clock();
+    this.failureReasons.set(issue, error);
     if (failures >= config.spawnFailureLimit) {
       await tracker.comment(issue, blockComment);
       await tracker.updateLabels(issue, { add: [Label.blocked] });

@@ -18,6 +18,8 @@ export function recordIteration(opts: {
   tokens: readonly string[];
   /** What the cleanup did for each issue: its `issue.cleaned` message. */
   cleanupLines?: ReadonlyMap<number, readonly string[]>;
+  /** Why an issue's start or shepherd failed (the executor's count of failures). */
+  failureReasons?: ReadonlyMap<number, string>;
   summary: string;
   mode: string;
   durationMs: number;
@@ -33,7 +35,7 @@ export function recordIteration(opts: {
   for (const token of opts.tokens) {
     const event = tokenEvent(token, ROLE_NAMES);
     if (event === null) continue;
-    const fields = { ...event.fields, ...details(event.fields.issue, event.type, state, opts.actions) };
+    const fields = { ...event.fields, ...details(event.fields.issue, event.type, state, opts.actions, opts.failureReasons) };
     const cleaned = event.type === 'issue.cleaned' && event.fields.issue !== undefined ? opts.cleanupLines?.get(event.fields.issue) : undefined;
     if (cleaned !== undefined) fields.message = cleaned.join('; ');
     log.emit(event.type, fields);
@@ -48,7 +50,7 @@ export function recordIteration(opts: {
 }
 
 /** What the state and the actions know about the issue of a token event. */
-function details(issue: number | undefined, type: string, state: DaemonState, actions: readonly Action[]): EventFields {
+function details(issue: number | undefined, type: string, state: DaemonState, actions: readonly Action[], failureReasons?: ReadonlyMap<number, string>): EventFields {
   if (issue === undefined) return {};
   const slot = Object.values(state.shepherds).find((s) => s.status === 'working' && s.issue === issue);
   const finished = actions.find((a) => (a.type === 'finish-shepherd' || a.type === 'adopt-shepherd') && a.issue === issue);
@@ -61,8 +63,12 @@ function details(issue: number | undefined, type: string, state: DaemonState, ac
   if (type === 'shepherd.spawned' && slot) Object.assign(fields, { pid: slot.pid ?? undefined, output_file: slot.output_file ?? undefined });
   if (progress?.message) fields.message = progress.message;
   if (progress?.pr_number) fields.pr = progress.pr_number;
-  if (type === 'issue.blocked' && fields.message === undefined && recovered?.type === 'recover-shepherd') fields.message = `its shepherd failed ${recovered.failures} time(s)`;
+  const reason = failureReasons?.get(issue);
+  if (type === 'issue.blocked' && fields.message === undefined && recovered?.type === 'recover-shepherd') fields.message = `its shepherd failed ${recovered.failures} time(s)${reason !== undefined ? `; the last time: ${reason}` : ''}`;
   const retry = state.spawn_retry_queue[String(issue)];
-  if ((type === 'spawn.failed' || type === 'shepherd.died' || type === 'shepherd.stuck') && retry) fields.message = retry.last_error;
+  if (type === 'spawn.failed' || type === 'shepherd.died' || type === 'shepherd.stuck') {
+    if (retry) fields.message = retry.last_error;
+    else if (reason !== undefined) fields.message = reason;
+  }
   return fields;
 }

@@ -23,6 +23,8 @@ import { runCommand } from '../process/run-command.js';
 
 /** A delivery taking longer than this fails, ms. */
 const DELIVERY_TIMEOUT_MS = 10_000;
+/** Deliveries made at once. */
+const MAX_PARALLEL = 16;
 /** How long a notified key is remembered, ms. */
 const KEY_MEMORY_MS = 36 * 3_600_000;
 
@@ -61,26 +63,32 @@ export async function sendNotifications(opts: { paths: LoomPaths; config: LoomCo
   const { command, webhook } = config.notify;
   if (command === undefined && webhook === undefined) return;
   const wanted = new Set(config.notify.on.map((kind) => NOTIFY_KINDS[kind]));
+  const due: LoomEvent[] = [];
   for (const event of events) {
     if (!NOTIFY_TYPES.includes(event.type) || !wanted.has(event.type)) continue;
     const key = notifyKey(event);
     if (key !== null && sent[key] !== undefined) continue;
     if (key !== null) sent[key] = now.toISOString();
+    due.push(event);
+  }
+  // Delivered side by side (a few at a time), so a stalled command or webhook costs an iteration
+  // one delivery timeout, not one per event; failures are reported in the events' order.
+  const deliver = async (event: LoomEvent): Promise<string[]> => {
     const text = notificationText(paths, event);
-    const failures: string[] = [];
-    if (command !== undefined) {
-      const problem = await runNotifyCommand(command, paths.root, event, text);
-      if (problem !== null) failures.push(`notify.command ${problem}`);
-    }
-    if (webhook !== undefined) {
-      const problem = await postWebhook(webhook, event, text);
-      if (problem !== null) failures.push(`notify.webhook ${problem}`);
-    }
-    for (const failure of failures) {
+    const [viaCommand, viaWebhook] = await Promise.all([
+      command !== undefined ? runNotifyCommand(command, paths.root, event, text) : null,
+      webhook !== undefined ? postWebhook(webhook, event, text) : null,
+    ]);
+    return [...(viaCommand !== null ? [`notify.command ${viaCommand}`] : []), ...(viaWebhook !== null ? [`notify.webhook ${viaWebhook}`] : [])];
+  };
+  const outcomes: string[][] = [];
+  for (let i = 0; i < due.length; i += MAX_PARALLEL) outcomes.push(...(await Promise.all(due.slice(i, i + MAX_PARALLEL).map(deliver))));
+  due.forEach((event, i) => {
+    for (const failure of outcomes[i] ?? []) {
       addWarning(state, now.toISOString(), `notification of ${event.type} failed: ${failure}`);
       log.emit('notify.failed', { message: failure, ...(event.issue !== undefined ? { issue: event.issue } : {}) });
     }
-  }
+  });
 }
 
 /** Runs the notify command with the event on stdin; a problem in a few words, or null. */

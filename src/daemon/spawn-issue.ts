@@ -1,9 +1,12 @@
 /**
  * `loom spawn N`: a human starts a shepherd for one issue now. Refused (a `UserError` saying what
- * to do) when the issue does not exist, is closed, or is already owned; an open issue without
+ * to do) when the issue does not exist, is closed, or is already owned, or when the repository's
+ * filesystem has less free space than `minFreeDisk` (no new worktree then); an open issue without
  * `loom:issue` gets it first, so the claim (steps/claim-issue.ts) applies as for the daemon.
  */
 import { UserError } from '../core/errors.js';
+import { formatSize } from '../core/size.js';
+import { freeDiskBytes } from '../fs/free-disk.js';
 import { Label } from '../core/labels.js';
 import { buildBlocker } from '../core/original-labels.js';
 import type { LoomPaths } from '../config/paths.js';
@@ -19,7 +22,7 @@ export interface SpawnedIssue {
   daemonPid: number | null;
 }
 
-export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; issue: number; forceMerge: boolean; now: Date; shepherds?: 'process' | 'host' }): Promise<SpawnedIssue> {
+export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; issue: number; forceMerge: boolean; now: Date; shepherds?: 'process' | 'host'; minFreeDisk?: number }): Promise<SpawnedIssue> {
   const { paths, tracker, issue } = opts;
   const current = await tracker.getIssue(issue);
   if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
@@ -31,6 +34,10 @@ export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; iss
   if (viewOf(record, opts.now.getTime()).alive) throw new UserError(`issue #${issue} is already owned by a shepherd (pid ${record?.pid ?? record?.launcher_pid ?? '?'}); see \`loom status\``);
   if (current.labels.includes(Label.building)) {
     throw new UserError(`issue #${issue} is already claimed (${Label.building}); if no shepherd runs it the daemon returns it to ${Label.issue} on its next iteration`);
+  }
+  const free = opts.minFreeDisk !== undefined ? freeDiskBytes(paths.root) : null;
+  if (free !== null && opts.minFreeDisk !== undefined && free < opts.minFreeDisk) {
+    throw new UserError(`no new worktree: ${formatSize(free)} free, below minFreeDisk (${formatSize(opts.minFreeDisk)}); free some space (finished worktrees go by themselves) or lower minFreeDisk in .loom/config.json`);
   }
   if (!current.labels.includes(Label.issue)) await tracker.updateLabels(issue, { add: [Label.issue] });
   const daemon = liveLock(paths.lock);

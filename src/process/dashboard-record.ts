@@ -16,6 +16,11 @@ export interface DashboardRecord {
   port: number;
   token_required: boolean;
   started: string;
+  /**
+   * Set by `loom start --dashboard` on the dashboard it launched: it belongs beside a daemon, so a
+   * later daemon that reuses it (the first one crashed, leaving it to show the crash) stops it too.
+   */
+  beside_daemon?: boolean;
 }
 
 export function writeDashboardRecord(file: string, fields: Omit<DashboardRecord, 'pid' | 'pid_start' | 'started'>): void {
@@ -43,4 +48,10 @@ export function removeDashboardRecord(file: string): void {
   } catch {
     // unreadable: leave it; `liveDashboard` ignores a dead record
   }
+}
+
+/** Marks the running dashboard `pid`'s record as launched beside the daemon (`beside_daemon`). */
+export function markBesideDaemon(file: string, pid: number): void {
+  const record = liveDashboard(file);
+  if (record?.pid === pid) writeFileAtomic(file, `${JSON.stringify({ ...record, beside_daemon: true } satisfies DashboardRecord, null, 2)}\n`);
 }

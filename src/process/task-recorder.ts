@@ -69,10 +69,17 @@ export class TaskRecorder {
     this.record.last_output = new Date().toISOString();
   }
 
-  /** Stops the heartbeat without a terminal status (the run failed unexpectedly: its record is left to the daemon's recovery). */
-  halt(): void {
+  /**
+   * Stops the heartbeat without a terminal status (the run failed unexpectedly: its record is left
+   * to the daemon's recovery). `reason`, the error that ended it, is kept in the record's `message`
+   * so the recovery can say why (a failed workspace hook, a git error, …).
+   */
+  halt(reason?: string): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (reason === undefined || this.finished) return;
+    this.record.message = reason;
+    this.store.write(this.file, this.record);
   }
 
   finish(status: ProgressStatus, fields: { message: string; exit_code: number; merged?: boolean; pr_number?: number | null; merged_prs?: number[] }): void {

@@ -165,7 +165,10 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     return result.exit;
   } catch (error) {
     // A newer run of this issue owns it: stop here, touching neither the tracker nor origin.
-    if (!(error instanceof FencedError)) throw error;
+    if (!(error instanceof FencedError)) {
+      recorder.halt(error instanceof Error ? error.message.split('\n')[0] : String(error));
+      throw error;
+    }
     recorder.finish('stopped', { message: error.message, exit_code: ShepherdExit.shutdown });
     log(`shepherd #${issue}: ${error.message}`);
     return ShepherdExit.shutdown;

@@ -12,6 +12,12 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import type { UsageTotals } from '../core/usage.js';
 import { Label } from '../core/labels.js';
+import type { DependencyMap } from '../core/dependencies.js';
+import { dependencyCycles, openDependencies } from '../core/dependencies.js';
+import type { Overlap, OverlapFacts } from '../core/overlap.js';
+import { describeOverlap, overlapWaits } from '../core/overlap.js';
+import { buildBlocker } from '../core/original-labels.js';
+import { buildOrder } from '../core/planner.js';
 import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../core/vocabulary.js';
 import type { RoleName } from '../core/vocabulary.js';
 import { isTerminal } from '../core/progress.js';
@@ -27,6 +33,8 @@ export interface BoardCard {
   labels: string[];
   /** For a pull request: the issue it closes. */
   issue: number | null;
+  /** For a ready issue the daemon holds back: what it waits on (`loom why` has the rest), else absent. */
+  waiting?: string;
 }
 
 export interface BoardShepherd {
@@ -116,7 +124,9 @@ export class BoardCollector {
     const config = readConfig(this.paths, problems);
     const { snapshot, trackerHealth, dependencies, overlap } = await this.tracker(config, now);
     const status = buildStatus({ paths: this.paths, config, snapshot, trackerHealth, problems, now, ...(dependencies ? { dependencies } : {}), ...(overlap ? { overlap } : {}), ...(this.cli === undefined ? {} : { cli: this.cli }) });
-    return buildBoard({ paths: this.paths, config, snapshot: snapshot instanceof Error ? null : snapshot, status, now });
+    const board = buildBoard({ paths: this.paths, config, snapshot: snapshot instanceof Error ? null : snapshot, status, now });
+    if (!(snapshot instanceof Error)) markWaiting(board.lanes.ready, snapshot, config, dependencies, overlap);
+    return board;
   }
 
   private async tracker(config: LoomConfig, now: Date): Promise<Awaited<ReturnType<typeof readTracker>>> {
@@ -134,6 +144,20 @@ export class BoardCollector {
     const read = await readTracker(this.paths, config, { page: LANE_CARDS });
     this.cached = { at: now.getTime(), read, key };
     return read;
+  }
+}
+
+/** Says on each ready card what holds it back: open dependencies (or a cycle), or overlapping work. */
+function markWaiting(cards: BoardCard[], snapshot: TrackerSnapshot, config: LoomConfig, dependencies: DependencyMap | undefined, overlap: OverlapFacts | undefined): void {
+  const cycles = dependencyCycles(dependencies);
+  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(dependencies, i.number).length === 0)).map((i) => i.number);
+  const overlaps = config.overlap === 'wait' ? overlapWaits(overlap, queue) : new Map<number, Overlap[]>();
+  for (const c of cards) {
+    const open = openDependencies(dependencies, c.number);
+    const cycle = cycles.find((g) => g.includes(c.number));
+    if (cycle !== undefined) c.waiting = `dependency cycle: ${cycle.map((n) => `#${n}`).join(', ')}`;
+    else if (open.length > 0) c.waiting = `waits on ${open.map((n) => `#${n}`).join(', ')}`;
+    else if (overlaps.has(c.number)) c.waiting = `overlaps ${(overlaps.get(c.number) ?? []).map(describeOverlap).join('; ')}`;
   }
 }
 

@@ -14,7 +14,7 @@ import { FileStateStore } from '../state/state-store.js';
 import { createTracker } from '../tracker/create-tracker.js';
 import { readConfig } from './collect-status.js';
 import type { WhyReport } from './why-report.js';
-import { buildWhy, WHY_PAGE } from './why-report.js';
+import { buildWhy, WHY_PAGE, whyFacts } from './why-report.js';
 
 export interface TimelineEntry {
   at: string;
@@ -47,7 +47,9 @@ export async function collectIssueReport(paths: LoomPaths, number: number, event
   try {
     const [snapshot, issue] = await Promise.all([tracker.snapshot({ page: WHY_PAGE }), tracker.getIssue(number)]);
     if (issue === null) return null;
-    const why = buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now });
+    // The same facts `loom why` reads (dependencies, overlapping work, the blocking comment, PRs, reviews).
+    const facts = await whyFacts(tracker, issue, snapshot, { paths, config });
+    const why = buildWhy({ paths, config, state: new FileStateStore(paths.state).peek(), snapshot, issue, number, now, facts });
     const prNumbers = new Set<number>(snapshot.pullRequests.filter((p) => p.closesIssue === number).map((p) => p.number));
     for (const e of mine) if (typeof e.pr === 'number') prNumbers.add(e.pr);
     const prs = (await Promise.all([...prNumbers].map((n) => tracker.getPullRequest(n)))).filter((p): p is PullRequest => p !== null && p.closesIssue === number);

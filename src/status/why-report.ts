@@ -117,17 +117,26 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
   if (deps.length > 0) {
     const waiting = openDependencies(facts.dependencies, number);
     const cycle = dependencyCycles(facts.dependencies).find((c) => c.includes(number));
-    const via = new Map(deps.map((d) => [d.number, d.via]));
-    const refs = (ns: number[]) => ns.map((n) => (via.get(n) === 'sub-issue' ? `sub-issue #${n}`  : `#${n}`)).join(', ');
-    const closedBadly = deps.filter((d) => d.state === 'not-planned' || d.state === 'missing').map((d) => d.number);
+    const via = new Map(deps.map((d) => [d.number, d.pullRequest === true ? 'pr' : d.via]));
+    const refs = (ns: number[]) => ns.map((n) => (via.get(n) === 'sub-issue' ? `sub-issue #${n}` : via.get(n) === 'pr' ? `PR #${n}` : `#${n}`)).join(', ');
+    const numbers = (state: string, pr?: boolean) => deps.filter((d) => d.state === state && (pr === undefined || (d.pullRequest === true) === pr)).map((d) => d.number);
+    const listed = (ns: number[], words: string) => (ns.length > 0 ? [`${refs(ns)} ${words}`] : []);
+    const skipped = [
+      ...listed(numbers('not-planned', false), 'closed as not planned'),
+      ...listed(numbers('not-planned', true), 'closed unmerged'),
+      ...(numbers('missing').length > 0 ? [`${refs(numbers('missing'))} ${numbers('missing').length === 1 ? 'does' : 'do'} not exist`] : []),
+    ];
+    const notWaited = skipped.length > 0 ? `; ${skipped.join(', ')} (not waited for)` : '';
     add(
       'dependencies done',
       waiting.length === 0,
       cycle
         ? `waits on ${refs(waiting)}: a cycle (${refs(cycle)}) — remove one \`Depends on\` line to break it`
         : waiting.length > 0
-          ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} closed`
-          : `${refs(deps.map((d) => d.number))} closed${closedBadly.length > 0 ? `; ${refs(closedBadly)} not done (not planned or missing)` : ''}`,
+          ? `waits on ${refs(waiting)} (open); it is built once ${waiting.length === 1 ? 'that is' : 'those are'} ${waiting.every((n) => via.get(n) === 'pr') ? 'merged' : waiting.some((n) => via.get(n) === 'pr') ? 'closed or merged' : 'closed'}${notWaited}`
+          : numbers('done').length > 0
+            ? `${[...listed(numbers('done', false), 'closed'), ...listed(numbers('done', true), 'merged')].join(', ')}${notWaited}`
+            : notWaited.slice(2),
     );
   }
   if (facts.overlap !== undefined && config.overlap === 'wait') {

@@ -3,7 +3,8 @@
  * why` and `loom status` decide from: those named on its `Depends on #N` / `Blocked by #N` lines,
  * and — for a ready issue (`loom:issue`, not being built) or an open dependency found on the way —
  * those the tracker itself links before it (`Tracker.linkedIssues`: GitHub's issue dependencies
- * and sub-issues). Open dependencies outside the list are read too (their own dependencies may
+ * and sub-issues). A number that is no issue may be a pull request: it is waited for until merged
+ * (closed unmerged, it counts as not planned). Open dependencies outside the list are read too (their own dependencies may
  * close a cycle), up to `MAX_LOOKUPS` issue reads and `MAX_LINK_LOOKUPS` link reads per call. A dependency the tracker fails to read
  * counts as open: waiting one more iteration is safe, building too early is not. Links the tracker
  * fails to list are left out for this call.
@@ -42,6 +43,21 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
       return 'unknown';
     }
   };
+  const pulls = new Map<number, DependencyState | null>();
+  const readPullRequest = async (n: number): Promise<DependencyState | null> => {
+    if (pulls.has(n)) return pulls.get(n) ?? null;
+    if (lookups >= MAX_LOOKUPS) return 'open';
+    lookups += 1;
+    let state: DependencyState | null;
+    try {
+      const pr = await tracker.getPullRequest(n);
+      state = pr === null ? null : pr.state === 'open' ? 'open' : pr.state === 'merged' ? 'done' : 'not-planned';
+    } catch {
+      state = 'open';
+    }
+    pulls.set(n, state);
+    return state;
+  };
   const links = async (issue: Issue): Promise<LinkedIssue[]> => {
     if (listed.has(issue.number) && !buildable(issue)) return [];
     // An issue that says it has no links costs no request; one that may have some counts as one.
@@ -58,7 +74,12 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
     const issue = queue[k] as Issue;
     if (issue.state !== 'open') continue;
     const views: DependencyView[] = [];
-    for (const number of parseDependencies(issue.body, issue.number)) views.push({ number, state: stateOf(await read(number)) });
+    for (const number of parseDependencies(issue.body, issue.number)) {
+      const found = await read(number);
+      // No issue by that number: it may be a pull request (issues and PRs share numbers), done once merged.
+      const pr = found === null ? await readPullRequest(number) : null;
+      views.push(pr !== null ? { number, state: pr, pullRequest: true } : { number, state: stateOf(found) });
+    }
     for (const link of await links(issue)) {
       const n = link.issue.number;
       if (n === issue.number || views.some((v) => v.number === n)) continue;

@@ -11,6 +11,22 @@ describe('parseDependencies', () => {
   it('ignores numbers outside those lines and lines that only mention the words', () => {
     expect(parseDependencies('Fixes #2.\nThis depends on nothing.\nSee issue#4', 1)).toEqual([]);
   });
+
+  it('takes the list under a bare Depends on: line, in every common list and heading form', () => {
+    expect(parseDependencies('Depends on:\n- #1\n- #7 (the parser)\n\nMore text #9', 20)).toEqual([1, 7]);
+    expect(parseDependencies('**Blocked by:**\n\n* [ ] #3\n* [x] #4 replaces #8\n1. #5\nNot a list #6', 20)).toEqual([3, 4, 5]);
+    expect(parseDependencies('## Depends on\n1) #2\n2) #3', 20)).toEqual([2, 3]);
+    expect(parseDependencies('**Depends on:** #11, #12', 20)).toEqual([11, 12]);
+    expect(parseDependencies('Depends on [#13](https://example.com/13),#14', 20)).toEqual([13, 14]);
+    // A line that names its dependencies does not take the list after it.
+    expect(parseDependencies('Depends on #1\n- #2 is unrelated', 20)).toEqual([1]);
+    // A list item that does not start with a reference ends the list.
+    expect(parseDependencies('Depends on:\n- the parser, #4\n- #5', 20)).toEqual([]);
+  });
+
+  it('does not read lines inside fenced code blocks', () => {
+    expect(parseDependencies('```\nDepends on #1\n```\n~~~md\nBlocked by #2\n~~~\nDepends on #3', 20)).toEqual([3]);
+  });
 });
 
 describe('dependency gates', () => {

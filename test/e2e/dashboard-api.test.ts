@@ -15,7 +15,7 @@ import { openEvents, startDashboardProcess } from '../helpers/dashboard.js';
 import { githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import type { GitHubRepo } from '../helpers/github-repo.js';
 import type { DaemonHandle, TestRepo } from '../helpers/loom-repo.js';
-import { loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
 let repo: TestRepo | undefined;
@@ -174,6 +174,43 @@ describe('dashboard API on the local tracker', () => {
     expect(fs.existsSync(repo.paths.dashboard)).toBe(false);
   });
 
+  it("an issue's why is exactly what `loom why N --json` prints (dependencies, overlapping work, the blocking comment), ready cards say what they wait on, and abort is refused for a ready issue", async () => {
+    repo = makeRepo({ ...SCRIPT_CONFIG, maxShepherds: 1 });
+    const tracker = repo.tracker();
+    const base = await tracker.createIssue({ title: 'base', labels: ['loom:operator'] });
+    const cycleA = await tracker.createIssue({ title: 'cycle a', body: 'Depends on #3', labels: [Label.issue] });
+    const cycleB = await tracker.createIssue({ title: 'cycle b', body: 'Depends on #2', labels: [Label.issue] });
+    const waiting = await tracker.createIssue({ title: 'waits', body: `Depends on #${base.number}\n\nTouches src/app.ts`, labels: [Label.issue] });
+    const blocked = await tracker.createIssue({ title: 'blocked', labels: [Label.blocked] });
+    await tracker.comment(blocked.number, 'Loom: the builder gave up: the spec is contradictory; marking this issue `loom:blocked`.');
+    dashboard = await startDashboardProcess(repo.root);
+    for (const issue of [cycleA, cycleB, waiting, blocked]) {
+      const api = await getJson<IssueReport>(`${dashboard.url}api/v1/issues/${issue.number}`);
+      const cli = loom(repo.root, ['why', String(issue.number), '--json']);
+      expect(api.status).toBe(200);
+      // The CLI names itself by how it was run; the dashboard says `loom`.
+      expect(JSON.stringify(api.body.why)).toBe(JSON.stringify(JSON.parse(cli.stdout)).replaceAll(`${process.execPath} ${LOOM_BIN}`, 'loom').replaceAll(LOOM_BIN, 'loom'));
+    }
+    const gate = async (n: number) => (await getJson<IssueReport>(`${dashboard!.url}api/v1/issues/${n}`)).body.why.gates.find((g) => g.gate === 'dependencies done');
+    expect(await gate(cycleA.number)).toMatchObject({ ok: false, detail: expect.stringMatching(/a cycle \(#2, #3\)/) });
+    expect(await gate(waiting.number)).toMatchObject({ ok: false, detail: expect.stringMatching(/^waits on #1 \(open\)/) });
+    expect((await getJson<IssueReport>(`${dashboard.url}api/v1/issues/${blocked.number}`)).body.why.verdict).toMatch(/the spec is contradictory/);
+    // The board's ready lane says on each card what holds it back.
+    const board = (await getJson<Board>(`${dashboard.url}api/v1/board`)).body;
+    const waitingOf = (n: number) => board.lanes.ready.find((c) => c.number === n)?.waiting;
+    expect(waitingOf(cycleA.number)).toBe('dependency cycle: #2, #3');
+    expect(waitingOf(waiting.number)).toBe('waits on #1');
+
+    // Abort on a ready issue: no shepherd to stop, so refused (by the CLI and so by the API) instead
+    // of leaving a loom:abort that would end the issue's next build the moment it starts.
+    const cli = loom(repo.root, ['issue', 'label', String(waiting.number), Label.abort]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toMatch(/^loom: issue #4 is ready \(loom:issue\) and no shepherd builds it: there is nothing to abort; .*\n$/);
+    const api = await post(`${dashboard.url}api/v1/issues/${waiting.number}/abort`, dashboard.url.replace(/\/$/, ''));
+    expect(api).toMatchObject({ status: 409, body: { ok: false, error: expect.stringMatching(/nothing to abort/) } });
+    expect((await tracker.getIssue(waiting.number))!.labels).toEqual([Label.issue]);
+  });
+
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
     repo = makeRepo(SCRIPT_CONFIG);
     dashboard = await startDashboardProcess(repo.root);
@@ -188,6 +225,34 @@ describe('dashboard API on the local tracker', () => {
     const seen = await until(() => stream!.messages.find((m) => m.event === 'state' && m.at >= killed && (m.data as Board).status.daemon.status === 'crashed'), 10_000, 'the crash on the stream');
     expect(seen.at - killed).toBeLessThan(1_000);
     expect((await metrics(url)).value('loom_daemon_up')).toBe(0);
+  });
+
+  it('a dashboard left showing a crashed daemon is taken over by the next `loom start --dashboard` and stops with it; one started by hand is left running', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(daemon!.output())?.[1], 30_000, 'the dashboard address');
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'running', 20_000, 'the daemon running');
+    const { pid } = JSON.parse(fs.readFileSync(repo.paths.dashboard, 'utf8')) as { pid: number };
+    daemon.child.kill('SIGKILL');
+    expect(await daemon.exited(10_000)).toBe(null);
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'crashed', 10_000, 'the crash shown');
+
+    // The next daemon reuses it, and a clean stop ends it.
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    await until(() => daemon!.output().includes(`Dashboard: ${url} (already running, pid ${pid})`), 30_000, () => `the dashboard reused; output:\n${daemon!.output()}`);
+    await until(async () => (await getJson<StatusReport>(`${url}api/v1/state`)).body.daemon.status === 'running', 20_000, 'the new daemon running');
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    await until(() => !fs.existsSync(repo!.paths.dashboard), 10_000, 'the taken-over dashboard stopped with the daemon');
+    await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
+
+    // A dashboard a person started is theirs: a daemon that reuses it leaves it running.
+    dashboard = await startDashboardProcess(repo.root);
+    daemon = startDaemon(repo.root, ['start', '--dashboard']);
+    await until(() => daemon!.output().includes(`Dashboard: ${dashboard!.url} (already running`), 30_000, 'the hand-started dashboard reused');
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+    expect((await getJson<StatusReport>(`${dashboard.url}api/v1/state`)).body.daemon.status).toBe('stopped');
   });
 
   it('loom start --dashboard (and --detach) serves it beside the daemon and stops it with the daemon; bad ports are refused', async () => {

@@ -93,12 +93,55 @@ describe('dependencies', () => {
     const close = loom(repo.root, ['issue', 'close', '2', '--not-planned']);
     expect(close.stdout, close.stderr).toMatch(/Closed #2 as not planned\./);
     expect((await tracker.getIssue(2))!.closedAs).toBe('not-planned');
-    expect(loom(repo.root, ['why', '1']).stdout).toMatch(/✓ dependencies done\s+#2 closed; #2 not done \(not planned or missing\)/);
+    expect(loom(repo.root, ['why', '1']).stdout).toMatch(/✓ dependencies done\s+#2 closed as not planned \(not waited for\)$/m);
     const first = loom(repo.root, ['iterate']);
     expect(first.stdout, first.stderr).toMatch(/dependency-not-planned=#1.*\+shepherd=#1|\+shepherd=#1.*dependency-not-planned=#1/);
     loom(repo.root, ['iterate']);
     const comments = (await tracker.listComments(1)).map((c) => c.body).filter((b) => /not planned/.test(b));
     expect(comments).toEqual([expect.stringMatching(/depends on #2, closed without being done \(not planned\)/)]);
     await until(async () => (await tracker.getIssue(1))!.state === 'closed', 30_000, 'the issue built all the same');
+  });
+
+  it('a bare `Depends on:` line with a list under it holds the issue back; a code block does not; a number that does not exist is named as such', async () => {
+    repo = makeRepo({ maxShepherds: 3, roles: { builder: { command: 'echo "NO CHANGES NEEDED: nothing to do"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'first', labels: ['loom:operator'] });
+    await tracker.createIssue({ title: 'second', labels: ['loom:operator'] });
+    const listed = await tracker.createIssue({ title: 'listed', body: 'Needs both.\n\nDepends on:\n- #1\n- [ ] #2 (the parser)\n', labels: [Label.issue] });
+    const quoted = await tracker.createIssue({ title: 'quoted', body: 'The template says:\n\n```\nDepends on #1\n```\n', labels: [Label.issue] });
+    const missing = await tracker.createIssue({ title: 'missing', body: 'Depends on #1, #99', labels: [Label.issue] });
+
+    expect(loom(repo.root, ['why', String(listed.number)]).stdout).toMatch(/✗ dependencies done\s+waits on #1, #2 \(open\); it is built once those are closed$/m);
+    expect(loom(repo.root, ['why', String(quoted.number)]).stdout).not.toMatch(/dependencies done/);
+    expect(loom(repo.root, ['why', String(missing.number)]).stdout).toMatch(/✗ dependencies done\s+waits on #1 \(open\); it is built once that is closed; #99 does not exist \(not waited for\)$/m);
+    const run = loom(repo.root, ['iterate']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`\\+shepherd=#${quoted.number}\\b`));
+    expect(run.stdout).not.toMatch(new RegExp(`\\+shepherd=#(${listed.number}|${missing.number})\\b`));
+    expect(JSON.parse(loom(repo.root, ['status', '--json']).stdout).issues.waiting_on_dependencies).toBe(2);
+
+    await tracker.close(1);
+    expect(loom(repo.root, ['why', String(missing.number)]).stdout).toMatch(/✓ dependencies done\s+#1 closed; #99 does not exist \(not waited for\)$/m);
+    expect(loom(repo.root, ['why', String(listed.number)]).stdout).toMatch(/✗ dependencies done\s+waits on #2 \(open\)/);
+  });
+
+  it('a dependency on a pull request waits until it is merged, and is never reported as missing', async () => {
+    repo = makeRepo({ roles: { builder: { command: 'echo "NO CHANGES NEEDED: nothing to do"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'the work', labels: ['loom:operator'] });
+    const pr = await tracker.createPullRequest({ title: 'the change', head: 'feature', base: 'main' });
+    const dependent = await tracker.createIssue({ title: 'after the PR', body: `Depends on #${pr.number}`, labels: [Label.issue] });
+
+    expect(loom(repo.root, ['why', String(dependent.number)]).stdout).toMatch(new RegExp(`✗ dependencies done\\s+waits on PR #${pr.number} \\(open\\); it is built once that is merged$`, 'm'));
+    const held = loom(repo.root, ['iterate']);
+    expect(held.code, held.stderr).toBe(0);
+    expect(held.stdout).not.toMatch(/\+shepherd|dependency-missing/);
+    expect(await tracker.listComments(dependent.number)).toEqual([]);
+
+    await tracker.markMerged(pr.number);
+    expect(loom(repo.root, ['why', String(dependent.number)]).stdout).toMatch(new RegExp(`✓ dependencies done\\s+PR #${pr.number} merged$`, 'm'));
+    const run = loom(repo.root, ['iterate']);
+    expect(run.stdout, run.stderr).toMatch(new RegExp(`\\+shepherd=#${dependent.number}\\b`));
+    expect(run.stdout).not.toMatch(/dependency-missing/);
   });
 });

@@ -1,5 +1,6 @@
 // Disk-aware admission with real processes: with free space below a (test-set) minFreeDisk no
 // shepherd starts and `loom iterate`, `loom why` and `loom status` say so; lowering it resumes.
+import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
@@ -24,6 +25,15 @@ describe('disk-aware admission', () => {
     const status = JSON.parse(loom(repo.root, ['status', '--json']).stdout);
     expect(status.disk).toMatchObject({ min_free_bytes: 1e18, low: true });
     expect(loom(repo.root, ['status']).stdout).toMatch(/Disk: .* free, below minFreeDisk \(1000000 TB\): no new worktree starts/);
+
+    // Nor does a person's `loom spawn` (or the dashboard's spawn, which runs it): refused in one
+    // line, exit 2, nothing changed.
+    const spawn = loom(repo.root, ['spawn', '1']);
+    expect(spawn.code).toBe(2);
+    expect(spawn.stdout).toBe('');
+    expect(spawn.stderr).toMatch(/^loom: no new worktree: \S+ \w?B free, below minFreeDisk \(1000000 TB\); free some space .* or lower minFreeDisk in \.loom\/config\.json\n$/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    expect(fs.readdirSync(repo.paths.progress)).toEqual([]);
 
     // The environment overrides the file: a threshold the machine meets lets the issue start.
     const env = { LOOM_MIN_FREE_DISK: '1MB' };

@@ -192,6 +192,23 @@ describe('event log and notifications', () => {
     fs.rmSync(home, { recursive: true, force: true });
   });
 
+  it('a notify command that hangs costs an iteration one delivery timeout, not one per event', async () => {
+    repo = makeRepo({ spawnFailureLimit: 1, maxShepherds: 4, notify: { command: 'sleep 60' }, roles: { builder: { command: 'echo "cannot do it"; exit 1' } } });
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    const tracker = repo.tracker();
+    for (let i = 1; i <= 4; i++) await tracker.createIssue({ title: `fails ${i}`, labels: [Label.issue] });
+    expect(loom(repo.root, ['iterate']).stdout).toMatch(/(\+shepherd=#\d+ ?){4}/);
+    await until(async () => (await Promise.all([1, 2, 3, 4].map(async (n) => (await tracker.getIssue(n))!.labels.includes(Label.blocked)))).every(Boolean), 30_000, 'all four blocked');
+    // The next iteration records the four blocks and notifies each: side by side, ~10 s in all.
+    const began = Date.now();
+    const run = loom(repo.root, ['iterate'], {}, 120_000);
+    const took = Date.now() - began;
+    expect(run.code, run.stderr).toBe(0);
+    expect(took).toBeLessThan(25_000);
+    const warnings = JSON.parse(loom(repo.root, ['status', '--json']).stdout).warnings.map((w: { message: string }) => w.message);
+    expect(warnings.filter((m: string) => /notification of issue\.blocked failed: notify\.command stalled after 10s/.test(m))).toHaveLength(4);
+  }, 60_000);
+
   it('loom events -f follows the log until Ctrl+C, as lines or JSON', async () => {
     repo = makeRepo({ runtime: 'script', roles: { champion: { enabled: false } } });
     expect(loom(repo.root, ['iterate']).code).toBe(0);

@@ -65,6 +65,24 @@ describe('dependencies and overlap on the GitHub tracker', () => {
     await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
   });
 
+  it('a dependency on a pull request waits until it is merged, and is not reported as missing', async () => {
+    const { root, env, owner } = await depsRepo({ maxShepherds: 1 });
+    git(root, 'checkout', '-q', '-b', 'feature');
+    fs.writeFileSync(path.join(root, 'feature.txt'), 'feature\n');
+    git(root, 'add', 'feature.txt');
+    git(root, '-c', 'user.name=t', '-c', 'user.email=t@localhost', 'commit', '-qm', 'feature');
+    git(root, 'push', '-q', 'origin', 'feature');
+    git(root, 'checkout', '-q', 'main');
+    const pr = await owner.createPullRequest({ title: 'the feature', head: 'feature', base: 'main' });
+    const dependent = await owner.createIssue({ title: 'after the PR', body: `Depends on #${pr.number}\n\n${writes('after.txt')}`, labels: [Label.issue] });
+    expect((await loomAsync(root, ['why', String(dependent.number)], env)).stdout).toMatch(new RegExp(`✗ dependencies done\\s+waits on PR #${pr.number} \\(open\\); it is built once that is merged$`, 'm'));
+    const held = await loomAsync(root, ['iterate'], env);
+    expect(held.stdout, held.stderr).not.toMatch(/\+shepherd|dependency-missing/);
+    await owner.markMerged(pr.number);
+    expect((await loomAsync(root, ['why', String(dependent.number)], env)).stdout).toMatch(new RegExp(`✓ dependencies done\\s+PR #${pr.number} merged$`, 'm'));
+    expect(await owner.listComments(dependent.number)).toEqual([]);
+  });
+
   it('overlap: two issues naming the same file never build at once and both merge without conflict', async () => {
     const { root, bare, env, owner } = await depsRepo({ maxShepherds: 3 });
     const edit = (content: string) => `Rewrite \`notes.md\`.\n\n${fence}loom-script builder\nsleep 2\nwrite notes.md <<EOF\n${content}\nEOF\n${fence}`;

@@ -1,6 +1,7 @@
 // Workspace hooks around a real shepherd in a real repository: the order they run in, and a
 // failing afterCreate failing the attempt; and around the worktrees the Judge, Doctor and
 // Champion create, work in and remove.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,8 +55,25 @@ describe('workspace hooks', () => {
     const comments = (await tracker.listComments(1)).map((c) => c.body).join('\n');
     // A failed attempt like any other: counted, retried with backoff, blocked at spawnFailureLimit (1 here).
     expect(issue!.labels).toEqual([Label.blocked]);
-    expect(comments).toMatch(/exited without finishing \(attempt 1 of 1\)/);
+    expect(comments).toMatch(/exited without finishing: hooks\.afterCreate failed: exit 4: no lock file \(attempt 1 of 1\)/);
     expect(comments + fs.readdirSync(repo.paths.logs).map((f) => fs.readFileSync(path.join(repo!.paths.logs, f), 'utf8')).join('\n')).toMatch(/hooks\.afterCreate failed: exit 4: no lock file/);
+  });
+
+  it('a beforeRun that times out is killed with what it started, and the blocked comment, the warning and the event say which hook failed', async () => {
+    const marker = `loom-hook-child-${process.pid}-${Date.now()}`;
+    repo = makeRepo({ spawnFailureLimit: 1, hooks: { timeout: '1s', beforeRun: `(sleep 300; echo ${marker}) & sleep 300` }, roles: { builder: { command: 'echo "NO CHANGES NEEDED: x"' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'slow setup', labels: [Label.issue] });
+    loom(repo.root, ['iterate']);
+    await until(async () => ((await tracker.getIssue(1))!.labels.includes(Label.blocked) ? true : (loom(repo!.root, ['iterate']), false)), 30_000, 'the issue blocked');
+    const comments = (await tracker.listComments(1)).map((c) => c.body).join('\n');
+    expect(comments).toMatch(/exited without finishing: hooks\.beforeRun failed: timed out after 1000 ms \(attempt 1 of 1\)/);
+    const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8'));
+    expect(state.warnings.map((w: { message: string }) => w.message).join('\n')).toMatch(/shepherd for #1 exited without finishing: hooks\.beforeRun failed: timed out/);
+    expect(loom(repo.root, ['events', '--issue', '1']).stdout).toMatch(/#1 blocked — its shepherd failed 1 time\(s\); the last time: shepherd exited without finishing: hooks\.beforeRun failed: timed out after 1000 ms/);
+    // Nothing the hook started is left running.
+    const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+    expect(ps).not.toContain(marker);
   });
 
   it('run in the worktrees the support roles create, work in and remove: Judge, Doctor, Champion', async () => {
