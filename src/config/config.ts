@@ -10,7 +10,7 @@ import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
 import type { ExecutorConfig, LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
 import type { HookName } from '../core/config-model.js';
-import { defaultConfig, defaultSandbox, HOOK_NAMES, SANDBOX_TYPES } from '../core/config-model.js';
+import { defaultConfig, defaultSandbox, HOOK_NAMES, isRedisUrl, SANDBOX_TYPES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
@@ -572,7 +572,7 @@ function parseExecutor(value: unknown, at: string, problems: string[]): Executor
     return { kind: 'local', shepherds };
   }
   const url = value.redis;
-  if (typeof url !== 'string' || !/^rediss?:\/\/[^/\s]+/.test(url)) {
+  if (typeof url !== 'string' || !isRedisUrl(url)) {
     problems.push(`${at === 'executor' ? 'executor.redis' : at}: must be a Redis URL like redis://HOST:6379, got ${JSON.stringify(url)}`);
     return null;
   }
