@@ -163,6 +163,20 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(await again.exited(60_000)).toBe(0);
   }, 200_000);
 
+  it('a worker whose Redis is away stops on SIGTERM all the same: no job to hand back, it does not wait for Redis', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const worker = f.startWorker('w1', 1);
+    await waitFor(f, () => /taking shepherd jobs/.test(worker.output()), 30_000, 'the worker up');
+    await f.redis.down();
+    await waitFor(f, () => /is unavailable/.test(worker.output()), 30_000, 'the worker noticing Redis gone');
+    worker.child.kill('SIGTERM');
+    // It once waited for Redis for ever: a deadline, then the verdict.
+    const exit = await Promise.race([worker.exited, until(() => false, 30_000, 'the worker to exit').catch(() => 'still running')]);
+    expect(exit, worker.output()).toBe(0);
+    expect(worker.output()).toMatch(/draining \(asked to stop\)[\s\S]*is unavailable; stopping without it[\s\S]*worker \S+ stopped/);
+  }, 120_000);
+
   it('a shepherd that dies on its worker fails the job; the daemon counts it and enqueues the next attempt, which resumes', async () => {
     fleet = await Fleet.create();
     const f = fleet;
