@@ -6,6 +6,7 @@
  * so that whatever a kill leaves half-done, a later run (or the daemon's cleanup) can finish.
  */
 import { worktreeHooks } from '../process/workspace-hooks.js';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
@@ -139,6 +140,7 @@ export async function mergePullRequest(opts: {
     if (waited !== null) await waited;
     queue.update(ticket, 'merging');
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
+    if (remote && opts.by === 'champion') await followRemoteBranch(paths.root, branch, worktrees.pathFor(issue));
     const inBase = await branchInBase(paths.root, branch, baseRef);
     if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
       // Merged by an earlier run that was killed before it recorded everything.
@@ -277,6 +279,28 @@ export async function mergePullRequest(opts: {
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+/**
+ * The Champion merges what the PR's branch holds on `origin`: a branch made on another machine
+ * (a `loom worker`'s shepherd left the PR to the Champion) is brought into this clone, and one
+ * that moved on there (a push to the PR) is fast-forwarded; a local branch ahead of origin's, or
+ * apart from it, is left as it is.
+ */
+async function followRemoteBranch(root: string, branch: string, worktree: string): Promise<void> {
+  const tracking = `refs/remotes/origin/${branch}`;
+  if ((await gitMaybe(root, ['fetch', '-q', 'origin', `+refs/heads/${branch}:${tracking}`])) === null) return;
+  const there = await gitMaybe(root, ['rev-parse', '--verify', '-q', `${tracking}^{commit}`]);
+  if (there === null) return;
+  const here = await gitMaybe(root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]);
+  if (here === null) {
+    await git(root, ['update-ref', `refs/heads/${branch}`, there, '']);
+    return;
+  }
+  if (here === there || (await gitMaybe(root, ['merge-base', '--is-ancestor', here, there])) === null) return;
+  const checkedOut = fs.existsSync(worktree) && (await gitMaybe(worktree, ['symbolic-ref', '-q', 'HEAD'])) === `refs/heads/${branch}`;
+  if (checkedOut) await gitMaybe(worktree, ['merge', '-q', '--ff-only', there]);
+  else await git(root, ['update-ref', `refs/heads/${branch}`, there, here]);
 }
 
 /**

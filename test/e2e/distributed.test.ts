@@ -1,6 +1,7 @@
 // The daemon as the coordinator of workers fed by a Redis queue (BullMQ), end to end: a bare
 // origin, the GitHub fake merging into it, a real redis-server per test, three `loom worker`s in
 // three clones, script agents.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -177,6 +178,45 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(worker.output()).toMatch(/draining \(asked to stop\)[\s\S]*is unavailable; stopping without it[\s\S]*worker \S+ stopped/);
   }, 120_000);
 
+  it('a merge on one worker turns main red: the merge on another worker (another clone) pauses too, until the revert PR is merged', async () => {
+    fleet = await Fleet.create({ checksPollInterval: '0.1s' });
+    const f = fleet;
+    const ran = new Set<string>();
+    // A CI app whose integration job runs on main only: a commit on main that holds f1.txt fails it.
+    f.server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || ran.has(sha)) return;
+      ran.add(sha);
+      const onMain = git(f.bare, 'rev-parse', 'main') === sha;
+      const red = onMain && spawnSync('git', ['cat-file', '-e', `${sha}:f1.txt`], { cwd: f.bare }).status === 0;
+      f.server.setCheckRun(sha, { name: 'integration', status: 'completed', conclusion: red ? 'failure' : 'success', output: red ? { title: 'integration failed', summary: 'f1.txt breaks the deploy' } : {} });
+    };
+    // #2's builder finishes only once the guard on the other worker has opened its revert PR.
+    const afterRevert = `run while [ -z "$(git ls-remote origin 'refs/heads/loom/revert-*')" ]; do sleep 0.1; done`;
+    const [one, two] = await f.createIssues(2, (i) => (i === 1 ? writes('f1.txt') : `${fence}loom-script builder\n${afterRevert}\nwrite f2.txt <<EOF\nf2.txt\nEOF\n${fence}`));
+    const workers = [f.startWorker('w1', 1), f.startWorker('w2', 1)];
+    f.startDaemon();
+    const all = () => workers.map((w) => `${w.output()}\n${shepherdLogs(w.dir, one as number)}\n${shepherdLogs(w.dir, two as number)}`).join('\n');
+    await waitFor(f, () => /post-merge guard: PR #\d+ turned main red; reverted in PR #\d+/.test(all()), 120_000, 'the guard reverting #1’s merge');
+    await waitFor(f, () => new RegExp(`#${two} completed`).test(workers.map((w) => w.output()).join('\n')), 120_000, '#2’s job to end');
+    const prs = await f.owner.listPullRequests({ state: 'all' });
+    const pr2 = prs.find((p) => p.closesIssue === two);
+    expect(pr2?.state, all()).toBe('open');
+    expect(all()).toMatch(new RegExp(`PR #${pr2?.number} approved, not merged: merging is paused: main went red after PR #\\d+`));
+    expect(spawnSync('git', ['cat-file', '-e', 'main:f2.txt'], { cwd: f.bare }).status).not.toBe(0);
+    // The daemon's Champion (a third clone) pauses too, and `loom status` there says why.
+    const revert = prs.find((p) => p.head.startsWith('loom/revert-'));
+    const paused = await loomAsync(f.root, ['role', 'champion'], f.env);
+    expect(paused.stdout, paused.stdout + paused.stderr).toMatch(new RegExp(`merged nothing; skipped #${pr2?.number} \\(paused\\)`));
+    expect((await loomAsync(f.root, ['status'], f.env)).stdout).toMatch(new RegExp(`PAUSED since .*: merging is paused: main went red after PR #\\d+ \\(issue #${one}, reverted in PR #${revert?.number}\\)`));
+    // A maintainer merges the revert PR: main is green, the Champion merges #2's PR.
+    await f.owner.markMerged(revert!.number);
+    const resumed = await loomAsync(f.root, ['role', 'champion'], f.env);
+    expect(resumed.stdout, resumed.stdout + resumed.stderr).toMatch(new RegExp(`merged #${pr2?.number}`));
+    expect(git(f.bare, 'show', 'main:f2.txt')).toBe('f2.txt');
+    expect((await loomAsync(f.root, ['status'], f.env)).stdout).not.toMatch(/PAUSED/);
+  }, 240_000);
+
   it('a shepherd that dies on its worker fails the job; the daemon counts it and enqueues the next attempt, which resumes', async () => {
     fleet = await Fleet.create();
     const f = fleet;
@@ -233,6 +273,7 @@ function remotePhase(f: Fleet, issue: number): string | null {
 /** Every shepherd log for `issue` in a worker's clone, concatenated. */
 function shepherdLogs(dir: string, issue: number): string {
   const logs = path.join(dir, '.loom', 'logs');
+  if (!fs.existsSync(logs)) return '';
   return fs
     .readdirSync(logs)
     .filter((n) => n.startsWith(`shepherd-issue-${issue}-`))
