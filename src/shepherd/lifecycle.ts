@@ -365,6 +365,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const review = `\`${base}\` moved on and \`${branch}\` no longer applies cleanly on it. Loom merged \`${base}\` into this worktree; the merge is in progress with conflicts in ${merged.files.map((f) => `\`${f}\``).join(', ')}. Resolve each conflict keeping the intent of both sides (this issue's change and what \`${base}\` gained), remove every conflict marker, run the tests, and commit.`;
         await tracker.comment(prNumber, `**Loom** — ${review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        // Out of doctor rounds: blocked for what it is (not for a judge that approved).
+        if (cp.doctor_rounds >= config.maxDoctorRounds) return await giveUp(ShepherdExit.needsHuman, `\`${branch}\` still conflicts with \`${base}\` (in ${merged.files.map((f) => `\`${f}\``).join(', ')}) after ${cp.doctor_rounds} doctor round(s)`);
         log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
         cp = await save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
         continue;
@@ -373,6 +375,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         // A human with write access asked for changes: a doctor round with their review.
         await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        if (cp.doctor_rounds >= config.maxDoctorRounds) return await giveUp(ShepherdExit.needsHuman, `a human review still asks for changes after ${cp.doctor_rounds} doctor round(s): ${merged.message}`);
         log(`PR #${prNumber}: ${merged.message}; a doctor round addresses it`);
         cp = await save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: false });
         continue;
@@ -381,6 +384,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         // CI failed on the pushed head: a doctor round with the failing checks and their output.
         await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        if (cp.doctor_rounds >= config.maxDoctorRounds) return await giveUp(ShepherdExit.testsFailed, `CI checks still fail after ${cp.doctor_rounds} doctor round(s): ${merged.message.replace(/^checks failed: /, '')} (their output is on PR #${prNumber})`);
         log(`PR #${prNumber}: ${merged.message}; a doctor round fixes it`);
         cp = await save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
         continue;
