@@ -208,6 +208,8 @@ function buildProgram(): Command {
       if (redis === undefined) throw new UserError('no Redis to take jobs from; pass --redis redis://HOST:6379 (or set LOOM_REDIS_URL)');
       if (!isRedisUrl(redis)) throw new UserError(`--redis must be a Redis URL like redis://HOST:6379, got "${redis}"`);
       if (config.tracker.type !== 'github') throw new UserError('loom worker needs the GitHub tracker (the local tracker lives on one machine); set "tracker": { "type": "github", ... } in .loom/config.json');
+      // Every job's shepherd needs the tracker: a worker without a token would take jobs only to fail them.
+      (await openTracker(paths)).dispose();
       await requireRunnableRoles(paths, config);
       const { runWorker } = await import('../worker/worker.js');
       process.exitCode = await runWorker({ paths, config, redis, concurrency, log: (l) => out(`${stamp()} ${l}`), ...(process.env.LOOM_WORKER_LOCK_MS ? { lockDuration: Number(process.env.LOOM_WORKER_LOCK_MS) } : {}) });

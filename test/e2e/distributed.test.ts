@@ -164,6 +164,15 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(await again.exited(60_000)).toBe(0);
   }, 200_000);
 
+  it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const worker = f.startWorker('w1', 1, { GITHUB_TOKEN: '', GH_TOKEN: '' });
+    const exit = await Promise.race([worker.exited, until(() => false, 30_000, 'the worker to exit').catch(() => 'still running')]);
+    expect(exit, worker.output()).toBe(2);
+    expect(worker.output().trim().split('\n'), worker.output()).toEqual([expect.stringMatching(/^loom: the github tracker needs a token: set GITHUB_TOKEN/)]);
+  }, 60_000);
+
   it('a worker whose Redis is away stops on SIGTERM all the same: no job to hand back, it does not wait for Redis', async () => {
     fleet = await Fleet.create();
     const f = fleet;
