@@ -213,6 +213,9 @@ export async function mergePullRequest(opts: {
       // Read again right before the merge: a review may have come in while the checks ran.
       const late = await humanReviewGate(tracker, config, pr.number);
       if (late !== null) return late;
+      // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
+      // the merge: the guard expects checks there when the PR had some or the base's head had.
+      const expectChecks = checks.state !== 'none' || (await tracker.checks(await git(paths.root, ['rev-parse', `${baseRef}^{commit}`]))).length > 0;
       // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
       // at the issue and the PR, and a merge request that failed is sent again only after another.
       // A request whose answer was lost may have merged it: a look that finds it merged records it.
@@ -238,7 +241,7 @@ export async function mergePullRequest(opts: {
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
       recordMergeEvent(commit, false);
-      const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: checks.state !== 'none', since: new Date().toISOString() };
+      const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: expectChecks, since: new Date().toISOString() };
       guardStore.update(() => ({ verifying: toVerify }));
       await closeIssue(commit, false, seen);
       crashPoint('merge:issue-closed', issue);
