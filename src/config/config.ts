@@ -373,6 +373,9 @@ export function resolveConfig(
     if (envApproval === 'true' || envApproval === 'false') config.requireApproval = envApproval === 'true';
     else problems.push(`env LOOM_REQUIRE_APPROVAL: must be "true" or "false", got ${JSON.stringify(envApproval)}`);
   }
+  // The local tracker has no reviews: with requireApproval no PR could ever merge.
+  if (config.requireApproval && config.tracker.type === 'local')
+    problems.push(`requireApproval: needs the GitHub tracker (the local tracker has no reviews, so no PR could ever be approved and merged); set "tracker": { "type": "github", ... } or remove "requireApproval"`);
   const envStrategy = env.LOOM_UPDATE_STRATEGY;
   if (envStrategy !== undefined && envStrategy !== '') {
     if (envStrategy === 'rebase' || envStrategy === 'merge') config.updateStrategy = envStrategy;

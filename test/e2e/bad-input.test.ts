@@ -87,6 +87,15 @@ describe('bad input', () => {
     expect(others()).toEqual(before);
   });
 
+  it('requireApproval with the local tracker (which has no reviews, so nothing would ever merge) is refused in one line, nothing changed', () => {
+    repo = makeRepo({ requireApproval: true });
+    const before = fingerprint(repo.paths.dir);
+    for (const args of [['start'], ['iterate'], ['spawn', '1']]) expectUserError(loom(repo.root, args), /requireApproval: needs the GitHub tracker \(the local tracker has no reviews/);
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+    fs.writeFileSync(repo.paths.config, JSON.stringify({ ...JSON.parse(fs.readFileSync(repo.paths.config, 'utf8')), requireApproval: false }));
+    expectUserError(loom(repo.root, ['iterate'], { LOOM_REQUIRE_APPROVAL: 'true' }), /requireApproval: needs the GitHub tracker/);
+  });
+
   it('an env override with a bad value is reported by name', () => {
     repo = makeRepo();
     const r = loom(repo.root, ['iterate'], { LOOM_POLL_INTERVAL: '-3' });
