@@ -263,11 +263,19 @@ export class QueueWorker {
       maxStalledCount: 1_000,
       autorun: false,
     });
+    // BullMQ's errors are not all about the connection (a lock this worker could not renew
+    // because it was frozen, say): only the connection's own state says whether Redis is away.
     this.worker.on('error', (error: Error) => this.connection('down', error.message));
     this.worker.on('lockRenewalFailed', (ids: string[]) => o.onLockLost(ids));
   }
 
+  /** Whether Redis answers: the connection is ready (once `ready` after an error, up again). */
+  private get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   private connection(state: 'up' | 'down', message: string): void {
+    if (state === 'down' && this.connected) return;
     if ((state === 'up') === this.up) return;
     this.up = state === 'up';
     this.o.onConnection(state, message);
@@ -280,7 +288,7 @@ export class QueueWorker {
       data: job.data,
       fence: `${job.timestamp}.${job.attemptsStarted}`,
       report: (record) => {
-        if (pending || !this.up) return;
+        if (pending || !this.connected) return;
         pending = true;
         job
           .updateProgress({ record, worker: this.o.name, at: new Date().toISOString() })
@@ -307,7 +315,7 @@ export class QueueWorker {
 
   /** Whether Redis answers (as last seen by the connection). */
   get available(): boolean {
-    return this.up;
+    return this.connected;
   }
 
   /**
@@ -316,13 +324,13 @@ export class QueueWorker {
    * worker's loop must go on meanwhile — to drain on SIGTERM, above all).
    */
   async drainRequested(): Promise<string | null> {
-    if (!this.up) return null;
+    if (!this.connected) return null;
     return bounded(this.redis.get(DRAIN), null);
   }
 
   /** Writes this worker's registry entry (skipped while Redis is away; not waited for longer than `CALL_WAIT_MS`). */
   async register(info: Omit<WorkerInfo, 'name' | 'host' | 'pid' | 'last_seen'>, gone = false): Promise<void> {
-    if (!this.up) return;
+    if (!this.connected) return;
     const entry: WorkerInfo = { name: this.o.name, host: os.hostname(), pid: process.pid, last_seen: new Date().toISOString(), ...info };
     await bounded<unknown>(gone ? this.redis.hdel(REGISTRY, this.o.name) : this.redis.hset(REGISTRY, this.o.name, JSON.stringify(entry)), undefined);
   }

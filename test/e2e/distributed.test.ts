@@ -173,6 +173,31 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(worker.output().trim().split('\n'), worker.output()).toEqual([expect.stringMatching(/^loom: the github tracker needs a token: set GITHUB_TOKEN/)]);
   }, 60_000);
 
+  it('a frozen worker that comes back after losing its job (fenced off, resumed elsewhere) does not take Redis for gone: it registers (and reports, and sees drains) again', async () => {
+    fleet = await Fleet.create({ shutdownGrace: '2s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 6\nsay VERDICT: APPROVE\n${fence}`);
+    const frozen = f.startWorker('w1', 1);
+    const daemon = f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running on w1');
+    process.kill(-(frozen.child.pid as number), 'SIGSTOP');
+    const other = f.startWorker('w2', 1);
+    await waitFor(f, () => new RegExp(`shepherd #${issue} started`).test(other.output()), 60_000, 'w2 taking the job over');
+    process.kill(-(frozen.child.pid as number), 'SIGCONT');
+    await waitFor(f, () => /its lock was lost/.test(frozen.output()), 30_000, 'w1 finding its lock lost');
+    await waitFor(f, async () => (await f.owner.getIssue(issue as number))?.state === 'closed', 120_000, 'the issue merged by w2');
+    // Redis never went away: w1 must not take itself for cut off (it once stopped registering and
+    // never saw a drain again).
+    const resumed = Date.now();
+    await waitFor(f, async () => {
+      const status = JSON.parse((await loomAsync(f.root, ['status', '--json'], f.env)).stdout) as { queue: { workers: { pid: number; last_seen: string }[] } };
+      return status.queue.workers.some((w) => w.pid === frozen.child.pid && Date.parse(w.last_seen) > resumed);
+    }, 30_000, 'w1 registering again');
+    expect(frozen.output()).not.toMatch(/is unavailable/);
+    expect((await loomAsync(f.root, ['stop'])).code).toBe(0);
+    expect(await daemon.exited(60_000)).toBe(0);
+  }, 240_000);
+
   it('a worker whose Redis is away stops on SIGTERM all the same: no job to hand back, it does not wait for Redis', async () => {
     fleet = await Fleet.create();
     const f = fleet;
