@@ -67,6 +67,9 @@ export interface LifecycleDeps {
   publish?: (checkpoint: Checkpoint, worktree: string) => Promise<void>;
 }
 
+/** Merge attempts started again because the base moved on while the checks ran (GitHub, mergers in other clones), before giving up. */
+const MAX_BASE_MOVES = 5;
+
 /** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
 class Stopped extends Error {}
 
@@ -262,6 +265,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       cp = await save({ phase: 'pr-opened', pr_number: prNumber });
     }
 
+    let baseMoves = 0;
     for (;;) {
       const prNumber = cp.pr_number as number;
       // Judge: the verdict is recorded first, then published, so a kill in between is finished on resume.
@@ -355,6 +359,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         await tracker.updateLabels(n, { remove: [Label.building] });
         checkpoints.remove(n);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
+      }
+      if (merged.reason === 'base-moved' && baseMoves < MAX_BASE_MOVES) {
+        // Merged elsewhere meanwhile (another clone): the next attempt rebases, pushes and waits for the new head's checks.
+        baseMoves += 1;
+        log(`PR #${prNumber}: ${merged.message.replace(/`/g, '')}`);
+        continue;
       }
       // Someone took the issue away while the merge waited (or ran its test gate): not merged.
       if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();

@@ -42,8 +42,10 @@ export type MergeOutcome =
        * `paused`: the post-merge guard found the base red; nothing merges until it is green again.
        * `review`: a writer's review asks for changes (`review`: the Doctor's work list).
        * `approval`: `requireApproval` and no writer approves yet.
+       * `base-moved`: GitHub: the base moved on while the checks ran (a merger in another clone):
+       *   not merged on checks of a head tested against an older base; the next attempt updates the branch.
        */
-      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval';
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval' | 'base-moved';
       message: string;
       /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
       files?: string[];
@@ -213,6 +215,12 @@ export async function mergePullRequest(opts: {
       // Read again right before the merge: a review may have come in while the checks ran.
       const late = await humanReviewGate(tracker, config, pr.number);
       if (late !== null) return late;
+      // The base must still be the one this head was tested on: a merger in another clone (a
+      // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
+      await git(paths.root, ['fetch', '-q', 'origin', base]);
+      if ((await gitMaybe(worktree, ['merge-base', '--is-ancestor', baseRef, 'HEAD'])) === null) {
+        return { ok: false, reason: 'base-moved', message: `\`${base}\` moved on while the checks ran; the branch is brought up to date and its checks are waited for again` };
+      }
       // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
       // the merge: the guard expects checks there when the PR had some or the base's head had.
       const expectChecks = checks.state !== 'none' || (await tracker.checks(await git(paths.root, ['rev-parse', `${baseRef}^{commit}`]))).length > 0;

@@ -251,6 +251,40 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect((await loomAsync(f.root, ['status'], f.env)).stdout).not.toMatch(/PAUSED/);
   }, 240_000);
 
+  it('two workers wait on checks at once; the first merges; the second, whose head was tested on the old main, is brought up to date and waits for its new head’s checks before merging', async () => {
+    fleet = await Fleet.create({ checksPollInterval: '0.1s' });
+    const f = fleet;
+    // CI: the first two heads asked about stay in progress until the test says; every later commit passes at once.
+    const held: string[] = [];
+    const seen = new Set<string>();
+    f.server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || seen.has(sha)) return;
+      seen.add(sha);
+      if (held.length < 2) {
+        held.push(sha);
+        f.server.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
+      } else f.server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+    };
+    const numbers = await f.createIssues(2, (i) => writes(`f${i}.txt`));
+    const workers = [f.startWorker('w1', 1), f.startWorker('w2', 1)];
+    f.startDaemon();
+    await waitFor(f, () => held.length === 2, 90_000, 'both PRs waiting on their checks, on two workers');
+    const before = git(f.bare, 'rev-parse', 'main');
+    f.server.setCheckRun(held[0] as string, { name: 'unit', status: 'completed', conclusion: 'success' });
+    await waitFor(f, () => git(f.bare, 'rev-parse', 'main') !== before, 60_000, 'the first merge');
+    const first = git(f.bare, 'rev-parse', 'main');
+    f.server.setCheckRun(held[1] as string, { name: 'unit', status: 'completed', conclusion: 'success' });
+    await waitFor(f, async () => (await closedCount(f, numbers)) === 2, 120_000, 'both merged');
+    await expectMergedOnce(f, numbers, ['f1.txt', 'f2.txt']);
+    // The second merge brought in a head that holds the first: it was tested on the main it went into.
+    const secondHead = git(f.bare, 'rev-parse', 'main^2');
+    expect(git(f.bare, 'merge-base', '--is-ancestor', first, secondHead)).toBe('');
+    expect(secondHead).not.toBe(held[1]);
+    const logs = workers.map((w) => numbers.map((n) => shepherdLogs(w.dir, n)).join('\n')).join('\n');
+    expect(logs).toMatch(/main moved on while the checks ran; the branch is brought up to date and its checks are waited for again/);
+  }, 240_000);
+
   it('a shepherd that dies on its worker fails the job; the daemon counts it and enqueues the next attempt, which resumes', async () => {
     fleet = await Fleet.create();
     const f = fleet;
