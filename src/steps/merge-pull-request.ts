@@ -215,10 +215,11 @@ export async function mergePullRequest(opts: {
       // Read again right before the merge: a review may have come in while the checks ran.
       const late = await humanReviewGate(tracker, config, pr.number);
       if (late !== null) return late;
-      // The base must still be the one this head was tested on: a merger in another clone (a
+      // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
-      await git(paths.root, ['fetch', '-q', 'origin', base]);
-      if ((await gitMaybe(worktree, ['merge-base', '--is-ancestor', baseRef, 'HEAD'])) === null) {
+      // (No CI: no result to be stale; the merge goes on as it did.)
+      if (checks.state === 'success') await git(paths.root, ['fetch', '-q', 'origin', base]);
+      if (checks.state === 'success' && (await gitMaybe(worktree, ['merge-base', '--is-ancestor', baseRef, 'HEAD'])) === null) {
         return { ok: false, reason: 'base-moved', message: `\`${base}\` moved on while the checks ran; the branch is brought up to date and its checks are waited for again` };
       }
       // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
