@@ -13,6 +13,7 @@ import { missingIssue, openTracker, parseIssueNumber, requireConfig, requirePath
 import { LoomError, UserError } from '../core/errors.js';
 import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
+import { isRedisUrl } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
 import { registerIssueCommands } from './issue-commands.js';
@@ -199,14 +200,16 @@ function buildProgram(): Command {
     .option('--redis <url>', 'the Redis of the queue, redis://HOST:6379 (default: LOOM_REDIS_URL, then the config\'s executor.redis)')
     .option('--concurrency <n>', 'shepherd jobs run at once', '1')
     .action(async (options: { redis?: string; concurrency: string }) => {
-      const concurrency = Number(options.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1) throw new UserError(`--concurrency must be a positive whole number, got "${options.concurrency}"`);
+      const concurrency = /^\d+$/.test(options.concurrency) ? Number(options.concurrency) : NaN;
+      if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new UserError(`--concurrency must be a positive whole number, got "${options.concurrency}"`);
       const paths = requirePaths();
       const config = requireConfig(paths);
       const redis = options.redis ?? (config.executor.kind === 'bullmq' ? config.executor.redis : undefined);
       if (redis === undefined) throw new UserError('no Redis to take jobs from; pass --redis redis://HOST:6379 (or set LOOM_REDIS_URL)');
-      if (!/^rediss?:\/\/[^/\s]+/.test(redis)) throw new UserError(`--redis must be a Redis URL like redis://HOST:6379, got "${redis}"`);
+      if (!isRedisUrl(redis)) throw new UserError(`--redis must be a Redis URL like redis://HOST:6379, got "${redis}"`);
       if (config.tracker.type !== 'github') throw new UserError('loom worker needs the GitHub tracker (the local tracker lives on one machine); set "tracker": { "type": "github", ... } in .loom/config.json');
+      // Every job's shepherd needs the tracker: a worker without a token would take jobs only to fail them.
+      (await openTracker(paths)).dispose();
       await requireRunnableRoles(paths, config);
       const { runWorker } = await import('../worker/worker.js');
       process.exitCode = await runWorker({ paths, config, redis, concurrency, log: (l) => out(`${stamp()} ${l}`), ...(process.env.LOOM_WORKER_LOCK_MS ? { lockDuration: Number(process.env.LOOM_WORKER_LOCK_MS) } : {}) });

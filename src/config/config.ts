@@ -10,7 +10,7 @@ import type { RoleDefinition } from './role-file.js';
 import { defaultRolesDir, loadRole, RoleFileError } from './role-file.js';
 import type { ExecutorConfig, LoomConfig, RoleConfig, SandboxConfig, SandboxType } from '../core/config-model.js';
 import type { HookName } from '../core/config-model.js';
-import { defaultConfig, defaultSandbox, HOOK_NAMES, SANDBOX_TYPES } from '../core/config-model.js';
+import { defaultConfig, defaultSandbox, HOOK_NAMES, isRedisUrl, SANDBOX_TYPES } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
@@ -373,6 +373,9 @@ export function resolveConfig(
     if (envApproval === 'true' || envApproval === 'false') config.requireApproval = envApproval === 'true';
     else problems.push(`env LOOM_REQUIRE_APPROVAL: must be "true" or "false", got ${JSON.stringify(envApproval)}`);
   }
+  // The local tracker has no reviews: with requireApproval no PR could ever merge.
+  if (config.requireApproval && config.tracker.type === 'local')
+    problems.push(`requireApproval: needs the GitHub tracker (the local tracker has no reviews, so no PR could ever be approved and merged); set "tracker": { "type": "github", ... } or remove "requireApproval"`);
   const envStrategy = env.LOOM_UPDATE_STRATEGY;
   if (envStrategy !== undefined && envStrategy !== '') {
     if (envStrategy === 'rebase' || envStrategy === 'merge') config.updateStrategy = envStrategy;
@@ -572,7 +575,7 @@ function parseExecutor(value: unknown, at: string, problems: string[]): Executor
     return { kind: 'local', shepherds };
   }
   const url = value.redis;
-  if (typeof url !== 'string' || !/^rediss?:\/\/[^/\s]+/.test(url)) {
+  if (typeof url !== 'string' || !isRedisUrl(url)) {
     problems.push(`${at === 'executor' ? 'executor.redis' : at}: must be a Redis URL like redis://HOST:6379, got ${JSON.stringify(url)}`);
     return null;
   }

@@ -147,6 +147,24 @@ export interface LoomConfig {
  */
 export type ExecutorConfig = { kind: 'local'; shepherds: 'process' | 'host' } | { kind: 'bullmq'; redis: string };
 
+/**
+ * Whether `url` is a Redis URL Loom can connect to: `redis://` or `rediss://`, a host, a port (if
+ * any) from 1 to 65535, and a database number (if any). A port that is not a number would
+ * otherwise be dropped (6379 used instead), and a database that is not one fails on connect.
+ */
+export function isRedisUrl(url: string): boolean {
+  if (/\s/.test(url)) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') return false;
+  if (parsed.hostname === '' || parsed.port === '0') return false;
+  return /^(\/\d*)?$/.test(parsed.pathname);
+}
+
 const MIN = 60_000;
 const DEFAULT_ROLE_INTERVAL: Record<RoleName, number> = {
   builder: 0,

@@ -9,22 +9,42 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tryLock, unlock } from '../process/lock-file.js';
-import type { MergeQueue } from '../process/merge-queue.js';
+import type { MergeQueue, MergeStep } from '../process/merge-queue.js';
 import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
 import { GitFiles } from './git-files.js';
 
 /** `already`: the branch was in the base before (nothing merged, `commit` is the base). */
+/** How often a merger waiting in the queue looks at what the queue ahead does, ms. */
+const QUEUE_LOOK_MS = 1_000;
+
 export type MergeResult = { ok: true; commit: string; already: boolean } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
+
+/** Steps of a lock holder that wait on something outside (CI, the base's verification) and bound that wait themselves. */
+const WAITING_OUTSIDE: ReadonlySet<MergeStep> = new Set(['waiting on checks', 'verifying the base']);
 
 /**
  * Takes `.loom/merge.lock` (waiting up to `timeoutMs`), runs `fn`, releases it. The lock names its
  * holder process; one left by a crashed merger is taken over (src/process/lock-file.ts).
+ *
+ * In the queue, `timeoutMs` bounds a wait without progress: it starts again whenever the queue
+ * ahead moves (another merger got the lock, or left) and while the holder waits on CI checks or
+ * verifies the base — waits that `checksTimeout` bounds already, and that may well last longer
+ * than `timeoutMs` each (a PR behind two others whose CI takes 20 minutes is not stuck).
  */
 export async function withMergeLock<T>(lockFile: string, timeoutMs: number, fn: () => Promise<T>, queued?: { queue: MergeQueue; ticket: string }): Promise<T | 'locked'> {
   // In the queue, only the oldest live ticket may take the lock: the order `loom status` shows is the order served.
   const turn = () => (queued === undefined || queued.queue.isFirst(queued.ticket)) && tryLock(lockFile);
-  if (!(await waitFor(turn, timeoutMs, 25))) return 'locked';
+  let deadline = Date.now() + timeoutMs;
+  let ahead: string | null = null;
+  for (;;) {
+    if (await waitFor(turn, Math.max(0, Math.min(QUEUE_LOOK_MS, deadline - Date.now())), 25)) break;
+    const first = queued?.queue.list()[0];
+    const now = first === undefined ? '' : `${first.seq} ${first.step}`;
+    if (first !== undefined && (WAITING_OUTSIDE.has(first.step) || (ahead !== null && now !== ahead))) deadline = Date.now() + timeoutMs;
+    ahead = now;
+    if (Date.now() >= deadline) return 'locked';
+  }
   try {
     return await fn();
   } finally {

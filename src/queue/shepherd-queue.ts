@@ -205,6 +205,18 @@ export class ShepherdQueue {
   }
 }
 
+/** How long a worker waits for one of its own Redis calls (the registry, the drain key), ms. */
+const CALL_WAIT_MS = 2_000;
+
+/** `call`'s answer, or `fallback` when it fails or takes longer than `CALL_WAIT_MS`. */
+function bounded<T>(call: Promise<T>, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), CALL_WAIT_MS);
+  });
+  return Promise.race([call.catch(() => fallback), late]).finally(() => clearTimeout(timer));
+}
+
 /** A job as a worker runs it. */
 export interface RunningJob {
   id: string;
@@ -251,11 +263,19 @@ export class QueueWorker {
       maxStalledCount: 1_000,
       autorun: false,
     });
+    // BullMQ's errors are not all about the connection (a lock this worker could not renew
+    // because it was frozen, say): only the connection's own state says whether Redis is away.
     this.worker.on('error', (error: Error) => this.connection('down', error.message));
     this.worker.on('lockRenewalFailed', (ids: string[]) => o.onLockLost(ids));
   }
 
+  /** Whether Redis answers: the connection is ready (once `ready` after an error, up again). */
+  private get connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   private connection(state: 'up' | 'down', message: string): void {
+    if (state === 'down' && this.connected) return;
     if ((state === 'up') === this.up) return;
     this.up = state === 'up';
     this.o.onConnection(state, message);
@@ -268,7 +288,7 @@ export class QueueWorker {
       data: job.data,
       fence: `${job.timestamp}.${job.attemptsStarted}`,
       report: (record) => {
-        if (pending || !this.up) return;
+        if (pending || !this.connected) return;
         pending = true;
         job
           .updateProgress({ record, worker: this.o.name, at: new Date().toISOString() })
@@ -293,17 +313,26 @@ export class QueueWorker {
     await this.worker.close();
   }
 
-  /** Whether the fleet was asked to drain, and since when (null: no). */
-  async drainRequested(): Promise<string | null> {
-    if (!this.up) return null;
-    return this.redis.get(DRAIN).catch(() => null);
+  /** Whether Redis answers (as last seen by the connection). */
+  get available(): boolean {
+    return this.connected;
   }
 
-  /** Writes this worker's registry entry (skipped while Redis is away). */
+  /**
+   * Whether the fleet was asked to drain, and since when (null: no, or Redis did not answer
+   * within `CALL_WAIT_MS`: a command sent as Redis goes away waits for it to come back, and the
+   * worker's loop must go on meanwhile — to drain on SIGTERM, above all).
+   */
+  async drainRequested(): Promise<string | null> {
+    if (!this.connected) return null;
+    return bounded(this.redis.get(DRAIN), null);
+  }
+
+  /** Writes this worker's registry entry (skipped while Redis is away; not waited for longer than `CALL_WAIT_MS`). */
   async register(info: Omit<WorkerInfo, 'name' | 'host' | 'pid' | 'last_seen'>, gone = false): Promise<void> {
-    if (!this.up) return;
+    if (!this.connected) return;
     const entry: WorkerInfo = { name: this.o.name, host: os.hostname(), pid: process.pid, last_seen: new Date().toISOString(), ...info };
-    await (gone ? this.redis.hdel(REGISTRY, this.o.name) : this.redis.hset(REGISTRY, this.o.name, JSON.stringify(entry))).catch(() => undefined);
+    await bounded<unknown>(gone ? this.redis.hdel(REGISTRY, this.o.name) : this.redis.hset(REGISTRY, this.o.name, JSON.stringify(entry)), undefined);
   }
 
   disconnect(): void {

@@ -67,6 +67,9 @@ export interface LifecycleDeps {
   publish?: (checkpoint: Checkpoint, worktree: string) => Promise<void>;
 }
 
+/** Merge attempts started again because the base moved on while the checks ran (GitHub, mergers in other clones), before giving up. */
+const MAX_BASE_MOVES = 5;
+
 /** Thrown inside the lifecycle when the shepherd must stop (shutdown, or someone took the issue away). */
 class Stopped extends Error {}
 
@@ -262,6 +265,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       cp = await save({ phase: 'pr-opened', pr_number: prNumber });
     }
 
+    let baseMoves = 0;
     for (;;) {
       const prNumber = cp.pr_number as number;
       // Judge: the verdict is recorded first, then published, so a kill in between is finished on resume.
@@ -356,6 +360,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         checkpoints.remove(n);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
       }
+      if (merged.reason === 'base-moved' && baseMoves < MAX_BASE_MOVES) {
+        // Merged elsewhere meanwhile (another clone): the next attempt rebases, pushes and waits for the new head's checks.
+        baseMoves += 1;
+        log(`PR #${prNumber}: ${merged.message.replace(/`/g, '')}`);
+        continue;
+      }
       // Someone took the issue away while the merge waited (or ran its test gate): not merged.
       if (merged.reason === 'withdrawn' || deps.signal.aborted) throw new Stopped();
       if (merged.reason === 'pr-closed') return await giveUp(ShepherdExit.needsHuman, merged.message);
@@ -365,6 +375,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         const review = `\`${base}\` moved on and \`${branch}\` no longer applies cleanly on it. Loom merged \`${base}\` into this worktree; the merge is in progress with conflicts in ${merged.files.map((f) => `\`${f}\``).join(', ')}. Resolve each conflict keeping the intent of both sides (this issue's change and what \`${base}\` gained), remove every conflict marker, run the tests, and commit.`;
         await tracker.comment(prNumber, `**Loom** — ${review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        // Out of doctor rounds: blocked for what it is (not for a judge that approved).
+        if (cp.doctor_rounds >= config.maxDoctorRounds) return await giveUp(ShepherdExit.needsHuman, `\`${branch}\` still conflicts with \`${base}\` (in ${merged.files.map((f) => `\`${f}\``).join(', ')}) after ${cp.doctor_rounds} doctor round(s)`);
         log(`PR #${prNumber} conflicts with ${base} in ${merged.files.join(', ')}; a doctor round resolves it`);
         cp = await save({ phase: 'judged', verdict: 'changes', review, tests_failed: false, conflict: merged.files });
         continue;
@@ -373,6 +385,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         // A human with write access asked for changes: a doctor round with their review.
         await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        if (cp.doctor_rounds >= config.maxDoctorRounds) return await giveUp(ShepherdExit.needsHuman, `a human review still asks for changes after ${cp.doctor_rounds} doctor round(s): ${merged.message}`);
         log(`PR #${prNumber}: ${merged.message}; a doctor round addresses it`);
         cp = await save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: false });
         continue;
@@ -381,6 +394,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         // CI failed on the pushed head: a doctor round with the failing checks and their output.
         await tracker.comment(prNumber, `**Loom** — ${merged.review}`);
         await tracker.updateLabels(prNumber, { add: [Label.changesRequested] });
+        if (cp.doctor_rounds >= config.maxDoctorRounds) return await giveUp(ShepherdExit.testsFailed, `CI checks still fail after ${cp.doctor_rounds} doctor round(s): ${merged.message.replace(/^checks failed: /, '')} (their output is on PR #${prNumber})`);
         log(`PR #${prNumber}: ${merged.message}; a doctor round fixes it`);
         cp = await save({ phase: 'judged', verdict: 'changes', review: merged.review, tests_failed: true });
         continue;

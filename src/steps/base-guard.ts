@@ -43,7 +43,8 @@ type Verification = { state: 'green'; detail: string } | { state: 'red'; failure
 const FAILURE_CHARS = 4000;
 
 /** The branch a GitHub revert PR is pushed on. */
-export const revertBranch = (commit: string): string => `loom/revert-${commit.slice(0, 12)}`;
+export const revertBranch = (commit: string): string => `${REVERT_PREFIX}${commit.slice(0, 12)}`;
+const REVERT_PREFIX = 'loom/revert-';
 
 /**
  * Before a merge (under the lock): finishes a verification a killed merger left, then, when
@@ -54,6 +55,7 @@ export async function guardBeforeMerge(ctx: GuardContext): Promise<string | null
   const store = new BaseGuardStore(ctx.paths.baseGuard);
   const left = store.read().verifying;
   if (left !== null && left.base === ctx.base) await guardAfterMerge(ctx, left);
+  if (store.read().paused === null && ctx.tracker.kind === 'github') await adoptRemotePause(ctx, store);
   const { paused } = store.read();
   if (paused === null || paused.merge.base !== ctx.base) return null;
   const head = await baseHead(ctx);
@@ -66,6 +68,29 @@ export async function guardBeforeMerge(ctx: GuardContext): Promise<string | null
   }
   if (check.state === 'red' && head !== paused.red_head) store.update((s) => ({ paused: s.paused === null ? null : { ...s.paused, red_head: head, failure: check.failure } }));
   return pauseMessage(ctx.base, store.read());
+}
+
+/**
+ * GitHub: the pause another clone's guard began (a worker on another machine, the daemon's
+ * Champion) is not in this clone's state, but its revert PR is on GitHub: an open one into this
+ * base, while the base's head is not green, pauses merging here too (adopted into this clone's
+ * state, so `loom status` shows it and the merge is never reverted again from here).
+ */
+async function adoptRemotePause(ctx: GuardContext, store: BaseGuardStore): Promise<void> {
+  const revert = (await ctx.tracker.listPullRequests({ state: 'open' })).find((p) => p.base === ctx.base && p.head.startsWith(REVERT_PREFIX));
+  if (revert === undefined) return;
+  const head = await baseHead(ctx);
+  const check = await verify(ctx, head, true, false);
+  if (check.state === 'green') return;
+  const issue = Number(/^Revert #(\d+):/.exec(revert.title)?.[1] ?? 0);
+  const found = /^Reverts PR #(\d+) \(merge ([0-9a-f]+)\)/.exec(revert.body);
+  const short = found?.[2] ?? revert.head.slice(REVERT_PREFIX.length);
+  const commit = (await gitMaybe(ctx.paths.root, ['rev-parse', '--verify', '-q', `${short}^{commit}`])) ?? short;
+  const since = revert.createdAt;
+  const merge: GuardedMerge = { base: ctx.base, commit, pr: Number(found?.[1] ?? 0), issue, title: revert.title.replace(/^Revert #\d+:\s*/, ''), had_checks: true, since };
+  const failure = check.state === 'red' ? check.failure : `${check.detail} (the revert PR #${revert.number} is still open)`;
+  store.update((s) => ({ paused: s.paused ?? { since, merge, red_head: head, failure, revert: `PR #${revert.number}` }, reverted: s.reverted.includes(commit) ? s.reverted : [...s.reverted, commit] }));
+  ctx.log?.(`post-merge guard: ${ctx.base} is red at ${head.slice(0, 12)} and the revert PR #${revert.number} is open; merging paused here too`);
 }
 
 /** Why merging is paused, in one line (also for `loom status` and `loom why`). */

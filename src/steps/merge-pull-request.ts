@@ -6,6 +6,7 @@
  * so that whatever a kill leaves half-done, a later run (or the daemon's cleanup) can finish.
  */
 import { worktreeHooks } from '../process/workspace-hooks.js';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
@@ -41,8 +42,10 @@ export type MergeOutcome =
        * `paused`: the post-merge guard found the base red; nothing merges until it is green again.
        * `review`: a writer's review asks for changes (`review`: the Doctor's work list).
        * `approval`: `requireApproval` and no writer approves yet.
+       * `base-moved`: GitHub: the base moved on while the checks ran (a merger in another clone):
+       *   not merged on checks of a head tested against an older base; the next attempt updates the branch.
        */
-      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval';
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval' | 'base-moved';
       message: string;
       /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
       files?: string[];
@@ -139,6 +142,7 @@ export async function mergePullRequest(opts: {
     if (waited !== null) await waited;
     queue.update(ticket, 'merging');
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
+    if (remote && opts.by === 'champion') await followRemoteBranch(paths.root, branch, worktrees.pathFor(issue));
     const inBase = await branchInBase(paths.root, branch, baseRef);
     if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
       // Merged by an earlier run that was killed before it recorded everything.
@@ -211,6 +215,16 @@ export async function mergePullRequest(opts: {
       // Read again right before the merge: a review may have come in while the checks ran.
       const late = await humanReviewGate(tracker, config, pr.number);
       if (late !== null) return late;
+      // The base must still be the one CI tested this head on: a merger in another clone (a
+      // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
+      // (No CI: no result to be stale; the merge goes on as it did.)
+      if (checks.state === 'success') await git(paths.root, ['fetch', '-q', 'origin', base]);
+      if (checks.state === 'success' && (await gitMaybe(worktree, ['merge-base', '--is-ancestor', baseRef, 'HEAD'])) === null) {
+        return { ok: false, reason: 'base-moved', message: `\`${base}\` moved on while the checks ran; the branch is brought up to date and its checks are waited for again` };
+      }
+      // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
+      // the merge: the guard expects checks there when the PR had some or the base's head had.
+      const expectChecks = checks.state !== 'none' || (await tracker.checks(await git(paths.root, ['rev-parse', `${baseRef}^{commit}`]))).length > 0;
       // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
       // at the issue and the PR, and a merge request that failed is sent again only after another.
       // A request whose answer was lost may have merged it: a look that finds it merged records it.
@@ -236,7 +250,7 @@ export async function mergePullRequest(opts: {
       await git(paths.root, ['fetch', '-q', 'origin', base]);
       const commit = await git(paths.root, ['rev-parse', `origin/${base}`]);
       recordMergeEvent(commit, false);
-      const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: checks.state !== 'none', since: new Date().toISOString() };
+      const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: expectChecks, since: new Date().toISOString() };
       guardStore.update(() => ({ verifying: toVerify }));
       await closeIssue(commit, false, seen);
       crashPoint('merge:issue-closed', issue);
@@ -277,6 +291,28 @@ export async function mergePullRequest(opts: {
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+/**
+ * The Champion merges what the PR's branch holds on `origin`: a branch made on another machine
+ * (a `loom worker`'s shepherd left the PR to the Champion) is brought into this clone, and one
+ * that moved on there (a push to the PR) is fast-forwarded; a local branch ahead of origin's, or
+ * apart from it, is left as it is.
+ */
+async function followRemoteBranch(root: string, branch: string, worktree: string): Promise<void> {
+  const tracking = `refs/remotes/origin/${branch}`;
+  if ((await gitMaybe(root, ['fetch', '-q', 'origin', `+refs/heads/${branch}:${tracking}`])) === null) return;
+  const there = await gitMaybe(root, ['rev-parse', '--verify', '-q', `${tracking}^{commit}`]);
+  if (there === null) return;
+  const here = await gitMaybe(root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]);
+  if (here === null) {
+    await git(root, ['update-ref', `refs/heads/${branch}`, there, '']);
+    return;
+  }
+  if (here === there || (await gitMaybe(root, ['merge-base', '--is-ancestor', here, there])) === null) return;
+  const checkedOut = fs.existsSync(worktree) && (await gitMaybe(worktree, ['symbolic-ref', '-q', 'HEAD'])) === `refs/heads/${branch}`;
+  if (checkedOut) await gitMaybe(worktree, ['merge', '-q', '--ff-only', there]);
+  else await git(root, ['update-ref', `refs/heads/${branch}`, there, here]);
 }
 
 /**

@@ -47,6 +47,9 @@ interface Running {
   lost: boolean;
 }
 
+/** How long a stopping worker with no job left waits for the queue to confirm its close, ms. */
+const CLOSE_WAIT_MS = 10_000;
+
 /** Default lock: a worker silent for this long is taken for dead, ms. */
 const DEFAULT_LOCK_MS = 30_000;
 
@@ -174,9 +177,17 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     }
     // Stop taking jobs; running jobs end (finished, or handed over after the grace).
     const closing = worker.close();
+    let idleSince: number | null = null;
     for (;;) {
       const done = await Promise.race([closing.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), beat))]);
       if (done) break;
+      // No job left to hand back: BullMQ's close waits for a Redis that is away (maybe for good);
+      // the worker does not. A job it could not hand back is the stalled-job check's, once its lock runs out.
+      idleSince = running.size > 0 ? null : (idleSince ?? Date.now());
+      if (idleSince !== null && (!worker.available || Date.now() - idleSince >= CLOSE_WAIT_MS)) {
+        log(`Redis at ${redact(o.redis)} ${worker.available ? 'did not confirm the close' : 'is unavailable'}; stopping without it`);
+        break;
+      }
       const d = draining as { since: number } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
       await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: true });

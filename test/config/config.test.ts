@@ -119,8 +119,11 @@ describe('values in the file', () => {
 
   it('requireApproval is false by default, true or false from the file or LOOM_REQUIRE_APPROVAL; anything else is one problem', () => {
     expect(resolveConfig({}, {})).toMatchObject({ ok: true, value: { requireApproval: false } });
-    expect(resolveConfig({ requireApproval: true }, {})).toMatchObject({ ok: true, value: { requireApproval: true } });
+    const github = { type: 'github', owner: 'acme', repo: 'widgets' };
+    expect(resolveConfig({ tracker: github, requireApproval: true }, {})).toMatchObject({ ok: true, value: { requireApproval: true } });
     expect(resolveConfig({ requireApproval: true }, { LOOM_REQUIRE_APPROVAL: 'false' })).toMatchObject({ ok: true, value: { requireApproval: false } });
+    // The local tracker has no reviews: nothing could ever be approved.
+    expect(problemsOf({ requireApproval: true })).toEqual([expect.stringMatching(/^requireApproval: needs the GitHub tracker/)]);
     expect(problemsOf({ requireApproval: 'yes' })).toEqual(['requireApproval: must be true or false, got "yes"']);
     expect(problemsOf({}, { LOOM_REQUIRE_APPROVAL: '1' })).toEqual(['env LOOM_REQUIRE_APPROVAL: must be "true" or "false", got "1"']);
   });

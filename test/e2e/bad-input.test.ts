@@ -76,8 +76,24 @@ describe('bad input', () => {
     expectUserError(loom(repo.root, ['worker']), /no Redis to take jobs from; pass --redis/);
     expectUserError(loom(repo.root, ['worker', '--redis', 'http://x', '--concurrency', '2']), /--redis must be a Redis URL/);
     expectUserError(loom(repo.root, ['worker', '--redis', 'redis://127.0.0.1:6379', '--concurrency', '0']), /--concurrency must be a positive whole number/);
+    // Each of these once started a worker: a port that is not one (6379 used instead), a port
+    // out of range, a database that is not a number (a stack trace on connect), no host.
+    for (const url of ['redis://127.0.0.1:notaport', 'redis://127.0.0.1:99999', 'redis://127.0.0.1:6379/abc', 'redis://:6379']) {
+      expectUserError(loom(repo.root, ['worker', '--redis', url]), /--redis must be a Redis URL like redis:\/\/HOST:6379/);
+      expectUserError(loom(repo.root, ['iterate'], { LOOM_REDIS_URL: url }), /env LOOM_REDIS_URL: must be a Redis URL/);
+    }
+    for (const n of ['0x2', '1e1', '2.0']) expectUserError(loom(repo.root, ['worker', '--redis', 'redis://127.0.0.1:6379', '--concurrency', n]), /--concurrency must be a positive whole number/);
     expectUserError(loom(repo.root, ['worker', '--redis', 'redis://127.0.0.1:6379']), /loom worker needs the GitHub tracker/);
     expect(others()).toEqual(before);
+  });
+
+  it('requireApproval with the local tracker (which has no reviews, so nothing would ever merge) is refused in one line, nothing changed', () => {
+    repo = makeRepo({ requireApproval: true });
+    const before = fingerprint(repo.paths.dir);
+    for (const args of [['start'], ['iterate'], ['spawn', '1']]) expectUserError(loom(repo.root, args), /requireApproval: needs the GitHub tracker \(the local tracker has no reviews/);
+    expect(fingerprint(repo.paths.dir)).toEqual(before);
+    fs.writeFileSync(repo.paths.config, JSON.stringify({ ...JSON.parse(fs.readFileSync(repo.paths.config, 'utf8')), requireApproval: false }));
+    expectUserError(loom(repo.root, ['iterate'], { LOOM_REQUIRE_APPROVAL: 'true' }), /requireApproval: needs the GitHub tracker/);
   });
 
   it('an env override with a bad value is reported by name', () => {

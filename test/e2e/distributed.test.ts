@@ -1,6 +1,7 @@
 // The daemon as the coordinator of workers fed by a Redis queue (BullMQ), end to end: a bare
 // origin, the GitHub fake merging into it, a real redis-server per test, three `loom worker`s in
 // three clones, script agents.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -163,6 +164,127 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(await again.exited(60_000)).toBe(0);
   }, 200_000);
 
+  it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const worker = f.startWorker('w1', 1, { GITHUB_TOKEN: '', GH_TOKEN: '' });
+    const exit = await Promise.race([worker.exited, until(() => false, 30_000, 'the worker to exit').catch(() => 'still running')]);
+    expect(exit, worker.output()).toBe(2);
+    expect(worker.output().trim().split('\n'), worker.output()).toEqual([expect.stringMatching(/^loom: the github tracker needs a token: set GITHUB_TOKEN/)]);
+  }, 60_000);
+
+  it('a frozen worker that comes back after losing its job (fenced off, resumed elsewhere) does not take Redis for gone: it registers (and reports, and sees drains) again', async () => {
+    fleet = await Fleet.create({ shutdownGrace: '2s' });
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 6\nsay VERDICT: APPROVE\n${fence}`);
+    const frozen = f.startWorker('w1', 1);
+    const daemon = f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the judge running on w1');
+    process.kill(-(frozen.child.pid as number), 'SIGSTOP');
+    const other = f.startWorker('w2', 1);
+    await waitFor(f, () => new RegExp(`shepherd #${issue} started`).test(other.output()), 60_000, 'w2 taking the job over');
+    process.kill(-(frozen.child.pid as number), 'SIGCONT');
+    await waitFor(f, () => /its lock was lost/.test(frozen.output()), 30_000, 'w1 finding its lock lost');
+    await waitFor(f, async () => (await f.owner.getIssue(issue as number))?.state === 'closed', 120_000, 'the issue merged by w2');
+    // Redis never went away: w1 must not take itself for cut off (it once stopped registering and
+    // never saw a drain again).
+    const resumed = Date.now();
+    await waitFor(f, async () => {
+      const status = JSON.parse((await loomAsync(f.root, ['status', '--json'], f.env)).stdout) as { queue: { workers: { pid: number; last_seen: string }[] } };
+      return status.queue.workers.some((w) => w.pid === frozen.child.pid && Date.parse(w.last_seen) > resumed);
+    }, 30_000, 'w1 registering again');
+    expect(frozen.output()).not.toMatch(/is unavailable/);
+    expect((await loomAsync(f.root, ['stop'])).code).toBe(0);
+    expect(await daemon.exited(60_000)).toBe(0);
+  }, 240_000);
+
+  it('a worker whose Redis is away stops on SIGTERM all the same: no job to hand back, it does not wait for Redis', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const worker = f.startWorker('w1', 1);
+    await waitFor(f, () => /taking shepherd jobs/.test(worker.output()), 30_000, 'the worker up');
+    await f.redis.down();
+    await waitFor(f, () => /is unavailable/.test(worker.output()), 30_000, 'the worker noticing Redis gone');
+    worker.child.kill('SIGTERM');
+    // It once waited for Redis for ever: a deadline, then the verdict.
+    const exit = await Promise.race([worker.exited, until(() => false, 30_000, 'the worker to exit').catch(() => 'still running')]);
+    expect(exit, worker.output()).toBe(0);
+    expect(worker.output()).toMatch(/draining \(asked to stop\)[\s\S]*is unavailable; stopping without it[\s\S]*worker \S+ stopped/);
+  }, 120_000);
+
+  it('a merge on one worker turns main red: the merge on another worker (another clone) pauses too, until the revert PR is merged', async () => {
+    fleet = await Fleet.create({ checksPollInterval: '0.1s' });
+    const f = fleet;
+    const ran = new Set<string>();
+    // A CI app whose integration job runs on main only: a commit on main that holds f1.txt fails it.
+    f.server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || ran.has(sha)) return;
+      ran.add(sha);
+      const onMain = git(f.bare, 'rev-parse', 'main') === sha;
+      const red = onMain && spawnSync('git', ['cat-file', '-e', `${sha}:f1.txt`], { cwd: f.bare }).status === 0;
+      f.server.setCheckRun(sha, { name: 'integration', status: 'completed', conclusion: red ? 'failure' : 'success', output: red ? { title: 'integration failed', summary: 'f1.txt breaks the deploy' } : {} });
+    };
+    // #2's builder finishes only once the guard on the other worker has opened its revert PR.
+    const afterRevert = `run while [ -z "$(git ls-remote origin 'refs/heads/loom/revert-*')" ]; do sleep 0.1; done`;
+    const [one, two] = await f.createIssues(2, (i) => (i === 1 ? writes('f1.txt') : `${fence}loom-script builder\n${afterRevert}\nwrite f2.txt <<EOF\nf2.txt\nEOF\n${fence}`));
+    const workers = [f.startWorker('w1', 1), f.startWorker('w2', 1)];
+    f.startDaemon();
+    const all = () => workers.map((w) => `${w.output()}\n${shepherdLogs(w.dir, one as number)}\n${shepherdLogs(w.dir, two as number)}`).join('\n');
+    await waitFor(f, () => /post-merge guard: PR #\d+ turned main red; reverted in PR #\d+/.test(all()), 120_000, 'the guard reverting #1’s merge');
+    await waitFor(f, () => new RegExp(`#${two} completed`).test(workers.map((w) => w.output()).join('\n')), 120_000, '#2’s job to end');
+    const prs = await f.owner.listPullRequests({ state: 'all' });
+    const pr2 = prs.find((p) => p.closesIssue === two);
+    expect(pr2?.state, all()).toBe('open');
+    expect(all()).toMatch(new RegExp(`PR #${pr2?.number} approved, not merged: merging is paused: main went red after PR #\\d+`));
+    expect(spawnSync('git', ['cat-file', '-e', 'main:f2.txt'], { cwd: f.bare }).status).not.toBe(0);
+    // The daemon's Champion (a third clone) pauses too, and `loom status` there says why.
+    const revert = prs.find((p) => p.head.startsWith('loom/revert-'));
+    const paused = await loomAsync(f.root, ['role', 'champion'], f.env);
+    expect(paused.stdout, paused.stdout + paused.stderr).toMatch(new RegExp(`merged nothing; skipped #${pr2?.number} \\(paused\\)`));
+    expect((await loomAsync(f.root, ['status'], f.env)).stdout).toMatch(new RegExp(`PAUSED since .*: merging is paused: main went red after PR #\\d+ \\(issue #${one}, reverted in PR #${revert?.number}\\)`));
+    // A maintainer merges the revert PR: main is green, the Champion merges #2's PR.
+    await f.owner.markMerged(revert!.number);
+    const resumed = await loomAsync(f.root, ['role', 'champion'], f.env);
+    expect(resumed.stdout, resumed.stdout + resumed.stderr).toMatch(new RegExp(`merged #${pr2?.number}`));
+    expect(git(f.bare, 'show', 'main:f2.txt')).toBe('f2.txt');
+    expect((await loomAsync(f.root, ['status'], f.env)).stdout).not.toMatch(/PAUSED/);
+  }, 240_000);
+
+  it('two workers wait on checks at once; the first merges; the second, whose head was tested on the old main, is brought up to date and waits for its new head’s checks before merging', async () => {
+    fleet = await Fleet.create({ checksPollInterval: '0.1s' });
+    const f = fleet;
+    // CI: the first two heads asked about stay in progress until the test says; every later commit passes at once.
+    const held: string[] = [];
+    const seen = new Set<string>();
+    f.server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || seen.has(sha)) return;
+      seen.add(sha);
+      if (held.length < 2) {
+        held.push(sha);
+        f.server.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
+      } else f.server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+    };
+    const numbers = await f.createIssues(2, (i) => writes(`f${i}.txt`));
+    const workers = [f.startWorker('w1', 1), f.startWorker('w2', 1)];
+    f.startDaemon();
+    await waitFor(f, () => held.length === 2, 90_000, 'both PRs waiting on their checks, on two workers');
+    const before = git(f.bare, 'rev-parse', 'main');
+    f.server.setCheckRun(held[0] as string, { name: 'unit', status: 'completed', conclusion: 'success' });
+    await waitFor(f, () => git(f.bare, 'rev-parse', 'main') !== before, 60_000, 'the first merge');
+    const first = git(f.bare, 'rev-parse', 'main');
+    f.server.setCheckRun(held[1] as string, { name: 'unit', status: 'completed', conclusion: 'success' });
+    await waitFor(f, async () => (await closedCount(f, numbers)) === 2, 120_000, 'both merged');
+    await expectMergedOnce(f, numbers, ['f1.txt', 'f2.txt']);
+    // The second merge brought in a head that holds the first: it was tested on the main it went into.
+    const secondHead = git(f.bare, 'rev-parse', 'main^2');
+    expect(git(f.bare, 'merge-base', '--is-ancestor', first, secondHead)).toBe('');
+    expect(secondHead).not.toBe(held[1]);
+    const logs = workers.map((w) => numbers.map((n) => shepherdLogs(w.dir, n)).join('\n')).join('\n');
+    expect(logs).toMatch(/main moved on while the checks ran; the branch is brought up to date and its checks are waited for again/);
+  }, 240_000);
+
   it('a shepherd that dies on its worker fails the job; the daemon counts it and enqueues the next attempt, which resumes', async () => {
     fleet = await Fleet.create();
     const f = fleet;
@@ -219,6 +341,7 @@ function remotePhase(f: Fleet, issue: number): string | null {
 /** Every shepherd log for `issue` in a worker's clone, concatenated. */
 function shepherdLogs(dir: string, issue: number): string {
   const logs = path.join(dir, '.loom', 'logs');
+  if (!fs.existsSync(logs)) return '';
   return fs
     .readdirSync(logs)
     .filter((n) => n.startsWith(`shepherd-issue-${issue}-`))

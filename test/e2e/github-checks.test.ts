@@ -76,6 +76,56 @@ describe('github: CI checks gate the merge', () => {
     expect((await owner.getPullRequest(2))?.state).toBe('merged');
   });
 
+  it('commit statuses only, red on every head: one doctor round (maxDoctorRounds 1), then blocked for the failing checks, by name — not for a judge that approved', { timeout: 120_000 }, async () => {
+    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', maxDoctorRounds: 1 } });
+    // A CI that reports through the commit status API only, and fails every commit it sees.
+    const seen = new Set<string>();
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/status$/.exec(p.split('?')[0] ?? '')?.[1];
+      if (method !== 'GET' || sha === undefined || seen.has(sha)) return;
+      seen.add(sha);
+      server.setStatus(sha, { context: 'ci/build', state: 'failure', description: 'the build broke' });
+    };
+    await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\nb\nEOF')].join('\n\n'), labels: [Label.issue] });
+    const r = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).not.toBe(0);
+    expect(r.stdout.match(/checks failed: ci\/build \(failure\); a doctor round fixes it/g)).toHaveLength(1);
+    expect(r.stdout).toMatch(/doctor round 1/);
+    expect(r.stdout).toMatch(/blocked: CI checks still fail after 1 doctor round\(s\): ci\/build \(failure\) \(their output is on PR #2\)/);
+    expect(r.stdout).not.toMatch(/the judge still requests changes/);
+    expect(seen.size).toBe(2);
+    expect(await owner.getIssue(1)).toMatchObject({ state: 'open', labels: [Label.blocked] });
+    expect((await owner.listComments(1)).at(-1)?.body).toMatch(/^Loom: CI checks still fail after 1 doctor round\(s\): ci\/build \(failure\)/);
+    // Both failures are on the PR with the status's description, for whoever picks it up.
+    expect((await owner.listComments(2)).filter((c) => /CI checks failed on [0-9a-f]{12}: `ci\/build` \(failure\).*the build broke/s.test(c.body))).toHaveLength(2);
+    expect((await owner.getPullRequest(2))?.state).toBe('open');
+  });
+
+  it('CI that runs on main only (none on the PR) and reports a moment after the push: the guard waits for it, finds main red and reverts', { timeout: 120_000 }, async () => {
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    // Main's CI: it ran on the first commit; on a later head of main it has not reported at the
+    // first look, then fails when main holds feature.txt. PR heads get no checks at all.
+    server.setCheckRun(git(bare, 'rev-parse', 'main'), { name: 'deploy', status: 'completed', conclusion: 'success' });
+    const looked = new Set<string>();
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || git(bare, 'rev-parse', 'main') !== sha) return;
+      if (!looked.has(sha)) {
+        looked.add(sha);
+        return;
+      }
+      const red = spawnSync('git', ['cat-file', '-e', `${sha}:feature.txt`], { cwd: bare }).status === 0;
+      server.setCheckRun(sha, { name: 'deploy', status: 'completed', conclusion: red ? 'failure' : 'success', output: red ? { title: 'deploy failed', summary: 'feature.txt breaks the deploy' } : {} });
+    };
+    await owner.createIssue({ title: 'Add the feature', body: script('builder', 'write feature.txt <<EOF\nfeature\nEOF'), labels: [Label.issue] });
+    const r = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    // It once took the first, empty look for 'no CI checks' and called main green.
+    expect(r.stdout).not.toMatch(/is green \(no CI checks\)/);
+    expect(r.stdout).toMatch(/post-merge guard: PR #2 turned main red; reverted in PR #3; issue #1 reopened as loom:blocked; merging paused/);
+    expect(await owner.getIssue(1)).toMatchObject({ state: 'open', labels: [Label.blocked] });
+  });
+
   it('a merge that turns main red: a revert PR, the issue reopened as loom:blocked, merging paused (the next shepherd leaves its PR), resumed once main is green; main holds the second change only', { timeout: 180_000 }, async () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const ci = server;

@@ -451,6 +451,38 @@ describe('withMergeLock', () => {
     expect(queue.list()).toEqual([]);
   });
 
+  it('in the queue, the wait is bounded by no progress: a holder waiting on CI longer than the timeout does not time the waiter out; a holder that does nothing does', async () => {
+    const dir = tempDir();
+    const lock = path.join(dir, 'merge.lock');
+    const queue = new MergeQueue(path.join(dir, 'merge-queue'));
+    const hold = gate();
+    const holder = queue.join({ pr: 2, issue: 1, by: 'shepherd' });
+    let holding = false;
+    const first = withMergeLock(lock, 10_000, async () => {
+      holding = true;
+      queue.update(holder, 'waiting on checks', 'unit');
+      await hold.promise;
+    }, { queue, ticket: holder }).finally(() => queue.leave(holder));
+    await waitUntil(() => holding, 'the first merger to hold the lock', 5_000);
+    const waiter = queue.join({ pr: 4, issue: 3, by: 'shepherd' });
+    const started = Date.now();
+    const second = withMergeLock(lock, 1_500, () => Promise.resolve('merged'), { queue, ticket: waiter }).finally(() => queue.leave(waiter));
+    // Well past the waiter's 1.5 s: the holder's CI is still running. It once gave up here ('locked').
+    await waitUntil(() => Date.now() - started > 4_000, 'the holder’s CI to take a while', 10_000);
+    hold.open();
+    expect(await second).toBe('merged');
+    await first;
+    // A holder stuck in plain merging (no CI wait, the queue not moving) still times the waiter out.
+    const stuck = gate();
+    const other = queue.join({ pr: 6, issue: 5, by: 'shepherd' });
+    const third = withMergeLock(lock, 60_000, () => stuck.promise, { queue, ticket: other }).finally(() => queue.leave(other));
+    await waitUntil(() => fs.existsSync(lock), 'the third merger to hold the lock', 5_000);
+    const late = queue.join({ pr: 8, issue: 7, by: 'shepherd' });
+    expect(await withMergeLock(lock, 1_500, () => Promise.resolve('merged'), { queue, ticket: late }).finally(() => queue.leave(late))).toBe('locked');
+    stuck.open();
+    await third;
+  }, 30_000);
+
   it('a ticket whose process is gone neither holds the queue up nor shows', async () => {
     const dir = tempDir();
     const queue = new MergeQueue(path.join(dir, 'merge-queue'));
