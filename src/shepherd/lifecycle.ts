@@ -342,7 +342,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       const look = await tracker.pullRequestState(prNumber);
       if (look === null || look.state === 'closed') return await giveUp(ShepherdExit.needsHuman, `PR #${prNumber} was closed without being merged`);
       const pr = { number: prNumber, state: look.state, title: `#${n}: ${issue.title}` };
-      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log, beforeWait: publishApproval });
+      // A shepherd that publishes its checkpoints to origin runs on a worker, one of several clones.
+      const merged = await mergePullRequest({ paths, config, tracker, pr, issue: n, base, by: 'shepherd', signal: deps.signal, log, beforeWait: publishApproval, fleet: deps.publish !== undefined });
       // Not merged (whatever follows): the approval is on the PR first, as it would have been all along.
       if (!merged.ok) await publishApproval();
       if (merged.ok) {

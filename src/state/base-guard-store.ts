@@ -39,7 +39,15 @@ export interface BaseGuardState {
   /** Merge commits already reverted. */
   reverted: string[];
   /** The last verdict, for `loom status`. */
-  last: { at: string; commit: string; pr: number; result: 'green' | 'red' | 'unverified'; detail: string } | null;
+  last: {
+    at: string;
+    commit: string;
+    pr: number;
+    result: 'green' | 'red' | 'unverified';
+    detail: string;
+    /** Whether CI checks reported on `commit` (absent: not known): the next merge onto it need not ask again. */
+    checks?: boolean;
+  } | null;
 }
 
 export function emptyGuardState(): BaseGuardState {

@@ -31,13 +31,16 @@ export interface GuardContext {
   base: string;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** Other clones merge into this base too (workers of the `bullmq` executor): a pause may begin on any of them. */
+  fleet?: boolean;
 }
 
 /** What the guard found after a merge. */
 export type GuardVerdict = { result: 'green' | 'unverified'; detail: string } | { result: 'red'; detail: string; revert: string | null; paused: boolean };
 
 /** `unknown` with `interrupted`: stopped from outside; the merge stays `verifying` for the next merger. */
-type Verification = { state: 'green'; detail: string } | { state: 'red'; failure: string } | { state: 'unknown'; detail: string; interrupted?: boolean };
+/** `checks`: whether CI checks reported on the commit (absent: the guard did not read them). */
+type Verification = { state: 'green'; detail: string; checks?: boolean } | { state: 'red'; failure: string } | { state: 'unknown'; detail: string; interrupted?: boolean };
 
 /** Bound on the failure quoted in comments and kept in the state file, characters. */
 const FAILURE_CHARS = 4000;
@@ -55,7 +58,7 @@ export async function guardBeforeMerge(ctx: GuardContext): Promise<string | null
   const store = new BaseGuardStore(ctx.paths.baseGuard);
   const left = store.read().verifying;
   if (left !== null && left.base === ctx.base) await guardAfterMerge(ctx, left);
-  if (store.read().paused === null && ctx.tracker.kind === 'github') await adoptRemotePause(ctx, store);
+  if (store.read().paused === null && ctx.tracker.kind === 'github' && ctx.fleet === true) await adoptRemotePause(ctx, store);
   const { paused } = store.read();
   if (paused === null || paused.merge.base !== ctx.base) return null;
   const head = await baseHead(ctx);
@@ -101,6 +104,16 @@ export function pauseMessage(base: string, state: BaseGuardState): string {
   return `merging is paused: \`${base}\` went red after PR #${p.merge.pr} (issue #${p.merge.issue}, ${reverted}); merges resume once \`${base}\` is green again (red at ${p.red_head.slice(0, 12)})`;
 }
 
+/**
+ * Whether CI checks report on `head` of the base: known without a request when the guard verified
+ * that very commit after the merge that made it (every merge by Loom in a row), else read.
+ */
+export async function baseHasChecks(ctx: Pick<GuardContext, 'paths' | 'tracker'>, head: string): Promise<boolean> {
+  const last = new BaseGuardStore(ctx.paths.baseGuard).read().last;
+  if (last !== null && last.commit === head && last.checks !== undefined) return last.checks;
+  return (await ctx.tracker.checks(head)).length > 0;
+}
+
 /** After a merge (under the lock): verifies the base; red → revert, reopen the issue blocked, pause. */
 export async function guardAfterMerge(ctx: GuardContext, merge: GuardedMerge): Promise<GuardVerdict> {
   const store = new BaseGuardStore(ctx.paths.baseGuard);
@@ -113,7 +126,7 @@ export async function guardAfterMerge(ctx: GuardContext, merge: GuardedMerge): P
   }
   if (result.state !== 'red') {
     const verdict = result.state === 'green' ? 'green' : 'unverified';
-    store.update(() => ({ verifying: null, last: { at, commit: merge.commit, pr: merge.pr, result: verdict, detail: result.detail } }));
+    store.update(() => ({ verifying: null, last: { at, commit: merge.commit, pr: merge.pr, result: verdict, detail: result.detail, ...(result.state === 'green' && result.checks !== undefined ? { checks: result.checks } : {}) } }));
     ctx.log?.(`post-merge guard: ${ctx.base} at ${merge.commit.slice(0, 12)} is ${verdict} (${result.detail})`);
     return { result: verdict, detail: result.detail };
   }
@@ -158,13 +171,13 @@ async function verify(ctx: GuardContext, sha: string, hadChecks: boolean, wait: 
   }
   if (!wait) {
     const verdict = checksVerdict(await ctx.tracker.checks(sha));
-    if (verdict.state === 'success' || (verdict.state === 'none' && !hadChecks)) return { state: 'green', detail: verdict.state === 'none' ? 'no CI checks' : 'checks passed' };
+    if (verdict.state === 'success' || (verdict.state === 'none' && !hadChecks)) return { state: 'green', detail: verdict.state === 'none' ? 'no CI checks' : 'checks passed', checks: verdict.state === 'success' };
     if (verdict.state === 'failure') return { state: 'red', failure: failingChecksReview(verdict.failing, sha) };
     return { state: 'unknown', detail: verdict.state === 'pending' ? `checks pending: ${verdict.pending.join(', ')}` : 'no check reported yet' };
   }
   const checks = await waitForChecks({ tracker: ctx.tracker, sha, pollMs: ctx.config.checksPollInterval, timeoutMs: ctx.config.checksTimeout, expectChecks: hadChecks, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  if (checks.state === 'success') return { state: 'green', detail: 'checks passed' };
-  if (checks.state === 'none') return { state: 'green', detail: 'no CI checks' };
+  if (checks.state === 'success') return { state: 'green', detail: 'checks passed', checks: true };
+  if (checks.state === 'none') return { state: 'green', detail: 'no CI checks', checks: false };
   if (checks.state === 'failure') return { state: 'red', failure: failingChecksReview(checks.failing, sha) };
   if (checks.state === 'aborted') return { state: 'unknown', detail: 'stopped while waiting on checks', interrupted: true };
   return { state: 'unknown', detail: `checks still pending after ${Math.round(ctx.config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };

@@ -26,7 +26,7 @@ import { crashPoint } from '../process/crash-point.js';
 import { EventLog } from '../process/event-log.js';
 import { MergeQueue } from '../process/merge-queue.js';
 import { BaseGuardStore } from '../state/base-guard-store.js';
-import { guardAfterMerge, guardBeforeMerge, type GuardContext, type GuardVerdict } from './base-guard.js';
+import { baseHasChecks, guardAfterMerge, guardBeforeMerge, type GuardContext, type GuardVerdict } from './base-guard.js';
 
 /**
  * `withdrawn`: the issue no longer allows the merge (closed, blocked, aborted, or its ownership
@@ -87,6 +87,8 @@ export async function mergePullRequest(opts: {
   log?: (line: string) => void;
   /** Run before the merge waits: behind another merger in the queue, or on pending checks (the shepherd labels a deferred approval then). */
   beforeWait?: () => Promise<void>;
+  /** Other clones merge into this base too (a worker's shepherd; the daemon's Champion with the `bullmq` executor). */
+  fleet?: boolean;
 }): Promise<MergeOutcome> {
   const { paths, config, tracker, pr, issue, base } = opts;
   // The Champion may create the worktree (and removes it once merged): the workspace hooks run as for a shepherd's.
@@ -119,7 +121,7 @@ export async function mergePullRequest(opts: {
   const reviewed = await humanReviewGate(tracker, config, pr.number);
   if (reviewed !== null) return reviewed;
   // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
-  const guard: GuardContext = { paths, config, tracker, base, ...(opts.log ? { log: opts.log } : {}) };
+  const guard: GuardContext = { paths, config, tracker, base, fleet: opts.fleet === true || config.executor.kind === 'bullmq', ...(opts.log ? { log: opts.log } : {}) };
   // In the queue from now until done: `loom status` shows who waits for the lock, in order.
   const queue = new MergeQueue(paths.mergeQueue);
   const guardStore = new BaseGuardStore(paths.baseGuard);
@@ -224,7 +226,7 @@ export async function mergePullRequest(opts: {
       }
       // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
       // the merge: the guard expects checks there when the PR had some or the base's head had.
-      const expectChecks = checks.state !== 'none' || (await tracker.checks(await git(paths.root, ['rev-parse', `${baseRef}^{commit}`]))).length > 0;
+      const expectChecks = checks.state !== 'none' || (await baseHasChecks({ paths, tracker }, await git(paths.root, ['rev-parse', `${baseRef}^{commit}`])));
       // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
       // at the issue and the PR, and a merge request that failed is sent again only after another.
       // A request whose answer was lost may have merged it: a look that finds it merged records it.

@@ -38,6 +38,24 @@ describe('github: a force-merging shepherd’s requests', () => {
     expect(await owner.getIssue(1)).toMatchObject({ state: 'closed', labels: [] });
   });
 
+  it('two merges in a row without CI: the second asks nothing about the base head the guard verified after the first, and no open-PR list is read (one clone)', { timeout: 120_000 }, async () => {
+    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s' } });
+    await owner.createIssue({ title: 'Add a.txt', body: builder('a.txt'), labels: [Label.issue] });
+    await owner.createIssue({ title: 'Add b.txt', body: builder('b.txt'), labels: [Label.issue] });
+    const first = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const guarded = (JSON.parse(fs.readFileSync(path.join(root, '.loom', 'base-guard.json'), 'utf8')) as { last: { commit: string; checks?: boolean } }).last;
+    expect(guarded).toMatchObject({ checks: false });
+    const sent = server.requests.length;
+    const second = await loomAsync(root, ['shepherd', '2', '--force-merge'], env);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    const mine = server.requests.slice(sent).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}`);
+    // The base head the second merge went onto is the one the first merge's guard verified.
+    expect(mine.filter((r) => r.includes(`/commits/${guarded.commit}/`))).toEqual([]);
+    expect(mine.filter((r) => r === 'GET /repos/acme/widgets/pulls')).toEqual([]);
+    expect(await owner.getIssue(2)).toMatchObject({ state: 'closed' });
+  });
+
   it('labels the approval loom:pr once another merge has kept the merge lock for 5 s', { timeout: 120_000 }, async () => {
     const { root, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s' } });
     await owner.createIssue({ title: 'Add c.txt', body: builder('c.txt'), labels: [Label.issue] });
