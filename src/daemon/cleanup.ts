@@ -10,7 +10,7 @@
  *   issue worktrees), and nothing of an issue whose worktree lease another process holds;
  * - a merge lock whose holder died is removed;
  * - an agent group whose starter died is ended (`endLeftoverAgents`), and a stale `index.lock`
- *   in a worktree it removes is removed first (`Worktrees.removeStaleIndexLock`);
+ *   in a worktree it removes is removed first (`Worktrees.removeStaleLocks`, also a stale `HEAD.lock` and the branch's ref lock);
  * - work is never lost: uncommitted changes are saved as a WIP commit first, and a branch with
  *   commits the base lacks is kept;
  * - a merge a kill left half-recorded (the base moved or the PR was marked merged, the issue

@@ -173,7 +173,7 @@ export class Worktrees {
         fs.rmSync(ws.registration, { recursive: true, force: true });
         return 'absent';
       case 'worktree':
-        this.removeStaleIndexLock(issue);
+        this.removeStaleLocks(issue);
         if (ws.interrupted === 'add') {
           // Killed while checking out: nothing in it is work (a new worktree has none yet).
           await git(this.root, ['worktree', 'remove', '--force', '--force', dir]);
@@ -291,26 +291,33 @@ export class Worktrees {
   }
 
   /**
-   * Removes the worktree's `index.lock` when no process holds it: a git command killed in the
-   * middle of a write (an agent's `git add` or `git commit`, say) leaves it behind, and every later
-   * git write there fails ("Unable to create … index.lock: File exists"). Held means some live
-   * process has its working directory in the worktree or the lock file open; then it stays.
-   * Returns whether it removed one.
+   * Removes the locks a git command killed in the middle of a write left in the worktree when no
+   * process holds them: its `index.lock` (an agent's `git add`, say), its `HEAD.lock` and the
+   * branch's ref lock (a `git commit` killed while it moved the branch). Left there, every later
+   * git write fails ("Unable to create … .lock: File exists"), every attempt at the issue fails and
+   * the issue ends blocked. Held means some live process has its working directory in the worktree
+   * or the lock file open; then it stays. Returns whether it removed one.
    */
-  removeStaleIndexLock(issue: number): boolean {
+  removeStaleLocks(issue: number): boolean {
     if (!this.exists(issue)) return false;
     const dir = fs.realpathSync(this.pathFor(issue));
     const gitdir = /^gitdir:\s*(.+)$/m.exec(readOr(path.join(dir, '.git')))?.[1]?.trim();
     if (gitdir === undefined) return false;
-    const lock = path.join(realOr(path.resolve(dir, gitdir)), 'index.lock');
-    if (lstatOrNull(lock) === null) return false;
-    const users = processesUsing(dir, lock);
-    if (users.length > 0) return false;
-    fs.rmSync(lock, { force: true });
-    const line = `removed a stale ${path.relative(this.root, lock) || lock} in the worktree of #${issue} (left by a git command that was killed; no process holds it)`;
-    if (this.hooks.log !== undefined) this.hooks.log(line);
-    else process.stdout.write(`loom: ${line}\n`);
-    return true;
+    const own = realOr(path.resolve(dir, gitdir));
+    // The repository's own git directory (refs live there): the worktree's `commondir` names it.
+    const common = realOr(path.resolve(own, readOr(path.join(own, 'commondir')).trim() || '../..'));
+    const locks = [path.join(own, 'index.lock'), path.join(own, 'HEAD.lock'), path.join(common, 'refs', 'heads', `${branchFor(issue)}.lock`)];
+    let removed = false;
+    for (const lock of locks) {
+      if (lstatOrNull(lock) === null) continue;
+      if (processesUsing(dir, lock).length > 0) continue;
+      fs.rmSync(lock, { force: true });
+      removed = true;
+      const line = `removed a stale ${path.relative(this.root, lock) || lock} in the worktree of #${issue} (left by a git command that was killed; no process holds it)`;
+      if (this.hooks.log !== undefined) this.hooks.log(line);
+      else process.stdout.write(`loom: ${line}\n`);
+    }
+    return removed;
   }
 
   /** Whether the worktree has uncommitted changes (tracked or untracked). */
@@ -327,7 +334,7 @@ export class Worktrees {
   async commitAll(issue: number, message: string): Promise<boolean> {
     if (!this.exists(issue)) return false;
     const dir = this.pathFor(issue);
-    this.removeStaleIndexLock(issue);
+    this.removeStaleLocks(issue);
     await git(dir, ['add', '-A']);
     try {
       await git(dir, ['commit', '-q', '--no-verify', '-m', message], { asLoom: true, english: true });

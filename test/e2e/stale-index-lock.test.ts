@@ -90,6 +90,30 @@ describe('a stale index.lock in an issue worktree', () => {
     expect((await tracker.getIssue(1))!.state).toBe('closed');
   });
 
+  it('a HEAD.lock and the branch\'s ref lock left by a killed git commit: the shepherd that resumes removes them, saves the work and finishes', async () => {
+    repo = makeRepo({ runtime: 'script', roles: NO_SUPPORT_ROLES });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'resumed', labels: [Label.issue], body: script('builder', 'write b.txt <<EOF\nb\nEOF') });
+    const worktrees = new Worktrees(repo.root, repo.paths.worktrees, { log: () => undefined });
+    const dir = await worktrees.ensure(1, 'main');
+    fs.writeFileSync(path.join(dir, 'left.txt'), 'uncommitted work\n');
+    const head = path.join(repo.root, '.git', 'worktrees', 'issue-1', 'HEAD.lock');
+    const ref = path.join(repo.root, '.git', 'refs', 'heads', 'loom', 'issue-1.lock');
+    fs.writeFileSync(head, '');
+    fs.writeFileSync(ref, '');
+    // As a `git commit` killed while it moved the branch leaves them: every commit there fails now.
+    expect(git(dir, 'add', '-A').status).toBe(0);
+    expect(git(dir, '-c', 'user.name=T', '-c', 'user.email=t@localhost', 'commit', '-qm', 'x').stderr).toMatch(/\.lock': File exists/);
+    const r = loom(repo.root, ['shepherd', '1', '--force-merge']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/removed a stale \.git\/worktrees\/issue-1\/HEAD\.lock in the worktree of #1/);
+    expect(r.stdout).toMatch(/removed a stale \.git\/refs\/heads\/loom\/issue-1\.lock in the worktree of #1/);
+    expect(fs.existsSync(head)).toBe(false);
+    expect(fs.existsSync(ref)).toBe(false);
+    expect(git(repo.root, 'show', 'main:left.txt').stdout).toBe('uncommitted work\n');
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+  });
+
   it("no longer stops the daemon's cleanup for ever: the closed issue's worktree is removed, its work kept on the branch", async () => {
     repo = makeRepo({ runtime: 'script', roles: NO_SUPPORT_ROLES });
     const tracker = repo.tracker();
