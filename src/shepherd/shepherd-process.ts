@@ -143,7 +143,12 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
     if (result.status === 'stopped') {
       const now = await tracker.getIssue(issue);
       const withdrawal = shepherdWithdrawal(issue, now) ?? follow.reason;
-      if (withdrawal !== null && withdrawal.kind !== 'aborted') return await withdrawn(opts, recorder, withdrawal, result, lease !== null);
+      if (withdrawal !== null && withdrawal.kind !== 'aborted') {
+        // On a worker, a closed issue's checkpoint goes from origin too: no later run resumes it, and
+        // no ref is left there for ever (a blocked one keeps it: a human may hand the issue back).
+        if (fence !== undefined && now?.state !== 'open') await dropRemoteCheckpoint(remote).catch(() => undefined);
+        return await withdrawn(opts, recorder, withdrawal, result, lease !== null);
+      }
       if (fence !== undefined && withdrawal === null && shutdown.signal.aborted) {
         // A worker's shutdown: the work goes to origin and the issue stays claimed for the next worker.
         await publishCheckpoint({ ...remote, worktree: new Worktrees(paths.root, paths.worktrees).pathFor(issue), checkpoint: new CheckpointStore(paths.checkpoints).read(issue) });
