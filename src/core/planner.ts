@@ -126,6 +126,11 @@ export function buildOrder(issues: readonly Issue[]): Issue[] {
   return [...issues].sort((a, b) => urgent(a) - urgent(b) || a.createdAt.localeCompare(b.createdAt) || a.number - b.number);
 }
 
+/** The ready issues the planner may start, in build order: labelled, not claimed, not held, no open dependency. */
+export function buildableQueue(issues: readonly Issue[], dependencies: DependencyMap | undefined): number[] {
+  return buildOrder(issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(dependencies, i.number).length === 0)).map((i) => i.number);
+}
+
 /** Whether the heartbeat in a progress record (or the start time, before one exists) is older than `limit`. */
 function stale(view: ProcessView | undefined, fallbackStart: string | null, now: number, limit: number): boolean {
   const beat = time(view?.progress?.heartbeat) ?? time(fallbackStart);

@@ -14,10 +14,10 @@ import { waitFor } from '../process/wait.js';
 import { git, gitMaybe, GitError } from './git.js';
 import { GitFiles } from './git-files.js';
 
-/** `already`: the branch was in the base before (nothing merged, `commit` is the base). */
 /** How often a merger waiting in the queue looks at what the queue ahead does, ms. */
 const QUEUE_LOOK_MS = 1_000;
 
+/** `already`: the branch was in the base before (nothing merged, `commit` is the base). */
 export type MergeResult = { ok: true; commit: string; already: boolean } | { ok: false; reason: 'conflict' | 'dirty-main' | 'locked'; message: string };
 
 /** Steps of a lock holder that wait on something outside (CI, the base's verification) and bound that wait themselves. */

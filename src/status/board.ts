@@ -16,8 +16,7 @@ import type { DependencyMap } from '../core/dependencies.js';
 import { dependencyCycles, openDependencies } from '../core/dependencies.js';
 import type { Overlap, OverlapFacts } from '../core/overlap.js';
 import { describeOverlap, overlapWaits } from '../core/overlap.js';
-import { buildBlocker } from '../core/original-labels.js';
-import { buildOrder } from '../core/planner.js';
+import { buildableQueue } from '../core/planner.js';
 import { GENERATOR_ROLES, ROLE_NAMES, SUPPORT_ROLES } from '../core/vocabulary.js';
 import type { RoleName } from '../core/vocabulary.js';
 import { isTerminal } from '../core/progress.js';
@@ -150,7 +149,7 @@ export class BoardCollector {
 /** Says on each ready card what holds it back: open dependencies (or a cycle), or overlapping work. */
 function markWaiting(cards: BoardCard[], snapshot: TrackerSnapshot, config: LoomConfig, dependencies: DependencyMap | undefined, overlap: OverlapFacts | undefined): void {
   const cycles = dependencyCycles(dependencies);
-  const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(dependencies, i.number).length === 0)).map((i) => i.number);
+  const queue = buildableQueue(snapshot.issues, dependencies);
   const overlaps = config.overlap === 'wait' ? overlapWaits(overlap, queue) : new Map<number, Overlap[]>();
   for (const c of cards) {
     const open = openDependencies(dependencies, c.number);

@@ -13,8 +13,8 @@ import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds } from '../core/daemon-state.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
-import { buildOrder } from '../core/planner.js';
-import { buildBlocker, holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
+import { buildableQueue, buildOrder } from '../core/planner.js';
+import { holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
 import { readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { sandboxSummary } from '../process/sandbox-probe.js';
@@ -256,7 +256,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     issues: {
       ready: count(Label.issue),
       waiting_on_dependencies: snapshot?.issues.filter((i) => i.labels.includes(Label.issue) && openDependencies(inputs.dependencies, i.number).length > 0).length ?? 0,
-      waiting_on_overlap: config.overlap === 'wait' ? overlapWaits(inputs.overlap, buildable(snapshot, inputs.dependencies)).size : 0,
+      waiting_on_overlap: config.overlap === 'wait' ? overlapWaits(inputs.overlap, buildableQueue(snapshot?.issues ?? [], inputs.dependencies)).size : 0,
       waiting_counted_over_first: page?.moreReady === true ? (snapshot?.issues.filter((i) => i.labels.includes(Label.issue)).length ?? 0) : null,
       building: count(Label.building),
       blocked: page ? countedLabels(page.counts, (l) => l === Label.blocked || markedFailed([l])) : (snapshot?.issues.filter((i) => i.labels.includes(Label.blocked) || markedFailed(i.labels)).length ?? 0),
@@ -459,8 +459,3 @@ export function renderStatus(r: StatusReport): string {
   return lines.join('\n');
 }
 
-/** Ready issues the planner may start, oldest first: labelled, not held, no open dependency. */
-function buildable(snapshot: TrackerSnapshot | null, dependencies: DependencyMap | undefined): number[] {
-  const ready = (snapshot?.issues ?? []).filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(dependencies, i.number).length === 0);
-  return buildOrder(ready).map((i) => i.number);
-}

@@ -10,7 +10,7 @@ import { activeShepherds } from '../core/daemon-state.js';
 import { formatDuration } from '../core/duration.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
 import { buildBlocker, originalLabel } from '../core/original-labels.js';
-import { buildOrder } from '../core/planner.js';
+import { buildableQueue, buildOrder } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { liveLock } from '../state/daemon-lock.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
@@ -140,7 +140,7 @@ export function buildWhy(input: { paths: LoomPaths; config: LoomConfig; state: D
     );
   }
   if (facts.overlap !== undefined && config.overlap === 'wait') {
-    const queue = buildOrder(snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building) && buildBlocker(i.labels) === undefined && openDependencies(facts.dependencies, i.number).length === 0)).map((i) => i.number);
+    const queue = buildableQueue(snapshot.issues, facts.dependencies);
     const overlaps = overlapWaits(facts.overlap, queue.includes(number) ? queue : [...queue, number]).get(number) ?? [];
     const files = facts.overlap.predicted[String(number)] ?? [];
     add(

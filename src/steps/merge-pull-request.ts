@@ -220,9 +220,11 @@ export async function mergePullRequest(opts: {
       // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
       // (No CI: no result to be stale; the merge goes on as it did.)
-      if (checks.state === 'success') await git(paths.root, ['fetch', '-q', 'origin', base]);
-      if (checks.state === 'success' && (await gitMaybe(worktree, ['merge-base', '--is-ancestor', baseRef, 'HEAD'])) === null) {
-        return { ok: false, reason: 'base-moved', message: `\`${base}\` moved on while the checks ran; the branch is brought up to date and its checks are waited for again` };
+      if (checks.state === 'success') {
+        await git(paths.root, ['fetch', '-q', 'origin', base]);
+        if ((await gitMaybe(worktree, ['merge-base', '--is-ancestor', baseRef, 'HEAD'])) === null) {
+          return { ok: false, reason: 'base-moved', message: `\`${base}\` moved on while the checks ran; the branch is brought up to date and its checks are waited for again` };
+        }
       }
       // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
       // the merge: the guard expects checks there when the PR had some or the base's head had.

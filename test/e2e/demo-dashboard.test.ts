@@ -1,13 +1,12 @@
 // `loom demo --dashboard`: the demo prints the dashboard's address, serves the run on it, and
 // keeps it open after the backlog is done until Ctrl+C.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
 import type { StatusReport } from '../../src/status/status-report.js';
-import { LOOM_BIN, processesIn, until } from '../helpers/loom-repo.js';
+import { processesIn, startLoom, until } from '../helpers/loom-repo.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
 const dirs: string[] = [];
@@ -20,38 +19,33 @@ describe('loom demo --dashboard', () => {
     const base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-dash-')));
     dirs.push(base);
     const root = path.join(base, 'sample');
-    const child = spawn(process.execPath, [LOOM_BIN, 'demo', '--dashboard', '--dir', root], { cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    let code: number | null | undefined;
-    child.on('close', (c) => (code = c));
+    const demo = startLoom(base, ['demo', '--dashboard', '--dir', root]);
     // Every wait is bounded and, when it runs out, says what the demo printed.
     const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(20_000) }).catch((e: Error) => {
-      throw new Error(`GET ${url}: ${e.message}\n${out}`);
+      throw new Error(`GET ${url}: ${e.message}\n${demo.out}`);
     });
     try {
-      const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1], 30_000, () => `the dashboard address (the demo's exit: ${code}):\n${out}`);
+      const url = await until(() => /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(demo.out)?.[1], 30_000, () => `the dashboard address (the demo's exit: ${demo.code}):\n${demo.out}`);
       const during = await get(`${url}api/v1/board`);
       expect(during.status).toBe(200);
 
-      await until(() => /press Ctrl\+C to quit/.test(out), 240_000, () => `the demo done (its exit: ${code}):\n${out}`);
-      expect(out).toMatch(/Backlog done in/);
-      expect(out).toContain(`The dashboard stays open at ${url}`);
+      await until(() => /press Ctrl\+C to quit/.test(demo.out), 240_000, () => `the demo done (its exit: ${demo.code}):\n${demo.out}`);
+      expect(demo.out).toMatch(/Backlog done in/);
+      expect(demo.out).toContain(`The dashboard stays open at ${url}`);
       const state = (await (await get(`${url}api/v1/state`)).json()) as StatusReport;
       expect(state.daemon.status).toBe('stopped');
       const metrics = parsePrometheus(await (await get(`${url}metrics`)).text());
       expect(metrics.value('loom_merges_total')).toBe(SAMPLE_ISSUES.filter((s) => s.expect === 'merged').length);
       expect(metrics.value('loom_failures_total', { kind: 'blocked' })).toBe(1);
 
-      child.kill('SIGINT');
-      expect(await until(() => code !== undefined, 30_000, () => `the demo's exit after Ctrl+C:\n${out}`)).toBe(true);
-      expect(code, out).toBe(0);
+      demo.process.kill('SIGINT');
+      expect(await until(() => demo.code !== undefined, 30_000, () => `the demo's exit after Ctrl+C:\n${demo.out}`)).toBe(true);
+      expect(demo.code, demo.out).toBe(0);
       await expect(fetch(`${url}api/v1/state`)).rejects.toThrow();
       expect(fs.existsSync(path.join(root, '.loom', 'dashboard.json'))).toBe(false);
       await until(() => processesIn(root).length === 0, 10_000, 'nothing left running');
     } finally {
-      child.kill('SIGKILL');
+      demo.process.kill('SIGKILL');
     }
     // The demo takes about 6 s on an idle machine and 30 s with three times as many busy
     // processes as cores; the waits above fail first, with the demo's output.

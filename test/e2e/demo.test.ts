@@ -1,6 +1,6 @@
 // `loom demo` end to end: the daemon over the sample repository, checked through git, the
 // tracker, the file system and the process table.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { SAMPLE_ISSUES } from '../../src/demo/sample-repo.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
-import { LOOM_BIN, loom, processesIn, until } from '../helpers/loom-repo.js';
+import { LOOM_BIN, loom, processesIn, startLoom, until } from '../helpers/loom-repo.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -116,22 +116,17 @@ describe('loom demo', () => {
   it('a daemon that dies mid-run ends the demo at once with exit 1 and says where the logs are, instead of waiting minutes for a backlog nothing works on', async () => {
     const root = path.join(fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-demo-died-'))), 'sample');
     dirs.push(path.dirname(root));
-    const child = spawn(process.execPath, [LOOM_BIN, 'demo', '--dir', root], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    let code: number | null | undefined;
-    child.on('close', (c) => (code = c));
+    const demo = startLoom(process.cwd(), ['demo', '--dir', root]);
     try {
       const lock = path.join(root, '.loom', 'daemon.lock');
-      const pid = await until(() => (fs.existsSync(lock) ? (JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid : 0), 60_000, () => `the daemon's lock:\n${out}`);
+      const pid = await until(() => (fs.existsSync(lock) ? (JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid : 0), 60_000, () => `the daemon's lock:\n${demo.out}`);
       process.kill(pid, 'SIGKILL');
-      await until(() => code !== undefined, 30_000, () => `the demo's end:\n${out}`);
-      expect(code, out).toBe(1);
-      expect(out).toContain(`The daemon ended before the backlog was done (killed by a signal); the logs are in ${path.join(root, '.loom', 'logs')}`);
-      expect(out).not.toMatch(/Backlog done/);
+      await until(() => demo.code !== undefined, 30_000, () => `the demo's end:\n${demo.out}`);
+      expect(demo.code, demo.out).toBe(1);
+      expect(demo.out).toContain(`The daemon ended before the backlog was done (killed by a signal); the logs are in ${path.join(root, '.loom', 'logs')}`);
+      expect(demo.out).not.toMatch(/Backlog done/);
     } finally {
-      child.kill('SIGKILL');
+      demo.process.kill('SIGKILL');
     }
     // What the dead daemon left (its shepherds) ends with the next start; here, by hand.
     for (const pid of processesIn(root)) {

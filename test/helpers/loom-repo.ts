@@ -21,6 +21,34 @@ export interface RunResult {
   stderr: string;
 }
 
+/** A `loom` process running beside the test: everything it printed so far, and its exit code once it ended. */
+export interface RunningLoom {
+  process: ChildProcess;
+  /** stdout and stderr as printed so far. */
+  readonly out: string;
+  /** undefined while it runs. */
+  readonly code: number | null | undefined;
+}
+
+/** Starts `loom <args>` in `cwd` (stdin closed unless `stdin: 'pipe'`) and gathers its output. */
+export function startLoom(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin: 'ignore' | 'pipe' = 'ignore'): RunningLoom {
+  const child = spawn(process.execPath, [LOOM_BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
+  let out = '';
+  let code: number | null | undefined;
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  child.on('close', (c) => (code = c));
+  return {
+    process: child,
+    get out() {
+      return out;
+    },
+    get code() {
+      return code;
+    },
+  };
+}
+
 /** Runs `loom <args>` to completion (killed after `timeout` ms). */
 export function loom(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, timeout = 60_000): RunResult {
   const r = spawnSync(process.execPath, [LOOM_BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout });
