@@ -16,11 +16,12 @@ import { fakeHome, probeRepo, probeReport, SANDBOXED, UNSANDBOXED } from '../hel
 import { groupHasLiveMembers } from './process-group.js';
 
 const CLAUDE = path.resolve('node_modules/.bin/claude');
-const ENV_KEYS = ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
+const ENV_KEYS = ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'GITHUB_TOKEN', 'GH_TOKEN', 'HOME'] as const;
 
 let server: FakeAnthropicServer;
 let cwd: string;
 let stateDir: string;
+let userHome: string;
 let savedEnv: Partial<Record<(typeof ENV_KEYS)[number], string>>;
 
 beforeEach(async () => {
@@ -33,6 +34,11 @@ beforeEach(async () => {
   process.env.ANTHROPIC_API_KEY = 'test';
   process.env.GITHUB_TOKEN = 'ghp_must_not_leak';
   process.env.GH_TOKEN = 'gho_must_not_leak';
+  // The CLI's Bash tool starts a login shell that sources ~/.profile and ~/.bashrc: the machine
+  // user's own (a version manager's rehash waiting on a stale lock made every tool call hang)
+  // must not decide these tests. An empty home, as on a clean machine.
+  userHome = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-')));
+  process.env.HOME = userHome;
 });
 
 afterEach(async () => {
@@ -43,6 +49,7 @@ afterEach(async () => {
   await server.close();
   fs.rmSync(cwd, { recursive: true, force: true });
   fs.rmSync(stateDir, { recursive: true, force: true });
+  fs.rmSync(userHome, { recursive: true, force: true });
 });
 
 interface Run {
