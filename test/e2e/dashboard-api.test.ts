@@ -211,6 +211,49 @@ describe('dashboard API on the local tracker', () => {
     expect((await tracker.getIssue(waiting.number))!.labels).toEqual([Label.issue]);
   });
 
+  it("answers an action's errors with HTTP status codes and one-line messages: no such issue 404, a refusal 409, a wrong method 405, a bad number 400", async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    const tracker = repo.tracker();
+    const closed = await tracker.createIssue({ title: 'done already', labels: [] });
+    await tracker.close(closed.number);
+    const blocked = await tracker.createIssue({ title: 'blocked', labels: [Label.blocked] });
+    dashboard = await startDashboardProcess(repo.root);
+    const url = dashboard.url;
+    const origin = url.replace(/\/$/, '');
+    const send = async (method: string, route: string, init: { body?: string; type?: string } = {}) => {
+      const res = await fetch(`${url}${route}`, { method, headers: { origin, ...(init.type ? { 'content-type': init.type } : {}) }, ...(init.body !== undefined ? { body: init.body } : {}) });
+      const body = (await res.json()) as ActionBody;
+      // Every error is one line.
+      if (!res.ok) expect(body.error).toMatch(/^[^\n]+$/);
+      return { status: res.status, allow: res.headers.get('allow'), body };
+    };
+
+    // No such issue: 404, as for `GET /api/v1/issues/N`.
+    expect(await send('POST', 'api/v1/issues/99/spawn')).toMatchObject({ status: 404, body: { ok: false, error: expect.stringMatching(/^issue #99 does not exist/), command: 'loom spawn 99' } });
+    expect(await send('POST', 'api/v1/issues/99/abort')).toMatchObject({ status: 404, body: { ok: false, error: expect.stringMatching(/^issue #99 does not exist/) } });
+    expect((await send('GET', 'api/v1/issues/99')).status).toBe(404);
+    // Abort where no shepherd builds: refused by the CLI, so by the API, and no label is left behind.
+    for (const [issue, why] of [
+      [closed.number, /^issue #1 is closed: there is nothing to abort$/],
+      [blocked.number, /^issue #2 is blocked \(loom:blocked\) and no shepherd builds it: there is nothing to abort/],
+    ] as const) {
+      const cli = loom(repo.root, ['issue', 'label', String(issue), Label.abort]);
+      expect([cli.code, cli.stderr.replace(/^loom: /, '').trim()]).toEqual([2, expect.stringMatching(why)]);
+      expect(await send('POST', `api/v1/issues/${issue}/abort`)).toMatchObject({ status: 409, body: { ok: false, error: expect.stringMatching(why) } });
+      expect((await tracker.getIssue(issue))!.labels).not.toContain(Label.abort);
+    }
+    // An action takes no body: a bad JSON one changes nothing (the closed issue is still refused).
+    expect(await send('POST', `api/v1/issues/${closed.number}/spawn`, { body: '{not json', type: 'application/json' })).toMatchObject({ status: 409, body: { error: expect.stringMatching(/closed/) } });
+    // The wrong method: 405 with the right one in `Allow`; an unknown route: 404; a bad number: 400.
+    expect(await send('GET', `api/v1/issues/${blocked.number}/spawn`)).toMatchObject({ status: 405, allow: 'POST', body: { error: `GET /api/v1/issues/${blocked.number}/spawn is not supported: use POST` } });
+    expect(await send('PUT', 'api/v1/daemon/stop', { body: 'x', type: 'text/plain' })).toMatchObject({ status: 405, allow: 'POST' });
+    expect(await send('POST', 'api/v1/state')).toMatchObject({ status: 405, allow: 'GET, HEAD', body: { error: 'POST /api/v1/state is not supported: use GET' } });
+    expect(await send('DELETE', `api/v1/issues/${blocked.number}`)).toMatchObject({ status: 405, allow: 'GET, HEAD' });
+    expect(await send('POST', 'api/v1/nothing')).toMatchObject({ status: 404, body: { error: 'nothing at /api/v1/nothing' } });
+    expect(await send('POST', 'api/v1/issues/abc/abort')).toMatchObject({ status: 400, body: { error: '"abc" is not an issue number' } });
+    expect((await tracker.getIssue(blocked.number))!.labels).toEqual([Label.blocked]);
+  });
+
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
     repo = makeRepo(SCRIPT_CONFIG);
     dashboard = await startDashboardProcess(repo.root);
