@@ -17,6 +17,7 @@ import type { GitHubRepo } from '../helpers/github-repo.js';
 import type { DaemonHandle, TestRepo } from '../helpers/loom-repo.js';
 import { LOOM_BIN, loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
+import { EventLog } from '../../src/process/event-log.js';
 
 let repo: TestRepo | undefined;
 let dashboard: DashboardHandle | undefined;
@@ -252,6 +253,64 @@ describe('dashboard API on the local tracker', () => {
     expect(await send('POST', 'api/v1/nothing')).toMatchObject({ status: 404, body: { error: 'nothing at /api/v1/nothing' } });
     expect(await send('POST', 'api/v1/issues/abc/abort')).toMatchObject({ status: 400, body: { error: '"abc" is not an issue number' } });
     expect((await tracker.getIssue(blocked.number))!.labels).toEqual([Label.blocked]);
+  });
+
+  it('an event stream reconnecting with Last-Event-ID resumes after that event: nothing missed, nothing repeated', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    const log = new EventLog(repo.paths.events);
+    const warn = (issue: number, message: string) => log.emit('warning', { issue, message });
+    warn(1, 'one');
+    warn(2, 'two');
+    dashboard = await startDashboardProcess(repo.root);
+    const url = dashboard.url;
+    const messages = (s: SseStream) => events(s).map((e) => e.message);
+    const ids = (s: SseStream) => s.messages.filter((m) => m.event === 'event').map((m) => m.id);
+    const hello = (s: SseStream) => s.messages.find((m) => m.event === 'hello')?.data;
+
+    const first = await openEvents(`${url}api/v1/events`);
+    stream = first;
+    await until(() => messages(first).length === 2, 10_000, 'the kept events');
+    expect(hello(first)).toEqual({ resumed: false });
+    warn(1, 'three');
+    await until(() => messages(first).includes('three'), 10_000, 'a new event');
+    const seen = ids(first);
+    expect(new Set(seen).size).toBe(3);
+    expect(seen.every((id) => id !== undefined)).toBe(true);
+    first.close();
+
+    // Written while no one listens, then a reconnect naming the last event seen.
+    warn(2, 'four');
+    warn(1, 'five');
+    const again = await openEvents(`${url}api/v1/events`, { 'last-event-id': seen.at(-1)! });
+    stream = again;
+    await until(() => messages(again).includes('five'), 10_000, 'the missed events');
+    expect(hello(again)).toEqual({ resumed: true });
+    expect(messages(again)).toEqual(['four', 'five']);
+    warn(2, 'six');
+    await until(() => messages(again).includes('six'), 10_000, 'then the new ones');
+    expect(messages(again)).toEqual(['four', 'five', 'six']);
+    again.close();
+
+    // One issue's stream resumes the same way, with that issue's events only.
+    const issueFirst = await openEvents(`${url}api/v1/events?issue=1`);
+    stream = issueFirst;
+    await until(() => messages(issueFirst).length === 3, 10_000, "issue 1's events");
+    expect(messages(issueFirst)).toEqual(['one', 'three', 'five']);
+    issueFirst.close();
+    const lastOfOne = ids(issueFirst).at(-1)!;
+    warn(2, 'seven');
+    warn(1, 'eight');
+    const issueAgain = await openEvents(`${url}api/v1/events?issue=1`, { 'last-event-id': lastOfOne });
+    stream = issueAgain;
+    await until(() => messages(issueAgain).includes('eight'), 10_000, "issue 1's missed event");
+    expect(messages(issueAgain)).toEqual(['eight']);
+    issueAgain.close();
+
+    // An id this dashboard did not send (one from before it restarted, or made up): the recent events, said to be a fresh start.
+    const stranger = await openEvents(`${url}api/v1/events`, { 'last-event-id': '0123abcd-3' });
+    stream = stranger;
+    await until(() => messages(stranger).length === 8, 10_000, 'every kept event');
+    expect(hello(stranger)).toEqual({ resumed: false });
   });
 
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {
