@@ -72,6 +72,10 @@ async function dashboardSources(paths: LoomPaths, cli: string): Promise<Dashboar
     board: () => collector.board(),
     status: () => collectStatus(paths, { cli }),
     issue: (n, events) => collectIssueReport(paths, n, events),
+    missing: async (n) => {
+      const { missingIssue, withTracker } = await import('./context.js');
+      return (await withTracker(paths, { readonly: true }, (tracker) => missingIssue(tracker, n))).message;
+    },
   };
 }
 

@@ -53,8 +53,8 @@ export function runAction(action: DashboardAction, cwd: string): Promise<ActionR
       if (code === 0) resolve({ status: 200, body: { ok: true, message: line(out) || 'done', command: shown } });
       else {
         const error = line(err) || `exit ${code ?? 'killed'}`;
-        // The command's refusal for an issue that is not there is the API's 404; its other refusals are 409s.
-        const status = code !== 2 ? 500 : /^issue #\d+ does not exist\b/.test(error) ? 404 : 409;
+        // The command's refusal for an issue that is not there (no such number, or a pull request's) is the API's 404; its other refusals are 409s.
+        const status = code !== 2 ? 500 : /^(issue #\d+ does not exist\b|#\d+ is a pull request, not an issue\b)/.test(error) ? 404 : 409;
         resolve({ status, body: { ok: false, error, command: shown } });
       }
     });

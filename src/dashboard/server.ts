@@ -28,6 +28,8 @@ export interface DashboardSources<B extends BoardView> {
   status(): Promise<unknown>;
   /** Issue `n` (why and timeline), given its events; null when there is no such issue. */
   issue(n: number, events: LoomEvent[]): Promise<unknown>;
+  /** Why there is no issue `n`, in one line (a pull request's number says so); the 404's message. */
+  missing?(n: number): Promise<string>;
 }
 
 export interface DashboardOptions<B extends BoardView> {
@@ -123,7 +125,8 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
       const n = issueNumber(issueRoute[1] ?? '');
       live.catchUp();
       const report = await sources.issue(n, live.issueEvents(n));
-      return report === null ? json(res, 404, { error: `issue #${n} does not exist` }) : json(res, 200, report);
+      if (report === null) return json(res, 404, { error: (await sources.missing?.(n).catch(() => undefined)) ?? `issue #${n} does not exist` });
+      return json(res, 200, report);
     }
     if (route === '/metrics') {
       await live.fresh();

@@ -232,7 +232,11 @@ describe('dashboard API on the local tracker', () => {
     // No such issue: 404, as for `GET /api/v1/issues/N`.
     expect(await send('POST', 'api/v1/issues/99/spawn')).toMatchObject({ status: 404, body: { ok: false, error: expect.stringMatching(/^issue #99 does not exist/), command: 'loom spawn 99' } });
     expect(await send('POST', 'api/v1/issues/99/abort')).toMatchObject({ status: 404, body: { ok: false, error: expect.stringMatching(/^issue #99 does not exist/) } });
-    expect((await send('GET', 'api/v1/issues/99')).status).toBe(404);
+    expect(await send('GET', 'api/v1/issues/99')).toMatchObject({ status: 404, body: { error: expect.stringMatching(/^issue #99 does not exist/) } });
+    // A pull request's number is no issue either: the 404 says whose it is, as the CLI does.
+    const pr = await tracker.createPullRequest({ title: 'the change', head: 'feature', base: 'main', closesIssue: blocked.number });
+    expect(await send('GET', `api/v1/issues/${pr.number}`)).toMatchObject({ status: 404, body: { error: `#${pr.number} is a pull request, not an issue (issues and pull requests share one number sequence); it is for issue #${blocked.number}` } });
+    expect(await send('POST', `api/v1/issues/${pr.number}/abort`)).toMatchObject({ status: 404, body: { error: expect.stringMatching(/is a pull request, not an issue/) } });
     // Abort where no shepherd builds: refused by the CLI, so by the API, and no label is left behind.
     for (const [issue, why] of [
       [closed.number, /^issue #1 is closed: there is nothing to abort$/],
