@@ -361,8 +361,9 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         checkpoints.remove(n);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
       }
-      if (merged.reason === 'base-moved' && baseMoves < MAX_BASE_MOVES) {
-        // Merged elsewhere meanwhile (another clone): the next attempt rebases, pushes and waits for the new head's checks.
+      if ((merged.reason === 'base-moved' || merged.reason === 'head-moved') && baseMoves < MAX_BASE_MOVES) {
+        // Merged elsewhere meanwhile (another clone), or pushed to by someone: the next attempt
+        // follows the branch, rebases, pushes and waits for the new head's checks.
         baseMoves += 1;
         log(`PR #${prNumber}: ${merged.message.replace(/`/g, '')}`);
         continue;

@@ -44,8 +44,10 @@ export type MergeOutcome =
        * `approval`: `requireApproval` and no writer approves yet.
        * `base-moved`: GitHub: the base moved on while the checks ran (a merger in another clone):
        *   not merged on checks of a head tested against an older base; the next attempt updates the branch.
+       * `head-moved`: GitHub: someone pushed to the PR's branch while its checks ran: not merged on
+       *   the older head's checks; the next attempt follows the branch and waits for the new head's.
        */
-      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval' | 'base-moved';
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval' | 'base-moved' | 'head-moved';
       message: string;
       /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
       files?: string[];
@@ -144,7 +146,8 @@ export async function mergePullRequest(opts: {
     if (waited !== null) await waited;
     queue.update(ticket, 'merging');
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
-    if (remote && opts.by === 'champion') await followRemoteBranch(paths.root, branch, worktrees.pathFor(issue));
+    // What the PR's branch holds on origin: a branch made on another machine, or a push to the PR (a human's commit is merged with it, never pushed over).
+    if (remote) await followRemoteBranch(paths.root, branch, worktrees.pathFor(issue));
     const inBase = await branchInBase(paths.root, branch, baseRef);
     if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
       // Merged by an earlier run that was killed before it recorded everything.
@@ -244,7 +247,13 @@ export async function mergePullRequest(opts: {
           await tracker.markMerged(pr.number, { sha, labels: look.prLabels });
           break;
         } catch (error) {
-          // 409: the head is not (yet, for GitHub) the one the checks passed on — looked at and sent again, then a refusal.
+          // 409: the head is not (yet, for GitHub) the one the checks passed on. Someone pushed to
+          // the branch: its new head is followed and its own checks waited for, never merged on these.
+          if (error instanceof MergeRejectedError && error.retryable) {
+            const there = (await gitMaybe(paths.root, ['ls-remote', 'origin', `refs/heads/${branch}`]))?.split(/\s/)[0];
+            if (there !== undefined && there !== '' && there !== sha) return { ok: false, reason: 'head-moved', message: `\`${branch}\` moved on (to ${there.slice(0, 12)}) while the checks of ${sha.slice(0, 12)} ran; the new head's checks are waited for` };
+          }
+          // Otherwise looked at and sent again, then a refusal.
           if (error instanceof MergeRejectedError && (!error.retryable || attempt >= MERGE_ATTEMPTS)) return { ok: false, reason: 'conflict', message: error.message };
           if (!(error instanceof MergeRejectedError) && (!(error instanceof TrackerUnavailableError) || attempt >= MERGE_ATTEMPTS)) throw error;
           await sleep(MERGE_RETRY_MS * 2 ** (attempt - 1));
@@ -298,9 +307,9 @@ export async function mergePullRequest(opts: {
 }
 
 /**
- * The Champion merges what the PR's branch holds on `origin`: a branch made on another machine
- * (a `loom worker`'s shepherd left the PR to the Champion) is brought into this clone, and one
- * that moved on there (a push to the PR) is fast-forwarded; a local branch ahead of origin's, or
+ * A merger (the Champion, or the shepherd) merges what the PR's branch holds on `origin`: a branch
+ * made on another machine (a `loom worker`'s shepherd left the PR to the Champion) is brought into
+ * this clone, and one that moved on there (a human's push to the PR) is fast-forwarded; a local branch ahead of origin's, or
  * apart from it, is left as it is.
  */
 async function followRemoteBranch(root: string, branch: string, worktree: string): Promise<void> {
