@@ -49,3 +49,32 @@ describe('github: the merge path at its edges', () => {
     expect((await owner.getPullRequest(2))?.state).toBe('merged');
   });
 });
+
+describe('github: what the Doctor receives for a failing check', () => {
+  it('a failing GitHub Actions job: its name, conclusion, output, annotations and the end of its job log (timestamps off) are in the Doctor’s prompt', { timeout: 180_000 }, async () => {
+    // The Doctor is a command agent that commits the prompt it was given.
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', roles: { doctor: { command: 'cp "$LOOM_PROMPT_FILE" doctor-prompt.md' } } } });
+    const asked: string[] = [];
+    const log = [...Array.from({ length: 100 }, (_, i) => `2026-01-02T03:04:05.1234567Z step output line ${i + 1}`), '2026-01-02T03:04:06.0000000Z ##[error]Process completed with exit code 1.', ''].join('\r\n');
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+      asked.push(sha);
+      server.setCheckRun(sha, asked.length === 1 ? { name: 'build / test (20.x)', status: 'completed', conclusion: 'failure', output: { title: 'Process completed with exit code 1.', summary: '1 failing test' }, annotations: [{ path: 'a.txt', start_line: 1, end_line: 1, annotation_level: 'failure', message: 'expected b' }], log } : { name: 'build / test (20.x)', status: 'completed', conclusion: 'success' });
+    };
+    await owner.createIssue({ title: 'Add a.txt', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    const r = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/checks failed: build \/ test \(20\.x\) \(failure\); a doctor round fixes it/);
+    const prompt = git(bare, 'show', 'main:doctor-prompt.md');
+    expect(prompt).toMatch(/CI checks failed on [0-9a-f]{12}: `build \/ test \(20\.x\)` \(failure\)/);
+    expect(prompt).toContain('### build / test (20.x): failure\n\nProcess completed with exit code 1.\n\n1 failing test\n\nAnnotations:\n- `a.txt:1` failure: expected b');
+    const excerpt = ['Job log (its last lines):', '', '```', ...Array.from({ length: 59 }, (_, i) => `step output line ${i + 42}`), '##[error]Process completed with exit code 1.', '```'].join('\n');
+    expect(prompt).toContain(excerpt);
+    expect(prompt).not.toContain('step output line 41\n');
+    expect(prompt).not.toContain('2026-01-02T');
+    // One read of the job's log, through GitHub's redirect to the download URL.
+    expect(server.requests.filter((q) => /\/actions\/jobs\/\d+\/logs$/.test(q.path)).map((q) => q.status)).toEqual([302]);
+    expect(server.requests.filter((q) => q.path.startsWith('/_job-logs/')).map((q) => q.status)).toEqual([200]);
+  });
+});
