@@ -74,6 +74,36 @@ export async function rebaseIfBehind(worktree: string, base: string, strategy: '
 }
 
 /**
+ * Whether commits `a` and `b` carry the same change against `base`: the same commit, or the same
+ * diff from their merge bases with `base` (line numbers and blob ids aside) — `b` is `a` brought
+ * up to date with a moved base and nothing else. A commit this clone does not have (after a fetch
+ * of it from `origin`) carries no known change: false.
+ */
+export async function sameChange(root: string, base: string, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const have = async (sha: string) => (await gitMaybe(root, ['cat-file', '-e', `${sha}^{commit}`])) !== null || ((await gitMaybe(root, ['fetch', '-q', 'origin', sha])) !== null && (await gitMaybe(root, ['cat-file', '-e', `${sha}^{commit}`])) !== null);
+  if (!(await have(a)) || !(await have(b))) return false;
+  const change = async (sha: string) => {
+    const from = await gitMaybe(root, ['merge-base', base, sha]);
+    if (from === null) return null;
+    const diff = await git(root, ['diff', '--no-color', '--no-ext-diff', '--no-renames', '-U0', from, sha]);
+    return diff
+      .split('\n')
+      .filter((line) => !line.startsWith('index ') && !line.startsWith('@@'))
+      .join('\n');
+  };
+  const [x, y] = await Promise.all([change(a), change(b)]);
+  return x !== null && x === y;
+}
+
+/** Of the commits reviews approved, those carrying `head`'s change against `base` (`sameChange`). */
+export async function approvalsOf(root: string, base: string, head: string, approved: Iterable<string>): Promise<Set<string>> {
+  const current = new Set<string>();
+  for (const id of new Set(approved)) if (await sameChange(root, base, id, head)) current.add(id);
+  return current;
+}
+
+/**
  * The files that conflict between the worktree's HEAD and `base`, computed without touching the
  * worktree (`git merge-tree --write-tree --name-only`); empty when they merge cleanly.
  */

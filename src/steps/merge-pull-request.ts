@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
-import { branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { approvalsOf, branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -21,7 +21,7 @@ import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
 import { waitForChecks } from './wait-for-checks.js';
 import { failingChecksReview } from '../core/checks.js';
-import { actionableReviews, handledReviews, reviewsForDoctor, writerApproval } from '../core/reviews.js';
+import { actionableReviews, approvedCommits, handledReviews, reviewsForDoctor, writerApproval } from '../core/reviews.js';
 import { crashPoint } from '../process/crash-point.js';
 import { EventLog } from '../process/event-log.js';
 import { MergeQueue } from '../process/merge-queue.js';
@@ -120,7 +120,7 @@ export async function mergePullRequest(opts: {
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
   };
   // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
-  const reviewed = await humanReviewGate(tracker, config, pr.number);
+  const reviewed = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: await gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
   if (reviewed !== null) return reviewed;
   // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
   const guard: GuardContext = { paths, config, tracker, base, fleet: opts.fleet === true || config.executor.kind === 'bullmq', ...(opts.log ? { log: opts.log } : {}) };
@@ -141,6 +141,8 @@ export async function mergePullRequest(opts: {
     if (already) events.recordMerge({ issue, pr: pr.number, commit });
     else events.emit('pr.merged', { issue, pr: pr.number, commit });
   };
+  // Set when this run wrote the issue's checkpoint (a merger other than its shepherd: the Champion).
+  let wroteCheckpoint = false;
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
     if (patience !== null) clearTimeout(patience);
     if (waited !== null) await waited;
@@ -195,6 +197,7 @@ export async function mergePullRequest(opts: {
     const checkpoints = new CheckpointStore(paths.checkpoints);
     const cp = checkpoints.read(issue);
     if (cp?.pr_number !== pr.number) {
+      wroteCheckpoint = true;
       checkpoints.write({ issue, branch, base, pr_number: pr.number, phase: 'judged', verdict: 'approve', review: null, doctor_rounds: cp?.doctor_rounds ?? 0, tests_failed: false, updated_at: '' });
     }
     if (remote && worktree !== null) {
@@ -218,7 +221,7 @@ export async function mergePullRequest(opts: {
         return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
       }
       // Read again right before the merge: a review may have come in while the checks ran.
-      const late = await humanReviewGate(tracker, config, pr.number);
+      const late = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha });
       if (late !== null) return late;
       // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
@@ -291,6 +294,10 @@ export async function mergePullRequest(opts: {
     queue.leave(ticket);
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
+  // Not merged, and known not to be (an answer, not a kill): the checkpoint this run wrote names
+  // a merge that did not happen, and would hold the PR from the Doctor and the Champion for a
+  // shepherd that never comes.
+  if (!result.ok && wroteCheckpoint) new CheckpointStore(paths.checkpoints).remove(issue);
   if (result.ok) {
     // The post-merge guard fired: one event (and so one notification) per reverted merge.
     if (result.guard?.result === 'red') events.emit('guard.reverted', { issue, pr: pr.number, commit: result.commit, message: result.guard.detail.replace(/`/g, ''), ...(result.guard.revert !== null ? { revert: result.guard.revert } : {}), paused: result.guard.paused });
@@ -331,9 +338,10 @@ async function followRemoteBranch(root: string, branch: string, worktree: string
 /**
  * What human reviews say about merging now (core/reviews.ts): null to go on; `review` with the
  * Doctor's work list when a writer asks for changes not handed over yet; `approval` when
- * `requireApproval` is on and writers do not approve.
+ * `requireApproval` is on and writers do not approve the change of `head.sha` (the head to be
+ * merged; null: not known yet, and the gate right before the merge decides).
  */
-async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number): Promise<MergeOutcome | null> {
+async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number, head: { root: string; baseRef: string; sha: string | null }): Promise<MergeOutcome | null> {
   if (tracker.kind === 'local') return null;
   const reviews = await tracker.reviews(prNumber);
   if (reviews.length === 0 && !config.requireApproval) return null;
@@ -341,9 +349,21 @@ async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: n
   const todo = actionableReviews(reviews, handled);
   if (todo.length > 0) return { ok: false, reason: 'review', message: `review by ${[...new Set(todo.map((r) => `@${r.author}`))].join(', ')} asks for changes`, review: reviewsForDoctor(todo) };
   if (!config.requireApproval) return null;
-  const approval = writerApproval(reviews);
+  // An approval given on an older head counts only for the same change (the base merged in, or rebased onto, since).
+  const current = head.sha === null ? new Set<string>() : await approvalsOf(head.root, head.baseRef, head.sha, approvedCommits(reviews));
+  const approval = writerApproval(reviews, (id) => head.sha === null || id === null || current.has(id));
   if (approval.approved) return null;
-  return { ok: false, reason: 'approval', message: approval.requesting.length > 0 ? `waiting for an approving review: changes requested by ${approval.requesting.map((a) => `@${a}`).join(', ')} (requireApproval)` : 'waiting for an approving review from someone with write access (requireApproval)' };
+  const who = (names: string[]) => names.map((a) => `@${a}`).join(', ');
+  return {
+    ok: false,
+    reason: 'approval',
+    message:
+      approval.requesting.length > 0
+        ? `waiting for an approving review: changes requested by ${who(approval.requesting)} (requireApproval)`
+        : approval.stale.length > 0
+          ? `waiting for an approving review: the approval by ${who(approval.stale)} is for an older change (requireApproval)`
+          : 'waiting for an approving review from someone with write access (requireApproval)',
+  };
 }
 
 // ── Follow the issue ────────────────────────────────────────────────────────────────────────

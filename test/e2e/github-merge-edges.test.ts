@@ -50,6 +50,62 @@ describe('github: the merge path at its edges', () => {
   });
 });
 
+/** Submits a review as the token's user, as the web UI does (`POST /pulls/{n}/reviews`). */
+async function review(url: string, token: string, pr: number, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${url}/repos/acme/widgets/pulls/${pr}/reviews`, { method: 'POST', headers: { authorization: `token ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`review: ${res.status} ${await res.text()}`);
+}
+
+describe('github: requireApproval and the change approved', () => {
+  it('a reader’s approval is not enough; a writer’s approval goes stale when a Doctor round changes the PR, is needed again, and survives a clean rebase onto a moved main', { timeout: 180_000 }, async () => {
+    const { base, root, bare, server, env, owner } = await githubRepo({ server: { tokens: { 'tok-alice': 'alice', 'tok-bob': 'bob' }, permissions: { alice: 'write', bob: 'read' } }, config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', requireApproval: true } });
+    // CI: the PR's first head fails; every later commit passes.
+    const asked: string[] = [];
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+      asked.push(sha);
+      server.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'completed', conclusion: 'failure', output: { summary: 'a.txt must say b' } } : { name: 'unit', status: 'completed', conclusion: 'success' });
+    };
+    await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\nb\nEOF')].join('\n\n'), labels: [Label.issue] });
+    const shepherd = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(shepherd.stdout, shepherd.stdout + shepherd.stderr).toMatch(/PR #2 approved, not merged: waiting for an approving review from someone with write access \(requireApproval\)/);
+
+    // A reader's approval does not approve.
+    await review(server.url, 'tok-bob', 2, { event: 'APPROVE' });
+    expect((await loomAsync(root, ['role', 'champion'], env)).stdout).toMatch(/merged nothing; skipped #2 \(approval\)/);
+    expect(asked).toEqual([]);
+
+    // A writer approves head A; its CI fails; the Doctor changes the PR (head B).
+    await review(server.url, 'tok-alice', 2, { event: 'APPROVE', body: 'fine as it is' });
+    const red = await loomAsync(root, ['role', 'champion'], env);
+    expect(red.stdout, red.stdout + red.stderr).toMatch(/merged nothing; skipped #2 \(checks\)/);
+    expect((await loomAsync(root, ['role', 'doctor'], env)).stdout).toMatch(/updated #2/);
+    expect((await loomAsync(root, ['role', 'judge'], env)).stdout).toMatch(/judged #2 approve/);
+    expect(git(bare, 'show', 'loom/issue-1:a.txt')).toBe('b');
+
+    // alice approved a, not b: not merged on her approval of the older change.
+    const stale = await loomAsync(root, ['role', 'champion'], env);
+    expect(stale.stdout, stale.stdout + stale.stderr).toMatch(/merged nothing; skipped #2 \(approval\)/);
+    expect((await owner.getPullRequest(2))?.state).toBe('open');
+    const why = await loomAsync(root, ['why', '1'], env);
+    expect(why.stdout).toMatch(/waiting: approving review — the approval by @alice is for an older change; waiting for an approving review of this one \(requireApproval\)/);
+
+    // She approves b; meanwhile main moves on elsewhere: the branch is rebased (the same change), and her approval still holds.
+    await review(server.url, 'tok-alice', 2, { event: 'APPROVE', body: 'b it is' });
+    const other = path.join(base, 'other');
+    git(base, 'clone', '-q', bare, other);
+    fs.writeFileSync(path.join(other, 'other.txt'), 'other\n');
+    git(other, 'add', '.');
+    git(other, '-c', 'user.name=O', '-c', 'user.email=o@example.com', 'commit', '-qm', 'other');
+    git(other, 'push', '-q', 'origin', 'main');
+    const last = await loomAsync(root, ['role', 'champion'], env);
+    expect(last.stdout, last.stdout + last.stderr).toMatch(/merged #2/);
+    expect(git(bare, 'show', 'main:a.txt')).toBe('b');
+    expect(git(bare, 'show', 'main:other.txt')).toBe('other');
+  });
+});
+
 describe('github: what the Doctor receives for a failing check', () => {
   it('a failing GitHub Actions job: its name, conclusion, output, annotations and the end of its job log (timestamps off) are in the Doctor’s prompt', { timeout: 180_000 }, async () => {
     // The Doctor is a command agent that commits the prompt it was given.

@@ -487,6 +487,7 @@ export class GitHubTracker implements Tracker {
         body: r.body ?? '',
         submittedAt: r.submitted_at ?? '',
         comments: comments.filter((c) => c.pull_request_review_id === r.id).map((c) => ({ path: c.path, line: c.line ?? c.original_line ?? null, body: c.body })),
+        commitId: r.commit_id ?? null,
       });
     }
     return result;
@@ -854,6 +855,8 @@ interface GhReview {
   body: string | null;
   state: string;
   submitted_at?: string | null;
+  /** The PR's head commit when the review was submitted. */
+  commit_id?: string | null;
 }
 
 /** A review comment on a diff line (`GET /repos/{owner}/{repo}/pulls/{n}/comments`), the fields Loom reads. */
