@@ -134,3 +134,49 @@ describe('github: what the Doctor receives for a failing check', () => {
     expect(server.requests.filter((q) => q.path.startsWith('/_job-logs/')).map((q) => q.status)).toEqual([200]);
   });
 });
+
+describe('github: the merge queue as loom status and loom why show it', () => {
+  it('three PRs wait for the merge lock: status and why give the order they came in; once the first merges, the next holds the lock and the rest move up', { timeout: 180_000 }, async () => {
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    // CI: every PR head is in progress until the test says; main's heads pass at once.
+    const asked: string[] = [];
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+      if (sha === git(bare, 'rev-parse', 'main')) return server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+      asked.push(sha);
+      server.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
+    };
+    for (const f of ['a', 'b', 'c']) await owner.createIssue({ title: `Add ${f}.txt`, body: script('builder', `write ${f}.txt <<EOF\n${f}\nEOF`), labels: [Label.issue] });
+    const queueLine = async () => /Queue for the merge lock: (.*)/.exec((await loomAsync(root, ['status'], env)).stdout)?.[1] ?? '';
+    // One at a time into the queue, so that the order is known: #1 (PR #4) holds the lock and waits on its checks.
+    const first = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    await until(() => asked.length === 1, 60_000, 'the first PR to wait on its checks');
+    const second = loomAsync(root, ['shepherd', '2', '--force-merge'], env);
+    await until(async () => (await queueLine()).includes('2. PR #'), 60_000, 'the second PR in the queue');
+    const third = loomAsync(root, ['shepherd', '3', '--force-merge'], env);
+    await until(async () => (await queueLine()).includes('3. PR #'), 60_000, 'the third PR in the queue');
+    const pr = async (issue: number) => (await owner.listPullRequests({ state: 'all' })).find((p) => p.closesIssue === issue)!.number;
+    const [p1, p2, p3] = [await pr(1), await pr(2), await pr(3)];
+    expect(await queueLine()).toBe(`1. PR #${p1} (issue #1, shepherd) waiting on checks: unit; 2. PR #${p2} (issue #2, shepherd) waiting; 3. PR #${p3} (issue #3, shepherd) waiting`);
+    expect((await loomAsync(root, ['why', '3'], env)).stdout).toContain(`waiting: merge queue — position 3 of 3: behind PR #${p1} (waiting on checks: unit), PR #${p2} (waiting)`);
+
+    // The first is green and merges; the second takes the lock and waits on its own checks.
+    server.setCheckRun(asked[0]!, { name: 'unit', status: 'completed', conclusion: 'success' });
+    const r1 = await first;
+    expect(r1.code, r1.stdout + r1.stderr).toBe(0);
+    await until(() => asked.length >= 2, 60_000, 'the second PR to wait on its checks');
+    await until(async () => (await queueLine()).startsWith(`1. PR #${p2} (issue #2, shepherd) waiting on checks: unit`), 60_000, 'the second PR at the head of the queue');
+    expect(await queueLine()).toBe(`1. PR #${p2} (issue #2, shepherd) waiting on checks: unit; 2. PR #${p3} (issue #3, shepherd) waiting`);
+    expect((await loomAsync(root, ['why', '3'], env)).stdout).toContain(`waiting: merge queue — position 2 of 2: behind PR #${p2} (waiting on checks: unit)`);
+
+    for (const sha of asked) server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method === 'GET' && sha !== undefined) server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+    };
+    for (const r of [await second, await third]) expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(git(bare, 'show', 'main:c.txt')).toBe('c');
+    expect(await queueLine()).toBe('');
+  });
+});
