@@ -19,7 +19,8 @@ import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
-import { waitForChecks } from './wait-for-checks.js';
+import { NO_CHECK_YET, waitForChecks } from './wait-for-checks.js';
+import { formatDuration } from '../core/duration.js';
 import { failingChecksReview } from '../core/checks.js';
 import { actionableReviews, approvedCommits, handledReviews, reviewsForDoctor, writerApproval } from '../core/reviews.js';
 import { crashPoint } from '../process/crash-point.js';
@@ -215,7 +216,7 @@ export async function mergePullRequest(opts: {
       const required = await tracker.requiredChecks(base);
       const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
-      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: `checks still pending after ${Math.round(config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };
+      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: checksTimedOut(checks, config.checksTimeout, required) };
       if (checks.state === 'failure') {
         const review = failingChecksReview(checks.failing, sha);
         return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
@@ -311,6 +312,17 @@ export async function mergePullRequest(opts: {
     new CheckpointStore(paths.checkpoints).remove(issue);
   }
   return result;
+}
+
+/** What a wait on checks that timed out tells a human: which checks, which never reported, and what to do. */
+function checksTimedOut(wait: { pending: readonly string[]; silent: readonly string[] }, timeoutMs: number, required: readonly string[] | null): string {
+  const running = wait.pending.filter((n) => !wait.silent.includes(n));
+  const silent = wait.silent.filter((n) => n !== NO_CHECK_YET);
+  const parts = [
+    running.length > 0 ? `still running: ${running.join(', ')}` : '',
+    silent.length > 0 ? `never reported: ${silent.join(', ')}${required !== null && required.length > 0 ? ' (required by branch protection: is a CI set up to report it on this branch?)' : ''}` : '',
+  ].filter(Boolean);
+  return `checks still pending after ${formatDuration(timeoutMs)} (checksTimeout): ${parts.length > 0 ? parts.join('; ') : wait.pending.join(', ')}`;
 }
 
 /**

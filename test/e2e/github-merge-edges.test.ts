@@ -180,3 +180,21 @@ describe('github: the merge queue as loom status and loom why show it', () => {
     expect(await queueLine()).toBe('');
   });
 });
+
+describe('github: a required check that never reports', () => {
+  it('the wait ends at checksTimeout with a message naming the check that never reported (and the one still running), and the issue is blocked with it', { timeout: 120_000 }, async () => {
+    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', checksTimeout: '2s' } });
+    server.setRequiredChecks('main', ['unit', 'lint', 'deploy-preview']);
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined) return;
+      server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+      server.setCheckRun(sha, { name: 'lint', status: 'in_progress' });
+    };
+    await owner.createIssue({ title: 'Add a.txt', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
+    const r = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.stdout, r.stdout + r.stderr).toMatch(/blocked: PR #2 could not be merged: checks still pending after 2s \(checksTimeout\): still running: lint; never reported: deploy-preview \(required by branch protection: is a CI set up to report it on this branch\?\)/);
+    expect((await owner.getIssue(1))?.labels).toContain(Label.blocked);
+    expect((await owner.getPullRequest(2))?.state).toBe('open');
+  });
+});
