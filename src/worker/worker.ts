@@ -27,6 +27,7 @@ import { ProgressStore } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import type { JobOutcome, RunningJob } from '../queue/shepherd-queue.js';
 import { QueueWorker, redact } from '../queue/shepherd-queue.js';
+import { git, GitError } from '../git/git.js';
 
 export interface WorkerOptions {
   paths: LoomPaths;
@@ -52,6 +53,33 @@ const CLOSE_WAIT_MS = 10_000;
 
 /** Default lock: a worker silent for this long is taken for dead, ms. */
 const DEFAULT_LOCK_MS = 30_000;
+
+/** How long the look at `origin` before a worker starts may take, s. */
+const ORIGIN_LOOK_S = 30;
+
+/**
+ * Why this clone cannot serve as a worker's, or null: every job's shepherd fetches the issue's
+ * branch and checkpoint from `origin` and pushes them there, so a clone with no `origin`, or one
+ * that does not answer (a moved repository, no credentials, no network), would take jobs only to
+ * fail them. Asked without a terminal prompt and with a time limit.
+ */
+export async function originProblem(root: string): Promise<string | null> {
+  let url: string;
+  try {
+    url = await git(root, ['remote', 'get-url', 'origin']);
+  } catch {
+    return "this clone has no `origin` remote; a worker fetches and pushes the issue branches there: git remote add origin <the repository's URL>";
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? `ssh -o BatchMode=yes -o ConnectTimeout=${ORIGIN_LOOK_S}`, GIT_HTTP_LOW_SPEED_LIMIT: '1', GIT_HTTP_LOW_SPEED_TIME: String(ORIGIN_LOOK_S) };
+  for (const key of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY']) delete env[key];
+  try {
+    await git(root, ['ls-remote', '--heads', 'origin'], { env, english: true });
+    return null;
+  } catch (error) {
+    const said = error instanceof GitError ? (error.stderr.split('\n').find((l) => /^(fatal|error):/.test(l)) ?? error.stderr.split('\n').find((l) => l.trim() !== '') ?? '').replace(/^(fatal|error):\s*/, '').trim() : (error as Error).message;
+    return `origin (${redact(url)}) is unreachable: ${said || 'git ls-remote failed'}; a worker fetches and pushes the issue branches there`;
+  }
+}
 
 export async function runWorker(o: WorkerOptions): Promise<number> {
   const { paths, config, log } = o;
