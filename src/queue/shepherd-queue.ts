@@ -19,12 +19,11 @@ import type { RedisOptions } from 'ioredis';
 import { LoomError } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import { asProgress } from '../core/progress.js';
+import { FORGET_WORKER_MS } from '../core/worker-liveness.js';
 
 const QUEUE = 'loom-shepherds';
 const REGISTRY = `${QUEUE}:workers`;
 const DRAIN = `${QUEUE}:drain`;
-/** Registry entries not renewed for this long are forgotten. */
-const FORGET_WORKER_MS = 60 * 60_000;
 
 export interface ShepherdJobData {
   issue: number;
@@ -60,6 +59,10 @@ export interface WorkerInfo {
   jobs: number[];
   draining: boolean;
   last_seen: string;
+  /** How long its job locks last without renewal, ms (older workers: absent). */
+  lock_ms?: number;
+  /** How often it reports itself, ms (older workers: absent). */
+  beat_ms?: number;
 }
 
 export class QueueUnavailableError extends LoomError {

@@ -87,6 +87,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
   const progress = new ProgressStore(paths.progress);
   const running = new Map<string, Running>();
   const beat = Math.min(config.heartbeatInterval, 5_000);
+  const lockMs = o.lockDuration ?? DEFAULT_LOCK_MS;
   let draining: { since: number; reason: string } | null = null;
   let exiting = false;
 
@@ -151,7 +152,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     url: o.redis,
     name,
     concurrency: o.concurrency,
-    lockDuration: o.lockDuration ?? DEFAULT_LOCK_MS,
+    lockDuration: lockMs,
     run: runJob,
     onLockLost: (ids) => {
       for (const id of ids) {
@@ -199,7 +200,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       }
       const d = draining as { since: number; reason: string } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
-      await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
+      await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
       if (exiting) break;
       await new Promise((resolve) => setTimeout(resolve, beat));
     }
@@ -218,9 +219,9 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       }
       const d = draining as { since: number } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
-      await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: true });
+      await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: true });
     }
-    await worker.register({ concurrency: o.concurrency, jobs: [], draining: true }, true);
+    await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [], draining: true }, true);
     log(`worker ${name} stopped`);
     return 0;
   } finally {

@@ -99,6 +99,14 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(log).toMatch(/resuming after pr-opened/);
     expect(log).not.toMatch(/builder started/);
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
+    // loom status: the dead worker is shown as gone (not as running the job w2 finished) until forgotten.
+    const dead = `:${first.child.pid as number} on `;
+    let status = '';
+    await waitFor(f, async () => (status = (await loomAsync(f.root, ['status'], f.env)).stdout).includes('not seen lately'), 30_000, 'status to show the killed worker as gone');
+    expect(status).toMatch(/Workers \(2, 1 of them not seen lately\):/);
+    const line = status.split('\n').find((l) => l.includes(dead)) ?? '';
+    expect(line, status).toMatch(/: not seen for \d+(\.\d+)?s, longer than its job lock: stopped or cut off; what it ran goes to other workers \(listed until 1h without a report\)$/);
+    expect(line).not.toContain(`#${issue}`);
   }, 200_000);
 
   it('Redis restarted mid-run (its data gone): dispatch pauses and says since when, workers keep their jobs, the run completes', async () => {
