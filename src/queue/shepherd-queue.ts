@@ -23,6 +23,7 @@ import { FORGET_WORKER_MS } from '../core/worker-liveness.js';
 
 const QUEUE = 'loom-shepherds';
 const REGISTRY = `${QUEUE}:workers`;
+const COORDINATOR = `${QUEUE}:coordinator`;
 const DRAIN = `${QUEUE}:drain`;
 
 export interface ShepherdJobData {
@@ -63,6 +64,15 @@ export interface WorkerInfo {
   lock_ms?: number;
   /** How often it reports itself, ms (older workers: absent). */
   beat_ms?: number;
+}
+
+/** The daemon coordinating a queue: its clone (`id`: host and directory), and since when. */
+export interface CoordinatorInfo {
+  id: string;
+  host: string;
+  root: string;
+  pid: number;
+  since: string;
 }
 
 export class QueueUnavailableError extends LoomError {
@@ -183,6 +193,29 @@ export class ShepherdQueue {
         }
       }
       return workers.sort((a, b) => a.name.localeCompare(b.name));
+    });
+  }
+
+  /**
+   * Takes, or renews, the coordinator's claim on this queue for `holder` (one daemon per queue:
+   * a second one would adopt the first's jobs and undo its drain); the claim lapses `ttlMs` after
+   * its last renewal (a daemon gone). Returns null when `holder` has it, else who has it.
+   */
+  coordinate(holder: CoordinatorInfo, ttlMs: number): Promise<CoordinatorInfo | null> {
+    return this.call(async () => {
+      const text = JSON.stringify(holder);
+      if ((await this.redis.set(COORDINATOR, text, 'PX', ttlMs, 'NX')) === 'OK') return null;
+      const current = await this.redis.get(COORDINATOR);
+      let other: CoordinatorInfo | null = null;
+      try {
+        other = current === null ? null : (JSON.parse(current) as CoordinatorInfo);
+      } catch {
+        other = null;
+      }
+      if (other !== null && other.id !== holder.id) return other;
+      // Ours (renewed, keeping when it was first taken), or lapsed or unreadable meanwhile: taken.
+      await this.redis.set(COORDINATOR, JSON.stringify({ ...holder, since: other?.since ?? holder.since }), 'PX', ttlMs);
+      return null;
     });
   }
 

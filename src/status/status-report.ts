@@ -423,7 +423,7 @@ export function renderStatus(r: StatusReport): string {
   }
   if (r.queue !== null) {
     const q = r.queue;
-    lines.push('', `  Queue: ${q.redis} — ${q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
+    lines.push('', `  Queue: ${q.redis} — ${q.held_by !== undefined ? q.held_by : q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
     const silent = q.workers.filter((w) => w.silent).length;
     lines.push(`  Workers (${q.workers.length}${silent > 0 ? `, ${silent} of them not seen lately` : ''}):`);
     if (q.workers.length === 0) lines.push('    none has reported; start one with `loom worker --redis URL` in a clone (docs/distributed.md)');

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loomAsync, until } from '../helpers/loom-repo.js';
+import { loomAsync, startDaemon, until } from '../helpers/loom-repo.js';
 import { Fleet, git, writes } from './fleet.js';
 
 const fence = '```';
@@ -171,6 +171,31 @@ describe('a fleet of workers fed by a Redis queue', () => {
     await loomAsync(f.root, ['stop']);
     expect(await again.exited(60_000)).toBe(0);
   }, 200_000);
+
+  it('a second daemon on the same queue (another clone) dispatches nothing and says who coordinates it; the first runs the fleet; every issue merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const numbers = await f.createIssues(3, (i) => writes(`f${i}.txt`));
+    const daemon = f.startDaemon();
+    await waitFor(f, () => /queue|ready=/.test(daemon.output()), 30_000, 'the first daemon’s first iteration');
+    await waitFor(f, () => fs.existsSync(path.join(f.root, '.loom', 'queue-status.json')), 30_000, 'the first daemon to take the queue');
+    const otherRoot = path.join(f.base, 'daemon-2');
+    git(f.base, 'clone', '-q', f.bare, otherRoot);
+    const other = startDaemon(otherRoot, ['start', '--force'], f.env);
+    try {
+      await waitFor(f, async () => /another Loom daemon coordinates this queue/.test((await loomAsync(otherRoot, ['status'], f.env)).stdout), 60_000, `the second daemon to see the first:\n${other.output()}`);
+      const status = (await loomAsync(otherRoot, ['status'], f.env)).stdout;
+      expect(status).toContain(`another Loom daemon coordinates this queue: ${f.root} on `);
+      f.startWorker('w1', 2);
+      await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 120_000, 'all 3 issues merged');
+      await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+      expect(other.output()).not.toMatch(/spawn|enqueued|started shepherd/i);
+      expect(other.output()).toMatch(/queue-coordinated-by=/);
+    } finally {
+      await loomAsync(otherRoot, ['stop'], f.env);
+      await other.exited(60_000).catch(() => other.child.kill('SIGKILL'));
+    }
+  }, 240_000);
 
   it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {
     fleet = await Fleet.create();
