@@ -211,6 +211,29 @@ describe('a fleet of workers fed by a Redis queue', () => {
     await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
   }, 240_000);
 
+  it('Redis out of reach (frozen, its data kept) for longer than the job lock mid-job: the job goes to another worker, which resumes it from the checkpoint; the first shepherd stops and never pushes over it; merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 15\nsay VERDICT: APPROVE\n${fence}`);
+    const first = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
+    const second = f.startWorker('w2', 1);
+    await waitFor(f, async () => (await loomAsync(f.root, ['status'], f.env)).stdout.includes('Workers (2)'), 30_000, 'both workers registered');
+    // Longer than the workers' 3 s job lock, while w1's judge runs.
+    f.redis.freeze();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    f.redis.thaw();
+    await waitFor(f, async () => (await closedCount(f, [issue as number])) === 1, 120_000, 'the issue merged');
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed: merged`).test(second.output()), 60_000, 'w2 to report the merge');
+    expect(first.output()).toMatch(new RegExp(`job issue-${issue}-attempt-1: its lock was lost .*; stopping #${issue}, another worker resumes it`));
+    expect(first.output()).not.toMatch(/completed: merged/);
+    const log = shepherdLogs(second.dir, issue as number);
+    expect(log).toMatch(/resuming after pr-opened/);
+    expect(log).not.toMatch(/builder started/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
+
   it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {
     fleet = await Fleet.create();
     const f = fleet;
