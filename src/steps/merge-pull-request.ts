@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
-import { approvalsOf, branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { approvalsOf, branchInBase, conflictingFiles, mergeIntoBase, mergePushedWork, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -203,6 +203,7 @@ export async function mergePullRequest(opts: {
     }
     if (remote && worktree !== null) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
+      if ((await mergePushedWork(worktree, branch)) !== null) opts.log?.(`merged the commits pushed to ${branch} meanwhile`);
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
       const sha = await git(worktree, ['rev-parse', 'HEAD']);

@@ -234,6 +234,25 @@ describe('a fleet of workers fed by a Redis queue', () => {
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
   }, 200_000);
 
+  it('a human pushes to the PR branch while a worker’s Doctor works: the worker merges the human’s commits in before it publishes (never force-pushes over them); merged with both', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => [writes('f1.txt'), `${fence}loom-script judge 1\nsay VERDICT: REQUEST_CHANGES\n${fence}`, `${fence}loom-script doctor\nrun touch "$LOOM_REPO_ROOT/../doctor-started"; for n in $(seq 1 300); do [ -e "$LOOM_REPO_ROOT/../human-pushed" ] && break; sleep 0.1; done\nwrite f1.txt <<EOF\ndoctored\nEOF\n${fence}`].join('\n\n'));
+    const worker = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => fs.existsSync(path.join(f.base, 'doctor-started')), 60_000, 'the doctor round on w1');
+    const human = path.join(f.base, 'human');
+    git(f.base, 'clone', '-q', '-b', `loom/issue-${issue}`, f.bare, human);
+    fs.writeFileSync(path.join(human, 'human.txt'), 'from a human\n');
+    git(human, 'add', '.');
+    git(human, '-c', 'user.name=Hu Man', '-c', 'user.email=hu@example.com', 'commit', '-qm', 'a human’s touch');
+    git(human, 'push', '-q', 'origin', `loom/issue-${issue}`);
+    fs.writeFileSync(path.join(f.base, 'human-pushed'), '');
+    await waitFor(f, () => new RegExp(`#${issue} completed: merged`).test(worker.output()), 90_000, 'the job merged');
+    expect(git(f.bare, 'show', 'main:human.txt')).toBe('from a human');
+    expect(git(f.bare, 'show', 'main:f1.txt')).toBe('doctored');
+  }, 200_000);
+
   it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {
     fleet = await Fleet.create();
     const f = fleet;

@@ -56,6 +56,30 @@ async function review(url: string, token: string, pr: number, body: Record<strin
   if (!res.ok) throw new Error(`review: ${res.status} ${await res.text()}`);
 }
 
+describe('github: a human pushes while the Doctor works', () => {
+  it('the Doctor’s commit goes on top of the human’s (the branch on origin is merged in, never pushed over); judged again; merged with both', { timeout: 180_000 }, async () => {
+    const { base, root, bare, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    const body = [script('builder', 'write a.txt <<EOF\na\nEOF'), script('judge 1', 'say VERDICT: REQUEST_CHANGES'), script('doctor', `run touch "$LOOM_REPO_ROOT/../doctor-started"; for n in $(seq 1 300); do [ -e "$LOOM_REPO_ROOT/../human-pushed" ] && break; sleep 0.1; done\nwrite a.txt <<EOF\nb\nEOF`)].join('\n\n');
+    await owner.createIssue({ title: 'Add a.txt', body, labels: [Label.issue] });
+    const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    await until(() => fs.existsSync(path.join(base, 'doctor-started')), 60_000, 'the doctor round');
+    const human = path.join(base, 'human');
+    git(base, 'clone', '-q', '-b', 'loom/issue-1', bare, human);
+    fs.writeFileSync(path.join(human, 'human.txt'), 'from a human\n');
+    git(human, 'add', '.');
+    git(human, '-c', 'user.name=Hu Man', '-c', 'user.email=hu@example.com', 'commit', '-qm', 'a human’s touch');
+    git(human, 'push', '-q', 'origin', 'loom/issue-1');
+    fs.writeFileSync(path.join(base, 'human-pushed'), '');
+    const r = await shepherd;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/merged the commits pushed to loom\/issue-1 meanwhile/);
+    expect(r.stdout).toMatch(/judge round 2: approved/);
+    expect(r.stdout).toMatch(/merged PR #2/);
+    expect(git(bare, 'show', 'main:human.txt')).toBe('from a human');
+    expect(git(bare, 'show', 'main:a.txt')).toBe('b');
+  });
+});
+
 describe('github: requireApproval and the change approved', () => {
   it('a reader’s approval is not enough; a writer’s approval goes stale when a Doctor round changes the PR, is needed again, and survives a clean rebase onto a moved main', { timeout: 180_000 }, async () => {
     const { base, root, bare, server, env, owner } = await githubRepo({ server: { tokens: { 'tok-alice': 'alice', 'tok-bob': 'bob' }, permissions: { alice: 'write', bob: 'read' } }, config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', requireApproval: true } });
