@@ -96,8 +96,16 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
   };
 
+  // Jobs this worker finished, by id: one finished while Redis was out of reach could not be
+  // recorded, lost its lock, and comes back; its outcome is given again, not its shepherd run.
+  const finished = new Map<string, JobOutcome>();
   const runJob = async (job: RunningJob): Promise<JobOutcome> => {
     const issue = job.data.issue;
+    const earlier = finished.get(job.id);
+    if (earlier !== undefined) {
+      log(`job ${job.id}: #${issue} was finished here already (its result could not reach Redis then); reporting it again`);
+      return earlier;
+    }
     const taskId = newTaskId();
     const now = new Date();
     const logFile = logFileFor(paths.logs, 'shepherd', `issue-${issue}`, now);
@@ -142,7 +150,10 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     }
     if (mine && isTerminal(record.status)) {
       log(`job ${job.id}: #${issue} ${record.status}${record.message ? `: ${record.message}` : ''}`);
-      return { kind: 'done', record };
+      const outcome: JobOutcome = { kind: 'done', record };
+      finished.set(job.id, outcome);
+      if (finished.size > 1_000) finished.delete(finished.keys().next().value as string);
+      return outcome;
     }
     log(`job ${job.id}: shepherd #${issue} exited (code ${code ?? 'signal'}) without finishing; log ${logFile}`);
     throw new Error(`the shepherd of #${issue} exited (code ${code ?? 'signal'}) without finishing; log ${logFile} on ${os.hostname()}`);

@@ -253,6 +253,26 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(git(f.bare, 'show', 'main:f1.txt')).toBe('doctored');
   }, 200_000);
 
+  it('a job that finishes while Redis is out of reach (its result not recorded, its lock lost) is not run again by its worker: the outcome is reported again', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 2\nsay VERDICT: APPROVE\n${fence}`);
+    const worker = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
+    f.redis.freeze();
+    try {
+      await waitFor(f, () => new RegExp(`#${issue} completed: merged`).test(worker.output()), 60_000, 'the job finished while Redis is frozen');
+      // Past the 3 s job lock.
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+    } finally {
+      f.redis.thaw();
+    }
+    await waitFor(f, () => /was finished here already/.test(worker.output()), 60_000, 'the job back from the stalled-job check, answered with its outcome');
+    expect(worker.output().match(/shepherd #\d+ started/g)).toHaveLength(1);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
+
   it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {
     fleet = await Fleet.create();
     const f = fleet;
