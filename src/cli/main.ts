@@ -215,7 +215,9 @@ function buildProgram(): Command {
       // Every job's shepherd needs the tracker: a worker without a token would take jobs only to fail them.
       (await openTracker(paths)).dispose();
       await requireRunnableRoles(paths, config);
-      const { runWorker } = await import('../worker/worker.js');
+      const { originProblem, runWorker } = await import('../worker/worker.js');
+      const origin = await originProblem(paths.root);
+      if (origin !== null) throw new UserError(origin);
       process.exitCode = await runWorker({ paths, config, redis, concurrency, log: (l) => out(`${stamp()} ${l}`), ...(process.env.LOOM_WORKER_LOCK_MS ? { lockDuration: Number(process.env.LOOM_WORKER_LOCK_MS) } : {}) });
     });
 

@@ -13,6 +13,8 @@ export interface CheckResult {
   readonly conclusion: string;
   /** What the check said: the check run's output title, summary and text, or the status's description and link. */
   readonly details: string;
+  /** A failing GitHub Actions job's log, its last lines (when the API gives it). */
+  readonly log?: string;
 }
 
 export type ChecksVerdict =
@@ -54,11 +56,30 @@ export function checksVerdict(all: readonly CheckResult[], required: readonly st
   return { state: 'success' };
 }
 
-/** The Doctor's work list for failing checks: each name, conclusion and output (bounded). */
+/** Lines of a failing job's log the Doctor gets: its end, where a job says what failed. */
+export const JOB_LOG_LINES = 60;
+
+/**
+ * The end of an Actions job log, as the Doctor reads it: the last `lines` lines (at most
+ * `maxChars`), each without the timestamp GitHub puts first; null when nothing is left.
+ */
+export function jobLogExcerpt(log: string, lines = JOB_LOG_LINES, maxChars = 4000): string | null {
+  const all = log
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map((l) => l.replace(/^\uFEFF?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?/, '').trimEnd());
+  while (all.length > 0 && all.at(-1) === '') all.pop();
+  if (all.length === 0) return null;
+  const tail = all.slice(-lines).join('\n');
+  return tail.length > maxChars ? `…${tail.slice(-maxChars)}` : tail;
+}
+
+/** The Doctor's work list for failing checks: each name, conclusion, output and job log excerpt (bounded). */
 export function failingChecksReview(failing: readonly CheckResult[], sha: string, maxChars = 4000): string {
   const parts = failing.map((c) => {
     const details = c.details.length > maxChars ? `${c.details.slice(0, maxChars)}\n… (cut)` : c.details;
-    return `### ${c.name}: ${c.conclusion}\n\n${details === '' ? '(no output)' : details}`;
+    const log = c.log === undefined || c.log === '' ? '' : `Job log (its last lines):\n\n\`\`\`\n${c.log}\n\`\`\``;
+    return `### ${c.name}: ${c.conclusion}\n\n${[details, log].filter((t) => t !== '').join('\n\n') || '(no output)'}`;
   });
   return `CI checks failed on ${sha.slice(0, 12)}: ${failing.map((c) => `\`${c.name}\` (${c.conclusion})`).join(', ')}. Fix the causes; the checks run again on the new commit.\n\n${parts.join('\n\n')}`;
 }

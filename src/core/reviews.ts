@@ -7,7 +7,8 @@
  *   id is in a Loom comment, `reviewMarker`) it is handled and never handed over again.
  * - With `requireApproval`, a PR merges only when some writer's latest verdict (approve or
  *   request changes; comments do not count) approves and no writer's latest verdict requests
- *   changes.
+ *   changes. An approval of an older head whose change differs from the head's (a Doctor round
+ *   pushed since) is stale: it approves nothing that would be merged.
  */
 
 export interface ReviewComment {
@@ -26,6 +27,8 @@ export interface HumanReview {
   submittedAt: string;
   /** Inline comments made with this review. */
   comments: ReviewComment[];
+  /** The head commit the review was given on (GitHub's `commit_id`), when known. */
+  commitId?: string | null;
 }
 
 /** The hidden line in Loom's comment that marks review `id` as handed to the Doctor. */
@@ -43,16 +46,27 @@ export function actionableReviews(reviews: readonly HumanReview[], handled: Read
   return reviews.filter((r) => r.writer && !handled.has(r.id) && (r.state === 'changes_requested' || (r.state === 'commented' && (r.body.trim() !== '' || r.comments.length > 0))));
 }
 
-/** Whether writers approve: some writer's latest verdict approves and none's requests changes. */
-export function writerApproval(reviews: readonly HumanReview[]): { approved: boolean; by: string[]; requesting: string[] } {
+/**
+ * Whether writers approve: some writer's latest verdict approves (and is `current`: given on a
+ * head with the change that would be merged) and none's requests changes. `stale`: writers whose
+ * latest verdict approves an older change.
+ */
+export function writerApproval(reviews: readonly HumanReview[], current: (commitId: string | null) => boolean = () => true): { approved: boolean; by: string[]; requesting: string[]; stale: string[] } {
   const latest = new Map<string, HumanReview>();
   for (const r of [...reviews].sort((a, b) => a.submittedAt.localeCompare(b.submittedAt) || a.id - b.id)) {
     if (!r.writer || (r.state !== 'approved' && r.state !== 'changes_requested' && r.state !== 'dismissed')) continue;
     latest.set(r.author, r);
   }
-  const by = [...latest.values()].filter((r) => r.state === 'approved').map((r) => r.author);
+  const approving = [...latest.values()].filter((r) => r.state === 'approved');
+  const by = approving.filter((r) => current(r.commitId ?? null)).map((r) => r.author);
+  const stale = approving.filter((r) => !current(r.commitId ?? null)).map((r) => r.author);
   const requesting = [...latest.values()].filter((r) => r.state === 'changes_requested').map((r) => r.author);
-  return { approved: by.length > 0 && requesting.length === 0, by, requesting };
+  return { approved: by.length > 0 && requesting.length === 0, by, requesting, stale };
+}
+
+/** The commits writers' approvals were given on. */
+export function approvedCommits(reviews: readonly HumanReview[]): string[] {
+  return [...new Set(reviews.flatMap((r) => (r.writer && r.state === 'approved' && typeof r.commitId === 'string' ? [r.commitId] : [])))];
 }
 
 /** The Doctor's work list from human reviews: each review's verdict, body and inline comments. */

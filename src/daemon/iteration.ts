@@ -5,6 +5,7 @@
  * Stateless between runs: everything it needs is in the state file, the tracker and
  * `.loom/progress/`. Planner actions become effects in executor.ts.
  */
+import os from 'node:os';
 import fs from 'node:fs';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
@@ -36,6 +37,9 @@ import { ensureNotifyCursor, sendNotifications } from './notifier.js';
 import { QueueUnavailableError, ShepherdQueue } from '../queue/shepherd-queue.js';
 import { availableStatus, observeQueue, unavailableStatus } from './queue-dispatch.js';
 import { readQueueStatus, writeQueueStatus } from '../queue/queue-status.js';
+
+/** How long a daemon's claim on its queue outlives its last iteration at least, ms (then another daemon may take the queue). */
+const COORDINATOR_CLAIM_MS = 60_000;
 
 export const SHUTDOWN_SIGNAL = 'SHUTDOWN_SIGNAL';
 /** How much longer the parent sleeps after an iteration asked it to slow down. */
@@ -119,6 +123,23 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
       let jobs;
       let workers;
       try {
+        // One daemon per queue: another one's jobs would be adopted here and its drain undone.
+        const holder = { id: `${os.hostname()}:${paths.root}`, host: os.hostname(), root: paths.root, pid: process.pid, since: now.toISOString() };
+        const other = await queue.coordinate(holder, Math.max(COORDINATOR_CLAIM_MS, 3 * config.pollInterval));
+        if (other !== null) {
+          const held = `another Loom daemon coordinates this queue: ${other.root} on ${other.host} (pid ${other.pid}, since ${other.since}); this one dispatches nothing (one daemon per queue: stop one, or give this one another Redis database, redis://HOST:6379/1)`;
+          const previous = readQueueStatus(paths);
+          writeQueueStatus(paths, { ...availableStatus(redis, [], [], now), ...(previous ? { jobs: previous.jobs, workers: previous.workers } : {}), held_by: held });
+          const at = clock().toISOString();
+          if (state.warnings.at(-1)?.message !== held) addWarning(state, at, held);
+          state.pipeline_state = pipeline(snapshot, at);
+          state.iteration += 1;
+          state.last_poll = at;
+          const summary = `ready=${state.pipeline_state.ready.length} building=${state.pipeline_state.building.length} queue-coordinated-by=${other.host}:${other.root}`;
+          state.last_summary = summary;
+          store.save(state, session);
+          return { summary, actions: [], state };
+        }
         // `loom stop` drains the fleet: the queue is paused and the workers hand their jobs over.
         await queue.drain(mode === 'normal' ? null : now.toISOString());
         jobs = await queue.jobs();

@@ -74,6 +74,76 @@ export async function rebaseIfBehind(worktree: string, base: string, strategy: '
 }
 
 /**
+ * Whether commits `a` and `b` carry the same change against `base`: the same commit, or the same
+ * diff from their merge bases with `base` (line numbers and blob ids aside) — `b` is `a` brought
+ * up to date with a moved base and nothing else. A commit this clone does not have (after a fetch
+ * of it from `origin`) carries no known change: false.
+ */
+export async function sameChange(root: string, base: string, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const have = async (sha: string) => (await gitMaybe(root, ['cat-file', '-e', `${sha}^{commit}`])) !== null || ((await gitMaybe(root, ['fetch', '-q', 'origin', sha])) !== null && (await gitMaybe(root, ['cat-file', '-e', `${sha}^{commit}`])) !== null);
+  if (!(await have(a)) || !(await have(b))) return false;
+  const change = async (sha: string) => {
+    const from = await gitMaybe(root, ['merge-base', base, sha]);
+    if (from === null) return null;
+    const diff = await git(root, ['diff', '--no-color', '--no-ext-diff', '--no-renames', '-U0', from, sha]);
+    return diff
+      .split('\n')
+      .filter((line) => !line.startsWith('index ') && !line.startsWith('@@'))
+      .join('\n');
+  };
+  const [x, y] = await Promise.all([change(a), change(b)]);
+  return x !== null && x === y;
+}
+
+/**
+ * Before Loom pushes the worktree's HEAD to `branch` on origin: commits someone else pushed there
+ * on top of what this clone last pushed or fetched (a human's push to the PR) are merged into
+ * HEAD first, so that the push carries them and never pushes over them. Returns origin's tip
+ * when it was merged in, else null (nothing new there, no branch yet, or a rewrite of it that
+ * this clone never saw — which the push's lease then refuses). A conflict with them aborts the
+ * merge and throws `PushedWorkConflictError`.
+ */
+export async function mergePushedWork(worktree: string, branch: string): Promise<string | null> {
+  const tracking = `refs/remotes/origin/${branch}`;
+  const seen = await gitMaybe(worktree, ['rev-parse', '--verify', '-q', `${tracking}^{commit}`]);
+  if (seen === null) return null;
+  const there = (await gitMaybe(worktree, ['ls-remote', 'origin', `refs/heads/${branch}`]))?.split(/\s/)[0] ?? '';
+  if (there === '' || there === seen) return null;
+  if ((await gitMaybe(worktree, ['fetch', '-q', 'origin', `+refs/heads/${branch}:${tracking}`])) === null) return null;
+  // HEAD has them already, or origin's branch is no descendant of what was seen (rewritten): nothing to merge.
+  if ((await gitMaybe(worktree, ['merge-base', '--is-ancestor', there, 'HEAD'])) !== null) return null;
+  if ((await gitMaybe(worktree, ['merge-base', '--is-ancestor', seen, there])) === null) return null;
+  try {
+    await git(worktree, ['merge', '-q', '--no-edit', '-m', `Merge the commits pushed to ${branch} meanwhile\n\nMerged by Loom before pushing its own work on top of them.`, there], { asLoom: true });
+  } catch (error) {
+    if (!(error instanceof GitError)) throw error;
+    const files = (await gitMaybe(worktree, ['diff', '--name-only', '--diff-filter=U'])) ?? '';
+    await gitMaybe(worktree, ['merge', '--abort']);
+    throw new PushedWorkConflictError(branch, there, files.split('\n').filter(Boolean));
+  }
+  return there;
+}
+
+/** Commits pushed to an issue branch by someone else conflict with Loom's work on it. */
+export class PushedWorkConflictError extends Error {
+  constructor(
+    readonly branch: string,
+    readonly tip: string,
+    readonly files: string[],
+  ) {
+    super(`commits pushed to \`${branch}\` meanwhile (up to ${tip.slice(0, 12)}) conflict with Loom's work on it${files.length > 0 ? ` in ${files.map((f) => `\`${f}\``).join(', ')}` : ''}; merge them on the branch, or remove them, and retry`);
+  }
+}
+
+/** Of the commits reviews approved, those carrying `head`'s change against `base` (`sameChange`). */
+export async function approvalsOf(root: string, base: string, head: string, approved: Iterable<string>): Promise<Set<string>> {
+  const current = new Set<string>();
+  for (const id of new Set(approved)) if (await sameChange(root, base, id, head)) current.add(id);
+  return current;
+}
+
+/**
  * The files that conflict between the worktree's HEAD and `base`, computed without touching the
  * worktree (`git merge-tree --write-tree --name-only`); empty when they merge cleanly.
  */

@@ -18,6 +18,8 @@ export interface QueueStatus {
   checked_at: string;
   jobs: { id: string; issue: number; state: JobView['state']; worker: string | null; heartbeat: string | null; phase: string | null }[];
   workers: WorkerInfo[];
+  /** Set when another daemon coordinates the queue: what it is, and that this one dispatches nothing. */
+  held_by?: string;
 }
 
 export function readQueueStatus(paths: LoomPaths): QueueStatus | null {

@@ -19,12 +19,12 @@ import type { RedisOptions } from 'ioredis';
 import { LoomError } from '../core/errors.js';
 import type { Progress } from '../core/progress.js';
 import { asProgress } from '../core/progress.js';
+import { FORGET_WORKER_MS } from '../core/worker-liveness.js';
 
 const QUEUE = 'loom-shepherds';
 const REGISTRY = `${QUEUE}:workers`;
+const COORDINATOR = `${QUEUE}:coordinator`;
 const DRAIN = `${QUEUE}:drain`;
-/** Registry entries not renewed for this long are forgotten. */
-const FORGET_WORKER_MS = 60 * 60_000;
 
 export interface ShepherdJobData {
   issue: number;
@@ -60,6 +60,19 @@ export interface WorkerInfo {
   jobs: number[];
   draining: boolean;
   last_seen: string;
+  /** How long its job locks last without renewal, ms (older workers: absent). */
+  lock_ms?: number;
+  /** How often it reports itself, ms (older workers: absent). */
+  beat_ms?: number;
+}
+
+/** The daemon coordinating a queue: its clone (`id`: host and directory), and since when. */
+export interface CoordinatorInfo {
+  id: string;
+  host: string;
+  root: string;
+  pid: number;
+  since: string;
 }
 
 export class QueueUnavailableError extends LoomError {
@@ -180,6 +193,29 @@ export class ShepherdQueue {
         }
       }
       return workers.sort((a, b) => a.name.localeCompare(b.name));
+    });
+  }
+
+  /**
+   * Takes, or renews, the coordinator's claim on this queue for `holder` (one daemon per queue:
+   * a second one would adopt the first's jobs and undo its drain); the claim lapses `ttlMs` after
+   * its last renewal (a daemon gone). Returns null when `holder` has it, else who has it.
+   */
+  coordinate(holder: CoordinatorInfo, ttlMs: number): Promise<CoordinatorInfo | null> {
+    return this.call(async () => {
+      const text = JSON.stringify(holder);
+      if ((await this.redis.set(COORDINATOR, text, 'PX', ttlMs, 'NX')) === 'OK') return null;
+      const current = await this.redis.get(COORDINATOR);
+      let other: CoordinatorInfo | null = null;
+      try {
+        other = current === null ? null : (JSON.parse(current) as CoordinatorInfo);
+      } catch {
+        other = null;
+      }
+      if (other !== null && other.id !== holder.id) return other;
+      // Ours (renewed, keeping when it was first taken), or lapsed or unreadable meanwhile: taken.
+      await this.redis.set(COORDINATOR, JSON.stringify({ ...holder, since: other?.since ?? holder.since }), 'PX', ttlMs);
+      return null;
     });
   }
 

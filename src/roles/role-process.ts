@@ -14,7 +14,7 @@ import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
 import { newTaskId, startingRecord } from '../process/new-task.js';
 import { defaultBranch, git, GitError } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
-import { concludeMerge, conflictingFiles, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
+import { concludeMerge, conflictingFiles, filesWithConflictMarkers, mergeBaseForDoctor, mergePushedWork } from '../git/merge.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { TaskRecorder } from '../process/task-recorder.js';
 import { judgeRound } from '../steps/judge-round.js';
@@ -392,7 +392,11 @@ async function doctorOpenPullRequests(ctx: RoleContext): Promise<RoleOutcome> {
       await concludeMerge(worktree, `Merge ${target} into ${pr.head}\n\nConflicts resolved by the doctor (round ${rounds + 1}), committed by Loom.`);
       await worktrees.commitAll(issue.number, `#${issue.number}: address review (doctor round ${rounds + 1})`);
       // On GitHub the PR is the pushed branch: the round's commits go there before anyone looks again.
-      if (ctx.tracker.kind === 'github') await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${pr.head}`]);
+      if (ctx.tracker.kind === 'github') {
+        // What others pushed to the PR meanwhile (a human's commits) goes along, merged in, never pushed over.
+        await mergePushedWork(worktree, pr.head);
+        await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${pr.head}`]);
+      }
       // Every file the branch changes: a marker committed in an earlier round is caught too.
       const changed = (await git(worktree, ['diff', '--name-only', baseRef, 'HEAD'])).split('\n').filter(Boolean);
       const markers = await filesWithConflictMarkers(worktree, changed);

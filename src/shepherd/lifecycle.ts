@@ -16,7 +16,7 @@ import type { ProgressStatus } from '../core/progress.js';
 import { defaultBranch, git } from '../git/git.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import { runHook, worktreeHooks } from '../process/workspace-hooks.js';
-import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor } from '../git/merge.js';
+import { concludeMerge, filesWithConflictMarkers, mergeBaseForDoctor, mergePushedWork, PushedWorkConflictError } from '../git/merge.js';
 import { OriginalWorkError } from '../git/original-worktree.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import type { IssueLease } from '../process/issue-lease.js';
@@ -192,9 +192,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     await tracker.updateLabels(prNumber, { add: [Label.pr] });
     approvalPending = null;
   };
+  /** Pushes the branch to the host, with what others pushed to it meanwhile (a human's commits) merged in first. */
+  const pushBranch = async () => {
+    if (await mergePushedWork(worktree, branch)) log(`merged the commits pushed to ${branch} meanwhile`);
+    await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+  };
   /** Publishes a doctor round: the branch (pushed to the host) and the PR back to review. Idempotent. */
   const publishDoctored = async (prNumber: number) => {
-    if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+    if (remote) await pushBranch();
     await tracker.updateLabels(prNumber, { add: [Label.reviewRequested] });
   };
 
@@ -242,7 +247,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     if (cp.phase === 'built') {
       recorder.phase('pr');
       await stillOurs();
-      if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+      if (remote) await pushBranch();
       const open = prepared.branchExisted || resumed ? (await tracker.listPullRequests({ state: 'open' })).find((p) => p.head === branch && p.base === base) : undefined;
       let prNumber: number;
       if (open !== undefined) {
@@ -311,7 +316,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
           // Never judged, never merged while a conflict marker is left: another doctor round.
           const review = `conflict markers are still in ${markers.map((f) => `\`${f}\``).join(', ')} after doctor round ${attempt}: resolve them (keep both changes' intent) and commit.`;
           cp = await save({ phase: 'judged', verdict: 'changes', review, doctor_rounds: attempt, tests_failed: false, conflict: markers });
-          if (remote) await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
+          if (remote) await pushBranch();
           await tracker.comment(prNumber, `**Loom** — ${review}`);
           continue;
         }
@@ -361,8 +366,9 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         checkpoints.remove(n);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
       }
-      if (merged.reason === 'base-moved' && baseMoves < MAX_BASE_MOVES) {
-        // Merged elsewhere meanwhile (another clone): the next attempt rebases, pushes and waits for the new head's checks.
+      if ((merged.reason === 'base-moved' || merged.reason === 'head-moved') && baseMoves < MAX_BASE_MOVES) {
+        // Merged elsewhere meanwhile (another clone), or pushed to by someone: the next attempt
+        // follows the branch, rebases, pushes and waits for the new head's checks.
         baseMoves += 1;
         log(`PR #${prNumber}: ${merged.message.replace(/`/g, '')}`);
         continue;
@@ -418,6 +424,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     }
     // The worktree path stopped being Loom's worktree while this run used it.
     if (error instanceof WorkspaceRefusedError) return refuse(error);
+    // A human's commits on the branch that do not merge with this run's: theirs to sort out.
+    if (error instanceof PushedWorkConflictError) return giveUp(ShepherdExit.needsHuman, error.message);
     // A broken role file or runtime setting, or a spent budget, needs a human, not more attempts.
     if (error instanceof RoleFileError || error instanceof RuntimeConfigError || error instanceof BudgetExceededError) return giveUp(ShepherdExit.needsHuman, error.message);
     // A rate/usage limit is not the issue's fault: back to the queue, resumed once the limit ends.

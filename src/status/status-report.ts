@@ -37,6 +37,7 @@ import { MergeQueue, type MergeStep } from '../process/merge-queue.js';
 import { pauseMessage } from '../steps/base-guard.js';
 import type { QueueStatus } from '../queue/queue-status.js';
 import { readQueueStatus } from '../queue/queue-status.js';
+import { FORGET_WORKER_MS, workerSilent } from '../core/worker-liveness.js';
 import type { WorkerInfo } from '../queue/shepherd-queue.js';
 
 export interface ShepherdStatus {
@@ -121,7 +122,8 @@ export interface StatusReport {
    * The bullmq executor (docs/distributed.md): the queue and its workers as the daemon last saw
    * them; null with the local executor.
    */
-  queue: (QueueStatus & { workers: (WorkerInfo & { last_seen_ms: number | null })[] }) | null;
+  /** `silent`: not seen for longer than its job lock (stopped, or cut off): its jobs go to other workers. */
+  queue: (Omit<QueueStatus, 'workers'> & { workers: (WorkerInfo & { last_seen_ms: number | null; silent: boolean })[] }) | null;
 }
 
 export interface MergingStatus {
@@ -284,7 +286,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
     original: { progress_files: progress.listOriginal().map((p) => ({ file: p.file, issue: p.issue, status: p.status })) },
     problems,
     interventions: [],
-    queue: queued === null ? null : { ...queued, workers: queued.workers.map((w) => ({ ...w, last_seen_ms: since(w.last_seen) })) },
+    queue: queued === null ? null : { ...queued, workers: queued.workers.map((w) => ({ ...w, last_seen_ms: since(w.last_seen), silent: workerSilent(w, since(w.last_seen)) })) },
   };
   const numbers = (label: string) => buildOrder(snapshot?.issues.filter((i) => i.labels.includes(label)) ?? []).map((i) => i.number);
   const proposals = buildOrder(snapshot?.issues.filter((i) => PROPOSAL_LABELS.some((l) => i.labels.includes(l))) ?? []).map((i) => i.number);
@@ -421,11 +423,16 @@ export function renderStatus(r: StatusReport): string {
   }
   if (r.queue !== null) {
     const q = r.queue;
-    lines.push('', `  Queue: ${q.redis} — ${q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
-    lines.push(`  Workers (${q.workers.length}):`);
+    lines.push('', `  Queue: ${q.redis} — ${q.held_by !== undefined ? q.held_by : q.available ? `${q.jobs.filter((j) => j.state === 'waiting').length} waiting, ${q.jobs.filter((j) => j.state === 'active').length} running` : `Redis unavailable since ${q.paused_since ?? '?'}: dispatch paused (workers keep their running jobs)`}`);
+    const silent = q.workers.filter((w) => w.silent).length;
+    lines.push(`  Workers (${q.workers.length}${silent > 0 ? `, ${silent} of them not seen lately` : ''}):`);
     if (q.workers.length === 0) lines.push('    none has reported; start one with `loom worker --redis URL` in a clone (docs/distributed.md)');
     for (const w of q.workers) {
       const seen = w.last_seen_ms === null ? 'never' : `${formatDuration(w.last_seen_ms)} ago`;
+      if (w.silent) {
+        lines.push(`    ${w.name} on ${w.host}: not seen for ${formatDuration(w.last_seen_ms ?? 0)}, longer than its job lock: stopped or cut off; what it ran goes to other workers (listed until ${formatDuration(FORGET_WORKER_MS)} without a report)`);
+        continue;
+      }
       lines.push(`    ${w.name} on ${w.host}: ${w.jobs.length > 0 ? w.jobs.map((n) => `#${n}`).join(', ') : 'idle'} (concurrency ${w.concurrency}${w.draining ? ', draining' : ''}), last seen ${seen}`);
     }
   }

@@ -26,7 +26,9 @@ import { describeOverlap, overlapWaits } from '../core/overlap.js';
 import { readOverlap } from './collect-status.js';
 import { mergingStatus, renderQueue } from './status-report.js';
 import type { HumanReview } from '../core/reviews.js';
-import { actionableReviews, handledReviews, writerApproval } from '../core/reviews.js';
+import { actionableReviews, approvedCommits, handledReviews, writerApproval } from '../core/reviews.js';
+import { gitMaybe } from '../git/git.js';
+import { approvalsOf } from '../git/merge.js';
 
 export interface Gate {
   gate: string;
@@ -79,7 +81,10 @@ export async function whyFacts(tracker: Tracker, issue: Issue, snapshot: Tracker
   if (pr !== undefined && tracker.kind === 'github') {
     const all = await tracker.reviews(pr.number);
     const handled = handledReviews((await tracker.listComments(pr.number)).filter((c) => c.body.startsWith('**Loom')).map((c) => c.body));
-    reviews = { pending: actionableReviews(all, handled), approval: writerApproval(all) };
+    // An approval counts for the change the PR's branch on origin holds now (not for an older one a Doctor round replaced).
+    const head = where?.config.requireApproval === true ? (await gitMaybe(where.paths.root, ['ls-remote', 'origin', `refs/heads/${pr.head}`]))?.split(/\s/)[0] : undefined;
+    const current = where !== undefined && head !== undefined && head !== '' ? await approvalsOf(where.paths.root, `refs/remotes/origin/${pr.base}`, head, approvedCommits(all)) : null;
+    reviews = { pending: actionableReviews(all, handled), approval: writerApproval(all, (id) => current === null || id === null || current.has(id)) };
   }
   return { pullRequests, lastComment: comments.at(-1)?.body ?? null, dependencies, ...(overlap ? { overlap } : {}), ...(reviews ? { reviews } : {}) };
 }
@@ -202,7 +207,15 @@ function reviewGates(config: LoomConfig, reviews: WhyFacts['reviews']): Gate[] {
   if (reviews.pending.length > 0) gates.push({ gate: 'human review', ok: false, detail: `${reviews.pending.map((r) => `@${r.author}`).join(', ')} asked for changes: the next merge attempt hands the review to the Doctor` });
   if (config.requireApproval) {
     const a = reviews.approval;
-    gates.push({ gate: 'approving review', ok: a.approved, detail: a.approved ? `approved by ${a.by.map((u) => `@${u}`).join(', ')}` : a.requesting.length > 0 ? `changes requested by ${a.requesting.map((u) => `@${u}`).join(', ')}; waiting for an approving review from a writer (requireApproval)` : 'waiting for an approving review from someone with write access (requireApproval)' });
+    const who = (names: string[]) => names.map((u) => `@${u}`).join(', ');
+    const detail = a.approved
+      ? `approved by ${who(a.by)}`
+      : a.requesting.length > 0
+        ? `changes requested by ${who(a.requesting)}; waiting for an approving review from a writer (requireApproval)`
+        : a.stale.length > 0
+          ? `the approval by ${who(a.stale)} is for an older change; waiting for an approving review of this one (requireApproval)`
+          : 'waiting for an approving review from someone with write access (requireApproval)';
+    gates.push({ gate: 'approving review', ok: a.approved, detail });
   }
   return gates;
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import { git, gitMaybe } from '../git/git.js';
-import { branchInBase, conflictingFiles, mergeIntoBase, rebaseIfBehind, withMergeLock } from '../git/merge.js';
+import { approvalsOf, branchInBase, conflictingFiles, mergeIntoBase, mergePushedWork, rebaseIfBehind, withMergeLock } from '../git/merge.js';
 import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -19,9 +19,10 @@ import type { Issue, PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
-import { waitForChecks } from './wait-for-checks.js';
+import { NO_CHECK_YET, waitForChecks } from './wait-for-checks.js';
+import { formatDuration } from '../core/duration.js';
 import { failingChecksReview } from '../core/checks.js';
-import { actionableReviews, handledReviews, reviewsForDoctor, writerApproval } from '../core/reviews.js';
+import { actionableReviews, approvedCommits, handledReviews, reviewsForDoctor, writerApproval } from '../core/reviews.js';
 import { crashPoint } from '../process/crash-point.js';
 import { EventLog } from '../process/event-log.js';
 import { MergeQueue } from '../process/merge-queue.js';
@@ -44,8 +45,10 @@ export type MergeOutcome =
        * `approval`: `requireApproval` and no writer approves yet.
        * `base-moved`: GitHub: the base moved on while the checks ran (a merger in another clone):
        *   not merged on checks of a head tested against an older base; the next attempt updates the branch.
+       * `head-moved`: GitHub: someone pushed to the PR's branch while its checks ran: not merged on
+       *   the older head's checks; the next attempt follows the branch and waits for the new head's.
        */
-      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval' | 'base-moved';
+      reason: 'conflict' | 'tests' | 'checks' | 'dirty-main' | 'locked' | 'withdrawn' | 'pr-closed' | 'missing-branch' | 'paused' | 'review' | 'approval' | 'base-moved' | 'head-moved';
       message: string;
       /** With `conflict` when the branch does not rebase onto the moved base: the files that conflict. */
       files?: string[];
@@ -118,7 +121,7 @@ export async function mergePullRequest(opts: {
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
   };
   // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
-  const reviewed = await humanReviewGate(tracker, config, pr.number);
+  const reviewed = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: await gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
   if (reviewed !== null) return reviewed;
   // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
   const guard: GuardContext = { paths, config, tracker, base, fleet: opts.fleet === true || config.executor.kind === 'bullmq', ...(opts.log ? { log: opts.log } : {}) };
@@ -139,12 +142,15 @@ export async function mergePullRequest(opts: {
     if (already) events.recordMerge({ issue, pr: pr.number, commit });
     else events.emit('pr.merged', { issue, pr: pr.number, commit });
   };
+  // Set when this run wrote the issue's checkpoint (a merger other than its shepherd: the Champion).
+  let wroteCheckpoint = false;
   const result = await withMergeLock(path.join(paths.dir, 'merge.lock'), MERGE_LOCK_WAIT_MS, async (): Promise<MergeOutcome> => {
     if (patience !== null) clearTimeout(patience);
     if (waited !== null) await waited;
     queue.update(ticket, 'merging');
     if (remote) await git(paths.root, ['fetch', '-q', 'origin', base]);
-    if (remote && opts.by === 'champion') await followRemoteBranch(paths.root, branch, worktrees.pathFor(issue));
+    // What the PR's branch holds on origin: a branch made on another machine, or a push to the PR (a human's commit is merged with it, never pushed over).
+    if (remote) await followRemoteBranch(paths.root, branch, worktrees.pathFor(issue));
     const inBase = await branchInBase(paths.root, branch, baseRef);
     if (pr.state === 'merged' || (!remote && inBase.state === 'merged')) {
       // Merged by an earlier run that was killed before it recorded everything.
@@ -192,10 +198,12 @@ export async function mergePullRequest(opts: {
     const checkpoints = new CheckpointStore(paths.checkpoints);
     const cp = checkpoints.read(issue);
     if (cp?.pr_number !== pr.number) {
+      wroteCheckpoint = true;
       checkpoints.write({ issue, branch, base, pr_number: pr.number, phase: 'judged', verdict: 'approve', review: null, doctor_rounds: cp?.doctor_rounds ?? 0, tests_failed: false, updated_at: '' });
     }
     if (remote && worktree !== null) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
+      if ((await mergePushedWork(worktree, branch)) !== null) opts.log?.(`merged the commits pushed to ${branch} meanwhile`);
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
       const sha = await git(worktree, ['rev-parse', 'HEAD']);
@@ -209,13 +217,13 @@ export async function mergePullRequest(opts: {
       const required = await tracker.requiredChecks(base);
       const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
-      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: `checks still pending after ${Math.round(config.checksTimeout / 60_000)} min: ${checks.pending.join(', ')}` };
+      if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: checksTimedOut(checks, config.checksTimeout, required) };
       if (checks.state === 'failure') {
         const review = failingChecksReview(checks.failing, sha);
         return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
       }
       // Read again right before the merge: a review may have come in while the checks ran.
-      const late = await humanReviewGate(tracker, config, pr.number);
+      const late = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha });
       if (late !== null) return late;
       // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
@@ -244,7 +252,13 @@ export async function mergePullRequest(opts: {
           await tracker.markMerged(pr.number, { sha, labels: look.prLabels });
           break;
         } catch (error) {
-          // 409: the head is not (yet, for GitHub) the one the checks passed on — looked at and sent again, then a refusal.
+          // 409: the head is not (yet, for GitHub) the one the checks passed on. Someone pushed to
+          // the branch: its new head is followed and its own checks waited for, never merged on these.
+          if (error instanceof MergeRejectedError && error.retryable) {
+            const there = (await gitMaybe(paths.root, ['ls-remote', 'origin', `refs/heads/${branch}`]))?.split(/\s/)[0];
+            if (there !== undefined && there !== '' && there !== sha) return { ok: false, reason: 'head-moved', message: `\`${branch}\` moved on (to ${there.slice(0, 12)}) while the checks of ${sha.slice(0, 12)} ran; the new head's checks are waited for` };
+          }
+          // Otherwise looked at and sent again, then a refusal.
           if (error instanceof MergeRejectedError && (!error.retryable || attempt >= MERGE_ATTEMPTS)) return { ok: false, reason: 'conflict', message: error.message };
           if (!(error instanceof MergeRejectedError) && (!(error instanceof TrackerUnavailableError) || attempt >= MERGE_ATTEMPTS)) throw error;
           await sleep(MERGE_RETRY_MS * 2 ** (attempt - 1));
@@ -282,6 +296,10 @@ export async function mergePullRequest(opts: {
     queue.leave(ticket);
   });
   if (result === 'locked') return { ok: false, reason: 'locked', message: 'another merge held the merge lock for too long' };
+  // Not merged, and known not to be (an answer, not a kill): the checkpoint this run wrote names
+  // a merge that did not happen, and would hold the PR from the Doctor and the Champion for a
+  // shepherd that never comes.
+  if (!result.ok && wroteCheckpoint) new CheckpointStore(paths.checkpoints).remove(issue);
   if (result.ok) {
     // The post-merge guard fired: one event (and so one notification) per reverted merge.
     if (result.guard?.result === 'red') events.emit('guard.reverted', { issue, pr: pr.number, commit: result.commit, message: result.guard.detail.replace(/`/g, ''), ...(result.guard.revert !== null ? { revert: result.guard.revert } : {}), paused: result.guard.paused });
@@ -297,10 +315,21 @@ export async function mergePullRequest(opts: {
   return result;
 }
 
+/** What a wait on checks that timed out tells a human: which checks, which never reported, and what to do. */
+function checksTimedOut(wait: { pending: readonly string[]; silent: readonly string[] }, timeoutMs: number, required: readonly string[] | null): string {
+  const running = wait.pending.filter((n) => !wait.silent.includes(n));
+  const silent = wait.silent.filter((n) => n !== NO_CHECK_YET);
+  const parts = [
+    running.length > 0 ? `still running: ${running.join(', ')}` : '',
+    silent.length > 0 ? `never reported: ${silent.join(', ')}${required !== null && required.length > 0 ? ' (required by branch protection: is a CI set up to report it on this branch?)' : ''}` : '',
+  ].filter(Boolean);
+  return `checks still pending after ${formatDuration(timeoutMs)} (checksTimeout): ${parts.length > 0 ? parts.join('; ') : wait.pending.join(', ')}`;
+}
+
 /**
- * The Champion merges what the PR's branch holds on `origin`: a branch made on another machine
- * (a `loom worker`'s shepherd left the PR to the Champion) is brought into this clone, and one
- * that moved on there (a push to the PR) is fast-forwarded; a local branch ahead of origin's, or
+ * A merger (the Champion, or the shepherd) merges what the PR's branch holds on `origin`: a branch
+ * made on another machine (a `loom worker`'s shepherd left the PR to the Champion) is brought into
+ * this clone, and one that moved on there (a human's push to the PR) is fast-forwarded; a local branch ahead of origin's, or
  * apart from it, is left as it is.
  */
 async function followRemoteBranch(root: string, branch: string, worktree: string): Promise<void> {
@@ -322,9 +351,10 @@ async function followRemoteBranch(root: string, branch: string, worktree: string
 /**
  * What human reviews say about merging now (core/reviews.ts): null to go on; `review` with the
  * Doctor's work list when a writer asks for changes not handed over yet; `approval` when
- * `requireApproval` is on and writers do not approve.
+ * `requireApproval` is on and writers do not approve the change of `head.sha` (the head to be
+ * merged; null: not known yet, and the gate right before the merge decides).
  */
-async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number): Promise<MergeOutcome | null> {
+async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number, head: { root: string; baseRef: string; sha: string | null }): Promise<MergeOutcome | null> {
   if (tracker.kind === 'local') return null;
   const reviews = await tracker.reviews(prNumber);
   if (reviews.length === 0 && !config.requireApproval) return null;
@@ -332,9 +362,21 @@ async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: n
   const todo = actionableReviews(reviews, handled);
   if (todo.length > 0) return { ok: false, reason: 'review', message: `review by ${[...new Set(todo.map((r) => `@${r.author}`))].join(', ')} asks for changes`, review: reviewsForDoctor(todo) };
   if (!config.requireApproval) return null;
-  const approval = writerApproval(reviews);
+  // An approval given on an older head counts only for the same change (the base merged in, or rebased onto, since).
+  const current = head.sha === null ? new Set<string>() : await approvalsOf(head.root, head.baseRef, head.sha, approvedCommits(reviews));
+  const approval = writerApproval(reviews, (id) => head.sha === null || id === null || current.has(id));
   if (approval.approved) return null;
-  return { ok: false, reason: 'approval', message: approval.requesting.length > 0 ? `waiting for an approving review: changes requested by ${approval.requesting.map((a) => `@${a}`).join(', ')} (requireApproval)` : 'waiting for an approving review from someone with write access (requireApproval)' };
+  const who = (names: string[]) => names.map((a) => `@${a}`).join(', ');
+  return {
+    ok: false,
+    reason: 'approval',
+    message:
+      approval.requesting.length > 0
+        ? `waiting for an approving review: changes requested by ${who(approval.requesting)} (requireApproval)`
+        : approval.stale.length > 0
+          ? `waiting for an approving review: the approval by ${who(approval.stale)} is for an older change (requireApproval)`
+          : 'waiting for an approving review from someone with write access (requireApproval)',
+  };
 }
 
 // ── Follow the issue ────────────────────────────────────────────────────────────────────────

@@ -9,6 +9,7 @@
  * the branch. A stale worker (its lock lost, its job handed to another) therefore cannot push over
  * the new owner: its lease fails and it stops (`FencedError`) without touching the tracker.
  */
+import { mergePushedWork } from '../git/merge.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LoomError } from '../core/errors.js';
@@ -74,6 +75,8 @@ async function readRemote(root: string, issue: number, sha: string): Promise<{ f
 }
 
 async function push(cwd: string, issue: number, fence: string, checkpoint: Checkpoint | null, expected: string | null, withBranch: boolean, checkpoints: string): Promise<void> {
+  // Commits someone pushed to the branch meanwhile (a human's, on the PR) are merged in, never pushed over.
+  if (withBranch) await mergePushedWork(cwd, branchFor(issue));
   const sha = await git(cwd, ['commit-tree', EMPTY_TREE, '-m', JSON.stringify({ fence, checkpoint })], { asLoom: true });
   const refspecs = [...(withBranch ? [`+HEAD:refs/heads/${branchFor(issue)}`] : []), `${sha}:${checkpointRef(issue)}`];
   try {

@@ -10,7 +10,8 @@ import type { Tracker } from '../tracker/tracker.js';
 /** The pending name shown while no check has reported on a commit that expects some. */
 export const NO_CHECK_YET = '(none reported yet)';
 
-export type ChecksWait = Exclude<ChecksVerdict, { state: 'pending' }> | { state: 'timeout'; pending: readonly string[] } | { state: 'aborted' };
+/** `silent`: of the pending checks at the deadline, those that never reported on the commit (a required check no CI runs, say). */
+export type ChecksWait = Exclude<ChecksVerdict, { state: 'pending' }> | { state: 'timeout'; pending: readonly string[]; silent: readonly string[] } | { state: 'aborted' };
 
 /**
  * `expectChecks`: no check reported yet counts as pending (a CI that ran on the PR's head is
@@ -21,13 +22,14 @@ export async function waitForChecks(opts: { tracker: Tracker; sha: string; pollM
   let reported = '';
   for (;;) {
     if (opts.signal?.aborted === true) return { state: 'aborted' };
-    const read = checksVerdict(await opts.tracker.checks(opts.sha), opts.required ?? null);
+    const all = await opts.tracker.checks(opts.sha);
+    const read = checksVerdict(all, opts.required ?? null);
     const verdict = read.state === 'none' && opts.expectChecks === true ? { state: 'pending' as const, pending: [NO_CHECK_YET] } : read;
     if (verdict.state !== 'pending') return verdict;
     const names = verdict.pending.join(', ');
     if (names !== reported) await opts.onPending?.(verdict.pending);
     reported = names;
-    if (Date.now() >= deadline) return { state: 'timeout', pending: verdict.pending };
+    if (Date.now() >= deadline) return { state: 'timeout', pending: verdict.pending, silent: verdict.pending.filter((name) => name === NO_CHECK_YET || !all.some((c) => c.name === name)) };
     await abortableDelay(Math.min(opts.pollMs, Math.max(1, deadline - Date.now())), opts.signal);
   }
 }

@@ -27,6 +27,7 @@ import { ProgressStore } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import type { JobOutcome, RunningJob } from '../queue/shepherd-queue.js';
 import { QueueWorker, redact } from '../queue/shepherd-queue.js';
+import { git, GitError } from '../git/git.js';
 
 export interface WorkerOptions {
   paths: LoomPaths;
@@ -53,12 +54,40 @@ const CLOSE_WAIT_MS = 10_000;
 /** Default lock: a worker silent for this long is taken for dead, ms. */
 const DEFAULT_LOCK_MS = 30_000;
 
+/** How long the look at `origin` before a worker starts may take, s. */
+const ORIGIN_LOOK_S = 30;
+
+/**
+ * Why this clone cannot serve as a worker's, or null: every job's shepherd fetches the issue's
+ * branch and checkpoint from `origin` and pushes them there, so a clone with no `origin`, or one
+ * that does not answer (a moved repository, no credentials, no network), would take jobs only to
+ * fail them. Asked without a terminal prompt and with a time limit.
+ */
+export async function originProblem(root: string): Promise<string | null> {
+  let url: string;
+  try {
+    url = await git(root, ['remote', 'get-url', 'origin']);
+  } catch {
+    return "this clone has no `origin` remote; a worker fetches and pushes the issue branches there: git remote add origin <the repository's URL>";
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? `ssh -o BatchMode=yes -o ConnectTimeout=${ORIGIN_LOOK_S}`, GIT_HTTP_LOW_SPEED_LIMIT: '1', GIT_HTTP_LOW_SPEED_TIME: String(ORIGIN_LOOK_S) };
+  for (const key of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY']) delete env[key];
+  try {
+    await git(root, ['ls-remote', '--heads', 'origin'], { env, english: true });
+    return null;
+  } catch (error) {
+    const said = error instanceof GitError ? (error.stderr.split('\n').find((l) => /^(fatal|error):/.test(l)) ?? error.stderr.split('\n').find((l) => l.trim() !== '') ?? '').replace(/^(fatal|error):\s*/, '').trim() : (error as Error).message;
+    return `origin (${redact(url)}) is unreachable: ${said || 'git ls-remote failed'}; a worker fetches and pushes the issue branches there`;
+  }
+}
+
 export async function runWorker(o: WorkerOptions): Promise<number> {
   const { paths, config, log } = o;
   const name = `${os.hostname()}:${process.pid}`;
   const progress = new ProgressStore(paths.progress);
   const running = new Map<string, Running>();
   const beat = Math.min(config.heartbeatInterval, 5_000);
+  const lockMs = o.lockDuration ?? DEFAULT_LOCK_MS;
   let draining: { since: number; reason: string } | null = null;
   let exiting = false;
 
@@ -67,8 +96,16 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
   };
 
+  // Jobs this worker finished, by id: one finished while Redis was out of reach could not be
+  // recorded, lost its lock, and comes back; its outcome is given again, not its shepherd run.
+  const finished = new Map<string, JobOutcome>();
   const runJob = async (job: RunningJob): Promise<JobOutcome> => {
     const issue = job.data.issue;
+    const earlier = finished.get(job.id);
+    if (earlier !== undefined) {
+      log(`job ${job.id}: #${issue} was finished here already (its result could not reach Redis then); reporting it again`);
+      return earlier;
+    }
     const taskId = newTaskId();
     const now = new Date();
     const logFile = logFileFor(paths.logs, 'shepherd', `issue-${issue}`, now);
@@ -113,7 +150,10 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     }
     if (mine && isTerminal(record.status)) {
       log(`job ${job.id}: #${issue} ${record.status}${record.message ? `: ${record.message}` : ''}`);
-      return { kind: 'done', record };
+      const outcome: JobOutcome = { kind: 'done', record };
+      finished.set(job.id, outcome);
+      if (finished.size > 1_000) finished.delete(finished.keys().next().value as string);
+      return outcome;
     }
     log(`job ${job.id}: shepherd #${issue} exited (code ${code ?? 'signal'}) without finishing; log ${logFile}`);
     throw new Error(`the shepherd of #${issue} exited (code ${code ?? 'signal'}) without finishing; log ${logFile} on ${os.hostname()}`);
@@ -123,7 +163,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     url: o.redis,
     name,
     concurrency: o.concurrency,
-    lockDuration: o.lockDuration ?? DEFAULT_LOCK_MS,
+    lockDuration: lockMs,
     run: runJob,
     onLockLost: (ids) => {
       for (const id of ids) {
@@ -171,7 +211,7 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       }
       const d = draining as { since: number; reason: string } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
-      await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
+      await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
       if (exiting) break;
       await new Promise((resolve) => setTimeout(resolve, beat));
     }
@@ -190,9 +230,9 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       }
       const d = draining as { since: number } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
-      await worker.register({ concurrency: o.concurrency, jobs: [...running.values()].map((r) => r.issue), draining: true });
+      await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: true });
     }
-    await worker.register({ concurrency: o.concurrency, jobs: [], draining: true }, true);
+    await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [], draining: true }, true);
     log(`worker ${name} stopped`);
     return 0;
   } finally {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckResult } from '../../src/core/checks.js';
-import { checkRunState, checksVerdict, commitStatusState, failingChecksReview } from '../../src/core/checks.js';
+import { checkRunState, checksVerdict, commitStatusState, failingChecksReview, jobLogExcerpt } from '../../src/core/checks.js';
 
 const check = (name: string, state: CheckResult['state'], conclusion = state as string, details = ''): CheckResult => ({ name, state, conclusion, details });
 
@@ -39,5 +39,18 @@ describe('checks', () => {
   it('the review names each failing check, its conclusion and its output, cut to a bound', () => {
     const review = failingChecksReview([check('unit', 'failure', 'failure', 'x'.repeat(50)), check('lint', 'failure', 'error')], 'abcdef0123456789', 10);
     expect(review).toBe(`CI checks failed on abcdef012345: \`unit\` (failure), \`lint\` (error). Fix the causes; the checks run again on the new commit.\n\n### unit: failure\n\nxxxxxxxxxx\n… (cut)\n\n### lint: error\n\n(no output)`);
+  });
+});
+
+describe('jobLogExcerpt', () => {
+  it('keeps the last lines of a job log without their timestamps; nothing left is null; a long tail is cut from its start', () => {
+    expect(jobLogExcerpt('\uFEFF2026-01-02T03:04:05.1234567Z one\r\n2026-01-02T03:04:05Z two\r\nthree\r\n\r\n', 2)).toBe('two\nthree');
+    expect(jobLogExcerpt('\n\n')).toBeNull();
+    expect(jobLogExcerpt(`${'x'.repeat(50)}\n${'y'.repeat(50)}`, 60, 60)).toBe(`…${'x'.repeat(9)}\n${'y'.repeat(50)}`);
+  });
+
+  it('a failing check with only a job log is not “(no output)”; the log goes after the output in a fenced block', () => {
+    const review = failingChecksReview([{ name: 'test', state: 'failure', conclusion: 'failure', details: '', log: 'boom' }], 'a'.repeat(40));
+    expect(review).toContain('### test: failure\n\nJob log (its last lines):\n\n```\nboom\n```');
   });
 });

@@ -26,9 +26,13 @@ describe('human reviews', () => {
   it('approval: some writer’s latest verdict approves and none requests changes; comments and readers do not count', () => {
     expect(writerApproval([]).approved).toBe(false);
     expect(writerApproval([review({ id: 1, state: 'approved', writer: false, author: 'bob' })]).approved).toBe(false);
-    expect(writerApproval([review({ id: 1, state: 'changes_requested' }), review({ id: 2, state: 'commented', body: 'hm' })])).toEqual({ approved: false, by: [], requesting: ['alice'] });
+    expect(writerApproval([review({ id: 1, state: 'changes_requested' }), review({ id: 2, state: 'commented', body: 'hm' })])).toEqual({ approved: false, by: [], requesting: ['alice'], stale: [] });
     expect(writerApproval([review({ id: 1, state: 'changes_requested' }), review({ id: 2, state: 'approved' })]).approved).toBe(true);
-    expect(writerApproval([review({ id: 1, state: 'approved' }), review({ id: 2, state: 'changes_requested', author: 'carol' })])).toEqual({ approved: false, by: ['alice'], requesting: ['carol'] });
+    expect(writerApproval([review({ id: 1, state: 'approved' }), review({ id: 2, state: 'changes_requested', author: 'carol' })])).toEqual({ approved: false, by: ['alice'], requesting: ['carol'], stale: [] });
+    // An approval of another change is stale: it approves nothing; one of the current change does.
+    const current = (id: string | null) => id === 'b';
+    expect(writerApproval([review({ id: 1, state: 'approved', commitId: 'a' })], current)).toEqual({ approved: false, by: [], requesting: [], stale: ['alice'] });
+    expect(writerApproval([review({ id: 1, state: 'approved', commitId: 'a' }), review({ id: 2, state: 'approved', commitId: 'b', author: 'carol' })], current)).toEqual({ approved: true, by: ['carol'], requesting: [], stale: ['alice'] });
     expect(writerApproval([review({ id: 1, state: 'approved' }), review({ id: 2, state: 'dismissed' })]).approved).toBe(false);
   });
 });

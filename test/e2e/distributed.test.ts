@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loomAsync, until } from '../helpers/loom-repo.js';
+import { loomAsync, startDaemon, until } from '../helpers/loom-repo.js';
 import { Fleet, git, writes } from './fleet.js';
 
 const fence = '```';
@@ -99,6 +99,14 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(log).toMatch(/resuming after pr-opened/);
     expect(log).not.toMatch(/builder started/);
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
+    // loom status: the dead worker is shown as gone (not as running the job w2 finished) until forgotten.
+    const dead = `:${first.child.pid as number} on `;
+    let status = '';
+    await waitFor(f, async () => (status = (await loomAsync(f.root, ['status'], f.env)).stdout).includes('not seen lately'), 30_000, 'status to show the killed worker as gone');
+    expect(status).toMatch(/Workers \(2, 1 of them not seen lately\):/);
+    const line = status.split('\n').find((l) => l.includes(dead)) ?? '';
+    expect(line, status).toMatch(/: not seen for \d+(\.\d+)?s, longer than its job lock: stopped or cut off; what it ran goes to other workers \(listed until 1h without a report\)$/);
+    expect(line).not.toContain(`#${issue}`);
   }, 200_000);
 
   it('Redis restarted mid-run (its data gone): dispatch pauses and says since when, workers keep their jobs, the run completes', async () => {
@@ -162,6 +170,107 @@ describe('a fleet of workers fed by a Redis queue', () => {
     await expectMergedOnce(f, [issue as number], ['f1.txt']);
     await loomAsync(f.root, ['stop']);
     expect(await again.exited(60_000)).toBe(0);
+  }, 200_000);
+
+  it('a second daemon on the same queue (another clone) dispatches nothing and says who coordinates it; the first runs the fleet; every issue merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const numbers = await f.createIssues(3, (i) => writes(`f${i}.txt`));
+    const daemon = f.startDaemon();
+    await waitFor(f, () => /queue|ready=/.test(daemon.output()), 30_000, 'the first daemon’s first iteration');
+    await waitFor(f, () => fs.existsSync(path.join(f.root, '.loom', 'queue-status.json')), 30_000, 'the first daemon to take the queue');
+    const otherRoot = path.join(f.base, 'daemon-2');
+    git(f.base, 'clone', '-q', f.bare, otherRoot);
+    const other = startDaemon(otherRoot, ['start', '--force'], f.env);
+    try {
+      await waitFor(f, async () => /another Loom daemon coordinates this queue/.test((await loomAsync(otherRoot, ['status'], f.env)).stdout), 60_000, `the second daemon to see the first:\n${other.output()}`);
+      const status = (await loomAsync(otherRoot, ['status'], f.env)).stdout;
+      expect(status).toContain(`another Loom daemon coordinates this queue: ${f.root} on `);
+      f.startWorker('w1', 2);
+      await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 120_000, 'all 3 issues merged');
+      await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+      expect(other.output()).not.toMatch(/spawn|enqueued|started shepherd/i);
+      expect(other.output()).toMatch(/queue-coordinated-by=/);
+    } finally {
+      await loomAsync(otherRoot, ['stop'], f.env);
+      await other.exited(60_000).catch(() => other.child.kill('SIGKILL'));
+    }
+  }, 240_000);
+
+  it('one worker with --concurrency 3 runs three jobs at once, each shepherd in its own worktree of its clone; all merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    // Each builder waits until all three are running, so the three jobs overlap for certain.
+    const numbers = await f.createIssues(3, (i) => `${fence}loom-script builder\nrun touch "$LOOM_REPO_ROOT/../running-${i}"; for n in $(seq 1 300); do [ -e "$LOOM_REPO_ROOT/../running-1" ] && [ -e "$LOOM_REPO_ROOT/../running-2" ] && [ -e "$LOOM_REPO_ROOT/../running-3" ] && break; sleep 0.1; done\nwrite f${i}.txt <<EOF\nf${i}.txt\nEOF\n${fence}`);
+    const worker = f.startWorker('w1', 3);
+    f.startDaemon();
+    let busy = '';
+    await waitFor(f, async () => /#\d+, #\d+, #\d+ \(concurrency 3\)/.test((busy = (await loomAsync(f.root, ['status'], f.env)).stdout)), 60_000, 'three jobs on w1 at once');
+    expect(busy).toMatch(/Workers \(1\):/);
+    await waitFor(f, () => numbers.every((n) => new RegExp(`#${n} completed: merged`).test(worker.output())), 120_000, 'all 3 jobs completed on w1');
+    await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+  }, 240_000);
+
+  it('Redis out of reach (frozen, its data kept) for longer than the job lock mid-job: the job goes to another worker, which resumes it from the checkpoint; the first shepherd stops and never pushes over it; merged once', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 15\nsay VERDICT: APPROVE\n${fence}`);
+    const first = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
+    const second = f.startWorker('w2', 1);
+    await waitFor(f, async () => (await loomAsync(f.root, ['status'], f.env)).stdout.includes('Workers (2)'), 30_000, 'both workers registered');
+    // Longer than the workers' 3 s job lock, while w1's judge runs.
+    f.redis.freeze();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    f.redis.thaw();
+    await waitFor(f, async () => (await closedCount(f, [issue as number])) === 1, 120_000, 'the issue merged');
+    await waitFor(f, () => new RegExp(`job issue-${issue}-attempt-1: #${issue} completed: merged`).test(second.output()), 60_000, 'w2 to report the merge');
+    expect(first.output()).toMatch(new RegExp(`job issue-${issue}-attempt-1: its lock was lost .*; stopping #${issue}, another worker resumes it`));
+    expect(first.output()).not.toMatch(/completed: merged/);
+    const log = shepherdLogs(second.dir, issue as number);
+    expect(log).toMatch(/resuming after pr-opened/);
+    expect(log).not.toMatch(/builder started/);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
+  }, 200_000);
+
+  it('a human pushes to the PR branch while a worker’s Doctor works: the worker merges the human’s commits in before it publishes (never force-pushes over them); merged with both', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => [writes('f1.txt'), `${fence}loom-script judge 1\nsay VERDICT: REQUEST_CHANGES\n${fence}`, `${fence}loom-script doctor\nrun touch "$LOOM_REPO_ROOT/../doctor-started"; for n in $(seq 1 300); do [ -e "$LOOM_REPO_ROOT/../human-pushed" ] && break; sleep 0.1; done\nwrite f1.txt <<EOF\ndoctored\nEOF\n${fence}`].join('\n\n'));
+    const worker = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => fs.existsSync(path.join(f.base, 'doctor-started')), 60_000, 'the doctor round on w1');
+    const human = path.join(f.base, 'human');
+    git(f.base, 'clone', '-q', '-b', `loom/issue-${issue}`, f.bare, human);
+    fs.writeFileSync(path.join(human, 'human.txt'), 'from a human\n');
+    git(human, 'add', '.');
+    git(human, '-c', 'user.name=Hu Man', '-c', 'user.email=hu@example.com', 'commit', '-qm', 'a human’s touch');
+    git(human, 'push', '-q', 'origin', `loom/issue-${issue}`);
+    fs.writeFileSync(path.join(f.base, 'human-pushed'), '');
+    await waitFor(f, () => new RegExp(`#${issue} completed: merged`).test(worker.output()), 90_000, 'the job merged');
+    expect(git(f.bare, 'show', 'main:human.txt')).toBe('from a human');
+    expect(git(f.bare, 'show', 'main:f1.txt')).toBe('doctored');
+  }, 200_000);
+
+  it('a job that finishes while Redis is out of reach (its result not recorded, its lock lost) is not run again by its worker: the outcome is reported again', async () => {
+    fleet = await Fleet.create();
+    const f = fleet;
+    const [issue] = await f.createIssues(1, () => `${writes('f1.txt')}\n\n${fence}loom-script judge\nsleep 2\nsay VERDICT: APPROVE\n${fence}`);
+    const worker = f.startWorker('w1', 1);
+    f.startDaemon();
+    await waitFor(f, () => remotePhase(f, issue as number) === 'pr-opened', 60_000, 'the pr-opened checkpoint pushed by w1');
+    f.redis.freeze();
+    try {
+      await waitFor(f, () => new RegExp(`#${issue} completed: merged`).test(worker.output()), 60_000, 'the job finished while Redis is frozen');
+      // Past the 3 s job lock.
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+    } finally {
+      f.redis.thaw();
+    }
+    await waitFor(f, () => /was finished here already/.test(worker.output()), 60_000, 'the job back from the stalled-job check, answered with its outcome');
+    expect(worker.output().match(/shepherd #\d+ started/g)).toHaveLength(1);
+    await expectMergedOnce(f, [issue as number], ['f1.txt']);
   }, 200_000);
 
   it('a worker without a GitHub token refuses to start in one line (exit 2) instead of taking jobs only to fail them', async () => {

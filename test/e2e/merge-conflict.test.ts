@@ -45,6 +45,28 @@ describe('merge conflicts go to the Doctor (local tracker)', () => {
     expect(git(repo.root, 'grep', '-c', '<<<<<<<', 'main', '--', 'shared.txt')).toBe('');
   });
 
+  it('updateStrategy merge: the conflict is a doctor round with the base merged in (its prompt names the file), the branch keeps the merge commit, the gates run again, then merged', async () => {
+    // The Doctor: a command that keeps the prompt it was given (committed with its fix) and resolves the conflict.
+    repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s', updateStrategy: 'merge', roles: { doctor: { command: `cp "$LOOM_PROMPT_FILE" doctor-prompt.md && printf 'main\\nissue one\\n' > shared.txt` } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'edit shared', body: script('builder', `write shared.txt <<EOF\nissue one\nEOF\n${mainMoves}`), labels: [Label.issue] });
+
+    const r = loom(repo.root, ['shepherd', '1', '--force-merge']);
+
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/merged main into loom\/issue-1 for the doctor; conflicts in shared\.txt/);
+    expect(r.stdout).toMatch(/judge round 2: approved/);
+    const comments = (await tracker.listComments(2)).map((c) => c.body);
+    expect(comments.filter((c) => c.startsWith('**Loom** — `main` moved on and `loom/issue-1` no longer applies cleanly on it. Loom merged `main` into this worktree; the merge is in progress with conflicts in `shared.txt`'))).toHaveLength(1);
+    const prompt = git(repo.root, 'show', 'main:doctor-prompt.md');
+    expect(prompt).toContain('the merge is in progress with conflicts in `shared.txt`');
+    expect(git(repo.root, 'show', 'main:shared.txt')).toBe('main\nissue one');
+    // The branch's history: the base merged in (two parents), the Doctor's resolution its merge commit.
+    const mergeInBranch = git(repo.root, 'log', '--merges', '--format=%s', 'main^2', '^main^1');
+    expect(mergeInBranch).toMatch(/^Merge main into loom\/issue-1\n\nConflicts resolved by the doctor|^Merge main into loom\/issue-1/);
+    expect((await tracker.getPullRequest(2))!.state).toBe('merged');
+  });
+
   it('the Champion path: a conflicting approved PR is not merged and names the file; the Doctor role resolves it with the base merged in (markers left keep it with the Doctor); judged again, then merged', async () => {
     repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s' });
     const tracker = repo.tracker();

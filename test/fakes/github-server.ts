@@ -262,13 +262,15 @@ export class FakeGitHubServer {
 
   /**
    * Creates or updates (same name) a check run on `sha`, as a CI app would; `conclusion` null
-   * while it runs.
+   * while it runs. `log`: the run is a GitHub Actions job (app `github-actions`, the check run's
+   * id is the job's) whose log `GET /actions/jobs/{id}/logs` serves, as GitHub does, by a 302 to
+   * a download URL answering plain text.
    */
-  setCheckRun(sha: string, run: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion?: string | null; output?: { title?: string; summary?: string; text?: string }; annotations?: FakeAnnotation[] }): void {
+  setCheckRun(sha: string, run: { name: string; status: 'queued' | 'in_progress' | 'completed'; conclusion?: string | null; output?: { title?: string; summary?: string; text?: string }; annotations?: FakeAnnotation[]; log?: string }): void {
     const runs = this.checkRuns.get(sha) ?? [];
     const existing = runs.find((r) => r.name === run.name);
     const at = this.timestamp();
-    const next: FakeCheckRun = { id: existing?.id ?? this.id(), name: run.name, status: run.status, conclusion: run.conclusion ?? null, output: run.output ?? {}, annotations: run.annotations ?? [], startedAt: existing?.startedAt ?? at, completedAt: run.status === 'completed' ? at : null };
+    const next: FakeCheckRun = { id: existing?.id ?? this.id(), name: run.name, status: run.status, conclusion: run.conclusion ?? null, output: run.output ?? {}, annotations: run.annotations ?? [], startedAt: existing?.startedAt ?? at, completedAt: run.status === 'completed' ? at : null, ...(run.log !== undefined ? { log: run.log } : {}) };
     this.checkRuns.set(sha, [...runs.filter((r) => r.name !== run.name), next]);
   }
 
@@ -337,6 +339,15 @@ export class FakeGitHubServer {
     const auth = req.headers.authorization ?? '';
     const token = auth.replace(/^(token|bearer)\s+/i, '');
     const login = this.tokens[token] ?? null;
+    // An Actions job log's download URL (GitHub's is signed, short-lived, and needs no token).
+    const download = /^\/_job-logs\/(\d+)$/.exec(rawPath);
+    if (download !== null && method === 'GET') {
+      const run = [...this.checkRuns.values()].flat().find((r) => r.id === Number(download[1]));
+      this.requests.push({ method, path: rawPath, status: run?.log === undefined ? 404 : 200, conditional, login });
+      res.writeHead(run?.log === undefined ? 404 : 200, { 'content-type': 'text/plain' });
+      res.end(run?.log ?? 'Not Found');
+      return;
+    }
 
     const send = (status: number, body: unknown, headers: Record<string, string> = {}, spend = true): void => {
       if (spend && status !== 401) {
@@ -409,7 +420,7 @@ export class FakeGitHubServer {
         if (change !== undefined && 'body' in change) result.body = change.body;
       }
       if (method === 'GET') {
-        const etag = `W/"${crypto.createHash('sha1').update(JSON.stringify(result.body)).digest('hex')}"`;
+        const etag = `W/"${crypto.createHash('sha1').update(JSON.stringify(result.body) ?? '').digest('hex')}"`;
         const headers = { etag, 'cache-control': 'private, max-age=60, s-maxage=60', ...result.headers };
         if (req.headers['if-none-match'] === etag) {
           send(304, undefined, headers, false);
@@ -576,6 +587,12 @@ export class FakeGitHubServer {
       if (run === undefined) throw new HttpError(404, 'Not Found');
       return this.page(url, run.r.annotations.map((an) => ({ path: an.path, blob_href: `https://github.com/${this.owner}/${this.repo}/blob/${run.sha}/${an.path}`, start_line: an.start_line, start_column: null, end_line: an.end_line, end_column: null, annotation_level: an.annotation_level, title: an.title ?? null, message: an.message, raw_details: null })));
     }
+    if (a === 'actions' && b === 'jobs' && c !== undefined && d === 'logs' && method === 'GET') {
+      // GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs: 302 to the log's download URL.
+      const run = [...this.checkRuns.values()].flat().find((r) => r.id === num(c));
+      if (run?.log === undefined) throw new HttpError(404, 'Not Found');
+      return { status: 302, body: undefined, headers: { location: `${this.url}/_job-logs/${run.id}` } };
+    }
     if (a === 'branches' && b !== undefined && c === 'protection' && d === 'required_status_checks' && method === 'GET') {
       // GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks
       const required = this.requiredChecks.get(b) ?? null;
@@ -686,7 +703,7 @@ export class FakeGitHubServer {
       output: { title: r.output.title ?? null, summary: r.output.summary ?? null, text: r.output.text ?? null, annotations_count: r.annotations.length, annotations_url: `${this.apiRepo}/check-runs/${r.id}/annotations` },
       name: r.name,
       check_suite: { id: r.id + 1 },
-      app: { id: 1, slug: 'fake-ci', name: 'Fake CI' },
+      app: r.log !== undefined ? { id: 15368, slug: 'github-actions', name: 'GitHub Actions' } : { id: 1, slug: 'fake-ci', name: 'Fake CI' },
       pull_requests: [],
     };
   }
@@ -1134,6 +1151,8 @@ interface FakeCheckRun {
   annotations: FakeAnnotation[];
   startedAt: string;
   completedAt: string | null;
+  /** An Actions job's log (the run is then GitHub Actions'). */
+  log?: string;
 }
 
 interface FakeStatus {

@@ -73,6 +73,16 @@ export class RedisServer {
   }
 
   /** Stops the server (all data goes: it keeps none) and waits for it to exit. */
+  /** Freezes the server (SIGSTOP): its clients get no answer, its data stays — a network cut. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async down(): Promise<void> {
     const child = this.child;
     this.child = null;

@@ -21,13 +21,13 @@
  */
 
 import type { CheckResult } from '../../core/checks.js';
-import { checkRunState, commitStatusState } from '../../core/checks.js';
+import { checkRunState, commitStatusState, jobLogExcerpt } from '../../core/checks.js';
 import type { HumanReview } from '../../core/reviews.js';
 import path from 'node:path';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type PullRequestState, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
-import { MergeRejectedError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
+import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
 import { GitHubListing } from './github-listing.js';
 import { claimVerdict, interruptedClaim, ourRemoval } from './github-claim.js';
@@ -414,11 +414,14 @@ export class GitHubTracker implements Tracker {
       const state = checkRunState(r.status, r.conclusion);
       // A failing run's annotations (file, lines, message) are what the Doctor needs most: read them (conditionally) only then.
       const annotations = state === 'failure' && (r.output?.annotations_count ?? 0) > 0 ? await this.annotations(r.id) : null;
+      // A failing GitHub Actions job: the end of its log too (the check run's id is the job's).
+      const log = state === 'failure' && r.app?.slug === 'github-actions' ? await this.jobLog(r.id) : null;
       checkRuns.push({
         name: r.name,
         state,
         conclusion: r.conclusion ?? r.status,
         details: [r.output?.title, r.output?.summary, r.output?.text, annotations, r.details_url ? `Details: ${r.details_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
+        ...(log !== null ? { log } : {}),
       });
     }
     return [
@@ -430,6 +433,22 @@ export class GitHubTracker implements Tracker {
         details: [s.description, s.target_url ? `Details: ${s.target_url}` : null].filter((t): t is string => typeof t === 'string' && t !== '').join('\n\n'),
       })),
     ];
+  }
+
+  /**
+   * The end of an Actions job's log (`GET /actions/jobs/{id}/logs`, a redirect to the text), or
+   * null when the API does not give it: logs expired or deleted (404, 410), a token without
+   * `actions: read` (403), or no answer. Not remembered: a finished job's log does not change.
+   */
+  private async jobLog(jobId: number): Promise<string | null> {
+    try {
+      const res = await this.transport.send<unknown>('GET', this.transport.repoPath(`/actions/jobs/${jobId}/logs`));
+      const text = typeof res.data === 'string' ? res.data : res.data instanceof ArrayBuffer ? new TextDecoder().decode(res.data) : null;
+      return text === null ? null : jobLogExcerpt(text);
+    } catch (error) {
+      if (error instanceof RateLimitedError || error instanceof TrackerAuthError) throw error;
+      return null;
+    }
   }
 
   private async annotations(checkRunId: number): Promise<string | null> {
@@ -468,6 +487,7 @@ export class GitHubTracker implements Tracker {
         body: r.body ?? '',
         submittedAt: r.submitted_at ?? '',
         comments: comments.filter((c) => c.pull_request_review_id === r.id).map((c) => ({ path: c.path, line: c.line ?? c.original_line ?? null, body: c.body })),
+        commitId: r.commit_id ?? null,
       });
     }
     return result;
@@ -814,6 +834,8 @@ interface GhCheckRun {
   conclusion: string | null;
   details_url?: string | null;
   output?: { title?: string | null; summary?: string | null; text?: string | null; annotations_count?: number };
+  /** The app that made it: `github-actions` for an Actions job (the run's id is then the job's). */
+  app?: { slug?: string } | null;
 }
 
 /** A check run annotation (`GET /repos/{owner}/{repo}/check-runs/{id}/annotations`), the fields Loom reads. */
@@ -833,6 +855,8 @@ interface GhReview {
   body: string | null;
   state: string;
   submitted_at?: string | null;
+  /** The PR's head commit when the review was submitted. */
+  commit_id?: string | null;
 }
 
 /** A review comment on a diff line (`GET /repos/{owner}/{repo}/pulls/{n}/comments`), the fields Loom reads. */
