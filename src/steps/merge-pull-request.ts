@@ -121,7 +121,7 @@ export async function mergePullRequest(opts: {
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
   };
   // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
-  const reviewed = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: await gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
+  const reviewed = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
   if (reviewed !== null) return reviewed;
   // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
   const guard: GuardContext = { paths, config, tracker, base, fleet: opts.fleet === true || config.executor.kind === 'bullmq', ...(opts.log ? { log: opts.log } : {}) };
@@ -223,7 +223,7 @@ export async function mergePullRequest(opts: {
         return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
       }
       // Read again right before the merge: a review may have come in while the checks ran.
-      const late = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha });
+      const late = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => Promise.resolve(sha) });
       if (late !== null) return late;
       // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
@@ -354,7 +354,8 @@ async function followRemoteBranch(root: string, branch: string, worktree: string
  * `requireApproval` is on and writers do not approve the change of `head.sha` (the head to be
  * merged; null: not known yet, and the gate right before the merge decides).
  */
-async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number, head: { root: string; baseRef: string; sha: string | null }): Promise<MergeOutcome | null> {
+/** `head.sha`: the PR head's commit, looked up only when an approval must be matched to it (no git call otherwise). */
+async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: number, head: { root: string; baseRef: string; sha: () => Promise<string | null> }): Promise<MergeOutcome | null> {
   if (tracker.kind === 'local') return null;
   const reviews = await tracker.reviews(prNumber);
   if (reviews.length === 0 && !config.requireApproval) return null;
@@ -363,8 +364,9 @@ async function humanReviewGate(tracker: Tracker, config: LoomConfig, prNumber: n
   if (todo.length > 0) return { ok: false, reason: 'review', message: `review by ${[...new Set(todo.map((r) => `@${r.author}`))].join(', ')} asks for changes`, review: reviewsForDoctor(todo) };
   if (!config.requireApproval) return null;
   // An approval given on an older head counts only for the same change (the base merged in, or rebased onto, since).
-  const current = head.sha === null ? new Set<string>() : await approvalsOf(head.root, head.baseRef, head.sha, approvedCommits(reviews));
-  const approval = writerApproval(reviews, (id) => head.sha === null || id === null || current.has(id));
+  const sha = await head.sha();
+  const current = sha === null ? new Set<string>() : await approvalsOf(head.root, head.baseRef, sha, approvedCommits(reviews));
+  const approval = writerApproval(reviews, (id) => sha === null || id === null || current.has(id));
   if (approval.approved) return null;
   const who = (names: string[]) => names.map((a) => `@${a}`).join(', ');
   return {
