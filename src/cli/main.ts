@@ -15,7 +15,7 @@ import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
 import { isRedisUrl } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
-import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
+import { endQuietlyWhenStdoutCloses, ignoreClosedOutput } from './stdout-closed.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { registerServiceCommands } from './service-command.js';
 import { parsePort, registerObservabilityCommands } from './observability-commands.js';
@@ -358,6 +358,7 @@ async function startInBackground(force: boolean, dashboardPort: number | null): 
 }
 
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedOutput();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -387,5 +388,6 @@ const code = await main(process.argv);
 process.exitCode = code;
 // Exit only once stdout and stderr have handed everything to the OS: a pipe that is full (a slow
 // reader, `| head`) queues the rest in this process, and exiting at once would drop it.
-await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())))));
+// A stream whose reader went away (EPIPE) is destroyed: nothing more can reach anyone.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => (stream.destroyed || stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())))));
 process.exit(code);
