@@ -100,8 +100,9 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (options: { state: string; label: string[]; json?: boolean }) => {
       if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
+      const labels = checkLabels(options.label);
       const { issues, prNumbers } = await humanTracker(async (t) => {
-        const issues = await t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label.map(canonicalLabel) });
+        const issues = await t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels });
         // Pull requests numbered between the listed issues leave gaps in the list: say what they are.
         // (The local tracker is cheap to ask; on GitHub the shared numbering is familiar already.)
         if (options.json || issues.length === 0 || t.kind !== 'local') return { issues, prNumbers: [] };
@@ -160,9 +161,10 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .argument('<labels...>', 'labels to remove')
     .action(async (numberArg: string, labels: string[]) => {
       const number = parseIssueNumber(numberArg);
+      const remove = checkLabels(labels);
       const result = await humanTracker(async (t) => {
         await existing(t, number);
-        return t.updateLabels(number, { remove: labels.map(canonicalLabel) });
+        return t.updateLabels(number, { remove });
       });
       out(`#${number}: ${result.join(', ') || '(no labels)'}`);
     });

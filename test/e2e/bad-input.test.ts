@@ -278,6 +278,20 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     expect((await tracker.getIssue(1))!.labels).toEqual(['Bug']);
   });
 
+  it('loom issue unlabel and loom issue list --label refuse an unknown loom: label or a malformed name in one line, as loom issue label does', async () => {
+    repo = makeRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.urgent] });
+    expectUserError(loom(repo.root, ['issue', 'unlabel', '1', 'loom:urgnet']), /"loom:urgnet" is not a Loom label/);
+    expectUserError(loom(repo.root, ['issue', 'unlabel', '1', 'bad label,x']), /must not contain a comma/);
+    expectUserError(loom(repo.root, ['issue', 'list', '--label', 'loom:bogus']), /"loom:bogus" is not a Loom label/);
+    expectUserError(loom(repo.root, ['issue', 'list', '--label', 'a,b']), /must not contain a comma/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.urgent]);
+    const listed = loom(repo.root, ['issue', 'list', '--label', 'LOOM:URGENT']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^#1 +x \[loom:urgent\]$/m);
+  });
+
   it('extra words after a command are refused', () => {
     repo = makeRepo();
     for (const args of [['status', 'extra'], ['stop', 'now'], ['issue', 'list', 'all']]) {
