@@ -310,6 +310,15 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     for (const args of [['issue', 'list'], ['issue', 'create', 'x'], ['iterate']]) expectUserError(loom(repo.root, args), /not (readable|an SQLite database).*move it aside and run `loom init`/);
   });
 
+  it('a file where .loom/worktrees should be is one line naming it, exit 2 — not a stack trace called a bug', async () => {
+    repo = makeRepo({ runtime: 'script' });
+    await repo.tracker().createIssue({ title: 'x', labels: [Label.issue] });
+    fs.rmSync(repo.paths.worktrees, { recursive: true, force: true });
+    fs.writeFileSync(repo.paths.worktrees, 'not a directory\n');
+    expectUserError(loom(repo.root, ['shepherd', '1']), /cannot use \.loom\/worktrees \(EEXIST\): a file is where Loom needs a directory; move it aside/);
+    expect(fs.readFileSync(repo.paths.worktrees, 'utf8')).toBe('not a directory\n');
+  });
+
   it('an unwritable .loom/ is one line naming what cannot be written, exit 2', () => {
     repo = makeRepo();
     // Run as an unprivileged user (root may write anywhere): the repository stays root's.
