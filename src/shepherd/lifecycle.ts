@@ -326,7 +326,12 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
       if (!deps.forceMerge || held !== undefined) {
         await publishApproval();
-        const note = held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+        const note =
+          held === Label.manualMerge
+            ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) and marked \`${Label.manualMerge}\`: a human merges it.`
+            : held !== undefined
+              ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.`
+              : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
         await worktrees.remove(n, { reason: 'approved' });
@@ -433,5 +438,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
 /** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
 async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
   const [pr, current] = await Promise.all([tracker.pullRequestState(prNumber), tracker.getIssue(issue)]);
-  return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
+  // `loom:manual-merge`: a human merges the PR; never merged automatically, not even by --force-merge.
+  return holdOf(pr?.labels ?? []) ?? (pr?.labels.includes(Label.manualMerge) === true ? Label.manualMerge : undefined) ?? holdOf(current?.labels ?? []);
 }
