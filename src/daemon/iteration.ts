@@ -24,7 +24,7 @@ import { formatSize } from '../core/size.js';
 import { gatherOverlap } from '../steps/overlap-facts.js';
 import { overlapWaits } from '../core/overlap.js';
 import { openDependencies } from '../core/dependencies.js';
-import { defaultBranch } from '../git/git.js';
+import { defaultBranch, missingDefaultBranch } from '../git/git.js';
 import { Label } from '../core/labels.js';
 import { isTerminal } from '../core/progress.js';
 import type { Observation } from '../core/planner.js';
@@ -64,7 +64,11 @@ export interface IterationResult {
 }
 
 export async function runIteration(opts: IterationOptions): Promise<IterationResult> {
-  const { paths, config, tracker, force, mode, session } = opts;
+  const { paths, tracker, force, mode, session } = opts;
+  // A configured default branch that does not exist: no shepherd starts (each would fail and end
+  // its issue blocked); everything else — recording finished shepherds, the support roles — goes on.
+  const baseProblem = await missingDefaultBranch(paths.root, opts.config.defaultBranch);
+  const config = baseProblem === null ? opts.config : { ...opts.config, roles: { ...opts.config.roles, builder: { ...opts.config.roles.builder, enabled: false } } };
   const clock = opts.now ?? (() => new Date());
   const store = new FileStateStore(paths.state);
   const { state } = store.load(clock());
@@ -108,6 +112,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
     page *= 4;
   }
   for (const warning of [...(snapshot.warnings ?? []), ...overlapWarnings]) addWarning(state, clock().toISOString(), warning);
+  // Said once (not each iteration) while it lasts.
+  if (baseProblem !== null && !state.warnings.some((w) => w.message === baseProblem)) addWarning(state, clock().toISOString(), baseProblem);
   // The bullmq executor: shepherds are queue jobs; without Redis nothing is dispatched or changed.
   const queue = config.executor.kind === 'bullmq' ? new ShepherdQueue(config.executor.redis) : null;
   const queueTokens: string[] = [];
@@ -165,6 +171,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
   const spawned = new Set(actions.flatMap((a) => (a.type === 'spawn-shepherd' ? [a.issue] : [])));
   const overlapping = [...overlapWaits(observation.overlap, Object.keys(observation.overlap?.predicted ?? {}).map(Number)).keys()].filter((n) => !spawned.has(n) && openDependencies(observation.dependencies, n).length === 0);
+  if (baseProblem !== null) executor.tokens.push(`!base=${opts.config.defaultBranch ?? ''}`);
   if (overlapping.length > 0) executor.tokens.push(`overlap-wait=${overlapping.map((n) => `#${n}`).join(',')}`);
   if (observation.freeDisk !== null && observation.freeDisk !== undefined && observation.freeDisk < config.minFreeDisk) executor.tokens.push(`low-disk=${formatSize(observation.freeDisk).replace(' ', '')}`);
   const summary = [

@@ -319,6 +319,25 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     expect(fs.readFileSync(repo.paths.worktrees, 'utf8')).toBe('not a directory\n');
   });
 
+  it('a defaultBranch that is not a branch (a typo) starts no shepherd and blocks no issue: loom shepherd refuses in one line, the iteration says so once', async () => {
+    repo = makeRepo({ runtime: 'script', defaultBranch: 'mian', roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.issue] });
+    expectUserError(loom(repo.root, ['shepherd', '1']), /defaultBranch "mian" \(\.loom\/config\.json or LOOM_DEFAULT_BRANCH\) is not a branch of this repository/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    for (let i = 0; i < 2; i += 1) {
+      const r = loom(repo.root, ['iterate']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/shepherds=0\/3 .*!base=mian/);
+    }
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    const status = loom(repo.root, ['status', '--json']);
+    const warnings = (JSON.parse(status.stdout) as { warnings: { message: string }[] }).warnings.filter((w) => w.message.includes('defaultBranch "mian"'));
+    expect(warnings).toHaveLength(1);
+    repo.writeConfig({ runtime: 'script', defaultBranch: 'main' });
+    expect(loom(repo.root, ['iterate']).stdout).toMatch(/\+shepherd=#1/);
+  });
+
   it('an unwritable .loom/ is one line naming what cannot be written, exit 2', () => {
     repo = makeRepo();
     // Run as an unprivileged user (root may write anywhere): the repository stays root's.
