@@ -338,6 +338,21 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     expect(loom(repo.root, ['iterate']).stdout).toMatch(/\+shepherd=#1/);
   });
 
+  it('a builder command whose program is a path that does not exist starts no shepherd and blocks no issue', async () => {
+    const roles = { builder: { command: './scripts/agnet.sh' }, architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } };
+    repo = makeRepo({ sandbox: 'none', roles });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.issue] });
+    expectUserError(loom(repo.root, ['shepherd', '1']), /the builder's command: \.\/scripts\/agnet\.sh \(.*\) does not exist; no shepherd starts until it is fixed/);
+    const r = loom(repo.root, ['iterate']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/shepherds=0\/3 .*!builder-command/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    fs.mkdirSync(path.join(repo.root, 'scripts'));
+    fs.writeFileSync(path.join(repo.root, 'scripts', 'agnet.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    expect(loom(repo.root, ['iterate']).stdout).toMatch(/\+shepherd=#1/);
+  });
+
   it('an unwritable .loom/ is one line naming what cannot be written, exit 2', () => {
     repo = makeRepo();
     // Run as an unprivileged user (root may write anywhere): the repository stays root's.
