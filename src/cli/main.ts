@@ -307,8 +307,8 @@ function usageLine(text: string): string {
 
 /** Refuses, in one line, to start work that every run of a role would fail (a missing or non-executable agent). */
 async function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): Promise<void> {
-  const { unrunnableRoles } = await import('./doctor-command.js');
-  const problem = unrunnableRoles(paths.root, config);
+  const [{ unrunnableRoles }, { missingDefaultBranch }] = await Promise.all([import('./doctor-command.js'), import('../git/git.js')]);
+  const problem = unrunnableRoles(paths.root, config) ?? (await missingDefaultBranch(paths.root, config.defaultBranch));
   if (problem !== null) throw new UserError(problem);
 }
 

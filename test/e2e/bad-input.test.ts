@@ -325,6 +325,8 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     await tracker.createIssue({ title: 'x', labels: [Label.issue] });
     expectUserError(loom(repo.root, ['shepherd', '1']), /defaultBranch "mian" \(\.loom\/config\.json or LOOM_DEFAULT_BRANCH\) is not a branch of this repository/);
     expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    for (const args of [['spawn', '1'], ['start']]) expectUserError(loom(repo.root, args), /defaultBranch "mian" .* is not a branch of this repository/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
     for (let i = 0; i < 2; i += 1) {
       const r = loom(repo.root, ['iterate']);
       expect(r.code, r.stdout + r.stderr).toBe(0);
