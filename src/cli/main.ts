@@ -301,7 +301,9 @@ function buildProgram(): Command {
 /** Commander's usage errors as one line in Loom's voice: `loom: <problem> (run loom --help)`. */
 function usageLine(text: string): string {
   // Commander puts its suggestion on a line of its own: "unknown option '--jsn'\n(Did you mean --json?)".
-  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean');
+  let message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean').replace(/\.$/, '');
+  // `loom issue comment 3 looks good`: a text of several words is one argument only when quoted.
+  if (/^too many arguments/.test(message)) message += ' (quote a text of several words: "like this")';
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
 }
 

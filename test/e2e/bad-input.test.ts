@@ -300,6 +300,9 @@ describe('bad input: each problem named by its source, nothing silently ignored'
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/too many arguments/);
     }
+    const r = loom(repo.root, ['issue', 'comment', '1', 'looks', 'good']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('loom: too many arguments for \'comment\'. Expected 2 arguments but got 3 (quote a text of several words: "like this"); run `loom --help` for usage\n');
     expect(fs.existsSync(repo.paths.stopSignal)).toBe(false);
   });
 
