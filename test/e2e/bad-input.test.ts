@@ -232,6 +232,20 @@ describe('bad input', () => {
 });
 
 describe('bad input: each problem named by its source, nothing silently ignored', () => {
+  it('an environment-only knob with a bad value (LOOM_EVENTS_MAX_BYTES=abc, LOOM_HOST_IDLE_MS=-5, …) is refused by name, not silently replaced by its default', () => {
+    repo = makeRepo();
+    for (const [name, value, least] of [
+      ['LOOM_DAEMON_LOG_MAX_BYTES', '10MB', 1],
+      ['LOOM_EVENTS_MAX_BYTES', 'abc', 1],
+      ['LOOM_HOST_IDLE_MS', '-5', 0],
+      ['LOOM_WORKER_LOCK_MS', '0', 1],
+      ['LOOM_MIN_ITERATION_GAP_MS', '1.5', 0],
+    ] as const) {
+      expectUserError(loom(repo.root, ['iterate'], { [name]: value }), new RegExp(`^loom: env ${name}: must be a whole number ≥ ${least}, got "${value.replace('.', '\\.')}"$`));
+    }
+    expect(loom(repo.root, ['iterate'], { LOOM_EVENTS_MAX_BYTES: '1000000', LOOM_HOST_IDLE_MS: '0' }).code).toBe(0);
+  });
+
   it('an env value is reported as the env variable, not as a config.json problem', () => {
     repo = makeRepo();
     const r = loom(repo.root, ['iterate'], { LOOM_MAX_SHEPHERDS: 'abc' });
