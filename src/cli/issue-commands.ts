@@ -145,6 +145,8 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
       const add = checkLabels(labels);
       const result = await humanTracker(async (t) => {
         const issue = await existing(t, number);
+        // Nothing builds a closed issue: a ready label there would only look as if it were queued.
+        if (issue.state === 'closed' && add.some((l) => l === Label.issue || l === Label.building)) throw new UserError(`issue #${number} is closed; reopen it first: \`loom issue reopen ${number}\``);
         // `loom:abort` stops a shepherd; on a ready issue none runs, and the label would only end its next build at once.
         if (add.includes(Label.abort) && issue.labels.includes(Label.issue) && !issue.labels.includes(Label.building)) {
           throw new UserError(`issue #${number} is ready (${Label.issue}) and no shepherd builds it: there is nothing to abort; to keep it from being built, \`loom issue unlabel ${number} ${Label.issue}\``);
@@ -198,5 +200,20 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
         await t.close(number, options.comment, options.notPlanned === true ? 'not-planned' : 'completed');
       });
       out(`Closed #${number}${options.notPlanned === true ? ' as not planned' : ''}.`);
+    });
+
+  issue
+    .command('reopen')
+    .description('reopen a closed issue (then `loom issue label N loom:issue` to build it)')
+    .argument('<number>', 'issue number')
+    .action(async (numberArg: string) => {
+      const number = parseIssueNumber(numberArg);
+      const labels = await humanTracker(async (t) => {
+        const found = await existing(t, number);
+        if (found.state === 'open') throw new UserError(`issue #${number} is open already`);
+        await t.reopen(number);
+        return (await t.getIssue(number))?.labels ?? [];
+      });
+      out(`Reopened #${number}${labels.length > 0 ? ` [${labels.join(', ')}]` : ''}.${labels.includes(Label.issue) ? '' : ` To build it: \`loom issue label ${number} ${Label.issue}\``}`);
     });
 }

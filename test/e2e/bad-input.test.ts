@@ -292,6 +292,22 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     expect((await tracker.getIssue(1))!.labels).toEqual(['Bug']);
   });
 
+  it('a closed issue: loom issue label … loom:issue refuses and names loom issue reopen, which reopens it; reopening an open issue is refused', async () => {
+    repo = makeRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.issue] });
+    await tracker.close(1, "Won't do.");
+    expectUserError(loom(repo.root, ['issue', 'label', '1', 'loom:issue']), /issue #1 is closed; reopen it first: `loom issue reopen 1`/);
+    expectUserError(loom(repo.root, ['spawn', '1']), /issue #1 is closed; reopen it before spawning a shepherd/);
+    const reopened = loom(repo.root, ['issue', 'reopen', '1']);
+    expect(reopened.code, reopened.stderr).toBe(0);
+    expect(reopened.stdout).toMatch(/^Reopened #1\./);
+    expect((await tracker.getIssue(1))!.state).toBe('open');
+    expectUserError(loom(repo.root, ['issue', 'reopen', '1']), /issue #1 is open already/);
+    expect(loom(repo.root, ['issue', 'label', '1', 'loom:issue']).code).toBe(0);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+  });
+
   it('loom issue unlabel and loom issue list --label refuse an unknown loom: label or a malformed name in one line, as loom issue label does', async () => {
     repo = makeRepo();
     const tracker = repo.tracker();
