@@ -334,7 +334,8 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
               : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
-        await worktrees.remove(n, { reason: 'approved' });
+        // Approved as committed: what the test gate and the judge left uncommitted is not part of it.
+        await worktrees.remove(n, { reason: 'approved', discard: true });
         await tracker.updateLabels(n, { remove: [Label.building] });
         checkpoints.remove(n);
         log(`PR #${prNumber} approved; left for the Champion`);
@@ -361,7 +362,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         // requireApproval: the PR waits for a writer's approving review, which may take days: the Champion merges it then.
         log(`PR #${prNumber} approved, not merged: ${merged.message.replace(/`/g, '')}`);
         await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but not merged: ${merged.message}. The Champion merges it then.`);
-        await worktrees.remove(n, { reason: merged.reason === 'paused' ? 'approved; merging paused' : 'approved; awaiting a review' });
+        await worktrees.remove(n, { reason: merged.reason === 'paused' ? 'approved; merging paused' : 'approved; awaiting a review', discard: true });
         await tracker.updateLabels(n, { remove: [Label.building] });
         checkpoints.remove(n);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
