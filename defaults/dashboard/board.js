@@ -330,14 +330,15 @@ function appendLog(msg) {
 function connect() {
   const live = $('live');
   const es = new EventSource(issueNumber === null ? '/api/v1/events' : `/api/v1/events?issue=${issueNumber}`);
-  let opened = false;
   es.addEventListener('open', () => {
-    // A reconnect (the dashboard restarted, the network blinked) is sent the recent events again:
-    // the feed starts over instead of showing them twice.
-    if (opened && issueNumber === null) $('events').replaceChildren();
-    opened = true;
     live.textContent = 'live';
     live.className = 'pill on';
+  });
+  // A reconnect resumes after the last event seen (the browser sends its id) when the dashboard
+  // still can; otherwise (it restarted) it is sent the recent events again, and the feed starts
+  // over instead of showing them twice.
+  es.addEventListener('hello', (m) => {
+    if (!JSON.parse(m.data).resumed && issueNumber === null) $('events').replaceChildren();
   });
   es.addEventListener('error', () => {
     live.textContent = 'reconnecting';

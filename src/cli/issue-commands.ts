@@ -147,9 +147,15 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
         const issue = await existing(t, number);
         // Nothing builds a closed issue: a ready label there would only look as if it were queued.
         if (issue.state === 'closed' && add.some((l) => l === Label.issue || l === Label.building)) throw new UserError(`issue #${number} is closed; reopen it first: \`loom issue reopen ${number}\``);
-        // `loom:abort` stops a shepherd; on a ready issue none runs, and the label would only end its next build at once.
-        if (add.includes(Label.abort) && issue.labels.includes(Label.issue) && !issue.labels.includes(Label.building)) {
-          throw new UserError(`issue #${number} is ready (${Label.issue}) and no shepherd builds it: there is nothing to abort; to keep it from being built, \`loom issue unlabel ${number} ${Label.issue}\``);
+        // `loom:abort` stops a shepherd; on a ready or blocked issue none runs, and the label would only
+        // end its next build at once (a blocked one's once a person makes it ready again); on a closed
+        // issue nothing runs or will.
+        if (add.includes(Label.abort) && !issue.labels.includes(Label.building)) {
+          if (issue.state === 'closed') throw new UserError(`issue #${number} is closed: there is nothing to abort`);
+          if (issue.labels.includes(Label.issue)) {
+            throw new UserError(`issue #${number} is ready (${Label.issue}) and no shepherd builds it: there is nothing to abort; to keep it from being built, \`loom issue unlabel ${number} ${Label.issue}\``);
+          }
+          if (issue.labels.includes(Label.blocked)) throw new UserError(`issue #${number} is blocked (${Label.blocked}) and no shepherd builds it: there is nothing to abort`);
         }
         return t.updateLabels(number, { add });
       });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ROLE_NAMES } from '../core/vocabulary.js';
+import { nearestName } from '../core/edit-distance.js';
 import type { RoleName } from '../core/vocabulary.js';
 import type { Mode } from '../core/planner.js';
 import { TrackerError } from '../tracker/tracker-errors.js';
@@ -43,7 +44,10 @@ function buildProgram(): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(usageLine(text)), outputError: (text, write) => write(text) })
     .action(async (options: { force?: boolean }, command: Command) => {
       const [unknown] = command.args;
-      if (unknown !== undefined) throw new UserError(`unknown command "${unknown}"; run \`loom --help\` for the commands`);
+      if (unknown !== undefined) {
+        const near = nearestName(unknown, command.createHelp().visibleCommands(command).map((c) => c.name()));
+        throw new UserError(`unknown command "${unknown}"${near !== undefined ? ` (did you mean ${near}?)` : ''}; run \`loom --help\` for the commands`);
+      }
       process.exitCode = await startDaemon(options.force === true);
     });
 

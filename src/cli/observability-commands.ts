@@ -72,6 +72,10 @@ async function dashboardSources(paths: LoomPaths, cli: string): Promise<Dashboar
     board: () => collector.board(),
     status: () => collectStatus(paths, { cli }),
     issue: (n, events) => collectIssueReport(paths, n, events),
+    missing: async (n) => {
+      const { missingIssue, withTracker } = await import('./context.js');
+      return (await withTracker(paths, { readonly: true }, (tracker) => missingIssue(tracker, n))).message;
+    },
   };
 }
 
@@ -84,7 +88,14 @@ export async function watchStatusCommand(paths: LoomPaths, json: boolean, cli: s
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    await watchStatus(paths, { write: (text) => process.stdout.write(text), tty: process.stdout.isTTY, json, intervalMs: WATCH_INTERVAL_MS, signal: controller.signal, cli });
+    const terminal = {
+      size: () => ({ columns: process.stdout.columns, rows: process.stdout.rows }),
+      onResize: (listener: () => void) => {
+        process.stdout.on('resize', listener);
+        return () => void process.stdout.off('resize', listener);
+      },
+    };
+    await watchStatus(paths, { write: (text) => process.stdout.write(text), tty: process.stdout.isTTY, json, intervalMs: WATCH_INTERVAL_MS, signal: controller.signal, cli, terminal });
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

@@ -14,6 +14,7 @@ import { defaultConfig, defaultSandbox, HOOK_NAMES, isRedisUrl, SANDBOX_TYPES } 
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES, RUNTIME_NAMES } from '../core/vocabulary.js';
 import { LoomError } from '../core/errors.js';
+import { editDistance } from '../core/edit-distance.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
 import type { LoomPaths } from './paths.js';
 import { parseDuration } from '../core/duration.js';
@@ -490,17 +491,6 @@ function hasFrontMatter(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Levenshtein distance, for "did you mean" hints. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min((previous[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    previous = row;
-  }
-  return previous[b.length] ?? 0;
 }
 
 /** Reads and validates the config file (missing file = defaults) and the role files beside it. Throws `ConfigError`. */

@@ -9,9 +9,9 @@ import { loomCommand } from '../process/launcher.js';
 
 export type DashboardAction = { type: 'spawn'; issue: number } | { type: 'abort'; issue: number } | { type: 'stop' };
 
-/** What the command said: exit 0 → ok with its output; 2 → the user's problem (its one line); else a failure. */
+/** What the command said: exit 0 → ok with its output; 2 → the user's problem (its one line: 404 for no such issue, else 409); else a failure. */
 export interface ActionResult {
-  status: 200 | 409 | 500;
+  status: 200 | 404 | 409 | 500;
   body: { ok: true; message: string; command: string } | { ok: false; error: string; command: string };
 }
 
@@ -51,7 +51,12 @@ export function runAction(action: DashboardAction, cwd: string): Promise<ActionR
       clearTimeout(timer);
       const line = (text: string) => text.trim().split('\n').filter(Boolean).join(' ').replace(/^loom: /, '');
       if (code === 0) resolve({ status: 200, body: { ok: true, message: line(out) || 'done', command: shown } });
-      else resolve({ status: code === 2 ? 409 : 500, body: { ok: false, error: line(err) || `exit ${code ?? 'killed'}`, command: shown } });
+      else {
+        const error = line(err) || `exit ${code ?? 'killed'}`;
+        // The command's refusal for an issue that is not there (no such number, or a pull request's) is the API's 404; its other refusals are 409s.
+        const status = code !== 2 ? 500 : /^(issue #\d+ does not exist\b|#\d+ is a pull request, not an issue\b)/.test(error) ? 404 : 409;
+        resolve({ status, body: { ok: false, error, command: shown } });
+      }
     });
   });
 }

@@ -9,6 +9,7 @@
  *
  * It reads only files, so it shows the same whether the daemon runs, stopped or crashed.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type http from 'node:http';
@@ -46,6 +47,12 @@ const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** The first log view of an issue page shows at most this much of the log's end. */
 const LOG_TAIL_BYTES = 64 * 1024;
 
+/** An event as taken, with its number in this dashboard's stream (the `id` its clients resume from). */
+interface Numbered {
+  seq: number;
+  event: LoomEvent;
+}
+
 interface Client {
   res: http.ServerResponse;
   issue: number | null;
@@ -56,8 +63,14 @@ export class LiveBoard<B extends BoardView> {
   readonly metrics: LoomMetrics;
   private readonly log: EventLog;
   private cursor: EventCursor = { ino: 0, offset: 0 };
-  private readonly recent: LoomEvent[] = [];
-  private readonly byIssue = new Map<number, LoomEvent[]>();
+  private readonly recent: Numbered[] = [];
+  private readonly byIssue = new Map<number, Numbered[]>();
+  /** Names this process's numbering: an id from another (an earlier dashboard) cannot resume here. */
+  private readonly instance = randomBytes(4).toString('hex');
+  private seq = 0;
+  /** The number of the newest event no longer kept for the feed, and for each issue's stream. */
+  private recentFloor = 0;
+  private readonly issueFloor = new Map<number, number>();
   private readonly clients = new Set<Client>();
   private current: B | null = null;
   private currentKey = '';
@@ -117,19 +130,27 @@ export class LiveBoard<B extends BoardView> {
 
   /** Issue `n`'s events (newest `EVENTS_PER_ISSUE`). */
   issueEvents(n: number): LoomEvent[] {
-    return [...(this.byIssue.get(n) ?? [])];
+    return (this.byIssue.get(n) ?? []).map((x) => x.event);
   }
 
-  /** Serves the event stream: the board now, recent events, then everything new. */
+  /**
+   * Serves the event stream: `hello` (whether it resumes), the board now, the events — after the
+   * one its `Last-Event-ID` names when this process sent that one and still keeps every event
+   * since (a reconnect then misses and repeats nothing), else the last 100 — then everything new.
+   */
   subscribe(req: http.IncomingMessage, res: http.ServerResponse, issue: number | null): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write('retry: 1000\n\n');
     const client: Client = { res, issue, log: null };
     this.clients.add(client);
     req.on('close', () => this.clients.delete(client));
+    const history = issue === null ? this.recent : (this.byIssue.get(issue) ?? []);
+    const floor = issue === null ? this.recentFloor : (this.issueFloor.get(issue) ?? 0);
+    const last = this.resumeFrom(req.headers['last-event-id']);
+    const resumed = last !== null && last >= floor;
+    this.send(client, 'hello', { resumed });
     if (this.current !== null) this.send(client, 'state', this.current);
-    const history = issue === null ? this.recent : this.issueEvents(issue);
-    for (const e of history.slice(-100)) this.sendEvent(client, e);
+    for (const x of resumed ? history.filter((h) => h.seq > last) : history.slice(-100)) this.sendEvent(client, x);
     if (issue !== null) {
       const run = latestRun(this.paths.logs, this.log, { issue });
       if (run !== null) {
@@ -141,21 +162,35 @@ export class LiveBoard<B extends BoardView> {
     }
   }
 
-  private take(e: LoomEvent): void {
+  /** The event number a `Last-Event-ID` of this process names; null for none or another process's. */
+  private resumeFrom(header: string | string[] | undefined): number | null {
+    const match = typeof header === 'string' ? /^([0-9a-f]+)-(\d+)$/.exec(header.trim()) : null;
+    if (match === null || match[1] !== this.instance) return null;
+    const n = Number(match[2]);
+    return n <= this.seq ? n : null;
+  }
+
+  private take(e: LoomEvent): Numbered {
     this.metrics.fold(e);
-    if (!isIdleIteration(e)) this.recent.push(e);
-    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+    const x: Numbered = { seq: (this.seq += 1), event: e };
+    if (!isIdleIteration(e)) this.recent.push(x);
+    if (this.recent.length > RECENT_EVENTS) this.recentFloor = this.recent.shift()?.seq ?? this.recentFloor;
     if (typeof e.issue === 'number') {
       const list = this.byIssue.get(e.issue) ?? [];
       this.byIssue.delete(e.issue); // re-inserted as the most recently active
-      list.push(e);
-      if (list.length > EVENTS_PER_ISSUE) list.shift();
+      list.push(x);
+      if (list.length > EVENTS_PER_ISSUE) this.issueFloor.set(e.issue, list.shift()?.seq ?? 0);
       this.byIssue.set(e.issue, list);
       if (this.byIssue.size > ISSUES_KEPT) {
         const oldest = this.byIssue.keys().next();
-        if (oldest.done !== true) this.byIssue.delete(oldest.value);
+        // Its events are forgotten: a stream of it cannot resume from before now.
+        if (oldest.done !== true) {
+          this.byIssue.delete(oldest.value);
+          this.issueFloor.set(oldest.value, this.seq);
+        }
       }
     }
+    return x;
   }
 
   /**
@@ -173,10 +208,10 @@ export class LiveBoard<B extends BoardView> {
     }
     this.cursor = next.cursor;
     for (const e of next.events) {
-      this.take(e);
+      const x = this.take(e);
       for (const c of this.clients) {
         if (c.issue !== null && e.issue !== c.issue) continue;
-        this.sendEvent(c, e);
+        this.sendEvent(c, x);
         // A new run of the issue: follow its log from the start.
         if (c.issue !== null && e.type === 'task.started' && e.kind === 'shepherd' && typeof e.output_file === 'string') {
           c.log = { file: e.output_file, offset: 0 };
@@ -261,14 +296,14 @@ export class LiveBoard<B extends BoardView> {
     }
   }
 
-  /** An event with its line of text (what `loom events` prints). */
-  private sendEvent(c: Client, e: LoomEvent): void {
-    if (isIdleIteration(e)) return;
-    this.send(c, 'event', { ...e, text: describeEvent(e) });
+  /** An event with its line of text (what `loom events` prints), and its id to resume after it. */
+  private sendEvent(c: Client, x: Numbered): void {
+    if (isIdleIteration(x.event)) return;
+    this.send(c, 'event', { ...x.event, text: describeEvent(x.event) }, `${this.instance}-${x.seq}`);
   }
 
-  private send(c: Client, type: string, data: unknown): void {
-    this.write(c, `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+  private send(c: Client, type: string, data: unknown, id?: string): void {
+    this.write(c, `${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
   private write(c: Client, text: string): void {

@@ -28,6 +28,8 @@ export interface DashboardSources<B extends BoardView> {
   status(): Promise<unknown>;
   /** Issue `n` (why and timeline), given its events; null when there is no such issue. */
   issue(n: number, events: LoomEvent[]): Promise<unknown>;
+  /** Why there is no issue `n`, in one line (a pull request's number says so); the 404's message. */
+  missing?(n: number): Promise<string>;
 }
 
 export interface DashboardOptions<B extends BoardView> {
@@ -88,16 +90,22 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
     const method = req.method ?? 'GET';
     const issueRoute = /^\/api\/v1\/issues\/([^/]+)(\/(spawn|abort))?$/.exec(route);
 
+    // An action's route takes POST only, every other route GET (and HEAD) only: the wrong method is a 405 naming the right one.
+    const isAction = route === '/api/v1/daemon/stop' || issueRoute?.[3] !== undefined;
+    const methods = isAction ? 'POST' : 'GET, HEAD';
+    if (!methods.split(', ').includes(method)) {
+      req.resume();
+      if (!isAction && !isRoute(route, issueRoute)) return json(res, 404, { error: `nothing at ${route}` });
+      res.setHeader('allow', methods);
+      return json(res, 405, { error: `${method} ${route} is not supported: use ${methods.replace(', HEAD', '')}` });
+    }
     if (method === 'POST') {
-      let action: DashboardAction | null = null;
-      if (route === '/api/v1/daemon/stop') action = { type: 'stop' };
-      else if (issueRoute?.[3] !== undefined) action = { type: issueRoute[3] as 'spawn' | 'abort', issue: issueNumber(issueRoute[1] ?? '') };
-      if (action === null) return json(res, 404, { error: `no action at ${route}` });
+      const action: DashboardAction = route === '/api/v1/daemon/stop' ? { type: 'stop' } : { type: issueRoute?.[3] as 'spawn' | 'abort', issue: issueNumber(issueRoute?.[1] ?? '') };
+      // Actions take no body: whatever was sent is read and ignored.
       req.resume();
       const result = await runAction(action, paths.root);
       return json(res, result.status, result.body);
     }
-    if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: `${method} is not supported here` });
 
     if (route === '/' || /^\/issues\/\d+$/.test(route)) return asset(res, 'index.html');
     if (route === '/favicon.ico') {
@@ -117,7 +125,8 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
       const n = issueNumber(issueRoute[1] ?? '');
       live.catchUp();
       const report = await sources.issue(n, live.issueEvents(n));
-      return report === null ? json(res, 404, { error: `issue #${n} does not exist` }) : json(res, 200, report);
+      if (report === null) return json(res, 404, { error: (await sources.missing?.(n).catch(() => undefined)) ?? `issue #${n} does not exist` });
+      return json(res, 200, report);
     }
     if (route === '/metrics') {
       await live.fresh();
@@ -157,6 +166,11 @@ export async function startDashboard<B extends BoardView>(opts: DashboardOptions
 }
 
 class BadRequest extends UserError {}
+
+/** Whether a GET route serves `route` (`issueRoute`: its match of the issue routes). */
+function isRoute(route: string, issueRoute: RegExpExecArray | null): boolean {
+  return ['/', '/favicon.ico', '/api/v1/state', '/api/v1/board', '/api/v1/events', '/metrics'].includes(route) || /^\/issues\/\d+$/.test(route) || route.startsWith('/assets/') || issueRoute !== null;
+}
 
 /** Whether `host` means every address of this machine. */
 export function isWildcard(host: string): boolean {

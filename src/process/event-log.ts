@@ -25,19 +25,31 @@ const MAX_MESSAGE = 1_000;
 /** A rotation lock older than this was left by a crashed writer, ms. */
 const STALE_LOCK_MS = 30_000;
 
-/** Where a reader is: the file (by inode) and the byte after the last complete line read. */
+/**
+ * Where a reader is: the file (by inode, and its birth time where the filesystem records one: an
+ * inode number freed when the oldest generation is dropped may be given to a newer file) and the
+ * byte after the last complete line read.
+ */
 export interface EventCursor {
   ino: number;
   offset: number;
+  /** The file's birth time (ms); absent or 0: unknown, the inode alone names the file. */
+  birth?: number;
   /** The file read before this one and where its reading ended: a late write there is read next time. */
-  tail?: { ino: number; offset: number };
+  tail?: { ino: number; offset: number; birth?: number };
 }
 
-/** One generation, open: its inode and size when opened. */
+/** One generation, open: its inode, birth time and size when opened. */
 interface Open {
   fd: number;
   ino: number;
+  birth: number;
   size: number;
+}
+
+/** Whether the open generation `o` is the file `at` names. */
+function isFile(o: Open, at: { ino: number; birth?: number }): boolean {
+  return o.ino === at.ino && (at.birth === undefined || at.birth === 0 || o.birth === 0 || o.birth === at.birth);
 }
 
 export class EventLog {
@@ -109,7 +121,7 @@ export class EventLog {
     const open = this.openAll();
     try {
       const last = open.at(-1);
-      return last === undefined ? { ino: 0, offset: 0 } : { ino: last.ino, offset: completeLength(last.fd, last.size) };
+      return last === undefined ? { ino: 0, offset: 0 } : { ino: last.ino, offset: completeLength(last.fd, last.size), birth: last.birth };
     } finally {
       for (const o of open) fs.closeSync(o.fd);
     }
@@ -127,27 +139,28 @@ export class EventLog {
       const events: LoomEvent[] = [];
       let tail = cursor.tail;
       if (tail !== undefined) {
-        const late = open.find((o) => o.ino === tail?.ino && o.ino !== cursor.ino);
-        if (late !== undefined && late.size > tail.offset) {
-          const read = readFd(late, tail.offset);
+        const at = tail;
+        const late = open.find((o) => isFile(o, at) && !isFile(o, cursor));
+        if (late !== undefined && late.size > at.offset) {
+          const read = readFd(late, at.offset);
           events.push(...parseLines(read.text));
-          tail = { ino: late.ino, offset: tail.offset + read.bytes };
+          tail = { ino: late.ino, offset: at.offset + read.bytes, birth: late.birth };
         }
       }
-      let from = open.findIndex((o) => o.ino === cursor.ino);
+      let from = open.findIndex((o) => isFile(o, cursor));
       let offset = cursor.offset;
       if (from === -1) {
         from = 0;
         offset = 0;
       }
-      let next: EventCursor = { ino: cursor.ino, offset: cursor.offset };
+      let next: EventCursor = { ino: cursor.ino, offset: cursor.offset, ...(cursor.birth === undefined ? {} : { birth: cursor.birth }) };
       for (let i = from; i < open.length; i += 1) {
         const o = open[i] as Open;
         const start = i === from ? Math.min(offset, o.size) : 0;
         const read = readFd(o, start);
         events.push(...parseLines(read.text));
-        if (i > from) tail = { ino: next.ino, offset: next.offset };
-        next = { ino: o.ino, offset: start + read.bytes };
+        if (i > from) tail = { ino: next.ino, offset: next.offset, ...(next.birth === undefined ? {} : { birth: next.birth }) };
+        next = { ino: o.ino, offset: start + read.bytes, birth: o.birth };
       }
       return { events, cursor: tail === undefined ? next : { ...next, tail } };
     } finally {
@@ -171,7 +184,7 @@ export class EventLog {
       }
       const st = fs.fstatSync(fd);
       if (open.some((o) => o.ino === st.ino)) fs.closeSync(fd);
-      else open.push({ fd, ino: st.ino, size: st.size });
+      else open.push({ fd, ino: st.ino, birth: st.birthtimeMs, size: st.size });
     }
     return open.reverse();
   }
@@ -229,7 +242,7 @@ function readText(file: string, offset: number): { text: string; bytes: number }
     return { text: '', bytes: 0 };
   }
   try {
-    return readFd({ fd, ino: 0, size: fs.fstatSync(fd).size }, offset);
+    return readFd({ fd, ino: 0, birth: 0, size: fs.fstatSync(fd).size }, offset);
   } finally {
     fs.closeSync(fd);
   }

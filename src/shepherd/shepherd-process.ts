@@ -25,6 +25,7 @@ import type { LifecycleResult } from './lifecycle.js';
 import { runLifecycle } from './lifecycle.js';
 import { ShepherdExit } from './shepherd-exit.js';
 import { IssueLease } from '../process/issue-lease.js';
+import { worktreeHooks } from '../process/workspace-hooks.js';
 import type { Checkpoint } from '../state/checkpoint-store.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { dropRemoteCheckpoint, FencedError, publishCheckpoint, takeOver } from '../steps/remote-checkpoint.js';
@@ -205,7 +206,11 @@ async function withdrawn(opts: ShepherdOptions, recorder: TaskRecorder, withdraw
   const { paths, tracker, issue, log } = opts;
   const phase = recorder.record.phase;
   // Without the lease another process works in the worktree: the daemon's cleanup removes it later.
-  if (leased) await new Worktrees(paths.root, paths.worktrees).remove(issue, { reason: withdrawal.message.replace(/`/g, '').slice(0, 72) });
+  // `hooks.beforeRemove` runs first, as at every other removal.
+  if (leased) {
+    const hooks = worktreeHooks(opts.config.hooks, paths.root, (line) => log(`shepherd #${issue}: ${line}`));
+    await new Worktrees(paths.root, paths.worktrees, { beforeRemove: hooks.beforeRemove }).remove(issue, { reason: withdrawal.message.replace(/`/g, '').slice(0, 72) });
+  }
   if (withdrawal.kind !== 'gone') {
     const work = result.branchHasWork === true ? `its work so far is kept on branch \`${branchFor(issue)}\`` : result.branchHasWork === false ? 'it had committed nothing yet' : `its branch \`${branchFor(issue)}\` (if any) is kept as it was`;
     const held = withdrawal.kind === 'closed' ? 'closed' : withdrawal.kind === 'blocked' ? `\`${Label.blocked}\`` : null;

@@ -45,13 +45,16 @@ export interface BaseGuardState {
     pr: number;
     result: 'green' | 'red' | 'unverified';
     detail: string;
-    /** Whether CI checks reported on `commit` (absent: not known): the next merge onto it need not ask again. */
-    checks?: boolean;
   } | null;
+  /**
+   * GitHub: whether CI reports on the base's head `commit`, and when GitHub last said so about
+   * the base (`read_at`, carried over to the head of a merge the guard did not need to read).
+   */
+  ci: { commit: string; checks: boolean; read_at: string } | null;
 }
 
 export function emptyGuardState(): BaseGuardState {
-  return { verifying: null, paused: null, reverted: [], last: null };
+  return { verifying: null, paused: null, reverted: [], last: null, ci: null };
 }
 
 export class BaseGuardStore {

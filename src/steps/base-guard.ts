@@ -39,8 +39,8 @@ export interface GuardContext {
 export type GuardVerdict = { result: 'green' | 'unverified'; detail: string } | { result: 'red'; detail: string; revert: string | null; paused: boolean };
 
 /** `unknown` with `interrupted`: stopped from outside; the merge stays `verifying` for the next merger. */
-/** `checks`: whether CI checks reported on the commit (absent: the guard did not read them). */
-type Verification = { state: 'green'; detail: string; checks?: boolean } | { state: 'red'; failure: string } | { state: 'unknown'; detail: string; interrupted?: boolean };
+/** `checks`: whether CI checks reported on the commit (absent: not known); `read`: false when that is inferred, not read. */
+type Verification = { state: 'green'; detail: string; checks?: boolean; read?: boolean } | { state: 'red'; failure: string } | { state: 'unknown'; detail: string; interrupted?: boolean };
 
 /** Bound on the failure quoted in comments and kept in the state file, characters. */
 const FAILURE_CHARS = 4000;
@@ -105,13 +105,25 @@ export function pauseMessage(base: string, state: BaseGuardState): string {
 }
 
 /**
- * Whether CI checks report on `head` of the base: known without a request when the guard verified
- * that very commit after the merge that made it (every merge by Loom in a row), else read.
+ * How long GitHub's word that no CI reports on the base holds: a base head the guard did not need
+ * to read (no checks on the PR's head, none on the base before it) inherits it, and once it is
+ * older the base's head is read again — so CI added to the default branch only is noticed within
+ * this time, at one look per period instead of one per merge.
  */
-export async function baseHasChecks(ctx: Pick<GuardContext, 'paths' | 'tracker'>, head: string): Promise<boolean> {
-  const last = new BaseGuardStore(ctx.paths.baseGuard).read().last;
-  if (last !== null && last.commit === head && last.checks !== undefined) return last.checks;
-  return (await ctx.tracker.checks(head)).length > 0;
+export const BASE_CI_KNOWN_MS = 15 * 60_000;
+
+/**
+ * Whether CI checks report on `head` of the base: known without a request when the guard handled
+ * that very commit after the merge that made it (every merge by Loom in a row) and either checks
+ * reported there or GitHub said "none" less than `BASE_CI_KNOWN_MS` ago; else read (and kept).
+ */
+export async function baseHasChecks(ctx: Pick<GuardContext, 'paths' | 'tracker'>, head: string, now = Date.now()): Promise<boolean> {
+  const store = new BaseGuardStore(ctx.paths.baseGuard);
+  const ci = store.read().ci;
+  if (ci !== null && ci.commit === head && (ci.checks || now - Date.parse(ci.read_at) < BASE_CI_KNOWN_MS)) return ci.checks;
+  const checks = (await ctx.tracker.checks(head)).length > 0;
+  store.update(() => ({ ci: { commit: head, checks, read_at: new Date(now).toISOString() } }));
+  return checks;
 }
 
 /** After a merge (under the lock): verifies the base; red → revert, reopen the issue blocked, pause. */
@@ -126,7 +138,13 @@ export async function guardAfterMerge(ctx: GuardContext, merge: GuardedMerge): P
   }
   if (result.state !== 'red') {
     const verdict = result.state === 'green' ? 'green' : 'unverified';
-    store.update(() => ({ verifying: null, last: { at, commit: merge.commit, pr: merge.pr, result: verdict, detail: result.detail, ...(result.state === 'green' && result.checks !== undefined ? { checks: result.checks } : {}) } }));
+    const known = result.state === 'green' ? result.checks : undefined;
+    const read = result.state === 'green' && result.read !== false;
+    store.update((s) => ({
+      verifying: null,
+      last: { at, commit: merge.commit, pr: merge.pr, result: verdict, detail: result.detail },
+      ...(known === undefined ? {} : { ci: { commit: merge.commit, checks: known, read_at: read ? at : (s.ci?.read_at ?? new Date(0).toISOString()) } }),
+    }));
     ctx.log?.(`post-merge guard: ${ctx.base} at ${merge.commit.slice(0, 12)} is ${verdict} (${result.detail})`);
     return { result: verdict, detail: result.detail };
   }
@@ -175,6 +193,10 @@ async function verify(ctx: GuardContext, sha: string, hadChecks: boolean, wait: 
     if (verdict.state === 'failure') return { state: 'red', failure: failingChecksReview(verdict.failing, sha) };
     return { state: 'unknown', detail: verdict.state === 'pending' ? `checks pending: ${verdict.pending.join(', ')}` : 'no check reported yet' };
   }
+  // Nothing to wait for: no checks on the PR's head and none on the base before it. A look right
+  // after the push would find none whatever the CI does (it reports seconds later), so none is
+  // made; the base's head is read again once GitHub's "none" is older than BASE_CI_KNOWN_MS.
+  if (!hadChecks) return { state: 'green', detail: 'no CI checks expected', checks: false, read: false };
   const checks = await waitForChecks({ tracker: ctx.tracker, sha, pollMs: ctx.config.checksPollInterval, timeoutMs: ctx.config.checksTimeout, expectChecks: hadChecks, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   if (checks.state === 'success') return { state: 'green', detail: 'checks passed', checks: true };
   if (checks.state === 'none') return { state: 'green', detail: 'no CI checks', checks: false };

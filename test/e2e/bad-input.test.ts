@@ -228,6 +228,10 @@ describe('bad input', () => {
     expectUserError(loom(repo.root, ['status', '--jsn']), /^loom: unknown option '--jsn' \(did you mean --json\?\); run `loom --help` for usage$/);
     expectUserError(loom(repo.root, ['issue', 'list', '--stat', 'all']), /unknown option '--stat' \(did you mean --state\?\)/);
     expectUserError(loom(repo.root, ['issue', 'lsit']), /unknown command 'lsit' \(did you mean list\?\)/);
+    // A top-level command too (a swap of two letters is one edit); a word near nothing gets no guess.
+    expectUserError(loom(repo.root, ['stauts']), /^loom: unknown command "stauts" \(did you mean status\?\); run `loom --help` for the commands$/);
+    expectUserError(loom(repo.root, ['wrker']), /unknown command "wrker" \(did you mean worker\?\)/);
+    expectUserError(loom(repo.root, ['frobnicate']), /^loom: unknown command "frobnicate"; run `loom --help` for the commands$/);
   });
 });
 

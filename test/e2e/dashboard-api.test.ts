@@ -17,6 +17,7 @@ import type { GitHubRepo } from '../helpers/github-repo.js';
 import type { DaemonHandle, TestRepo } from '../helpers/loom-repo.js';
 import { LOOM_BIN, loom, loomAsync, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
+import { EventLog } from '../../src/process/event-log.js';
 
 let repo: TestRepo | undefined;
 let dashboard: DashboardHandle | undefined;
@@ -209,6 +210,111 @@ describe('dashboard API on the local tracker', () => {
     const api = await post(`${dashboard.url}api/v1/issues/${waiting.number}/abort`, dashboard.url.replace(/\/$/, ''));
     expect(api).toMatchObject({ status: 409, body: { ok: false, error: expect.stringMatching(/nothing to abort/) } });
     expect((await tracker.getIssue(waiting.number))!.labels).toEqual([Label.issue]);
+  });
+
+  it("answers an action's errors with HTTP status codes and one-line messages: no such issue 404, a refusal 409, a wrong method 405, a bad number 400", async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    const tracker = repo.tracker();
+    const closed = await tracker.createIssue({ title: 'done already', labels: [] });
+    await tracker.close(closed.number);
+    const blocked = await tracker.createIssue({ title: 'blocked', labels: [Label.blocked] });
+    dashboard = await startDashboardProcess(repo.root);
+    const url = dashboard.url;
+    const origin = url.replace(/\/$/, '');
+    const send = async (method: string, route: string, init: { body?: string; type?: string } = {}) => {
+      const res = await fetch(`${url}${route}`, { method, headers: { origin, ...(init.type ? { 'content-type': init.type } : {}) }, ...(init.body !== undefined ? { body: init.body } : {}) });
+      const body = (await res.json()) as ActionBody;
+      // Every error is one line.
+      if (!res.ok) expect(body.error).toMatch(/^[^\n]+$/);
+      return { status: res.status, allow: res.headers.get('allow'), body };
+    };
+
+    // No such issue: 404, as for `GET /api/v1/issues/N`.
+    expect(await send('POST', 'api/v1/issues/99/spawn')).toMatchObject({ status: 404, body: { ok: false, error: expect.stringMatching(/^issue #99 does not exist/), command: 'loom spawn 99' } });
+    expect(await send('POST', 'api/v1/issues/99/abort')).toMatchObject({ status: 404, body: { ok: false, error: expect.stringMatching(/^issue #99 does not exist/) } });
+    expect(await send('GET', 'api/v1/issues/99')).toMatchObject({ status: 404, body: { error: expect.stringMatching(/^issue #99 does not exist/) } });
+    // A pull request's number is no issue either: the 404 says whose it is, as the CLI does.
+    const pr = await tracker.createPullRequest({ title: 'the change', head: 'feature', base: 'main', closesIssue: blocked.number });
+    expect(await send('GET', `api/v1/issues/${pr.number}`)).toMatchObject({ status: 404, body: { error: `#${pr.number} is a pull request, not an issue (issues and pull requests share one number sequence); it is for issue #${blocked.number}` } });
+    expect(await send('POST', `api/v1/issues/${pr.number}/abort`)).toMatchObject({ status: 404, body: { error: expect.stringMatching(/is a pull request, not an issue/) } });
+    // Abort where no shepherd builds: refused by the CLI, so by the API, and no label is left behind.
+    for (const [issue, why] of [
+      [closed.number, /^issue #1 is closed: there is nothing to abort$/],
+      [blocked.number, /^issue #2 is blocked \(loom:blocked\) and no shepherd builds it: there is nothing to abort/],
+    ] as const) {
+      const cli = loom(repo.root, ['issue', 'label', String(issue), Label.abort]);
+      expect([cli.code, cli.stderr.replace(/^loom: /, '').trim()]).toEqual([2, expect.stringMatching(why)]);
+      expect(await send('POST', `api/v1/issues/${issue}/abort`)).toMatchObject({ status: 409, body: { ok: false, error: expect.stringMatching(why) } });
+      expect((await tracker.getIssue(issue))!.labels).not.toContain(Label.abort);
+    }
+    // An action takes no body: a bad JSON one changes nothing (the closed issue is still refused).
+    expect(await send('POST', `api/v1/issues/${closed.number}/spawn`, { body: '{not json', type: 'application/json' })).toMatchObject({ status: 409, body: { error: expect.stringMatching(/closed/) } });
+    // The wrong method: 405 with the right one in `Allow`; an unknown route: 404; a bad number: 400.
+    expect(await send('GET', `api/v1/issues/${blocked.number}/spawn`)).toMatchObject({ status: 405, allow: 'POST', body: { error: `GET /api/v1/issues/${blocked.number}/spawn is not supported: use POST` } });
+    expect(await send('PUT', 'api/v1/daemon/stop', { body: 'x', type: 'text/plain' })).toMatchObject({ status: 405, allow: 'POST' });
+    expect(await send('POST', 'api/v1/state')).toMatchObject({ status: 405, allow: 'GET, HEAD', body: { error: 'POST /api/v1/state is not supported: use GET' } });
+    expect(await send('DELETE', `api/v1/issues/${blocked.number}`)).toMatchObject({ status: 405, allow: 'GET, HEAD' });
+    expect(await send('POST', 'api/v1/nothing')).toMatchObject({ status: 404, body: { error: 'nothing at /api/v1/nothing' } });
+    expect(await send('POST', 'api/v1/issues/abc/abort')).toMatchObject({ status: 400, body: { error: '"abc" is not an issue number' } });
+    expect((await tracker.getIssue(blocked.number))!.labels).toEqual([Label.blocked]);
+  });
+
+  it('an event stream reconnecting with Last-Event-ID resumes after that event: nothing missed, nothing repeated', async () => {
+    repo = makeRepo(SCRIPT_CONFIG);
+    const log = new EventLog(repo.paths.events);
+    const warn = (issue: number, message: string) => log.emit('warning', { issue, message });
+    warn(1, 'one');
+    warn(2, 'two');
+    dashboard = await startDashboardProcess(repo.root);
+    const url = dashboard.url;
+    const messages = (s: SseStream) => events(s).map((e) => e.message);
+    const ids = (s: SseStream) => s.messages.filter((m) => m.event === 'event').map((m) => m.id);
+    const hello = (s: SseStream) => s.messages.find((m) => m.event === 'hello')?.data;
+
+    const first = await openEvents(`${url}api/v1/events`);
+    stream = first;
+    await until(() => messages(first).length === 2, 10_000, 'the kept events');
+    expect(hello(first)).toEqual({ resumed: false });
+    warn(1, 'three');
+    await until(() => messages(first).includes('three'), 10_000, 'a new event');
+    const seen = ids(first);
+    expect(new Set(seen).size).toBe(3);
+    expect(seen.every((id) => id !== undefined)).toBe(true);
+    first.close();
+
+    // Written while no one listens, then a reconnect naming the last event seen.
+    warn(2, 'four');
+    warn(1, 'five');
+    const again = await openEvents(`${url}api/v1/events`, { 'last-event-id': seen.at(-1)! });
+    stream = again;
+    await until(() => messages(again).includes('five'), 10_000, 'the missed events');
+    expect(hello(again)).toEqual({ resumed: true });
+    expect(messages(again)).toEqual(['four', 'five']);
+    warn(2, 'six');
+    await until(() => messages(again).includes('six'), 10_000, 'then the new ones');
+    expect(messages(again)).toEqual(['four', 'five', 'six']);
+    again.close();
+
+    // One issue's stream resumes the same way, with that issue's events only.
+    const issueFirst = await openEvents(`${url}api/v1/events?issue=1`);
+    stream = issueFirst;
+    await until(() => messages(issueFirst).length === 3, 10_000, "issue 1's events");
+    expect(messages(issueFirst)).toEqual(['one', 'three', 'five']);
+    issueFirst.close();
+    const lastOfOne = ids(issueFirst).at(-1)!;
+    warn(2, 'seven');
+    warn(1, 'eight');
+    const issueAgain = await openEvents(`${url}api/v1/events?issue=1`, { 'last-event-id': lastOfOne });
+    stream = issueAgain;
+    await until(() => messages(issueAgain).includes('eight'), 10_000, "issue 1's missed event");
+    expect(messages(issueAgain)).toEqual(['eight']);
+    issueAgain.close();
+
+    // An id this dashboard did not send (one from before it restarted, or made up): the recent events, said to be a fresh start.
+    const stranger = await openEvents(`${url}api/v1/events`, { 'last-event-id': '0123abcd-3' });
+    stream = stranger;
+    await until(() => messages(stranger).length === 8, 10_000, 'every kept event');
+    expect(hello(stranger)).toEqual({ resumed: false });
   });
 
   it('shows a daemon killed outright as crashed within a second, though no file changes when it dies', async () => {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 
 afterEach(removeGitHubRepos);
@@ -38,22 +38,52 @@ describe('github: a force-merging shepherd’s requests', () => {
     expect(await owner.getIssue(1)).toMatchObject({ state: 'closed', labels: [] });
   });
 
-  it('two merges in a row without CI: the second asks nothing about the base head the guard verified after the first, and no open-PR list is read (one clone)', { timeout: 120_000 }, async () => {
-    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s' } });
-    await owner.createIssue({ title: 'Add a.txt', body: builder('a.txt'), labels: [Label.issue] });
-    await owner.createIssue({ title: 'Add b.txt', body: builder('b.txt'), labels: [Label.issue] });
+  it('merges in a row without CI: the guard reads nothing after a merge, the next merge nothing about the base head it left, no open-PR list (one clone); once GitHub\'s "none" is 15 min old the base head is read again, and CI added to main only is then waited for', { timeout: 180_000 }, async () => {
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    for (const f of ['a', 'b', 'c']) await owner.createIssue({ title: `Add ${f}.txt`, body: builder(`${f}.txt`), labels: [Label.issue] });
+    const guardFile = path.join(root, '.loom', 'base-guard.json');
+    const ci = () => (JSON.parse(fs.readFileSync(guardFile, 'utf8')) as { ci: { commit: string; checks: boolean; read_at: string } }).ci;
+    const asked = (from: number) => server.requests.slice(from).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}`);
+    const initial = git(bare, 'rev-parse', 'main');
+
+    let sent = server.requests.length;
     const first = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    const guarded = (JSON.parse(fs.readFileSync(path.join(root, '.loom', 'base-guard.json'), 'utf8')) as { last: { commit: string; checks?: boolean } }).last;
-    expect(guarded).toMatchObject({ checks: false });
-    const sent = server.requests.length;
+    const m1 = git(bare, 'rev-parse', 'main');
+    // The base head it merged onto is read once (nothing known of it); its own merge is not looked at.
+    expect(asked(sent).filter((r) => r.includes(`/commits/${initial}/`))).toHaveLength(2);
+    expect(asked(sent).filter((r) => r.includes(`/commits/${m1}/`))).toEqual([]);
+    expect(first.stdout).toMatch(/is green \(no CI checks expected\)/);
+    expect(ci()).toMatchObject({ commit: m1, checks: false });
+
+    sent = server.requests.length;
     const second = await loomAsync(root, ['shepherd', '2', '--force-merge'], env);
     expect(second.code, second.stdout + second.stderr).toBe(0);
-    const mine = server.requests.slice(sent).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}`);
-    // The base head the second merge went onto is the one the first merge's guard verified.
-    expect(mine.filter((r) => r.includes(`/commits/${guarded.commit}/`))).toEqual([]);
-    expect(mine.filter((r) => r === 'GET /repos/acme/widgets/pulls')).toEqual([]);
+    const m2 = git(bare, 'rev-parse', 'main');
+    expect(asked(sent).filter((r) => r.includes(`/commits/${m1}/`) || r.includes(`/commits/${m2}/`))).toEqual([]);
+    expect(asked(sent).filter((r) => r === 'GET /repos/acme/widgets/pulls')).toEqual([]);
     expect(await owner.getIssue(2)).toMatchObject({ state: 'closed' });
+
+    // A quarter of an hour later main has CI that runs on main only (none on PRs): the next merge
+    // reads main's head again, finds it, and the guard waits for the checks on its own merge.
+    const aged = { ...ci(), read_at: new Date(Date.now() - 16 * 60_000).toISOString() };
+    fs.writeFileSync(guardFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(guardFile, 'utf8')), ci: aged }));
+    server.setCheckRun(m2, { name: 'deploy', status: 'completed', conclusion: 'success' });
+    let looks = 0;
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined || sha === m2 || git(bare, 'rev-parse', 'main') !== sha) return;
+      // No check on the new head at the first look (CI reports a moment after the push); then it passes.
+      if ((looks += 1) > 1) server.setCheckRun(sha, { name: 'deploy', status: 'completed', conclusion: 'success' });
+    };
+    sent = server.requests.length;
+    const third = await loomAsync(root, ['shepherd', '3', '--force-merge'], env);
+    expect(third.code, third.stdout + third.stderr).toBe(0);
+    const m3 = git(bare, 'rev-parse', 'main');
+    expect(asked(sent).filter((r) => r.includes(`/commits/${m2}/`))).toHaveLength(2);
+    expect(looks).toBeGreaterThan(1);
+    expect(third.stdout).toMatch(new RegExp(`main at ${m3.slice(0, 12)} is green \\(checks passed\\)`));
+    expect(ci()).toMatchObject({ commit: m3, checks: true });
   });
 
   it('labels the approval loom:pr once another merge has kept the merge lock for 5 s', { timeout: 120_000 }, async () => {

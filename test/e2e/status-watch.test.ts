@@ -52,6 +52,41 @@ describe('loom status --watch', () => {
     expect(await exit).toBe(0);
   });
 
+  it('on a terminal fits the box to its size, and to the new size once the terminal is resized', async () => {
+    repo = makeRepo({});
+    // The terminal starts at 60×20 and grows to 100×50 a moment later (stty's resize sends SIGWINCH).
+    const command = `stty cols 60 rows 20; (sleep 2; stty cols 100 rows 50 </dev/tty) & exec ${process.execPath} ${LOOM_BIN} status --watch`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: repo.root, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // Whole frames (each is followed by the next one's clear).
+    const frames = () =>
+      out
+        .split('\x1b[H\x1b[2J')
+        .slice(1, -1)
+        .map((f) => f.replace(/\r/g, '').replace(/\n$/, '').split('\n'));
+    const widest = (f: string[]) => Math.max(...f.map((l) => [...l].length));
+    await until(() => frames().some((f) => widest(f) > 60), 20_000, () => `a frame at the new size:\n${out}`);
+    const small = frames().filter((f) => widest(f) <= 60);
+    const large = frames().filter((f) => widest(f) > 60);
+    expect(small.length).toBeGreaterThan(0);
+    for (const f of small) {
+      // 19 rows of a 20-row terminal: cut, with a note of what is left out; no line wraps.
+      expect(f.length).toBe(19);
+      expect(f.at(-1)).toMatch(/^ {2}… \d+ more lines: enlarge the terminal to see them$/);
+      expect(f.some((l) => l.length === 60 && l.endsWith('…'))).toBe(true);
+    }
+    for (const f of large) {
+      expect(widest(f)).toBeLessThanOrEqual(100);
+      expect(f.length).toBeLessThanOrEqual(49);
+    }
+    // At 100×50 the whole box fits.
+    await until(() => frames().some((f) => f.at(-1)?.includes('Ctrl+C to quit') && widest(f) > 60), 20_000, () => `a whole frame:\n${out}`);
+    child.stdin.write('\x03');
+    expect(await exit).toBe(0);
+  });
+
   it('with --json prints one status document per change', async () => {
     repo = makeRepo({});
     const w = watch(repo.root, ['--json']);

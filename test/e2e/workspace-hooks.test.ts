@@ -8,7 +8,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { loom, makeRepo, until } from '../helpers/loom-repo.js';
+import { loom, loomAsync, makeRepo, until } from '../helpers/loom-repo.js';
+import { ShepherdExit } from '../../src/shepherd/shepherd-exit.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -40,6 +41,23 @@ describe('workspace hooks', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect((await tracker.listPullRequests({ state: 'merged' })).length).toBe(1);
     expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toEqual(['afterCreate  issue-1', 'beforeRun builder issue-1', 'afterRun builder issue-1', 'beforeRun judge issue-1', 'afterRun judge issue-1', 'beforeRemove  issue-1']);
+  });
+
+  it('beforeRemove runs when a person closes or blocks the issue while its shepherd builds', async () => {
+    const journal = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-hooks-')), 'journal');
+    repo = makeRepo({ runtime: 'script', heartbeatInterval: '0.3s', hooks: { beforeRun: journalHook(journal, 'beforeRun'), beforeRemove: journalHook(journal, 'beforeRemove') } });
+    const tracker = repo.tracker();
+    const slow = '```loom-script builder\nwrite a.txt <<EOF\na\nEOF\nsleep 60\n```';
+    const closed = await tracker.createIssue({ title: 'closed by a person', labels: [Label.issue], body: slow });
+    const blocked = await tracker.createIssue({ title: 'blocked by a person', labels: [Label.issue], body: slow });
+    const runs = [closed, blocked].map((i) => loomAsync(repo!.root, ['shepherd', String(i.number)]));
+    const lines = () => (fs.existsSync(journal) ? fs.readFileSync(journal, 'utf8').trim().split('\n') : []);
+    await until(() => lines().filter((l) => l.startsWith('beforeRun')).length === 2, 30_000, 'both builders running');
+    await tracker.close(closed.number);
+    await tracker.updateLabels(blocked.number, { add: [Label.blocked], remove: [Label.building] });
+    for (const run of runs) expect((await run).code).toBe(ShepherdExit.withdrawn);
+    for (const issue of [closed, blocked]) expect(fs.existsSync(path.join(repo.paths.worktrees, `issue-${issue.number}`))).toBe(false);
+    expect(lines().filter((l) => l.startsWith('beforeRemove')).sort()).toEqual([`beforeRemove ${closed.number} issue-${closed.number}`, `beforeRemove ${blocked.number} issue-${blocked.number}`]);
   });
 
   it('a failing afterCreate fails the attempt before any agent runs, and leaves no worktree', async () => {

@@ -39,6 +39,8 @@ export function request(url: string, opts: { method?: string; headers?: Record<s
 export interface SseMessage {
   event: string;
   data: unknown;
+  /** Its `id:` field, when it has one. */
+  id?: string;
   /** When it arrived (epoch ms). */
   at: number;
 }
@@ -62,7 +64,8 @@ export function openEvents(url: string, headers: Record<string, string> = {}): P
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event !== undefined && data !== undefined) stream.messages.push({ event, data: JSON.parse(data), at: Date.now() });
+          const id = /^id: (.*)$/m.exec(block)?.[1];
+          if (event !== undefined && data !== undefined) stream.messages.push({ event, data: JSON.parse(data), at: Date.now(), ...(id === undefined ? {} : { id }) });
         }
       });
       res.on('error', () => undefined);

@@ -94,6 +94,32 @@ describe('event log', () => {
     expect(log.readSince(second.cursor).events).toEqual([]);
   });
 
+  it('a cursor whose file rotated away for good is not mistaken for a newer file given the same inode number', () => {
+    const log = tempLog();
+    for (let n = 0; n < 3; n += 1) log.emit('warning', { message: `old ${n}` });
+    const cursor = log.end();
+    expect(cursor.birth).toBeGreaterThan(0);
+    // The reader's file is dropped, and a file born later gets its inode number (the filesystem
+    // reuses freed ones): as if every generation had rotated away while the reader was gone.
+    const reused = { ...cursor, birth: cursor.birth! - 60_000 };
+    log.emit('warning', { message: 'new 0' });
+    log.emit('warning', { message: 'new 1' });
+    // Not read from the old file's offset (which would lose or repeat lines): from the oldest kept.
+    expect(log.readSince(reused).events.map((e) => e.message)).toEqual(['old 0', 'old 1', 'old 2', 'new 0', 'new 1']);
+    expect(log.readSince(cursor).events.map((e) => e.message)).toEqual(['new 0', 'new 1']);
+  });
+
+  it('a late-write tail naming an inode number a newer generation reuses is not read again', () => {
+    const log = tempLog(300);
+    for (let n = 0; n < 6; n += 1) log.emit('warning', { message: `event ${n}` });
+    expect(fs.existsSync(`${log.file}.1`)).toBe(true);
+    const rotated = fs.statSync(`${log.file}.1`);
+    const end = log.end();
+    expect(log.readSince({ ...end, tail: { ino: rotated.ino, offset: 0, birth: rotated.birthtimeMs } }).events.length).toBeGreaterThan(0);
+    // The same inode number, another file: nothing of it is read as a late write.
+    expect(log.readSince({ ...end, tail: { ino: rotated.ino, offset: 0, birth: rotated.birthtimeMs - 60_000 } }).events).toEqual([]);
+  });
+
   it('keeps every event of four processes writing at once, across rotations, for a reader following along', async () => {
     // About 450 KB in all: three rotations, and no generation dropped however slowly the reader reads.
     const log = tempLog(120_000);
