@@ -14,7 +14,7 @@ import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import { ROLE_NAMES } from '../core/vocabulary.js';
 import { sandboxSummary } from '../process/sandbox-probe.js';
 import type { SandboxSummary } from '../process/sandbox-probe.js';
-import { findExecutable } from '../runtimes/command-runtime.js';
+import { findExecutable } from '../runtimes/command-path.js';
 import { agentAuth, checkExecutable } from '../runtimes/create-runtime.js';
 
 export interface RuntimeCheck {

@@ -100,8 +100,9 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .option('--json', 'print JSON')
     .action(async (options: { state: string; label: string[]; json?: boolean }) => {
       if (!['open', 'closed', 'all'].includes(options.state)) throw new UserError(`--state must be open, closed or all, not "${options.state}"`);
+      const labels = checkLabels(options.label);
       const { issues, prNumbers } = await humanTracker(async (t) => {
-        const issues = await t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels: options.label.map(canonicalLabel) });
+        const issues = await t.listIssues({ state: options.state as 'open' | 'closed' | 'all', labels });
         // Pull requests numbered between the listed issues leave gaps in the list: say what they are.
         // (The local tracker is cheap to ask; on GitHub the shared numbering is familiar already.)
         if (options.json || issues.length === 0 || t.kind !== 'local') return { issues, prNumbers: [] };
@@ -144,6 +145,8 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
       const add = checkLabels(labels);
       const result = await humanTracker(async (t) => {
         const issue = await existing(t, number);
+        // Nothing builds a closed issue: a ready label there would only look as if it were queued.
+        if (issue.state === 'closed' && add.some((l) => l === Label.issue || l === Label.building)) throw new UserError(`issue #${number} is closed; reopen it first: \`loom issue reopen ${number}\``);
         // `loom:abort` stops a shepherd; on a ready or blocked issue none runs, and the label would only
         // end its next build at once (a blocked one's once a person makes it ready again); on a closed
         // issue nothing runs or will.
@@ -166,9 +169,10 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
     .argument('<labels...>', 'labels to remove')
     .action(async (numberArg: string, labels: string[]) => {
       const number = parseIssueNumber(numberArg);
+      const remove = checkLabels(labels);
       const result = await humanTracker(async (t) => {
         await existing(t, number);
-        return t.updateLabels(number, { remove: labels.map(canonicalLabel) });
+        return t.updateLabels(number, { remove });
       });
       out(`#${number}: ${result.join(', ') || '(no labels)'}`);
     });
@@ -202,5 +206,20 @@ export function registerIssueCommands(program: Command, out: (line: string) => v
         await t.close(number, options.comment, options.notPlanned === true ? 'not-planned' : 'completed');
       });
       out(`Closed #${number}${options.notPlanned === true ? ' as not planned' : ''}.`);
+    });
+
+  issue
+    .command('reopen')
+    .description('reopen a closed issue (then `loom issue label N loom:issue` to build it)')
+    .argument('<number>', 'issue number')
+    .action(async (numberArg: string) => {
+      const number = parseIssueNumber(numberArg);
+      const labels = await humanTracker(async (t) => {
+        const found = await existing(t, number);
+        if (found.state === 'open') throw new UserError(`issue #${number} is open already`);
+        await t.reopen(number);
+        return (await t.getIssue(number))?.labels ?? [];
+      });
+      out(`Reopened #${number}${labels.length > 0 ? ` [${labels.join(', ')}]` : ''}.${labels.includes(Label.issue) ? '' : ` To build it: \`loom issue label ${number} ${Label.issue}\``}`);
     });
 }

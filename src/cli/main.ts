@@ -16,7 +16,7 @@ import { systemErrorLine } from './system-error.js';
 import type { LoomConfig } from '../core/config-model.js';
 import { isRedisUrl } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
-import { endQuietlyWhenStdoutCloses } from './stdout-closed.js';
+import { endQuietlyWhenStdoutCloses, ignoreClosedOutput } from './stdout-closed.js';
 import { registerIssueCommands } from './issue-commands.js';
 import { registerServiceCommands } from './service-command.js';
 import { parsePort, registerObservabilityCommands } from './observability-commands.js';
@@ -307,14 +307,16 @@ function buildProgram(): Command {
 /** Commander's usage errors as one line in Loom's voice: `loom: <problem> (run loom --help)`. */
 function usageLine(text: string): string {
   // Commander puts its suggestion on a line of its own: "unknown option '--jsn'\n(Did you mean --json?)".
-  const message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean');
+  let message = text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace('(Did you mean', '(did you mean').replace(/\.$/, '');
+  // `loom issue comment 3 looks good`: a text of several words is one argument only when quoted.
+  if (/^too many arguments/.test(message)) message += ' (quote a text of several words: "like this")';
   return message.length > 0 && !message.startsWith('Usage:') ? `loom: ${message}; run \`loom --help\` for usage\n` : text;
 }
 
 /** Refuses, in one line, to start work that every run of a role would fail (a missing or non-executable agent). */
 async function requireRunnableRoles(paths: LoomPaths, config: LoomConfig): Promise<void> {
-  const { unrunnableRoles } = await import('./doctor-command.js');
-  const problem = unrunnableRoles(paths.root, config);
+  const [{ unrunnableRoles }, { missingDefaultBranch }] = await Promise.all([import('./doctor-command.js'), import('../git/git.js')]);
+  const problem = unrunnableRoles(paths.root, config) ?? (await missingDefaultBranch(paths.root, config.defaultBranch));
   if (problem !== null) throw new UserError(problem);
 }
 
@@ -364,6 +366,7 @@ async function startInBackground(force: boolean, dashboardPort: number | null): 
 }
 
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedOutput();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -393,5 +396,6 @@ const code = await main(process.argv);
 process.exitCode = code;
 // Exit only once stdout and stderr have handed everything to the OS: a pipe that is full (a slow
 // reader, `| head`) queues the rest in this process, and exiting at once would drop it.
-await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())))));
+// A stream whose reader went away (EPIPE) is destroyed: nothing more can reach anyone.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => (stream.destroyed || stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())))));
 process.exit(code);

@@ -12,3 +12,17 @@ export function endQuietlyWhenStdoutCloses(): void {
     process.exit();
   });
 }
+
+/**
+ * Every command: a reader that goes away before the output ends (`loom issue list --json |
+ * head -c 10`) is not an error of the command. The write fails with EPIPE; the command finishes
+ * what it was doing (a half-done action is worse than lost output) and exits with its own code,
+ * without a stack trace. What it still prints goes nowhere.
+ */
+export function ignoreClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
+}

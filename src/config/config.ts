@@ -47,6 +47,14 @@ const SCALARS: Record<string, Kind> = {
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;
+/** Environment-only knobs (no config.json key), each with its least valid value. */
+const ENV_KNOBS: [string, number][] = [
+  ['LOOM_DAEMON_LOG_MAX_BYTES', 1],
+  ['LOOM_EVENTS_MAX_BYTES', 1],
+  ['LOOM_HOST_IDLE_MS', 0],
+  ['LOOM_WORKER_LOCK_MS', 1],
+  ['LOOM_MIN_ITERATION_GAP_MS', 0],
+];
 const ROLE_KEYS = new Set(['enabled', 'runtime', 'model', 'args', 'fallback', 'command', 'interval', 'cooldown', 'timeout', 'sandbox']);
 const SANDBOX_KEYS = ['type', 'network', 'hide'] as const;
 const BUDGET_KEYS = ['perIssueUsd', 'perDayUsd', 'perIssueTokens', 'perDayTokens'] as const;
@@ -393,6 +401,13 @@ export function resolveConfig(
     const r = check(kind, v);
     if ('error' in r) problems.push(`env ${name}: ${r.error}`);
     else (config as unknown as Record<string, number>)[key] = r.value;
+  }
+  // Tuning knobs read where they apply (log and event-log sizes, the shepherd host's idle time, a
+  // worker's lock, the iterations' shortest gap): a bad value is refused here rather than
+  // silently replaced by the default (or, for some, taken as 0).
+  for (const [name, least] of ENV_KNOBS) {
+    const v = env[name];
+    if (v !== undefined && v !== '' && !(/^\d+$/.test(v.trim()) && Number(v) >= least)) problems.push(`env ${name}: must be a whole number ≥ ${least}, got ${JSON.stringify(v)}`);
   }
   for (const name of ROLE_NAMES) {
     const role = config.roles[name];

@@ -70,7 +70,8 @@ export type MergeHold = { on: 'pr' | 'issue'; message: string };
 export function mergeHold(input: { by: 'shepherd' | 'champion'; issueNumber: number; issue: Issue | null; prNumber: number; pr: Pick<PullRequest, 'state' | 'labels'> | null }): MergeHold | null {
   if (input.pr === null || input.pr.state !== 'open') return { on: 'pr', message: `PR #${input.prNumber} is no longer open` };
   // A hold (on the PR or the issue) withdraws the merge like a blocked issue does: nothing is merged, nothing given up.
-  const prHeld = holdOf(input.pr.labels);
+  // `loom:manual-merge` put on the PR while a merge waited: a human merges it, never Loom.
+  const prHeld = holdOf(input.pr.labels) ?? (input.pr.labels.includes(Label.manualMerge) ? Label.manualMerge : undefined);
   if (prHeld !== undefined) return { on: 'issue', message: `PR #${input.prNumber} is held for a human (\`${prHeld}\`)` };
   const issueHeld = input.issue === null ? undefined : holdOf(input.issue.labels);
   if (issueHeld !== undefined) return { on: 'issue', message: `issue #${input.issueNumber} is held for a human (\`${issueHeld}\`)` };

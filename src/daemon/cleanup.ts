@@ -62,7 +62,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   // The issue being cleaned up, for the lines logged meanwhile (by the worktrees, hooks and leases too).
   let current: number | undefined;
   const log = (line: string) => o.log(line, current);
-  for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits, paths.worktrees]) {
+  for (const dir of [paths.dir, paths.checkpoints, paths.progress, paths.limits, paths.worktrees, paths.mergeQueue, paths.host, path.join(paths.host, 'tickets')]) {
     for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) log(`removed ${name}, left by a killed writer`);
   }
   for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) log(`removed the agent files ${name}, left by a killed run`);

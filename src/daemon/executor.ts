@@ -73,9 +73,9 @@ export class Executor {
    * Ends a process group Loom recorded. A pid whose start identity is unknown (an older state
    * file) or does not match may be someone else's process now: it is never signalled, only reported.
    */
-  private async end(pid: number, start: string | null, what: string): Promise<void> {
+  private async end(pid: number, start: string | null | undefined, what: string): Promise<void> {
     const result = await terminateGroup(pid, start, KILL_GRACE_MS);
-    if (result === 'not-ours') this.warn(`${what}: pid ${pid} is not provably Loom's (its start identity is ${start === null ? 'unknown' : 'different'}); not signalled`);
+    if (result === 'not-ours') this.warn(`${what}: pid ${pid} is not provably Loom's (its start identity is ${typeof start === 'string' && start !== '' ? 'different' : 'unknown'}); not signalled`);
     if (result === 'survived') this.warn(`${what}: pid ${pid} survived SIGKILL`);
   }
 

@@ -25,7 +25,8 @@ import { formatSize } from '../core/size.js';
 import { gatherOverlap } from '../steps/overlap-facts.js';
 import { overlapWaits } from '../core/overlap.js';
 import { openDependencies } from '../core/dependencies.js';
-import { defaultBranch } from '../git/git.js';
+import { defaultBranch, missingDefaultBranch } from '../git/git.js';
+import { builderCommandProblem } from '../runtimes/command-path.js';
 import { Label } from '../core/labels.js';
 import { isTerminal } from '../core/progress.js';
 import type { Observation } from '../core/planner.js';
@@ -68,7 +69,12 @@ export interface IterationResult {
 }
 
 export async function runIteration(opts: IterationOptions): Promise<IterationResult> {
-  const { paths, config, tracker, force, mode, session } = opts;
+  const { paths, tracker, force, mode, session } = opts;
+  // A configured default branch that does not exist, or a builder command that cannot run: no
+  // shepherd starts (each would fail and end its issue blocked); everything else — recording finished shepherds, the support roles — goes on.
+  const missingBase = await missingDefaultBranch(paths.root, opts.config.defaultBranch);
+  const baseProblem = missingBase ?? builderCommandProblem(paths.root, opts.config.roles.builder);
+  const config = baseProblem === null ? opts.config : { ...opts.config, roles: { ...opts.config.roles, builder: { ...opts.config.roles.builder, enabled: false } } };
   const clock = opts.now ?? (() => new Date());
   const store = new FileStateStore(paths.state);
   const { state } = store.load(clock());
@@ -112,6 +118,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
     page *= 4;
   }
   for (const warning of [...(snapshot.warnings ?? []), ...overlapWarnings]) addWarning(state, clock().toISOString(), warning);
+  // Said once (not each iteration) while it lasts.
+  if (baseProblem !== null && !state.warnings.some((w) => w.message === baseProblem)) addWarning(state, clock().toISOString(), baseProblem);
   // The bullmq executor: shepherds are queue jobs; without Redis nothing is dispatched or changed.
   const queue = config.executor.kind === 'bullmq' ? new ShepherdQueue(config.executor.redis) : null;
   const queueTokens: string[] = [];
@@ -186,6 +194,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   if (low !== null) executor.tokens.push(`slow-down=${low.remaining}/${low.limit}`);
   const spawned = new Set(actions.flatMap((a) => (a.type === 'spawn-shepherd' ? [a.issue] : [])));
   const overlapping = [...overlapWaits(observation.overlap, Object.keys(observation.overlap?.predicted ?? {}).map(Number)).keys()].filter((n) => !spawned.has(n) && openDependencies(observation.dependencies, n).length === 0);
+  if (baseProblem !== null) executor.tokens.push(missingBase !== null ? `!base=${opts.config.defaultBranch ?? ''}` : '!builder-command');
   if (overlapping.length > 0) executor.tokens.push(`overlap-wait=${overlapping.map((n) => `#${n}`).join(',')}`);
   if (observation.freeDisk !== null && observation.freeDisk !== undefined && observation.freeDisk < config.minFreeDisk) executor.tokens.push(`low-disk=${formatSize(observation.freeDisk).replace(' ', '')}`);
   const summary = [

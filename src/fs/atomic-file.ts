@@ -52,7 +52,8 @@ export function readJsonFile(file: string): unknown {
 }
 
 /**
- * Removes the temp files `writeFileAtomic` (and other writers naming theirs `<file>.<pid>.<tag>.tmp`)
+ * Removes the temp files `writeFileAtomic` (and other writers naming theirs `<file>.<pid>.<tag>.tmp`,
+ * or `<lock>.<pid>.tmp` as the lock files do)
  * left in `dir` when their writer was killed between writing and renaming: those whose writer
  * `isAlive` says is gone. Returns the names removed.
  */
@@ -65,7 +66,8 @@ export function removeStaleTempFiles(dir: string, isAlive: (pid: number) => bool
   }
   const removed: string[] = [];
   for (const name of names) {
-    const pid = /\.(\d+)\.[^./]+\.tmp$/.exec(name)?.[1];
+    // `<file>.<pid>.<tag>.tmp`, or a lock file's `<lock>.<pid>.tmp` (written, then hard-linked into place).
+    const pid = /\.(\d+)(?:\.[^./]+)?\.tmp$/.exec(name)?.[1];
     if (pid === undefined || isAlive(Number(pid))) continue;
     fs.rmSync(path.join(dir, name), { force: true });
     removed.push(name);

@@ -98,6 +98,19 @@ function gitEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * The problem with a configured default branch (`defaultBranch`, `LOOM_DEFAULT_BRANCH`) that is no
+ * branch here — neither local nor on `origin` (a typo such as "mian") — in one line, or null when
+ * it exists or none is configured. Every issue built from it would fail and end blocked.
+ */
+export async function missingDefaultBranch(root: string, configured: string | undefined): Promise<string | null> {
+  if (configured === undefined) return null;
+  for (const ref of [`refs/heads/${configured}`, `refs/remotes/origin/${configured}`]) {
+    if ((await gitMaybe(root, ['rev-parse', '--verify', '-q', `${ref}^{commit}`])) !== null) return null;
+  }
+  return `defaultBranch "${configured}" (.loom/config.json or LOOM_DEFAULT_BRANCH) is not a branch of this repository: no shepherd starts until it names one (or is removed, to use the detected default branch)`;
+}
+
 /** The repository's default branch: `init.defaultBranch`-independent — the branch HEAD of the main worktree names, else main/master. */
 export async function defaultBranch(root: string): Promise<string> {
   const files = GitFiles.of(root);

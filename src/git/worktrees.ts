@@ -355,15 +355,17 @@ export class Worktrees {
    * only when it has no commit `base` lacks). Returns whether it deleted the branch. Throws
    * `WorkspaceRefusedError`, touching nothing, when the path is not Loom's worktree for the issue.
    */
-  async remove(issue: number, options: { deleteBranch?: boolean | 'if-no-work'; base?: string; reason?: string } = {}): Promise<{ branchDeleted: boolean }> {
+  async remove(issue: number, options: { deleteBranch?: boolean | 'if-no-work'; base?: string; reason?: string; discard?: boolean } = {}): Promise<{ branchDeleted: boolean }> {
     const dir = this.pathFor(issue);
     if ((await this.settle(issue)) === 'worktree') {
       await this.hooks.beforeRemove?.(dir).catch(() => undefined);
       // Without --force git removes only a clean worktree (nothing modified or untracked, as
       // `isDirty` judges it): the common case costs one git process. Anything it refuses (changes,
       // a lock, submodules) goes the long way: the changes saved as a WIP commit, then forced.
+      // `discard`: what is uncommitted is not work (after an approval: what the test gate and the
+      // judge left), and a commit of it would join the approved PR unreviewed.
       if ((await gitMaybe(this.root, ['worktree', 'remove', dir])) === null) {
-        await this.saveWip(issue, options.reason ?? 'worktree removed');
+        if (options.discard !== true) await this.saveWip(issue, options.reason ?? 'worktree removed');
         await git(this.root, ['worktree', 'remove', '--force', dir]);
       }
     }

@@ -29,9 +29,11 @@ export type TerminateResult = 'gone' | 'ended' | 'survived' | 'not-ours';
  * processes): a group whose id is `pid` while no process has that pid is the leader's own group
  * (the kernel does not reuse a pid while a group of that id exists), so it is ended too.
  * `ownChild` marks a child this process spawned and has not reaped: its pid cannot have been
- * reused, so no start identity is needed.
+ * reused, so no start identity is needed. A record read from a file written by an older Loom may
+ * lack the start identity altogether (`undefined`, not `null`): unknown just the same.
  */
-export async function terminateGroup(pid: number, start: string | null, graceMs: number, opts: { ownChild?: boolean } = {}): Promise<TerminateResult> {
+export async function terminateGroup(pid: number, recorded: string | null | undefined, graceMs: number, opts: { ownChild?: boolean } = {}): Promise<TerminateResult> {
+  const start = typeof recorded === 'string' && recorded !== '' ? recorded : null;
   const state = groupState(pid, start, opts.ownChild === true);
   if (state === 'gone' || state === 'not-ours') return state;
   signalGroup(pid, 'SIGCONT');

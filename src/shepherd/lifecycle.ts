@@ -331,10 +331,16 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
       if (held !== undefined) log(`PR #${prNumber} is held (${held}); not merging it`);
       if (!deps.forceMerge || held !== undefined) {
         await publishApproval();
-        const note = held !== undefined ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.` : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
+        const note =
+          held === Label.manualMerge
+            ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) and marked \`${Label.manualMerge}\`: a human merges it.`
+            : held !== undefined
+              ? `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but held (\`${held}\`); it is merged once a human removes the hold.`
+              : `Loom: PR #${prNumber} is approved (\`${Label.pr}\`); the Champion merges it.`;
         if (!resumed || (await tracker.listComments(n)).at(-1)?.body !== note) await tracker.comment(n, note);
         // Finished here: the worktree goes (the branch stays for the PR), then the claim, then the checkpoint.
-        await worktrees.remove(n, { reason: 'approved' });
+        // Approved as committed: what the test gate and the judge left uncommitted is not part of it.
+        await worktrees.remove(n, { reason: 'approved', discard: true });
         await tracker.updateLabels(n, { remove: [Label.building] });
         checkpoints.remove(n);
         log(`PR #${prNumber} approved; left for the Champion`);
@@ -361,7 +367,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
         // requireApproval: the PR waits for a writer's approving review, which may take days: the Champion merges it then.
         log(`PR #${prNumber} approved, not merged: ${merged.message.replace(/`/g, '')}`);
         await tracker.comment(n, `Loom: PR #${prNumber} is approved (\`${Label.pr}\`) but not merged: ${merged.message}. The Champion merges it then.`);
-        await worktrees.remove(n, { reason: merged.reason === 'paused' ? 'approved; merging paused' : 'approved; awaiting a review' });
+        await worktrees.remove(n, { reason: merged.reason === 'paused' ? 'approved; merging paused' : 'approved; awaiting a review', discard: true });
         await tracker.updateLabels(n, { remove: [Label.building] });
         checkpoints.remove(n);
         return { status: 'completed', exit: ShepherdExit.success, message: `PR #${prNumber} approved; ${merged.reason === 'paused' ? 'merging is paused' : 'awaiting an approving review'}`, merged: false, prNumber };
@@ -441,5 +447,6 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
 /** The hold label (the original Loom's `loom:operator*`) on the PR or its issue, if any. */
 async function heldFor(tracker: Tracker, issue: number, prNumber: number): Promise<string | undefined> {
   const [pr, current] = await Promise.all([tracker.pullRequestState(prNumber), tracker.getIssue(issue)]);
-  return holdOf(pr?.labels ?? []) ?? holdOf(current?.labels ?? []);
+  // `loom:manual-merge`: a human merges the PR; never merged automatically, not even by --force-merge.
+  return holdOf(pr?.labels ?? []) ?? (pr?.labels.includes(Label.manualMerge) === true ? Label.manualMerge : undefined) ?? holdOf(current?.labels ?? []);
 }

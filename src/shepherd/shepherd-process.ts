@@ -16,6 +16,8 @@ import { newTaskId } from '../process/new-task.js';
 import { claimIssue } from '../steps/claim-issue.js';
 import { Follow } from '../steps/follow.js';
 import { UserError } from '../core/errors.js';
+import { missingDefaultBranch } from '../git/git.js';
+import { builderCommandProblem } from '../runtimes/command-path.js';
 import type { Withdrawal } from '../core/follow-issue.js';
 import { shepherdWithdrawal } from '../core/follow-issue.js';
 import { branchFor, Worktrees } from '../git/worktrees.js';
@@ -62,6 +64,9 @@ export async function runShepherd(opts: ShepherdOptions): Promise<number> {
   let record = progress.read(file);
 
   if (opts.taskId === undefined) {
+    // A default branch that does not exist, or a builder command that cannot run, would fail the build after the claim: refused before it.
+    const baseProblem = (await missingDefaultBranch(paths.root, config.defaultBranch)) ?? builderCommandProblem(paths.root, config.roles.builder);
+    if (baseProblem !== null) throw new UserError(baseProblem);
     // Run by hand: claim the issue the same way the daemon would.
     const claim = await claimIssue({ progress, tracker, issue, task_id: newTaskId(), output_file: '(terminal)', now: new Date() });
     if (!claim.ok && claim.reason === 'owned') throw new UserError(`#${issue} already has a shepherd (task ${claim.owner?.task_id ?? '?'}); see \`loom status\``);

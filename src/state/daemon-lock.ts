@@ -24,9 +24,13 @@ export class LockHeldError extends LoomError {
   constructor(readonly info: LockInfo) {
     super(
       'lock_held',
-      info.holder === 'daemon'
+      (info.holder === 'daemon'
         ? `a Loom daemon is already running for this repository (pid ${info.pid}); stop it with \`loom stop\` or watch it with \`loom status\``
-        : `a \`loom iterate\` is running for this repository (pid ${info.pid}); wait for it to finish`,
+        : `a \`loom iterate\` is running for this repository (pid ${info.pid}); wait for it to finish`) +
+        // A lock an older Loom wrote names a pid only: that pid may be anyone's by now.
+        (typeof info.pid_start === 'string' && info.pid_start !== ''
+          ? ''
+          : ` (the lock records no start identity, so nothing proves pid ${info.pid} is still Loom: if \`ps -p ${info.pid}\` shows another program, remove .loom/daemon.lock)`),
       { userFixable: true, retryable: true },
     );
   }

@@ -236,6 +236,20 @@ describe('bad input', () => {
 });
 
 describe('bad input: each problem named by its source, nothing silently ignored', () => {
+  it('an environment-only knob with a bad value (LOOM_EVENTS_MAX_BYTES=abc, LOOM_HOST_IDLE_MS=-5, …) is refused by name, not silently replaced by its default', () => {
+    repo = makeRepo();
+    for (const [name, value, least] of [
+      ['LOOM_DAEMON_LOG_MAX_BYTES', '10MB', 1],
+      ['LOOM_EVENTS_MAX_BYTES', 'abc', 1],
+      ['LOOM_HOST_IDLE_MS', '-5', 0],
+      ['LOOM_WORKER_LOCK_MS', '0', 1],
+      ['LOOM_MIN_ITERATION_GAP_MS', '1.5', 0],
+    ] as const) {
+      expectUserError(loom(repo.root, ['iterate'], { [name]: value }), new RegExp(`^loom: env ${name}: must be a whole number ≥ ${least}, got "${value.replace('.', '\\.')}"$`));
+    }
+    expect(loom(repo.root, ['iterate'], { LOOM_EVENTS_MAX_BYTES: '1000000', LOOM_HOST_IDLE_MS: '0' }).code).toBe(0);
+  });
+
   it('an env value is reported as the env variable, not as a config.json problem', () => {
     repo = makeRepo();
     const r = loom(repo.root, ['iterate'], { LOOM_MAX_SHEPHERDS: 'abc' });
@@ -282,6 +296,36 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     expect((await tracker.getIssue(1))!.labels).toEqual(['Bug']);
   });
 
+  it('a closed issue: loom issue label … loom:issue refuses and names loom issue reopen, which reopens it; reopening an open issue is refused', async () => {
+    repo = makeRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.issue] });
+    await tracker.close(1, "Won't do.");
+    expectUserError(loom(repo.root, ['issue', 'label', '1', 'loom:issue']), /issue #1 is closed; reopen it first: `loom issue reopen 1`/);
+    expectUserError(loom(repo.root, ['spawn', '1']), /issue #1 is closed; reopen it before spawning a shepherd/);
+    const reopened = loom(repo.root, ['issue', 'reopen', '1']);
+    expect(reopened.code, reopened.stderr).toBe(0);
+    expect(reopened.stdout).toMatch(/^Reopened #1\./);
+    expect((await tracker.getIssue(1))!.state).toBe('open');
+    expectUserError(loom(repo.root, ['issue', 'reopen', '1']), /issue #1 is open already/);
+    expect(loom(repo.root, ['issue', 'label', '1', 'loom:issue']).code).toBe(0);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+  });
+
+  it('loom issue unlabel and loom issue list --label refuse an unknown loom: label or a malformed name in one line, as loom issue label does', async () => {
+    repo = makeRepo();
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.urgent] });
+    expectUserError(loom(repo.root, ['issue', 'unlabel', '1', 'loom:urgnet']), /"loom:urgnet" is not a Loom label/);
+    expectUserError(loom(repo.root, ['issue', 'unlabel', '1', 'bad label,x']), /must not contain a comma/);
+    expectUserError(loom(repo.root, ['issue', 'list', '--label', 'loom:bogus']), /"loom:bogus" is not a Loom label/);
+    expectUserError(loom(repo.root, ['issue', 'list', '--label', 'a,b']), /must not contain a comma/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.urgent]);
+    const listed = loom(repo.root, ['issue', 'list', '--label', 'LOOM:URGENT']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/^#1 +x \[loom:urgent\]$/m);
+  });
+
   it('extra words after a command are refused', () => {
     repo = makeRepo();
     for (const args of [['status', 'extra'], ['stop', 'now'], ['issue', 'list', 'all']]) {
@@ -290,6 +334,9 @@ describe('bad input: each problem named by its source, nothing silently ignored'
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/too many arguments/);
     }
+    const r = loom(repo.root, ['issue', 'comment', '1', 'looks', 'good']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('loom: too many arguments for \'comment\'. Expected 2 arguments but got 3 (quote a text of several words: "like this"); run `loom --help` for usage\n');
     expect(fs.existsSync(repo.paths.stopSignal)).toBe(false);
   });
 
@@ -298,6 +345,51 @@ describe('bad input: each problem named by its source, nothing silently ignored'
     for (const suffix of ['-wal', '-shm']) fs.rmSync(repo.paths.trackerDb + suffix, { force: true });
     fs.writeFileSync(repo.paths.trackerDb, 'this is not a database '.repeat(400));
     for (const args of [['issue', 'list'], ['issue', 'create', 'x'], ['iterate']]) expectUserError(loom(repo.root, args), /not (readable|an SQLite database).*move it aside and run `loom init`/);
+  });
+
+  it('a file where .loom/worktrees should be is one line naming it, exit 2 — not a stack trace called a bug', async () => {
+    repo = makeRepo({ runtime: 'script' });
+    await repo.tracker().createIssue({ title: 'x', labels: [Label.issue] });
+    fs.rmSync(repo.paths.worktrees, { recursive: true, force: true });
+    fs.writeFileSync(repo.paths.worktrees, 'not a directory\n');
+    expectUserError(loom(repo.root, ['shepherd', '1']), /cannot use \.loom\/worktrees \(EEXIST\): a file is where Loom needs a directory; move it aside/);
+    expect(fs.readFileSync(repo.paths.worktrees, 'utf8')).toBe('not a directory\n');
+  });
+
+  it('a defaultBranch that is not a branch (a typo) starts no shepherd and blocks no issue: loom shepherd refuses in one line, the iteration says so once', async () => {
+    repo = makeRepo({ runtime: 'script', defaultBranch: 'mian', roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.issue] });
+    expectUserError(loom(repo.root, ['shepherd', '1']), /defaultBranch "mian" \(\.loom\/config\.json or LOOM_DEFAULT_BRANCH\) is not a branch of this repository/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    for (const args of [['spawn', '1'], ['start']]) expectUserError(loom(repo.root, args), /defaultBranch "mian" .* is not a branch of this repository/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    for (let i = 0; i < 2; i += 1) {
+      const r = loom(repo.root, ['iterate']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/shepherds=0\/3 .*!base=mian/);
+    }
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    const status = loom(repo.root, ['status', '--json']);
+    const warnings = (JSON.parse(status.stdout) as { warnings: { message: string }[] }).warnings.filter((w) => w.message.includes('defaultBranch "mian"'));
+    expect(warnings).toHaveLength(1);
+    repo.writeConfig({ runtime: 'script', defaultBranch: 'main' });
+    expect(loom(repo.root, ['iterate']).stdout).toMatch(/\+shepherd=#1/);
+  });
+
+  it('a builder command whose program is a path that does not exist starts no shepherd and blocks no issue', async () => {
+    const roles = { builder: { command: './scripts/agnet.sh' }, architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } };
+    repo = makeRepo({ sandbox: 'none', roles });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'x', labels: [Label.issue] });
+    expectUserError(loom(repo.root, ['shepherd', '1']), /the builder's command: \.\/scripts\/agnet\.sh \(.*\) does not exist; no shepherd starts until it is fixed/);
+    const r = loom(repo.root, ['iterate']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/shepherds=0\/3 .*!builder-command/);
+    expect((await tracker.getIssue(1))!.labels).toEqual([Label.issue]);
+    fs.mkdirSync(path.join(repo.root, 'scripts'));
+    fs.writeFileSync(path.join(repo.root, 'scripts', 'agnet.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    expect(loom(repo.root, ['iterate']).stdout).toMatch(/\+shepherd=#1/);
   });
 
   it('an unwritable .loom/ is one line naming what cannot be written, exit 2', () => {

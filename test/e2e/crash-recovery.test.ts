@@ -85,3 +85,27 @@ describe('crash recovery', () => {
     expect(open.filter((i) => i.labels.includes(Label.building) || i.labels.includes(Label.blocked))).toEqual([]);
   });
 });
+
+describe('temp files of killed writers', () => {
+  it('the next iteration removes every temp file a killed writer left: atomic writes and lock files (daemon lock, merge lock, issue lease, shepherd host), merge-queue and shepherd-host tickets', () => {
+    repo = makeRepo({ runtime: 'script' });
+    // pids above the kernel's largest (4194304) never run: their writers are gone.
+    const left = [
+      path.join(repo.paths.dir, 'daemon.lock.4194400.tmp'),
+      path.join(repo.paths.dir, 'merge.lock.4194401.tmp'),
+      path.join(repo.paths.dir, 'daemon-state.json.4194402.ab12cd.tmp'),
+      path.join(repo.paths.worktrees, 'issue-3.lock.4194403.tmp'),
+      path.join(repo.paths.progress, 'shepherd-9.json.4194404.claim.tmp'),
+      path.join(repo.paths.mergeQueue, '000000000000001-00000001-000001.json.4194405.ef34gh.tmp'),
+      path.join(repo.paths.host, 'shepherd-host.lock.4194406.tmp'),
+      path.join(repo.paths.host, 'tickets', 'abc123.json.4194407.ij56kl.tmp'),
+    ];
+    for (const file of left) {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, 'half written');
+    }
+    const r = loom(repo.root, ['iterate']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(left.filter((f) => fs.existsSync(f))).toEqual([]);
+  });
+});

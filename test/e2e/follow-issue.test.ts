@@ -109,6 +109,26 @@ describe('a shepherd follows its issue', () => {
     expect(fs.existsSync(worktreeOf(1))).toBe(false);
   });
 
+  it('a PR marked loom:manual-merge while its shepherd judges is not merged, even with --force-merge: it is left approved for a human', async () => {
+    repo = makeRepo({ runtime: 'script', heartbeatInterval: '0.2s' });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'a human merges this', labels: [Label.issue], body: [script('builder', 'write m.txt <<EOF\nm\nEOF'), script('judge', 'sleep 3\nsay VERDICT: APPROVE')].join('\n\n') });
+    const shepherd = background(['shepherd', '1', '--force-merge']);
+    await until(async () => (await tracker.getPullRequest(2)) !== null && progressOf(1)?.phase === 'judge', 30_000, 'the judge at work on PR #2');
+    await tracker.updateLabels(2, { add: [Label.manualMerge] });
+
+    const r = await until(() => shepherd.result(), 30_000, 'the shepherd to end');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(git(repo.root, 'rev-list', '--count', 'main')).toBe('1');
+    const pr = (await tracker.getPullRequest(2))!;
+    expect({ state: pr.state, labels: [...pr.labels].sort() }).toEqual({ state: 'open', labels: [Label.manualMerge, Label.pr].sort() });
+    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/PR #2 is approved \(`loom:pr`\) and marked `loom:manual-merge`: a human merges it/);
+    const champion = loom(repo.root, ['role', 'champion']);
+    expect(champion.code, champion.stdout + champion.stderr).toBe(0);
+    expect((await tracker.getPullRequest(2))!.state).toBe('open');
+    expect(git(repo.root, 'rev-list', '--count', 'main')).toBe('1');
+  });
+
   it('the daemon frees the slot of a shepherd whose issue was closed at once: its agent ends, its worktree goes, the next issue starts', async () => {
     repo = makeRepo({
       runtime: 'script',

@@ -31,4 +31,22 @@ describe('output', () => {
     const issues = JSON.parse(text) as { number: number }[];
     expect(issues.map((i) => i.number)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
   });
+
+  it.each([
+    [['issue', 'list', '--state', 'all', '--json']],
+    [['issue', 'list', '--state', 'all']],
+  ])('loom %j into a reader that stops after a few bytes (`| head -c 10`) ends quietly: no stack trace, exit 0', async (args) => {
+    repo = makeRepo();
+    const tracker = repo.tracker();
+    for (let i = 1; i <= 60; i += 1) await tracker.createIssue({ title: `Issue ${i} ${'x'.repeat(3000)}`, body: 'lorem ipsum '.repeat(3000), labels: [Label.issue] });
+    const child = spawn(process.execPath, [LOOM_BIN, ...args], { cwd: repo.root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Read the first chunk, then go away as `head -c 10` does.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toBe('');
+  });
 });

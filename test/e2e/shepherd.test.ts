@@ -34,6 +34,19 @@ function progressOf(issue: number) {
 }
 
 describe('shepherd', () => {
+  it('what the test gate and the judge leave in the worktree after an approval is not committed to the approved PR, so the Champion merges only what was reviewed', async () => {
+    repo = makeRepo({ runtime: 'script', testCommand: 'echo ran > test-output.txt', roles: { architect: { enabled: false }, hermit: { enabled: false }, guide: { enabled: false }, curator: { enabled: false } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'one', labels: [Label.issue], body: [script('builder', 'write x.txt <<EOF\nx\nEOF'), script('judge', 'write judge-notes.txt <<EOF\nnotes\nEOF\nsay VERDICT: APPROVE')].join('\n\n') });
+    const built = loom(repo.root, ['shepherd', '1']);
+    expect(built.code, built.stdout + built.stderr).toBe(0);
+    expect((await tracker.getPullRequest(2))!.labels).toEqual([Label.pr]);
+    expect(git(repo.root, 'log', '--format=%s', 'main..loom/issue-1')).toBe('#1: one');
+    const champion = loom(repo.root, ['role', 'champion']);
+    expect(champion.code, champion.stdout + champion.stderr).toBe(0);
+    expect(git(repo.root, 'ls-tree', '--name-only', 'main').split('\n').sort()).toEqual(['README.md', 'x.txt']);
+  });
+
   it('a builder that exits non-zero blocks the issue with the reason and the log path (exit 3)', async () => {
     repo = gateRepo();
     const tracker = repo.tracker();

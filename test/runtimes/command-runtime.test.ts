@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { commandHead, findExecutable, resolveCommand } from '../../src/runtimes/command-runtime.js';
+import { commandHead, findExecutable } from '../../src/runtimes/command-path.js';
+import { resolveCommand } from '../../src/runtimes/command-runtime.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-command-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

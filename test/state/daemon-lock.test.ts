@@ -130,7 +130,10 @@ describe('acquireLock', () => {
     const { file } = lockPath();
     const other = await liveOther();
     writeLock(file, lockOf(other.pid, { pid_start: null }));
-    expect(refused(file).info.pid).toBe(other.pid);
+    const error = refused(file);
+    expect(error.info.pid).toBe(other.pid);
+    // Nothing proves the pid is still a Loom daemon: the message says how to tell and what to do.
+    expect(error.message).toMatch(new RegExp(`records no start identity.*\\\`ps -p ${other.pid}\\\` shows another program, remove \\.loom/daemon\\.lock`));
   });
 
   it.each([
