@@ -174,7 +174,7 @@ export async function mergePullRequest(opts: {
     const rebase = worktree !== null && behind ? await rebaseIfBehind(worktree, baseRef, config.updateStrategy) : { rebased: false, conflict: false };
     if (worktree !== null && rebase.conflict) {
       const files = await conflictingFiles(worktree, baseRef);
-      return { ok: false, reason: 'conflict', message: `${branch} does not rebase cleanly onto ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };
+      return { ok: false, reason: 'conflict', message: `${branch} does not ${config.updateStrategy === 'merge' ? 'merge cleanly with' : 'rebase cleanly onto'} ${base}${files.length ? ` (conflicts in ${files.map((f) => `\`${f}\``).join(', ')})` : ''}`, files };
     }
     if (worktree !== null && rebase.rebased) {
       const gate = await runTestGate(config, worktree, opts.signal);

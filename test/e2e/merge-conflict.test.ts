@@ -67,6 +67,19 @@ describe('merge conflicts go to the Doctor (local tracker)', () => {
     expect((await tracker.getPullRequest(2))!.state).toBe('merged');
   });
 
+  it('the Champion path with updateStrategy merge: its comment says the branch does not merge cleanly (not "rebase")', async () => {
+    repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s', updateStrategy: 'merge' });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'edit shared', body: script('builder', 'write shared.txt <<EOF\nissue one\nEOF'), labels: [Label.issue] });
+    expect(loom(repo.root, ['shepherd', '1']).code).toBe(0);
+    fs.writeFileSync(path.join(repo.root, 'shared.txt'), 'main\n');
+    git(repo.root, 'add', 'shared.txt');
+    git(repo.root, '-c', 'user.name=Other', '-c', 'user.email=other@localhost', 'commit', '-qm', 'main moves');
+    const champion = loom(repo.root, ['role', 'champion']);
+    expect(champion.code, champion.stdout + champion.stderr).toBe(0);
+    expect((await tracker.listComments(2)).at(-1)!.body).toMatch(/^\*\*Loom Champion\*\* — not merged: loom\/issue-1 does not merge cleanly with main \(conflicts in `shared\.txt`\)/);
+  });
+
   it('the Champion path: a conflicting approved PR is not merged and names the file; the Doctor role resolves it with the base merged in (markers left keep it with the Doctor); judged again, then merged', async () => {
     repo = makeRepo({ runtime: 'script', testCommand: 'test ! -e broken.txt', heartbeatInterval: '0.2s' });
     const tracker = repo.tracker();
