@@ -25,7 +25,12 @@ export interface SpawnedIssue {
 export async function spawnIssue(opts: { paths: LoomPaths; tracker: Tracker; issue: number; forceMerge: boolean; now: Date; shepherds?: 'process' | 'host'; minFreeDisk?: number }): Promise<SpawnedIssue> {
   const { paths, tracker, issue } = opts;
   const current = await tracker.getIssue(issue);
-  if (current === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
+  if (current === null) {
+    // Issues and pull requests share one number sequence: a PR's number names its issue.
+    const pr = await tracker.getPullRequest(issue).catch(() => null);
+    if (pr === null) throw new UserError(`issue #${issue} does not exist; see \`loom issue list\``);
+    throw new UserError(`#${issue} is a pull request, not an issue (issues and pull requests share one number sequence)${pr.closesIssue === null ? '' : `; it is for issue #${pr.closesIssue}: \`loom spawn ${pr.closesIssue}\``}`);
+  }
   if (current.state !== 'open') throw new UserError(`issue #${issue} is closed; reopen it before spawning a shepherd`);
   const blocker = buildBlocker(current.labels);
   if (blocker !== undefined) throw new UserError(`issue #${issue} is not built while it carries ${blocker.label} (${blocker.reason}); remove the label first: \`loom issue unlabel ${issue} ${blocker.label}\``);

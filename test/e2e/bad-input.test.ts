@@ -108,6 +108,7 @@ describe('bad input', () => {
     await tracker.createIssue({ title: 'open', labels: [Label.issue] });
     const closed = await tracker.createIssue({ title: 'closed' });
     await tracker.close(closed.number);
+    const pr = await tracker.createPullRequest({ title: 'the change', head: 'feature', base: 'main', closesIssue: 1 });
     // The tracker's content (SQLite may checkpoint its WAL on close) plus every other file.
     const everything = async () => {
       const files = Object.entries(fingerprint(repo!.paths.dir)).filter(([name]) => !name.startsWith('tracker.db'));
@@ -118,6 +119,7 @@ describe('bad input', () => {
     const before = await everything();
     expectUserError(loom(repo.root, ['spawn', '99']), /#99 does not exist/);
     expectUserError(loom(repo.root, ['spawn', 'abc']), /not an issue number/);
+    expectUserError(loom(repo.root, ['spawn', String(pr.number)]), new RegExp(`^loom: #${pr.number} is a pull request, not an issue .*; it is for issue #1: \`loom spawn 1\`$`));
     expectUserError(loom(repo.root, ['spawn', String(closed.number)]), /closed/);
     expect(await everything()).toBe(before);
 
