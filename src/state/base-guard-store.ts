@@ -35,6 +35,8 @@ export interface BaseGuardState {
     failure: string;
     /** The revert: `commit <sha>` (local) or `PR #<n>` (GitHub); null until made. */
     revert: string | null;
+    /** GitHub: the revert PR was closed without being merged (a person chose another fix). */
+    revert_closed?: boolean;
   } | null;
   /** Merge commits already reverted. */
   reverted: string[];

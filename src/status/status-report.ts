@@ -128,7 +128,7 @@ export interface StatusReport {
 
 export interface MergingStatus {
   /** Set while the post-merge guard pauses merging (the base went red). */
-  paused: { reason: string; since: string; pr: number; issue: number; revert: string | null; failure: string } | null;
+  paused: { reason: string; since: string; pr: number; issue: number; revert: string | null; revert_closed: boolean; failure: string } | null;
   last_guard: BaseGuardState['last'];
   /** PRs waiting for (or holding, position 1) the merge lock. */
   queue: { position: number; pr: number; issue: number; by: string; step: MergeStep; detail: string | null; since: string }[];
@@ -139,7 +139,7 @@ export function mergingStatus(paths: LoomPaths): MergingStatus {
   const guard = new BaseGuardStore(paths.baseGuard).read();
   const p = guard.paused;
   return {
-    paused: p === null ? null : { reason: pauseMessage(p.merge.base, guard), since: p.since, pr: p.merge.pr, issue: p.merge.issue, revert: p.revert, failure: p.failure },
+    paused: p === null ? null : { reason: pauseMessage(p.merge.base, guard), since: p.since, pr: p.merge.pr, issue: p.merge.issue, revert: p.revert, revert_closed: p.revert_closed === true, failure: p.failure },
     last_guard: guard.last,
     queue: new MergeQueue(paths.mergeQueue).list().map((t, i) => ({ position: i + 1, pr: t.pr, issue: t.issue, by: t.by, step: t.step, detail: t.detail ?? null, since: t.since })),
   };
@@ -361,7 +361,7 @@ function interventions(r: StatusReport, config: LoomConfig, cli: string, numbers
     out.push(`${which} — read its last comment (\`${cli} issue show ${blocked}\`), then \`${cli} issue label ${blocked} ${Label.issue}\` retries it.`);
   }
   const paused = r.merging.paused;
-  if (paused !== null) out.push(`Merging is paused: the base went red after PR #${paused.pr} (issue #${paused.issue}). Make it green again (${paused.revert?.startsWith('PR') === true ? `merge the revert ${paused.revert}, or ` : ''}commit a fix to it); the next merge attempt checks the base and resumes.`);
+  if (paused !== null) out.push(`Merging is paused: the base went red after PR #${paused.pr} (issue #${paused.issue}). Make it green again (${paused.revert?.startsWith('PR') === true && !paused.revert_closed ? `merge the revert ${paused.revert}, or ` : ''}commit a fix to it); the next merge attempt checks the base and resumes.`);
   const [proposal] = numbers.proposals.first;
   if (proposal !== undefined) out.push(`${numbers.proposals.total} proposal(s) await approval (${list(numbers.proposals.first, numbers.proposals.total)}): \`${cli} issue label ${proposal} ${Label.issue}\` approves, \`${cli} issue close ${proposal}\` rejects.`);
   const [ready] = numbers.ready;

@@ -61,6 +61,7 @@ export async function guardBeforeMerge(ctx: GuardContext): Promise<string | null
   if (store.read().paused === null && ctx.tracker.kind === 'github' && ctx.fleet === true) await adoptRemotePause(ctx, store);
   const { paused } = store.read();
   if (paused === null || paused.merge.base !== ctx.base) return null;
+  await followRevertPr(ctx, store);
   const head = await baseHead(ctx);
   const local = ctx.tracker.kind === 'local';
   const check: Verification = local && head === paused.red_head ? { state: 'red', failure: paused.failure } : await verify(ctx, head, paused.merge.had_checks, false);
@@ -96,11 +97,26 @@ async function adoptRemotePause(ctx: GuardContext, store: BaseGuardStore): Promi
   ctx.log?.(`post-merge guard: ${ctx.base} is red at ${head.slice(0, 12)} and the revert PR #${revert.number} is open; merging paused here too`);
 }
 
+/**
+ * GitHub, while paused: whether a person closed the revert PR without merging it (one
+ * conditional read), so that `loom status` no longer calls the merge reverted and stops advising
+ * to merge that PR. Reopened: as before.
+ */
+async function followRevertPr(ctx: GuardContext, store: BaseGuardStore): Promise<void> {
+  const number = Number(/^PR #(\d+)$/.exec(store.read().paused?.revert ?? '')?.[1] ?? 0);
+  if (ctx.tracker.kind !== 'github' || number === 0) return;
+  const closed = (await ctx.tracker.pullRequestState(number))?.state === 'closed';
+  if (closed !== (store.read().paused?.revert_closed === true)) {
+    store.update((s) => ({ paused: s.paused === null ? null : { ...s.paused, revert_closed: closed } }));
+    if (closed) ctx.log?.(`post-merge guard: the revert PR #${number} was closed without merging; merging stays paused until ${ctx.base} is green`);
+  }
+}
+
 /** Why merging is paused, in one line (also for `loom status` and `loom why`). */
 export function pauseMessage(base: string, state: BaseGuardState): string {
   const p = state.paused;
   if (p === null) return '';
-  const reverted = p.revert === null ? 'not reverted (see the issue)' : `reverted in ${p.revert}`;
+  const reverted = p.revert === null ? 'not reverted (see the issue)' : p.revert_closed === true ? `not reverted: its revert ${p.revert} was closed without merging` : `reverted in ${p.revert}`;
   return `merging is paused: \`${base}\` went red after PR #${p.merge.pr} (issue #${p.merge.issue}, ${reverted}); merges resume once \`${base}\` is green again (red at ${p.red_head.slice(0, 12)})`;
 }
 

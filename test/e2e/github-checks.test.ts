@@ -179,4 +179,41 @@ describe('github: CI checks gate the merge', () => {
     expect(final.stdout).not.toMatch(/PAUSED/);
     expect(final.stdout).toMatch(/Last post-merge check .*: green/);
   });
+  it('a revert PR a person closes without merging: status no longer calls the merge reverted nor says to merge that PR; the pause holds until main is green', { timeout: 180_000 }, async () => {
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    // CI on main only: a head of main that holds feature.txt fails.
+    server.intercept = ({ method, path: p }) => {
+      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+      if (method !== 'GET' || sha === undefined) return;
+      const onMain = spawnSync('git', ['rev-parse', 'main'], { cwd: bare, encoding: 'utf8' }).stdout.trim() === sha;
+      const red = onMain && spawnSync('git', ['cat-file', '-e', `${sha}:feature.txt`], { cwd: bare }).status === 0;
+      server.setCheckRun(sha, { name: 'integration', status: 'completed', conclusion: red ? 'failure' : 'success' });
+    };
+    await owner.createIssue({ title: 'Add the feature', body: script('builder', 'write feature.txt <<EOF\nfeature\nEOF'), labels: [Label.issue] });
+    await owner.createIssue({ title: 'Add two', body: script('builder', 'write two.txt <<EOF\ntwo\nEOF'), labels: [Label.issue] });
+    const one = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(one.stdout, one.stdout + one.stderr).toMatch(/reverted in PR #4; issue #1 reopened as loom:blocked; merging paused/);
+    const two = await loomAsync(root, ['shepherd', '2', '--force-merge'], env);
+    expect(two.stdout, two.stdout + two.stderr).toMatch(/PR #5 approved, not merged: merging is paused/);
+
+    // The maintainer closes the revert PR: they will fix main another way.
+    await owner.close(4);
+    const champion = await loomAsync(root, ['role', 'champion'], env);
+    expect(champion.stdout, champion.stdout + champion.stderr).toMatch(/the revert PR #4 was closed without merging; merging stays paused until main is green/);
+    expect(champion.stdout).toMatch(/skipped #5 \(paused\)/);
+    const status = await loomAsync(root, ['status'], env);
+    expect(status.stdout).toMatch(/merging is paused: main went red after PR #3 \(issue #1, not reverted: its revert PR #4 was closed without merging\)/);
+    expect(status.stdout).not.toMatch(/merge the revert PR #4/);
+    expect(status.stdout).toMatch(/Make it green again \(commit a fix to it\)/);
+
+    // A fix on main (feature.txt removed by hand): green, merging resumes.
+    const fix = path.join(root, '..', 'fix');
+    git(root, 'clone', '-q', bare, fix);
+    git(fix, 'rm', '-q', 'feature.txt');
+    git(fix, '-c', 'user.name=Maintainer', '-c', 'user.email=m@localhost', 'commit', '-qm', 'fix main another way');
+    git(fix, 'push', '-q', 'origin', 'main');
+    const resumed = await loomAsync(root, ['role', 'champion'], env);
+    expect(resumed.stdout, resumed.stdout + resumed.stderr).toMatch(/main is green again at [0-9a-f]{12}; merging resumed/);
+    expect(resumed.stdout).toMatch(/merged #5/);
+  });
 });
