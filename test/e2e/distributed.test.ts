@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ShepherdQueue } from '../../src/queue/shepherd-queue.js';
 import { loomAsync, startDaemon, until } from '../helpers/loom-repo.js';
 import { Fleet, git, writes } from './fleet.js';
 
@@ -402,6 +403,14 @@ describe('a fleet of workers fed by a Redis queue', () => {
     const crashing = f.startWorker('w1', 1, { LOOM_TEST_CRASH_AT: 'pr:created' });
     const daemon = f.startDaemon();
     await waitFor(f, () => new RegExp(`shepherd #${issue} exited \\(code signal\\) without finishing`).test(crashing.output()), 60_000, 'the shepherd dying on w1');
+    // The worker logs the death, then records the job failed in Redis: the machine goes only after
+    // that (killed in between, the job would be a stalled one, handed back rather than failed).
+    const queue = new ShepherdQueue(f.redis.url);
+    try {
+      await waitFor(f, async () => (await queue.jobs()).some((j) => j.id === `issue-${issue}-attempt-1` && j.state === 'failed'), 30_000, 'attempt 1 failed in the queue');
+    } finally {
+      await queue.close();
+    }
     f.killMachine(crashing);
     await crashing.exited;
     await waitFor(f, () => /died=#\d+/.test(daemon.output()), 30_000, 'the daemon counting the failure');
