@@ -4,7 +4,7 @@
 // still waits until the writer approves, then the Champion merges it.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import { git, githubRepo, holdFirstHeadChecks, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 
 afterEach(removeGitHubRepos);
@@ -62,15 +62,8 @@ describe('github: human reviews', () => {
 
   it('the shepherd path: a writer’s inline review comment arrives while the merge waits on checks → a doctor round with the review → judged, its own checks → merged', { timeout: 180_000 }, async () => {
     const { root, bare, server, env, owner } = await githubRepo({ server: { tokens: { 'tok-alice': 'alice' }, permissions: { alice: 'admin' } }, config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
-    const ci = server;
-    // CI: the first head Loom asks about stays in progress until the test says; every later commit passes at once.
-    const asked: string[] = [];
-    ci.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
-      asked.push(sha);
-      ci.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'in_progress' } : { name: 'unit', status: 'completed', conclusion: 'success' });
-    };
+    // CI: the first head Loom asks about stays in progress until the test says; every later head passes at once.
+    const asked = holdFirstHeadChecks(server);
     await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('doctor', 'write a.txt <<EOF\na, renamed as alice asked\nEOF')].join('\n\n'), labels: [Label.issue] });
 
     const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);

@@ -99,3 +99,29 @@ export async function removeGitHubRepos(): Promise<void> {
     removeTestDir(base);
   }
 }
+
+/**
+ * CI on the fake: the first head Loom asks about stays in progress until the test says (a check
+ * run it sets itself); every later head passes at once. Returns the heads in the order asked.
+ */
+export function holdFirstHeadChecks(server: FakeGitHubServer): string[] {
+  const asked: string[] = [];
+  server.intercept = ({ method, path: p }) => {
+    const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
+    if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+    asked.push(sha);
+    server.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'in_progress' } : { name: 'unit', status: 'completed', conclusion: 'success' });
+  };
+  return asked;
+}
+
+/** A human's commit (`human.txt`) pushed to `branch` on origin from a clone of their own; returns its sha. */
+export function pushAsHuman(base: string, bare: string, branch: string): string {
+  const human = path.join(base, 'human');
+  git(base, 'clone', '-q', '-b', branch, bare, human);
+  fs.writeFileSync(path.join(human, 'human.txt'), 'from a human\n');
+  git(human, 'add', '.');
+  git(human, '-c', 'user.name=Hu Man', '-c', 'user.email=hu@example.com', 'commit', '-qm', 'a human’s touch');
+  git(human, 'push', '-q', 'origin', branch);
+  return git(human, 'rev-parse', 'HEAD');
+}
