@@ -39,6 +39,26 @@ export interface LinkedIssue {
 /** The part of a PR that following it needs (`Tracker.pullRequestState`). */
 export type PullRequestState = Pick<PullRequest, 'number' | 'state' | 'labels'>;
 
+/**
+ * What merging a PR needs to know of it, in one look (`Tracker.mergeLook`): whether any review
+ * exists (none: nothing to read), and whether the checks on its head and on the base's head are
+ * settled — the fine detail (each check, each review) is read only when the look is not enough.
+ */
+export interface MergeLook {
+  /** When the look was taken, epoch ms. */
+  at: number;
+  state: ItemState;
+  /** The commit whose checks were looked at (the head to be merged). */
+  head: string;
+  labels: string[];
+  /** Reviews of any state on the PR. */
+  reviews: number;
+  /** The checks on `head` as a whole: none reported, every one passed, or anything else (pending, failed, expected, a commit GitHub does not have). */
+  checks: 'none' | 'success' | 'other';
+  /** The base branch's head commit and whether any check reported on it; null when the branch is not there. */
+  base: { sha: string; checks: boolean } | null;
+}
+
 export interface PullRequest {
   number: number;
   title: string;

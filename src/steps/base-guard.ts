@@ -133,11 +133,12 @@ export const BASE_CI_KNOWN_MS = 15 * 60_000;
  * that very commit after the merge that made it (every merge by Loom in a row) and either checks
  * reported there or GitHub said "none" less than `BASE_CI_KNOWN_MS` ago; else read (and kept).
  */
-export async function baseHasChecks(ctx: Pick<GuardContext, 'paths' | 'tracker'>, head: string, now = Date.now()): Promise<boolean> {
+export async function baseHasChecks(ctx: Pick<GuardContext, 'paths' | 'tracker'>, head: string, seen: { sha: string; checks: boolean } | null = null, now = Date.now()): Promise<boolean> {
   const store = new BaseGuardStore(ctx.paths.baseGuard);
   const ci = store.read().ci;
   if (ci !== null && ci.commit === head && (ci.checks || now - Date.parse(ci.read_at) < BASE_CI_KNOWN_MS)) return ci.checks;
-  const checks = (await ctx.tracker.checks(head)).length > 0;
+  // `seen`: what the merge look (Tracker.mergeLook) saw on the base a moment ago; it answers for that commit.
+  const checks = seen !== null && seen.sha === head ? seen.checks : (await ctx.tracker.checks(head)).length > 0;
   store.update(() => ({ ci: { commit: head, checks, read_at: new Date(now).toISOString() } }));
   return checks;
 }

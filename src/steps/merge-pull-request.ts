@@ -68,6 +68,12 @@ const MERGE_RETRY_MS = 500;
 const FRESH_LOOK_MS = 1_000;
 /** Looks taken before merging on the last one, however slow the tracker answers. */
 const FRESH_LOOK_TRIES = 3;
+/**
+ * How old the merge look (`Tracker.mergeLook`, taken before the merge lock) may be and still
+ * settle the checks and say "no review", ms: the lock taken at once, a fetch and a push. After a
+ * longer wait for the lock, or a test gate after a rebase, another look is taken.
+ */
+const LOOK_REUSE_MS = 15_000;
 
 /**
  * Every step first asks whether its effect already happened, so a run killed anywhere in here
@@ -120,8 +126,16 @@ export async function mergePullRequest(opts: {
     }
     await tracker.close(issue, `Loom: merged PR #${pr.number} into \`${base}\`${remote ? '' : ` as ${commit.slice(0, 12)}`}.`);
   };
+  // GitHub: one look at the PR in place of the reads it settles — no review to read, checks
+  // passed or none on its head and the base's (src/tracker/github/github-merge-look.ts).
+  // Each look costs a point: none before the reviews when an approval must be read anyway, or
+  // while merging is paused (an attempt that ends at once, and comes again).
+  const takeLook = async (head: string | null) => (remote && tracker.mergeLook !== undefined && head !== null ? await tracker.mergeLook(pr.number, base, head) : null);
+  const lookFirst = remote && !config.requireApproval && new BaseGuardStore(paths.baseGuard).read().paused === null;
+  let look = lookFirst ? await takeLook(await gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`])) : null;
+  const unreviewed = look !== null && look.reviews === 0 && !config.requireApproval;
   // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
-  const reviewed = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
+  const reviewed = unreviewed ? null : await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
   if (reviewed !== null) return reviewed;
   // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
   const guard: GuardContext = { paths, config, tracker, base, fleet: opts.fleet === true || config.executor.kind === 'bullmq', ...(opts.log ? { log: opts.log } : {}) };
@@ -215,7 +229,17 @@ export async function mergePullRequest(opts: {
       };
       // Branch protection's required checks when the token can read them; else every check that reports.
       const required = await tracker.requiredChecks(base);
-      const checks = await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, ...(opts.signal ? { signal: opts.signal } : {}) });
+      // The look settles them when it saw this head a moment ago, none pending or failed, and
+      // branch protection names none that may not have reported yet. A head it did not see (the
+      // branch was rebased onto a moved base, or followed a push) was pushed just now: CI that
+      // reported on the PR's previous head reports on this one in a moment, so it is waited for
+      // even before any check shows; with none on the previous head nor on the base, none will.
+      // No look yet (requireApproval), or one too old: another, of this head.
+      if (look === null || Date.now() - look.at > LOOK_REUSE_MS) look = await takeLook(sha);
+      const unrequired = required === null || required.length === 0;
+      const settled = look === null || !unrequired ? null : look.head === sha ? (look.checks === 'other' ? null : look.checks) : look.checks === 'none' && look.base?.checks === false ? 'none' : null;
+      const expectNew = look !== null && look.head !== sha && look.checks !== 'none';
+      const checks = settled !== null ? { state: settled } : await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, expectChecks: expectNew, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
       if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: checksTimedOut(checks, config.checksTimeout, required) };
       if (checks.state === 'failure') {
@@ -223,7 +247,8 @@ export async function mergePullRequest(opts: {
         return { ok: false, reason: 'checks', message: `checks failed: ${checks.failing.map((c) => `${c.name} (${c.conclusion})`).join(', ')}`, review };
       }
       // Read again right before the merge: a review may have come in while the checks ran.
-      const late = await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => Promise.resolve(sha) });
+      // (Not when the look settled the checks: no time passed since it saw no review.)
+      const late = settled !== null && look !== null && look.reviews === 0 && !config.requireApproval ? null : await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => Promise.resolve(sha) });
       if (late !== null) return late;
       // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
@@ -236,7 +261,7 @@ export async function mergePullRequest(opts: {
       }
       // CI that runs on the base only (not on PRs) reports on the base's new head a moment after
       // the merge: the guard expects checks there when the PR had some or the base's head had.
-      const expectChecks = checks.state !== 'none' || (await baseHasChecks({ paths, tracker }, await git(paths.root, ['rev-parse', `${baseRef}^{commit}`])));
+      const expectChecks = checks.state !== 'none' || (await baseHasChecks({ paths, tracker }, await git(paths.root, ['rev-parse', `${baseRef}^{commit}`]), look?.base ?? null));
       // The host merges whatever the issue has become meanwhile, so the merge follows a fresh look
       // at the issue and the PR, and a merge request that failed is sent again only after another.
       // A request whose answer was lost may have merged it: a look that finds it merged records it.

@@ -19,7 +19,7 @@
 
 import type { CheckResult } from '../core/checks.js';
 import type { HumanReview } from '../core/reviews.js';
-import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, NewIssue, NewPullRequest, PullRequest, PullRequestState, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
+import type { Comment, Issue, IssueFilter, ItemState, LinkedIssue, MergeLook, NewIssue, NewPullRequest, PullRequest, PullRequestState, SnapshotOptions, TrackerEvent, TrackerSnapshot } from '../core/tracker-model.js';
 
 /** A request budget: `remaining` of `limit` requests left in the current window. */
 export interface TrackerBudget {
@@ -123,6 +123,13 @@ export interface Tracker {
    * local tracker has no reviews: always empty.
    */
   reviews(prNumber: number): Promise<HumanReview[]>;
+  /**
+   * One look before merging a PR into `base`: its state, labels and number of reviews, and the
+   * checks on commit `head` and on the base's head as a whole (GitHub: one GraphQL query in place
+   * of the reads it settles). Null when it could not be had: the caller reads as without it.
+   * Absent for a tracker with no reviews or CI (local).
+   */
+  mergeLook?(prNumber: number, base: string, head: string): Promise<MergeLook | null>;
   /**
    * The checks branch protection requires on `branch`, or null when there is no such rule or the
    * token may not read it (GitHub: `GET /branches/{b}/protection/required_status_checks`; 404

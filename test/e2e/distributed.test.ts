@@ -327,9 +327,9 @@ describe('a fleet of workers fed by a Redis queue', () => {
     const f = fleet;
     const ran = new Set<string>();
     // A CI app whose integration job runs on main only: a commit on main that holds f1.txt fails it.
-    f.server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || ran.has(sha)) return;
+    f.server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || ran.has(sha)) return;
       ran.add(sha);
       const onMain = git(f.bare, 'rev-parse', 'main') === sha;
       const red = onMain && spawnSync('git', ['cat-file', '-e', `${sha}:f1.txt`], { cwd: f.bare }).status === 0;
@@ -367,9 +367,9 @@ describe('a fleet of workers fed by a Redis queue', () => {
     // CI: the first two heads asked about stay in progress until the test says; every later commit passes at once.
     const held: string[] = [];
     const seen = new Set<string>();
-    f.server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || seen.has(sha)) return;
+    f.server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || seen.has(sha)) return;
       seen.add(sha);
       if (held.length < 2) {
         held.push(sha);

@@ -19,9 +19,9 @@ describe('github: CI checks gate the merge', () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const ci = server;
     // A CI app: every commit Loom asks about has a check run `unit` in progress from the start.
-    ci.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method === 'GET' && sha !== undefined && !started.has(sha)) {
+    ci.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha !== undefined && !started.has(sha)) {
         started.add(sha);
         ci.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
       }
@@ -80,9 +80,9 @@ describe('github: CI checks gate the merge', () => {
     const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', maxDoctorRounds: 1 } });
     // A CI that reports through the commit status API only, and fails every commit it sees.
     const seen = new Set<string>();
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/status$/.exec(p.split('?')[0] ?? '')?.[1];
-      if (method !== 'GET' || sha === undefined || seen.has(sha)) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || seen.has(sha)) return;
       seen.add(sha);
       server.setStatus(sha, { context: 'ci/build', state: 'failure', description: 'the build broke' });
     };
@@ -107,9 +107,9 @@ describe('github: CI checks gate the merge', () => {
     // first look, then fails when main holds feature.txt. PR heads get no checks at all.
     server.setCheckRun(git(bare, 'rev-parse', 'main'), { name: 'deploy', status: 'completed', conclusion: 'success' });
     const looked = new Set<string>();
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || git(bare, 'rev-parse', 'main') !== sha) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || git(bare, 'rev-parse', 'main') !== sha) return;
       if (!looked.has(sha)) {
         looked.add(sha);
         return;
@@ -130,9 +130,9 @@ describe('github: CI checks gate the merge', () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const ci = server;
     // A CI app whose integration job runs on main only: a commit on main that holds feature.txt fails it.
-    ci.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || ran.has(sha)) return;
+    ci.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || ran.has(sha)) return;
       ran.add(sha);
       const onMain = spawnSync('git', ['rev-parse', 'main'], { cwd: bare, encoding: 'utf8' }).stdout.trim() === sha;
       const hasFeature = spawnSync('git', ['cat-file', '-e', `${sha}:feature.txt`], { cwd: bare }).status === 0;
@@ -182,9 +182,9 @@ describe('github: CI checks gate the merge', () => {
   it('a revert PR a person closes without merging: status no longer calls the merge reverted nor says to merge that PR; the pause holds until main is green', { timeout: 180_000 }, async () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     // CI on main only: a head of main that holds feature.txt fails.
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined) return;
       const onMain = spawnSync('git', ['rev-parse', 'main'], { cwd: bare, encoding: 'utf8' }).stdout.trim() === sha;
       const red = onMain && spawnSync('git', ['cat-file', '-e', `${sha}:feature.txt`], { cwd: bare }).status === 0;
       server.setCheckRun(sha, { name: 'integration', status: 'completed', conclusion: red ? 'failure' : 'success' });
@@ -215,5 +215,38 @@ describe('github: CI checks gate the merge', () => {
     const resumed = await loomAsync(root, ['role', 'champion'], env);
     expect(resumed.stdout, resumed.stdout + resumed.stderr).toMatch(/main is green again at [0-9a-f]{12}; merging resumed/);
     expect(resumed.stdout).toMatch(/merged #5/);
+  });
+
+  it('a branch rebased onto a moved main is merged only once its new head passed: CI that reported on the PR reports on the new head a moment after the push, and is waited for', { timeout: 120_000 }, async () => {
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    // CI on every branch head (the PRs' and main's): it reports (passed) 400 ms after the head appears on origin.
+    const seenAt = new Map<string, number>();
+    const reportedAt = new Map<string, number>();
+    const mergeRequestedAt: number[] = [];
+    server.intercept = ({ method, path: p }) => {
+      for (const sha of git(bare, 'for-each-ref', '--format=%(objectname)', 'refs/heads/').split('\n').filter(Boolean)) {
+        if (!seenAt.has(sha)) seenAt.set(sha, Date.now());
+        if (!reportedAt.has(sha) && Date.now() - (seenAt.get(sha) ?? 0) >= 400) {
+          reportedAt.set(sha, Date.now());
+          server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+        }
+      }
+      if (method === 'PUT' && /\/pulls\/\d+\/merge$/.test(p)) mergeRequestedAt.push(Date.now());
+    };
+    // Two issues built side by side: the second to merge has to be rebased onto the first's merge.
+    const judge = script('judge', 'sleep 1\nsay VERDICT: APPROVE');
+    await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), judge].join('\n\n'), labels: [Label.issue] });
+    await owner.createIssue({ title: 'Add b.txt', body: [script('builder', 'write b.txt <<EOF\nb\nEOF'), judge].join('\n\n'), labels: [Label.issue] });
+    const [one, two] = await Promise.all([loomAsync(root, ['shepherd', '1', '--force-merge'], env), loomAsync(root, ['shepherd', '2', '--force-merge'], env)]);
+    for (const r of [one, two]) expect(r.code, r.stdout + r.stderr).toBe(0);
+    const rebased = [one, two].find((r) => /waiting on checks \(none reported yet\)/.test(r.stdout));
+    expect(rebased?.stdout, one.stdout + two.stdout).toMatch(/merged PR #\d+/);
+    // Each merge's PR head (the merge commit's second parent) had passed before its merge was asked for.
+    const merged = git(bare, 'log', '--merges', '--reverse', '--format=%P', 'main').split('\n').map((parents) => parents.split(' ')[1] ?? '');
+    expect(merged).toHaveLength(2);
+    expect(mergeRequestedAt).toHaveLength(2);
+    merged.forEach((head, i) => expect(reportedAt.get(head) ?? Infinity, `the head of merge ${i + 1} (${head}) passed CI before its merge`).toBeLessThan(mergeRequestedAt[i]!));
+    expect(git(bare, 'show', 'main:a.txt')).toBe('a');
+    expect(git(bare, 'show', 'main:b.txt')).toBe('b');
   });
 });

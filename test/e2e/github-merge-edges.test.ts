@@ -20,7 +20,8 @@ describe('github: the merge path at its edges', () => {
     const asked = holdFirstHeadChecks(server);
     await owner.createIssue({ title: 'Add a.txt', body: script('builder', 'write a.txt <<EOF\na\nEOF'), labels: [Label.issue] });
     const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
-    const first = await until(() => asked[0], 60_000, 'the merge to wait on the first head’s checks');
+    // Waiting: its check runs read over REST (the look before the merge found them in progress).
+    const first = await until(() => server.requests.find((r) => r.method === 'GET' && asked[0] !== undefined && r.path.includes(`/commits/${asked[0]}/check-runs`)) && asked[0], 60_000, 'the merge to wait on the first head’s checks');
     // A human adds a commit to the PR branch from their own clone.
     const humanHead = pushAsHuman(base, bare, 'loom/issue-1');
     // The old head's checks pass: that result is not the new head's.
@@ -67,9 +68,9 @@ describe('github: requireApproval and the change approved', () => {
     const { base, root, bare, server, env, owner } = await githubRepo({ server: { tokens: { 'tok-alice': 'alice', 'tok-bob': 'bob' }, permissions: { alice: 'write', bob: 'read' } }, config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', requireApproval: true } });
     // CI: the PR's first head fails; every later commit passes.
     const asked: string[] = [];
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || asked.includes(sha)) return;
       asked.push(sha);
       server.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'completed', conclusion: 'failure', output: { summary: 'a.txt must say b' } } : { name: 'unit', status: 'completed', conclusion: 'success' });
     };
@@ -118,9 +119,9 @@ describe('github: what the Doctor receives for a failing check', () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', roles: { doctor: { command: 'cp "$LOOM_PROMPT_FILE" doctor-prompt.md' } } } });
     const asked: string[] = [];
     const log = [...Array.from({ length: 100 }, (_, i) => `2026-01-02T03:04:05.1234567Z step output line ${i + 1}`), '2026-01-02T03:04:06.0000000Z ##[error]Process completed with exit code 1.', ''].join('\r\n');
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || asked.includes(sha)) return;
       asked.push(sha);
       server.setCheckRun(sha, asked.length === 1 ? { name: 'build / test (20.x)', status: 'completed', conclusion: 'failure', output: { title: 'Process completed with exit code 1.', summary: '1 failing test' }, annotations: [{ path: 'a.txt', start_line: 1, end_line: 1, annotation_level: 'failure', message: 'expected b' }], log } : { name: 'build / test (20.x)', status: 'completed', conclusion: 'success' });
     };
@@ -146,9 +147,9 @@ describe('github: the merge queue as loom status and loom why show it', () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     // CI: every PR head is in progress until the test says; main's heads pass at once.
     const asked: string[] = [];
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined || asked.includes(sha)) return;
       if (sha === git(bare, 'rev-parse', 'main')) return server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
       asked.push(sha);
       server.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
@@ -177,9 +178,9 @@ describe('github: the merge queue as loom status and loom why show it', () => {
     expect((await loomAsync(root, ['why', '3'], env)).stdout).toContain(`waiting: merge queue — position 2 of 2: behind PR #${p2} (waiting on checks: unit)`);
 
     for (const sha of asked) server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method === 'GET' && sha !== undefined) server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha !== undefined) server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
     };
     for (const r of [await second, await third]) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(git(bare, 'show', 'main:c.txt')).toBe('c');
@@ -191,9 +192,9 @@ describe('github: a required check that never reports', () => {
   it('the wait ends at checksTimeout with a message naming the check that never reported (and the one still running), and the issue is blocked with it', { timeout: 120_000 }, async () => {
     const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s', checksTimeout: '2s' } });
     server.setRequiredChecks('main', ['unit', 'lint', 'deploy-preview']);
-    server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method !== 'GET' || sha === undefined) return;
+    server.intercept = ({ checksOf }) => {
+      const sha = checksOf ?? undefined;
+      if (sha === undefined) return;
       server.setCheckRun(sha, { name: 'unit', status: 'completed', conclusion: 'success' });
       server.setCheckRun(sha, { name: 'lint', status: 'in_progress' });
     };

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
+import { branchFor } from '../../src/git/worktrees.js';
 import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 
@@ -44,15 +45,15 @@ describe('github: a force-merging shepherd’s requests', () => {
     const guardFile = path.join(root, '.loom', 'base-guard.json');
     const ci = () => (JSON.parse(fs.readFileSync(guardFile, 'utf8')) as { ci: { commit: string; checks: boolean; read_at: string } }).ci;
     const asked = (from: number) => server.requests.slice(from).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}`);
-    const initial = git(bare, 'rev-parse', 'main');
 
     let sent = server.requests.length;
     const first = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     const m1 = git(bare, 'rev-parse', 'main');
-    // The base head it merged onto is read once (nothing known of it); its own merge is not looked at.
-    expect(asked(sent).filter((r) => r.includes(`/commits/${initial}/`))).toHaveLength(2);
-    expect(asked(sent).filter((r) => r.includes(`/commits/${m1}/`))).toEqual([]);
+    // One look (GraphQL) answers for the PR's reviews and checks and for the base head it merged
+    // onto: no REST read of either; its own merge is not looked at.
+    expect(asked(sent).filter((r) => r === 'POST /graphql')).toHaveLength(1);
+    expect(asked(sent).filter((r) => r.includes('/commits/') || r.includes('/reviews'))).toEqual([]);
     expect(first.stdout).toMatch(/is green \(no CI checks expected\)/);
     expect(ci()).toMatchObject({ commit: m1, checks: false });
 
@@ -61,11 +62,12 @@ describe('github: a force-merging shepherd’s requests', () => {
     expect(second.code, second.stdout + second.stderr).toBe(0);
     const m2 = git(bare, 'rev-parse', 'main');
     expect(asked(sent).filter((r) => r.includes(`/commits/${m1}/`) || r.includes(`/commits/${m2}/`))).toEqual([]);
+    expect(asked(sent).filter((r) => r === 'POST /graphql')).toHaveLength(1);
     expect(asked(sent).filter((r) => r === 'GET /repos/acme/widgets/pulls')).toEqual([]);
     expect(await owner.getIssue(2)).toMatchObject({ state: 'closed' });
 
-    // A quarter of an hour later main has CI that runs on main only (none on PRs): the next merge
-    // reads main's head again, finds it, and the guard waits for the checks on its own merge.
+    // A quarter of an hour later main has CI that runs on main only (none on PRs): the next merge's
+    // look finds it on main's head, and the guard waits for the checks on its own merge.
     const aged = { ...ci(), read_at: new Date(Date.now() - 16 * 60_000).toISOString() };
     fs.writeFileSync(guardFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(guardFile, 'utf8')), ci: aged }));
     server.setCheckRun(m2, { name: 'deploy', status: 'completed', conclusion: 'success' });
@@ -80,10 +82,26 @@ describe('github: a force-merging shepherd’s requests', () => {
     const third = await loomAsync(root, ['shepherd', '3', '--force-merge'], env);
     expect(third.code, third.stdout + third.stderr).toBe(0);
     const m3 = git(bare, 'rev-parse', 'main');
-    expect(asked(sent).filter((r) => r.includes(`/commits/${m2}/`))).toHaveLength(2);
+    expect(asked(sent).filter((r) => r.includes(`/commits/${m2}/`))).toEqual([]);
     expect(looks).toBeGreaterThan(1);
     expect(third.stdout).toMatch(new RegExp(`main at ${m3.slice(0, 12)} is green \\(checks passed\\)`));
     expect(ci()).toMatchObject({ commit: m3, checks: true });
+  });
+
+  it('a merge look GitHub does not answer changes nothing but the cost: the reviews and checks are read over REST, and the PR is merged', { timeout: 120_000 }, async () => {
+    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s' } });
+    await owner.createIssue({ title: 'Add a.txt', body: builder('a.txt'), labels: [Label.issue] });
+    server.failNext({ status: 502, times: 10, match: (_method, p) => p === '/graphql' });
+    const sent = server.requests.length;
+    const run = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const asked = server.requests.slice(sent).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')} ${r.status}`);
+    expect(asked.filter((r) => r.startsWith('POST /graphql')).length).toBeGreaterThan(0);
+    expect(asked.filter((r) => r.startsWith('POST /graphql')).every((r) => r.endsWith(' 502'))).toBe(true);
+    expect(asked).toContain('GET /repos/acme/widgets/pulls/2/reviews 200');
+    expect(asked.filter((r) => /^GET \/repos\/acme\/widgets\/commits\/[0-9a-f]{40}\/(check-runs|status) 200$/.test(r)).length).toBeGreaterThanOrEqual(2);
+    expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged' });
+    expect(await owner.getIssue(1)).toMatchObject({ state: 'closed' });
   });
 
   it('labels the approval loom:pr once another merge has kept the merge lock for 5 s', { timeout: 120_000 }, async () => {
@@ -106,11 +124,12 @@ describe('github: a force-merging shepherd’s requests', () => {
   });
 
   it('labels the approval loom:pr before the merge waits on pending checks', { timeout: 120_000 }, async () => {
-    const { root, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
     const heads = new Set<string>();
     server.intercept = ({ method, path: p }) => {
-      const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-      if (method === 'GET' && sha !== undefined && !heads.has(sha)) {
+      // CI starts on the PR's head as the PR opens, and on main's new head when first asked about.
+      const sha = method === 'POST' && p === '/repos/acme/widgets/pulls' ? git(bare, 'rev-parse', branchFor(1)) : method === 'GET' ? /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1] : undefined;
+      if (sha !== undefined && !heads.has(sha)) {
         heads.add(sha);
         server.setCheckRun(sha, { name: 'unit', status: 'in_progress' });
       }

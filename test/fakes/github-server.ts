@@ -168,6 +168,18 @@ class HttpError extends Error {
 }
 
 const REPO_ID = 1000;
+
+/** The commit a request asks the checks of: a REST read of its check runs, or the head variable of a GraphQL query. */
+function checksAskedOf(method: string, rawPath: string, text: string): string | null {
+  if (method === 'GET') return /\/commits\/([0-9a-f]{40})\/check-runs(?:\?|$)/.exec(rawPath)?.[1] ?? null;
+  if (method !== 'POST' || rawPath !== '/graphql') return null;
+  try {
+    const head = (JSON.parse(text) as { variables?: { head?: unknown } }).variables?.head;
+    return typeof head === 'string' && /^[0-9a-f]{40}$/.test(head) ? head : null;
+  } catch {
+    return null;
+  }
+}
 const DOCS = 'https://docs.github.com/rest';
 
 export class FakeGitHubServer {
@@ -178,11 +190,13 @@ export class FakeGitHubServer {
   remaining: number;
   /** Epoch seconds when the budget resets. */
   resetAt: number;
+  /** GraphQL's own budget (`x-ratelimit-resource: graphql`): one point per query here, as each of Loom's costs on GitHub. */
+  graphqlRemaining = 5000;
   /**
    * Runs before each authenticated request is answered; a test can interleave other work there
    * (the request waits for the returned promise).
    */
-  intercept: ((request: { method: string; path: string; login: string }) => Promise<void> | void) | null = null;
+  intercept: ((request: { method: string; path: string; login: string; /** The commit whose checks the request asks about: `GET /commits/{sha}/check-runs`, or the merge look's `head` (GraphQL). */ checksOf: string | null }) => Promise<void> | void) | null = null;
   /** Issue numbers whose JSON comes out malformed (`labels: null`), as a broken proxy or API bug might send. */
   readonly malformed = new Set<number>();
   /** Answer the next merges with this status instead of merging. */
@@ -372,7 +386,7 @@ export class FakeGitHubServer {
       send(401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
       return;
     }
-    if (this.intercept !== null) await this.intercept({ method, path: rawPath, login });
+    if (this.intercept !== null) await this.intercept({ method, path: rawPath, login, checksOf: checksAskedOf(method, rawPath, text) });
     const failure = this.failures.find((f) => f.match === undefined || f.match(method, rawPath, login));
     if (failure !== undefined) {
       failure.left--;
@@ -385,6 +399,23 @@ export class FakeGitHubServer {
             ? 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'
             : 'Server Error';
       send(failure.status, { message, documentation_url: DOCS }, headers);
+      return;
+    }
+    if (rawPath === '/graphql' && method === 'POST') {
+      const result = this.answerGraphql(text, login);
+      // A test (or the benchmark) sees it as any other request before it is answered.
+      const change = this.beforeAnswer === null ? undefined : await this.beforeAnswer({ method, path: rawPath, login, status: result.status, body: result.body, remotePort: req.socket.remotePort });
+      if (change?.drop === true) {
+        this.requests.push({ method, path: rawPath, status: 0, conditional, login });
+        req.socket.destroy();
+        return;
+      }
+      const status = change?.status ?? result.status;
+      const body = change?.status !== undefined ? { message: 'Server Error', documentation_url: DOCS } : change !== undefined && 'body' in change ? change.body : result.body;
+      this.graphqlRemaining = Math.max(0, this.graphqlRemaining - 1);
+      this.requests.push({ method, path: rawPath, status, conditional, login });
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(this.graphqlRemaining), 'x-ratelimit-reset': String(this.resetAt), 'x-ratelimit-used': String(5000 - this.graphqlRemaining), 'x-ratelimit-resource': 'graphql' });
+      res.end(JSON.stringify(body));
       return;
     }
     if (this.now() / 1000 >= this.resetAt) {
@@ -437,6 +468,71 @@ export class FakeGitHubServer {
       }
       throw error;
     }
+  }
+
+  /**
+   * `POST /graphql`, for the one query Loom sends (`LoomMergeLook`, src/tracker/github/github-merge-look.ts),
+   * answered in GitHub's shape: `data` with what was asked, and `errors` (status 200) for what
+   * could not be resolved. Any other query gets an error: this server is no GraphQL engine.
+   */
+  private answerGraphql(text: string, login: string): { status: number; body: unknown } {
+    const answered = (status: number, body: unknown) => ({ status, body });
+    let request: { query?: unknown; variables?: Record<string, unknown> };
+    try {
+      request = JSON.parse(text) as typeof request;
+    } catch {
+      return answered(400, { message: 'Problems parsing JSON', documentation_url: DOCS });
+    }
+    if (typeof request.query !== 'string' || !/\bquery\s+LoomMergeLook\b/.test(request.query)) {
+      return answered(200, { errors: [{ message: 'this test server answers only the LoomMergeLook query' }] });
+    }
+    const v = request.variables ?? {};
+    if (v.owner !== this.owner || v.name !== this.repo) {
+      return answered(200, { data: { repository: null }, errors: [{ type: 'NOT_FOUND', path: ['repository'], locations: [{ line: 2, column: 3 }], message: `Could not resolve to a Repository with the name '${String(v.owner)}/${String(v.name)}'.` }] });
+    }
+    const item = typeof v.number === 'number' ? this.items.get(v.number) : undefined;
+    const base = typeof v.base === 'string' ? v.base.replace(/^refs\/heads\//, '') : '';
+    const baseSha = this.branchSha(base);
+    const ref = baseSha === null ? null : { target: { oid: baseSha, statusCheckRollup: this.rollup(baseSha) } };
+    // `object(expression:)`: the commit whose checks are asked about (this server knows commits by their full sha).
+    const expression = typeof v.head === 'string' ? v.head : '';
+    const object = /^[0-9a-f]{40}$/.test(expression) && this.commitExists(expression) ? { oid: expression, statusCheckRollup: this.rollup(expression) } : null;
+    if (item === undefined || item.kind !== 'pr') {
+      return answered(200, { data: { repository: { pullRequest: null, ref, object } }, errors: [{ type: 'NOT_FOUND', path: ['repository', 'pullRequest'], locations: [{ line: 3, column: 5 }], message: `Could not resolve to a PullRequest with the number of ${String(v.number)}.` }] });
+    }
+    // Reviews visible to the viewer: another user's pending review is not.
+    const reviews = (this.reviews.get(item.number) ?? []).filter((r) => r.login === login || (r.state as string) !== 'PENDING').length;
+    return answered(200, {
+      data: {
+        repository: {
+          pullRequest: {
+            state: item.mergedAt !== null ? 'MERGED' : item.state === 'closed' ? 'CLOSED' : 'OPEN',
+            headRefOid: this.headSha(item),
+            labels: { nodes: item.labels.map((name) => ({ name })) },
+            reviews: { totalCount: reviews },
+          },
+          ref,
+          object,
+        },
+      },
+    });
+  }
+
+  /**
+   * A commit's `statusCheckRollup` (its check runs and the latest status per context): null when
+   * none reported; FAILURE or ERROR when one failed, PENDING when one has not finished, else
+   * SUCCESS (neutral and skipped runs pass).
+   */
+  private rollup(sha: string): { state: 'SUCCESS' | 'PENDING' | 'FAILURE' | 'ERROR' } | null {
+    const runs = this.checkRuns.get(sha) ?? [];
+    const latest = new Map<string, FakeStatus>();
+    for (const st of this.statuses.get(sha) ?? []) latest.set(st.context, st);
+    const statuses = [...latest.values()];
+    if (runs.length === 0 && statuses.length === 0) return null;
+    if (statuses.some((st) => st.state === 'error')) return { state: 'ERROR' };
+    if (statuses.some((st) => st.state === 'failure') || runs.some((r) => r.status === 'completed' && !['success', 'neutral', 'skipped'].includes(r.conclusion ?? ''))) return { state: 'FAILURE' };
+    if (statuses.some((st) => st.state === 'pending') || runs.some((r) => r.status !== 'completed')) return { state: 'PENDING' };
+    return { state: 'SUCCESS' };
   }
 
   private route(
@@ -905,6 +1001,17 @@ export class FakeGitHubServer {
     const commit = git('commit-tree', tree, '-p', base, '-p', head, '-m', message);
     git('update-ref', `refs/heads/${item.base ?? ''}`, commit, base);
     return commit;
+  }
+
+  /** Whether the repository has this commit (any commit is when there is no repository behind this server). */
+  private commitExists(sha: string): boolean {
+    if (this.gitDir === undefined) return true;
+    try {
+      execFileSync('git', ['--git-dir', this.gitDir, 'cat-file', '-e', `${sha}^{commit}`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private branchSha(branch: string): string | null {

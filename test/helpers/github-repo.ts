@@ -106,9 +106,9 @@ export async function removeGitHubRepos(): Promise<void> {
  */
 export function holdFirstHeadChecks(server: FakeGitHubServer): string[] {
   const asked: string[] = [];
-  server.intercept = ({ method, path: p }) => {
-    const sha = /\/commits\/([0-9a-f]{40})\/check-runs/.exec(p)?.[1];
-    if (method !== 'GET' || sha === undefined || asked.includes(sha)) return;
+  server.intercept = ({ checksOf }) => {
+    const sha = checksOf ?? undefined;
+    if (sha === undefined || asked.includes(sha)) return;
     asked.push(sha);
     server.setCheckRun(sha, asked.length === 1 ? { name: 'unit', status: 'in_progress' } : { name: 'unit', status: 'completed', conclusion: 'success' });
   };

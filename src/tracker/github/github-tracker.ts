@@ -25,7 +25,7 @@ import { checkRunState, commitStatusState, jobLogExcerpt } from '../../core/chec
 import type { HumanReview } from '../../core/reviews.js';
 import path from 'node:path';
 import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
-import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type NewIssue, type NewPullRequest, type PullRequest, type PullRequestState, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
+import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type MergeLook, type NewIssue, type NewPullRequest, type PullRequest, type PullRequestState, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
 import { GitHubCacheFile } from './github-cache-file.js';
@@ -33,6 +33,7 @@ import { GitHubListing } from './github-listing.js';
 import { claimVerdict, interruptedClaim, ourRemoval } from './github-claim.js';
 import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, nextLink, statusOf, type RateLimitState } from './github-transport.js';
 import { GitHubTrust } from './github-trust.js';
+import { readMergeLook } from './github-merge-look.js';
 import { isPull, isWellFormed, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
 
 export interface GitHubTrackerOptions {
@@ -491,6 +492,10 @@ export class GitHubTracker implements Tracker {
       });
     }
     return result;
+  }
+
+  mergeLook(prNumber: number, base: string, head: string): Promise<MergeLook | null> {
+    return readMergeLook(this.transport, prNumber, base, head, this.now);
   }
 
   async getPullRequest(number: number): Promise<PullRequest | null> {

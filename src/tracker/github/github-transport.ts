@@ -94,6 +94,8 @@ export class GitHubTransport {
   private readonly now: () => number;
   private readonly retryDelayMs: number;
   private readonly cache = new Map<string, CachedResponse>();
+  /** Where GraphQL queries go: `{api}/graphql`, or `/api/graphql` on GitHub Enterprise Server (REST at `/api/v3`). */
+  private readonly graphqlUrl: string;
   private limits: RateLimitState = { remaining: null, limit: null, resetAt: null, used: null };
   private openUntil: number | null = null;
   private disposed = false;
@@ -105,9 +107,11 @@ export class GitHubTransport {
     this.repo = options.repo;
     this.now = options.now ?? Date.now;
     this.retryDelayMs = options.retryDelayMs ?? 500;
+    const baseUrl = (options.baseUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+    this.graphqlUrl = /\/api\/v3$/.test(baseUrl) ? baseUrl.replace(/\/api\/v3$/, '/api/graphql') : `${baseUrl}/graphql`;
     this.octokitOptions = {
       auth: options.token,
-      baseUrl: (options.baseUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
+      baseUrl,
       userAgent: 'loom-github-tracker',
       request: options.fetch === undefined ? {} : { fetch: options.fetch },
       log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
@@ -186,6 +190,32 @@ export class GitHubTransport {
    */
   sendOnce<T = unknown>(method: Method, url: string, body?: Record<string, unknown>, conditional = false): Promise<Response<T>> {
     return this.request<T>(method, url, body, undefined, conditional, 0);
+  }
+
+  /**
+   * One GraphQL query, one attempt. Its cost is charged to GraphQL's own budget
+   * (`x-ratelimit-resource: graphql`), so its answer leaves the REST budget and the circuit
+   * breaker as they are; an open breaker still stops it. An answer with `errors`, or any failed
+   * request, is an error: callers fall back to REST reads.
+   */
+  async graphql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+    if (this.disposed) throw new Error(`the GitHub tracker for ${this.owner}/${this.repo} has been disposed`);
+    const until = this.circuitOpenUntil();
+    if (until !== null) throw new RateLimitedError({ service: SERVICE, until });
+    this.requests++;
+    let res: { data: unknown };
+    try {
+      res = await (await this.client()).request({ method: 'POST', url: this.graphqlUrl, data: { query, variables } });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 401) throw new TrackerAuthError({ service: SERVICE, status, detail: messageOf(error), hint: 'check GITHUB_TOKEN' });
+      throw new GitHubApiError(status ?? 0, messageOf(error));
+    }
+    const answer = res.data as { data?: T | null; errors?: { message?: string }[] } | null;
+    if (answer === null || typeof answer !== 'object') throw new GitHubApiError(200, 'GraphQL answered without data');
+    if (Array.isArray(answer.errors) && answer.errors.length > 0) throw new GitHubApiError(200, answer.errors.map((e) => e.message ?? 'error').join('; '));
+    if (answer.data === undefined || answer.data === null) throw new GitHubApiError(200, 'GraphQL answered without data');
+    return answer.data;
   }
 
   private async request<T>(method: Method, url: string, body: Record<string, unknown> | undefined, item: number | undefined, conditional: boolean, retries: number): Promise<Response<T>> {
