@@ -1,7 +1,7 @@
 // A `loom` process loads only what its command runs, and a shepherd on the local tracker spends
 // few git processes (docs/BENCHMARKS.md: "Start-up", "Git processes per issue"): `loom --version`
 // loads no Loom module beyond the command line; a local `loom shepherd` loads neither the daemon,
-// the dashboard, the status reports, the queue (BullMQ, ioredis) nor Octokit, and merges an issue
+// the dashboard, the status reports, the queue (BullMQ, ioredis) nor the GitHub adapter, and merges an issue
 // with at most 8 git processes.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -40,7 +40,7 @@ function traced(cwd: string, args: string[]): { code: number | null; output: str
 }
 
 /** Modules a command that does not need them must not load. */
-const HEAVY = /node_modules\/(@octokit|bullmq|ioredis|prom-client)\/|dist\/(daemon|dashboard|status|queue|worker|roles|demo|setup)\//;
+const HEAVY = /node_modules\/(bullmq|ioredis|prom-client)\/|dist\/(daemon|dashboard|status|queue|worker|roles|demo|setup|tracker\/github)\//;
 
 describe('a light loom process', () => {
   it('loom --version loads the command line and nothing it does not run', () => {
@@ -52,7 +52,7 @@ describe('a light loom process', () => {
     expect(run.git).toEqual([]);
   });
 
-  it('a local loom shepherd merges its issue loading neither the daemon, the dashboard, the queue nor Octokit, with at most 8 git processes', async () => {
+  it('a local loom shepherd merges its issue loading neither the daemon, the dashboard, the queue nor the GitHub adapter, with at most 8 git processes', async () => {
     const command = (role: string) => (role === 'builder' ? 'echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"' : role === 'judge' ? 'echo "VERDICT: APPROVE"' : 'true');
     repo = makeRepo({ runtime: 'command', roles: Object.fromEntries(['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide'].map((role) => [role, { command: command(role) }])) });
     const issue = await repo.tracker().createIssue({ title: 'one file', labels: [Label.issue] });

@@ -1,5 +1,5 @@
 /**
- * `GitHubTracker`: the `Tracker` port on a GitHub repository through the REST API (Octokit).
+ * `GitHubTracker`: the `Tracker` port on a GitHub repository through the REST API (and one GraphQL query, the merge look).
  *
  * Invariants owned here (the HTTP policies — conditional requests, rate limits, retries, typed
  * errors — are `GitHubTransport`'s, the claim protocol is described in ./github-claim.ts):
@@ -44,7 +44,6 @@ export interface GitHubTrackerOptions {
   baseUrl?: string;
   /** Our login, used to verify claims; looked up with `GET /user` when absent. */
   actor?: string;
-  fetch?: typeof fetch;
   /** Clock in epoch milliseconds (circuit breaker, rate-limit reset). */
   now?: () => number;
   trust?: { allow?: string[] };
@@ -121,7 +120,6 @@ export class GitHubTracker implements Tracker {
       repo: options.repo,
       token: options.token,
       ...(options.baseUrl === undefined ? {} : { baseUrl: options.baseUrl }),
-      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
       now: this.now,
       ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
       ...(saved === null ? {} : { restored: { entries: saved.entries, openUntil: saved.openUntil } }),

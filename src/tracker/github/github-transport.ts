@@ -10,19 +10,21 @@
  * - Rate limits are honoured: `x-ratelimit-*` headers are tracked from every response; a 403/429
  *   with `retry-after`, or an exhausted budget, opens a circuit breaker until the reset, during
  *   which every call rejects fast with `RateLimitedError` and nothing is sent.
- * - 5xx answers (and requests left unanswered, which Octokit reports as 500) are retried with
+ * - 5xx answers (and requests left unanswered, which the HTTP client reports as 500) are retried with
  *   backoff (3 retries) by `send`, then `TrackerUnavailableError`; `sendOnce` makes one attempt,
  *   for writes whose retry is not harmless (the caller reads the item again first); 401 is
  *   `TrackerAuthError`; any other error status is a `GitHubApiError` (or `NotFoundError` for a
  *   named item).
  */
-import type { Octokit } from '@octokit/rest';
+import { GitHubHttp } from './github-http.js';
 import { NotFoundError } from '../../core/tracker-model.js';
 import { RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
 
 /** How the adapter names the service in its errors. */
 export const SERVICE = 'GitHub';
 const MAX_RETRIES = 3;
+/** How long a request may go without an answer before it counts as a server error, ms (as long as Node's own fetch waits for headers). */
+const REQUEST_TIMEOUT_MS = 300_000;
 /** Bound on remembered ETags (one per URL); the oldest are forgotten first. */
 const MAX_CACHED_URLS = 2_000;
 
@@ -71,7 +73,8 @@ export interface GitHubTransportOptions {
   token: string;
   /** REST API root; defaults to https://api.github.com. */
   baseUrl?: string;
-  fetch?: typeof fetch;
+  /** How long a request may go without an answer before it counts as a server error (retried), ms; default 300 s. */
+  timeoutMs?: number;
   /** Clock in epoch milliseconds (circuit breaker, rate-limit reset). */
   now?: () => number;
   /** First delay of the 5xx retry backoff (doubles per retry); default 500 ms. */
@@ -88,9 +91,7 @@ export class GitHubTransport {
   /** Conditional requests answered 304 (served from the cache at no rate-limit cost). */
   conditionalHits = 0;
 
-  /** Octokit, loaded on the first request: a Loom process on the local tracker never pays for loading it. */
-  private octokit: Promise<Octokit> | null = null;
-  private readonly octokitOptions: NonNullable<ConstructorParameters<typeof Octokit>[0]>;
+  private readonly http: GitHubHttp;
   private readonly now: () => number;
   private readonly retryDelayMs: number;
   private readonly cache = new Map<string, CachedResponse>();
@@ -109,13 +110,7 @@ export class GitHubTransport {
     this.retryDelayMs = options.retryDelayMs ?? 500;
     const baseUrl = (options.baseUrl ?? 'https://api.github.com').replace(/\/+$/, '');
     this.graphqlUrl = /\/api\/v3$/.test(baseUrl) ? baseUrl.replace(/\/api\/v3$/, '/api/graphql') : `${baseUrl}/graphql`;
-    this.octokitOptions = {
-      auth: options.token,
-      baseUrl,
-      userAgent: 'loom-github-tracker',
-      request: options.fetch === undefined ? {} : { fetch: options.fetch },
-      log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-    };
+    this.http = new GitHubHttp({ baseUrl, token: options.token, userAgent: 'loom-github-tracker', timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS });
   }
 
   /** The last rate-limit state GitHub reported. */
@@ -134,10 +129,11 @@ export class GitHubTransport {
     return { entries: [...this.cache.entries()], openUntil: this.openUntil };
   }
 
-  /** Every later call throws; the remembered answers are dropped. */
+  /** Every later call throws; the remembered answers are dropped and kept-alive connections closed. */
   dispose(): void {
     this.disposed = true;
     this.cache.clear();
+    this.http.close();
   }
 
   /** A path under this repository: `/repos/{owner}/{repo}{suffix}`. */
@@ -205,7 +201,7 @@ export class GitHubTransport {
     this.requests++;
     let res: { data: unknown };
     try {
-      res = await (await this.client()).request({ method: 'POST', url: this.graphqlUrl, data: { query, variables } });
+      res = await this.http.request({ method: 'POST', url: this.graphqlUrl, data: { query, variables } });
     } catch (error) {
       const status = statusOf(error);
       if (status === 401) throw new TrackerAuthError({ service: SERVICE, status, detail: messageOf(error), hint: 'check GITHUB_TOKEN' });
@@ -228,7 +224,7 @@ export class GitHubTransport {
       if (cached !== undefined) headers['if-none-match'] = cached.etag;
       this.requests++;
       try {
-        const res = await (await this.client()).request({ method, url, headers, ...(body === undefined ? {} : { data: body }) });
+        const res = await this.http.request({ method, url, headers, ...(body === undefined ? {} : { data: body }) });
         this.track(res.headers);
         if (conditional && typeof res.headers.etag === 'string') this.remember(url, { etag: res.headers.etag, data: res.data, link: res.headers.link });
         return { status: res.status, data: res.data as T, headers: res.headers };
@@ -261,11 +257,6 @@ export class GitHubTransport {
         throw error;
       }
     }
-  }
-
-  private client(): Promise<Octokit> {
-    this.octokit ??= import('@octokit/rest').then(({ Octokit: Client }) => new Client(this.octokitOptions));
-    return this.octokit;
   }
 
   /** Every page of a listing, following the `link` headers, each read by `read`; null when `read` has no page. */
