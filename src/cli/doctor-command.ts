@@ -2,7 +2,8 @@
  * `loom doctor`: what each configured role will actually run — the command's executable (a
  * relative path is the repository's) or the agent CLI on the `PATH` the agent gets, whether it
  * is there and executable, and whether a login reaches the agent (a variable Loom passes through,
- * or a login file it seeds into the task's home) — without calling any API (only `--version`).
+ * or a login file it seeds into the task's home) — without calling any API (only `--version`) —
+ * and how long the login shell agents run their shell commands in takes to start.
  * `loom start` refuses to start on the same executable checks (`unrunnableRoles`).
  */
 import { spawnSync } from 'node:child_process';
@@ -49,8 +50,19 @@ export interface DoctorReport {
   roles: RoleCheck[];
   /** Whether bubblewrap works here, and which roles' agents run sandboxed (docs/security.md). */
   sandbox: Omit<SandboxSummary, 'problem'>;
+  /**
+   * The login shell agent CLIs run their shell commands in (`$SHELL -l`; Claude Code starts one
+   * before every Bash call), and how long it took to start, ms (null: it did not start); absent
+   * when no enabled role runs an agent CLI.
+   */
+  shell?: { path: string; ms: number | null };
   problems: string[];
 }
+
+/** A login shell slower than this to start is a problem: every agent shell command waits as long, ms. */
+const SLOW_SHELL_MS = 2_000;
+/** How long the doctor waits for a login shell to start, ms. */
+const SHELL_WAIT_MS = 10_000;
 
 const CLIS = ['claude', 'codex', 'gemini', 'opencode'] as const;
 type Cli = (typeof CLIS)[number];
@@ -122,7 +134,27 @@ export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessE
   if (!config.roles.builder.enabled) problems.push('no builder runtime: set "runtime" or roles.builder in .loom/config.json');
   const { problem: sandboxProblem, ...sandbox } = sandboxSummary(config, env);
   if (sandboxProblem !== null) problems.push(sandboxProblem);
-  return { node: process.version, git: version('git', env), runtimes, roles, sandbox, problems };
+  const agents = roles.some((r) => r.enabled && isCli(r.runtime ?? undefined));
+  const shell = agents ? loginShell(env) : null;
+  if (shell?.problem) problems.push(shell.problem);
+  return { node: process.version, git: version('git', env), runtimes, roles, sandbox, ...(shell !== null ? { shell: { path: shell.path, ms: shell.ms } } : {}), problems };
+}
+
+/**
+ * Starts the login shell agents get (`$SHELL`, else /bin/sh) as they do, `-l -c true`, and times
+ * it: start-up files that are slow or wait on something (a version manager's stale lock) hold up
+ * every shell command an agent runs — seen as an agent that stalls.
+ */
+function loginShell(env: NodeJS.ProcessEnv): { path: string; ms: number | null; problem: string | null } {
+  const shell = env.SHELL !== undefined && env.SHELL !== '' ? env.SHELL : '/bin/sh';
+  const started = Date.now();
+  const r = spawnSync(shell, ['-l', '-c', 'true'], { env, stdio: 'ignore', timeout: SHELL_WAIT_MS, killSignal: 'SIGKILL' });
+  const ms = Date.now() - started;
+  const files = 'look at its start-up files (~/.bash_profile, ~/.bashrc, ~/.profile, ~/.zprofile, ~/.zshrc) for what is slow or waits';
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };
+  if (r.error !== undefined || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${SHELL_WAIT_MS / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
+  if (ms > SLOW_SHELL_MS) return { path: shell, ms, problem: `the login shell \`${shell} -l\` takes ${(ms / 1000).toFixed(1)} s to start: every shell command an agent runs waits as long (Claude Code starts it before every Bash call); ${files}` };
+  return { path: shell, ms, problem: null };
 }
 
 /** What one runtime of a role runs, and the first reason it cannot. */
@@ -189,6 +221,7 @@ export function renderDoctor(r: DoctorReport): string {
     lines.push(`  ${role.role.padEnd(9)} ${what}${role.problem ? ` — ${role.problem}${role.usable ? '; the fallback will be used' : ''}` : ''}`);
   }
   lines.push('', `Sandbox: ${r.sandbox.bwrap.ok ? `${r.sandbox.bwrap.version} at ${r.sandbox.bwrap.path}` : r.sandbox.bwrap.kind === 'missing' ? 'bubblewrap not installed' : `bubblewrap cannot sandbox here (${r.sandbox.bwrap.detail})`}`, `  ${r.sandbox.text}`);
+  if (r.shell !== undefined) lines.push('', `Login shell (agents run their shell commands in it): ${r.shell.path} -l ${r.shell.ms === null ? 'did not start' : `starts in ${(r.shell.ms / 1000).toFixed(2)} s`}`);
   lines.push('', r.problems.length === 0 ? 'Everything each role runs is in place.' : `Problems:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
   return lines.join('\n');
 }

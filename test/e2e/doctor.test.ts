@@ -88,4 +88,27 @@ describe('loom doctor', () => {
     expect(runtimeOf(oauth, 'claude')).toMatchObject({ auth: true });
     expect(oauth.problems).toEqual([]);
   });
+
+  it('a login shell slow to start (agents start it for every shell command) is a problem, named with its time; a quick one is shown', () => {
+    repo = makeRepo({ roles: { builder: { runtime: 'claude' } } });
+    const { home, env: clean } = cleanEnv();
+    const env = { ...clean, PATH: withPinned, ANTHROPIC_API_KEY: 'x', SHELL: '/bin/bash' };
+    const quick = doctor(repo.root, env) as Report & { shell?: { path: string; ms: number | null } };
+    expect(quick.shell).toMatchObject({ path: '/bin/bash' });
+    expect(quick.shell?.ms).toBeLessThan(2_000);
+    expect(quick.problems).toEqual([]);
+    expect(loom(repo.root, ['doctor'], env).stdout).toMatch(/^Login shell \(agents run their shell commands in it\): \/bin\/bash -l starts in \d+\.\d\d s$/m);
+
+    // A start-up file that waits (a version manager's stale lock, say).
+    fs.writeFileSync(path.join(home, '.bash_profile'), 'sleep 2.5\n');
+    const slow = doctor(repo.root, env);
+    expect(slow.problems).toEqual([expect.stringMatching(/^the login shell `\/bin\/bash -l` takes 2\.\d s to start: every shell command an agent runs waits as long .*~\/\.bash_profile/)]);
+
+    // Only where an agent CLI runs: the script and command runtimes start no login shell.
+    repo.cleanup();
+    repo = makeRepo({ runtime: 'script' });
+    const scripted = doctor(repo.root, env) as Report & { shell?: unknown };
+    expect(scripted.shell).toBeUndefined();
+    expect(scripted.problems).toEqual([]);
+  });
 });
