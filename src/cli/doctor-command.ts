@@ -151,7 +151,7 @@ function loginShell(env: NodeJS.ProcessEnv): { path: string; ms: number | null; 
   const r = spawnSync(shell, ['-l', '-c', 'true'], { env, stdio: 'ignore', timeout: SHELL_WAIT_MS, killSignal: 'SIGKILL' });
   const ms = Date.now() - started;
   const files = 'look at its start-up files (~/.bash_profile, ~/.bashrc, ~/.profile, ~/.zprofile, ~/.zshrc) for what is slow or waits';
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };
+  if (r.error !== undefined && 'code' in r.error && r.error.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };
   if (r.error !== undefined || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${SHELL_WAIT_MS / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
   if (ms > SLOW_SHELL_MS) return { path: shell, ms, problem: `the login shell \`${shell} -l\` takes ${(ms / 1000).toFixed(1)} s to start: every shell command an agent runs waits as long (Claude Code starts it before every Bash call); ${files}` };
   return { path: shell, ms, problem: null };
