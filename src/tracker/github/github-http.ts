@@ -1,6 +1,7 @@
 /**
  * `GitHubHttp`: the GitHub adapter's HTTP client, on Node's own `http`/`https` with keep-alive.
- * One request: JSON out and in (text for other answers, as a job log is), redirects followed — the
+ * One request: JSON out and in (text for other answers, as a job log is; gzip-compressed on the
+ * wire when the server offers it: a listing page is a tenth of its size), redirects followed — the
  * token goes only to the API's own origin, never to a job log's signed download URL — and every
  * answer that is not a success thrown as an `HttpRequestError` with `status` and `response`
  * (headers and body), a 304 included, which is how the transport reads failures. A request left
@@ -13,6 +14,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import zlib from 'node:zlib';
 
 /** An answer: status, headers (lower-case names) and the body (parsed JSON, text, or undefined when empty). */
 export interface HttpAnswer {
@@ -87,6 +89,7 @@ export class GitHubHttp {
     if (agent === null) return Promise.reject(new HttpRequestError(500, `unsupported URL ${url.href}`));
     const headers: Record<string, string> = {
       accept: 'application/vnd.github+json',
+      'accept-encoding': 'gzip',
       'user-agent': this.options.userAgent,
       ...(url.origin === this.apiOrigin ? { authorization: `token ${this.options.token}` } : {}),
       ...(body !== undefined ? { 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) } : {}),
@@ -101,7 +104,16 @@ export class GitHubHttp {
         res.on('end', () => {
           const out: Record<string, string | undefined> = {};
           for (const [name, value] of Object.entries(res.headers)) out[name] = Array.isArray(value) ? value.join(', ') : value;
-          const text = Buffer.concat(chunks).toString('utf8');
+          let raw = Buffer.concat(chunks);
+          if (/\bgzip\b/i.test(out['content-encoding'] ?? '') && raw.length > 0) {
+            try {
+              raw = zlib.gunzipSync(raw);
+            } catch (error) {
+              reject(new HttpRequestError(500, `${method} ${url.pathname}: a compressed answer that does not decompress (${(error as Error).message})`));
+              return;
+            }
+          }
+          const text = raw.toString('utf8');
           let data: unknown = text === '' ? undefined : text;
           if (text !== '' && /\bjson\b/i.test(out['content-type'] ?? '')) {
             try {

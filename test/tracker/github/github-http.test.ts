@@ -5,6 +5,7 @@
  * answers is a 500 — a server error the transport retries — after the timeout.
  */
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitHubHttp, HttpRequestError } from '../../../src/tracker/github/github-http.js';
 
@@ -64,6 +65,22 @@ describe('GitHubHttp', () => {
     expect(answer).toMatchObject({ status: 201, data: { echoed: { title: 'é' } }, headers: { etag: 'W/"1"' } });
     expect(api.seen[0]).toMatchObject({ method: 'POST', url: '/repos/o/r/issues', headers: { authorization: 'token tok', 'content-type': 'application/json; charset=utf-8', 'if-none-match': 'W/"0"', 'user-agent': 'loom-test' } });
     expect((await http.request({ method: 'GET', url: '/text' })).data).toBe('plain words');
+  });
+
+  it('asks for gzip and reads a compressed answer', async () => {
+    const items = Array.from({ length: 200 }, (_, i) => ({ number: i + 1, body: 'x'.repeat(500) }));
+    let sent = 0;
+    const api = await serve((req, res) => {
+      const json = Buffer.from(JSON.stringify(items));
+      const gz = /gzip/.test(String(req.headers['accept-encoding'] ?? ''));
+      const out = gz ? zlib.gzipSync(json) : json;
+      sent = out.length;
+      res.writeHead(200, { 'content-type': 'application/json', ...(gz ? { 'content-encoding': 'gzip' } : {}) });
+      res.end(out);
+    });
+    const answer = await client(api.url).request({ method: 'GET', url: '/repos/o/r/issues' });
+    expect(answer.data).toEqual(items);
+    expect(sent).toBeLessThan(JSON.stringify(items).length / 10);
   });
 
   it('throws a 304 and an error status with the answer (headers and GitHub’s message)', async () => {
