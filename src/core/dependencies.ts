@@ -147,6 +147,24 @@ export function dependencyProblems(map: DependencyMap | undefined, issues: reado
   return out.filter((p) => !reported.includes(p.key));
 }
 
+/**
+ * The reports among `reported` whose problem is known to be gone, to be forgotten so that the same
+ * problem, back later, is reported again: a cycle whose issues all have their dependencies in `map`
+ * and no longer form it; an issue in `map` that no longer has those dependencies in that state. A
+ * problem about an issue `map` does not hold (not read this time) is not known to be gone.
+ */
+export function settledReports(map: DependencyMap | undefined, reported: readonly string[]): string[] {
+  if (!map) return [];
+  const cycles = new Set(dependencyCycles(map).map((c) => `cycle:${c.join(',')}`));
+  return reported.filter((key) => {
+    const [kind, first = '', second = ''] = key.split(':');
+    if (kind === 'cycle') return first.split(',').every((n) => map[n] !== undefined) && !cycles.has(key);
+    if (kind !== 'not-planned' && kind !== 'missing') return false;
+    const deps = map[first];
+    return deps !== undefined && deps.filter((d) => d.state === kind).map((d) => d.number).join(',') !== second;
+  });
+}
+
 /** The comment a dependency problem leaves on its issue. */
 export function dependencyComment(p: DependencyProblem): string {
   const refs = p.numbers.map((n) => `#${n}`).join(', ');

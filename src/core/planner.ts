@@ -26,7 +26,7 @@ import type { Progress } from './progress.js';
 import { isTerminal } from './progress.js';
 import type { Issue, TrackerSnapshot } from './tracker-model.js';
 import type { DependencyMap, DependencyProblem } from './dependencies.js';
-import { dependencyProblems, openDependencies } from './dependencies.js';
+import { dependencyProblems, openDependencies, settledReports } from './dependencies.js';
 import type { Overlap, OverlapFacts, WorkInProgress } from './overlap.js';
 import { mayRunAnyway, overlapsOf } from './overlap.js';
 
@@ -98,7 +98,9 @@ export type Action =
   | { type: 'stop-shepherd'; slot: string; issue: number }
   | { type: 'stop-role'; role: DaemonRole }
   /** A dependency cycle, or a dependency closed as not planned or missing: comment and warn, once. */
-  | ({ type: 'report-dependency' } & DependencyProblem);
+  | ({ type: 'report-dependency' } & DependencyProblem)
+  /** Reported dependency problems that are gone (a cycle broken): forgotten, so that one back is reported again. */
+  | { type: 'forget-dependency-reports'; keys: string[] };
 
 /** When a support role is asked for on demand, it still waits this long after its last run, ms. */
 export const DEMAND_COOLDOWN_MS = 60_000;
@@ -318,7 +320,10 @@ export function planPage(input: PlanInput): { actions: Action[]; readMore: boole
   }
 
   // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.
-  for (const p of dependencyProblems(observation.dependencies, ready.map((i) => i.number), state.dependency_reports)) actions.push({ type: 'report-dependency', ...p });
+  const settled = settledReports(observation.dependencies, state.dependency_reports);
+  if (settled.length > 0) actions.push({ type: 'forget-dependency-reports', keys: settled });
+  const stillReported = state.dependency_reports.filter((k) => !settled.includes(k));
+  for (const p of dependencyProblems(observation.dependencies, ready.map((i) => i.number), stillReported)) actions.push({ type: 'report-dependency', ...p });
 
   // 5. Work generation when the backlog runs low.
   // A bounded snapshot counts what it did not read (held ready issues count as ready there).

@@ -282,6 +282,9 @@ export class Executor {
       }
       case 'stop-shepherd':
         return; // handled in bulk by stopShepherds
+      case 'forget-dependency-reports':
+        state.dependency_reports = state.dependency_reports.filter((k) => !action.keys.includes(k));
+        return;
       case 'report-dependency': {
         const refs = action.numbers.map((n) => `#${n}`).join(', ');
         // Recorded first: a failed comment is not retried every iteration.

@@ -511,6 +511,7 @@ describe('plan: properties over random worlds', () => {
           return 6;
         case 'spawn-shepherd':
           return 7;
+        case 'forget-dependency-reports':
         case 'report-dependency':
           return 7.5;
         case 'spawn-role':

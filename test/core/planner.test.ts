@@ -1176,6 +1176,24 @@ describe('plan: dependencies', () => {
     expect(ofType(run({ issues: [issue(4), issue(5)], dependencies, state: state({ dependency_reports: ['cycle:4,5'] }) }), 'report-dependency')).toEqual([]);
   });
 
+  it('a cycle broken and formed again is reported again; one whose issues were not all read is not taken as broken', () => {
+    const reported = state({ dependency_reports: ['cycle:4,5'] });
+    const broken: DependencyMap = { '4': [{ number: 5, state: 'open' }], '5': [] };
+    const forgotten = run({ issues: [issue(5)], dependencies: broken, state: reported });
+    expect(ofType(forgotten, 'forget-dependency-reports')).toEqual([{ type: 'forget-dependency-reports', keys: ['cycle:4,5'] }]);
+    // Formed again, once forgotten: reported again.
+    const cycle: DependencyMap = { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] };
+    expect(ofType(run({ issues: [issue(4), issue(5)], dependencies: cycle, state: state({ dependency_reports: [] }) }), 'report-dependency').map((a) => a.key)).toEqual(['cycle:4,5']);
+    // Still there: neither forgotten nor reported again.
+    const still = run({ issues: [issue(4), issue(5)], dependencies: cycle, state: reported });
+    expect(ofType(still, 'forget-dependency-reports')).toEqual([]);
+    expect(ofType(still, 'report-dependency')).toEqual([]);
+    // Issue 5's dependencies not read this time: not known to be broken.
+    expect(ofType(run({ issues: [issue(4)], dependencies: { '4': [{ number: 5, state: 'open' }] }, state: reported }), 'forget-dependency-reports')).toEqual([]);
+    // A not-planned dependency taken out of the issue is forgotten too.
+    expect(ofType(run({ issues: [issue(6)], dependencies: { '6': [] }, state: state({ dependency_reports: ['not-planned:6:2'] }) }), 'forget-dependency-reports')).toEqual([{ type: 'forget-dependency-reports', keys: ['not-planned:6:2'] }]);
+  });
+
   it('a dependency closed as not planned is reported and no longer waited for', () => {
     const actions = run({ issues: [issue(6)], dependencies: { '6': [{ number: 2, state: 'not-planned' }] } });
     expect(spawnedIssues(actions)).toEqual([6]);
