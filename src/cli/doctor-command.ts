@@ -17,6 +17,7 @@ import { sandboxSummary } from '../process/sandbox-probe.js';
 import type { SandboxSummary } from '../process/sandbox-probe.js';
 import { findExecutable } from '../runtimes/command-path.js';
 import { agentAuth, checkExecutable } from '../runtimes/create-runtime.js';
+import { agentEnv } from '../process/agent-env.js';
 
 export interface RuntimeCheck {
   runtime: string;
@@ -148,10 +149,13 @@ export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessE
 function loginShell(env: NodeJS.ProcessEnv): { path: string; ms: number | null; problem: string | null } {
   const shell = env.SHELL !== undefined && env.SHELL !== '' ? env.SHELL : '/bin/sh';
   const started = Date.now();
-  const r = spawnSync(shell, ['-l', '-c', 'true'], { env, stdio: 'ignore', timeout: SHELL_WAIT_MS, killSignal: 'SIGKILL' });
+  // With the environment an agent gets (the variables Loom passes through), so the same start-up files run.
+  const r = spawnSync(shell, ['-l', '-c', 'true'], { env: agentEnv(env, {}), stdio: 'ignore', timeout: SHELL_WAIT_MS, killSignal: 'SIGKILL' });
   const ms = Date.now() - started;
   const files = 'look at its start-up files (~/.bash_profile, ~/.bashrc, ~/.profile, ~/.zprofile, ~/.zshrc) for what is slow or waits';
   if (r.error !== undefined && 'code' in r.error && r.error.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };
+  const code = r.error !== undefined && 'code' in r.error ? String(r.error.code) : null;
+  if (r.error !== undefined && code !== 'ETIMEDOUT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) cannot be started (${code ?? r.error.message}): agent CLIs run their shell commands in it; set SHELL to one that runs` };
   if (r.error !== undefined || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${SHELL_WAIT_MS / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
   if (ms > SLOW_SHELL_MS) return { path: shell, ms, problem: `the login shell \`${shell} -l\` takes ${(ms / 1000).toFixed(1)} s to start: every shell command an agent runs waits as long (Claude Code starts it before every Bash call); ${files}` };
   return { path: shell, ms, problem: null };

@@ -149,19 +149,20 @@ export function dependencyProblems(map: DependencyMap | undefined, issues: reado
 
 /**
  * The reports among `reported` whose problem is known to be gone, to be forgotten so that the same
- * problem, back later, is reported again: a cycle whose issues all have their dependencies in `map`
- * and no longer form it; an issue in `map` that no longer has those dependencies in that state. A
- * problem about an issue `map` does not hold (not read this time) is not known to be gone.
+ * problem, back later, is reported again: a cycle whose issues all had their dependencies read in
+ * full (`read`) and no longer form it; an issue read in full that no longer has those dependencies
+ * in that state. A problem about an issue not read in full this time (a failed or skipped read
+ * guesses "open") is not known to be gone.
  */
-export function settledReports(map: DependencyMap | undefined, reported: readonly string[]): string[] {
-  if (!map) return [];
+export function settledReports(map: DependencyMap | undefined, read: readonly number[], reported: readonly string[]): string[] {
+  const full = new Set(read.map(String));
+  if (full.size === 0) return [];
   const cycles = new Set(dependencyCycles(map).map((c) => `cycle:${c.join(',')}`));
   return reported.filter((key) => {
     const [kind, first = '', second = ''] = key.split(':');
-    if (kind === 'cycle') return first.split(',').every((n) => map[n] !== undefined) && !cycles.has(key);
-    if (kind !== 'not-planned' && kind !== 'missing') return false;
-    const deps = map[first];
-    return deps !== undefined && deps.filter((d) => d.state === kind).map((d) => d.number).join(',') !== second;
+    if (kind === 'cycle') return first.split(',').every((n) => full.has(n)) && !cycles.has(key);
+    if ((kind !== 'not-planned' && kind !== 'missing') || !full.has(first)) return false;
+    return (map?.[first] ?? []).filter((d) => d.state === kind).map((d) => d.number).join(',') !== second;
   });
 }
 

@@ -53,6 +53,8 @@ export interface Observation {
    * dependency is not built.
    */
   dependencies?: DependencyMap;
+  /** The open issues whose dependencies were all read (none guessed after a failed read): one absent from `dependencies` has none. */
+  dependenciesRead?: number[];
   /** Free bytes on the repository's filesystem (null: unknown). Below `minFreeDisk` no shepherd starts. */
   freeDisk?: number | null;
   /**
@@ -320,7 +322,7 @@ export function planPage(input: PlanInput): { actions: Action[]; readMore: boole
   }
 
   // Dependency cycles and dependencies closed as not planned (or missing) among ready issues: said once.
-  const settled = settledReports(observation.dependencies, state.dependency_reports);
+  const settled = settledReports(observation.dependencies, observation.dependenciesRead ?? [], state.dependency_reports);
   if (settled.length > 0) actions.push({ type: 'forget-dependency-reports', keys: settled });
   const stillReported = state.dependency_reports.filter((k) => !settled.includes(k));
   for (const p of dependencyProblems(observation.dependencies, ready.map((i) => i.number), stillReported)) actions.push({ type: 'report-dependency', ...p });

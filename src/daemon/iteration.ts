@@ -101,7 +101,9 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   for (;;) {
     snapshot = await tracker.snapshot({ page });
     observation = observe(state, snapshot, progress, now.getTime());
-    observation.dependencies = await readDependencies(tracker, snapshot.issues);
+    const read = new Set<number>();
+    observation.dependencies = await readDependencies(tracker, snapshot.issues, read);
+    observation.dependenciesRead = [...read];
     observation.freeDisk = freeDiskBytes(paths.root);
     overlapWarnings.length = 0;
     if (config.overlap === 'wait' && mode === 'normal' && config.roles.builder.enabled) {

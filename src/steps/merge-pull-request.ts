@@ -218,6 +218,8 @@ export async function mergePullRequest(opts: {
     if (remote && worktree !== null) {
       // The host merges: push the (possibly rebased) branch, merge through the API, then learn the result.
       if ((await mergePushedWork(worktree, branch)) !== null) opts.log?.(`merged the commits pushed to ${branch} meanwhile`);
+      // What origin's branch held before this push: the PR's head, the commit CI has had time to run on.
+      const prior = await gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/remotes/origin/${branch}^{commit}`]);
       await git(worktree, ['push', '-q', '--force-with-lease', 'origin', `HEAD:refs/heads/${branch}`]);
       // Only on green CI for exactly this commit (on this base): a result from an older head never counts.
       const sha = await git(worktree, ['rev-parse', 'HEAD']);
@@ -229,16 +231,20 @@ export async function mergePullRequest(opts: {
       };
       // Branch protection's required checks when the token can read them; else every check that reports.
       const required = await tracker.requiredChecks(base);
-      // The look settles them when it saw this head a moment ago, none pending or failed, and
-      // branch protection names none that may not have reported yet. A head it did not see (the
-      // branch was rebased onto a moved base, or followed a push) was pushed just now: CI that
-      // reported on the PR's previous head reports on this one in a moment, so it is waited for
-      // even before any check shows; with none on the previous head nor on the base, none will.
-      // No look yet (requireApproval), or one too old: another, of this head.
-      if (look === null || Date.now() - look.at > LOOK_REUSE_MS) look = await takeLook(sha);
+      // A head that was there before this push: the look at its checks settles them when none is
+      // pending or failed and branch protection names none that may not have reported yet. A head
+      // this push made (a rebase onto a moved base, a pushed commit merged in) has no CI result
+      // yet, whatever a look says: what CI did on the PR's head before it decides — checks there,
+      // and the new head's are waited for even before any shows; none there and none on the base,
+      // and none will come. The look is taken again when it saw another commit, or is too old.
+      const pushedNew = prior !== sha;
+      const about = pushedNew ? prior : sha;
+      if (about === null) look = null;
+      else if (look === null || look.head !== about || Date.now() - look.at > LOOK_REUSE_MS) look = await takeLook(about);
       const unrequired = required === null || required.length === 0;
-      const settled = look === null || !unrequired ? null : look.head === sha ? (look.checks === 'other' ? null : look.checks) : look.checks === 'none' && look.base?.checks === false ? 'none' : null;
-      const expectNew = look !== null && look.head !== sha && look.checks !== 'none';
+      const settled = look === null || !unrequired ? null : !pushedNew ? (look.checks === 'other' ? null : look.checks) : look.checks === 'none' && look.base?.checks === false ? 'none' : null;
+      // Without a look (GitHub did not answer it): the previous head's checks are read instead.
+      const expectNew = pushedNew && (look !== null ? look.checks !== 'none' : prior !== null && (await tracker.checks(prior)).length > 0);
       const checks = settled !== null ? { state: settled } : await waitForChecks({ tracker, sha, pollMs: config.checksPollInterval, timeoutMs: config.checksTimeout, onPending, required, expectChecks: expectNew, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (checks.state === 'aborted') return { ok: false, reason: 'withdrawn', message: 'stopped while waiting on checks' };
       if (checks.state === 'timeout') return { ok: false, reason: 'checks', message: checksTimedOut(checks, config.checksTimeout, required) };

@@ -23,8 +23,17 @@ export const MAX_LINK_LOOKUPS = 50;
 /** Whether an issue of the list is about to be built: only those have their tracker links read. */
 const buildable = (i: Issue) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building);
 
-export async function readDependencies(tracker: Tracker, issues: readonly Issue[]): Promise<DependencyMap> {
+/**
+ * `complete`, when given, receives every open issue whose dependencies were all read this call —
+ * none guessed open after a failed or skipped read, its tracker links listed — so that an issue
+ * with none (no entry in the map) is known to have none.
+ */
+export async function readDependencies(tracker: Tracker, issues: readonly Issue[], complete?: Set<number>): Promise<DependencyMap> {
   const known = new Map<number, Issue | null>(issues.map((i) => [i.number, i]));
+  /** The issue whose dependencies are being read, and whether a read for it failed or was skipped. */
+  let current = 0;
+  const incomplete = new Set<number>();
+  const failedPulls = new Set<number>();
   const listed = new Set(issues.map((i) => i.number));
   const map: DependencyMap = {};
   const queue = [...issues];
@@ -32,7 +41,10 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
   let linkLookups = 0;
   const read = async (n: number): Promise<Issue | null | 'unknown'> => {
     if (known.has(n)) return known.get(n) ?? null;
-    if (lookups >= MAX_LOOKUPS) return 'unknown';
+    if (lookups >= MAX_LOOKUPS) {
+      incomplete.add(current);
+      return 'unknown';
+    }
     lookups += 1;
     try {
       const issue = await tracker.getIssue(n);
@@ -40,13 +52,20 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
       if (issue?.state === 'open') queue.push(issue);
       return issue;
     } catch {
+      incomplete.add(current);
       return 'unknown';
     }
   };
   const pulls = new Map<number, DependencyState | null>();
   const readPullRequest = async (n: number): Promise<DependencyState | null> => {
-    if (pulls.has(n)) return pulls.get(n) ?? null;
-    if (lookups >= MAX_LOOKUPS) return 'open';
+    if (pulls.has(n)) {
+      if (failedPulls.has(n)) incomplete.add(current);
+      return pulls.get(n) ?? null;
+    }
+    if (lookups >= MAX_LOOKUPS) {
+      incomplete.add(current);
+      return 'open';
+    }
     lookups += 1;
     let state: DependencyState | null;
     try {
@@ -54,25 +73,36 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
       state = pr === null ? null : pr.state === 'open' ? 'open' : pr.state === 'merged' ? 'done' : 'not-planned';
     } catch {
       state = 'open';
+      failedPulls.add(n);
+      incomplete.add(current);
     }
     pulls.set(n, state);
     return state;
   };
   const links = async (issue: Issue): Promise<LinkedIssue[]> => {
-    if (listed.has(issue.number) && !buildable(issue)) return [];
+    // Not read for a listed issue that is not about to be built: what it waits for is not known.
+    if (listed.has(issue.number) && !buildable(issue)) {
+      incomplete.add(current);
+      return [];
+    }
     // An issue that says it has no links costs no request; one that may have some counts as one.
     if (issue.links !== undefined && issue.links.blockedBy === 0 && issue.links.subIssues === 0) return [];
-    if (linkLookups >= MAX_LINK_LOOKUPS) return [];
+    if (linkLookups >= MAX_LINK_LOOKUPS) {
+      incomplete.add(current);
+      return [];
+    }
     linkLookups += 1;
     try {
       return await tracker.linkedIssues(issue);
     } catch {
+      incomplete.add(current);
       return [];
     }
   };
   for (let k = 0; k < queue.length; k += 1) {
     const issue = queue[k] as Issue;
     if (issue.state !== 'open') continue;
+    current = issue.number;
     const views: DependencyView[] = [];
     for (const number of parseDependencies(issue.body, issue.number)) {
       const found = await read(number);
@@ -92,6 +122,7 @@ export async function readDependencies(tracker: Tracker, issues: readonly Issue[
       views.push({ number: n, state: link.kind === 'sub-issue' && state === 'not-planned' ? 'done' : state, via: link.kind });
     }
     if (views.length > 0) map[String(issue.number)] = views;
+    if (complete !== undefined && !incomplete.has(issue.number)) complete.add(issue.number);
   }
   return map;
 }

@@ -133,6 +133,7 @@ interface Scenario {
   force?: boolean;
   mode?: Mode;
   dependencies?: DependencyMap;
+  dependenciesRead?: number[];
   freeDisk?: number | null;
   overlap?: OverlapFacts;
 }
@@ -140,7 +141,7 @@ interface Scenario {
 function run(s: Scenario = {}): Action[] {
   return plan({
     state: s.state ?? state(),
-    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}), ...(s.overlap ? { overlap: s.overlap } : {}) },
+    observation: { snapshot: { issues: s.issues ?? [], pullRequests: s.prs ?? [] }, processes: s.processes ?? {}, strays: s.strays ?? [], ...(s.dependencies ? { dependencies: s.dependencies } : {}), ...(s.dependenciesRead ? { dependenciesRead: s.dependenciesRead } : {}), ...(s.freeDisk !== undefined ? { freeDisk: s.freeDisk } : {}), ...(s.overlap ? { overlap: s.overlap } : {}) },
     config: s.config ?? config(),
     now: s.now ?? NOW,
     force: s.force ?? false,
@@ -1178,20 +1179,25 @@ describe('plan: dependencies', () => {
 
   it('a cycle broken and formed again is reported again; one whose issues were not all read is not taken as broken', () => {
     const reported = state({ dependency_reports: ['cycle:4,5'] });
-    const broken: DependencyMap = { '4': [{ number: 5, state: 'open' }], '5': [] };
-    const forgotten = run({ issues: [issue(5)], dependencies: broken, state: reported });
+    // #5's line taken out: it has no entry (readDependencies keeps none for an issue without dependencies), read in full.
+    const broken: DependencyMap = { '4': [{ number: 5, state: 'open' }] };
+    const forgotten = run({ issues: [issue(4), issue(5)], dependencies: broken, dependenciesRead: [4, 5], state: reported });
     expect(ofType(forgotten, 'forget-dependency-reports')).toEqual([{ type: 'forget-dependency-reports', keys: ['cycle:4,5'] }]);
+    // The same, but #5's read failed this time (guessed): not known to be broken.
+    expect(ofType(run({ issues: [issue(4), issue(5)], dependencies: broken, dependenciesRead: [4], state: reported }), 'forget-dependency-reports')).toEqual([]);
     // Formed again, once forgotten: reported again.
     const cycle: DependencyMap = { '4': [{ number: 5, state: 'open' }], '5': [{ number: 4, state: 'open' }] };
     expect(ofType(run({ issues: [issue(4), issue(5)], dependencies: cycle, state: state({ dependency_reports: [] }) }), 'report-dependency').map((a) => a.key)).toEqual(['cycle:4,5']);
     // Still there: neither forgotten nor reported again.
-    const still = run({ issues: [issue(4), issue(5)], dependencies: cycle, state: reported });
+    const still = run({ issues: [issue(4), issue(5)], dependencies: cycle, dependenciesRead: [4, 5], state: reported });
     expect(ofType(still, 'forget-dependency-reports')).toEqual([]);
     expect(ofType(still, 'report-dependency')).toEqual([]);
-    // Issue 5's dependencies not read this time: not known to be broken.
-    expect(ofType(run({ issues: [issue(4)], dependencies: { '4': [{ number: 5, state: 'open' }] }, state: reported }), 'forget-dependency-reports')).toEqual([]);
-    // A not-planned dependency taken out of the issue is forgotten too.
-    expect(ofType(run({ issues: [issue(6)], dependencies: { '6': [] }, state: state({ dependency_reports: ['not-planned:6:2'] }) }), 'forget-dependency-reports')).toEqual([{ type: 'forget-dependency-reports', keys: ['not-planned:6:2'] }]);
+    // Issue 5 not read at all this time: not known to be broken.
+    expect(ofType(run({ issues: [issue(4)], dependencies: { '4': [{ number: 5, state: 'open' }] }, dependenciesRead: [4], state: reported }), 'forget-dependency-reports')).toEqual([]);
+    // A not-planned dependency taken out of the issue is forgotten too; one whose read failed (guessed open) is not.
+    const notPlanned = state({ dependency_reports: ['not-planned:6:2'] });
+    expect(ofType(run({ issues: [issue(6)], dependencies: {}, dependenciesRead: [6], state: notPlanned }), 'forget-dependency-reports')).toEqual([{ type: 'forget-dependency-reports', keys: ['not-planned:6:2'] }]);
+    expect(ofType(run({ issues: [issue(6)], dependencies: { '6': [{ number: 2, state: 'open' }] }, dependenciesRead: [], state: notPlanned }), 'forget-dependency-reports')).toEqual([]);
   });
 
   it('a dependency closed as not planned is reported and no longer waited for', () => {

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
-import { git, githubRepo, removeGitHubRepos } from '../helpers/github-repo.js';
+import { branchFor } from '../../src/git/worktrees.js';
+import { git, githubRepo, pushAsHuman, removeGitHubRepos } from '../helpers/github-repo.js';
 import { loomAsync, until } from '../helpers/loom-repo.js';
 
 afterEach(removeGitHubRepos);
@@ -217,8 +218,11 @@ describe('github: CI checks gate the merge', () => {
     expect(resumed.stdout).toMatch(/merged #5/);
   });
 
-  it('a branch rebased onto a moved main is merged only once its new head passed: CI that reported on the PR reports on the new head a moment after the push, and is waited for', { timeout: 120_000 }, async () => {
+  for (const look of ['answered', 'refused'] as const) {
+  it(`a branch rebased onto a moved main is merged only once its new head passed: CI that reported on the PR reports on the new head a moment after the push, and is waited for (merge look ${look})`, { timeout: 120_000 }, async () => {
     const { root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    // Refused: every GraphQL query answered 502, so the REST reads decide alone.
+    if (look === 'refused') server.failNext({ status: 502, times: 10_000, match: (_method, p) => p === '/graphql' });
     // CI on every branch head (the PRs' and main's): it reports (passed) 400 ms after the head appears on origin.
     const seenAt = new Map<string, number>();
     const reportedAt = new Map<string, number>();
@@ -248,5 +252,33 @@ describe('github: CI checks gate the merge', () => {
     merged.forEach((head, i) => expect(reportedAt.get(head) ?? Infinity, `the head of merge ${i + 1} (${head}) passed CI before its merge`).toBeLessThan(mergeRequestedAt[i]!));
     expect(git(bare, 'show', 'main:a.txt')).toBe('a');
     expect(git(bare, 'show', 'main:b.txt')).toBe('b');
+  });
+  }
+
+  it('a human’s push to the PR while it is judged, its CI still running: the merge looks at the head it merges, not the one it was built on, and waits for that CI', { timeout: 120_000 }, async () => {
+    const { base, root, bare, server, env, owner } = await githubRepo({ config: { runtime: 'script', heartbeatInterval: '0.5s', checksPollInterval: '0.1s' } });
+    // No CI on Loom's commit nor on main before the merge; the human's commit gets a check that
+    // runs for a while; main's new head (the merge) passes when asked about.
+    let humanHead: string | null = null;
+    let checkDoneAt = Infinity;
+    let mergeRequestedAt = 0;
+    const before = git(bare, 'rev-parse', 'main');
+    server.intercept = ({ method, path: p, checksOf }) => {
+      if (method === 'PUT' && /\/pulls\/\d+\/merge$/.test(p)) mergeRequestedAt = Date.now();
+      if (checksOf !== null && checksOf !== before && checksOf === git(bare, 'rev-parse', 'main')) server.setCheckRun(checksOf, { name: 'unit', status: 'completed', conclusion: 'success' });
+    };
+    await owner.createIssue({ title: 'Add a.txt', body: [script('builder', 'write a.txt <<EOF\na\nEOF'), script('judge', 'sleep 2\nsay VERDICT: APPROVE')].join('\n\n'), labels: [Label.issue] });
+    const shepherd = loomAsync(root, ['shepherd', '1', '--force-merge'], env);
+    await until(async () => (await owner.getPullRequest(2))?.state === 'open', 60_000, 'the PR');
+    humanHead = pushAsHuman(base, bare, branchFor(1));
+    server.setCheckRun(humanHead, { name: 'unit', status: 'in_progress' });
+    await until(() => server.requests.some((r) => r.method === 'GET' && r.path.includes(`/commits/${humanHead}/check-runs`)), 60_000, 'the merge to wait on the human head’s checks');
+    checkDoneAt = Date.now();
+    server.setCheckRun(humanHead, { name: 'unit', status: 'completed', conclusion: 'success' });
+    const r = await shepherd;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/PR #2: waiting on checks unit/);
+    expect(mergeRequestedAt).toBeGreaterThan(checkDoneAt);
+    expect(git(bare, 'show', 'main:human.txt')).toBe('from a human');
   });
 });

@@ -31,6 +31,32 @@ describe('readDependencies', () => {
   });
 });
 
+describe('readDependencies: which issues were read in full', () => {
+  it('an issue with no dependency, or all read, is complete; one whose dependency read failed (guessed open) is not', async () => {
+    const tracker = new LocalTracker({ path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-deps-')), LOCAL_TRACKER_FILE) });
+    try {
+      const none = await tracker.createIssue({ title: 'no dependency', labels: [Label.issue] });
+      const done = await tracker.createIssue({ title: 'done' });
+      await tracker.close(done.number);
+      const fine = await tracker.createIssue({ title: 'waits on a closed one', body: `Depends on #${done.number}`, labels: [Label.issue] });
+      const flaky = await tracker.createIssue({ title: 'unreadable' });
+      const guessed = await tracker.createIssue({ title: 'waits on an unreadable one', body: `Depends on #${flaky.number}`, labels: [Label.issue] });
+      // The tracker fails to read one issue, as a GitHub answering 502 would.
+      const failing = Object.create(tracker) as LocalTracker;
+      failing.getIssue = async (n: number) => {
+        if (n === flaky.number) throw new Error('502');
+        return tracker.getIssue(n);
+      };
+      const complete = new Set<number>();
+      const map = await readDependencies(failing, [none, fine, guessed], complete);
+      expect(map[String(guessed.number)]).toEqual([{ number: flaky.number, state: 'open' }]);
+      expect([...complete].sort((a, b) => a - b)).toEqual([none.number, fine.number]);
+    } finally {
+      tracker.dispose();
+    }
+  });
+});
+
 describe('readDependencies with many ready issues', () => {
   it('reads a dependency outside the list even after more ready issues than the lookup budget (link reads have their own)', async () => {
     const tracker = new LocalTracker({ path: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-deps-')), LOCAL_TRACKER_FILE) });

@@ -57,12 +57,12 @@ export class GitHubHttp {
   }
 
   /** One request (`url`: absolute, or a path under the API root); the answer, or an `HttpRequestError`. */
-  async request(req: { method: string; url: string; headers?: Record<string, string>; data?: unknown }): Promise<HttpAnswer> {
+  async request(req: { method: string; url: string; headers?: Record<string, string>; data?: unknown; /** This request's own `timeoutMs`. */ timeoutMs?: number }): Promise<HttpAnswer> {
     let url = new URL(/^https?:\/\//.test(req.url) ? req.url : `${this.options.baseUrl}${req.url}`);
     let method = req.method;
     let body = req.data === undefined ? undefined : Buffer.from(JSON.stringify(req.data));
     for (let hops = 0; ; hops += 1) {
-      const answer = await this.once(url, method, req.headers ?? {}, body);
+      const answer = await this.once(url, method, req.headers ?? {}, body, req.timeoutMs ?? this.options.timeoutMs);
       const location = answer.headers.location;
       if (REDIRECTS.has(answer.status) && location !== undefined && hops < MAX_REDIRECTS) {
         url = new URL(location, url);
@@ -84,7 +84,7 @@ export class GitHubHttp {
     this.agents['https:'].destroy();
   }
 
-  private once(url: URL, method: string, extra: Record<string, string>, body: Buffer | undefined): Promise<HttpAnswer> {
+  private once(url: URL, method: string, extra: Record<string, string>, body: Buffer | undefined, timeoutMs: number): Promise<HttpAnswer> {
     const agent = url.protocol === 'https:' ? this.agents['https:'] : url.protocol === 'http:' ? this.agents['http:'] : null;
     if (agent === null) return Promise.reject(new HttpRequestError(500, `unsupported URL ${url.href}`));
     const headers: Record<string, string> = {
@@ -125,7 +125,7 @@ export class GitHubHttp {
           resolve({ status: res.statusCode ?? 0, url: url.href, headers: out, data });
         });
       });
-      request.setTimeout(this.options.timeoutMs, () => request.destroy(new Error(`no answer within ${Math.round(this.options.timeoutMs / 1000)} s`)));
+      request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
       request.on('error', (error) => reject(new HttpRequestError(500, `${method} ${url.pathname}: ${error.message}`)));
       request.end(body);
     });

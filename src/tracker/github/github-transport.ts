@@ -25,6 +25,8 @@ export const SERVICE = 'GitHub';
 const MAX_RETRIES = 3;
 /** How long a request may go without an answer before it counts as a server error, ms (as long as Node's own fetch waits for headers). */
 const REQUEST_TIMEOUT_MS = 300_000;
+/** A GraphQL query has a REST fallback: it is not waited for as long, ms (the merge look is taken under the merge lock). */
+const GRAPHQL_TIMEOUT_MS = 20_000;
 /** Bound on remembered ETags (one per URL); the oldest are forgotten first. */
 const MAX_CACHED_URLS = 2_000;
 
@@ -201,7 +203,7 @@ export class GitHubTransport {
     this.requests++;
     let res: { data: unknown };
     try {
-      res = await this.http.request({ method: 'POST', url: this.graphqlUrl, data: { query, variables } });
+      res = await this.http.request({ method: 'POST', url: this.graphqlUrl, data: { query, variables }, timeoutMs: GRAPHQL_TIMEOUT_MS });
     } catch (error) {
       const status = statusOf(error);
       if (status === 401) throw new TrackerAuthError({ service: SERVICE, status, detail: messageOf(error), hint: 'check GITHUB_TOKEN' });
