@@ -93,15 +93,14 @@ describe('loom doctor', () => {
     repo = makeRepo({ roles: { builder: { runtime: 'claude' } } });
     const { home, env: clean } = cleanEnv();
     const env = { ...clean, PATH: withPinned, ANTHROPIC_API_KEY: 'x', SHELL: '/bin/bash' };
-    const quick = doctor(repo.root, env) as Report & { shell?: { path: string; ms: number | null } };
-    expect(quick.shell).toMatchObject({ path: '/bin/bash' });
-    expect(quick.shell?.ms).toBeLessThan(2_000);
-    expect(quick.problems).toEqual([]);
-    expect(loom(repo.root, ['doctor'], env).stdout).toMatch(/^Login shell \(agents run their shell commands in it\): \/bin\/bash -l starts in \d+\.\d\d s$/m);
+    const quick = loom(repo.root, ['doctor'], env).stdout;
+    expect(quick).toMatch(/^Login shell \(agents run their shell commands in it\): \/bin\/bash -l starts in \d+\.\d\d s$/m);
+    expect(quick).toMatch(/^Everything each role runs is in place\.$/m);
 
     // A start-up file that waits (a version manager's stale lock, say).
     fs.writeFileSync(path.join(home, '.bash_profile'), 'sleep 2.5\n');
-    const slow = doctor(repo.root, env);
+    const slow = doctor(repo.root, env) as Report & { shell?: { path: string; ms: number | null } };
+    expect(slow.shell).toMatchObject({ path: '/bin/bash', ms: expect.any(Number) });
     expect(slow.problems).toEqual([expect.stringMatching(/^the login shell `\/bin\/bash -l` takes 2\.\d s to start: every shell command an agent runs waits as long .*~\/\.bash_profile/)]);
 
     // Only where an agent CLI runs: the script and command runtimes start no login shell.
