@@ -15,7 +15,7 @@ import { approvalsOf, branchInBase, conflictingFiles, mergeIntoBase, mergePushed
 import { MergeRejectedError, TrackerUnavailableError } from '../tracker/tracker-errors.js';
 import { branchFor, WorkspaceRefusedError, Worktrees } from '../git/worktrees.js';
 import type { Tracker } from '../tracker/tracker.js';
-import type { Issue, PullRequest } from '../core/tracker-model.js';
+import type { Issue, MergeLook, PullRequest } from '../core/tracker-model.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { mergeHold } from '../core/follow-issue.js';
 import { runTestGate } from './judge-round.js';
@@ -131,11 +131,13 @@ export async function mergePullRequest(opts: {
   // Each look costs a point: none before the reviews when an approval must be read anyway, or
   // while merging is paused (an attempt that ends at once, and comes again).
   const takeLook = async (head: string | null) => (remote && tracker.mergeLook !== undefined && head !== null ? await tracker.mergeLook(pr.number, base, head) : null);
+  const localHead = () => gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]);
+  /** The look saw no review, and none has to be read for an approval. */
+  const noReview = (l: MergeLook | null) => l !== null && l.reviews === 0 && !config.requireApproval;
   const lookFirst = remote && !config.requireApproval && new BaseGuardStore(paths.baseGuard).read().paused === null;
-  let look = lookFirst ? await takeLook(await gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`])) : null;
-  const unreviewed = look !== null && look.reviews === 0 && !config.requireApproval;
+  let look = lookFirst ? await takeLook(await localHead()) : null;
   // Human reviews first, outside the queue: a PR a writer wants changed (or, with requireApproval, none approved yet) does not wait for the lock.
-  const reviewed = unreviewed ? null : await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => gitMaybe(paths.root, ['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`]) });
+  const reviewed = noReview(look) ? null : await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: localHead });
   if (reviewed !== null) return reviewed;
   // Not the merger's signal: a shepherd's aborts once the merge closes its issue, and the guard must finish after that.
   const guard: GuardContext = { paths, config, tracker, base, fleet: opts.fleet === true || config.executor.kind === 'bullmq', ...(opts.log ? { log: opts.log } : {}) };
@@ -254,7 +256,7 @@ export async function mergePullRequest(opts: {
       }
       // Read again right before the merge: a review may have come in while the checks ran.
       // (Not when the look settled the checks: no time passed since it saw no review.)
-      const late = settled !== null && look !== null && look.reviews === 0 && !config.requireApproval ? null : await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => Promise.resolve(sha) });
+      const late = settled !== null && noReview(look) ? null : await humanReviewGate(tracker, config, pr.number, { root: paths.root, baseRef, sha: () => Promise.resolve(sha) });
       if (late !== null) return late;
       // The base must still be the one CI tested this head on: a merger in another clone (a
       // worker on another machine) is not held by this clone's lock and may have merged meanwhile.
