@@ -43,6 +43,12 @@ export interface Observation {
   processes: Record<string, ProcessView>;
   /** Shepherd progress records whose task is not in the state (manual `loom spawn`, lost state). */
   strays: ProcessView[];
+  /**
+   * Role progress records the state does not know (a run an iteration launched and could not
+   * record — its daemon was killed meanwhile —, a manual `loom role`): live ones are adopted,
+   * finished or dead ones recorded and removed.
+   */
+  roleStrays?: ProcessView[];
   /** Runtimes under a rate or usage limit right now: no work is dispatched to them. */
   limitedRuntimes?: readonly string[];
   /** Set when today's agent usage reached a daily budget: no new agent work starts. */
@@ -97,6 +103,8 @@ export type Action =
   /** `merged`: how many PRs the run merged (the Champion), when any. */
   | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
+  /** A live role run the state does not know about: recorded as the role's running one. */
+  | { type: 'adopt-role'; role: DaemonRole; progress: Progress }
   | { type: 'stop-shepherd'; slot: string; issue: number }
   | { type: 'stop-role'; role: DaemonRole }
   /** A dependency cycle, or a dependency closed as not planned or missing: comment and warn, once. */
@@ -244,6 +252,21 @@ export function planPage(input: PlanInput): { actions: Action[]; readMore: boole
       const started = time(entry.started);
       if (started !== null && now - started > config.roles[role].timeout) stuck.push({ type: 'kill-role', role, reason: 'timeout' });
       else if (stale(view, entry.started, now, config.stallTimeout)) stuck.push({ type: 'kill-role', role, reason: 'stalled' });
+    }
+  }
+  // Role runs the state does not know: a live one is adopted (never a second run beside it), a
+  // finished or dead one recorded, which removes its record.
+  for (const view of observation.roleStrays ?? []) {
+    const p = view.progress;
+    const role = DAEMON_ROLES.find((r) => r === p?.role);
+    if (!p || role === undefined || runningRoles.has(role) || finishedNow.has(role)) continue;
+    if (!isTerminal(p.status) && view.alive) {
+      actions.push({ type: 'adopt-role', role, progress: p });
+      runningRoles.add(role);
+    } else {
+      const merged = p.merged_prs?.length ?? 0;
+      actions.push({ type: 'finish-role', role, outcome: isTerminal(p.status) ? p.status : 'crashed', ...(merged > 0 ? { merged } : {}) });
+      finishedNow.add(role);
     }
   }
 

@@ -36,8 +36,12 @@ export class Executor {
   readonly cleanupLines = new Map<number, string[]>();
   /** Why each issue's start or shepherd failed this iteration (its `shepherd.died` / `issue.blocked` message). */
   readonly failureReasons = new Map<number, string>();
-  /** `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes. */
-  private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date; queue: ShepherdQueue | null };
+  /**
+   * `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes.
+   * `abandoned`: true once the daemon that ran this iteration is gone: nothing more is launched
+   * (the next daemon's state would not know it).
+   */
+  private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date; queue: ShepherdQueue | null; abandoned?: () => boolean };
 
   constructor(o: Executor['o']) {
     this.o = o;
@@ -122,6 +126,13 @@ export class Executor {
     // the grace periods overlap instead of adding up.
     const stops = actions.filter((a): a is Extract<Action, { type: 'stop-shepherd' }> => a.type === 'stop-shepherd');
     if (stops.length > 0) await this.stopShepherds(stops);
+  }
+
+  /** The daemon is gone: a launch is skipped (said once in the summary). */
+  private abandoned(): boolean {
+    if (this.o.abandoned?.() !== true) return false;
+    if (!this.tokens.includes('!daemon-gone')) this.tokens.push('!daemon-gone');
+    return true;
   }
 
   private freeSlot(slot: string | null, issue: number): void {
@@ -220,6 +231,7 @@ export class Executor {
         this.tokens.push(`promote=#${action.issue}`);
         return;
       case 'spawn-shepherd': {
+        if (this.abandoned()) return;
         // Untrusted issue text is never built: the label must come from someone with write access.
         if (!(await tracker.isTrusted(action.issue))) {
           state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
@@ -248,10 +260,18 @@ export class Executor {
         return;
       }
       case 'spawn-role': {
+        if (this.abandoned()) return;
         const t = startRole({ paths, progress, role: action.role, now });
         const previous = state.support_roles[action.role] ?? idleRole();
         state.support_roles[action.role] = { ...previous, status: 'running', task_id: t.task_id, pid: t.pid, pid_start: t.pid_start, output_file: t.output_file, started: t.started };
         this.tokens.push(`+${action.role}`);
+        return;
+      }
+      case 'adopt-role': {
+        const p = action.progress;
+        const previous = state.support_roles[action.role] ?? idleRole();
+        state.support_roles[action.role] = { ...previous, status: 'running', task_id: p.task_id, pid: p.pid, pid_start: p.pid_start, output_file: p.output_file, started: p.started };
+        this.tokens.push(`adopt=${action.role}`);
         return;
       }
       case 'kill-role': {

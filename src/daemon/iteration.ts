@@ -18,6 +18,8 @@ import type { Action, Mode } from '../core/planner.js';
 import { plan, planPage } from '../core/planner.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { FileStateStore, SessionMismatchError } from '../state/state-store.js';
+import { liveLock } from '../state/daemon-lock.js';
+import { pausePoint } from '../process/crash-point.js';
 import type { Tracker } from '../tracker/tracker.js';
 import { readDependencies } from '../tracker/dependency-states.js';
 import { freeDiskBytes } from '../fs/free-disk.js';
@@ -176,7 +178,11 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
       }
     }
     actions = plan({ state, observation, config, now: now.getTime(), force, mode });
-    executor = new Executor({ paths, config, tracker, progress, state, force, clock, queue });
+    await pausePoint('iteration:actions');
+    // A daemon killed outright leaves its iteration running: from then on it launches nothing
+    // (the next daemon's state would never know it).
+    const abandoned = () => session !== undefined && liveLock(paths.lock)?.session_id !== session;
+    executor = new Executor({ paths, config, tracker, progress, state, force, clock, queue, abandoned });
     executor.tokens.push(...queueTokens);
     await executor.run(actions);
     await executor.cleanup(snapshot);

@@ -1,6 +1,7 @@
 /**
  * What an iteration sees besides the tracker: each running shepherd's and role's liveness from
- * its progress record (the planner's `ProcessView`), records no state entry knows (strays), and
+ * its progress record (the planner's `ProcessView`), records no state entry knows (strays, of
+ * shepherds and of roles), and
  * the pipeline counts derived from the snapshot for the summary and `pipeline_state`.
  */
 import type { DaemonState } from '../core/daemon-state.js';
@@ -10,6 +11,7 @@ import type { Observation, ProcessView } from '../core/planner.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { ProgressStore } from '../process/progress-store.js';
 import { viewOf } from '../process/progress-store.js';
+import { GENERATOR_ROLES, SUPPORT_ROLES } from '../core/vocabulary.js';
 
 export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress: ProgressStore, now: number): Observation {
   const processes: Record<string, ProcessView> = {};
@@ -30,7 +32,13 @@ export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress:
     .listShepherds()
     .filter((p) => !known.has(p.task_id))
     .map((p) => viewOf(p, now));
-  return { snapshot, processes, strays };
+  const roleStrays: ProcessView[] = [];
+  for (const role of [...GENERATOR_ROLES, ...SUPPORT_ROLES]) {
+    if (state.support_roles[role]?.status === 'running') continue; // its record, or one it replaced
+    const record = progress.readRole(role);
+    if (record !== null && !known.has(record.task_id)) roleStrays.push(viewOf(record, now));
+  }
+  return { snapshot, processes, strays, roleStrays };
 }
 
 /** Counts for the summary line and `pipeline_state` (with the lowest numbers of each list), from the snapshot. */

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
 /**
  * Deterministic fault injection for tests: with `LOOM_TEST_CRASH_AT=<point>[,<point>…]` in its
  * environment, a Loom process kills itself with SIGKILL when it reaches one of those named points,
@@ -24,4 +27,24 @@ export function crashArmed(at: string | undefined, name: string, issue?: number)
     const [point = '', only] = entry.trim().split('@');
     return point === name && (only === undefined || (issue !== undefined && Number(only) === issue));
   });
+}
+
+/**
+ * The other half of fault injection: with `LOOM_TEST_PAUSE_AT=<point>=<dir>`, a Loom process that
+ * reaches the named point creates `<dir>/<point>.reached` and waits (at most a minute) for
+ * `<dir>/<point>.go`, so a test can change the world at exactly that moment (kill a daemon, take
+ * a lock). Without the variable this is a no-op.
+ */
+export async function pausePoint(name: string): Promise<void> {
+  const at = process.env.LOOM_TEST_PAUSE_AT;
+  if (at === undefined || at === '') return;
+  const dir = at.split(',').flatMap((entry) => {
+    const eq = entry.indexOf('=');
+    return eq > 0 && entry.slice(0, eq).trim() === name ? [entry.slice(eq + 1).trim()] : [];
+  })[0];
+  if (dir === undefined) return;
+  const file = (suffix: string) => path.join(dir, `${name.replace(/[^\w.-]/g, '_')}.${suffix}`);
+  fs.writeFileSync(file('reached'), String(process.pid));
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(file('go')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }

@@ -110,6 +110,8 @@ const worldArb = fc.record({
   prs: fc.array(fc.record({ verdict: fc.constantFrom(Label.pr, Label.reviewRequested, Label.changesRequested, 'documentation'), closes: fc.option(issueNo, { nil: null }) }), { maxLength: 3 }),
   slots: fc.uniqueArray(slotArb, { selector: (s) => s.slot, maxLength: 4 }),
   strays: fc.array(strayArb, { maxLength: 2 }),
+  /** Role records the state does not know (a launch whose iteration lost its daemon, a manual `loom role`). */
+  roleStrays: fc.array(fc.record({ role: fc.constantFrom(...DAEMON_ROLES), alive: fc.boolean(), status, heartbeatAge: age }), { maxLength: 2 }),
   retry: fc.dictionary(
     issueNo.map(String),
     fc.record({ failures: fc.integer({ min: 1, max: 5 }), next: fc.constantFrom<number | string>(-5 * MIN, -1, 0, 1, 5 * MIN, '', 'not a time') }),
@@ -200,6 +202,11 @@ function inputOf(w: World): PlanInput {
     progress: progressRecord({ task_id: `stray-${k}`, issue: s.issue, status: s.status, heartbeat: ago(s.heartbeatAge) }),
   }));
 
+  // As observe() gives them: only for a role the state does not say is running.
+  const roleStrays: ProcessView[] = w.roleStrays
+    .filter((r) => support_roles[r.role]?.status !== 'running')
+    .map((r, k) => ({ alive: r.alive, progress: progressRecord({ task_id: `role-stray-${k}`, kind: 'role', role: r.role, phase: r.role, status: r.status, heartbeat: ago(r.heartbeatAge) }) }));
+
   const issues: Issue[] = w.issues.map((i) => {
     const createdAt = iso(Date.parse('2026-01-01T00:00:00.000Z') + i.createdMinute * MIN);
     const labels = [...(i.state ? [i.state] : []), ...(i.urgent ? [Label.urgent] : [])];
@@ -233,7 +240,7 @@ function inputOf(w: World): PlanInput {
     const deps = i.deps.filter((d, k) => d.number !== i.number && i.deps.findIndex((e) => e.number === d.number) === k);
     if (deps.length > 0) dependencies[String(i.number)] = deps;
   }
-  const observation: Observation = { snapshot: { issues, pullRequests }, processes, strays, limitedRuntimes: w.limited, dailyBudgetSpent: w.budgetSpent, dependencies, ...(w.freeDisk !== undefined ? { freeDisk: w.freeDisk } : {}) };
+  const observation: Observation = { snapshot: { issues, pullRequests }, processes, strays, roleStrays, limitedRuntimes: w.limited, dailyBudgetSpent: w.budgetSpent, dependencies, ...(w.freeDisk !== undefined ? { freeDisk: w.freeDisk } : {}) };
   return { state, observation, config, now: NOW, force: w.force, mode: w.mode };
 }
 
@@ -250,7 +257,7 @@ interface Facts {
   stayingIssues: Set<number>;
   /** Issues that a live, unfinished stray record works on. */
   liveStrayIssues: Set<number>;
-  /** Running daemon roles and whether they finish now. */
+  /** Running daemon roles (the state's, then role strays not already named) and whether they finish now. */
   roles: { role: DaemonRole; finishes: boolean }[];
 }
 
@@ -273,6 +280,11 @@ function facts(input: PlanInput): Facts {
     if (!e || e.status !== 'running') continue;
     const view = e.task_id ? observation.processes[e.task_id] : undefined;
     roles.push({ role, finishes: !!(view?.progress && isTerminalStatus(view.progress.status)) || !view?.alive });
+  }
+  for (const view of observation.roleStrays ?? []) {
+    const role = view.progress?.role as DaemonRole;
+    if (roles.some((r) => r.role === role)) continue;
+    roles.push({ role, finishes: isTerminalStatus(view.progress!.status) || !view.alive });
   }
   return { active, stayingIssues: new Set(active.filter((a) => a.fate === 'stays').map((a) => a.issue)), liveStrayIssues, roles };
 }
@@ -476,6 +488,24 @@ describe('plan: properties over random worlds', () => {
     });
   });
 
+  it('a role record the state does not know is adopted when live and unfinished, otherwise finished (its record removed), once per role', () => {
+    forAllWorlds((input, actions) => {
+      const running = new Set(Object.entries(input.state.support_roles).filter(([, e]) => e.status === 'running').map(([r]) => r));
+      const seen = new Set<string>();
+      for (const view of input.observation.roleStrays ?? []) {
+        const p = view.progress!;
+        const role = p.role!;
+        if (running.has(role) || seen.has(role)) continue;
+        seen.add(role);
+        const live = view.alive && !isTerminalStatus(p.status);
+        expect(ofType(actions, 'adopt-role').filter((a) => a.role === role).map((a) => a.progress.task_id), role).toEqual(live ? [p.task_id] : []);
+        expect(ofType(actions, 'finish-role').filter((a) => a.role === role).map((a) => a.outcome), role).toEqual(live ? [] : [isTerminalStatus(p.status) ? p.status : 'crashed']);
+        if (live && input.mode === 'stop') expect(ofType(actions, 'stop-role').map((a) => a.role)).toContain(role);
+      }
+      for (const a of ofType(actions, 'adopt-role')) expect(ofType(actions, 'spawn-role').map((s) => s.role)).not.toContain(a.role);
+    });
+  });
+
   it('promotes only in force mode, only proposals, and never an issue being built', () => {
     forAllWorlds((input, actions) => {
       const promotes = ofType(actions, 'promote');
@@ -503,6 +533,7 @@ describe('plan: properties over random worlds', () => {
         case 'release-orphan':
           return 3;
         case 'finish-role':
+        case 'adopt-role':
           return 4;
         case 'stop-shepherd':
         case 'stop-role':
