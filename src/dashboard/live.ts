@@ -242,7 +242,12 @@ export class LiveBoard<B extends BoardView> {
   }
 
   private rebuild(): Promise<void> {
-    this.building ??= (async () => {
+    // A build already under way read the files before this change: another follows it.
+    if (this.building !== null) {
+      this.pendingRebuild = true;
+      return this.building;
+    }
+    this.building = (async () => {
       try {
         const board = await this.buildBoard();
         this.lastBuilt = Date.now();

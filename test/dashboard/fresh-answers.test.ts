@@ -9,6 +9,7 @@ import { loomPaths } from '../../src/config/paths.js';
 import type { RunningDashboard } from '../../src/dashboard/server.js';
 import { startDashboard } from '../../src/dashboard/server.js';
 import type { BoardView } from '../../src/dashboard/live.js';
+import { LiveBoard } from '../../src/dashboard/live.js';
 import { EventLog } from '../../src/process/event-log.js';
 import { parsePrometheus } from '../helpers/prometheus.js';
 
@@ -60,5 +61,38 @@ describe('dashboard answers are fresh', () => {
     // Nothing changed: the board is not rebuilt for every request.
     const again = (await (await fetch(`${running.url}api/v1/board`)).json()) as TestBoard;
     expect(again.builds).toBe(board.builds);
+  });
+
+  it('a change made while a build is under way is shown by the next answer, not hidden until the next periodic rebuild', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-fresh-'));
+    const paths = loomPaths(dir);
+    fs.mkdirSync(paths.dir, { recursive: true });
+    fs.writeFileSync(paths.state, 'A');
+    let gate: Promise<void> | null = null;
+    let open = () => {};
+    const board = new LiveBoard<TestBoard & { seen: string }>(
+      paths,
+      async () => {
+        const seen = fs.readFileSync(paths.state, 'utf8');
+        if (gate !== null) await gate;
+        return { generated_at: new Date().toISOString(), builds: 0, seen, processes: [], gauges: { daemon_up: 0, shepherds_active: 0, shepherds_max: 1, issues_by_label: {}, pull_requests_by_label: {} } };
+      },
+      600_000,
+    );
+    await board.start();
+    try {
+      expect((await board.fresh()).seen).toBe('A');
+      gate = new Promise((resolve) => (open = resolve));
+      fs.writeFileSync(paths.state, 'BB');
+      const first = board.fresh(); // reads BB, then waits
+      fs.writeFileSync(paths.state, 'CCC'); // while that build is under way (a daemon killed, a state write)
+      const second = board.fresh();
+      open();
+      gate = null;
+      await Promise.all([first, second]);
+      expect((await board.fresh()).seen).toBe('CCC');
+    } finally {
+      board.stop();
+    }
   });
 });
