@@ -6,7 +6,7 @@
  * and how long the login shell agents run their shell commands in takes to start.
  * `loom start` refuses to start on the same executable checks (`unrunnableRoles`).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import type { SandboxSummary } from '../process/sandbox-probe.js';
 import { findExecutable } from '../runtimes/command-path.js';
 import { agentAuth, checkExecutable } from '../runtimes/create-runtime.js';
 import { agentEnv } from '../process/agent-env.js';
+import { signalGroup } from '../process/process-identity.js';
 
 export interface RuntimeCheck {
   runtime: string;
@@ -113,7 +114,7 @@ function checkAuth(cli: Cli, env: NodeJS.ProcessEnv): { auth: boolean; authDetai
   return { auth: false, authDetail: hint + unpassedNote };
 }
 
-export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessEnv = process.env): DoctorReport {
+export async function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
   const runtimes = CLIS.map((cli): RuntimeCheck => {
     const found = findExecutable(cli, root, env);
     const file = 'path' in found ? found.path : null;
@@ -136,7 +137,7 @@ export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessE
   const { problem: sandboxProblem, ...sandbox } = sandboxSummary(config, env);
   if (sandboxProblem !== null) problems.push(sandboxProblem);
   const agents = roles.some((r) => r.enabled && isCli(r.runtime ?? undefined));
-  const shell = agents ? loginShell(env) : null;
+  const shell = agents ? await loginShell(env) : null;
   if (shell?.problem) problems.push(shell.problem);
   return { node: process.version, git: version('git', env), runtimes, roles, sandbox, ...(shell !== null ? { shell: { path: shell.path, ms: shell.ms } } : {}), problems };
 }
@@ -146,11 +147,28 @@ export function runDoctor(root: string, config: LoomConfig, env: NodeJS.ProcessE
  * it: start-up files that are slow or wait on something (a version manager's stale lock) hold up
  * every shell command an agent runs — seen as an agent that stalls.
  */
-function loginShell(env: NodeJS.ProcessEnv): { path: string; ms: number | null; problem: string | null } {
+async function loginShell(env: NodeJS.ProcessEnv): Promise<{ path: string; ms: number | null; problem: string | null }> {
   const shell = env.SHELL !== undefined && env.SHELL !== '' ? env.SHELL : '/bin/sh';
   const started = Date.now();
-  // With the environment an agent gets (the variables Loom passes through), so the same start-up files run.
-  const r = spawnSync(shell, ['-l', '-c', 'true'], { env: agentEnv(env, {}), stdio: 'ignore', timeout: SHELL_WAIT_MS, killSignal: 'SIGKILL' });
+  // With the environment an agent gets (the variables Loom passes through), so the same start-up
+  // files run; in a process group of its own, so one that does not start in time is ended with
+  // whatever its start-up files started (the process waiting on a lock, say).
+  const r = await new Promise<{ error: NodeJS.ErrnoException | undefined; signal: NodeJS.Signals | null }>((resolve) => {
+    const child = spawn(shell, ['-l', '-c', 'true'], { env: agentEnv(env, {}), stdio: 'ignore', detached: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    }, SHELL_WAIT_MS);
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ error, signal: null });
+    });
+    child.on('exit', (_code, signal) => {
+      clearTimeout(timer);
+      resolve({ error: timedOut ? Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }) : undefined, signal });
+    });
+  });
   const ms = Date.now() - started;
   const files = 'look at its start-up files (~/.bash_profile, ~/.bashrc, ~/.profile, ~/.zprofile, ~/.zshrc) for what is slow or waits';
   if (r.error !== undefined && 'code' in r.error && r.error.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };

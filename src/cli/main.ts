@@ -286,7 +286,7 @@ function buildProgram(): Command {
     .action(async (options: { json?: boolean }) => {
       const paths = requirePaths();
       const { renderDoctor, runDoctor } = await import('./doctor-command.js');
-      const report = runDoctor(paths.root, requireConfig(paths));
+      const report = await runDoctor(paths.root, requireConfig(paths));
       out(options.json ? JSON.stringify(report, null, 2) : renderDoctor(report));
     });
 

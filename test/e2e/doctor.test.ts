@@ -103,6 +103,14 @@ describe('loom doctor', () => {
     expect(slow.shell).toMatchObject({ path: '/bin/bash', ms: expect.any(Number) });
     expect(slow.problems).toEqual([expect.stringMatching(/^the login shell `\/bin\/bash -l` takes 2\.\d s to start: every shell command an agent runs waits as long .*~\/\.bash_profile/)]);
 
+    // One that never starts (it waits on a lock that is never released) is ended after 10 s, with
+    // what its start-up files started.
+    fs.writeFileSync(path.join(home, '.bash_profile'), 'sleep 599.25\n');
+    const stuck = doctor(repo.root, env) as Report & { shell?: { path: string; ms: number | null } };
+    expect(stuck.shell).toMatchObject({ path: '/bin/bash', ms: null });
+    expect(stuck.problems).toEqual([expect.stringMatching(/^the login shell `\/bin\/bash -l` did not start within 10 s: .*~\/\.bash_profile/)]);
+    expect(processesRunning(['sleep', '599.25'])).toEqual([]);
+
     // Only where an agent CLI runs: the script and command runtimes start no login shell.
     repo.cleanup();
     repo = makeRepo({ runtime: 'script' });
@@ -111,3 +119,19 @@ describe('loom doctor', () => {
     expect(scripted.problems).toEqual([]);
   });
 });
+
+/** Pids of the processes whose command line is exactly `argv`. */
+function processesRunning(argv: string[]): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+      const state = fs.readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (state !== 'Z' && cmdline.length === argv.length && cmdline.every((a, i) => a === argv[i])) found.push(Number(entry));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}

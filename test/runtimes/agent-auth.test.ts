@@ -51,12 +51,12 @@ describe('agent auth', () => {
     expect(main.every((r) => r.headers.authorization === 'Bearer sk-ant-oat01-fixture-token')).toBe(true);
   });
 
-  it('loom doctor: configured for a credential the agent receives, not for a switch that needs credentials the agent does not get', () => {
+  it('loom doctor: configured for a credential the agent receives, not for a switch that needs credentials the agent does not get', async () => {
     const config = defaultConfig();
-    const claude = (env: NodeJS.ProcessEnv) => runDoctor(cwd, config, { PATH: process.env.PATH, HOME: home, ...env }).runtimes.find((r) => r.runtime === 'claude');
-    expect(claude({ CLAUDE_CODE_OAUTH_TOKEN: 'x' })).toMatchObject({ auth: true, authDetail: '$CLAUDE_CODE_OAUTH_TOKEN' });
-    expect(claude({ CLAUDE_CODE_USE_BEDROCK: '1' })).toMatchObject({ auth: false });
-    const gemini = runDoctor(cwd, config, { PATH: process.env.PATH, HOME: home, GOOGLE_APPLICATION_CREDENTIALS: '/keys/sa.json' }).runtimes.find((r) => r.runtime === 'gemini');
+    const claude = async (env: NodeJS.ProcessEnv) => (await runDoctor(cwd, config, { PATH: process.env.PATH, HOME: home, ...env })).runtimes.find((r) => r.runtime === 'claude');
+    expect(await claude({ CLAUDE_CODE_OAUTH_TOKEN: 'x' })).toMatchObject({ auth: true, authDetail: '$CLAUDE_CODE_OAUTH_TOKEN' });
+    expect(await claude({ CLAUDE_CODE_USE_BEDROCK: '1' })).toMatchObject({ auth: false });
+    const gemini = (await runDoctor(cwd, config, { PATH: process.env.PATH, HOME: home, GOOGLE_APPLICATION_CREDENTIALS: '/keys/sa.json' })).runtimes.find((r) => r.runtime === 'gemini');
     expect(gemini).toMatchObject({ auth: true, authDetail: '$GOOGLE_APPLICATION_CREDENTIALS' });
   });
 });
