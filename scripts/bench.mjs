@@ -267,6 +267,20 @@ async function createIssues(root, count) {
   return numbers;
 }
 const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+/**
+ * A process's memory as the kernel shares it out (`smaps_rollup`): `Pss` counts each page shared
+ * by n processes as 1/n (node's own code, mapped by every Loom process, is paid once in all),
+ * `Private_*` what this process alone holds (what one more such process costs). kB; 0 once gone.
+ */
+const sharedOutKb = (pid) => {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    return { pss: kb('Pss'), private: kb('Private_Clean') + kb('Private_Dirty') };
+  } catch {
+    return { pss: 0, private: 0 };
+  }
+};
 const procKb = (pid, field) => {
   try {
     return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -362,20 +376,28 @@ async function hostOverhead() {
     const children = pIssues.map((n) => spawn(process.execPath, [bin, 'shepherd', String(n), '--force-merge'], { cwd: pRoot, stdio: 'ignore' }));
     const exits = children.map((c) => new Promise((r) => c.on('exit', r)));
     let sum = 0;
+    let pss = 0;
+    let priv = 0;
     let done = false;
     Promise.all(exits).then(() => (done = true));
-    while (!done) {
+    for (let tick = 0; !done; tick += 1) {
       sum = Math.max(sum, children.reduce((acc, c) => acc + procKb(c.pid, 'VmRSS'), 0));
+      // The kernel walks each process's page tables for these: every tenth sample.
+      if (tick % 10 === 0) {
+        const shares = children.map((c) => sharedOutKb(c.pid));
+        pss = Math.max(pss, shares.reduce((acc, x) => acc + x.pss, 0));
+        priv = Math.max(priv, shares.reduce((acc, x) => acc + x.private, 0));
+      }
       await sleepMs(5);
     }
-    rows.push({ k, host: h.peak, hostHwm: h.hwm, processes: sum });
+    rows.push({ k, host: h.peak, hostHwm: h.hwm, processes: sum, pss, priv });
     for (const r of [hRoot, pRoot]) {
       const host = liveHost(loomPaths(r).host);
       if (host !== null) process.kill(host.pid, 'SIGTERM');
     }
   }
   console.log('RSS of orchestration per running issue (peak RSS / issues running at once; target ≤ 45 MB):');
-  for (const r of rows) console.log(`  ${r.k} at once: shepherd host ${(r.host / 1024 / r.k).toFixed(1)} MB (host peak ${(r.host / 1024).toFixed(1)} MB, VmHWM ${(r.hostHwm / 1024).toFixed(1)} MB); loom shepherd processes ${(r.processes / 1024 / r.k).toFixed(1)} MB (sum of peaks ${(r.processes / 1024).toFixed(1)} MB)`);
+  for (const r of rows) console.log(`  ${r.k} at once: shepherd host ${(r.host / 1024 / r.k).toFixed(1)} MB (host peak ${(r.host / 1024).toFixed(1)} MB, VmHWM ${(r.hostHwm / 1024).toFixed(1)} MB); loom shepherd processes ${(r.processes / 1024 / r.k).toFixed(1)} MB (sum of peaks ${(r.processes / 1024).toFixed(1)} MB); their PSS ${(r.pss / 1024 / r.k).toFixed(1)} MB per issue (shared pages counted once), private ${(r.priv / 1024 / r.k).toFixed(1)} MB per issue`);
   const host = liveHost(loomPaths(hostRoot).host);
   if (host !== null) process.kill(host.pid, 'SIGTERM');
   await sleepMs(500);

@@ -38,8 +38,8 @@ export class Executor {
   readonly failureReasons = new Map<number, string>();
   /**
    * `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes.
-   * `abandoned`: true once the daemon that ran this iteration is gone: nothing more is launched
-   * (the next daemon's state would not know it).
+   * `abandoned`: true once the daemon that ran this iteration is gone: no further action is
+   * taken, and nothing more launched (the next daemon's state would not know it).
    */
   private readonly o: { paths: LoomPaths; config: LoomConfig; tracker: Tracker; progress: ProgressStore; state: DaemonState; force: boolean; clock: () => Date; queue: ShepherdQueue | null; abandoned?: () => boolean };
 
@@ -62,6 +62,7 @@ export class Executor {
    */
   async cleanup(snapshot: TrackerSnapshot): Promise<void> {
     const { paths, config, tracker } = this.o;
+    if (this.abandoned()) return;
     try {
       const cleaned = await cleanupLeftovers({ paths, config, tracker, snapshot, now: this.o.clock().getTime(), log: (line, issue) => {
           if (issue !== undefined) this.cleanupLines.set(issue, [...(this.cleanupLines.get(issue) ?? []), line]);
@@ -114,6 +115,8 @@ export class Executor {
   async run(actions: Action[]): Promise<void> {
     for (const action of actions) {
       if (action.type === 'stop-shepherd') continue;
+      // An iteration whose daemon is gone is nobody's: it acts no more (the next daemon's does).
+      if (this.abandoned()) return;
       try {
         await this.execute(action);
       } catch (error) {
@@ -125,10 +128,10 @@ export class Executor {
     // Stops come last (after adoptions have filled their slots) and are signalled together, so
     // the grace periods overlap instead of adding up.
     const stops = actions.filter((a): a is Extract<Action, { type: 'stop-shepherd' }> => a.type === 'stop-shepherd');
-    if (stops.length > 0) await this.stopShepherds(stops);
+    if (stops.length > 0 && !this.abandoned()) await this.stopShepherds(stops);
   }
 
-  /** The daemon is gone: a launch is skipped (said once in the summary). */
+  /** The daemon is gone: what follows is skipped (said once in the summary). */
   private abandoned(): boolean {
     if (this.o.abandoned?.() !== true) return false;
     if (!this.tokens.includes('!daemon-gone')) this.tokens.push('!daemon-gone');

@@ -28,10 +28,14 @@ afterEach(() => {
 
 const SESSION = 'daemon0session';
 
-/** A repository with one ready issue and the Guide (its interval role) due: an iteration would start both. */
+/**
+ * A repository with one ready issue and the Guide (its interval role) due — an iteration would
+ * start both — and an issue left `loom:building` with no shepherd, which it would release.
+ */
 async function dueRepo(): Promise<TestRepo> {
   const r = makeRepo({ runtime: 'script', roles: { architect: { enabled: false }, hermit: { enabled: false }, judge: { enabled: false }, curator: { enabled: false }, doctor: { enabled: false }, champion: { enabled: false } } });
   await r.tracker().createIssue({ title: 'ready', labels: [Label.issue] });
+  await r.tracker().createIssue({ title: 'nobody builds it', labels: [Label.building] });
   const now = new Date().toISOString();
   fs.writeFileSync(r.paths.state, JSON.stringify({ started_at: now, running: true, iteration: 0, force_mode: false, daemon_session_id: SESSION, shepherds: {}, support_roles: {}, warnings: [], completed_issues: [], total_prs_merged: 0 }));
   return r;
@@ -77,7 +81,7 @@ const records = (r: TestRepo) => fs.readdirSync(r.paths.progress).filter((n) => 
 const stateOf = (r: TestRepo) => JSON.parse(fs.readFileSync(r.paths.state, 'utf8'));
 
 describe('launches the next daemon would not know', () => {
-  it('an iteration whose daemon was killed outright starts no shepherd and no role; with its daemon alive the same iteration starts both', async () => {
+  it('an iteration whose daemon was killed outright starts no shepherd and no role and changes nothing; with its daemon alive the same iteration does all of it', async () => {
     repo = await dueRepo();
     const orphaned = await iterationOf(repo, async (daemon) => {
       const gone = new Promise((resolve) => daemon.on('exit', resolve));
@@ -88,11 +92,13 @@ describe('launches the next daemon would not know', () => {
     expect(records(repo)).toEqual([]);
     expect(stateOf(repo).support_roles.guide?.status ?? 'idle').toBe('idle');
     expect((await repo.tracker().getIssue(1))!.labels).toEqual([Label.issue]);
+    expect((await repo.tracker().getIssue(2))!.labels).toEqual([Label.building]);
 
     const alive = await iterationOf(repo, () => Promise.resolve());
     expect(alive).not.toMatch(/!daemon-gone/);
     expect(alive).toMatch(/\+shepherd=#1/);
     expect(alive).toMatch(/\+guide/);
+    expect(alive).toMatch(/released=#2/);
     expect(stateOf(repo).support_roles.guide.status).toBe('running');
   });
 
