@@ -60,6 +60,7 @@ export class FakeAnthropicServer {
   private script: ScriptTurn[];
   private next = 0;
   private failure: FailureMode | null = null;
+  private retryAfterMs: number | null = null;
   private readonly hanging = new Set<http.ServerResponse>();
   private messageCount = 0;
 
@@ -93,9 +94,13 @@ export class FakeAnthropicServer {
     this.next = 0;
   }
 
-  /** From now on every main request fails this way (null: back to the script). */
-  failWith(mode: FailureMode | null): void {
+  /**
+   * From now on every main request fails this way (null: back to the script). `retryAfterMs`: an
+   * overloaded answer carries `retry-after-ms` (which the SDKs wait out instead of their own backoff).
+   */
+  failWith(mode: FailureMode | null, opts: { retryAfterMs?: number } = {}): void {
     this.failure = mode;
+    this.retryAfterMs = opts.retryAfterMs ?? null;
   }
 
   /** The requests served from the script (the agent's turns), in order. */
@@ -181,7 +186,7 @@ export class FakeAnthropicServer {
         );
       }
       case 'overloaded':
-        return json(res, 529, { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: requestId }, { 'request-id': requestId, 'x-should-retry': 'true' });
+        return json(res, 529, { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' }, request_id: requestId }, { 'request-id': requestId, 'x-should-retry': 'true', ...(this.retryAfterMs !== null ? { 'retry-after-ms': String(this.retryAfterMs) } : {}) });
     }
   }
 

@@ -124,12 +124,12 @@ describe('OpencodeRuntime with the real opencode CLI', () => {
     expect(result.message).toContain('429');
   });
 
-  // opencode 1.18 retries a 5xx on its own, 5 times with backoff 2+4+8+16+32 s when the response
-  // has no retry-after, and its JSON stream says nothing until it gives up; its error log on stderr
-  // has a "stream error" line for each failed request.
+  // opencode 1.18 retries a 5xx on its own, 5 times (with backoff 2+4+8+16+32 s when the response
+  // has no retry-after; here the answer asks for 50 ms), and its JSON stream says nothing until it
+  // gives up; its error log on stderr has a "stream error" line for each failed request.
   it('classifies a 529 as overloaded, once the CLI has given up retrying', async () => {
     server = await FakeAnthropicServer.start([]);
-    server.failWith('overloaded');
+    server.failWith('overloaded', { retryAfterMs: 50 });
     // cliRetries above the CLI's own 5: the CLI gives up first.
     const { result, events } = await run([], { cliRetries: 6, stallTimeout: 110_000, timeout: 130_000 });
     expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
