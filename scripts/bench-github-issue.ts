@@ -122,6 +122,7 @@ async function run(size: number): Promise<void> {
   const who = new Map<number, string>(); // request index → process kind
   const byInode = new Map<string, string>();
   const peakKb = new Map<string, number>();
+  const privateKb = new Map<string, number>();
   let processes = new Map<number, string>();
   server.beforeAnswer = (request) => {
     const index = server.requests.length; // logged right after this hook
@@ -135,11 +136,17 @@ async function run(size: number): Promise<void> {
     if (kind !== null) {
       byInode.set(inode, kind);
       who.set(index, kind);
-      // Peak RSS of the process so far (VmHWM), sampled at each of its requests.
+      // Peak RSS of the process so far (VmHWM), sampled at each of its requests; and its private
+      // memory then (what it alone holds: the pages of node's own code, shared by every Loom
+      // process, are not in it).
       try {
-        const kb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${kind.replace(/^.*#/, '')}/status`, 'utf8'))?.[1]);
+        const pid = kind.replace(/^.*#/, '');
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
         const name = kind.replace(/#\d+$/, '');
         if (kb > (peakKb.get(name) ?? 0)) peakKb.set(name, kb);
+        const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+        const own = ['Private_Clean', 'Private_Dirty'].reduce((sum, field) => sum + Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? 0), 0);
+        if (own > (privateKb.get(name) ?? 0)) privateKb.set(name, own);
       } catch {
         // exited
       }
@@ -188,7 +195,8 @@ async function run(size: number): Promise<void> {
   for (const r of ours) byProcess.set(r.kind, [...(byProcess.get(r.kind) ?? []), r]);
   for (const [kind, rs] of [...byProcess.entries()].sort()) {
     const peak = peakKb.get(kind);
-    console.log(`  ${kind}: ${(rs.length / merged).toFixed(1)} requests, ${(points(rs) / merged).toFixed(1)} points per merged issue${peak === undefined ? '' : `; peak RSS ${(peak / 1024).toFixed(0)} MB`}`);
+    const own = privateKb.get(kind);
+    console.log(`  ${kind}: ${(rs.length / merged).toFixed(1)} requests, ${(points(rs) / merged).toFixed(1)} points per merged issue${peak === undefined ? '' : `; peak RSS ${(peak / 1024).toFixed(0)} MB`}${own === undefined ? '' : ` (private ${(own / 1024).toFixed(0)} MB)`}`);
     for (const [key, grs] of [...groups.entries()].filter(([k]) => k.startsWith(`${kind}: `)).sort((a, b) => points(b[1]) - points(a[1]))) {
       console.log(`    ${key.slice(kind.length + 2)}: ${(grs.length / merged).toFixed(2)} requests, ${(points(grs) / merged).toFixed(2)} points`);
     }
