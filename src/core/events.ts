@@ -30,6 +30,7 @@ export const EVENT_TYPES = [
   'spawn.skipped',
   'spawn.failed',
   'role.started',
+  'role.adopted',
   'role.failed',
   'action.failed',
   'tracker.slow-down',
@@ -162,6 +163,7 @@ export function tokenEvent(token: string, roles: readonly string[]): { type: Eve
     return { type: 'tracker.slow-down', fields: { rate_limit_remaining: remaining, rate_limit_limit: limit } };
   }
   if (word.startsWith('+') && value === undefined && roles.includes(word.slice(1))) return { type: 'role.started', fields: { role: word.slice(1) } };
+  if (word === 'adopt' && value !== undefined && roles.includes(value)) return { type: 'role.adopted', fields: { role: value } };
   if (word === '!cleanup' && value === undefined) return { type: 'action.failed', fields: { outcome: 'cleanup' } };
   if (word.startsWith('!') && value !== undefined) {
     const name = word.slice(1);
@@ -188,6 +190,7 @@ const FORMATS: Partial<Record<EventType, (e: LoomEvent) => string>> = {
   'shepherd.spawned': (e) => `shepherd spawned (task ${e.task_id ?? '?'})`,
   'issue.blocked': (e) => `blocked${e.message ? ` — ${e.message}` : ''}`,
   'role.started': () => 'started by the daemon',
+  'role.adopted': () => 'a run the daemon did not start, taken in (a manual `loom role`, or one a killed daemon left)',
   'role.failed': (e) => `ended ${e.outcome ?? 'badly'}`,
   'task.started': (e) => `${e.kind ?? 'task'} started (task ${e.task_id ?? '?'}, pid ${e.pid ?? '?'})`,
   'task.phase': (e) => `phase ${e.phase ?? '?'}`,

@@ -22,6 +22,7 @@ describe('tokenEvent', () => {
     ['skip=#10', 'spawn.skipped', { issue: 10 }],
     ['!spawn=#11', 'spawn.failed', { issue: 11 }],
     ['+judge', 'role.started', { role: 'judge' }],
+    ['adopt=guide', 'role.adopted', { role: 'guide' }],
     ['!judge=timeout', 'role.failed', { role: 'judge', outcome: 'timeout' }],
     ['!promote=#3', 'action.failed', { outcome: 'promote', issue: 3 }],
     ['cleaned=#12', 'issue.cleaned', { issue: 12 }],

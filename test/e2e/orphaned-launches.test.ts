@@ -136,6 +136,8 @@ describe('launches the next daemon would not know', () => {
     fs.writeFileSync(repo.paths.state, JSON.stringify({ ...stateOf(repo), support_roles: { guide: { ...entry, last_completed: null } } }));
     r = loom(repo.root, ['iterate']);
     expect(r.stdout).toMatch(/adopt=guide/);
+    const events = fs.readFileSync(repo.paths.events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; role?: string });
+    expect(events.filter((e) => e.type === 'role.adopted')).toEqual([expect.objectContaining({ role: 'guide' })]);
     expect(r.stdout).not.toMatch(/\+guide/);
     expect(stateOf(repo).support_roles.guide).toMatchObject({ status: 'running', task_id: 'orphan1guide', pid: runner.pid });
     expect(JSON.parse(fs.readFileSync(guide, 'utf8')).task_id).toBe('orphan1guide');
