@@ -90,6 +90,8 @@ export class GitHubTracker implements Tracker {
   private readonly retryDelayMs: number;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
+  /** This process took a snapshot: its pulls are the newest it knows of (else the cache file's stay). */
+  private snapshotTaken = false;
   /** The open loom items as of the last snapshot, kept current by the probe's deltas. */
   private readonly listing: GitHubListing;
   /** Writes nothing on dispose (`loom status`). */
@@ -231,6 +233,7 @@ export class GitHubTracker implements Tracker {
       pullRequests.push(toPullRequest({ ...pull, title: item.title, body: item.body ?? null, labels: item.labels, updated_at: item.updated_at }));
     }
     this.snapshotPulls = kept;
+    this.snapshotTaken = true;
     issues.sort(byNumberAsc);
     pullRequests.sort(byNumberAsc);
     return { issues, pullRequests, ...(warnings.length > 0 ? { warnings } : {}) };
@@ -652,8 +655,12 @@ export class GitHubTracker implements Tracker {
     if (this.cacheFile !== undefined && !this.disposed && !this.readonly) {
       // The listing first: the probe ETag in the cache file is trusted only with the listing it vouches for.
       this.listing.save();
-      const { entries, openUntil } = this.transport.persisted();
-      this.cacheFile.write({ entries, openUntil, pulls: [...this.snapshotPulls.entries()], actor: this.actor ?? null, permissions: this.trust.persisted() });
+      // Merged with what the processes that ended since this one started left: what this one did
+      // not read itself stays theirs (docs/trackers.md, "The cache file").
+      const saved = this.cacheFile.read();
+      const { entries, openUntil } = this.transport.persisted(saved);
+      const pulls = this.snapshotTaken || saved === null ? [...this.snapshotPulls.entries()] : saved.pulls;
+      this.cacheFile.write({ entries, openUntil, pulls, actor: this.actor ?? saved?.actor ?? null, permissions: this.trust.persisted(saved?.permissions ?? []) });
     }
     this.disposed = true;
     this.transport.dispose();

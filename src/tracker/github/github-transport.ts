@@ -102,6 +102,8 @@ export class GitHubTransport {
   private limits: RateLimitState = { remaining: null, limit: null, resetAt: null, used: null };
   private openUntil: number | null = null;
   private disposed = false;
+  /** URLs whose answer this process remembered, renewed or forgot: its word on them is newer than a restored one. */
+  private readonly touched = new Set<string>();
 
   constructor(options: GitHubTransportOptions) {
     for (const [url, entry] of options.restored?.entries ?? []) this.cache.set(url, entry);
@@ -126,9 +128,26 @@ export class GitHubTransport {
     return this.openUntil;
   }
 
-  /** What the next process can reuse: the remembered answers and the circuit breaker. */
-  persisted(): { entries: [string, CachedResponse][]; openUntil: number | null } {
-    return { entries: [...this.cache.entries()], openUntil: this.openUntil };
+  /**
+   * What the next process can reuse: the remembered answers and the circuit breaker, laid over
+   * `saved`, what the processes that ended since this one started left (several Loom processes
+   * share one cache file). The answers this process used or forgot replace theirs; the rest of
+   * theirs stay, though this process restored older ones (a shepherd that ran through several
+   * iterations must not bring back the ETags they had moved past: each would cost a poll); the
+   * later circuit-breaker time wins.
+   */
+  persisted(saved: { entries: [string, CachedResponse][]; openUntil: number | null } | null = null): { entries: [string, CachedResponse][]; openUntil: number | null } {
+    const merged = new Map(saved?.entries ?? []);
+    for (const [url, entry] of this.cache) if (!merged.has(url)) merged.set(url, entry);
+    for (const url of this.touched) {
+      merged.delete(url);
+      const entry = this.cache.get(url);
+      if (entry !== undefined) merged.set(url, entry);
+    }
+    const entries = [...merged.entries()].slice(-MAX_CACHED_URLS);
+    const theirs = saved?.openUntil ?? null;
+    const openUntil = theirs === null ? this.openUntil : this.openUntil === null ? theirs : Math.max(theirs, this.openUntil);
+    return { entries, openUntil: openUntil !== null && openUntil > this.now() ? openUntil : null };
   }
 
   /** Every later call throws; the remembered answers are dropped and kept-alive connections closed. */
@@ -147,11 +166,13 @@ export class GitHubTransport {
   forget(url: string): CachedResponse | undefined {
     const entry = this.cache.get(url);
     this.cache.delete(url);
+    this.touched.add(url);
     return entry;
   }
 
   /** Remembers an answer for a URL, as the most recently used. */
   remember(url: string, entry: { etag: string; data: unknown; link: unknown }): void {
+    this.touched.add(url);
     this.cache.delete(url);
     this.cache.set(url, { etag: entry.etag, data: entry.data, link: typeof entry.link === 'string' ? entry.link : undefined });
     if (this.cache.size > MAX_CACHED_URLS) {

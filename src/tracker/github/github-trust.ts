@@ -35,9 +35,18 @@ export class GitHubTrust {
     this.permissions = new Map(restored.filter(([user, known]) => typeof user === 'string' && typeof known?.allowed === 'boolean' && typeof known.at === 'number'));
   }
 
-  /** The permission answers still fresh, for the next process. */
-  persisted(): [string, KnownPermission][] {
-    return [...this.permissions.entries()].filter(([, known]) => this.fresh(known));
+  /**
+   * The permission answers still fresh, for the next process: this process's and those `saved`
+   * (left by processes that ended since it started), the newer answer for a user both have.
+   */
+  persisted(saved: readonly [string, KnownPermission][] = []): [string, KnownPermission][] {
+    const merged = new Map<string, KnownPermission>();
+    for (const [user, known] of [...saved, ...this.permissions.entries()]) {
+      if (typeof user !== 'string' || typeof known?.allowed !== 'boolean' || typeof known.at !== 'number') continue;
+      const had = merged.get(user);
+      if (had === undefined || known.at >= had.at) merged.set(user, known);
+    }
+    return [...merged.entries()].filter(([, known]) => this.fresh(known));
   }
 
   /** Whether the latest approval in an issue's timeline (oldest first) is by a trusted user. */

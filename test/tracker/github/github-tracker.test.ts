@@ -680,4 +680,33 @@ describe('GitHubTracker snapshot as a delta', () => {
     expect(await third.isTrusted(n!)).toBe(false);
     expect(asked()).toBe(2);
   });
+
+  it('a process that ends after others keeps what they left in the shared cache file: the next poll is a 304, and neither the PRs nor the permission are read again', async () => {
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const server = await start({ permissions: { writer: 'write' }, now: () => clock });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-shared-cache-'));
+    dirs.push(dir);
+    const cacheFile = path.join(dir, 'github-cache.json');
+    const [n] = server.seedIssues(1, [], 'author');
+    server.applyLabel(n!, 'loom:issue', 'writer');
+    const pr = await connect(server).createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:pr'] });
+    // A shepherd starts (the cache file is empty then) and runs while an iteration comes and goes.
+    const shepherd = connect(server, { cacheFile, now: () => clock });
+    await shepherd.getIssue(n!);
+    const iteration = connect(server, { cacheFile, now: () => clock });
+    expect((await iteration.snapshot()).pullRequests.map((p) => p.number)).toEqual([pr.number]);
+    expect(await iteration.isTrusted(n!)).toBe(true);
+    iteration.dispose();
+    clock += 1_000;
+    shepherd.dispose();
+
+    const used = server.requests.length;
+    const next = connect(server, { cacheFile, now: () => clock });
+    expect((await next.snapshot()).pullRequests.map((p) => p.number)).toEqual([pr.number]);
+    expect(await next.isTrusted(n!)).toBe(true);
+    const sent = server.requests.slice(used);
+    expect(sent.filter((r) => r.path.includes('sort=updated')).map((r) => r.status)).toEqual([304]);
+    expect(sent.filter((r) => r.path.includes('/pulls') || r.path.includes('/collaborators/')).map((r) => `${r.method} ${r.path}`)).toEqual([]);
+    expect(sent.filter((r) => r.status !== 304)).toEqual([]);
+  });
 });
