@@ -2,7 +2,7 @@
 // roles), force mode, instant agents, for several backlog sizes. Runs a real `loom start --force`
 // against the GitHub-shaped server on 127.0.0.1 (merges happen in a real bare repository), and
 // attributes every request to the Loom process that sent it (found from its connection).
-// Run by `node scripts/bench.mjs --only github-issue` (sizes: --sizes 10,1000,10000; --merged 4).
+// Run by `node scripts/bench.mjs --only github-issue` (sizes: --sizes 10,1000,10000; --merged 4; --agent-seconds S for a builder that takes S seconds).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +16,8 @@ const arg = (name: string, fallback: string): string => {
 };
 const sizes = arg('sizes', '10,1000,10000').split(',').map(Number);
 const merged = Number(arg('merged', '4'));
+/** How long the builder takes (0: instant). Over a few seconds each shepherd lives through several iterations, as with a real agent. */
+const agentSeconds = Number(arg('agent-seconds', '0'));
 /** --trace: also print the first shepherd's requests in order. */
 const trace = process.argv.includes('--trace');
 
@@ -109,7 +111,7 @@ async function run(size: number): Promise<void> {
   const roles = Object.fromEntries(
     ['builder', 'judge', 'doctor', 'champion', 'curator', 'architect', 'hermit', 'guide'].map((r) => [
       r,
-      r === 'builder' ? { command: 'echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"' } : r === 'judge' ? { command: 'echo "VERDICT: APPROVE"' } : ['doctor', 'champion'].includes(r) ? { command: 'true' } : { command: 'true', enabled: false },
+      r === 'builder' ? { command: `${agentSeconds > 0 ? `sleep ${agentSeconds}; ` : ''}echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"` } : r === 'judge' ? { command: 'echo "VERDICT: APPROVE"' } : ['doctor', 'champion'].includes(r) ? { command: 'true' } : { command: 'true', enabled: false },
     ]),
   );
   fs.writeFileSync(path.join(root, '.loom', 'config.json'), JSON.stringify({ tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: server.url }, runtime: 'command', pollInterval: '1s', roles }));
@@ -185,7 +187,7 @@ async function run(size: number): Promise<void> {
   const ours = made.filter((r) => r.kind !== 'unknown');
   const unknown = made.length - ours.length - probeRequests;
   const points = (rs: typeof ours) => rs.filter((r) => r.status !== 304 && r.status !== 0).length;
-  console.log(`github per merged issue, ${size} open issues (${merged} merged in ${seconds.toFixed(0)} s, force mode, instant agents): ${(ours.length / merged).toFixed(1)} requests, ${(points(ours) / merged).toFixed(1)} rate-limit points (target ≤ 13 points)${unknown > 0 ? `; ${unknown} requests from no process found` : ''}`);
+  console.log(`github per merged issue, ${size} open issues (${merged} merged in ${seconds.toFixed(0)} s, force mode, ${agentSeconds > 0 ? `a builder taking ${agentSeconds} s` : "instant agents"}): ${(ours.length / merged).toFixed(1)} requests, ${(points(ours) / merged).toFixed(1)} rate-limit points (target ≤ 13 points)${unknown > 0 ? `; ${unknown} requests from no process found` : ''}`);
   const groups = new Map<string, typeof ours>();
   for (const r of ours) {
     const key = `${r.kind}: ${route(r.method, r.path)}`;

@@ -523,7 +523,7 @@ if (!only || only === 'github') {
 }
 if (!only || only === 'github-issue') {
   // Whole lifecycles on GitHub: minutes per backlog size (--sizes 10,1000,10000 --merged 4).
-  const passed = [...['sizes', 'merged'].flatMap((n) => (arg(n, null) === null ? [] : [`--${n}`, arg(n, null)])), ...(process.argv.includes('--trace') ? ['--trace'] : [])];
+  const passed = [...['sizes', 'merged', 'agent-seconds'].flatMap((n) => (arg(n, null) === null ? [] : [`--${n}`, arg(n, null)])), ...(process.argv.includes('--trace') ? ['--trace'] : [])];
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, 'bench-github-issue.ts'), ...passed], { cwd: path.join(here, '..'), encoding: 'utf8' });
   process.stdout.write(r.stdout + r.stderr);
 }
