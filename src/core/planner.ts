@@ -101,7 +101,8 @@ export type Action =
   | { type: 'spawn-shepherd'; slot: string; issue: number }
   | { type: 'spawn-role'; role: DaemonRole; reason: 'interval' | 'demand' | 'low-backlog' }
   /** `merged`: how many PRs the run merged (the Champion), when any. */
-  | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number }
+  /** `stray`: a run the state did not know (no warning; `at`: when it ended, its last heartbeat). */
+  | { type: 'finish-role'; role: DaemonRole; outcome: string; merged?: number; stray?: { at: string } }
   | { type: 'kill-role'; role: DaemonRole; reason: 'stalled' | 'timeout' }
   /** A live role run the state does not know about: recorded as the role's running one. */
   | { type: 'adopt-role'; role: DaemonRole; progress: Progress }
@@ -265,7 +266,7 @@ export function planPage(input: PlanInput): { actions: Action[]; readMore: boole
       runningRoles.add(role);
     } else {
       const merged = p.merged_prs?.length ?? 0;
-      actions.push({ type: 'finish-role', role, outcome: isTerminal(p.status) ? p.status : 'crashed', ...(merged > 0 ? { merged } : {}) });
+      actions.push({ type: 'finish-role', role, outcome: isTerminal(p.status) ? p.status : 'crashed', ...(merged > 0 ? { merged } : {}), stray: { at: p.heartbeat } });
       finishedNow.add(role);
     }
   }

@@ -131,6 +131,17 @@ export class Executor {
     if (stops.length > 0 && !this.abandoned()) await this.stopShepherds(stops);
   }
 
+  /**
+   * The pid a role run has: the state's, else (a run adopted before it recorded its pid) its
+   * record's now, when the record is still that run's.
+   */
+  private rolePid(role: string): { pid: number | null; pid_start: string | null } | undefined {
+    const entry = this.o.state.support_roles[role];
+    if (entry === undefined || entry.pid !== null) return entry;
+    const record = this.o.progress.readRole(role);
+    return record !== null && record.task_id === entry.task_id ? { pid: record.pid, pid_start: record.pid_start } : entry;
+  }
+
   /** The daemon is gone: what follows is skipped (said once in the summary). */
   private abandoned(): boolean {
     if (this.o.abandoned?.() !== true) return false;
@@ -234,7 +245,6 @@ export class Executor {
         this.tokens.push(`promote=#${action.issue}`);
         return;
       case 'spawn-shepherd': {
-        if (this.abandoned()) return;
         // Untrusted issue text is never built: the label must come from someone with write access.
         if (!(await tracker.isTrusted(action.issue))) {
           state.untrusted[String(action.issue)] = { checked_at: now.toISOString(), reason: `${Label.issue} was not applied by a user with write access` };
@@ -243,6 +253,7 @@ export class Executor {
           return;
         }
         delete state.untrusted[String(action.issue)];
+        if (this.abandoned()) return; // right before the claim and the launch
         if (this.o.queue !== null) {
           await this.enqueue(action.slot, action.issue, this.o.queue);
           return;
@@ -278,7 +289,7 @@ export class Executor {
         return;
       }
       case 'kill-role': {
-        const entry = state.support_roles[action.role];
+        const entry = this.rolePid(action.role);
         if (entry?.pid) await this.end(entry.pid, entry.pid_start, `role ${action.role}`);
         await this.endAgent(progress.readRole(action.role));
         this.warn(`role ${action.role} ${action.reason === 'timeout' ? 'ran past its timeout' : 'stopped responding'} and was killed`);
@@ -290,14 +301,15 @@ export class Executor {
         // The Champion's merges count like a shepherd's (the daemon's summary, status, the state file).
         state.total_prs_merged += action.merged ?? 0;
         if (action.outcome === 'crashed') await this.endAgent(progress.readRole(action.role));
-        if (action.outcome !== 'completed') {
+        // A run the daemon did not start (a manual `loom role`, one a killed daemon left) is recorded quietly, as of when it ended.
+        if (action.outcome !== 'completed' && action.stray === undefined) {
           this.tokens.push(`!${action.role}=${action.outcome}`);
           this.warn(`role ${action.role} ended ${action.outcome}`);
         }
-        this.finishRole(action.role, action.outcome);
+        this.finishRole(action.role, action.outcome, action.stray?.at);
         return;
       case 'stop-role': {
-        const entry = state.support_roles[action.role];
+        const entry = this.rolePid(action.role);
         if (entry?.pid) await this.end(entry.pid, entry.pid_start, `role ${action.role}`);
         await this.endAgent(progress.readRole(action.role));
         this.finishRole(action.role, 'stopped');
@@ -367,9 +379,12 @@ export class Executor {
     };
   }
 
-  private finishRole(role: string, outcome: string): void {
+  private finishRole(role: string, outcome: string, at?: string): void {
     const entry = this.o.state.support_roles[role] ?? idleRole();
-    this.o.state.support_roles[role] = { ...entry, status: 'idle', task_id: null, pid: null, pid_start: null, last_completed: this.o.clock().toISOString(), last_outcome: outcome };
+    const now = this.o.clock().toISOString();
+    // A time that is no time, or one ahead of now, is now.
+    const ended = at !== undefined && !Number.isNaN(Date.parse(at)) && Date.parse(at) <= Date.parse(now) ? at : now;
+    this.o.state.support_roles[role] = { ...entry, status: 'idle', task_id: null, pid: null, pid_start: null, last_completed: ended, last_outcome: outcome };
     this.o.progress.remove(this.o.progress.roleFile(role));
   }
 

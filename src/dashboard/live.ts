@@ -118,6 +118,8 @@ export class LiveBoard<B extends BoardView> {
    * `/api/v1/board`).
    */
   async fresh(): Promise<B> {
+    // A build under way may have read the files before a change this answer must show: it ends first.
+    if (this.building !== null) await this.building.catch(() => undefined);
     const took = this.catchUp();
     const print = this.fingerprint();
     if (this.current === null || took > 0 || this.pendingRebuild || print !== this.lastPrint) {

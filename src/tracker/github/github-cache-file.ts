@@ -17,6 +17,8 @@ export interface PersistedCache {
   entries: [string, CachedResponse][];
   openUntil: number | null;
   pulls: [number, GhPull][];
+  /** When the snapshot that read `pulls` was taken, epoch ms; absent in older files. */
+  pullsAt?: number;
   actor: string | null;
   /** Collaborator-permission answers and when they were given; absent in older files. */
   permissions?: [string, KnownPermission][];

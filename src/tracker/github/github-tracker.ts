@@ -90,8 +90,8 @@ export class GitHubTracker implements Tracker {
   private readonly retryDelayMs: number;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
-  /** This process took a snapshot: its pulls are the newest it knows of (else the cache file's stay). */
-  private snapshotTaken = false;
+  /** When this process last took a snapshot (its pulls are as of then), epoch ms; null: never. */
+  private snapshotAt: number | null = null;
   /** The open loom items as of the last snapshot, kept current by the probe's deltas. */
   private readonly listing: GitHubListing;
   /** Writes nothing on dispose (`loom status`). */
@@ -233,7 +233,7 @@ export class GitHubTracker implements Tracker {
       pullRequests.push(toPullRequest({ ...pull, title: item.title, body: item.body ?? null, labels: item.labels, updated_at: item.updated_at }));
     }
     this.snapshotPulls = kept;
-    this.snapshotTaken = true;
+    this.snapshotAt = this.now();
     issues.sort(byNumberAsc);
     pullRequests.sort(byNumberAsc);
     return { issues, pullRequests, ...(warnings.length > 0 ? { warnings } : {}) };
@@ -659,8 +659,11 @@ export class GitHubTracker implements Tracker {
       // not read itself stays theirs (docs/trackers.md, "The cache file").
       const saved = this.cacheFile.read();
       const { entries, openUntil } = this.transport.persisted(saved);
-      const pulls = this.snapshotTaken || saved === null ? [...this.snapshotPulls.entries()] : saved.pulls;
-      this.cacheFile.write({ entries, openUntil, pulls, actor: this.actor ?? saved?.actor ?? null, permissions: this.trust.persisted(saved?.permissions ?? []) });
+      // The pulls of the newer snapshot: a role that took one when it started and ends much later does not bring its older ones back.
+      const mine = saved === null || (this.snapshotAt !== null && this.snapshotAt >= (saved.pullsAt ?? 0));
+      const pulls = mine ? [...this.snapshotPulls.entries()] : saved.pulls;
+      const pullsAt = mine ? (this.snapshotAt ?? undefined) : saved.pullsAt;
+      this.cacheFile.write({ entries, openUntil, pulls, ...(pullsAt !== undefined ? { pullsAt } : {}), actor: this.actor ?? saved?.actor ?? null, permissions: this.trust.persisted(saved?.permissions ?? []) });
     }
     this.disposed = true;
     this.transport.dispose();

@@ -53,6 +53,8 @@ export interface CachedResponse {
   etag: string;
   data: unknown;
   link: string | undefined;
+  /** When GitHub last vouched for it (a 200 or a 304), epoch ms; absent in older cache files. */
+  at?: number;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -102,8 +104,8 @@ export class GitHubTransport {
   private limits: RateLimitState = { remaining: null, limit: null, resetAt: null, used: null };
   private openUntil: number | null = null;
   private disposed = false;
-  /** URLs whose answer this process remembered, renewed or forgot: its word on them is newer than a restored one. */
-  private readonly touched = new Set<string>();
+  /** URLs whose answer this process remembered, renewed or forgot, and when (insertion order: oldest first; bounded). */
+  private readonly touched = new Map<string, number>();
 
   constructor(options: GitHubTransportOptions) {
     for (const [url, entry] of options.restored?.entries ?? []) this.cache.set(url, entry);
@@ -131,23 +133,39 @@ export class GitHubTransport {
   /**
    * What the next process can reuse: the remembered answers and the circuit breaker, laid over
    * `saved`, what the processes that ended since this one started left (several Loom processes
-   * share one cache file). The answers this process used or forgot replace theirs; the rest of
-   * theirs stay, though this process restored older ones (a shepherd that ran through several
-   * iterations must not bring back the ETags they had moved past: each would cost a poll); the
-   * later circuit-breaker time wins.
+   * share one cache file). For a URL this process used or forgot, the newer word wins (GitHub's
+   * latest answer, or this process's forgetting it after a write); the rest of the file stays,
+   * though this process restored older answers (a shepherd that ran through several iterations
+   * must not bring back the ETags they had moved past: each would cost a poll); the later
+   * circuit-breaker time wins.
    */
   persisted(saved: { entries: [string, CachedResponse][]; openUntil: number | null } | null = null): { entries: [string, CachedResponse][]; openUntil: number | null } {
-    const merged = new Map(saved?.entries ?? []);
-    for (const [url, entry] of this.cache) if (!merged.has(url)) merged.set(url, entry);
-    for (const url of this.touched) {
+    const theirs = new Map(saved?.entries ?? []);
+    // Least recently used first: what only this process still holds, then the file's, then this process's own words.
+    const merged = new Map<string, CachedResponse>();
+    for (const [url, entry] of this.cache) if (!theirs.has(url) && !this.touched.has(url)) merged.set(url, entry);
+    for (const [url, entry] of theirs) merged.set(url, entry);
+    for (const [url, when] of this.touched) {
+      const other = theirs.get(url);
+      if (other?.at !== undefined && other.at > when) continue;
       merged.delete(url);
-      const entry = this.cache.get(url);
-      if (entry !== undefined) merged.set(url, entry);
+      const mine = this.cache.get(url);
+      if (mine !== undefined) merged.set(url, mine);
     }
     const entries = [...merged.entries()].slice(-MAX_CACHED_URLS);
-    const theirs = saved?.openUntil ?? null;
-    const openUntil = theirs === null ? this.openUntil : this.openUntil === null ? theirs : Math.max(theirs, this.openUntil);
+    const savedUntil = saved?.openUntil ?? null;
+    const openUntil = savedUntil === null ? this.openUntil : this.openUntil === null ? savedUntil : Math.max(savedUntil, this.openUntil);
     return { entries, openUntil: openUntil !== null && openUntil > this.now() ? openUntil : null };
+  }
+
+  /** Notes this process's word on a URL (kept for the URLs it can still hold, plus as many forgotten). */
+  private touch(url: string): void {
+    this.touched.delete(url);
+    this.touched.set(url, this.now());
+    if (this.touched.size > 2 * MAX_CACHED_URLS) {
+      const oldest = this.touched.keys().next();
+      if (oldest.done !== true) this.touched.delete(oldest.value);
+    }
   }
 
   /** Every later call throws; the remembered answers are dropped and kept-alive connections closed. */
@@ -166,15 +184,15 @@ export class GitHubTransport {
   forget(url: string): CachedResponse | undefined {
     const entry = this.cache.get(url);
     this.cache.delete(url);
-    this.touched.add(url);
+    this.touch(url);
     return entry;
   }
 
   /** Remembers an answer for a URL, as the most recently used. */
   remember(url: string, entry: { etag: string; data: unknown; link: unknown }): void {
-    this.touched.add(url);
+    this.touch(url);
     this.cache.delete(url);
-    this.cache.set(url, { etag: entry.etag, data: entry.data, link: typeof entry.link === 'string' ? entry.link : undefined });
+    this.cache.set(url, { etag: entry.etag, data: entry.data, link: typeof entry.link === 'string' ? entry.link : undefined, at: this.now() });
     if (this.cache.size > MAX_CACHED_URLS) {
       const oldest = this.cache.keys().next();
       if (oldest.done !== true) this.cache.delete(oldest.value);

@@ -708,5 +708,23 @@ describe('GitHubTracker snapshot as a delta', () => {
     expect(sent.filter((r) => r.path.includes('sort=updated')).map((r) => r.status)).toEqual([304]);
     expect(sent.filter((r) => r.path.includes('/pulls') || r.path.includes('/collaborators/')).map((r) => `${r.method} ${r.path}`)).toEqual([]);
     expect(sent.filter((r) => r.status !== 304)).toEqual([]);
+    next.dispose();
+
+    // A support role takes a snapshot when it starts and ends long after: an iteration in between
+    // saw a new PR. The role's older probe answer and PR list do not come back.
+    const role = connect(server, { cacheFile, now: () => clock });
+    await role.snapshot();
+    clock += 60_000;
+    const second = await connect(server).createPullRequest({ title: 'pr 2', head: 'loom/issue-2', base: 'main', labels: ['loom:review-requested'] });
+    clock += 1_000;
+    const later = connect(server, { cacheFile, now: () => clock });
+    expect((await later.snapshot()).pullRequests.map((p) => p.number)).toEqual([pr.number, second.number]);
+    later.dispose();
+    clock += 60_000;
+    role.dispose();
+    const after = server.requests.length;
+    const last = connect(server, { cacheFile, now: () => clock });
+    expect((await last.snapshot()).pullRequests.map((p) => p.number)).toEqual([pr.number, second.number]);
+    expect(server.requests.slice(after).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 304']);
   });
 });
