@@ -149,5 +149,19 @@ describe('launches the next daemon would not know', () => {
     await until(() => !groupHasLiveMembers(runner.pid!), 10_000, 'the adopted run to be stopped');
     expect(fs.existsSync(guide)).toBe(false);
     expect(stateOf(repo).support_roles.guide).toMatchObject({ status: 'idle', last_outcome: 'stopped' });
+
+    // Adopted while its record was still `starting` (no pid yet); the run records its pid after.
+    const late = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    groups.push(late.pid!);
+    const lateStart = await until(() => processStart(late.pid!), 5_000, 'the run to start');
+    fs.writeFileSync(guide, JSON.stringify({ ...live, task_id: 'orphan2guide', status: 'starting', pid: null, pid_start: null, launcher_pid: process.pid }));
+    r = loom(repo.root, ['iterate']);
+    expect(r.stdout).toMatch(/adopt=guide/);
+    expect(stateOf(repo).support_roles.guide).toMatchObject({ status: 'running', task_id: 'orphan2guide', pid: null });
+    fs.writeFileSync(guide, JSON.stringify({ ...live, task_id: 'orphan2guide', pid: late.pid, pid_start: lateStart }));
+    r = loom(repo.root, ['iterate', '--mode', 'stop']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await until(() => !groupHasLiveMembers(late.pid!), 10_000, 'the run adopted before its pid was known to be stopped');
+    expect(fs.existsSync(guide)).toBe(false);
   });
 });
