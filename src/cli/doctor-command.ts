@@ -147,7 +147,7 @@ export async function runDoctor(root: string, config: LoomConfig, env: NodeJS.Pr
  * it: start-up files that are slow or wait on something (a version manager's stale lock) hold up
  * every shell command an agent runs — seen as an agent that stalls.
  */
-async function loginShell(env: NodeJS.ProcessEnv): Promise<{ path: string; ms: number | null; problem: string | null }> {
+export async function loginShell(env: NodeJS.ProcessEnv, waitMs = SHELL_WAIT_MS): Promise<{ path: string; ms: number | null; problem: string | null }> {
   const shell = env.SHELL !== undefined && env.SHELL !== '' ? env.SHELL : '/bin/sh';
   const started = Date.now();
   // With the environment an agent gets (the variables Loom passes through), so the same start-up
@@ -159,7 +159,7 @@ async function loginShell(env: NodeJS.ProcessEnv): Promise<{ path: string; ms: n
     const timer = setTimeout(() => {
       timedOut = true;
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-    }, SHELL_WAIT_MS);
+    }, waitMs);
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       resolve({ error, signal: null });
@@ -174,7 +174,7 @@ async function loginShell(env: NodeJS.ProcessEnv): Promise<{ path: string; ms: n
   if (r.error !== undefined && 'code' in r.error && r.error.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };
   const code = r.error !== undefined && 'code' in r.error ? String(r.error.code) : null;
   if (r.error !== undefined && code !== 'ETIMEDOUT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) cannot be started (${code ?? r.error.message}): agent CLIs run their shell commands in it; set SHELL to one that runs` };
-  if (r.error !== undefined || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${SHELL_WAIT_MS / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
+  if (r.error !== undefined || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${waitMs / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
   if (ms > SLOW_SHELL_MS) return { path: shell, ms, problem: `the login shell \`${shell} -l\` takes ${(ms / 1000).toFixed(1)} s to start: every shell command an agent runs waits as long (Claude Code starts it before every Bash call); ${files}` };
   return { path: shell, ms, problem: null };
 }

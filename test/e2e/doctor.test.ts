@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { loom, makeRepo } from '../helpers/loom-repo.js';
+import { loginShell } from '../../src/cli/doctor-command.js';
 
 let repo: TestRepo | undefined;
 const homes: string[] = [];
@@ -103,20 +104,22 @@ describe('loom doctor', () => {
     expect(slow.shell).toMatchObject({ path: '/bin/bash', ms: expect.any(Number) });
     expect(slow.problems).toEqual([expect.stringMatching(/^the login shell `\/bin\/bash -l` takes 2\.\d s to start: every shell command an agent runs waits as long .*~\/\.bash_profile/)]);
 
-    // One that never starts (it waits on a lock that is never released) is ended after 10 s, with
-    // what its start-up files started.
-    fs.writeFileSync(path.join(home, '.bash_profile'), 'sleep 599.25\n');
-    const stuck = doctor(repo.root, env) as Report & { shell?: { path: string; ms: number | null } };
-    expect(stuck.shell).toMatchObject({ path: '/bin/bash', ms: null });
-    expect(stuck.problems).toEqual([expect.stringMatching(/^the login shell `\/bin\/bash -l` did not start within 10 s: .*~\/\.bash_profile/)]);
-    expect(processesRunning(['sleep', '599.25'])).toEqual([]);
-
     // Only where an agent CLI runs: the script and command runtimes start no login shell.
     repo.cleanup();
     repo = makeRepo({ runtime: 'script' });
     const scripted = doctor(repo.root, env) as Report & { shell?: unknown };
     expect(scripted.shell).toBeUndefined();
     expect(scripted.problems).toEqual([]);
+  });
+
+  it('a login shell that never starts (it waits on a lock nobody releases) is ended at the deadline with what its start-up files started', async () => {
+    const { home, env: clean } = cleanEnv();
+    fs.writeFileSync(path.join(home, '.bash_profile'), 'sleep 599.25\n');
+    // The doctor waits 10 s; the same check with a 1 s deadline.
+    const stuck = await loginShell({ ...clean, PATH: withPinned, SHELL: '/bin/bash' }, 1_000);
+    expect(stuck).toMatchObject({ path: '/bin/bash', ms: null });
+    expect(stuck.problem).toMatch(/^the login shell `\/bin\/bash -l` did not start within 1 s: .*~\/\.bash_profile/);
+    expect(processesRunning(['sleep', '599.25'])).toEqual([]);
   });
 });
 

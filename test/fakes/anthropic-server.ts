@@ -96,7 +96,8 @@ export class FakeAnthropicServer {
 
   /**
    * From now on every main request fails this way (null: back to the script). `retryAfterMs`: an
-   * overloaded answer carries `retry-after-ms` (which the SDKs wait out instead of their own backoff).
+   * overloaded or rate-limited answer carries `retry-after-ms` (which the SDKs wait out instead of
+   * their own backoff or `retry-after`'s whole seconds).
    */
   failWith(mode: FailureMode | null, opts: { retryAfterMs?: number } = {}): void {
     this.failure = mode;
@@ -177,6 +178,7 @@ export class FakeAnthropicServer {
           {
             'request-id': requestId,
             'retry-after': '1',
+            ...(this.retryAfterMs !== null ? { 'retry-after-ms': String(this.retryAfterMs) } : {}),
             'anthropic-ratelimit-requests-limit': '50',
             'anthropic-ratelimit-requests-remaining': '0',
             'anthropic-ratelimit-requests-reset': reset,

@@ -117,7 +117,7 @@ describe('OpencodeRuntime with the real opencode CLI', () => {
 
   it('classifies a 429 as a rate limit, with the reset time from the response headers', async () => {
     server = await FakeAnthropicServer.start([]);
-    server.failWith('rate-limit');
+    server.failWith('rate-limit', { retryAfterMs: 50 });
     // The CLI retries a 429 too; with retries enough it gives up on its own and reports the headers.
     const { result } = await run([], { cliRetries: 10 });
     expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'rate-limit', resetAt: new Date(RATE_LIMIT_RESET_UNIX * 1000).toISOString() } });
