@@ -140,7 +140,8 @@ describe('OpencodeRuntime with the real opencode CLI', () => {
 
   it('stops a run whose CLI retries more than cliRetries times in a row, read from its error log', async () => {
     server = await FakeAnthropicServer.start([]);
-    server.failWith('overloaded');
+    // A second between retries (not the CLI's own 2 + 4 s): time enough to stop it at the second.
+    server.failWith('overloaded', { retryAfterMs: 1_000 });
     const { result, events, streamed, pid } = await run([], { cliRetries: 1 });
     expect(result).toMatchObject({ outcome: 'failed', failure: { kind: 'overloaded' } });
     expect(result.message).toBe('was stopped: the CLI retried its model request 2 times in a row (cliRetries is 1): AI_APICallError: Overloaded');
