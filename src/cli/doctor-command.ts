@@ -153,7 +153,7 @@ export async function loginShell(env: NodeJS.ProcessEnv, waitMs = SHELL_WAIT_MS)
   // With the environment an agent gets (the variables Loom passes through), so the same start-up
   // files run; in a process group of its own, so one that does not start in time is ended with
   // whatever its start-up files started (the process waiting on a lock, say).
-  const r = await new Promise<{ error: NodeJS.ErrnoException | undefined; signal: NodeJS.Signals | null }>((resolve) => {
+  const r = await new Promise<{ error: NodeJS.ErrnoException | undefined; timedOut: boolean; signal: NodeJS.Signals | null }>((resolve) => {
     const child = spawn(shell, ['-l', '-c', 'true'], { env: agentEnv(env, {}), stdio: 'ignore', detached: true });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -162,19 +162,18 @@ export async function loginShell(env: NodeJS.ProcessEnv, waitMs = SHELL_WAIT_MS)
     }, waitMs);
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve({ error, signal: null });
+      resolve({ error, timedOut, signal: null });
     });
     child.on('exit', (_code, signal) => {
       clearTimeout(timer);
-      resolve({ error: timedOut ? Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }) : undefined, signal });
+      resolve({ error: undefined, timedOut, signal });
     });
   });
   const ms = Date.now() - started;
   const files = 'look at its start-up files (~/.bash_profile, ~/.bashrc, ~/.profile, ~/.zprofile, ~/.zshrc) for what is slow or waits';
   if (r.error !== undefined && 'code' in r.error && r.error.code === 'ENOENT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) does not exist: agent CLIs run their shell commands in it; set SHELL to one that does` };
-  const code = r.error !== undefined && 'code' in r.error ? String(r.error.code) : null;
-  if (r.error !== undefined && code !== 'ETIMEDOUT') return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) cannot be started (${code ?? r.error.message}): agent CLIs run their shell commands in it; set SHELL to one that runs` };
-  if (r.error !== undefined || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${waitMs / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
+  if (r.error !== undefined) return { path: shell, ms: null, problem: `the login shell ${shell} ($SHELL) cannot be started (${r.error.code ?? r.error.message}): agent CLIs run their shell commands in it; set SHELL to one that runs` };
+  if (r.timedOut || r.signal !== null) return { path: shell, ms: null, problem: `the login shell \`${shell} -l\` did not start within ${waitMs / 1000} s: agent CLIs start it for their shell commands (Claude Code before every Bash call), which then stall; ${files}` };
   if (ms > SLOW_SHELL_MS) return { path: shell, ms, problem: `the login shell \`${shell} -l\` takes ${(ms / 1000).toFixed(1)} s to start: every shell command an agent runs waits as long (Claude Code starts it before every Bash call); ${files}` };
   return { path: shell, ms, problem: null };
 }

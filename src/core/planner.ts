@@ -16,7 +16,7 @@
  */
 import type { LoomConfig } from './config-model.js';
 import type { DaemonRole, RoleName } from './vocabulary.js';
-import { GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
+import { DAEMON_ROLES, GENERATOR_ROLES, SUPPORT_ROLES } from './vocabulary.js';
 import type { DaemonState } from './daemon-state.js';
 import { activeShepherds } from './daemon-state.js';
 import { Label, PROPOSAL_LABELS } from './labels.js';
@@ -125,7 +125,6 @@ export function retryBackoff(failures: number, pollInterval: number, max: number
   return Math.min(max, pollInterval * 2 ** Math.max(0, failures - 1));
 }
 
-const DAEMON_ROLES: readonly DaemonRole[] = [...GENERATOR_ROLES, ...SUPPORT_ROLES];
 
 const time = (iso: string | null | undefined): number | null => {
   if (!iso) return null;

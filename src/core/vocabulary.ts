@@ -11,6 +11,7 @@ export type GeneratorRole = (typeof GENERATOR_ROLES)[number];
 export type RoleName = (typeof ROLE_NAMES)[number];
 /** Roles the daemon runs as background processes (`loom role <name>`). */
 export type DaemonRole = SupportRole | GeneratorRole;
+export const DAEMON_ROLES: readonly DaemonRole[] = [...GENERATOR_ROLES, ...SUPPORT_ROLES];
 
 /** Agent runtimes a role can use. */
 export const RUNTIME_NAMES = ['script', 'command', 'claude', 'codex', 'gemini', 'opencode'] as const;

@@ -179,8 +179,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
     }
     actions = plan({ state, observation, config, now: now.getTime(), force, mode });
     await pausePoint('iteration:actions');
-    // A daemon killed outright leaves its iteration running: from then on it launches nothing
-    // (the next daemon's state would never know it).
+    // A daemon killed outright leaves its iteration running: from then on it acts no more (what it
+    // started, the next daemon's state would never know).
     const abandoned = () => session !== undefined && liveLock(paths.lock)?.session_id !== session;
     executor = new Executor({ paths, config, tracker, progress, state, force, clock, queue, abandoned });
     executor.tokens.push(...queueTokens);

@@ -11,7 +11,7 @@ import type { Observation, ProcessView } from '../core/planner.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { ProgressStore } from '../process/progress-store.js';
 import { viewOf } from '../process/progress-store.js';
-import { GENERATOR_ROLES, SUPPORT_ROLES } from '../core/vocabulary.js';
+import { DAEMON_ROLES } from '../core/vocabulary.js';
 
 export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress: ProgressStore, now: number): Observation {
   const processes: Record<string, ProcessView> = {};
@@ -33,7 +33,7 @@ export function observe(state: DaemonState, snapshot: TrackerSnapshot, progress:
     .filter((p) => !known.has(p.task_id))
     .map((p) => viewOf(p, now));
   const roleStrays: ProcessView[] = [];
-  for (const role of [...GENERATOR_ROLES, ...SUPPORT_ROLES]) {
+  for (const role of DAEMON_ROLES) {
     if (state.support_roles[role]?.status === 'running') continue; // its record, or one it replaced
     const record = progress.readRole(role);
     if (record !== null && !known.has(record.task_id)) roleStrays.push(viewOf(record, now));

@@ -34,7 +34,7 @@ import type { DependencyMap, DependencyState } from '../../src/core/dependencies
 import { openDependencies } from '../../src/core/dependencies.js';
 import type { WorkInProgress } from '../../src/core/overlap.js';
 import { overlapsOf, sharedFiles } from '../../src/core/overlap.js';
-import { GENERATOR_ROLES, SUPPORT_ROLES } from '../../src/core/vocabulary.js';
+import { DAEMON_ROLES, GENERATOR_ROLES } from '../../src/core/vocabulary.js';
 
 // ---------------------------------------------------------------------------------------------
 // The random world
@@ -46,7 +46,6 @@ const NOW = Date.parse('2026-01-23T12:00:00.000Z');
 const iso = (ms: number): string => new Date(ms).toISOString();
 const ago = (ms: number): string => iso(NOW - ms);
 const STALL = 10 * MIN;
-const DAEMON_ROLES: readonly DaemonRole[] = [...GENERATOR_ROLES, ...SUPPORT_ROLES];
 const ALL_STATUSES: readonly ProgressStatus[] = ['starting', 'running', ...TERMINAL_STATUSES];
 const RUN_OPTIONS = { numRuns: 500, seed: 0x10011 } as const;
 

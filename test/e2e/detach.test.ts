@@ -10,18 +10,13 @@ import { logParts } from '../../src/fs/log-rotation.js';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { fingerprint, journalBuilder, killLeftovers, loom, loomAsync, makeRepo, readJournal, until } from '../helpers/loom-repo.js';
+import { killGroups } from '../helpers/child-process.js';
 
 let repo: TestRepo | undefined;
 /** Every daemon a test detached: killed (with its group) whatever the test's outcome. */
 const daemons: number[] = [];
 afterEach(() => {
-  for (const pid of daemons.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killGroups(daemons);
   if (repo) killLeftovers(repo.paths);
   repo?.cleanup();
   repo = undefined;

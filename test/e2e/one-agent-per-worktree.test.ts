@@ -16,18 +16,13 @@ import { CheckpointStore } from '../../src/state/checkpoint-store.js';
 import type { RunResult, TestRepo } from '../helpers/loom-repo.js';
 import { loom, loomAsync, makeRepo, startDaemon, until } from '../helpers/loom-repo.js';
 import { groupHasLiveMembers } from '../runtimes/process-group.js';
+import { killGroups } from '../helpers/child-process.js';
 
 let repo: TestRepo | undefined;
 const groups: number[] = [];
 const dirs: string[] = [];
 afterEach(() => {
-  for (const pid of groups.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killGroups(groups);
   repo?.cleanup();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });

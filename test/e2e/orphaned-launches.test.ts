@@ -12,17 +12,12 @@ import { processStart } from '../../src/process/process-identity.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { LOOM_BIN, loom, makeRepo, until } from '../helpers/loom-repo.js';
 import { groupHasLiveMembers } from '../runtimes/process-group.js';
+import { killGroups } from '../helpers/child-process.js';
 
 let repo: TestRepo | undefined;
 const groups: number[] = [];
 afterEach(() => {
-  for (const pid of groups.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killGroups(groups);
   repo?.cleanup();
 });
 

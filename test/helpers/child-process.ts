@@ -82,3 +82,14 @@ export async function killAll(children: Child[]): Promise<void> {
   for (const child of children) await waitForExit(child, 10_000);
   children.length = 0;
 }
+
+/** SIGKILLs each process group of `pids` that still runs and empties the list (a test's afterEach). */
+export function killGroups(pids: number[]): void {
+  for (const pid of pids.splice(0)) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}

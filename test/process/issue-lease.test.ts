@@ -9,17 +9,12 @@ import { IssueLease, endLeftoverAgents, leaseHolder } from '../../src/process/is
 import { processStart } from '../../src/process/process-identity.js';
 import { until } from '../helpers/loom-repo.js';
 import { groupHasLiveMembers } from '../runtimes/process-group.js';
+import { killGroups } from '../helpers/child-process.js';
 
 const dirs: string[] = [];
 const groups: number[] = [];
 afterEach(() => {
-  for (const pid of groups.splice(0)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killGroups(groups);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 

@@ -153,9 +153,8 @@ export class GitHubTransport {
       if (mine !== undefined) merged.set(url, mine);
     }
     const entries = [...merged.entries()].slice(-MAX_CACHED_URLS);
-    const savedUntil = saved?.openUntil ?? null;
-    const openUntil = savedUntil === null ? this.openUntil : this.openUntil === null ? savedUntil : Math.max(savedUntil, this.openUntil);
-    return { entries, openUntil: openUntil !== null && openUntil > this.now() ? openUntil : null };
+    const openUntil = Math.max(saved?.openUntil ?? 0, this.openUntil ?? 0);
+    return { entries, openUntil: openUntil > this.now() ? openUntil : null };
   }
 
   /** Notes this process's word on a URL (kept for the URLs it can still hold, plus as many forgotten). */

@@ -32,7 +32,7 @@ export class GitHubTrust {
     restored: readonly [string, KnownPermission][] = [],
   ) {
     this.allow = new Set(allow);
-    this.permissions = new Map(restored.filter(([user, known]) => typeof user === 'string' && typeof known?.allowed === 'boolean' && typeof known.at === 'number'));
+    this.permissions = new Map(restored.filter(isKnownPermission));
   }
 
   /**
@@ -41,8 +41,7 @@ export class GitHubTrust {
    */
   persisted(saved: readonly [string, KnownPermission][] = []): [string, KnownPermission][] {
     const merged = new Map<string, KnownPermission>();
-    for (const [user, known] of [...saved, ...this.permissions.entries()]) {
-      if (typeof user !== 'string' || typeof known?.allowed !== 'boolean' || typeof known.at !== 'number') continue;
+    for (const [user, known] of [...saved.filter(isKnownPermission), ...this.permissions.entries()]) {
       const had = merged.get(user);
       if (had === undefined || known.at >= had.at) merged.set(user, known);
     }
@@ -79,4 +78,10 @@ export class GitHubTrust {
     const age = this.now() - known.at;
     return age >= 0 && age < PERMISSION_TTL_MS;
   }
+}
+
+/** A remembered answer as a cache file holds it, when it is one (an older or torn file's may not be). */
+function isKnownPermission(entry: readonly [string, KnownPermission]): boolean {
+  const [user, known] = entry as readonly [unknown, Partial<KnownPermission> | undefined];
+  return typeof user === 'string' && typeof known?.allowed === 'boolean' && typeof known.at === 'number';
 }

@@ -39,6 +39,13 @@ async function start(options: FakeGitHubOptions = {}): Promise<FakeGitHubServer>
   return server;
 }
 
+/** `github-cache.json` in a fresh directory (removed after the test). */
+function tempCacheFile(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(dir);
+  return path.join(dir, 'github-cache.json');
+}
+
 function connect(server: FakeGitHubServer, options: Partial<GitHubTrackerOptions> = {}): GitHubTracker {
   const tracker = new GitHubTracker({
     owner: server.owner,
@@ -178,9 +185,7 @@ describe('GitHubTracker on GitHub', () => {
   it("a PR's labels changed within the second of the last snapshot are seen by the next one, in this process and the next", async () => {
     // GitHub's updated_at has one-second resolution: a relabel in the same second as the snapshot
     // that kept the pull leaves updated_at as it was. The labels must come from the listing read now.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-pr-labels-'));
-    dirs.push(dir);
-    const cacheFile = path.join(dir, 'github-cache.json');
+    const cacheFile = tempCacheFile('loom-gh-pr-labels-');
     const server = await start({ now: () => Date.parse('2026-01-05T10:00:00Z') });
     const tracker = connect(server, { cacheFile });
     const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:pr'] });
@@ -313,9 +318,7 @@ describe('GitHubTracker on GitHub', () => {
   });
 
   it('reports its health from what it knows: slow-down below a tenth of the budget, unavailable while the circuit is open, in a fresh process too', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-health-'));
-    dirs.push(dir);
-    const cacheFile = path.join(dir, 'github-cache.json');
+    const cacheFile = tempCacheFile('loom-gh-health-');
     const server = await start({ rateLimit: 20 });
     const tracker = connect(server, { cacheFile });
     expect(tracker.health()).toEqual({ state: 'ok' }); // nothing known yet
@@ -550,9 +553,7 @@ describe('GitHubTracker snapshot as a delta', () => {
 
   it("applies the probe's changed items to the listing: a change costs the probe alone, however long the backlog", async () => {
     const { server, tick } = await backlog(450);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-delta-'));
-    dirs.push(dir);
-    const cacheFile = path.join(dir, 'github-cache.json');
+    const cacheFile = tempCacheFile('loom-gh-delta-');
     const first = connect(server, { cacheFile });
     expect((await first.snapshot()).issues).toHaveLength(300);
     first.dispose();
@@ -613,9 +614,8 @@ describe('GitHubTracker snapshot as a delta', () => {
 
   it('keeps a read-only tracker (loom status) to one request and writes nothing', async () => {
     const { server, tick } = await backlog(250);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-status-'));
-    dirs.push(dir);
-    const cacheFile = path.join(dir, 'github-cache.json');
+    const cacheFile = tempCacheFile('loom-gh-status-');
+    const dir = path.dirname(cacheFile);
     const iteration = connect(server, { cacheFile });
     await iteration.snapshot();
     iteration.dispose();
@@ -656,9 +656,7 @@ describe('GitHubTracker snapshot as a delta', () => {
   it('carries collaborator permissions from one process to the next for 15 minutes, then asks again', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ permissions: { writer: 'write' }, now: () => clock });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-trust-'));
-    dirs.push(dir);
-    const cacheFile = path.join(dir, 'github-cache.json');
+    const cacheFile = tempCacheFile('loom-gh-trust-');
     const [n] = server.seedIssues(1, [], 'author');
     server.applyLabel(n!, 'loom:issue', 'writer');
     const asked = () => server.requests.filter((r) => r.path.includes('/collaborators/')).length;
@@ -684,9 +682,7 @@ describe('GitHubTracker snapshot as a delta', () => {
   it('a process that ends after others keeps what they left in the shared cache file: the next poll is a 304, and neither the PRs nor the permission are read again', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ permissions: { writer: 'write' }, now: () => clock });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-gh-shared-cache-'));
-    dirs.push(dir);
-    const cacheFile = path.join(dir, 'github-cache.json');
+    const cacheFile = tempCacheFile('loom-gh-shared-cache-');
     const [n] = server.seedIssues(1, [], 'author');
     server.applyLabel(n!, 'loom:issue', 'writer');
     const pr = await connect(server).createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:pr'] });
