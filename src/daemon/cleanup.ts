@@ -25,7 +25,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import { worktreeHooks } from '../process/workspace-hooks.js';
 import type { LoomPaths } from '../config/paths.js';
-import { ISSUE_STATE_LABELS, Label } from '../core/labels.js';
+import { ISSUE_STATE_LABELS, Label, PR_VERDICT_LABELS } from '../core/labels.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import { removeStaleTempFiles } from '../fs/atomic-file.js';
 import { defaultBranch, git, gitMaybe } from '../git/git.js';
@@ -90,6 +90,11 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const issueOf = async (n: number): Promise<Issue | null> => (o.snapshot === null ? null : (o.snapshot.issues.find((i) => i.number === n) ?? null)) ?? tracker.getIssue(n);
   const prOf = async (number: number): Promise<PullRequest | null> => o.snapshot?.pullRequests.find((p) => p.number === number) ?? tracker.getPullRequest(number);
 
+  // A merger killed between the merge and its close leaves the merged PR's workflow labels (they come off with the issue's close).
+  const stripMergedPr = async (pr: PullRequest) => {
+    if (pr.state === 'merged' && pr.labels.some((l) => ISSUE_STATE_LABELS.includes(l) || PR_VERDICT_LABELS.includes(l))) await tracker.close(pr.number);
+  };
+
   const cleaned: number[] = [];
   const events = new EventLog(paths.events);
   let fetched = false;
@@ -121,6 +126,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         const landed = pr !== null && (pr.state === 'merged' || (pr.state === 'open' && !remote && merged.has(n)));
         if (landed) {
           if (pr.state === 'open') await tracker.markMerged(pr.number);
+          else await stripMergedPr(pr);
           events.recordMerge({ issue: n, pr: pr.number });
           await tracker.close(n, `Loom: merged PR #${pr.number} into \`${base}\`.`);
           log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
@@ -137,6 +143,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         } else if (pr?.state === 'merged') {
           // A merger killed between the merge and its event: the merge is counted all the same.
           events.recordMerge({ issue: n, pr: pr.number });
+          await stripMergedPr(pr);
           if (issue.labels.some((l) => ISSUE_STATE_LABELS.includes(l))) {
             // Closed by the merge itself (GitHub closes the issue a merged PR's `Closes #N` names, and
             // leaves its labels) before the merger took `loom:building` off: only the labels go.

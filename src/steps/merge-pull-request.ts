@@ -113,11 +113,14 @@ export async function mergePullRequest(opts: {
    * closes it and takes the labels off, with no read and no comment (GitHub's timeline links the
    * merged PR).
    */
-  const closeIssue = async (commit: string, recorded: boolean, seen?: Issue | null) => {
+  const closeIssue = async (commit: string, recorded: boolean, seen?: Issue | null, prLabels?: readonly string[]) => {
+    // `prLabels`: the merged PR's labels as last looked at, when its workflow labels are still to come off (with the issue's, in one write where the tracker can).
     if (!recorded && remote && seen?.state === 'open') {
-      await tracker.close(issue, undefined, 'completed', { labels: seen.labels });
+      await tracker.close(issue, undefined, 'completed', { labels: seen.labels, ...(prLabels !== undefined ? { pr: { number: pr.number, labels: prLabels } } : {}) });
       return;
     }
+    // A merged PR stays merged: closing it only takes off what is left of its workflow labels.
+    if (prLabels !== undefined || (recorded && remote)) await tracker.close(pr.number);
     const now = seen !== undefined ? seen : recorded ? await tracker.getIssue(issue) : undefined;
     if (now === null) return;
     if (now !== undefined && now.state !== 'open') {
@@ -274,15 +277,18 @@ export async function mergePullRequest(opts: {
       // at the issue and the PR, and a merge request that failed is sent again only after another.
       // A request whose answer was lost may have merged it: a look that finds it merged records it.
       let seen: Issue | null = null;
+      let prLabels: readonly string[] = [];
       for (let attempt = 1; ; attempt += 1) {
         const look = await heldOnFreshLook(tracker, pr.number, issue, opts.by);
         const again = look.held;
         seen = look.issue;
+        prLabels = look.prLabels;
         if (again === 'merged') break;
         if (again !== null) return again;
         try {
           // Pinned to the head the checks passed on: GitHub refuses (409) a head that moved since.
-          await tracker.markMerged(pr.number, { sha, labels: look.prLabels });
+          // The PR's workflow labels come off with the issue's close below (one write for both).
+          await tracker.markMerged(pr.number, { sha });
           break;
         } catch (error) {
           // 409: the head is not (yet, for GitHub) the one the checks passed on. Someone pushed to
@@ -303,7 +309,7 @@ export async function mergePullRequest(opts: {
       recordMergeEvent(commit, false);
       const toVerify = { base, commit, pr: pr.number, issue, title: pr.title, had_checks: expectChecks, since: new Date().toISOString() };
       guardStore.update(() => ({ verifying: toVerify }));
-      await closeIssue(commit, false, seen);
+      await closeIssue(commit, false, seen, prLabels);
       crashPoint('merge:issue-closed', issue);
       queue.update(ticket, 'verifying the base');
       const verdict = await guardAfterMerge(guard, toVerify);

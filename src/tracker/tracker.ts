@@ -90,9 +90,11 @@ export interface Tracker {
    * `reason` (default `completed`) is how an issue was closed: `not-planned` for work that will
    * not be done (GitHub's "close as not planned"); `Issue.closedAs` reads it back.
    * `seen`: an open issue's labels as the caller read them a moment ago; a tracker that would
-   * read the issue before writing uses them instead (GitHub: one `PATCH`, no read).
+   * read the issue before writing uses them instead (GitHub: one `PATCH`, no read). `seen.pr`:
+   * the PR just merged for this issue, with its labels from the same look: its workflow labels
+   * come off too (GitHub: one GraphQL request for both items, else a REST write each).
    */
-  close(number: number, comment?: string, reason?: 'completed' | 'not-planned', seen?: { labels: readonly string[] }): Promise<void>;
+  close(number: number, comment?: string, reason?: 'completed' | 'not-planned', seen?: { labels: readonly string[]; pr?: { number: number; labels: readonly string[] } }): Promise<void>;
   reopen(number: number): Promise<void>;
   getPullRequest(number: number): Promise<PullRequest | null>;
   /**
@@ -108,9 +110,11 @@ export interface Tracker {
    * Marks a PR merged (the branch merge itself is the caller's job for the local tracker).
    * `seen`: the head commit the caller's gates judged and the PR's labels from its look a moment
    * ago. GitHub then merges only that head (409 when it moved: `MergeRejectedError`) with no read
-   * of the PR before the request, and takes the workflow labels `seen` names off afterwards.
+   * of the PR before the request, and takes the workflow labels `seen` names off afterwards —
+   * unless `seen.labels` is left out, when the caller's `close` of the issue takes them off
+   * (`seen.pr` there).
    */
-  markMerged(number: number, seen?: { sha: string; labels: readonly string[] }): Promise<void>;
+  markMerged(number: number, seen?: { sha: string; labels?: readonly string[] }): Promise<void>;
   /**
    * The CI checks on a commit (GitHub: its check runs and commit statuses, read with conditional
    * requests, so asking again about an unchanged commit costs no rate limit). The local tracker

@@ -127,9 +127,9 @@ describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)'
     expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: ['bug'] });
     const merge = fake.requests.findIndex((r) => r.method === 'PUT' && r.path.endsWith('/merge'));
     const issuePath = `/repos/acme/widgets/issues/${issue.number}`;
-    const after = fake.requests.slice(merge + 1).filter((r) => r.login === 'acme' && r.path.startsWith(issuePath));
-    // The first request on the issue after the merge is the close, and the only write.
-    expect(after.map((r) => `${r.method} ${r.path.slice(issuePath.length) || '/'} ${r.status}`)[0]).toBe('PATCH / 200');
+    const after = fake.requests.slice(merge + 1).filter((r) => r.login === 'acme' && (r.path.startsWith(issuePath) || r.path === '/graphql'));
+    // The first request on the issue after the merge is the close (with the PR's labels, one GraphQL request), and the only write.
+    expect(after.map((r) => `${r.method} ${r.path.startsWith(issuePath) ? r.path.slice(issuePath.length) || '/' : r.path} ${r.operation ?? ''} ${r.status}`)[0]).toBe('POST /graphql LoomCloseMerged 200');
     expect(after.filter((r) => r.method !== 'GET')).toHaveLength(1);
     expect((await owner.listComments(issue.number)).map((c) => c.body).join('\n')).not.toMatch(/merged PR/);
     expect(git(bare, 'log', '--first-parent', '--format=%s', 'main').split('\n')).toHaveLength(2);
@@ -145,6 +145,8 @@ describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)'
     expect(next.code, `${next.stdout}\n${next.stderr}`).toBe(0);
     expect(next.stdout).toMatch(new RegExp(`cleaned=#${issue.number}\\b`));
     expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', labels: [] });
+    // The merged PR's workflow labels, which the killed merger would have taken off with the close, go too.
+    expect((await owner.listPullRequests({ state: 'all' })).map((p) => [p.state, p.labels])).toEqual([['merged', []]]);
     expect(fs.existsSync(path.join(root, '.loom', 'checkpoints', `issue-${issue.number}.json`))).toBe(false);
     // The merged branch goes too, though nothing fetched the host's main since the merge.
     expect(git(root, 'branch', '--list', `loom/issue-${issue.number}`)).toBe('');

@@ -26,8 +26,11 @@ describe('github: a force-merging shepherd’s requests', () => {
     const pr = '/repos/acme/widgets/issues/2';
     const mine = server.requests.slice(sent).filter((r) => r.login === 'acme');
     const onPr = mine.filter((r) => r.method !== 'GET' && r.path.replace(/\?.*/, '').startsWith(pr));
-    // The label at creation, the review comment and the labels taken off the merged PR: no verdict label read or write.
-    expect(onPr.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(pr.length)}`)).toEqual(['POST /labels', 'POST /comments', 'PUT /labels']);
+    // The label at creation and the review comment: no verdict label read or write.
+    expect(onPr.map((r) => `${r.method} ${r.path.replace(/\?.*/, '').slice(pr.length)}`)).toEqual(['POST /labels', 'POST /comments']);
+    // The labels come off the merged PR in the one GraphQL request that closes the issue, right after the merge: no REST write after it.
+    const merged = mine.findIndex((r) => r.method === 'PUT' && r.path.endsWith('/pulls/2/merge'));
+    expect(mine.slice(merged + 1).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path} ${r.operation ?? ''}`)).toEqual(['POST /graphql LoomCloseMerged']);
     // The PR is followed as an issue (one answer, then 304s), never read whole.
     const looks = mine.filter((r) => r.method === 'GET' && r.path === pr);
     expect(looks.map((r) => r.status)).toEqual([200, ...looks.slice(1).map(() => 304)]);
@@ -44,7 +47,7 @@ describe('github: a force-merging shepherd’s requests', () => {
     for (const f of ['a', 'b', 'c']) await owner.createIssue({ title: `Add ${f}.txt`, body: builder(`${f}.txt`), labels: [Label.issue] });
     const guardFile = path.join(root, '.loom', 'base-guard.json');
     const ci = () => (JSON.parse(fs.readFileSync(guardFile, 'utf8')) as { ci: { commit: string; checks: boolean; read_at: string } }).ci;
-    const asked = (from: number) => server.requests.slice(from).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}`);
+    const asked = (from: number) => server.requests.slice(from).filter((r) => r.login === 'acme').map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}${r.operation === 'LoomCloseMerged' ? ' (close)' : ''}`);
 
     let sent = server.requests.length;
     const first = await loomAsync(root, ['shepherd', '1', '--force-merge'], env);
@@ -100,8 +103,10 @@ describe('github: a force-merging shepherd’s requests', () => {
     expect(asked.filter((r) => r.startsWith('POST /graphql')).every((r) => r.endsWith(' 502'))).toBe(true);
     expect(asked).toContain('GET /repos/acme/widgets/pulls/2/reviews 200');
     expect(asked.filter((r) => /^GET \/repos\/acme\/widgets\/commits\/[0-9a-f]{40}\/(check-runs|status) 200$/.test(r)).length).toBeGreaterThanOrEqual(2);
-    expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged' });
-    expect(await owner.getIssue(1)).toMatchObject({ state: 'closed' });
+    // The close after the merge went the REST way too: the PR's workflow labels off, the issue closed with its own.
+    expect(asked).toContain('PUT /repos/acme/widgets/issues/2/labels 200');
+    expect(await owner.getPullRequest(2)).toMatchObject({ state: 'merged', labels: [] });
+    expect(await owner.getIssue(1)).toMatchObject({ state: 'closed', labels: [] });
   });
 
   it('labels the approval loom:pr once another merge has kept the merge lock for 5 s', { timeout: 120_000 }, async () => {

@@ -53,6 +53,8 @@ export interface LoggedRequest {
   /** The request carried `If-None-Match`. */
   conditional: boolean;
   login: string | null;
+  /** A GraphQL request's operation name (`LoomMergeLook`, `LoomCloseMerged`). */
+  operation?: string;
 }
 
 /** A scripted failure: the next `times` requests matching `match` get this answer. */
@@ -413,7 +415,7 @@ export class FakeGitHubServer {
       const status = change?.status ?? result.status;
       const body = change?.status !== undefined ? { message: 'Server Error', documentation_url: DOCS } : change !== undefined && 'body' in change ? change.body : result.body;
       this.graphqlRemaining = Math.max(0, this.graphqlRemaining - 1);
-      this.requests.push({ method, path: rawPath, status, conditional, login });
+      this.requests.push({ method, path: rawPath, status, conditional, login, ...operationOf(text) });
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(this.graphqlRemaining), 'x-ratelimit-reset': String(this.resetAt), 'x-ratelimit-used': String(5000 - this.graphqlRemaining), 'x-ratelimit-resource': 'graphql' });
       res.end(JSON.stringify(body));
       return;
@@ -483,8 +485,9 @@ export class FakeGitHubServer {
     } catch {
       return answered(400, { message: 'Problems parsing JSON', documentation_url: DOCS });
     }
+    if (typeof request.query === 'string' && /\bmutation\s+LoomCloseMerged\b/.test(request.query)) return answered(200, this.closeMerged(request.variables ?? {}, login));
     if (typeof request.query !== 'string' || !/\bquery\s+LoomMergeLook\b/.test(request.query)) {
-      return answered(200, { errors: [{ message: 'this test server answers only the LoomMergeLook query' }] });
+      return answered(200, { errors: [{ message: 'this test server answers only the LoomMergeLook query and the LoomCloseMerged mutation' }] });
     }
     const v = request.variables ?? {};
     if (v.owner !== this.owner || v.name !== this.repo) {
@@ -516,6 +519,47 @@ export class FakeGitHubServer {
         },
       },
     });
+  }
+
+  /**
+   * The `LoomCloseMerged` mutation (src/tracker/github/github-close-merged.ts): its fields run in
+   * order, as GitHub runs a mutation's — `removeLabelsFromLabelable` on the PR and on the issue
+   * (each only with its `@include` variable true), then `closeIssue`. A field whose node id
+   * resolves to nothing (or to the wrong type) is null in `data`, with an error naming its path,
+   * and the others still run.
+   */
+  private closeMerged(v: Record<string, unknown>, login: string): unknown {
+    const data: Record<string, unknown> = {};
+    const errors: unknown[] = [];
+    const notFound = (field: string, id: unknown) => {
+      data[field] = null;
+      errors.push({ type: 'NOT_FOUND', path: [field], locations: [{ line: 2, column: 3 }], message: `Could not resolve to a node with the global id of '${String(id)}'` });
+    };
+    const itemOf = (id: unknown) => [...this.items.values()].find((i) => nodeId(i.id) === id);
+    const removeLabels = (field: string, labelable: unknown, labelIds: unknown) => {
+      const item = itemOf(labelable);
+      if (item === undefined) return notFound(field, labelable);
+      const names: string[] = [];
+      for (const id of Array.isArray(labelIds) ? labelIds : []) {
+        const label = [...this.labels.values()].find((l) => nodeId(l.id) === id);
+        if (label === undefined) return notFound(field, id);
+        names.push(label.name);
+      }
+      this.setLabels(item, item.labels.filter((l) => !names.includes(l)), login);
+      data[field] = { clientMutationId: null };
+    };
+    if (v.withPrLabels === true) removeLabels('prLabels', v.pr, v.prLabels);
+    if (v.withIssueLabels === true) removeLabels('issueLabels', v.issue, v.issueLabels);
+    const issue = itemOf(v.issue);
+    if (issue === undefined || issue.kind !== 'issue') notFound('close', v.issue);
+    else {
+      if (issue.state === 'open') {
+        this.setState(issue, 'closed', 'closed', login);
+        issue.stateReason = v.reason === 'NOT_PLANNED' ? 'not_planned' : 'completed';
+      }
+      data.close = { issue: { state: 'CLOSED' } };
+    }
+    return errors.length > 0 ? { data, errors } : { data };
   }
 
   /**
@@ -1216,6 +1260,17 @@ function userObject(login: string): Record<string, unknown> {
     type: 'User',
     site_admin: false,
   };
+}
+
+/** A GraphQL request's operation name, as the request log shows it. */
+function operationOf(text: string): { operation?: string } {
+  try {
+    const query = (JSON.parse(text) as { query?: unknown }).query;
+    const name = typeof query === 'string' ? /\b(?:query|mutation)\s+(\w+)/.exec(query)?.[1] : undefined;
+    return name === undefined ? {} : { operation: name };
+  } catch {
+    return {};
+  }
 }
 
 function nodeId(id: number): string {

@@ -19,6 +19,8 @@ export interface PersistedCache {
   pulls: [number, GhPull][];
   /** When the snapshot that read `pulls` was taken, epoch ms; absent in older files. */
   pullsAt?: number;
+  /** PRs created after that snapshot (number, the creation's answer, when, epoch ms); absent when none, and in older files. */
+  created?: [number, GhPull, number][];
   actor: string | null;
   /** Collaborator-permission answers and when they were given; absent in older files. */
   permissions?: [string, KnownPermission][];

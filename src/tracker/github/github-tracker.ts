@@ -24,7 +24,7 @@ import type { CheckResult } from '../../core/checks.js';
 import { checkRunState, commitStatusState, jobLogExcerpt } from '../../core/checks.js';
 import type { HumanReview } from '../../core/reviews.js';
 import path from 'node:path';
-import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, issueState, validateLabelName } from '../../core/labels.js';
+import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, canonicalLabel, issueState, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type MergeLook, type NewIssue, type NewPullRequest, type PullRequest, type PullRequestState, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
@@ -34,6 +34,7 @@ import { claimVerdict, interruptedClaim, ourRemoval } from './github-claim.js';
 import { GitHubTransport, SERVICE, isGone, listUrl, messageOf, nextLink, statusOf, type RateLimitState } from './github-transport.js';
 import { GitHubTrust } from './github-trust.js';
 import { readMergeLook } from './github-merge-look.js';
+import { closeMergedInOne, type CloseMergedIds } from './github-close-merged.js';
 import { isPull, isWellFormed, labelNames, pullState, toComment, toEvent, toIssue, toPullRequest, withClosesLine, type GhComment, type GhEvent, type GhIssue, type GhLabel, type GhPull, type GhUser } from './github-wire.js';
 
 export interface GitHubTrackerOptions {
@@ -90,6 +91,8 @@ export class GitHubTracker implements Tracker {
   private readonly retryDelayMs: number;
   /** The loom PRs of the last snapshot, by number, as the pulls API returned them. */
   private snapshotPulls = new Map<number, GhPull>();
+  /** The PRs this process created, and when: kept in the cache file until a snapshot taken after has them. */
+  private readonly createdPulls = new Map<number, { pull: GhPull; at: number }>();
   /** When this process last took a snapshot (its pulls are as of then), epoch ms; null: never. */
   private snapshotAt: number | null = null;
   /** The open loom items as of the last snapshot, kept current by the probe's deltas. */
@@ -97,6 +100,9 @@ export class GitHubTracker implements Tracker {
   /** Writes nothing on dispose (`loom status`). */
   private readonly readonly: boolean;
   private actor: string | null | undefined;
+  /** GraphQL ids of the items and labels this process read (`node_id`), for a write GraphQL does in one request. */
+  private readonly nodeIds = new Map<number, string>();
+  private readonly labelIds = new Map<string, string>();
   /** The timeline the last trust check read (`claim` uses it right after, instead of reading the issue). */
   private trustRead: { number: number; events: TrackerEvent[]; at: number } | null = null;
   private disposed = false;
@@ -109,6 +115,7 @@ export class GitHubTracker implements Tracker {
     const saved = this.cacheFile?.read() ?? null;
     if (saved !== null) {
       this.snapshotPulls = new Map(saved.pulls);
+      for (const [number, pull] of saved.created ?? []) if (!this.snapshotPulls.has(number)) this.snapshotPulls.set(number, pull);
     }
     this.listing = new GitHubListing(options.cacheFile === undefined ? undefined : listingFileFor(options.cacheFile));
     this.readonly = options.readonly ?? false;
@@ -211,9 +218,11 @@ export class GitHubTracker implements Tracker {
     const issues = loom.filter((i) => !isPull(i)).map(toIssue);
     const loomPulls = loom.filter(isPull);
     const pullRequests: PullRequest[] = [];
-    // Head and base come from the pulls API. When every loom PR is unchanged since the last
-    // snapshot (same updated_at in the issues list), the pulls we kept are current: no request.
-    const fresh = loomPulls.every((i) => this.snapshotPulls.get(i.number)?.updated_at === i.updated_at);
+    // Head and base come from the pulls API, the rest from the listing. A PR's head branch never
+    // changes, so the pulls list is read only when a loom PR appears that no snapshot kept and
+    // no process of this clone created (`createdPulls`). (A base a person changes afterwards is
+    // not followed here: nothing that reads the snapshot uses it.)
+    const fresh = loomPulls.every((i) => this.snapshotPulls.has(i.number));
     let byNumber = this.snapshotPulls;
     if (!fresh) {
       const pulls = await t.getAll<GhPull>(t.repoPath('/pulls'), { state: 'open', per_page: 100 });
@@ -376,11 +385,18 @@ export class GitHubTracker implements Tracker {
     return comments.map(toComment);
   }
 
-  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed', seen?: { labels: readonly string[] }): Promise<void> {
+  async close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed', seen?: { labels: readonly string[]; pr?: { number: number; labels: readonly string[] } }): Promise<void> {
     if (seen !== undefined) {
       // The caller's look of a moment ago stands in for the read: one write, whether GitHub has
       // closed the issue meanwhile (a merged PR's `Closes #N`) or not. Its answer is the issue.
       if (comment !== undefined) await this.comment(number, comment);
+      if (seen.pr !== undefined) {
+        // With the merged PR's labels: one GraphQL request for both when the ids are known, else a REST write for the PR's first.
+        const ids = this.closeMergedIds(number, seen.labels, seen.pr);
+        if (ids !== null && (await closeMergedInOne(this.transport, ids, reason))) return;
+        const prLabels = labelNames([...seen.pr.labels]);
+        await this.writeLabels(seen.pr.number, prLabels, applyLabelChange(prLabels, [], WORKFLOW_LABELS));
+      }
       const labels = applyLabelChange([...seen.labels], [], WORKFLOW_LABELS);
       const res = await this.transport.send<GhIssue>('PATCH', this.transport.repoPath(`/issues/${number}`), { state: 'closed', state_reason: reason === 'not-planned' ? 'not_planned' : 'completed', labels }, number);
       if (res.data.state !== 'closed') throw new TrackerError('github_api_error', `GitHub did not close #${number}`, { retryable: true });
@@ -397,6 +413,17 @@ export class GitHubTracker implements Tracker {
     } else {
       await this.writeLabels(number, current, next);
     }
+  }
+
+  /** The ids `closeMergedInOne` needs — the issue's, the PR's and those of each workflow label to take off — or null when one is not known. */
+  private closeMergedIds(issue: number, issueLabels: readonly string[], pr: { number: number; labels: readonly string[] }): CloseMergedIds | null {
+    const issueId = this.nodeIds.get(issue);
+    const prId = this.nodeIds.get(pr.number);
+    const idsOf = (labels: readonly string[]) => labelNames([...labels]).filter((l) => WORKFLOW_LABELS.includes(l)).map((l) => this.labelIds.get(l));
+    const fromIssue = idsOf(issueLabels);
+    const fromPr = idsOf(pr.labels);
+    if (issueId === undefined || prId === undefined || [...fromIssue, ...fromPr].some((id) => id === undefined)) return null;
+    return { issue: issueId, issueLabels: fromIssue as string[], pr: prId, prLabels: fromPr as string[] };
   }
 
   async reopen(number: number): Promise<void> {
@@ -542,6 +569,10 @@ export class GitHubTracker implements Tracker {
       created = open;
     }
     const number = created.number;
+    // The next snapshot (another process: through the cache file) knows this PR's head and base without the pulls list.
+    this.createdPulls.set(number, { pull: created, at: this.now() });
+    this.snapshotPulls.set(number, created);
+    this.saveCreated(number, created);
     if (labels.length === 0) return toPullRequest(created);
     // The label answer is the PR's whole label set: no need to read the PR again.
     const labelled = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
@@ -554,7 +585,7 @@ export class GitHubTracker implements Tracker {
    * sent once, without the transport's backoff: the merge must follow the caller's last look at
    * the issue closely, so a 5xx is handed back (retryable) for the caller to look again first.
    */
-  async markMerged(number: number, seen?: { sha: string; labels: readonly string[] }): Promise<void> {
+  async markMerged(number: number, seen?: { sha: string; labels?: readonly string[] }): Promise<void> {
     if (seen !== undefined) {
       await this.mergeSeen(number, seen);
       return;
@@ -591,7 +622,7 @@ export class GitHubTracker implements Tracker {
    * answers 409 when the head moved and 405 when the PR cannot be merged (closed, conflicting),
    * and either, like a 5xx or a lost answer, is decided by reading the PR once: merged is merged.
    */
-  private async mergeSeen(number: number, seen: { sha: string; labels: readonly string[] }): Promise<void> {
+  private async mergeSeen(number: number, seen: { sha: string; labels?: readonly string[] }): Promise<void> {
     try {
       await this.transport.sendOnce('PUT', this.transport.repoPath(`/pulls/${number}/merge`), { sha: seen.sha, merge_method: 'merge' });
     } catch (error) {
@@ -605,6 +636,8 @@ export class GitHubTracker implements Tracker {
         throw error;
       }
     }
+    // Without labels: the caller's `close` of the issue takes them off with it.
+    if (seen.labels === undefined) return;
     const current = labelNames([...seen.labels]);
     await this.writeLabels(number, current, applyLabelChange(current, [], WORKFLOW_LABELS));
   }
@@ -663,10 +696,27 @@ export class GitHubTracker implements Tracker {
       const mine = saved === null || (this.snapshotAt !== null && this.snapshotAt >= (saved.pullsAt ?? 0));
       const pulls = mine ? [...this.snapshotPulls.entries()] : saved.pulls;
       const pullsAt = mine ? (this.snapshotAt ?? undefined) : saved.pullsAt;
-      this.cacheFile.write({ entries, openUntil, pulls, ...(pullsAt !== undefined ? { pullsAt } : {}), actor: this.actor ?? saved?.actor ?? null, permissions: this.trust.persisted(saved?.permissions ?? []) });
+      // PRs created since that snapshot, by this process or another: the next snapshot needs no pulls list for them.
+      const created = new Map<number, [number, GhPull, number]>();
+      for (const entry of [...(saved?.created ?? []), ...[...this.createdPulls].map(([n, c]): [number, GhPull, number] => [n, c.pull, c.at])]) {
+        if (entry[2] >= (pullsAt ?? 0) && !pulls.some(([n]) => n === entry[0])) created.set(entry[0], entry);
+      }
+      this.cacheFile.write({ entries, openUntil, pulls, ...(pullsAt !== undefined ? { pullsAt } : {}), ...(created.size > 0 ? { created: [...created.values()] } : {}), actor: this.actor ?? saved?.actor ?? null, permissions: this.trust.persisted(saved?.permissions ?? []) });
     }
     this.disposed = true;
     this.transport.dispose();
+  }
+
+  /**
+   * A PR this process created goes into the cache file at once, not when the process ends: the
+   * daemon's next iterations see it (labelled) while its shepherd still runs. Another process's
+   * write at the same moment may lose it, which costs one read of the pulls list.
+   */
+  private saveCreated(number: number, pull: GhPull): void {
+    if (this.cacheFile === undefined || this.readonly) return;
+    const saved = this.cacheFile.read() ?? { entries: [], openUntil: null, pulls: [], actor: this.actor ?? null };
+    const created: [number, GhPull, number][] = [...(saved.created ?? []).filter(([n]) => n !== number), [number, pull, this.now()]];
+    this.cacheFile.write({ ...saved, created });
   }
 
   /** Our login: the configured actor, else `GET /user` once (null if the token cannot tell). */
@@ -705,13 +755,23 @@ export class GitHubTracker implements Tracker {
   /** The issue (or PR, as an issue) or null if absent; a conditional GET when `conditional`. */
   private async fetchIssue(number: number, conditional: boolean): Promise<GhIssue | null> {
     try {
-      return (await this.transport.send<GhIssue>('GET', this.transport.repoPath(`/issues/${number}`), undefined, undefined, conditional)).data;
+      const item = (await this.transport.send<GhIssue>('GET', this.transport.repoPath(`/issues/${number}`), undefined, undefined, conditional)).data;
+      this.learnIds(item);
+      return item;
     } catch (error) {
       if (isGone(error)) {
         this.listing.drop(number); // deleted or transferred: no probe will show it
         return null;
       }
       throw error;
+    }
+  }
+
+  /** Keeps the GraphQL ids an answer carries: the item's and its labels'. */
+  private learnIds(item: GhIssue): void {
+    if (typeof item?.node_id === 'string') this.nodeIds.set(item.number, item.node_id);
+    for (const label of Array.isArray(item?.labels) ? item.labels : []) {
+      if (typeof label === 'object' && label !== null && typeof label.name === 'string' && typeof label.node_id === 'string') this.labelIds.set(canonicalLabel(label.name), label.node_id);
     }
   }
 

@@ -12,6 +12,8 @@ export interface GhUser {
 
 export interface GhLabel {
   name: string;
+  /** The label's GraphQL id. */
+  node_id?: string;
   color?: string;
   description?: string | null;
 }
@@ -19,6 +21,8 @@ export interface GhLabel {
 /** An issue, or a pull request as the issues API shows it (`pull_request` set). */
 export interface GhIssue {
   number: number;
+  /** The item's GraphQL id (a PR read as an issue: the PR's). */
+  node_id?: string;
   title: string;
   body?: string | null;
   state: string;

@@ -239,13 +239,14 @@ export class LocalTracker implements Tracker {
     });
   }
 
-  close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed'): Promise<void> {
+  close(number: number, comment?: string, reason: 'completed' | 'not-planned' = 'completed', seen?: { labels: readonly string[]; pr?: { number: number } }): Promise<void> {
     return this.write((s, now) => {
       const item = s.require(number);
       if (comment !== undefined) s.insertComment(number, comment, this.actor, now);
       // A merged PR stays merged: closing it only strips what is left of its workflow labels.
       if (item.state === 'open') s.setState(number, 'closed', 'closed', this.actor, now, reason);
       s.stripWorkflowLabels(item, this.actor, now);
+      if (seen?.pr !== undefined) s.stripWorkflowLabels(s.require(seen.pr.number), this.actor, now);
     });
   }
 

@@ -724,3 +724,81 @@ describe('GitHubTracker snapshot as a delta', () => {
     expect(server.requests.slice(after).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 304']);
   });
 });
+
+describe('GitHubTracker after a merge, and the PRs a snapshot knows', () => {
+  it("closes the issue and takes the merged PR's workflow labels off in one GraphQL request; a label a person added since the look stays", async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const issue = await tracker.createIssue({ title: 'one', body: '', labels: ['loom:building', 'bug'] });
+    const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:review-requested'], closesIssue: issue.number });
+    // The caller's look right before the merge (the ids come with it).
+    const [prLook, issueLook] = await Promise.all([tracker.pullRequestState(pr.number), tracker.getIssue(issue.number)]);
+    const res = await fetch(`${server.url}/repos/${server.owner}/${server.repo}/pulls/${pr.number}`, { headers: { authorization: 'token test-token' } });
+    // Without labels: they come off with the close.
+    let sent = server.requests.length;
+    await tracker.markMerged(pr.number, { sha: ((await res.json()) as { head: { sha: string } }).head.sha });
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.path}`)).toEqual([`PUT /repos/${server.owner}/${server.repo}/pulls/${pr.number}/merge`]);
+    server.applyLabel(issue.number, 'needs-docs', 'someone');
+    sent = server.requests.length;
+    await tracker.close(issue.number, undefined, 'completed', { labels: issueLook!.labels, pr: { number: pr.number, labels: prLook!.labels } });
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.path} ${r.operation ?? ''}`)).toEqual(['POST /graphql LoomCloseMerged']);
+    const owner = connect(server);
+    expect(await owner.getIssue(issue.number)).toMatchObject({ state: 'closed', closedAs: 'completed', labels: ['bug', 'needs-docs'] });
+    expect(await owner.getPullRequest(pr.number)).toMatchObject({ state: 'merged', labels: [] });
+  });
+
+  it('does the same over REST when GraphQL fails, and when this process never read the ids', async () => {
+    const server = await start();
+    const tracker = connect(server);
+    const issue = await tracker.createIssue({ title: 'one', body: '', labels: ['loom:building'] });
+    const pr = await tracker.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:review-requested'] });
+    const [prLook, issueLook] = await Promise.all([tracker.pullRequestState(pr.number), tracker.getIssue(issue.number)]);
+    server.failNext({ status: 502, times: 1, match: (_method, p) => p === '/graphql' });
+    let sent = server.requests.length;
+    await tracker.close(issue.number, undefined, 'completed', { labels: issueLook!.labels, pr: { number: pr.number, labels: prLook!.labels } });
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(['POST /graphql 502', `PUT /repos/${server.owner}/${server.repo}/issues/${pr.number}/labels 200`, `PATCH /repos/${server.owner}/${server.repo}/issues/${issue.number} 200`]);
+    expect(await connect(server).getIssue(issue.number)).toMatchObject({ state: 'closed', labels: [] });
+    expect((await connect(server).pullRequestState(pr.number))?.labels).toEqual([]);
+
+    // A process that did not read the two items has no ids: REST at once, no GraphQL request.
+    const other = await tracker.createIssue({ title: 'two', body: '', labels: ['loom:building'] });
+    const pr2 = await tracker.createPullRequest({ title: 'pr 2', head: 'loom/issue-2', base: 'main', labels: ['loom:review-requested'] });
+    sent = server.requests.length;
+    await connect(server).close(other.number, undefined, 'completed', { labels: ['loom:building'], pr: { number: pr2.number, labels: ['loom:review-requested'] } });
+    expect(server.requests.slice(sent).map((r) => `${r.method} ${r.path}`)).toEqual([`PUT /repos/${server.owner}/${server.repo}/issues/${pr2.number}/labels`, `PATCH /repos/${server.owner}/${server.repo}/issues/${other.number}`]);
+    expect(await connect(server).getIssue(other.number)).toMatchObject({ state: 'closed', labels: [] });
+  });
+
+  it('reads the pulls list only for a loom PR no snapshot knows: one a process of this clone created is known to the next snapshot at once, and a relabel reads nothing', async () => {
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const server = await start({ now: () => clock });
+    const cacheFile = tempCacheFile('loom-gh-created-');
+    // A shepherd creates its PR and goes on running (its cache file is written when it ends).
+    const shepherd = connect(server, { cacheFile, now: () => clock });
+    const pr = await shepherd.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:review-requested'] });
+    clock += 1_000;
+    const pulls = (from: number) => server.requests.slice(from).filter((r) => r.path.includes('/pulls')).map((r) => `${r.method} ${r.path.replace(/\?.*/, '')}`);
+    let sent = server.requests.length;
+    const iteration = connect(server, { cacheFile, now: () => clock });
+    expect((await iteration.snapshot()).pullRequests.map((p) => [p.number, p.head, p.base])).toEqual([[pr.number, 'loom/issue-1', 'main']]);
+    expect(pulls(sent)).toEqual([]);
+    iteration.dispose();
+
+    // A PR a person made and labelled: read once; relabelled later, not again.
+    clock += 1_000;
+    const theirs = await connect(server).createPullRequest({ title: 'theirs', head: 'feature', base: 'main', labels: ['loom:review-requested'] });
+    sent = server.requests.length;
+    const second = connect(server, { cacheFile, now: () => clock });
+    expect((await second.snapshot()).pullRequests.map((p) => p.head)).toEqual(['loom/issue-1', 'feature']);
+    expect(pulls(sent)).toEqual([`GET /repos/${server.owner}/${server.repo}/pulls`]);
+    second.dispose();
+    clock += 1_000;
+    await connect(server).updateLabels(theirs.number, { add: ['loom:changes-requested'] });
+    sent = server.requests.length;
+    const third = connect(server, { cacheFile, now: () => clock });
+    expect((await third.snapshot()).pullRequests.map((p) => [p.head, p.labels])).toEqual([['loom/issue-1', ['loom:review-requested']], ['feature', ['loom:changes-requested']]]);
+    expect(pulls(sent)).toEqual([]);
+    third.dispose();
+    shepherd.dispose();
+  });
+});
