@@ -118,8 +118,8 @@ async function run(size: number): Promise<void> {
   const labels = await loomAsync(root, ['init'], env);
   if (labels.code !== 0) throw new Error(labels.stderr);
   // A warm cache, as a daemon that has been running has: one iteration reads the backlog first.
-  const warm = await loomAsync(root, ['iterate'], env);
-  if (warm.code !== 0) throw new Error(warm.stderr);
+  const warm = await loomAsync(root, ['iterate'], env, 600_000);
+  if (warm.code !== 0) throw new Error(`loom iterate exited ${String(warm.code)}: ${warm.stdout}${warm.stderr}`);
 
   const who = new Map<number, string>(); // request index → process kind
   const byInode = new Map<string, string>();

@@ -600,7 +600,7 @@ export class FakeGitHubServer {
     const ok = (value: unknown, status = 200) => ({ status, body: value });
 
     if (a === 'issues' && b === undefined) {
-      if (method === 'GET') return this.page(url, this.listIssues(q).map((i) => this.issueJson(i)));
+      if (method === 'GET') return this.page(url, this.listIssues(q), (i) => this.issueJson(i));
       if (method === 'POST') return ok(this.issueJson(this.createIssue(body, login)), 201);
     }
     if (a === 'issues' && b !== undefined) {
@@ -849,7 +849,8 @@ export class FakeGitHubServer {
   }
 
   /** One page of a list, with GitHub's `link` header. */
-  private page(url: URL, all: unknown[]): { status: number; body: unknown; headers: Record<string, string> } {
+  /** One page of `all`, as GitHub pages a list (`Link` header); only that page goes through `toJson`. */
+  private page<T>(url: URL, all: T[], toJson: (item: T) => unknown = (item) => item): { status: number; body: unknown; headers: Record<string, string> } {
     const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('per_page') ?? 30) || 30));
     const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
     const last = Math.max(1, Math.ceil(all.length / perPage));
@@ -865,7 +866,7 @@ export class FakeGitHubServer {
     if (page > 1) links.push(rel(1, 'first'));
     return {
       status: 200,
-      body: all.slice((page - 1) * perPage, page * perPage),
+      body: all.slice((page - 1) * perPage, page * perPage).map(toJson),
       headers: links.length > 0 ? { link: links.join(', ') } : {},
     };
   }
@@ -878,8 +879,7 @@ export class FakeGitHubServer {
     const result = [...this.items.values()].filter(
       (i) => (state === 'all' || i.state === state) && labels.every((l) => i.labels.includes(l)),
     );
-    const key = q.get('sort') === 'updated' ? (i: StoredItem) => i.updatedAt : (i: StoredItem) => String(i.number).padStart(12, '0');
-    result.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : x.number - y.number));
+    result.sort(q.get('sort') === 'updated' ? (x, y) => (x.updatedAt < y.updatedAt ? -1 : x.updatedAt > y.updatedAt ? 1 : x.number - y.number) : (x, y) => x.number - y.number);
     if (q.get('direction') !== 'asc') result.reverse();
     return result;
   }
