@@ -46,7 +46,11 @@ const INDEX_LOCK_RETRIES_MS = [50, 100, 200, 400, 800, 1_600, 3_200];
 /**
  * Runs git in `cwd`; resolves with trimmed stdout, rejects with `GitError`. A command that could
  * not take the index lock because another git process held it is tried again (it changed
- * nothing): a shepherd's commit must not fail because someone looked at its worktree.
+ * nothing): a shepherd's commit must not fail because someone looked at its worktree. So is one
+ * that met another worktree being added: `git worktree add` writes a HEAD of zeros first and the
+ * real one a moment later, and a fetch's connectivity check, which walks every worktree's HEAD,
+ * fails on it ("bad object worktrees/<name>/HEAD") without updating any ref — two shepherds, one
+ * starting while the other fetches before its merge.
  */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<string> {
   for (let attempt = 0; ; attempt += 1) {
@@ -54,7 +58,7 @@ export async function git(cwd: string, args: readonly string[], options: GitOpti
       return await gitOnce(cwd, args, options);
     } catch (error) {
       const wait = INDEX_LOCK_RETRIES_MS[attempt];
-      if (wait === undefined || !(error instanceof GitError) || !indexLocked(error.stderr)) throw error;
+      if (wait === undefined || !(error instanceof GitError) || !(indexLocked(error.stderr) || worktreeBeingAdded(error.stderr))) throw error;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
@@ -63,6 +67,11 @@ export async function git(cwd: string, args: readonly string[], options: GitOpti
 /** Git's refusal to run because another git process holds the index lock (its message names the lock file in any language). */
 function indexLocked(stderr: string): boolean {
   return /index\.lock/.test(stderr);
+}
+
+/** Git's complaint about another worktree's HEAD ("bad object worktrees/<name>/HEAD"; the path in any language): the placeholder `git worktree add` writes before the real HEAD. */
+function worktreeBeingAdded(stderr: string): boolean {
+  return /(?:^|[\s'"/])worktrees\/[^\s/]+\/HEAD\b/m.test(stderr);
 }
 
 function gitOnce(cwd: string, args: readonly string[], options: GitOptions): Promise<string> {

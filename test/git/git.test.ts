@@ -45,6 +45,25 @@ describe('git', () => {
     expect((error as GitError).message).toMatch(/index\.lock/);
   });
 
+  it("a fetch that meets another worktree being added (git's placeholder HEAD) is tried again instead of failing", async () => {
+    const origin = repo();
+    const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-git-clone-')));
+    dirs.push(dir);
+    execFileSync('git', ['clone', '-q', origin, dir]);
+    execFileSync('git', ['worktree', 'add', '-q', '--detach', path.join(dir, 'issue-1'), 'HEAD'], { cwd: dir });
+    execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@localhost', 'commit', '-q', '--allow-empty', '-m', 'b'], { cwd: origin });
+    // `git worktree add` first writes a HEAD of zeros, then the real one: a fetch in between
+    // ("bad object worktrees/…/HEAD") changed nothing and goes through once the HEAD is written.
+    const head = path.join(dir, '.git', 'worktrees', 'issue-1', 'HEAD');
+    const real = fs.readFileSync(head, 'utf8');
+    fs.writeFileSync(head, `${'0'.repeat(40)}\n`);
+    const writer = spawn(process.execPath, ['-e', `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(head)}, ${JSON.stringify(real)}), 300)`]);
+    const exited = new Promise((resolve) => writer.on('exit', resolve));
+    await git(dir, ['fetch', '-q', 'origin', 'main']);
+    await exited;
+    expect(await git(dir, ['log', '-1', '--format=%s', 'origin/main'])).toBe('b');
+  });
+
   it('looks into a worktree never take its index lock (git status does not rewrite the index)', async () => {
     const dir = repo();
     const index = path.join(dir, '.git', 'index');
