@@ -136,6 +136,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     while (active > 0 && stopping() !== 'now' && Date.now() < deadline) {
       const stamp = wakeStamp(paths.wake);
       const result = await runIterationChild(paths, config, session, force, 'drain');
+      // Another daemon holds the lock now: its work, its state; this one only leaves.
+      if (result.code === EXIT_SESSION_LOST) {
+        log(`Drain: ${result.error || 'the daemon state belongs to another daemon'}; exiting`);
+        return 1;
+      }
       if (result.summary && !/^ready=\d+ building=\d+ shepherds=\d+\/\d+$/.test(result.summary)) log(`Drain: ${describe(result)}`);
       active = countActive(store);
       const started = Date.now();
@@ -143,6 +148,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     if (active > 0) {
       const result = await runIterationChild(paths, config, session, force, 'stop');
+      if (result.code === EXIT_SESSION_LOST) {
+        log(`Stop: ${result.error || 'the daemon state belongs to another daemon'}; exiting`);
+        return 1;
+      }
       log(`Stopped the rest: ${describe(result)}`);
     }
     // No agent outlives the daemon: one whose starter died since the last iteration ends now.

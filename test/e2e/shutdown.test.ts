@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { loom, makeRepo, processesIn, startDaemon, until } from '../helpers/loom-repo.js';
+import { processStart } from '../../src/process/process-identity.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
@@ -32,6 +33,27 @@ describe('shutdown', () => {
       await until(() => processesIn(repo!.root).length === 0, 10_000, 'no process left in the repository');
     });
   }
+
+  it('a daemon whose lock another daemon took while it drained exits at once: it neither waits out the grace nor marks the state stopped', async () => {
+    repo = makeRepo({ maxShepherds: 1, shutdownGrace: '120s', heartbeatInterval: '0.2s', roles: { builder: { command: 'while true; do echo busy; sleep 0.1; done' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'endless', labels: [Label.issue] });
+    const daemon = startDaemon(repo.root);
+    await until(() => fs.readdirSync(repo!.paths.progress).length === 1 && /Iteration 2:/.test(daemon.output()), 20_000, 'a shepherd recorded');
+    daemon.child.kill('SIGTERM');
+    await until(() => /Shutting down: waiting up to 2m for 1 active task/.test(daemon.output()), 20_000, 'the drain started');
+    // Another daemon (here: this test process) now holds the lock, as after a takeover of a lock thought stale.
+    const other = { pid: process.pid, pid_start: processStart(process.pid), session_id: 'other-daemon', started_at: new Date().toISOString(), holder: 'daemon' };
+    fs.writeFileSync(repo.paths.lock, JSON.stringify(other));
+    const stateBefore = fs.readFileSync(repo.paths.state, 'utf8');
+    expect(await daemon.exited(30_000)).toBe(1);
+    expect(daemon.output()).toMatch(/Drain: .*another daemon|no longer holds the lock.*exiting/);
+    expect(daemon.output()).not.toMatch(/Loom daemon stopped/);
+    // The lock and the state stay the other daemon's: nothing written over them.
+    expect(JSON.parse(fs.readFileSync(repo.paths.lock, 'utf8'))).toMatchObject({ session_id: 'other-daemon' });
+    expect(JSON.parse(fs.readFileSync(repo.paths.state, 'utf8')).running).toBe(JSON.parse(stateBefore).running);
+    fs.rmSync(repo.paths.lock, { force: true });
+  });
 
   it('a SIGTERM that comes as the daemon exits after loom stop (systemd sends one right after ExecStop) does not kill it: exit 0', async () => {
     repo = makeRepo({ pollInterval: '1s' });
