@@ -132,6 +132,10 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
           log(`#${n}: PR #${pr.number} was merged but not recorded; marked it merged and closed the issue`);
           issue = { ...issue, state: 'closed' };
         }
+      } else if (issue === null && cp?.pr_number) {
+        // The issue is gone (deleted, transferred): a PR merged for it still loses its workflow labels.
+        const pr = await prOf(cp.pr_number);
+        if (pr !== null) await stripMergedPr(pr);
       } else if (issue?.state === 'closed' && cp?.pr_number) {
         const pr = await prOf(cp.pr_number);
         if (pr?.state === 'open' && !remote && merged.has(n)) {

@@ -69,9 +69,14 @@ function indexLocked(stderr: string): boolean {
   return /index\.lock/.test(stderr);
 }
 
-/** Git's complaint about another worktree's HEAD ("bad object worktrees/<name>/HEAD"; the path in any language): the placeholder `git worktree add` writes before the real HEAD. */
-function worktreeBeingAdded(stderr: string): boolean {
-  return /(?:^|[\s'"/])worktrees\/[^\s/]+\/HEAD\b/m.test(stderr);
+/**
+ * Git's "bad object worktrees/<name>/HEAD": another worktree's HEAD is the placeholder `git
+ * worktree add` writes before the real one. (Not a lock on a worktree's HEAD, which may come after
+ * a command changed files; in a language other than English git's words differ and it fails as
+ * before.)
+ */
+export function worktreeBeingAdded(stderr: string): boolean {
+  return /\bbad object (?:\S*\/)?worktrees\/[^\s/]+\/HEAD(?![.\w/])/.test(stderr);
 }
 
 function gitOnce(cwd: string, args: readonly string[], options: GitOptions): Promise<string> {

@@ -154,6 +154,21 @@ describe('a GitHub merge that closes its issue itself (the PR says `Closes #N`)'
   });
 });
 
+describe('a GitHub merge killed before the close, its issue deleted since', () => {
+  it('the next iteration still takes the workflow labels off the merged PR and cleans up', async () => {
+    const { root, server: fake, owner } = await setUp();
+    const issue = await owner.createIssue({ title: 'Add one.txt', body: builds('one.txt'), labels: [Label.issue] });
+    const killed = await loomAsync(root, ['shepherd', String(issue.number), '--force-merge'], { ...env, LOOM_TEST_CRASH_AT: 'merge:pr-marked' });
+    expect(killed.code, `${killed.stdout}\n${killed.stderr}`).toBeNull();
+    expect((await owner.listPullRequests({ state: 'all' })).map((p) => [p.state, p.labels])).toEqual([['merged', [Label.reviewRequested]]]);
+    fake.deleteIssue(issue.number);
+    const next = await loomAsync(root, ['iterate'], env);
+    expect(next.code, `${next.stdout}\n${next.stderr}`).toBe(0);
+    expect((await owner.listPullRequests({ state: 'all' })).map((p) => [p.state, p.labels])).toEqual([['merged', []]]);
+    expect(fs.existsSync(path.join(root, '.loom', 'checkpoints', `issue-${issue.number}.json`))).toBe(false);
+  });
+});
+
 describe('a GitHub merge whose answer was lost and whose PR could not be read back', () => {
   it('is recorded by the next look, which finds the PR merged: the issue is closed, not blocked', async () => {
     const { root, bare, server: fake, owner } = await setUp();

@@ -225,6 +225,8 @@ export class FakeGitHubServer {
   private readonly now: () => number;
   private readonly failures: Array<FailureSwitch & { left: number }> = [];
   private readonly items = new Map<number, StoredItem>();
+  /** Issues a person deleted: GitHub answers 410 for them and lists them nowhere. */
+  private readonly deleted = new Set<number>();
   private readonly labels = new Map<string, StoredLabel>();
   private nextNumber = 1;
   private nextId = 5000;
@@ -334,6 +336,13 @@ export class FakeGitHubServer {
     const item = this.require(number);
     this.setState(item, 'closed', 'closed', login);
     item.stateReason = reason;
+  }
+
+  /** Deletes an issue, as an admin in the web UI: its URLs answer 410 Gone from now on. */
+  deleteIssue(number: number): void {
+    this.require(number);
+    this.items.delete(number);
+    this.deleted.add(number);
   }
 
   /** Creates issues directly (no requests, no rate limit): seeding for tests. */
@@ -1076,7 +1085,7 @@ export class FakeGitHubServer {
 
   private require(number: number): StoredItem {
     const item = this.items.get(number);
-    if (item === undefined) throw new HttpError(404, 'Not Found');
+    if (item === undefined) throw this.deleted.has(number) ? new HttpError(410, 'This issue was deleted') : new HttpError(404, 'Not Found');
     return item;
   }
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { git, GitError } from '../../src/git/git.js';
+import { git, GitError, worktreeBeingAdded } from '../../src/git/git.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -62,6 +62,23 @@ describe('git', () => {
     await git(dir, ['fetch', '-q', 'origin', 'main']);
     await exited;
     expect(await git(dir, ['log', '-1', '--format=%s', 'origin/main'])).toBe('b');
+  });
+
+  it("tells git's placeholder HEAD from a locked worktree HEAD, which is not tried again (the command may have changed files before it)", () => {
+    const dir = repo();
+    const wt = path.join(dir, 'issue-1');
+    execFileSync('git', ['worktree', 'add', '-q', '--detach', wt, 'HEAD'], { cwd: dir });
+    fs.writeFileSync(path.join(dir, '.git', 'worktrees', 'issue-1', 'HEAD.lock'), '');
+    let locked = '';
+    try {
+      execFileSync('git', ['-c', 'user.name=T', '-c', 'user.email=t@localhost', 'commit', '-q', '--allow-empty', '-m', 'x'], { cwd: wt, env: { ...process.env, LC_ALL: 'C' }, stdio: 'pipe' });
+    } catch (error) {
+      locked = String((error as { stderr: Buffer }).stderr);
+    }
+    expect(locked).toMatch(/worktrees\/issue-1\/HEAD\.lock/);
+    expect(worktreeBeingAdded(locked)).toBe(false);
+    expect(worktreeBeingAdded('fatal: bad object worktrees/issue-1/HEAD\nerror: /tmp/o.git did not send all necessary objects')).toBe(true);
+    expect(worktreeBeingAdded("error: refs/worktrees/issue-1/HEAD does not point to a valid object!")).toBe(false);
   });
 
   it('looks into a worktree never take its index lock (git status does not rewrite the index)', async () => {

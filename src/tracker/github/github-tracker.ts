@@ -170,6 +170,8 @@ export class GitHubTracker implements Tracker {
 
   async snapshot(): Promise<TrackerSnapshot> {
     const t = this.transport;
+    // What this snapshot knows is as of its probe: a PR created after this moment may be missing from it.
+    const takenAt = this.now();
     // One conditional probe first: the most recently updated issues and PRs, open or closed. Any
     // change Loom cares about (labels, open/closed, a new issue, a push to a PR) bumps an item's
     // updated_at, which changes this page: a 304 means the listing the last snapshot left still
@@ -221,7 +223,8 @@ export class GitHubTracker implements Tracker {
     // Head and base come from the pulls API, the rest from the listing. A PR's head branch never
     // changes, so the pulls list is read only when a loom PR appears that no snapshot kept and
     // no process of this clone created (`createdPulls`). (A base a person changes afterwards is
-    // not followed here: nothing that reads the snapshot uses it.)
+    // not followed here: the merge uses the configured default branch; only `loom why`'s
+    // approval check with `requireApproval` reads it.)
     const fresh = loomPulls.every((i) => this.snapshotPulls.has(i.number));
     let byNumber = this.snapshotPulls;
     if (!fresh) {
@@ -242,7 +245,7 @@ export class GitHubTracker implements Tracker {
       pullRequests.push(toPullRequest({ ...pull, title: item.title, body: item.body ?? null, labels: item.labels, updated_at: item.updated_at }));
     }
     this.snapshotPulls = kept;
-    this.snapshotAt = this.now();
+    this.snapshotAt = takenAt;
     issues.sort(byNumberAsc);
     pullRequests.sort(byNumberAsc);
     return { issues, pullRequests, ...(warnings.length > 0 ? { warnings } : {}) };
@@ -569,13 +572,13 @@ export class GitHubTracker implements Tracker {
       created = open;
     }
     const number = created.number;
-    // The next snapshot (another process: through the cache file) knows this PR's head and base without the pulls list.
-    this.createdPulls.set(number, { pull: created, at: this.now() });
-    this.snapshotPulls.set(number, created);
-    this.saveCreated(number, created);
     if (labels.length === 0) return toPullRequest(created);
     // The label answer is the PR's whole label set: no need to read the PR again.
     const labelled = await this.transport.send<GhLabel[]>('POST', this.transport.repoPath(`/issues/${number}/labels`), { labels });
+    // Labelled, it is a loom PR: the next snapshot (another process: through the cache file) knows its head and base without the pulls list.
+    this.createdPulls.set(number, { pull: created, at: this.now() });
+    this.snapshotPulls.set(number, created);
+    this.saveCreated(number, created);
     return toPullRequest({ ...created, labels: Array.isArray(labelled.data) ? labelled.data : labels });
   }
 

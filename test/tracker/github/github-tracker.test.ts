@@ -801,4 +801,33 @@ describe('GitHubTracker after a merge, and the PRs a snapshot knows', () => {
     third.dispose();
     shepherd.dispose();
   });
+
+  it('a PR created while a snapshot was under way (after its probe was answered) is still known to the next one', async () => {
+    let clock = Date.parse('2026-01-05T10:00:00Z');
+    const server = await start({ now: () => clock });
+    const cacheFile = tempCacheFile('loom-gh-created-during-');
+    const warm = connect(server, { cacheFile, now: () => clock });
+    await warm.snapshot();
+    warm.dispose();
+    const shepherd = connect(server, { cacheFile, now: () => clock });
+    // The iteration's probe is answered as it was before the PR; the PR is made (and labelled) before the snapshot ends.
+    server.beforeAnswer = async (request) => {
+      if (!request.path.includes('sort=updated')) return undefined;
+      server.beforeAnswer = null;
+      clock += 1_000;
+      await shepherd.createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:review-requested'] });
+      clock += 1_000;
+      return undefined;
+    };
+    const iteration = connect(server, { cacheFile, now: () => clock });
+    expect((await iteration.snapshot()).pullRequests).toEqual([]);
+    iteration.dispose();
+    clock += 1_000;
+    const sent = server.requests.length;
+    const next = connect(server, { cacheFile, now: () => clock });
+    expect((await next.snapshot()).pullRequests.map((p) => p.head)).toEqual(['loom/issue-1']);
+    expect(server.requests.slice(sent).filter((r) => r.path.includes('/pulls')).map((r) => r.path)).toEqual([]);
+    next.dispose();
+    shepherd.dispose();
+  });
 });
