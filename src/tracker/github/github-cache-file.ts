@@ -33,7 +33,11 @@ export class GitHubCacheFile {
   read(): PersistedCache | null {
     try {
       const saved = JSON.parse(fs.readFileSync(this.file, 'utf8')) as PersistedCache;
-      return Array.isArray(saved.entries) && Array.isArray(saved.pulls) ? saved : null;
+      if (!Array.isArray(saved.entries) || !Array.isArray(saved.pulls)) return null;
+      // Created PRs of another shape (a file edited by hand, another version) are left out, not a failure.
+      const created: unknown = saved.created;
+      if (created !== undefined) saved.created = Array.isArray(created) ? created.filter(isCreatedEntry) : [];
+      return saved;
     } catch {
       return null;
     }
@@ -46,4 +50,11 @@ export class GitHubCacheFile {
       // a lost cache costs one unconditional poll, nothing more
     }
   }
+}
+
+function isCreatedEntry(entry: unknown): entry is [number, GhPull, number] {
+  if (!Array.isArray(entry) || entry.length !== 3) return false;
+  const [number, pull, at] = entry as unknown[];
+  const head = typeof pull === 'object' && pull !== null ? (pull as { head?: unknown }).head : undefined;
+  return Number.isInteger(number) && typeof at === 'number' && typeof head === 'object' && head !== null && typeof (head as { ref?: unknown }).ref === 'string';
 }

@@ -802,6 +802,18 @@ describe('GitHubTracker after a merge, and the PRs a snapshot knows', () => {
     shepherd.dispose();
   });
 
+  it('a cache file whose created PRs are not of the shape written is read without them, not a failure', async () => {
+    const server = await start();
+    const cacheFile = tempCacheFile('loom-gh-created-bad-');
+    const pr = await connect(server).createPullRequest({ title: 'pr', head: 'loom/issue-1', base: 'main', labels: ['loom:review-requested'] });
+    for (const created of [{}, [[pr.number, null, 1]], [['x', {}, 'y']], 'no']) {
+      fs.writeFileSync(cacheFile, JSON.stringify({ entries: [], openUntil: null, pulls: [], actor: null, created }));
+      const tracker = connect(server, { cacheFile });
+      expect((await tracker.snapshot()).pullRequests.map((p) => p.head)).toEqual(['loom/issue-1']);
+      tracker.dispose();
+    }
+  });
+
   it('a PR created while a snapshot was under way (after its probe was answered) is still known to the next one', async () => {
     let clock = Date.parse('2026-01-05T10:00:00Z');
     const server = await start({ now: () => clock });
