@@ -39,6 +39,9 @@ export const ISSUE_STATE_LABELS: readonly string[] = [
 /** Mutually exclusive verdict labels on a pull request. */
 export const PR_VERDICT_LABELS: readonly string[] = [Label.reviewRequested, Label.changesRequested, Label.pr];
 
+/** The labels a closed issue or a merged PR no longer carries: its state and verdict labels. */
+export const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT_LABELS];
+
 /** Proposals awaiting approval; force mode promotes them to `loom:issue`. */
 export const PROPOSAL_LABELS: readonly string[] = [Label.architect, Label.hermit, Label.curated];
 

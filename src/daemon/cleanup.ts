@@ -25,7 +25,7 @@ import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import { worktreeHooks } from '../process/workspace-hooks.js';
 import type { LoomPaths } from '../config/paths.js';
-import { ISSUE_STATE_LABELS, Label, PR_VERDICT_LABELS } from '../core/labels.js';
+import { ISSUE_STATE_LABELS, Label, WORKFLOW_LABELS } from '../core/labels.js';
 import type { Issue, PullRequest, TrackerSnapshot } from '../core/tracker-model.js';
 import { removeStaleTempFiles } from '../fs/atomic-file.js';
 import { defaultBranch, git, gitMaybe } from '../git/git.js';
@@ -92,7 +92,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
 
   // A merger killed between the merge and its close leaves the merged PR's workflow labels (they come off with the issue's close).
   const stripMergedPr = async (pr: PullRequest) => {
-    if (pr.state === 'merged' && pr.labels.some((l) => ISSUE_STATE_LABELS.includes(l) || PR_VERDICT_LABELS.includes(l))) await tracker.close(pr.number);
+    if (pr.state === 'merged' && pr.labels.some((l) => WORKFLOW_LABELS.includes(l))) await tracker.close(pr.number);
   };
 
   const cleaned: number[] = [];

@@ -24,7 +24,7 @@ import type { CheckResult } from '../../core/checks.js';
 import { checkRunState, commitStatusState, jobLogExcerpt } from '../../core/checks.js';
 import type { HumanReview } from '../../core/reviews.js';
 import path from 'node:path';
-import { ISSUE_STATE_LABELS, LABEL_INFO, Label, PR_VERDICT_LABELS, applyLabelChange, canonicalLabel, issueState, validateLabelName } from '../../core/labels.js';
+import { ISSUE_STATE_LABELS, LABEL_INFO, Label, WORKFLOW_LABELS, applyLabelChange, canonicalLabel, issueState, validateLabelName } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type LinkedIssue, type MergeLook, type NewIssue, type NewPullRequest, type PullRequest, type PullRequestState, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
 import type { Tracker, TrackerBudget, TrackerHealth } from '../tracker.js';
 import { MergeRejectedError, RateLimitedError, TrackerAuthError, TrackerError, TrackerUnavailableError } from '../tracker-errors.js';
@@ -64,8 +64,6 @@ export interface GitHubTrackerOptions {
 
 /** Below this fraction of the rate limit left, `health` asks to slow down. */
 const SLOW_DOWN_FRACTION = 0.1;
-/** Labels a closed or merged item no longer carries. */
-const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT_LABELS];
 
 /** Items in the snapshot's change probe: every item updated in the latest second shows, up to this many. */
 const PROBE_SIZE = 100;

@@ -13,11 +13,8 @@
  */
 import type Database from 'better-sqlite3';
 import { PIPELINE_LIST_LIMIT } from '../../core/daemon-state.js';
-import { ISSUE_STATE_LABELS, Label, PR_VERDICT_LABELS, PROPOSAL_LABELS, applyLabelChange } from '../../core/labels.js';
+import { ISSUE_STATE_LABELS, Label, PROPOSAL_LABELS, WORKFLOW_LABELS, applyLabelChange } from '../../core/labels.js';
 import { NotFoundError, type Comment, type Issue, type IssueFilter, type ItemState, type PullRequest, type SnapshotPage, type TrackerEvent, type TrackerSnapshot } from '../../core/tracker-model.js';
-
-/** Labels a closed or merged item no longer carries: it is no longer anywhere in the workflow. */
-const WORKFLOW_LABELS: readonly string[] = [...ISSUE_STATE_LABELS, ...PR_VERDICT_LABELS];
 
 /**
  * Item reads (one item, issue lists) select these columns, labels included, as raw arrays
