@@ -37,7 +37,7 @@ import { Executor } from './executor.js';
 import { observe, pipeline } from './observe.js';
 import { recordIteration } from './iteration-events.js';
 import { ensureNotifyCursor, sendNotifications } from './notifier.js';
-import { QueueUnavailableError, ShepherdQueue } from '../queue/shepherd-queue.js';
+import { QueueUnavailableError } from '../queue/queue-errors.js';
 import { availableStatus, observeQueue, unavailableStatus } from './queue-dispatch.js';
 import { readQueueStatus, writeQueueStatus } from '../queue/queue-status.js';
 
@@ -125,7 +125,8 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   // Said once (not each iteration) while it lasts.
   if (baseProblem !== null && !state.warnings.some((w) => w.message === baseProblem)) addWarning(state, clock().toISOString(), baseProblem);
   // The bullmq executor: shepherds are queue jobs; without Redis nothing is dispatched or changed.
-  const queue = config.executor.kind === 'bullmq' ? new ShepherdQueue(config.executor.redis) : null;
+  // Loaded only here: bullmq and ioredis are most of a local iteration's start-up otherwise.
+  const queue = config.executor.kind === 'bullmq' ? new (await import('../queue/shepherd-queue.js')).ShepherdQueue(config.executor.redis) : null;
   const queueTokens: string[] = [];
   let actions: Action[];
   let executor: Executor;

@@ -20,7 +20,7 @@ import type { Observation, ProcessView } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { startingRecord } from '../process/new-task.js';
 import type { JobView, WorkerInfo } from '../queue/shepherd-queue.js';
-import { redact } from '../queue/shepherd-queue.js';
+import { redact } from '../queue/queue-errors.js';
 import type { QueueStatus } from '../queue/queue-status.js';
 import { readQueueStatus } from '../queue/queue-status.js';
 

@@ -16,7 +16,7 @@ import { Queue, WaitingError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { LoomError } from '../core/errors.js';
+import { QueueUnavailableError } from './queue-errors.js';
 import type { Progress } from '../core/progress.js';
 import { asProgress } from '../core/progress.js';
 import { FORGET_WORKER_MS } from '../core/worker-liveness.js';
@@ -75,16 +75,6 @@ export interface CoordinatorInfo {
   since: string;
 }
 
-export class QueueUnavailableError extends LoomError {
-  constructor(url: string, cause: unknown) {
-    super('queue_unavailable', `Redis at ${redact(url)} is unavailable: ${(cause as Error).message}`, { retryable: true, cause });
-  }
-}
-
-/** The URL without its password, for messages. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-}
 
 function fromJob(job: Job<ShepherdJobData>, state: JobState): JobView {
   const result = state === 'completed' ? asProgress(job.returnvalue) : null;

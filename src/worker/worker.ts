@@ -26,7 +26,8 @@ import { newTaskId, startingRecord } from '../process/new-task.js';
 import { ProgressStore } from '../process/progress-store.js';
 import { terminateGroup } from '../process/wait.js';
 import type { JobOutcome, RunningJob } from '../queue/shepherd-queue.js';
-import { QueueWorker, redact } from '../queue/shepherd-queue.js';
+import { QueueWorker } from '../queue/shepherd-queue.js';
+import { redact } from '../queue/queue-errors.js';
 import { git, GitError } from '../git/git.js';
 
 export interface WorkerOptions {

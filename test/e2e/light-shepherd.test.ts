@@ -2,7 +2,8 @@
 // few git processes (docs/BENCHMARKS.md: "Start-up", "Git processes per issue"): `loom --version`
 // loads no Loom module beyond the command line; a local `loom shepherd` loads neither the daemon,
 // the dashboard, the status reports, the queue (BullMQ, ioredis) nor the GitHub adapter, and merges an issue
-// with at most 8 git processes.
+// with at most 8 git processes; a local `loom iterate`, run every poll, and `loom status` load neither
+// the queue, the dashboard nor the GitHub adapter.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -62,5 +63,15 @@ describe('a light loom process', () => {
     expect(fs.readFileSync(path.join(repo.root, `issue-${issue.number}.txt`), 'utf8').trim()).toBe(String(issue.number));
     expect(run.modules.filter((m) => HEAVY.test(m) || m.includes('/github/'))).toEqual([]);
     expect(run.git.length, run.git.join('\n')).toBeLessThanOrEqual(8);
+  });
+
+  it('a local loom iterate (run every poll) and loom status load neither the queue (BullMQ, ioredis), the dashboard nor the GitHub adapter', async () => {
+    repo = makeRepo();
+    await repo.tracker().createIssue({ title: 'waits', labels: [Label.issue] });
+    for (const args of [['iterate'], ['status'], ['status', '--json']]) {
+      const run = traced(repo.root, args);
+      expect(run.code, run.output).toBe(0);
+      expect(run.modules.filter((m) => /node_modules\/(bullmq|ioredis|prom-client)\/|dist\/(dashboard|queue\/shepherd-queue|worker|demo|tracker\/github)\//.test(m)), args.join(' ')).toEqual([]);
+    }
   });
 });
