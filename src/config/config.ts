@@ -572,7 +572,7 @@ function parseExecutor(value: unknown, at: string, problems: string[]): Executor
     return null;
   }
   if (value.kind === 'local') {
-    const shepherds = value.shepherds ?? 'process';
+    const shepherds = value.shepherds ?? 'host';
     if (shepherds !== 'process' && shepherds !== 'host') {
       problems.push(`${at === 'executor' ? 'executor.shepherds' : at}: must be "process" or "host", got ${JSON.stringify(shepherds)}`);
       return null;

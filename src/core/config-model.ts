@@ -216,7 +216,7 @@ export function defaultConfig(): LoomConfig {
     agentRetries: 2,
     cliRetries: 2,
     sandbox: defaultSandbox(),
-    executor: { kind: 'local', shepherds: 'process' },
+    executor: { kind: 'local', shepherds: 'host' },
     roles,
     notes: [],
   };

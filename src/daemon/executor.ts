@@ -12,6 +12,7 @@ import type { Action } from '../core/planner.js';
 import type { Progress } from '../core/progress.js';
 import { retryBackoff } from '../core/planner.js';
 import { dependencyComment } from '../core/dependencies.js';
+import { EventLog } from '../process/event-log.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { terminateGroup, waitFor } from '../process/wait.js';
 import { endIdleHost, requestStop } from '../process/host-tickets.js';
@@ -36,6 +37,8 @@ export class Executor {
   readonly cleanupLines = new Map<number, string[]>();
   /** Why each issue's start or shepherd failed this iteration (its `shepherd.died` / `issue.blocked` message). */
   readonly failureReasons = new Map<number, string>();
+  /** Issues whose `shepherd.spawned` event went out at the launch (their `+shepherd` token adds none). */
+  readonly announced = new Set<number>();
   /**
    * `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes.
    * `abandoned`: true once the daemon that ran this iteration is gone: no further action is
@@ -258,7 +261,20 @@ export class Executor {
           await this.enqueue(action.slot, action.issue, this.o.queue);
           return;
         }
-        const result = await startShepherd({ paths, tracker, progress, issue: action.issue, forceMerge: this.o.force, now, shepherds: config.executor.kind === 'local' ? config.executor.shepherds : 'process' });
+        const result = await startShepherd({
+          paths,
+          tracker,
+          progress,
+          issue: action.issue,
+          forceMerge: this.o.force,
+          now,
+          shepherds: config.executor.kind === 'local' ? config.executor.shepherds : 'process',
+          // Its event goes out before the run can log its own start (a warm host is that fast).
+          onLaunched: (t) => {
+            new EventLog(paths.events).emit('shepherd.spawned', { issue: action.issue, task_id: t.task_id, pid: t.pid, output_file: t.output_file });
+            this.announced.add(action.issue);
+          },
+        });
         if (result.ok) {
           const t = result.task;
           state.shepherds[action.slot] = { ...idleShepherd(), status: 'working', issue: action.issue, task_id: t.task_id, pid: t.pid, pid_start: t.pid_start, output_file: t.output_file, started: t.started, last_phase: 'starting' };

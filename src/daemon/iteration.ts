@@ -213,7 +213,7 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
     ...executor.tokens,
   ].join(' ');
   state.last_summary = summary;
-  recordIteration({ paths, state, actions, tokens: executor.tokens, cleanupLines: executor.cleanupLines, failureReasons: executor.failureReasons, summary, mode, durationMs: Date.now() - began, warningsBefore, dailyBudgetSpent: observation.dailyBudgetSpent, now: clock() });
+  recordIteration({ paths, state, actions, tokens: executor.tokens, announced: executor.announced, cleanupLines: executor.cleanupLines, failureReasons: executor.failureReasons, summary, mode, durationMs: Date.now() - began, warningsBefore, dailyBudgetSpent: observation.dailyBudgetSpent, now: clock() });
   await sendNotifications({ paths, config, state, now: clock() });
   store.save(state, session);
   return { summary, actions, state };

@@ -39,12 +39,21 @@ export async function startShepherd(opts: {
   now: Date;
   /** `host`: hand the run to the repository's shepherd host instead of launching `loom shepherd`. */
   shepherds?: 'process' | 'host';
+  /**
+   * Called once the run is launched and before it can say anything of itself: with the host,
+   * before its ticket is written (a warm host starts the run within milliseconds); with a process,
+   * right after the spawn (Node's start-up comes first). So the daemon's "spawned" precedes the
+   * run's "started" in the event log.
+   */
+  onLaunched?: (task: StartedTask) => void;
 }): Promise<StartShepherdResult> {
   const { paths, tracker, progress, issue, now } = opts;
   const task_id = newTaskId();
   const output_file = logFileFor(paths.logs, 'shepherd', `issue-${issue}`, now);
   const claim = await claimIssue({ progress, tracker, issue, task_id, output_file, now });
   if (!claim.ok) return { ok: false, reason: claim.reason, message: claim.message };
+  const hostedTask = (h: { pid: number; pid_start: string | null }): StartedTask => ({ task_id, pid: h.pid, pid_start: h.pid_start, output_file, started: now.toISOString(), hosted: true });
+  let announced = false;
   try {
     if (opts.shepherds === 'host') {
       const file = progress.shepherdFile(issue);
@@ -54,13 +63,20 @@ export async function startShepherd(opts: {
         hostLog: paths.hostLog,
         ticket: { issue, task_id, output_file, force_merge: opts.forceMerge },
         // The record names the host and the ticket before the host can see the ticket.
-        beforeTicket: (h, ticket) => progress.write(file, { ...claim.record, pid: h.pid, pid_start: h.pid_start, host_ticket: ticket }),
+        beforeTicket: (h, ticket) => {
+          progress.write(file, { ...claim.record, pid: h.pid, pid_start: h.pid_start, host_ticket: ticket });
+          // Once, though a host that exits meanwhile makes the hand-over try again.
+          if (!announced) opts.onLaunched?.(hostedTask(h));
+          announced = true;
+        },
       });
-      return { ok: true, task: { task_id, pid: host.pid, pid_start: host.pid_start, output_file, started: now.toISOString(), hosted: true } };
+      return { ok: true, task: hostedTask(host) };
     }
     const args = ['shepherd', String(issue), '--task', task_id, ...(opts.forceMerge ? ['--force-merge'] : [])];
     const launched = launchLoomDetached(args, { cwd: paths.root, logFile: output_file });
-    return { ok: true, task: { task_id, pid: launched.pid, pid_start: launched.pid_start, output_file, started: now.toISOString() } };
+    const task: StartedTask = { task_id, pid: launched.pid, pid_start: launched.pid_start, output_file, started: now.toISOString() };
+    opts.onLaunched?.(task);
+    return { ok: true, task };
   } catch (error) {
     await releaseClaim({ progress, tracker, issue });
     return { ok: false, reason: 'spawn-failed', message: (error as Error).message };

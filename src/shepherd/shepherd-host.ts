@@ -102,7 +102,9 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
       const file = progress.shepherdFile(ticket.issue);
       const record = progress.read(file);
       if (record !== null && record.task_id === ticket.task_id && !isTerminal(record.status)) {
-        progress.write(file, { ...record, status: 'running', pid: me.pid, pid_start: me.pid_start, message: `failed in the shepherd host: ${(error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''}` });
+        // Its reason is the error's first line, as a `loom shepherd` that threw leaves it: the
+        // blocked comment says what failed (a hook, the configuration), not where it ran.
+        progress.write(file, { ...record, status: 'running', pid: me.pid, pid_start: me.pid_start, message: (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '' });
       }
     } finally {
       if (fd !== null) fs.closeSync(fd);

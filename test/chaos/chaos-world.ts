@@ -214,7 +214,7 @@ export class ChaosWorld {
     if (init.code !== 0) throw new Error(`loom init failed: ${init.stderr}`);
     const agent = `sh '${AGENT}' '${this.run}'`;
     const config = {
-      ...(scenario.shepherds === 'host' ? { executor: { kind: 'local', shepherds: 'host' } } : {}),
+      executor: { kind: 'local', shepherds: scenario.shepherds },
       ...(this.server !== null ? { tracker: { type: 'github', owner: 'acme', repo: 'widgets', baseUrl: this.server.url } } : {}),
       maxShepherds: 4,
       pollInterval: '1s',

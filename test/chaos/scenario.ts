@@ -62,8 +62,9 @@ export interface IssuePlan {
 }
 
 /**
- * Where the shepherds run: one `loom shepherd N` process each (the default), or all inside one
- * `loom shepherd-host` process (`executor.shepherds: "host"`).
+ * Where the shepherds run: one `loom shepherd N` process each (`executor.shepherds: "process"`,
+ * this suite's default, written into each run's configuration), or all inside one
+ * `loom shepherd-host` process (`"host"`, Loom's default).
  */
 export type Shepherds = 'process' | 'host';
 

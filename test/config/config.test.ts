@@ -627,15 +627,17 @@ describe('executor (docs/distributed.md)', () => {
   const github = { type: 'github', owner: 'acme', repo: 'widgets' };
 
   it('is local by default; bullmq with a Redis URL for the GitHub tracker; LOOM_REDIS_URL sets it', () => {
-    expect(ok({}).executor).toEqual({ kind: 'local', shepherds: 'process' });
+    expect(ok({}).executor).toEqual({ kind: 'local', shepherds: 'host' });
     expect(ok({ tracker: github, executor: { kind: 'bullmq', redis: 'redis://queue:6379' } }).executor).toEqual({ kind: 'bullmq', redis: 'redis://queue:6379' });
     expect(ok({ tracker: github }, { LOOM_REDIS_URL: 'rediss://:pw@queue:6380' }).executor).toEqual({ kind: 'bullmq', redis: 'rediss://:pw@queue:6380' });
     // The environment wins over the file.
     expect(ok({ tracker: github, executor: { kind: 'local' } }, { LOOM_REDIS_URL: 'redis://other:6379' }).executor).toEqual({ kind: 'bullmq', redis: 'redis://other:6379' });
   });
 
-  it('runs local shepherds in processes by default, in one host with shepherds "host" or LOOM_SHEPHERDS=host', () => {
-    expect(ok({ executor: { kind: 'local', shepherds: 'host' } }).executor).toEqual({ kind: 'local', shepherds: 'host' });
+  it('runs local shepherds in one host by default (also with kind "local" alone), one process each with shepherds "process" or LOOM_SHEPHERDS=process', () => {
+    expect(ok({ executor: { kind: 'local' } }).executor).toEqual({ kind: 'local', shepherds: 'host' });
+    expect(ok({ executor: { kind: 'local', shepherds: 'process' } }).executor).toEqual({ kind: 'local', shepherds: 'process' });
+    expect(ok({}, { LOOM_SHEPHERDS: 'process' }).executor).toEqual({ kind: 'local', shepherds: 'process' });
     expect(ok({}, { LOOM_SHEPHERDS: 'host' }).executor).toEqual({ kind: 'local', shepherds: 'host' });
     expect(ok({ executor: { kind: 'local', shepherds: 'host' } }, { LOOM_SHEPHERDS: 'process' }).executor).toEqual({ kind: 'local', shepherds: 'process' });
     expect(problemsOf({ executor: { kind: 'local', shepherds: 'threads' } })).toEqual(['executor.shepherds: must be "process" or "host", got "threads"']);

@@ -203,7 +203,8 @@ describe('bad input', () => {
     for (const args of [['status'], ['status', '--json'], ['issue', 'list'], ['issue', 'show', '1', '--json']]) expect(loom(repo.root, args).code).toBe(0);
     expect(fingerprint(repo.paths.dir)).toEqual(before);
 
-    const daemon = startDaemon(repo.root);
+    // The shepherd host the daemon started outlives it until it has been idle LOOM_HOST_IDLE_MS.
+    const daemon = startDaemon(repo.root, ['start'], { LOOM_HOST_IDLE_MS: '500' });
     await until(() => /Iteration 2:/.test(daemon.output()), 20_000, 'two iterations');
     daemon.child.kill('SIGKILL');
     await daemon.exited(10_000);

@@ -161,7 +161,7 @@ describe('/loom and /shepherd in the real Claude Code CLI', () => {
     expect(firstPrompt()).toContain('Run `loom logs N` (without `-f`), N being the issue number');
     expect(denied(session)).toEqual([]);
     const [spawned, logs] = toolResults(session);
-    const pid = Number(/Spawned shepherd for #1 \(pid (\d+)\)/.exec(spawned?.text ?? '')?.[1]);
+    const pid = Number(/Spawned shepherd for #1 \((?:in the shepherd host, )?pid (\d+)\)/.exec(spawned?.text ?? '')?.[1]);
     expect(pid, spawned?.text).toBeGreaterThan(0);
     expect(logs?.error).toBe(false);
     expect(session.ms).toBeLessThan(60_000);

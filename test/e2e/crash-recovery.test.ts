@@ -10,9 +10,9 @@ import { journalBuilder, loom, makeRepo, readJournal, startDaemon, until } from 
 let repo: TestRepo | undefined;
 afterEach(() => repo?.cleanup());
 
-async function setup(seconds: number) {
+async function setup(seconds: number, shepherds: 'host' | 'process') {
   const journal = path.join(fs.mkdtempSync('/tmp/loom-journal-'), 'journal');
-  repo = makeRepo({ maxShepherds: 3, pollInterval: '1s', roles: { builder: { command: journalBuilder(journal, seconds) } } });
+  repo = makeRepo({ maxShepherds: 3, pollInterval: '1s', executor: { kind: 'local', shepherds }, roles: { builder: { command: journalBuilder(journal, seconds) } } });
   const tracker = repo.tracker();
   for (let i = 1; i <= 10; i += 1) await tracker.createIssue({ title: `Issue ${i}`, labels: [Label.issue] });
   return { journal, tracker };
@@ -22,9 +22,11 @@ async function allClosed(tracker: ReturnType<TestRepo['tracker']>) {
   return (await tracker.listIssues({ state: 'all' })).every((i) => i.state === 'closed');
 }
 
-describe('crash recovery', () => {
+// Both places a shepherd can run: the shepherd host (the default; killing a shepherd's pid kills
+// the host and every run in it) and one `loom shepherd` process each.
+describe.each(['host', 'process'] as const)('crash recovery, shepherds in %s', (shepherds) => {
   it('a daemon killed with SIGKILL is restarted: live shepherds are adopted, nothing is lost or built twice', async () => {
-    const { journal, tracker } = await setup(1.5);
+    const { journal, tracker } = await setup(1.5, shepherds);
     const first = startDaemon(repo!.root);
     await until(() => readJournal(journal).starts.size >= 3, 30_000, 'three builders running');
     first.child.kill('SIGKILL');
@@ -52,7 +54,7 @@ describe('crash recovery', () => {
   });
 
   it('a daemon and its shepherds killed with SIGKILL: orphaned agents are ended, issues return and are built once more, never concurrently', async () => {
-    const { journal, tracker } = await setup(2);
+    const { journal, tracker } = await setup(2, shepherds);
     const first = startDaemon(repo!.root);
     await until(() => readJournal(journal).starts.size >= 3, 30_000, 'three builders running');
     first.child.kill('SIGKILL');
