@@ -169,7 +169,7 @@ function buildProgram(): Command {
 
   program
     .command('shepherd')
-    .description('drive one issue through its lifecycle (the daemon runs this in the background)')
+    .description('drive one issue through its lifecycle in this process (the daemon runs the same lifecycle in the background, in its shepherd host)')
     .argument('<issue>', 'issue number')
     .option('--force-merge', 'merge as soon as the PR is approved')
     .addOption(new Option('--task <id>', 'internal: task id given by the launcher').hideHelp())

@@ -27,7 +27,8 @@ export type StartShepherdResult =
   | { ok: false; reason: 'owned' | 'lost-claim' | 'spawn-failed'; message: string };
 
 /**
- * Claims `issue` (which must carry `loom:issue`) and launches `loom shepherd` for it.
+ * Claims `issue` (which must carry `loom:issue`) and hands it to the shepherd host, or launches
+ * `loom shepherd` for it (`shepherds: "process"`, or a host of another daemon session holds the lock).
  * `forceMerge` passes `--force-merge` so the shepherd merges without waiting for the Champion.
  */
 export async function startShepherd(opts: {
@@ -70,7 +71,9 @@ export async function startShepherd(opts: {
           announced = true;
         },
       });
-      return { ok: true, task: hostedTask(host) };
+      // null: another daemon session's host (or one started by hand) holds the lock; this run
+      // goes to a process of its own rather than into another environment.
+      if (host !== null) return { ok: true, task: hostedTask(host) };
     }
     const args = ['shepherd', String(issue), '--task', task_id, ...(opts.forceMerge ? ['--force-merge'] : [])];
     const launched = launchLoomDetached(args, { cwd: paths.root, logFile: output_file });

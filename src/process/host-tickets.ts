@@ -18,7 +18,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-file.js';
 import { listDir } from '../fs/list-dir.js';
 import { launchLoomDetached } from './launcher.js';
-import { removeStaleLock } from './lock-file.js';
+import { identityWords, removeStaleLock } from './lock-file.js';
 import { isProcessAlive, processStart } from './process-identity.js';
 import { terminateGroup, waitFor } from './wait.js';
 
@@ -36,6 +36,17 @@ export interface HostTicket {
 export interface HostIdentity {
   pid: number;
   pid_start: string | null;
+  /**
+   * The daemon session the host was started in (its `LOOM_DAEMON_SESSION`), null when started by
+   * hand (`loom spawn`). A run takes the environment and the configuration fallback of its host, so
+   * a launcher hands runs only to a host of its own session.
+   */
+  session?: string | null;
+}
+
+/** The note a host adds to its lock: the daemon session it runs in. */
+export function sessionNote(session: string | null | undefined): string {
+  return `session=${session ?? '-'}`;
 }
 
 export function hostLockFile(hostDir: string): string {
@@ -148,8 +159,9 @@ export function liveHost(hostDir: string): HostIdentity | null {
   } catch {
     return null;
   }
-  const [pid = '', start] = text.trim().split(/\s+/);
-  const identity = { pid: Number(pid), pid_start: start ?? null };
+  const [pid = '', start] = identityWords(text);
+  const note = /(?:^|\s)session=(\S+)/.exec(text)?.[1];
+  const identity: HostIdentity = { pid: Number(pid), pid_start: start ?? null, ...(note !== undefined ? { session: note === '-' ? null : note } : {}) };
   return isProcessAlive(identity.pid, identity.pid_start) ? identity : null;
 }
 
@@ -165,13 +177,26 @@ const sameHost = (a: HostIdentity | null, b: HostIdentity) => a !== null && a.pi
  * ticket written while its host still held the lock is always seen. One written after that may
  * not be: the launcher takes it back (`takeTicket`) and hands it to a new host; if the host took
  * it first, it runs it.
+ *
+ * A run lives in its host's environment (API keys, `LOOM_*` settings) and, for a host a daemon
+ * started, with that daemon's configuration fallback and session. So a run goes only to a host of
+ * the launcher's own daemon session (`LOOM_DAEMON_SESSION` of `env`, none for `loom spawn` by
+ * hand): with a host of another session holding the lock, this returns null before anything is
+ * written, and the caller runs the issue in a process of its own. If that happens on a second
+ * try (its host exited, another session's host started meanwhile), a host of its own is
+ * launched instead, which runs the tickets addressed to it without holding the lock.
  */
-export async function handToHost(o: { root: string; hostDir: string; hostLog: string; ticket: Omit<HostTicket, 'host_pid' | 'host_pid_start' | 'written'>; beforeTicket: (host: HostIdentity, ticketPath: string) => void; env?: NodeJS.ProcessEnv }): Promise<HostIdentity> {
+export async function handToHost(o: { root: string; hostDir: string; hostLog: string; ticket: Omit<HostTicket, 'host_pid' | 'host_pid_start' | 'written'>; beforeTicket: (host: HostIdentity, ticketPath: string) => void; env?: NodeJS.ProcessEnv }): Promise<HostIdentity | null> {
   const { hostDir } = o;
   const taskId = o.ticket.task_id;
+  const session = (o.env ?? process.env).LOOM_DAEMON_SESSION ?? null;
   let withdrawn = false;
   for (let attempt = 0; ; attempt += 1) {
     let host = liveHost(hostDir);
+    if (host !== null && (host.session ?? null) !== session) {
+      if (attempt === 0) return null;
+      host = null;
+    }
     const launched = host === null;
     if (host === null) {
       const started = launchLoomDetached(['shepherd-host'], { cwd: o.root, logFile: o.hostLog, ...(o.env ? { env: o.env } : {}) });

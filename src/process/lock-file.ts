@@ -1,5 +1,6 @@
 /**
- * A lock file shared by processes: it names its holder (`<pid> <start identity>`) and appears
+ * A lock file shared by processes: it names its holder (`<pid> <start identity>`, then any
+ * `name=value` notes its holder adds, such as the shepherd host's daemon session) and appears
  * complete — a hard link of a written temp file — so a contender never reads it empty or
  * half-written. A lock whose holder is gone (a crash, or a pid since reused) is stale: it is
  * removed by one contender at a time (`clearStaleLock`), and then taken like a free one.
@@ -28,13 +29,18 @@ function holder(file: string): 'alive' | 'dead' | 'gone' {
   const text = readLock(file);
   if (text === null) return 'gone';
   // An earlier Loom wrote the pid alone.
-  const [pid = '', start] = text.trim().split(/\s+/);
+  const [pid = '', start] = identityWords(text);
   return isProcessAlive(Number(pid), start ?? null) ? 'alive' : 'dead';
 }
 
-function link(lockFile: string): boolean {
+/** A lock's `<pid> <start identity>`, without its notes. */
+export function identityWords(text: string): string[] {
+  return text.trim().split(/\s+/).filter((word) => !word.includes('='));
+}
+
+function link(lockFile: string, note = ''): boolean {
   const tmp = `${lockFile}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, mine());
+  fs.writeFileSync(tmp, note === '' ? mine() : `${mine()} ${note}`);
   try {
     fs.linkSync(tmp, lockFile);
     return true;
@@ -78,7 +84,7 @@ export function clearStaleLock(lockFile: string, isStale: (text: string | null) 
 
 /** Whether a lock's text names a process that is gone (or nothing). */
 function deadHolder(text: string | null): boolean {
-  const [pid = '', start] = (text ?? '').trim().split(/\s+/);
+  const [pid = '', start] = identityWords(text ?? '');
   return !isProcessAlive(Number(pid), start ?? null);
 }
 
@@ -89,9 +95,9 @@ export function removeStaleLock(lockFile: string): boolean {
 }
 
 /** Takes the lock if it is free or stale; false while a live process (this one included) holds it. */
-export function tryLock(lockFile: string): boolean {
+export function tryLock(lockFile: string, note = ''): boolean {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    if (link(lockFile)) return true;
+    if (link(lockFile, note)) return true;
     if (holder(lockFile) === 'alive') return false;
     if (!clearStaleLock(lockFile, deadHolder)) pause(5);
   }
@@ -100,5 +106,6 @@ export function tryLock(lockFile: string): boolean {
 
 /** Releases the lock if this process holds it. */
 export function unlock(lockFile: string): void {
-  if (readLock(lockFile) === mine()) fs.rmSync(lockFile, { force: true });
+  const text = readLock(lockFile);
+  if (text !== null && identityWords(text).join(' ') === mine()) fs.rmSync(lockFile, { force: true });
 }

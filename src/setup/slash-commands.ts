@@ -57,7 +57,7 @@ Have Loom drive one issue through its lifecycle (builder, judge, doctor, merge) 
 background, without blocking this session. The arguments are: "$ARGUMENTS".
 
 1. Run \`loom spawn $ARGUMENTS\` with the Bash tool. It starts the shepherd detached and prints its
-   pid and its log file.
+   pid (the shepherd host's, shared with the other issues it runs, when it runs there) and its log file.
 2. Run \`loom logs N\` (without \`-f\`), N being the issue number (the first argument), to show
    what it has done so far.
 

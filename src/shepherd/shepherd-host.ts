@@ -16,7 +16,7 @@ import type { LoomConfig } from '../core/config-model.js';
 import type { LoomPaths } from '../config/paths.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { HostTicket } from '../process/host-tickets.js';
-import { dropTicket, hostLockFile, listTickets, stopRequested, takeTicket, ticketsDir } from '../process/host-tickets.js';
+import { dropTicket, hostLockFile, listTickets, sessionNote, stopRequested, takeTicket, ticketsDir } from '../process/host-tickets.js';
 import { tryLock, unlock } from '../process/lock-file.js';
 import { isProcessAlive, processStart } from '../process/process-identity.js';
 import { runShepherd } from './shepherd-process.js';
@@ -49,7 +49,7 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
   const me = { pid: process.pid, pid_start: processStart(process.pid) };
   const lock = hostLockFile(paths.host);
   fs.mkdirSync(paths.host, { recursive: true });
-  if (!tryLock(lock)) log(`another shepherd host holds ${lock}; this one runs only the runs handed to it`);
+  if (!tryLock(lock, sessionNote(process.env.LOOM_DAEMON_SESSION))) log(`another shepherd host holds ${lock}; this one runs only the runs handed to it`);
   const runs = new Map<string, Run>();
   const progress = new ProgressStore(paths.progress);
   let stopping = false;
@@ -160,7 +160,7 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
         // held the lock is seen here (process/host-tickets.ts `handToHost`).
         unlock(lock);
         if (take() === 0) break;
-        tryLock(lock);
+        tryLock(lock, sessionNote(process.env.LOOM_DAEMON_SESSION));
         idleSince = Date.now();
       }
       await new Promise<void>((resolve) => {

@@ -187,7 +187,9 @@ describe('dashboard API on the local tracker', () => {
     dashboard = await startDashboardProcess(repo.root);
     for (const issue of [cycleA, cycleB, waiting, blocked]) {
       const api = await getJson<IssueReport>(`${dashboard.url}api/v1/issues/${issue.number}`);
-      const cli = loom(repo.root, ['why', String(issue.number), '--json']);
+      // Not spawnSync: a loop blocked past the server's keep-alive time would send the next fetch
+      // on a connection the server has closed meanwhile ("other side closed").
+      const cli = await loomAsync(repo.root, ['why', String(issue.number), '--json']);
       expect(api.status).toBe(200);
       // The CLI names itself by how it was run; the dashboard says `loom`.
       expect(JSON.stringify(api.body.why)).toBe(JSON.stringify(JSON.parse(cli.stdout)).replaceAll(`${process.execPath} ${LOOM_BIN}`, 'loom').replaceAll(LOOM_BIN, 'loom'));
@@ -204,7 +206,7 @@ describe('dashboard API on the local tracker', () => {
 
     // Abort on a ready issue: no shepherd to stop, so refused (by the CLI and so by the API) instead
     // of leaving a loom:abort that would end the issue's next build the moment it starts.
-    const cli = loom(repo.root, ['issue', 'label', String(waiting.number), Label.abort]);
+    const cli = await loomAsync(repo.root, ['issue', 'label', String(waiting.number), Label.abort]);
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/^loom: issue #4 is ready \(loom:issue\) and no shepherd builds it: there is nothing to abort; .*\n$/);
     const api = await post(`${dashboard.url}api/v1/issues/${waiting.number}/abort`, dashboard.url.replace(/\/$/, ''));
@@ -242,7 +244,7 @@ describe('dashboard API on the local tracker', () => {
       [closed.number, /^issue #1 is closed: there is nothing to abort$/],
       [blocked.number, /^issue #2 is blocked \(loom:blocked\) and no shepherd builds it: there is nothing to abort/],
     ] as const) {
-      const cli = loom(repo.root, ['issue', 'label', String(issue), Label.abort]);
+      const cli = await loomAsync(repo.root, ['issue', 'label', String(issue), Label.abort]);
       expect([cli.code, cli.stderr.replace(/^loom: /, '').trim()]).toEqual([2, expect.stringMatching(why)]);
       expect(await send('POST', `api/v1/issues/${issue}/abort`)).toMatchObject({ status: 409, body: { ok: false, error: expect.stringMatching(why) } });
       expect((await tracker.getIssue(issue))!.labels).not.toContain(Label.abort);

@@ -3,6 +3,7 @@
 // process, real git and SQLite; agents are shell commands.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -53,6 +54,31 @@ async function allClosed(r: TestRepo) {
 }
 
 describe('the shepherd host', () => {
+  it('a run goes only into a host of its launcher\'s daemon session: beside a host started by hand (loom spawn), the daemon runs its issue in a loom shepherd process of its own, in the daemon\'s environment', async () => {
+    const journal = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'loom-mark-')), 'journal');
+    repo = hostRepo(`echo "mark $LOOM_ISSUE $LC_MARK" >> '${journal}'; if [ "$LOOM_ISSUE" = 1 ]; then sleep 8; fi; echo "NO CHANGES NEEDED: marked"`);
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'by hand', labels: [Label.issue] });
+    const spawned = loom(repo.root, ['spawn', '1'], { LC_MARK: 'shell' });
+    expect(spawned.code, spawned.stderr).toBe(0);
+    expect(spawned.stdout).toMatch(/in the shepherd host, pid \d+/);
+    const byHand = liveHost(repo.paths.host);
+    await until(() => fs.existsSync(journal) && fs.readFileSync(journal, 'utf8').includes('mark 1 '), 20_000, '#1 building in the host started by hand');
+
+    await tracker.createIssue({ title: 'by the daemon', labels: [Label.issue] });
+    const daemon = startDaemon(repo.root, ['start'], { LC_MARK: 'daemon' });
+    await until(async () => (await tracker.getIssue(2))?.state === 'closed', 30_000, () => `#2 done; daemon output:\n${daemon.output()}`);
+    const marks = fs.readFileSync(journal, 'utf8');
+    expect(marks).toContain('mark 1 shell');
+    expect(marks).toContain('mark 2 daemon');
+    const started = events(repo).find((e) => e.type === 'task.started' && e.issue === 2);
+    expect(started?.pid).toBeGreaterThan(0);
+    expect(started?.pid).not.toBe(byHand?.pid);
+    loom(repo.root, ['stop']);
+    expect(await daemon.exited(30_000), daemon.output()).toBe(0);
+    fs.rmSync(path.dirname(journal), { recursive: true, force: true });
+  });
+
   it('a daemon builds and merges several issues through one host process, starting no loom shepherd', async () => {
     repo = hostRepo('echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"', { maxShepherds: 3 });
     const tracker = repo.tracker();
@@ -226,6 +252,7 @@ describe('the shepherd host', () => {
           if (addressed.push(h.pid) === 1) fs.rmSync(lock);
         },
       });
+      if (host === null) throw new Error('a host of another session');
       expect(addressed[0]).toBe(exiting.pid);
       expect(host.pid).not.toBe(exiting.pid);
       expect(addressed).toEqual([exiting.pid, host.pid]);
