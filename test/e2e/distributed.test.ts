@@ -54,6 +54,10 @@ describe('a fleet of workers fed by a Redis queue', () => {
     const daemon = f.startDaemon(['--dashboard']);
     await waitFor(f, async () => (await closedCount(f, numbers)) === numbers.length, 150_000, 'all 20 issues merged');
     await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
+    // An issue is closed before its shepherd ends (it takes its checkpoint off origin last): every
+    // job is reported completed by its worker before the checks on origin below.
+    const completed = () => new Set(f.workers.flatMap((w) => [...w.output().matchAll(/job issue-(\d+)-attempt-\d+: #\d+ completed/g)].map((m) => Number(m[1]))));
+    await waitFor(f, () => completed().size === numbers.length, 60_000, 'every job reported completed by its worker');
     // Every worker took part, and each ran its shepherds in its own clone.
     for (const w of f.workers) expect(w.output(), w.name).toMatch(/job issue-\d+-attempt-1: #\d+ completed/);
     const status = await loomAsync(f.root, ['status', '--json'], f.env);
