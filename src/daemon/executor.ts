@@ -37,8 +37,11 @@ export class Executor {
   readonly cleanupLines = new Map<number, string[]>();
   /** Why each issue's start or shepherd failed this iteration (its `shepherd.died` / `issue.blocked` message). */
   readonly failureReasons = new Map<number, string>();
-  /** Issues whose `shepherd.spawned` event went out at the launch (their `+shepherd` token adds none). */
-  readonly announced = new Set<number>();
+  /**
+   * Launch tokens (`+shepherd=#N`, `+role`) whose event went out at the launch, before the run
+   * could log its own `task.started`: the iteration's record adds none for them.
+   */
+  readonly announced = new Set<string>();
   /**
    * `queue`: the bullmq executor's queue (shepherds are jobs for `loom worker`s); null: local processes.
    * `abandoned`: true once the daemon that ran this iteration is gone: no further action is
@@ -272,7 +275,7 @@ export class Executor {
           // Its event goes out before the run can log its own start (a warm host is that fast).
           onLaunched: (t) => {
             new EventLog(paths.events).emit('shepherd.spawned', { issue: action.issue, task_id: t.task_id, pid: t.pid, output_file: t.output_file });
-            this.announced.add(action.issue);
+            this.announced.add(`+shepherd=#${action.issue}`);
           },
         });
         if (result.ok) {
@@ -292,6 +295,9 @@ export class Executor {
       case 'spawn-role': {
         if (this.abandoned()) return;
         const t = startRole({ paths, progress, role: action.role, now });
+        // As for a shepherd: out before the role's own `task.started`, not at the iteration's end.
+        new EventLog(paths.events).emit('role.started', { role: action.role, task_id: t.task_id, pid: t.pid, output_file: t.output_file });
+        this.announced.add(`+${action.role}`);
         const previous = state.support_roles[action.role] ?? idleRole();
         state.support_roles[action.role] = { ...previous, status: 'running', task_id: t.task_id, pid: t.pid, pid_start: t.pid_start, output_file: t.output_file, started: t.started };
         this.tokens.push(`+${action.role}`);

@@ -16,8 +16,8 @@ export function recordIteration(opts: {
   state: DaemonState;
   actions: readonly Action[];
   tokens: readonly string[];
-  /** Issues whose `shepherd.spawned` went out at their launch already. */
-  announced?: ReadonlySet<number>;
+  /** Launch tokens whose event went out at the launch already (`+shepherd=#N`, `+role`). */
+  announced?: ReadonlySet<string>;
   /** What the cleanup did for each issue: its `issue.cleaned` message. */
   cleanupLines?: ReadonlyMap<number, readonly string[]>;
   /** Why an issue's start or shepherd failed (the executor's count of failures). */
@@ -35,9 +35,9 @@ export function recordIteration(opts: {
   const log = new EventLog(opts.paths.events);
   log.emit('iteration', { iteration: state.iteration, summary: opts.summary, duration_ms: opts.durationMs, outcome: opts.mode === 'normal' ? undefined : opts.mode });
   for (const token of opts.tokens) {
+    if (opts.announced?.has(token)) continue;
     const event = tokenEvent(token, ROLE_NAMES);
     if (event === null) continue;
-    if (event.type === 'shepherd.spawned' && event.fields.issue !== undefined && opts.announced?.has(event.fields.issue)) continue;
     const fields = { ...event.fields, ...details(event.fields.issue, event.type, state, opts.actions, opts.failureReasons) };
     const cleaned = event.type === 'issue.cleaned' && event.fields.issue !== undefined ? opts.cleanupLines?.get(event.fields.issue) : undefined;
     if (cleaned !== undefined) fields.message = cleaned.join('; ');

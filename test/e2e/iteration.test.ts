@@ -131,6 +131,15 @@ describe('loom iterate', () => {
     expect(first).toMatch(/\+hermit/);
     expect(first).toMatch(/\+guide/);
     await until(() => fs.readdirSync(repo!.paths.progress).every((n) => JSON.parse(fs.readFileSync(path.join(repo!.paths.progress, n), 'utf8')).status === 'completed'), 15_000, 'roles done');
+    // Each start is one event, written at the launch: it names the run, and comes before the run's own.
+    const events = fs.readFileSync(repo.paths.events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const role of ['architect', 'hermit', 'guide']) {
+      const started = events.filter((e) => e.type === 'role.started' && e.role === role);
+      expect(started).toEqual([expect.objectContaining({ task_id: expect.any(String), pid: expect.any(Number) })]);
+      const own = events.findIndex((e) => e.type === 'task.started' && e.kind === 'role' && e.role === role);
+      expect(own).toBeGreaterThan(events.indexOf(started[0]!));
+      expect(events[own]).toMatchObject({ task_id: started[0]!.task_id, pid: started[0]!.pid });
+    }
     const second = iterate();
     expect(second).not.toMatch(/\+(architect|hermit|guide)/); // cooldowns and interval not over
     expect(state().support_roles.guide.last_outcome).toBe('completed');
