@@ -48,8 +48,10 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
   const { paths, log } = o;
   const me = { pid: process.pid, pid_start: processStart(process.pid) };
   const lock = hostLockFile(paths.host);
+  // The lock names the daemon session this host serves: only its runs are handed to it.
+  const note = sessionNote(process.env.LOOM_DAEMON_SESSION);
   fs.mkdirSync(paths.host, { recursive: true });
-  if (!tryLock(lock, sessionNote(process.env.LOOM_DAEMON_SESSION))) log(`another shepherd host holds ${lock}; this one runs only the runs handed to it`);
+  if (!tryLock(lock, note)) log(`another shepherd host holds ${lock}; this one runs only the runs handed to it`);
   const runs = new Map<string, Run>();
   const progress = new ProgressStore(paths.progress);
   let stopping = false;
@@ -160,7 +162,7 @@ export async function runShepherdHost(o: ShepherdHostOptions): Promise<number> {
         // held the lock is seen here (process/host-tickets.ts `handToHost`).
         unlock(lock);
         if (take() === 0) break;
-        tryLock(lock, sessionNote(process.env.LOOM_DAEMON_SESSION));
+        tryLock(lock, note);
         idleSince = Date.now();
       }
       await new Promise<void>((resolve) => {
