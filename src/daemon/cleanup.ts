@@ -36,6 +36,7 @@ import { isProcessAlive } from '../process/process-identity.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { endLeftoverAgents, IssueLease } from '../process/issue-lease.js';
 import { removeOrphanAgentFiles } from '../runtimes/with-agent-files.js';
+import { dropAgentHome, issuesWithAgentHomes } from '../runtimes/agent-homes.js';
 import { EventLog } from '../process/event-log.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import type { Tracker } from '../tracker/tracker.js';
@@ -81,7 +82,9 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const withCheckpoint = new Set(checkpoints.list());
   const candidates = [...new Set([...branches, ...withWorktree, ...withCheckpoint])].sort((a, b) => a - b);
   const todo = candidates.filter((n) => !viewOf(progress.readShepherd(n), o.now).alive);
-  if (todo.length === 0) return [];
+  const homesCleaned = await removeClosedIssueHomes(o, progress, new Set(candidates), (n) => (current = n));
+  current = undefined;
+  if (todo.length === 0) return homesCleaned;
 
   const base = o.config.defaultBranch ?? (await defaultBranch(paths.root));
   const remote = tracker.kind === 'github';
@@ -173,6 +176,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
         refused = error.message;
       }
       checkpoints.remove(n);
+      if (reason === 'issue closed') dropAgentHome(paths, n, log);
       if (refused === null || withCheckpoint.has(n)) cleaned.push(n);
       if (refused !== null) o.warn(`${refused}; left alone`);
       else if (hadWorktree) log(`removed the worktree of #${n} (${reason})${dirty ? '; its uncommitted work was saved as a WIP commit on its branch' : ''}`);
@@ -184,7 +188,39 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
       current = undefined;
     }
   }
-  return cleaned;
+  return [...new Set([...homesCleaned, ...cleaned])].sort((a, b) => a - b);
+}
+
+/**
+ * The agent homes of closed issues that nothing else was left of (a shepherd or Champion removes
+ * the home as it closes the issue, and this cleanup when it removes a closed issue's worktree; a
+ * merger killed in between, or a blocked issue a person closed later, leaves it). At start-up only
+ * (no snapshot yet), so that an iteration's cost does not grow with them: one tracker read per
+ * home of an issue that is not running (on GitHub, a request each).
+ */
+async function removeClosedIssueHomes(o: CleanupOptions, progress: ProgressStore, handled: ReadonlySet<number>, setCurrent: (n: number) => void): Promise<number[]> {
+  const { paths, tracker } = o;
+  if (o.snapshot !== null) return [];
+  const removed: number[] = [];
+  for (const n of issuesWithAgentHomes(paths)) {
+    if (handled.has(n) || viewOf(progress.readShepherd(n), o.now).alive) continue;
+    setCurrent(n);
+    let lease: IssueLease | null = null;
+    try {
+      const issue = await tracker.getIssue(n);
+      if (issue !== null && issue.state === 'open') continue;
+      // Never beside a process that works on the issue (one started since, for a reopened issue).
+      lease = await IssueLease.tryTake(paths.worktrees, n, (line) => o.log(line, n));
+      if (lease === null || viewOf(progress.readShepherd(n), Date.now()).alive) continue;
+      dropAgentHome(paths, n, (line) => o.log(line, n));
+      removed.push(n);
+    } catch (error) {
+      o.warn(`could not clean up the agent home of #${n}: ${(error as Error).message}`);
+    } finally {
+      lease?.release();
+    }
+  }
+  return removed;
 }
 
 function refsToIssues(text: string): number[] {

@@ -35,6 +35,7 @@ import { judgeRound } from '../steps/judge-round.js';
 import { mergePullRequest } from '../steps/merge-pull-request.js';
 import { ShepherdExit } from './shepherd-exit.js';
 import { crashPoint } from '../process/crash-point.js';
+import { dropAgentHome } from '../runtimes/agent-homes.js';
 
 export interface LifecycleResult {
   status: ProgressStatus;
@@ -234,6 +235,7 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
           await tracker.close(n, `Loom: no changes needed — ${reason}.${logRef}`);
           await worktrees.remove(n, { deleteBranch: true, reason: 'no changes needed' });
           checkpoints.remove(n);
+          dropAgentHome(paths, n, log);
           return { status: 'no-changes', exit: ShepherdExit.noChanges, message: reason, merged: false, prNumber: null };
         }
         const silent = `the builder made no commit and did not say \`NO CHANGES NEEDED: <reason>\``;

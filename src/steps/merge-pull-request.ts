@@ -27,6 +27,7 @@ import { crashPoint } from '../process/crash-point.js';
 import { EventLog } from '../process/event-log.js';
 import { MergeQueue } from '../process/merge-queue.js';
 import { BaseGuardStore } from '../state/base-guard-store.js';
+import { dropAgentHome } from '../runtimes/agent-homes.js';
 import { baseHasChecks, guardAfterMerge, guardBeforeMerge, type GuardContext, type GuardVerdict } from './base-guard.js';
 
 /**
@@ -114,6 +115,11 @@ export async function mergePullRequest(opts: {
    * merged PR).
    */
   const closeIssue = async (commit: string, recorded: boolean, seen?: Issue | null, prLabels?: readonly string[]) => {
+    await closeMergedIssue(commit, recorded, seen, prLabels);
+    // Closed: the homes its agents had (sessions, login copies) are of no further use.
+    dropAgentHome(paths, issue, opts.log);
+  };
+  const closeMergedIssue = async (commit: string, recorded: boolean, seen?: Issue | null, prLabels?: readonly string[]) => {
     // `prLabels`: the merged PR's labels as last looked at, when its workflow labels are still to come off (with the issue's, in one write where the tracker can).
     if (!recorded && remote && seen?.state === 'open') {
       await tracker.close(issue, undefined, 'completed', { labels: seen.labels, ...(prLabels !== undefined ? { pr: { number: pr.number, labels: prLabels } } : {}) });

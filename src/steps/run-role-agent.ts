@@ -9,13 +9,13 @@
  * "no changes needed" or its verdict means nothing (`toolsFailed`).
  */
 import { LoomError } from '../core/errors.js';
-import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import type { IssueLease } from '../process/issue-lease.js';
+import { agentHomeDir } from '../runtimes/agent-homes.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
@@ -94,7 +94,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   envVars.repo_root = run.paths.root;
   if (run.recorder !== undefined) envVars.task_id = run.recorder.record.task_id;
   // Agent CLIs keep their config and sessions in a home per task, so a resume finds its session.
-  envVars.state_dir = path.join(run.paths.agentHomes, run.issue !== undefined ? `issue-${run.issue}` : `role-${run.role}`);
+  envVars.state_dir = agentHomeDir(run.paths, run);
 
   const write = run.out ?? ((text: string) => void process.stdout.write(text));
   for (const name of usable) {

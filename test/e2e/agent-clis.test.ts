@@ -73,6 +73,9 @@ describe('real agent CLIs against fake model APIs', () => {
     expect(status.usage.total.runs).toBe(2);
     // The tracker token never reached the agent: no request carried it.
     expect(JSON.stringify(server.requests)).not.toMatch(/ghp_must_not_leak/);
+    // Its CLAUDE_CONFIG_DIR (sessions, the login's copy) went with the closed issue.
+    expect(r.stdout).toMatch(/removed the agent home of #1 \(issue closed\)/);
+    expect(fs.existsSync(path.join(repo.root, '.loom', 'agent-homes', 'issue-1'))).toBe(false);
     fs.rmSync(home, { recursive: true, force: true });
   });
 
@@ -103,11 +106,14 @@ describe('real agent CLIs against fake model APIs', () => {
     expect(runs.map((x) => x.role)).toEqual(['builder', 'judge']);
     expect(runs[0]).toMatchObject({ runtime: 'codex', priced: true });
     expect(runs[0]!.cost_usd).toBeCloseTo((runs[0]!.input_tokens * 1 + runs[0]!.output_tokens * 2) / 1e6, 9);
-    // The task's home is under the temp directory here, so Codex gets it in the user's cache (codex-home.ts).
+    // The task's home is under the temp directory here, so Codex got it in the user's cache
+    // (codex-home.ts), seeded with the user's settings (the fake provider the runs reached); the
+    // issue closed, it is removed with the task's own.
     const taskHome = codexHome(path.join(repo.root, '.loom', 'agent-homes', 'issue-1', 'codex'), env);
     expect(taskHome).not.toContain(os.tmpdir());
-    expect(fs.existsSync(path.join(taskHome, 'config.toml'))).toBe(true);
-    fs.rmSync(taskHome, { recursive: true, force: true });
+    expect(r.stdout).toMatch(/removed the agent home of #1 \(issue closed\)/);
+    expect([fs.existsSync(taskHome), fs.existsSync(path.join(repo.root, '.loom', 'agent-homes', 'issue-1'))]).toEqual([false, false]);
+    expect(fs.existsSync(path.dirname(taskHome))).toBe(true);
     fs.rmSync(home, { recursive: true, force: true });
   });
 });

@@ -1,0 +1,55 @@
+/**
+ * The agent CLIs' homes of a task: `.loom/agent-homes/issue-N` (or `role-<name>`), one directory
+ * per CLI inside (`claude`, `codex`, `gemini`, `opencode`), holding the CLI's settings, its copy
+ * of the login and its sessions, so that a resume finds its session.
+ *
+ * An issue's home is needed only while the issue can still run: once the issue is closed
+ * (merged, found needing no change, closed by a person) it is removed, with the stand-in a Codex
+ * home may have under the user's cache. Otherwise the homes of every issue ever built would stay:
+ * session transcripts and login copies, and for opencode a package install of some 60 MB each.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LoomPaths } from '../config/paths.js';
+import { codexHome } from './codex-home.js';
+
+/** The state dir Loom gives an agent run: its issue's, else its role's. */
+export function agentHomeDir(paths: LoomPaths, target: { issue?: number; role: string }): string {
+  return path.join(paths.agentHomes, target.issue !== undefined ? `issue-${target.issue}` : `role-${target.role}`);
+}
+
+/** Issues that have an agent home. */
+export function issuesWithAgentHomes(paths: LoomPaths): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(paths.agentHomes);
+  } catch {
+    return [];
+  }
+  return names
+    .map((name) => /^issue-(\d+)$/.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** Removes the issue's agent home (and its Codex stand-in); true when there was one. */
+function removeIssueAgentHome(paths: LoomPaths, issue: number): boolean {
+  const dir = agentHomeDir(paths, { issue, role: '' });
+  // The Codex home is elsewhere when the repository lies under a temp directory (then the task's
+  // own directory may not even exist).
+  const codex = codexHome(path.join(dir, 'codex'));
+  const homes = codex === path.join(dir, 'codex') ? [dir] : [dir, codex];
+  const there = homes.filter((home) => fs.existsSync(home));
+  for (const home of there) fs.rmSync(home, { recursive: true, force: true });
+  return there.length > 0;
+}
+
+/** `removeIssueAgentHome` for a run whose work is done: a failure is logged, never thrown. */
+export function dropAgentHome(paths: LoomPaths, issue: number, log?: (line: string) => void): void {
+  try {
+    if (removeIssueAgentHome(paths, issue)) log?.(`removed the agent home of #${issue} (issue closed)`);
+  } catch (error) {
+    log?.(`could not remove the agent home of #${issue}: ${(error as Error).message}`);
+  }
+}
