@@ -19,7 +19,7 @@ import { endIdleHost } from '../process/host-tickets.js';
 import { signalGroup } from '../process/process-identity.js';
 import { delay } from '../process/wait.js';
 import { FileStateStore } from '../state/state-store.js';
-import { acquireLock, releaseLock } from '../state/daemon-lock.js';
+import { acquireLock, readLock, releaseLock } from '../state/daemon-lock.js';
 import { SHUTDOWN_SIGNAL, SLOW_DOWN_FACTOR } from './iteration.js';
 import { newTaskId } from '../process/new-task.js';
 import { wakeStamp } from '../process/wake.js';
@@ -65,6 +65,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, force, log } = opts;
   let config = opts.config;
   const session = newTaskId();
+  // A daemon's lock still there once this one holds it: that daemon was killed (a clean stop releases it).
+  const left = readLock(paths.lock);
   acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const store = new FileStateStore(paths.state);
   const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
@@ -95,10 +97,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     stopServices = (await opts.services?.()) ?? null;
     const state = loaded.state;
     const now = new Date().toISOString();
-    // Running in the file with the lock free: the last daemon did not stop cleanly.
-    const after = state.running ? 'crash' : state.started_at === null ? 'none' : 'stop';
+    // Running in the file with the lock free, or its lock left: the last daemon did not stop cleanly.
+    const lost = state.running ? { pid: state.daemon_pid, session: state.daemon_session_id, started: state.started_at } : left?.holder === 'daemon' ? { pid: left.pid, session: left.session_id, started: left.started_at } : null;
+    const after = lost !== null ? 'crash' : state.started_at === null ? 'none' : 'stop';
     ensureNotifyCursor(paths, state);
-    if (after === 'crash') events.emit('daemon.crashed', { pid: state.daemon_pid ?? undefined, session: state.daemon_session_id ?? undefined, message: `the daemon started at ${state.started_at ?? '?'} (pid ${state.daemon_pid ?? '?'}) stopped without a clean shutdown` });
+    if (lost !== null) events.emit('daemon.crashed', { pid: lost.pid ?? undefined, session: lost.session ?? undefined, message: `the daemon started at ${lost.started ?? '?'} (pid ${lost.pid ?? '?'}) stopped without a clean shutdown` });
     Object.assign(state, { running: true, started_at: now, daemon_session_id: session, daemon_pid: process.pid, force_mode: force, iteration: 0, stopped_at: null });
     store.save(state);
     events.emit('daemon.started', { pid: process.pid, session, after, force });

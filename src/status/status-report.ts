@@ -180,7 +180,10 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const lock = readLock(paths.lock);
   const lockAlive = lock !== null && lock.holder === 'daemon' && isProcessAlive(lock.pid, lock.pid_start);
   const stateRunning = state?.running === true;
-  const status: StatusReport['daemon']['status'] = lockAlive ? 'running' : stateRunning ? 'crashed' : state === null ? 'never-started' : 'stopped';
+  // A daemon releases its lock whenever it stops: one left by a daemon that is gone did not stop
+  // (killed before its state said running, during its start-up cleanup).
+  const leftLock = lock !== null && lock.holder === 'daemon' && !lockAlive;
+  const status: StatusReport['daemon']['status'] = lockAlive ? 'running' : stateRunning || leftLock ? 'crashed' : state === null ? 'never-started' : 'stopped';
   const t = now.getTime();
   // A time that is missing or no time at all (earlier installations wrote placeholders such as
   // "..." or "<timestamp>") is unknown: null, never NaN.

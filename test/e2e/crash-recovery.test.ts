@@ -1,9 +1,11 @@
 // kill -9 of the daemon (and of its shepherds) mid-run loses no issue and never lets two
 // workers own one issue.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
+import { isProcessAlive, processStart } from '../../src/process/process-identity.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
 import { journalBuilder, loom, makeRepo, readJournal, startDaemon, until } from '../helpers/loom-repo.js';
 
@@ -88,6 +90,36 @@ describe.each(['host', 'process'] as const)('crash recovery, shepherds in %s', (
     expect(second.output()).toMatch(/died=#/);
     const open = await tracker.listIssues({ state: 'all' });
     expect(open.filter((i) => i.labels.includes(Label.building) || i.labels.includes(Label.blocked))).toEqual([]);
+  });
+});
+
+describe('a daemon killed during its start-up', () => {
+  it('before its state said running (its start-up cleanup): status says crashed, and the next start records the crash', async () => {
+    repo = makeRepo();
+    // A clean stop leaves a stopped state and no lock.
+    const first = startDaemon(repo.root);
+    await until(() => JSON.parse(loom(repo!.root, ['status', '--json']).stdout).daemon.status === 'running', 30_000, 'the first daemon running');
+    expect(loom(repo.root, ['stop']).code).toBe(0);
+    expect(await first.exited(30_000)).toBe(0);
+    expect(JSON.parse(loom(repo.root, ['status', '--json']).stdout).daemon.status).toBe('stopped');
+    // What a daemon killed between taking its lock and marking its state running leaves: its lock.
+    const held = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const pid = held.pid!;
+    const gone = new Promise((resolve) => held.on('exit', resolve));
+    fs.writeFileSync(repo.paths.lock, JSON.stringify({ pid, pid_start: processStart(pid), session_id: 'killed-session', started_at: new Date().toISOString(), holder: 'daemon' }));
+    expect(JSON.parse(loom(repo.root, ['status', '--json']).stdout).daemon.status).toBe('running');
+    held.kill('SIGKILL');
+    await gone;
+    expect(isProcessAlive(pid, processStart(pid))).toBe(false);
+    expect(JSON.parse(loom(repo.root, ['status', '--json']).stdout).daemon.status).toBe('crashed');
+
+    const second = startDaemon(repo.root);
+    const events = () => fs.readFileSync(repo!.paths.events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const crashed = await until(() => events().find((e) => e.type === 'daemon.crashed'), 30_000, 'the crash recorded');
+    expect(crashed).toMatchObject({ pid, session: 'killed-session' });
+    expect(events().filter((e) => e.type === 'daemon.started').map((e) => e.after)).toEqual(['none', 'crash']);
+    expect(loom(repo.root, ['stop']).code).toBe(0);
+    expect(await second.exited(30_000)).toBe(0);
   });
 });
 
