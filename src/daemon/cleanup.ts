@@ -82,7 +82,9 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const withCheckpoint = new Set(checkpoints.list());
   const candidates = [...new Set([...branches, ...withWorktree, ...withCheckpoint])].sort((a, b) => a - b);
   const todo = candidates.filter((n) => !viewOf(progress.readShepherd(n), o.now).alive);
-  const homesCleaned = await removeClosedIssueHomes(o, progress, new Set(candidates), (n) => (current = n));
+  // The issues the loop below cleans up as closed when they are: those with a worktree or checkpoint.
+  const withWork = new Set(candidates.filter((n) => withWorktree.has(n) || withCheckpoint.has(n)));
+  const homesCleaned = await removeClosedIssueHomes(o, progress, withWork, (n) => (current = n));
   current = undefined;
   if (todo.length === 0) return homesCleaned;
 

@@ -33,8 +33,8 @@ export function issuesWithAgentHomes(paths: LoomPaths): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Removes the issue's agent home (and its Codex stand-in); true when there was one. */
-function removeIssueAgentHome(paths: LoomPaths, issue: number): boolean {
+/** Removes the issue's agent home and its Codex stand-in; the ones that were there. */
+function removeIssueAgentHome(paths: LoomPaths, issue: number): string[] {
   const dir = agentHomeDir(paths, { issue, role: '' });
   // The Codex home is elsewhere when the repository lies under a temp directory (then the task's
   // own directory may not even exist).
@@ -42,13 +42,15 @@ function removeIssueAgentHome(paths: LoomPaths, issue: number): boolean {
   const homes = codex === path.join(dir, 'codex') ? [dir] : [dir, codex];
   const there = homes.filter((home) => fs.existsSync(home));
   for (const home of there) fs.rmSync(home, { recursive: true, force: true });
-  return there.length > 0;
+  return there;
 }
 
 /** `removeIssueAgentHome` for a run whose work is done: a failure is logged, never thrown. */
 export function dropAgentHome(paths: LoomPaths, issue: number, log?: (line: string) => void): void {
   try {
-    if (removeIssueAgentHome(paths, issue)) log?.(`removed the agent home of #${issue} (issue closed)`);
+    const removed = removeIssueAgentHome(paths, issue);
+    const elsewhere = removed.filter((home) => !home.startsWith(paths.agentHomes));
+    if (removed.length > 0) log?.(`removed the agent home of #${issue} (issue closed)${elsewhere.map((home) => `, and its Codex home ${home}`).join('')}`);
   } catch (error) {
     log?.(`could not remove the agent home of #${issue}: ${(error as Error).message}`);
   }

@@ -97,3 +97,12 @@ export function releaseLock(file: string, session_id: string): void {
   const current = readLock(file);
   if (current !== null && current.pid === process.pid && current.session_id === session_id) fs.rmSync(file, { force: true });
 }
+
+/**
+ * Whether the daemon that took `lock` recorded its clean stop in `state` (then killed only while
+ * releasing it, e.g. while ending its dashboard): its stop time is not before the lock's start.
+ */
+export function stoppedCleanly(state: { running: boolean; stopped_at: string | null } | null, lock: LockInfo): boolean {
+  if (state === null || state.running || state.stopped_at === null) return false;
+  return Date.parse(state.stopped_at) >= Date.parse(lock.started_at);
+}

@@ -115,11 +115,6 @@ export async function mergePullRequest(opts: {
    * merged PR).
    */
   const closeIssue = async (commit: string, recorded: boolean, seen?: Issue | null, prLabels?: readonly string[]) => {
-    await closeMergedIssue(commit, recorded, seen, prLabels);
-    // Closed: the homes its agents had (sessions, login copies) are of no further use.
-    dropAgentHome(paths, issue, opts.log);
-  };
-  const closeMergedIssue = async (commit: string, recorded: boolean, seen?: Issue | null, prLabels?: readonly string[]) => {
     // `prLabels`: the merged PR's labels as last looked at, when its workflow labels are still to come off (with the issue's, in one write where the tracker can).
     if (!recorded && remote && seen?.state === 'open') {
       await tracker.close(issue, undefined, 'completed', { labels: seen.labels, ...(prLabels !== undefined ? { pr: { number: pr.number, labels: prLabels } } : {}) });
@@ -356,6 +351,9 @@ export async function mergePullRequest(opts: {
       await gitMaybe(paths.root, ['branch', '-D', branch]);
     }
     new CheckpointStore(paths.checkpoints).remove(issue);
+    // Merged and closed: the homes its agents had (sessions, login copies) are of no further use.
+    // Outside the merge lock: removing a large home holds no other merger up.
+    dropAgentHome(paths, issue, opts.log);
   }
   return result;
 }

@@ -2,6 +2,7 @@
 // are removed once their issue is closed — merged by its shepherd or the Champion, found needing
 // no change, closed by a person — and kept while it can still run (blocked, open). A home whose
 // issue was closed without its removal is removed at the next daemon start.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,8 +15,9 @@ afterEach(() => repo?.cleanup());
 
 /** Each agent run leaves a session file in its home, as an agent CLI does. */
 const session = 'mkdir -p "$LOOM_STATE_DIR/cli" && echo "$LOOM_ROLE" >> "$LOOM_STATE_DIR/cli/session.jsonl"';
-// Issue 2 needs no change; issue 3's builder fails; the others write a file.
-const builder = `${session}; case "$LOOM_ISSUE" in 2) echo "NO CHANGES NEEDED: it is there already";; 3) echo "cannot"; exit 1;; *) echo "$LOOM_ISSUE" > "f-$LOOM_ISSUE.txt";; esac`;
+// Issue 2 needs no change; issue 3's builder commits some work, then fails; the others write a file.
+const wip = 'echo wip > "w-$LOOM_ISSUE.txt" && git add . && git -c user.name=Agent -c user.email=agent@localhost commit -qm wip';
+const builder = `${session}; case "$LOOM_ISSUE" in 2) echo "NO CHANGES NEEDED: it is there already";; 3) ${wip}; echo "cannot"; exit 1;; *) echo "$LOOM_ISSUE" > "f-$LOOM_ISSUE.txt";; esac`;
 
 const homeOf = (n: number) => path.join(repo!.paths.agentHomes, `issue-${n}`);
 
@@ -48,6 +50,8 @@ describe('agent homes', () => {
     const blocked = loom(repo.root, ['shepherd', '3', '--force-merge']);
     expect((await tracker.getIssue(3))!.labels, blocked.stdout + blocked.stderr).toContain(Label.blocked);
     expect(fs.readFileSync(path.join(homeOf(3), 'cli', 'session.jsonl'), 'utf8')).toMatch(/^(builder\n)+$/);
+    // Its work is kept on its branch (and the branch stays once the issue is closed).
+    expect(spawnSync('git', ['rev-parse', '--verify', '-q', 'refs/heads/loom/issue-3'], { cwd: repo.root }).status).toBe(0);
 
     // Approved and left for the Champion: the home stays until the Champion merges it.
     const approved = loom(repo.root, ['shepherd', '5']);
