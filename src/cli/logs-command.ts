@@ -33,7 +33,7 @@ export async function showLogs(paths: LoomPaths, target: string, options: { foll
       const missing = await withTracker(paths, { readonly: true }, async (tracker) => ((await tracker.getIssue(issue)) === null ? missingIssue(tracker, issue, 'logs') : null));
       if (missing !== null) throw missing;
     }
-    throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} yet in ${paths.logs}; they appear once it runs (see \`loom status\`)`);
+    throw new UserError(`no logs for ${isRole ? `role ${target}` : `#${target.replace(/^#/, '')}`} in ${paths.logs}; they appear once it runs (see \`loom status\`) and are removed after logRetention (30 days by default)`);
   }
   const files = runLogFiles(paths.logs, run).filter((f) => f !== latestRunOf.file);
   const chosen = options.all ? [...files, latestRunOf.file] : [latestRunOf.file];

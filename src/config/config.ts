@@ -44,6 +44,7 @@ const SCALARS: Record<string, Kind> = {
   agentRetries: 'count',
   cliRetries: 'count',
   minFreeDisk: 'size',
+  logRetention: 'duration',
 };
 /** Top-level string keys. */
 const STRINGS = ['testCommand', 'defaultBranch'] as const;

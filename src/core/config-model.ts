@@ -95,6 +95,8 @@ export interface LoomConfig {
   hooks: WorkspaceHooks;
   /** No new worktree (shepherd) starts while the repository's filesystem has less free space, bytes. */
   minFreeDisk: number;
+  /** Run logs under `.loom/logs/` older than this are removed (0: kept for ever), ms. */
+  logRetention: number;
   /** `wait`: an issue whose files overlap a running shepherd's or an open Loom PR's waits (docs/config.md). */
   overlap: OverlapMode;
   /** Sleep between iterations, ms. */
@@ -198,6 +200,7 @@ export function defaultConfig(): LoomConfig {
     maxShepherds: 3,
     hooks: { timeout: 60_000 },
     minFreeDisk: 2e9,
+    logRetention: 30 * 24 * 60 * MIN,
     overlap: 'wait',
     pollInterval: 30_000,
     issueThreshold: 3,

@@ -26,6 +26,39 @@ export function runLogFiles(logsDir: string, target: RunTarget): string[] {
     .map((f) => path.join(logsDir, f));
 }
 
+/** A run log's name: `<kind>-<name>-<UTC time>.log`, the time with `-` for `:` and `.` (launcher.ts). */
+const RUN_LOG = /-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.log$/;
+
+/**
+ * Removes the run logs (shepherds, roles, the dashboard) started more than `retentionMs` before
+ * `now` and not written to since; `daemon.log` (rotated by size) and the shepherd host's log are
+ * not run logs. The names alone pick the candidates: a look costs one directory read. Returns the
+ * names removed.
+ */
+export function pruneRunLogs(logsDir: string, retentionMs: number, now: number): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(logsDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = RUN_LOG.exec(name);
+    if (m === null || now - Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`) <= retentionMs) continue;
+    const file = path.join(logsDir, name);
+    try {
+      // A run that still writes its log (a dashboard up for weeks) keeps it.
+      if (now - fs.statSync(file).mtimeMs <= retentionMs) continue;
+      fs.rmSync(file, { force: true });
+      removed.push(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return removed;
+}
+
 /** The latest run of `target`: its log file and, when the event log knows it, its task id. */
 export function latestRun(logsDir: string, events: EventLog, target: RunTarget): { file: string; task_id: string | null } | null {
   const matches = (e: LoomEvent) =>

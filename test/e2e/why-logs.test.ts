@@ -93,7 +93,7 @@ describe('loom why / loom logs', () => {
     expectOneLine(['why', '2'], /#2 is a pull request, not an issue .*: `loom why 1`$/m);
     expectOneLine(['issue', 'show', '2'], /#2 is a pull request, not an issue .*: `loom issue show 1`$/m);
     // An issue that exists but has not run yet still says when its logs appear.
-    expectOneLine(['logs', '1'], /no logs for #1 yet/);
+    expectOneLine(['logs', '1'], /no logs for #1 in .*removed after logRetention/);
   });
 
   it('issue list says which numbers missing between the listed issues are pull requests', async () => {
