@@ -281,6 +281,25 @@ const sharedOutKb = (pid) => {
     return { pss: 0, private: 0 };
   }
 };
+/** A process's RSS (kB) by mapping, from its `smaps` text: the node binary, anonymous memory (the V8 heap), malloc's heap, each library; largest first. */
+const rssByMapping = (smaps) => {
+  const kb = new Map();
+  let name = '';
+  for (const line of smaps.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      const file = head[1] || 'anonymous';
+      name = file === process.execPath ? 'node binary' : file === '[heap]' ? 'malloc heap' : file.startsWith('/') ? path.basename(file) : file;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+)/.exec(line);
+    if (rss !== null) kb.set(name, (kb.get(name) ?? 0) + Number(rss[1]));
+  }
+  const sorted = [...kb].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+  const top = sorted.slice(0, 5);
+  const rest = sorted.slice(5).reduce((acc, [, v]) => acc + v, 0);
+  return rest > 0 ? [...top, ['the rest', rest]] : top;
+};
 const procKb = (pid, field) => {
   try {
     return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -318,8 +337,18 @@ async function hostOverhead() {
       if (!r.ok) throw new Error(`#${issue}: ${r.message}`);
       hostPid = r.task.pid;
     }
+    let smaps = '';
     for (;;) {
-      peak = Math.max(peak, procKb(hostPid, 'VmRSS'));
+      const rss = procKb(hostPid, 'VmRSS');
+      if (rss > peak) {
+        peak = rss;
+        // What the peak is made of: kept to print by mapping (read only when the peak grows).
+        try {
+          smaps = fs.readFileSync(`/proc/${hostPid}/smaps`, 'utf8');
+        } catch {
+          // gone
+        }
+      }
       const records = numbers.map((n) => progress.readShepherd(n));
       if (records.every((p) => p !== null && terminal.has(p.status))) break;
       await sleepMs(2);
@@ -328,7 +357,7 @@ async function hostOverhead() {
     const bad = numbers.map((n) => progress.readShepherd(n)).filter((p) => p.status !== 'completed');
     if (bad.length > 0) throw new Error(`host runs did not complete: ${bad.map((p) => `#${p.issue} ${p.status} ${p.message}`).join('; ')}`);
     for (const n of numbers) progress.remove(progress.shepherdFile(n));
-    return { peak, hwm: procKb(hostPid, 'VmHWM'), hostPid };
+    return { peak, hwm: procKb(hostPid, 'VmHWM'), hostPid, parts: rssByMapping(smaps) };
   };
 
   // Time per issue, one after another: the host is warmed by one issue first (its start-up counted
@@ -390,14 +419,17 @@ async function hostOverhead() {
       }
       await sleepMs(5);
     }
-    rows.push({ k, host: h.peak, hostHwm: h.hwm, processes: sum, pss, priv });
+    rows.push({ k, host: h.peak, hostHwm: h.hwm, processes: sum, pss, priv, parts: h.parts });
     for (const r of [hRoot, pRoot]) {
       const host = liveHost(loomPaths(r).host);
       if (host !== null) process.kill(host.pid, 'SIGTERM');
     }
   }
   console.log('RSS of orchestration per running issue (peak RSS / issues running at once; target ≤ 45 MB):');
-  for (const r of rows) console.log(`  ${r.k} at once: shepherd host ${(r.host / 1024 / r.k).toFixed(1)} MB (host peak ${(r.host / 1024).toFixed(1)} MB, VmHWM ${(r.hostHwm / 1024).toFixed(1)} MB); loom shepherd processes ${(r.processes / 1024 / r.k).toFixed(1)} MB (sum of peaks ${(r.processes / 1024).toFixed(1)} MB); their PSS ${(r.pss / 1024 / r.k).toFixed(1)} MB per issue (shared pages counted once), private ${(r.priv / 1024 / r.k).toFixed(1)} MB per issue`);
+  for (const r of rows) {
+    console.log(`  ${r.k} at once: shepherd host ${(r.host / 1024 / r.k).toFixed(1)} MB (host peak ${(r.host / 1024).toFixed(1)} MB, VmHWM ${(r.hostHwm / 1024).toFixed(1)} MB); loom shepherd processes ${(r.processes / 1024 / r.k).toFixed(1)} MB (sum of peaks ${(r.processes / 1024).toFixed(1)} MB); their PSS ${(r.pss / 1024 / r.k).toFixed(1)} MB per issue (shared pages counted once), private ${(r.priv / 1024 / r.k).toFixed(1)} MB per issue`);
+    console.log(`    the host's peak RSS by mapping: ${r.parts.map(([name, kb]) => `${name} ${(kb / 1024).toFixed(1)}`).join(', ')} MB`);
+  }
   const host = liveHost(loomPaths(hostRoot).host);
   if (host !== null) process.kill(host.pid, 'SIGTERM');
   await sleepMs(500);
