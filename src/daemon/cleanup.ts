@@ -203,25 +203,29 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
 /**
  * The agent homes of closed issues that nothing else was left of (a shepherd or Champion removes
  * the home as it closes the issue, and this cleanup when it removes a closed issue's worktree; a
- * merger killed in between, or a blocked issue a person closed later, leaves it). At start-up only
- * (no snapshot yet), so that an iteration's cost does not grow with them: one tracker read per
- * home of an issue that is not running (on GitHub, a request each).
+ * merger killed in between, or a blocked issue a person closed later, leaves it). Which issues
+ * are open: an iteration's snapshot where it lists every labelled open issue (GitHub's) — no
+ * request, and a home whose issue lost its labels goes too (no checkpoint is left for a session
+ * to be resumed from); else the tracker, at start-up only, where a read is a row (local).
  */
 async function removeClosedIssueHomes(o: CleanupOptions, progress: ProgressStore, handled: ReadonlySet<number>, setCurrent: (n: number) => void): Promise<number[]> {
-  const { paths, tracker } = o;
-  if (o.snapshot !== null) return [];
+  const { paths, tracker, snapshot } = o;
+  const listed = snapshot !== null && snapshot.page === undefined ? new Set(snapshot.issues.filter((i) => i.state === 'open').map((i) => i.number)) : null;
+  if (listed === null && (snapshot !== null || tracker.kind === 'github')) return [];
   const removed: number[] = [];
   for (const n of issuesWithAgentHomes(paths)) {
-    if (handled.has(n) || viewOf(progress.readShepherd(n), o.now).alive) continue;
+    if (handled.has(n) || listed?.has(n) === true || viewOf(progress.readShepherd(n), o.now).alive) continue;
     setCurrent(n);
     let lease: IssueLease | null = null;
     try {
-      const issue = await tracker.getIssue(n);
-      if (issue !== null && issue.state === 'open') continue;
+      if (listed === null) {
+        const issue = await tracker.getIssue(n);
+        if (issue !== null && issue.state === 'open') continue;
+      }
       // Never beside a process that works on the issue (one started since, for a reopened issue).
       lease = await IssueLease.tryTake(paths.worktrees, n, (line) => o.log(line, n));
       if (lease === null || viewOf(progress.readShepherd(n), Date.now()).alive) continue;
-      dropAgentHome(paths, n, (line) => o.log(line, n));
+      dropAgentHome(paths, n, (line) => o.log(line, n), listed === null ? 'issue closed' : 'issue closed, or no longer labelled');
       removed.push(n);
     } catch (error) {
       o.warn(`could not clean up the agent home of #${n}: ${(error as Error).message}`);

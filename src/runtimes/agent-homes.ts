@@ -46,11 +46,11 @@ function removeIssueAgentHome(paths: LoomPaths, issue: number): string[] {
 }
 
 /** `removeIssueAgentHome` for a run whose work is done: a failure is logged, never thrown. */
-export function dropAgentHome(paths: LoomPaths, issue: number, log?: (line: string) => void): void {
+export function dropAgentHome(paths: LoomPaths, issue: number, log?: (line: string) => void, why = 'issue closed'): void {
   try {
     const removed = removeIssueAgentHome(paths, issue);
     const elsewhere = removed.filter((home) => !home.startsWith(paths.agentHomes));
-    if (removed.length > 0) log?.(`removed the agent home of #${issue} (issue closed)${elsewhere.map((home) => `, and its Codex home ${home}`).join('')}`);
+    if (removed.length > 0) log?.(`removed the agent home of #${issue} (${why})${elsewhere.map((home) => `, and its Codex home ${home}`).join('')}`);
   } catch (error) {
     log?.(`could not remove the agent home of #${issue}: ${(error as Error).message}`);
   }

@@ -2,6 +2,8 @@
 // become pushed branches and PRs, get verdicts, merge through the API; untrusted issues wait for a
 // maintainer; idle iterations make only conditional requests answered 304.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Label } from '../../src/core/labels.js';
 import { GitHubTracker } from '../../src/tracker/github/github-tracker.js';
@@ -95,5 +97,28 @@ describe('github rate-limit budget', () => {
     other.dispose();
     const low = await loomAsync(root, ['iterate'], env);
     expect(low.stdout).toMatch(/slow-down=\d+\/20/);
+  });
+});
+
+describe('github agent homes', () => {
+  it("an iteration removes the agent homes of issues its snapshot no longer lists as open (closed, deleted), with no request of its own; open issues keep theirs", async () => {
+    const { root, server, env, owner } = await githubRepo({ token: 'tok', config: { runtime: 'script' } });
+    const open = await owner.createIssue({ title: 'blocked, still open', labels: [Label.blocked] });
+    const closed = await owner.createIssue({ title: 'closed by a person', labels: [Label.blocked] });
+    await owner.close(closed.number, 'Not needed after all.');
+    const homes = path.join(root, '.loom', 'agent-homes');
+    for (const n of [open.number, closed.number, 99]) {
+      fs.mkdirSync(path.join(homes, `issue-${n}`, 'claude'), { recursive: true });
+      fs.writeFileSync(path.join(homes, `issue-${n}`, 'claude', 'session.jsonl'), '{}\n');
+    }
+    const sent = server.requests.length;
+    const first = await loomAsync(root, ['iterate'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(fs.readdirSync(homes)).toEqual([`issue-${open.number}`]);
+    const events = fs.readFileSync(path.join(root, '.loom', 'events.jsonl'), 'utf8');
+    for (const n of [closed.number, 99]) expect(events).toMatch(new RegExp(`removed the agent home of #${n} \\(issue closed, or no longer labelled\\)`));
+    // The snapshot said which issues are open: no issue was read for its home.
+    const read = server.requests.slice(sent).map((r) => r.path.replace(/\?.*/, '')).filter((p) => new RegExp(`/issues/(${closed.number}|99|${open.number})$`).test(p));
+    expect(read).toEqual([]);
   });
 });
