@@ -29,6 +29,7 @@ import type { JobOutcome, RunningJob } from '../queue/shepherd-queue.js';
 import { QueueWorker } from '../queue/shepherd-queue.js';
 import { redact } from '../queue/queue-errors.js';
 import { git, GitError } from '../git/git.js';
+import { dropAgentHome } from '../runtimes/agent-homes.js';
 
 export interface WorkerOptions {
   paths: LoomPaths;
@@ -151,6 +152,9 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     }
     if (mine && isTerminal(record.status)) {
       log(`job ${job.id}: #${issue} ${record.status}${record.message ? `: ${record.message}` : ''}`);
+      // Its shepherd's work here is done (merged, or an approved PR left to the daemon's Champion):
+      // the agent homes this clone kept for it are of no further use (a closed issue's went already).
+      if (record.status === 'completed' || record.status === 'no-changes') dropAgentHome(paths, issue, (line) => log(`job ${job.id}: ${line}`), 'its job is done');
       const outcome: JobOutcome = { kind: 'done', record };
       finished.set(job.id, outcome);
       if (finished.size > 1_000) finished.delete(finished.keys().next().value as string);

@@ -79,6 +79,24 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(git(f.bare, 'for-each-ref', 'refs/loom/')).toBe('');
   }, 240_000);
 
+  it("without force mode a worker leaves the approved PR to the daemon's Champion and removes the agent home its clone kept for the issue; the Champion merges it", async () => {
+    const off = { enabled: false };
+    fleet = await Fleet.create({ roles: { architect: off, hermit: off, guide: off, curator: off, champion: { interval: '1s' } } });
+    const f = fleet;
+    // The builder leaves a session in its home, as an agent CLI does.
+    const [issue] = await f.createIssues(1, () => `${fence}loom-script builder\nrun mkdir -p "$LOOM_STATE_DIR/cli" && echo builder > "$LOOM_STATE_DIR/cli/session.jsonl"\nwrite f1.txt <<EOF\nf1.txt\nEOF\n${fence}`);
+    const w = f.startWorker('w1', 1);
+    const daemon = f.startDaemon([], false);
+    await waitFor(f, () => new RegExp(`#${issue} completed`).test(w.output()), 90_000, 'the job completed on the worker');
+    expect(w.output()).toMatch(/approved/);
+    expect(w.output()).toMatch(new RegExp(`removed the agent home of #${issue} \\(its job is done\\)`));
+    expect(fs.existsSync(path.join(w.dir, '.loom', 'agent-homes', `issue-${issue!}`))).toBe(false);
+    await waitFor(f, async () => (await closedCount(f, [issue!])) === 1, 90_000, "the Champion's merge");
+    await expectMergedOnce(f, [issue!], ['f1.txt']);
+    await loomAsync(f.root, ['stop']);
+    expect(await daemon.exited(60_000)).toBe(0);
+  }, 240_000);
+
   it('a worker killed with SIGKILL mid-job: its shepherd stops too, another worker resumes the job from the checkpoint on origin; merged once', async () => {
     fleet = await Fleet.create();
     const f = fleet;

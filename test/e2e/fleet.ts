@@ -101,8 +101,9 @@ export class Fleet {
     return handle;
   }
 
-  startDaemon(extra: string[] = []): DaemonHandle {
-    this.daemon = startDaemon(this.root, ['start', '--force', ...extra], this.env);
+  /** The daemon, in force mode unless `force` is false (then the Champion merges approved PRs). */
+  startDaemon(extra: string[] = [], force = true): DaemonHandle {
+    this.daemon = startDaemon(this.root, ['start', ...(force ? ['--force'] : []), ...extra], this.env);
     return this.daemon;
   }
 
