@@ -223,13 +223,16 @@ describe('a fleet of workers fed by a Redis queue', () => {
   it('one worker with --concurrency 3 runs three jobs at once, each shepherd in its own worktree of its clone; all merged once', async () => {
     fleet = await Fleet.create();
     const f = fleet;
-    // Each builder waits until all three are running, so the three jobs overlap for certain.
-    const numbers = await f.createIssues(3, (i) => `${fence}loom-script builder\nrun touch "$LOOM_REPO_ROOT/../running-${i}"; for n in $(seq 1 300); do [ -e "$LOOM_REPO_ROOT/../running-1" ] && [ -e "$LOOM_REPO_ROOT/../running-2" ] && [ -e "$LOOM_REPO_ROOT/../running-3" ] && break; sleep 0.1; done\nwrite f${i}.txt <<EOF\nf${i}.txt\nEOF\n${fence}`);
+    // Each builder waits until the test has seen all three jobs running (a file it writes then), so
+    // the three overlap for certain, however slowly the status is read.
+    const numbers = await f.createIssues(3, (i) => `${fence}loom-script builder\nrun touch "$LOOM_REPO_ROOT/../running-${i}"; for n in $(seq 1 900); do [ -e "$LOOM_REPO_ROOT/../go" ] && break; sleep 0.1; done\nwrite f${i}.txt <<EOF\nf${i}.txt\nEOF\n${fence}`);
     const worker = f.startWorker('w1', 3);
     f.startDaemon();
     let busy = '';
     await waitFor(f, async () => /#\d+, #\d+, #\d+ \(concurrency 3\)/.test((busy = (await loomAsync(f.root, ['status'], f.env)).stdout)), 60_000, 'three jobs on w1 at once');
     expect(busy).toMatch(/Workers \(1\):/);
+    await waitFor(f, () => [1, 2, 3].every((i) => fs.existsSync(path.join(path.dirname(worker.dir), `running-${i}`))), 60_000, 'the three builders running');
+    fs.writeFileSync(path.join(path.dirname(worker.dir), 'go'), '');
     await waitFor(f, () => numbers.every((n) => new RegExp(`#${n} completed: merged`).test(worker.output())), 120_000, 'all 3 jobs completed on w1');
     await expectMergedOnce(f, numbers, numbers.map((_, i) => `f${i + 1}.txt`));
   }, 240_000);
