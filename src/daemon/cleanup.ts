@@ -91,8 +91,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
   const todo = candidates.filter((n) => !viewOf(progress.readShepherd(n), o.now).alive);
   // The issues the loop below cleans up as closed when they are: those with a worktree or checkpoint.
   const withWork = new Set(candidates.filter((n) => withWorktree.has(n) || withCheckpoint.has(n)));
-  const homesCleaned = await removeClosedIssueHomes(o, progress, withWork, (n) => (current = n));
-  current = undefined;
+  const homesCleaned = await removeClosedIssueHomes(o, progress, withWork);
   if (todo.length === 0) return homesCleaned;
 
   const base = o.config.defaultBranch ?? (await defaultBranch(paths.root));
@@ -208,14 +207,13 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
  * request, and a home whose issue lost its labels goes too (no checkpoint is left for a session
  * to be resumed from); else the tracker, at start-up only, where a read is a row (local).
  */
-async function removeClosedIssueHomes(o: CleanupOptions, progress: ProgressStore, handled: ReadonlySet<number>, setCurrent: (n: number) => void): Promise<number[]> {
+async function removeClosedIssueHomes(o: CleanupOptions, progress: ProgressStore, handled: ReadonlySet<number>): Promise<number[]> {
   const { paths, tracker, snapshot } = o;
   const listed = snapshot !== null && snapshot.page === undefined ? new Set(snapshot.issues.filter((i) => i.state === 'open').map((i) => i.number)) : null;
   if (listed === null && (snapshot !== null || tracker.kind === 'github')) return [];
   const removed: number[] = [];
   for (const n of issuesWithAgentHomes(paths)) {
     if (handled.has(n) || listed?.has(n) === true || viewOf(progress.readShepherd(n), o.now).alive) continue;
-    setCurrent(n);
     let lease: IssueLease | null = null;
     try {
       if (listed === null) {

@@ -19,8 +19,7 @@ import { endIdleHost } from '../process/host-tickets.js';
 import { signalGroup } from '../process/process-identity.js';
 import { delay } from '../process/wait.js';
 import { FileStateStore } from '../state/state-store.js';
-import { acquireLock, readLock, releaseLock, stoppedCleanly } from '../state/daemon-lock.js';
-import { isProcessAlive } from '../process/process-identity.js';
+import { acquireLock, leftByKilledDaemon, readLock, releaseLock } from '../state/daemon-lock.js';
 import { SHUTDOWN_SIGNAL, SLOW_DOWN_FACTOR } from './iteration.js';
 import { newTaskId } from '../process/new-task.js';
 import { wakeStamp } from '../process/wake.js';
@@ -66,12 +65,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { paths, force, log } = opts;
   let config = opts.config;
   const session = newTaskId();
-  // A daemon's lock left by a process that is gone: that daemon did not stop (a clean stop releases
-  // it), unless its stop was recorded and only the release was cut short (stoppedCleanly below).
-  const found = readLock(paths.lock);
-  const left = found !== null && found.holder === 'daemon' && !isProcessAlive(found.pid, found.pid_start) ? found : null;
-  acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const store = new FileStateStore(paths.state);
+  // Read before this daemon takes the lock over: one left by a daemon that did not stop.
+  const found = readLock(paths.lock);
+  const left = found !== null && leftByKilledDaemon(found, store.peek()) ? found : null;
+  acquireLock(paths.lock, session, 'daemon', opts.logFile);
   const stop: { requested: 'no' | 'graceful' | 'now' } = { requested: 'no' };
   const stopping = () => stop.requested;
   const onSignal = (signal: string) => {
@@ -101,7 +99,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const state = loaded.state;
     const now = new Date().toISOString();
     // Running in the file with the lock free, or its lock left: the last daemon did not stop cleanly.
-    const lost = state.running ? { pid: state.daemon_pid, session: state.daemon_session_id, started: state.started_at } : left !== null && !stoppedCleanly(state, left) ? { pid: left.pid, session: left.session_id, started: left.started_at } : null;
+    const lost = state.running ? { pid: state.daemon_pid, session: state.daemon_session_id, started: state.started_at } : left !== null ? { pid: left.pid, session: left.session_id, started: left.started_at } : null;
     const after = lost !== null ? 'crash' : state.started_at === null ? 'none' : 'stop';
     ensureNotifyCursor(paths, state);
     if (lost !== null) events.emit('daemon.crashed', { pid: lost.pid ?? undefined, session: lost.session ?? undefined, message: `the daemon started at ${lost.started ?? '?'} (pid ${lost.pid ?? '?'}) stopped without a clean shutdown` });

@@ -47,3 +47,9 @@ export function logFileFor(logsDir: string, kind: string, name: string, now: Dat
   const stamp = now.toISOString().replace(/[:.]/g, '-');
   return path.join(logsDir, `${kind}-${name}-${stamp}.log`);
 }
+
+/** When the task whose log `logFileFor` named `name` started (ms); null for another name. */
+export function logStartedAt(name: string): number | null {
+  const m = /-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.log$/.exec(name);
+  return m === null ? null : Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`);
+}

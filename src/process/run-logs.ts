@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomEvent } from '../core/events.js';
 import { EventLog } from './event-log.js';
+import { listDir } from '../fs/list-dir.js';
+import { logStartedAt } from './launcher.js';
 
 export type RunTarget = { issue: number } | { role: string };
 
@@ -26,9 +28,6 @@ export function runLogFiles(logsDir: string, target: RunTarget): string[] {
     .map((f) => path.join(logsDir, f));
 }
 
-/** A run log's name: `<kind>-<name>-<UTC time>.log`, the time with `-` for `:` and `.` (launcher.ts). */
-const RUN_LOG = /-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.log$/;
-
 /**
  * Removes the run logs (shepherds, roles, the dashboard) started more than `retentionMs` before
  * `now` and not written to since; `daemon.log` (rotated by size) and the shepherd host's log are
@@ -36,16 +35,10 @@ const RUN_LOG = /-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.log$/;
  * names removed.
  */
 export function pruneRunLogs(logsDir: string, retentionMs: number, now: number): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(logsDir);
-  } catch {
-    return [];
-  }
   const removed: string[] = [];
-  for (const name of names) {
-    const m = RUN_LOG.exec(name);
-    if (m === null || now - Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`) <= retentionMs) continue;
+  for (const name of listDir(logsDir)) {
+    const started = logStartedAt(name);
+    if (started === null || now - started <= retentionMs) continue;
     const file = path.join(logsDir, name);
     try {
       // A run that still writes its log (a dashboard up for weeks) keeps it.

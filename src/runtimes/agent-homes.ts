@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
+import { listDir } from '../fs/list-dir.js';
 import { codexHome } from './codex-home.js';
 
 /** The state dir Loom gives an agent run: its issue's, else its role's. */
@@ -20,13 +21,7 @@ export function agentHomeDir(paths: LoomPaths, target: { issue?: number; role: s
 
 /** Issues that have an agent home. */
 export function issuesWithAgentHomes(paths: LoomPaths): number[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(paths.agentHomes);
-  } catch {
-    return [];
-  }
-  return names
+  return listDir(paths.agentHomes)
     .map((name) => /^issue-(\d+)$/.exec(name)?.[1])
     .filter((n): n is string => n !== undefined)
     .map(Number)

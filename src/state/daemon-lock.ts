@@ -99,10 +99,13 @@ export function releaseLock(file: string, session_id: string): void {
 }
 
 /**
- * Whether the daemon that took `lock` recorded its clean stop in `state` (then killed only while
- * releasing it, e.g. while ending its dashboard): its stop time is not before the lock's start.
+ * Whether `lock` was left by a daemon that did not stop: its holder is gone (a daemon releases its
+ * lock whenever it stops) and `state` records no clean stop after the lock was taken (one killed
+ * while releasing the rest, e.g. ending its dashboard, did stop). A daemon killed during its
+ * start-up, before its state said running, leaves just that.
  */
-export function stoppedCleanly(state: { running: boolean; stopped_at: string | null } | null, lock: LockInfo): boolean {
-  if (state === null || state.running || state.stopped_at === null) return false;
-  return Date.parse(state.stopped_at) >= Date.parse(lock.started_at);
+export function leftByKilledDaemon(lock: LockInfo, state: { running: boolean; stopped_at: string | null } | null): boolean {
+  if (lock.holder !== 'daemon' || isProcessAlive(lock.pid, lock.pid_start)) return false;
+  const stopped = state !== null && !state.running && state.stopped_at !== null && Date.parse(state.stopped_at) >= Date.parse(lock.started_at);
+  return !stopped;
 }

@@ -15,7 +15,7 @@ import { activeShepherds } from '../core/daemon-state.js';
 import { Label, PROPOSAL_LABELS } from '../core/labels.js';
 import { buildableQueue, buildOrder } from '../core/planner.js';
 import { holdOf, markedFailed, originalLabel } from '../core/original-labels.js';
-import { readLock, stoppedCleanly } from '../state/daemon-lock.js';
+import { leftByKilledDaemon, readLock } from '../state/daemon-lock.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { sandboxSummary } from '../process/sandbox-probe.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
@@ -180,10 +180,7 @@ export function buildStatus(inputs: StatusInputs): StatusReport {
   const lock = readLock(paths.lock);
   const lockAlive = lock !== null && lock.holder === 'daemon' && isProcessAlive(lock.pid, lock.pid_start);
   const stateRunning = state?.running === true;
-  // A daemon releases its lock whenever it stops: one left by a daemon that is gone did not stop
-  // (killed before its state said running, during its start-up cleanup) unless it recorded its stop.
-  const leftLock = lock !== null && lock.holder === 'daemon' && !lockAlive && !stoppedCleanly(state, lock);
-  const status: StatusReport['daemon']['status'] = lockAlive ? 'running' : stateRunning || leftLock ? 'crashed' : state === null ? 'never-started' : 'stopped';
+  const status: StatusReport['daemon']['status'] = lockAlive ? 'running' : stateRunning || (lock !== null && leftByKilledDaemon(lock, state)) ? 'crashed' : state === null ? 'never-started' : 'stopped';
   const t = now.getTime();
   // A time that is missing or no time at all (earlier installations wrote placeholders such as
   // "..." or "<timestamp>") is unknown: null, never NaN.
