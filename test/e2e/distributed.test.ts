@@ -89,7 +89,8 @@ describe('a fleet of workers fed by a Redis queue', () => {
     const daemon = f.startDaemon([], false);
     await waitFor(f, () => new RegExp(`#${issue} completed`).test(w.output()), 90_000, 'the job completed on the worker');
     expect(w.output()).toMatch(/approved/);
-    expect(w.output()).toMatch(new RegExp(`removed the agent home of #${issue} \\(its job is done\\)`));
+    // The worker logs the removal right after the job's end; the two lines may reach this process in two reads.
+    await waitFor(f, () => new RegExp(`removed the agent home of #${issue} \\(its job is done\\)`).test(w.output()), 30_000, "the worker's removal of the agent home");
     expect(fs.existsSync(path.join(w.dir, '.loom', 'agent-homes', `issue-${issue!}`))).toBe(false);
     await waitFor(f, async () => (await closedCount(f, [issue!])) === 1, 90_000, "the Champion's merge");
     await expectMergedOnce(f, [issue!], ['f1.txt']);

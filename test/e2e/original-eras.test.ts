@@ -45,10 +45,17 @@ function files(dir: string): Map<string, string> {
   return out;
 }
 
-/** The user's files (what the installation had) that differ from `before` now, or are gone. */
+/**
+ * The user's files (what the installation had) that differ from `before` now, or are gone. Only
+ * those files are read: a walk of the whole tree would race with a shepherd at work in it (a file
+ * listed, then renamed or removed before it is read).
+ */
 function changedUserFiles(dir: string, before: Map<string, string>): string[] {
-  const now = files(dir);
-  return [...before.keys()].filter((f) => now.get(f) !== before.get(f)).sort();
+  const now = (f: string) => {
+    const full = path.join(dir, f);
+    return fs.existsSync(full) ? fs.readFileSync(full).toString('base64') : undefined;
+  };
+  return [...before.keys()].filter((f) => now(f) !== before.get(f)).sort();
 }
 
 function install(era: string): { root: string; user: Map<string, string> } {
