@@ -3,14 +3,17 @@
  * phase the branch and the checkpoint are pushed together, so any worker can resume the issue.
  *
  * The checkpoint lives in `refs/loom/checkpoints/issue-N`, a commit with the empty tree whose
- * message is `{ "fence": "...", "checkpoint": {...} | null }`. The fence orders the runs of one
+ * message is `{ "fence": "...", "checkpoint": {...} | null, "push": "<host>:<pid>:<uuid>" }` (the
+ * last makes every push's commit its own, so a lease never finds its push already done). The fence orders the runs of one
  * issue (`<dispatch time>.<start count>` of the queue job): a worker taking an issue over writes its
  * fence first, and every later push is made with `--force-with-lease` on that ref, atomically with
  * the branch. A stale worker (its lock lost, its job handed to another) therefore cannot push over
  * the new owner: its lease fails and it stops (`FencedError`) without touching the tracker.
  */
 import { mergePushedWork } from '../git/merge.js';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { readJsonFile, writeFileAtomic } from '../fs/atomic-file.js';
@@ -77,7 +80,10 @@ async function readRemote(root: string, issue: number, sha: string): Promise<{ f
 async function push(cwd: string, issue: number, fence: string, checkpoint: Checkpoint | null, expected: string | null, withBranch: boolean, checkpoints: string): Promise<void> {
   // Commits someone pushed to the branch meanwhile (a human's, on the PR) are merged in, never pushed over.
   if (withBranch) await mergePushedWork(cwd, branchFor(issue));
-  const sha = await git(cwd, ['commit-tree', EMPTY_TREE, '-m', JSON.stringify({ fence, checkpoint })], { asLoom: true });
+  // `push`: what makes each push's commit its own. Two takers of one run (one fence, no checkpoint
+  // yet) in the same second would make the same commit, and the later push would find it there
+  // already ("Everything up-to-date") instead of being refused by the lease: both would take the run.
+  const sha = await git(cwd, ['commit-tree', EMPTY_TREE, '-m', JSON.stringify({ fence, checkpoint, push: `${os.hostname()}:${process.pid}:${randomUUID()}` })], { asLoom: true });
   const refspecs = [...(withBranch ? [`+HEAD:refs/heads/${branchFor(issue)}`] : []), `${sha}:${checkpointRef(issue)}`];
   try {
     await git(cwd, ['push', '-q', '--atomic', `--force-with-lease=${checkpointRef(issue)}:${expected ?? ''}`, 'origin', ...refspecs]);

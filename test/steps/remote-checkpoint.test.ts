@@ -105,6 +105,44 @@ describe('checkpoints on origin, fenced by the run', () => {
     expect(remoteMessage(bare).fence).toBe('200.1');
   });
 
+  it('two workers taking one run over, the second one reading origin before the first pushes and pushing after: exactly one wins, though their checkpoint commits would be alike', async () => {
+    // One fence, no checkpoint yet, one second: the two checkpoint commits were the same commit, so
+    // the second push found it there ("Everything up-to-date") and both workers took the run.
+    // A git in PATH holds worker b's push until worker a is done; the dates are pinned.
+    const { bare, a, b } = world();
+    const real = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-git-hold-'));
+    dirs.push(bin);
+    const gate = path.join(bin, 'go');
+    fs.writeFileSync(
+      path.join(bin, 'git'),
+      `#!/bin/sh\ncase " $* " in *" push "*) case "$(pwd -P)" in "${b.root}"*) touch "${gate}.held"; i=0; while [ ! -e "${gate}" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done;; esac;; esac\nexec "${real}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const saved = { PATH: process.env.PATH, GIT_AUTHOR_DATE: process.env.GIT_AUTHOR_DATE, GIT_COMMITTER_DATE: process.env.GIT_COMMITTER_DATE };
+    process.env.PATH = `${bin}:${process.env.PATH ?? ''}`;
+    process.env.GIT_AUTHOR_DATE = process.env.GIT_COMMITTER_DATE = '2026-01-01T00:00:00Z';
+    try {
+      const second = takeOver({ ...b, fence: '400.1' }).then(
+        () => 'took it',
+        (error: unknown) => error,
+      );
+      const deadline = Date.now() + 20_000;
+      while (!fs.existsSync(`${gate}.held`) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(fs.existsSync(`${gate}.held`), "worker b's push held").toBe(true);
+      expect(await takeOver({ ...a, fence: '400.1' })).toBeNull();
+      const owned = git(bare, 'rev-parse', checkpointRef(7));
+      fs.writeFileSync(gate, '');
+      expect(await second).toBeInstanceOf(FencedError);
+      expect(git(bare, 'rev-parse', checkpointRef(7))).toBe(owned);
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
   it('of two workers taking one run over (one fence), the later one is refused however late it comes', async () => {
     const { bare, a, b } = world();
     expect(await takeOver({ ...a, fence: '300.1' })).toBeNull();
