@@ -123,14 +123,14 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
   if (prepared.existed && (await worktrees.saveWip(n, 'work left uncommitted by an interrupted shepherd'))) log(`saved uncommitted work left in ${worktree} as a WIP commit`);
 
   const save = async (next: Partial<Checkpoint> & { phase: Checkpoint['phase'] }): Promise<Checkpoint> => {
-    const saved: Checkpoint = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions };
+    const saved: Checkpoint = { issue: n, branch, base, pr_number: null, verdict: null, review: null, doctor_rounds: 0, tests_failed: false, updated_at: '', ...cp, ...next, sessions, session_runtimes: sessionRuntimes };
     cp = saved;
     checkpoints.write(saved);
     resumed = false;
     await deps.publish?.(saved, worktree);
     return saved;
   };
-  const check = (run: RunResult) => {
+  const check = <R extends RunResult>(run: R): R => {
     if (run.outcome === 'aborted' || deps.signal.aborted) throw new Stopped();
     return run;
   };
@@ -143,21 +143,27 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
     test_command: config.testCommand ?? '(none configured)',
     ...extra,
   });
-  /** Agent sessions of this issue (kept in the checkpoint once there is one). */
+  /** Agent sessions of this issue and the runtimes that made them (kept in the checkpoint once there is one). */
   const sessions: Record<string, string> = { ...(cp?.sessions ?? {}) };
+  const sessionRuntimes: Record<string, string> = { ...(cp?.session_runtimes ?? {}) };
   /**
    * Runs a role's agent; a stall or timeout is retried (WIP kept) up to `agentRetries` times,
    * resuming the agent's session where the runtime supports it (a doctor resumes the builder's).
    */
   const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
     for (let retry = 0; ; retry += 1) {
-      const resume = sessions[role] ?? (role === 'doctor' ? sessions.builder : undefined);
+      const from = sessions[role] !== undefined ? role : role === 'doctor' && sessions.builder !== undefined ? 'builder' : undefined;
+      const resume = from === undefined ? undefined : sessions[from];
+      const resumeRuntime = from === undefined ? undefined : sessionRuntimes[from];
       await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
-        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume } : {}), ...(deps.out ? { out: deps.out } : {}) }),
+        await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume, ...(resumeRuntime !== undefined ? { resumeRuntime } : {}) } : {}), ...(deps.out ? { out: deps.out } : {}) }),
       );
       await runHook(config.hooks, 'afterRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
-      if (run.sessionId) sessions[role] = run.sessionId;
+      if (run.sessionId) {
+        sessions[role] = run.sessionId;
+        sessionRuntimes[role] = run.runtime;
+      }
       if ((run.outcome !== 'stalled' && run.outcome !== 'timeout') || retry >= config.agentRetries) return run;
       await worktrees.saveWip(n, `${role} ${run.outcome}`);
       log(`the ${role} ${run.message}; retrying (${retry + 1} of ${config.agentRetries})`);

@@ -33,6 +33,8 @@ export interface Checkpoint {
   conflict?: string[];
   /** Agent sessions by role, for resume on retries and doctor rounds. */
   sessions?: Record<string, string>;
+  /** The runtime that made each of `sessions` (absent in a checkpoint from before: the role's own runtime is assumed). */
+  session_runtimes?: Record<string, string>;
   updated_at: string;
 }
 

@@ -39,6 +39,8 @@ export interface RoleAgentRun {
   issue?: number;
   /** A previous session of this task to resume, when the runtime supports it. */
   resumeSessionId?: string;
+  /** The runtime that made `resumeSessionId` (unknown for a checkpoint from before: the role's own); no other resumes it. */
+  resumeRuntime?: string;
   signal?: AbortSignal;
   recorder?: TaskRecorder;
   /** The lease on the issue's worktree the run works in: the agent group is recorded there. */
@@ -99,52 +101,64 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   const write = run.out ?? ((text: string) => void process.stdout.write(text));
   for (const name of usable) {
     const runtime = createRuntime(run.role, { ...roleConfig, runtime: name }, run.paths.root);
-    const tools = new ToolTally();
-    // Never two agents for one issue: one an earlier starter left running is ended first.
-    if (run.lease !== undefined) envVars.agent_token = await run.lease.beforeAgent();
-    const result = tools.judge(await runtime.run({
-      role: run.role,
-      prompt,
-      cwd: run.cwd,
-      vars: envVars,
-      instructions: run.instructions ?? prompt,
-      attempt: run.attempt,
-      stallTimeout: run.config.stallTimeout,
-      timeout: roleConfig.timeout,
-      cliRetries: run.config.cliRetries,
-      sandbox: { ...roleConfig.sandbox, repoRoot: run.paths.root },
-      ...(run.signal ? { signal: run.signal } : {}),
-      ...(roleConfig.model ? { model: roleConfig.model } : {}),
-      ...(roleConfig.args.length > 0 ? { args: roleConfig.args } : {}),
-      ...(run.resumeSessionId && name === primary ? { resumeSessionId: run.resumeSessionId } : {}),
-      onOutput: (text) => {
-        write(text);
-        run.recorder?.output();
-      },
-      onStart: (pid) => {
-        run.lease?.agentStarted(pid);
-        run.recorder?.agent(pid);
-      },
-      onEvent: (event) => tools.note(event),
-    }));
-    events.emit('agent.run', { issue: run.issue, role: run.role, runtime: name, model: roleConfig.model, task_id: run.recorder?.record.task_id, session_id: result.sessionId, attempt: run.attempt, outcome: result.outcome, duration_ms: result.duration, input_tokens: result.usage?.inputTokens ?? 0, output_tokens: result.usage?.outputTokens ?? 0, cached_input_tokens: result.usage?.cachedInputTokens ?? 0, cost_usd: result.usage ? priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing).cost : 0, message: result.outcome === 'success' ? undefined : result.message });
-    run.lease?.agentEnded();
-    if (result.usage !== undefined) {
-      const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
-      ledger.append({
-        at: new Date().toISOString(),
-        issue: run.issue ?? null,
+    const once = async (resumeSessionId: string | undefined): Promise<RunResult> => {
+      const tools = new ToolTally();
+      // Never two agents for one issue: one an earlier starter left running is ended first.
+      if (run.lease !== undefined) envVars.agent_token = await run.lease.beforeAgent();
+      const result = tools.judge(await runtime.run({
         role: run.role,
-        runtime: name,
-        model: roleConfig.model ?? null,
-        session_id: result.sessionId ?? null,
-        outcome: result.outcome,
-        input_tokens: result.usage.inputTokens,
-        output_tokens: result.usage.outputTokens,
-        cached_input_tokens: result.usage.cachedInputTokens,
-        cost_usd: cost,
-        priced,
-      });
+        prompt,
+        cwd: run.cwd,
+        vars: envVars,
+        instructions: run.instructions ?? prompt,
+        attempt: run.attempt,
+        stallTimeout: run.config.stallTimeout,
+        timeout: roleConfig.timeout,
+        cliRetries: run.config.cliRetries,
+        sandbox: { ...roleConfig.sandbox, repoRoot: run.paths.root },
+        ...(run.signal ? { signal: run.signal } : {}),
+        ...(roleConfig.model ? { model: roleConfig.model } : {}),
+        ...(roleConfig.args.length > 0 ? { args: roleConfig.args } : {}),
+        ...(resumeSessionId !== undefined ? { resumeSessionId } : {}),
+        onOutput: (text) => {
+          write(text);
+          run.recorder?.output();
+        },
+        onStart: (pid) => {
+          run.lease?.agentStarted(pid);
+          run.recorder?.agent(pid);
+        },
+        onEvent: (event) => tools.note(event),
+      }));
+      events.emit('agent.run', { issue: run.issue, role: run.role, runtime: name, model: roleConfig.model, task_id: run.recorder?.record.task_id, session_id: result.sessionId, attempt: run.attempt, outcome: result.outcome, duration_ms: result.duration, input_tokens: result.usage?.inputTokens ?? 0, output_tokens: result.usage?.outputTokens ?? 0, cached_input_tokens: result.usage?.cachedInputTokens ?? 0, cost_usd: result.usage ? priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing).cost : 0, message: result.outcome === 'success' ? undefined : result.message });
+      run.lease?.agentEnded();
+      if (result.usage !== undefined) {
+        const { cost, priced } = priceRun(result.usage, name, roleConfig.model ?? null, run.config.pricing);
+        ledger.append({
+          at: new Date().toISOString(),
+          issue: run.issue ?? null,
+          role: run.role,
+          runtime: name,
+          model: roleConfig.model ?? null,
+          session_id: result.sessionId ?? null,
+          outcome: result.outcome,
+          input_tokens: result.usage.inputTokens,
+          output_tokens: result.usage.outputTokens,
+          cached_input_tokens: result.usage.cachedInputTokens,
+          cost_usd: cost,
+          priced,
+        });
+      }
+      return result;
+    };
+    // A session is resumed only by the CLI that made it.
+    const resume = run.resumeSessionId !== undefined && run.resumeSessionId !== '' && (run.resumeRuntime ?? primary) === name ? run.resumeSessionId : undefined;
+    let result = await once(resume);
+    if (resume !== undefined && notResumed(result)) {
+      // The session is not in this task's agent home (a job taken over from another worker's
+      // clone, a home removed meanwhile): the CLI refused before any model turn. A new one starts.
+      write(`loom: could not resume the ${name} session ${resume} (${result.message}); starting a new session\n`);
+      result = await once(undefined);
     }
     // A rate/usage limit, or a provider still overloaded after the CLI's own retries, is not the
     // issue's fault: the runtime pauses (until the reset, or a backoff) and the role fails over.
@@ -158,6 +172,17 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
     if (name === usable.at(-1)) throw new RuntimeLimitedError(name, limit.until, `runtime ${name} is limited until ${limit.until}: ${result.message}`);
   }
   throw new Error('unreachable: no runtime ran');
+}
+
+/**
+ * A resumed run that failed before any model turn (no token used, no limit hit, the CLI there):
+ * the CLI could not find the session. Claude Code says `No conversation found with session ID`,
+ * Codex `no rollout found for thread id`, Gemini `No previous sessions found`.
+ */
+function notResumed(result: RunResult): boolean {
+  if (result.outcome !== 'failed' || (result.failure !== undefined && result.failure.kind !== 'agent')) return false;
+  const usage = result.usage;
+  return usage === undefined || usage.inputTokens + usage.outputTokens === 0;
 }
 
 /** Longest piece of a failed tool's output quoted in a run's failure message, in characters. */

@@ -115,6 +115,80 @@ describe('real agent CLIs against fake model APIs', () => {
     expect([fs.existsSync(taskHome), fs.existsSync(path.join(repo.root, '.loom', 'agent-homes', 'issue-1'))]).toEqual([false, false]);
     fs.rmSync(home, { recursive: true, force: true });
   });
+  it("a Doctor on another CLI than the Builder's starts its own session: Codex builds, Claude Code reviews and fixes, the PR merges", async () => {
+    // The Doctor resumes the Builder's session when it can; a session of another CLI (or one this
+    // clone's agent home does not hold: a job taken over by another worker) cannot be resumed.
+    const openai: FakeOpenAIServer = await startFakeOpenAIServer([
+      { kind: 'shell', cmd: "printf 'Hello\\n' > GREETING.md" },
+      { kind: 'text', text: 'Added GREETING.md.' },
+    ]);
+    closers.push(() => openai.close());
+    const anthropic = await FakeAnthropicServer.start([
+      // judge, first round
+      { text: 'The greeting lacks a name.\n\nVERDICT: REQUEST_CHANGES' },
+      // doctor
+      { tool: 'Write', input: { file_path: 'GREETING.md', content: 'Hello, Loom\n' } },
+      { text: 'The greeting names Loom now.' },
+      // judge, second round
+      { text: 'Fixed.\n\nVERDICT: APPROVE' },
+    ]);
+    closers.push(() => anthropic.close());
+    repo = makeRepo({ testCommand: 'test -f GREETING.md', roles: { builder: { runtime: 'codex' }, judge: { runtime: 'claude' }, doctor: { runtime: 'claude' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'Add a greeting file', body: 'Create GREETING.md saying hello.', labels: [Label.issue] });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-two-clis-home-'));
+    fs.mkdirSync(path.join(home, '.codex'));
+    fs.writeFileSync(path.join(home, '.codex', 'config.toml'), openai.codexConfig());
+    const env = { PATH: `${path.dirname(bin('claude'))}:${process.env.PATH ?? ''}`, HOME: home, CODEX_API_KEY: 'sk-test', ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: 'test-key' };
+    const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(repo.root, 'GREETING.md'), 'utf8')).toBe('Hello, Loom\n');
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    const runs = ledger(repo.root);
+    expect(runs.map((x) => `${x.role}:${x.runtime}`)).toEqual(['builder:codex', 'judge:claude', 'doctor:claude', 'judge:claude']);
+    // The Doctor's run is a session of its own, not the Builder's Codex thread.
+    expect(runs[2]!.session_id).toBeTruthy();
+    expect(runs[2]!.session_id).not.toBe(runs[0]!.session_id);
+    expect(r.stdout).not.toMatch(/No conversation found/);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+});
+
+describe('resuming agent sessions', () => {
+  it('a Doctor whose agent home no longer holds the Builder\'s session (a job taken over in another clone) starts a new session instead of failing', async () => {
+    const server = await FakeAnthropicServer.start([
+      // builder
+      { tool: 'Write', input: { file_path: 'GREETING.md', content: 'Hello\n' } },
+      { text: 'Added GREETING.md.' },
+      // doctor (resumed, then new)
+      { tool: 'Write', input: { file_path: 'GREETING.md', content: 'Hello, Loom\n' } },
+      { text: 'The greeting names Loom now.' },
+    ]);
+    closers.push(() => server.close());
+    // The Judge: first it empties the issue's Claude home of its sessions (as another worker's
+    // clone would have none) and asks for changes; then it approves.
+    const judge = `if [ -f "$LOOM_STATE_DIR/judged" ]; then echo 'VERDICT: APPROVE'; else rm -rf "$LOOM_STATE_DIR/claude/projects" && touch "$LOOM_STATE_DIR/judged" && echo 'Name someone.' && echo 'VERDICT: REQUEST_CHANGES'; fi`;
+    repo = makeRepo({ testCommand: 'test -f GREETING.md', roles: { builder: { runtime: 'claude' }, judge: { runtime: 'command', command: judge }, doctor: { runtime: 'claude' } } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'Add a greeting file', body: 'Create GREETING.md saying hello.', labels: [Label.issue] });
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'loom-claude-home-'));
+    const env = { PATH: `${path.dirname(bin('claude'))}:${process.env.PATH ?? ''}`, HOME: home, ANTHROPIC_BASE_URL: server.url, ANTHROPIC_API_KEY: 'test-key' };
+    const r = await loomAsync(repo.root, ['shepherd', '1', '--force-merge'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const runs = ledger(repo.root).filter((x) => x.runtime === 'claude');
+    const builder = runs[0]!.session_id!;
+    expect(r.stdout).toContain(`loom: could not resume the claude session ${builder} (`);
+    expect(r.stdout).toMatch(/No conversation found with session ID/);
+    expect(fs.readFileSync(path.join(repo.root, 'GREETING.md'), 'utf8')).toBe('Hello, Loom\n');
+    expect((await tracker.getIssue(1))!.state).toBe('closed');
+    // The builder's run, the refused resume (no model turn), the Doctor's new session.
+    expect(runs.map((x) => [x.role, x.input_tokens > 0, x.session_id === builder])).toEqual([
+      ['builder', true, true],
+      ['doctor', false, true],
+      ['doctor', true, false],
+    ]);
+    fs.rmSync(home, { recursive: true, force: true });
+  });
 });
 
 describe('usage limits through the pipeline', () => {
