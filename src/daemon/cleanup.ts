@@ -24,7 +24,6 @@
  * the tracker is asked only about issues with leftovers that the iteration's snapshot does not
  * already describe.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { LoomConfig } from '../core/config-model.js';
 import { worktreeHooks } from '../process/workspace-hooks.js';
@@ -42,8 +41,7 @@ import { endLeftoverAgents, IssueLease } from '../process/issue-lease.js';
 import { removeOrphanAgentFiles } from '../runtimes/with-agent-files.js';
 import { dropAgentHome, issuesWithAgentHomes } from '../runtimes/agent-homes.js';
 import { EventLog } from '../process/event-log.js';
-import { pruneRunLogs } from '../process/run-logs.js';
-import { formatDuration } from '../core/duration.js';
+import { pruneLogsHourly } from '../process/run-logs.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import type { Tracker } from '../tracker/tracker.js';
 
@@ -73,7 +71,7 @@ export async function cleanupLeftovers(o: CleanupOptions): Promise<number[]> {
     for (const name of removeStaleTempFiles(dir, (pid) => isProcessAlive(pid))) log(`removed ${name}, left by a killed writer`);
   }
   for (const name of removeOrphanAgentFiles((pid) => isProcessAlive(pid))) log(`removed the agent files ${name}, left by a killed run`);
-  pruneLogsHourly(paths, o.config, o.now, log);
+  pruneLogsHourly(paths.logs, o.config.logRetention, o.now, log);
   // A merger killed while holding the merge lock: the next merger would take the lock over anyway;
   // removing it here leaves nothing behind once the daemon stops.
   if (removeStaleLock(path.join(paths.dir, 'merge.lock'))) log('removed .loom/merge.lock, left by a merger that was killed');
@@ -232,30 +230,6 @@ async function removeClosedIssueHomes(o: CleanupOptions, progress: ProgressStore
     }
   }
   return removed;
-}
-
-/** How often the run logs are looked over for ones past `logRetention`. */
-const PRUNE_EVERY_MS = 60 * 60_000;
-
-/**
- * Run logs past `logRetention` are removed, looked for at most once an hour (a marker file's time
- * says when last), so that an iteration's cost does not grow with the logs of weeks of runs.
- */
-function pruneLogsHourly(paths: LoomPaths, config: LoomConfig, now: number, log: (line: string) => void): void {
-  if (config.logRetention <= 0) return;
-  const marker = path.join(paths.logs, '.pruned');
-  try {
-    if (now - fs.statSync(marker).mtimeMs < PRUNE_EVERY_MS) return;
-  } catch {
-    // never looked
-  }
-  const removed = pruneRunLogs(paths.logs, config.logRetention, now);
-  try {
-    fs.writeFileSync(marker, '');
-  } catch {
-    // no logs directory (yet): nothing to prune either
-  }
-  if (removed.length > 0) log(`removed ${removed.length} run log${removed.length === 1 ? '' : 's'} older than ${formatDuration(config.logRetention)} (logRetention)`);
 }
 
 function refsToIssues(text: string): number[] {

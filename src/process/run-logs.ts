@@ -10,6 +10,7 @@ import type { LoomEvent } from '../core/events.js';
 import { EventLog } from './event-log.js';
 import { listDir } from '../fs/list-dir.js';
 import { logStartedAt } from './launcher.js';
+import { formatDuration } from '../core/duration.js';
 
 export type RunTarget = { issue: number } | { role: string };
 
@@ -50,6 +51,31 @@ export function pruneRunLogs(logsDir: string, retentionMs: number, now: number):
     }
   }
   return removed;
+}
+
+/** How often the run logs are looked over for ones past `logRetention`. */
+const PRUNE_EVERY_MS = 60 * 60_000;
+
+/**
+ * Run logs past `retentionMs` (`logRetention`; 0 keeps them) are removed, looked for at most once
+ * an hour (a marker file's time says when last), so that the cost of the caller (the daemon's
+ * iteration, a `loom worker`'s loop) does not grow with the logs of weeks of runs.
+ */
+export function pruneLogsHourly(logsDir: string, retentionMs: number, now: number, log: (line: string) => void): void {
+  if (retentionMs <= 0) return;
+  const marker = path.join(logsDir, '.pruned');
+  try {
+    if (now - fs.statSync(marker).mtimeMs < PRUNE_EVERY_MS) return;
+  } catch {
+    // never looked
+  }
+  const removed = pruneRunLogs(logsDir, retentionMs, now);
+  try {
+    fs.writeFileSync(marker, '');
+  } catch {
+    // no logs directory (yet): nothing to prune either
+  }
+  if (removed.length > 0) log(`removed ${removed.length} run log${removed.length === 1 ? '' : 's'} older than ${formatDuration(retentionMs)} (logRetention)`);
 }
 
 /** The latest run of `target`: its log file and, when the event log knows it, its task id. */

@@ -30,6 +30,7 @@ import { QueueWorker } from '../queue/shepherd-queue.js';
 import { redact } from '../queue/queue-errors.js';
 import { git, GitError } from '../git/git.js';
 import { dropAgentHome } from '../runtimes/agent-homes.js';
+import { pruneLogsHourly } from '../process/run-logs.js';
 
 export interface WorkerOptions {
   paths: LoomPaths;
@@ -216,6 +217,8 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       }
       const d = draining as { since: number; reason: string } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
+      // This clone's run logs go after `logRetention`, as the daemon's do (one stat an hour).
+      pruneLogsHourly(paths.logs, config.logRetention, Date.now(), log);
       await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
       if (exiting) break;
       await new Promise((resolve) => setTimeout(resolve, beat));

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ShepherdQueue } from '../../src/queue/shepherd-queue.js';
+import { logFileFor } from '../../src/process/launcher.js';
 import { loomAsync, startDaemon, until } from '../helpers/loom-repo.js';
 import { Fleet, git, writes } from './fleet.js';
 
@@ -85,8 +86,18 @@ describe('a fleet of workers fed by a Redis queue', () => {
     const f = fleet;
     // The builder leaves a session in its home, as an agent CLI does.
     const [issue] = await f.createIssues(1, () => `${fence}loom-script builder\nrun mkdir -p "$LOOM_STATE_DIR/cli" && echo builder > "$LOOM_STATE_DIR/cli/session.jsonl"\nwrite f1.txt <<EOF\nf1.txt\nEOF\n${fence}`);
+    // The clone holds the log of a run 40 days ago: the worker removes it (logRetention, 30 days), as the daemon does its own.
+    const clone = path.join(f.base, 'w1');
+    git(f.base, 'clone', '-q', f.bare, clone);
+    const started = new Date(Date.now() - 40 * 86_400_000);
+    const oldLog = logFileFor(path.join(clone, '.loom', 'logs'), 'shepherd', 'issue-99', started);
+    fs.mkdirSync(path.dirname(oldLog), { recursive: true });
+    fs.writeFileSync(oldLog, 'a run of long ago\n');
+    fs.utimesSync(oldLog, started, started);
     const w = f.startWorker('w1', 1);
     const daemon = f.startDaemon([], false);
+    await waitFor(f, () => /removed 1 run log older than 30d \(logRetention\)/.test(w.output()), 30_000, "the worker's removal of the old run log");
+    expect(fs.existsSync(oldLog)).toBe(false);
     await waitFor(f, () => new RegExp(`#${issue} completed`).test(w.output()), 90_000, 'the job completed on the worker');
     expect(w.output()).toMatch(/approved/);
     // The worker logs the removal right after the job's end; the two lines may reach this process in two reads.
