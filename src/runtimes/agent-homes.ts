@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { LoomPaths } from '../config/paths.js';
 import { listDir } from '../fs/list-dir.js';
 import { codexHome } from './codex-home.js';
+import { formatDuration } from '../core/duration.js';
 
 /** The state dir Loom gives an agent run: its issue's, else its role's. */
 export function agentHomeDir(paths: LoomPaths, target: { issue?: number; role: string }): string {
@@ -49,4 +50,40 @@ export function dropAgentHome(paths: LoomPaths, issue: number, log?: (line: stri
   } catch (error) {
     log?.(`could not remove the agent home of #${issue}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Records that an agent run starts in the task's home (its time is the home's last use): the CLIs
+ * write deep inside it, which leaves the directory's own time as it was. A home not there yet is
+ * made by the CLI that needs one, with the time of its making.
+ */
+export function markAgentHomeUsed(home: string, now = new Date()): void {
+  try {
+    fs.utimesSync(home, now, now);
+  } catch {
+    // Not there (yet), or not ours to touch: the run goes on.
+  }
+}
+
+/**
+ * Removes the issue homes no agent run started in for longer than `idleMs`, but for the issues in
+ * `busy` (running here). For a clone that learns of no issue's close (a `loom worker`'s): a home
+ * left by a job handed over, blocked or failed there would stay forever. A resume that finds its
+ * session gone starts a new one (steps/run-role-agent.ts). Returns the issues removed.
+ */
+export function dropIdleAgentHomes(paths: LoomPaths, idleMs: number, now: number, busy: ReadonlySet<number>, log?: (line: string) => void): number[] {
+  const removed: number[] = [];
+  for (const issue of issuesWithAgentHomes(paths)) {
+    if (busy.has(issue)) continue;
+    let used: number;
+    try {
+      used = fs.statSync(agentHomeDir(paths, { issue, role: '' })).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (now - used <= idleMs) continue;
+    dropAgentHome(paths, issue, log, `unused for ${formatDuration(now - used)}`);
+    removed.push(issue);
+  }
+  return removed;
 }

@@ -15,7 +15,7 @@ import type { LoomPaths } from '../config/paths.js';
 import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import type { IssueLease } from '../process/issue-lease.js';
-import { agentHomeDir } from '../runtimes/agent-homes.js';
+import { agentHomeDir, markAgentHomeUsed } from '../runtimes/agent-homes.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
@@ -97,6 +97,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
   if (run.recorder !== undefined) envVars.task_id = run.recorder.record.task_id;
   // Agent CLIs keep their config and sessions in a home per task, so a resume finds its session.
   envVars.state_dir = agentHomeDir(run.paths, run);
+  markAgentHomeUsed(envVars.state_dir, now);
 
   const write = run.out ?? ((text: string) => void process.stdout.write(text));
   for (const name of usable) {

@@ -46,9 +46,15 @@ describe('agent homes', () => {
     expect((await tracker.getIssue(2))!.state, noChange.stdout + noChange.stderr).toBe('closed');
     expect(fs.existsSync(homeOf(2))).toBe(false);
 
-    // Blocked: it may run again once a person unblocks it, so its home stays.
+    // Blocked: it may run again once a person unblocks it, so its home stays. Its home, made long
+    // ago, is marked used by the runs in it (a worker's clone removes homes unused for logRetention).
+    fs.mkdirSync(path.join(homeOf(3), 'cli'), { recursive: true });
+    const longAgo = new Date(Date.now() - 40 * 86_400_000);
+    fs.utimesSync(homeOf(3), longAgo, longAgo);
+    const beforeRun = Date.now() - 1_000;
     const blocked = loom(repo.root, ['shepherd', '3', '--force-merge']);
     expect((await tracker.getIssue(3))!.labels, blocked.stdout + blocked.stderr).toContain(Label.blocked);
+    expect(fs.statSync(homeOf(3)).mtimeMs).toBeGreaterThanOrEqual(beforeRun);
     expect(fs.readFileSync(path.join(homeOf(3), 'cli', 'session.jsonl'), 'utf8')).toMatch(/^(builder\n)+$/);
     // Its work is kept on its branch (and the branch stays once the issue is closed).
     expect(spawnSync('git', ['rev-parse', '--verify', '-q', 'refs/heads/loom/issue-3'], { cwd: repo.root }).status).toBe(0);

@@ -80,7 +80,7 @@ describe('a fleet of workers fed by a Redis queue', () => {
     expect(git(f.bare, 'for-each-ref', 'refs/loom/')).toBe('');
   }, 240_000);
 
-  it("without force mode a worker leaves the approved PR to the daemon's Champion and removes the agent home its clone kept for the issue; the Champion merges it", async () => {
+  it("without force mode a worker leaves the approved PR to the daemon's Champion and removes the agent home its clone kept for the issue (and the run logs and agent homes of its clone past logRetention); the Champion merges it", async () => {
     const off = { enabled: false };
     fleet = await Fleet.create({ roles: { architect: off, hermit: off, guide: off, curator: off, champion: { interval: '1s' } } });
     const f = fleet;
@@ -94,10 +94,21 @@ describe('a fleet of workers fed by a Redis queue', () => {
     fs.mkdirSync(path.dirname(oldLog), { recursive: true });
     fs.writeFileSync(oldLog, 'a run of long ago\n');
     fs.utimesSync(oldLog, started, started);
+    // Agent homes of two issues this clone worked on before (jobs handed over, say): one no run used for 40 days, one used yesterday.
+    const home = (n: number, daysAgo: number) => {
+      const dir = path.join(clone, '.loom', 'agent-homes', `issue-${n}`);
+      fs.mkdirSync(path.join(dir, 'claude'), { recursive: true });
+      const at = new Date(Date.now() - daysAgo * 86_400_000);
+      fs.utimesSync(dir, at, at);
+      return dir;
+    };
+    const [idle, recent] = [home(98, 40), home(97, 1)];
     const w = f.startWorker('w1', 1);
     const daemon = f.startDaemon([], false);
     await waitFor(f, () => /removed 1 run log older than 30d \(logRetention\)/.test(w.output()), 30_000, "the worker's removal of the old run log");
     expect(fs.existsSync(oldLog)).toBe(false);
+    await waitFor(f, () => /removed the agent home of #98 \(unused for 40d\)/.test(w.output()), 30_000, "the worker's removal of the idle agent home");
+    expect([fs.existsSync(idle), fs.existsSync(recent)]).toEqual([false, true]);
     await waitFor(f, () => new RegExp(`#${issue} completed`).test(w.output()), 90_000, 'the job completed on the worker');
     expect(w.output()).toMatch(/approved/);
     // The worker logs the removal right after the job's end; the two lines may reach this process in two reads.
