@@ -59,13 +59,14 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 /**
  * Run logs past `retentionMs` (`logRetention`; 0 keeps them) are removed, looked for at most once
  * an hour (a marker file's time says when last), so that the cost of the caller (the daemon's
- * iteration, a `loom worker`'s loop) does not grow with the logs of weeks of runs.
+ * iteration, a `loom worker`'s loop) does not grow with the logs of weeks of runs. Returns whether
+ * it looked (a caller's other hourly clean-ups go with it).
  */
-export function pruneLogsHourly(logsDir: string, retentionMs: number, now: number, log: (line: string) => void): void {
-  if (retentionMs <= 0) return;
+export function pruneLogsHourly(logsDir: string, retentionMs: number, now: number, log: (line: string) => void): boolean {
+  if (retentionMs <= 0) return false;
   const marker = path.join(logsDir, '.pruned');
   try {
-    if (now - fs.statSync(marker).mtimeMs < PRUNE_EVERY_MS) return;
+    if (now - fs.statSync(marker).mtimeMs < PRUNE_EVERY_MS) return false;
   } catch {
     // never looked
   }
@@ -76,6 +77,7 @@ export function pruneLogsHourly(logsDir: string, retentionMs: number, now: numbe
     // no logs directory (yet): nothing to prune either
   }
   if (removed.length > 0) log(`removed ${removed.length} run log${removed.length === 1 ? '' : 's'} older than ${formatDuration(retentionMs)} (logRetention)`);
+  return true;
 }
 
 /** The latest run of `target`: its log file and, when the event log knows it, its task id. */

@@ -69,10 +69,9 @@ export function markAgentHomeUsed(home: string, now = new Date()): void {
  * Removes the issue homes no agent run started in for longer than `idleMs`, but for the issues in
  * `busy` (running here). For a clone that learns of no issue's close (a `loom worker`'s): a home
  * left by a job handed over, blocked or failed there would stay forever. A resume that finds its
- * session gone starts a new one (steps/run-role-agent.ts). Returns the issues removed.
+ * session gone starts a new one (steps/run-role-agent.ts).
  */
-export function dropIdleAgentHomes(paths: LoomPaths, idleMs: number, now: number, busy: ReadonlySet<number>, log?: (line: string) => void): number[] {
-  const removed: number[] = [];
+export function dropIdleAgentHomes(paths: LoomPaths, idleMs: number, now: number, busy: ReadonlySet<number>, log?: (line: string) => void): void {
   for (const issue of issuesWithAgentHomes(paths)) {
     if (busy.has(issue)) continue;
     let used: number;
@@ -83,7 +82,5 @@ export function dropIdleAgentHomes(paths: LoomPaths, idleMs: number, now: number
     }
     if (now - used <= idleMs) continue;
     dropAgentHome(paths, issue, log, `unused for ${formatDuration(now - used)}`);
-    removed.push(issue);
   }
-  return removed;
 }

@@ -152,9 +152,9 @@ export async function runLifecycle(issue: Issue, deps: LifecycleDeps): Promise<L
    */
   const runAgent = async (role: 'builder' | 'doctor', attempt: number, extra: Record<string, string> = {}): Promise<RunResult> => {
     for (let retry = 0; ; retry += 1) {
-      const from = sessions[role] !== undefined ? role : role === 'doctor' && sessions.builder !== undefined ? 'builder' : undefined;
-      const resume = from === undefined ? undefined : sessions[from];
-      const resumeRuntime = from === undefined ? undefined : sessionRuntimes[from];
+      const from = role === 'doctor' && sessions.doctor === undefined ? 'builder' : role;
+      const resume = sessions[from];
+      const resumeRuntime = sessionRuntimes[from];
       await runHook(config.hooks, 'beforeRun', worktree, { ...hookContext, LOOM_ROLE: role }, log);
       const run = check(
         await runRoleAgent({ paths, config, role, cwd: worktree, vars: vars(extra), instructions: issue.body, attempt, issue: n, signal: deps.signal, recorder, ...(deps.lease ? { lease: deps.lease } : {}), ...(resume ? { resumeSessionId: resume, ...(resumeRuntime !== undefined ? { resumeRuntime } : {}) } : {}), ...(deps.out ? { out: deps.out } : {}) }),

@@ -153,7 +153,7 @@ export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { run
       return result;
     };
     // A session is resumed only by the CLI that made it.
-    const resume = run.resumeSessionId !== undefined && run.resumeSessionId !== '' && (run.resumeRuntime ?? primary) === name ? run.resumeSessionId : undefined;
+    const resume = run.resumeSessionId && (run.resumeRuntime ?? primary) === name ? run.resumeSessionId : undefined;
     let result = await once(resume);
     if (resume !== undefined && notResumed(result)) {
       // The session is not in this task's agent home (a job taken over from another worker's

@@ -57,9 +57,6 @@ const CLOSE_WAIT_MS = 10_000;
 /** Default lock: a worker silent for this long is taken for dead, ms. */
 const DEFAULT_LOCK_MS = 30_000;
 
-/** How often a worker looks for agent homes unused for `logRetention`, ms. */
-const HOME_SWEEP_MS = 60 * 60_000;
-
 /** How long the look at `origin` before a worker starts may take, s. */
 const ORIGIN_LOOK_S = 30;
 
@@ -207,7 +204,6 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
   worker.start();
 
   let fleetDrain: string | null = null;
-  let homesSwept = 0;
   try {
     for (;;) {
       const asked = await worker.drainRequested();
@@ -221,13 +217,10 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       }
       const d = draining as { since: number; reason: string } | null;
       if (d !== null && Date.now() - d.since >= config.shutdownGrace) for (const r of running.values()) stopChild(r, true);
-      // This clone's run logs go after `logRetention`, as the daemon's do (one stat an hour); so do
-      // the agent homes no run used as long (a worker learns of no issue's close).
-      pruneLogsHourly(paths.logs, config.logRetention, Date.now(), log);
-      if (config.logRetention > 0 && Date.now() - homesSwept >= HOME_SWEEP_MS) {
-        homesSwept = Date.now();
-        dropIdleAgentHomes(paths, config.logRetention, homesSwept, new Set([...running.values()].map((r) => r.issue)), log);
-      }
+      // This clone's run logs go after `logRetention`, as the daemon's do (one stat an hour); so do,
+      // in the same look, the agent homes no run used as long (a worker learns of no issue's close).
+      const now = Date.now();
+      if (pruneLogsHourly(paths.logs, config.logRetention, now, log)) dropIdleAgentHomes(paths, config.logRetention, now, new Set([...running.values()].map((r) => r.issue)), log);
       await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
       if (exiting) break;
       await new Promise((resolve) => setTimeout(resolve, beat));
