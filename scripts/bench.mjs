@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for the quality bars of PRODUCT.md §10 that this build can measure. Run with
 // `npm run bench` (builds first). Options: --iterations N (parent memory run, default 10000),
-// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | host | github | github-issue | workers | dashboard | overlap | status), --pairs N (overlap, default 4).
+// --issues N (iteration cost, default 10000), --only NAME (memory | iteration | pickup | overhead | host | github | github-issue | workers | dashboard | overlap | status | usage), --pairs N (overlap, default 4).
 // host: the same instant-agent issues as overhead, through one shepherd host (executor.shepherds
 // "host") beside `loom shepherd` processes and bare git; --overhead-issues N, --at-once 1,3,6.
 // status: --repo DIR reuses (and keeps) a repository an earlier run set up with --keep; --before BIN
@@ -158,6 +158,70 @@ async function statusCost() {
   console.log(`  files under .loom ${listing(path.join(root, '.loom')) === before ? 'unchanged' : 'CHANGED'} (names, sizes, modification times)`);
   if (reuse === null && process.argv.includes('--keep')) console.log(`  repository kept: ${root}`);
   else if (reuse === null) fs.rmSync(root, { recursive: true, force: true });
+}
+
+/**
+ * Cost of the usage ledger's readers as it grows: `loom status` and one shepherd whose issue has a
+ * budget (so every agent run checks what was spent), with a ledger of 1,000 and 100,000 runs that
+ * the daemon's last iteration folded, plus ten runs since. `--ledger 1000,100000`; `--before BIN`
+ * runs another build's bin/loom.js on the same repositories, alternating with this one.
+ */
+async function usageCost() {
+  const sizes = String(arg('ledger', '1000,100000')).split(',').map(Number);
+  const builds = [['this build', bin], ...(arg('before', null) ? [['before', arg('before', null)]] : [])];
+  const { LocalTracker } = await import(path.join(dist, 'tracker', 'local', 'local-tracker.js'));
+  const line = (i, issue) => `${JSON.stringify({ at: new Date(Date.now() - (100 - (i % 100)) * 60_000).toISOString(), role: i % 3 === 0 ? 'judge' : 'builder', runtime: 'claude', model: 'claude-sonnet-4-5', session_id: `0f8d2a3c-5b1e-4a7f-9c6d-${String(i).padStart(12, '0')}`, outcome: 'success', input_tokens: 48211, output_tokens: 3120, cached_input_tokens: 40960, cost_usd: 0.081234, priced: false, issue })}\n`;
+  // The process's own peak RSS (KB), written as it exits.
+  const measured = (file, args, cwd) => {
+    const rssFile = path.join(cwd, '.loom', 'bench-max-rss');
+    const atExit = `data:text/javascript,process.on('exit', () => process.getBuiltinModule('node:fs').writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)))`;
+    const t = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, ['--import', atExit, file, ...args], { cwd, encoding: 'utf8' });
+    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    if (r.status !== 0) throw new Error(`loom ${args.join(' ')} exited ${r.status}: ${r.stdout}${r.stderr}`);
+    return { ms, mb: Number(fs.readFileSync(rssFile, 'utf8')) / 1024 };
+  };
+  for (const size of sizes) {
+    const root = repo({ runtime: 'command', budget: { perIssueUsd: 1e9, perDayUsd: 1e9 }, roles: Object.fromEntries(['builder', 'judge', 'doctor', 'curator', 'architect', 'hermit', 'guide'].map((r) => [r, { command: r === 'builder' ? 'echo "$LOOM_ISSUE" > "issue-$LOOM_ISSUE.txt"' : r === 'judge' ? 'echo "VERDICT: APPROVE"' : 'true' }])) });
+    execFileSync('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-q', '--allow-empty', '-m', 'initial'], { cwd: root });
+    const tracker = new LocalTracker({ path: path.join(root, '.loom', 'tracker.db') });
+    const issues = [];
+    for (let i = 0; i < 2 * builds.length; i += 1) issues.push((await tracker.createIssue({ title: `Issue ${i}`, labels: [] })).number);
+    const ledger = path.join(root, '.loom', 'usage.jsonl');
+    const chunk = [];
+    for (let i = 0; i < size; i += 1) {
+      chunk.push(line(i, 1000 + (i % 5000)));
+      if (chunk.length === 10_000) fs.appendFileSync(ledger, chunk.splice(0).join(''));
+    }
+    fs.appendFileSync(ledger, chunk.join(''));
+    execFileSync(process.execPath, [bin, 'iterate'], { cwd: root, stdio: 'ignore' }); // the daemon's fold
+    fs.appendFileSync(ledger, Array.from({ length: 10 }, (_, i) => line(i, issues[0])).join(''));
+    const ledgerMb = fs.statSync(ledger).size / 1e6;
+    const status = Object.fromEntries(builds.map(([name]) => [name, { ms: [], mb: [] }]));
+    for (let round = 0; round < 5; round += 1) {
+      for (const [name, file] of builds) {
+        const m = measured(file, ['status', '--json'], root);
+        status[name].ms.push(m.ms);
+        status[name].mb.push(m.mb);
+      }
+    }
+    let next = 0;
+    const shepherd = {};
+    for (let round = 0; round < 2; round += 1) {
+      for (const [name, file] of builds) {
+        const n = issues[next++];
+        await tracker.updateLabels(n, { add: ['loom:issue'] });
+        const m = measured(file, ['shepherd', String(n), '--force-merge'], root);
+        (shepherd[name] ??= []).push(m);
+      }
+    }
+    tracker.dispose();
+    console.log(`usage ledger of ${size} runs (${ledgerMb.toFixed(1)} MB), indexed by the last iteration, 10 runs since:`);
+    for (const [name] of builds) {
+      console.log(`  ${name}: \`loom status --json\` median ${median(status[name].ms).toFixed(0)} ms, peak RSS ${median(status[name].mb).toFixed(1)} MB; \`loom shepherd N --force-merge\` with a budget set ${shepherd[name].map((m) => `${m.ms.toFixed(0)} ms / ${m.mb.toFixed(1)} MB`).join(', ')}`);
+    }
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 }
 
 async function pickup() {
@@ -570,3 +634,4 @@ if (!only || only === 'memory') await parentMemory();
 if (!only || only === 'dashboard') await dashboard();
 if (!only || only === 'overlap') await overlap();
 if (only === 'status') await statusCost();
+if (only === 'usage') await usageCost();

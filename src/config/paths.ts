@@ -24,6 +24,8 @@ export interface LoomPaths {
   trackerDb: string;
   /** Usage ledger: one JSON line per agent run. */
   usage: string;
+  /** The usage ledger summed by issue and day (usage/usage-index.ts). */
+  usageIndex: string;
   /** `<runtime>.json` while a runtime is rate- or usage-limited. */
   limits: string;
   /** Per-task agent CLI config/home directories (sessions survive for resume). */
@@ -66,6 +68,7 @@ export function loomPaths(root: string): LoomPaths {
     roles: path.join(dir, 'roles'),
     trackerDb: path.join(dir, 'tracker.db'),
     usage: path.join(dir, 'usage.jsonl'),
+    usageIndex: path.join(dir, 'usage-index.db'),
     limits: path.join(dir, 'limits'),
     agentHomes: path.join(dir, 'agent-homes'),
     lastGoodConfig: path.join(dir, 'daemon-state.json.last-good-config'),
@@ -94,6 +97,7 @@ export const GITIGNORE_LINES = [
   'tracker.db',
   'tracker.db-*',
   'usage.jsonl',
+  'usage-index.db*',
   'github-cache.json',
   'diff-cache.json',
   'github-listing.json',

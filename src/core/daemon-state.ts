@@ -86,15 +86,25 @@ export interface PipelineState {
   last_updated: string | null;
 }
 
+/** How many issues and UTC days the state's usage keeps totals for. */
+export const USAGE_ISSUE_WINDOW = 200;
+export const USAGE_DAY_WINDOW = 31;
+
+/** One issue's usage totals and when its last run was (absent in state files of earlier builds). */
+export type IssueUsage = UsageTotals & { last_at?: string };
+
 /** Agent usage folded in from the usage ledger (`.loom/usage.jsonl`). */
 export interface UsageState {
   /** Bytes of the ledger already folded in. */
   ledger_offset: number;
   total: UsageTotals;
-  /** By UTC day (`YYYY-MM-DD`), newest 31 days. */
+  /** By UTC day (`YYYY-MM-DD`), the newest `USAGE_DAY_WINDOW` days. */
   by_day: Record<string, UsageTotals>;
-  /** By issue number, newest 200 issues. */
-  by_issue: Record<string, UsageTotals>;
+  /**
+   * By issue number: the `USAGE_ISSUE_WINDOW` issues with the most recent runs, each with the time
+   * of its last run. Fewer entries than the window means no issue's totals were ever dropped.
+   */
+  by_issue: Record<string, IssueUsage>;
   /** The newest 20 runs. */
   recent_runs: (RunRecord & { issue: number | null })[];
 }
@@ -110,12 +120,14 @@ export function foldUsage(usage: UsageState, entries: readonly (RunRecord & { is
     next.total = addRun(next.total, entry);
     const day = dayOf(entry.at);
     next.by_day[day] = addRun(next.by_day[day] ?? emptyTotals(), entry);
-    if (entry.issue !== null) next.by_issue[String(entry.issue)] = addRun(next.by_issue[String(entry.issue)] ?? emptyTotals(), entry);
+    if (entry.issue !== null) next.by_issue[String(entry.issue)] = { ...addRun(next.by_issue[String(entry.issue)] ?? emptyTotals(), entry), last_at: entry.at };
     next.recent_runs.push(entry);
   }
   next.recent_runs = next.recent_runs.slice(-20);
-  for (const day of Object.keys(next.by_day).sort().slice(0, -31)) delete next.by_day[day];
-  for (const issue of Object.keys(next.by_issue).sort((a, b) => Number(a) - Number(b)).slice(0, -200)) delete next.by_issue[issue];
+  for (const day of Object.keys(next.by_day).sort().slice(0, -USAGE_DAY_WINDOW)) delete next.by_day[day];
+  // The issues whose last run is oldest go first, so an issue being worked on keeps its totals.
+  const byRecency = Object.keys(next.by_issue).sort((a, b) => (next.by_issue[a]?.last_at ?? '').localeCompare(next.by_issue[b]?.last_at ?? '') || Number(a) - Number(b));
+  for (const issue of byRecency.slice(0, -USAGE_ISSUE_WINDOW)) delete next.by_issue[issue];
   return next;
 }
 

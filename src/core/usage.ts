@@ -77,6 +77,11 @@ export interface Budgets {
   perDayTokens: number | undefined;
 }
 
+/** Whether any budget is set. */
+export function hasBudget(budgets: Budgets): boolean {
+  return Object.values(budgets).some((v) => v !== undefined);
+}
+
 /** Why a new run must not start, or null when every budget has room. */
 export function budgetExceeded(budgets: Budgets, issue: UsageTotals, day: UsageTotals): string | null {
   const tokens = (t: UsageTotals) => t.input_tokens + t.output_tokens;

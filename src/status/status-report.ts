@@ -21,8 +21,8 @@ import { sandboxSummary } from '../process/sandbox-probe.js';
 import { ProgressStore, viewOf } from '../process/progress-store.js';
 import { FileStateStore } from '../state/state-store.js';
 import type { UsageTotals } from '../core/usage.js';
-import { addRun, budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
-import { UsageLedger } from '../usage/usage-ledger.js';
+import { budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
+import { usageSpent } from '../usage/usage-index.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { TrackerSnapshot } from '../core/tracker-model.js';
 import type { TrackerHealth } from '../tracker/tracker.js';
@@ -324,18 +324,9 @@ function countedLabels(counts: Record<string, number>, which: (label: string) =>
 }
 
 function usageReport(paths: LoomPaths, slots: ShepherdStatus[], now: Date): StatusReport['usage'] {
-  const entries = new UsageLedger(paths.usage).readFrom(0).entries;
-  const today = dayOf(now.toISOString());
-  let total = emptyTotals();
-  let day = emptyTotals();
-  const byIssue: Record<string, UsageTotals> = {};
-  const working = new Set(slots.filter((s) => s.issue !== null).map((s) => String(s.issue)));
-  for (const e of entries) {
-    total = addRun(total, e);
-    if (dayOf(e.at) === today) day = addRun(day, e);
-    if (e.issue !== null && working.has(String(e.issue))) byIssue[String(e.issue)] = addRun(byIssue[String(e.issue)] ?? emptyTotals(), e);
-  }
-  return { today: day, total, by_issue: byIssue };
+  const working = [...new Set(slots.flatMap((s) => (s.issue === null ? [] : [s.issue])))];
+  const spent = usageSpent(paths.usageIndex, paths.usage, dayOf(now.toISOString()), working);
+  return { today: spent.day, total: spent.total, by_issue: Object.fromEntries(Object.entries(spent.byIssue).filter(([, t]) => t.runs > 0)) };
 }
 
 /**

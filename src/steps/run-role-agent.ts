@@ -12,12 +12,13 @@ import { LoomError } from '../core/errors.js';
 import type { LoomConfig } from '../core/config-model.js';
 import type { RoleName, RuntimeChoice } from '../core/vocabulary.js';
 import type { LoomPaths } from '../config/paths.js';
-import { budgetExceeded, dayOf, priceRun } from '../core/usage.js';
+import { budgetExceeded, dayOf, emptyTotals, hasBudget, priceRun } from '../core/usage.js';
 import type { TaskRecorder } from '../process/task-recorder.js';
 import type { IssueLease } from '../process/issue-lease.js';
 import { agentHomeDir, markAgentHomeUsed } from '../runtimes/agent-homes.js';
 import { createRuntime, RuntimeConfigError } from '../runtimes/create-runtime.js';
 import type { AgentEvent, RunResult } from '../runtimes/runtime.js';
+import { usageSpent } from '../usage/usage-index.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
 import { activeLimits, OVERLOADED_BACKOFF_MS, recordLimit } from '../usage/runtime-limits.js';
 import { fillTemplate } from '../core/prompt-template.js';
@@ -67,12 +68,23 @@ export class RuntimeLimitedError extends LoomError {
   }
 }
 
+/**
+ * Why a budget stops this run, or null. The ledger is read only when a budget is set, and then
+ * through the usage index (`usage/usage-index.ts`): the check reads the runs since the last
+ * iteration, not the whole ledger.
+ */
+function budgetStop(run: RoleAgentRun, now: Date): string | null {
+  if (!hasBudget(run.config.budget)) return null;
+  const issues = run.issue === undefined ? [] : [run.issue];
+  const spent = usageSpent(run.paths.usageIndex, run.paths.usage, dayOf(now.toISOString()), issues);
+  return budgetExceeded(run.config.budget, spent.byIssue[String(run.issue)] ?? emptyTotals(), spent.day);
+}
+
 export async function runRoleAgent(run: RoleAgentRun): Promise<RunResult & { runtime: string }> {
   const roleConfig = run.config.roles[run.role];
   const now = new Date();
   const ledger = new UsageLedger(run.paths.usage);
-  const spent = ledger.totals(run.issue ?? null, dayOf(now.toISOString()));
-  const over = budgetExceeded(run.config.budget, spent.issue, spent.day);
+  const over = budgetStop(run, now);
   const events = new EventLog(run.paths.events);
   if (over !== null) events.emit('budget.reached', { issue: run.issue, role: run.role, task_id: run.recorder?.record.task_id, message: over });
   if (over !== null) throw new BudgetExceededError(`budget: ${over}`);

@@ -2,8 +2,9 @@
  * The usage ledger `.loom/usage.jsonl`: one line per agent run (role, runtime, session, tokens,
  * cost, issue), appended by whichever process ran the agent. Appends of one short line with
  * O_APPEND are atomic, so shepherds and roles write it concurrently without a lock; iterations
- * fold new lines into the state file incrementally (from a byte offset), and budget checks read
- * the totals for one issue and one day.
+ * fold new lines into the state file and into the usage index (`usage-index.ts`) incrementally,
+ * from a byte offset; budget checks and `loom status` add to the index's sums the lines written
+ * since.
  */
 import fs from 'node:fs';
 import type { RunRecord, UsageTotals } from '../core/usage.js';
@@ -11,6 +12,14 @@ import { addRun, dayOf, emptyTotals } from '../core/usage.js';
 
 export interface LedgerEntry extends RunRecord {
   issue: number | null;
+}
+
+/** Sums of the ledger up to byte `offset`: in all, for one UTC day, and by issue. */
+export interface LedgerSums {
+  offset: number;
+  total: UsageTotals;
+  day: UsageTotals;
+  byIssue: Record<string, UsageTotals>;
 }
 
 export class UsageLedger {
@@ -51,14 +60,22 @@ export class UsageLedger {
     }
   }
 
-  /** Totals for one issue (all time) and for one UTC day (all issues and roles). */
-  totals(issue: number | null, day: string): { issue: UsageTotals; day: UsageTotals } {
-    let forIssue = emptyTotals();
-    let forDay = emptyTotals();
-    for (const entry of this.readFrom(0).entries) {
-      if (issue !== null && entry.issue === issue) forIssue = addRun(forIssue, entry);
+  /**
+   * What was spent in all, on `day`, and by each of `issues`: `from` (sums of the ledger up to its
+   * `offset`, kept by the usage index) plus the lines after it; without `from`, the whole ledger.
+   */
+  sums(day: string, issues: readonly number[], from?: LedgerSums): LedgerSums {
+    let total = from?.total ?? emptyTotals();
+    let forDay = from?.day ?? emptyTotals();
+    const byIssue: Record<string, UsageTotals> = {};
+    for (const n of issues) byIssue[String(n)] = from?.byIssue[String(n)] ?? emptyTotals();
+    const read = this.readFrom(from?.offset ?? 0);
+    for (const entry of read.entries) {
+      total = addRun(total, entry);
       if (dayOf(entry.at) === day) forDay = addRun(forDay, entry);
+      const mine = entry.issue === null ? undefined : byIssue[String(entry.issue)];
+      if (mine !== undefined) byIssue[String(entry.issue)] = addRun(mine, entry);
     }
-    return { issue: forIssue, day: forDay };
+    return { offset: read.offset, total, day: forDay, byIssue };
   }
 }

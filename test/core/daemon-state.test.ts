@@ -13,9 +13,12 @@ import {
   addWarning,
   emptyPipeline,
   emptyState,
+  emptyUsage,
+  foldUsage,
   idleRole,
   idleShepherd,
   normalizeState,
+  USAGE_ISSUE_WINDOW,
 } from '../../src/core/daemon-state.js';
 
 const T = '2026-01-23T10:00:00Z';
@@ -369,5 +372,22 @@ describe('activeShepherds', () => {
       'shepherd-3': { ...idleShepherd(), status: 'working', issue: null },
     };
     expect(activeShepherds(state).map(([slot]) => slot)).toEqual(['shepherd-1']);
+  });
+});
+
+describe('foldUsage', () => {
+  const run = (issue: number, at: string) => ({ at, issue, role: 'builder', runtime: 'claude', model: null, session_id: null, outcome: 'success', input_tokens: 1, output_tokens: 1, cached_input_tokens: 0, cost_usd: 1, priced: false });
+
+  it('keeps the issues with the most recent runs, so a low-numbered issue at work keeps its totals', () => {
+    const at = (i: number) => new Date(Date.UTC(2026, 11, 1) + i * 1000).toISOString();
+    // Issue 3 ran first and runs again last; 250 higher-numbered issues ran in between.
+    const runs = [run(3, at(0)), ...Array.from({ length: 250 }, (_, i) => run(100 + i, at(1 + i))), run(3, at(300))];
+    const usage = foldUsage(emptyUsage(), runs, 1);
+    expect(Object.keys(usage.by_issue)).toHaveLength(USAGE_ISSUE_WINDOW);
+    expect(usage.by_issue['3']).toMatchObject({ runs: 2, last_at: at(300) });
+    // Dropped: the 51 issues whose last run is oldest (100 to 150), not the lowest numbers.
+    expect(usage.by_issue['150']).toBeUndefined();
+    expect(usage.by_issue['151']).toMatchObject({ runs: 1 });
+    expect(usage.total.runs).toBe(252);
   });
 });

@@ -27,6 +27,35 @@ describe('budgets and runtime limits', () => {
     expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/budget: this issue has used \$5\.00 of its \$1 budget/);
   });
 
+  it('after an iteration indexed the ledger, the runs before it and after it both count', async () => {
+    repo = makeRepo({ runtime: 'script', budget: { perIssueUsd: 1 } });
+    const tracker = repo.tracker();
+    await tracker.createIssue({ title: 'spent in two parts', labels: [], body: `${fence}loom-script builder\nwrite x.txt <<EOF\nx\nEOF\n${fence}` });
+    fs.appendFileSync(repo.paths.usage, ledgerLine({ issue: 1, cost_usd: 0.6 }) + ledgerLine({ issue: 2, cost_usd: 9 }));
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(repo.paths.state, 'utf8')).usage.by_issue['1']).toMatchObject({ cost_usd: 0.6 });
+    fs.appendFileSync(repo.paths.usage, ledgerLine({ issue: 1, cost_usd: 0.5 }));
+    await tracker.updateLabels(1, { add: [Label.issue] });
+    const r = loom(repo.root, ['shepherd', '1']);
+    expect(r.code, r.stdout + r.stderr).toBe(5);
+    expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/budget: this issue has used \$1\.10 of its \$1 budget/);
+  });
+
+  it('an unreadable usage index is removed with a warning, rebuilt from the ledger, and never miscounts', async () => {
+    repo = makeRepo({ runtime: 'script', budget: { perDayUsd: 2 } });
+    fs.appendFileSync(repo.paths.usage, ledgerLine({ cost_usd: 1.5 }));
+    fs.writeFileSync(repo.paths.usageIndex, 'x'.repeat(4096));
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    const state = JSON.parse(fs.readFileSync(repo.paths.state, 'utf8'));
+    expect(state.warnings.map((w: { message: string }) => w.message).join('\n')).toMatch(/usage index .*usage-index\.db: .*; removed, the next iteration rebuilds it from the ledger/);
+    expect(fs.existsSync(repo.paths.usageIndex)).toBe(false);
+    expect(JSON.parse(loom(repo.root, ['status', '--json']).stdout).usage.today).toMatchObject({ runs: 1, cost_usd: 1.5 });
+    fs.appendFileSync(repo.paths.usage, ledgerLine({ cost_usd: 0.75 }));
+    expect(loom(repo.root, ['iterate']).code).toBe(0);
+    expect(fs.existsSync(repo.paths.usageIndex)).toBe(true);
+    expect(JSON.parse(loom(repo.root, ['status', '--json']).stdout).usage.today).toMatchObject({ runs: 2, cost_usd: 2.25 });
+  });
+
   it('a spent daily budget stops new work and status says why; the usage shows in status', async () => {
     repo = makeRepo({ runtime: 'script', budget: { perDayUsd: 2 } });
     await repo.tracker().createIssue({ title: 'waits', labels: [Label.issue] });

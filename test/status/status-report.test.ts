@@ -1,5 +1,6 @@
 // `loom status` over a real local tracker: what it says does not grow with the backlog — the
 // interventions name the first issues of a long list and how many there are in all.
+import fs from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultConfig } from '../../src/core/config-model.js';
 import { Label } from '../../src/core/labels.js';
@@ -7,7 +8,7 @@ import { STATUS_PAGE, collectStatus, readTracker } from '../../src/status/collec
 import { buildStatus, renderStatus } from '../../src/status/status-report.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
-import { makeRepo } from '../helpers/loom-repo.js';
+import { loom, makeRepo } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
 afterEach(() => {
@@ -65,5 +66,38 @@ describe('status report', () => {
     const report = await collectStatus(repo.paths);
     expect(report.issues).toMatchObject({ ready: 8, waiting_on_dependencies: 4, waiting_counted_over_first: null });
     expect(renderStatus(report)).toContain('Ready issues (loom:issue): 8, 4 waiting on dependencies\n');
+  });
+});
+
+describe('status usage', () => {
+  it('reads only the usage ledger lines written after the last iteration folded it', async () => {
+    repo = makeRepo({});
+    const line = (issue: number | null, cost: number) => `${JSON.stringify({ at: new Date().toISOString(), issue, role: 'builder', runtime: 'claude', model: null, session_id: 's', outcome: 'success', input_tokens: 100, output_tokens: 10, cached_input_tokens: 0, cost_usd: cost, priced: false })}\n`;
+    fs.writeFileSync(repo.paths.usage, Array.from({ length: 3000 }, (_, i) => line(i % 50, 1)).join(''));
+    expect(loom(repo.root, ['iterate']).code).toBe(0); // folds the ledger into the state file
+    const tail = line(null, 0.5);
+    fs.appendFileSync(repo.paths.usage, tail);
+
+    // Bytes read from the ledger's descriptors while the report is built.
+    const ledgerFds = new Set<number>();
+    let bytes = 0;
+    const open = fs.openSync;
+    const read = fs.readSync;
+    vi.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+      const fd = (open as (...a: unknown[]) => number)(file, ...rest);
+      if (String(file) === repo!.paths.usage) ledgerFds.add(fd);
+      return fd;
+    }));
+    vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+      const n = (read as (...a: unknown[]) => number)(fd, ...rest);
+      if (ledgerFds.has(fd)) bytes += n;
+      return n;
+    }));
+    const report = await collectStatus(repo.paths);
+    vi.restoreAllMocks();
+
+    expect(bytes).toBe(Buffer.byteLength(tail));
+    expect(report.usage.total).toMatchObject({ runs: 3001, cost_usd: 3000.5 });
+    expect(report.usage.today).toMatchObject({ runs: 3001 });
   });
 });
