@@ -12,7 +12,7 @@ import type { LoomPaths } from '../config/paths.js';
 import type { DaemonState } from '../core/daemon-state.js';
 import { activeShepherds, addWarning, foldUsage } from '../core/daemon-state.js';
 import { UsageLedger } from '../usage/usage-ledger.js';
-import { indexUsage } from '../usage/usage-index.js';
+import { refreshUsageIndex } from '../usage/usage-index.js';
 import { budgetExceeded, dayOf, emptyTotals } from '../core/usage.js';
 import { activeLimits } from '../usage/runtime-limits.js';
 import type { Action, Mode } from '../core/planner.js';
@@ -93,7 +93,10 @@ export async function runIteration(opts: IterationOptions): Promise<IterationRes
   state.runtime_limits = Object.fromEntries(Object.values(limits).map((l) => [l.runtime, { until: l.until, reason: l.reason }]));
   const ledger = new UsageLedger(paths.usage).readFrom(state.usage.ledger_offset);
   state.usage = foldUsage(state.usage, ledger.entries, ledger.offset);
-  if (ledger.entries.length > 0 || (state.usage.ledger_offset > 0 && !fs.existsSync(paths.usageIndex))) refreshUsageIndex(paths, state, now);
+  if (ledger.entries.length > 0 || (state.usage.ledger_offset > 0 && !fs.existsSync(paths.usageIndex))) {
+    const problem = refreshUsageIndex(paths.usageIndex, paths.usage);
+    if (problem !== null) addWarning(state, now.toISOString(), problem);
+  }
   const today = state.usage.by_day[dayOf(now.toISOString())] ?? emptyTotals();
   const dailyBudgetSpent = budgetExceeded({ ...config.budget, perIssueUsd: undefined, perIssueTokens: undefined }, emptyTotals(), today);
   // The snapshot reads a page of the ready issues; a larger one while the page's were all passed
@@ -234,20 +237,4 @@ async function observeOverlap(opts: IterationOptions, state: DaemonState, observ
   const candidates = snapshot.issues.filter((i) => i.labels.includes(Label.issue) && !i.labels.includes(Label.building));
   const base = config.defaultBranch ?? (await defaultBranch(paths.root));
   return gatherOverlap({ paths, config, base, remote: tracker.kind === 'github', snapshot, candidates, running: [...running], saveCache: true });
-}
-
-/**
- * Brings the usage index up to the ledger (budget checks and `loom status` read it). It is a cache
- * of the ledger's sums: one that cannot be read is removed, to be rebuilt from the ledger by the
- * next iteration; until then its readers read the ledger itself.
- */
-function refreshUsageIndex(paths: LoomPaths, state: DaemonState, now: Date): void {
-  try {
-    indexUsage(paths.usageIndex, paths.usage);
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? '';
-    const unreadable = code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT');
-    if (unreadable) fs.rmSync(paths.usageIndex, { force: true });
-    addWarning(state, now.toISOString(), `usage index ${paths.usageIndex}: ${(error as Error).message}${unreadable ? '; removed, the next iteration rebuilds it from the ledger' : ''}`);
-  }
 }

@@ -72,6 +72,23 @@ export function indexUsage(indexFile: string, ledgerFile: string): number {
 }
 
 /**
+ * `indexUsage` for the daemon's iteration and a worker's clone: what went wrong, or null. The index
+ * is a cache of the ledger's sums: one that cannot be read is removed, to be rebuilt from the
+ * ledger next time; until then its readers read the ledger itself.
+ */
+export function refreshUsageIndex(indexFile: string, ledgerFile: string): string | null {
+  try {
+    indexUsage(indexFile, ledgerFile);
+    return null;
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    const unreadable = code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT');
+    if (unreadable) fs.rmSync(indexFile, { force: true });
+    return `usage index ${indexFile}: ${(error as Error).message}${unreadable ? '; removed, the next iteration rebuilds it from the ledger' : ''}`;
+  }
+}
+
+/**
  * What was spent in all, on `day`, and by each of `issues`: the index's sums plus the ledger lines
  * after its offset; the whole ledger where there is no index yet or the ledger was replaced since.
  * Writes nothing.

@@ -31,6 +31,7 @@ import { redact } from '../queue/queue-errors.js';
 import { git, GitError } from '../git/git.js';
 import { dropAgentHome, dropIdleAgentHomes } from '../runtimes/agent-homes.js';
 import { pruneLogsHourly } from '../process/run-logs.js';
+import { refreshUsageIndex } from '../usage/usage-index.js';
 
 export interface WorkerOptions {
   paths: LoomPaths;
@@ -220,7 +221,14 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
       // This clone's run logs go after `logRetention`, as the daemon's do (one stat an hour); so do,
       // in the same look, the agent homes no run used as long (a worker learns of no issue's close).
       const now = Date.now();
-      if (pruneLogsHourly(paths.logs, config.logRetention, now, log)) dropIdleAgentHomes(paths, config.logRetention, now, new Set([...running.values()].map((r) => r.issue)), log);
+      if (pruneLogsHourly(paths.logs, config.logRetention, now, log)) {
+        dropIdleAgentHomes(paths, config.logRetention, now, new Set([...running.values()].map((r) => r.issue)), log);
+        // No iteration runs in a clone: the worker keeps the usage index its shepherds' budget checks read.
+        if (fs.existsSync(paths.usage)) {
+          const problem = refreshUsageIndex(paths.usageIndex, paths.usage);
+          if (problem !== null) log(problem);
+        }
+      }
       await worker.register({ concurrency: o.concurrency, lock_ms: lockMs, beat_ms: beat, jobs: [...running.values()].map((r) => r.issue), draining: d !== null });
       if (exiting) break;
       await new Promise((resolve) => setTimeout(resolve, beat));

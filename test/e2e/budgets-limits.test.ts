@@ -41,7 +41,7 @@ describe('budgets and runtime limits', () => {
     expect((await tracker.listComments(1)).at(-1)!.body).toMatch(/budget: this issue has used \$1\.10 of its \$1 budget/);
   });
 
-  it('an unreadable usage index is removed with a warning, rebuilt from the ledger, and never miscounts', async () => {
+  it('an unreadable usage index is removed with a warning, rebuilt from the ledger, and never miscounts', () => {
     repo = makeRepo({ runtime: 'script', budget: { perDayUsd: 2 } });
     fs.appendFileSync(repo.paths.usage, ledgerLine({ cost_usd: 1.5 }));
     fs.writeFileSync(repo.paths.usageIndex, 'x'.repeat(4096));

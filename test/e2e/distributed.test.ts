@@ -1,6 +1,7 @@
 // The daemon as the coordinator of workers fed by a Redis queue (BullMQ), end to end: a bare
 // origin, the GitHub fake merging into it, a real redis-server per test, three `loom worker`s in
 // three clones, script agents.
+import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -103,12 +104,19 @@ describe('a fleet of workers fed by a Redis queue', () => {
       return dir;
     };
     const [idle, recent] = [home(98, 40), home(97, 1)];
+    // Usage its shepherds recorded before: no iteration runs in a clone, the worker indexes it in the same look.
+    const usageLine = (n: number) => `${JSON.stringify({ at: new Date().toISOString(), issue: 97, role: 'builder', runtime: 'claude', model: null, session_id: 's', outcome: 'success', input_tokens: 10, output_tokens: 1, cached_input_tokens: 0, cost_usd: n, priced: false })}\n`;
+    fs.writeFileSync(path.join(clone, '.loom', 'usage.jsonl'), usageLine(1) + usageLine(2));
     const w = f.startWorker('w1', 1);
     const daemon = f.startDaemon([], false);
     await waitFor(f, () => /removed 1 run log older than 30d \(logRetention\)/.test(w.output()), 30_000, "the worker's removal of the old run log");
     expect(fs.existsSync(oldLog)).toBe(false);
     await waitFor(f, () => /removed the agent home of #98 \(unused for 40d\)/.test(w.output()), 30_000, "the worker's removal of the idle agent home");
     expect([fs.existsSync(idle), fs.existsSync(recent)]).toEqual([false, true]);
+    // The file appears before the worker's transaction commits: wait for the sums themselves.
+    const index = path.join(clone, '.loom', 'usage-index.db');
+    await waitFor(f, () => readIndexedIssue(index, 97) !== null, 30_000, "the worker's usage index of its clone");
+    expect(readIndexedIssue(index, 97)).toEqual({ runs: 2, cost_usd: 3 });
     await waitFor(f, () => new RegExp(`#${issue} completed`).test(w.output()), 90_000, 'the job completed on the worker');
     expect(w.output()).toMatch(/approved/);
     // The worker logs the removal right after the job's end; the two lines may reach this process in two reads.
@@ -513,4 +521,17 @@ function shepherdLogs(dir: string, issue: number): string {
     .filter((n) => n.startsWith(`shepherd-issue-${issue}-`))
     .map((n) => fs.readFileSync(path.join(logs, n), 'utf8'))
     .join('\n');
+}
+
+/** An issue's sums as a usage index holds them (no ledger line added), or null while there is none yet. */
+function readIndexedIssue(file: string, issue: number): unknown {
+  if (!fs.existsSync(file)) return null;
+  const db = new Database(file, { readonly: true, timeout: 10_000 });
+  try {
+    return db.prepare('SELECT runs, cost_usd FROM by_issue WHERE issue = ?').get(issue) ?? null;
+  } catch {
+    return null; // created, its tables not yet committed
+  } finally {
+    db.close();
+  }
 }
