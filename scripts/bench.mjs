@@ -634,4 +634,4 @@ if (!only || only === 'memory') await parentMemory();
 if (!only || only === 'dashboard') await dashboard();
 if (!only || only === 'overlap') await overlap();
 if (only === 'status') await statusCost();
-if (only === 'usage') await usageCost();
+if (!only || only === 'usage') await usageCost();
