@@ -88,7 +88,7 @@ export interface PipelineState {
 
 /** How many issues and UTC days the state's usage keeps totals for. */
 export const USAGE_ISSUE_WINDOW = 200;
-export const USAGE_DAY_WINDOW = 31;
+const USAGE_DAY_WINDOW = 31;
 
 /** One issue's usage totals and when its last run was (absent in state files of earlier builds). */
 export type IssueUsage = UsageTotals & { last_at?: string };
@@ -102,7 +102,7 @@ export interface UsageState {
   by_day: Record<string, UsageTotals>;
   /**
    * By issue number: the `USAGE_ISSUE_WINDOW` issues with the most recent runs, each with the time
-   * of its last run. Fewer entries than the window means no issue's totals were ever dropped.
+   * of its last run (what budgets and `loom status` count comes from the usage index instead).
    */
   by_issue: Record<string, IssueUsage>;
   /** The newest 20 runs. */

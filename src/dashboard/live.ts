@@ -20,6 +20,7 @@ import type { EventCursor } from '../process/event-log.js';
 import { EventLog } from '../process/event-log.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { latestRun } from '../process/run-logs.js';
+import { fileSize } from '../fs/file-size.js';
 import type { Gauges } from './metrics.js';
 import { LoomMetrics } from './metrics.js';
 
@@ -156,7 +157,7 @@ export class LiveBoard<B extends BoardView> {
     if (issue !== null) {
       const run = latestRun(this.paths.logs, this.log, { issue });
       if (run !== null) {
-        const size = sizeOf(run.file);
+        const size = fileSize(run.file);
         client.log = { file: run.file, offset: Math.max(0, size - LOG_TAIL_BYTES) };
         this.send(client, 'log', { file: path.basename(run.file), reset: true, text: '' });
         this.pumpLog(client);
@@ -287,7 +288,7 @@ export class LiveBoard<B extends BoardView> {
 
   private pumpLog(c: Client): void {
     if (c.log === null) return;
-    const size = sizeOf(c.log.file);
+    const size = fileSize(c.log.file);
     if (size <= c.log.offset) return;
     const fd = fs.openSync(c.log.file, 'r');
     try {
@@ -340,14 +341,6 @@ function wholeChars(buf: Buffer, n: number): number {
   const lead = buf[i] ?? 0;
   const len = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
   return i + len <= n ? n : i;
-}
-
-function sizeOf(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
 }
 
 /** The board without what changes by itself every second (times since, the build time). */

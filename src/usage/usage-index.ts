@@ -16,19 +16,22 @@ import { addRun, dayOf, emptyTotals } from '../core/usage.js';
 import type { LedgerSums } from './usage-ledger.js';
 import { UsageLedger } from './usage-ledger.js';
 
-const SUMS = 'input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, runs INTEGER NOT NULL';
+/** The sums each row keeps, `UsageTotals`' fields. */
+const FIELDS = ['input_tokens', 'output_tokens', 'cached_input_tokens', 'cost_usd', 'runs'] as const;
+const SUMS = FIELDS.map((f) => `${f} ${f === 'cost_usd' ? 'REAL' : 'INTEGER'} NOT NULL`).join(', ');
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
   CREATE TABLE IF NOT EXISTS by_issue (issue INTEGER PRIMARY KEY, ${SUMS});
   CREATE TABLE IF NOT EXISTS by_day (day TEXT PRIMARY KEY, ${SUMS});
 `;
-const COLUMNS = 'input_tokens, output_tokens, cached_input_tokens, cost_usd, runs';
+const COLUMNS = FIELDS.join(', ');
+/** How long a reader or a second writer waits for a write in progress, ms (a write takes milliseconds). */
+const BUSY_MS = 10_000;
+
 /** better-sqlite3, loaded at the first use: a status or an agent run without an index never loads it. */
 function sqlite(): typeof Database {
   return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
 }
-/** How long a reader or a second writer waits for a write in progress, ms (a write takes milliseconds). */
-const BUSY_MS = 10_000;
 
 /**
  * Adds the ledger lines written since the index's offset to its sums; creates the index (from the
@@ -40,16 +43,15 @@ export function indexUsage(indexFile: string, ledgerFile: string): number {
   try {
     db.exec(SCHEMA);
     const ledger = new UsageLedger(ledgerFile);
-    const add = (table: 'by_issue' | 'by_day', key: string) =>
-      db.prepare(
-        `INSERT INTO ${table} (${key}, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(${key}) DO UPDATE SET ` +
-          'input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, cost_usd = cost_usd + excluded.cost_usd, runs = runs + excluded.runs',
-      );
+    const add = (table: 'by_issue' | 'by_day', key: string) => {
+      const statement = db.prepare(`INSERT INTO ${table} (${key}, ${COLUMNS}) VALUES (?, ${FIELDS.map(() => '?').join(', ')}) ON CONFLICT(${key}) DO UPDATE SET ${FIELDS.map((f) => `${f} = ${f} + excluded.${f}`).join(', ')}`);
+      return (k: number | string, t: UsageTotals) => statement.run(k, ...FIELDS.map((f) => t[f]));
+    };
     const addIssue = add('by_issue', 'issue');
     const addDay = add('by_day', 'day');
     const run = db.transaction((): number => {
       let offset = Number((db.prepare("SELECT value FROM meta WHERE key = 'offset'").get() as { value: number } | undefined)?.value ?? 0);
-      if (ledgerSize(ledgerFile) < offset) {
+      if (ledger.size() < offset) {
         db.exec('DELETE FROM by_issue; DELETE FROM by_day;');
         offset = 0;
       }
@@ -60,8 +62,8 @@ export function indexUsage(indexFile: string, ledgerFile: string): number {
         if (entry.issue !== null) issues.set(entry.issue, addRun(issues.get(entry.issue) ?? emptyTotals(), entry));
         days.set(dayOf(entry.at), addRun(days.get(dayOf(entry.at)) ?? emptyTotals(), entry));
       }
-      for (const [issue, t] of issues) addIssue.run(issue, t.input_tokens, t.output_tokens, t.cached_input_tokens, t.cost_usd, t.runs);
-      for (const [day, t] of days) addDay.run(day, t.input_tokens, t.output_tokens, t.cached_input_tokens, t.cost_usd, t.runs);
+      for (const [issue, t] of issues) addIssue(issue, t);
+      for (const [day, t] of days) addDay(day, t);
       db.prepare("INSERT INTO meta (key, value) VALUES ('offset', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(read.offset);
       return read.entries.length;
     });
@@ -90,13 +92,12 @@ export function refreshUsageIndex(indexFile: string, ledgerFile: string): string
 
 /**
  * What was spent in all, on `day`, and by each of `issues`: the index's sums plus the ledger lines
- * after its offset; the whole ledger where there is no index yet or the ledger was replaced since.
+ * after its offset; the whole ledger where there is no index yet or the ledger was replaced since
+ * (`UsageLedger.sums`).
  * Writes nothing.
  */
 export function usageSpent(indexFile: string, ledgerFile: string, day: string, issues: readonly number[] = []): LedgerSums {
-  const ledger = new UsageLedger(ledgerFile);
-  const indexed = readIndex(indexFile, day, issues);
-  return ledger.sums(day, issues, indexed !== null && indexed.offset <= ledgerSize(ledgerFile) ? indexed : undefined);
+  return new UsageLedger(ledgerFile).sums(day, issues, readIndex(indexFile, day, issues) ?? undefined);
 }
 
 /** The index's sums for `day` and `issues`, read in one transaction; null without an index. */
@@ -116,21 +117,13 @@ function readIndex(indexFile: string, day: string, issues: readonly number[]): L
       const byIssue: Record<string, UsageTotals> = {};
       const oneIssue = db.prepare(`SELECT ${COLUMNS} FROM by_issue WHERE issue = ?`);
       for (const n of issues) byIssue[String(n)] = row(oneIssue.get(n));
-      const total = db.prepare(`SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_input_tokens), 0) AS cached_input_tokens, COALESCE(SUM(cost_usd), 0) AS cost_usd, COALESCE(SUM(runs), 0) AS runs FROM by_day`).get();
+      const total = db.prepare(`SELECT ${FIELDS.map((f) => `COALESCE(SUM(${f}), 0) AS ${f}`).join(', ')} FROM by_day`).get();
       return { offset: Number(offset), total: row(total), day: row(db.prepare(`SELECT ${COLUMNS} FROM by_day WHERE day = ?`).get(day)), byIssue };
     })();
   } catch {
     return null; // an index this build cannot read: the ledger alone answers
   } finally {
     db.close();
-  }
-}
-
-function ledgerSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
   }
 }
 

@@ -7,6 +7,7 @@
  * since.
  */
 import fs from 'node:fs';
+import { fileSize } from '../fs/file-size.js';
 import type { RunRecord, UsageTotals } from '../core/usage.js';
 import { addRun, dayOf, emptyTotals } from '../core/usage.js';
 
@@ -29,14 +30,14 @@ export class UsageLedger {
     fs.appendFileSync(this.file, `${JSON.stringify(entry)}\n`);
   }
 
+  /** Bytes in the ledger; 0 while there is none. */
+  size(): number {
+    return fileSize(this.file);
+  }
+
   /** Complete lines written after byte `offset`, and the offset after the last complete one. */
   readFrom(offset: number): { entries: LedgerEntry[]; offset: number } {
-    let size: number;
-    try {
-      size = fs.statSync(this.file).size;
-    } catch {
-      return { entries: [], offset: 0 };
-    }
+    const size = this.size();
     if (size < offset) offset = 0; // the ledger was replaced: start over
     if (size === offset) return { entries: [], offset };
     const fd = fs.openSync(this.file, 'r');
@@ -62,9 +63,11 @@ export class UsageLedger {
 
   /**
    * What was spent in all, on `day`, and by each of `issues`: `from` (sums of the ledger up to its
-   * `offset`, kept by the usage index) plus the lines after it; without `from`, the whole ledger.
+   * `offset`, kept by the usage index) plus the lines after it; without `from`, or with one past
+   * the ledger's end (the ledger was replaced since), the whole ledger.
    */
-  sums(day: string, issues: readonly number[], from?: LedgerSums): LedgerSums {
+  sums(day: string, issues: readonly number[], base?: LedgerSums): LedgerSums {
+    const from = base !== undefined && base.offset <= this.size() ? base : undefined;
     let total = from?.total ?? emptyTotals();
     let forDay = from?.day ?? emptyTotals();
     const byIssue: Record<string, UsageTotals> = {};

@@ -8,6 +8,7 @@ import { STATUS_PAGE, collectStatus, readTracker } from '../../src/status/collec
 import { buildStatus, renderStatus } from '../../src/status/status-report.js';
 import { LocalTracker } from '../../src/tracker/local/local-tracker.js';
 import type { TestRepo } from '../helpers/loom-repo.js';
+import { countBytesRead } from '../helpers/bytes-read.js';
 import { loom, makeRepo } from '../helpers/loom-repo.js';
 
 let repo: TestRepo | undefined;
@@ -78,23 +79,10 @@ describe('status usage', () => {
     const tail = line(null, 0.5);
     fs.appendFileSync(repo.paths.usage, tail);
 
-    // Bytes read from the ledger's descriptors while the report is built.
-    const ledgerFds = new Set<number>();
-    let bytes = 0;
-    const open = fs.openSync;
-    const read = fs.readSync;
-    vi.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
-      const fd = (open as (...a: unknown[]) => number)(file, ...rest);
-      if (String(file) === repo!.paths.usage) ledgerFds.add(fd);
-      return fd;
-    }));
-    vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
-      const n = (read as (...a: unknown[]) => number)(fd, ...rest);
-      if (ledgerFds.has(fd)) bytes += n;
-      return n;
-    }));
+    // Bytes read from the ledger while the report is built.
+    const counting = countBytesRead(repo.paths.usage);
     const report = await collectStatus(repo.paths);
-    vi.restoreAllMocks();
+    const bytes = counting.stop();
 
     expect(bytes).toBe(Buffer.byteLength(tail));
     expect(report.usage.total).toMatchObject({ runs: 3001, cost_usd: 3000.5 });

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { indexUsage, usageSpent } from '../../src/usage/usage-index.js';
 import { UsageLedger, type LedgerEntry } from '../../src/usage/usage-ledger.js';
+import { countBytesRead } from '../helpers/bytes-read.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -38,27 +39,11 @@ const run = (issue: number | null, at: string, cost = 1): LedgerEntry => ({
   priced: false,
 });
 
-/** Bytes read through `fs.readSync` from descriptors opened on `file` while `fn` runs. */
+/** Bytes read from `file` while `fn` runs (a failing `fn` leaves the count to afterEach's restore). */
 function bytesReadFrom<T>(file: string, fn: () => T): { value: T; bytes: number } {
-  const fds = new Set<number>();
-  let bytes = 0;
-  const open = fs.openSync;
-  const read = fs.readSync;
-  vi.spyOn(fs, 'openSync').mockImplementation(((p: fs.PathLike, ...rest: unknown[]) => {
-    const fd = (open as (...a: unknown[]) => number)(p, ...rest);
-    if (String(p) === file) fds.add(fd);
-    return fd;
-  }));
-  vi.spyOn(fs, 'readSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
-    const n = (read as (...a: unknown[]) => number)(fd, ...rest);
-    if (fds.has(fd)) bytes += n;
-    return n;
-  }));
-  try {
-    return { value: fn(), bytes };
-  } finally {
-    vi.restoreAllMocks();
-  }
+  const counting = countBytesRead(file);
+  const value = fn();
+  return { value, bytes: counting.stop() };
 }
 
 const day = '2026-12-01';
